@@ -1,0 +1,71 @@
+/* marquee/models.h: candidate generators (pop, trending, itemknn, ease, ials, content,
+ * hybrid), fold-in scoring for any member from their history alone, explanations, and model
+ * artifacts (mmap-able, checksummed, written atomically).
+ *
+ * A trained or loaded mq_model is immutable: every function taking a const mq_model* is safe
+ * to call from many threads at once. Title indices are those of the training dataset; the
+ * model carries the title external ids and the catalog metadata it was trained with.
+ */
+#ifndef MARQUEE_MODELS_H
+#define MARQUEE_MODELS_H
+
+typedef struct mq_model mq_model;
+
+/* Hyperparameters as "name=value" strings, e.g. {"lambda=200", "factors=128"}; each model
+ * documents the names it takes and rejects unknown ones with MQ_EINVAL. */
+typedef struct mq_train_opts {
+    const char *const *params;
+    int n_params;
+    int n_threads;           /* 0 = the number of cores */
+    uint64_t seed;
+    const mq_log *log;       /* per-epoch progress */
+} mq_train_opts;
+
+/* Trains model `kind` ("pop", "trending", "itemknn", "ease", "ials", "content", "hybrid") on
+ * the implicit positives of d. The model copies what it needs from d (ids, catalog). */
+int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o,
+                   mq_model **out, mq_err *err);
+void mq_model_destroy(mq_model *m);
+
+const char *mq_model_kind(const mq_model *m);
+int32_t mq_model_n_titles(const mq_model *m);
+/* External id of title index t; the catalog entry (may have NULL fields). */
+const char *mq_model_title_id(const mq_model *m, int32_t t);
+int32_t mq_model_title_index(const mq_model *m, const char *id);   /* -1 if unknown */
+const mq_catalog *mq_model_catalog(const mq_model *m);
+
+/* Scores every title for a member given only their history (fold-in): hist are title indices
+ * (any order), hist_val their values (NULL = all 1). scores: [n_titles], written in full.
+ * Thread-safe; allocates nothing on the heap for pop/trending/itemknn/ease. */
+int mq_model_score(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                   float *scores, mq_err *err);
+
+/* Request-time filters for mq_model_recommend. */
+typedef struct mq_filter {
+    bool include_seen;        /* default false: titles in the history are excluded */
+    const int32_t *exclude;   /* title indices never to return */
+    int n_exclude;
+    int genre;                /* keep only titles with this catalog genre bit; -1 = any */
+} mq_filter;
+
+/* Top-n titles for a history: out_titles/out_scores [n], returns the count written (<= n) or
+ * a negative MQ_E* code. f may be NULL (defaults). */
+int mq_model_recommend(const mq_model *m, const int32_t *hist, const float *hist_val,
+                       int n_hist, const mq_filter *f, int n, int32_t *out_titles,
+                       float *out_scores, mq_err *err);
+
+/* Why title t was recommended: the history titles that contributed most to its score, with
+ * their contributions; returns the count written (<= max). */
+int mq_model_explain(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                     int32_t t, int max, int32_t *out_titles, float *out_weights, mq_err *err);
+
+/* Titles most similar to title t (itemknn/ease weights, ials/content cosine); count written. */
+int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,
+                     float *out_scores, mq_err *err);
+
+/* Artifacts: magic "MQMODEL1", version, kind, parameters, training-data checksum, aligned
+ * arrays, CRC-32C; written by temp file + fsync + rename; loaded by mmap. */
+int mq_model_save(const mq_model *m, const char *path, mq_err *err);
+int mq_model_load(const char *path, mq_model **out, mq_err *err);
+
+#endif

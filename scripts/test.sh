@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite on a fresh Debian 12 machine: dependencies, build, then the one
+# runner (C unit tests, numpy/scipy/statsmodels reference checks, end-to-end CLI and server
+# tests). The last line is "N passed, N failed, N skipped"; the exit status is non-zero on any
+# failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+make -j"$(nproc)" build/marquee build/test_marquee >&2
+exec make -s test
