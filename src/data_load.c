@@ -157,8 +157,9 @@ int mq__ld_next(mq__src *s, const char **b, const char **e)
             /* Name the field holding the bad byte: count separators before it. */
             int col = 0;
             for (const char *q = ls; q < ls + off; q++) col += *q == ',' || *q == '\t' || *q == '|';
-            char fname[32];
-            snprintf(fname, sizeof fname, "#%d", col + 1);
+            char fname[64];
+            if (s->cols && col < s->n_cols) snprintf(fname, sizeof fname, "%s", s->cols[col]);
+            else snprintf(fname, sizeof fname, "#%d", col + 1);
             const char *fs = ls + off;
             while (fs > ls && fs[-1] != ',' && fs[-1] != '\t' && fs[-1] != '|') fs--;
             const char *fe = ls + off;
@@ -596,6 +597,9 @@ static int load_ml(loader *L, const char *path, int fmt)
     int rc = mq__ld_open(&s, path, L->o, L->err);
     if (rc) return rc;
     reserve_for(L, s.len, fmt == MQ_FMT_ML_100K ? 20 : 24);
+    static const char *const cols[4] = {"userId", "movieId", "rating", "timestamp"};
+    s.cols = cols;
+    s.n_cols = fmt == MQ_FMT_ML_DAT ? 0 : 4;   /* "::" rows: the column count is not known by byte */
     mq__field f[5];
     const char *b, *e;
     double lo = fmt == MQ_FMT_ML_100K ? 1 : 0.5, hi = 5;
@@ -629,6 +633,9 @@ static int load_lastfm(loader *L, const char *path)
     int rc = mq__ld_open(&s, path, L->o, L->err);
     if (rc) return rc;
     reserve_for(L, s.len, 14);
+    static const char *const cols[3] = {"userID", "artistID", "weight"};
+    s.cols = cols;
+    s.n_cols = 3;
     mq__field f[4];
     const char *b, *e;
     for (;;) {
@@ -780,6 +787,11 @@ static int load_events(loader *L, const char *path)
         }
         col[c] = i;
     }
+    const char *names_by_pos[COL_N];
+    for (int c = 0; c < COL_N; c++)
+        if (col[c] >= 0) names_by_pos[col[c]] = col_names[c];
+    s.cols = names_by_pos;
+    s.n_cols = nf_header;
     if (col[COL_MEMBER] < 0 || col[COL_TITLE] < 0 || col[COL_TIME] < 0) {
         rc = mq__err_set(L->err, MQ_EFORMAT, "%s:1: header must name member, title and timestamp", path);
         goto done;
