@@ -186,11 +186,11 @@ static void sift_up(rank_item *h, int i)
 /* Heap selection; heap [k] scratch. Titles are scanned in ascending index, so a later title
  * with a score equal to the root's ranks after it: only s > root.s can enter a full heap. */
 static int topk_heap(const float *scores, int32_t n_titles, const int32_t *mark, int32_t stamp,
-                     int k, rank_item *heap, int32_t *out)
+                     const uint8_t *rk, int k, rank_item *heap, int32_t *out)
 {
     int n = 0;
     for (int32_t t = 0; t < n_titles; t++) {
-        if (mark[t] == stamp) continue;
+        if (mark[t] == stamp || (rk && !rk[t])) continue;
         float s = fix_score(scores[t]);
         if (n < k) {
             heap[n] = (rank_item){s, t};
@@ -221,11 +221,11 @@ static int cmp_rank(const void *a, const void *b)
 
 /* The benchmark baseline: every candidate into an array, qsort, take the first k. */
 static int topk_sort(const float *scores, int32_t n_titles, const int32_t *mark, int32_t stamp,
-                     int k, rank_item *all, int32_t *out)
+                     const uint8_t *rk, int k, rank_item *all, int32_t *out)
 {
     int32_t n = 0;
     for (int32_t t = 0; t < n_titles; t++)
-        if (mark[t] != stamp) all[n++] = (rank_item){fix_score(scores[t]), t};
+        if (mark[t] != stamp && !(rk && !rk[t])) all[n++] = (rank_item){fix_score(scores[t]), t};
     qsort(all, (size_t)n, sizeof *all, cmp_rank);
     int m = n < k ? (int)n : k;
     for (int i = 0; i < m; i++) out[i] = all[i].t;
@@ -241,7 +241,7 @@ int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded,
     rank_item stack_heap[128];
     rank_item *heap = k <= 128 ? stack_heap : malloc((size_t)k * sizeof *heap);
     if (!heap) return 0;
-    int n = topk_heap(scores, n_titles, mark, stamp, k, heap, out);
+    int n = topk_heap(scores, n_titles, mark, stamp, NULL, k, heap, out);
     if (heap != stack_heap) free(heap);
     return n;
 }
@@ -252,14 +252,15 @@ int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded,
  * For each other candidate j, c_j = #targets ranking before j, found by binary search.
  * AUC = Σ_j c_j / (nt · n_neg); the best target's rank = 1 + #{j : c_j == 0}. */
 static void full_rank(const float *scores, int32_t n_titles, const int32_t *mark, int32_t ex_stamp,
-                      int32_t tg_stamp, const rank_item *tk, int nt, double *rr, double *auc)
+                      int32_t tg_stamp, const uint8_t *rk, const rank_item *tk, int nt,
+                      double *rr, double *auc)
 {
     double sum_c = 0;
     int64_t n_neg = 0, ahead = 0;
     rank_item worst = tk[nt - 1], best = tk[0];
     for (int32_t t = 0; t < n_titles; t++) {
         int32_t mk = mark[t];
-        if (mk == ex_stamp || mk == tg_stamp) continue;
+        if (mk == ex_stamp || mk == tg_stamp || (rk && !rk[t])) continue;
         rank_item j = {fix_score(scores[t]), t};
         n_neg++;
         int c;
@@ -314,7 +315,7 @@ static void pure_full(const float *scores, int32_t n_titles, const int32_t *excl
     }
     if (nt > 0) {
         build_target_keys(scores, tg, nt, tk);
-        full_rank(scores, n_titles, mark, 1, 2, tk, nt, rr, auc);
+        full_rank(scores, n_titles, mark, 1, 2, NULL, tk, nt, rr, auc);
     }
     free(tg);
 done:
@@ -416,6 +417,7 @@ static void *worker_main(void *arg)
         record_error(c, MQ_ENOMEM, NULL);
         goto done;
     }
+    const uint8_t *rk = c->o->rankable;
     double next_log = mq_now() + 5.0;
     for (;;) {
         if (atomic_load(&c->stop)) break;
@@ -436,6 +438,7 @@ static void *worker_main(void *arg)
             for (int i = 0; i < n_out; i++) {
                 int32_t t = out[i];
                 if (mark[t] == ex_stamp || mark[t] == tg_stamp) continue;   /* in fold-in/dup */
+                if (rk && !rk[t]) continue;   /* not in the ranked title set */
                 mark[t] = tg_stamp;
                 tg[nt++] = t;
             }
@@ -448,8 +451,8 @@ static void *worker_main(void *arg)
             }
             int32_t *top = c->tops + m * K;
             /* topk_* skip titles whose mark equals ex_stamp; targets stay rankable. */
-            int L = c->o->naive_topk ? topk_sort(scores, n, mark, ex_stamp, K, heap, top)
-                                     : topk_heap(scores, n, mark, ex_stamp, K, heap, top);
+            int L = c->o->naive_topk ? topk_sort(scores, n, mark, ex_stamp, rk, K, heap, top)
+                                     : topk_heap(scores, n, mark, ex_stamp, rk, K, heap, top);
             c->top_len[m] = L;
             for (int i = 0; i < L; i++) hit[i] = mark[top[i]] == tg_stamp;
             for (int ci = 0; ci < c->nk; ci++) {
@@ -465,7 +468,7 @@ static void *worker_main(void *arg)
                 if (c->o->genres) vk[V_DIV] = mq_eval_diversity(top, L, k, c->o->genres);
             }
             build_target_keys(scores, tg, nt, tk);
-            full_rank(scores, n, mark, ex_stamp, tg_stamp, tk, nt, &v[c->nk * V_PER_K],
+            full_rank(scores, n, mark, ex_stamp, tg_stamp, rk, tk, nt, &v[c->nk * V_PER_K],
                       &v[c->nk * V_PER_K + 1]);
         }
         int64_t d = atomic_fetch_add(&c->done, b1 - b0) + (b1 - b0);
@@ -668,6 +671,12 @@ int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const 
         rc = mq__err_set(err, MQ_ENOMEM, "eval: out of memory");
         goto fail;
     }
+    int32_t n_rankable = n_titles;
+    if (o->rankable) {
+        n_rankable = 0;
+        for (int32_t t = 0; t < n_titles; t++) n_rankable += o->rankable[t] != 0;
+        if (n_rankable == 0) n_rankable = 1;
+    }
     for (int ci = 0; ci < nk; ci++) {
         memset(seen, 0, (size_t)n_titles);
         int64_t distinct = 0;
@@ -679,7 +688,7 @@ int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const 
                 seen[t] = 1;
             }
         }
-        add_metric(res, "coverage", ks[ci], n_eval > 0 ? (double)distinct / n_titles : NAN, NAN,
+        add_metric(res, "coverage", ks[ci], n_eval > 0 ? (double)distinct / n_rankable : NAN, NAN,
                    n_eval);
     }
     free(seen);

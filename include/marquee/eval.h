@@ -14,7 +14,7 @@
  *   MRR         = 1 / (rank of the best-ranked target in the full ranking)
  *   AUC         = share of (target, non-target) pairs of the full ranking (fold-in titles
  *                 excluded) where the target ranks first
- *   Coverage@k  = |∪_members top-k| / n_titles                  (one figure, no standard error)
+ *   Coverage@k  = |∪_members top-k| / (rankable titles)         (one figure, no standard error)
  *   Novelty@k   = mean over top-k of −log2(max(pop_i, 1) / n_members), pop_i = the number of
  *                 training members with title i
  *   Diversity@k = mean over pairs i<j of the top-k of 1 − |G_i ∩ G_j| / |G_i ∪ G_j| (genre
@@ -83,6 +83,8 @@ typedef struct mq_eval_opts {
     const int32_t *title_pop;   /* [n_titles] training members per title; NULL: no novelty */
     int32_t n_pop_members;      /* training members (denominator of novelty) */
     const uint64_t *genres;     /* [n_titles] genre bit sets; NULL: no diversity */
+    const uint8_t *rankable;    /* [n_titles] 0: never ranked, and dropped from targets (e.g.
+                                 * titles no training member has); NULL: every title */
     bool naive_topk;            /* benchmark baseline: full sort per member instead of a heap */
     const mq_log *log;          /* progress lines (members done, rate); NULL = silent */
 } mq_eval_opts;

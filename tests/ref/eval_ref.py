@@ -15,8 +15,9 @@ both sides, and 0 when everything agrees.
       DIR: a split written by `marquee eval --write-split DIR` (train.csv, test_in.csv,
       test_out.csv: member,title with a header). Trains popularity and EASE (Steck 2019, float64
       closed form) on train.csv, scores the test members from their fold-in history, ranks all
-      non-fold-in titles (ties: lower title index, titles indexed in order of first appearance
-      in train.csv, then test_in.csv, then test_out.csv) and compares recall@20, recall@50,
+      non-fold-in titles of train.csv (ties: lower title index, titles indexed in order of first
+      appearance in train.csv; fold-in titles and targets not in train.csv are dropped) and
+      compares recall@20, recall@50,
       ndcg@100 and the rest with the figures in C_JSON (the output of `marquee eval --split DIR
       --json`). Popularity must agree exactly (1e-9, formatting only); EASE within --tol-ease in
       every metric (float32 in C vs float64 here).
@@ -190,12 +191,13 @@ def mode_split(d, c_json, lam, models, tol_ease):
     train = read_pairs(d + "/train.csv")
     t_in = read_pairs(d + "/test_in.csv")
     t_out = read_pairs(d + "/test_out.csv")
+    # The title set is the titles of train.csv (REFERENCES.md: the titles seen by training
+    # members), indexed in order of first appearance; fold-in titles and targets outside it
+    # are dropped (they can be neither scored nor ranked).
     tid = {}
-    for rows in (train, t_in, t_out):
-        for _, t in rows:
-            if t not in tid:
-                tid[t] = len(tid)
-    n_train_titles = len({t for _, t in train})
+    for _, t in train:
+        if t not in tid:
+            tid[t] = len(tid)
     n = len(tid)
     mid = {}
     for m, _ in train:
@@ -208,11 +210,15 @@ def mode_split(d, c_json, lam, models, tol_ease):
     for m, t in t_in:
         if m not in hist:
             order.append(m)
-        hist.setdefault(m, set()).add(tid[t])
+        hist.setdefault(m, set())
+        if t in tid:
+            hist[m].add(tid[t])
     for m, t in t_out:
         if m not in hist and m not in targ:
             order.append(m)
-        targ.setdefault(m, set()).add(tid[t])
+        targ.setdefault(m, set())
+        if t in tid:
+            targ[m].add(tid[t])
     with open(c_json) as f:
         cj = json.load(f)
     bad = 0
@@ -247,11 +253,6 @@ def mode_split(d, c_json, lam, models, tol_ease):
             per.append(r[0])
             tops.append(r[1])
         ref = aggregate(per, tops, n, KS)
-        # Coverage counts titles of the model's title space, which is the training titles on the
-        # C side; compare it on that denominator.
-        for k in KS:
-            c, _ = ref["coverage@%d" % k]
-            ref["coverage@%d" % k] = (c * n / n_train_titles, float("nan"))
         entry = [e for e in cj["models"] if e["model"] == kind]
         if not entry:
             print("split: model %s missing from %s" % (kind, c_json))
