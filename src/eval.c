@@ -91,7 +91,7 @@ static list_metrics pure_metrics(const int32_t *ranked, int n_ranked, const int3
     list_metrics r = {0, 0, 0, 0};
     if (n_targets <= 0 || k <= 0 || n_ranked < 0) return r;
     int n = MQ_MIN(k, n_ranked);
-    uint8_t stack_hit[256];
+    uint8_t stack_hit[256] = {0};
     uint8_t *hit = n <= 256 ? stack_hit : malloc((size_t)n);
     if (!hit) return r;
     for (int i = 0; i < n; i++) hit[i] = in_sorted(targets, n_targets, ranked[i]);
