@@ -284,6 +284,63 @@ static void full_rank(const float *scores, int32_t n_titles, const int32_t *mark
     *auc = n_neg > 0 ? sum_c / ((double)nt * (double)n_neg) : NAN;
 }
 
+/* The heap selection and full_rank fused into one pass over the scores (the real loop; the
+ * naive baseline runs topk_sort and full_rank separately). Targets enter the heap like any
+ * candidate; every non-target also gets its count of targets ranking before it. */
+static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark, int32_t ex_stamp,
+                      int32_t tg_stamp, const uint8_t *rk, int k, rank_item *heap, int32_t *out,
+                      const rank_item *tk, int nt, double *rr, double *auc)
+{
+    int hn = 0;
+    double sum_c = 0;
+    int64_t n_neg = 0, ahead = 0;
+    const rank_item worst = tk[nt - 1], best = tk[0];
+    for (int32_t t = 0; t < n_titles; t++) {
+        int32_t mk = mark[t];
+        if (mk == ex_stamp || (rk && !rk[t])) continue;
+        float s = fix_score(scores[t]);
+        if (hn < k) {
+            heap[hn] = (rank_item){s, t};
+            sift_up(heap, hn);
+            hn++;
+        } else if (s > heap[0].s) {
+            heap[0] = (rank_item){s, t};
+            sift_down(heap, k, 0);
+        }
+        if (mk == tg_stamp) continue;
+        n_neg++;
+        int c;
+        if (s < worst.s) {
+            c = nt;
+        } else if (s > best.s) {
+            c = 0;
+            ahead++;
+            continue;
+        } else {
+            rank_item j = {s, t};
+            int lo = 0, hi = nt;   /* first position whose target does not beat j */
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (better(tk[mid], j)) lo = mid + 1;
+                else hi = mid;
+            }
+            c = lo;
+            if (c == 0) ahead++;
+        }
+        sum_c += c;
+    }
+    *rr = 1.0 / (double)(ahead + 1);
+    *auc = n_neg > 0 ? sum_c / ((double)nt * (double)n_neg) : NAN;
+    int m = hn;
+    while (m > 0) {
+        out[m - 1] = heap[0].t;
+        heap[0] = heap[m - 1];
+        m--;
+        sift_down(heap, m, 0);
+    }
+    return hn;
+}
+
 static int build_target_keys(const float *scores, const int32_t *targets, int nt, rank_item *tk)
 {
     for (int i = 0; i < nt; i++) tk[i] = (rank_item){fix_score(scores[targets[i]]), targets[i]};
@@ -450,9 +507,17 @@ static void *worker_main(void *arg)
                 goto done;
             }
             int32_t *top = c->tops + m * K;
-            /* topk_* skip titles whose mark equals ex_stamp; targets stay rankable. */
-            int L = c->o->naive_topk ? topk_sort(scores, n, mark, ex_stamp, rk, K, heap, top)
-                                     : topk_heap(scores, n, mark, ex_stamp, rk, K, heap, top);
+            /* Titles whose mark is ex_stamp are skipped; targets stay rankable. */
+            double *vfull = &v[c->nk * V_PER_K];
+            build_target_keys(scores, tg, nt, tk);
+            int L;
+            if (c->o->naive_topk) {
+                L = topk_sort(scores, n, mark, ex_stamp, rk, K, heap, top);
+                full_rank(scores, n, mark, ex_stamp, tg_stamp, rk, tk, nt, &vfull[0], &vfull[1]);
+            } else {
+                L = fused_pass(scores, n, mark, ex_stamp, tg_stamp, rk, K, heap, top, tk, nt,
+                               &vfull[0], &vfull[1]);
+            }
             c->top_len[m] = L;
             for (int i = 0; i < L; i++) hit[i] = mark[top[i]] == tg_stamp;
             for (int ci = 0; ci < c->nk; ci++) {
@@ -467,9 +532,6 @@ static void *worker_main(void *arg)
                     vk[V_NOV] = mq_eval_novelty(top, L, k, c->o->title_pop, c->o->n_pop_members);
                 if (c->o->genres) vk[V_DIV] = mq_eval_diversity(top, L, k, c->o->genres);
             }
-            build_target_keys(scores, tg, nt, tk);
-            full_rank(scores, n, mark, ex_stamp, tg_stamp, rk, tk, nt, &v[c->nk * V_PER_K],
-                      &v[c->nk * V_PER_K + 1]);
         }
         int64_t d = atomic_fetch_add(&c->done, b1 - b0) + (b1 - b0);
         if (w->id == 0 && c->o->log && mq_now() > next_log) {
