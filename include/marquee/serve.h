@@ -163,7 +163,25 @@ typedef struct mq_page_catalog {
      * a negative code). Must be thread-safe. */
     int (*similar)(void *user, int32_t t, int n, int32_t *out, float *score);
     void *similar_user;
+    /* Optional: each title's JSON members `"id":..,"name":..,"year":..,"genres":[..]`
+     * prepared once (mq_page_title_json), so pages are written with memcpy. */
+    const char *const *title_json;
+    const int32_t *title_json_len;
+    void *owned;                    /* what mq_page_catalog_init allocated */
 } mq_page_catalog;
+
+/* Fills pc for n titles from raw popularity and trending scores (any non-negative scale; both
+ * [n_titles], copied and divided by their maximum): orders, recent releases (the newest years
+ * holding at least 50 titles, newest first), per-genre popularity lists and the title JSON.
+ * catalog and title_ids are borrowed and must outlive pc; similar may be set afterwards. */
+int mq_page_catalog_init(mq_page_catalog *pc, int32_t n_titles, const mq_catalog *catalog,
+                         const char *const *title_ids, const float *popularity,
+                         const float *trending, mq_err *err);
+void mq_page_catalog_release(mq_page_catalog *pc);
+
+/* Appends title t's JSON members ("id", "name", "year", "genres", without braces). */
+struct mq_buf;
+void mq_page_title_json(const mq_page_catalog *pc, int32_t t, struct mq_buf *b);
 
 /* One title of the member's history as the page builder sees it. */
 typedef struct mq_page_hist {
@@ -219,7 +237,6 @@ int mq_page_build(mq_page_ctx *ctx, const mq_page_catalog *pc, const float *scor
                   const mq_page **out, mq_err *err);
 
 /* Appends the page's "rows" array ([{"id","name","reason","titles":[...]}]) as JSON. */
-struct mq_buf;
 void mq_page_json(const mq_page *p, const mq_page_catalog *pc, struct mq_buf *b);
 
 /* ---- the HTTP server ------------------------------------------------------------------- */
