@@ -755,3 +755,144 @@ void mq_abr_summarize(const mq_abr_session *s, int n, mq_abr_summary *out)
 #undef SUM_FIELD
     free(x);
 }
+
+/* ---- reports ---- */
+
+static void json_stat(mq_buf *b, const char *mean_key, const char *ci_key, mq_abr_stat s)
+{
+    mq_buf_printf(b, ", \"%s\": ", mean_key);
+    mq_buf_json_num(b, s.mean);
+    mq_buf_printf(b, ", \"%s\": [", ci_key);
+    mq_buf_json_num(b, s.lo);
+    mq_buf_puts(b, ", ");
+    mq_buf_json_num(b, s.hi);
+    mq_buf_putc(b, ']');
+}
+
+char *mq_abr_report_json(const mq_abr_qoe *q, const mq_abr_trace *traces, int n_traces,
+                         const mq_abr_result *res, int n_res)
+{
+    mq_buf b;
+    mq_buf_init(&b);
+    mq_buf_printf(&b, "{\"qoe\": \"%s\", \"n_traces\": %d, \"algorithms\": [", mq_abr_qoe_name(q->kind),
+                  n_traces);
+    for (int a = 0; a < n_res; a++) {
+        const mq_abr_session *s = res[a].sessions;
+        mq_abr_summary su;
+        mq_abr_summarize(s, n_traces, &su);
+        mq_buf_puts(&b, a ? ", {\"algo\": " : "{\"algo\": ");
+        mq_buf_json_str(&b, res[a].algo, strlen(res[a].algo));
+        json_stat(&b, "mean_qoe", "qoe_ci95", su.qoe);
+        json_stat(&b, "mean_bitrate_kbps", "bitrate_kbps_ci95", su.bitrate_kbps);
+        json_stat(&b, "mean_rebuffer_s", "rebuffer_s_ci95", su.rebuf_s);
+        json_stat(&b, "rebuffer_ratio", "rebuffer_ratio_ci95", su.rebuf_ratio);
+        json_stat(&b, "mean_startup_s", "startup_s_ci95", su.startup_s);
+        json_stat(&b, "mean_switches", "switches_ci95", su.switches);
+        json_stat(&b, "mean_switch_kbps", "switch_kbps_ci95", su.switch_kbps);
+        mq_buf_puts(&b, ", \"traces\": [");
+        for (int i = 0; i < n_traces; i++) {
+            mq_buf_puts(&b, i ? ", {\"trace\": " : "{\"trace\": ");
+            mq_buf_json_str(&b, traces[i].name, strlen(traces[i].name));
+            mq_buf_puts(&b, ", \"qoe\": ");
+            mq_buf_json_num(&b, s[i].qoe);
+            mq_buf_puts(&b, ", \"bitrate_kbps\": ");
+            mq_buf_json_num(&b, s[i].bitrate_kbps);
+            mq_buf_puts(&b, ", \"rebuffer_s\": ");
+            mq_buf_json_num(&b, s[i].rebuf_s);
+            mq_buf_puts(&b, ", \"rebuffer_ratio\": ");
+            mq_buf_json_num(&b, s[i].rebuf_ratio);
+            mq_buf_puts(&b, ", \"startup_s\": ");
+            mq_buf_json_num(&b, s[i].startup_s);
+            mq_buf_printf(&b, ", \"switches\": %d, \"switch_kbps\": ", s[i].switches);
+            mq_buf_json_num(&b, s[i].switch_kbps);
+            mq_buf_putc(&b, '}');
+        }
+        mq_buf_puts(&b, "]}");
+    }
+    mq_buf_puts(&b, "]}\n");
+    mq_buf_cstr(&b);
+    char *out = b.oom || !b.len ? NULL : strdup(b.p);
+    mq_buf_release(&b);
+    return out;
+}
+
+/* A CSV field, quoted (RFC 4180) when it holds a comma, quote or line break. */
+static void csv_field(mq_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) { mq_buf_puts(b, s); return; }
+    mq_buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"') mq_buf_putc(b, '"');
+        mq_buf_putc(b, *s);
+    }
+    mq_buf_putc(b, '"');
+}
+
+static void csv_num(mq_buf *b, double x)
+{
+    mq_buf_putc(b, ',');
+    mq_buf_printf(b, "%.10g", x);
+}
+
+int mq_abr_write_sessions_csv(const char *path, const mq_abr_trace *traces, int n_traces,
+                              const mq_abr_result *res, int n_res, const char *unit_col,
+                              const char *variant_col, mq_err *err)
+{
+    mq_buf b;
+    mq_buf_init(&b);
+    csv_field(&b, unit_col ? unit_col : "unit");
+    mq_buf_putc(&b, ',');
+    csv_field(&b, variant_col ? variant_col : "variant");
+    mq_buf_puts(&b, ",qoe,bitrate_kbps,rebuffer_s,rebuffer_ratio,startup_s,switches,switch_kbps\n");
+    for (int a = 0; a < n_res; a++)
+        for (int i = 0; i < n_traces; i++) {
+            const mq_abr_session *s = &res[a].sessions[i];
+            csv_field(&b, traces[i].name);
+            mq_buf_putc(&b, ',');
+            csv_field(&b, res[a].algo);
+            csv_num(&b, s->qoe);
+            csv_num(&b, s->bitrate_kbps);
+            csv_num(&b, s->rebuf_s);
+            csv_num(&b, s->rebuf_ratio);
+            csv_num(&b, s->startup_s);
+            mq_buf_printf(&b, ",%d", s->switches);
+            csv_num(&b, s->switch_kbps);
+            mq_buf_putc(&b, '\n');
+        }
+    int rc = b.oom ? mq__err_set(err, MQ_ENOMEM, "%s: out of memory building the CSV", path)
+                   : mq__write_file_atomic(path, b.p, b.len, err);
+    mq_buf_release(&b);
+    return rc;
+}
+
+int mq_abr_write_chunks_csv(const char *path, const mq_abr_trace *traces, int n_traces,
+                            int n_chunks, const mq_abr_result *res, int n_res, mq_err *err)
+{
+    for (int a = 0; a < n_res; a++)
+        if (!res[a].chunks)
+            return mq__err_set(err, MQ_EINVAL, "per-chunk report: no chunk records for %s", res[a].algo);
+    mq_buf b;
+    mq_buf_init(&b);
+    mq_buf_puts(&b, "trace,algo,chunk,level,bitrate_kbps,bytes,delay_ms,sleep_ms,rebuffer_s,buffer_s,qoe\n");
+    for (int a = 0; a < n_res; a++)
+        for (int i = 0; i < n_traces; i++)
+            for (int c = 0; c < n_chunks; c++) {
+                const mq_abr_chunk *k = &res[a].chunks[(size_t)i * (size_t)n_chunks + (size_t)c];
+                csv_field(&b, traces[i].name);
+                mq_buf_putc(&b, ',');
+                csv_field(&b, res[a].algo);
+                mq_buf_printf(&b, ",%d,%d", c, k->level);
+                csv_num(&b, k->bitrate_kbps);
+                csv_num(&b, k->bytes);
+                csv_num(&b, k->delay_ms);
+                csv_num(&b, k->sleep_ms);
+                csv_num(&b, k->rebuf_s);
+                csv_num(&b, k->buffer_s);
+                csv_num(&b, k->qoe);
+                mq_buf_putc(&b, '\n');
+            }
+    int rc = b.oom ? mq__err_set(err, MQ_ENOMEM, "%s: out of memory building the CSV", path)
+                   : mq__write_file_atomic(path, b.p, b.len, err);
+    mq_buf_release(&b);
+    return rc;
+}

@@ -184,4 +184,35 @@ mq_abr_stat mq_abr_stat_of(const double *x, int n);
 /* The 0.975 quantile of Student's t with df degrees of freedom (df >= 1). */
 double mq_abr_t975(int df);
 
+/* ---- reports ---- */
+
+/* One algorithm's results over n_traces traces, as mq_abr_run returned them. */
+typedef struct mq_abr_result {
+    const char *algo;
+    const mq_abr_session *sessions;   /* [n_traces] */
+    const mq_abr_chunk *chunks;       /* [n_traces * n_chunks], or NULL */
+} mq_abr_result;
+
+/* The JSON report (a malloc'd NUL-terminated string the caller frees, or NULL on out of
+ * memory): {"qoe": "lin", "n_traces": N, "algorithms": [{"algo": "bb", "mean_qoe": x,
+ * "qoe_ci95": [lo, hi], "mean_bitrate_kbps": x, "bitrate_kbps_ci95": [..], "mean_rebuffer_s": x,
+ * "rebuffer_s_ci95": [..], "rebuffer_ratio": x, "rebuffer_ratio_ci95": [..], "mean_startup_s": x,
+ * "startup_s_ci95": [..], "mean_switches": x, "switches_ci95": [..], "mean_switch_kbps": x,
+ * "switch_kbps_ci95": [..], "traces": [{"trace": "norway_bus_1", "qoe": x, "bitrate_kbps": x,
+ * "rebuffer_s": x, "rebuffer_ratio": x, "startup_s": x, "switches": n, "switch_kbps": x}]}]}. */
+char *mq_abr_report_json(const mq_abr_qoe *q, const mq_abr_trace *traces, int n_traces,
+                         const mq_abr_result *res, int n_res);
+/* Writes (atomically) one CSV row per (trace, algorithm): header
+ * `<unit_col>,<variant_col>,qoe,bitrate_kbps,rebuffer_s,rebuffer_ratio,startup_s,switches,
+ * switch_kbps`, unit = trace name, variant = algorithm (NULL names: "unit", "variant", the
+ * layout `marquee xp analyze` reads). */
+int mq_abr_write_sessions_csv(const char *path, const mq_abr_trace *traces, int n_traces,
+                              const mq_abr_result *res, int n_res, const char *unit_col,
+                              const char *variant_col, mq_err *err);
+/* Writes (atomically) one CSV row per (trace, algorithm, chunk): trace,algo,chunk,level,
+ * bitrate_kbps,bytes,delay_ms,sleep_ms,rebuffer_s,buffer_s,qoe.  Every res[i].chunks must be
+ * set. */
+int mq_abr_write_chunks_csv(const char *path, const mq_abr_trace *traces, int n_traces,
+                            int n_chunks, const mq_abr_result *res, int n_res, mq_err *err);
+
 #endif
