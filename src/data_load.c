@@ -24,7 +24,9 @@
 #include "data.h"
 
 /* Messages are cut to fit mq_err on purpose. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <ctype.h>
 #include <dirent.h>
@@ -33,6 +35,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -429,6 +432,14 @@ int32_t mq__ids_find(const mq__idspace *s, const char *p, size_t n, bool numeric
     return mq_idmap_find(s->map, p, n);
 }
 
+void mq__hugepage_hint(void *p, size_t n)
+{
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (!p || n < 2 * huge) return;
+    uintptr_t b = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (e > b) madvise((void *)b, e - b, MADV_HUGEPAGE);
+}
+
 /* ---- formats ------------------------------------------------------------------------------ */
 
 static const char *format_names[] = {"auto", "movielens", "ml100k", "mldat", "lastfm", "lines", "events"};
@@ -510,6 +521,7 @@ static int push(loader *L, int32_t m, int32_t t, float v, int ev, int64_t time)
         if (!x) return mq__err_set(L->err, MQ_ENOMEM, "out of memory at %lld interactions", (long long)L->n);
         L->x = x;
         L->cap = nc;
+        mq__hugepage_hint(x, (size_t)nc * sizeof *x);
     }
     L->x[L->n++] = (mq_interaction){m, t, v, ev, time};
     return 0;
@@ -523,6 +535,7 @@ static int reserve_for(loader *L, size_t bytes, size_t bytes_per_row)
     if (!x) return 0;   /* not fatal: push() grows as needed */
     L->x = x;
     L->cap = want;
+    mq__hugepage_hint(x, (size_t)want * sizeof *x);
     return 0;
 }
 
@@ -1019,6 +1032,8 @@ int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts, mq_d
                          opts->n_bad_rows ? " (every row was skipped as bad)" : "");
         goto fail;
     }
+    double t_parse = mq_now();
+    mq__logf(opts->log, "parsed %lld rows in %.2f s", (long long)L.n, t_parse - t0);
     mq_dataset *d;
     mq_idmap *mm = L.members.map, *tm = L.titles.map;
     L.members.map = NULL;
