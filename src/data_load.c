@@ -402,7 +402,9 @@ int32_t mq__ids_intern(mq__idspace *s, const char *p, size_t n, bool numeric)
     if (numeric && !all_digits(p, n)) return -2;
     uint64_t v;
     bool dec = decimal_key(&p, &n, numeric, &v);
-    if (dec && v < IDS_CACHE_MAX) {
+    /* The direct array grows only while it stays proportional to the ids seen, so one huge id
+     * in a small file does not allocate megabytes. */
+    if (dec && v < IDS_CACHE_MAX && (v < s->cache_n || v <= 64 * ((uint64_t)mq_idmap_size(s->map) + 1024))) {
         if (v < s->cache_n && s->cache[v] >= 0) return s->cache[v];
         if (v >= s->cache_n) {
             size_t nn = MQ_MAX(s->cache_n * 2, (size_t)4096);
@@ -427,7 +429,8 @@ int32_t mq__ids_find(const mq__idspace *s, const char *p, size_t n, bool numeric
     if (numeric && !all_digits(p, n)) return -1;
     uint64_t v;
     bool dec = decimal_key(&p, &n, numeric, &v);
-    if (dec && v < s->cache_n) return s->cache[v];
+    if (dec && v < s->cache_n && s->cache[v] >= 0) return s->cache[v];
+    /* Not cached: it may have been interned through the hash before the array covered it. */
     if (numeric) while (n > 1 && p[0] == '0') { p++; n--; }
     return mq_idmap_find(s->map, p, n);
 }

@@ -710,3 +710,28 @@ MQ_TEST(data_cli)
     ASSERT_INT_EQ(mq_test_sh("%s data split %s/s.csv --protocol strong --seed 3 --write-split %s/sp > /dev/null", bin, dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("for f in train val_in val_out test_in test_out; do head -1 %s/sp/$f.csv | grep -qx member,title || exit 1; done", dir), 0);
 }
+
+MQ_TEST(data_ids_fast_path_consistent)
+{
+    /* Id 100000 is first interned through the hash (the direct array is still small), then
+     * again after the array has grown past it: both must be the same title. */
+    char *text = malloc(20000);
+    size_t n = (size_t)sprintf(text, "m 100000");
+    for (int i = 1; i <= 2000; i++) n += (size_t)sprintf(text + n, " %d", i);
+    n += (size_t)sprintf(text + n, " 100000 0100000\n");
+    const char *path = write_fixture("train.txt", text);
+    free(text);
+    mq_load_opts o;
+    mq_dataset *d;
+    mq_err err = {0};
+    ASSERT_OK(load1(path, MQ_FMT_LINES, false, &o, &d, &err), &err);
+    ASSERT_INT_EQ(d->n_titles, 2002);   /* "0100000" is its own id in the generic formats */
+    ASSERT_INT_EQ(d->nnz, 2002);
+    int32_t t = mq_idmap_find(d->title_ids, "100000", 6);
+    ASSERT(t >= 0);
+    bool found = false;
+    for (int64_t e = 0; e < d->nnz; e++)
+        if (d->m_idx[e] == t) { found = true; ASSERT_NEAR(d->m_val[e], 2, 0); }
+    ASSERT(found);
+    mq_dataset_destroy(d);
+}
