@@ -77,6 +77,8 @@ int mq__ld_open(mq__src *s, const char *path, mq_load_opts *opts, mq_err *err)
     s->data = data;
     s->len = len;
     s->p = data;
+    /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the first field. */
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) s->p += 3;
     s->utf8_per_line = utf8_bad_offset(data, len) != len;
     return 0;
 }
@@ -489,10 +491,12 @@ static int detect(const char *path, const char *data, size_t len)
     size_t n = 0;
     while (n < len && data[n] != '\n') n++;
     const char *l = data;
+    if (n >= 3 && memcmp(l, "\xEF\xBB\xBF", 3) == 0) { l += 3; n -= 3; }
     if (n >= 13 && memcmp(l, "userId,movieId", 14 <= n ? 14 : n) == 0) return MQ_FMT_ML_CSV;
     if (n >= 16 && memcmp(l, "userID\tartistID", 15) == 0) return MQ_FMT_LASTFM;
     if (memmem(l, n, "::", 2)) return MQ_FMT_ML_DAT;
     if (n >= 13 && memcmp(l, "member,title,", 13) == 0) return MQ_FMT_EVENTS;
+    if (memmem(l, n, "member", 6) && memmem(l, n, "title", 5) && memmem(l, n, "timestamp", 9)) return MQ_FMT_EVENTS;
     /* Tab-separated numbers (u.data style) vs space-separated tokens (lines). */
     int tabs = 0, spaces = 0, other = 0;
     for (size_t i = 0; i < n; i++) {

@@ -735,3 +735,20 @@ MQ_TEST(data_ids_fast_path_consistent)
     ASSERT(found);
     mq_dataset_destroy(d);
 }
+
+MQ_TEST(data_events_bom_crlf_column_order)
+{
+    /* A spreadsheet export: byte-order mark, CRLF line ends, columns in another order. */
+    const char *path = write_fixture("export.csv", "\xEF\xBB\xBFtitle,member,value,timestamp,event\r\n"
+                                                   "t1,u1,30,1700000000,play\r\nt2,u1,4,1700000001,rating\r\n");
+    mq_load_opts o;
+    mq_dataset *d;
+    mq_err err = {0};
+    ASSERT_OK(load1(path, MQ_FMT_AUTO, false, &o, &d, &err), &err);
+    ASSERT_INT_EQ(d->nnz, 2);
+    ASSERT_INT_EQ(d->n_members, 1);
+    ASSERT_STR_EQ(mq_idmap_name(d->title_ids, 0), "t1");
+    ASSERT_NEAR(d->m_val[0], 30, 0);
+    ASSERT_NEAR(d->m_val[1], 4, 0);
+    mq_dataset_destroy(d);
+}
