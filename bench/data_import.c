@@ -3,6 +3,8 @@
  *   bench_data_import load PATH [REPS]   mq_data_load (parse + validate + build CSR/CSC + catalog)
  *   bench_data_import snap FILE.mqd [REPS]  mq_snapshot_load (mmap + checksums + id maps)
  *   bench_data_import touch FILE.mqd     snapshot load, then one pass over every array (RSS)
+ *   bench_data_import fresh BYTES        malloc + memset + free of BYTES of fresh memory: the
+ *                                        cost of first-touching the memory an import must fill
  *
  * Prints the best wall time over REPS runs (default 3) in seconds and the interaction count,
  * as "seconds nnz". One thread; the library is single-threaded here.
@@ -20,6 +22,23 @@ int main(int argc, char **argv)
     }
     int reps = argc > 3 ? atoi(argv[3]) : 3;
     if (reps < 1) reps = 1;
+    if (strcmp(argv[1], "fresh") == 0) {
+        size_t bytes = (size_t)atoll(argv[2]);
+        double b = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t0 = mq_now();
+            char *p = malloc(bytes);
+            if (!p) return 1;
+            memset(p, r + 1, bytes);
+            volatile char c = p[bytes / 2];
+            (void)c;
+            free(p);
+            double t = mq_now() - t0;
+            if (t < b) b = t;
+        }
+        printf("%.6f %zu\n", b, bytes);
+        return 0;
+    }
     double best = 1e30;
     long long nnz = 0;
     double sink = 0;

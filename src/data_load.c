@@ -35,7 +35,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -437,14 +436,6 @@ int32_t mq__ids_find(const mq__idspace *s, const char *p, size_t n, bool numeric
     return mq_idmap_find(s->map, p, n);
 }
 
-void mq__hugepage_hint(void *p, size_t n)
-{
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (!p || n < 2 * huge) return;
-    uintptr_t b = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + n) & ~(huge - 1);
-    if (e > b) madvise((void *)b, e - b, MADV_HUGEPAGE);
-}
-
 /* ---- formats ------------------------------------------------------------------------------ */
 
 static const char *format_names[] = {"auto", "movielens", "ml100k", "mldat", "lastfm", "lines", "events"};
@@ -528,7 +519,6 @@ static int push(loader *L, int32_t m, int32_t t, float v, int ev, int64_t time)
         if (!x) return mq__err_set(L->err, MQ_ENOMEM, "out of memory at %lld interactions", (long long)L->n);
         L->x = x;
         L->cap = nc;
-        mq__hugepage_hint(x, (size_t)nc * sizeof *x);
     }
     L->x[L->n++] = (mq_interaction){m, t, v, ev, time};
     return 0;
@@ -542,7 +532,6 @@ static int reserve_for(loader *L, size_t bytes, size_t bytes_per_row)
     if (!x) return 0;   /* not fatal: push() grows as needed */
     L->x = x;
     L->cap = want;
-    mq__hugepage_hint(x, (size_t)want * sizeof *x);
     return 0;
 }
 

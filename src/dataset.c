@@ -7,7 +7,6 @@
  * 2 x 24 bytes per interaction for CSR + CSC.
  */
 #include "common.h"
-#include "data.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -89,9 +88,6 @@ static int build_csc(mq_dataset *d)
     d->t_val = malloc((size_t)MQ_MAX(nnz, 1) * sizeof *d->t_val);
     d->t_time = malloc((size_t)MQ_MAX(nnz, 1) * sizeof *d->t_time);
     if (!d->t_ptr || !d->t_idx || !d->t_val || !d->t_time) return MQ_ENOMEM;
-    mq__hugepage_hint(d->t_idx, (size_t)nnz * sizeof *d->t_idx);
-    mq__hugepage_hint(d->t_val, (size_t)nnz * sizeof *d->t_val);
-    mq__hugepage_hint(d->t_time, (size_t)nnz * sizeof *d->t_time);
     for (int64_t e = 0; e < nnz; e++) d->t_ptr[d->m_idx[e] + 1]++;
     for (int32_t t = 0; t < d->n_titles; t++) d->t_ptr[t + 1] += d->t_ptr[t];
     int64_t *fill = malloc(((size_t)d->n_titles + 1) * sizeof *fill);
@@ -137,8 +133,6 @@ int mq_dataset_build(const mq_interaction *x, int64_t n, mq_idmap *member_ids,
     size_t ncnt = (size_t)MQ_MAX(d->n_members, d->n_titles) + 1;
     cnt = calloc(ncnt, sizeof *cnt);
     if (!by_title || !order || !cnt) goto fail;
-    mq__hugepage_hint(by_title, nb * sizeof *by_title);
-    mq__hugepage_hint(order, nb * sizeof *order);
     for (int64_t i = 0; i < n; i++) cnt[x[i].title + 1]++;
     for (int32_t t = 0; t < d->n_titles; t++) cnt[t + 1] += cnt[t];
     for (int64_t i = 0; i < n; i++) by_title[cnt[x[i].title]++] = i;
@@ -155,9 +149,6 @@ int mq_dataset_build(const mq_interaction *x, int64_t n, mq_idmap *member_ids,
     d->m_val = malloc(nb * sizeof *d->m_val);
     d->m_time = malloc(nb * sizeof *d->m_time);
     if (!d->m_ptr || !d->m_idx || !d->m_val || !d->m_time) goto fail;
-    mq__hugepage_hint(d->m_idx, nb * sizeof *d->m_idx);
-    mq__hugepage_hint(d->m_val, nb * sizeof *d->m_val);
-    mq__hugepage_hint(d->m_time, nb * sizeof *d->m_time);
     int64_t nnz = 0;
     for (int64_t j = 0; j < n; j++) {
         const mq_interaction *a = &x[order[j]];
