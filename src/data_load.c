@@ -98,8 +98,17 @@ static void render(char *out, size_t cap, const char *text, size_t n)
         unsigned char c = (unsigned char)text[i];
         if (c >= 0x20 && c < 0x7f && c != '\'') out[o++] = (char)c;
         else if (c == '\'') out[o++] = '\'';
-        else if (c >= 0x80 && mq__utf8_valid(text + i, 1)) out[o++] = (char)c;
-        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else if (c >= 0x80) {
+            /* A whole valid UTF-8 sequence is shown as is; any other byte as \xNN. */
+            size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (c >= 0xC2 && c <= 0xF4 && i + k <= n && o + k + 5 < cap && mq__utf8_valid(text + i, k)) {
+                memcpy(out + o, text + i, k);
+                o += k;
+                i += k - 1;
+            } else {
+                o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+            }
+        } else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
     }
     if (cut && o + 4 < cap) { memcpy(out + o, "...", 3); o += 3; }
     out[o < cap ? o : cap - 1] = 0;
@@ -984,7 +993,7 @@ int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts, mq_d
             if ((rc = dir_main_file(path, opts->format, file, sizeof file, err))) goto fail;
             snprintf(dir, sizeof dir, "%s", path);
         } else {
-            if (opts->format == MQ_FMT_AUTO && take_catalog_path(cat, path)) continue;
+            if (take_catalog_path(cat, path)) continue;   /* catalog names are never interactions */
             snprintf(file, sizeof file, "%s", path);
             dir_of(path, dir, sizeof dir);
         }

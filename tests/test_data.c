@@ -752,3 +752,28 @@ MQ_TEST(data_events_bom_crlf_column_order)
     ASSERT_NEAR(d->m_val[1], 4, 0);
     mq_dataset_destroy(d);
 }
+
+MQ_TEST(data_messages_show_utf8_and_catalog_with_format)
+{
+    /* The offending text keeps valid UTF-8 as is. */
+    char got[600];
+    int ok = expect_error("events.csv", "member,title,timestamp,event\nu1,t1,5,écouter\n", MQ_FMT_AUTO,
+                          "events.csv:2: field 'event': 'écouter' is not an event (play, rating, thumb_up, thumb_down, impression, search)",
+                          got, sizeof got);
+    if (!ok) MQ_FAIL_("got %s", got);
+    /* Catalog files named next to a forced format are read as catalogs. */
+    const char *paths[2] = {FIX "ml/ratings.csv", FIX "ml/movies.csv"};
+    mq_load_opts o = {.format = MQ_FMT_ML_CSV};
+    mq_dataset *d;
+    mq_err err = {0};
+    ASSERT_OK(mq_data_load(paths, 2, &o, &d, &err), &err);
+    ASSERT_STR_EQ(d->catalog.names[mq_idmap_find(d->title_ids, "1", 1)], "Toy Story");
+    mq_dataset_destroy(d);
+    /* A cutoff before every event leaves nothing to train on: a clear error. */
+    ASSERT_OK(load1(FIX "ml", MQ_FMT_AUTO, false, &o, &d, &err), &err);
+    mq_split s;
+    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .cutoff = 1};
+    ASSERT_INT_EQ(mq_split_make(d, &so, &s, &err), MQ_EINVAL);
+    ASSERT(strstr(err.msg, "no training interactions"));
+    mq_dataset_destroy(d);
+}
