@@ -626,10 +626,10 @@ static int load_ml(loader *L, const char *path, int fmt)
     double lo = fmt == MQ_FMT_ML_100K ? 1 : 0.5, hi = 5;
     for (;;) {
         NEXT_OR_SKIP(&s, b, e);
-        if (s.line == 1 && fmt == MQ_FMT_ML_CSV && (size_t)(e - b) >= 6 && memcmp(b, "userId", 6) == 0) continue;
-        int nf = fmt == MQ_FMT_ML_CSV ? mq__ld_split(b, e, ',', f, 4)
+        int nf = fmt == MQ_FMT_ML_CSV ? mq__ld_split_csv(b, e, f, 4)   /* exporters may quote numbers */
                : fmt == MQ_FMT_ML_100K ? mq__ld_split(b, e, '\t', f, 4)
                                        : mq__ld_split2(b, e, f, 4);
+        if (s.line == 1 && fmt == MQ_FMT_ML_CSV && nf >= 1 && f[0].n == 6 && memcmp(f[0].p, "userId", 6) == 0) continue;
         if (nf != 4) { if ((rc = field_count_bad(&s, b, e, nf, 4))) goto done; continue; }
         int32_t m, t;
         int k = row_ids(L, &s, &f[0], "userId", &f[1], "movieId", true, &m, &t);
