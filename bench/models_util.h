@@ -62,7 +62,8 @@ static mq_dataset *bu_load(const char *path, const char *fmt, float thr)
     mq_err err;
     if (mq_dataset_build(v.x, v.n, mi, ti, &d, &err)) { fprintf(stderr, "%s\n", err.msg); return NULL; }
     free(v.x);
-    if (mq_dataset_binarize(d, thr, 5, &bin, &err)) { fprintf(stderr, "%s\n", err.msg); return NULL; }
+    int min_pm = getenv("MQ_MIN") ? atoi(getenv("MQ_MIN")) : 1;
+    if (mq_dataset_binarize(d, thr, min_pm, &bin, &err)) { fprintf(stderr, "%s\n", err.msg); return NULL; }
     mq_dataset_destroy(d);
     return bin;
 }
