@@ -52,8 +52,8 @@ static const char *usage_text =
     "  --grid MODEL.NAME=V1,V2,...  replace the tuning grid of one hyperparameter (repeatable)\n"
     "  --test-frac F          share of members held out for test (strong; default 0.1)\n"
     "  --val-frac F           share held out for validation (strong; default 0.1)\n"
-    "  --threshold X|none     positives are values >= X (default: 4 for explicit ratings, every\n"
-    "                         pair for implicit data)\n"
+    "  --threshold X|none     positives are values >= X (default: ratings >= 4 for explicit\n"
+    "                         ratings, every pair with a positive value for implicit data)\n"
     "  --min-positives N      keep members with at least N positives (default 5)\n"
     "  --split DIR            evaluate on an explicit split: DIR/train.csv, test_in.csv,\n"
     "                         test_out.csv (member,title with a header), optional val_in.csv,\n"
@@ -72,16 +72,8 @@ static const char *usage_text =
 
 /* ---- the models and data used (declared weak until every module is in the build) ------- */
 
-/* Until the data layer's loaders/splits and the models are in every build, these are weak
- * references: the command links without them and says which piece is missing instead of
- * crashing. (Remove this block once they are on main.) */
-#pragma weak mq_data_open
-#pragma weak mq_data_load
-#pragma weak mq_format_parse
-#pragma weak mq_split_make
-#pragma weak mq_split_read
-#pragma weak mq_split_write
-#pragma weak mq_split_release
+/* Until the models are in every build, these are weak references: the command links without
+ * them and says so instead of crashing. (Remove this block once they are on main.) */
 #pragma weak mq_model_train
 #pragma weak mq_model_score
 #pragma weak mq_model_destroy
@@ -89,9 +81,6 @@ static const char *usage_text =
 
 static const char *missing_dependency(void)
 {
-    if (!mq_data_open || !mq_data_load || !mq_format_parse) return "the data loaders (mq_data_open)";
-    if (!mq_split_make || !mq_split_read || !mq_split_write || !mq_split_release)
-        return "the data splits (mq_split_make)";
     if (!mq_model_train || !mq_model_score || !mq_model_destroy || !mq_model_n_titles)
         return "the models (mq_model_train)";
     return NULL;
@@ -421,11 +410,17 @@ static int build_axes(model_report *rep, char **grids, int n_grids, mq_err *err)
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static void print_json(FILE *f, const char *data, const char *protocol, uint64_t seed,
-                       const mq_split *sp, model_report *reps, int n_reps)
+/* data: the --data paths (or the --split folder), joined by ", " when several. */
+static void print_json(FILE *f, const char *const *data, int n_data, const char *protocol,
+                       uint64_t seed, const mq_split *sp, model_report *reps, int n_reps)
 {
+    char joined[8192] = "";
+    for (int i = 0; i < n_data; i++) {
+        size_t l = strlen(joined);
+        snprintf(joined + l, sizeof joined - l, "%s%s", i ? ", " : "", data[i]);
+    }
     fprintf(f, "{\"data\": ");
-    json_str(f, data);
+    json_str(f, joined);
     fprintf(f, ", \"protocol\": ");
     json_str(f, protocol);
     fprintf(f, ", \"seed\": %llu, \"split\": {\"train_members\": %d, \"titles\": %d, "
@@ -531,19 +526,6 @@ static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_re
 }
 
 /* ---- the command -------------------------------------------------------------------------- */
-
-/* Explicit ratings: every value in [0.5, 5] and not all of them 1 (MovieLens stars). Plays,
- * listen counts and purchase lines are implicit. */
-static bool looks_explicit(const mq_dataset *d)
-{
-    bool not_one = false;
-    for (int64_t i = 0; i < d->nnz; i++) {
-        float v = d->m_val[i];
-        if (!(v >= 0.5f && v <= 5.0f)) return false;
-        if (v != 1.0f) not_one = true;
-    }
-    return not_one;
-}
 
 int mq_cli_eval(int argc, char **argv)
 {
@@ -717,9 +699,13 @@ int mq_cli_eval(int argc, char **argv)
         int lrc = n_data == 1 ? mq_data_open(data, &lo, &raw, &err)
                               : mq_data_load(data_paths, n_data, &lo, &raw, &err);
         if (lrc) goto fail;
-        float thr;
+        /* REFERENCES.md: explicit ratings >= 4 are positives, implicit data every pair with a
+         * positive value (mq_data_positives knows which the loader read); --threshold X applies
+         * value >= X to any data, --threshold none keeps every pair. */
+        const char *rule;
         if (threshold_s) {
             double x;
+            float thr;
             if (strcmp(threshold_s, "none") == 0) thr = -INFINITY;
             else if (mq_cli_parse_double(threshold_s, &x) == 0 && isfinite(x)) thr = (float)x;
             else {
@@ -727,14 +713,16 @@ int mq_cli_eval(int argc, char **argv)
                                                threshold_s);
                 goto done;
             }
+            if (mq_dataset_binarize(raw, thr, (int)min_pos, &bin, &err)) goto fail;
+            rule = isfinite(thr) ? "values >= --threshold" : "every pair";
         } else {
-            thr = looks_explicit(raw) ? 4.0f : -INFINITY;
+            if (mq_data_positives(raw, 4.0f, (int)min_pos, &bin, &err)) goto fail;
+            rule = raw->ratings ? "ratings >= 4" : "every pair with a positive value";
         }
-        if (mq_dataset_binarize(raw, thr, (int)min_pos, &bin, &err)) goto fail;
         logline("eval: %s: %d members x %d titles, %lld interactions -> %lld positives (%s), "
-                "%.2f s",
+                "%d members with >= %lld; %.2f s",
                 data, raw->n_members, raw->n_titles, (long long)raw->nnz, (long long)bin->nnz,
-                isfinite(thr) ? "values >= threshold" : "every pair", mq_now() - t0);
+                rule, bin->n_members, min_pos, mq_now() - t0);
         mq_dataset_destroy(raw);
         raw = NULL;
         mq_split_opts so;
@@ -817,7 +805,8 @@ int mq_cli_eval(int argc, char **argv)
                 metric(&r->test, "recall@50"), metric(&r->test, "ndcg@100"),
                 r->test.members_per_sec);
     }
-    if (json) print_json(stdout, data ? data : split_dir, split_dir ? "split" : protocol,
+    if (json) print_json(stdout, split_dir ? &split_dir : data_paths, split_dir ? 1 : n_data,
+                         split_dir ? "split" : protocol,
                          (uint64_t)seed, &sp, reps, n_models);
     else print_table(stdout, &rc, &sp, reps, n_models);
     if (fflush(stdout) != 0 || ferror(stdout)) {
