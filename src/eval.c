@@ -19,8 +19,9 @@
  * reduction (means, standard errors, coverage) runs after all threads finish, in member order:
  * the result does not depend on the thread count or on scheduling.
  *
- * Threading: n_threads workers take blocks of 16 members from an atomic counter. Each owns its
- * scratch: the score vector [n_titles] float, a mark vector [n_titles] int32 (stamps that tag the
+ * Threading: n_threads workers take blocks of 16 members from an atomic counter. With a batch
+ * scorer (mq_eval_heldout_batch) the model scores the whole block in one call (blocked matrix
+ * products), into a [16 × n_titles] buffer. Each worker owns its scratch: the score vector(s), a mark vector [n_titles] int32 (stamps that tag the
  * member's fold-in titles and targets without clearing between members), the heap and the
  * target keys. The scorer is called concurrently and must be thread-safe.
  */
@@ -414,6 +415,7 @@ enum { V_RECALL, V_NDCG, V_PREC, V_MAP, V_NOV, V_DIV, V_PER_K };
 
 typedef struct loop_ctx {
     mq_eval_score_fn score;
+    mq_eval_batch_fn batch;
     void *user;
     int32_t n_titles;
     const mq_heldout *h;
@@ -459,7 +461,8 @@ static void *worker_main(void *arg)
     const mq_heldout *h = c->h;
     int32_t n = c->n_titles;
     int K = c->K;
-    float *scores = malloc((size_t)n * sizeof *scores);
+    float *block = malloc((size_t)n * (c->batch ? BLOCK : 1) * sizeof *block);
+    float *scores = block;
     int32_t *mark = calloc((size_t)n, sizeof *mark);
     rank_item *heap = malloc((size_t)(c->o->naive_topk ? n : K) * sizeof *heap);
     int max_t = 1;
@@ -470,7 +473,7 @@ static void *worker_main(void *arg)
     rank_item *tk = malloc((size_t)max_t * sizeof *tk);
     int32_t *tg = malloc((size_t)max_t * sizeof *tg);
     uint8_t *hit = malloc((size_t)K);
-    if (!scores || !mark || !heap || !tk || !tg || !hit) {
+    if (!block || !mark || !heap || !tk || !tg || !hit) {
         record_error(c, MQ_ENOMEM, NULL);
         goto done;
     }
@@ -481,6 +484,15 @@ static void *worker_main(void *arg)
         int64_t b0 = atomic_fetch_add(&c->next, BLOCK);
         if (b0 >= h->n) break;
         int64_t b1 = MQ_MIN(b0 + BLOCK, (int64_t)h->n);
+        if (c->batch) {
+            /* One call scores the whole block (blocked matrix products in the model). */
+            mq_err e = {0};
+            int rc = c->batch(c->user, (int)(b1 - b0), h->in_ptr + b0, h->in_idx, block, &e);
+            if (rc < 0) {
+                record_error(c, rc, &e);
+                goto done;
+            }
+        }
         for (int64_t m = b0; m < b1; m++) {
             double *v = c->vals + m * c->nv;
             for (int j = 0; j < c->nv; j++) v[j] = NAN;
@@ -500,11 +512,15 @@ static void *worker_main(void *arg)
                 tg[nt++] = t;
             }
             if (nt == 0) continue;   /* nothing to find: not evaluated */
-            mq_err e = {0};
-            int rc = c->score(c->user, hist, n_hist, scores, &e);
-            if (rc < 0) {
-                record_error(c, rc, &e);
-                goto done;
+            if (c->batch) {
+                scores = block + (size_t)(m - b0) * (size_t)n;
+            } else {
+                mq_err e = {0};
+                int rc = c->score(c->user, hist, n_hist, scores, &e);
+                if (rc < 0) {
+                    record_error(c, rc, &e);
+                    goto done;
+                }
             }
             int32_t *top = c->tops + m * K;
             /* Titles whose mark is ex_stamp are skipped; targets stay rankable. */
@@ -542,7 +558,7 @@ static void *worker_main(void *arg)
         }
     }
 done:
-    free(scores);
+    free(block);
     free(mark);
     free(heap);
     free(tk);
@@ -624,8 +640,32 @@ static int check_heldout(const mq_heldout *h, int32_t n_titles, mq_err *err)
     return 0;
 }
 
+static int run_loop(mq_eval_score_fn score, mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                    const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res, mq_err *err);
+
 int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const mq_heldout *h,
                     const mq_eval_opts *o, mq_eval_result *res, mq_err *err)
+{
+    if (!score) {
+        if (res) memset(res, 0, sizeof *res);
+        return mq__err_set(err, MQ_EINVAL, "eval: no scorer");
+    }
+    return run_loop(score, NULL, user, n_titles, h, o, res, err);
+}
+
+int mq_eval_heldout_batch(mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                          const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res,
+                          mq_err *err)
+{
+    if (!batch) {
+        if (res) memset(res, 0, sizeof *res);
+        return mq__err_set(err, MQ_EINVAL, "eval: no scorer");
+    }
+    return run_loop(NULL, batch, user, n_titles, h, o, res, err);
+}
+
+static int run_loop(mq_eval_score_fn score, mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                    const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res, mq_err *err)
 {
     mq_eval_opts defaults;
     if (!o) {
@@ -633,7 +673,7 @@ int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const 
         o = &defaults;
     }
     memset(res, 0, sizeof *res);
-    if (!score || !h) return mq__err_set(err, MQ_EINVAL, "eval: no scorer or held-out set");
+    if (!h) return mq__err_set(err, MQ_EINVAL, "eval: no held-out set");
     if (n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "eval: the model has no titles");
     int ks_default[4] = {10, 20, 50, 100};
     const int32_t *ks;
@@ -663,6 +703,7 @@ int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const 
     loop_ctx c;
     memset(&c, 0, sizeof c);
     c.score = score;
+    c.batch = batch;
     c.user = user;
     c.n_titles = n_titles;
     c.h = h;

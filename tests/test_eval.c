@@ -121,6 +121,18 @@ static int synth_score(void *user, const int32_t *hist, int n_hist, float *score
     return 0;
 }
 
+static int synth_batch(void *user, int n_members, const int64_t *ptr, const int32_t *idx,
+                       float *scores, mq_err *err)
+{
+    const synth_scorer *s = user;
+    for (int i = 0; i < n_members; i++) {
+        int rc = synth_score(user, idx + ptr[i], (int)(ptr[i + 1] - ptr[i]),
+                             scores + (size_t)i * (size_t)s->n_titles, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 typedef struct synth_heldout {
     mq_heldout h;
     int32_t *pop;
@@ -260,13 +272,19 @@ MQ_TEST(eval_loop_deterministic_and_naive)
     ASSERT_OK(mq_eval_heldout(synth_score, &sc, n_titles, &sh.h, &o, &b, &err), &err);
     o.naive_topk = true;
     ASSERT_OK(mq_eval_heldout(synth_score, &sc, n_titles, &sh.h, &o, &c, &err), &err);
+    mq_eval_result d;
+    o.naive_topk = false;
+    o.n_threads = 3;
+    ASSERT_OK(mq_eval_heldout_batch(synth_batch, &sc, n_titles, &sh.h, &o, &d, &err), &err);
     ASSERT_INT_EQ(a.n_metrics, b.n_metrics);
     ASSERT_INT_EQ(a.n_metrics, c.n_metrics);
+    ASSERT_INT_EQ(a.n_metrics, d.n_metrics);
     for (int i = 0; i < a.n_metrics; i++) {
         ASSERT_STR_EQ(a.metrics[i].name, b.metrics[i].name);
         /* Bitwise equal: the reduction runs in member order whatever the threads did. */
         ASSERT(memcmp(&a.metrics[i].mean, &b.metrics[i].mean, sizeof(double)) == 0);
         ASSERT(memcmp(&a.metrics[i].mean, &c.metrics[i].mean, sizeof(double)) == 0);
+        ASSERT(memcmp(&a.metrics[i].mean, &d.metrics[i].mean, sizeof(double)) == 0);
     }
     free_heldout(&sh);
 }

@@ -116,6 +116,19 @@ typedef struct mq_eval_result {
 int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const mq_heldout *h,
                     const mq_eval_opts *o, mq_eval_result *res, mq_err *err);
 
+/* A batch scorer: scores n_members members at once; member i's history is
+ * idx[ptr[i] .. ptr[i+1]) (absolute offsets into idx, as in mq_heldout), its scores go to
+ * scores[i * n_titles .. (i+1) * n_titles). Called concurrently from several threads with
+ * distinct buffers; n_members <= 16. */
+typedef int (*mq_eval_batch_fn)(void *user, int n_members, const int64_t *ptr, const int32_t *idx,
+                                float *scores, mq_err *err);
+
+/* mq_eval_heldout with a batch scorer: the same results, blocks of up to 16 members scored per
+ * call (for models whose scoring is a matrix product). */
+int mq_eval_heldout_batch(mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                          const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res,
+                          mq_err *err);
+
 /* The metric named name in r, or NULL. */
 const mq_eval_metric *mq_eval_find(const mq_eval_result *r, const char *name);
 
