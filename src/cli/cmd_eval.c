@@ -78,6 +78,13 @@ static const char *usage_text =
 #pragma weak mq_model_score
 #pragma weak mq_model_destroy
 #pragma weak mq_model_n_titles
+/* Declared here as the models branch declares them in marquee/models.h (a compatible
+ * redeclaration once that header has them). */
+const char *mq_model_params(const mq_model *m);
+int mq_model_score_batch(const mq_model *m, int32_t n_batch, const int64_t *hist_ptr,
+                         const int32_t *hist_idx, float *scores, int n_threads, mq_err *err);
+#pragma weak mq_model_score_batch
+#pragma weak mq_model_params
 
 static const char *missing_dependency(void)
 {
@@ -109,8 +116,8 @@ static const grid_default default_grids[] = {
     {"itemknn", "k", "50,100,200"},
     {"itemknn", "shrink", "0,10,100"},
     {"ials", "factors", "64,128"},
-    {"ials", "reg", "0.002,0.01,0.05"},
-    {"ials", "alpha0", "0.1,1"},
+    {"ials", "reg", "0.001,0.003,0.01"},
+    {"ials", "alpha0", "0.02,0.1"},
     {"trending", "half_life", "7,30,90,365"},
 };
 
@@ -122,6 +129,15 @@ static int model_score(void *user, const int32_t *hist, int n_hist, float *score
 {
     const scorer *s = user;
     return mq_model_score(s->m, hist, NULL, n_hist, scores, err);
+}
+
+/* A block of members in one call: the model uses blocked matrix products where it can (iALS:
+ * one sgemm); one thread inside, since the evaluation loop already runs one block per thread. */
+static int model_score_batch(void *user, int n, const int64_t *ptr, const int32_t *idx,
+                             float *scores, mq_err *err)
+{
+    const scorer *s = user;
+    return mq_model_score_batch(s->m, n, ptr, idx, scores, 1, err);
 }
 
 /* ---- small output helpers (the CLI uses the public header only) -------------------------- */
@@ -277,6 +293,8 @@ static int evaluate(const run_ctx *rc, const mq_model *m, const mq_heldout *h,
                     mq_eval_result *res, mq_err *err)
 {
     scorer s = {m};
+    if (mq_model_score_batch)
+        return mq_eval_heldout_batch(model_score_batch, &s, rc->n_titles, h, &rc->eo, res, err);
     return mq_eval_heldout(model_score, &s, rc->n_titles, h, &rc->eo, res, err);
 }
 
@@ -294,6 +312,7 @@ typedef struct model_report {
     double fit_seconds;
     mq_eval_result test, val;
     double naive_rate;           /* members/s of the full-sort baseline; 0 when not run */
+    char canon[1024];            /* the trained model's full parameter text ("" if unknown) */
     bool has_val;
     int n_tried;
     char tried[MAX_GRID][256];
@@ -433,7 +452,17 @@ static void print_json(FILE *f, const char *const *data, int n_data, const char 
         fprintf(f, "%s\n  {\"model\": ", i ? "," : "");
         json_str(f, r->mp.kind);
         fprintf(f, ", \"params\": ");
-        json_params(f, r->mp.p, r->mp.n);
+        if (r->canon[0]) {
+            /* Every parameter with its value, as the model reports them ("a=1 b=2"). */
+            char buf[1024], *toks[MAX_PARAMS];
+            int nt = 0;
+            snprintf(buf, sizeof buf, "%s", r->canon);
+            for (char *t = strtok(buf, " "); t && nt < MAX_PARAMS; t = strtok(NULL, " "))
+                toks[nt++] = t;
+            json_params(f, (const char *const *)toks, nt);
+        } else {
+            json_params(f, r->mp.p, r->mp.n);
+        }
         fprintf(f, ", \"fit_seconds\": ");
         json_num(f, r->fit_seconds);
         fprintf(f, ", \"eval_seconds\": ");
@@ -517,7 +546,9 @@ static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_re
         fprintf(f, "%-10s %9.2f", r->mp.kind, r->fit_seconds);
         for (int c = 0; c < nc; c++) cell(f, &r->test, cols[c]);
         fprintf(f, " %10.0f  ", r->test.members_per_sec);
-        for (int p = 0; p < r->mp.n; p++) fprintf(f, "%s%s", p ? " " : "", r->mp.p[p]);
+        if (r->canon[0]) fputs(r->canon, f);
+        else
+            for (int p = 0; p < r->mp.n; p++) fprintf(f, "%s%s", p ? " " : "", r->mp.p[p]);
         fputc('\n', f);
     }
     fprintf(f, "\n(test members: mean±standard error over %d members; fold-in titles never "
@@ -781,6 +812,7 @@ int mq_cli_eval(int argc, char **argv)
         }
         mq_model *m = NULL;
         if (train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
+        if (mq_model_params) snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
         int e = evaluate(&rc, m, &sp.test, &r->test, &err);
         if (e == 0 && naive) {
             /* Same scorer, same members: only the top-k selection differs. */
