@@ -116,8 +116,8 @@ static const grid_default default_grids[] = {
     {"itemknn", "k", "50,100,200"},
     {"itemknn", "shrink", "0,10,100"},
     {"ials", "factors", "64,128"},
-    {"ials", "reg", "0.001,0.003,0.01"},
-    {"ials", "alpha0", "0.02,0.1"},
+    {"ials", "reg", "0.003,0.01,0.03"},
+    {"ials", "alpha0", "0.1,0.3"},
     {"trending", "half_life", "7,30,90,365"},
 };
 
@@ -322,8 +322,11 @@ typedef struct model_report {
 
 /* Grid search on the validation members by NDCG@100 (the largest cut-off's NDCG when 100 is
  * not among them); ties keep the earlier grid point. */
-static int tune(const run_ctx *rc, model_report *rep, mq_err *err)
+/* On success *best_model is the model trained with the chosen point (kept, so the test
+ * evaluation does not train it again) and rep->fit_seconds its fit time. */
+static int tune(const run_ctx *rc, model_report *rep, mq_model **best_model, mq_err *err)
 {
+    *best_model = NULL;
     if (rc->split->val.n == 0)
         return cli_err(err, MQ_EINVAL,
                        "--tune needs validation members: use --val-frac > 0 or a split with "
@@ -356,8 +359,12 @@ static int tune(const run_ctx *rc, model_report *rep, mq_err *err)
         if (r) return r;
         mq_eval_result vr;
         r = evaluate(rc, m, &rc->split->val, &vr, err);
-        mq_model_destroy(m);
-        if (r) return r;
+        if (r) {
+            mq_model_destroy(m);
+            mq_model_destroy(*best_model);
+            *best_model = NULL;
+            return r;
+        }
         double nd = metric(&vr, key);
         snprintf(rep->tried[g], sizeof rep->tried[g], "%s", label);
         rep->tried_ndcg[g] = nd;
@@ -370,6 +377,11 @@ static int tune(const run_ctx *rc, model_report *rep, mq_err *err)
             best_mp = mp;
             rep->val = vr;
             rep->has_val = true;
+            rep->fit_seconds = fit;
+            mq_model_destroy(*best_model);
+            *best_model = m;
+        } else {
+            mq_model_destroy(m);
         }
     }
     rep->mp = best_mp;
@@ -806,12 +818,12 @@ int mq_cli_eval(int argc, char **argv)
     rc.seed = (uint64_t)seed;
     for (int i = 0; i < n_models; i++) {
         model_report *r = &reps[i];
+        mq_model *m = NULL;
         if (do_tune) {
             if (build_axes(r, grids, n_grids, &err)) goto fail;
-            if (r->n_axes > 0 && tune(&rc, r, &err)) goto fail;
+            if (r->n_axes > 0 && tune(&rc, r, &m, &err)) goto fail;
         }
-        mq_model *m = NULL;
-        if (train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
+        if (!m && train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
         if (mq_model_params) snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
         int e = evaluate(&rc, m, &sp.test, &r->test, &err);
         if (e == 0 && naive) {
