@@ -60,8 +60,8 @@ double mq_eval_diversity(const int32_t *ranked, int n_ranked, int k, const uint6
 /* Top-k selection: writes the k best titles of scores (the rank order above), skipping
  * excluded titles, into out [k] best first, and returns the count written (< k only when
  * fewer titles remain). A size-k heap: O(n log k), no full sort. mark [n_titles] is caller
- * scratch that must hold no value equal to stamp on entry; the function sets mark[t] = stamp for
- * excluded titles. */
+ * scratch that must hold no value equal to stamp (> 0) on entry; the function sets
+ * mark[t] = stamp for excluded titles; titles whose mark is negative are skipped as well. */
 int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded, int n_excluded,
                  int k, int32_t *mark, int32_t stamp, int32_t *out);
 
