@@ -37,8 +37,8 @@
 
 #define ARENA_BLOCK (256 * 1024)
 #define MAX_CAND_ROWS 64
-#define MAX_SEEDS 8
-#define MAX_GENRE_ROWS 5
+#define MAX_SEEDS 12
+#define MAX_GENRE_ROWS 8
 
 typedef struct arena_block {
     struct arena_block *next;
