@@ -22,7 +22,7 @@
  * row, fill it, mark its titles used. So each row is chosen given the rows above it.
  *
  * Within a row: Maximal Marginal Relevance (Carbonell & Goldstein 1998) over the row's first
- * 2 x per_row unused candidates, next = argmax lambda v_t - (1 - lambda) max_{s in row} sim(t, s),
+ * 3 x per_row unused candidates, next = argmax lambda v_t - (1 - lambda) max_{s in row} sim(t, s),
  * with sim the Jaccard overlap of genre sets; the max is kept incrementally, so a row costs
  * O(per_row x pool).
  *
@@ -323,8 +323,8 @@ static int fill_row(builder *b, cand_row *r)
     mq_page_ctx *c = b->c;
     const mq_page_catalog *pc = b->pc;
     int per = b->req->per_row;
-    int pool_cap = 2 * per;
-    /* the pool: the first 2 x per_row unused candidates (tmpi holds positions in r->order) */
+    int pool_cap = 3 * per;
+    /* the pool: the first 3 x per_row unused candidates (tmpi holds positions in r->order) */
     int32_t *pool = c->tmpi;
     float *pv = c->tmpf, *ms = c->maxsim;
     int np = 0;
