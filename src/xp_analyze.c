@@ -1349,12 +1349,12 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se);
                 }
             }
-            if (o->mann_whitney && c->res) {
+            if (o->mann_whitney && c->res && !c->met[m].ratio) {
                 row *mw = new_row(c, m, b, "mann_whitney");
                 if (!mw) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
                 mann_whitney(c, mw, &c->res[(size_t)c->control * c->n_metrics + m], &c->res[(size_t)b * c->n_metrics + m], c->res_cap, c->res_cap);
             }
-            if ((o->bootstrap || o->n_quantiles) && c->res)
+            if ((o->bootstrap || o->n_quantiles) && c->res && !c->met[m].ratio)
                 bootstrap(c, m, c->control, b, &c->res[(size_t)c->control * c->n_metrics + m], &c->res[(size_t)b * c->n_metrics + m]);
         }
     /* multiple testing over primary rows */
@@ -1383,9 +1383,10 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
     decide(c, &j, &t, srm_p, srm_ok);
     mq_buf_puts(&j, "}\n");
     if (j.oom || t.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
+    mq_buf_cstr(&j);
+    mq_buf_cstr(&t);
     *json = j.p ? j.p : strdup("{}");
     *text = t.p ? t.p : strdup("");
-    mq_buf_cstr(&t);
     return 0;
 fail:
     mq_buf_release(&j);
