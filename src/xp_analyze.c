@@ -412,7 +412,7 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
     if (c->col_seg >= 0) {
         int s = seg_index(c, &f[c->col_seg], err, lineno);
         if (s < 0) return s;
-        for (int m = 0; m < c->n_metrics; m++) mom_add1(SEGACC(c, s, a, m), c->met[m].ratio ? y[m] / (x[m] != 0 ? x[m] : 1) : y[m]);
+        for (int m = 0; m < c->n_metrics; m++) if (!c->met[m].ratio) mom_add1(SEGACC(c, s, a, m), y[m]);
     }
     if (c->col_day >= 0) {
         double d;
@@ -450,7 +450,7 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
         if (!isnan(PAIRV(c, pi, a, 0)))
             return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' appears twice for variant '%s'",
                                c->path, lineno, c->colname[c->col_pair], (int)MQ_MIN(fp->n, 60), fp->p, c->arms[a]);
-        for (int m = 0; m < c->n_metrics; m++) PAIRV(c, pi, a, m) = c->met[m].ratio ? y[m] / (x[m] != 0 ? x[m] : 1) : y[m];
+        for (int m = 0; m < c->n_metrics; m++) PAIRV(c, pi, a, m) = y[m];
     }
     c->count[a]++;
     c->rows++;
@@ -828,10 +828,11 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
                 stat[(size_t)it * (1 + nq) + 1 + k] = quantile_sorted(sb, nB, c->o->quantiles[k]) - quantile_sorted(sa, nA, c->o->quantiles[k]);
         }
     }
-    double *col = sa = realloc(sa, (size_t)B_ * sizeof *sa);
+    double *col = malloc((size_t)B_ * sizeof *col);
     for (int k = 0; k < 1 + nq; k++) {
         row *r = k == 0 ? rm : rq[k - 1];
-        if (!r || !col) continue;
+        if (!r) continue;
+        if (!col) { not_est(r, "out of memory"); continue; }
         long long le = 0, ge = 0;
         for (int it = 0; it < B_; it++) {
             col[it] = stat[(size_t)it * (1 + nq) + k];
@@ -854,7 +855,8 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
             r->rel_p = r->p;
         }
     }
-    free(col ? col : sa);
+    free(col);
+    free(sa);
     free(sb);
     free(stat);
 }
@@ -930,7 +932,7 @@ static void row_json(ctx *c, mq_buf *b, const row *r)
         mq_buf_json_str(b, r->rel_reason, strlen(r->rel_reason));
     }
     if (r->primary) { jnum(b, "p_value_holm", r->p_holm); jnum(b, "p_value_bh", r->p_bh); }
-    mq_buf_put(b, r->extra.p, r->extra.len);
+    if (r->extra.len) mq_buf_put(b, r->extra.p, r->extra.len);
     mq_buf_putc(b, '}');
 }
 
@@ -971,7 +973,7 @@ static void segments_json(ctx *c, mq_buf *j, mq_buf *t)
     double z = mq_stats_norm_ppf(1 - c->alpha / 2);
     for (int m = 0; m < c->n_metrics; m++)
         for (int b = 0; b < c->n_arms; b++) {
-            if (b == c->control) continue;
+            if (b == c->control || c->met[m].ratio) continue;
             if (!first) mq_buf_putc(j, ',');
             first = false;
             mq_buf_puts(j, "{\"metric\":");
@@ -1221,9 +1223,9 @@ static void decide(ctx *c, mq_buf *j, mq_buf *t, double srm_p, bool srm_ok)
     mq_buf_printf(j, ",\"p_values\":\"%s\",\"reason\":", c->seq ? "always-valid (mSPRT), Holm over variants" : "fixed-horizon, Holm over variants");
     mq_buf_json_str(j, why, strlen(why));
     mq_buf_puts(j, ",\"by_variant\":[");
-    mq_buf_put(j, by.p, by.len);
+    if (by.len) mq_buf_put(j, by.p, by.len);
     mq_buf_puts(j, "],\"guardrails\":");
-    mq_buf_put(j, gj.p, gj.len);
+    if (gj.len) mq_buf_put(j, gj.p, gj.len);
     mq_buf_putc(j, '}');
     mq_buf_printf(t, "decision: %s%s%s - %s\n", action, best >= 0 ? " " : "", best >= 0 ? c->arms[best] : "", why);
     mq_buf_release(&by);
@@ -1394,6 +1396,19 @@ fail:
     return rc;
 }
 
+static int add_metric(ctx *c, const char *nm, mq_err *err)
+{
+    for (int q = 0; q < c->n_metrics; q++) if (!strcmp(c->met[q].name, nm)) return 0;
+    size_t len = strlen(nm);
+    if (c->n_metrics >= MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS || len >= MQ_XP_NAME || !len)
+        return mq__err_set(err, MQ_EINVAL, "metric '%.200s': empty, too long, or too many metrics", nm);
+    if (c->o->pair && strchr(nm, '/'))
+        return mq__err_set(err, MQ_EUNSUP, "metric '%.200s': ratio metrics are not supported with --pair (give the per-unit ratio as its own column)", nm);
+    memcpy(c->met[c->n_metrics].name, nm, len + 1);
+    c->n_metrics++;
+    return 0;
+}
+
 int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, char **text,
                   const mq_log *log, mq_err *err)
 {
@@ -1416,22 +1431,11 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
     /* metrics: the given ones, then config's primary metric and guardrails if missing */
     const mq_xp_experiment *x = o->experiment;
     int rc = 0;
-#define ADD_METRIC(nm)                                                                      \
-    do {                                                                                    \
-        bool dup_ = false;                                                                  \
-        for (int q_ = 0; q_ < c->n_metrics; q_++) if (!strcmp(c->met[q_].name, (nm))) dup_ = true; \
-        if (!dup_) {                                                                        \
-            if (c->n_metrics >= MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS || strlen(nm) >= MQ_XP_NAME) { \
-                rc = mq__err_set(err, MQ_EINVAL, "metric '%s': too many metrics or name too long", (nm)); goto out; } \
-            snprintf(c->met[c->n_metrics].name, MQ_XP_NAME, "%s", (nm));                    \
-            c->n_metrics++;                                                                 \
-        }                                                                                   \
-    } while (0)
-    if (x && x->primary_metric[0]) ADD_METRIC(x->primary_metric);
-    for (int m = 0; m < o->n_metrics; m++) ADD_METRIC(o->metrics[m]);
+    if (x && x->primary_metric[0]) if ((rc = add_metric(c, x->primary_metric, err))) goto out;
+    for (int m = 0; m < o->n_metrics; m++) if ((rc = add_metric(c, o->metrics[m], err))) goto out;
     if (x) for (int g = 0; g < x->n_guardrails; g++) c->guard[c->n_guard++] = x->guardrails[g];
     for (int g = 0; g < o->n_guardrails && c->n_guard < MQ_XP_MAX_GUARDRAILS; g++) c->guard[c->n_guard++] = o->guardrails[g];
-    for (int g = 0; g < c->n_guard; g++) ADD_METRIC(c->guard[g].metric);
+    for (int g = 0; g < c->n_guard; g++) if ((rc = add_metric(c, c->guard[g].metric, err))) goto out;
     /* arms from --weights or the config */
     if (o->n_weights > 0) {
         for (int a = 0; a < o->n_weights; a++) { strcpy(c->arms[a], o->weight_names[a]); c->weights[a] = o->weights[a]; }
