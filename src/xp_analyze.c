@@ -71,6 +71,34 @@ static inline void mom_add2(mom *m, double y, double x)
     m->cxy += dx * (y - m->my);
 }
 
+/* Rows are first buffered per (arm, metric) and folded into the accumulator BATCH at a time:
+ * an exact two-pass mean and co-moments of the batch, merged by Chan, Golub & LeVeque's
+ * pairwise formulas. Same accuracy as Welford's per-row update, one division per batch. */
+#define BATCH 256
+typedef struct batch { int n; double y[BATCH], x[BATCH]; } batch;
+
+static void batch_flush(mom *m, batch *b)
+{
+    if (!b->n) return;
+    double n = b->n, sy = 0, sx = 0;
+    for (int i = 0; i < b->n; i++) { sy += b->y[i]; sx += b->x[i]; }
+    double my = sy / n, mx = sx / n, m2y = 0, m2x = 0, cxy = 0;
+    for (int i = 0; i < b->n; i++) {
+        double dy = b->y[i] - my, dx = b->x[i] - mx;
+        m2y += dy * dy;
+        m2x += dx * dx;
+        cxy += dx * dy;
+    }
+    double N = m->n + n, dy = my - m->my, dx = mx - m->mx, f = m->n * n / N;
+    m->m2y += m2y + dy * dy * f;
+    m->m2x += m2x + dx * dx * f;
+    m->cxy += cxy + dx * dy * f;
+    m->my += dy * n / N;
+    m->mx += dx * n / N;
+    m->n = N;
+    b->n = 0;
+}
+
 static double mom_var(const mom *m) { return m->n > 1 ? m->m2y / (m->n - 1) : 0; }
 
 /* ---- a small string -> index map (open addressing) ---- */
@@ -149,6 +177,7 @@ typedef struct ctx {
     double alpha;
     int n_arms;
     char arms[MQ_XP_MAX_VARIANTS][MQ_XP_NAME];
+    size_t arm_len[MQ_XP_MAX_VARIANTS];
     double weights[MQ_XP_MAX_VARIANTS];
     bool fixed_arms;
     int control;
@@ -159,6 +188,7 @@ typedef struct ctx {
     int col_variant, col_cov, col_seg, col_day, col_pair, max_col;
     long long count[MQ_XP_MAX_VARIANTS];
     mom *acc;                   /* [arm][metric] */
+    batch *pend;                /* [arm][metric]: rows not yet folded into acc */
     smap segs; int n_segs; char **seg_names; mom *seg_acc;   /* [seg][arm][metric] */
     int n_days; mom *day_acc;   /* [day][arm][metric] */
     reservoir *res;             /* [arm][metric] or NULL */
@@ -243,8 +273,9 @@ static int split(const char *line, size_t len, field *f, int maxf)
             if (p < e && *p == ',') { p++; continue; }
             return k;
         }
-        const char *c = memchr(p, ',', (size_t)(e - p));
-        if (!c) { f[k].p = p; f[k].n = (size_t)(e - p); return k + 1; }
+        const char *c = p;   /* fields are short: a plain loop beats memchr's setup */
+        while (c < e && *c != ',') c++;
+        if (c == e) { f[k].p = p; f[k].n = (size_t)(e - p); return k + 1; }
         f[k].p = p;
         f[k].n = (size_t)(c - p);
         k++;
@@ -337,7 +368,7 @@ static void seq_look(ctx *c);
 static int add_arm(ctx *c, const field *f, long long line, mq_err *err)
 {
     for (int a = 0; a < c->n_arms; a++)
-        if (strlen(c->arms[a]) == f->n && !memcmp(c->arms[a], f->p, f->n)) return a;
+        if (c->arm_len[a] == f->n && !memcmp(c->arms[a], f->p, f->n)) return a;
     char v[MQ_XP_NAME];
     size_t l = MQ_MIN(f->n, sizeof v - 1);
     memcpy(v, f->p, l);
@@ -355,6 +386,7 @@ static int add_arm(ctx *c, const field *f, long long line, mq_err *err)
     if (c->n_arms >= MQ_XP_MAX_VARIANTS)
         return mq__err_set(err, MQ_ERANGE, "%s:%lld: more than %d variants ('%s')", c->path, line, MQ_XP_MAX_VARIANTS, v);
     strcpy(c->arms[c->n_arms], v);
+    c->arm_len[c->n_arms] = strlen(v);
     return c->n_arms++;
 }
 
@@ -382,13 +414,13 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
             if (parse_num(fx->p, fx->n, &x[m]))
                 return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path,
                                    lineno, c->colname[mt->col_x], (int)MQ_MIN(fx->n, 60), fx->p);
-            mom_add2(ACC(c, a, m), y[m], x[m]);
-        } else if (c->col_cov >= 0) {
-            x[m] = cov;
-            mom_add2(ACC(c, a, m), y[m], cov);
         } else {
-            mom_add1(ACC(c, a, m), y[m]);
+            x[m] = c->col_cov >= 0 ? cov : 0;
         }
+        batch *pb = &c->pend[(size_t)a * c->n_metrics + m];
+        pb->y[pb->n] = y[m];
+        pb->x[pb->n] = x[m];
+        if (++pb->n == BATCH) batch_flush(ACC(c, a, m), pb);
         if (mt->binary && y[m] != 0 && y[m] != 1) mt->binary = false;
         if (c->res) {
             reservoir *r = &c->res[(size_t)a * c->n_metrics + m];
@@ -862,8 +894,14 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
 }
 
 /* ---- sequential ---- */
+static void flush_all(ctx *c)
+{
+    for (int i = 0; i < MQ_XP_MAX_VARIANTS * c->n_metrics; i++) batch_flush(&c->acc[i], &c->pend[i]);
+}
+
 static void seq_look(ctx *c)
 {
+    flush_all(c);
     for (int m = 0; m < c->n_metrics; m++) {
         if (c->met[m].ratio) continue;
         const mom *A = ACC(c, c->control, m);
@@ -1237,6 +1275,7 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
     const mq_xp_analyze_opts *o = c->o;
     int rc = read_file(c, log, err);
     if (rc) return rc;
+    flush_all(c);
     if (c->seq) seq_look(c);
     /* control */
     c->control = -1;
@@ -1446,13 +1485,15 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
         c->n_arms = x->n_variants;
         c->fixed_arms = true;
     }
+    for (int a = 0; a < c->n_arms; a++) c->arm_len[a] = strlen(c->arms[a]);
     if (c->fixed_arms) {
         bool found = false;
         for (int a = 0; a < c->n_arms; a++) found |= !strcmp(c->arms[a], o->control);
         if (!found) { rc = mq__err_set(err, MQ_EINVAL, "control '%s' is not one of the configured variants", o->control); goto out; }
     }
     c->acc = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *c->acc);
-    if (!c->acc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+    c->pend = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *c->pend);
+    if (!c->acc || !c->pend) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
     mq_rng_seed(&c->rng, o->seed ? o->seed : 1);
     if (o->mann_whitney || o->bootstrap || o->n_quantiles) {
         c->res_cap = o->reservoir > 0 ? o->reservoir : 20000;
@@ -1469,6 +1510,7 @@ out:
     free(c->res);
     free(c->seq);
     free(c->acc);
+    free(c->pend);
     for (int s = 0; s < c->n_segs; s++) free(c->seg_names[s]);
     free(c->seg_names);
     free(c->seg_acc);
