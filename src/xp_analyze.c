@@ -199,6 +199,7 @@ typedef struct ctx {
     mq_rng rng;
     row *out; int n_out, cap_out;
     char colname[MAXCOL][64];
+    unsigned char isnum[MAXCOL];
     int n_cols;
 } ctx;
 
@@ -284,6 +285,64 @@ static int split(const char *line, size_t len, field *f, int maxf)
     return k;
 }
 
+/* Exact fast path for plain decimals at p: [-]digits[.digits] ending at ',' or e, at most 19
+ * significant digits, mantissa < 2^53 and at most 22 decimals (then mant / 10^k is correctly
+ * rounded: Clinger 1990). Returns the end of the number, or NULL to take the slow path. */
+static inline const char *fast_num(const char *p, const char *e, double *out)
+{
+    bool neg = false;
+    if (p < e && *p == '-') { neg = true; p++; }
+    uint64_t mant = 0;
+    const char *d0 = p;
+    while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+    long nd = p - d0, frac = 0;
+    if (p < e && *p == '.') {
+        const char *f0 = ++p;
+        while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+        frac = p - f0;
+        nd += frac;
+    }
+    if (nd == 0 || nd > 19 || frac > 22 || mant >= (1ull << 53) || (p < e && *p != ',')) return NULL;
+    double v = (double)mant / POW10[frac];
+    *out = neg ? -v : v;
+    return p;
+}
+
+/* Splits a data line into fields 0..max_col in one pass, parsing the numeric columns
+ * (isnum[col]) on the way into val[col]. Returns the number of fields found (< max_col + 1 when
+ * the line is short); *bad is the first numeric column that is not a number, or -1. */
+static int scan_row(const ctx *c, const char *line, size_t len, field *f, double *val, int *bad)
+{
+    const char *p = line, *e = line + len;
+    *bad = -1;
+    for (int col = 0; col <= c->max_col; col++) {
+        if (p < e && *p == '"') {
+            const char *q = p + 1;
+            while (q < e) {
+                if (*q == '"') { if (q + 1 < e && q[1] == '"') { q += 2; continue; } break; }
+                q++;
+            }
+            f[col].p = p + 1;
+            f[col].n = (size_t)(q - p - 1);
+            p = q < e ? q + 1 : e;
+            if (c->isnum[col] && parse_num(f[col].p, f[col].n, &val[col]) && *bad < 0) *bad = col;
+        } else {
+            const char *q = c->isnum[col] ? fast_num(p, e, &val[col]) : NULL;
+            if (!q) {
+                q = p;
+                while (q < e && *q != ',') q++;
+                if (c->isnum[col] && parse_num(p, (size_t)(q - p), &val[col]) && *bad < 0) *bad = col;
+            }
+            f[col].p = p;
+            f[col].n = (size_t)(q - p);
+            p = q;
+        }
+        if (p < e && *p == ',') p++;
+        else if (col < c->max_col) return col + 1;
+    }
+    return c->max_col + 1;
+}
+
 static int find_col(ctx *c, const char *name, int *out, mq_err *err)
 {
     for (int i = 0; i < c->n_cols; i++)
@@ -331,7 +390,11 @@ static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
             mt->col_x = c->col_cov;
         }
         mt->binary = true;
+        c->isnum[mt->col_y] = 1;
+        if (mt->col_x >= 0) c->isnum[mt->col_x] = 1;
     }
+    if (c->col_cov >= 0) c->isnum[c->col_cov] = 1;
+    if (c->col_day >= 0) c->isnum[c->col_day] = 1;
     return 0;
 }
 
@@ -393,30 +456,23 @@ static int add_arm(ctx *c, const field *f, long long line, mq_err *err)
 static int process_row(ctx *c, const char *line, size_t len, long long lineno, mq_err *err)
 {
     field f[MAXCOL];
-    int n = split(line, len, f, c->max_col + 1);
+    double val[MAXCOL];
+    int bad;
+    int n = scan_row(c, line, len, f, val, &bad);
     if (n <= c->max_col)
         return mq__err_set(err, MQ_EFORMAT, "%s:%lld: %d fields, expected at least %d (column '%s')",
                            c->path, lineno, n, c->max_col + 1, c->colname[c->max_col]);
     int a = add_arm(c, &f[c->col_variant], lineno, err);
     if (a < 0) return a;
+    if (bad >= 0 && bad != c->col_day)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path, lineno,
+                           c->colname[bad], (int)MQ_MIN(f[bad].n, 60), f[bad].p);
     double y[MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS], x[MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS];
-    double cov = 0;
-    if (c->col_cov >= 0 && parse_num(f[c->col_cov].p, f[c->col_cov].n, &cov))
-        goto bad_cov;
+    double cov = c->col_cov >= 0 ? val[c->col_cov] : 0;
     for (int m = 0; m < c->n_metrics; m++) {
         metric *mt = &c->met[m];
-        const field *fy = &f[mt->col_y];
-        if (parse_num(fy->p, fy->n, &y[m]))
-            return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path,
-                               lineno, c->colname[mt->col_y], (int)MQ_MIN(fy->n, 60), fy->p);
-        if (mt->ratio) {
-            const field *fx = &f[mt->col_x];
-            if (parse_num(fx->p, fx->n, &x[m]))
-                return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path,
-                                   lineno, c->colname[mt->col_x], (int)MQ_MIN(fx->n, 60), fx->p);
-        } else {
-            x[m] = c->col_cov >= 0 ? cov : 0;
-        }
+        y[m] = val[mt->col_y];
+        x[m] = mt->ratio ? val[mt->col_x] : cov;
         batch *pb = &c->pend[(size_t)a * c->n_metrics + m];
         pb->y[pb->n] = y[m];
         pb->x[pb->n] = x[m];
@@ -447,9 +503,9 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
         for (int m = 0; m < c->n_metrics; m++) if (!c->met[m].ratio) mom_add1(SEGACC(c, s, a, m), y[m]);
     }
     if (c->col_day >= 0) {
-        double d;
+        double d = val[c->col_day];
         const field *fd = &f[c->col_day];
-        if (parse_num(fd->p, fd->n, &d) || d < 0 || d >= MAX_DAYS || d != floor(d))
+        if (bad == c->col_day || d < 0 || d >= MAX_DAYS || d != floor(d))
             return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a day number in [0, %d)",
                                c->path, lineno, c->colname[c->col_day], (int)MQ_MIN(fd->n, 60), fd->p, MAX_DAYS);
         int di = (int)d;
@@ -488,9 +544,6 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
     c->rows++;
     if (c->seq && c->rows % c->o->look_every == 0) seq_look(c);
     return 0;
-bad_cov:
-    return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path, lineno,
-                       c->colname[c->col_cov], (int)MQ_MIN(f[c->col_cov].n, 60), f[c->col_cov].p);
 }
 
 static int read_file(ctx *c, const mq_log *log, mq_err *err)
