@@ -71,6 +71,34 @@ static inline void mom_add2(mom *m, double y, double x)
     m->cxy += dx * (y - m->my);
 }
 
+/* Rows are first buffered per (arm, metric) and folded into the accumulator BATCH at a time:
+ * an exact two-pass mean and co-moments of the batch, merged by Chan, Golub & LeVeque's
+ * pairwise formulas. Same accuracy as Welford's per-row update, one division per batch. */
+#define BATCH 256
+typedef struct batch { int n; double y[BATCH], x[BATCH]; } batch;
+
+static void batch_flush(mom *m, batch *b)
+{
+    if (!b->n) return;
+    double n = b->n, sy = 0, sx = 0;
+    for (int i = 0; i < b->n; i++) { sy += b->y[i]; sx += b->x[i]; }
+    double my = sy / n, mx = sx / n, m2y = 0, m2x = 0, cxy = 0;
+    for (int i = 0; i < b->n; i++) {
+        double dy = b->y[i] - my, dx = b->x[i] - mx;
+        m2y += dy * dy;
+        m2x += dx * dx;
+        cxy += dx * dy;
+    }
+    double N = m->n + n, dy = my - m->my, dx = mx - m->mx, f = m->n * n / N;
+    m->m2y += m2y + dy * dy * f;
+    m->m2x += m2x + dx * dx * f;
+    m->cxy += cxy + dx * dy * f;
+    m->my += dy * n / N;
+    m->mx += dx * n / N;
+    m->n = N;
+    b->n = 0;
+}
+
 static double mom_var(const mom *m) { return m->n > 1 ? m->m2y / (m->n - 1) : 0; }
 
 /* ---- a small string -> index map (open addressing) ---- */
@@ -149,6 +177,7 @@ typedef struct ctx {
     double alpha;
     int n_arms;
     char arms[MQ_XP_MAX_VARIANTS][MQ_XP_NAME];
+    size_t arm_len[MQ_XP_MAX_VARIANTS];
     double weights[MQ_XP_MAX_VARIANTS];
     bool fixed_arms;
     int control;
@@ -159,6 +188,7 @@ typedef struct ctx {
     int col_variant, col_cov, col_seg, col_day, col_pair, max_col;
     long long count[MQ_XP_MAX_VARIANTS];
     mom *acc;                   /* [arm][metric] */
+    batch *pend;                /* [arm][metric]: rows not yet folded into acc */
     smap segs; int n_segs; char **seg_names; mom *seg_acc;   /* [seg][arm][metric] */
     int n_days; mom *day_acc;   /* [day][arm][metric] */
     reservoir *res;             /* [arm][metric] or NULL */
@@ -169,6 +199,7 @@ typedef struct ctx {
     mq_rng rng;
     row *out; int n_out, cap_out;
     char colname[MAXCOL][64];
+    unsigned char isnum[MAXCOL];
     int n_cols;
 } ctx;
 
@@ -243,14 +274,73 @@ static int split(const char *line, size_t len, field *f, int maxf)
             if (p < e && *p == ',') { p++; continue; }
             return k;
         }
-        const char *c = memchr(p, ',', (size_t)(e - p));
-        if (!c) { f[k].p = p; f[k].n = (size_t)(e - p); return k + 1; }
+        const char *c = p;   /* fields are short: a plain loop beats memchr's setup */
+        while (c < e && *c != ',') c++;
+        if (c == e) { f[k].p = p; f[k].n = (size_t)(e - p); return k + 1; }
         f[k].p = p;
         f[k].n = (size_t)(c - p);
         k++;
         p = c + 1;
     }
     return k;
+}
+
+/* Exact fast path for plain decimals at p: [-]digits[.digits] ending at ',' or e, at most 19
+ * significant digits, mantissa < 2^53 and at most 22 decimals (then mant / 10^k is correctly
+ * rounded: Clinger 1990). Returns the end of the number, or NULL to take the slow path. */
+static inline const char *fast_num(const char *p, const char *e, double *out)
+{
+    bool neg = false;
+    if (p < e && *p == '-') { neg = true; p++; }
+    uint64_t mant = 0;
+    const char *d0 = p;
+    while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+    long nd = p - d0, frac = 0;
+    if (p < e && *p == '.') {
+        const char *f0 = ++p;
+        while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+        frac = p - f0;
+        nd += frac;
+    }
+    if (nd == 0 || nd > 19 || frac > 22 || mant >= (1ull << 53) || (p < e && *p != ',')) return NULL;
+    double v = (double)mant / POW10[frac];
+    *out = neg ? -v : v;
+    return p;
+}
+
+/* Splits a data line into fields 0..max_col in one pass, parsing the numeric columns
+ * (isnum[col]) on the way into val[col]. Returns the number of fields found (< max_col + 1 when
+ * the line is short); *bad is the first numeric column that is not a number, or -1. */
+static int scan_row(const ctx *c, const char *line, size_t len, field *f, double *val, int *bad)
+{
+    const char *p = line, *e = line + len;
+    *bad = -1;
+    for (int col = 0; col <= c->max_col; col++) {
+        if (p < e && *p == '"') {
+            const char *q = p + 1;
+            while (q < e) {
+                if (*q == '"') { if (q + 1 < e && q[1] == '"') { q += 2; continue; } break; }
+                q++;
+            }
+            f[col].p = p + 1;
+            f[col].n = (size_t)(q - p - 1);
+            p = q < e ? q + 1 : e;
+            if (c->isnum[col] && parse_num(f[col].p, f[col].n, &val[col]) && *bad < 0) *bad = col;
+        } else {
+            const char *q = c->isnum[col] ? fast_num(p, e, &val[col]) : NULL;
+            if (!q) {
+                q = p;
+                while (q < e && *q != ',') q++;
+                if (c->isnum[col] && parse_num(p, (size_t)(q - p), &val[col]) && *bad < 0) *bad = col;
+            }
+            f[col].p = p;
+            f[col].n = (size_t)(q - p);
+            p = q;
+        }
+        if (p < e && *p == ',') p++;
+        else if (col < c->max_col) return col + 1;
+    }
+    return c->max_col + 1;
 }
 
 static int find_col(ctx *c, const char *name, int *out, mq_err *err)
@@ -300,7 +390,11 @@ static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
             mt->col_x = c->col_cov;
         }
         mt->binary = true;
+        c->isnum[mt->col_y] = 1;
+        if (mt->col_x >= 0) c->isnum[mt->col_x] = 1;
     }
+    if (c->col_cov >= 0) c->isnum[c->col_cov] = 1;
+    if (c->col_day >= 0) c->isnum[c->col_day] = 1;
     return 0;
 }
 
@@ -337,7 +431,7 @@ static void seq_look(ctx *c);
 static int add_arm(ctx *c, const field *f, long long line, mq_err *err)
 {
     for (int a = 0; a < c->n_arms; a++)
-        if (strlen(c->arms[a]) == f->n && !memcmp(c->arms[a], f->p, f->n)) return a;
+        if (c->arm_len[a] == f->n && !memcmp(c->arms[a], f->p, f->n)) return a;
     char v[MQ_XP_NAME];
     size_t l = MQ_MIN(f->n, sizeof v - 1);
     memcpy(v, f->p, l);
@@ -355,40 +449,34 @@ static int add_arm(ctx *c, const field *f, long long line, mq_err *err)
     if (c->n_arms >= MQ_XP_MAX_VARIANTS)
         return mq__err_set(err, MQ_ERANGE, "%s:%lld: more than %d variants ('%s')", c->path, line, MQ_XP_MAX_VARIANTS, v);
     strcpy(c->arms[c->n_arms], v);
+    c->arm_len[c->n_arms] = strlen(v);
     return c->n_arms++;
 }
 
 static int process_row(ctx *c, const char *line, size_t len, long long lineno, mq_err *err)
 {
     field f[MAXCOL];
-    int n = split(line, len, f, c->max_col + 1);
+    double val[MAXCOL];
+    int bad;
+    int n = scan_row(c, line, len, f, val, &bad);
     if (n <= c->max_col)
         return mq__err_set(err, MQ_EFORMAT, "%s:%lld: %d fields, expected at least %d (column '%s')",
                            c->path, lineno, n, c->max_col + 1, c->colname[c->max_col]);
     int a = add_arm(c, &f[c->col_variant], lineno, err);
     if (a < 0) return a;
+    if (bad >= 0 && bad != c->col_day)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path, lineno,
+                           c->colname[bad], (int)MQ_MIN(f[bad].n, 60), f[bad].p);
     double y[MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS], x[MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS];
-    double cov = 0;
-    if (c->col_cov >= 0 && parse_num(f[c->col_cov].p, f[c->col_cov].n, &cov))
-        goto bad_cov;
+    double cov = c->col_cov >= 0 ? val[c->col_cov] : 0;
     for (int m = 0; m < c->n_metrics; m++) {
         metric *mt = &c->met[m];
-        const field *fy = &f[mt->col_y];
-        if (parse_num(fy->p, fy->n, &y[m]))
-            return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path,
-                               lineno, c->colname[mt->col_y], (int)MQ_MIN(fy->n, 60), fy->p);
-        if (mt->ratio) {
-            const field *fx = &f[mt->col_x];
-            if (parse_num(fx->p, fx->n, &x[m]))
-                return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path,
-                                   lineno, c->colname[mt->col_x], (int)MQ_MIN(fx->n, 60), fx->p);
-            mom_add2(ACC(c, a, m), y[m], x[m]);
-        } else if (c->col_cov >= 0) {
-            x[m] = cov;
-            mom_add2(ACC(c, a, m), y[m], cov);
-        } else {
-            mom_add1(ACC(c, a, m), y[m]);
-        }
+        y[m] = val[mt->col_y];
+        x[m] = mt->ratio ? val[mt->col_x] : cov;
+        batch *pb = &c->pend[(size_t)a * c->n_metrics + m];
+        pb->y[pb->n] = y[m];
+        pb->x[pb->n] = x[m];
+        if (++pb->n == BATCH) batch_flush(ACC(c, a, m), pb);
         if (mt->binary && y[m] != 0 && y[m] != 1) mt->binary = false;
         if (c->res) {
             reservoir *r = &c->res[(size_t)a * c->n_metrics + m];
@@ -412,12 +500,12 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
     if (c->col_seg >= 0) {
         int s = seg_index(c, &f[c->col_seg], err, lineno);
         if (s < 0) return s;
-        for (int m = 0; m < c->n_metrics; m++) mom_add1(SEGACC(c, s, a, m), c->met[m].ratio ? y[m] / (x[m] != 0 ? x[m] : 1) : y[m]);
+        for (int m = 0; m < c->n_metrics; m++) if (!c->met[m].ratio) mom_add1(SEGACC(c, s, a, m), y[m]);
     }
     if (c->col_day >= 0) {
-        double d;
+        double d = val[c->col_day];
         const field *fd = &f[c->col_day];
-        if (parse_num(fd->p, fd->n, &d) || d < 0 || d >= MAX_DAYS || d != floor(d))
+        if (bad == c->col_day || d < 0 || d >= MAX_DAYS || d != floor(d))
             return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a day number in [0, %d)",
                                c->path, lineno, c->colname[c->col_day], (int)MQ_MIN(fd->n, 60), fd->p, MAX_DAYS);
         int di = (int)d;
@@ -450,15 +538,12 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
         if (!isnan(PAIRV(c, pi, a, 0)))
             return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' appears twice for variant '%s'",
                                c->path, lineno, c->colname[c->col_pair], (int)MQ_MIN(fp->n, 60), fp->p, c->arms[a]);
-        for (int m = 0; m < c->n_metrics; m++) PAIRV(c, pi, a, m) = c->met[m].ratio ? y[m] / (x[m] != 0 ? x[m] : 1) : y[m];
+        for (int m = 0; m < c->n_metrics; m++) PAIRV(c, pi, a, m) = y[m];
     }
     c->count[a]++;
     c->rows++;
     if (c->seq && c->rows % c->o->look_every == 0) seq_look(c);
     return 0;
-bad_cov:
-    return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path, lineno,
-                       c->colname[c->col_cov], (int)MQ_MIN(f[c->col_cov].n, 60), f[c->col_cov].p);
 }
 
 static int read_file(ctx *c, const mq_log *log, mq_err *err)
@@ -828,10 +913,11 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
                 stat[(size_t)it * (1 + nq) + 1 + k] = quantile_sorted(sb, nB, c->o->quantiles[k]) - quantile_sorted(sa, nA, c->o->quantiles[k]);
         }
     }
-    double *col = sa = realloc(sa, (size_t)B_ * sizeof *sa);
+    double *col = malloc((size_t)B_ * sizeof *col);
     for (int k = 0; k < 1 + nq; k++) {
         row *r = k == 0 ? rm : rq[k - 1];
-        if (!r || !col) continue;
+        if (!r) continue;
+        if (!col) { not_est(r, "out of memory"); continue; }
         long long le = 0, ge = 0;
         for (int it = 0; it < B_; it++) {
             col[it] = stat[(size_t)it * (1 + nq) + k];
@@ -854,14 +940,21 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
             r->rel_p = r->p;
         }
     }
-    free(col ? col : sa);
+    free(col);
+    free(sa);
     free(sb);
     free(stat);
 }
 
 /* ---- sequential ---- */
+static void flush_all(ctx *c)
+{
+    for (int i = 0; i < MQ_XP_MAX_VARIANTS * c->n_metrics; i++) batch_flush(&c->acc[i], &c->pend[i]);
+}
+
 static void seq_look(ctx *c)
 {
+    flush_all(c);
     for (int m = 0; m < c->n_metrics; m++) {
         if (c->met[m].ratio) continue;
         const mom *A = ACC(c, c->control, m);
@@ -930,7 +1023,7 @@ static void row_json(ctx *c, mq_buf *b, const row *r)
         mq_buf_json_str(b, r->rel_reason, strlen(r->rel_reason));
     }
     if (r->primary) { jnum(b, "p_value_holm", r->p_holm); jnum(b, "p_value_bh", r->p_bh); }
-    mq_buf_put(b, r->extra.p, r->extra.len);
+    if (r->extra.len) mq_buf_put(b, r->extra.p, r->extra.len);
     mq_buf_putc(b, '}');
 }
 
@@ -971,7 +1064,7 @@ static void segments_json(ctx *c, mq_buf *j, mq_buf *t)
     double z = mq_stats_norm_ppf(1 - c->alpha / 2);
     for (int m = 0; m < c->n_metrics; m++)
         for (int b = 0; b < c->n_arms; b++) {
-            if (b == c->control) continue;
+            if (b == c->control || c->met[m].ratio) continue;
             if (!first) mq_buf_putc(j, ',');
             first = false;
             mq_buf_puts(j, "{\"metric\":");
@@ -1221,9 +1314,9 @@ static void decide(ctx *c, mq_buf *j, mq_buf *t, double srm_p, bool srm_ok)
     mq_buf_printf(j, ",\"p_values\":\"%s\",\"reason\":", c->seq ? "always-valid (mSPRT), Holm over variants" : "fixed-horizon, Holm over variants");
     mq_buf_json_str(j, why, strlen(why));
     mq_buf_puts(j, ",\"by_variant\":[");
-    mq_buf_put(j, by.p, by.len);
+    if (by.len) mq_buf_put(j, by.p, by.len);
     mq_buf_puts(j, "],\"guardrails\":");
-    mq_buf_put(j, gj.p, gj.len);
+    if (gj.len) mq_buf_put(j, gj.p, gj.len);
     mq_buf_putc(j, '}');
     mq_buf_printf(t, "decision: %s%s%s - %s\n", action, best >= 0 ? " " : "", best >= 0 ? c->arms[best] : "", why);
     mq_buf_release(&by);
@@ -1235,6 +1328,7 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
     const mq_xp_analyze_opts *o = c->o;
     int rc = read_file(c, log, err);
     if (rc) return rc;
+    flush_all(c);
     if (c->seq) seq_look(c);
     /* control */
     c->control = -1;
@@ -1349,12 +1443,12 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se);
                 }
             }
-            if (o->mann_whitney && c->res) {
+            if (o->mann_whitney && c->res && !c->met[m].ratio) {
                 row *mw = new_row(c, m, b, "mann_whitney");
                 if (!mw) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
                 mann_whitney(c, mw, &c->res[(size_t)c->control * c->n_metrics + m], &c->res[(size_t)b * c->n_metrics + m], c->res_cap, c->res_cap);
             }
-            if ((o->bootstrap || o->n_quantiles) && c->res)
+            if ((o->bootstrap || o->n_quantiles) && c->res && !c->met[m].ratio)
                 bootstrap(c, m, c->control, b, &c->res[(size_t)c->control * c->n_metrics + m], &c->res[(size_t)b * c->n_metrics + m]);
         }
     /* multiple testing over primary rows */
@@ -1383,14 +1477,28 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
     decide(c, &j, &t, srm_p, srm_ok);
     mq_buf_puts(&j, "}\n");
     if (j.oom || t.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
+    mq_buf_cstr(&j);
+    mq_buf_cstr(&t);
     *json = j.p ? j.p : strdup("{}");
     *text = t.p ? t.p : strdup("");
-    mq_buf_cstr(&t);
     return 0;
 fail:
     mq_buf_release(&j);
     mq_buf_release(&t);
     return rc;
+}
+
+static int add_metric(ctx *c, const char *nm, mq_err *err)
+{
+    for (int q = 0; q < c->n_metrics; q++) if (!strcmp(c->met[q].name, nm)) return 0;
+    size_t len = strlen(nm);
+    if (c->n_metrics >= MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS || len >= MQ_XP_NAME || !len)
+        return mq__err_set(err, MQ_EINVAL, "metric '%.200s': empty, too long, or too many metrics", nm);
+    if (c->o->pair && strchr(nm, '/'))
+        return mq__err_set(err, MQ_EUNSUP, "metric '%.200s': ratio metrics are not supported with --pair (give the per-unit ratio as its own column)", nm);
+    memcpy(c->met[c->n_metrics].name, nm, len + 1);
+    c->n_metrics++;
+    return 0;
 }
 
 int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, char **text,
@@ -1415,22 +1523,11 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
     /* metrics: the given ones, then config's primary metric and guardrails if missing */
     const mq_xp_experiment *x = o->experiment;
     int rc = 0;
-#define ADD_METRIC(nm)                                                                      \
-    do {                                                                                    \
-        bool dup_ = false;                                                                  \
-        for (int q_ = 0; q_ < c->n_metrics; q_++) if (!strcmp(c->met[q_].name, (nm))) dup_ = true; \
-        if (!dup_) {                                                                        \
-            if (c->n_metrics >= MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS || strlen(nm) >= MQ_XP_NAME) { \
-                rc = mq__err_set(err, MQ_EINVAL, "metric '%s': too many metrics or name too long", (nm)); goto out; } \
-            snprintf(c->met[c->n_metrics].name, MQ_XP_NAME, "%s", (nm));                    \
-            c->n_metrics++;                                                                 \
-        }                                                                                   \
-    } while (0)
-    if (x && x->primary_metric[0]) ADD_METRIC(x->primary_metric);
-    for (int m = 0; m < o->n_metrics; m++) ADD_METRIC(o->metrics[m]);
+    if (x && x->primary_metric[0]) if ((rc = add_metric(c, x->primary_metric, err))) goto out;
+    for (int m = 0; m < o->n_metrics; m++) if ((rc = add_metric(c, o->metrics[m], err))) goto out;
     if (x) for (int g = 0; g < x->n_guardrails; g++) c->guard[c->n_guard++] = x->guardrails[g];
     for (int g = 0; g < o->n_guardrails && c->n_guard < MQ_XP_MAX_GUARDRAILS; g++) c->guard[c->n_guard++] = o->guardrails[g];
-    for (int g = 0; g < c->n_guard; g++) ADD_METRIC(c->guard[g].metric);
+    for (int g = 0; g < c->n_guard; g++) if ((rc = add_metric(c, c->guard[g].metric, err))) goto out;
     /* arms from --weights or the config */
     if (o->n_weights > 0) {
         for (int a = 0; a < o->n_weights; a++) { strcpy(c->arms[a], o->weight_names[a]); c->weights[a] = o->weights[a]; }
@@ -1441,13 +1538,15 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
         c->n_arms = x->n_variants;
         c->fixed_arms = true;
     }
+    for (int a = 0; a < c->n_arms; a++) c->arm_len[a] = strlen(c->arms[a]);
     if (c->fixed_arms) {
         bool found = false;
         for (int a = 0; a < c->n_arms; a++) found |= !strcmp(c->arms[a], o->control);
         if (!found) { rc = mq__err_set(err, MQ_EINVAL, "control '%s' is not one of the configured variants", o->control); goto out; }
     }
     c->acc = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *c->acc);
-    if (!c->acc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+    c->pend = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *c->pend);
+    if (!c->acc || !c->pend) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
     mq_rng_seed(&c->rng, o->seed ? o->seed : 1);
     if (o->mann_whitney || o->bootstrap || o->n_quantiles) {
         c->res_cap = o->reservoir > 0 ? o->reservoir : 20000;
@@ -1464,6 +1563,7 @@ out:
     free(c->res);
     free(c->seq);
     free(c->acc);
+    free(c->pend);
     for (int s = 0; s < c->n_segs; s++) free(c->seg_names[s]);
     free(c->seg_names);
     free(c->seg_acc);
