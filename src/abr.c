@@ -831,7 +831,7 @@ static void csv_field(mq_buf *b, const char *s)
 static void csv_num(mq_buf *b, double x)
 {
     mq_buf_putc(b, ',');
-    mq_buf_printf(b, "%.10g", x);
+    mq_buf_printf(b, "%.12g", x);
 }
 
 int mq_abr_write_sessions_csv(const char *path, const mq_abr_trace *traces, int n_traces,
