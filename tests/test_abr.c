@@ -341,11 +341,12 @@ MQ_TEST(abr_malformed_files_name_file_and_line)
     remove(path);
     ASSERT(mq_abr_video_load(&v, dir, NULL, 0, 3, 4, &err) == MQ_ENOTFOUND);
     ASSERT(strstr(err.msg, "video_size_5"));
+    write_file(path, "100\n200\n300\n");
     /* Through the command: exit 1 with the message. */
     char tdir[600];
     snprintf(tdir, sizeof tdir, "%s/traces", dir);
     ASSERT_INT_EQ(mq_test_sh("mkdir -p %s && printf '0 1\\n1 x\\n' > %s/tr", tdir, tdir), 0);
-    ASSERT_INT_EQ(mq_test_sh("%s abr --traces %s --video %s 2> %s/err.txt; test $? -eq 1 && grep -q 'tr:2: throughput' %s/err.txt",
+    ASSERT_INT_EQ(mq_test_sh("%s abr --traces %s --video %s --chunks 3 2> %s/err.txt; test $? -eq 1 && grep -q 'tr:2: throughput' %s/err.txt",
                              mq_test_bin(), tdir, dir, dir, dir), 0);
 }
 
