@@ -44,11 +44,12 @@ extern const mq__abr_algo mq__abr_algo_dynamic;
 extern const mq__abr_algo mq__abr_algo_mpc;
 extern const mq__abr_algo mq__abr_algo_robustmpc;
 extern const mq__abr_algo mq__abr_algo_robustmpc_fixed;
+extern const mq__abr_algo mq__abr_algo_reservempc;
 
 static const mq__abr_algo *const algos[] = {
     &mq__abr_algo_bb,  &mq__abr_algo_rb,        &mq__abr_algo_bola,
     &mq__abr_algo_dynamic, &mq__abr_algo_mpc,   &mq__abr_algo_robustmpc,
-    &mq__abr_algo_robustmpc_fixed,
+    &mq__abr_algo_robustmpc_fixed, &mq__abr_algo_reservempc,
 };
 #define N_ALGOS ((int)(sizeof algos / sizeof algos[0]))
 
@@ -673,11 +674,18 @@ int mq_abr_run(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v, 
 {
     int ai = mq_abr_algo_find(algo);
     if (ai < 0) return mq__err_set(err, MQ_ENOTFOUND, "unknown ABR algorithm '%s'", algo);
+    return mq__abr_run_algo(traces, n_traces, v, algos[ai], NULL, o, q, sessions, chunks, err);
+}
+
+int mq__abr_run_algo(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v,
+                     const mq__abr_algo *a, const void *params, const mq_abr_opts *o,
+                     const mq_abr_qoe *q, mq_abr_session *sessions, mq_abr_chunk *chunks,
+                     mq_err *err)
+{
     int rc = mq_abr_opts_check(o, err);
     if (rc) return rc;
     if (o->start_level < 0 || o->start_level >= v->n_levels)
         return mq__err_set(err, MQ_EINVAL, "start_level %d: video has %d levels", o->start_level, v->n_levels);
-    const mq__abr_algo *a = algos[ai];
     void *st = calloc(1, a->state_size ? a->state_size : 1);
     double *tput = malloc((size_t)v->n_chunks * sizeof *tput);
     mq_abr_chunk *own = chunks ? NULL : malloc((size_t)v->n_chunks * sizeof *own);
@@ -685,7 +693,7 @@ int mq_abr_run(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v, 
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
         goto done;
     }
-    mq__abr_env env = {v, q, o};
+    mq__abr_env env = {v, q, o, params};
     if (a->run_start) a->run_start(st, &env);
     for (int i = 0; i < n_traces; i++) {
         mq_abr_chunk *ch = chunks ? chunks + (size_t)i * (size_t)v->n_chunks : own;

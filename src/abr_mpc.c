@@ -35,6 +35,7 @@ typedef struct search {
     double dl[HORIZON][MQ_ABR_MAX_LEVELS]; /* download seconds of step k at level m */
     double umax;
     double best;
+    double term_k, term_b; /* terminal cost term_k * max(0, term_b - final buffer), 0 = none */
     int best_first;
     long long evals;
 } search;
@@ -53,6 +54,7 @@ static void dfs(search *s, int k, int last, double buf, double reb, double bsum,
         s->evals++;
         if (k == s->h - 1) {
             double reward = bs / s->q->scale - s->q->mu * r - ss / s->q->scale;
+            if (s->term_k != 0 && b < s->term_b) reward -= s->term_k * (s->term_b - b);
             if (reward > s->best) { s->best = reward; s->best_first = f; }
         } else {
             double bmax = bs;
@@ -73,8 +75,17 @@ static void fill_dl(search *s, const mq_abr_video *v, const int *idx)
 int mq__abr_mpc_search(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
                        double buffer_s, int last, double bw_MBps, long long *evals)
 {
+    return mq__abr_mpc_search_ex(v, q, idx, h, buffer_s, last, bw_MBps, 0, 0, evals);
+}
+
+int mq__abr_mpc_search_ex(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
+                          double buffer_s, int last, double bw_MBps, double term_k,
+                          double term_b, long long *evals)
+{
     if (h <= 0) return 0;
     search s;
+    s.term_k = term_k;
+    s.term_b = term_b;
     s.q = q;
     s.L = v->n_levels;
     s.h = h > HORIZON ? HORIZON : h;
