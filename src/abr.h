@@ -71,9 +71,11 @@ int mq__abr_mpc_search(const mq_abr_video *v, const mq_abr_qoe *q, const int *id
 int mq__abr_mpc_search_ex(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
                           double buffer_s, int last, double bw_MBps, double term_k,
                           double term_b, long long *evals);
-/* The same search by plain enumeration of all sequences (the reference and the baseline). */
+/* mq__abr_mpc_search_ex by plain enumeration of all sequences in lexicographic order with
+ * Pensieve's `>=` rule (the reference and the speed baseline). */
 int mq__abr_mpc_search_naive(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
-                             double buffer_s, int last, double bw_MBps, long long *evals);
+                             double buffer_s, int last, double bw_MBps, double term_k,
+                             double term_b, long long *evals);
 
 
 
