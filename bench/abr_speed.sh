@@ -11,4 +11,4 @@ fi
 s=$(date +%s.%N)
 "$BUILD/marquee" abr --traces "$DATA/test_cooked_traces" --video "$DATA/video_sizes" --algo all > /dev/null
 e=$(date +%s.%N)
-echo "marquee abr --algo all (8 algorithms, 142 traces, incl. loading): $(echo "$e - $s" | bc) s"
+echo "marquee abr --algo all (8 algorithms, 142 traces, incl. loading): $(awk "BEGIN{printf \"%.3f\", $e - $s}") s"
