@@ -538,12 +538,18 @@ typedef struct net {
     double last_t;
 } net;
 
-/* Seconds to deliver `size` bytes (fixed_env.py get_video_chunk's first loop). */
+/* A chunk that would take longer than this is refused instead of looping (almost) forever on a
+ * trace whose throughput is nearly all zero. */
+#define MAX_DOWNLOAD_S 86400.0
+
+/* Seconds to deliver `size` bytes (fixed_env.py get_video_chunk's first loop); -1 beyond
+ * MAX_DOWNLOAD_S. */
 static double download(net *n, double size, double pf)
 {
     const double *tm = n->t->time_s, *bw = n->t->mbps;
     double delay = 0.0, sent = 0.0;
     for (;;) {
+        if (delay > MAX_DOWNLOAD_S) return -1;
         double thr = bw[n->ptr] * 1000000.0 / 8.0;
         double dur = tm[n->ptr] - n->last_t;
         double payload = thr * dur * pf;
@@ -609,6 +615,10 @@ static int play(const mq_abr_trace *t, int ti, const mq_abr_video *v, const mq__
     for (int c = 0; c < v->n_chunks; c++) {
         double size = v->sizes[(size_t)level * (size_t)v->n_sizes + (size_t)c];
         double delay = download(&n, size, o->payload_factor);
+        if (delay < 0)
+            return mq__err_set(err, MQ_ERANGE,
+                               "trace %s: chunk %d (%.0f bytes) would take more than %.0f s to "
+                               "download: throughput too low", t->name, c, size, MAX_DOWNLOAD_S);
         delay *= 1000.0;
         if (noisy) delay *= o->noise_lo + (o->noise_hi - o->noise_lo) * mq_rng_uniform(&rng);
         delay += o->rtt_ms;

@@ -237,6 +237,14 @@ MQ_TEST(abr_per_trace_against_numpy_reference)
                              mq_test_bin(), tdir, vdir, tmp), 0);
     /* All 142 traces for both algorithms (robustMPC's history runs through all of them). */
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/abr_ref.py %s %s %s/s.csv", tdir, vdir, tmp), 0);
+    /* The 127 mixed traces (FCC traces are long and fast: sleeps at the 60 s cap matter). */
+    char mdir[1100];
+    snprintf(mdir, sizeof mdir, "%s", tdir);
+    *strrchr(mdir, '/') = 0;
+    strcat(mdir, "/train_cooked_traces");
+    ASSERT_INT_EQ(mq_test_sh("%s abr --traces %s --video %s --algo bb,robustmpc --sessions-csv %s/m.csv > /dev/null",
+                             mq_test_bin(), mdir, vdir, tmp), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/abr_ref.py %s %s %s/m.csv", mdir, vdir, tmp), 0);
 }
 
 MQ_TEST(abr_options_seeded_and_paired)
@@ -311,6 +319,24 @@ MQ_TEST(abr_malformed_files_name_file_and_line)
     ASSERT_OK(mq_abr_trace_parse(&t, "ok", ok, strlen(ok), &err), &err);
     ASSERT_INT_EQ(t.n, 3);
     mq_abr_trace_release(&t);
+
+    /* A trace too slow to ever finish a chunk is refused, not looped on. */
+    {
+        const char *slow = "0 0\n1 1e-12\n";
+        mq_abr_video v0;
+        mq_abr_qoe q0;
+        mq_abr_opts o0;
+        mq_abr_session s0;
+        mq_abr_opts_default(&o0);
+        o0.start_level = 0;
+        ASSERT_OK(mq_abr_trace_parse(&t, "slow", slow, strlen(slow), &err), &err);
+        ASSERT_OK(tiny_video(&v0, &err), &err);
+        ASSERT_OK(mq_abr_qoe_init(&q0, MQ_ABR_QOE_LIN, &v0, &err), &err);
+        ASSERT(mq_abr_run(&t, 1, &v0, "bb", &o0, &q0, &s0, NULL, &err) == MQ_ERANGE);
+        ASSERT(strstr(err.msg, "slow: chunk 0"));
+        mq_abr_video_release(&v0);
+        mq_abr_trace_release(&t);
+    }
 
     /* Chunk-size files. */
     const char *dir = mq_test_tmpdir();
