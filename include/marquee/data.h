@@ -89,6 +89,8 @@ typedef struct mq_dataset {
     float   *t_val;          /* [nnz] */
     int64_t *t_time;         /* [nnz] */
     mq_catalog catalog;      /* n_titles entries (empty metadata when none was loaded) */
+    bool ratings;            /* values are explicit ratings (the MovieLens formats): positives are
+                              * value >= 4 by the REFERENCES.md protocol; else value > 0 */
     void *mapping;           /* snapshot mapping when loaded by mmap, else NULL (internal) */
     size_t mapping_len;
 } mq_dataset;
@@ -105,6 +107,13 @@ void mq_dataset_destroy(mq_dataset *d);
  * indices and ids are kept as they are (titles may end with no interactions). */
 int mq_dataset_binarize(const mq_dataset *d, float threshold, int min_per_member,
                         mq_dataset **out, mq_err *err);
+
+/* The REFERENCES.md binarization: positives are value >= min_rating when d->ratings (explicit
+ * ratings), else value > 0 (plays, purchases, thumbs up; thumbs down, impressions and searches
+ * load with values <= 0); then members with fewer than min_positives positives are dropped.
+ * min_rating <= 0 means 4. The result has values 1 and d->ratings false. */
+int mq_data_positives(const mq_dataset *d, float min_rating, int min_positives, mq_dataset **out,
+                      mq_err *err);
 
 /* ---- loading ---------------------------------------------------------------------------- */
 

@@ -1,5 +1,122 @@
-/* marquee/eval.h: public interface of the eval module (included by marquee.h only). */
+/* marquee/eval.h: offline evaluation of candidate generators on held-out members.
+ *
+ * The evaluation loop takes any scorer (a callback that scores every title for a history, e.g.
+ * a wrapper around mq_model_score) and a set of held-out members (mq_heldout: fold-in history
+ * and targets per member), ranks all titles that are not in the member's fold-in history (fold-in
+ * titles are never ranked), and averages ranking metrics over members with their standard
+ * errors. Ranking ties are broken by the lower title index, everywhere.
+ *
+ * Metrics (binary relevance; r_1..r_L the ranked list without fold-in titles, T the targets):
+ *   Recall@k    = |top-k ∩ T| / min(k, |T|)                     (Liang et al. 2018)
+ *   Precision@k = |top-k ∩ T| / k
+ *   NDCG@k      = Σ_{i<=k, r_i∈T} 1/log2(i+1)  /  Σ_{i<=min(k,|T|)} 1/log2(i+1)
+ *   MAP@k       = Σ_{i<=k, r_i∈T} Precision@i / min(k, |T|)
+ *   MRR         = 1 / (rank of the best-ranked target in the full ranking)
+ *   AUC         = share of (target, non-target) pairs of the full ranking (fold-in titles
+ *                 excluded) where the target ranks first
+ *   Coverage@k  = |∪_members top-k| / (rankable titles)         (one figure, no standard error)
+ *   Novelty@k   = mean over top-k of −log2(max(pop_i, 1) / n_members), pop_i = the number of
+ *                 training members with title i
+ *   Diversity@k = mean over pairs i<j of the top-k of 1 − |G_i ∩ G_j| / |G_i ∪ G_j| (genre
+ *                 sets; two titles without genres are at distance 0)
+ * Each per-member metric is reported as its mean over members with at least one target and its
+ * standard error sd/√n (sd with n − 1).
+ */
 #ifndef MARQUEE_EVAL_H
 #define MARQUEE_EVAL_H
+
+/* ---- metrics on one ranked list (pure functions) ---------------------------------------- */
+
+/* ranked: [n_ranked] title indices, best first (no duplicates). targets: [n_targets] title
+ * indices in ascending order. k >= 1. Lists shorter than k count as they are (no padding).
+ * All return 0 when n_targets == 0. */
+double mq_eval_recall(const int32_t *ranked, int n_ranked, const int32_t *targets,
+                      int n_targets, int k);
+double mq_eval_precision(const int32_t *ranked, int n_ranked, const int32_t *targets,
+                         int n_targets, int k);
+double mq_eval_ndcg(const int32_t *ranked, int n_ranked, const int32_t *targets,
+                    int n_targets, int k);
+double mq_eval_map(const int32_t *ranked, int n_ranked, const int32_t *targets, int n_targets,
+                   int k);
+
+/* Full-ranking metrics from scores: scores [n_titles]; excluded [n_excluded] title indices
+ * (fold-in history, any order) are removed from the ranking; targets ascending, disjoint from
+ * excluded. Title a ranks before b when score_a > score_b, or they are equal and a < b; NaN
+ * scores rank as −inf. mq_eval_rr returns 1/rank of the best target (0 without targets);
+ * mq_eval_auc returns the AUC, or NaN when there are no targets or no non-targets. O(n log |T|). */
+double mq_eval_rr(const float *scores, int32_t n_titles, const int32_t *excluded,
+                  int n_excluded, const int32_t *targets, int n_targets);
+double mq_eval_auc(const float *scores, int32_t n_titles, const int32_t *excluded,
+                   int n_excluded, const int32_t *targets, int n_targets);
+
+/* Mean self-information of the first min(k, n_ranked) titles: −log2(max(pop[i],1)/n_members).
+ * 0 for an empty list. */
+double mq_eval_novelty(const int32_t *ranked, int n_ranked, int k, const int32_t *pop,
+                       int32_t n_members);
+/* Mean pairwise genre distance 1 − Jaccard over the first min(k, n_ranked) titles; genres
+ * [n_titles] are bit sets (mq_catalog.genres). 0 for lists of fewer than two titles. */
+double mq_eval_diversity(const int32_t *ranked, int n_ranked, int k, const uint64_t *genres);
+
+/* Top-k selection: writes the k best titles of scores (the rank order above), skipping
+ * excluded titles, into out [k] best first, and returns the count written (< k only when
+ * fewer titles remain). A size-k heap: O(n log k), no full sort. mark [n_titles] is caller
+ * scratch that must hold no value equal to stamp on entry; the function sets mark[t] = stamp for
+ * excluded titles. */
+int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded, int n_excluded,
+                 int k, int32_t *mark, int32_t stamp, int32_t *out);
+
+/* ---- the evaluation loop ---------------------------------------------------------------- */
+
+/* A scorer: writes scores [n_titles] for a member with history hist [n_hist] (title indices,
+ * ascending). Must be safe to call from several threads at once with distinct scores buffers.
+ * Returns 0 or a negative MQ_E* code (with err filled). */
+typedef int (*mq_eval_score_fn)(void *user, const int32_t *hist, int n_hist, float *scores,
+                                mq_err *err);
+
+#define MQ_EVAL_MAX_K 8
+#define MQ_EVAL_MAX_METRICS 64
+
+typedef struct mq_eval_opts {
+    int ks[MQ_EVAL_MAX_K];      /* cut-offs, ascending; n_ks == 0 means {10, 20, 50, 100} */
+    int n_ks;
+    int n_threads;              /* 0 = the number of online cores */
+    const int32_t *title_pop;   /* [n_titles] training members per title; NULL: no novelty */
+    int32_t n_pop_members;      /* training members (denominator of novelty) */
+    const uint64_t *genres;     /* [n_titles] genre bit sets; NULL: no diversity */
+    const uint8_t *rankable;    /* [n_titles] 0: never ranked, and dropped from targets (e.g.
+                                 * titles no training member has); NULL: every title */
+    bool naive_topk;            /* benchmark baseline: full sort per member instead of a heap */
+    const mq_log *log;          /* progress lines (members done, rate); NULL = silent */
+} mq_eval_opts;
+
+/* Fills o with the defaults (k = 10, 20, 50, 100; all cores; no novelty or diversity). */
+void mq_eval_opts_init(mq_eval_opts *o);
+
+/* One reported figure: "recall@20", "ndcg@100", "mrr", "auc", "coverage@10", ... */
+typedef struct mq_eval_metric {
+    char name[32];
+    double mean;
+    double se;                  /* standard error over members; NaN for coverage */
+    int32_t n;                  /* members it averages (those where it is defined) */
+} mq_eval_metric;
+
+typedef struct mq_eval_result {
+    int32_t n_members;          /* held-out members with at least one target */
+    int32_t n_skipped;          /* held-out members without targets (not evaluated) */
+    int n_metrics;
+    mq_eval_metric metrics[MQ_EVAL_MAX_METRICS];
+    double seconds;             /* wall time of scoring + ranking + metrics */
+    double members_per_sec;
+} mq_eval_result;
+
+/* Evaluates score on the held-out members h (title indices < n_titles). Members are split into
+ * blocks handed to n_threads threads; per-member values are kept and reduced in member order,
+ * so results do not depend on the thread count. Fails with MQ_EINVAL on out-of-range title
+ * indices or bad options, or with the scorer's error (the first one). */
+int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const mq_heldout *h,
+                    const mq_eval_opts *o, mq_eval_result *res, mq_err *err);
+
+/* The metric named name in r, or NULL. */
+const mq_eval_metric *mq_eval_find(const mq_eval_result *r, const char *name);
 
 #endif

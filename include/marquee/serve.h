@@ -1,5 +1,274 @@
-/* marquee/serve.h: public interface of the serve module (included by marquee.h only). */
+/* marquee/serve.h: serving: the durable event log, the member state store, the homepage
+ * builder and the HTTP server (included by marquee.h only).
+ *
+ * The flow of a request: POST /v1/events -> mq_evlog_append (group-committed, fsynced, then
+ * applied in log order to the mq_store by the committing thread) -> the next
+ * GET /v1/members/{id}/homepage reads the member's state from the store, scores titles with
+ * the current model set and lays out rows with mq_page_build.
+ *
+ * Thread safety: an mq_evlog, an mq_store and an mq_server are safe to use from many threads
+ * at once; an mq_page_ctx belongs to one request (one thread) at a time.
+ */
 #ifndef MARQUEE_SERVE_H
 #define MARQUEE_SERVE_H
+
+/* ---- events as they travel through serving ------------------------------------------- */
+
+#define MQ_ID_MAX 255     /* longest member or title id accepted, in bytes */
+
+/* One event with external ids (NUL-terminated, at most MQ_ID_MAX bytes, valid UTF-8). */
+typedef struct mq_event {
+    char member[MQ_ID_MAX + 1];
+    char title[MQ_ID_MAX + 1];
+    int64_t time;           /* unix seconds */
+    int32_t kind;           /* mq_event_kind */
+    float value;            /* seconds watched for a play, the rating for a rating, else 1 */
+} mq_event;
+
+/* ---- the event log: append-only segments, CRC-32C per record, group commit -------------- */
+
+typedef struct mq_evlog mq_evlog;
+
+typedef enum mq_fsync_mode {
+    MQ_FSYNC_GROUP = 0,     /* concurrent appends share one write + fsync (default) */
+    MQ_FSYNC_BATCH,         /* every append call gets its own write + fsync, one at a time */
+    MQ_FSYNC_NONE,          /* write() only: survives a process crash, not a power cut */
+} mq_fsync_mode;
+
+/* Parses "group", "batch", "none"; -1 if unknown. */
+int mq_fsync_parse(const char *s);
+
+/* Called after each commit, in log order, by the one thread committing (never two at once):
+ * the n events just made durable, whose sequence numbers are first_seq .. first_seq+n-1
+ * (the first record ever written is sequence 1). Also called at open for records already in
+ * the log with sequence > opts.applied_seq (replay). A non-zero return fails the appends of
+ * that commit with that code (the events stay in the log). */
+typedef int (*mq_evlog_apply_fn)(void *user, const mq_event *ev, int n, uint64_t first_seq);
+
+typedef struct mq_evlog_opts {
+    int fsync;                  /* mq_fsync_mode */
+    int64_t segment_bytes;      /* roll over to a new segment past this size (default 64 MiB) */
+    int64_t max_pending_bytes;  /* appends beyond this many uncommitted bytes fail MQ_EBUSY
+                                   (default 64 MiB) */
+    mq_evlog_apply_fn apply;    /* optional */
+    void *apply_user;
+    uint64_t applied_seq;       /* replay to apply only records after this sequence */
+    const mq_log *log;
+} mq_evlog_opts;
+
+/* Opens (creating if needed) the log directory dir. Scans every segment, checking each
+ * record's length and CRC; a torn final record in the last segment (crash during a write) is
+ * cut off with ftruncate and reported through opts->log; any other damage is MQ_ECORRUPT
+ * naming the segment and byte offset. Then replays records after opts->applied_seq through
+ * opts->apply. opts may be NULL (defaults). */
+int mq_evlog_open(const char *dir, const mq_evlog_opts *opts, mq_evlog **out, mq_err *err);
+/* Closes the log (pending appends must have returned). NULL is fine. */
+void mq_evlog_close(mq_evlog *l);
+
+/* Appends n events and returns once they are durable under the log's fsync mode and have
+ * been passed to the apply callback. *first_seq (optional) receives the first sequence
+ * number. Thread-safe; concurrent callers are batched into one write and one fsync (group
+ * mode). Fails with MQ_EBUSY when too many bytes wait to be committed, MQ_EINVAL for an event
+ * with an empty or over-long id, MQ_EIO when the write or fsync failed (the log then refuses
+ * every later append). */
+int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq, mq_err *err);
+
+typedef struct mq_evlog_stats {
+    uint64_t records;           /* records in the log (next sequence - 1) */
+    uint64_t commits;           /* write+fsync rounds since open */
+    uint64_t segments;          /* segment files */
+    int64_t bytes;              /* bytes in all segments */
+    uint64_t truncated_bytes;   /* torn tail cut at open */
+} mq_evlog_stats;
+void mq_evlog_get_stats(mq_evlog *l, mq_evlog_stats *s);
+
+/* Reads every record of the log in dir, in order, without modifying it, calling fn with
+ * batches of events (first_seq as above). A torn tail ends the scan silently; other damage is
+ * MQ_ECORRUPT. A non-zero return from fn stops the scan and is returned. */
+int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err);
+
+/* Builds a dataset from every event in the log directory dir (for `marquee train --events
+ * DIR`): ids interned in order of first appearance, duplicates merged by mq_dataset_build.
+ * The catalog is empty. The caller destroys *out. */
+int mq_evlog_to_dataset(const char *dir, mq_dataset **out, mq_err *err);
+
+/* ---- member state: recent history and counters (LMDB or Redis) ------------------------- */
+
+typedef struct mq_store mq_store;
+
+#define MQ_STORE_RECENT 200   /* titles kept per member, most recent first */
+
+/* One title in a member's recent history. */
+typedef struct mq_recent {
+    char title[MQ_ID_MAX + 1];
+    int64_t time;           /* latest event on this title, unix seconds */
+    float seconds;          /* seconds watched in total (plays) */
+    float rating;           /* latest rating, 0 if none */
+    uint8_t finished;       /* rated, thumbed, or watched >= finish_seconds */
+    uint8_t thumb;          /* 0 none, 1 up, 2 down */
+} mq_recent;
+
+typedef struct mq_member_state {
+    int n;                          /* entries in recent, most recent first */
+    mq_recent recent[MQ_STORE_RECENT];
+    uint64_t n_events, n_plays;
+    double seconds_watched;
+    int64_t first_time, last_time;
+} mq_member_state;
+
+typedef struct mq_store_opts {
+    double finish_seconds;   /* a play totalling this many seconds finishes a title (5400) */
+    int pool;                /* Redis connections (default 8) */
+    int64_t map_bytes;       /* LMDB map size (default 4 GiB) */
+} mq_store_opts;
+
+/* Opens a store from a spec: "lmdb:PATH" (a directory, created if absent) or
+ * "redis://HOST:PORT[/DB]" or "redis+unix:///path/to/socket". opts may be NULL. */
+int mq_store_open(const char *spec, const mq_store_opts *opts, mq_store **out, mq_err *err);
+void mq_store_close(mq_store *s);
+/* "lmdb" or "redis". */
+const char *mq_store_kind(const mq_store *s);
+
+/* Reads member's state; an unknown member gives an empty state (n = 0) and returns 0. */
+int mq_store_get(mq_store *s, const char *member, mq_member_state *st, mq_err *err);
+/* Applies n events in order (one LMDB write transaction; Redis: pipelined per member) and
+ * records last_seq as the last applied log sequence, atomically with the events for LMDB. */
+int mq_store_apply(mq_store *s, const mq_event *ev, int n, uint64_t last_seq, mq_err *err);
+/* The last log sequence applied (0 for a new store). */
+int mq_store_applied_seq(mq_store *s, uint64_t *seq, mq_err *err);
+
+/* Folds one event into a state in memory (what mq_store_apply does per event). */
+void mq_member_state_apply(mq_member_state *st, const mq_event *ev, double finish_seconds);
+/* Binary form stored under each member's key. */
+int mq_member_state_encode(const mq_member_state *st, void *buf, size_t cap, size_t *len);
+int mq_member_state_decode(const void *buf, size_t len, mq_member_state *st, mq_err *err);
+
+/* ---- the page builder ------------------------------------------------------------------ */
+
+/* What the page builder needs about titles, shared by every request (read-only). Built once
+ * per model set by the server, or by hand in tests. */
+typedef struct mq_page_catalog {
+    int32_t n_titles;
+    const mq_catalog *catalog;      /* names, years, genres (indexed by title) */
+    const char *const *title_ids;   /* [n_titles] external ids */
+    const float *popularity;        /* [n_titles] in [0, 1] */
+    const float *trending;          /* [n_titles] in [0, 1], time-decayed */
+    const int32_t *pop_order;       /* [n_titles] titles by popularity, descending */
+    const int32_t *trend_order;     /* [n_titles] titles by trending, descending */
+    const int32_t *new_order;       /* [n_new] recent releases, newest then most popular */
+    int32_t n_new;
+    const int32_t *genre_ptr;       /* [n_genres+1] CSR of titles per genre by popularity */
+    const int32_t *genre_idx;
+    /* Titles similar to t, best first: writes up to n into out/score, returns the count (or
+     * a negative code). Must be thread-safe. */
+    int (*similar)(void *user, int32_t t, int n, int32_t *out, float *score);
+    void *similar_user;
+    /* Optional: each title's JSON members `"id":..,"name":..,"year":..,"genres":[..]`
+     * prepared once (mq_page_title_json), so pages are written with memcpy. */
+    const char *const *title_json;
+    const int32_t *title_json_len;
+    void *owned;                    /* what mq_page_catalog_init allocated */
+} mq_page_catalog;
+
+/* Fills pc for n titles from raw popularity and trending scores (any non-negative scale; both
+ * [n_titles], copied and divided by their maximum): orders, recent releases (the newest years
+ * holding at least 50 titles, newest first), per-genre popularity lists and the title JSON.
+ * catalog and title_ids are borrowed and must outlive pc; similar may be set afterwards. */
+int mq_page_catalog_init(mq_page_catalog *pc, int32_t n_titles, const mq_catalog *catalog,
+                         const char *const *title_ids, const float *popularity,
+                         const float *trending, mq_err *err);
+void mq_page_catalog_release(mq_page_catalog *pc);
+
+/* Appends title t's JSON members ("id", "name", "year", "genres", without braces). */
+struct mq_buf;
+void mq_page_title_json(const mq_page_catalog *pc, int32_t t, struct mq_buf *b);
+
+/* One title of the member's history as the page builder sees it. */
+typedef struct mq_page_hist {
+    int32_t title;
+    int64_t time;
+    float seconds;          /* watched so far (0 if not a play) */
+    float weight;           /* preference strength: >0 liked, <0 disliked */
+    bool finished;
+    bool in_progress;       /* started and not finished: a Continue Watching candidate */
+} mq_page_hist;
+
+typedef struct mq_page_req {
+    int rows;               /* rows wanted (1..50) */
+    int per_row;            /* titles per row (1..100) */
+    double mmr_lambda;      /* 1 = pure relevance; lower = more diverse within a row */
+    int genre;              /* only titles of this genre bit; -1 = any */
+    const int32_t *exclude; /* titles never shown */
+    int n_exclude;
+    int hour;               /* local hour 0..23, -1 unknown: nudges row priors */
+    int device;             /* 0 web, 1 tv, 2 mobile */
+} mq_page_req;
+
+/* A built row: titles index into the page's arrays. */
+typedef struct mq_page_row {
+    char id[MQ_ID_MAX + 32];        /* "top_picks", "because_you_watched:<id>", ... */
+    char name[320];
+    char reason[320];
+    int first, n;                   /* titles[first .. first+n) */
+} mq_page_row;
+
+typedef struct mq_page {
+    int n_rows;
+    mq_page_row *rows;
+    int32_t *titles;                /* [total] */
+    float *scores;                  /* [total] */
+    const char **evidence;          /* [total] owned by the page context */
+    bool cold;                      /* built as a cold-start page */
+} mq_page;
+
+/* A reusable per-request working area (an arena plus scratch arrays sized to the catalog).
+ * Create one per thread or keep a pool; not thread-safe. */
+typedef struct mq_page_ctx mq_page_ctx;
+mq_page_ctx *mq_page_ctx_create(void);
+void mq_page_ctx_destroy(mq_page_ctx *c);
+
+/* Builds a page. scores: [n_titles] the member's personalized scores (any scale) or NULL for
+ * a cold-start page; hist: the member's history (n_hist may be 0). The result lives in ctx
+ * until its next build. Rules: no title twice; finished, disliked and excluded titles never
+ * recommended; in-progress titles only in Continue Watching; rows chosen greedily, each given
+ * the titles already on the page; MMR within rows on genre similarity. */
+int mq_page_build(mq_page_ctx *ctx, const mq_page_catalog *pc, const float *scores,
+                  const mq_page_hist *hist, int n_hist, const mq_page_req *req,
+                  const mq_page **out, mq_err *err);
+
+/* Appends the page's "rows" array ([{"id","name","reason","titles":[...]}]) as JSON. */
+void mq_page_json(const mq_page *p, const mq_page_catalog *pc, struct mq_buf *b);
+
+/* ---- the HTTP server ------------------------------------------------------------------- */
+
+typedef struct mq_server mq_server;
+
+typedef struct mq_server_opts {
+    int port;                   /* 0 = a free port (see mq_server_port) */
+    const char *bind;           /* address, default "127.0.0.1"; "0.0.0.0" for all */
+    const char *data;           /* dataset (snapshot or files): member histories, catalog */
+    const char *models;         /* directory with main.mqm, pop.mqm, trending.mqm */
+    const char *store;          /* store spec (default "lmdb:<models>/state") */
+    const char *events;         /* event log directory (default "<models>/events") */
+    const char *api_key;        /* NULL = no key; else required for writes */
+    bool keyed_reads;           /* require the key for reads too */
+    int threads;                /* 0 = cores */
+    int fsync;                  /* mq_fsync_mode */
+    size_t max_body;            /* bytes, default 1 MiB */
+    int max_inflight;           /* requests being processed before 503 (default 1024) */
+    int max_connections;        /* default 4096 */
+    double finish_seconds;      /* default 5400 */
+    const mq_log *log;
+} mq_server_opts;
+
+/* Loads the dataset and models, opens the store and the log (replaying it into the store),
+ * and starts listening. */
+int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err);
+int mq_server_port(const mq_server *s);
+/* Loads the model set again from the models directory and swaps it in atomically; requests in
+ * flight finish on the old set, which is freed when the last one releases it. */
+int mq_server_reload(mq_server *s, mq_err *err);
+/* Stops listening, waits for requests in flight, closes everything. NULL is fine. */
+void mq_server_stop(mq_server *s);
 
 #endif

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# demo.sh: the main job on the built-in demo catalog (MovieLens latest-small, data/): installs
+# dependencies, builds, imports the catalog into a snapshot, trains a model, prints
+# recommendations with their evidence for a sample member, then serves homepages over HTTP
+# (Ctrl-C stops it). Set MQ_DEMO_NO_SERVE=1 to stop after the recommendations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+make -j"$(nproc)" build/marquee >&2
+mq=build/marquee
+out=${MQ_DEMO_DIR:-out/demo}
+mkdir -p "$out"
+member=${MQ_DEMO_MEMBER:-1}
+
+echo "== import the demo catalog" >&2
+$mq data import data/ml-latest-small --out "$out/catalog.mqd"
+$mq data stats "$out/catalog.mqd"
+
+echo "== train (EASE on ratings >= 4)" >&2
+$mq train --data "$out/catalog.mqd" --model ease --param lambda=200 --out "$out/ease.mqm"
+
+echo "== recommendations for member $member, with the titles that explain them" >&2
+$mq recommend --model "$out/ease.mqm" --data "$out/catalog.mqd" --member "$member" -n 10 --explain
+
+if [ "${MQ_DEMO_NO_SERVE:-0}" != 1 ]; then
+  port=${MQ_DEMO_PORT:-8080}
+  echo "== serving: open http://127.0.0.1:$port/v1/members/$member/homepage (Ctrl-C to stop)" >&2
+  exec $mq serve --data "$out/catalog.mqd" --models "$out/models" --port "$port"
+fi

@@ -1,0 +1,907 @@
+/* page.c: the homepage builder: candidate rows, greedy row selection, de-duplication across
+ * the page, MMR diversity within a row, evidence strings, and the JSON writer.
+ *
+ * Inputs per request: the member's scores for every title (from the model, any scale; NULL for
+ * a cold-start page), their history (finished / in-progress / disliked titles with times) and
+ * the request (rows, per_row, filters, MMR lambda, hour, device). Shared inputs (mq_page_catalog):
+ * popularity and trending in [0, 1] with their orders, recent releases, per-genre popularity
+ * lists, a similar-titles callback and pre-rendered title JSON.
+ *
+ * Relevance. rel[t] in [0, 1] is the member's score rescaled over their top candidates
+ * (min-max between the best and the K-th best unseen title; below that 0), or popularity on a
+ * cold page. Each candidate row has its own order and row score (similarity to the seed,
+ * trending, ...); a title's value in a row is 0.5 row score + 0.5 rel[t], so rows stay what
+ * they say they are while the member's taste decides which rows win.
+ *
+ * Row selection (greedy, after Netflix's page-generation work: Alvino & Basilico, "Learning a
+ * Personalized Homepage", 2015; Gomez-Uribe & Hunt 2015): Continue Watching is pinned first
+ * when non-empty; then repeatedly, for every remaining candidate row, take its first per_row
+ * titles not already on the page and compute
+ *     u(row) = prior(kind) * 0.85^(rows of the same kind above) * sum_j d_j v_j / sum_j d_j,
+ * d_j = 1 / log2(j + 2) over the full per_row slots (a short row is penalized); choose the best
+ * row, fill it, mark its titles used. So each row is chosen given the rows above it.
+ *
+ * Within a row: Maximal Marginal Relevance (Carbonell & Goldstein 1998) over the row's first
+ * 3 x per_row unused candidates, next = argmax lambda v_t - (1 - lambda) max_{s in row} sim(t, s),
+ * with sim the Jaccard overlap of genre sets; the max is kept incrementally, so a row costs
+ * O(per_row x pool).
+ *
+ * Memory: an mq_page_ctx holds scratch arrays sized to the catalog and a bump arena for the
+ * page, reused across builds: a steady-state build does no heap allocation. Not thread-safe;
+ * one per request at a time.
+ */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_BLOCK (256 * 1024)
+#define MAX_CAND_ROWS 64
+#define MAX_SEEDS 8
+#define MAX_GENRE_ROWS 5
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+} arena_block;
+
+typedef struct cand_row {
+    int kind;
+    char id[MQ_ID_MAX + 32];
+    const char *name, *reason, *evidence;   /* evidence: one per row, or NULL = per title */
+    const int32_t *order;                   /* candidates in row order */
+    const float *rscore;                    /* their row scores in [0,1] (parallel to order) */
+    int n;
+    double prior;
+    bool done;
+} cand_row;
+
+enum { K_CW, K_TOP, K_BYW, K_TREND, K_NEW, K_GENRE, K_POP, K_KINDS };
+
+struct mq_page_ctx {
+    arena_block *arena;
+    int32_t cap_titles;
+    uint8_t *flag;          /* [n] 1 banned, 2 on the page */
+    float *rel;             /* [n] */
+    float *tmpf;            /* [n] */
+    int32_t *tmpi;          /* [n] */
+    float *maxsim;          /* MMR pool scratch */
+    mq_page page;
+    int rows_cap, titles_cap;
+};
+
+static void *arena_alloc(mq_page_ctx *c, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    arena_block *b = c->arena;
+    if (!b || b->used + n > b->cap) {
+        size_t cap = MQ_MAX(n, (size_t)ARENA_BLOCK);
+        /* reuse the next (already allocated) block if it fits: blocks form a stack */
+        arena_block *nb = malloc(sizeof *nb + cap);
+        if (!nb) return NULL;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        c->arena = b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+/* Resets the arena, keeping the largest block and freeing the rest: a page that fits once
+ * fits again without allocating. */
+static void arena_reset(mq_page_ctx *c)
+{
+    arena_block *keep = NULL;
+    for (arena_block *b = c->arena, *nx; b; b = nx) {
+        nx = b->next;
+        if (!keep || b->cap > keep->cap) {
+            if (keep) free(keep);
+            keep = b;
+        } else {
+            free(b);
+        }
+    }
+    if (keep) { keep->next = NULL; keep->used = 0; }
+    c->arena = keep;
+}
+
+static char *arena_printf(mq_page_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *arena_printf(mq_page_ctx *c, const char *fmt, ...)
+{
+    char tmp[640];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
+    char *p = arena_alloc(c, (size_t)n + 1);
+    if (p) memcpy(p, tmp, (size_t)n + 1);
+    return p;
+}
+
+mq_page_ctx *mq_page_ctx_create(void) { return calloc(1, sizeof(mq_page_ctx)); }
+
+void mq_page_ctx_destroy(mq_page_ctx *c)
+{
+    if (!c) return;
+    for (arena_block *b = c->arena, *nx; b; b = nx) { nx = b->next; free(b); }
+    free(c->flag);
+    free(c->rel);
+    free(c->tmpf);
+    free(c->tmpi);
+    free(c->maxsim);
+    free(c->page.rows);
+    free(c->page.titles);
+    free(c->page.scores);
+    free(c->page.evidence);
+    free(c);
+}
+
+static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
+{
+    if (n > c->cap_titles) {
+        free(c->flag); free(c->rel); free(c->tmpf); free(c->tmpi);
+        c->flag = malloc((size_t)n);
+        c->rel = malloc((size_t)n * sizeof *c->rel);
+        c->tmpf = malloc((size_t)n * sizeof *c->tmpf);
+        c->tmpi = malloc((size_t)n * sizeof *c->tmpi);
+        c->cap_titles = n;
+        if (!c->flag || !c->rel || !c->tmpf || !c->tmpi) { c->cap_titles = 0; return MQ_ENOMEM; }
+    }
+    if (rows > c->rows_cap) {
+        free(c->page.rows);
+        c->page.rows = malloc((size_t)rows * sizeof *c->page.rows);
+        c->rows_cap = c->page.rows ? rows : 0;
+        if (!c->page.rows) return MQ_ENOMEM;
+    }
+    if (titles > c->titles_cap) {
+        free(c->page.titles); free(c->page.scores); free(c->page.evidence); free(c->maxsim);
+        c->page.titles = malloc((size_t)titles * sizeof *c->page.titles);
+        c->page.scores = malloc((size_t)titles * sizeof *c->page.scores);
+        c->page.evidence = malloc((size_t)titles * sizeof *c->page.evidence);
+        c->maxsim = malloc((size_t)titles * 3 * sizeof *c->maxsim);
+        c->titles_cap = titles;
+        if (!c->page.titles || !c->page.scores || !c->page.evidence || !c->maxsim) {
+            c->titles_cap = 0;
+            return MQ_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* ---- top-K selection ---- */
+
+typedef struct sv { float s; int32_t t; } sv;
+
+static int sv_desc(const void *a, const void *b)
+{
+    const sv *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+/* Partially orders a[0..n) so that a[0..k) holds the k largest (ties by index), then sorts
+ * those. Quickselect with median-of-three. */
+static void top_k(sv *a, int n, int k)
+{
+    if (k >= n) { qsort(a, (size_t)n, sizeof *a, sv_desc); return; }
+    int lo = 0, hi = n - 1;
+    while (hi > lo) {
+        int mid = lo + (hi - lo) / 2;
+        if (sv_desc(&a[mid], &a[lo]) < 0) { sv t = a[mid]; a[mid] = a[lo]; a[lo] = t; }
+        if (sv_desc(&a[hi], &a[lo]) < 0) { sv t = a[hi]; a[hi] = a[lo]; a[lo] = t; }
+        if (sv_desc(&a[hi], &a[mid]) < 0) { sv t = a[hi]; a[hi] = a[mid]; a[mid] = t; }
+        sv pivot = a[mid];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (sv_desc(&a[i], &pivot) < 0) i++;
+            while (sv_desc(&a[j], &pivot) > 0) j--;
+            if (i <= j) { sv t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+    qsort(a, (size_t)k, sizeof *a, sv_desc);
+}
+
+/* ---- helpers ---- */
+
+static const char *title_name(const mq_page_catalog *pc, int32_t t)
+{
+    const char *n = pc->catalog && pc->catalog->names ? pc->catalog->names[t] : NULL;
+    return n ? n : pc->title_ids[t];
+}
+
+static uint64_t title_genres(const mq_page_catalog *pc, int32_t t)
+{
+    return pc->catalog && pc->catalog->genres ? pc->catalog->genres[t] : 0;
+}
+
+static float jaccard(uint64_t a, uint64_t b)
+{
+    uint64_t u = a | b;
+    if (!u) return 0;
+    return (float)__builtin_popcountll(a & b) / (float)__builtin_popcountll(u);
+}
+
+static const char *genre_name(const mq_page_catalog *pc, int g)
+{
+    return pc->catalog && g < pc->catalog->n_genres && pc->catalog->genre_names[g]
+               ? pc->catalog->genre_names[g] : "?";
+}
+
+/* ---- the builder ---- */
+
+typedef struct builder {
+    mq_page_ctx *c;
+    const mq_page_catalog *pc;
+    const mq_page_req *req;
+    cand_row rows[MAX_CAND_ROWS + 1];
+    int n_rows;
+    int n_total;
+    bool cold;
+} builder;
+
+static cand_row *add_row(builder *b, int kind, double prior)
+{
+    /* at most 1 + 1 + MAX_SEEDS + 2 + MAX_GENRE_ROWS + 1 rows are added: never full */
+    cand_row *r = &b->rows[b->n_rows < MAX_CAND_ROWS ? b->n_rows++ : MAX_CAND_ROWS];
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    r->prior = prior;
+    return r;
+}
+
+/* Value of title t in row r at candidate position j. */
+static inline float value_of(const builder *b, const cand_row *r, int j)
+{
+    float rs = r->rscore ? r->rscore[j] : b->c->rel[r->order[j]];
+    return b->cold ? rs : 0.5f * rs + 0.5f * b->c->rel[r->order[j]];
+}
+
+static const double disc[] = {
+    1.0000, 0.6309, 0.5000, 0.4307, 0.3869, 0.3562, 0.3333, 0.3155, 0.3010, 0.2891,
+};
+
+static double row_utility(const builder *b, const cand_row *r, int same_kind)
+{
+    int per = b->req->per_row, got = 0;
+    double num = 0, den = 0;
+    for (int j = 0; j < per; j++) den += j < 10 ? disc[j] : 1.0 / __builtin_log2(j + 2.0);
+    for (int j = 0; j < r->n && got < per; j++) {
+        if (b->c->flag[r->order[j]]) continue;
+        double d = got < 10 ? disc[got] : 1.0 / __builtin_log2(got + 2.0);
+        num += d * value_of(b, r, j);
+        got++;
+    }
+    int min_fill = per < 4 ? per : (per + 3) / 4;
+    if (got < min_fill) return -1;
+    double u = r->prior * num / den;
+    for (int i = 0; i < same_kind; i++) u *= 0.85;
+    return u;
+}
+
+/* Fills the chosen row into the page with MMR; marks its titles used. */
+static int fill_row(builder *b, cand_row *r)
+{
+    mq_page_ctx *c = b->c;
+    const mq_page_catalog *pc = b->pc;
+    int per = b->req->per_row;
+    int pool_cap = 3 * per;
+    /* the pool: the first 3 x per_row unused candidates (tmpi holds positions in r->order) */
+    int32_t *pool = c->tmpi;
+    float *pv = c->tmpf, *ms = c->maxsim;
+    int np = 0;
+    for (int j = 0; j < r->n && np < pool_cap; j++) {
+        if (c->flag[r->order[j]]) continue;
+        c->flag[r->order[j]] = 4;               /* in the pool: skip repeats */
+        pool[np] = j;
+        pv[np] = value_of(b, r, j);
+        ms[np] = 0;
+        np++;
+    }
+    for (int i = 0; i < np; i++) c->flag[r->order[pool[i]]] = 0;
+    mq_page *p = &c->page;
+    mq_page_row *row = &p->rows[p->n_rows];
+    snprintf(row->id, sizeof row->id, "%s", r->id);
+    snprintf(row->name, sizeof row->name, "%s", r->name);
+    snprintf(row->reason, sizeof row->reason, "%s", r->reason);
+    row->first = b->n_total;
+    row->n = 0;
+    double lam = b->req->mmr_lambda;
+    bool mmr = lam < 1.0 && r->kind != K_CW;
+    for (int k = 0; k < per && np > 0; k++) {
+        int best = 0;
+        if (mmr) {
+            double bv = -1e30;
+            for (int i = 0; i < np; i++) {
+                double v = lam * pv[i] - (1 - lam) * ms[i];
+                if (v > bv) { bv = v; best = i; }
+            }
+        }
+        int j = pool[best];
+        int32_t t = r->order[j];
+        int at = b->n_total++;
+        p->titles[at] = t;
+        p->scores[at] = pv[best];
+        const char *ev = r->evidence;
+        if (!ev) {
+            if (r->kind == K_CW) {
+                ev = "Continue watching";
+            } else {
+                ev = "Recommended for you";
+            }
+        }
+        p->evidence[at] = ev;
+        row->n++;
+        c->flag[t] = 2;
+        /* remove from the pool, keeping order (the first is the best when lambda = 1) */
+        uint64_t g = title_genres(pc, t);
+        memmove(pool + best, pool + best + 1, (size_t)(np - best - 1) * sizeof *pool);
+        memmove(pv + best, pv + best + 1, (size_t)(np - best - 1) * sizeof *pv);
+        memmove(ms + best, ms + best + 1, (size_t)(np - best - 1) * sizeof *ms);
+        np--;
+        if (mmr)
+            for (int i = 0; i < np; i++) {
+                float s = jaccard(g, title_genres(pc, r->order[pool[i]]));
+                if (s > ms[i]) ms[i] = s;
+            }
+    }
+    p->n_rows++;
+    r->done = true;
+    return 0;
+}
+
+typedef struct genre_aff { double a; int g; } genre_aff;
+
+static int aff_desc(const void *x, const void *y)
+{
+    const genre_aff *a = x, *b = y;
+    if (a->a != b->a) return a->a < b->a ? 1 : -1;
+    return a->g - b->g;
+}
+
+static int hist_time_desc(const void *x, const void *y)
+{
+    const mq_page_hist *a = *(const mq_page_hist *const *)x, *b = *(const mq_page_hist *const *)y;
+    if (a->time != b->time) return a->time < b->time ? 1 : -1;
+    if (a->weight != b->weight) return a->weight < b->weight ? 1 : -1;
+    return a->title - b->title;
+}
+
+static void fmt_minutes(char *out, size_t cap, float seconds)
+{
+    int min = (int)(seconds / 60 + 0.5f);
+    if (min >= 60) snprintf(out, cap, "%dh %02dm", min / 60, min % 60);
+    else snprintf(out, cap, "%d min", min);
+}
+
+int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores,
+                  const mq_page_hist *hist, int n_hist, const mq_page_req *req,
+                  const mq_page **out, mq_err *err)
+{
+    *out = NULL;
+    int32_t n = pc->n_titles;
+    if (req->rows < 1 || req->rows > 50)
+        return mq__err_set(err, MQ_ERANGE, "rows=%d is out of range [1, 50]", req->rows);
+    if (req->per_row < 1 || req->per_row > 100)
+        return mq__err_set(err, MQ_ERANGE, "per_row=%d is out of range [1, 100]", req->per_row);
+    if (!(req->mmr_lambda >= 0 && req->mmr_lambda <= 1))
+        return mq__err_set(err, MQ_ERANGE, "mmr=%g is out of range [0, 1]", req->mmr_lambda);
+    arena_reset(c);
+    if (ctx_reserve(c, MQ_MAX(n, 1), req->rows, req->rows * req->per_row + 3 * req->per_row))
+        return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+    c->page.n_rows = 0;
+    builder B;
+    builder *b = &B;
+    b->c = c;
+    b->pc = pc;
+    b->req = req;
+    b->n_rows = 0;
+    b->n_total = 0;
+    const mq_catalog *cat = pc->catalog;
+
+    /* 1. bans: history (seen), exclusions, genre filter */
+    uint64_t gmask = req->genre >= 0 ? (uint64_t)1 << req->genre : 0;
+    for (int32_t t = 0; t < n; t++)
+        c->flag[t] = gmask && !(title_genres(pc, t) & gmask) ? 1 : 0;
+    for (int i = 0; i < req->n_exclude; i++)
+        if (req->exclude[i] >= 0 && req->exclude[i] < n) c->flag[req->exclude[i]] = 1;
+    /* Continue Watching candidates are in-progress titles not excluded or filtered out */
+    const mq_page_hist **hs = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *hs);
+    int32_t *cw = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *cw);
+    float *cw_score = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *cw_score);
+    if (!hs || !cw || !cw_score) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+    int n_hs = 0, n_cw = 0;
+    for (int i = 0; i < n_hist; i++)
+        if (hist[i].title >= 0 && hist[i].title < n) hs[n_hs++] = &hist[i];
+    qsort(hs, (size_t)n_hs, sizeof *hs, hist_time_desc);
+    for (int i = 0; i < n_hs; i++) {
+        int32_t t = hs[i]->title;
+        if (hs[i]->in_progress && !hs[i]->finished && hs[i]->weight >= 0 && !c->flag[t]) {
+            bool dup = false;
+            for (int k = 0; k < n_cw && !dup; k++) dup = cw[k] == t;
+            if (!dup) { cw_score[n_cw] = 1.0f; cw[n_cw++] = t; }
+        }
+    }
+    for (int i = 0; i < n_hs; i++) c->flag[hs[i]->title] = 1;
+    /* in-progress titles are banned elsewhere but CW shows them: unban for CW only */
+    b->cold = scores == NULL;
+
+    /* 2. relevance */
+    int K = MQ_MIN(n, MQ_MAX(4 * req->rows * req->per_row, 1000));
+    sv *top = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *top);
+    if (!top) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+    int n_top = 0;
+    if (!b->cold) {
+        for (int32_t t = 0; t < n; t++)
+            if (!c->flag[t] && scores[t] == scores[t]) top[n_top++] = (sv){scores[t], t};
+        K = MQ_MIN(K, n_top);
+        top_k(top, n_top, K);
+        n_top = K;
+        float hi = n_top ? top[0].s : 1, lo = n_top ? top[n_top - 1].s : 0;
+        float span = hi > lo ? hi - lo : 1;
+        for (int32_t t = 0; t < n; t++) c->rel[t] = 0;
+        for (int i = 0; i < n_top; i++) c->rel[top[i].t] = (top[i].s - lo) / span;
+    } else {
+        for (int32_t t = 0; t < n; t++) c->rel[t] = pc->popularity[t];
+    }
+
+    /* 3. candidate rows */
+    int hour = req->hour;
+    double prime = hour >= 18 && hour <= 23 ? 1.1 : 1.0;
+    double morning = hour >= 6 && hour <= 11 ? 1.1 : 1.0;
+    char buf[64];
+    if (n_cw) {
+        cand_row *r = add_row(b, K_CW, 10);
+        snprintf(r->id, sizeof r->id, "continue_watching");
+        r->name = "Continue Watching";
+        r->reason = "Titles you started and have not finished";
+        /* per-title evidence: how far in */
+        r->order = cw;
+        r->rscore = cw_score;
+        r->n = n_cw;
+        r->evidence = NULL;
+    }
+    if (!b->cold) {
+        int32_t *ord = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *ord);
+        float *rs = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *rs);
+        if (!ord || !rs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+        for (int i = 0; i < n_top; i++) { ord[i] = top[i].t; rs[i] = c->rel[top[i].t]; }
+        cand_row *r = add_row(b, K_TOP, 1.0);
+        snprintf(r->id, sizeof r->id, "top_picks");
+        r->name = "Top Picks for You";
+        r->reason = "Ranked for you from everything you have watched";
+        r->evidence = "Top pick for you";
+        r->order = ord;
+        r->rscore = rs;
+        r->n = n_top;
+
+        /* Because You Watched: distinct recent liked titles as seeds */
+        int n_seeds = 0;
+        int sim_n = MQ_MIN(n, 3 * req->per_row + 20);
+        for (int i = 0; i < n_hs && n_seeds < MAX_SEEDS; i++) {
+            if (hs[i]->weight <= 0 || !pc->similar) continue;
+            int32_t seed = hs[i]->title;
+            bool dup = false;
+            for (int k = 0; k < b->n_rows && !dup; k++)
+                dup = b->rows[k].kind == K_BYW && b->rows[k].order && b->rows[k].n >= 0 &&
+                      strcmp(b->rows[k].id + 20, pc->title_ids[seed]) == 0;
+            if (dup) continue;
+            int32_t *so = arena_alloc(c, (size_t)sim_n * sizeof *so);
+            float *ss = arena_alloc(c, (size_t)sim_n * sizeof *ss);
+            if (!so || !ss) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+            int got = pc->similar(pc->similar_user, seed, sim_n, so, ss);
+            if (got <= 0) continue;
+            float smax = ss[0] > 0 ? ss[0] : 1;
+            for (int k = 0; k < got; k++) ss[k] = ss[k] > 0 ? ss[k] / smax : 0;
+            r = add_row(b, K_BYW, 0.95 * (1.0 - 0.04 * n_seeds));
+            snprintf(r->id, sizeof r->id, "because_you_watched:%s", pc->title_ids[seed]);
+            const char *nm = title_name(pc, seed);
+            r->name = arena_printf(c, "Because You Watched %s", nm);
+            r->reason = arena_printf(c, "Titles similar to %s, which you watched", nm);
+            r->evidence = arena_printf(c, "Because you watched %s", nm);
+            r->order = so;
+            r->rscore = ss;
+            r->n = got;
+            n_seeds++;
+        }
+    }
+    {
+        cand_row *r = add_row(b, K_TREND, (b->cold ? 1.0 : 0.8) * prime);
+        snprintf(r->id, sizeof r->id, "trending");
+        r->name = "Trending Now";
+        r->reason = "Most watched recently, weighted toward the last days";
+        r->evidence = "Trending now";
+        r->order = pc->trend_order;
+        r->rscore = NULL;
+        /* row score = trending, via a copy in order */
+        float *ts = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *ts);
+        if (!ts) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+        int m = MQ_MIN(n, 3 * req->per_row * req->rows + 200);
+        for (int k = 0; k < m; k++) ts[k] = pc->trending[pc->trend_order[k]];
+        r->rscore = ts;
+        r->n = m;
+    }
+    if (pc->n_new > 0) {
+        cand_row *r = add_row(b, K_NEW, (b->cold ? 0.85 : 0.75) * morning);
+        snprintf(r->id, sizeof r->id, "new_releases");
+        r->name = "New Releases";
+        int y = cat && cat->years ? cat->years[pc->new_order[pc->n_new - 1]] : 0;
+        r->reason = y ? arena_printf(c, "Released in %d or later", y) : "Recently released";
+        /* order the recent releases by the member's relevance (or popularity) */
+        sv *nv = arena_alloc(c, (size_t)pc->n_new * sizeof *nv);
+        int32_t *no = arena_alloc(c, (size_t)pc->n_new * sizeof *no);
+        float *ns = arena_alloc(c, (size_t)pc->n_new * sizeof *ns);
+        if (!nv || !no || !ns) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+        for (int k = 0; k < pc->n_new; k++) {
+            int32_t t = pc->new_order[k];
+            nv[k] = (sv){b->cold ? pc->popularity[t] : c->rel[t] + 0.01f * pc->popularity[t], t};
+        }
+        qsort(nv, (size_t)pc->n_new, sizeof *nv, sv_desc);
+        for (int k = 0; k < pc->n_new; k++) {
+            no[k] = nv[k].t;
+            ns[k] = pc->popularity[nv[k].t];
+        }
+        r->order = no;
+        r->rscore = ns;
+        r->n = pc->n_new;
+        r->evidence = NULL;     /* per title: the year */
+    }
+    /* genre rows: the member's affinities (cold: the biggest genres) */
+    if (cat && cat->n_genres > 0 && pc->genre_ptr) {
+        int ng = cat->n_genres;
+        genre_aff aff[MQ_MAX_GENRES];
+        double total = 0;
+        for (int g = 0; g < ng; g++) aff[g] = (genre_aff){0, g};
+        if (!b->cold) {
+            for (int i = 0; i < n_hs; i++) {
+                if (hs[i]->weight <= 0) continue;
+                uint64_t gs = title_genres(pc, hs[i]->title);
+                double w = hs[i]->weight / (1.0 + 0.02 * i);
+                for (int g = 0; g < ng; g++)
+                    if (gs >> g & 1) { aff[g].a += w; total += w; }
+            }
+            /* lift over the genre's share of the catalog, damped */
+            for (int g = 0; g < ng; g++) {
+                double share = (double)(pc->genre_ptr[g + 1] - pc->genre_ptr[g]) / (n ? n : 1);
+                aff[g].a = aff[g].a > 0 ? aff[g].a / __builtin_sqrt(share + 1e-3) : 0;
+            }
+        } else {
+            for (int g = 0; g < ng; g++) aff[g].a = pc->genre_ptr[g + 1] - pc->genre_ptr[g];
+        }
+        qsort(aff, (size_t)ng, sizeof *aff, aff_desc);
+        int made = 0;
+        for (int i = 0; i < ng && made < MAX_GENRE_ROWS; i++) {
+            int g = aff[i].g;
+            if (aff[i].a <= 0) break;
+            if (req->genre >= 0 && g != req->genre) continue;
+            int glen = pc->genre_ptr[g + 1] - pc->genre_ptr[g];
+            if (glen <= 0) continue;
+            const char *gname = genre_name(pc, g);
+            if (!strcmp(gname, "(no genres listed)")) continue;
+            int32_t *go;
+            float *gs;
+            int m = 0;
+            uint64_t bit = (uint64_t)1 << g;
+            if (!b->cold) {
+                /* the member's top candidates in this genre, then the genre's popular ones */
+                go = arena_alloc(c, (size_t)(n_top + glen) * sizeof *go);
+                gs = arena_alloc(c, (size_t)(n_top + glen) * sizeof *gs);
+                if (!go || !gs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+                for (int k = 0; k < n_top; k++)
+                    if (title_genres(pc, top[k].t) & bit) {
+                        go[m] = top[k].t;
+                        gs[m++] = c->rel[top[k].t];
+                    }
+                for (int k = 0; k < glen; k++) {
+                    int32_t t = pc->genre_idx[pc->genre_ptr[g] + k];
+                    if (c->rel[t] > 0) continue;   /* already listed above */
+                    go[m] = t;
+                    gs[m++] = 0.5f * pc->popularity[t];
+                }
+            } else {
+                go = (int32_t *)pc->genre_idx + pc->genre_ptr[g];
+                gs = arena_alloc(c, (size_t)glen * sizeof *gs);
+                if (!gs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+                for (int k = 0; k < glen; k++) gs[k] = pc->popularity[go[k]];
+                m = glen;
+            }
+            cand_row *r = add_row(b, K_GENRE, b->cold ? 0.8 : 0.85);
+            snprintf(r->id, sizeof r->id, "genre:%s", gname);
+            r->name = gname;
+            if (b->cold) {
+                r->reason = arena_printf(c, "The most popular %s titles", gname);
+                r->evidence = arena_printf(c, "Popular in %s", gname);
+            } else {
+                double raw = 0;
+                for (int k = 0; k < n_hs; k++)
+                    if (hs[k]->weight > 0 && (title_genres(pc, hs[k]->title) & bit))
+                        raw += hs[k]->weight / (1.0 + 0.02 * k);
+                r->reason = arena_printf(c, "You watch a lot of %s (%.0f%% of your genre mix)",
+                                         gname, total > 0 ? 100.0 * raw / total : 0.0);
+                r->evidence = arena_printf(c, "Because you like %s", gname);
+            }
+            r->order = go;
+            r->rscore = gs;
+            r->n = m;
+            made++;
+        }
+    }
+    {
+        cand_row *r = add_row(b, K_POP, b->cold ? 0.95 : 0.6);
+        {
+            snprintf(r->id, sizeof r->id, "popular");
+            r->name = "Popular on Marquee";
+            r->reason = "The most watched titles";
+            r->evidence = "Popular on Marquee";
+            int m = MQ_MIN(n, 3 * req->per_row * req->rows + 200);
+            float *ps = arena_alloc(c, (size_t)MQ_MAX(m, 1) * sizeof *ps);
+            if (!ps) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+            for (int k = 0; k < m; k++) ps[k] = pc->popularity[pc->pop_order[k]];
+            r->order = pc->pop_order;
+            r->rscore = ps;
+            r->n = m;
+        }
+    }
+
+    /* 4. greedy row selection; CW first (its titles are flagged as history: let it see them) */
+    int same[K_KINDS] = {0};
+    if (n_cw) {
+        for (int k = 0; k < n_cw; k++) c->flag[cw[k]] = 0;
+        fill_row(b, &b->rows[0]);
+        for (int k = b->c->page.rows[0].first; k < b->n_total; k++) {
+            int32_t t = c->page.titles[k];
+            const mq_page_hist *h = NULL;
+            for (int i = 0; i < n_hs && !h; i++) if (hs[i]->title == t) h = hs[i];
+            fmt_minutes(buf, sizeof buf, h ? h->seconds : 0);
+            c->page.evidence[k] = arena_printf(c, "Resume: %s watched", buf);
+            c->page.scores[k] = 1.0f;
+        }
+        for (int k = 0; k < n_cw; k++) c->flag[cw[k]] = c->flag[cw[k]] ? c->flag[cw[k]] : 1;
+        same[K_CW]++;
+    }
+    while (c->page.n_rows < req->rows) {
+        int best = -1;
+        double bu = 0;
+        for (int i = 0; i < b->n_rows; i++) {
+            cand_row *r = &b->rows[i];
+            if (r->done || r->kind == K_CW) continue;
+            double u = row_utility(b, r, same[r->kind]);
+            if (u > bu) { bu = u; best = i; }
+        }
+        if (best < 0) break;
+        cand_row *r = &b->rows[best];
+        int first = b->n_total;
+        fill_row(b, r);
+        same[r->kind]++;
+        if (r->kind == K_NEW)
+            for (int k = first; k < b->n_total; k++) {
+                int y = cat && cat->years ? cat->years[c->page.titles[k]] : 0;
+                c->page.evidence[k] = y ? arena_printf(c, "New release (%d)", y) : "New release";
+            }
+    }
+    c->page.cold = b->cold;
+    *out = &c->page;
+    return 0;
+}
+
+/* ---- JSON ---- */
+
+void mq_page_title_json(const mq_page_catalog *pc, int32_t t, mq_buf *b)
+{
+    const char *id = pc->title_ids[t];
+    mq_buf_puts(b, "\"id\":");
+    mq_buf_json_str(b, id, strlen(id));
+    const char *nm = title_name(pc, t);
+    mq_buf_puts(b, ",\"name\":");
+    mq_buf_json_str(b, nm, strlen(nm));
+    int y = pc->catalog && pc->catalog->years ? pc->catalog->years[t] : 0;
+    if (y) mq_buf_printf(b, ",\"year\":%d", y);
+    else mq_buf_puts(b, ",\"year\":null");
+    mq_buf_puts(b, ",\"genres\":[");
+    uint64_t g = title_genres(pc, t);
+    bool first = true;
+    for (int k = 0; g && k < 64; k++) {
+        if (!(g >> k & 1)) continue;
+        if (!first) mq_buf_putc(b, ',');
+        first = false;
+        const char *gn = genre_name(pc, k);
+        mq_buf_json_str(b, gn, strlen(gn));
+    }
+    mq_buf_putc(b, ']');
+}
+
+/* A score in [0, 1] (clamped) with four decimals, without printf. */
+static void put_score(mq_buf *b, float s)
+{
+    if (!(s > 0)) s = 0;
+    if (s > 1) s = 1;
+    int v = (int)(s * 10000.0f + 0.5f);
+    char t[8];
+    t[0] = (char)('0' + v / 10000);
+    t[1] = '.';
+    t[2] = (char)('0' + v / 1000 % 10);
+    t[3] = (char)('0' + v / 100 % 10);
+    t[4] = (char)('0' + v / 10 % 10);
+    t[5] = (char)('0' + v % 10);
+    mq_buf_put(b, t, 6);
+}
+
+void mq_page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
+{
+    mq_buf_puts(b, "\"rows\":[");
+    for (int r = 0; r < p->n_rows; r++) {
+        const mq_page_row *row = &p->rows[r];
+        if (r) mq_buf_putc(b, ',');
+        mq_buf_puts(b, "{\"id\":");
+        mq_buf_json_str(b, row->id, strlen(row->id));
+        mq_buf_puts(b, ",\"name\":");
+        mq_buf_json_str(b, row->name, strlen(row->name));
+        mq_buf_puts(b, ",\"reason\":");
+        mq_buf_json_str(b, row->reason, strlen(row->reason));
+        mq_buf_puts(b, ",\"titles\":[");
+        for (int k = row->first; k < row->first + row->n; k++) {
+            int32_t t = p->titles[k];
+            if (k > row->first) mq_buf_putc(b, ',');
+            mq_buf_putc(b, '{');
+            if (pc->title_json) mq_buf_put(b, pc->title_json[t], (size_t)pc->title_json_len[t]);
+            else mq_page_title_json(pc, t, b);
+            mq_buf_puts(b, ",\"score\":");
+            put_score(b, p->scores[k]);
+            mq_buf_puts(b, ",\"evidence\":");
+            const char *ev = p->evidence[k];
+            mq_buf_json_str(b, ev, strlen(ev));
+            mq_buf_putc(b, '}');
+        }
+        mq_buf_puts(b, "]}");
+    }
+    mq_buf_putc(b, ']');
+}
+
+/* ---- the shared page catalog ---- */
+
+typedef struct pc_owned {
+    float *pop, *trend;
+    int32_t *pop_order, *trend_order, *new_order, *genre_ptr, *genre_idx, *json_len;
+    char **json;
+    mq_buf json_buf;
+} pc_owned;
+
+
+static int by_key_desc(const void *a, const void *b, void *ctx)
+{
+    const float *k = ctx;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (k[x] != k[y]) return k[x] < k[y] ? 1 : -1;
+    return (x > y) - (x < y);
+}
+
+typedef struct new_ctx { const int32_t *years; const float *pop; } new_ctx;
+static int by_year_pop(const void *a, const void *b, void *ctx)
+{
+    const new_ctx *c = ctx;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (c->years[x] != c->years[y]) return c->years[x] < c->years[y] ? 1 : -1;
+    if (c->pop[x] != c->pop[y]) return c->pop[x] < c->pop[y] ? 1 : -1;
+    return (x > y) - (x < y);
+}
+
+static void normalize(float *dst, const float *src, int32_t n)
+{
+    float mx = 0;
+    for (int32_t t = 0; t < n; t++) {
+        float v = src ? src[t] : 0;
+        dst[t] = v > 0 && v == v ? v : 0;
+        if (dst[t] > mx) mx = dst[t];
+    }
+    if (mx > 0)
+        for (int32_t t = 0; t < n; t++) dst[t] /= mx;
+}
+
+int mq_page_catalog_init(mq_page_catalog *pc, int32_t n, const mq_catalog *cat,
+                         const char *const *title_ids, const float *popularity,
+                         const float *trending, mq_err *err)
+{
+
+    memset(pc, 0, sizeof *pc);
+    pc_owned *o = calloc(1, sizeof *o);
+    if (!o) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    pc->owned = o;
+    size_t N = (size_t)MQ_MAX(n, 1);
+    int ng = cat ? cat->n_genres : 0;
+    o->pop = malloc(N * sizeof(float));
+    o->trend = malloc(N * sizeof(float));
+    o->pop_order = malloc(N * sizeof(int32_t));
+    o->trend_order = malloc(N * sizeof(int32_t));
+    o->new_order = malloc(N * sizeof(int32_t));
+    o->genre_ptr = calloc((size_t)ng + 1, sizeof(int32_t));
+    o->json = malloc(N * sizeof(char *));
+    o->json_len = malloc(N * sizeof(int32_t));
+    if (!o->pop || !o->trend || !o->pop_order || !o->trend_order || !o->new_order ||
+        !o->genre_ptr || !o->json || !o->json_len) {
+        mq_page_catalog_release(pc);
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
+    normalize(o->pop, popularity, n);
+    normalize(o->trend, trending ? trending : popularity, n);
+    for (int32_t t = 0; t < n; t++) o->pop_order[t] = o->trend_order[t] = t;
+    qsort_r(o->pop_order, (size_t)n, sizeof(int32_t), by_key_desc, o->pop);
+    qsort_r(o->trend_order, (size_t)n, sizeof(int32_t), by_key_desc, o->trend);
+    /* genre lists by popularity */
+    int64_t total = 0;
+    for (int32_t k = 0; k < n; k++) {
+        uint64_t g = cat && cat->genres ? cat->genres[o->pop_order[k]] : 0;
+        for (int b = 0; b < ng; b++) if (g >> b & 1) { o->genre_ptr[b + 1]++; total++; }
+    }
+    for (int b = 0; b < ng; b++) o->genre_ptr[b + 1] += o->genre_ptr[b];
+    o->genre_idx = malloc((size_t)MQ_MAX(total, 1) * sizeof(int32_t));
+    if (!o->genre_idx) { mq_page_catalog_release(pc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    int32_t *fill = calloc((size_t)ng + 1, sizeof(int32_t));
+    if (!fill) { mq_page_catalog_release(pc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t k = 0; k < n; k++) {
+        int32_t t = o->pop_order[k];
+        uint64_t g = cat && cat->genres ? cat->genres[t] : 0;
+        for (int b = 0; b < ng; b++)
+            if (g >> b & 1) o->genre_idx[o->genre_ptr[b] + fill[b]++] = t;
+    }
+    free(fill);
+    /* recent releases: newest years until at least 50 titles (titles with a known year) */
+    int n_new = 0;
+    if (cat && cat->years) {
+        int32_t *ord = o->new_order;
+        int m = 0;
+        for (int32_t t = 0; t < n; t++) if (cat->years[t] > 0) ord[m++] = t;
+        new_ctx nc = {cat->years, o->pop};
+        qsort_r(ord, (size_t)m, sizeof(int32_t), by_year_pop, &nc);
+        while (n_new < m) {
+            int y = cat->years[ord[n_new]];
+            if (n_new >= 50 && y != cat->years[ord[n_new - 1]]) break;
+            n_new++;
+        }
+    }
+    /* title JSON */
+    mq_buf_init(&o->json_buf);
+    pc->n_titles = n;
+    pc->catalog = cat;
+    pc->title_ids = title_ids;
+    size_t *off = malloc(N * sizeof *off);
+    if (!off) { mq_page_catalog_release(pc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t t = 0; t < n; t++) {
+        off[t] = o->json_buf.len;
+        mq_page_title_json(pc, t, &o->json_buf);
+        o->json_len[t] = (int32_t)(o->json_buf.len - off[t]);
+    }
+    if (o->json_buf.oom) { free(off); mq_page_catalog_release(pc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t t = 0; t < n; t++) o->json[t] = o->json_buf.p + off[t];
+    free(off);
+    pc->popularity = o->pop;
+    pc->trending = o->trend;
+    pc->pop_order = o->pop_order;
+    pc->trend_order = o->trend_order;
+    pc->new_order = o->new_order;
+    pc->n_new = n_new;
+    pc->genre_ptr = o->genre_ptr;
+    pc->genre_idx = o->genre_idx;
+    pc->title_json = (const char *const *)o->json;
+    pc->title_json_len = o->json_len;
+    return 0;
+}
+
+void mq_page_catalog_release(mq_page_catalog *pc)
+{
+    pc_owned *o = pc->owned;
+    if (o) {
+        free(o->pop); free(o->trend); free(o->pop_order); free(o->trend_order);
+        free(o->new_order); free(o->genre_ptr); free(o->genre_idx); free(o->json);
+        free(o->json_len);
+        mq_buf_release(&o->json_buf);
+        free(o);
+    }
+    memset(pc, 0, sizeof *pc);
+}
