@@ -399,6 +399,15 @@ MQ_TEST(abr_cli_json_and_csv)
                              "r=list(csv.DictReader(open('%s/s.csv'))); assert len(r)==284 and r[0]['trace']=='norway_bus_1' and r[0]['algo']=='bb'; "
                              "c=list(csv.reader(open('%s/c.csv'))); assert len(c)==1+2*142*48\"",
                              tmp, tmp, tmp), 0);
+    /* The sessions CSV feeds `marquee xp analyze` paired by trace (when the xp module is in). */
+    if (mq_test_sh("%s xp analyze --help > /dev/null 2>&1", mq_test_bin()) == 0) {
+        ASSERT_INT_EQ(mq_test_sh("%s abr --traces %s --video %s --algo bb,rb --sessions-csv %s/p.csv > /dev/null && "
+                                 "%s xp analyze %s/p.csv --metric qoe --control bb --pair unit --json > %s/xp.json",
+                                 mq_test_bin(), tdir, vdir, tmp, mq_test_bin(), tmp, tmp), 0);
+        /* rb - bb on the test traces: 35.0171 - 30.0432 = 4.974 per trace on average. */
+        ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 -c \"import json; r=json.load(open('%s/xp.json'))['results'][0]; "
+                                 "assert r['method']=='paired' and abs(r['effect']-4.97388)<1e-4, r\"", tmp), 0);
+    }
     /* Usage errors exit 2. */
     ASSERT_INT_EQ(mq_test_sh("%s abr --traces %s > /dev/null 2>&1; test $? -eq 2", mq_test_bin(), tdir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s abr --traces %s --video %s --qoe best > /dev/null 2>&1; test $? -eq 2",
