@@ -12,15 +12,6 @@
 
 #include <stdlib.h>
 
-static int eval_available(void)
-{
-    /* A build without the data layer or the models says so and exits 1 (see cmd_eval.c). */
-    int rc = mq_test_sh("%s eval --models pop --split /nonexistent-dir 2>&1 | "
-                        "grep -q 'does not include'",
-                        mq_test_bin());
-    return rc != 0;
-}
-
 MQ_TEST(eval_cli_usage)
 {
     const char *b = mq_test_bin();
@@ -41,7 +32,6 @@ MQ_TEST(eval_cli_ml100k_vs_numpy)
 {
     const char *data = mq_test_shared("ml-100k/u.data");
     if (!data) MQ_SKIP("../shared/data/ml-100k is absent");
-    if (!eval_available()) MQ_SKIP("this build lacks the data loaders or the models");
     const char *b = mq_test_bin(), *tmp = mq_test_tmpdir();
     ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --protocol strong --seed 98765 --models pop "
                              "--write-split %s/split --threads 2 > %s/direct.txt",
@@ -64,7 +54,6 @@ MQ_TEST(eval_cli_ml100k_vs_numpy)
 
 MQ_TEST(eval_cli_bad_split)
 {
-    if (!eval_available()) MQ_SKIP("this build lacks the models");
     const char *b = mq_test_bin(), *tmp = mq_test_tmpdir();
     ASSERT_INT_EQ(mq_test_sh("mkdir -p %s/bad && cd %s/bad && printf 'member,title\\n1,2\\n1,3\\n2,2\\n' "
                              "> train.csv && printf 'member,title\\n5,2\\n' > test_in.csv && "
@@ -90,7 +79,6 @@ MQ_TEST(eval_cli_tune_json)
 {
     const char *data = mq_test_shared("ml-100k/u.data");
     if (!data) MQ_SKIP("../shared/data/ml-100k is absent");
-    if (!eval_available()) MQ_SKIP("this build lacks the models");
     const char *b = mq_test_bin(), *tmp = mq_test_tmpdir();
     /* Tuning picks the grid point with the best validation NDCG@100, reports it in params, and
      * the whole output is deterministic across thread counts. */

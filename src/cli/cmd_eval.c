@@ -70,28 +70,7 @@ static const char *usage_text =
     "        \"eval_seconds\": x, \"members_per_second\": x, \"test\": {\"recall@20\": x,\n"
     "        \"recall@20_se\": x, ..., \"members\": n}, \"val\": {...}, \"tuning\": [...]}], ...}\n";
 
-/* ---- the models and data used (declared weak until every module is in the build) ------- */
-
-/* Until the models are in every build, these are weak references: the command links without
- * them and says so instead of crashing. (Remove this block once they are on main.) */
-#pragma weak mq_model_train
-#pragma weak mq_model_score
-#pragma weak mq_model_destroy
-#pragma weak mq_model_n_titles
-/* Declared here as the models branch declares them in marquee/models.h (a compatible
- * redeclaration once that header has them). */
-const char *mq_model_params(const mq_model *m);
-int mq_model_score_batch(const mq_model *m, int32_t n_batch, const int64_t *hist_ptr,
-                         const int32_t *hist_idx, float *scores, int n_threads, mq_err *err);
-#pragma weak mq_model_score_batch
-#pragma weak mq_model_params
-
-static const char *missing_dependency(void)
-{
-    if (!mq_model_train || !mq_model_score || !mq_model_destroy || !mq_model_n_titles)
-        return "the models (mq_model_train)";
-    return NULL;
-}
+/* ---- models, parameters, scoring ------------------------------------------------------- */
 
 typedef struct model_params {
     const char *kind;
@@ -124,12 +103,6 @@ static const grid_default default_grids[] = {
 typedef struct scorer {
     const mq_model *m;
 } scorer;
-
-static int model_score(void *user, const int32_t *hist, int n_hist, float *scores, mq_err *err)
-{
-    const scorer *s = user;
-    return mq_model_score(s->m, hist, NULL, n_hist, scores, err);
-}
 
 /* A block of members in one call: the model uses blocked matrix products where it can (iALS:
  * one sgemm); one thread inside, since the evaluation loop already runs one block per thread. */
@@ -293,9 +266,7 @@ static int evaluate(const run_ctx *rc, const mq_model *m, const mq_heldout *h,
                     mq_eval_result *res, mq_err *err)
 {
     scorer s = {m};
-    if (mq_model_score_batch)
-        return mq_eval_heldout_batch(model_score_batch, &s, rc->n_titles, h, &rc->eo, res, err);
-    return mq_eval_heldout(model_score, &s, rc->n_titles, h, &rc->eo, res, err);
+    return mq_eval_heldout_batch(model_score_batch, &s, rc->n_titles, h, &rc->eo, res, err);
 }
 
 static double metric(const mq_eval_result *r, const char *name)
@@ -713,11 +684,6 @@ int mq_cli_eval(int argc, char **argv)
     eo.n_threads = (int)threads;
     eo.log = &mq_cli_log;
 
-    const char *missing = missing_dependency();
-    if (missing) {
-        fprintf(stderr, "marquee eval: this build does not include %s\n", missing);
-        return MQ_EXIT_FAIL;
-    }
     mq_err err = {0};
     mq_dataset *raw = NULL, *bin = NULL;
     mq_split sp;
@@ -824,7 +790,7 @@ int mq_cli_eval(int argc, char **argv)
             if (r->n_axes > 0 && tune(&rc, r, &m, &err)) goto fail;
         }
         if (!m && train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
-        if (mq_model_params) snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
+        snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
         int e = evaluate(&rc, m, &sp.test, &r->test, &err);
         if (e == 0 && naive) {
             /* Same scorer, same members: only the top-k selection differs. */
