@@ -591,6 +591,10 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     } else {
         mq_buf out;
         mq_buf_init(&out);
+        /* sized for the page up front (~170 bytes a title): no regrowth copies */
+        size_t want = 1024 + (size_t)rows * (size_t)per * 192;
+        out.p = malloc(want);
+        out.cap = out.p ? want : 0;
         mq_buf_puts(&out, "{\"member\":");
         mq_buf_json_str(&out, member, strlen(member));
         mq_buf_puts(&out, ",\"model_version\":");
