@@ -630,19 +630,21 @@ static void not_est(row *r, const char *why)
 }
 
 /* Relative effect mB / mA - 1 by the delta method for independent means with standard errors
- * seA, seB; normal CI and p-value. */
-static void relative(ctx *c, row *r, double mA, double mB, double seA, double seB)
+ * seA, seB. The CI and p-value use Student's t with df degrees of freedom (the test's own df:
+ * Welch's for means, as REFERENCES.md's vector does), or the normal when df is 0. */
+static void relative(ctx *c, row *r, double mA, double mB, double seA, double seB, double df)
 {
     if (mA == 0) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "control mean is 0"); return; }
     double rel = mB / mA - 1;
     double var = seB * seB / (mA * mA) + mB * mB * seA * seA / (mA * mA * mA * mA);
-    double se = sqrt(var), z = mq_stats_norm_ppf(1 - c->alpha / 2);
+    double se = sqrt(var);
+    double z = df > 0 ? mq_stats_t_ppf(1 - c->alpha / 2, df) : mq_stats_norm_ppf(1 - c->alpha / 2);
     r->rel = rel;
     r->rel_se = se;
     if (!(se > 0)) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "zero variance"); return; }
     r->rlo = rel - z * se;
     r->rhi = rel + z * se;
-    r->rel_p = 2 * mq_stats_norm_sf(fabs(rel) / se);
+    r->rel_p = 2 * (df > 0 ? mq_stats_t_sf(fabs(rel) / se, df) : mq_stats_norm_sf(fabs(rel) / se));
 }
 
 static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -671,7 +673,7 @@ static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
     mq_buf_json_num(&r->extra, df);
     mq_buf_printf(&r->extra, ",\"statistic\":");
     mq_buf_json_num(&r->extra, t);
-    relative(c, r, A->my, B->my, sqrt(vA), sqrt(vB));
+    relative(c, r, A->my, B->my, sqrt(vA), sqrt(vB), df);
 }
 
 static void ztest(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -696,7 +698,7 @@ static void ztest(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
     mq_buf_printf(&r->extra, ",\"statistic\":");
     mq_buf_json_num(&r->extra, r->effect / se0);
     if (!(se > 0)) { r->est = true; snprintf(r->reason, sizeof r->reason, "CI has zero width: each arm is constant"); }
-    relative(c, r, pA, pB, sqrt(mom_var(A) / A->n), sqrt(mom_var(B) / B->n));
+    relative(c, r, pA, pB, sqrt(mom_var(A) / A->n), sqrt(mom_var(B) / B->n), 0);
 }
 
 static void ratio_test(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -723,7 +725,7 @@ static void ratio_test(ctx *c, row *r, const mom *A, const mom *B, const char *n
     r->lo = r->effect - z * se;
     r->hi = r->effect + z * se;
     r->p = 2 * mq_stats_norm_sf(fabs(r->effect) / se);
-    relative(c, r, RA, RB, sqrt(vA), sqrt(vB));
+    relative(c, r, RA, RB, sqrt(vA), sqrt(vB), 0);
 }
 
 static void cuped(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -759,7 +761,7 @@ static void cuped(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
     mq_buf_printf(&r->extra, ",\"df\":");
     mq_buf_json_num(&r->extra, df);
     /* relative to the control mean; the control mean's own noise enters as in Welch's case */
-    relative(c, r, A->my, A->my + b, sqrt(mom_var(A) / A->n), se);
+    relative(c, r, A->my, A->my + b, sqrt(mom_var(A) / A->n), se, df);
 }
 
 static void paired(ctx *c, row *r, int m, int a, int b)
@@ -789,13 +791,13 @@ static void paired(ctx *c, row *r, int m, int a, int b)
     if (mA == 0) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "control mean is 0"); return; }
     double R = mB / mA, vA = ab.m2x / (ab.n - 1), vB = ab.m2y / (ab.n - 1), cab = ab.cxy / (ab.n - 1);
     double var = (vB - 2 * R * cab + R * R * vA) / (ab.n * mA * mA), rs = sqrt(var > 0 ? var : 0);
-    double z = mq_stats_norm_ppf(1 - c->alpha / 2);
+    double z = q;   /* the paired test's t quantile (df = pairs - 1), as for Welch */
     r->rel = R - 1;
     r->rel_se = rs;
     if (!(rs > 0)) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "zero variance"); return; }
     r->rlo = r->rel - z * rs;
     r->rhi = r->rel + z * rs;
-    r->rel_p = 2 * mq_stats_norm_sf(fabs(r->rel) / rs);
+    r->rel_p = 2 * mq_stats_t_sf(fabs(r->rel) / rs, df);
 }
 
 static int dcmp(const void *a, const void *b)
@@ -1440,7 +1442,7 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                 else {
                     ps->se = se; ps->lo = eff - z * se; ps->hi = eff + z * se;
                     ps->p = 2 * mq_stats_norm_sf(fabs(eff) / se);
-                    relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se);
+                    relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se, 0);
                 }
             }
             if (o->mann_whitney && c->res && !c->met[m].ratio) {
