@@ -166,6 +166,8 @@ typedef struct row {
     double n[2], mean[2];
     double effect, lo, hi, p, rel, rlo, rhi, rel_p, se, rel_se;
     bool est, rel_est, primary;
+    bool has_seq, has_gs, gs_crossed;   /* for the table: mSPRT and group-sequential summaries */
+    double seq_p, cs_lo, cs_hi, gs_z, gs_bound;
     char reason[200], rel_reason[200];
     double p_holm, p_bh;
     mq_buf extra;
@@ -1049,6 +1051,11 @@ static void row_text(ctx *c, mq_buf *t, const row *r)
         mq_buf_printf(t, " rel=%s%% [%s%%, %s%%]", rel, rlo, rhi);
     }
     if (r->primary) mq_buf_printf(t, " p_holm=%.4g p_bh=%.4g", r->p_holm, r->p_bh);
+    if (r->has_seq)
+        mq_buf_printf(t, "\n%-20s always-valid p=%.4g, confidence sequence [%.6g, %.6g]", "", r->seq_p, r->cs_lo, r->cs_hi);
+    if (r->has_gs)
+        mq_buf_printf(t, "\n%-20s group-sequential: |z|=%.4f vs bound %.4f: %s", "", fabs(r->gs_z), r->gs_bound,
+                      r->gs_crossed ? "crossed, stop" : "not crossed, continue");
     mq_buf_putc(t, '\n');
 }
 
@@ -1399,6 +1406,10 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     mq_buf_printf(&r->extra, ",\"sequential\":{\"method\":\"msprt\"");
                     jnum(&r->extra, "tau", sqrt(s->tau2));
                     jnum(&r->extra, "always_valid_p_value", s->p);
+                    r->has_seq = true;
+                    r->seq_p = s->p;
+                    r->cs_lo = s->cs_lo;
+                    r->cs_hi = s->cs_hi;
                     jnum(&r->extra, "cs_low", s->cs_lo);
                     jnum(&r->extra, "cs_high", s->cs_hi);
                     mq_buf_printf(&r->extra, ",\"looks\":%lld,\"look_every\":%lld}", s->looks, o->look_every);
@@ -1415,6 +1426,10 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     jnum(&r->extra, "z", z);
                     jnum(&r->extra, "bound", bk);
                     mq_buf_printf(&r->extra, ",\"crossed\":%s}", fabs(z) >= bk ? "true" : "false");
+                    r->has_gs = true;
+                    r->gs_z = z;
+                    r->gs_bound = bk;
+                    r->gs_crossed = fabs(z) >= bk;
                 }
             }
             if (c->col_seg >= 0 && !c->met[m].ratio && c->col_pair < 0) {

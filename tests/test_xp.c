@@ -454,3 +454,58 @@ MQ_TEST(xp_paired_abr_sessions)
     ASSERT(jget(r, "p_value") < 1e-6);
     cJSON_Delete(doc);
 }
+
+MQ_TEST(xp_cli_config_sequential_group_sequential)
+{
+    /* The CLI with a config (weights, primary metric, MDE, guardrail), --sequential and a
+     * group-sequential look: the JSON carries the always-valid p-value (>= the fixed-horizon one
+     * here, since it pays for peeking), a confidence sequence containing the CI's centre, and
+     * the O'Brien-Fleming bound of look 2 of 5 (3.226). */
+    const char *dir = mq_test_tmpdir();
+    char cfg[512], csv[512], out[512];
+    snprintf(cfg, sizeof cfg, "%s/xp.json", dir);
+    snprintf(csv, sizeof csv, "%s/d.csv", dir);
+    snprintf(out, sizeof out, "%s/o.json", dir);
+    FILE *f = fopen(cfg, "w");
+    ASSERT(f);
+    fprintf(f, "{\"name\":\"e\",\"variants\":[\"A\",\"B\"],\"weights\":[0.5,0.5],\"primary_metric\":\"y\","
+               "\"mde\":0.5,\"guardrails\":[{\"metric\":\"g\",\"max_degradation\":0.1}]}");
+    fclose(f);
+    f = fopen(csv, "w");
+    fprintf(f, "unit,variant,y,g\n");
+    mq_rng rng;
+    mq_rng_seed(&rng, 11);
+    for (int i = 0; i < 4000; i++)
+        fprintf(f, "%d,%s,%.10g,%.10g\n", i, i % 2 ? "B" : "A", mq_rng_normal(&rng) + (i % 2) * 0.15, 5 + mq_rng_normal(&rng));
+    fclose(f);
+    ASSERT_INT_EQ(mq_test_sh("%s xp analyze %s --config %s --control A --sequential --gs-looks 5 --gs-look 2 --json > %s",
+                             mq_test_bin(), csv, cfg, out), 0);
+    f = fopen(out, "r");
+    ASSERT(f);
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *doc = cJSON_Parse(buf);
+    ASSERT(doc);
+    const cJSON *r = result(doc, "welch");
+    ASSERT(r);
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(r, "sequential");
+    ASSERT(seq);
+    ASSERT(jget(seq, "always_valid_p_value") >= jget(r, "p_value"));
+    ASSERT(jget(seq, "cs_low") <= jget(r, "effect") && jget(r, "effect") <= jget(seq, "cs_high"));
+    ASSERT_NEAR(jget(seq, "tau"), 0.5, 1e-12);             /* the config's absolute MDE */
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(r, "group_sequential");
+    ASSERT(gs);
+    ASSERT_NEAR(jget(gs, "bound"), 3.226, 5e-4);
+    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(doc, "decision");
+    ASSERT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dec, "guardrails")) == 1);
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "trustworthy")));
+    cJSON_Delete(doc);
+    /* the table mentions the always-valid p-value, and usage errors exit 2 */
+    ASSERT_INT_EQ(mq_test_sh("%s xp analyze %s --config %s --control A --sequential | grep -q 'always-valid p='",
+                             mq_test_bin(), csv, cfg), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s xp analyze %s --metric y --control A --weights A=0.5 >/dev/null 2>&1", mq_test_bin(), csv), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s xp assign --config %s --member u1 --json | grep -q '\"in_experiment\":true'", mq_test_bin(), cfg), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s xp bounds --looks 5 --type pocock --json | grep -q '2.4131'", mq_test_bin()), 0);
+}
