@@ -862,6 +862,34 @@ static double quantile_sorted(const double *s, long long n, double q)
     return s[lo] + (h - lo) * (s[lo + 1] - s[lo]);
 }
 
+/* numpy's linear quantile of v[0..n) by selection (Hoare's quickselect, median of three):
+ * O(n), reorders v. */
+static double quantile_select(double *v, long long n, double q)
+{
+    double h = (n - 1) * q;
+    long long k = (long long)floor(h), lo = 0, hi = n - 1;
+    if (k >= n - 1) k = n - 1;
+    while (hi > lo) {
+        long long mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], cc = v[hi];
+        double piv = a < b ? (b < cc ? b : (a < cc ? cc : a)) : (a < cc ? a : (b < cc ? cc : b));
+        long long i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < piv) i++;
+            while (v[j] > piv) j--;
+            if (i <= j) { double t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else break;
+    }
+    double x = v[k];
+    if (k >= n - 1) return x;
+    double y = v[k + 1];
+    for (long long i = k + 2; i < n; i++) if (v[i] < y) y = v[i];   /* right side is >= v[k] */
+    return x + (h - k) * (y - x);
+}
+
 static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const reservoir *B)
 {
     long long nA = MQ_MIN(A->n, c->res_cap), nB = MQ_MIN(B->n, c->res_cap);
@@ -910,12 +938,8 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
         for (long long i = 0; i < nA; i++) { sa[i] = A->v[mq_rng_below(&rng, (uint64_t)nA)]; ma += sa[i]; }
         for (long long i = 0; i < nB; i++) { sb[i] = B->v[mq_rng_below(&rng, (uint64_t)nB)]; mb += sb[i]; }
         stat[(size_t)it * (1 + nq)] = mb / nB - ma / nA;
-        if (nq) {
-            qsort(sa, (size_t)nA, sizeof *sa, dcmp);
-            qsort(sb, (size_t)nB, sizeof *sb, dcmp);
-            for (int k = 0; k < nq; k++)
-                stat[(size_t)it * (1 + nq) + 1 + k] = quantile_sorted(sb, nB, c->o->quantiles[k]) - quantile_sorted(sa, nA, c->o->quantiles[k]);
-        }
+        for (int k = 0; k < nq; k++)
+            stat[(size_t)it * (1 + nq) + 1 + k] = quantile_select(sb, nB, c->o->quantiles[k]) - quantile_select(sa, nA, c->o->quantiles[k]);
     }
     double *col = malloc((size_t)B_ * sizeof *col);
     for (int k = 0; k < 1 + nq; k++) {
