@@ -649,6 +649,36 @@ static void relative(ctx *c, row *r, double mA, double mB, double seA, double se
     r->rel_p = 2 * (df > 0 ? mq_stats_t_sf(fabs(rel) / se, df) : mq_stats_norm_sf(fabs(rel) / se));
 }
 
+int mq_xp_welch(const mq_xp_arm *a, const mq_xp_arm *b, double alpha, mq_xp_effect *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!a || !b || !(alpha > 0 && alpha < 1)) return MQ_EINVAL;
+    out->effect = b->mean - a->mean;
+    if (a->n < 2 || b->n < 2) { out->reason = "an arm has fewer than 2 units"; return 0; }
+    if (!(a->var >= 0) || !(b->var >= 0)) return MQ_EINVAL;
+    double vA = a->var / a->n, vB = b->var / b->n, se = sqrt(vA + vB);
+    if (!(se > 0)) { out->reason = "zero variance in both arms"; return 0; }
+    double df = (vA + vB) * (vA + vB) / (vA * vA / (a->n - 1) + vB * vB / (b->n - 1));
+    double t = out->effect / se, q = mq_stats_t_ppf(1 - alpha / 2, df);
+    out->estimable = true;
+    out->se = se;
+    out->df = df;
+    out->statistic = t;
+    out->ci_low = out->effect - q * se;
+    out->ci_high = out->effect + q * se;
+    out->p_value = 2 * mq_stats_t_sf(fabs(t), df);
+    if (a->mean == 0) { out->rel_reason = "control mean is 0"; return 0; }
+    double mA = a->mean, mB = b->mean;
+    double rv = vB / (mA * mA) + mB * mB * vA / (mA * mA * mA * mA), rs = sqrt(rv);
+    out->rel = mB / mA - 1;
+    out->rel_se = rs;
+    out->rel_estimable = true;
+    out->rel_ci_low = out->rel - q * rs;
+    out->rel_ci_high = out->rel + q * rs;
+    out->rel_p_value = 2 * mq_stats_t_sf(fabs(out->rel) / rs, df);
+    return 0;
+}
+
 static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
 {
     r->n[0] = A->n; r->n[1] = B->n; r->mean[0] = A->my; r->mean[1] = B->my;
@@ -660,22 +690,27 @@ static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
         if (A->n < 1 || B->n < 1) r->effect = NAN;
         return;
     }
-    double vA = mom_var(A) / A->n, vB = mom_var(B) / B->n, se = sqrt(vA + vB);
-    if (!(se > 0)) { not_est(r, "zero variance in both arms"); return; }
-    double df = (vA + vB) * (vA + vB) / (vA * vA / (A->n - 1) + vB * vB / (B->n - 1));
-    double t = r->effect / se, q = mq_stats_t_ppf(1 - c->alpha / 2, df);
-    r->se = se;
-    r->lo = r->effect - q * se;
-    r->hi = r->effect + q * se;
-    r->p = 2 * mq_stats_t_sf(fabs(t), df);
+    mq_xp_arm a = {A->n, A->my, mom_var(A)}, b = {B->n, B->my, mom_var(B)};
+    mq_xp_effect e;
+    mq_xp_welch(&a, &b, c->alpha, &e);
+    if (!e.estimable) { not_est(r, e.reason); return; }
+    r->se = e.se;
+    r->lo = e.ci_low;
+    r->hi = e.ci_high;
+    r->p = e.p_value;
     mq_buf_printf(&r->extra, ",\"var\":[");
-    mq_buf_json_num(&r->extra, mom_var(A)); mq_buf_putc(&r->extra, ',');
-    mq_buf_json_num(&r->extra, mom_var(B));
+    mq_buf_json_num(&r->extra, a.var); mq_buf_putc(&r->extra, ',');
+    mq_buf_json_num(&r->extra, b.var);
     mq_buf_printf(&r->extra, "],\"df\":");
-    mq_buf_json_num(&r->extra, df);
+    mq_buf_json_num(&r->extra, e.df);
     mq_buf_printf(&r->extra, ",\"statistic\":");
-    mq_buf_json_num(&r->extra, t);
-    relative(c, r, A->my, B->my, sqrt(vA), sqrt(vB), df);
+    mq_buf_json_num(&r->extra, e.statistic);
+    if (!e.rel_estimable) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "%s", e.rel_reason); return; }
+    r->rel = e.rel;
+    r->rel_se = e.rel_se;
+    r->rlo = e.rel_ci_low;
+    r->rhi = e.rel_ci_high;
+    r->rel_p = e.rel_p_value;
 }
 
 static void ztest(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)

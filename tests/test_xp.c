@@ -218,13 +218,16 @@ MQ_TEST(xp_msprt_reference)
     ASSERT_NEAR(mq_xp_msprt_lambda(hw, v, 0.01), 20, 1e-9);
 }
 
-static double welch_p(const double *s, int n)  /* s: sums for A then B: n, sum, sumsq */
+/* p-value of the library's Welch test (the code analyze runs) from sums: s = {nA, sumA,
+ * sumsqA, nB, sumB, sumsqB}. */
+static double welch_p(const double *s, int n)
 {
     (void)n;
-    double mA = s[1] / s[0], mB = s[4] / s[3];
-    double vA = (s[2] - s[0] * mA * mA) / (s[0] - 1) / s[0], vB = (s[5] - s[3] * mB * mB) / (s[3] - 1) / s[3];
-    double df = (vA + vB) * (vA + vB) / (vA * vA / (s[0] - 1) + vB * vB / (s[3] - 1));
-    return 2 * mq_stats_t_sf(fabs(mB - mA) / sqrt(vA + vB), df);
+    mq_xp_arm a = {s[0], s[1] / s[0], (s[2] - s[1] * s[1] / s[0]) / (s[0] - 1)};
+    mq_xp_arm b = {s[3], s[4] / s[3], (s[5] - s[4] * s[4] / s[3]) / (s[3] - 1)};
+    mq_xp_effect e;
+    if (mq_xp_welch(&a, &b, 0.05, &e) || !e.estimable) return 1;
+    return e.p_value;
 }
 
 MQ_TEST(xp_simulation_aa_fpr_and_power)
@@ -508,4 +511,27 @@ MQ_TEST(xp_cli_config_sequential_group_sequential)
     ASSERT_INT_EQ(mq_test_sh("%s xp analyze %s --metric y --control A --weights A=0.5 >/dev/null 2>&1", mq_test_bin(), csv), 2);
     ASSERT_INT_EQ(mq_test_sh("%s xp assign --config %s --member u1 --json | grep -q '\"in_experiment\":true'", mq_test_bin(), cfg), 0);
     ASSERT_INT_EQ(mq_test_sh("%s xp bounds --looks 5 --type pocock --json | grep -q '2.4131'", mq_test_bin()), 0);
+}
+
+MQ_TEST(xp_welch_api_reference)
+{
+    /* REFERENCES.md's Welch vector straight from its sufficient statistics. */
+    mq_xp_arm a = {3407, 1396.87 / 3407, (52377.9767 - 1396.87 * 1396.87 / 3407) / 3406};
+    mq_xp_arm b = {3461, 2422.7 / 3461, (134698.29 - 2422.7 * 2422.7 / 3461) / 3460};
+    mq_xp_effect e;
+    ASSERT_INT_EQ(mq_xp_welch(&a, &b, 0.05, &e), 0);
+    ASSERT(e.estimable && e.rel_estimable);
+    ASSERT_NEAR(e.effect, 0.29, 1e-12);
+    ASSERT_NEAR(e.se, 0.12478, 5e-6);
+    ASSERT_NEAR(e.ci_low, 0.04538, 5e-6);
+    ASSERT_NEAR(e.ci_high, 0.53462, 5e-6);
+    ASSERT_NEAR(e.p_value, 0.020158, 5e-7);
+    ASSERT_NEAR(e.rel, 0.70732, 5e-6);
+    ASSERT_NEAR(e.rel_ci_low, -0.03526, 5e-6);
+    ASSERT_NEAR(e.rel_ci_high, 1.44989, 5e-6);
+    ASSERT_NEAR(e.rel_p_value, 0.06191, 5e-6);
+    mq_xp_arm z = {10, 1, 0};
+    ASSERT_INT_EQ(mq_xp_welch(&z, &z, 0.05, &e), 0);
+    ASSERT(!e.estimable && strstr(e.reason, "zero variance"));
+    ASSERT_INT_EQ(mq_xp_welch(&a, &b, 1.5, &e), MQ_EINVAL);
 }
