@@ -361,6 +361,7 @@ static int find_col(ctx *c, const char *name, int *out, mq_err *err)
 static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
 {
     field f[MAXCOL];
+    if (len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) { line += 3; len -= 3; }   /* UTF-8 BOM */
     int n = split(line, len, f, MAXCOL);
     c->n_cols = n;
     for (int i = 0; i < n; i++) {
