@@ -452,29 +452,17 @@ MQ_TEST(data_snapshot_corruption)
         ASSERT(s == NULL);
     }
     /* Every single-byte flip of the file is caught (no crash, no silent load). */
-    for (size_t at = 0; at < n; at += 3) {
+    for (size_t at = 0; at < n; at++) {
         buf[at] ^= 0x01;
         f = fopen(bad, "wb");
         fwrite(buf, 1, n, f);
         fclose(f);
         buf[at] ^= 0x01;
         int rc = mq_snapshot_load(bad, &s, &err);
-        /* Is the byte inside the header, the section table or a section? Then it must fail;
-         * only the zero padding between sections may change without notice. */
-        uint32_t ns;
-        memcpy(&ns, buf + 32, 4);
-        bool covered = at < 64 + (size_t)ns * 32;
-        for (uint32_t k = 0; k < ns && !covered; k++) {
-            uint64_t so, sl;
-            memcpy(&so, buf + 64 + k * 32 + 8, 8);
-            memcpy(&sl, buf + 64 + k * 32 + 16, 8);
-            covered = at >= so && at < so + sl;
-        }
+        /* Every byte is covered: header and table checksums, section checksums, zero padding. */
         if (rc == 0) {
             mq_dataset_destroy(s);
-            s = NULL;
-            if (covered) MQ_FAIL_("flipping byte %zu went unnoticed", at);
-            continue;
+            MQ_FAIL_("flipping byte %zu went unnoticed", at);
         }
         ASSERT(rc == MQ_ECORRUPT || rc == MQ_EUNSUP);
     }
