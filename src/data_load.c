@@ -28,7 +28,6 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -286,7 +285,8 @@ bool mq__ld_u64(const char *p, size_t n, uint64_t *v)
     for (size_t i = 0; i < n; i++) {
         unsigned d = (unsigned)(unsigned char)p[i] - '0';
         if (d > 9) return false;
-        if (x > (UINT64_MAX - d) / 10) return false;
+        /* Up to 19 digits cannot overflow; only the 20th needs the check. */
+        if (i == 19 && x > (UINT64_MAX - d) / 10) return false;
         x = x * 10 + d;
     }
     *v = x;
@@ -700,7 +700,6 @@ static int load_lines(loader *L, const char *path)
         while (q < e && *q != ' ' && *q != '\t') q++;
         int32_t m = mq__ids_intern(&L->members, p, (size_t)(q - p), false);
         if (m < 0) { rc = mq__err_set(L->err, MQ_ENOMEM, "out of memory interning ids"); goto done; }
-        int64_t row_start = L->n;
         for (p = q;;) {
             while (p < e && (*p == ' ' || *p == '\t')) p++;
             if (p == e) break;
@@ -711,7 +710,6 @@ static int load_lines(loader *L, const char *path)
             if ((rc = push(L, m, t, 1.0f, MQ_EV_PLAY, 0))) goto done;
             p = q;
         }
-        (void)row_start;
     }
 done:
     mq__ld_close(&s);

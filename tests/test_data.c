@@ -792,3 +792,29 @@ MQ_TEST(data_messages_show_utf8_and_catalog_with_format)
     ASSERT(strstr(err.msg, "no training interactions"));
     mq_dataset_destroy(d);
 }
+
+/* The number parsers under the loaders (internal, src/data.h). */
+#include "data.h"
+
+MQ_TEST(data_number_parsers)
+{
+    uint64_t u;
+    int64_t i;
+    double x;
+    ASSERT(mq__ld_u64("18446744073709551615", 20, &u) && u == UINT64_MAX);
+    ASSERT(!mq__ld_u64("18446744073709551616", 20, &u));
+    ASSERT(!mq__ld_u64("184467440737095516150", 21, &u));
+    ASSERT(!mq__ld_u64("", 0, &u) && !mq__ld_u64("1a", 2, &u) && !mq__ld_u64("-1", 2, &u));
+    ASSERT(mq__ld_i64("-9223372036854775807", 20, &i) && i == -INT64_MAX);
+    ASSERT(!mq__ld_i64("9223372036854775808", 19, &i));
+    /* Decimal parsing agrees with strtod (correctly rounded) on these. */
+    const char *cases[] = {"4.0", "3.5", "0.5", "-2.25", "1e3", "1E-2", "123456789.123456789", "0.1",
+                           "2.2250738585072014e-308", "1.7976931348623157e308", "12345678901234567890123"};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        ASSERT(mq__ld_f64(cases[k], strlen(cases[k]), &x));
+        ASSERT(x == strtod(cases[k], NULL));
+    }
+    const char *bad[] = {"", ".", "-", "1e", "nan", "inf", "1.2.3", "1e999", "0x10", " 1", "1 "};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
+        if (mq__ld_f64(bad[k], strlen(bad[k]), &x)) MQ_FAIL_("'%s' parsed as %g", bad[k], x);
+}
