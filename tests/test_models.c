@@ -542,3 +542,40 @@ MQ_TEST(models_explanations_sum_to_scores)
     }
     mq_dataset_destroy(d);
 }
+
+/* ---- the commands --------------------------------------------------------------------------- */
+
+MQ_TEST(models_cli_train_and_recommend)
+{
+    const char *data = mq_test_shared("ml-100k/u.data");
+    if (!data) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    const char *bin = mq_test_bin(), *dir = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("%s train --help | grep -q 'usage: marquee train'", bin), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --help | grep -q 'usage: marquee recommend'", bin), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --param ease.lambda=150 --out %s/e.mqm "
+                             "--threads 2 > %s/train.out", bin, data, dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'lambda=150' %s/train.out", dir), 0);
+    /* Member 196's history from the data; JSON with explanations; seen titles excluded. */
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --member 196 --data %s -n 7 --explain "
+                             "--json > %s/rec.json", bin, dir, data, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 -c \"import json,sys; r=json.load(open('%s/rec.json')); "
+                             "seen={l.split()[1] for l in open('%s') if l.split()[0]=='196' and float(l.split()[2])>=4}; "
+                             "ids=[i['title'] for i in r['items']]; "
+                             "sys.exit(0 if len(ids)==7 and not seen & set(ids) and r['model']=='ease' and "
+                             "all(i['because'] for i in r['items']) else 1)\"", dir, data), 0);
+    /* Fold-in history, genre filter (Comedy), exclusions. */
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --history 50,172,181 --genre comedy "
+                             "--exclude 1 -n 3 --json | grep -q '\"rank\": 3'", bin, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --similar 50 -n 3 | grep -c . | grep -q 3", bin, dir), 0);
+    /* Usage errors exit 2, failures exit 1 with a clear message. */
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --out %s/x.mqm --param nolambda 2>/dev/null", bin, data, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --out %s/x.mqm --param ials.factors=3 2>/dev/null", bin, data, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --out %s/x.mqm --param bogus=1 2>%s/err.txt", bin, data, dir, dir), 1);
+    ASSERT_INT_EQ(mq_test_sh("grep -q \"unknown parameter 'bogus'\" %s/err.txt", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --history 50,nosuch 2>/dev/null", bin, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --history 50 --genre nosuch 2>/dev/null", bin, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("head -c 1000 %s/e.mqm > %s/t.mqm; %s recommend --model %s/t.mqm --history 50 2>%s/err2.txt",
+                             dir, dir, bin, dir, dir), 1);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'truncated' %s/err2.txt", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/nonexistent.mqm --history 50 2>/dev/null", bin, dir), 1);
+}
