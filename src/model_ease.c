@@ -73,10 +73,8 @@ typedef struct fin_ctx {
     int32_t n;
 } fin_ctx;
 
-/* Rows [b, e): mirror the upper triangle into the lower (P symmetric) is done row by row
- * from the upper part: B[i][j] = −P[min][max] / P_jj. Reads the upper triangle of rows < i
- * too, so it runs after the whole upper triangle is final and writes only the lower part
- * before the scaling pass. */
+/* Rows [b, e): copy the upper triangle (final after spotri) into the lower one, so P is a
+ * full symmetric matrix. Only lower entries are written and only upper ones read: no races. */
 static int mirror_rows(void *vctx, int64_t b, int64_t e, int tid)
 {
     fin_ctx *c = vctx;

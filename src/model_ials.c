@@ -444,24 +444,6 @@ fail:
     return rc;
 }
 
-/* The training loss of a given W, H on d (tests use it to check that epochs decrease it). */
-double mq__ials_loss(const mq_model *m, const mq_dataset *d, const float *W)
-{
-    const ials_state *st = m->state;
-    kern K = kernels();
-    size_t kp = (size_t)st->c.kp;
-    float *GW = mq__alloc(kp * kp, sizeof *GW);
-    double *part = malloc((size_t)MQ_MAX(d->n_members, 1) * sizeof *part);
-    double L = NAN;
-    if (GW && part) {
-        gram(W, d->n_members, &st->c, GW);
-        L = ials_loss(&st->c, &K, d, W, st->H, GW, st->G, part, 1);
-    }
-    free(GW);
-    free(part);
-    return L;
-}
-
 static int ials_bind(mq_model *m, mq_err *err)
 {
     ials_state *st = calloc(1, sizeof *st);
