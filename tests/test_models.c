@@ -579,3 +579,77 @@ MQ_TEST(models_cli_train_and_recommend)
     ASSERT_INT_EQ(mq_test_sh("grep -q 'truncated' %s/err2.txt", dir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/nonexistent.mqm --history 50 2>/dev/null", bin, dir), 1);
 }
+
+MQ_TEST(models_content_equals_numpy)
+{
+    const char *path = mq_test_shared("ml-latest-small/ratings.csv");
+    if (!path) MQ_SKIP("../shared/data/ml-latest-small is absent");
+    char dirpath[1024];
+    snprintf(dirpath, sizeof dirpath, "%s", path);
+    *strrchr(dirpath, '/') = 0;
+    mq_load_opts lo = {0};
+    mq_dataset *raw = NULL, *d = NULL;
+    mq_err err;
+    ASSERT_OK(mq_data_open(dirpath, &lo, &raw, &err), &err);
+    ASSERT_OK(mq_dataset_binarize(raw, 4, 1, &d, &err), &err);
+    mq_dataset_destroy(raw);
+    ASSERT(d->catalog.n_genres > 5 && d->catalog.n_tags > 100);
+    mq_model *m = train("content", d, NULL, 0, 2, 1, &err);
+    ASSERT(m);
+    const char *dir = subdir("content");
+    write_train(d, dir);
+    ASSERT_OK(write_scores(m, d, dir, &err), &err);
+    char p[8192];
+    snprintf(p, sizeof p, "%s/features.txt", dir);
+    FILE *f = fopen(p, "w");
+    const mq_catalog *c = &d->catalog;
+    for (int32_t t = 0; t < d->n_titles; t++) {
+        for (int g = 0; g < c->n_genres; g++)
+            if (c->genres[t] >> g & 1) fprintf(f, "%d %d 0\n", t, g);
+        for (int64_t q = c->tag_ptr[t]; q < c->tag_ptr[t + 1]; q++)
+            fprintf(f, "%d %d %.9g\n", t, c->n_genres + c->tag_ids[q], c->tag_counts ? c->tag_counts[q] : 1.0);
+    }
+    fclose(f);
+    snprintf(p, sizeof p, "%s/n_genres.txt", dir);
+    f = fopen(p, "w");
+    fprintf(f, "%d\n", c->n_genres);
+    fclose(f);
+    /* Cold start: a title with metadata and no positives still gets a content score. */
+    int32_t cold = -1;
+    for (int32_t t = 0; t < d->n_titles && cold < 0; t++)
+        if (d->t_ptr[t + 1] == d->t_ptr[t] && c->genres[t]) cold = t;
+    if (cold >= 0) {
+        float *s = malloc((size_t)d->n_titles * sizeof *s);
+        ASSERT_OK(mq_model_score(m, d->m_idx, NULL, (int)(d->m_ptr[1] - d->m_ptr[0]), s, &err), &err);
+        float sc = s[cold];
+        free(s);
+        ASSERT(sc >= 0);
+    }
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py content %s", dir), 0);
+}
+
+MQ_TEST(models_trending_closed_form)
+{
+    mq_dataset *d = synth(200, 50, 9);
+    ASSERT(d);
+    mq_err err;
+    const char *pr[] = {"half_life=2.5"};
+    mq_model *m = train("trending", d, pr, 1, 1, 1, &err);
+    ASSERT(m);
+    int64_t tmax = 0;
+    for (int64_t e = 0; e < d->nnz; e++) tmax = d->t_time[e] > tmax ? d->t_time[e] : tmax;
+    float *s = malloc((size_t)d->n_titles * sizeof *s);
+    ASSERT_OK(mq_model_score(m, NULL, NULL, 0, s, &err), &err);
+    for (int32_t t = 0; t < d->n_titles; t++) {
+        double want = 0;
+        for (int64_t e = d->t_ptr[t]; e < d->t_ptr[t + 1]; e++)
+            want += pow(0.5, (double)(tmax - d->t_time[e]) / (2.5 * 86400));
+        /* float storage of a sum of <= 200 terms: 1e-6 relative. */
+        ASSERT_NEAR(s[t], want, 1e-6 * want + 1e-12);
+    }
+    free(s);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+}
