@@ -289,7 +289,8 @@ int mq__model_bind(mq_model *m, mq_err *err)
             int rc = mq__model_bind(m->sub[i], err);
             if (rc) return rc;
         }
-    return m->ops->bind ? m->ops->bind(m, err) : 0;
+    /* Sub-models trained by a hybrid are bound already. */
+    return m->ops->bind && !m->state ? m->ops->bind(m, err) : 0;
 }
 
 int mq__model_train_sub(const char *kind, const mq_dataset *d, const mq_train_opts *o,
