@@ -174,6 +174,17 @@ void mq__model_param_set(mq_model *m, const char *name, const char *fmt, ...)
     snprintf(m->params + len, sizeof m->params - len, "%s%s=%s", len ? " " : "", name, val);
 }
 
+void mq__model_param_num(mq_model *m, const char *name, double v)
+{
+    /* The shortest of %.15g..%.17g that reads back exactly: "0.003", not "0.0030000000000000001". */
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    mq__model_param_set(m, name, "%s", buf);
+}
+
 /* ---- arrays ----------------------------------------------------------------------------- */
 
 void *mq__alloc(size_t n, size_t size)

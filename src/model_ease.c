@@ -152,7 +152,7 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
                 return mq__err_set(err, MQ_EINVAL, "ease: lambda must be > 0 when some titles "
                                    "have no interactions");
     }
-    mq__model_param_set(m, "lambda", "%.17g", lambda);
+    mq__model_param_num(m, "lambda", lambda);
     mq__model_param_set(m, "prune", "%ld", prune);
     if (prune >= n) prune = n - 1 > 0 ? n - 1 : 1;
 
