@@ -653,3 +653,45 @@ MQ_TEST(models_trending_closed_form)
     mq_model_destroy(m);
     mq_dataset_destroy(d);
 }
+
+MQ_TEST(models_artifact_every_flip_is_caught)
+{
+    /* Every byte of a model file is covered by a checksum or must be zero padding: flipping
+     * any one of them (here: 300 positions spread over a hybrid model file) is an error. */
+    mq_dataset *d = synth(150, 60, 12);
+    ASSERT(d);
+    mq_err err;
+    mq_model *m = train("hybrid", d, NULL, 0, 1, 2, &err);
+    ASSERT(m);
+    char path[2048], bad[2100];
+    snprintf(path, sizeof path, "%s/h.mqm", mq_test_tmpdir());
+    snprintf(bad, sizeof bad, "%s.flip", path);
+    ASSERT_OK(mq_model_save(m, path, &err), &err);
+    mq_model_destroy(m);
+    FILE *f = fopen(path, "rb");
+    ASSERT(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)len);
+    ASSERT(fread(buf, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+    for (int i = 0; i < 300; i++) {
+        long pos = (long)((double)i / 300 * len);
+        buf[pos] ^= 0x10;
+        FILE *o = fopen(bad, "wb");
+        fwrite(buf, 1, (size_t)len, o);
+        fclose(o);
+        buf[pos] ^= 0x10;
+        mq_model *l = NULL;
+        int rc = mq_model_load(bad, &l, &err);
+        if (rc == 0) {
+            mq_model_destroy(l);
+            free(buf);
+            MQ_FAIL_("flip at byte %ld of %ld was not detected", pos, len);
+        }
+        ASSERT(rc == MQ_ECORRUPT || rc == MQ_EFORMAT || rc == MQ_EUNSUP);
+    }
+    free(buf);
+    mq_dataset_destroy(d);
+}
