@@ -95,8 +95,8 @@ static const grid_default default_grids[] = {
     {"itemknn", "k", "50,100,200"},
     {"itemknn", "shrink", "0,10,100"},
     {"ials", "factors", "64,128"},
-    {"ials", "reg", "0.003,0.01,0.03"},
-    {"ials", "alpha0", "0.1,0.3"},
+    {"ials", "reg", "0.003,0.01"},
+    {"ials", "alpha0", "0.01,0.03,0.1,0.3"},   /* sparse data (amazon-book) wants 0.01 */
     {"trending", "half_life", "7,30,90,365"},
 };
 
