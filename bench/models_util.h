@@ -16,7 +16,7 @@ typedef struct bu_vec {
     int64_t n, cap;
 } bu_vec;
 
-static void bu_push(bu_vec *v, int32_t m, int32_t t, float val, int64_t time)
+static inline void bu_push(bu_vec *v, int32_t m, int32_t t, float val, int64_t time)
 {
     if (v->n == v->cap) {
         v->cap = v->cap ? v->cap * 2 : 1 << 16;
@@ -29,7 +29,7 @@ static void bu_push(bu_vec *v, int32_t m, int32_t t, float val, int64_t time)
 /* fmt: "u.data" (tab: member title rating time), "csv" (ratings.csv with header), "lastfm"
  * (user_artists.dat, header, tab: member artist weight), "lines" (amazon-book: member t t ...).
  * Returns a dataset binarized at threshold (values >= thr), members with >= 5 positives. */
-static mq_dataset *bu_load(const char *path, const char *fmt, float thr)
+static inline mq_dataset *bu_load(const char *path, const char *fmt, float thr)
 {
     FILE *f = fopen(path, "r");
     if (!f) return NULL;
@@ -77,7 +77,7 @@ typedef struct bu_split {
     int32_t *in_idx, *out_idx;
 } bu_split;
 
-static void bu_split_make(const mq_dataset *d, double test_frac, uint64_t seed, bu_split *s)
+static inline void bu_split_make(const mq_dataset *d, double test_frac, uint64_t seed, bu_split *s)
 {
     mq_rng r;
     mq_rng_seed(&r, seed);
@@ -137,7 +137,7 @@ static void bu_split_make(const mq_dataset *d, double test_frac, uint64_t seed, 
 }
 
 /* Recall@20, Recall@50, NDCG@100 of a model on the split (batched recommendation). */
-static void bu_eval(const mq_model *m, const bu_split *s, int threads, double out[3])
+static inline void bu_eval(const mq_model *m, const bu_split *s, int threads, double out[3])
 {
     int n = 100;
     int32_t *titles = malloc((size_t)s->n_test * n * sizeof *titles);

@@ -15,12 +15,14 @@
 
 typedef struct { double n, s, q; } arm;
 
+/* p-value of the library's Welch test (exactly what `xp analyze` runs). */
 static double welch_p(const arm *a, const arm *b)
 {
-    double ma = a->s / a->n, mb = b->s / b->n;
-    double va = (a->q - a->n * ma * ma) / (a->n - 1) / a->n, vb = (b->q - b->n * mb * mb) / (b->n - 1) / b->n;
-    double df = (va + vb) * (va + vb) / (va * va / (a->n - 1) + vb * vb / (b->n - 1));
-    return 2 * mq_stats_t_sf(fabs(mb - ma) / sqrt(va + vb), df);
+    mq_xp_arm x = {a->n, a->s / a->n, (a->q - a->s * a->s / a->n) / (a->n - 1)};
+    mq_xp_arm y = {b->n, b->s / b->n, (b->q - b->s * b->s / b->n) / (b->n - 1)};
+    mq_xp_effect e;
+    if (mq_xp_welch(&x, &y, 0.05, &e) || !e.estimable) return 1;
+    return e.p_value;
 }
 
 static void add(arm *a, double x) { a->n++; a->s += x; a->q += x * x; }

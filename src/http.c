@@ -132,6 +132,7 @@ struct mq_server {
     pthread_mutex_t pmu;
     reqctx *pool;
     atomic_int inflight;
+    atomic_int async_waiting;        /* events requests suspended until their commit */
     atomic_ullong events_accepted, reloads, reload_failures;
     atomic_ullong count[N_ROUTES][N_STATUS];
     hist lat[N_ROUTES][N_STATUS];
@@ -418,6 +419,12 @@ typedef struct conn_state {
     mq_buf body;
     bool too_big;
     int route;
+    /* POST /v1/events waiting for its group commit (connection suspended) */
+    struct MHD_Connection *conn;
+    atomic_int async_state;         /* 0 none, 1 waiting, 2 done */
+    int async_rc, async_n;
+    uint64_t async_first;
+    char async_msg[300];
 } conn_state;
 
 static int status_index(int st)
@@ -591,6 +598,10 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     } else {
         mq_buf out;
         mq_buf_init(&out);
+        /* sized for the page up front (~170 bytes a title): no regrowth copies */
+        size_t want = 1024 + (size_t)rows * (size_t)per * 192;
+        out.p = malloc(want);
+        out.cap = out.p ? want : 0;
         mq_buf_puts(&out, "{\"member\":");
         mq_buf_json_str(&out, member, strlen(member));
         mq_buf_puts(&out, ",\"model_version\":");
@@ -792,6 +803,34 @@ static int parse_event(const cJSON *o, int i, mq_event *e, char *why, size_t cap
 
 #define MAX_EVENTS 10000
 
+/* The event log's committer thread: the request's events are durable (or failed). */
+static void events_done(void *user, int rc, uint64_t first_seq)
+{
+    conn_state *cs = user;
+    cs->async_rc = rc;
+    cs->async_first = first_seq;
+    if (rc) snprintf(cs->async_msg, sizeof cs->async_msg, "the event log failed (%s)", mq_strerror(rc));
+    atomic_store(&cs->async_state, 2);
+    MHD_resume_connection(cs->conn);
+}
+
+/* The second turn of an events request after its commit. */
+static enum MHD_Result events_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    atomic_store(&cs->async_state, 0);
+    atomic_fetch_sub(&s->async_waiting, 1);
+    int rc = cs->async_rc;
+    if (rc)
+        return send_error(s, c, cs, rc == MQ_EBUSY ? 429 : err_status(rc) == 400 ? 400 : 500, "%s", cs->async_msg);
+    atomic_fetch_add(&s->events_accepted, (unsigned long long)cs->async_n);
+    mq_buf out;
+    mq_buf_init(&out);
+    mq_buf_printf(&out, "{\"accepted\":%d,\"first_seq\":%llu,\"last_seq\":%llu}\n", cs->async_n,
+                  (unsigned long long)cs->async_first,
+                  (unsigned long long)(cs->async_first + (uint64_t)cs->async_n - 1));
+    return send_buf(s, c, cs, 200, &out, "application/json");
+}
+
 static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     if (!cs->body.len) return send_error(s, c, cs, 400, "empty body: expected an event object or an array of events");
@@ -831,6 +870,25 @@ static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_sta
             }
     mq_err err = {0, ""};
     uint64_t first;
+    if (s->o.fsync != MQ_FSYNC_BATCH) {
+        /* Suspend first (the commit may finish before append_async returns), then queue: the
+         * committer thread resumes the connection when the batch is durable and applied, and
+         * the access handler is called again to answer (events_answer). */
+        cs->conn = c;
+        cs->async_n = n;
+        atomic_store(&cs->async_state, 1);
+        atomic_fetch_add(&s->async_waiting, 1);
+        MHD_suspend_connection(c);
+        int rc = mq_evlog_append_async(s->evlog, ev, n, events_done, cs, &err);
+        if (rc) {
+            cs->async_rc = rc;
+            snprintf(cs->async_msg, sizeof cs->async_msg, "%s", err.msg);
+            atomic_store(&cs->async_state, 2);
+            MHD_resume_connection(c);
+        }
+        ret = MHD_YES;
+        goto out;
+    }
     int rc = mq_evlog_append(s->evlog, ev, n, &first, &err);
     if (rc) {
         ret = send_error(s, c, cs, rc == MQ_EBUSY ? 429 : err_status(rc) == 400 ? 400 : 500, "%s", err.msg);
@@ -1029,6 +1087,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
         *upload_data_size = 0;
         return MHD_YES;
     }
+    int as = atomic_load(&cs->async_state);
+    if (as == 2) return events_answer(s, c, cs);
+    if (as == 1) return MHD_YES;        /* spurious call while suspended */
     int inflight = atomic_fetch_add(&s->inflight, 1) + 1;
     enum MHD_Result ret;
     if (inflight > s->o.max_inflight) {
@@ -1141,7 +1202,8 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         rc = mq__err_set(err, MQ_EINVAL, "serve: bind address '%s' is not an IPv4 address", bind);
         goto fail;
     }
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                                MHD_ALLOW_SUSPEND_RESUME,
                             (uint16_t)o->port, NULL, NULL, access_handler, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -1170,7 +1232,12 @@ int mq_server_port(const mq_server *s) { return s->port; }
 void mq_server_stop(mq_server *s)
 {
     if (!s) return;
-    if (s->d) MHD_stop_daemon(s->d);
+    if (s->d) {
+        /* stop accepting, let suspended event requests get their commit and answer */
+        MHD_quiesce_daemon(s->d);
+        for (int i = 0; i < 500 && atomic_load(&s->async_waiting) > 0; i++) usleep(10000);
+        MHD_stop_daemon(s->d);
+    }
     mq_evlog_close(s->evlog);
     mq_store_close(s->store);
     bundle_release(s->cur);

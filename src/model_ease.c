@@ -35,7 +35,9 @@ typedef struct ease_state {
 typedef struct gram_ctx {
     const mq_dataset *d;
     float *G;
-    int32_t n;
+    int32_t n;            /* active titles (rows of G) */
+    const int32_t *act;   /* [n] title of each row */
+    const int32_t *map;   /* [n_titles] row of each title, -1 if inactive */
 } gram_ctx;
 
 /* Rows [b, e) of the upper triangle of XᵀX: for title i, each member u of column i adds
@@ -44,8 +46,9 @@ static int gram_rows(void *vctx, int64_t b, int64_t e, int tid)
 {
     gram_ctx *c = vctx;
     const mq_dataset *d = c->d;
-    for (int64_t i = b; i < e; i++) {
-        float *gi = c->G + (size_t)i * c->n;
+    for (int64_t ci = b; ci < e; ci++) {
+        float *gi = c->G + (size_t)ci * c->n;
+        int32_t i = c->act[ci];
         for (int64_t p = d->t_ptr[i]; p < d->t_ptr[i + 1]; p++) {
             int32_t u = d->t_idx[p];
             float vi = d->t_val[p];
@@ -58,7 +61,7 @@ static int gram_rows(void *vctx, int64_t b, int64_t e, int tid)
                 else hi = mid;
             }
             int64_t len = d->m_ptr[u + 1] - d->m_ptr[u];
-            for (int64_t q = lo; q < len; q++) gi[row[q]] += vi * rv[q];
+            for (int64_t q = lo; q < len; q++) gi[c->map[row[q]]] += vi * rv[q];
         }
     }
     return 0;
@@ -156,33 +159,75 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     if (prune >= n) prune = n - 1 > 0 ? n - 1 : 1;
 
     double t0 = mq_now();
-    float *G = mq__alloc((size_t)n * n, sizeof *G);
-    if (!G) return mq__err_set(err, MQ_ENOMEM, "ease: out of memory for the %d x %d Gram matrix "
-                               "(%.1f GB)", n, n, (double)n * n * 4 / 1e9);
-    gram_ctx gc = {d, G, n};
+    /* Titles nobody watched have B rows and columns of zero (G = λ on them, P_ij = 0 off the
+     * diagonal): solve on the active titles only and expand, which is exact and saves
+     * (n/n_active)³ of the work on catalogs with many cold titles. */
+    int32_t *map = malloc((size_t)n * sizeof *map), *act = malloc((size_t)n * sizeof *act);
+    if (!map || !act) {
+        free(map);
+        free(act);
+        return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+    }
+    int32_t na = 0;
+    for (int32_t t = 0; t < n; t++) {
+        map[t] = d->t_ptr[t + 1] > d->t_ptr[t] ? na : -1;
+        if (map[t] >= 0) act[na++] = t;
+    }
+    if (na == 0) na = 1, act[0] = 0, map[0] = 0;
+    float *G = mq__alloc((size_t)na * na, sizeof *G);
+    if (!G) {
+        free(map);
+        free(act);
+        return mq__err_set(err, MQ_ENOMEM, "ease: out of memory for the %d x %d Gram matrix "
+                           "(%.1f GB)", na, na, (double)na * na * 4 / 1e9);
+    }
+    gram_ctx gc = {d, G, na, act, map};
     int nth = mq__threads(o->n_threads);
-    mq__parallel_for(nth, n, 16, gram_rows, &gc);
-    for (int32_t i = 0; i < n; i++) G[(size_t)i * n + i] += (float)lambda;
+    mq__parallel_for(nth, na, 16, gram_rows, &gc);
+    for (int32_t i = 0; i < na; i++) G[(size_t)i * na + i] += (float)lambda;
     double t1 = mq_now();
-    lapack_int info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', n, G, n);
-    if (info == 0) info = LAPACKE_spotri(LAPACK_COL_MAJOR, 'L', n, G, n);
+    lapack_int info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', na, G, na);
+    if (info == 0) info = LAPACKE_spotri(LAPACK_COL_MAJOR, 'L', na, G, na);
     if (info != 0) {
         free(G);
+        free(map);
+        free(act);
         return mq__err_set(err, MQ_ERANGE, "ease: Cholesky/inverse failed (LAPACK info %d): the "
                            "Gram matrix is not positive definite in float; raise lambda",
                            (int)info);
     }
     double t2 = mq_now();
-    float *diag = malloc((size_t)n * sizeof *diag);
+    float *diag = malloc((size_t)na * sizeof *diag);
     if (!diag) {
         free(G);
+        free(map);
+        free(act);
         return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
     }
-    for (int32_t i = 0; i < n; i++) diag[i] = G[(size_t)i * n + i];
-    fin_ctx fc = {G, diag, n};
-    mq__parallel_for(nth, n, 64, mirror_rows, &fc);
-    mq__parallel_for(nth, n, 64, scale_rows, &fc);
+    for (int32_t i = 0; i < na; i++) diag[i] = G[(size_t)i * na + i];
+    fin_ctx fc = {G, diag, na};
+    mq__parallel_for(nth, na, 64, mirror_rows, &fc);
+    mq__parallel_for(nth, na, 64, scale_rows, &fc);
     free(diag);
+    if (na < n) {
+        float *F = mq__alloc((size_t)n * n, sizeof *F);
+        if (!F) {
+            free(G);
+            free(map);
+            free(act);
+            return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+        }
+        for (int32_t a = 0; a < na; a++) {
+            float *dst = F + (size_t)act[a] * n;
+            const float *src = G + (size_t)a * na;
+            for (int32_t b2 = 0; b2 < na; b2++) dst[act[b2]] = src[b2];
+        }
+        free(G);
+        G = F;
+    }
+    free(map);
+    free(act);
+    mq__logf(o->log, "ease: %d active of %d titles", na, n);
     mq__logf(o->log, "ease: %d titles, gram %.2fs, cholesky+inverse %.2fs, total %.2fs", n,
              t1 - t0, t2 - t1, mq_now() - t0);
     if (prune == 0) return mq__model_add(m, "B", MQ__A_F32, (int64_t)n * n, G, err);

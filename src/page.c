@@ -464,7 +464,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     b->cold = scores == NULL;
 
     /* 2. relevance */
-    int K = MQ_MIN(n, MQ_MAX(2 * req->rows * req->per_row, 500));
+    int K = MQ_MIN(n, MQ_MAX(req->rows * req->per_row + 200, 500));
     sv *top = arena_alloc(c, (size_t)MQ_MAX(K, 1) * sizeof *top);
     uint64_t *keys = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *keys);
     if (!top || !keys) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
@@ -473,6 +473,26 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
         for (int32_t t = 0; t < n; t++)
             if (!c->flag[t] && scores[t] == scores[t]) keys[n_top++] = sv_key(scores[t], t);
         K = MQ_MIN(K, n_top);
+        /* Pre-filter: a threshold from an evenly spaced sample of 512 keys, set at about twice
+         * the K-th best's rank, keeps ~2K candidates in one predictable pass; quickselect then
+         * runs on those. If the sample misleads (fewer than K kept), select from all. */
+        if (n_top > 8 * K) {
+            uint64_t sample[512];
+            int step = n_top / 512;
+            for (int i = 0; i < 512; i++) sample[i] = keys[i * step];
+            sort_u64(sample, 512);
+            int at = MQ_MIN(511, (int)(2.0 * 512 * K / n_top) + 8);
+            uint64_t thr = sample[at];
+            uint64_t *kept = arena_alloc(c, (size_t)n_top * sizeof *kept);
+            int m = 0;
+            if (kept) {
+                for (int i = 0; i < n_top; i++) {
+                    kept[m] = keys[i];
+                    m += keys[i] <= thr;
+                }
+                if (m >= K) { keys = kept; n_top = m; }
+            }
+        }
         top_k_u64(keys, n_top, K);
         n_top = K;
         for (int i = 0; i < n_top; i++) {

@@ -166,6 +166,8 @@ typedef struct row {
     double n[2], mean[2];
     double effect, lo, hi, p, rel, rlo, rhi, rel_p, se, rel_se;
     bool est, rel_est, primary;
+    bool has_seq, has_gs, gs_crossed;   /* for the table: mSPRT and group-sequential summaries */
+    double seq_p, cs_lo, cs_hi, gs_z, gs_bound;
     char reason[200], rel_reason[200];
     double p_holm, p_bh;
     mq_buf extra;
@@ -359,6 +361,7 @@ static int find_col(ctx *c, const char *name, int *out, mq_err *err)
 static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
 {
     field f[MAXCOL];
+    if (len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) { line += 3; len -= 3; }   /* UTF-8 BOM */
     int n = split(line, len, f, MAXCOL);
     c->n_cols = n;
     for (int i = 0; i < n; i++) {
@@ -630,19 +633,51 @@ static void not_est(row *r, const char *why)
 }
 
 /* Relative effect mB / mA - 1 by the delta method for independent means with standard errors
- * seA, seB; normal CI and p-value. */
-static void relative(ctx *c, row *r, double mA, double mB, double seA, double seB)
+ * seA, seB. The CI and p-value use Student's t with df degrees of freedom (the test's own df:
+ * Welch's for means, as REFERENCES.md's vector does), or the normal when df is 0. */
+static void relative(ctx *c, row *r, double mA, double mB, double seA, double seB, double df)
 {
     if (mA == 0) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "control mean is 0"); return; }
     double rel = mB / mA - 1;
     double var = seB * seB / (mA * mA) + mB * mB * seA * seA / (mA * mA * mA * mA);
-    double se = sqrt(var), z = mq_stats_norm_ppf(1 - c->alpha / 2);
+    double se = sqrt(var);
+    double z = df > 0 ? mq_stats_t_ppf(1 - c->alpha / 2, df) : mq_stats_norm_ppf(1 - c->alpha / 2);
     r->rel = rel;
     r->rel_se = se;
     if (!(se > 0)) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "zero variance"); return; }
     r->rlo = rel - z * se;
     r->rhi = rel + z * se;
-    r->rel_p = 2 * mq_stats_norm_sf(fabs(rel) / se);
+    r->rel_p = 2 * (df > 0 ? mq_stats_t_sf(fabs(rel) / se, df) : mq_stats_norm_sf(fabs(rel) / se));
+}
+
+int mq_xp_welch(const mq_xp_arm *a, const mq_xp_arm *b, double alpha, mq_xp_effect *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!a || !b || !(alpha > 0 && alpha < 1)) return MQ_EINVAL;
+    out->effect = b->mean - a->mean;
+    if (a->n < 2 || b->n < 2) { out->reason = "an arm has fewer than 2 units"; return 0; }
+    if (!(a->var >= 0) || !(b->var >= 0)) return MQ_EINVAL;
+    double vA = a->var / a->n, vB = b->var / b->n, se = sqrt(vA + vB);
+    if (!(se > 0)) { out->reason = "zero variance in both arms"; return 0; }
+    double df = (vA + vB) * (vA + vB) / (vA * vA / (a->n - 1) + vB * vB / (b->n - 1));
+    double t = out->effect / se, q = mq_stats_t_ppf(1 - alpha / 2, df);
+    out->estimable = true;
+    out->se = se;
+    out->df = df;
+    out->statistic = t;
+    out->ci_low = out->effect - q * se;
+    out->ci_high = out->effect + q * se;
+    out->p_value = 2 * mq_stats_t_sf(fabs(t), df);
+    if (a->mean == 0) { out->rel_reason = "control mean is 0"; return 0; }
+    double mA = a->mean, mB = b->mean;
+    double rv = vB / (mA * mA) + mB * mB * vA / (mA * mA * mA * mA), rs = sqrt(rv);
+    out->rel = mB / mA - 1;
+    out->rel_se = rs;
+    out->rel_estimable = true;
+    out->rel_ci_low = out->rel - q * rs;
+    out->rel_ci_high = out->rel + q * rs;
+    out->rel_p_value = 2 * mq_stats_t_sf(fabs(out->rel) / rs, df);
+    return 0;
 }
 
 static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -656,22 +691,27 @@ static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
         if (A->n < 1 || B->n < 1) r->effect = NAN;
         return;
     }
-    double vA = mom_var(A) / A->n, vB = mom_var(B) / B->n, se = sqrt(vA + vB);
-    if (!(se > 0)) { not_est(r, "zero variance in both arms"); return; }
-    double df = (vA + vB) * (vA + vB) / (vA * vA / (A->n - 1) + vB * vB / (B->n - 1));
-    double t = r->effect / se, q = mq_stats_t_ppf(1 - c->alpha / 2, df);
-    r->se = se;
-    r->lo = r->effect - q * se;
-    r->hi = r->effect + q * se;
-    r->p = 2 * mq_stats_t_sf(fabs(t), df);
+    mq_xp_arm a = {A->n, A->my, mom_var(A)}, b = {B->n, B->my, mom_var(B)};
+    mq_xp_effect e;
+    mq_xp_welch(&a, &b, c->alpha, &e);
+    if (!e.estimable) { not_est(r, e.reason); return; }
+    r->se = e.se;
+    r->lo = e.ci_low;
+    r->hi = e.ci_high;
+    r->p = e.p_value;
     mq_buf_printf(&r->extra, ",\"var\":[");
-    mq_buf_json_num(&r->extra, mom_var(A)); mq_buf_putc(&r->extra, ',');
-    mq_buf_json_num(&r->extra, mom_var(B));
+    mq_buf_json_num(&r->extra, a.var); mq_buf_putc(&r->extra, ',');
+    mq_buf_json_num(&r->extra, b.var);
     mq_buf_printf(&r->extra, "],\"df\":");
-    mq_buf_json_num(&r->extra, df);
+    mq_buf_json_num(&r->extra, e.df);
     mq_buf_printf(&r->extra, ",\"statistic\":");
-    mq_buf_json_num(&r->extra, t);
-    relative(c, r, A->my, B->my, sqrt(vA), sqrt(vB));
+    mq_buf_json_num(&r->extra, e.statistic);
+    if (!e.rel_estimable) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "%s", e.rel_reason); return; }
+    r->rel = e.rel;
+    r->rel_se = e.rel_se;
+    r->rlo = e.rel_ci_low;
+    r->rhi = e.rel_ci_high;
+    r->rel_p = e.rel_p_value;
 }
 
 static void ztest(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -696,7 +736,7 @@ static void ztest(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
     mq_buf_printf(&r->extra, ",\"statistic\":");
     mq_buf_json_num(&r->extra, r->effect / se0);
     if (!(se > 0)) { r->est = true; snprintf(r->reason, sizeof r->reason, "CI has zero width: each arm is constant"); }
-    relative(c, r, pA, pB, sqrt(mom_var(A) / A->n), sqrt(mom_var(B) / B->n));
+    relative(c, r, pA, pB, sqrt(mom_var(A) / A->n), sqrt(mom_var(B) / B->n), 0);
 }
 
 static void ratio_test(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -723,7 +763,7 @@ static void ratio_test(ctx *c, row *r, const mom *A, const mom *B, const char *n
     r->lo = r->effect - z * se;
     r->hi = r->effect + z * se;
     r->p = 2 * mq_stats_norm_sf(fabs(r->effect) / se);
-    relative(c, r, RA, RB, sqrt(vA), sqrt(vB));
+    relative(c, r, RA, RB, sqrt(vA), sqrt(vB), 0);
 }
 
 static void cuped(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -759,7 +799,7 @@ static void cuped(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
     mq_buf_printf(&r->extra, ",\"df\":");
     mq_buf_json_num(&r->extra, df);
     /* relative to the control mean; the control mean's own noise enters as in Welch's case */
-    relative(c, r, A->my, A->my + b, sqrt(mom_var(A) / A->n), se);
+    relative(c, r, A->my, A->my + b, sqrt(mom_var(A) / A->n), se, df);
 }
 
 static void paired(ctx *c, row *r, int m, int a, int b)
@@ -789,13 +829,13 @@ static void paired(ctx *c, row *r, int m, int a, int b)
     if (mA == 0) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "control mean is 0"); return; }
     double R = mB / mA, vA = ab.m2x / (ab.n - 1), vB = ab.m2y / (ab.n - 1), cab = ab.cxy / (ab.n - 1);
     double var = (vB - 2 * R * cab + R * R * vA) / (ab.n * mA * mA), rs = sqrt(var > 0 ? var : 0);
-    double z = mq_stats_norm_ppf(1 - c->alpha / 2);
+    double z = q;   /* the paired test's t quantile (df = pairs - 1), as for Welch */
     r->rel = R - 1;
     r->rel_se = rs;
     if (!(rs > 0)) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "zero variance"); return; }
     r->rlo = r->rel - z * rs;
     r->rhi = r->rel + z * rs;
-    r->rel_p = 2 * mq_stats_norm_sf(fabs(r->rel) / rs);
+    r->rel_p = 2 * mq_stats_t_sf(fabs(r->rel) / rs, df);
 }
 
 static int dcmp(const void *a, const void *b)
@@ -858,6 +898,34 @@ static double quantile_sorted(const double *s, long long n, double q)
     return s[lo] + (h - lo) * (s[lo + 1] - s[lo]);
 }
 
+/* numpy's linear quantile of v[0..n) by selection (Hoare's quickselect, median of three):
+ * O(n), reorders v. */
+static double quantile_select(double *v, long long n, double q)
+{
+    double h = (n - 1) * q;
+    long long k = (long long)floor(h), lo = 0, hi = n - 1;
+    if (k >= n - 1) k = n - 1;
+    while (hi > lo) {
+        long long mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], cc = v[hi];
+        double piv = a < b ? (b < cc ? b : (a < cc ? cc : a)) : (a < cc ? a : (b < cc ? cc : b));
+        long long i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < piv) i++;
+            while (v[j] > piv) j--;
+            if (i <= j) { double t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else break;
+    }
+    double x = v[k];
+    if (k >= n - 1) return x;
+    double y = v[k + 1];
+    for (long long i = k + 2; i < n; i++) if (v[i] < y) y = v[i];   /* right side is >= v[k] */
+    return x + (h - k) * (y - x);
+}
+
 static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const reservoir *B)
 {
     long long nA = MQ_MIN(A->n, c->res_cap), nB = MQ_MIN(B->n, c->res_cap);
@@ -906,12 +974,8 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
         for (long long i = 0; i < nA; i++) { sa[i] = A->v[mq_rng_below(&rng, (uint64_t)nA)]; ma += sa[i]; }
         for (long long i = 0; i < nB; i++) { sb[i] = B->v[mq_rng_below(&rng, (uint64_t)nB)]; mb += sb[i]; }
         stat[(size_t)it * (1 + nq)] = mb / nB - ma / nA;
-        if (nq) {
-            qsort(sa, (size_t)nA, sizeof *sa, dcmp);
-            qsort(sb, (size_t)nB, sizeof *sb, dcmp);
-            for (int k = 0; k < nq; k++)
-                stat[(size_t)it * (1 + nq) + 1 + k] = quantile_sorted(sb, nB, c->o->quantiles[k]) - quantile_sorted(sa, nA, c->o->quantiles[k]);
-        }
+        for (int k = 0; k < nq; k++)
+            stat[(size_t)it * (1 + nq) + 1 + k] = quantile_select(sb, nB, c->o->quantiles[k]) - quantile_select(sa, nA, c->o->quantiles[k]);
     }
     double *col = malloc((size_t)B_ * sizeof *col);
     for (int k = 0; k < 1 + nq; k++) {
@@ -1047,6 +1111,11 @@ static void row_text(ctx *c, mq_buf *t, const row *r)
         mq_buf_printf(t, " rel=%s%% [%s%%, %s%%]", rel, rlo, rhi);
     }
     if (r->primary) mq_buf_printf(t, " p_holm=%.4g p_bh=%.4g", r->p_holm, r->p_bh);
+    if (r->has_seq)
+        mq_buf_printf(t, "\n%-20s always-valid p=%.4g, confidence sequence [%.6g, %.6g]", "", r->seq_p, r->cs_lo, r->cs_hi);
+    if (r->has_gs)
+        mq_buf_printf(t, "\n%-20s group-sequential: |z|=%.4f vs bound %.4f: %s", "", fabs(r->gs_z), r->gs_bound,
+                      r->gs_crossed ? "crossed, stop" : "not crossed, continue");
     mq_buf_putc(t, '\n');
 }
 
@@ -1397,6 +1466,10 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     mq_buf_printf(&r->extra, ",\"sequential\":{\"method\":\"msprt\"");
                     jnum(&r->extra, "tau", sqrt(s->tau2));
                     jnum(&r->extra, "always_valid_p_value", s->p);
+                    r->has_seq = true;
+                    r->seq_p = s->p;
+                    r->cs_lo = s->cs_lo;
+                    r->cs_hi = s->cs_hi;
                     jnum(&r->extra, "cs_low", s->cs_lo);
                     jnum(&r->extra, "cs_high", s->cs_hi);
                     mq_buf_printf(&r->extra, ",\"looks\":%lld,\"look_every\":%lld}", s->looks, o->look_every);
@@ -1413,6 +1486,10 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     jnum(&r->extra, "z", z);
                     jnum(&r->extra, "bound", bk);
                     mq_buf_printf(&r->extra, ",\"crossed\":%s}", fabs(z) >= bk ? "true" : "false");
+                    r->has_gs = true;
+                    r->gs_z = z;
+                    r->gs_bound = bk;
+                    r->gs_crossed = fabs(z) >= bk;
                 }
             }
             if (c->col_seg >= 0 && !c->met[m].ratio && c->col_pair < 0) {
@@ -1440,7 +1517,7 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                 else {
                     ps->se = se; ps->lo = eff - z * se; ps->hi = eff + z * se;
                     ps->p = 2 * mq_stats_norm_sf(fabs(eff) / se);
-                    relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se);
+                    relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se, 0);
                 }
             }
             if (o->mann_whitney && c->res && !c->met[m].ratio) {

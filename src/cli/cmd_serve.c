@@ -75,9 +75,14 @@ static int train_models(const char *data, const char *dir, const char *kind,
     lo.log = &mq_cli_log;
     int rc = mq_data_open(data, &lo, &d, err);
     if (rc) return rc;
-    /* ratings (all values within [0.5, 5]) count as positives from 4 up; other data as is */
-    bool ratings = d->nnz > 0;
-    for (int64_t k = 0; k < d->nnz && ratings; k++) ratings = d->m_val[k] >= 0.5f && d->m_val[k] <= 5.0f;
+    /* ratings (every value within [0.5, 5], not all 1) count as positives from 4 up; other
+     * data (plays, implicit 1s) as is */
+    bool ratings = d->nnz > 0, above1 = false;
+    for (int64_t k = 0; k < d->nnz && ratings; k++) {
+        ratings = d->m_val[k] >= 0.5f && d->m_val[k] <= 5.0f;
+        above1 |= d->m_val[k] > 1.0f;
+    }
+    ratings &= above1;
     rc = mq_dataset_binarize(d, ratings ? 4.0f : -INFINITY, 1, &pos, err);
     if (rc) goto out;
     if (!kind) kind = pos->n_titles <= 15000 ? "ease" : "ials";
