@@ -71,6 +71,34 @@ static inline void mom_add2(mom *m, double y, double x)
     m->cxy += dx * (y - m->my);
 }
 
+/* Rows are first buffered per (arm, metric) and folded into the accumulator BATCH at a time:
+ * an exact two-pass mean and co-moments of the batch, merged by Chan, Golub & LeVeque's
+ * pairwise formulas. Same accuracy as Welford's per-row update, one division per batch. */
+#define BATCH 256
+typedef struct batch { int n; double y[BATCH], x[BATCH]; } batch;
+
+static void batch_flush(mom *m, batch *b)
+{
+    if (!b->n) return;
+    double n = b->n, sy = 0, sx = 0;
+    for (int i = 0; i < b->n; i++) { sy += b->y[i]; sx += b->x[i]; }
+    double my = sy / n, mx = sx / n, m2y = 0, m2x = 0, cxy = 0;
+    for (int i = 0; i < b->n; i++) {
+        double dy = b->y[i] - my, dx = b->x[i] - mx;
+        m2y += dy * dy;
+        m2x += dx * dx;
+        cxy += dx * dy;
+    }
+    double N = m->n + n, dy = my - m->my, dx = mx - m->mx, f = m->n * n / N;
+    m->m2y += m2y + dy * dy * f;
+    m->m2x += m2x + dx * dx * f;
+    m->cxy += cxy + dx * dy * f;
+    m->my += dy * n / N;
+    m->mx += dx * n / N;
+    m->n = N;
+    b->n = 0;
+}
+
 static double mom_var(const mom *m) { return m->n > 1 ? m->m2y / (m->n - 1) : 0; }
 
 /* ---- a small string -> index map (open addressing) ---- */
@@ -138,6 +166,8 @@ typedef struct row {
     double n[2], mean[2];
     double effect, lo, hi, p, rel, rlo, rhi, rel_p, se, rel_se;
     bool est, rel_est, primary;
+    bool has_seq, has_gs, gs_crossed;   /* for the table: mSPRT and group-sequential summaries */
+    double seq_p, cs_lo, cs_hi, gs_z, gs_bound;
     char reason[200], rel_reason[200];
     double p_holm, p_bh;
     mq_buf extra;
@@ -149,6 +179,7 @@ typedef struct ctx {
     double alpha;
     int n_arms;
     char arms[MQ_XP_MAX_VARIANTS][MQ_XP_NAME];
+    size_t arm_len[MQ_XP_MAX_VARIANTS];
     double weights[MQ_XP_MAX_VARIANTS];
     bool fixed_arms;
     int control;
@@ -159,6 +190,7 @@ typedef struct ctx {
     int col_variant, col_cov, col_seg, col_day, col_pair, max_col;
     long long count[MQ_XP_MAX_VARIANTS];
     mom *acc;                   /* [arm][metric] */
+    batch *pend;                /* [arm][metric]: rows not yet folded into acc */
     smap segs; int n_segs; char **seg_names; mom *seg_acc;   /* [seg][arm][metric] */
     int n_days; mom *day_acc;   /* [day][arm][metric] */
     reservoir *res;             /* [arm][metric] or NULL */
@@ -169,6 +201,7 @@ typedef struct ctx {
     mq_rng rng;
     row *out; int n_out, cap_out;
     char colname[MAXCOL][64];
+    unsigned char isnum[MAXCOL];
     int n_cols;
 } ctx;
 
@@ -243,14 +276,73 @@ static int split(const char *line, size_t len, field *f, int maxf)
             if (p < e && *p == ',') { p++; continue; }
             return k;
         }
-        const char *c = memchr(p, ',', (size_t)(e - p));
-        if (!c) { f[k].p = p; f[k].n = (size_t)(e - p); return k + 1; }
+        const char *c = p;   /* fields are short: a plain loop beats memchr's setup */
+        while (c < e && *c != ',') c++;
+        if (c == e) { f[k].p = p; f[k].n = (size_t)(e - p); return k + 1; }
         f[k].p = p;
         f[k].n = (size_t)(c - p);
         k++;
         p = c + 1;
     }
     return k;
+}
+
+/* Exact fast path for plain decimals at p: [-]digits[.digits] ending at ',' or e, at most 19
+ * significant digits, mantissa < 2^53 and at most 22 decimals (then mant / 10^k is correctly
+ * rounded: Clinger 1990). Returns the end of the number, or NULL to take the slow path. */
+static inline const char *fast_num(const char *p, const char *e, double *out)
+{
+    bool neg = false;
+    if (p < e && *p == '-') { neg = true; p++; }
+    uint64_t mant = 0;
+    const char *d0 = p;
+    while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+    long nd = p - d0, frac = 0;
+    if (p < e && *p == '.') {
+        const char *f0 = ++p;
+        while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+        frac = p - f0;
+        nd += frac;
+    }
+    if (nd == 0 || nd > 19 || frac > 22 || mant >= (1ull << 53) || (p < e && *p != ',')) return NULL;
+    double v = (double)mant / POW10[frac];
+    *out = neg ? -v : v;
+    return p;
+}
+
+/* Splits a data line into fields 0..max_col in one pass, parsing the numeric columns
+ * (isnum[col]) on the way into val[col]. Returns the number of fields found (< max_col + 1 when
+ * the line is short); *bad is the first numeric column that is not a number, or -1. */
+static int scan_row(const ctx *c, const char *line, size_t len, field *f, double *val, int *bad)
+{
+    const char *p = line, *e = line + len;
+    *bad = -1;
+    for (int col = 0; col <= c->max_col; col++) {
+        if (p < e && *p == '"') {
+            const char *q = p + 1;
+            while (q < e) {
+                if (*q == '"') { if (q + 1 < e && q[1] == '"') { q += 2; continue; } break; }
+                q++;
+            }
+            f[col].p = p + 1;
+            f[col].n = (size_t)(q - p - 1);
+            p = q < e ? q + 1 : e;
+            if (c->isnum[col] && parse_num(f[col].p, f[col].n, &val[col]) && *bad < 0) *bad = col;
+        } else {
+            const char *q = c->isnum[col] ? fast_num(p, e, &val[col]) : NULL;
+            if (!q) {
+                q = p;
+                while (q < e && *q != ',') q++;
+                if (c->isnum[col] && parse_num(p, (size_t)(q - p), &val[col]) && *bad < 0) *bad = col;
+            }
+            f[col].p = p;
+            f[col].n = (size_t)(q - p);
+            p = q;
+        }
+        if (p < e && *p == ',') p++;
+        else if (col < c->max_col) return col + 1;
+    }
+    return c->max_col + 1;
 }
 
 static int find_col(ctx *c, const char *name, int *out, mq_err *err)
@@ -269,6 +361,7 @@ static int find_col(ctx *c, const char *name, int *out, mq_err *err)
 static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
 {
     field f[MAXCOL];
+    if (len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) { line += 3; len -= 3; }   /* UTF-8 BOM */
     int n = split(line, len, f, MAXCOL);
     c->n_cols = n;
     for (int i = 0; i < n; i++) {
@@ -300,7 +393,11 @@ static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
             mt->col_x = c->col_cov;
         }
         mt->binary = true;
+        c->isnum[mt->col_y] = 1;
+        if (mt->col_x >= 0) c->isnum[mt->col_x] = 1;
     }
+    if (c->col_cov >= 0) c->isnum[c->col_cov] = 1;
+    if (c->col_day >= 0) c->isnum[c->col_day] = 1;
     return 0;
 }
 
@@ -337,7 +434,7 @@ static void seq_look(ctx *c);
 static int add_arm(ctx *c, const field *f, long long line, mq_err *err)
 {
     for (int a = 0; a < c->n_arms; a++)
-        if (strlen(c->arms[a]) == f->n && !memcmp(c->arms[a], f->p, f->n)) return a;
+        if (c->arm_len[a] == f->n && !memcmp(c->arms[a], f->p, f->n)) return a;
     char v[MQ_XP_NAME];
     size_t l = MQ_MIN(f->n, sizeof v - 1);
     memcpy(v, f->p, l);
@@ -355,40 +452,34 @@ static int add_arm(ctx *c, const field *f, long long line, mq_err *err)
     if (c->n_arms >= MQ_XP_MAX_VARIANTS)
         return mq__err_set(err, MQ_ERANGE, "%s:%lld: more than %d variants ('%s')", c->path, line, MQ_XP_MAX_VARIANTS, v);
     strcpy(c->arms[c->n_arms], v);
+    c->arm_len[c->n_arms] = strlen(v);
     return c->n_arms++;
 }
 
 static int process_row(ctx *c, const char *line, size_t len, long long lineno, mq_err *err)
 {
     field f[MAXCOL];
-    int n = split(line, len, f, c->max_col + 1);
+    double val[MAXCOL];
+    int bad;
+    int n = scan_row(c, line, len, f, val, &bad);
     if (n <= c->max_col)
         return mq__err_set(err, MQ_EFORMAT, "%s:%lld: %d fields, expected at least %d (column '%s')",
                            c->path, lineno, n, c->max_col + 1, c->colname[c->max_col]);
     int a = add_arm(c, &f[c->col_variant], lineno, err);
     if (a < 0) return a;
+    if (bad >= 0 && bad != c->col_day)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path, lineno,
+                           c->colname[bad], (int)MQ_MIN(f[bad].n, 60), f[bad].p);
     double y[MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS], x[MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS];
-    double cov = 0;
-    if (c->col_cov >= 0 && parse_num(f[c->col_cov].p, f[c->col_cov].n, &cov))
-        goto bad_cov;
+    double cov = c->col_cov >= 0 ? val[c->col_cov] : 0;
     for (int m = 0; m < c->n_metrics; m++) {
         metric *mt = &c->met[m];
-        const field *fy = &f[mt->col_y];
-        if (parse_num(fy->p, fy->n, &y[m]))
-            return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path,
-                               lineno, c->colname[mt->col_y], (int)MQ_MIN(fy->n, 60), fy->p);
-        if (mt->ratio) {
-            const field *fx = &f[mt->col_x];
-            if (parse_num(fx->p, fx->n, &x[m]))
-                return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path,
-                                   lineno, c->colname[mt->col_x], (int)MQ_MIN(fx->n, 60), fx->p);
-            mom_add2(ACC(c, a, m), y[m], x[m]);
-        } else if (c->col_cov >= 0) {
-            x[m] = cov;
-            mom_add2(ACC(c, a, m), y[m], cov);
-        } else {
-            mom_add1(ACC(c, a, m), y[m]);
-        }
+        y[m] = val[mt->col_y];
+        x[m] = mt->ratio ? val[mt->col_x] : cov;
+        batch *pb = &c->pend[(size_t)a * c->n_metrics + m];
+        pb->y[pb->n] = y[m];
+        pb->x[pb->n] = x[m];
+        if (++pb->n == BATCH) batch_flush(ACC(c, a, m), pb);
         if (mt->binary && y[m] != 0 && y[m] != 1) mt->binary = false;
         if (c->res) {
             reservoir *r = &c->res[(size_t)a * c->n_metrics + m];
@@ -412,12 +503,12 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
     if (c->col_seg >= 0) {
         int s = seg_index(c, &f[c->col_seg], err, lineno);
         if (s < 0) return s;
-        for (int m = 0; m < c->n_metrics; m++) mom_add1(SEGACC(c, s, a, m), c->met[m].ratio ? y[m] / (x[m] != 0 ? x[m] : 1) : y[m]);
+        for (int m = 0; m < c->n_metrics; m++) if (!c->met[m].ratio) mom_add1(SEGACC(c, s, a, m), y[m]);
     }
     if (c->col_day >= 0) {
-        double d;
+        double d = val[c->col_day];
         const field *fd = &f[c->col_day];
-        if (parse_num(fd->p, fd->n, &d) || d < 0 || d >= MAX_DAYS || d != floor(d))
+        if (bad == c->col_day || d < 0 || d >= MAX_DAYS || d != floor(d))
             return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a day number in [0, %d)",
                                c->path, lineno, c->colname[c->col_day], (int)MQ_MIN(fd->n, 60), fd->p, MAX_DAYS);
         int di = (int)d;
@@ -450,15 +541,12 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
         if (!isnan(PAIRV(c, pi, a, 0)))
             return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' appears twice for variant '%s'",
                                c->path, lineno, c->colname[c->col_pair], (int)MQ_MIN(fp->n, 60), fp->p, c->arms[a]);
-        for (int m = 0; m < c->n_metrics; m++) PAIRV(c, pi, a, m) = c->met[m].ratio ? y[m] / (x[m] != 0 ? x[m] : 1) : y[m];
+        for (int m = 0; m < c->n_metrics; m++) PAIRV(c, pi, a, m) = y[m];
     }
     c->count[a]++;
     c->rows++;
     if (c->seq && c->rows % c->o->look_every == 0) seq_look(c);
     return 0;
-bad_cov:
-    return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a number", c->path, lineno,
-                       c->colname[c->col_cov], (int)MQ_MIN(f[c->col_cov].n, 60), f[c->col_cov].p);
 }
 
 static int read_file(ctx *c, const mq_log *log, mq_err *err)
@@ -545,19 +633,51 @@ static void not_est(row *r, const char *why)
 }
 
 /* Relative effect mB / mA - 1 by the delta method for independent means with standard errors
- * seA, seB; normal CI and p-value. */
-static void relative(ctx *c, row *r, double mA, double mB, double seA, double seB)
+ * seA, seB. The CI and p-value use Student's t with df degrees of freedom (the test's own df:
+ * Welch's for means, as REFERENCES.md's vector does), or the normal when df is 0. */
+static void relative(ctx *c, row *r, double mA, double mB, double seA, double seB, double df)
 {
     if (mA == 0) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "control mean is 0"); return; }
     double rel = mB / mA - 1;
     double var = seB * seB / (mA * mA) + mB * mB * seA * seA / (mA * mA * mA * mA);
-    double se = sqrt(var), z = mq_stats_norm_ppf(1 - c->alpha / 2);
+    double se = sqrt(var);
+    double z = df > 0 ? mq_stats_t_ppf(1 - c->alpha / 2, df) : mq_stats_norm_ppf(1 - c->alpha / 2);
     r->rel = rel;
     r->rel_se = se;
     if (!(se > 0)) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "zero variance"); return; }
     r->rlo = rel - z * se;
     r->rhi = rel + z * se;
-    r->rel_p = 2 * mq_stats_norm_sf(fabs(rel) / se);
+    r->rel_p = 2 * (df > 0 ? mq_stats_t_sf(fabs(rel) / se, df) : mq_stats_norm_sf(fabs(rel) / se));
+}
+
+int mq_xp_welch(const mq_xp_arm *a, const mq_xp_arm *b, double alpha, mq_xp_effect *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!a || !b || !(alpha > 0 && alpha < 1)) return MQ_EINVAL;
+    out->effect = b->mean - a->mean;
+    if (a->n < 2 || b->n < 2) { out->reason = "an arm has fewer than 2 units"; return 0; }
+    if (!(a->var >= 0) || !(b->var >= 0)) return MQ_EINVAL;
+    double vA = a->var / a->n, vB = b->var / b->n, se = sqrt(vA + vB);
+    if (!(se > 0)) { out->reason = "zero variance in both arms"; return 0; }
+    double df = (vA + vB) * (vA + vB) / (vA * vA / (a->n - 1) + vB * vB / (b->n - 1));
+    double t = out->effect / se, q = mq_stats_t_ppf(1 - alpha / 2, df);
+    out->estimable = true;
+    out->se = se;
+    out->df = df;
+    out->statistic = t;
+    out->ci_low = out->effect - q * se;
+    out->ci_high = out->effect + q * se;
+    out->p_value = 2 * mq_stats_t_sf(fabs(t), df);
+    if (a->mean == 0) { out->rel_reason = "control mean is 0"; return 0; }
+    double mA = a->mean, mB = b->mean;
+    double rv = vB / (mA * mA) + mB * mB * vA / (mA * mA * mA * mA), rs = sqrt(rv);
+    out->rel = mB / mA - 1;
+    out->rel_se = rs;
+    out->rel_estimable = true;
+    out->rel_ci_low = out->rel - q * rs;
+    out->rel_ci_high = out->rel + q * rs;
+    out->rel_p_value = 2 * mq_stats_t_sf(fabs(out->rel) / rs, df);
+    return 0;
 }
 
 static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -571,22 +691,27 @@ static void welch(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
         if (A->n < 1 || B->n < 1) r->effect = NAN;
         return;
     }
-    double vA = mom_var(A) / A->n, vB = mom_var(B) / B->n, se = sqrt(vA + vB);
-    if (!(se > 0)) { not_est(r, "zero variance in both arms"); return; }
-    double df = (vA + vB) * (vA + vB) / (vA * vA / (A->n - 1) + vB * vB / (B->n - 1));
-    double t = r->effect / se, q = mq_stats_t_ppf(1 - c->alpha / 2, df);
-    r->se = se;
-    r->lo = r->effect - q * se;
-    r->hi = r->effect + q * se;
-    r->p = 2 * mq_stats_t_sf(fabs(t), df);
+    mq_xp_arm a = {A->n, A->my, mom_var(A)}, b = {B->n, B->my, mom_var(B)};
+    mq_xp_effect e;
+    mq_xp_welch(&a, &b, c->alpha, &e);
+    if (!e.estimable) { not_est(r, e.reason); return; }
+    r->se = e.se;
+    r->lo = e.ci_low;
+    r->hi = e.ci_high;
+    r->p = e.p_value;
     mq_buf_printf(&r->extra, ",\"var\":[");
-    mq_buf_json_num(&r->extra, mom_var(A)); mq_buf_putc(&r->extra, ',');
-    mq_buf_json_num(&r->extra, mom_var(B));
+    mq_buf_json_num(&r->extra, a.var); mq_buf_putc(&r->extra, ',');
+    mq_buf_json_num(&r->extra, b.var);
     mq_buf_printf(&r->extra, "],\"df\":");
-    mq_buf_json_num(&r->extra, df);
+    mq_buf_json_num(&r->extra, e.df);
     mq_buf_printf(&r->extra, ",\"statistic\":");
-    mq_buf_json_num(&r->extra, t);
-    relative(c, r, A->my, B->my, sqrt(vA), sqrt(vB));
+    mq_buf_json_num(&r->extra, e.statistic);
+    if (!e.rel_estimable) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "%s", e.rel_reason); return; }
+    r->rel = e.rel;
+    r->rel_se = e.rel_se;
+    r->rlo = e.rel_ci_low;
+    r->rhi = e.rel_ci_high;
+    r->rel_p = e.rel_p_value;
 }
 
 static void ztest(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -611,7 +736,7 @@ static void ztest(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
     mq_buf_printf(&r->extra, ",\"statistic\":");
     mq_buf_json_num(&r->extra, r->effect / se0);
     if (!(se > 0)) { r->est = true; snprintf(r->reason, sizeof r->reason, "CI has zero width: each arm is constant"); }
-    relative(c, r, pA, pB, sqrt(mom_var(A) / A->n), sqrt(mom_var(B) / B->n));
+    relative(c, r, pA, pB, sqrt(mom_var(A) / A->n), sqrt(mom_var(B) / B->n), 0);
 }
 
 static void ratio_test(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -638,7 +763,7 @@ static void ratio_test(ctx *c, row *r, const mom *A, const mom *B, const char *n
     r->lo = r->effect - z * se;
     r->hi = r->effect + z * se;
     r->p = 2 * mq_stats_norm_sf(fabs(r->effect) / se);
-    relative(c, r, RA, RB, sqrt(vA), sqrt(vB));
+    relative(c, r, RA, RB, sqrt(vA), sqrt(vB), 0);
 }
 
 static void cuped(ctx *c, row *r, const mom *A, const mom *B, const char *nameA, const char *nameB)
@@ -674,7 +799,7 @@ static void cuped(ctx *c, row *r, const mom *A, const mom *B, const char *nameA,
     mq_buf_printf(&r->extra, ",\"df\":");
     mq_buf_json_num(&r->extra, df);
     /* relative to the control mean; the control mean's own noise enters as in Welch's case */
-    relative(c, r, A->my, A->my + b, sqrt(mom_var(A) / A->n), se);
+    relative(c, r, A->my, A->my + b, sqrt(mom_var(A) / A->n), se, df);
 }
 
 static void paired(ctx *c, row *r, int m, int a, int b)
@@ -704,13 +829,13 @@ static void paired(ctx *c, row *r, int m, int a, int b)
     if (mA == 0) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "control mean is 0"); return; }
     double R = mB / mA, vA = ab.m2x / (ab.n - 1), vB = ab.m2y / (ab.n - 1), cab = ab.cxy / (ab.n - 1);
     double var = (vB - 2 * R * cab + R * R * vA) / (ab.n * mA * mA), rs = sqrt(var > 0 ? var : 0);
-    double z = mq_stats_norm_ppf(1 - c->alpha / 2);
+    double z = q;   /* the paired test's t quantile (df = pairs - 1), as for Welch */
     r->rel = R - 1;
     r->rel_se = rs;
     if (!(rs > 0)) { r->rel_est = false; snprintf(r->rel_reason, sizeof r->rel_reason, "zero variance"); return; }
     r->rlo = r->rel - z * rs;
     r->rhi = r->rel + z * rs;
-    r->rel_p = 2 * mq_stats_norm_sf(fabs(r->rel) / rs);
+    r->rel_p = 2 * mq_stats_t_sf(fabs(r->rel) / rs, df);
 }
 
 static int dcmp(const void *a, const void *b)
@@ -773,6 +898,34 @@ static double quantile_sorted(const double *s, long long n, double q)
     return s[lo] + (h - lo) * (s[lo + 1] - s[lo]);
 }
 
+/* numpy's linear quantile of v[0..n) by selection (Hoare's quickselect, median of three):
+ * O(n), reorders v. */
+static double quantile_select(double *v, long long n, double q)
+{
+    double h = (n - 1) * q;
+    long long k = (long long)floor(h), lo = 0, hi = n - 1;
+    if (k >= n - 1) k = n - 1;
+    while (hi > lo) {
+        long long mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], cc = v[hi];
+        double piv = a < b ? (b < cc ? b : (a < cc ? cc : a)) : (a < cc ? a : (b < cc ? cc : b));
+        long long i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < piv) i++;
+            while (v[j] > piv) j--;
+            if (i <= j) { double t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else break;
+    }
+    double x = v[k];
+    if (k >= n - 1) return x;
+    double y = v[k + 1];
+    for (long long i = k + 2; i < n; i++) if (v[i] < y) y = v[i];   /* right side is >= v[k] */
+    return x + (h - k) * (y - x);
+}
+
 static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const reservoir *B)
 {
     long long nA = MQ_MIN(A->n, c->res_cap), nB = MQ_MIN(B->n, c->res_cap);
@@ -821,17 +974,14 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
         for (long long i = 0; i < nA; i++) { sa[i] = A->v[mq_rng_below(&rng, (uint64_t)nA)]; ma += sa[i]; }
         for (long long i = 0; i < nB; i++) { sb[i] = B->v[mq_rng_below(&rng, (uint64_t)nB)]; mb += sb[i]; }
         stat[(size_t)it * (1 + nq)] = mb / nB - ma / nA;
-        if (nq) {
-            qsort(sa, (size_t)nA, sizeof *sa, dcmp);
-            qsort(sb, (size_t)nB, sizeof *sb, dcmp);
-            for (int k = 0; k < nq; k++)
-                stat[(size_t)it * (1 + nq) + 1 + k] = quantile_sorted(sb, nB, c->o->quantiles[k]) - quantile_sorted(sa, nA, c->o->quantiles[k]);
-        }
+        for (int k = 0; k < nq; k++)
+            stat[(size_t)it * (1 + nq) + 1 + k] = quantile_select(sb, nB, c->o->quantiles[k]) - quantile_select(sa, nA, c->o->quantiles[k]);
     }
-    double *col = sa = realloc(sa, (size_t)B_ * sizeof *sa);
+    double *col = malloc((size_t)B_ * sizeof *col);
     for (int k = 0; k < 1 + nq; k++) {
         row *r = k == 0 ? rm : rq[k - 1];
-        if (!r || !col) continue;
+        if (!r) continue;
+        if (!col) { not_est(r, "out of memory"); continue; }
         long long le = 0, ge = 0;
         for (int it = 0; it < B_; it++) {
             col[it] = stat[(size_t)it * (1 + nq) + k];
@@ -854,14 +1004,21 @@ static void bootstrap(ctx *c, int m, int a, int b, const reservoir *A, const res
             r->rel_p = r->p;
         }
     }
-    free(col ? col : sa);
+    free(col);
+    free(sa);
     free(sb);
     free(stat);
 }
 
 /* ---- sequential ---- */
+static void flush_all(ctx *c)
+{
+    for (int i = 0; i < MQ_XP_MAX_VARIANTS * c->n_metrics; i++) batch_flush(&c->acc[i], &c->pend[i]);
+}
+
 static void seq_look(ctx *c)
 {
+    flush_all(c);
     for (int m = 0; m < c->n_metrics; m++) {
         if (c->met[m].ratio) continue;
         const mom *A = ACC(c, c->control, m);
@@ -930,7 +1087,7 @@ static void row_json(ctx *c, mq_buf *b, const row *r)
         mq_buf_json_str(b, r->rel_reason, strlen(r->rel_reason));
     }
     if (r->primary) { jnum(b, "p_value_holm", r->p_holm); jnum(b, "p_value_bh", r->p_bh); }
-    mq_buf_put(b, r->extra.p, r->extra.len);
+    if (r->extra.len) mq_buf_put(b, r->extra.p, r->extra.len);
     mq_buf_putc(b, '}');
 }
 
@@ -954,6 +1111,11 @@ static void row_text(ctx *c, mq_buf *t, const row *r)
         mq_buf_printf(t, " rel=%s%% [%s%%, %s%%]", rel, rlo, rhi);
     }
     if (r->primary) mq_buf_printf(t, " p_holm=%.4g p_bh=%.4g", r->p_holm, r->p_bh);
+    if (r->has_seq)
+        mq_buf_printf(t, "\n%-20s always-valid p=%.4g, confidence sequence [%.6g, %.6g]", "", r->seq_p, r->cs_lo, r->cs_hi);
+    if (r->has_gs)
+        mq_buf_printf(t, "\n%-20s group-sequential: |z|=%.4f vs bound %.4f: %s", "", fabs(r->gs_z), r->gs_bound,
+                      r->gs_crossed ? "crossed, stop" : "not crossed, continue");
     mq_buf_putc(t, '\n');
 }
 
@@ -971,7 +1133,7 @@ static void segments_json(ctx *c, mq_buf *j, mq_buf *t)
     double z = mq_stats_norm_ppf(1 - c->alpha / 2);
     for (int m = 0; m < c->n_metrics; m++)
         for (int b = 0; b < c->n_arms; b++) {
-            if (b == c->control) continue;
+            if (b == c->control || c->met[m].ratio) continue;
             if (!first) mq_buf_putc(j, ',');
             first = false;
             mq_buf_puts(j, "{\"metric\":");
@@ -1221,9 +1383,9 @@ static void decide(ctx *c, mq_buf *j, mq_buf *t, double srm_p, bool srm_ok)
     mq_buf_printf(j, ",\"p_values\":\"%s\",\"reason\":", c->seq ? "always-valid (mSPRT), Holm over variants" : "fixed-horizon, Holm over variants");
     mq_buf_json_str(j, why, strlen(why));
     mq_buf_puts(j, ",\"by_variant\":[");
-    mq_buf_put(j, by.p, by.len);
+    if (by.len) mq_buf_put(j, by.p, by.len);
     mq_buf_puts(j, "],\"guardrails\":");
-    mq_buf_put(j, gj.p, gj.len);
+    if (gj.len) mq_buf_put(j, gj.p, gj.len);
     mq_buf_putc(j, '}');
     mq_buf_printf(t, "decision: %s%s%s - %s\n", action, best >= 0 ? " " : "", best >= 0 ? c->arms[best] : "", why);
     mq_buf_release(&by);
@@ -1235,6 +1397,7 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
     const mq_xp_analyze_opts *o = c->o;
     int rc = read_file(c, log, err);
     if (rc) return rc;
+    flush_all(c);
     if (c->seq) seq_look(c);
     /* control */
     c->control = -1;
@@ -1303,6 +1466,10 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     mq_buf_printf(&r->extra, ",\"sequential\":{\"method\":\"msprt\"");
                     jnum(&r->extra, "tau", sqrt(s->tau2));
                     jnum(&r->extra, "always_valid_p_value", s->p);
+                    r->has_seq = true;
+                    r->seq_p = s->p;
+                    r->cs_lo = s->cs_lo;
+                    r->cs_hi = s->cs_hi;
                     jnum(&r->extra, "cs_low", s->cs_lo);
                     jnum(&r->extra, "cs_high", s->cs_hi);
                     mq_buf_printf(&r->extra, ",\"looks\":%lld,\"look_every\":%lld}", s->looks, o->look_every);
@@ -1319,6 +1486,10 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                     jnum(&r->extra, "z", z);
                     jnum(&r->extra, "bound", bk);
                     mq_buf_printf(&r->extra, ",\"crossed\":%s}", fabs(z) >= bk ? "true" : "false");
+                    r->has_gs = true;
+                    r->gs_z = z;
+                    r->gs_bound = bk;
+                    r->gs_crossed = fabs(z) >= bk;
                 }
             }
             if (c->col_seg >= 0 && !c->met[m].ratio && c->col_pair < 0) {
@@ -1346,15 +1517,15 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
                 else {
                     ps->se = se; ps->lo = eff - z * se; ps->hi = eff + z * se;
                     ps->p = 2 * mq_stats_norm_sf(fabs(eff) / se);
-                    relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se);
+                    relative(c, ps, A->my, A->my + eff, sqrt(mom_var(A) / A->n), se, 0);
                 }
             }
-            if (o->mann_whitney && c->res) {
+            if (o->mann_whitney && c->res && !c->met[m].ratio) {
                 row *mw = new_row(c, m, b, "mann_whitney");
                 if (!mw) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
                 mann_whitney(c, mw, &c->res[(size_t)c->control * c->n_metrics + m], &c->res[(size_t)b * c->n_metrics + m], c->res_cap, c->res_cap);
             }
-            if ((o->bootstrap || o->n_quantiles) && c->res)
+            if ((o->bootstrap || o->n_quantiles) && c->res && !c->met[m].ratio)
                 bootstrap(c, m, c->control, b, &c->res[(size_t)c->control * c->n_metrics + m], &c->res[(size_t)b * c->n_metrics + m]);
         }
     /* multiple testing over primary rows */
@@ -1383,14 +1554,28 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
     decide(c, &j, &t, srm_p, srm_ok);
     mq_buf_puts(&j, "}\n");
     if (j.oom || t.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
+    mq_buf_cstr(&j);
+    mq_buf_cstr(&t);
     *json = j.p ? j.p : strdup("{}");
     *text = t.p ? t.p : strdup("");
-    mq_buf_cstr(&t);
     return 0;
 fail:
     mq_buf_release(&j);
     mq_buf_release(&t);
     return rc;
+}
+
+static int add_metric(ctx *c, const char *nm, mq_err *err)
+{
+    for (int q = 0; q < c->n_metrics; q++) if (!strcmp(c->met[q].name, nm)) return 0;
+    size_t len = strlen(nm);
+    if (c->n_metrics >= MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS || len >= MQ_XP_NAME || !len)
+        return mq__err_set(err, MQ_EINVAL, "metric '%.200s': empty, too long, or too many metrics", nm);
+    if (c->o->pair && strchr(nm, '/'))
+        return mq__err_set(err, MQ_EUNSUP, "metric '%.200s': ratio metrics are not supported with --pair (give the per-unit ratio as its own column)", nm);
+    memcpy(c->met[c->n_metrics].name, nm, len + 1);
+    c->n_metrics++;
+    return 0;
 }
 
 int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, char **text,
@@ -1415,22 +1600,11 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
     /* metrics: the given ones, then config's primary metric and guardrails if missing */
     const mq_xp_experiment *x = o->experiment;
     int rc = 0;
-#define ADD_METRIC(nm)                                                                      \
-    do {                                                                                    \
-        bool dup_ = false;                                                                  \
-        for (int q_ = 0; q_ < c->n_metrics; q_++) if (!strcmp(c->met[q_].name, (nm))) dup_ = true; \
-        if (!dup_) {                                                                        \
-            if (c->n_metrics >= MQ_XP_MAX_METRICS + MQ_XP_MAX_GUARDRAILS || strlen(nm) >= MQ_XP_NAME) { \
-                rc = mq__err_set(err, MQ_EINVAL, "metric '%s': too many metrics or name too long", (nm)); goto out; } \
-            snprintf(c->met[c->n_metrics].name, MQ_XP_NAME, "%s", (nm));                    \
-            c->n_metrics++;                                                                 \
-        }                                                                                   \
-    } while (0)
-    if (x && x->primary_metric[0]) ADD_METRIC(x->primary_metric);
-    for (int m = 0; m < o->n_metrics; m++) ADD_METRIC(o->metrics[m]);
+    if (x && x->primary_metric[0]) if ((rc = add_metric(c, x->primary_metric, err))) goto out;
+    for (int m = 0; m < o->n_metrics; m++) if ((rc = add_metric(c, o->metrics[m], err))) goto out;
     if (x) for (int g = 0; g < x->n_guardrails; g++) c->guard[c->n_guard++] = x->guardrails[g];
     for (int g = 0; g < o->n_guardrails && c->n_guard < MQ_XP_MAX_GUARDRAILS; g++) c->guard[c->n_guard++] = o->guardrails[g];
-    for (int g = 0; g < c->n_guard; g++) ADD_METRIC(c->guard[g].metric);
+    for (int g = 0; g < c->n_guard; g++) if ((rc = add_metric(c, c->guard[g].metric, err))) goto out;
     /* arms from --weights or the config */
     if (o->n_weights > 0) {
         for (int a = 0; a < o->n_weights; a++) { strcpy(c->arms[a], o->weight_names[a]); c->weights[a] = o->weights[a]; }
@@ -1441,13 +1615,15 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
         c->n_arms = x->n_variants;
         c->fixed_arms = true;
     }
+    for (int a = 0; a < c->n_arms; a++) c->arm_len[a] = strlen(c->arms[a]);
     if (c->fixed_arms) {
         bool found = false;
         for (int a = 0; a < c->n_arms; a++) found |= !strcmp(c->arms[a], o->control);
         if (!found) { rc = mq__err_set(err, MQ_EINVAL, "control '%s' is not one of the configured variants", o->control); goto out; }
     }
     c->acc = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *c->acc);
-    if (!c->acc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+    c->pend = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *c->pend);
+    if (!c->acc || !c->pend) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
     mq_rng_seed(&c->rng, o->seed ? o->seed : 1);
     if (o->mann_whitney || o->bootstrap || o->n_quantiles) {
         c->res_cap = o->reservoir > 0 ? o->reservoir : 20000;
@@ -1464,6 +1640,7 @@ out:
     free(c->res);
     free(c->seq);
     free(c->acc);
+    free(c->pend);
     for (int s = 0; s < c->n_segs; s++) free(c->seg_names[s]);
     free(c->seg_names);
     free(c->seg_acc);

@@ -161,6 +161,26 @@ typedef struct mq_xp_analyze_opts {
 int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *opts, char **json, char **text,
                   const mq_log *log, mq_err *err);
 
+/* One arm's summary: units, mean and sample variance (n - 1 denominator). */
+typedef struct mq_xp_arm {
+    double n, mean, var;
+} mq_xp_arm;
+
+/* A two-sample comparison B - A. When !estimable, reason (static text) says why and only
+ * effect is meaningful; likewise rel_reason for the relative effect. */
+typedef struct mq_xp_effect {
+    bool estimable, rel_estimable;
+    const char *reason, *rel_reason;
+    double effect, se, df, statistic, ci_low, ci_high, p_value;
+    double rel, rel_se, rel_ci_low, rel_ci_high, rel_p_value;
+} mq_xp_effect;
+
+/* Welch's t-test of mean(B) - mean(A) with the Welch-Satterthwaite df, the (1 - alpha) CI, and
+ * the relative effect mean(B)/mean(A) - 1 by the delta method with the same t quantile. This is
+ * exactly what `analyze` reports for a mean metric (and what the simulations in tests/ and
+ * bench/ call). Pure, thread-safe; returns 0, or MQ_EINVAL for bad alpha or variances. */
+int mq_xp_welch(const mq_xp_arm *a, const mq_xp_arm *b, double alpha, mq_xp_effect *out);
+
 /* mSPRT (Johari, Pekelis & Walsh, "Always Valid Inference", 2017) with a normal mixture
  * N(0, tau2) over the effect: the likelihood ratio for an estimate theta_hat with variance v,
  * Lambda = sqrt(v / (v + tau2)) exp(tau2 theta_hat^2 / (2 v (v + tau2))); with v = 2 sigma^2/n

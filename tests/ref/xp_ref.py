@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""xp_ref.py: `marquee xp analyze --json` against scipy / statsmodels on randomized inputs.
+
+Usage: xp_ref.py MARQUEE_BIN TMPDIR [N_DATASETS]
+Each dataset is random (seeded): arm sizes, means, variances, heavy tails, ties, 0/1 metrics,
+a covariate and a pairing column. For each, the references are computed independently:
+  Welch      scipy.stats.ttest_ind(equal_var=False); CI = diff +- t.ppf(1-a/2, df) se
+  z-test     statsmodels proportions_ztest (pooled) and confint_proportions_2indep(wald)
+  Mann-Whitney scipy.stats.mannwhitneyu(B, A, use_continuity=True, method='asymptotic')
+  CUPED      statsmodels OLS y ~ 1 + treat + x: coefficient, p-value, conf_int
+  paired     scipy.stats.ttest_rel
+  SRM        scipy.stats.chisquare
+  Holm / BH  statsmodels.stats.multitest.multipletests on the primary p-values
+  ratio      the delta-method formula written out in numpy
+Tolerance: 1e-9 relative (abs floor 1e-14 for p-values near 0). scipy 1.10's t.ppf is only good
+to ~1e-9 itself, so the t quantile is polished by Newton steps on scipy's t.cdf.
+Exits 1 on any mismatch, printing both sides.
+"""
+import json, subprocess, sys
+import numpy as np
+from scipy import stats
+import statsmodels.api as sm
+from statsmodels.stats.proportion import proportions_ztest, confint_proportions_2indep
+from statsmodels.stats.multitest import multipletests
+
+BIN, TMP = sys.argv[1], sys.argv[2]
+NSETS = int(sys.argv[3]) if len(sys.argv) > 3 else 12
+fails = 0
+
+
+def tppf(p, df):
+    q = stats.t.ppf(p, df)
+    for _ in range(3):
+        q -= (stats.t.cdf(q, df) - p) / stats.t.pdf(q, df)
+    return q
+
+
+def check(what, ours, ref, rel=1e-9, floor=1e-14):
+    global fails
+    if ours is None or not np.isfinite(ref) or abs(ours - ref) > rel * abs(ref) + floor:
+        fails += 1
+        print(f"MISMATCH {what}: marquee {ours!r} vs reference {ref!r}")
+
+
+def run(path, *args):
+    out = subprocess.run([BIN, "xp", "analyze", path, *args, "--json"], capture_output=True, text=True)
+    if out.returncode != 0:
+        print("marquee failed:", out.stderr)
+        sys.exit(1)
+    return json.loads(out.stdout)
+
+
+def find(doc, metric, method, variant="B"):
+    for r in doc["results"]:
+        if r["metric"] == metric and r["method"] == method and r["variant"] == variant:
+            return r
+    raise KeyError((metric, method, variant))
+
+
+alpha = 0.05
+for s in range(NSETS):
+    rng = np.random.default_rng(1000 + s)
+    nA, nB = int(rng.integers(20, 3000)), int(rng.integers(20, 3000))
+    if s % 4 == 0:
+        nA, nB = int(rng.integers(5, 12)), int(rng.integers(5, 12))
+    n = nA + nB
+    v = np.array(["A"] * nA + ["B"] * nB)
+    rng.shuffle(v)
+    isB = v == "B"
+    x = rng.normal(rng.uniform(-5, 5), rng.uniform(0.1, 3), n)
+    y = rng.uniform(0.2, 1.5) * x + rng.normal(0, rng.uniform(0.5, 4), n) * np.where(isB, rng.uniform(0.5, 2), 1) + isB * rng.normal(0, 0.3)
+    heavy = np.round(rng.lognormal(0, 1.2, n) * (1 + 0.2 * isB), 1)   # ties
+    conv = (rng.random(n) < rng.uniform(0.05, 0.5) + isB * rng.uniform(-0.03, 0.05)).astype(int)
+    num = rng.poisson(3, n) + isB
+    den = 1 + rng.poisson(2, n)
+    path = f"{TMP}/ref{s}.csv"
+    with open(path, "w") as f:
+        f.write("unit,variant,y,heavy,conv,num,den,x\n")
+        for i in range(n):
+            f.write(f"u{i},{v[i]},{y[i]!r},{heavy[i]!r},{conv[i]},{num[i]},{den[i]},{x[i]!r}\n")
+    doc = run(path, "--metric", "y", "--metric", "heavy", "--metric", "conv", "--metric", "num/den",
+              "--control", "A", "--mann-whitney", "--reservoir", "100000")
+    A, B = ~isB, isB
+    # SRM
+    check(f"set{s} srm", doc["srm"]["p_value"], stats.chisquare([nA, nB]).pvalue)
+    # Welch on y and heavy
+    for m, arr in (("y", y), ("heavy", heavy)):
+        r = find(doc, m, "welch")
+        t = stats.ttest_ind(arr[B], arr[A], equal_var=False)
+        va, vb = arr[A].var(ddof=1) / nA, arr[B].var(ddof=1) / nB
+        se = np.sqrt(va + vb)
+        df = (va + vb) ** 2 / (va ** 2 / (nA - 1) + vb ** 2 / (nB - 1))
+        d = arr[B].mean() - arr[A].mean()
+        q = tppf(1 - alpha / 2, df)
+        check(f"set{s} {m} welch p", r["p_value"], t.pvalue)
+        check(f"set{s} {m} welch effect", r["effect"], d)
+        check(f"set{s} {m} welch ci_low", r["ci_low"], d - q * se)
+        check(f"set{s} {m} welch ci_high", r["ci_high"], d + q * se)
+        # Mann-Whitney
+        mw = stats.mannwhitneyu(arr[B], arr[A], alternative="two-sided", use_continuity=True, method="asymptotic")
+        rm = find(doc, m, "mann_whitney")
+        check(f"set{s} {m} mann-whitney p", rm["p_value"], mw.pvalue)
+        check(f"set{s} {m} mann-whitney U", rm["u"], mw.statistic)
+    # two-proportion z
+    r = find(doc, "conv", "ztest")
+    cnt = np.array([conv[B].sum(), conv[A].sum()])
+    nobs = np.array([nB, nA])
+    if 0 < cnt.sum() < n:
+        z, p = proportions_ztest(cnt, nobs)
+        lo, hi = confint_proportions_2indep(cnt[0], nB, cnt[1], nA, method="wald", compare="diff", alpha=alpha)
+        check(f"set{s} ztest p", r["p_value"], p)
+        check(f"set{s} ztest ci_low", r["ci_low"], lo)
+        check(f"set{s} ztest ci_high", r["ci_high"], hi)
+    # ratio by the delta method, written out
+    r = find(doc, "num/den", "delta_ratio")
+    def rv(mask):
+        N, D = num[mask].astype(float), den[mask].astype(float)
+        R = N.mean() / D.mean()
+        c = np.cov(N, D, ddof=1)
+        return R, (c[0, 0] - 2 * R * c[0, 1] + R * R * c[1, 1]) / (mask.sum() * D.mean() ** 2)
+    (RA, vA), (RB, vB) = rv(A), rv(B)
+    se = np.sqrt(vA + vB)
+    check(f"set{s} ratio effect", r["effect"], RB - RA)
+    check(f"set{s} ratio p", r["p_value"], 2 * stats.norm.sf(abs(RB - RA) / se))
+    check(f"set{s} ratio ci_low", r["ci_low"], RB - RA - stats.norm.ppf(1 - alpha / 2) * se)
+    # Holm and BH over the primary rows
+    prim = [r for r in doc["results"] if "p_value_holm" in r]
+    ps = np.array([1.0 if r["p_value"] is None else r["p_value"] for r in prim])  # not estimable counts as p = 1
+    for method, key in (("holm", "p_value_holm"), ("fdr_bh", "p_value_bh")):
+        adj = multipletests(ps, method=method)[1]
+        for r, a in zip(prim, adj):
+            check(f"set{s} {method} {r['metric']}", r[key], a)
+    # CUPED = OLS
+    doc2 = run(path, "--metric", "y", "--control", "A", "--covariate", "x")
+    r = find(doc2, "y", "cuped")
+    X = sm.add_constant(np.column_stack([isB.astype(float), x]))
+    ols = sm.OLS(y, X).fit()
+    ci = ols.conf_int(alpha)
+    check(f"set{s} cuped effect", r["effect"], ols.params[1])
+    check(f"set{s} cuped p", r["p_value"], ols.pvalues[1])
+    check(f"set{s} cuped ci_low", r["ci_low"], ci[1][0])
+    check(f"set{s} cuped ci_high", r["ci_high"], ci[1][1])
+    # paired: each unit id appears once per arm
+    m = min(nA, nB)
+    pp = f"{TMP}/pair{s}.csv"
+    ya, yb = y[A][:m], y[A][:m] * 0.7 + rng.normal(0.1, 1, m)
+    with open(pp, "w") as f:
+        f.write("trace,variant,qoe\n")
+        order = rng.permutation(2 * m)
+        rows = [(f"t{i}", "A", ya[i]) for i in range(m)] + [(f"t{i}", "B", yb[i]) for i in range(m)]
+        for k in order:
+            f.write("%s,%s,%r\n" % rows[k])
+    doc3 = run(pp, "--metric", "qoe", "--control", "A", "--pair", "trace")
+    r = find(doc3, "qoe", "paired")
+    tr = stats.ttest_rel(yb, ya)
+    check(f"set{s} paired p", r["p_value"], tr.pvalue)
+    d = yb - ya
+    q = tppf(1 - alpha / 2, m - 1)
+    check(f"set{s} paired ci_low", r["ci_low"], d.mean() - q * d.std(ddof=1) / np.sqrt(m))
+
+print(f"xp_ref: {NSETS} random datasets, {'FAILED ' + str(fails) + ' checks' if fails else 'all checks agree to 1e-9'}")
+sys.exit(1 if fails else 0)
