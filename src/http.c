@@ -40,19 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Until the models module is merged into this branch, its functions are weak references so
- * that the library still links; mq_server_start refuses to run without them. */
-#pragma weak mq_model_load
-#pragma weak mq_model_destroy
-#pragma weak mq_model_kind
-#pragma weak mq_model_n_titles
-#pragma weak mq_model_title_id
-#pragma weak mq_model_title_index
-#pragma weak mq_model_catalog
-#pragma weak mq_model_score
-#pragma weak mq_model_recommend
-#pragma weak mq_model_explain
-#pragma weak mq_model_similar
 
 /* ---- metrics ---- */
 
@@ -1135,8 +1122,6 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
 {
     *out = NULL;
-    if (!mq_model_load || !mq_model_score || !mq_model_similar || !mq_model_recommend)
-        return mq__err_set(err, MQ_EUNSUP, "serve: this build has no models module");
     if (!o->models || !o->models[0]) return mq__err_set(err, MQ_EINVAL, "serve: a models directory is required");
     mq_server *s = calloc(1, sizeof *s);
     if (!s) return mq__err_set(err, MQ_ENOMEM, "out of memory");
