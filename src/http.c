@@ -1163,7 +1163,10 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     }
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
-    mq_store_opts so = {.finish_seconds = s->o.finish_seconds, .pool = s->o.threads + 2};
+    /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
+    char log_id[16];
+    mq_evlog_id(s->events, log_id);
+    mq_store_opts so = {.finish_seconds = s->o.finish_seconds, .pool = s->o.threads + 2, .log_id = log_id};
     rc = mq_store_open(s->store_spec, &so, &s->store, err);
     if (rc) goto fail;
     uint64_t applied;

@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -723,6 +724,16 @@ int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err
     int rc = scan_dir(dir, &cb, false, NULL, &next, &lf, &ll, NULL, err);
     free(cb.buf);
     return rc;
+}
+
+void mq_evlog_id(const char *dir, char *out)
+{
+    char host[256] = "", abs[4096], ident[4400];
+    mkdir_p(dir, NULL);
+    gethostname(host, sizeof host - 1);
+    if (!realpath(dir, abs)) snprintf(abs, sizeof abs, "%s", dir);
+    snprintf(ident, sizeof ident, "%s:%s", host, abs);
+    snprintf(out, 9, "%08x", mq_crc32c(0, ident, strlen(ident)));
 }
 
 /* ---- the event log as a training dataset ---- */
