@@ -411,7 +411,7 @@ typedef struct conn_state {
     atomic_int async_state;         /* 0 none, 1 waiting, 2 done */
     int async_rc, async_n;
     uint64_t async_first;
-    char async_msg[300];
+    char async_msg[600];
 } conn_state;
 
 static int status_index(int st)

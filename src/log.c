@@ -67,7 +67,7 @@ struct mq_evlog {
     uint64_t durable_seq;       /* every record <= this is committed and applied */
     bool flushing;              /* a leader is committing */
     int sticky;                 /* write/fsync failed: the log refuses appends */
-    char sticky_msg[256];
+    char sticky_msg[sizeof(((mq_err *)0)->msg)];
     uint64_t fail_lo, fail_hi;  /* the last commit whose apply failed */
     int fail_code;
     mq_evlog_stats st;
