@@ -213,7 +213,7 @@ static int list_segments(const char *dir, seglist *sl, mq_err *err)
         sl->first[sl->n++] = strtoull(nm, NULL, 10);
     }
     closedir(d);
-    qsort(sl->first, (size_t)sl->n, sizeof *sl->first, cmp_u64);
+    if (sl->n > 1) qsort(sl->first, (size_t)sl->n, sizeof *sl->first, cmp_u64);
     return 0;
 }
 
