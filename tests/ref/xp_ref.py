@@ -123,6 +123,16 @@ for s in range(NSETS):
     check(f"set{s} ratio effect", r["effect"], RB - RA)
     check(f"set{s} ratio p", r["p_value"], 2 * stats.norm.sf(abs(RB - RA) / se))
     check(f"set{s} ratio ci_low", r["ci_low"], RB - RA - stats.norm.ppf(1 - alpha / 2) * se)
+    # two threads over halves of the file give the same numbers up to rounding
+    doc2t = run(path, "--metric", "y", "--metric", "heavy", "--metric", "conv", "--metric", "num/den",
+                "--control", "A", "--threads", "2")
+    for r2 in doc2t["results"]:
+        r1 = find(doc, r2["metric"], r2["method"])
+        for k in ("effect", "ci_low", "ci_high", "p_value", "relative_effect"):
+            if r1[k] is not None or r2[k] is not None:
+                check(f"set{s} threads=2 {r2['metric']} {k}", r2[k], r1[k], rel=1e-11, floor=1e-15)
+        if r1["n"] != r2["n"]:
+            check(f"set{s} threads=2 n", None, 0.0)
     # Holm and BH over the primary rows
     prim = [r for r in doc["results"] if "p_value_holm" in r]
     ps = np.array([1.0 if r["p_value"] is None else r["p_value"] for r in prim])  # not estimable counts as p = 1
