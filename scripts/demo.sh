@@ -9,7 +9,7 @@ bash scripts/deps.sh
 make -j"$(nproc)" build/marquee >&2
 mq=build/marquee
 out=${MQ_DEMO_DIR:-out/demo}
-mkdir -p "$out"
+mkdir -p "$out/models"
 member=${MQ_DEMO_MEMBER:-1}
 
 echo "== import the demo catalog" >&2
@@ -17,10 +17,10 @@ $mq data import data/ml-latest-small --out "$out/catalog.mqd"
 $mq data stats "$out/catalog.mqd"
 
 echo "== train (EASE on ratings >= 4)" >&2
-$mq train --data "$out/catalog.mqd" --model ease --param lambda=200 --out "$out/ease.mqm"
+$mq train --data "$out/catalog.mqd" --model ease --param lambda=200 --out "$out/models/main.mqm"
 
 echo "== recommendations for member $member, with the titles that explain them" >&2
-$mq recommend --model "$out/ease.mqm" --data "$out/catalog.mqd" --member "$member" -n 10 --explain
+$mq recommend --model "$out/models/main.mqm" --data "$out/catalog.mqd" --member "$member" -n 10 --explain
 
 if [ "${MQ_DEMO_NO_SERVE:-0}" != 1 ]; then
   port=${MQ_DEMO_PORT:-8080}

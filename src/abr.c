@@ -44,11 +44,12 @@ extern const mq__abr_algo mq__abr_algo_dynamic;
 extern const mq__abr_algo mq__abr_algo_mpc;
 extern const mq__abr_algo mq__abr_algo_robustmpc;
 extern const mq__abr_algo mq__abr_algo_robustmpc_fixed;
+extern const mq__abr_algo mq__abr_algo_reservempc;
 
 static const mq__abr_algo *const algos[] = {
     &mq__abr_algo_bb,  &mq__abr_algo_rb,        &mq__abr_algo_bola,
     &mq__abr_algo_dynamic, &mq__abr_algo_mpc,   &mq__abr_algo_robustmpc,
-    &mq__abr_algo_robustmpc_fixed,
+    &mq__abr_algo_robustmpc_fixed, &mq__abr_algo_reservempc,
 };
 #define N_ALGOS ((int)(sizeof algos / sizeof algos[0]))
 
@@ -537,12 +538,18 @@ typedef struct net {
     double last_t;
 } net;
 
-/* Seconds to deliver `size` bytes (fixed_env.py get_video_chunk's first loop). */
+/* A chunk that would take longer than this is refused instead of looping (almost) forever on a
+ * trace whose throughput is nearly all zero. */
+#define MAX_DOWNLOAD_S 86400.0
+
+/* Seconds to deliver `size` bytes (fixed_env.py get_video_chunk's first loop); -1 beyond
+ * MAX_DOWNLOAD_S. */
 static double download(net *n, double size, double pf)
 {
     const double *tm = n->t->time_s, *bw = n->t->mbps;
     double delay = 0.0, sent = 0.0;
     for (;;) {
+        if (delay > MAX_DOWNLOAD_S) return -1;
         double thr = bw[n->ptr] * 1000000.0 / 8.0;
         double dur = tm[n->ptr] - n->last_t;
         double payload = thr * dur * pf;
@@ -608,6 +615,10 @@ static int play(const mq_abr_trace *t, int ti, const mq_abr_video *v, const mq__
     for (int c = 0; c < v->n_chunks; c++) {
         double size = v->sizes[(size_t)level * (size_t)v->n_sizes + (size_t)c];
         double delay = download(&n, size, o->payload_factor);
+        if (delay < 0)
+            return mq__err_set(err, MQ_ERANGE,
+                               "trace %s: chunk %d (%.0f bytes) would take more than %.0f s to "
+                               "download: throughput too low", t->name, c, size, MAX_DOWNLOAD_S);
         delay *= 1000.0;
         if (noisy) delay *= o->noise_lo + (o->noise_hi - o->noise_lo) * mq_rng_uniform(&rng);
         delay += o->rtt_ms;
@@ -673,11 +684,18 @@ int mq_abr_run(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v, 
 {
     int ai = mq_abr_algo_find(algo);
     if (ai < 0) return mq__err_set(err, MQ_ENOTFOUND, "unknown ABR algorithm '%s'", algo);
+    return mq__abr_run_algo(traces, n_traces, v, algos[ai], NULL, o, q, sessions, chunks, err);
+}
+
+int mq__abr_run_algo(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v,
+                     const mq__abr_algo *a, const void *params, const mq_abr_opts *o,
+                     const mq_abr_qoe *q, mq_abr_session *sessions, mq_abr_chunk *chunks,
+                     mq_err *err)
+{
     int rc = mq_abr_opts_check(o, err);
     if (rc) return rc;
     if (o->start_level < 0 || o->start_level >= v->n_levels)
         return mq__err_set(err, MQ_EINVAL, "start_level %d: video has %d levels", o->start_level, v->n_levels);
-    const mq__abr_algo *a = algos[ai];
     void *st = calloc(1, a->state_size ? a->state_size : 1);
     double *tput = malloc((size_t)v->n_chunks * sizeof *tput);
     mq_abr_chunk *own = chunks ? NULL : malloc((size_t)v->n_chunks * sizeof *own);
@@ -685,7 +703,7 @@ int mq_abr_run(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v, 
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
         goto done;
     }
-    mq__abr_env env = {v, q, o};
+    mq__abr_env env = {v, q, o, params};
     if (a->run_start) a->run_start(st, &env);
     for (int i = 0; i < n_traces; i++) {
         mq_abr_chunk *ch = chunks ? chunks + (size_t)i * (size_t)v->n_chunks : own;
@@ -831,7 +849,7 @@ static void csv_field(mq_buf *b, const char *s)
 static void csv_num(mq_buf *b, double x)
 {
     mq_buf_putc(b, ',');
-    mq_buf_printf(b, "%.10g", x);
+    mq_buf_printf(b, "%.12g", x);
 }
 
 int mq_abr_write_sessions_csv(const char *path, const mq_abr_trace *traces, int n_traces,

@@ -32,6 +32,7 @@ typedef struct mq__abr_env {
     const mq_abr_video *video;
     const mq_abr_qoe *qoe;
     const mq_abr_opts *opts;
+    const void *params;   /* algorithm-specific tuning (NULL = the algorithm's defaults) */
 } mq__abr_env;
 
 typedef struct mq__abr_algo {
@@ -42,6 +43,12 @@ typedef struct mq__abr_algo {
     void (*session_start)(void *st, const mq__abr_env *env); /* may be NULL */
     int (*choose)(void *st, const mq__abr_env *env, const mq__abr_obs *obs);
 } mq__abr_algo;
+
+/* mq_abr_run with an explicit algorithm table and tuning parameters (for tuning studies). */
+int mq__abr_run_algo(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v,
+                     const mq__abr_algo *a, const void *params, const mq_abr_opts *o,
+                     const mq_abr_qoe *q, mq_abr_session *sessions, mq_abr_chunk *chunks,
+                     mq_err *err);
 
 /* Harmonic mean of x[0..n) skipping nothing (all > 0), summed oldest first as Pensieve does. */
 double mq__abr_harmonic(const double *x, int n);
@@ -58,9 +65,17 @@ double mq__abr_size(const mq_abr_video *v, int level, int index);
  * *evals counts sequence-prefix evaluations (for benchmarks), may be NULL. */
 int mq__abr_mpc_search(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
                        double buffer_s, int last, double bw_MBps, long long *evals);
-/* The same search by plain enumeration of all sequences (the reference and the baseline). */
+/* The same with a terminal cost term_k * max(0, term_b - buffer at the horizon's end) (QoE
+ * units per second of missing buffer) subtracted from every sequence's objective; term_k = 0 is
+ * exactly mq__abr_mpc_search.  The cost is <= 0, so the pruning bound stays rigorous. */
+int mq__abr_mpc_search_ex(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
+                          double buffer_s, int last, double bw_MBps, double term_k,
+                          double term_b, long long *evals);
+/* mq__abr_mpc_search_ex by plain enumeration of all sequences in lexicographic order with
+ * Pensieve's `>=` rule (the reference and the speed baseline). */
 int mq__abr_mpc_search_naive(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
-                             double buffer_s, int last, double bw_MBps, long long *evals);
+                             double buffer_s, int last, double bw_MBps, double term_k,
+                             double term_b, long long *evals);
 
 
 

@@ -35,14 +35,36 @@ typedef struct search {
     double dl[HORIZON][MQ_ABR_MAX_LEVELS]; /* download seconds of step k at level m */
     double umax;
     double best;
+    double incumbent; /* value of a known sequence: a lower bound on the optimum */
+    double term_k, term_b; /* terminal cost term_k * max(0, term_b - final buffer), 0 = none */
     int best_first;
     long long evals;
 } search;
+
+/* Objective of a whole sequence seq[0..h) evaluated exactly as the search does. */
+static double seq_value(const search *s, int last, double buf, const int *seq)
+{
+    const double *u = s->q->units;
+    double reb = 0, bsum = 0, ssum = 0;
+    for (int k = 0; k < s->h; k++) {
+        double d = s->dl[k][seq[k]];
+        if (buf < d) { reb += d - buf; buf = 0; }
+        else buf -= d;
+        buf += s->chunk_s;
+        bsum += u[seq[k]];
+        ssum += fabs(u[seq[k]] - u[last]);
+        last = seq[k];
+    }
+    double reward = bsum / s->q->scale - s->q->mu * reb - ssum / s->q->scale;
+    if (s->term_k != 0 && buf < s->term_b) reward -= s->term_k * (s->term_b - buf);
+    return reward;
+}
 
 static void dfs(search *s, int k, int last, double buf, double reb, double bsum, double ssum,
                 int first)
 {
     const double *u = s->q->units;
+    const int rem = s->h - 1 - k;
     for (int m = s->L - 1; m >= 0; m--) {
         double d = s->dl[k][m], b = buf, r = reb;
         if (b < d) { r += d - b; b = 0; }
@@ -51,14 +73,23 @@ static void dfs(search *s, int k, int last, double buf, double reb, double bsum,
         double bs = bsum + u[m], ss = ssum + fabs(u[m] - u[last]);
         int f = k == 0 ? m : first;
         s->evals++;
-        if (k == s->h - 1) {
+        if (rem == 0) {
             double reward = bs / s->q->scale - s->q->mu * r - ss / s->q->scale;
+            if (s->term_k != 0 && b < s->term_b) reward -= s->term_k * (s->term_b - b);
             if (reward > s->best) { s->best = reward; s->best_first = f; }
         } else {
-            double bmax = bs;
-            for (int j = k + 1; j < s->h; j++) bmax += s->umax;
-            double bound = bmax / s->q->scale - s->q->mu * r - ss / s->q->scale;
-            if (bound > s->best) dfs(s, k + 1, m, b, r, bs, ss, f);
+            /* Best conceivable suffix: rem chunks at the top level, reached with one switch
+             * from u[m] (sum x - sum |dx| <= rem * umax - (umax - u[m]) for any suffix), no
+             * further stall, no terminal cost; plus a slack of 1e-9 relative, far above the
+             * rounding of the few operations involved, so the bound is rigorous in floating
+             * point. */
+            double up = rem * s->umax - (s->umax - u[m]);
+            double bound = (bs - ss + up) / s->q->scale - s->q->mu * r;
+            bound += 1e-9 * (fabs(bs) + fabs(ss) + fabs(up)) / s->q->scale + 1e-12;
+            /* Cut when no suffix can beat the best sequence seen (ties would not replace it:
+             * it comes earlier in reverse-lexicographic order) or strictly lose to the
+             * incumbent (a real sequence, so nothing below it is optimal). */
+            if (bound > s->best && bound >= s->incumbent) dfs(s, k + 1, m, b, r, bs, ss, f);
         }
     }
 }
@@ -73,8 +104,17 @@ static void fill_dl(search *s, const mq_abr_video *v, const int *idx)
 int mq__abr_mpc_search(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
                        double buffer_s, int last, double bw_MBps, long long *evals)
 {
+    return mq__abr_mpc_search_ex(v, q, idx, h, buffer_s, last, bw_MBps, 0, 0, evals);
+}
+
+int mq__abr_mpc_search_ex(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
+                          double buffer_s, int last, double bw_MBps, double term_k,
+                          double term_b, long long *evals)
+{
     if (h <= 0) return 0;
     search s;
+    s.term_k = term_k;
+    s.term_b = term_b;
     s.q = q;
     s.L = v->n_levels;
     s.h = h > HORIZON ? HORIZON : h;
@@ -85,13 +125,23 @@ int mq__abr_mpc_search(const mq_abr_video *v, const mq_abr_qoe *q, const int *id
     s.best_first = 0;
     s.evals = 0;
     fill_dl(&s, v, idx);
+    /* Incumbent: the best constant-level sequence (L * h steps). */
+    s.incumbent = -INFINITY;
+    for (int m = 0; m < s.L; m++) {
+        int seq[HORIZON];
+        for (int k = 0; k < s.h; k++) seq[k] = m;
+        double x = seq_value(&s, last, buffer_s, seq);
+        if (x > s.incumbent) s.incumbent = x;
+    }
+    s.evals += (long long)s.L * s.h;
     dfs(&s, 0, last, buffer_s, 0, 0, 0, 0);
     if (evals) *evals += s.evals;
     return s.best_first;
 }
 
 int mq__abr_mpc_search_naive(const mq_abr_video *v, const mq_abr_qoe *q, const int *idx, int h,
-                             double buffer_s, int last, double bw_MBps, long long *evals)
+                             double buffer_s, int last, double bw_MBps, double term_k,
+                             double term_b, long long *evals)
 {
     if (h <= 0) return 0;
     search s;
@@ -118,6 +168,7 @@ int mq__abr_mpc_search_naive(const mq_abr_video *v, const mq_abr_qoe *q, const i
         }
         if (evals) *evals += s.h;
         double reward = bsum / q->scale - q->mu * reb - ssum / q->scale;
+        if (term_k != 0 && buf < term_b) reward -= term_k * (term_b - buf);
         if (reward >= best) { best = reward; first = seq[0]; }
     }
     return first;

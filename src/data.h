@@ -23,6 +23,8 @@ typedef struct mq__src {
     int64_t line;            /* number of the line last returned (1-based) */
     bool utf8_per_line;      /* the file has invalid UTF-8: check each line */
     mq_load_opts *opts;      /* skip_bad_rows and the bad-row report; may be NULL (strict) */
+    const char *const *cols; /* column names for messages about a whole line (may be NULL) */
+    int n_cols;
     mq_err *err;
 } mq__src;
 

@@ -24,7 +24,9 @@
 #include "data.h"
 
 /* Messages are cut to fit mq_err on purpose. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <ctype.h>
 #include <dirent.h>
@@ -74,6 +76,8 @@ int mq__ld_open(mq__src *s, const char *path, mq_load_opts *opts, mq_err *err)
     s->data = data;
     s->len = len;
     s->p = data;
+    /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the first field. */
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) s->p += 3;
     s->utf8_per_line = utf8_bad_offset(data, len) != len;
     return 0;
 }
@@ -94,8 +98,17 @@ static void render(char *out, size_t cap, const char *text, size_t n)
         unsigned char c = (unsigned char)text[i];
         if (c >= 0x20 && c < 0x7f && c != '\'') out[o++] = (char)c;
         else if (c == '\'') out[o++] = '\'';
-        else if (c >= 0x80 && mq__utf8_valid(text + i, 1)) out[o++] = (char)c;
-        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else if (c >= 0x80) {
+            /* A whole valid UTF-8 sequence is shown as is; any other byte as \xNN. */
+            size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (c >= 0xC2 && c <= 0xF4 && i + k <= n && o + k + 5 < cap && mq__utf8_valid(text + i, k)) {
+                memcpy(out + o, text + i, k);
+                o += k;
+                i += k - 1;
+            } else {
+                o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+            }
+        } else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
     }
     if (cut && o + 4 < cap) { memcpy(out + o, "...", 3); o += 3; }
     out[o < cap ? o : cap - 1] = 0;
@@ -157,8 +170,9 @@ int mq__ld_next(mq__src *s, const char **b, const char **e)
             /* Name the field holding the bad byte: count separators before it. */
             int col = 0;
             for (const char *q = ls; q < ls + off; q++) col += *q == ',' || *q == '\t' || *q == '|';
-            char fname[32];
-            snprintf(fname, sizeof fname, "#%d", col + 1);
+            char fname[64];
+            if (s->cols && col < s->n_cols) snprintf(fname, sizeof fname, "%s", s->cols[col]);
+            else snprintf(fname, sizeof fname, "#%d", col + 1);
             const char *fs = ls + off;
             while (fs > ls && fs[-1] != ',' && fs[-1] != '\t' && fs[-1] != '|') fs--;
             const char *fe = ls + off;
@@ -398,7 +412,9 @@ int32_t mq__ids_intern(mq__idspace *s, const char *p, size_t n, bool numeric)
     if (numeric && !all_digits(p, n)) return -2;
     uint64_t v;
     bool dec = decimal_key(&p, &n, numeric, &v);
-    if (dec && v < IDS_CACHE_MAX) {
+    /* The direct array grows only while it stays proportional to the ids seen, so one huge id
+     * in a small file does not allocate megabytes. */
+    if (dec && v < IDS_CACHE_MAX && (v < s->cache_n || v <= 64 * ((uint64_t)mq_idmap_size(s->map) + 1024))) {
         if (v < s->cache_n && s->cache[v] >= 0) return s->cache[v];
         if (v >= s->cache_n) {
             size_t nn = MQ_MAX(s->cache_n * 2, (size_t)4096);
@@ -423,7 +439,8 @@ int32_t mq__ids_find(const mq__idspace *s, const char *p, size_t n, bool numeric
     if (numeric && !all_digits(p, n)) return -1;
     uint64_t v;
     bool dec = decimal_key(&p, &n, numeric, &v);
-    if (dec && v < s->cache_n) return s->cache[v];
+    if (dec && v < s->cache_n && s->cache[v] >= 0) return s->cache[v];
+    /* Not cached: it may have been interned through the hash before the array covered it. */
     if (numeric) while (n > 1 && p[0] == '0') { p++; n--; }
     return mq_idmap_find(s->map, p, n);
 }
@@ -474,10 +491,12 @@ static int detect(const char *path, const char *data, size_t len)
     size_t n = 0;
     while (n < len && data[n] != '\n') n++;
     const char *l = data;
+    if (n >= 3 && memcmp(l, "\xEF\xBB\xBF", 3) == 0) { l += 3; n -= 3; }
     if (n >= 13 && memcmp(l, "userId,movieId", 14 <= n ? 14 : n) == 0) return MQ_FMT_ML_CSV;
     if (n >= 16 && memcmp(l, "userID\tartistID", 15) == 0) return MQ_FMT_LASTFM;
     if (memmem(l, n, "::", 2)) return MQ_FMT_ML_DAT;
     if (n >= 13 && memcmp(l, "member,title,", 13) == 0) return MQ_FMT_EVENTS;
+    if (memmem(l, n, "member", 6) && memmem(l, n, "title", 5) && memmem(l, n, "timestamp", 9)) return MQ_FMT_EVENTS;
     /* Tab-separated numbers (u.data style) vs space-separated tokens (lines). */
     int tabs = 0, spaces = 0, other = 0;
     for (size_t i = 0; i < n; i++) {
@@ -596,6 +615,9 @@ static int load_ml(loader *L, const char *path, int fmt)
     int rc = mq__ld_open(&s, path, L->o, L->err);
     if (rc) return rc;
     reserve_for(L, s.len, fmt == MQ_FMT_ML_100K ? 20 : 24);
+    static const char *const cols[4] = {"userId", "movieId", "rating", "timestamp"};
+    s.cols = cols;
+    s.n_cols = fmt == MQ_FMT_ML_DAT ? 0 : 4;   /* "::" rows: the column count is not known by byte */
     mq__field f[5];
     const char *b, *e;
     double lo = fmt == MQ_FMT_ML_100K ? 1 : 0.5, hi = 5;
@@ -629,6 +651,9 @@ static int load_lastfm(loader *L, const char *path)
     int rc = mq__ld_open(&s, path, L->o, L->err);
     if (rc) return rc;
     reserve_for(L, s.len, 14);
+    static const char *const cols[3] = {"userID", "artistID", "weight"};
+    s.cols = cols;
+    s.n_cols = 3;
     mq__field f[4];
     const char *b, *e;
     for (;;) {
@@ -780,6 +805,11 @@ static int load_events(loader *L, const char *path)
         }
         col[c] = i;
     }
+    const char *names_by_pos[COL_N];
+    for (int c = 0; c < COL_N; c++)
+        if (col[c] >= 0) names_by_pos[col[c]] = col_names[c];
+    s.cols = names_by_pos;
+    s.n_cols = nf_header;
     if (col[COL_MEMBER] < 0 || col[COL_TITLE] < 0 || col[COL_TIME] < 0) {
         rc = mq__err_set(L->err, MQ_EFORMAT, "%s:1: header must name member, title and timestamp", path);
         goto done;
@@ -963,7 +993,7 @@ int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts, mq_d
             if ((rc = dir_main_file(path, opts->format, file, sizeof file, err))) goto fail;
             snprintf(dir, sizeof dir, "%s", path);
         } else {
-            if (opts->format == MQ_FMT_AUTO && take_catalog_path(cat, path)) continue;
+            if (take_catalog_path(cat, path)) continue;   /* catalog names are never interactions */
             snprintf(file, sizeof file, "%s", path);
             dir_of(path, dir, sizeof dir);
         }
@@ -1007,6 +1037,8 @@ int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts, mq_d
                          opts->n_bad_rows ? " (every row was skipped as bad)" : "");
         goto fail;
     }
+    double t_parse = mq_now();
+    mq__logf(opts->log, "parsed %lld rows in %.2f s", (long long)L.n, t_parse - t0);
     mq_dataset *d;
     mq_idmap *mm = L.members.map, *tm = L.titles.map;
     L.members.map = NULL;

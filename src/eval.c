@@ -19,8 +19,9 @@
  * reduction (means, standard errors, coverage) runs after all threads finish, in member order:
  * the result does not depend on the thread count or on scheduling.
  *
- * Threading: n_threads workers take blocks of 16 members from an atomic counter. Each owns its
- * scratch: the score vector [n_titles] float, a mark vector [n_titles] int32 (stamps that tag the
+ * Threading: n_threads workers take blocks of 16 members from an atomic counter. With a batch
+ * scorer (mq_eval_heldout_batch) the model scores the whole block in one call (blocked matrix
+ * products), into a [16 × n_titles] buffer. Each worker owns its scratch: the score vector(s), a mark vector [n_titles] int32 (stamps that tag the
  * member's fold-in titles and targets without clearing between members), the heap and the
  * target keys. The scorer is called concurrently and must be thread-safe.
  */
@@ -186,11 +187,11 @@ static void sift_up(rank_item *h, int i)
 /* Heap selection; heap [k] scratch. Titles are scanned in ascending index, so a later title
  * with a score equal to the root's ranks after it: only s > root.s can enter a full heap. */
 static int topk_heap(const float *scores, int32_t n_titles, const int32_t *mark, int32_t stamp,
-                     const uint8_t *rk, int k, rank_item *heap, int32_t *out)
+                     int k, rank_item *heap, int32_t *out)
 {
     int n = 0;
     for (int32_t t = 0; t < n_titles; t++) {
-        if (mark[t] == stamp || (rk && !rk[t])) continue;
+        if (mark[t] == stamp || mark[t] < 0) continue;
         float s = fix_score(scores[t]);
         if (n < k) {
             heap[n] = (rank_item){s, t};
@@ -221,11 +222,11 @@ static int cmp_rank(const void *a, const void *b)
 
 /* The benchmark baseline: every candidate into an array, qsort, take the first k. */
 static int topk_sort(const float *scores, int32_t n_titles, const int32_t *mark, int32_t stamp,
-                     const uint8_t *rk, int k, rank_item *all, int32_t *out)
+                     int k, rank_item *all, int32_t *out)
 {
     int32_t n = 0;
     for (int32_t t = 0; t < n_titles; t++)
-        if (mark[t] != stamp && !(rk && !rk[t])) all[n++] = (rank_item){fix_score(scores[t]), t};
+        if (mark[t] != stamp && mark[t] >= 0) all[n++] = (rank_item){fix_score(scores[t]), t};
     qsort(all, (size_t)n, sizeof *all, cmp_rank);
     int m = n < k ? (int)n : k;
     for (int i = 0; i < m; i++) out[i] = all[i].t;
@@ -241,7 +242,7 @@ int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded,
     rank_item stack_heap[128];
     rank_item *heap = k <= 128 ? stack_heap : malloc((size_t)k * sizeof *heap);
     if (!heap) return 0;
-    int n = topk_heap(scores, n_titles, mark, stamp, NULL, k, heap, out);
+    int n = topk_heap(scores, n_titles, mark, stamp, k, heap, out);
     if (heap != stack_heap) free(heap);
     return n;
 }
@@ -252,7 +253,7 @@ int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded,
  * For each other candidate j, c_j = #targets ranking before j, found by binary search.
  * AUC = Σ_j c_j / (nt · n_neg); the best target's rank = 1 + #{j : c_j == 0}. */
 static void full_rank(const float *scores, int32_t n_titles, const int32_t *mark, int32_t ex_stamp,
-                      int32_t tg_stamp, const uint8_t *rk, const rank_item *tk, int nt,
+                      int32_t tg_stamp, const rank_item *tk, int nt,
                       double *rr, double *auc)
 {
     double sum_c = 0;
@@ -260,7 +261,7 @@ static void full_rank(const float *scores, int32_t n_titles, const int32_t *mark
     rank_item worst = tk[nt - 1], best = tk[0];
     for (int32_t t = 0; t < n_titles; t++) {
         int32_t mk = mark[t];
-        if (mk == ex_stamp || mk == tg_stamp || (rk && !rk[t])) continue;
+        if (mk == ex_stamp || mk == tg_stamp || mk < 0) continue;
         rank_item j = {fix_score(scores[t]), t};
         n_neg++;
         int c;
@@ -288,16 +289,15 @@ static void full_rank(const float *scores, int32_t n_titles, const int32_t *mark
  * naive baseline runs topk_sort and full_rank separately). Targets enter the heap like any
  * candidate; every non-target also gets its count of targets ranking before it. */
 static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark, int32_t ex_stamp,
-                      int32_t tg_stamp, const uint8_t *rk, int k, rank_item *heap, int32_t *out,
+                      int32_t tg_stamp, int k, rank_item *heap, int32_t *out,
                       const rank_item *tk, int nt, double *rr, double *auc)
 {
     int hn = 0;
-    double sum_c = 0;
-    int64_t n_neg = 0, ahead = 0;
+    int64_t sum_c = 0, n_neg = 0, ahead = 0;   /* integer sum: no FP add latency chain */
     const rank_item worst = tk[nt - 1], best = tk[0];
     for (int32_t t = 0; t < n_titles; t++) {
         int32_t mk = mark[t];
-        if (mk == ex_stamp || (rk && !rk[t])) continue;
+        if (mk == ex_stamp || mk < 0) continue;
         float s = fix_score(scores[t]);
         if (hn < k) {
             heap[hn] = (rank_item){s, t};
@@ -330,7 +330,7 @@ static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark
         sum_c += c;
     }
     *rr = 1.0 / (double)(ahead + 1);
-    *auc = n_neg > 0 ? sum_c / ((double)nt * (double)n_neg) : NAN;
+    *auc = n_neg > 0 ? (double)sum_c / ((double)nt * (double)n_neg) : NAN;
     int m = hn;
     while (m > 0) {
         out[m - 1] = heap[0].t;
@@ -372,7 +372,7 @@ static void pure_full(const float *scores, int32_t n_titles, const int32_t *excl
     }
     if (nt > 0) {
         build_target_keys(scores, tg, nt, tk);
-        full_rank(scores, n_titles, mark, 1, 2, NULL, tk, nt, rr, auc);
+        full_rank(scores, n_titles, mark, 1, 2, tk, nt, rr, auc);
     }
     free(tg);
 done:
@@ -414,6 +414,7 @@ enum { V_RECALL, V_NDCG, V_PREC, V_MAP, V_NOV, V_DIV, V_PER_K };
 
 typedef struct loop_ctx {
     mq_eval_score_fn score;
+    mq_eval_batch_fn batch;
     void *user;
     int32_t n_titles;
     const mq_heldout *h;
@@ -459,7 +460,8 @@ static void *worker_main(void *arg)
     const mq_heldout *h = c->h;
     int32_t n = c->n_titles;
     int K = c->K;
-    float *scores = malloc((size_t)n * sizeof *scores);
+    float *block = malloc((size_t)n * (c->batch ? BLOCK : 1) * sizeof *block);
+    float *scores = block;
     int32_t *mark = calloc((size_t)n, sizeof *mark);
     rank_item *heap = malloc((size_t)(c->o->naive_topk ? n : K) * sizeof *heap);
     int max_t = 1;
@@ -470,17 +472,29 @@ static void *worker_main(void *arg)
     rank_item *tk = malloc((size_t)max_t * sizeof *tk);
     int32_t *tg = malloc((size_t)max_t * sizeof *tg);
     uint8_t *hit = malloc((size_t)K);
-    if (!scores || !mark || !heap || !tk || !tg || !hit) {
+    if (!block || !mark || !heap || !tk || !tg || !hit) {
         record_error(c, MQ_ENOMEM, NULL);
         goto done;
     }
-    const uint8_t *rk = c->o->rankable;
+    /* Titles outside the ranked set carry mark -1 for good (stamps are positive). */
+    if (c->o->rankable)
+        for (int32_t t = 0; t < n; t++)
+            if (!c->o->rankable[t]) mark[t] = -1;
     double next_log = mq_now() + 5.0;
     for (;;) {
         if (atomic_load(&c->stop)) break;
         int64_t b0 = atomic_fetch_add(&c->next, BLOCK);
         if (b0 >= h->n) break;
         int64_t b1 = MQ_MIN(b0 + BLOCK, (int64_t)h->n);
+        if (c->batch) {
+            /* One call scores the whole block (blocked matrix products in the model). */
+            mq_err e = {0};
+            int rc = c->batch(c->user, (int)(b1 - b0), h->in_ptr + b0, h->in_idx, block, &e);
+            if (rc < 0) {
+                record_error(c, rc, &e);
+                goto done;
+            }
+        }
         for (int64_t m = b0; m < b1; m++) {
             double *v = c->vals + m * c->nv;
             for (int j = 0; j < c->nv; j++) v[j] = NAN;
@@ -490,21 +504,26 @@ static void *worker_main(void *arg)
             const int32_t *out = h->out_idx + h->out_ptr[m];
             int n_out = (int)(h->out_ptr[m + 1] - h->out_ptr[m]);
             int32_t ex_stamp = (int32_t)(2 * m + 1), tg_stamp = (int32_t)(2 * m + 2);
-            for (int i = 0; i < n_hist; i++) mark[hist[i]] = ex_stamp;
+            for (int i = 0; i < n_hist; i++)
+                if (mark[hist[i]] >= 0) mark[hist[i]] = ex_stamp;   /* -1 stays: never ranked */
             int nt = 0;
             for (int i = 0; i < n_out; i++) {
                 int32_t t = out[i];
                 if (mark[t] == ex_stamp || mark[t] == tg_stamp) continue;   /* in fold-in/dup */
-                if (rk && !rk[t]) continue;   /* not in the ranked title set */
+                if (mark[t] < 0) continue;   /* not in the ranked title set */
                 mark[t] = tg_stamp;
                 tg[nt++] = t;
             }
             if (nt == 0) continue;   /* nothing to find: not evaluated */
-            mq_err e = {0};
-            int rc = c->score(c->user, hist, n_hist, scores, &e);
-            if (rc < 0) {
-                record_error(c, rc, &e);
-                goto done;
+            if (c->batch) {
+                scores = block + (size_t)(m - b0) * (size_t)n;
+            } else {
+                mq_err e = {0};
+                int rc = c->score(c->user, hist, n_hist, scores, &e);
+                if (rc < 0) {
+                    record_error(c, rc, &e);
+                    goto done;
+                }
             }
             int32_t *top = c->tops + m * K;
             /* Titles whose mark is ex_stamp are skipped; targets stay rankable. */
@@ -512,10 +531,10 @@ static void *worker_main(void *arg)
             build_target_keys(scores, tg, nt, tk);
             int L;
             if (c->o->naive_topk) {
-                L = topk_sort(scores, n, mark, ex_stamp, rk, K, heap, top);
-                full_rank(scores, n, mark, ex_stamp, tg_stamp, rk, tk, nt, &vfull[0], &vfull[1]);
+                L = topk_sort(scores, n, mark, ex_stamp, K, heap, top);
+                full_rank(scores, n, mark, ex_stamp, tg_stamp, tk, nt, &vfull[0], &vfull[1]);
             } else {
-                L = fused_pass(scores, n, mark, ex_stamp, tg_stamp, rk, K, heap, top, tk, nt,
+                L = fused_pass(scores, n, mark, ex_stamp, tg_stamp, K, heap, top, tk, nt,
                                &vfull[0], &vfull[1]);
             }
             c->top_len[m] = L;
@@ -542,7 +561,7 @@ static void *worker_main(void *arg)
         }
     }
 done:
-    free(scores);
+    free(block);
     free(mark);
     free(heap);
     free(tk);
@@ -624,8 +643,32 @@ static int check_heldout(const mq_heldout *h, int32_t n_titles, mq_err *err)
     return 0;
 }
 
+static int run_loop(mq_eval_score_fn score, mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                    const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res, mq_err *err);
+
 int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const mq_heldout *h,
                     const mq_eval_opts *o, mq_eval_result *res, mq_err *err)
+{
+    if (!score) {
+        if (res) memset(res, 0, sizeof *res);
+        return mq__err_set(err, MQ_EINVAL, "eval: no scorer");
+    }
+    return run_loop(score, NULL, user, n_titles, h, o, res, err);
+}
+
+int mq_eval_heldout_batch(mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                          const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res,
+                          mq_err *err)
+{
+    if (!batch) {
+        if (res) memset(res, 0, sizeof *res);
+        return mq__err_set(err, MQ_EINVAL, "eval: no scorer");
+    }
+    return run_loop(NULL, batch, user, n_titles, h, o, res, err);
+}
+
+static int run_loop(mq_eval_score_fn score, mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                    const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res, mq_err *err)
 {
     mq_eval_opts defaults;
     if (!o) {
@@ -633,7 +676,7 @@ int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const 
         o = &defaults;
     }
     memset(res, 0, sizeof *res);
-    if (!score || !h) return mq__err_set(err, MQ_EINVAL, "eval: no scorer or held-out set");
+    if (!h) return mq__err_set(err, MQ_EINVAL, "eval: no held-out set");
     if (n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "eval: the model has no titles");
     int ks_default[4] = {10, 20, 50, 100};
     const int32_t *ks;
@@ -663,6 +706,7 @@ int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const 
     loop_ctx c;
     memset(&c, 0, sizeof c);
     c.score = score;
+    c.batch = batch;
     c.user = user;
     c.n_titles = n_titles;
     c.h = h;

@@ -46,6 +46,12 @@
 #define REC_MAX (REC_HDR + PAYLOAD_FIXED + 2 * MQ_ID_MAX)
 #define REPLAY_BATCH 4096
 
+typedef struct async_cb {
+    mq_evlog_done_fn fn;
+    void *user;
+    uint64_t first;
+} async_cb;
+
 struct mq_evlog {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -64,6 +70,10 @@ struct mq_evlog {
     uint64_t fail_lo, fail_hi;  /* the last commit whose apply failed */
     int fail_code;
     mq_evlog_stats st;
+    async_cb *pend_cb;          /* asynchronous appenders waiting for the next commit */
+    int pend_cbn, pend_cbcap;
+    pthread_t committer;        /* started by the first asynchronous append */
+    bool committer_started, closing;
 };
 
 int mq_fsync_parse(const char *s)
@@ -440,6 +450,14 @@ fail:
 void mq_evlog_close(mq_evlog *l)
 {
     if (!l) return;
+    if (l->committer_started) {
+        pthread_mutex_lock(&l->mu);
+        l->closing = true;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->committer, NULL);
+    }
+    free(l->pend_cb);
     if (l->fd >= 0) close(l->fd);
     mq_buf_release(&l->pending);
     free(l->pend_ev);
@@ -493,6 +511,163 @@ static int commit(mq_evlog *l, const mq_buf *buf, const mq_event *ev, int n, uin
     return 0;
 }
 
+/* The leader's turn (lock held on entry and on return, released during the I/O): takes
+ * everything pending, commits it, records the outcome, then tells the asynchronous appenders
+ * of that batch (outside the lock, in sequence order). */
+static void lead_commit(mq_evlog *l)
+{
+    l->flushing = true;
+    mq_buf batch = l->pending;
+    mq_event *bev = l->pend_ev;
+    int bn = l->pend_n;
+    int bcap = l->pend_cap;
+    async_cb *cbs = l->pend_cb;
+    int ncb = l->pend_cbn;
+    mq_buf_init(&l->pending);
+    l->pend_ev = NULL;
+    l->pend_n = l->pend_cap = 0;
+    l->pend_cb = NULL;
+    l->pend_cbn = l->pend_cbcap = 0;
+    uint64_t first = l->durable_seq + 1;
+    pthread_mutex_unlock(&l->mu);
+
+    mq_err cerr = {0, ""};
+    int crc = commit(l, &batch, bev, bn, first, &cerr);
+    int cb_rc = crc < 0 ? crc : crc > 0 ? (cerr.code ? cerr.code : MQ_EIO) : 0;
+    for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, cb_rc, cbs[i].first);
+    free(cbs);
+
+    pthread_mutex_lock(&l->mu);
+    if (crc < 0) {
+        l->sticky = crc;
+        snprintf(l->sticky_msg, sizeof l->sticky_msg, "%s", cerr.msg);
+    } else {
+        l->durable_seq = first + (uint64_t)bn - 1;
+        l->st.records = l->durable_seq;
+        l->st.commits++;
+        if (crc > 0) {
+            l->fail_lo = first;
+            l->fail_hi = l->durable_seq;
+            l->fail_code = cerr.code;
+        }
+    }
+    /* recycle the larger buffers */
+    if (!l->pend_ev && bcap) {
+        l->pend_ev = bev;
+        l->pend_cap = bcap;
+        bev = NULL;
+    }
+    free(bev);
+    if (l->pending.cap == 0) {
+        mq_buf_reset(&batch);
+        l->pending = batch;
+    } else {
+        mq_buf_release(&batch);
+    }
+    l->flushing = false;
+    pthread_cond_broadcast(&l->cv);
+}
+
+/* Encodes and queues n events under the lock; *mine_first gets the first sequence. */
+static int enqueue_locked(mq_evlog *l, const mq_event *ev, int n, const mq_buf *enc,
+                          uint64_t *mine_first, mq_err *err)
+{
+    if (l->sticky) return mq__err_set(err, l->sticky, "%s", l->sticky_msg);
+    if (l->closing) return mq__err_set(err, MQ_EBUSY, "event log: closing");
+    if ((int64_t)(l->pending.len + enc->len) > l->o.max_pending_bytes)
+        return mq__err_set(err, MQ_EBUSY, "event log: %zu bytes already wait to be committed",
+                           l->pending.len);
+    if (l->pend_n + n > l->pend_cap) {
+        int cap = MQ_MAX(l->pend_cap * 2, l->pend_n + n);
+        cap = MQ_MAX(cap, 64);
+        mq_event *p = realloc(l->pend_ev, (size_t)cap * sizeof *p);
+        if (!p) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+        l->pend_ev = p;
+        l->pend_cap = cap;
+    }
+    size_t before = l->pending.len;
+    mq_buf_put(&l->pending, enc->p, enc->len);
+    if (l->pending.oom) {
+        l->pending.oom = false;
+        l->pending.len = before;
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
+    memcpy(l->pend_ev + l->pend_n, ev, (size_t)n * sizeof *ev);
+    l->pend_n += n;
+    *mine_first = l->next_seq;
+    l->next_seq += (uint64_t)n;
+    return 0;
+}
+
+static void *committer_main(void *arg)
+{
+    mq_evlog *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->closing && (l->pend_cbn == 0 || l->flushing)) pthread_cond_wait(&l->cv, &l->mu);
+        if (l->pend_cbn == 0 || l->flushing) {
+            if (l->closing) break;
+            continue;
+        }
+        if (l->sticky) {
+            /* fail what waits: it will never be written */
+            async_cb *cbs = l->pend_cb;
+            int ncb = l->pend_cbn;
+            l->pend_cb = NULL;
+            l->pend_cbn = l->pend_cbcap = 0;
+            int code = l->sticky;
+            pthread_mutex_unlock(&l->mu);
+            for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, code, cbs[i].first);
+            free(cbs);
+            pthread_mutex_lock(&l->mu);
+            continue;
+        }
+        lead_commit(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+int mq_evlog_append_async(mq_evlog *l, const mq_event *ev, int n, mq_evlog_done_fn done,
+                          void *user, mq_err *err)
+{
+    if (n <= 0) return mq__err_set(err, MQ_EINVAL, "event log: nothing to append");
+    for (int i = 0; i < n; i++) {
+        int rc = check_event(&ev[i], err);
+        if (rc) return rc;
+    }
+    mq_buf enc;
+    mq_buf_init(&enc);
+    unsigned char rec[REC_MAX];
+    for (int i = 0; i < n; i++) mq_buf_put(&enc, rec, encode(&ev[i], rec));
+    if (enc.oom) { mq_buf_release(&enc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    pthread_mutex_lock(&l->mu);
+    int rc = 0;
+    if (!l->committer_started) {
+        if (pthread_create(&l->committer, NULL, committer_main, l) != 0) {
+            rc = mq__err_set(err, MQ_ENOMEM, "event log: cannot start the committer thread");
+            goto out;
+        }
+        l->committer_started = true;
+    }
+    if (l->pend_cbn == l->pend_cbcap) {
+        int cap = l->pend_cbcap ? 2 * l->pend_cbcap : 64;
+        async_cb *p = realloc(l->pend_cb, (size_t)cap * sizeof *p);
+        if (!p) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+        l->pend_cb = p;
+        l->pend_cbcap = cap;
+    }
+    uint64_t first;
+    rc = enqueue_locked(l, ev, n, &enc, &first, err);
+    if (rc) goto out;
+    l->pend_cb[l->pend_cbn++] = (async_cb){done, user, first};
+    pthread_cond_broadcast(&l->cv);
+out:
+    pthread_mutex_unlock(&l->mu);
+    mq_buf_release(&enc);
+    return rc;
+}
+
 int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq, mq_err *err)
 {
     if (n <= 0) return 0;
@@ -512,34 +687,10 @@ int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq,
     if (l->o.fsync == MQ_FSYNC_BATCH) {
         while (l->flushing && !l->sticky) pthread_cond_wait(&l->cv, &l->mu);
     }
-    if (l->sticky) {
-        rc = mq__err_set(err, l->sticky, "%s", l->sticky_msg);
-        goto out;
-    }
-    if ((int64_t)(l->pending.len + enc.len) > l->o.max_pending_bytes) {
-        rc = mq__err_set(err, MQ_EBUSY, "event log: %zu bytes already wait to be committed",
-                         l->pending.len);
-        goto out;
-    }
-    if (l->pend_n + n > l->pend_cap) {
-        int cap = MQ_MAX(l->pend_cap * 2, l->pend_n + n);
-        cap = MQ_MAX(cap, 64);
-        mq_event *p = realloc(l->pend_ev, (size_t)cap * sizeof *p);
-        if (!p) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
-        l->pend_ev = p;
-        l->pend_cap = cap;
-    }
-    uint64_t mine_first = l->next_seq, mine_last = l->next_seq + (uint64_t)n - 1;
-    l->next_seq += (uint64_t)n;
-    mq_buf_put(&l->pending, enc.p, enc.len);
-    if (l->pending.oom) {
-        /* cannot happen silently: undo and fail */
-        l->next_seq -= (uint64_t)n;
-        rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(l->pend_ev + l->pend_n, ev, (size_t)n * sizeof *ev);
-    l->pend_n += n;
+    uint64_t mine_first;
+    rc = enqueue_locked(l, ev, n, &enc, &mine_first, err);
+    if (rc) goto out;
+    uint64_t mine_last = mine_first + (uint64_t)n - 1;
     if (first_seq) *first_seq = mine_first;
 
     while (l->durable_seq < mine_last && !l->sticky) {
@@ -547,50 +698,7 @@ int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq,
             pthread_cond_wait(&l->cv, &l->mu);
             continue;
         }
-        /* become the leader: take everything pending */
-        l->flushing = true;
-        mq_buf batch = l->pending;
-        mq_event *bev = l->pend_ev;
-        int bn = l->pend_n;
-        int bcap = l->pend_cap;
-        mq_buf_init(&l->pending);
-        l->pend_ev = NULL;
-        l->pend_n = l->pend_cap = 0;
-        uint64_t first = l->durable_seq + 1;
-        pthread_mutex_unlock(&l->mu);
-
-        mq_err cerr = {0, ""};
-        int crc = commit(l, &batch, bev, bn, first, &cerr);
-
-        pthread_mutex_lock(&l->mu);
-        if (crc < 0) {
-            l->sticky = crc;
-            snprintf(l->sticky_msg, sizeof l->sticky_msg, "%s", cerr.msg);
-        } else {
-            l->durable_seq = first + (uint64_t)bn - 1;
-            l->st.records = l->durable_seq;
-            l->st.commits++;
-            if (crc > 0) {
-                l->fail_lo = first;
-                l->fail_hi = l->durable_seq;
-                l->fail_code = cerr.code;
-            }
-        }
-        /* recycle the larger buffers */
-        if (!l->pend_ev && bcap) {
-            l->pend_ev = bev;
-            l->pend_cap = bcap;
-            bev = NULL;
-        }
-        free(bev);
-        if (l->pending.cap == 0) {
-            mq_buf_reset(&batch);
-            l->pending = batch;
-        } else {
-            mq_buf_release(&batch);
-        }
-        l->flushing = false;
-        pthread_cond_broadcast(&l->cv);
+        lead_commit(l);
     }
     if (l->durable_seq < mine_last) {
         rc = mq__err_set(err, l->sticky, "%s", l->sticky_msg);

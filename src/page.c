@@ -37,8 +37,8 @@
 
 #define ARENA_BLOCK (256 * 1024)
 #define MAX_CAND_ROWS 64
-#define MAX_SEEDS 8
-#define MAX_GENRE_ROWS 5
+#define MAX_SEEDS 18
+#define MAX_GENRE_ROWS 8
 
 typedef struct arena_block {
     struct arena_block *next;
@@ -177,36 +177,62 @@ static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
 
 typedef struct sv { float s; int32_t t; } sv;
 
-static int sv_desc(const void *a, const void *b)
+
+/* Sort keys: (score descending, title ascending) as one ascending uint64, so selection and
+ * sorting compare integers inline instead of calling qsort's comparator. */
+static inline uint64_t sv_key(float s, int32_t t)
 {
-    const sv *x = a, *y = b;
-    if (x->s != y->s) return x->s < y->s ? 1 : -1;
-    return (x->t > y->t) - (x->t < y->t);
+    uint32_t u;
+    memcpy(&u, &s, 4);
+    u = u & 0x80000000u ? ~u : u | 0x80000000u;     /* order-preserving float -> uint */
+    return (uint64_t)~u << 32 | (uint32_t)t;
 }
 
-/* Partially orders a[0..n) so that a[0..k) holds the k largest (ties by index), then sorts
- * those. Quickselect with median-of-three. */
-static void top_k(sv *a, int n, int k)
+static void sort_u64(uint64_t *a, int n)
 {
-    if (k >= n) { qsort(a, (size_t)n, sizeof *a, sv_desc); return; }
-    int lo = 0, hi = n - 1;
-    while (hi > lo) {
-        int mid = lo + (hi - lo) / 2;
-        if (sv_desc(&a[mid], &a[lo]) < 0) { sv t = a[mid]; a[mid] = a[lo]; a[lo] = t; }
-        if (sv_desc(&a[hi], &a[lo]) < 0) { sv t = a[hi]; a[hi] = a[lo]; a[lo] = t; }
-        if (sv_desc(&a[hi], &a[mid]) < 0) { sv t = a[hi]; a[hi] = a[mid]; a[mid] = t; }
-        sv pivot = a[mid];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (sv_desc(&a[i], &pivot) < 0) i++;
-            while (sv_desc(&a[j], &pivot) > 0) j--;
-            if (i <= j) { sv t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+    while (n > 16) {
+        uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+        uint64_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        int i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < piv) i++;
+            while (a[j] > piv) j--;
+            if (i >= j) break;
+            uint64_t t = a[i]; a[i] = a[j]; a[j] = t;
+            i++; j--;
         }
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
+        /* recurse into the smaller side, loop on the larger */
+        if (j + 1 < n - j - 1) { sort_u64(a, j + 1); a += j + 1; n -= j + 1; }
+        else { sort_u64(a + j + 1, n - j - 1); n = j + 1; }
     }
-    qsort(a, (size_t)k, sizeof *a, sv_desc);
+    for (int i = 1; i < n; i++) {
+        uint64_t v = a[i];
+        int j = i - 1;
+        while (j >= 0 && a[j] > v) { a[j + 1] = a[j]; j--; }
+        a[j + 1] = v;
+    }
+}
+
+/* Moves the k smallest keys of a[0..n) to a[0..k) (Hoare quickselect), then sorts them. */
+static void top_k_u64(uint64_t *a, int n, int k)
+{
+    if (k < n) {
+        int lo = 0, hi = n - 1;
+        while (lo < hi) {
+            uint64_t x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+            uint64_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+            int i = lo, j = hi;
+            while (i <= j) {
+                while (a[i] < piv) i++;
+                while (a[j] > piv) j--;
+                if (i <= j) { uint64_t t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+            }
+            if (k - 1 <= j) hi = j;
+            else if (k - 1 >= i) lo = i;
+            else break;
+        }
+    }
+    sort_u64(a, k < n ? k : n);
 }
 
 /* ---- helpers ---- */
@@ -222,11 +248,20 @@ static uint64_t title_genres(const mq_page_catalog *pc, int32_t t)
     return pc->catalog && pc->catalog->genres ? pc->catalog->genres[t] : 0;
 }
 
-static float jaccard(uint64_t a, uint64_t b)
+/* Portable popcount (SWAR) so the build does not depend on -mpopcnt. */
+static inline int popc(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+
+static inline float jaccard(uint64_t a, uint64_t b)
 {
     uint64_t u = a | b;
     if (!u) return 0;
-    return (float)__builtin_popcountll(a & b) / (float)__builtin_popcountll(u);
+    return (float)popc(a & b) / (float)popc(u);
 }
 
 static const char *genre_name(const mq_page_catalog *pc, int g)
@@ -245,6 +280,8 @@ typedef struct builder {
     int n_rows;
     int n_total;
     bool cold;
+    double disc[101];       /* 1 / log2(j + 2) */
+    double disc_sum;        /* over per_row slots */
 } builder;
 
 static cand_row *add_row(builder *b, int kind, double prior)
@@ -264,19 +301,13 @@ static inline float value_of(const builder *b, const cand_row *r, int j)
     return b->cold ? rs : 0.5f * rs + 0.5f * b->c->rel[r->order[j]];
 }
 
-static const double disc[] = {
-    1.0000, 0.6309, 0.5000, 0.4307, 0.3869, 0.3562, 0.3333, 0.3155, 0.3010, 0.2891,
-};
-
 static double row_utility(const builder *b, const cand_row *r, int same_kind)
 {
     int per = b->req->per_row, got = 0;
-    double num = 0, den = 0;
-    for (int j = 0; j < per; j++) den += j < 10 ? disc[j] : 1.0 / __builtin_log2(j + 2.0);
+    double num = 0, den = b->disc_sum;
     for (int j = 0; j < r->n && got < per; j++) {
         if (b->c->flag[r->order[j]]) continue;
-        double d = got < 10 ? disc[got] : 1.0 / __builtin_log2(got + 2.0);
-        num += d * value_of(b, r, j);
+        num += b->disc[got] * value_of(b, r, j);
         got++;
     }
     int min_fill = per < 4 ? per : (per + 3) / 4;
@@ -315,13 +346,15 @@ static int fill_row(builder *b, cand_row *r)
     row->n = 0;
     double lam = b->req->mmr_lambda;
     bool mmr = lam < 1.0 && r->kind != K_CW;
-    for (int k = 0; k < per && np > 0; k++) {
-        int best = 0;
+    int head = 0;                               /* lambda = 1: take the pool in order */
+    for (int k = 0; k < per && head < np; k++) {
+        int best = head;
         if (mmr) {
             double bv = -1e30;
             for (int i = 0; i < np; i++) {
                 double v = lam * pv[i] - (1 - lam) * ms[i];
-                if (v > bv) { bv = v; best = i; }
+                /* ties go to the earlier candidate, whatever the pool order */
+                if (v > bv || (v == bv && pool[i] < pool[best])) { bv = v; best = i; }
             }
         }
         int j = pool[best];
@@ -329,28 +362,20 @@ static int fill_row(builder *b, cand_row *r)
         int at = b->n_total++;
         p->titles[at] = t;
         p->scores[at] = pv[best];
-        const char *ev = r->evidence;
-        if (!ev) {
-            if (r->kind == K_CW) {
-                ev = "Continue watching";
-            } else {
-                ev = "Recommended for you";
-            }
-        }
-        p->evidence[at] = ev;
+        p->evidence[at] = r->evidence ? r->evidence : r->kind == K_CW ? "Continue watching" : "Recommended for you";
         row->n++;
         c->flag[t] = 2;
-        /* remove from the pool, keeping order (the first is the best when lambda = 1) */
-        uint64_t g = title_genres(pc, t);
-        memmove(pool + best, pool + best + 1, (size_t)(np - best - 1) * sizeof *pool);
-        memmove(pv + best, pv + best + 1, (size_t)(np - best - 1) * sizeof *pv);
-        memmove(ms + best, ms + best + 1, (size_t)(np - best - 1) * sizeof *ms);
+        if (!mmr) { head++; continue; }
+        /* swap-remove, then fold the new title into each candidate's max similarity */
         np--;
-        if (mmr)
-            for (int i = 0; i < np; i++) {
-                float s = jaccard(g, title_genres(pc, r->order[pool[i]]));
-                if (s > ms[i]) ms[i] = s;
-            }
+        pool[best] = pool[np];
+        pv[best] = pv[np];
+        ms[best] = ms[np];
+        uint64_t g = title_genres(pc, t);
+        for (int i = 0; i < np; i++) {
+            float sv_ = jaccard(g, title_genres(pc, r->order[pool[i]]));
+            if (sv_ > ms[i]) ms[i] = sv_;
+        }
     }
     p->n_rows++;
     r->done = true;
@@ -404,6 +429,11 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     b->req = req;
     b->n_rows = 0;
     b->n_total = 0;
+    b->disc_sum = 0;
+    for (int j = 0; j < req->per_row; j++) {
+        b->disc[j] = 1.0 / __builtin_log2(j + 2.0);
+        b->disc_sum += b->disc[j];
+    }
     const mq_catalog *cat = pc->catalog;
 
     /* 1. bans: history (seen), exclusions, genre filter */
@@ -434,16 +464,41 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     b->cold = scores == NULL;
 
     /* 2. relevance */
-    int K = MQ_MIN(n, MQ_MAX(4 * req->rows * req->per_row, 1000));
-    sv *top = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *top);
-    if (!top) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+    int K = MQ_MIN(n, MQ_MAX(req->rows * req->per_row + 200, 500));
+    sv *top = arena_alloc(c, (size_t)MQ_MAX(K, 1) * sizeof *top);
+    uint64_t *keys = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *keys);
+    if (!top || !keys) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
     int n_top = 0;
     if (!b->cold) {
         for (int32_t t = 0; t < n; t++)
-            if (!c->flag[t] && scores[t] == scores[t]) top[n_top++] = (sv){scores[t], t};
+            if (!c->flag[t] && scores[t] == scores[t]) keys[n_top++] = sv_key(scores[t], t);
         K = MQ_MIN(K, n_top);
-        top_k(top, n_top, K);
+        /* Pre-filter: a threshold from an evenly spaced sample of 512 keys, set at about twice
+         * the K-th best's rank, keeps ~2K candidates in one predictable pass; quickselect then
+         * runs on those. If the sample misleads (fewer than K kept), select from all. */
+        if (n_top > 8 * K) {
+            uint64_t sample[512];
+            int step = n_top / 512;
+            for (int i = 0; i < 512; i++) sample[i] = keys[i * step];
+            sort_u64(sample, 512);
+            int at = MQ_MIN(511, (int)(2.0 * 512 * K / n_top) + 8);
+            uint64_t thr = sample[at];
+            uint64_t *kept = arena_alloc(c, (size_t)n_top * sizeof *kept);
+            int m = 0;
+            if (kept) {
+                for (int i = 0; i < n_top; i++) {
+                    kept[m] = keys[i];
+                    m += keys[i] <= thr;
+                }
+                if (m >= K) { keys = kept; n_top = m; }
+            }
+        }
+        top_k_u64(keys, n_top, K);
         n_top = K;
+        for (int i = 0; i < n_top; i++) {
+            int32_t t = (int32_t)(uint32_t)keys[i];
+            top[i] = (sv){scores[t], t};
+        }
         float hi = n_top ? top[0].s : 1, lo = n_top ? top[n_top - 1].s : 0;
         float span = hi > lo ? hi - lo : 1;
         for (int32_t t = 0; t < n; t++) c->rel[t] = 0;
@@ -535,18 +590,18 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
         int y = cat && cat->years ? cat->years[pc->new_order[pc->n_new - 1]] : 0;
         r->reason = y ? arena_printf(c, "Released in %d or later", y) : "Recently released";
         /* order the recent releases by the member's relevance (or popularity) */
-        sv *nv = arena_alloc(c, (size_t)pc->n_new * sizeof *nv);
+        uint64_t *nv = arena_alloc(c, (size_t)pc->n_new * sizeof *nv);
         int32_t *no = arena_alloc(c, (size_t)pc->n_new * sizeof *no);
         float *ns = arena_alloc(c, (size_t)pc->n_new * sizeof *ns);
         if (!nv || !no || !ns) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
         for (int k = 0; k < pc->n_new; k++) {
             int32_t t = pc->new_order[k];
-            nv[k] = (sv){b->cold ? pc->popularity[t] : c->rel[t] + 0.01f * pc->popularity[t], t};
+            nv[k] = sv_key(b->cold ? pc->popularity[t] : c->rel[t] + 0.01f * pc->popularity[t], t);
         }
-        qsort(nv, (size_t)pc->n_new, sizeof *nv, sv_desc);
+        sort_u64(nv, pc->n_new);
         for (int k = 0; k < pc->n_new; k++) {
-            no[k] = nv[k].t;
-            ns[k] = pc->popularity[nv[k].t];
+            no[k] = (int32_t)(uint32_t)nv[k];
+            ns[k] = pc->popularity[no[k]];
         }
         r->order = no;
         r->rscore = ns;

@@ -104,16 +104,17 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
         else mq_buf_putc(&names, 0);
     }
     for (int g = 0; g < c->n_genres; g++) mq_buf_put(&gnames, c->genre_names[g], strlen(c->genre_names[g]) + 1);
-    for (int32_t i = 0; i < c->n_tags; i++) mq_buf_put(&tnames, c->tag_names[i], strlen(c->tag_names[i]) + 1);
+    for (int32_t i = 0; i < c->n_tags && c->tag_names; i++) mq_buf_put(&tnames, c->tag_names[i], strlen(c->tag_names[i]) + 1);
     int rc = 0;
     if (mids.oom || tids.oom || names.oom || gnames.oom || tnames.oom) {
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory writing %s", path);
         goto out;
     }
     int64_t *zero_ptr = NULL;
-    int64_t n_tag_entries = c->tag_ptr ? c->tag_ptr[d->n_titles] : 0;
+    int64_t n_tag_entries = c->tag_ptr && c->tag_ids ? c->tag_ptr[d->n_titles] : 0;
     uint64_t nt = (uint64_t)d->n_titles, nnz = (uint64_t)d->nnz;
-    if (!c->tag_ptr && !(zero_ptr = calloc(nt + 1, sizeof *zero_ptr))) {
+    /* A catalog without some arrays (a dataset assembled by hand) is saved as empty metadata. */
+    if (!(zero_ptr = calloc(nt + 1, sizeof *zero_ptr))) {
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory writing %s", path);
         goto out;
     }
@@ -129,13 +130,13 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
         {S_MEMBER_IDS, mids.p, mids.len, (uint64_t)d->n_members, 0, 0},
         {S_TITLE_IDS, tids.p, tids.len, nt, 0, 0},
         {S_CAT_NAMES, names.p, names.len, nt, 0, 0},
-        {S_CAT_YEARS, c->years, 4 * nt, nt, 0, 0},
-        {S_CAT_GENRES, c->genres, 8 * nt, nt, 0, 0},
+        {S_CAT_YEARS, c->years ? (const void *)c->years : zero_ptr, 4 * nt, nt, 0, 0},
+        {S_CAT_GENRES, c->genres ? (const void *)c->genres : zero_ptr, 8 * nt, nt, 0, 0},
         {S_GENRE_NAMES, gnames.p, gnames.len, (uint64_t)c->n_genres, 0, 0},
-        {S_TAG_PTR, c->tag_ptr ? c->tag_ptr : zero_ptr, 8 * (nt + 1), nt + 1, 0, 0},
+        {S_TAG_PTR, n_tag_entries ? c->tag_ptr : zero_ptr, 8 * (nt + 1), nt + 1, 0, 0},
         {S_TAG_IDS, c->tag_ids, 4 * (uint64_t)n_tag_entries, (uint64_t)n_tag_entries, 0, 0},
         {S_TAG_COUNTS, c->tag_counts, 4 * (uint64_t)n_tag_entries, (uint64_t)n_tag_entries, 0, 0},
-        {S_TAG_NAMES, tnames.p, tnames.len, (uint64_t)c->n_tags, 0, 0},
+        {S_TAG_NAMES, tnames.p, tnames.len, c->tag_names ? (uint64_t)c->n_tags : 0, 0, 0},
     };
     const uint32_t ns = S_COUNT - 1;
     uint64_t off = HDR_SIZE + (uint64_t)ns * ENTRY_SIZE;

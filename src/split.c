@@ -330,6 +330,13 @@ int mq_split_make(const mq_dataset *d, const mq_split_opts *o, mq_split *out, mq
                 if (seen[d->m_idx[e]] && (rc = hb_add(&ht, target[e], d->m_idx[e]))) goto fail;
         }
     }
+    int64_t n_keep = 0;
+    for (int64_t e = 0; e < d->nnz; e++) n_keep += keep[e];
+    if (n_keep == 0) {
+        rc = mq__err_set(err, MQ_EINVAL, "the split leaves no training interactions%s",
+                         op.protocol == MQ_SPLIT_TEMPORAL && op.cutoff ? " (the cutoff is before every interaction)" : "");
+        goto fail;
+    }
     if ((rc = build_train(d, keep, &out->train, err))) goto fail;
     if ((rc = hb_finish(&hv, &out->val)) || (rc = hb_finish(&ht, &out->test))) goto fail;
     free(keep); free(target); free(role); free(seen); free(perm); free(buf); free(tbuf);

@@ -9,7 +9,8 @@
  * half the catalog (the excess is carried to the next member). Each member's titles are
  * distinct: drawn from the popularity law by rejection against a bit set of M bits that is
  * cleared after each member. Times: each member starts at a random second of 2020 and moves
- * forward by exponential gaps (mean 1 day), so events are chronological per member.
+ * forward by exponential gaps with mean 365 days / n_u, so a member's events are chronological
+ * and span about a year.
  *
  * Output: an events CSV "member,title,timestamp,event,value" (ids are decimal numbers from 1),
  * written through a 1 MiB buffer to a temp file and renamed (mq__atomic_*). Memory is
@@ -131,7 +132,7 @@ int mq_synth_write(const mq_synth_opts *o, const char *path, const mq_log *lg, m
             while (bits[r >> 6] >> (r & 63) & 1);
             bits[r >> 6] |= 1ULL << (r & 63);
             picked[k] = r;
-            t += (int64_t)(-86400.0 * log(1.0 - mq_rng_uniform(&rng)));
+            t += (int64_t)(-(365.0 * 86400.0 / (double)nu) * log(1.0 - mq_rng_uniform(&rng)));
             if (len + 96 > (1 << 20)) { fwrite(out, 1, len, a.f); len = 0; }
             len += (size_t)put_u64(out + len, (uint64_t)u + 1);
             out[len++] = ',';

@@ -121,6 +121,18 @@ static int synth_score(void *user, const int32_t *hist, int n_hist, float *score
     return 0;
 }
 
+static int synth_batch(void *user, int n_members, const int64_t *ptr, const int32_t *idx,
+                       float *scores, mq_err *err)
+{
+    const synth_scorer *s = user;
+    for (int i = 0; i < n_members; i++) {
+        int rc = synth_score(user, idx + ptr[i], (int)(ptr[i + 1] - ptr[i]),
+                             scores + (size_t)i * (size_t)s->n_titles, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 typedef struct synth_heldout {
     mq_heldout h;
     int32_t *pop;
@@ -198,11 +210,20 @@ MQ_TEST(eval_loop_vs_numpy)
     o.title_pop = sh.pop;
     o.n_pop_members = 50;
     o.genres = sh.genres;
+    /* Every 9th title is outside the ranked title set (as titles no training member has). */
+    uint8_t rankable[150];
+    for (int32_t t = 0; t < n_titles; t++) rankable[t] = t % 9 != 4;
+    o.rankable = rankable;
     mq_eval_result res;
     mq_err err = {0};
     ASSERT_OK(mq_eval_heldout(synth_score, &sc, n_titles, &sh.h, &o, &res, &err), &err);
     int32_t no_targets = 0;
-    for (int32_t m = 0; m < n; m++) no_targets += sh.h.out_ptr[m + 1] == sh.h.out_ptr[m];
+    for (int32_t m = 0; m < n; m++) {
+        int ok = 0;
+        for (int64_t p = sh.h.out_ptr[m]; p < sh.h.out_ptr[m + 1]; p++)
+            ok += rankable[sh.h.out_idx[p]];
+        no_targets += ok == 0;
+    }
     ASSERT(no_targets >= 1);   /* member 5 at least */
     ASSERT_INT_EQ(res.n_skipped, no_targets);
     ASSERT_INT_EQ(res.n_members, n - no_targets);
@@ -214,6 +235,9 @@ MQ_TEST(eval_loop_vs_numpy)
     ASSERT(f);
     fprintf(f, "T %d %d\nK 5 10 20 100\nP", n_titles, 50);
     for (int32_t t = 0; t < n_titles; t++) fprintf(f, " %d", sh.pop[t]);
+    fprintf(f, "\nX");
+    for (int32_t t = 0; t < n_titles; t++)
+        if (!rankable[t]) fprintf(f, " %d", t);
     fprintf(f, "\nG");
     for (int32_t t = 0; t < n_titles; t++) fprintf(f, " %llu", (unsigned long long)sh.genres[t]);
     fprintf(f, "\n");
@@ -252,6 +276,9 @@ MQ_TEST(eval_loop_deterministic_and_naive)
     mq_eval_opts_init(&o);
     o.title_pop = sh.pop;
     o.n_pop_members = 50;
+    uint8_t rankable[400];
+    for (int32_t t = 0; t < n_titles; t++) rankable[t] = t % 7 != 3;
+    o.rankable = rankable;
     mq_eval_result a, b, c;
     mq_err err = {0};
     o.n_threads = 1;
@@ -260,13 +287,19 @@ MQ_TEST(eval_loop_deterministic_and_naive)
     ASSERT_OK(mq_eval_heldout(synth_score, &sc, n_titles, &sh.h, &o, &b, &err), &err);
     o.naive_topk = true;
     ASSERT_OK(mq_eval_heldout(synth_score, &sc, n_titles, &sh.h, &o, &c, &err), &err);
+    mq_eval_result d;
+    o.naive_topk = false;
+    o.n_threads = 3;
+    ASSERT_OK(mq_eval_heldout_batch(synth_batch, &sc, n_titles, &sh.h, &o, &d, &err), &err);
     ASSERT_INT_EQ(a.n_metrics, b.n_metrics);
     ASSERT_INT_EQ(a.n_metrics, c.n_metrics);
+    ASSERT_INT_EQ(a.n_metrics, d.n_metrics);
     for (int i = 0; i < a.n_metrics; i++) {
         ASSERT_STR_EQ(a.metrics[i].name, b.metrics[i].name);
         /* Bitwise equal: the reduction runs in member order whatever the threads did. */
         ASSERT(memcmp(&a.metrics[i].mean, &b.metrics[i].mean, sizeof(double)) == 0);
         ASSERT(memcmp(&a.metrics[i].mean, &c.metrics[i].mean, sizeof(double)) == 0);
+        ASSERT(memcmp(&a.metrics[i].mean, &d.metrics[i].mean, sizeof(double)) == 0);
     }
     free_heldout(&sh);
 }

@@ -12,15 +12,6 @@
 
 #include <stdlib.h>
 
-static int eval_available(void)
-{
-    /* A build without the data layer or the models says so and exits 1 (see cmd_eval.c). */
-    int rc = mq_test_sh("%s eval --models pop --split /nonexistent-dir 2>&1 | "
-                        "grep -q 'does not include'",
-                        mq_test_bin());
-    return rc != 0;
-}
-
 MQ_TEST(eval_cli_usage)
 {
     const char *b = mq_test_bin();
@@ -41,7 +32,6 @@ MQ_TEST(eval_cli_ml100k_vs_numpy)
 {
     const char *data = mq_test_shared("ml-100k/u.data");
     if (!data) MQ_SKIP("../shared/data/ml-100k is absent");
-    if (!eval_available()) MQ_SKIP("this build lacks the data loaders or the models");
     const char *b = mq_test_bin(), *tmp = mq_test_tmpdir();
     ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --protocol strong --seed 98765 --models pop "
                              "--write-split %s/split --threads 2 > %s/direct.txt",
@@ -59,5 +49,64 @@ MQ_TEST(eval_cli_ml100k_vs_numpy)
     ASSERT_INT_EQ(mq_test_sh("test $(tail -n +2 %s/split/test_out.csv | cut -d, -f1 | sort -u | "
                              "wc -l) -gt 50",
                              tmp),
+                  0);
+}
+
+MQ_TEST(eval_cli_bad_split)
+{
+    const char *b = mq_test_bin(), *tmp = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("mkdir -p %s/bad && cd %s/bad && printf 'member,title\\n1,2\\n1,3\\n2,2\\n' "
+                             "> train.csv && printf 'member,title\\n5,2\\n' > test_in.csv && "
+                             "printf 'member;title\\n5,3\\n' > test_out.csv",
+                             tmp, tmp),
+                  0);
+    /* A malformed file is exit 1 with a message naming the file and line. */
+    ASSERT_INT_EQ(mq_test_sh("%s eval --split %s/bad --models pop 2>&1 | grep -q 'test_out.csv:1'",
+                             b, tmp),
+                  0);
+    ASSERT_INT_EQ(mq_test_sh("%s eval --split %s/bad --models pop >/dev/null 2>&1", b, tmp), 1);
+    ASSERT_INT_EQ(mq_test_sh("%s eval --split %s/nonexistent --models pop >/dev/null 2>&1", b, tmp),
+                  1);
+    /* --tune without validation members is an error, not a silent default. */
+    ASSERT_INT_EQ(mq_test_sh("printf 'member,title\\n5,3\\n' > %s/bad/test_out.csv && "
+                             "%s eval --split %s/bad --models ease --tune 2>&1 | "
+                             "grep -q 'needs validation members'",
+                             tmp, b, tmp),
+                  0);
+}
+
+MQ_TEST(eval_cli_tune_json)
+{
+    const char *data = mq_test_shared("ml-100k/u.data");
+    if (!data) MQ_SKIP("../shared/data/ml-100k is absent");
+    const char *b = mq_test_bin(), *tmp = mq_test_tmpdir();
+    /* Tuning picks the grid point with the best validation NDCG@100, reports it in params, and
+     * the whole output is deterministic across thread counts. */
+    ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --seed 98765 --models pop,ease --tune "
+                             "--grid ease.lambda=20,200 --json --threads 1 > %s/t1.json",
+                             b, data, tmp),
+                  0);
+    ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --seed 98765 --models pop,ease --tune "
+                             "--grid ease.lambda=20,200 --json --threads 3 > %s/t3.json",
+                             b, data, tmp),
+                  0);
+    ASSERT_INT_EQ(mq_test_sh(
+                      "/usr/bin/python3 - %s/t1.json %s/t3.json <<'PY'\n"
+                      "import json, sys\n"
+                      "a, b = (json.load(open(p)) for p in sys.argv[1:3])\n"
+                      "e = [m for m in a['models'] if m['model'] == 'ease'][0]\n"
+                      "t = e['tuning']\n"
+                      "assert [x['params'] for x in t] == ['lambda=20', 'lambda=200'], t\n"
+                      "best = max(t, key=lambda x: x['val_ndcg'])['params']\n"
+                      "assert 'lambda=%%g' %% e['params']['lambda'] == best, (e['params'], best)\n"
+                      "assert abs(e['val']['ndcg@100'] - max(x['val_ndcg'] for x in t)) < 1e-12\n"
+                      "for k in ('recall@20', 'recall@50', 'ndcg@100', 'recall@20_se', 'mrr', 'auc',\n"
+                      "          'coverage@100', 'novelty@100', 'diversity@100', 'members'):\n"
+                      "    assert k in e['test'], k\n"
+                      "for x, y in zip(a['models'], b['models']):\n"
+                      "    assert x['test'] == y['test'], (x['model'], 'differs across threads')\n"
+                      "assert 0 < e['test']['ndcg@100'] <= 1 and e['fit_seconds'] >= 0\n"
+                      "PY",
+                      tmp, tmp),
                   0);
 }

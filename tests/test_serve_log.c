@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -313,4 +314,73 @@ MQ_TEST(serve_store_redis)
     }
     mq_test_sh("kill $(cat %s/redis.pid)", tmp);
     ASSERT_OK(rc, &err);
+}
+
+typedef struct async_ctx {
+    atomic_int done, failed;
+    mq_evlog *l;
+    int id;
+} async_ctx;
+
+static void async_done(void *user, int rc, uint64_t first_seq)
+{
+    async_ctx *c = user;
+    if (rc || first_seq == 0) atomic_fetch_add(&c->failed, 1);
+    atomic_fetch_add(&c->done, 1);
+}
+
+static void *async_writer(void *arg)
+{
+    async_ctx *c = arg;
+    for (int i = 0; i < 200; i++) {
+        mq_event e = mk(c->id, i, 10 + i, MQ_EV_PLAY, 1);
+        mq_err err;
+        if (mq_evlog_append_async(c->l, &e, 1, async_done, c, &err)) atomic_fetch_add(&c->failed, 1);
+    }
+    return NULL;
+}
+
+MQ_TEST(serve_log_async_group_commit)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/alog", mq_test_tmpdir());
+    mq_err err;
+    mq_evlog *l;
+    collect applied = {0};
+    mq_evlog_opts o = {.fsync = MQ_FSYNC_GROUP, .apply = collect_fn, .apply_user = &applied};
+    ASSERT_OK(mq_evlog_open(dir, &o, &l, &err), &err);
+    async_ctx c[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        atomic_init(&c[i].done, 0);
+        atomic_init(&c[i].failed, 0);
+        c[i].l = l;
+        c[i].id = i;
+        pthread_create(&th[i], NULL, async_writer, &c[i]);
+    }
+    /* a synchronous appender at the same time */
+    for (int i = 0; i < 50; i++) {
+        mq_event e = mk(9, i, 5, MQ_EV_RATING, 3);
+        ASSERT_OK(mq_evlog_append(l, &e, 1, NULL, &err), &err);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int k = 0; k < 500; k++) {
+        int d = 0;
+        for (int i = 0; i < 4; i++) d += atomic_load(&c[i].done);
+        if (d == 800) break;
+        usleep(10000);
+    }
+    for (int i = 0; i < 4; i++) {
+        ASSERT_INT_EQ(atomic_load(&c[i].done), 200);
+        ASSERT_INT_EQ(atomic_load(&c[i].failed), 0);
+    }
+    mq_evlog_stats st;
+    mq_evlog_get_stats(l, &st);
+    ASSERT_INT_EQ(st.records, 850);
+    fprintf(stderr, "  850 appends (800 asynchronous) in %llu commits\n", (unsigned long long)st.commits);
+    ASSERT(st.commits < 850);
+    mq_evlog_close(l);
+    ASSERT_INT_EQ(applied.n, 850);
+    ASSERT_INT_EQ(applied.gaps, 0);
+    free(applied.ev);
 }

@@ -64,8 +64,9 @@ extern const double mq_abr_pensieve_ladder_kbps[6];
 
 /* Loads dir/video_size_0 .. dir/video_size_{n_levels-1} (one positive integer byte count a
  * line, level 0 = lowest bitrate) for the given ladder (NULL, 0 = Pensieve's six levels).
- * n_chunks <= 0 means 48 (Pensieve); every file must hold at least n_chunks sizes and all
- * files the same count.  Errors name file:line.  Caller releases with mq_abr_video_release. */
+ * n_chunks <= 0 means 48 and chunk_s <= 0 means 4 s (Pensieve); every file must hold at least
+ * n_chunks sizes and all files the same count.  Errors (MQ_EFORMAT, MQ_ENOTFOUND for a missing
+ * file) name file:line.  Caller releases with mq_abr_video_release. */
 int mq_abr_video_load(mq_abr_video *v, const char *dir, const double *ladder_kbps, int n_levels,
                       int n_chunks, double chunk_s, mq_err *err);
 /* Builds a video from sizes[n_levels * n_sizes] (copied); same checks as the loader. */
@@ -160,7 +161,8 @@ int mq_abr_algo_find(const char *name);
  * see the traces in the order given.  q is the score reported and the objective of
  * score-driven algorithms (MPC family, BOLA utilities stay ln R).  Deterministic for given
  * inputs and seed.  Fails with MQ_ENOTFOUND for an unknown algorithm, MQ_EINVAL for bad
- * options, MQ_ENOMEM. */
+ * options, MQ_ERANGE when a trace is too slow to deliver a chunk within a day (instead of
+ * looping), MQ_ENOMEM; sessions are then partly filled. */
 int mq_abr_run(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v, const char *algo,
                const mq_abr_opts *o, const mq_abr_qoe *q, mq_abr_session *sessions,
                mq_abr_chunk *chunks, mq_err *err);

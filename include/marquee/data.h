@@ -140,8 +140,12 @@ typedef struct mq_load_opts {
 } mq_load_opts;
 
 /* Loads interaction files (and any catalog files found beside them or named in paths) into a
- * dataset. Every malformed row is an MQ_EFORMAT error naming file:line, the field and the
- * offending text, unless opts->skip_bad_rows. */
+ * dataset. A path may be a file or a dataset directory; catalog files (movies.csv, tags.csv,
+ * u.item, u.genre, movies.dat, artists.dat) named in paths are read as catalogs. Every
+ * malformed row is an MQ_EFORMAT error naming file:line, the field and the offending text,
+ * unless opts->skip_bad_rows (then opts->n_bad_rows / first_bad report them). An empty file or
+ * no interactions at all is MQ_EFORMAT too. opts may be NULL (strict, auto-detected). The
+ * caller owns *out (mq_dataset_destroy). Formats and messages: docs/data.md. */
 int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts,
                  mq_dataset **out, mq_err *err);
 
@@ -200,18 +204,28 @@ typedef struct mq_split_opts {
     int last_n;                /* temporal: if > 0, the last N per member instead of a cutoff */
 } mq_split_opts;
 
-/* train: the training matrix (for strong: training members only; the title set is all titles
- * of the input so indices agree). val may be empty (n = 0). */
+/* train: the training matrix (for strong: training members only; temporal / leave-one-out: every
+ * member's earlier interactions). Its title index space is the input's (ids, indices and catalog
+ * agree; titles without train interactions have empty columns). Held-out fold-in and target
+ * lists hold only titles that have train interactions (REFERENCES.md: the title set is the
+ * titles seen in training). val is empty (n = 0) for temporal and leave-one-out.
+ * docs/data.md describes each protocol exactly. */
 typedef struct mq_split {
     mq_dataset *train;
     mq_heldout val, test;
 } mq_split;
 
+/* Splits d (binarize it first: mq_data_positives) by o->protocol, deterministically from
+ * o->seed. Zero test_frac and val_frac mean 0.1 each, zero in_frac 0.8. On success the caller
+ * owns *out (mq_split_release). MQ_EINVAL for bad options or a split with no training data. */
 int mq_split_make(const mq_dataset *d, const mq_split_opts *o, mq_split *out, mq_err *err);
 /* Writes train.csv, val_in.csv, val_out.csv, test_in.csv, test_out.csv (member,title with a
  * header, external ids) into dir, creating it. */
 int mq_split_write(const mq_split *s, const char *dir, mq_err *err);
-/* Reads a split written by mq_split_write or by another tool (val files optional). */
+/* Reads a split written by mq_split_write or by another tool (val files optional; each file
+ * needs the header "member,title"). Train values are 1 and times 0. Titles that appear only in
+ * held-out files are appended to the title space after the train titles (empty columns). A bad
+ * row is MQ_EFORMAT naming file:line. */
 int mq_split_read(const char *dir, mq_split *out, mq_err *err);
 void mq_split_release(mq_split *s);
 
@@ -224,8 +238,10 @@ typedef struct mq_synth_opts {
     double activity_sigma;     /* log-normal sigma of member activity (default 1.0) */
 } mq_synth_opts;
 
-/* Streams synthetic implicit interactions as an events CSV (member,title,timestamp,event,value)
- * to path in bounded memory, atomically. */
+/* Streams synthetic implicit interactions as an events CSV (member,title,timestamp,event,value;
+ * decimal ids from 1, event "play", value 1) to path in O(n_members + n_titles) memory,
+ * atomically; deterministic from the seed. Needs n_titles >= 2 and n_interactions <=
+ * n_members * n_titles / 2 (titles are distinct per member, at most half the catalog each). */
 int mq_synth_write(const mq_synth_opts *o, const char *path, const mq_log *log, mq_err *err);
 
 #endif

@@ -60,8 +60,8 @@ double mq_eval_diversity(const int32_t *ranked, int n_ranked, int k, const uint6
 /* Top-k selection: writes the k best titles of scores (the rank order above), skipping
  * excluded titles, into out [k] best first, and returns the count written (< k only when
  * fewer titles remain). A size-k heap: O(n log k), no full sort. mark [n_titles] is caller
- * scratch that must hold no value equal to stamp on entry; the function sets mark[t] = stamp for
- * excluded titles. */
+ * scratch that must hold no value equal to stamp (> 0) on entry; the function sets
+ * mark[t] = stamp for excluded titles; titles whose mark is negative are skipped as well. */
 int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded, int n_excluded,
                  int k, int32_t *mark, int32_t stamp, int32_t *out);
 
@@ -115,6 +115,19 @@ typedef struct mq_eval_result {
  * indices or bad options, or with the scorer's error (the first one). */
 int mq_eval_heldout(mq_eval_score_fn score, void *user, int32_t n_titles, const mq_heldout *h,
                     const mq_eval_opts *o, mq_eval_result *res, mq_err *err);
+
+/* A batch scorer: scores n_members members at once; member i's history is
+ * idx[ptr[i] .. ptr[i+1]) (absolute offsets into idx, as in mq_heldout), its scores go to
+ * scores[i * n_titles .. (i+1) * n_titles). Called concurrently from several threads with
+ * distinct buffers; n_members <= 16. */
+typedef int (*mq_eval_batch_fn)(void *user, int n_members, const int64_t *ptr, const int32_t *idx,
+                                float *scores, mq_err *err);
+
+/* mq_eval_heldout with a batch scorer: the same results, blocks of up to 16 members scored per
+ * call (for models whose scoring is a matrix product). */
+int mq_eval_heldout_batch(mq_eval_batch_fn batch, void *user, int32_t n_titles,
+                          const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res,
+                          mq_err *err);
 
 /* The metric named name in r, or NULL. */
 const mq_eval_metric *mq_eval_find(const mq_eval_result *r, const char *name);

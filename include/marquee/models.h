@@ -68,4 +68,25 @@ int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,
 int mq_model_save(const mq_model *m, const char *path, mq_err *err);
 int mq_model_load(const char *path, mq_model **out, mq_err *err);
 
+/* The canonical parameter text of a model, every parameter with its value, e.g.
+ * "lambda=200 prune=0". Owned by the model. */
+const char *mq_model_params(const mq_model *m);
+
+/* Scores many histories at once (fold-in), e.g. all test members of an evaluation: member b's
+ * history is hist_idx[hist_ptr[b] .. hist_ptr[b+1]) (title indices); scores is
+ * [n_batch x n_titles] row-major, written in full. Models use blocked matrix products where
+ * they can (ials: one sgemm of the folded-in factors against the title factors); the others
+ * score member by member on n_threads threads (0 = all cores). Thread-safe. */
+int mq_model_score_batch(const mq_model *m, int32_t n_batch, const int64_t *hist_ptr,
+                         const int32_t *hist_idx, float *scores, int n_threads, mq_err *err);
+
+/* Top-n for many histories: scores blocks of members with mq_model_score_batch (bounded
+ * memory, ~64 MiB of scores at a time), applies f (the member's own history is excluded unless
+ * f->include_seen) and selects each member's top n by partial selection. out_titles and
+ * out_scores are [n_batch x n] (row b holds out_counts[b] valid entries, best first). */
+int mq_model_recommend_batch(const mq_model *m, int32_t n_batch, const int64_t *hist_ptr,
+                             const int32_t *hist_idx, const mq_filter *f, int n,
+                             int32_t *out_titles, float *out_scores, int32_t *out_counts,
+                             int n_threads, mq_err *err);
+
 #endif

@@ -73,6 +73,18 @@ void mq_evlog_close(mq_evlog *l);
  * every later append). */
 int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq, mq_err *err);
 
+/* Called once per asynchronous append, from the log's committer thread, when its events are
+ * durable and applied (rc 0) or failed (rc < 0: the write/fsync failed; rc an MQ_E* code of the
+ * apply callback: durable but not applied). first_seq: the first event's sequence. */
+typedef void (*mq_evlog_done_fn)(void *user, int rc, uint64_t first_seq);
+
+/* Queues n events and returns at once; done(user, rc, first_seq) follows exactly once from the
+ * log's committer thread (started on first use) after the group commit that includes them. An
+ * immediate failure (MQ_EBUSY, MQ_EINVAL, a failed log) returns the code and done is never
+ * called. Lets a server with few threads keep many requests in one fsync. */
+int mq_evlog_append_async(mq_evlog *l, const mq_event *ev, int n, mq_evlog_done_fn done,
+                          void *user, mq_err *err);
+
 typedef struct mq_evlog_stats {
     uint64_t records;           /* records in the log (next sequence - 1) */
     uint64_t commits;           /* write+fsync rounds since open */

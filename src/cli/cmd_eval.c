@@ -52,8 +52,8 @@ static const char *usage_text =
     "  --grid MODEL.NAME=V1,V2,...  replace the tuning grid of one hyperparameter (repeatable)\n"
     "  --test-frac F          share of members held out for test (strong; default 0.1)\n"
     "  --val-frac F           share held out for validation (strong; default 0.1)\n"
-    "  --threshold X|none     positives are values >= X (default: 4 for explicit ratings, every\n"
-    "                         pair for implicit data)\n"
+    "  --threshold X|none     positives are values >= X (default: ratings >= 4 for explicit\n"
+    "                         ratings, every pair with a positive value for implicit data)\n"
     "  --min-positives N      keep members with at least N positives (default 5)\n"
     "  --split DIR            evaluate on an explicit split: DIR/train.csv, test_in.csv,\n"
     "                         test_out.csv (member,title with a header), optional val_in.csv,\n"
@@ -70,32 +70,7 @@ static const char *usage_text =
     "        \"eval_seconds\": x, \"members_per_second\": x, \"test\": {\"recall@20\": x,\n"
     "        \"recall@20_se\": x, ..., \"members\": n}, \"val\": {...}, \"tuning\": [...]}], ...}\n";
 
-/* ---- the models and data used (declared weak until every module is in the build) ------- */
-
-/* Until the data layer's loaders/splits and the models are in every build, these are weak
- * references: the command links without them and says which piece is missing instead of
- * crashing. (Remove this block once they are on main.) */
-#pragma weak mq_data_open
-#pragma weak mq_data_load
-#pragma weak mq_format_parse
-#pragma weak mq_split_make
-#pragma weak mq_split_read
-#pragma weak mq_split_write
-#pragma weak mq_split_release
-#pragma weak mq_model_train
-#pragma weak mq_model_score
-#pragma weak mq_model_destroy
-#pragma weak mq_model_n_titles
-
-static const char *missing_dependency(void)
-{
-    if (!mq_data_open || !mq_data_load || !mq_format_parse) return "the data loaders (mq_data_open)";
-    if (!mq_split_make || !mq_split_read || !mq_split_write || !mq_split_release)
-        return "the data splits (mq_split_make)";
-    if (!mq_model_train || !mq_model_score || !mq_model_destroy || !mq_model_n_titles)
-        return "the models (mq_model_train)";
-    return NULL;
-}
+/* ---- models, parameters, scoring ------------------------------------------------------- */
 
 typedef struct model_params {
     const char *kind;
@@ -120,8 +95,8 @@ static const grid_default default_grids[] = {
     {"itemknn", "k", "50,100,200"},
     {"itemknn", "shrink", "0,10,100"},
     {"ials", "factors", "64,128"},
-    {"ials", "reg", "0.002,0.01,0.05"},
-    {"ials", "alpha0", "0.1,1"},
+    {"ials", "reg", "0.003,0.01,0.03"},
+    {"ials", "alpha0", "0.1,0.3"},
     {"trending", "half_life", "7,30,90,365"},
 };
 
@@ -129,10 +104,13 @@ typedef struct scorer {
     const mq_model *m;
 } scorer;
 
-static int model_score(void *user, const int32_t *hist, int n_hist, float *scores, mq_err *err)
+/* A block of members in one call: the model uses blocked matrix products where it can (iALS:
+ * one sgemm); one thread inside, since the evaluation loop already runs one block per thread. */
+static int model_score_batch(void *user, int n, const int64_t *ptr, const int32_t *idx,
+                             float *scores, mq_err *err)
 {
     const scorer *s = user;
-    return mq_model_score(s->m, hist, NULL, n_hist, scores, err);
+    return mq_model_score_batch(s->m, n, ptr, idx, scores, 1, err);
 }
 
 /* ---- small output helpers (the CLI uses the public header only) -------------------------- */
@@ -288,7 +266,7 @@ static int evaluate(const run_ctx *rc, const mq_model *m, const mq_heldout *h,
                     mq_eval_result *res, mq_err *err)
 {
     scorer s = {m};
-    return mq_eval_heldout(model_score, &s, rc->n_titles, h, &rc->eo, res, err);
+    return mq_eval_heldout_batch(model_score_batch, &s, rc->n_titles, h, &rc->eo, res, err);
 }
 
 static double metric(const mq_eval_result *r, const char *name)
@@ -305,6 +283,7 @@ typedef struct model_report {
     double fit_seconds;
     mq_eval_result test, val;
     double naive_rate;           /* members/s of the full-sort baseline; 0 when not run */
+    char canon[1024];            /* the trained model's full parameter text ("" if unknown) */
     bool has_val;
     int n_tried;
     char tried[MAX_GRID][256];
@@ -314,8 +293,11 @@ typedef struct model_report {
 
 /* Grid search on the validation members by NDCG@100 (the largest cut-off's NDCG when 100 is
  * not among them); ties keep the earlier grid point. */
-static int tune(const run_ctx *rc, model_report *rep, mq_err *err)
+/* On success *best_model is the model trained with the chosen point (kept, so the test
+ * evaluation does not train it again) and rep->fit_seconds its fit time. */
+static int tune(const run_ctx *rc, model_report *rep, mq_model **best_model, mq_err *err)
 {
+    *best_model = NULL;
     if (rc->split->val.n == 0)
         return cli_err(err, MQ_EINVAL,
                        "--tune needs validation members: use --val-frac > 0 or a split with "
@@ -348,8 +330,12 @@ static int tune(const run_ctx *rc, model_report *rep, mq_err *err)
         if (r) return r;
         mq_eval_result vr;
         r = evaluate(rc, m, &rc->split->val, &vr, err);
-        mq_model_destroy(m);
-        if (r) return r;
+        if (r) {
+            mq_model_destroy(m);
+            mq_model_destroy(*best_model);
+            *best_model = NULL;
+            return r;
+        }
         double nd = metric(&vr, key);
         snprintf(rep->tried[g], sizeof rep->tried[g], "%s", label);
         rep->tried_ndcg[g] = nd;
@@ -362,6 +348,11 @@ static int tune(const run_ctx *rc, model_report *rep, mq_err *err)
             best_mp = mp;
             rep->val = vr;
             rep->has_val = true;
+            rep->fit_seconds = fit;
+            mq_model_destroy(*best_model);
+            *best_model = m;
+        } else {
+            mq_model_destroy(m);
         }
     }
     rep->mp = best_mp;
@@ -421,11 +412,17 @@ static int build_axes(model_report *rep, char **grids, int n_grids, mq_err *err)
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static void print_json(FILE *f, const char *data, const char *protocol, uint64_t seed,
-                       const mq_split *sp, model_report *reps, int n_reps)
+/* data: the --data paths (or the --split folder), joined by ", " when several. */
+static void print_json(FILE *f, const char *const *data, int n_data, const char *protocol,
+                       uint64_t seed, const mq_split *sp, model_report *reps, int n_reps)
 {
+    char joined[8192] = "";
+    for (int i = 0; i < n_data; i++) {
+        size_t l = strlen(joined);
+        snprintf(joined + l, sizeof joined - l, "%s%s", i ? ", " : "", data[i]);
+    }
     fprintf(f, "{\"data\": ");
-    json_str(f, data);
+    json_str(f, joined);
     fprintf(f, ", \"protocol\": ");
     json_str(f, protocol);
     fprintf(f, ", \"seed\": %llu, \"split\": {\"train_members\": %d, \"titles\": %d, "
@@ -438,7 +435,17 @@ static void print_json(FILE *f, const char *data, const char *protocol, uint64_t
         fprintf(f, "%s\n  {\"model\": ", i ? "," : "");
         json_str(f, r->mp.kind);
         fprintf(f, ", \"params\": ");
-        json_params(f, r->mp.p, r->mp.n);
+        if (r->canon[0]) {
+            /* Every parameter with its value, as the model reports them ("a=1 b=2"). */
+            char buf[1024], *toks[MAX_PARAMS];
+            int nt = 0;
+            snprintf(buf, sizeof buf, "%s", r->canon);
+            for (char *t = strtok(buf, " "); t && nt < MAX_PARAMS; t = strtok(NULL, " "))
+                toks[nt++] = t;
+            json_params(f, (const char *const *)toks, nt);
+        } else {
+            json_params(f, r->mp.p, r->mp.n);
+        }
         fprintf(f, ", \"fit_seconds\": ");
         json_num(f, r->fit_seconds);
         fprintf(f, ", \"eval_seconds\": ");
@@ -522,7 +529,9 @@ static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_re
         fprintf(f, "%-10s %9.2f", r->mp.kind, r->fit_seconds);
         for (int c = 0; c < nc; c++) cell(f, &r->test, cols[c]);
         fprintf(f, " %10.0f  ", r->test.members_per_sec);
-        for (int p = 0; p < r->mp.n; p++) fprintf(f, "%s%s", p ? " " : "", r->mp.p[p]);
+        if (r->canon[0]) fputs(r->canon, f);
+        else
+            for (int p = 0; p < r->mp.n; p++) fprintf(f, "%s%s", p ? " " : "", r->mp.p[p]);
         fputc('\n', f);
     }
     fprintf(f, "\n(test members: mean±standard error over %d members; fold-in titles never "
@@ -531,19 +540,6 @@ static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_re
 }
 
 /* ---- the command -------------------------------------------------------------------------- */
-
-/* Explicit ratings: every value in [0.5, 5] and not all of them 1 (MovieLens stars). Plays,
- * listen counts and purchase lines are implicit. */
-static bool looks_explicit(const mq_dataset *d)
-{
-    bool not_one = false;
-    for (int64_t i = 0; i < d->nnz; i++) {
-        float v = d->m_val[i];
-        if (!(v >= 0.5f && v <= 5.0f)) return false;
-        if (v != 1.0f) not_one = true;
-    }
-    return not_one;
-}
 
 int mq_cli_eval(int argc, char **argv)
 {
@@ -688,11 +684,6 @@ int mq_cli_eval(int argc, char **argv)
     eo.n_threads = (int)threads;
     eo.log = &mq_cli_log;
 
-    const char *missing = missing_dependency();
-    if (missing) {
-        fprintf(stderr, "marquee eval: this build does not include %s\n", missing);
-        return MQ_EXIT_FAIL;
-    }
     mq_err err = {0};
     mq_dataset *raw = NULL, *bin = NULL;
     mq_split sp;
@@ -717,9 +708,13 @@ int mq_cli_eval(int argc, char **argv)
         int lrc = n_data == 1 ? mq_data_open(data, &lo, &raw, &err)
                               : mq_data_load(data_paths, n_data, &lo, &raw, &err);
         if (lrc) goto fail;
-        float thr;
+        /* REFERENCES.md: explicit ratings >= 4 are positives, implicit data every pair with a
+         * positive value (mq_data_positives knows which the loader read); --threshold X applies
+         * value >= X to any data, --threshold none keeps every pair. */
+        const char *rule;
         if (threshold_s) {
             double x;
+            float thr;
             if (strcmp(threshold_s, "none") == 0) thr = -INFINITY;
             else if (mq_cli_parse_double(threshold_s, &x) == 0 && isfinite(x)) thr = (float)x;
             else {
@@ -727,14 +722,16 @@ int mq_cli_eval(int argc, char **argv)
                                                threshold_s);
                 goto done;
             }
+            if (mq_dataset_binarize(raw, thr, (int)min_pos, &bin, &err)) goto fail;
+            rule = isfinite(thr) ? "values >= --threshold" : "every pair";
         } else {
-            thr = looks_explicit(raw) ? 4.0f : -INFINITY;
+            if (mq_data_positives(raw, 4.0f, (int)min_pos, &bin, &err)) goto fail;
+            rule = raw->ratings ? "ratings >= 4" : "every pair with a positive value";
         }
-        if (mq_dataset_binarize(raw, thr, (int)min_pos, &bin, &err)) goto fail;
         logline("eval: %s: %d members x %d titles, %lld interactions -> %lld positives (%s), "
-                "%.2f s",
+                "%d members with >= %lld; %.2f s",
                 data, raw->n_members, raw->n_titles, (long long)raw->nnz, (long long)bin->nnz,
-                isfinite(thr) ? "values >= threshold" : "every pair", mq_now() - t0);
+                rule, bin->n_members, min_pos, mq_now() - t0);
         mq_dataset_destroy(raw);
         raw = NULL;
         mq_split_opts so;
@@ -787,12 +784,13 @@ int mq_cli_eval(int argc, char **argv)
     rc.seed = (uint64_t)seed;
     for (int i = 0; i < n_models; i++) {
         model_report *r = &reps[i];
+        mq_model *m = NULL;
         if (do_tune) {
             if (build_axes(r, grids, n_grids, &err)) goto fail;
-            if (r->n_axes > 0 && tune(&rc, r, &err)) goto fail;
+            if (r->n_axes > 0 && tune(&rc, r, &m, &err)) goto fail;
         }
-        mq_model *m = NULL;
-        if (train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
+        if (!m && train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
+        snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
         int e = evaluate(&rc, m, &sp.test, &r->test, &err);
         if (e == 0 && naive) {
             /* Same scorer, same members: only the top-k selection differs. */
@@ -817,7 +815,8 @@ int mq_cli_eval(int argc, char **argv)
                 metric(&r->test, "recall@50"), metric(&r->test, "ndcg@100"),
                 r->test.members_per_sec);
     }
-    if (json) print_json(stdout, data ? data : split_dir, split_dir ? "split" : protocol,
+    if (json) print_json(stdout, split_dir ? &split_dir : data_paths, split_dir ? 1 : n_data,
+                         split_dir ? "split" : protocol,
                          (uint64_t)seed, &sp, reps, n_models);
     else print_table(stdout, &rc, &sp, reps, n_models);
     if (fflush(stdout) != 0 || ferror(stdout)) {

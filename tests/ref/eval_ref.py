@@ -42,11 +42,13 @@ import numpy as np
 KS = [10, 20, 50, 100]
 
 
-def rank_order(scores, excluded):
-    """Titles without the excluded ones, best first: score descending, then index ascending."""
+def rank_order(scores, excluded, unranked=()):
+    """Titles without the excluded (and unranked) ones, best first: score descending, then
+    index ascending."""
     n = len(scores)
     keep = np.ones(n, dtype=bool)
     keep[list(excluded)] = False
+    keep[list(unranked)] = False
     idx = np.nonzero(keep)[0]
     s = scores[idx].astype(np.float64)
     s[np.isnan(s)] = -np.inf
@@ -54,11 +56,12 @@ def rank_order(scores, excluded):
     return idx[order]
 
 
-def member_metrics(scores, fold_in, targets, ks, pop=None, n_pop=None, genres=None):
-    tset = set(targets) - set(fold_in)
+def member_metrics(scores, fold_in, targets, ks, pop=None, n_pop=None, genres=None,
+                   unranked=()):
+    tset = set(targets) - set(fold_in) - set(unranked)
     if not tset:
         return None
-    ranking = rank_order(scores, fold_in)
+    ranking = rank_order(scores, fold_in, unranked)
     hit = np.array([t in tset for t in ranking], dtype=np.float64)
     nt = len(tset)
     out = {}
@@ -138,7 +141,7 @@ def compare(ref, got, tol, label):
 def mode_loop(path):
     n_titles = n_pop = 0
     pop = genres = None
-    members, got = [], {}
+    members, got, unranked = [], {}, []
     cur = None
     with open(path) as f:
         for line in f:
@@ -152,6 +155,8 @@ def mode_loop(path):
                 ks = [int(v) for v in p[1:]]
             elif tag == "P":
                 pop = np.array([int(v) for v in p[1:]])
+            elif tag == "X":
+                unranked = [int(v) for v in p[1:]]
             elif tag == "G":
                 genres = [int(v) for v in p[1:]]
             elif tag == "M":
@@ -165,12 +170,12 @@ def mode_loop(path):
                 got[p[1]] = (float(p[2]), float(p[3]))
     per, tops = [], []
     for m in members:
-        r = member_metrics(m["s"], m["in"], m["out"], ks, pop, n_pop, genres)
+        r = member_metrics(m["s"], m["in"], m["out"], ks, pop, n_pop, genres, unranked)
         if r is None:
             continue
         per.append(r[0])
         tops.append(r[1])
-    ref = aggregate(per, tops, n_titles, ks)
+    ref = aggregate(per, tops, n_titles - len(unranked), ks)
     # Tolerance: identical float32 scores and double arithmetic on both sides; only the order
     # of summation differs, so agreement to 1e-9 is expected.
     bad = compare(ref, got, 1e-9, "loop")

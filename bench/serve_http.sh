@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# serve_http.sh: marquee serve under wrk on loopback, 64 connections, against /healthz served
+# by the same process in the same run (the HTTP floor of this machine):
+#   1. GET /healthz
+#   2. GET /v1/members/{m}/homepage?rows=20&per_row=40, members rotating (bench/serve_homepage.lua)
+#   3. POST /v1/events, one play per request, acknowledged only once fsynced (group commit)
+#   4. time from an acknowledged play to the homepage showing it (bench/serve_event_to_page.py)
+# on two catalogs: the demo (data/ml-latest-small, EASE) and a synthetic one (20,000 titles,
+# 1,000,000 members, 10M interactions, iALS with 64 factors; generated with `marquee data synth`
+# into out/bench/ on first use). Models are trained once and kept in out/bench/.
+#
+# Usage: bash bench/serve_http.sh [demo|synth|all] (default all); DURATION=10 seconds per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+mq=$BUILD/marquee
+dur=${DURATION:-10}
+which=${1:-all}
+out=out/bench
+mkdir -p "$out"
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+metric() { # wrk output -> "req/s p50 p99"
+  awk '/Requests\/sec/ {r=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print r, p50, p99}'
+}
+to_ms() { # 1.23ms / 456.00us / 1.02s -> ms
+  awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 } else { sub(/s$/, "", v); print v * 1000 } }'
+}
+
+run_catalog() {
+  local name=$1 data=$2 models=$3 members=$4 titles=$5; shift 5
+  local dir=$out/$name-run
+  rm -rf "$dir"; mkdir -p "$dir"
+  $mq serve --data "$data" --models "$models" --events "$dir/events" --store "lmdb:$dir/state" \
+      --port 0 --port-file "$dir/port" "$@" > "$dir/out.txt" 2> "$dir/log.txt" &
+  pids+=($!)
+  for _ in $(seq 1200); do [ -s "$dir/port" ] && break; sleep 0.5; done
+  local port; port=$(cat "$dir/port")
+  local base=http://127.0.0.1:$port
+  # warm the similar-titles cache and the page contexts
+  MQ_MEMBERS=$members wrk -t2 -c64 -d3s -s bench/serve_homepage.lua "$base" > /dev/null
+  read -r hz_rps hz_p50 hz_p99 < <(wrk -t2 -c64 -d"${dur}s" --latency "$base/healthz" | metric)
+  read -r hp_rps hp_p50 hp_p99 < <(MQ_MEMBERS=$members wrk -t2 -c64 -d"${dur}s" --latency -s bench/serve_homepage.lua "$base" | metric)
+  read -r ev_rps ev_p50 ev_p99 < <(MQ_TITLES=$titles wrk -t2 -c64 -d"${dur}s" --latency -s bench/serve_events.lua "$base" | metric)
+  local e2p; e2p=$(/usr/bin/python3 bench/serve_event_to_page.py "$port" "$titles" 200)
+  local build; build=$(curl -s "$base/metrics" | awk '/^marquee_page_build_seconds_sum/ {s=$2} /^marquee_page_build_seconds_count/ {c=$2} END {printf "%.3f", 1000 * s / c}')
+  local commits; commits=$(curl -s "$base/metrics" | awk '/^marquee_event_log_commits_total/ {print $2}')
+  local accepted; accepted=$(curl -s "$base/metrics" | awk '/^marquee_events_accepted_total/ {print $2}')
+  echo "== $name: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), ${dur}s per run, 64 connections"
+  printf "  /healthz            %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n" "$hz_rps" "$(to_ms "$hz_p50")" "$(to_ms "$hz_p99")"
+  printf "  homepage 20x40      %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms   = %.1f%% of /healthz req/s\n" \
+         "$hp_rps" "$(to_ms "$hp_p50")" "$(to_ms "$hp_p99")" "$(awk -v a="$hp_rps" -v b="$hz_rps" 'BEGIN {print 100 * a / b}')"
+  printf "  POST /v1/events     %9.0f ev/s   p50 %7.2f ms  p99 %7.2f ms   (durable: %s events in %s fsync rounds)\n" \
+         "$ev_rps" "$(to_ms "$ev_p50")" "$(to_ms "$ev_p99")" "$accepted" "$commits"
+  echo "  mean page build (history + scoring + rows + JSON, server-side): $build ms"
+  echo "  $e2p"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+}
+
+if [ "$which" = demo ] || [ "$which" = all ]; then
+  run_catalog demo data/ml-latest-small "$out/demo-models" 610 "1,2,3,5,6,10,32,47,50,110"
+fi
+if [ "$which" = synth ] || [ "$which" = all ]; then
+  if [ ! -s "$out/synth.mqd" ]; then
+    $mq data synth --members 1000000 --titles 20000 --interactions 10000000 --seed 7 --out "$out/synth.csv"
+    $mq data import "$out/synth.csv" --out "$out/synth.mqd"
+    rm -f "$out/synth.csv"
+  fi
+  titles=$(seq -s, 1 50)
+  run_catalog synth "$out/synth.mqd" "$out/synth-models" 1000000 "$titles" \
+      --model ials --param factors=64 --param epochs=2
+fi

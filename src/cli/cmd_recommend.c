@@ -1,0 +1,308 @@
+/* cmd_recommend.c: `marquee recommend`: top-n titles for one member from a model artifact.
+ *
+ * The member's history comes from --data (their positives in that data, matched to the model's
+ * titles by external id) or from --history ID,ID,... (fold-in of a member the model never
+ * saw). Filters: seen titles are excluded unless --include-seen; --exclude ID,...; --genre
+ * NAME. --explain adds, per title, the history titles that contributed most. --similar ID
+ * lists the titles most similar to one title instead. Output: a table, or JSON with --json:
+ *   {"model": "ease", "member": "42", "history": 57, "items": [{"rank": 1, "title": "50",
+ *    "name": "Star Wars", "score": 0.91, "because": [{"title": "172", "name": "...",
+ *    "weight": 0.12}, ...]}, ...]}
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int mq__cli_load_positives(const char *cmd, const char *path, const char *format,
+                           const char *min_rating, long long min_pos, mq_dataset **out);
+
+static const char *usage_text =
+    "usage: marquee recommend --model FILE --member ID --data PATH [options]\n"
+    "       marquee recommend --model FILE --history ID,ID,... [options]\n"
+    "       marquee recommend --model FILE --similar ID [options]\n"
+    "\n"
+    "Recommends titles for one member from a model written by `marquee train`.\n"
+    "\n"
+    "  --model FILE         the model artifact\n"
+    "  --member ID          the member (their history is read from --data)\n"
+    "  --data PATH          interactions holding the member's history (as for train)\n"
+    "  --history IDS        comma-separated title ids: the history of a new member (fold-in);\n"
+    "                       with --member, replaces the history from --data\n"
+    "  -n N                 how many titles (default 20)\n"
+    "  --explain            list, per title, the watched titles that contributed most\n"
+    "  --exclude IDS        comma-separated title ids never to recommend\n"
+    "  --genre NAME         only titles of this catalog genre\n"
+    "  --include-seen       allow titles of the history\n"
+    "  --similar ID         titles most similar to title ID instead of recommendations\n"
+    "  --min-rating R|none  positives in --data (default: 4 for explicit ratings, else all)\n"
+    "  --format NAME        format of --data (default auto)\n"
+    "  --json               one JSON object on stdout\n";
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+static void json_num(double x)
+{
+    if (isfinite(x)) printf("%.9g", x);
+    else fputs("null", stdout);
+}
+
+/* Splits "a,b,c" and maps each id to a model title index; unknown ids are an error. */
+static int parse_ids(const char *cmd, const char *opt, const mq_model *m, const char *list,
+                     int32_t **out, int *n_out)
+{
+    char *copy = strdup(list);
+    int cap = 1;
+    for (const char *p = list; *p; p++) cap += *p == ',';
+    int32_t *v = malloc((size_t)cap * sizeof *v);
+    if (!copy || !v) {
+        free(copy);
+        free(v);
+        fprintf(stderr, "marquee %s: out of memory\n", cmd);
+        return MQ_EXIT_FAIL;
+    }
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!*tok) continue;
+        int32_t t = mq_model_title_index(m, tok);
+        if (t < 0) {
+            int rc = mq_cli_usage_error(cmd, "%s: title '%s' is not in the model's catalog", opt, tok);
+            free(copy);
+            free(v);
+            return rc;
+        }
+        bool dup = false;
+        for (int i = 0; i < n; i++) dup |= v[i] == t;
+        if (!dup) v[n++] = t;
+    }
+    free(copy);
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+static const char *title_name(const mq_model *m, int32_t t)
+{
+    const mq_catalog *c = mq_model_catalog(m);
+    return c->names && c->names[t] ? c->names[t] : NULL;
+}
+
+int mq_cli_recommend(int argc, char **argv)
+{
+    const char *cmd = "recommend";
+    const char *model_path = NULL, *member = NULL, *data = NULL, *history = NULL;
+    const char *exclude = NULL, *genre = NULL, *similar = NULL, *min_rating = NULL, *format = NULL;
+    bool explain = false, json = false, include_seen = false;
+    long long n = 20;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (mq_cli_is_help(a)) {
+            fputs(usage_text, stdout);
+            return MQ_EXIT_OK;
+        }
+        if (strcmp(a, "--explain") == 0) { explain = true; continue; }
+        if (strcmp(a, "--json") == 0) { json = true; continue; }
+        if (strcmp(a, "--include-seen") == 0) { include_seen = true; continue; }
+        const char **dst = strcmp(a, "--model") == 0 ? &model_path
+                         : strcmp(a, "--member") == 0 ? &member
+                         : strcmp(a, "--data") == 0 ? &data
+                         : strcmp(a, "--history") == 0 ? &history
+                         : strcmp(a, "--exclude") == 0 ? &exclude
+                         : strcmp(a, "--genre") == 0 ? &genre
+                         : strcmp(a, "--similar") == 0 ? &similar
+                         : strcmp(a, "--min-rating") == 0 ? &min_rating
+                         : strcmp(a, "--format") == 0 ? &format : NULL;
+        bool is_n = strcmp(a, "-n") == 0 || strcmp(a, "--n") == 0;
+        if (!dst && !is_n) return mq_cli_usage_error(cmd, "unknown argument '%s'", a);
+        if (i + 1 >= argc) return mq_cli_usage_error(cmd, "%s needs a value", a);
+        const char *v = argv[++i];
+        if (is_n) {
+            if (mq_cli_parse_i64(v, &n) || n < 1 || n > 100000)
+                return mq_cli_usage_error(cmd, "-n: '%s' is not an integer in [1, 100000]", v);
+        } else {
+            *dst = v;
+        }
+    }
+    if (!model_path) return mq_cli_usage_error(cmd, "--model FILE is required");
+    if (!similar && !member && !history)
+        return mq_cli_usage_error(cmd, "give --member ID with --data PATH, or --history IDS");
+    if (member && !data && !history)
+        return mq_cli_usage_error(cmd, "--member needs --data PATH (where the member's history "
+                                  "is) or --history IDS");
+
+    mq_err err = {0};
+    mq_model *m = NULL;
+    if (mq_model_load(model_path, &m, &err)) return mq_cli_fail(cmd, &err);
+    int rc = MQ_EXIT_FAIL;
+    int32_t *hist = NULL, *ex = NULL, *out = NULL, *because = NULL;
+    float *scores = NULL, *weights = NULL;
+    int n_hist = 0, n_ex = 0, unknown = 0;
+    mq_dataset *d = NULL;
+    mq_filter f = {.include_seen = include_seen, .genre = -1};
+    const mq_catalog *cat = mq_model_catalog(m);
+
+    if (genre) {
+        for (int g = 0; g < cat->n_genres; g++)
+            if (cat->genre_names[g] && strcasecmp(cat->genre_names[g], genre) == 0) f.genre = g;
+        if (f.genre < 0) {
+            fprintf(stderr, "marquee %s: --genre: '%s' is not a genre of this model's catalog (", cmd, genre);
+            for (int g = 0; g < cat->n_genres; g++) fprintf(stderr, "%s%s", g ? ", " : "", cat->genre_names[g]);
+            fprintf(stderr, "%s)\n", cat->n_genres ? "" : "it has none");
+            rc = MQ_EXIT_USAGE;
+            goto done;
+        }
+    }
+    if (exclude && (rc = parse_ids(cmd, "--exclude", m, exclude, &ex, &n_ex))) goto done;
+    f.exclude = ex;
+    f.n_exclude = n_ex;
+    rc = MQ_EXIT_FAIL;
+
+    out = malloc((size_t)n * sizeof *out);
+    scores = malloc((size_t)n * sizeof *scores);
+    because = malloc(5 * sizeof *because);
+    weights = malloc(5 * sizeof *weights);
+    if (!out || !scores || !because || !weights) {
+        fprintf(stderr, "marquee %s: out of memory\n", cmd);
+        goto done;
+    }
+
+    if (similar) {
+        int32_t t = mq_model_title_index(m, similar);
+        if (t < 0) {
+            rc = mq_cli_usage_error(cmd, "--similar: title '%s' is not in the model's catalog", similar);
+            goto done;
+        }
+        int c = mq_model_similar(m, t, (int)n, out, scores, &err);
+        if (c < 0) {
+            rc = mq_cli_fail(cmd, &err);
+            goto done;
+        }
+        if (json) {
+            printf("{\"model\": ");
+            json_str(mq_model_kind(m));
+            printf(", \"similar_to\": ");
+            json_str(similar);
+            printf(", \"items\": [");
+            for (int i = 0; i < c; i++) {
+                printf("%s{\"rank\": %d, \"title\": ", i ? ", " : "", i + 1);
+                json_str(mq_model_title_id(m, out[i]));
+                printf(", \"name\": ");
+                if (title_name(m, out[i])) json_str(title_name(m, out[i]));
+                else printf("null");
+                printf(", \"score\": ");
+                json_num(scores[i]);
+                printf("}");
+            }
+            printf("]}\n");
+        } else {
+            for (int i = 0; i < c; i++)
+                printf("%3d  %-12s %10.5f  %s\n", i + 1, mq_model_title_id(m, out[i]), scores[i],
+                       title_name(m, out[i]) ? title_name(m, out[i]) : "");
+        }
+        rc = MQ_EXIT_OK;
+        goto done;
+    }
+
+    if (history) {
+        if ((rc = parse_ids(cmd, "--history", m, history, &hist, &n_hist))) goto done;
+        rc = MQ_EXIT_FAIL;
+    } else {
+        if ((rc = mq__cli_load_positives(cmd, data, format, min_rating, 1, &d))) goto done;
+        rc = MQ_EXIT_FAIL;
+        int32_t u = mq_idmap_find(d->member_ids, member, strlen(member));
+        if (u < 0) {
+            fprintf(stderr, "marquee %s: member '%s' has no positives in %s\n", cmd, member, data);
+            goto done;
+        }
+        int64_t len = d->m_ptr[u + 1] - d->m_ptr[u];
+        hist = malloc((size_t)(len > 0 ? len : 1) * sizeof *hist);
+        if (!hist) goto done;
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) {
+            int32_t t = mq_model_title_index(m, mq_idmap_name(d->title_ids, d->m_idx[e]));
+            if (t < 0) unknown++;
+            else hist[n_hist++] = t;
+        }
+        if (unknown)
+            fprintf(stderr, "marquee: %d of the member's titles are not in the model (ignored)\n", unknown);
+    }
+    int c = mq_model_recommend(m, hist, NULL, n_hist, &f, (int)n, out, scores, &err);
+    if (c < 0) {
+        rc = mq_cli_fail(cmd, &err);
+        goto done;
+    }
+    if (json) {
+        printf("{\"model\": ");
+        json_str(mq_model_kind(m));
+        printf(", \"member\": ");
+        if (member) json_str(member);
+        else printf("null");
+        printf(", \"history\": %d, \"items\": [", n_hist);
+    }
+    for (int i = 0; i < c; i++) {
+        int nb = 0;
+        if (explain) {
+            nb = mq_model_explain(m, hist, NULL, n_hist, out[i], 5, because, weights, &err);
+            if (nb == MQ_EUNSUP) nb = 0;
+            else if (nb < 0) {
+                rc = mq_cli_fail(cmd, &err);
+                goto done;
+            }
+        }
+        const char *name = title_name(m, out[i]);
+        if (json) {
+            printf("%s{\"rank\": %d, \"title\": ", i ? ", " : "", i + 1);
+            json_str(mq_model_title_id(m, out[i]));
+            printf(", \"name\": ");
+            if (name) json_str(name);
+            else printf("null");
+            printf(", \"score\": ");
+            json_num(scores[i]);
+            if (explain) {
+                printf(", \"because\": [");
+                for (int j = 0; j < nb; j++) {
+                    printf("%s{\"title\": ", j ? ", " : "");
+                    json_str(mq_model_title_id(m, because[j]));
+                    printf(", \"name\": ");
+                    if (title_name(m, because[j])) json_str(title_name(m, because[j]));
+                    else printf("null");
+                    printf(", \"weight\": ");
+                    json_num(weights[j]);
+                    printf("}");
+                }
+                printf("]");
+            }
+            printf("}");
+        } else {
+            printf("%3d  %-12s %10.5f  %s\n", i + 1, mq_model_title_id(m, out[i]), scores[i],
+                   name ? name : "");
+            for (int j = 0; j < nb; j++) {
+                const char *bn = title_name(m, because[j]);
+                printf("       because %-12s %+.4f  %s\n", mq_model_title_id(m, because[j]),
+                       weights[j], bn ? bn : "");
+            }
+        }
+    }
+    if (json) printf("]}\n");
+    rc = MQ_EXIT_OK;
+done:
+    free(hist);
+    free(ex);
+    free(out);
+    free(scores);
+    free(because);
+    free(weights);
+    mq_dataset_destroy(d);
+    mq_model_destroy(m);
+    return rc;
+}

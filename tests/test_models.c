@@ -1,0 +1,544 @@
+/* test_models.c: the candidate models against independent numpy references (tests/ref/
+ * models_ref.py) on ml-100k (ratings >= 4), plus fold-in, explanations, filters, artifacts
+ * and determinism. Small synthetic datasets cover what needs no real data. */
+#include "test.h"
+#include "../src/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- datasets ---------------------------------------------------------------------------- */
+
+/* ml-100k u.data binarized at >= 4 (members with >= 1 positive), or NULL when absent. */
+static mq_dataset *ml100k(void)
+{
+    const char *path = mq_test_shared("ml-100k/u.data");
+    if (!path) return NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    mq_idmap *mi = mq_idmap_create(), *ti = mq_idmap_create();
+    mq_interaction *x = malloc(100000 * sizeof *x);
+    int64_t n = 0;
+    char a[32], b[32];
+    float r;
+    long long t;
+    while (n < 100000 && fscanf(f, "%31s %31s %f %lld", a, b, &r, &t) == 4)
+        x[n++] = (mq_interaction){mq_idmap_intern(mi, a, strlen(a)),
+                                  mq_idmap_intern(ti, b, strlen(b)), r, MQ_EV_RATING, t};
+    fclose(f);
+    mq_dataset *d = NULL, *bin = NULL;
+    mq_err err;
+    if (mq_dataset_build(x, n, mi, ti, &d, &err) == 0) mq_dataset_binarize(d, 4, 1, &bin, &err);
+    mq_dataset_destroy(d);
+    free(x);
+    return bin;
+}
+
+/* A small random dataset: n_members x n_titles, each member with 3..12 positives drawn with a
+ * popularity skew; genres: title t has genre bit (t % 3). */
+static mq_dataset *synth(int32_t nm, int32_t nt, uint64_t seed)
+{
+    mq_rng r;
+    mq_rng_seed(&r, seed);
+    mq_idmap *mi = mq_idmap_create(), *ti = mq_idmap_create();
+    char id[32];
+    for (int32_t u = 0; u < nm; u++) mq_idmap_intern(mi, id, (size_t)snprintf(id, sizeof id, "m%d", u));
+    for (int32_t t = 0; t < nt; t++) mq_idmap_intern(ti, id, (size_t)snprintf(id, sizeof id, "t%d", t));
+    mq_interaction *x = malloc((size_t)nm * 12 * sizeof *x);
+    int64_t n = 0;
+    for (int32_t u = 0; u < nm; u++) {
+        int c = 3 + (int)mq_rng_below(&r, 10);
+        for (int i = 0; i < c; i++) {
+            double z = mq_rng_uniform(&r);
+            int32_t t = (int32_t)(z * z * nt);
+            x[n++] = (mq_interaction){u, t, 1, MQ_EV_PLAY, 1600000000 + (int64_t)mq_rng_below(&r, 86400 * 30)};
+        }
+    }
+    mq_dataset *d = NULL;
+    mq_err err;
+    mq_dataset_build(x, n, mi, ti, &d, &err);
+    free(x);
+    if (d) {
+        d->catalog.n_genres = 3;
+        d->catalog.genre_names[0] = strdup("Action");
+        d->catalog.genre_names[1] = strdup("Comedy");
+        d->catalog.genre_names[2] = strdup("Drama");
+        for (int32_t t = 0; t < nt; t++) d->catalog.genres[t] = (uint64_t)1 << (t % 3);
+    }
+    return d;
+}
+
+static mq_model *train(const char *kind, const mq_dataset *d, const char *const *params, int np,
+                       int threads, uint64_t seed, mq_err *err)
+{
+    mq_train_opts o = {params, np, threads, seed, NULL};
+    mq_model *m = NULL;
+    if (mq_model_train(kind, d, &o, &m, err)) return NULL;
+    return m;
+}
+
+/* Writes the training matrix and meta for the reference script. */
+static void write_train(const mq_dataset *d, const char *dir)
+{
+    char p[8192];
+    snprintf(p, sizeof p, "%s/train.txt", dir);
+    FILE *f = fopen(p, "w");
+    for (int32_t u = 0; u < d->n_members; u++)
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) fprintf(f, "%d %d\n", u, d->m_idx[e]);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/meta.txt", dir);
+    f = fopen(p, "w");
+    fprintf(f, "%d %d\n", d->n_members, d->n_titles);
+    fclose(f);
+}
+
+/* Dumps C scores of every 37th member's own history. */
+static int write_scores(const mq_model *m, const mq_dataset *d, const char *dir, mq_err *err)
+{
+    char p[8192];
+    snprintf(p, sizeof p, "%s/hist.txt", dir);
+    FILE *fh = fopen(p, "w");
+    snprintf(p, sizeof p, "%s/scores.f32", dir);
+    FILE *fs = fopen(p, "wb");
+    float *s = malloc((size_t)d->n_titles * sizeof *s);
+    int rc = 0;
+    for (int32_t u = 0; u < d->n_members && !rc; u += 37) {
+        rc = mq_model_score(m, d->m_idx + d->m_ptr[u], NULL, (int)(d->m_ptr[u + 1] - d->m_ptr[u]), s, err);
+        fprintf(fh, "%d\n", u);
+        fwrite(s, sizeof *s, (size_t)d->n_titles, fs);
+    }
+    free(s);
+    fclose(fh);
+    fclose(fs);
+    return rc;
+}
+
+static const char *subdir(const char *name)
+{
+    static char p[1024];
+    snprintf(p, sizeof p, "%s/%s", mq_test_tmpdir(), name);
+    mkdir(p, 0755);
+    return p;
+}
+
+/* ---- references --------------------------------------------------------------------------- */
+
+MQ_TEST(models_pop_equals_numpy)
+{
+    mq_dataset *d = ml100k();
+    if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    mq_err err;
+    mq_model *m = train("pop", d, NULL, 0, 1, 1, &err);
+    ASSERT(m);
+    const char *dir = subdir("pop");
+    write_train(d, dir);
+    int32_t *top = malloc((size_t)d->n_titles * sizeof *top);
+    float *sc = malloc((size_t)d->n_titles * sizeof *sc);
+    mq_filter f = {.include_seen = true, .genre = -1};
+    int n = mq_model_recommend(m, NULL, NULL, 0, &f, d->n_titles, top, sc, &err);
+    ASSERT_INT_EQ(n, d->n_titles);
+    char p[8192];
+    snprintf(p, sizeof p, "%s/topk.i32", dir);
+    FILE *fo = fopen(p, "wb");
+    fwrite(top, sizeof *top, (size_t)n, fo);
+    fclose(fo);
+    free(top);
+    free(sc);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py pop %s", dir), 0);
+}
+
+MQ_TEST(models_ease_equals_numpy)
+{
+    mq_dataset *d = ml100k();
+    if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    mq_err err;
+    const char *pr[] = {"lambda=250"};
+    mq_model *m = train("ease", d, pr, 1, 2, 1, &err);
+    ASSERT(m);
+    const char *dir = subdir("ease");
+    write_train(d, dir);
+    ASSERT_OK(write_scores(m, d, dir, &err), &err);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py ease %s 250", dir), 0);
+}
+
+MQ_TEST(models_itemknn_equals_numpy)
+{
+    mq_dataset *d = ml100k();
+    if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    mq_err err;
+    const char *pr[] = {"k=50", "shrink=10"};
+    mq_model *m = train("itemknn", d, pr, 2, 2, 1, &err);
+    ASSERT(m);
+    const char *dir = subdir("knn");
+    write_train(d, dir);
+    ASSERT_OK(write_scores(m, d, dir, &err), &err);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py itemknn %s 50 10", dir), 0);
+}
+
+/* ---- iALS ---------------------------------------------------------------------------------- */
+
+typedef struct losses {
+    double v[64];
+    int n;
+} losses;
+
+static void collect_loss(void *u, const char *line)
+{
+    losses *l = u;
+    const char *p = strstr(line, " loss ");
+    if (p && l->n < 64) l->v[l->n++] = strtod(p + 6, NULL);
+}
+
+/* Max over titles of |fold-in score − training-time score| relative to the largest score,
+ * over every 7th training member (the model must keep W: keep_members=1). */
+static double foldin_gap(const mq_model *m, const mq_dataset *d, mq_err *err)
+{
+    int64_t nw, nh;
+    const float *W = mq__model_get(m, "W", MQ__A_F32, &nw, err);
+    const float *H = mq__model_get(m, "H", MQ__A_F32, &nh, err);
+    if (!W || !H) return 1e9;
+    int kp = (int)(nh / d->n_titles);
+    float *s = malloc((size_t)d->n_titles * sizeof *s);
+    double worst = 0;
+    for (int32_t u = 0; u < d->n_members; u += 7) {
+        if (mq_model_score(m, d->m_idx + d->m_ptr[u], NULL, (int)(d->m_ptr[u + 1] - d->m_ptr[u]), s, err)) {
+            worst = 1e9;
+            break;
+        }
+        double mx = 1e-12, gap = 0;
+        for (int32_t t = 0; t < d->n_titles; t++) {
+            double y = mq__dot(W + (size_t)u * kp, H + (size_t)t * kp, kp);
+            mx = fmax(mx, fabs(y));
+            gap = fmax(gap, fabs(y - s[t]));
+        }
+        worst = fmax(worst, gap / mx);
+    }
+    free(s);
+    return worst;
+}
+
+MQ_TEST(models_ials_loss_decreases_and_foldin_equals_training)
+{
+    mq_dataset *d = ml100k();
+    if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    mq_err err;
+    losses L = {0};
+    mq_log lg = {collect_loss, &L};
+    const char *pr[] = {"factors=16", "epochs=6", "solver=exact", "reg=0.01", "alpha0=0.1",
+                        "keep_members=1"};
+    mq_train_opts o = {pr, 6, 2, 7, &lg};
+    mq_model *m = NULL;
+    ASSERT_OK(mq_model_train("ials", d, &o, &m, &err), &err);
+    ASSERT_INT_EQ(L.n, 6);
+    /* ALS never increases the loss: each half-step minimizes it exactly in one block. Allow
+     * float noise of 1e-6 relative. */
+    for (int i = 1; i < L.n; i++) ASSERT(L.v[i] <= L.v[i - 1] * (1 + 1e-6));
+    ASSERT(L.v[L.n - 1] < 0.9 * L.v[0]);
+    /* Exact solver: the fold-in runs the very same solve as the last half-epoch; only the
+     * order of float operations in the final dot products differs (1e-5 relative). */
+    double gap = foldin_gap(m, d, &err);
+    ASSERT(gap < 1e-5);
+    mq_model_destroy(m);
+
+    /* CG (3 steps, warm-started): training-time factors are within the CG tolerance of the
+     * exact fold-in; after 16 epochs the warm starts have converged to ~1% of the scale. */
+    const char *pc[] = {"factors=16", "epochs=16", "reg=0.01", "alpha0=0.1", "keep_members=1"};
+    mq_train_opts oc = {pc, 5, 2, 7, NULL};
+    ASSERT_OK(mq_model_train("ials", d, &oc, &m, &err), &err);
+    gap = foldin_gap(m, d, &err);
+    if (!(gap < 0.05)) MQ_FAIL_("cg fold-in gap %.4g", gap);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+}
+
+/* NDCG@100 of a model on held-out members (in/out CSR). */
+static double ndcg100(const mq_model *m, int32_t nb, const int64_t *ip, const int32_t *ii,
+                      const int64_t *op, const int32_t *oi)
+{
+    int32_t *top = malloc((size_t)nb * 100 * sizeof *top);
+    float *sc = malloc((size_t)nb * 100 * sizeof *sc);
+    int32_t *cnt = malloc((size_t)nb * sizeof *cnt);
+    mq_err err;
+    double sum = 0;
+    int used = 0;
+    if (mq_model_recommend_batch(m, nb, ip, ii, NULL, 100, top, sc, cnt, 2, &err) == 0)
+        for (int32_t b = 0; b < nb; b++) {
+            int64_t no = op[b + 1] - op[b];
+            if (!no) continue;
+            double dcg = 0, idcg = 0;
+            for (int i = 0; i < cnt[b]; i++)
+                for (int64_t j = op[b]; j < op[b + 1]; j++)
+                    if (oi[j] == top[(size_t)b * 100 + i]) dcg += 1 / log2(i + 2.0);
+            for (int i = 0; i < (no < 100 ? no : 100); i++) idcg += 1 / log2(i + 2.0);
+            sum += dcg / idcg;
+            used++;
+        }
+    free(top);
+    free(sc);
+    free(cnt);
+    return used ? sum / used : -1;
+}
+
+MQ_TEST(models_ials_quality_matches_numpy)
+{
+    mq_dataset *d = ml100k();
+    if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    /* Hold out every 8th member: 80% of their positives as fold-in, the last 20% targets. */
+    mq_idmap *mi = mq_idmap_create(), *ti = mq_idmap_create();
+    for (int32_t t = 0; t < d->n_titles; t++) {
+        const char *id = mq_idmap_name(d->title_ids, t);
+        mq_idmap_intern(ti, id, strlen(id));
+    }
+    mq_interaction *x = malloc((size_t)d->nnz * sizeof *x);
+    int64_t n = 0, *ip = calloc((size_t)d->n_members + 1, 8), *op = calloc((size_t)d->n_members + 1, 8);
+    int32_t *ii = malloc((size_t)d->nnz * 4), *oi = malloc((size_t)d->nnz * 4), nb = 0;
+    const char *dir = subdir("ials");
+    char p[8192];
+    snprintf(p, sizeof p, "%s/test_in.txt", dir);
+    FILE *fi = fopen(p, "w");
+    snprintf(p, sizeof p, "%s/test_out.txt", dir);
+    FILE *fo = fopen(p, "w");
+    for (int32_t u = 0; u < d->n_members; u++) {
+        int64_t b = d->m_ptr[u], len = d->m_ptr[u + 1] - b;
+        if (u % 8 == 0 && len >= 5) {
+            ip[nb + 1] = ip[nb];
+            op[nb + 1] = op[nb];
+            for (int64_t e = 0; e < len; e++) {
+                /* Interleave: every 5th title is a target. */
+                if (e % 5 == 4) {
+                    oi[op[nb + 1]++] = d->m_idx[b + e];
+                    fprintf(fo, "%d %d\n", nb, d->m_idx[b + e]);
+                } else {
+                    ii[ip[nb + 1]++] = d->m_idx[b + e];
+                    fprintf(fi, "%d %d\n", nb, d->m_idx[b + e]);
+                }
+            }
+            nb++;
+            continue;
+        }
+        const char *id = mq_idmap_name(d->member_ids, u);
+        int32_t m = mq_idmap_intern(mi, id, strlen(id));
+        for (int64_t e = b; e < b + len; e++) x[n++] = (mq_interaction){m, d->m_idx[e], 1, 0, 0};
+    }
+    fclose(fi);
+    fclose(fo);
+    mq_dataset *tr = NULL;
+    mq_err err;
+    ASSERT_OK(mq_dataset_build(x, n, mi, ti, &tr, &err), &err);
+    free(x);
+    write_train(tr, dir);
+    snprintf(p, sizeof p, "%s/c_ndcg.txt", dir);
+    FILE *fc = fopen(p, "w");
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        const char *pr[] = {"factors=32", "epochs=8", "reg=0.01", "alpha0=0.1"};
+        mq_model *m = train("ials", tr, pr, 4, 2, seed, &err);
+        ASSERT(m);
+        fprintf(fc, "%.6f\n", ndcg100(m, nb, ip, ii, op, oi));
+        mq_model_destroy(m);
+    }
+    fclose(fc);
+    free(ip); free(op); free(ii); free(oi);
+    mq_dataset_destroy(tr);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py ials %s 32 0.01 0.1 8", dir), 0);
+}
+
+/* ---- artifacts, determinism, filters, explanations --------------------------------------- */
+
+static bool same_scores(const mq_model *a, const mq_model *b, const mq_dataset *d)
+{
+    float *sa = malloc((size_t)d->n_titles * sizeof *sa), *sb = malloc((size_t)d->n_titles * sizeof *sb);
+    mq_err err;
+    bool same = true;
+    for (int32_t u = 0; u < d->n_members && same; u += 5) {
+        const int32_t *h = d->m_idx + d->m_ptr[u];
+        int n = (int)(d->m_ptr[u + 1] - d->m_ptr[u]);
+        if (mq_model_score(a, h, NULL, n, sa, &err) || mq_model_score(b, h, NULL, n, sb, &err) ||
+            memcmp(sa, sb, (size_t)d->n_titles * sizeof *sa) != 0)
+            same = false;
+    }
+    free(sa);
+    free(sb);
+    return same;
+}
+
+static const char *all_kinds[] = {"pop", "trending", "itemknn", "ease", "ials", "content", "hybrid"};
+
+MQ_TEST(models_artifacts_round_trip_and_reject_damage)
+{
+    mq_dataset *d = synth(300, 120, 3);
+    ASSERT(d);
+    mq_err err;
+    for (size_t k = 0; k < sizeof all_kinds / sizeof all_kinds[0]; k++) {
+        const char *pr[] = {"prune=20"};
+        int np = strcmp(all_kinds[k], "ease") == 0 ? 1 : 0;
+        mq_model *m = train(all_kinds[k], d, pr, np, 2, 5, &err);
+        if (!m) MQ_FAIL_("train %s: %s", all_kinds[k], err.msg);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.mqm", mq_test_tmpdir(), all_kinds[k]);
+        ASSERT_OK(mq_model_save(m, path, &err), &err);
+        mq_model *l = NULL;
+        ASSERT_OK(mq_model_load(path, &l, &err), &err);
+        ASSERT_STR_EQ(mq_model_kind(l), all_kinds[k]);
+        ASSERT_STR_EQ(mq_model_params(l), mq_model_params(m));
+        ASSERT_INT_EQ(mq_model_n_titles(l), d->n_titles);
+        ASSERT_STR_EQ(mq_model_title_id(l, 17), "t17");
+        ASSERT_INT_EQ(mq_model_title_index(l, "t42"), 42);
+        ASSERT_INT_EQ(mq_model_catalog(l)->n_genres, 3);
+        ASSERT_STR_EQ(mq_model_catalog(l)->genre_names[2], "Drama");
+        ASSERT_INT_EQ((long long)mq_model_catalog(l)->genres[5], 4);
+        if (!same_scores(m, l, d)) MQ_FAIL_("%s: loaded scores differ", all_kinds[k]);
+        mq_model_destroy(l);
+        mq_model_destroy(m);
+
+        /* Damage: flip one byte in the header, the table, and the last section; truncate. */
+        struct stat st;
+        ASSERT(stat(path, &st) == 0);
+        long offs[] = {3, 20, 70, (long)st.st_size - 70};
+        for (size_t i = 0; i < 4; i++) {
+            char bad[8192];
+            snprintf(bad, sizeof bad, "%s.bad", path);
+            ASSERT_INT_EQ(mq_test_sh("cp %s %s && printf '\\377' | dd of=%s bs=1 seek=%ld conv=notrunc status=none",
+                                     path, bad, bad, offs[i]), 0);
+            int rc = mq_model_load(bad, &l, &err);
+            if (rc != MQ_ECORRUPT && rc != MQ_EFORMAT)
+                MQ_FAIL_("%s: flipped byte at %ld: rc %d (%s)", all_kinds[k], offs[i], rc, err.msg);
+            ASSERT(l == NULL);
+        }
+        char tr[8192];
+        snprintf(tr, sizeof tr, "%s.trunc", path);
+        ASSERT_INT_EQ(mq_test_sh("head -c %ld %s > %s", (long)st.st_size - 64, path, tr), 0);
+        ASSERT_INT_EQ(mq_model_load(tr, &l, &err), MQ_ECORRUPT);
+        ASSERT(strstr(err.msg, "truncated"));
+        ASSERT_INT_EQ(mq_test_sh("head -c 10 %s > %s", path, tr), 0);
+        ASSERT_INT_EQ(mq_model_load(tr, &l, &err), MQ_ECORRUPT);
+    }
+    mq_dataset_destroy(d);
+}
+
+MQ_TEST(models_deterministic_for_seed_and_threads)
+{
+    mq_dataset *d = synth(400, 150, 4);
+    ASSERT(d);
+    mq_err err;
+    for (size_t k = 0; k < sizeof all_kinds / sizeof all_kinds[0]; k++) {
+        mq_model *a = train(all_kinds[k], d, NULL, 0, 2, 11, &err);
+        mq_model *b = train(all_kinds[k], d, NULL, 0, 2, 11, &err);
+        ASSERT(a && b);
+        if (!same_scores(a, b, d)) MQ_FAIL_("%s: two runs differ", all_kinds[k]);
+        mq_model_destroy(b);
+        /* Row-parallel trainers give the same result on any thread count. */
+        if (strcmp(all_kinds[k], "itemknn") == 0 || strcmp(all_kinds[k], "ease") == 0) {
+            b = train(all_kinds[k], d, NULL, 0, 1, 11, &err);
+            ASSERT(b);
+            if (!same_scores(a, b, d)) MQ_FAIL_("%s: 1 vs 2 threads differ", all_kinds[k]);
+            mq_model_destroy(b);
+        }
+        mq_model_destroy(a);
+    }
+    mq_dataset_destroy(d);
+}
+
+MQ_TEST(models_filters_and_topk)
+{
+    mq_dataset *d = synth(300, 90, 6);
+    ASSERT(d);
+    mq_err err;
+    mq_model *m = train("pop", d, NULL, 0, 1, 1, &err);
+    ASSERT(m);
+    int32_t hist[] = {0, 1, 2}, out[90];
+    float sc[90];
+    int n = mq_model_recommend(m, hist, NULL, 3, NULL, 90, out, sc, &err);
+    ASSERT_INT_EQ(n, 87);   /* seen titles excluded by default */
+    for (int i = 0; i < n; i++) {
+        ASSERT(out[i] > 2);
+        if (i) ASSERT(sc[i] < sc[i - 1] || (sc[i] == sc[i - 1] && out[i] > out[i - 1]));
+    }
+    int32_t ex[] = {out[0], out[1]};
+    int32_t first = out[2];
+    mq_filter f = {.include_seen = true, .exclude = ex, .n_exclude = 2, .genre = 1};
+    n = mq_model_recommend(m, hist, NULL, 3, &f, 90, out, sc, &err);
+    ASSERT_INT_EQ(n, 30 - (int)((ex[0] % 3 == 1) + (ex[1] % 3 == 1)));
+    for (int i = 0; i < n; i++) {
+        ASSERT_INT_EQ(out[i] % 3, 1);
+        ASSERT(out[i] != ex[0] && out[i] != ex[1]);
+    }
+    (void)first;
+    f.genre = 7;
+    ASSERT_INT_EQ(mq_model_recommend(m, hist, NULL, 3, &f, 5, out, sc, &err), MQ_EINVAL);
+    int32_t badh[] = {500};
+    ASSERT_INT_EQ(mq_model_recommend(m, badh, NULL, 1, NULL, 5, out, sc, &err), MQ_EINVAL);
+    const char *bad[] = {"nope=1"};
+    mq_model *x = train("ease", d, bad, 1, 1, 1, &err);
+    ASSERT(!x);
+    ASSERT(strstr(err.msg, "unknown parameter 'nope'"));
+    const char *bad2[] = {"lambda=abc"};
+    ASSERT(!train("ease", d, bad2, 1, 1, 1, &err));
+    ASSERT(strstr(err.msg, "'abc' is not a number"));
+    ASSERT(!train("nosuch", d, NULL, 0, 1, 1, &err));
+    mq_model_destroy(m);
+
+    /* A batch of members gives the same lists as one by one. */
+    m = train("ease", d, NULL, 0, 2, 1, &err);
+    ASSERT(m);
+    int32_t nb = 20, bt[20 * 10], cnt[20], one[10];
+    float bs[20 * 10], os[10];
+    ASSERT_OK(mq_model_recommend_batch(m, nb, d->m_ptr, d->m_idx, NULL, 10, bt, bs, cnt, 2, &err), &err);
+    for (int32_t u = 0; u < nb; u++) {
+        int c = mq_model_recommend(m, d->m_idx + d->m_ptr[u], NULL, (int)(d->m_ptr[u + 1] - d->m_ptr[u]), NULL, 10, one, os, &err);
+        ASSERT_INT_EQ(c, cnt[u]);
+        ASSERT(memcmp(one, bt + u * 10, (size_t)c * sizeof *one) == 0);
+    }
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+}
+
+MQ_TEST(models_explanations_sum_to_scores)
+{
+    mq_dataset *d = synth(400, 100, 8);
+    ASSERT(d);
+    mq_err err;
+    const char *kinds[] = {"itemknn", "ease", "ials"};
+    for (int k = 0; k < 3; k++) {
+        mq_model *m = train(kinds[k], d, NULL, 0, 2, 3, &err);
+        ASSERT(m);
+        const int32_t *h = d->m_idx + d->m_ptr[10];
+        int nh = (int)(d->m_ptr[11] - d->m_ptr[10]);
+        int32_t top[5], et[64];
+        float ts[5], ew[64];
+        ASSERT_INT_EQ(mq_model_recommend(m, h, NULL, nh, NULL, 5, top, ts, &err), 5);
+        /* All positive contributions of the top title; since the score is the sum of all
+         * contributions (Hu et al. 2008 for ials), the positive ones sum to >= the score. */
+        int c = mq_model_explain(m, h, NULL, nh, top[0], 64, et, ew, &err);
+        ASSERT(c > 0);
+        double sum = 0;
+        for (int i = 0; i < c; i++) {
+            sum += ew[i];
+            if (i) ASSERT(ew[i] <= ew[i - 1]);
+        }
+        ASSERT(sum >= ts[0] - 1e-4 * fabs(ts[0]));
+        /* Exactly: the full contribution vector sums to the score. */
+        float *w = malloc((size_t)nh * sizeof *w);
+        ASSERT_OK(m->ops->contrib(m, h, NULL, nh, top[0], w, &err), &err);
+        double all = 0;
+        for (int i = 0; i < nh; i++) all += w[i];
+        free(w);
+        /* float sums of ~10 terms: 1e-4 relative (ials: a double solve vs a float one). */
+        ASSERT_NEAR(all, ts[0], 1e-4 * fabs(ts[0]) + 1e-6);
+        int32_t st[5];
+        float ss[5];
+        int ns = mq_model_similar(m, top[0], 5, st, ss, &err);
+        ASSERT(ns > 0);
+        for (int i = 0; i < ns; i++) ASSERT(st[i] != top[0]);
+        mq_model_destroy(m);
+    }
+    mq_dataset_destroy(d);
+}
