@@ -1509,7 +1509,9 @@ static void decide(ctx *c, mq_buf *j, mq_buf *t, double srm_p, bool srm_ok)
             /* not significant: stop when the experiment is powered for its MDE or the CI rules it out */
             double mde = 0;
             if (x && x->mde > 0) mde = x->mde_relative ? x->mde * fabs(r->mean[0]) : x->mde;
-            double best_case = hib ? r->hi : -r->lo;
+            /* the most favourable effect still compatible with the data: the CI, or under
+             * --sequential the confidence sequence, which stays valid under peeking */
+            double best_case = r->has_seq ? (hib ? r->cs_hi : -r->cs_lo) : (hib ? r->hi : -r->lo);
             if (mde > 0 && best_case < mde) {
                 act = "don't ship";
                 snprintf(rs, sizeof rs, "no significant effect on '%s' and the CI excludes the MDE %.4g", c->met[pm].name, mde);
