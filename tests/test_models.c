@@ -695,3 +695,51 @@ MQ_TEST(models_artifact_every_flip_is_caught)
     free(buf);
     mq_dataset_destroy(d);
 }
+
+MQ_TEST(models_ease_pruned_matches_dense)
+{
+    mq_dataset *d = synth(300, 80, 13);
+    ASSERT(d);
+    mq_err err;
+    const char *full[] = {"lambda=50", "prune=79"}, *few[] = {"lambda=50", "prune=5"};
+    const char *dense_p[] = {"lambda=50"};
+    mq_model *dn = train("ease", d, dense_p, 1, 2, 1, &err);
+    mq_model *pf = train("ease", d, full, 2, 2, 1, &err);
+    mq_model *p5 = train("ease", d, few, 2, 2, 1, &err);
+    ASSERT(dn && pf && p5);
+    const float *B = mq__model_get(dn, "B", MQ__A_F32, NULL, &err);
+    ASSERT(B);
+    float s1[80], s2[80];
+    for (int32_t u = 0; u < 40; u++) {
+        const int32_t *h = d->m_idx + d->m_ptr[u];
+        int n = (int)(d->m_ptr[u + 1] - d->m_ptr[u]);
+        ASSERT_OK(mq_model_score(dn, h, NULL, n, s1, &err), &err);
+        ASSERT_OK(mq_model_score(pf, h, NULL, n, s2, &err), &err);
+        /* Same terms, same order; only FMA contraction may differ: 1e-6 relative. */
+        for (int t = 0; t < 80; t++) ASSERT_NEAR(s1[t], s2[t], 1e-6 * (fabs(s1[t]) + 1e-6));
+    }
+    /* prune=5 keeps, for each title, its 5 largest |B_ij| with their exact values. */
+    for (int32_t i = 0; i < 80; i++) {
+        int32_t tj[5];
+        float tv[5];
+        int c = 0;
+        float row[80];
+        ASSERT_OK(mq_model_score(p5, &i, NULL, 1, row, &err), &err);
+        for (int j = 0; j < 80; j++)
+            if (row[j] != 0) {
+                ASSERT(c < 5);
+                tj[c] = j;
+                tv[c++] = row[j];
+            }
+        for (int q = 0; q < c; q++) {
+            ASSERT(tv[q] == B[(size_t)i * 80 + tj[q]]);
+            int larger = 0;
+            for (int j = 0; j < 80; j++) larger += fabsf(B[(size_t)i * 80 + j]) > fabsf(tv[q]);
+            ASSERT(larger < 5);
+        }
+    }
+    mq_model_destroy(dn);
+    mq_model_destroy(pf);
+    mq_model_destroy(p5);
+    mq_dataset_destroy(d);
+}
