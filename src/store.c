@@ -201,6 +201,8 @@ static int lmdb_open(mq_store *s, const char *path, mq_err *err)
     mdb_env_set_maxreaders(s->env, 1024);
     rc = mdb_env_open(s->env, path, MDB_NOTLS | MDB_NOMETASYNC, 0644);
     if (rc) return mq__err_set(err, MQ_EIO, "store '%s': %s", path, mdb_strerror(rc));
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);    /* free reader slots of a process killed earlier */
     MDB_txn *txn;
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) return lmdb_err(err, rc, "txn_begin");
