@@ -25,7 +25,7 @@
  *  - CUPED as the OLS regression y ~ 1 + treat + x on the two arms (theta pooled within arms);
  *    the treatment coefficient, its t(n - 3) p-value and CI; variance reduction 1 - s_res^2/s_y^2.
  *  - Post-stratification: sum_s w_s (mB_s - mA_s), w_s the segment's share of units.
- *  - Segments: Welch per segment, Cochran's Q = sum w_s (e_s - e_w)^2, w = 1/se^2, chi^2 S-1 df.
+ *  - Segments: per-segment difference with a normal CI (Welch se), Cochran's Q = sum w_s (e_s - e_w)^2, w = 1/se^2, chi^2 S-1 df.
  *  - Novelty: per-day effects, weighted least squares slope over day with a z test.
  *  - Mann-Whitney U (ties averaged, continuity-corrected normal approximation, as
  *    scipy.stats.mannwhitneyu's asymptotic method); effect = P(B > A) + P(tie)/2 - 1/2 with the
