@@ -29,8 +29,8 @@ for ds in $DATASETS; do
         amazon-book) args=(--data "$DATA/amazon-book-kgat/train.txt"
                            --data "$DATA/amazon-book-kgat/test.txt"
                            --grid ease.lambda=100 --grid itemknn.k=100 --grid itemknn.shrink=0,10
-                           --grid ials.factors=64,128 --grid ials.reg=0.01,0.03
-                           --grid ials.alpha0=0.1,0.3) ;;
+                           --grid ials.factors=64,128 --grid ials.reg=0.003
+                           --grid ials.alpha0=0.01,0.03) ;;
         *) echo "eval_quality: unknown data set $ds" >&2; exit 2 ;;
     esac
     echo "== $ds" >&2

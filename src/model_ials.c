@@ -28,7 +28,8 @@
  * Explanations follow Hu, Koren and Volinsky 2008 (§5): with A_u the member's system matrix,
  * score(u, t) = Σ_{j ∈ history} h_tᵀ A_u⁻¹ h_j, so title j contributes h_tᵀ A_u⁻¹ h_j.
  *
- * Parameters: factors (64), reg (λ, 0.003), alpha0 (0.05), nu (1), epochs (16),
+ * Parameters: factors (64), reg (λ, 0.005), alpha0 (auto = clamp(500 / titles with
+ * positives, 0.01, 1), resolved at training and stored as a number), nu (1), epochs (16),
  * solver (cg|exact, cg), cg_steps (3), keep_members (0; 1 also stores W, the training members'
  * factors, as array "W" [n_members x kp], e.g. to compare fold-in with training).
  * Arrays: "H" f32 [n_titles x kp], "G" f32 [kp x kp] = α0·HᵀH of the final H.
@@ -337,8 +338,18 @@ static int parse_cfg(mq__params *p, ials_cfg *c, mq_err *err)
     long k, epochs, steps;
     const char *solver;
     int rc = mq__param_int(p, "ials", "factors", 64, 1, 4096, &k, err);
-    if (!rc) rc = mq__param_double(p, "ials", "reg", 0.003, 0, 1e9, &c->reg, err);
-    if (!rc) rc = mq__param_double(p, "ials", "alpha0", 0.05, 0, 1e9, &c->alpha0, err);
+    if (!rc) rc = mq__param_double(p, "ials", "reg", 0.005, 0, 1e9, &c->reg, err);
+    /* alpha0 "auto" (the default) is resolved by the trainer from the data; -1 marks it. */
+    const char *a0 = mq__param_str(p, "alpha0", "auto");
+    if (strcmp(a0, "auto") == 0) c->alpha0 = -1;
+    else if (!rc) {
+        /* Re-read as a number (mq__param_str marked it used; look it up again for checks). */
+        char *end;
+        c->alpha0 = strtod(a0, &end);
+        if (end == a0 || *end || !(c->alpha0 >= 0) || c->alpha0 > 1e9)
+            rc = mq__err_set(err, MQ_EINVAL, "ials: parameter 'alpha0': '%s' is not 'auto' or a "
+                             "number in [0, 1e9]", a0);
+    }
     if (!rc) rc = mq__param_double(p, "ials", "nu", 1, 0, 10, &c->nu, err);
     if (!rc) rc = mq__param_int(p, "ials", "epochs", 16, 0, 100000, &epochs, err);
     if (!rc) rc = mq__param_int(p, "ials", "cg_steps", 3, 1, 1000, &steps, err);
@@ -355,18 +366,15 @@ static int parse_cfg(mq__params *p, ials_cfg *c, mq_err *err)
     c->epochs = (int)epochs;
     c->cg_steps = (int)steps;
     c->exact = strcmp(solver, "exact") == 0;
-    if (c->reg == 0 && c->alpha0 == 0)
-        return mq__err_set(err, MQ_EINVAL, "ials: reg and alpha0 cannot both be 0 (the systems "
-                           "would be singular)");
     return mq__params_done(p, "ials", "factors, reg, alpha0, nu, epochs, solver, cg_steps, keep_members", err);
 }
 
 static void write_cfg(mq_model *m, const ials_cfg *c)
 {
     mq__model_param_set(m, "factors", "%d", c->k);
-    mq__model_param_set(m, "reg", "%.17g", c->reg);
-    mq__model_param_set(m, "alpha0", "%.17g", c->alpha0);
-    mq__model_param_set(m, "nu", "%.17g", c->nu);
+    mq__model_param_num(m, "reg", c->reg);
+    mq__model_param_num(m, "alpha0", c->alpha0);
+    mq__model_param_num(m, "nu", c->nu);
     mq__model_param_set(m, "epochs", "%d", c->epochs);
     mq__model_param_set(m, "solver", "%s", c->exact ? "exact" : "cg");
     mq__model_param_set(m, "cg_steps", "%d", c->cg_steps);
@@ -381,6 +389,18 @@ static int ials_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     int rc = mq__params_parse(&p, o->params, o->n_params, err);
     if (!rc) rc = parse_cfg(&p, &c, err);
     if (rc) return rc;
+    if (c.alpha0 < 0) {
+        /* Heuristic default: α0·n_active ≈ 500, i.e. the unobserved titles weigh about as much
+         * as 500 observed ones in every member's system. Chosen on ml-100k, ml-latest-small,
+         * Last.fm and amazon-book (strong generalization), where the best α0 ran from 0.01
+         * (25k titles) to 0.5 (1.4k titles); tune it for a new catalog. */
+        int32_t na = 0;
+        for (int32_t t = 0; t < d->n_titles; t++) na += d->t_ptr[t + 1] > d->t_ptr[t];
+        c.alpha0 = fmin(1.0, fmax(0.01, 500.0 / fmax(1.0, na)));
+    }
+    if (c.reg == 0 && c.alpha0 == 0)
+        return mq__err_set(err, MQ_EINVAL, "ials: reg and alpha0 cannot both be 0 (the systems "
+                           "would be singular)");
     write_cfg(m, &c);
     int nth = mq__threads(o->n_threads);
     size_t kp = (size_t)c.kp;
@@ -442,24 +462,6 @@ static int ials_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
 fail:
     free(W); free(H); free(GW); free(GH); free(part);
     return rc;
-}
-
-/* The training loss of a given W, H on d (tests use it to check that epochs decrease it). */
-double mq__ials_loss(const mq_model *m, const mq_dataset *d, const float *W)
-{
-    const ials_state *st = m->state;
-    kern K = kernels();
-    size_t kp = (size_t)st->c.kp;
-    float *GW = mq__alloc(kp * kp, sizeof *GW);
-    double *part = malloc((size_t)MQ_MAX(d->n_members, 1) * sizeof *part);
-    double L = NAN;
-    if (GW && part) {
-        gram(W, d->n_members, &st->c, GW);
-        L = ials_loss(&st->c, &K, d, W, st->H, GW, st->G, part, 1);
-    }
-    free(GW);
-    free(part);
-    return L;
 }
 
 static int ials_bind(mq_model *m, mq_err *err)

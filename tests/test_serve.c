@@ -578,7 +578,10 @@ MQ_TEST(serve_http_kill9_keeps_acknowledged_events)
     mq_store *store;
     char spec[700];
     snprintf(spec, sizeof spec, "lmdb:%s/state", dir);
-    ASSERT_OK(mq_store_open(spec, NULL, &store, &err), &err);
+    char log_id[16];
+    mq_evlog_id(evdir, log_id);
+    mq_store_opts so = {.log_id = log_id};
+    ASSERT_OK(mq_store_open(spec, &so, &store, &err), &err);
     uint64_t applied;
     ASSERT_OK(mq_store_applied_seq(store, &applied, &err), &err);
     ASSERT_INT_EQ(applied, (uint64_t)f.n + 1);   /* every logged event applied exactly once */

@@ -95,8 +95,8 @@ static const grid_default default_grids[] = {
     {"itemknn", "k", "50,100,200"},
     {"itemknn", "shrink", "0,10,100"},
     {"ials", "factors", "64,128"},
-    {"ials", "reg", "0.003,0.01,0.03"},
-    {"ials", "alpha0", "0.1,0.3"},
+    {"ials", "reg", "0.003,0.01"},
+    {"ials", "alpha0", "0.01,0.03,0.1,0.3"},   /* sparse data (amazon-book) wants 0.01 */
     {"trending", "half_life", "7,30,90,365"},
 };
 
@@ -635,55 +635,7 @@ int mq_cli_eval(int argc, char **argv)
     if (test_frac + val_frac >= 1)
         return mq_cli_usage_error(cmd, "--test-frac + --val-frac must be < 1");
 
-    /* Models and their parameters. */
-    static model_report reps[MAX_MODELS];   /* large: kept off the stack */
-    int n_models = 0;
-    char *mnames[MAX_MODELS];
-    int nm = split_list(models_arg, mnames, MAX_MODELS);
-    if (nm <= 0) return mq_cli_usage_error(cmd, "--models: 1 to %d models expected", MAX_MODELS);
-    for (int i = 0; i < nm; i++) {
-        if (!known_model(mnames[i]))
-            return mq_cli_usage_error(cmd, "--models: unknown model '%s' (pop, trending, "
-                                           "itemknn, ease, ials, content, hybrid)",
-                                      mnames[i]);
-        memset(&reps[n_models], 0, sizeof reps[n_models]);
-        reps[n_models].mp.kind = mnames[i];
-        n_models++;
-    }
-    for (int i = 0; i < n_params; i++) {
-        const char *dot = strchr(params[i], '.');
-        size_t l = (size_t)(dot - params[i]);
-        bool used = false;
-        for (int m = 0; m < n_models; m++)
-            if (strlen(reps[m].mp.kind) == l && strncmp(reps[m].mp.kind, params[i], l) == 0) {
-                if (set_param(&reps[m].mp, dot + 1))
-                    return mq_cli_usage_error(cmd, "too many parameters for %s", reps[m].mp.kind);
-                used = true;
-            }
-        if (!used)
-            return mq_cli_usage_error(cmd, "--param %s: model '%.*s' is not in --models",
-                                      params[i], (int)l, params[i]);
-    }
-
-    mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
-    if (ks_arg) {
-        char *kv[MQ_EVAL_MAX_K];
-        int nk = split_list(ks_arg, kv, MQ_EVAL_MAX_K);
-        if (nk <= 0) return mq_cli_usage_error(cmd, "--k: 1 to %d cut-offs expected", MQ_EVAL_MAX_K);
-        for (int i = 0; i < nk; i++) {
-            long long k;
-            if (mq_cli_parse_i64(kv[i], &k) || k < 1 || k > 100000 || (i && k <= eo.ks[i - 1]))
-                return mq_cli_usage_error(cmd, "--k: '%s' is not an ascending cut-off in "
-                                               "[1, 100000]",
-                                          kv[i]);
-            eo.ks[i] = (int)k;
-        }
-        eo.n_ks = nk;
-    }
-    eo.n_threads = (int)threads;
-    eo.log = &mq_cli_log;
-
+    /* Models and their parameters (reports are large: on the heap). */
     mq_err err = {0};
     mq_dataset *raw = NULL, *bin = NULL;
     mq_split sp;
@@ -692,6 +644,74 @@ int mq_cli_eval(int argc, char **argv)
     int32_t *pop = NULL;
     uint8_t *rankable = NULL;
     int exit_code = MQ_EXIT_FAIL;
+    model_report *reps = calloc(MAX_MODELS, sizeof *reps);
+    if (!reps) {
+        fprintf(stderr, "marquee eval: out of memory\n");
+        return MQ_EXIT_FAIL;
+    }
+    int n_models = 0;
+    char *mnames[MAX_MODELS];
+    int nm = split_list(models_arg, mnames, MAX_MODELS);
+    if (nm <= 0) {
+        exit_code = mq_cli_usage_error(cmd, "--models: 1 to %d models expected", MAX_MODELS);
+        goto done;
+    }
+    for (int i = 0; i < nm; i++) {
+        if (!known_model(mnames[i])) {
+            exit_code = mq_cli_usage_error(cmd, "--models: unknown model '%s' (pop, trending, "
+                                                "itemknn, ease, ials, content, hybrid)",
+                                           mnames[i]);
+            goto done;
+        }
+        reps[n_models].mp.kind = mnames[i];
+        n_models++;
+    }
+    for (int i = 0; i < n_params + n_grids; i++) {
+        const char *opt = i < n_params ? params[i] : grids[i - n_params];
+        const char *dot = strchr(opt, '.');
+        size_t l = (size_t)(dot - opt);
+        bool used = false;
+        for (int m = 0; m < n_models; m++)
+            if (strlen(reps[m].mp.kind) == l && strncmp(reps[m].mp.kind, opt, l) == 0) {
+                if (i < n_params && set_param(&reps[m].mp, dot + 1)) {
+                    exit_code = mq_cli_usage_error(cmd, "too many parameters for %s",
+                                                   reps[m].mp.kind);
+                    goto done;
+                }
+                used = true;
+            }
+        if (!used) {
+            exit_code = mq_cli_usage_error(cmd, "%s %s: model '%.*s' is not in --models",
+                                           i < n_params ? "--param" : "--grid", opt, (int)l,
+                                           opt);
+            goto done;
+        }
+    }
+
+    mq_eval_opts eo;
+    mq_eval_opts_init(&eo);
+    if (ks_arg) {
+        char *kv[MQ_EVAL_MAX_K];
+        int nk = split_list(ks_arg, kv, MQ_EVAL_MAX_K);
+        if (nk <= 0) {
+            exit_code = mq_cli_usage_error(cmd, "--k: 1 to %d cut-offs expected", MQ_EVAL_MAX_K);
+            goto done;
+        }
+        for (int i = 0; i < nk; i++) {
+            long long k;
+            if (mq_cli_parse_i64(kv[i], &k) || k < 1 || k > 100000 || (i && k <= eo.ks[i - 1])) {
+                exit_code = mq_cli_usage_error(cmd, "--k: '%s' is not an ascending cut-off in "
+                                                    "[1, 100000]",
+                                               kv[i]);
+                goto done;
+            }
+            eo.ks[i] = (int)k;
+        }
+        eo.n_ks = nk;
+    }
+    eo.n_threads = (int)threads;
+    eo.log = &mq_cli_log;
+
     if (split_dir) {
         if (mq_split_read(split_dir, &sp, &err)) goto fail;
         have_split = true;
@@ -828,6 +848,7 @@ int mq_cli_eval(int argc, char **argv)
 fail:
     exit_code = mq_cli_fail(cmd, &err);
 done:
+    free(reps);
     free(pop);
     free(rankable);
     if (have_split) mq_split_release(&sp);
