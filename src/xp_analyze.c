@@ -2,14 +2,16 @@
  *
  * Input: a header row naming columns; one row per unit with its variant, metric values and
  * optional covariate / segment / day / pair columns. The reader is hand-written: 4 MiB read()
- * chunks, fields split with memchr, numbers parsed by a Clinger fast path (exact for up to 19
- * digits and 22 decimals) with strtod as fallback; RFC 4180 quoting inside one line is honoured.
+ * or pread() chunks, lines found with memchr, then one fused scan per line that splits the
+ * fields and parses the numeric ones on the way (a Clinger fast path, exact for up to 19 digits
+ * and 22 decimals, with strtod as fallback); RFC 4180 quoting inside one line is honoured.
  *
  * Sufficient statistics (memory bounded by arms x metrics x segments x days): per arm and metric
- * a bivariate Welford accumulator (n, means, centred second moments and co-moment) of the
- * metric with its covariate (CUPED) or, for a ratio metric NUM/DEN, of numerator with
- * denominator. Welford's update keeps 1e-15-level accuracy where raw sums of squares would
- * cancel. Optional extras: a uniform reservoir sample (Vitter's algorithm R, seeded) of at most
+ * a bivariate accumulator (n, means, centred second moments and co-moment) of the metric with
+ * its covariate (CUPED) or, for a ratio metric NUM/DEN, of numerator with denominator. Rows are
+ * buffered 256 at a time per (arm, metric), reduced exactly in two passes and merged with Chan,
+ * Golub & LeVeque's formulas: 1e-15-level accuracy where raw sums of squares would cancel, one
+ * division per batch. Segments and days use Welford's per-row update. Optional extras: a uniform reservoir sample (Vitter's algorithm R, seeded) of at most
  * `reservoir` values per arm and metric for Mann-Whitney, the bootstrap and quantiles (exact
  * when an arm fits in the reservoir, a uniform subsample otherwise, and the output says which);
  * for a paired analysis one value per (pair, arm, metric), which grows with the pairs.
@@ -23,7 +25,7 @@
  *  - CUPED as the OLS regression y ~ 1 + treat + x on the two arms (theta pooled within arms);
  *    the treatment coefficient, its t(n - 3) p-value and CI; variance reduction 1 - s_res^2/s_y^2.
  *  - Post-stratification: sum_s w_s (mB_s - mA_s), w_s the segment's share of units.
- *  - Segments: Welch per segment, Cochran's Q = sum w_s (e_s - e_w)^2, w = 1/se^2, chi^2 S-1 df.
+ *  - Segments: per-segment difference with a normal CI (Welch se), Cochran's Q = sum w_s (e_s - e_w)^2, w = 1/se^2, chi^2 S-1 df.
  *  - Novelty: per-day effects, weighted least squares slope over day with a z test.
  *  - Mann-Whitney U (ties averaged, continuity-corrected normal approximation, as
  *    scipy.stats.mannwhitneyu's asymptotic method); effect = P(B > A) + P(tie)/2 - 1/2 with the
@@ -34,7 +36,10 @@
  *    look_every rows in file order (the file's order is taken as time order).
  *  - Holm and Benjamini-Hochberg over all primary (metric, variant) rows; guardrail
  *    non-inferiority z tests; the decision (ship / don't ship / keep running).
- * Not thread-safe per call; calls share nothing.
+ *
+ * Threads: a call shares nothing with other calls. Within a call, a large regular file without
+ * order-dependent options (mSPRT, reservoir, pairs, segments, days) is read by two threads over
+ * its halves, each with its own ctx copy, merged by arm name at the end (read_file).
  */
 #include "common.h"
 /* Messages are truncated on purpose when names are very long. */
