@@ -135,6 +135,7 @@ static kern kernels(void)
 /* ---- solvers --------------------------------------------------------------------------------- */
 
 /* Conjugate gradient on A x = b with A = G + reg I + Σ_j y_j y_jᵀ, b = Σ_j y_j, from x.
+ * The y_j are rows ids[j] of Y, or (ids == NULL) the first n rows of Y.
  * scratch: 3 kp floats. */
 static void solve_cg(const kern *K, const float *G, const float *Y, const int32_t *ids, int64_t n,
                      float reg, int steps, int kp, int k, float *x, float *scratch)
@@ -144,7 +145,7 @@ static void solve_cg(const kern *K, const float *G, const float *Y, const int32_
     K->gemv(G, x, reg, r, kp, k);
     for (int a = 0; a < kp; a++) r[a] = -r[a];
     for (int64_t j = 0; j < n; j++) {
-        const float *y = Y + (size_t)ids[j] * kp;
+        const float *y = Y + (size_t)(ids ? ids[j] : j) * kp;
         K->axpy(1.0f - K->dot(y, x, kp), y, r, kp);
     }
     memcpy(p, r, (size_t)kp * sizeof *p);
@@ -152,7 +153,7 @@ static void solve_cg(const kern *K, const float *G, const float *Y, const int32_
     for (int s = 0; s < steps && rs > 1e-20f; s++) {
         K->gemv(G, p, reg, Ap, kp, k);
         for (int64_t j = 0; j < n; j++) {
-            const float *y = Y + (size_t)ids[j] * kp;
+            const float *y = Y + (size_t)(ids ? ids[j] : j) * kp;
             K->axpy(K->dot(y, p, kp), y, Ap, kp);
         }
         float pAp = K->dot(p, Ap, kp);
@@ -256,7 +257,15 @@ static int half_rows(void *vctx, int64_t b, int64_t e, int tid)
     const ials_cfg *c = h->c;
     size_t need = c->exact ? ((size_t)c->k * c->k + c->k) * sizeof(double) : 3 * (size_t)c->kp * sizeof(float);
     void *scratch = malloc(need);
-    if (!scratch) return MQ_ENOMEM;
+    /* CG reads each row's y_j 4+ times: gathering them once into a contiguous block (rows of
+     * up to GATHER_MAX entries) turns the later passes into cache-resident streams. */
+    enum { GATHER_MAX = 1024 };
+    float *gath = c->exact ? NULL : malloc((size_t)GATHER_MAX * c->kp * sizeof *gath);
+    if (!scratch || (!c->exact && !gath)) {
+        free(scratch);
+        free(gath);
+        return MQ_ENOMEM;
+    }
     for (int64_t r = b; r < e; r++) {
         int64_t n = h->ptr[r + 1] - h->ptr[r];
         const int32_t *ids = h->idx + h->ptr[r];
@@ -266,10 +275,18 @@ static int half_rows(void *vctx, int64_t b, int64_t e, int tid)
             if (solve_exact(h->G, h->Y, ids, n, reg, c->kp, c->k, x, scratch))
                 __atomic_add_fetch(&h->bad, 1, __ATOMIC_RELAXED);
         } else {
-            solve_cg(&h->K, h->G, h->Y, ids, n, (float)reg, c->cg_steps, c->kp, c->k, x, scratch);
+            if (n <= GATHER_MAX) {
+                for (int64_t j = 0; j < n; j++)
+                    memcpy(gath + (size_t)j * c->kp, h->Y + (size_t)ids[j] * c->kp,
+                           (size_t)c->kp * sizeof *gath);
+                solve_cg(&h->K, h->G, gath, NULL, n, (float)reg, c->cg_steps, c->kp, c->k, x, scratch);
+            } else {
+                solve_cg(&h->K, h->G, h->Y, ids, n, (float)reg, c->cg_steps, c->kp, c->k, x, scratch);
+            }
         }
     }
     free(scratch);
+    free(gath);
     return 0;
 }
 
