@@ -47,6 +47,13 @@ static inline bool better(rank_item a, rank_item b)
     return a.s > b.s || (a.s == b.s && a.t < b.t);
 }
 
+/* Does target key a rank before the title (s, t)? The same order as better(), without
+ * short-circuit branches. */
+static inline int beats_key(rank_item a, float s, int32_t t)
+{
+    return (a.s > s) | ((a.s == s) & (a.t < t));
+}
+
 /* ---- metrics on a hit vector ------------------------------------------------------------ */
 
 /* hit [L]: 1 where ranked[i] is a target. Fills recall, precision, ndcg, map at k. */
@@ -294,7 +301,6 @@ static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark
 {
     int hn = 0;
     int64_t sum_c = 0, n_neg = 0, ahead = 0;   /* integer sum: no FP add latency chain */
-    const rank_item worst = tk[nt - 1], best = tk[0];
     for (int32_t t = 0; t < n_titles; t++) {
         int32_t mk = mark[t];
         if (mk == ex_stamp || mk < 0) continue;
@@ -309,25 +315,19 @@ static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark
         }
         if (mk == tg_stamp) continue;
         n_neg++;
-        int c;
-        if (s < worst.s) {
-            c = nt;
-        } else if (s > best.s) {
-            c = 0;
-            ahead++;
-            continue;
-        } else {
-            rank_item j = {s, t};
-            int lo = 0, hi = nt;   /* first position whose target does not beat j */
-            while (lo < hi) {
-                int mid = lo + (hi - lo) / 2;
-                if (better(tk[mid], j)) lo = mid + 1;
-                else hi = mid;
-            }
-            c = lo;
-            if (c == 0) ahead++;
+        /* c = the number of targets ranking before (s, t): a branch-free lower bound over the
+         * sorted targets (scores of popular-title models put most titles between the best and
+         * the worst target, where a branching search mispredicts at every step). */
+        const rank_item *base = tk;
+        int len = nt;
+        while (len > 1) {
+            int half = len / 2;
+            base = beats_key(base[half - 1], s, t) ? base + half : base;
+            len -= half;
         }
+        int64_t c = (int64_t)(base - tk) + beats_key(*base, s, t);
         sum_c += c;
+        ahead += c == 0;
     }
     *rr = 1.0 / (double)(ahead + 1);
     *auc = n_neg > 0 ? (double)sum_c / ((double)nt * (double)n_neg) : NAN;
