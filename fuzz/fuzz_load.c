@@ -121,6 +121,10 @@ int main(int argc, char **argv)
         iters++;
     }
     fprintf(stderr, "fuzz_load: %ld inputs in %.0f s, no crash\n", iters, mq_now() - t0);
+    for (int i = 0; i < ns; i++) free(seed[i]);
+    free(seed);
+    free(slen);
+    free(buf);
     return 0;
 }
 #endif

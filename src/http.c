@@ -40,19 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Until the models module is merged into this branch, its functions are weak references so
- * that the library still links; mq_server_start refuses to run without them. */
-#pragma weak mq_model_load
-#pragma weak mq_model_destroy
-#pragma weak mq_model_kind
-#pragma weak mq_model_n_titles
-#pragma weak mq_model_title_id
-#pragma weak mq_model_title_index
-#pragma weak mq_model_catalog
-#pragma weak mq_model_score
-#pragma weak mq_model_recommend
-#pragma weak mq_model_explain
-#pragma weak mq_model_similar
 
 /* ---- metrics ---- */
 
@@ -424,7 +411,7 @@ typedef struct conn_state {
     atomic_int async_state;         /* 0 none, 1 waiting, 2 done */
     int async_rc, async_n;
     uint64_t async_first;
-    char async_msg[300];
+    char async_msg[600];
 } conn_state;
 
 static int status_index(int st)
@@ -1135,8 +1122,6 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
 {
     *out = NULL;
-    if (!mq_model_load || !mq_model_score || !mq_model_similar || !mq_model_recommend)
-        return mq__err_set(err, MQ_EUNSUP, "serve: this build has no models module");
     if (!o->models || !o->models[0]) return mq__err_set(err, MQ_EINVAL, "serve: a models directory is required");
     mq_server *s = calloc(1, sizeof *s);
     if (!s) return mq__err_set(err, MQ_ENOMEM, "out of memory");
@@ -1178,7 +1163,10 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     }
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
-    mq_store_opts so = {.finish_seconds = s->o.finish_seconds, .pool = s->o.threads + 2};
+    /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
+    char log_id[16];
+    mq_evlog_id(s->events, log_id);
+    mq_store_opts so = {.finish_seconds = s->o.finish_seconds, .pool = s->o.threads + 2, .log_id = log_id};
     rc = mq_store_open(s->store_spec, &so, &s->store, err);
     if (rc) goto fail;
     uint64_t applied;

@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,7 +67,7 @@ struct mq_evlog {
     uint64_t durable_seq;       /* every record <= this is committed and applied */
     bool flushing;              /* a leader is committing */
     int sticky;                 /* write/fsync failed: the log refuses appends */
-    char sticky_msg[256];
+    char sticky_msg[sizeof(((mq_err *)0)->msg)];
     uint64_t fail_lo, fail_hi;  /* the last commit whose apply failed */
     int fail_code;
     mq_evlog_stats st;
@@ -212,7 +213,7 @@ static int list_segments(const char *dir, seglist *sl, mq_err *err)
         sl->first[sl->n++] = strtoull(nm, NULL, 10);
     }
     closedir(d);
-    qsort(sl->first, (size_t)sl->n, sizeof *sl->first, cmp_u64);
+    if (sl->n > 1) qsort(sl->first, (size_t)sl->n, sizeof *sl->first, cmp_u64);
     return 0;
 }
 
@@ -723,6 +724,16 @@ int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err
     int rc = scan_dir(dir, &cb, false, NULL, &next, &lf, &ll, NULL, err);
     free(cb.buf);
     return rc;
+}
+
+void mq_evlog_id(const char *dir, char *out)
+{
+    char host[256] = "", abs[4096], ident[4400];
+    mkdir_p(dir, NULL);
+    gethostname(host, sizeof host - 1);
+    if (!realpath(dir, abs)) snprintf(abs, sizeof abs, "%s", dir);
+    snprintf(ident, sizeof ident, "%s:%s", host, abs);
+    snprintf(out, 9, "%08x", mq_crc32c(0, ident, strlen(ident)));
 }
 
 /* ---- the event log as a training dataset ---- */

@@ -174,6 +174,17 @@ void mq__model_param_set(mq_model *m, const char *name, const char *fmt, ...)
     snprintf(m->params + len, sizeof m->params - len, "%s%s=%s", len ? " " : "", name, val);
 }
 
+void mq__model_param_num(mq_model *m, const char *name, double v)
+{
+    /* The shortest of %.15g..%.17g that reads back exactly: "0.003", not "0.0030000000000000001". */
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    mq__model_param_set(m, name, "%s", buf);
+}
+
 /* ---- arrays ----------------------------------------------------------------------------- */
 
 void *mq__alloc(size_t n, size_t size)
@@ -289,7 +300,8 @@ int mq__model_bind(mq_model *m, mq_err *err)
             int rc = mq__model_bind(m->sub[i], err);
             if (rc) return rc;
         }
-    return m->ops->bind ? m->ops->bind(m, err) : 0;
+    /* Sub-models trained by a hybrid are bound already. */
+    return m->ops->bind && !m->state ? m->ops->bind(m, err) : 0;
 }
 
 int mq__model_train_sub(const char *kind, const mq_dataset *d, const mq_train_opts *o,

@@ -101,6 +101,9 @@ void *mq__alloc(size_t n, size_t size);
 void mq__model_param_set(mq_model *m, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Appends " name=value" with the shortest decimal that reads back as v exactly. */
+void mq__model_param_num(mq_model *m, const char *name, double v);
+
 /* Builds an empty model of kind (with the title ids + catalog of d when d != NULL). */
 int mq__model_new(const char *kind, const mq_dataset *d, mq_model **out, mq_err *err);
 const mq__model_ops *mq__model_ops_find(const char *kind);

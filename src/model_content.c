@@ -37,8 +37,8 @@ static int content_train(mq_model *m, const mq_dataset *d, const mq_train_opts *
     if (!rc) rc = mq__param_double(&p, "content", "tag_weight", 1, 0, 1e6, &tw, err);
     if (!rc) rc = mq__params_done(&p, "content", "genre_weight, tag_weight", err);
     if (rc) return rc;
-    mq__model_param_set(m, "genre_weight", "%.17g", gw);
-    mq__model_param_set(m, "tag_weight", "%.17g", tw);
+    mq__model_param_num(m, "genre_weight", gw);
+    mq__model_param_num(m, "tag_weight", tw);
     const mq_catalog *c = &d->catalog;
     int32_t n = d->n_titles;
     int ng = c->n_genres;
@@ -270,7 +270,7 @@ static int hybrid_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
             nf++;
         }
     mq__model_param_set(m, "base", "%s", base);
-    mq__model_param_set(m, "weight", "%.17g", weight);
+    mq__model_param_num(m, "weight", weight);
     mq_train_opts ob = *o;
     ob.params = fwd;
     ob.n_params = nf;

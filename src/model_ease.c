@@ -73,10 +73,8 @@ typedef struct fin_ctx {
     int32_t n;
 } fin_ctx;
 
-/* Rows [b, e): mirror the upper triangle into the lower (P symmetric) is done row by row
- * from the upper part: B[i][j] = −P[min][max] / P_jj. Reads the upper triangle of rows < i
- * too, so it runs after the whole upper triangle is final and writes only the lower part
- * before the scaling pass. */
+/* Rows [b, e): copy the upper triangle (final after spotri) into the lower one, so P is a
+ * full symmetric matrix. Only lower entries are written and only upper ones read: no races. */
 static int mirror_rows(void *vctx, int64_t b, int64_t e, int tid)
 {
     fin_ctx *c = vctx;
@@ -154,7 +152,7 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
                 return mq__err_set(err, MQ_EINVAL, "ease: lambda must be > 0 when some titles "
                                    "have no interactions");
     }
-    mq__model_param_set(m, "lambda", "%.17g", lambda);
+    mq__model_param_num(m, "lambda", lambda);
     mq__model_param_set(m, "prune", "%ld", prune);
     if (prune >= n) prune = n - 1 > 0 ? n - 1 : 1;
 

@@ -28,7 +28,8 @@
  * Explanations follow Hu, Koren and Volinsky 2008 (§5): with A_u the member's system matrix,
  * score(u, t) = Σ_{j ∈ history} h_tᵀ A_u⁻¹ h_j, so title j contributes h_tᵀ A_u⁻¹ h_j.
  *
- * Parameters: factors (64), reg (λ, 0.003), alpha0 (0.05), nu (1), epochs (16),
+ * Parameters: factors (64), reg (λ, 0.005), alpha0 (auto = clamp(500 / titles with
+ * positives, 0.01, 1), resolved at training and stored as a number), nu (1), epochs (16),
  * solver (cg|exact, cg), cg_steps (3), keep_members (0; 1 also stores W, the training members'
  * factors, as array "W" [n_members x kp], e.g. to compare fold-in with training).
  * Arrays: "H" f32 [n_titles x kp], "G" f32 [kp x kp] = α0·HᵀH of the final H.
@@ -50,11 +51,6 @@ typedef struct ials_cfg {
     bool keep_members;
 } ials_cfg;
 
-typedef struct ials_state {
-    ials_cfg c;
-    const float *H;
-    const float *G;
-} ials_state;
 
 /* ---- vector kernels ------------------------------------------------------------------------ */
 
@@ -99,6 +95,40 @@ __attribute__((target("avx2,fma"))) static void gemv_avx(const float *G, const f
     }
 }
 
+/* Double-precision kernels for the exact solver (any length n). */
+__attribute__((target("avx2,fma"))) static void daxpy_avx(double a, const double *x, double *y, int n)
+{
+    __m256d va = _mm256_set1_pd(a);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(y + i, _mm256_fmadd_pd(va, _mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+__attribute__((target("avx2,fma"))) static double ddot_avx(const double *a, const double *b, int n)
+{
+    __m256d s = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 4 <= n; i += 4) s = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), s);
+    double t[4];
+    _mm256_storeu_pd(t, s);
+    double r = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+static void daxpy_c(double a, const double *x, double *y, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static double ddot_c(const double *a, const double *b, int n)
+{
+    double r = 0;
+    for (int i = 0; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
 static float dot_c(const float *a, const float *b, int kp)
 {
     float s = 0;
@@ -121,19 +151,29 @@ typedef struct kern {
     float (*dot)(const float *, const float *, int);
     void (*axpy)(float, const float *, float *, int);
     void (*gemv)(const float *, const float *, float, float *, int, int);
+    void (*daxpy)(double, const double *, double *, int);
+    double (*ddot)(const double *, const double *, int);
 } kern;
 
 static kern kernels(void)
 {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return (kern){dot_avx, axpy_avx, gemv_avx};
-    return (kern){dot_c, axpy_c, gemv_c};
+        return (kern){dot_avx, axpy_avx, gemv_avx, daxpy_avx, ddot_avx};
+    return (kern){dot_c, axpy_c, gemv_c, daxpy_c, ddot_c};
 }
+
+typedef struct ials_state {
+    ials_cfg c;
+    kern K;
+    const float *H;
+    const float *G;
+} ials_state;
 
 /* ---- solvers --------------------------------------------------------------------------------- */
 
 /* Conjugate gradient on A x = b with A = G + reg I + Σ_j y_j y_jᵀ, b = Σ_j y_j, from x.
+ * The y_j are rows ids[j] of Y, or (ids == NULL) the first n rows of Y.
  * scratch: 3 kp floats. */
 static void solve_cg(const kern *K, const float *G, const float *Y, const int32_t *ids, int64_t n,
                      float reg, int steps, int kp, int k, float *x, float *scratch)
@@ -143,7 +183,7 @@ static void solve_cg(const kern *K, const float *G, const float *Y, const int32_
     K->gemv(G, x, reg, r, kp, k);
     for (int a = 0; a < kp; a++) r[a] = -r[a];
     for (int64_t j = 0; j < n; j++) {
-        const float *y = Y + (size_t)ids[j] * kp;
+        const float *y = Y + (size_t)(ids ? ids[j] : j) * kp;
         K->axpy(1.0f - K->dot(y, x, kp), y, r, kp);
     }
     memcpy(p, r, (size_t)kp * sizeof *p);
@@ -151,7 +191,7 @@ static void solve_cg(const kern *K, const float *G, const float *Y, const int32_
     for (int s = 0; s < steps && rs > 1e-20f; s++) {
         K->gemv(G, p, reg, Ap, kp, k);
         for (int64_t j = 0; j < n; j++) {
-            const float *y = Y + (size_t)ids[j] * kp;
+            const float *y = Y + (size_t)(ids ? ids[j] : j) * kp;
             K->axpy(K->dot(y, p, kp), y, Ap, kp);
         }
         float pAp = K->dot(p, Ap, kp);
@@ -166,65 +206,59 @@ static void solve_cg(const kern *K, const float *G, const float *Y, const int32_
     }
 }
 
-/* Builds A = G + reg I + Σ_j y_j y_jᵀ (k x k, double, lower triangle) and factors it in place
- * (Cholesky A = L Lᵀ). Returns 0, or -1 if A is not positive definite. */
-static int build_factor(const float *G, const float *Y, const int32_t *ids, int64_t n, double reg,
-                        int kp, int k, double *A)
+/* Builds A = G + reg I + Σ_j y_j y_jᵀ (k x k, double, upper triangle, row-major) and factors
+ * it in place as A = UᵀU (Cholesky; U upper, rows contiguous so every inner loop is a
+ * vectorized axpy or dot). A holds k*k + k doubles (the last k are scratch). Returns 0, or -1
+ * if A is not positive definite. */
+static int build_factor(const kern *K, const float *G, const float *Y, const int32_t *ids,
+                        int64_t n, double reg, int kp, int k, double *A)
 {
+    double *y = A + (size_t)k * k;
     for (int a = 0; a < k; a++) {
-        for (int b = 0; b <= a; b++) A[a * k + b] = G[(size_t)a * kp + b];
+        for (int b = a; b < k; b++) A[a * k + b] = G[(size_t)a * kp + b];
         A[a * k + a] += reg;
     }
     for (int64_t j = 0; j < n; j++) {
-        const float *y = Y + (size_t)ids[j] * kp;
-        for (int a = 0; a < k; a++) {
-            double ya = y[a];
-            double *row = A + a * k;
-            for (int b = 0; b <= a; b++) row[b] += ya * y[b];
-        }
+        const float *yf = Y + (size_t)ids[j] * kp;
+        for (int a = 0; a < k; a++) y[a] = yf[a];
+        for (int a = 0; a < k; a++) K->daxpy(y[a], y + a, A + a * k + a, k - a);
     }
     for (int j = 0; j < k; j++) {
-        double s = A[j * k + j];
-        for (int q = 0; q < j; q++) s -= A[j * k + q] * A[j * k + q];
-        if (!(s > 0)) return -1;
-        double l = sqrt(s);
-        A[j * k + j] = l;
-        for (int i = j + 1; i < k; i++) {
-            double t = A[i * k + j];
-            for (int q = 0; q < j; q++) t -= A[i * k + q] * A[j * k + q];
-            A[i * k + j] = t / l;
-        }
+        double d = A[j * k + j];
+        if (!(d > 0)) return -1;
+        d = sqrt(d);
+        A[j * k + j] = d;
+        double *uj = A + j * k;
+        for (int i = j + 1; i < k; i++) uj[i] /= d;
+        /* Trailing update: A[i][i..] −= U[j][i]·U[j][i..] for i > j. */
+        for (int i = j + 1; i < k; i++) K->daxpy(-uj[i], uj + i, A + i * k + i, k - i);
     }
     return 0;
 }
 
-/* Solves L Lᵀ z = rhs in place (rhs: k doubles). */
-static void chol_solve(const double *L, int k, double *z)
+/* Solves UᵀU z = rhs in place (rhs: k doubles). */
+static void chol_solve(const kern *K, const double *U, int k, double *z)
 {
-    for (int i = 0; i < k; i++) {
-        double t = z[i];
-        for (int q = 0; q < i; q++) t -= L[i * k + q] * z[q];
-        z[i] = t / L[i * k + i];
+    for (int i = 0; i < k; i++) {        /* Uᵀ v = z, column by column */
+        z[i] /= U[i * k + i];
+        K->daxpy(-z[i], U + i * k + i + 1, z + i + 1, k - i - 1);
     }
-    for (int i = k - 1; i >= 0; i--) {
-        double t = z[i];
-        for (int q = i + 1; q < k; q++) t -= L[q * k + i] * z[q];
-        z[i] = t / L[i * k + i];
-    }
+    for (int i = k - 1; i >= 0; i--)     /* U x = v */
+        z[i] = (z[i] - K->ddot(U + i * k + i + 1, z + i + 1, k - i - 1)) / U[i * k + i];
 }
 
-/* Exact solve of the normal equations into x (kp floats). scratch: k*k + k doubles. */
-static int solve_exact(const float *G, const float *Y, const int32_t *ids, int64_t n, double reg,
-                       int kp, int k, float *x, double *scratch)
+/* Exact solve of the normal equations into x (kp floats). scratch: k*k + 2k doubles. */
+static int solve_exact(const kern *K, const float *G, const float *Y, const int32_t *ids,
+                       int64_t n, double reg, int kp, int k, float *x, double *scratch)
 {
-    double *A = scratch, *z = scratch + (size_t)k * k;
-    if (build_factor(G, Y, ids, n, reg, kp, k, A)) return -1;
+    double *A = scratch, *z = scratch + (size_t)k * k + k;
+    if (build_factor(K, G, Y, ids, n, reg, kp, k, A)) return -1;
     for (int a = 0; a < k; a++) z[a] = 0;
     for (int64_t j = 0; j < n; j++) {
         const float *y = Y + (size_t)ids[j] * kp;
         for (int a = 0; a < k; a++) z[a] += y[a];
     }
-    chol_solve(A, k, z);
+    chol_solve(K, A, k, z);
     for (int a = 0; a < k; a++) x[a] = (float)z[a];
     for (int a = k; a < kp; a++) x[a] = 0;
     return 0;
@@ -253,22 +287,38 @@ static int half_rows(void *vctx, int64_t b, int64_t e, int tid)
 {
     half_ctx *h = vctx;
     const ials_cfg *c = h->c;
-    size_t need = c->exact ? ((size_t)c->k * c->k + c->k) * sizeof(double) : 3 * (size_t)c->kp * sizeof(float);
+    size_t need = c->exact ? ((size_t)c->k * c->k + 2 * (size_t)c->k) * sizeof(double) : 3 * (size_t)c->kp * sizeof(float);
     void *scratch = malloc(need);
-    if (!scratch) return MQ_ENOMEM;
+    /* CG reads each row's y_j 4+ times: gathering them once into a contiguous block (rows of
+     * up to GATHER_MAX entries) turns the later passes into cache-resident streams. */
+    enum { GATHER_MAX = 1024 };
+    float *gath = c->exact ? NULL : malloc((size_t)GATHER_MAX * c->kp * sizeof *gath);
+    if (!scratch || (!c->exact && !gath)) {
+        free(scratch);
+        free(gath);
+        return MQ_ENOMEM;
+    }
     for (int64_t r = b; r < e; r++) {
         int64_t n = h->ptr[r + 1] - h->ptr[r];
         const int32_t *ids = h->idx + h->ptr[r];
         float *x = h->X + (size_t)r * c->kp;
         double reg = reg_of(c, n, h->n_other);
         if (c->exact) {
-            if (solve_exact(h->G, h->Y, ids, n, reg, c->kp, c->k, x, scratch))
+            if (solve_exact(&h->K, h->G, h->Y, ids, n, reg, c->kp, c->k, x, scratch))
                 __atomic_add_fetch(&h->bad, 1, __ATOMIC_RELAXED);
         } else {
-            solve_cg(&h->K, h->G, h->Y, ids, n, (float)reg, c->cg_steps, c->kp, c->k, x, scratch);
+            if (n <= GATHER_MAX) {
+                for (int64_t j = 0; j < n; j++)
+                    memcpy(gath + (size_t)j * c->kp, h->Y + (size_t)ids[j] * c->kp,
+                           (size_t)c->kp * sizeof *gath);
+                solve_cg(&h->K, h->G, gath, NULL, n, (float)reg, c->cg_steps, c->kp, c->k, x, scratch);
+            } else {
+                solve_cg(&h->K, h->G, h->Y, ids, n, (float)reg, c->cg_steps, c->kp, c->k, x, scratch);
+            }
         }
     }
     free(scratch);
+    free(gath);
     return 0;
 }
 
@@ -337,8 +387,18 @@ static int parse_cfg(mq__params *p, ials_cfg *c, mq_err *err)
     long k, epochs, steps;
     const char *solver;
     int rc = mq__param_int(p, "ials", "factors", 64, 1, 4096, &k, err);
-    if (!rc) rc = mq__param_double(p, "ials", "reg", 0.003, 0, 1e9, &c->reg, err);
-    if (!rc) rc = mq__param_double(p, "ials", "alpha0", 0.05, 0, 1e9, &c->alpha0, err);
+    if (!rc) rc = mq__param_double(p, "ials", "reg", 0.005, 0, 1e9, &c->reg, err);
+    /* alpha0 "auto" (the default) is resolved by the trainer from the data; -1 marks it. */
+    const char *a0 = mq__param_str(p, "alpha0", "auto");
+    if (strcmp(a0, "auto") == 0) c->alpha0 = -1;
+    else if (!rc) {
+        /* Re-read as a number (mq__param_str marked it used; look it up again for checks). */
+        char *end;
+        c->alpha0 = strtod(a0, &end);
+        if (end == a0 || *end || !(c->alpha0 >= 0) || c->alpha0 > 1e9)
+            rc = mq__err_set(err, MQ_EINVAL, "ials: parameter 'alpha0': '%s' is not 'auto' or a "
+                             "number in [0, 1e9]", a0);
+    }
     if (!rc) rc = mq__param_double(p, "ials", "nu", 1, 0, 10, &c->nu, err);
     if (!rc) rc = mq__param_int(p, "ials", "epochs", 16, 0, 100000, &epochs, err);
     if (!rc) rc = mq__param_int(p, "ials", "cg_steps", 3, 1, 1000, &steps, err);
@@ -355,18 +415,15 @@ static int parse_cfg(mq__params *p, ials_cfg *c, mq_err *err)
     c->epochs = (int)epochs;
     c->cg_steps = (int)steps;
     c->exact = strcmp(solver, "exact") == 0;
-    if (c->reg == 0 && c->alpha0 == 0)
-        return mq__err_set(err, MQ_EINVAL, "ials: reg and alpha0 cannot both be 0 (the systems "
-                           "would be singular)");
     return mq__params_done(p, "ials", "factors, reg, alpha0, nu, epochs, solver, cg_steps, keep_members", err);
 }
 
 static void write_cfg(mq_model *m, const ials_cfg *c)
 {
     mq__model_param_set(m, "factors", "%d", c->k);
-    mq__model_param_set(m, "reg", "%.17g", c->reg);
-    mq__model_param_set(m, "alpha0", "%.17g", c->alpha0);
-    mq__model_param_set(m, "nu", "%.17g", c->nu);
+    mq__model_param_num(m, "reg", c->reg);
+    mq__model_param_num(m, "alpha0", c->alpha0);
+    mq__model_param_num(m, "nu", c->nu);
     mq__model_param_set(m, "epochs", "%d", c->epochs);
     mq__model_param_set(m, "solver", "%s", c->exact ? "exact" : "cg");
     mq__model_param_set(m, "cg_steps", "%d", c->cg_steps);
@@ -381,6 +438,18 @@ static int ials_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     int rc = mq__params_parse(&p, o->params, o->n_params, err);
     if (!rc) rc = parse_cfg(&p, &c, err);
     if (rc) return rc;
+    if (c.alpha0 < 0) {
+        /* Heuristic default: α0·n_active ≈ 500, i.e. the unobserved titles weigh about as much
+         * as 500 observed ones in every member's system. Chosen on ml-100k, ml-latest-small,
+         * Last.fm and amazon-book (strong generalization), where the best α0 ran from 0.01
+         * (25k titles) to 0.5 (1.4k titles); tune it for a new catalog. */
+        int32_t na = 0;
+        for (int32_t t = 0; t < d->n_titles; t++) na += d->t_ptr[t + 1] > d->t_ptr[t];
+        c.alpha0 = fmin(1.0, fmax(0.01, 500.0 / fmax(1.0, na)));
+    }
+    if (c.reg == 0 && c.alpha0 == 0)
+        return mq__err_set(err, MQ_EINVAL, "ials: reg and alpha0 cannot both be 0 (the systems "
+                           "would be singular)");
     write_cfg(m, &c);
     int nth = mq__threads(o->n_threads);
     size_t kp = (size_t)c.kp;
@@ -444,24 +513,6 @@ fail:
     return rc;
 }
 
-/* The training loss of a given W, H on d (tests use it to check that epochs decrease it). */
-double mq__ials_loss(const mq_model *m, const mq_dataset *d, const float *W)
-{
-    const ials_state *st = m->state;
-    kern K = kernels();
-    size_t kp = (size_t)st->c.kp;
-    float *GW = mq__alloc(kp * kp, sizeof *GW);
-    double *part = malloc((size_t)MQ_MAX(d->n_members, 1) * sizeof *part);
-    double L = NAN;
-    if (GW && part) {
-        gram(W, d->n_members, &st->c, GW);
-        L = ials_loss(&st->c, &K, d, W, st->H, GW, st->G, part, 1);
-    }
-    free(GW);
-    free(part);
-    return L;
-}
-
 static int ials_bind(mq_model *m, mq_err *err)
 {
     ials_state *st = calloc(1, sizeof *st);
@@ -469,6 +520,7 @@ static int ials_bind(mq_model *m, mq_err *err)
     mq__params p;
     int rc = mq__params_parse_text(&p, m->params, err);
     if (!rc) rc = parse_cfg(&p, &st->c, err);
+    st->K = kernels();
     int64_t nh = 0, ng = 0;
     if (!rc) {
         st->H = mq__model_get(m, "H", MQ__A_F32, &nh, err);
@@ -496,7 +548,7 @@ static int fold_in(const ials_state *st, int32_t n_titles, const int32_t *hist, 
                    float *w, double *scratch, mq_err *err)
 {
     double reg = reg_of(&st->c, n_hist, n_titles);
-    if (solve_exact(st->G, st->H, hist, n_hist, reg, st->c.kp, st->c.k, w, scratch))
+    if (solve_exact(&st->K, st->G, st->H, hist, n_hist, reg, st->c.kp, st->c.k, w, scratch))
         return mq__err_set(err, MQ_ERANGE, "ials: fold-in system is not positive definite");
     return 0;
 }
@@ -506,7 +558,7 @@ static int ials_score(const mq_model *m, const int32_t *hist, const float *hv, i
 {
     const ials_state *st = m->state;
     int k = st->c.k, kp = st->c.kp;
-    double *scratch = malloc(((size_t)k * k + k) * sizeof *scratch);
+    double *scratch = malloc(((size_t)k * k + 2 * (size_t)k) * sizeof *scratch);
     float *w = mq__alloc((size_t)kp, sizeof *w);
     int rc = 0;
     if (!scratch || !w) rc = mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
@@ -532,7 +584,7 @@ static int fold_rows(void *vctx, int64_t b, int64_t e, int tid)
 {
     fold_ctx *f = vctx;
     const ials_state *st = f->m->state;
-    double *scratch = malloc(((size_t)st->c.k * st->c.k + st->c.k) * sizeof *scratch);
+    double *scratch = malloc(((size_t)st->c.k * st->c.k + 2 * (size_t)st->c.k) * sizeof *scratch);
     if (!scratch) return mq__err_set(&f->errs[tid & 63], MQ_ENOMEM, "ials: out of memory");
     int rc = 0;
     for (int64_t r = b; r < e && !rc; r++)
@@ -580,17 +632,17 @@ static int ials_contrib(const mq_model *m, const int32_t *hist, const float *hv,
 {
     const ials_state *st = m->state;
     int k = st->c.k, kp = st->c.kp;
-    double *A = malloc(((size_t)k * k + k) * sizeof *A);
+    double *A = malloc(((size_t)k * k + 2 * (size_t)k) * sizeof *A);
     if (!A) return mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
-    double *z = A + (size_t)k * k;
+    double *z = A + (size_t)k * k + k;
     double reg = reg_of(&st->c, n_hist, m->n_titles);
-    if (build_factor(st->G, st->H, hist, n_hist, reg, kp, k, A)) {
+    if (build_factor(&st->K, st->G, st->H, hist, n_hist, reg, kp, k, A)) {
         free(A);
         return mq__err_set(err, MQ_ERANGE, "ials: system is not positive definite");
     }
     const float *ht = st->H + (size_t)t * kp;
     for (int a = 0; a < k; a++) z[a] = ht[a];
-    chol_solve(A, k, z);                       /* z = A_u⁻¹ h_t */
+    chol_solve(&st->K, A, k, z);               /* z = A_u⁻¹ h_t */
     for (int h = 0; h < n_hist; h++) {
         const float *hj = st->H + (size_t)hist[h] * kp;
         double s = 0;

@@ -106,7 +106,7 @@ static int knn_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, m
     if (!rc) rc = mq__params_done(&p, "itemknn", "k, shrink", err);
     if (rc) return rc;
     mq__model_param_set(m, "k", "%ld", k);
-    mq__model_param_set(m, "shrink", "%.17g", shrink);
+    mq__model_param_num(m, "shrink", shrink);
     int32_t n = d->n_titles;
     if (k > n) k = n;
     double t0 = mq_now();

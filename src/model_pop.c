@@ -56,7 +56,7 @@ static int trending_train(mq_model *m, const mq_dataset *d, const mq_train_opts 
     if (!rc) rc = mq__param_double(&p, "trending", "half_life", 7, 1e-6, 1e6, &hl, err);
     if (!rc) rc = mq__params_done(&p, "trending", "half_life", err);
     if (rc) return rc;
-    mq__model_param_set(m, "half_life", "%.17g", hl);
+    mq__model_param_num(m, "half_life", hl);
     return pop_fill(m, d, hl, err);
 }
 

@@ -66,7 +66,9 @@ struct mq_page_ctx {
     float *rel;             /* [n] */
     float *tmpf;            /* [n] */
     int32_t *tmpi;          /* [n] */
-    float *maxsim;          /* MMR pool scratch */
+    float *maxsim;          /* MMR pool scratch: max similarity to the row so far */
+    uint64_t *gmask;        /* MMR pool scratch: genre sets */
+    float *gpop;            /* MMR pool scratch: their sizes */
     mq_page page;
     int rows_cap, titles_cap;
 };
@@ -134,6 +136,8 @@ void mq_page_ctx_destroy(mq_page_ctx *c)
     free(c->tmpf);
     free(c->tmpi);
     free(c->maxsim);
+    free(c->gmask);
+    free(c->gpop);
     free(c->page.rows);
     free(c->page.titles);
     free(c->page.scores);
@@ -160,12 +164,15 @@ static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
     }
     if (titles > c->titles_cap) {
         free(c->page.titles); free(c->page.scores); free(c->page.evidence); free(c->maxsim);
+        free(c->gmask); free(c->gpop);
+        c->gmask = malloc((size_t)titles * 3 * sizeof *c->gmask);
+        c->gpop = malloc((size_t)titles * 3 * sizeof *c->gpop);
         c->page.titles = malloc((size_t)titles * sizeof *c->page.titles);
         c->page.scores = malloc((size_t)titles * sizeof *c->page.scores);
         c->page.evidence = malloc((size_t)titles * sizeof *c->page.evidence);
         c->maxsim = malloc((size_t)titles * 3 * sizeof *c->maxsim);
         c->titles_cap = titles;
-        if (!c->page.titles || !c->page.scores || !c->page.evidence || !c->maxsim) {
+        if (!c->page.titles || !c->page.scores || !c->page.evidence || !c->maxsim || !c->gmask || !c->gpop) {
             c->titles_cap = 0;
             return MQ_ENOMEM;
         }
@@ -257,12 +264,6 @@ static inline int popc(uint64_t x)
     return (int)((x * 0x0101010101010101ULL) >> 56);
 }
 
-static inline float jaccard(uint64_t a, uint64_t b)
-{
-    uint64_t u = a | b;
-    if (!u) return 0;
-    return (float)popc(a & b) / (float)popc(u);
-}
 
 static const char *genre_name(const mq_page_catalog *pc, int g)
 {
@@ -326,7 +327,8 @@ static int fill_row(builder *b, cand_row *r)
     int pool_cap = 3 * per;
     /* the pool: the first 3 x per_row unused candidates (tmpi holds positions in r->order) */
     int32_t *pool = c->tmpi;
-    float *pv = c->tmpf, *ms = c->maxsim;
+    float *pv = c->tmpf, *ms = c->maxsim, *gp = c->gpop;
+    uint64_t *gm = c->gmask;
     int np = 0;
     for (int j = 0; j < r->n && np < pool_cap; j++) {
         if (c->flag[r->order[j]]) continue;
@@ -334,6 +336,8 @@ static int fill_row(builder *b, cand_row *r)
         pool[np] = j;
         pv[np] = value_of(b, r, j);
         ms[np] = 0;
+        gm[np] = title_genres(pc, r->order[j]);
+        gp[np] = (float)popc(gm[np]);
         np++;
     }
     for (int i = 0; i < np; i++) c->flag[r->order[pool[i]]] = 0;
@@ -350,9 +354,9 @@ static int fill_row(builder *b, cand_row *r)
     for (int k = 0; k < per && head < np; k++) {
         int best = head;
         if (mmr) {
-            double bv = -1e30;
+            float bv = -1e30f, lf = (float)lam, mf = (float)(1 - lam);
             for (int i = 0; i < np; i++) {
-                double v = lam * pv[i] - (1 - lam) * ms[i];
+                float v = lf * pv[i] - mf * ms[i];
                 /* ties go to the earlier candidate, whatever the pool order */
                 if (v > bv || (v == bv && pool[i] < pool[best])) { bv = v; best = i; }
             }
@@ -367,13 +371,18 @@ static int fill_row(builder *b, cand_row *r)
         c->flag[t] = 2;
         if (!mmr) { head++; continue; }
         /* swap-remove, then fold the new title into each candidate's max similarity */
+        uint64_t g = gm[best];
+        float gpb = gp[best];
         np--;
         pool[best] = pool[np];
         pv[best] = pv[np];
         ms[best] = ms[np];
-        uint64_t g = title_genres(pc, t);
+        gm[best] = gm[np];
+        gp[best] = gp[np];
+        /* Jaccard |a & b| / (|a| + |b| - |a & b|) with the sizes kept: one popcount a pair */
         for (int i = 0; i < np; i++) {
-            float sv_ = jaccard(g, title_genres(pc, r->order[pool[i]]));
+            float inter = (float)popc(g & gm[i]), uni = gpb + gp[i] - inter;
+            float sv_ = uni > 0 ? inter / uni : 0;
             if (sv_ > ms[i]) ms[i] = sv_;
         }
     }

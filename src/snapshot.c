@@ -21,7 +21,8 @@
  * load costs a checksum pass plus rebuilding the id maps and copying the catalog strings).
  * Every check names what failed: a short file or a size that disagrees with the header is
  * "truncated"; a checksum mismatch names the section; out-of-range pointers or indices are
- * structural corruption. A loaded dataset is read-only (the mapping is PROT_READ).
+ * structural corruption; padding must be zero and sections in order, so every byte of the file
+ * is checked. A loaded dataset is read-only (the mapping is PROT_READ).
  * mq_dataset_destroy unmaps it (dataset.c).
  */
 #include "data.h"
@@ -301,6 +302,7 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
     }
     view v[S_COUNT];
     memset(v, 0, sizeof v);
+    uint64_t prev_end = HDR_SIZE + (uint64_t)ns * ENTRY_SIZE;
     for (uint32_t i = 0; i < ns; i++) {
         const uint8_t *e = map + HDR_SIZE + i * ENTRY_SIZE;
         uint32_t id, crc;
@@ -323,7 +325,24 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
             rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: checksum mismatch in section '%s'", path, sname);
             goto fail;
         }
+        /* Sections follow each other in order; the bytes between them (alignment padding) must
+         * be zero, so that every byte of the file is checked by something. */
+        if (off < prev_end) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' overlaps the previous one", path, sname);
+            goto fail;
+        }
+        for (uint64_t q = prev_end; q < off; q++)
+            if (map[q]) {
+                rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: nonzero padding before section '%s'", path, sname);
+                goto fail;
+            }
+        prev_end = off + slen;
         v[id] = (view){map + off, slen, count};
+    }
+    if (prev_end != len) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: %llu bytes after the last section",
+                         path, (unsigned long long)(len - prev_end));
+        goto fail;
     }
     /* Expected sizes of the fixed-width sections. */
     uint64_t nm1 = (uint64_t)n_members + 1, nt = (uint64_t)n_titles, nz = (uint64_t)nnz;

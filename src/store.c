@@ -179,6 +179,8 @@ struct mq_store {
     pthread_cond_t cv;
     redisContext **pool;
     int n_free;
+    char seq_key[128];          /* "meta:applied_seq[:<log id>]" */
+    size_t seq_key_len;
 };
 
 const char *mq_store_kind(const mq_store *s) { return s->kind ? "redis" : "lmdb"; }
@@ -199,6 +201,8 @@ static int lmdb_open(mq_store *s, const char *path, mq_err *err)
     mdb_env_set_maxreaders(s->env, 1024);
     rc = mdb_env_open(s->env, path, MDB_NOTLS | MDB_NOMETASYNC, 0644);
     if (rc) return mq__err_set(err, MQ_EIO, "store '%s': %s", path, mdb_strerror(rc));
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);    /* free reader slots of a process killed earlier */
     MDB_txn *txn;
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) return lmdb_err(err, rc, "txn_begin");
@@ -309,6 +313,9 @@ int mq_store_open(const char *spec, const mq_store_opts *opts, mq_store **out, m
     if (s->o.finish_seconds <= 0) s->o.finish_seconds = 5400;
     if (s->o.pool <= 0) s->o.pool = 8;
     if (s->o.map_bytes <= 0) s->o.map_bytes = (int64_t)4 << 30;
+    s->seq_key_len = (size_t)snprintf(s->seq_key, sizeof s->seq_key, "meta:applied_seq%s%.80s",
+                                      s->o.log_id ? ":" : "", s->o.log_id ? s->o.log_id : "");
+    s->o.log_id = NULL;
     int rc;
     if (!strncmp(spec, "lmdb:", 5) && spec[5]) {
         s->kind = 0;
@@ -418,7 +425,7 @@ static int lmdb_apply(mq_store *s, const mq_event *ev, const int *order, int n, 
         if (rc) { rc = lmdb_err(err, rc, "put"); goto fail; }
         a = b;
     }
-    MDB_val k = {16, "meta:applied_seq"}, v = {8, &last_seq};
+    MDB_val k = {s->seq_key_len, s->seq_key}, v = {8, &last_seq};
     rc = mdb_put(txn, s->dbi, &k, &v, 0);
     if (rc) { rc = lmdb_err(err, rc, "put"); goto fail; }
     rc = mdb_txn_commit(txn);
@@ -498,7 +505,7 @@ static int redis_apply(mq_store *s, const mq_event *ev, const int *order, int n,
         }
         char seqs[32];
         snprintf(seqs, sizeof seqs, "%llu", (unsigned long long)last_seq);
-        redisAppendCommand(c, "SET mq:meta:applied_seq %s", seqs);
+        redisAppendCommand(c, "SET mq:%s %s", s->seq_key, seqs);
         redisAppendCommand(c, "EXEC");
         /* replies: +OK for MULTI, QUEUED per SET, then EXEC's */
         for (int i = 0; i < n_groups + 2; i++) {
@@ -557,7 +564,7 @@ int mq_store_applied_seq(mq_store *s, uint64_t *seq, mq_err *err)
         MDB_txn *txn;
         int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
         if (rc) return lmdb_err(err, rc, "txn_begin");
-        MDB_val k = {16, "meta:applied_seq"}, v;
+        MDB_val k = {s->seq_key_len, s->seq_key}, v;
         rc = mdb_get(txn, s->dbi, &k, &v);
         if (rc == 0 && v.mv_size == 8) memcpy(seq, v.mv_data, 8);
         mdb_txn_abort(txn);
@@ -566,7 +573,7 @@ int mq_store_applied_seq(mq_store *s, uint64_t *seq, mq_err *err)
     redisContext *c = pool_get(s);
     if (!c) c = redis_connect(s, err);
     if (!c) { pool_put(s, NULL); return MQ_EIO; }
-    redisReply *r = redisCommand(c, "GET mq:meta:applied_seq");
+    redisReply *r = redisCommand(c, "GET mq:%s", s->seq_key);
     int rc = 0;
     if (!r) rc = mq__err_set(err, MQ_EIO, "redis GET: %s", c->errstr);
     else if (r->type == REDIS_REPLY_STRING) *seq = strtoull(r->str, NULL, 10);

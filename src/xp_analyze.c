@@ -2,14 +2,16 @@
  *
  * Input: a header row naming columns; one row per unit with its variant, metric values and
  * optional covariate / segment / day / pair columns. The reader is hand-written: 4 MiB read()
- * chunks, fields split with memchr, numbers parsed by a Clinger fast path (exact for up to 19
- * digits and 22 decimals) with strtod as fallback; RFC 4180 quoting inside one line is honoured.
+ * or pread() chunks, lines found with memchr, then one fused scan per line that splits the
+ * fields and parses the numeric ones on the way (a Clinger fast path, exact for up to 19 digits
+ * and 22 decimals, with strtod as fallback); RFC 4180 quoting inside one line is honoured.
  *
  * Sufficient statistics (memory bounded by arms x metrics x segments x days): per arm and metric
- * a bivariate Welford accumulator (n, means, centred second moments and co-moment) of the
- * metric with its covariate (CUPED) or, for a ratio metric NUM/DEN, of numerator with
- * denominator. Welford's update keeps 1e-15-level accuracy where raw sums of squares would
- * cancel. Optional extras: a uniform reservoir sample (Vitter's algorithm R, seeded) of at most
+ * a bivariate accumulator (n, means, centred second moments and co-moment) of the metric with
+ * its covariate (CUPED) or, for a ratio metric NUM/DEN, of numerator with denominator. Rows are
+ * buffered 256 at a time per (arm, metric), reduced exactly in two passes and merged with Chan,
+ * Golub & LeVeque's formulas: 1e-15-level accuracy where raw sums of squares would cancel, one
+ * division per batch. Segments and days use Welford's per-row update. Optional extras: a uniform reservoir sample (Vitter's algorithm R, seeded) of at most
  * `reservoir` values per arm and metric for Mann-Whitney, the bootstrap and quantiles (exact
  * when an arm fits in the reservoir, a uniform subsample otherwise, and the output says which);
  * for a paired analysis one value per (pair, arm, metric), which grows with the pairs.
@@ -23,7 +25,7 @@
  *  - CUPED as the OLS regression y ~ 1 + treat + x on the two arms (theta pooled within arms);
  *    the treatment coefficient, its t(n - 3) p-value and CI; variance reduction 1 - s_res^2/s_y^2.
  *  - Post-stratification: sum_s w_s (mB_s - mA_s), w_s the segment's share of units.
- *  - Segments: Welch per segment, Cochran's Q = sum w_s (e_s - e_w)^2, w = 1/se^2, chi^2 S-1 df.
+ *  - Segments: per-segment difference with a normal CI (Welch se), Cochran's Q = sum w_s (e_s - e_w)^2, w = 1/se^2, chi^2 S-1 df.
  *  - Novelty: per-day effects, weighted least squares slope over day with a z test.
  *  - Mann-Whitney U (ties averaged, continuity-corrected normal approximation, as
  *    scipy.stats.mannwhitneyu's asymptotic method); effect = P(B > A) + P(tie)/2 - 1/2 with the
@@ -34,7 +36,10 @@
  *    look_every rows in file order (the file's order is taken as time order).
  *  - Holm and Benjamini-Hochberg over all primary (metric, variant) rows; guardrail
  *    non-inferiority z tests; the decision (ship / don't ship / keep running).
- * Not thread-safe per call; calls share nothing.
+ *
+ * Threads: a call shares nothing with other calls. Within a call, a large regular file without
+ * order-dependent options (mSPRT, reservoir, pairs, segments, days) is read by two threads over
+ * its halves, each with its own ctx copy, merged by arm name at the end (read_file).
  */
 #include "common.h"
 /* Messages are truncated on purpose when names are very long. */
@@ -44,6 +49,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAXCOL 4096
@@ -549,18 +556,18 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
     return 0;
 }
 
-static int read_file(ctx *c, const mq_log *log, mq_err *err)
+/* Reads the lines of fd from offset off up to end (end < 0: to EOF; use_pread: the file is
+ * seekable and read with pread from off, else read() from the current position), calling
+ * parse_header for the first non-empty line when header is false and process_row for the rest.
+ * Line numbers continue from line0. */
+static int read_range(ctx *c, int fd, bool use_pread, off_t off, off_t end, bool header,
+                      long long line0, const mq_log *log, mq_err *err)
 {
-    int fd = strcmp(c->path, "-") ? open(c->path, O_RDONLY | O_CLOEXEC) : 0;
-    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: cannot open: %s", c->path, strerror(errno));
-#ifdef POSIX_FADV_SEQUENTIAL
-    if (fd) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
     size_t cap = 4u << 20, have = 0;
     char *buf = malloc(cap);
-    if (!buf) { if (fd) close(fd); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
-    long long lineno = 0;
-    bool header = false, eof = false;
+    if (!buf) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    long long lineno = line0;
+    bool eof = false;
     int rc = 0;
     double t0 = mq_now(), next_log = t0 + 5;
     while (!eof && !rc) {
@@ -571,8 +578,11 @@ static int read_file(ctx *c, const mq_log *log, mq_err *err)
             buf = nb;
             cap *= 2;
         }
-        ssize_t r = read(fd, buf + have, cap - have);
+        size_t want = cap - have;
+        if (end >= 0 && (off_t)want > end - off) want = (size_t)(end - off);
+        ssize_t r = want == 0 ? 0 : use_pread ? pread(fd, buf + have, want, off) : read(fd, buf + have, want);
         if (r < 0) { if (errno == EINTR) continue; rc = mq__err_set(err, MQ_EIO, "%s: read: %s", c->path, strerror(errno)); break; }
+        off += r;
         if (r == 0) { eof = true; if (have && buf[have - 1] != '\n') buf[have++] = '\n'; if (have == cap) { eof = false; continue; } }
         else have += (size_t)r;
         size_t pos = 0;
@@ -597,8 +607,177 @@ static int read_file(ctx *c, const mq_log *log, mq_err *err)
         }
     }
     free(buf);
-    if (fd) close(fd);
     if (!rc && !header) rc = mq__err_set(err, MQ_EFORMAT, "%s: empty file (no header)", c->path);
+    return rc;
+}
+
+/* ---- two threads over halves of a large regular file ----
+ * Only for the order-free accumulators (no --sequential, reservoir, --pair, --segment, --day):
+ * each half fills its own per-(arm, metric) moments, merged afterwards by name of arm with Chan,
+ * Golub & LeVeque's formulas. Results equal the one-thread pass up to rounding (~1e-15). */
+typedef struct half {
+    ctx *c;
+    int fd;
+    off_t off, end;
+    long long line0;
+    const mq_log *log;
+    mq_err err;
+    int rc;
+} half;
+
+static void *half_main(void *p)
+{
+    half *h = p;
+    h->rc = read_range(h->c, h->fd, true, h->off, h->end, true, h->line0, h->log, &h->err);
+    return NULL;
+}
+
+static void mom_merge(mom *m, const mom *o)
+{
+    if (o->n == 0) return;
+    if (m->n == 0) { *m = *o; return; }
+    double N = m->n + o->n, dy = o->my - m->my, dx = o->mx - m->mx, f = m->n * o->n / N;
+    m->m2y += o->m2y + dy * dy * f;
+    m->m2x += o->m2x + dx * dx * f;
+    m->cxy += o->cxy + dx * dy * f;
+    m->my += dy * o->n / N;
+    m->mx += dx * o->n / N;
+    m->n = N;
+}
+
+static ctx *clone_ctx(const ctx *c)
+{
+    ctx *d = malloc(sizeof *d);
+    if (!d) return NULL;
+    memcpy(d, c, sizeof *d);
+    d->acc = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *d->acc);
+    d->pend = calloc((size_t)MQ_XP_MAX_VARIANTS * c->n_metrics, sizeof *d->pend);
+    if (!d->acc || !d->pend) { free(d->acc); free(d->pend); free(d); return NULL; }
+    memset(d->count, 0, sizeof d->count);
+    d->rows = 0;
+    return d;
+}
+
+static void free_clone(ctx *d)
+{
+    if (!d) return;
+    free(d->acc);
+    free(d->pend);
+    free(d);
+}
+
+static int count_lines(int fd, off_t end, long long *out)
+{
+    char b[1 << 16];
+    long long n = 0;
+    for (off_t off = 0; off < end;) {
+        ssize_t r = pread(fd, b, (size_t)MQ_MIN((off_t)sizeof b, end - off), off);
+        if (r <= 0) return -1;
+        for (char *p = b; (p = memchr(p, '\n', (size_t)(b + r - p))); p++) n++;
+        off += r;
+    }
+    *out = n;
+    return 0;
+}
+
+static int parallel_ok(const ctx *c)
+{
+    const mq_xp_analyze_opts *o = c->o;
+    return !o->sequential && !c->res && !o->pair && !o->segment && !o->day && o->threads != 1;
+}
+
+static int read_file(ctx *c, const mq_log *log, mq_err *err)
+{
+    bool is_stdin = !strcmp(c->path, "-");
+    int fd = is_stdin ? 0 : open(c->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: cannot open: %s", c->path, strerror(errno));
+    struct stat st;
+    off_t size = !is_stdin && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : -1;
+    off_t min_split = c->o->threads >= 2 ? 2 : 64 << 20;
+    if (size < min_split || !parallel_ok(c)) {
+#ifdef POSIX_FADV_SEQUENTIAL
+        if (!is_stdin) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+        int rc = read_range(c, fd, false, 0, -1, false, 0, log, err);
+        if (!is_stdin) close(fd);
+        return rc;
+    }
+    /* the header: the first non-empty line */
+    char b[1 << 16];
+    off_t hdr_end = 0;
+    long long line0 = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t r = pread(fd, b, sizeof b - 1, hdr_end);
+        if (r <= 0) { rc = mq__err_set(err, MQ_EFORMAT, "%s: empty file (no header)", c->path); goto done; }
+        char *nl = memchr(b, '\n', (size_t)r);
+        if (!nl) {
+            if ((size_t)r == sizeof b - 1) { rc = mq__err_set(err, MQ_EFORMAT, "%s:%lld: header longer than 64 KiB", c->path, line0 + 1); goto done; }
+            nl = b + r;   /* header without a newline: the file is only a header */
+        }
+        size_t len = (size_t)(nl - b);
+        hdr_end += (off_t)len + 1;
+        line0++;
+        if (len && b[len - 1] == '\r') len--;
+        if (!len) continue;
+        if ((rc = parse_header(c, b, len, err))) goto done;
+        break;
+    }
+    /* the split: just after the first newline at or after the middle of the rest */
+    off_t split = -1;
+    for (off_t pos = hdr_end + (size - hdr_end) / 2; pos < size && split < 0;) {
+        ssize_t r = pread(fd, b, sizeof b, pos);
+        if (r <= 0) break;
+        char *nl = memchr(b, '\n', (size_t)r);
+        if (nl) split = pos + (nl - b) + 1;
+        pos += r;
+    }
+    if (split < 0 || split >= size) {
+        rc = read_range(c, fd, true, hdr_end, -1, true, line0, log, err);
+        goto done;
+    }
+    ctx *c2 = clone_ctx(c);
+    if (!c2) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    half h1 = {c, fd, hdr_end, split, line0, log, {0}, 0}, h2 = {c2, fd, split, -1, 0, NULL, {0}, 0};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, half_main, &h2) == 0;
+    half_main(&h1);
+    if (threaded) pthread_join(th, NULL); else half_main(&h2);
+    if (h1.rc) { rc = h1.rc; if (err) *err = h1.err; free_clone(c2); goto done; }
+    if (h2.rc) {
+        /* rerun the second half alone with true line numbers for the message */
+        long long n1;
+        free_clone(c2);
+        if (count_lines(fd, split, &n1)) { rc = h2.rc; if (err) *err = h2.err; goto done; }
+        ctx *c3 = clone_ctx(c);
+        if (!c3) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        rc = read_range(c3, fd, true, split, -1, true, n1, NULL, err);
+        if (!rc) { rc = h2.rc; if (err) *err = h2.err; }
+        free_clone(c3);
+        goto done;
+    }
+    /* merge the second half into the first, arms matched by name */
+    for (int a2 = 0; a2 < c2->n_arms; a2++) {
+        int a = -1;
+        for (int k = 0; k < c->n_arms; k++) if (!strcmp(c->arms[k], c2->arms[a2])) a = k;
+        if (a < 0) {
+            if (c->n_arms >= MQ_XP_MAX_VARIANTS) { rc = mq__err_set(err, MQ_ERANGE, "%s: more than %d variants ('%s')", c->path, MQ_XP_MAX_VARIANTS, c2->arms[a2]); break; }
+            a = c->n_arms++;
+            strcpy(c->arms[a], c2->arms[a2]);
+            c->arm_len[a] = strlen(c->arms[a]);
+        }
+        c->count[a] += c2->count[a2];
+        for (int m = 0; m < c->n_metrics; m++) {
+            batch_flush(&c2->acc[(size_t)a2 * c->n_metrics + m], &c2->pend[(size_t)a2 * c->n_metrics + m]);
+            batch_flush(&c->acc[(size_t)a * c->n_metrics + m], &c->pend[(size_t)a * c->n_metrics + m]);
+            mom_merge(&c->acc[(size_t)a * c->n_metrics + m], &c2->acc[(size_t)a2 * c->n_metrics + m]);
+        }
+    }
+    for (int m = 0; m < c->n_metrics; m++) c->met[m].binary = c->met[m].binary && c2->met[m].binary;
+    c->rows += c2->rows;
+    free_clone(c2);
+done:
+    close(fd);
     return rc;
 }
 
@@ -1335,7 +1514,9 @@ static void decide(ctx *c, mq_buf *j, mq_buf *t, double srm_p, bool srm_ok)
             /* not significant: stop when the experiment is powered for its MDE or the CI rules it out */
             double mde = 0;
             if (x && x->mde > 0) mde = x->mde_relative ? x->mde * fabs(r->mean[0]) : x->mde;
-            double best_case = hib ? r->hi : -r->lo;
+            /* the most favourable effect still compatible with the data: the CI, or under
+             * --sequential the confidence sequence, which stays valid under peeking */
+            double best_case = r->has_seq ? (hib ? r->cs_hi : -r->cs_lo) : (hib ? r->hi : -r->lo);
             if (mde > 0 && best_case < mde) {
                 act = "don't ship";
                 snprintf(rs, sizeof rs, "no significant effect on '%s' and the CI excludes the MDE %.4g", c->met[pm].name, mde);

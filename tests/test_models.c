@@ -542,3 +542,204 @@ MQ_TEST(models_explanations_sum_to_scores)
     }
     mq_dataset_destroy(d);
 }
+
+/* ---- the commands --------------------------------------------------------------------------- */
+
+MQ_TEST(models_cli_train_and_recommend)
+{
+    const char *data = mq_test_shared("ml-100k/u.data");
+    if (!data) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    const char *bin = mq_test_bin(), *dir = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("%s train --help | grep -q 'usage: marquee train'", bin), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --help | grep -q 'usage: marquee recommend'", bin), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --param ease.lambda=150 --out %s/e.mqm "
+                             "--threads 2 > %s/train.out", bin, data, dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'lambda=150' %s/train.out", dir), 0);
+    /* Member 196's history from the data; JSON with explanations; seen titles excluded. */
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --member 196 --data %s -n 7 --explain "
+                             "--json > %s/rec.json", bin, dir, data, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 -c \"import json,sys; r=json.load(open('%s/rec.json')); "
+                             "seen={l.split()[1] for l in open('%s') if l.split()[0]=='196' and float(l.split()[2])>=4}; "
+                             "ids=[i['title'] for i in r['items']]; "
+                             "sys.exit(0 if len(ids)==7 and not seen & set(ids) and r['model']=='ease' and "
+                             "all(i['because'] for i in r['items']) else 1)\"", dir, data), 0);
+    /* Fold-in history, genre filter (Comedy), exclusions. */
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --history 50,172,181 --genre comedy "
+                             "--exclude 1 -n 3 --json | grep -q '\"rank\": 3'", bin, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --similar 50 -n 3 | grep -c . | grep -q 3", bin, dir), 0);
+    /* Usage errors exit 2, failures exit 1 with a clear message. */
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --out %s/x.mqm --param nolambda 2>/dev/null", bin, data, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --out %s/x.mqm --param ials.factors=3 2>/dev/null", bin, data, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ease --out %s/x.mqm --param bogus=1 2>%s/err.txt", bin, data, dir, dir), 1);
+    ASSERT_INT_EQ(mq_test_sh("grep -q \"unknown parameter 'bogus'\" %s/err.txt", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --history 50,nosuch 2>/dev/null", bin, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/e.mqm --history 50 --genre nosuch 2>/dev/null", bin, dir), 2);
+    ASSERT_INT_EQ(mq_test_sh("head -c 1000 %s/e.mqm > %s/t.mqm; %s recommend --model %s/t.mqm --history 50 2>%s/err2.txt",
+                             dir, dir, bin, dir, dir), 1);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'truncated' %s/err2.txt", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/nonexistent.mqm --history 50 2>/dev/null", bin, dir), 1);
+}
+
+MQ_TEST(models_content_equals_numpy)
+{
+    const char *path = mq_test_shared("ml-latest-small/ratings.csv");
+    if (!path) MQ_SKIP("../shared/data/ml-latest-small is absent");
+    char dirpath[1024];
+    snprintf(dirpath, sizeof dirpath, "%s", path);
+    *strrchr(dirpath, '/') = 0;
+    mq_load_opts lo = {0};
+    mq_dataset *raw = NULL, *d = NULL;
+    mq_err err;
+    ASSERT_OK(mq_data_open(dirpath, &lo, &raw, &err), &err);
+    ASSERT_OK(mq_dataset_binarize(raw, 4, 1, &d, &err), &err);
+    mq_dataset_destroy(raw);
+    ASSERT(d->catalog.n_genres > 5 && d->catalog.n_tags > 100);
+    mq_model *m = train("content", d, NULL, 0, 2, 1, &err);
+    ASSERT(m);
+    const char *dir = subdir("content");
+    write_train(d, dir);
+    ASSERT_OK(write_scores(m, d, dir, &err), &err);
+    char p[8192];
+    snprintf(p, sizeof p, "%s/features.txt", dir);
+    FILE *f = fopen(p, "w");
+    const mq_catalog *c = &d->catalog;
+    for (int32_t t = 0; t < d->n_titles; t++) {
+        for (int g = 0; g < c->n_genres; g++)
+            if (c->genres[t] >> g & 1) fprintf(f, "%d %d 0\n", t, g);
+        for (int64_t q = c->tag_ptr[t]; q < c->tag_ptr[t + 1]; q++)
+            fprintf(f, "%d %d %.9g\n", t, c->n_genres + c->tag_ids[q], c->tag_counts ? c->tag_counts[q] : 1.0);
+    }
+    fclose(f);
+    snprintf(p, sizeof p, "%s/n_genres.txt", dir);
+    f = fopen(p, "w");
+    fprintf(f, "%d\n", c->n_genres);
+    fclose(f);
+    /* Cold start: a title with metadata and no positives still gets a content score. */
+    int32_t cold = -1;
+    for (int32_t t = 0; t < d->n_titles && cold < 0; t++)
+        if (d->t_ptr[t + 1] == d->t_ptr[t] && c->genres[t]) cold = t;
+    if (cold >= 0) {
+        float *s = malloc((size_t)d->n_titles * sizeof *s);
+        ASSERT_OK(mq_model_score(m, d->m_idx, NULL, (int)(d->m_ptr[1] - d->m_ptr[0]), s, &err), &err);
+        float sc = s[cold];
+        free(s);
+        ASSERT(sc >= 0);
+    }
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py content %s", dir), 0);
+}
+
+MQ_TEST(models_trending_closed_form)
+{
+    mq_dataset *d = synth(200, 50, 9);
+    ASSERT(d);
+    mq_err err;
+    const char *pr[] = {"half_life=2.5"};
+    mq_model *m = train("trending", d, pr, 1, 1, 1, &err);
+    ASSERT(m);
+    int64_t tmax = 0;
+    for (int64_t e = 0; e < d->nnz; e++) tmax = d->t_time[e] > tmax ? d->t_time[e] : tmax;
+    float *s = malloc((size_t)d->n_titles * sizeof *s);
+    ASSERT_OK(mq_model_score(m, NULL, NULL, 0, s, &err), &err);
+    for (int32_t t = 0; t < d->n_titles; t++) {
+        double want = 0;
+        for (int64_t e = d->t_ptr[t]; e < d->t_ptr[t + 1]; e++)
+            want += pow(0.5, (double)(tmax - d->t_time[e]) / (2.5 * 86400));
+        /* float storage of a sum of <= 200 terms: 1e-6 relative. */
+        ASSERT_NEAR(s[t], want, 1e-6 * want + 1e-12);
+    }
+    free(s);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+}
+
+MQ_TEST(models_artifact_every_flip_is_caught)
+{
+    /* Every byte of a model file is covered by a checksum or must be zero padding: flipping
+     * any one of them (here: 300 positions spread over a hybrid model file) is an error. */
+    mq_dataset *d = synth(150, 60, 12);
+    ASSERT(d);
+    mq_err err;
+    mq_model *m = train("hybrid", d, NULL, 0, 1, 2, &err);
+    ASSERT(m);
+    char path[2048], bad[2100];
+    snprintf(path, sizeof path, "%s/h.mqm", mq_test_tmpdir());
+    snprintf(bad, sizeof bad, "%s.flip", path);
+    ASSERT_OK(mq_model_save(m, path, &err), &err);
+    mq_model_destroy(m);
+    FILE *f = fopen(path, "rb");
+    ASSERT(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)len);
+    ASSERT(fread(buf, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+    for (int i = 0; i < 300; i++) {
+        long pos = (long)((double)i / 300 * len);
+        buf[pos] ^= 0x10;
+        FILE *o = fopen(bad, "wb");
+        fwrite(buf, 1, (size_t)len, o);
+        fclose(o);
+        buf[pos] ^= 0x10;
+        mq_model *l = NULL;
+        int rc = mq_model_load(bad, &l, &err);
+        if (rc == 0) {
+            mq_model_destroy(l);
+            free(buf);
+            MQ_FAIL_("flip at byte %ld of %ld was not detected", pos, len);
+        }
+        ASSERT(rc == MQ_ECORRUPT || rc == MQ_EFORMAT || rc == MQ_EUNSUP);
+    }
+    free(buf);
+    mq_dataset_destroy(d);
+}
+
+MQ_TEST(models_ease_pruned_matches_dense)
+{
+    mq_dataset *d = synth(300, 80, 13);
+    ASSERT(d);
+    mq_err err;
+    const char *full[] = {"lambda=50", "prune=79"}, *few[] = {"lambda=50", "prune=5"};
+    const char *dense_p[] = {"lambda=50"};
+    mq_model *dn = train("ease", d, dense_p, 1, 2, 1, &err);
+    mq_model *pf = train("ease", d, full, 2, 2, 1, &err);
+    mq_model *p5 = train("ease", d, few, 2, 2, 1, &err);
+    ASSERT(dn && pf && p5);
+    const float *B = mq__model_get(dn, "B", MQ__A_F32, NULL, &err);
+    ASSERT(B);
+    float s1[80], s2[80];
+    for (int32_t u = 0; u < 40; u++) {
+        const int32_t *h = d->m_idx + d->m_ptr[u];
+        int n = (int)(d->m_ptr[u + 1] - d->m_ptr[u]);
+        ASSERT_OK(mq_model_score(dn, h, NULL, n, s1, &err), &err);
+        ASSERT_OK(mq_model_score(pf, h, NULL, n, s2, &err), &err);
+        /* Same terms, same order; only FMA contraction may differ: 1e-6 relative. */
+        for (int t = 0; t < 80; t++) ASSERT_NEAR(s1[t], s2[t], 1e-6 * (fabs(s1[t]) + 1e-6));
+    }
+    /* prune=5 keeps, for each title, its 5 largest |B_ij| with their exact values. */
+    for (int32_t i = 0; i < 80; i++) {
+        int32_t tj[5];
+        float tv[5];
+        int c = 0;
+        float row[80];
+        ASSERT_OK(mq_model_score(p5, &i, NULL, 1, row, &err), &err);
+        for (int j = 0; j < 80; j++)
+            if (row[j] != 0) {
+                ASSERT(c < 5);
+                tj[c] = j;
+                tv[c++] = row[j];
+            }
+        for (int q = 0; q < c; q++) {
+            ASSERT(tv[q] == B[(size_t)i * 80 + tj[q]]);
+            int larger = 0;
+            for (int j = 0; j < 80; j++) larger += fabsf(B[(size_t)i * 80 + j]) > fabsf(tv[q]);
+            ASSERT(larger < 5);
+        }
+    }
+    mq_model_destroy(dn);
+    mq_model_destroy(pf);
+    mq_model_destroy(p5);
+    mq_dataset_destroy(d);
+}

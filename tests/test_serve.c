@@ -578,7 +578,10 @@ MQ_TEST(serve_http_kill9_keeps_acknowledged_events)
     mq_store *store;
     char spec[700];
     snprintf(spec, sizeof spec, "lmdb:%s/state", dir);
-    ASSERT_OK(mq_store_open(spec, NULL, &store, &err), &err);
+    char log_id[16];
+    mq_evlog_id(evdir, log_id);
+    mq_store_opts so = {.log_id = log_id};
+    ASSERT_OK(mq_store_open(spec, &so, &store, &err), &err);
     uint64_t applied;
     ASSERT_OK(mq_store_applied_seq(store, &applied, &err), &err);
     ASSERT_INT_EQ(applied, (uint64_t)f.n + 1);   /* every logged event applied exactly once */
@@ -626,4 +629,21 @@ MQ_TEST(serve_http_redis_store)
     ASSERT_INT_EQ(st, 200);
     ASSERT(cw);
     ASSERT(in_redis);
+}
+
+MQ_TEST(serve_cli_usage_and_bad_options)
+{
+    const char *tmp = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("%s serve --help | grep -q 'Usage: marquee serve'", mq_test_bin()), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s serve --port abc 2>/dev/null", mq_test_bin()), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s serve --fsync sometimes 2>/dev/null", mq_test_bin()), 2);
+    ASSERT_INT_EQ(mq_test_sh("%s serve --bogus 1 2>/dev/null", mq_test_bin()), 2);
+    /* a key file with a too-short key, and a store spec that is not one: clear errors, exit 1 */
+    ASSERT_INT_EQ(mq_test_sh("echo short > %s/k; %s serve --api-key-file %s/k 2> %s/e1; test $? = 1 && "
+                             "grep -q 'at least 8' %s/e1", tmp, mq_test_bin(), tmp, tmp, tmp), 0);
+    if (!shared_models[0] || access(strcat(strcpy((char[600]){0}, shared_models), "/main.mqm"), F_OK) != 0)
+        return;   /* the store check needs trained models (made by the tests above) */
+    ASSERT_INT_EQ(mq_test_sh("%s serve --models %s --events %s/ev --store nonsense --port 0 2> %s/e2; "
+                             "test $? = 1 && grep -q 'expected lmdb:PATH' %s/e2",
+                             mq_test_bin(), shared_models, tmp, tmp, tmp), 0);
 }

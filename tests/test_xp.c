@@ -423,7 +423,8 @@ MQ_TEST(xp_segments_novelty_decision)
 
 MQ_TEST(xp_reference_scipy_statsmodels)
 {
-    /* Welch, z-test, Mann-Whitney, CUPED (OLS), paired t, SRM, ratio, Holm/BH on 12 random
+    /* Welch, z-test, Mann-Whitney, CUPED (OLS), paired t, SRM, ratio, Holm/BH, two threads vs one,
+     * segments + Cochran Q (combine_effects), post-stratification, novelty WLS slope; 12 random
      * datasets to 1e-9 relative (tests/ref/xp_ref.py exits non-zero on any mismatch). */
     if (access("/usr/bin/python3", X_OK) != 0) MQ_SKIP("/usr/bin/python3 not installed");
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_ref.py %s %s 12", mq_test_bin(), mq_test_tmpdir()), 0);

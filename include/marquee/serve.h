@@ -99,6 +99,11 @@ void mq_evlog_get_stats(mq_evlog *l, mq_evlog_stats *s);
  * MQ_ECORRUPT. A non-zero return from fn stops the scan and is returned. */
 int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err);
 
+/* A short stable name for the log in dir on this host (8 hex digits of the CRC-32C of
+ * "host:absolute path"), written to out (>= 9 bytes). Creates dir if absent so its absolute
+ * path is the same at every start. Used as mq_store_opts.log_id. */
+void mq_evlog_id(const char *dir, char *out);
+
 /* Builds a dataset from every event in the log directory dir (for `marquee train --events
  * DIR`): ids interned in order of first appearance, duplicates merged by mq_dataset_build.
  * The catalog is empty. The caller destroys *out. */
@@ -132,6 +137,8 @@ typedef struct mq_store_opts {
     double finish_seconds;   /* a play totalling this many seconds finishes a title (5400) */
     int pool;                /* Redis connections (default 8) */
     int64_t map_bytes;       /* LMDB map size (default 4 GiB) */
+    const char *log_id;      /* names the event log feeding this store, so replicas sharing
+                                one Redis each keep their own applied sequence (NULL: none) */
 } mq_store_opts;
 
 /* Opens a store from a spec: "lmdb:PATH" (a directory, created if absent) or

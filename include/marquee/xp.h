@@ -149,6 +149,10 @@ typedef struct mq_xp_analyze_opts {
     int n_guardrails;
     mq_xp_guardrail guardrails[MQ_XP_MAX_GUARDRAILS];
     const mq_xp_experiment *experiment;   /* optional: weights, primary metric, guardrails, MDE */
+    int threads;                    /* 1: one thread; >= 2: two threads over halves of the file
+                                     * (any size); 0 [auto]: two when the file is a regular file
+                                     * of >= 64 MiB. Only without --sequential, reservoir, pair,
+                                     * segment and day, which need one ordered pass. */
 } mq_xp_analyze_opts;
 
 /* Analyses a unit-level CSV (header row; "-" = stdin) in one streaming pass. Memory is

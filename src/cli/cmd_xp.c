@@ -44,6 +44,8 @@ static const char *USAGE_ANALYZE =
     "  --seed S              seed for reservoir and bootstrap (default 1)\n"
     "  --guardrail M:D[:lower][:abs]  guardrail metric M may degrade by at most D (relative)\n"
     "  --srm-alpha 0.001     SRM failure threshold\n"
+    "  --threads 1|2         threads for the plain pass (default: 2 for files >= 64 MiB when no\n"
+    "                        sequential/reservoir/pair/segment/day option needs one ordered pass)\n"
     "  --json                the stable JSON document (docs/xp.md)\n";
 
 static const char *USAGE_DESIGN =
@@ -218,6 +220,7 @@ static int cmd_analyze(int argc, char **argv)
         else if (!strcmp(a, "--reservoir")) { VAL(); long long n; if (mq_cli_parse_i64(argv[++i], &n) || n < 2) return mq_cli_usage_error(cmd, "--reservoir: '%s' is not a count >= 2", argv[i]); o.reservoir = n; }
         else if (!strcmp(a, "--seed")) { VAL(); long long n; if (mq_cli_parse_i64(argv[++i], &n)) return mq_cli_usage_error(cmd, "--seed: '%s' is not an integer", argv[i]); o.seed = (unsigned long long)n; }
         else if (!strcmp(a, "--guardrail")) { VAL(); if (o.n_guardrails >= MQ_XP_MAX_GUARDRAILS) return mq_cli_usage_error(cmd, "too many guardrails"); if (!parse_guardrail(cmd, argv[++i], &o.guardrails[o.n_guardrails])) return MQ_EXIT_USAGE; o.n_guardrails++; }
+        else if (!strcmp(a, "--threads")) { VAL(); long long n; if (mq_cli_parse_i64(argv[++i], &n) || n < 1 || n > 2) return mq_cli_usage_error(cmd, "--threads: '%s' is not 1 or 2", argv[i]); o.threads = (int)n; }
         else if (!strcmp(a, "--json")) json = true;
         else if (a[0] == '-' && a[1]) return mq_cli_usage_error(cmd, "unknown option '%s'", a);
         else if (!file) file = a;

@@ -137,6 +137,35 @@ def ials_quality(d, k, reg, alpha0, epochs, seeds):
     print("ok")
 
 
+def content(d):
+    """TF-IDF over genres (tf 1) and tags (tf 1 + ln count), idf ln((1+N)/(1+df)) + 1, rows
+    L2-normalized; profile = mean of history rows; score = cosine(profile, title).
+    DIR/features.txt: "title feature count" (genres first as features 0..G-1, count 0)."""
+    X = load(d)
+    nt = X.shape[1]
+    f = np.loadtxt(d + "/features.txt", ndmin=2)
+    nf = int(f[:, 1].max()) + 1 if len(f) else 1
+    T = np.zeros((nt, nf))
+    ng = int(open(d + "/n_genres.txt").read())
+    for t, j, c in f:
+        t, j = int(t), int(j)
+        T[t, j] += 1.0 if j < ng else 1 + np.log(max(c, 1.0))
+    df = (T > 0).sum(0)
+    T = T * (np.log((1.0 + nt) / (1.0 + df)) + 1)[None, :]
+    n = np.linalg.norm(T, axis=1)
+    T = T / np.where(n > 0, n, 1)[:, None]
+
+    def rows(hist):
+        out = []
+        for u in hist:
+            p = X[u] @ T / X[u].sum()
+            pn = np.linalg.norm(p)
+            out.append(T @ p / pn if pn > 0 else np.zeros(nt))
+        return np.array(out)
+    # float32 weights and profile: 1e-5 relative is a few ulps of the largest score.
+    check_scores(d, X, rows, 1e-5)
+
+
 if __name__ == "__main__":
     kind, d = sys.argv[1], sys.argv[2]
     a = sys.argv[3:]
@@ -146,6 +175,8 @@ if __name__ == "__main__":
         ease(d, float(a[0]))
     elif kind == "itemknn":
         itemknn(d, int(a[0]), float(a[1]))
+    elif kind == "content":
+        content(d)
     elif kind == "ials":
         ials_quality(d, int(a[0]), float(a[1]), float(a[2]), int(a[3]), [1, 2, 3])
     else:
