@@ -103,7 +103,7 @@ static const grid_default default_grids[] = {
     {"ease", "lambda", "50,100,200,500,1000"},
     {"itemknn", "k", "50,100,200"},
     {"itemknn", "shrink", "0,10,100"},
-    {"ials", "factors", "64,128"},
+    {"ials", "factors", "64,128,256"},         /* 256: +0.002-0.01 on ml-100k / Last.fm */
     {"ials", "reg", "0.003,0.01"},
     {"ials", "alpha0", "0.01,0.03,0.1,0.3"},   /* sparse data (amazon-book) wants 0.01 */
     {"trending", "half_life", "7,30,90,365"},
