@@ -104,6 +104,10 @@ MQ_TEST(cli_usage_errors_exit_2)
     EXPECT("xp design --sd x --mde 0.1", 2, "--sd: 'x' is not a number");
     EXPECT("xp design --sd 1 --mde 0.1 --power 1", 2, "power: 1 is out of range (0, 1)");
     EXPECT("xp design --sd 1e300 --mde 1e-300", 2, "is too large");
+    EXPECT("xp design --sd 1e300 --mde 1e300", 2, "sd / mde out of range");   /* inf / inf = NaN */
+    EXPECT("xp design --sd 1.7e308 --n 2", 2, "sd: 1.7e+308 is too large (the MDE overflows)");
+    EXPECT("xp design --sd 1e-300 --mde 1e300", 0, "");
+    if (!strstr(out_txt, "units per arm: 2 ")) MQ_FAIL_("a sample size below 2 per arm: %s", out_txt);
     EXPECT("xp bounds --looks 0", 2, "--looks must be an integer in [1, 50]");
     EXPECT("xp bounds --looks 3 --type x", 2, "--type: 'x' is not obf or pocock");
     /* abr */
@@ -141,6 +145,9 @@ MQ_TEST(cli_runtime_errors_exit_1)
     ASSERT_INT_EQ(mq_test_sh("cp '%s/keep.mqd' '%s/bad.mqd' && printf 'X' | dd of='%s/bad.mqd' bs=1 seek=100 conv=notrunc 2>/dev/null", t, t, t), 0);
     snprintf(a, sizeof a, "data stats '%s/bad.mqd'", t);
     EXPECT(a, 1, "bad.mqd: corrupt snapshot");
+    /* A split with nothing left after binarizing says which knob to turn. */
+    snprintf(a, sizeof a, "data split '%s/good.csv' --protocol strong --write-split '%s/sp'", t, t);
+    EXPECT(a, 1, "good.csv: no member has 5 or more positives (interactions with value >= 4); lower --min-positives");
     /* xp: a missing column names file:line and the header; a bad config names the field. */
     ASSERT_INT_EQ(mq_test_sh("printf 'unit,variant,y\\nu1,A,1\\nu2,B,2\\nu3,A,x\\n' > '%s/x.csv'", t), 0);
     snprintf(a, sizeof a, "xp analyze '%s/x.csv' --metric nope --control A", t);

@@ -251,6 +251,12 @@ static int cmd_split(int argc, char **argv)
         if (mq_data_positives(d, (float)min_rating, (int)min_pos, &b, &err)) { mq_dataset_destroy(d); return mq_cli_fail(cmd, &err); }
         mq_dataset_destroy(d);
         d = b;
+        if (d->nnz == 0) {
+            mq_dataset_destroy(d);
+            fprintf(stderr, "marquee %s: %s: no member has %lld or more positives (interactions with value >= %g); "
+                    "lower --min-positives or --min-rating, or pass --no-binarize\n", cmd, path, min_pos, min_rating);
+            return MQ_EXIT_FAIL;
+        }
     }
     mq_split s;
     if (mq_split_make(d, &so, &s, &err)) { mq_dataset_destroy(d); return mq_cli_fail(cmd, &err); }
