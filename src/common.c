@@ -118,14 +118,32 @@ static void crc_init(void)
     }
 }
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+/* The SSE4.2 crc32 instruction computes the same CRC-32C, 8 bytes at a time (~20x the table
+ * loop): it matters for checksumming multi-GB model artifacts and snapshots on load. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = ~crc;
+    while (len && ((uintptr_t)p & 7)) { c = _mm_crc32_u8((uint32_t)c, *p++); len--; }
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+    }
+    while (len--) c = _mm_crc32_u8((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+#endif
+
 uint32_t mq_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-    pthread_once(&crc_once, crc_init);
     const uint8_t *p = buf;
-    crc = ~crc;
-#if defined(__x86_64__) && defined(__SSE4_2__)
-    while (len >= 8) { uint64_t v; memcpy(&v, p, 8); crc = (uint32_t)__builtin_ia32_crc32di(crc, v); p += 8; len -= 8; }
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return crc32c_hw(crc, p, len);
 #endif
+    pthread_once(&crc_once, crc_init);
+    crc = ~crc;
     while (len--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }

@@ -145,11 +145,40 @@ double mq_eval_novelty(const int32_t *ranked, int n_ranked, int k, const int32_t
     return s / n;
 }
 
+/* Bit count without relying on the POPCNT instruction (the default x86-64 target turns
+ * __builtin_popcountll into a libgcc call). */
+static inline int popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (int)((x * 0x0101010101010101ull) >> 56);
+}
+
 static inline double genre_dist(uint64_t a, uint64_t b)
 {
-    int u = __builtin_popcountll(a | b);
+    int u = popcount64(a | b);
     if (u == 0) return 0;
-    return 1.0 - (double)__builtin_popcountll(a & b) / (double)u;
+    return 1.0 - (double)popcount64(a & b) / (double)u;
+}
+
+/* Diversity at every cut-off from one pass over the pairs of the top K: row[j] = Σ_{i<j}
+ * d(i, j), so the pairs of the top k are the rows j < k. out[c] for ks[c]. */
+static void diversity_all(const int32_t *ranked, int L, const int32_t *ks, int nk,
+                          const uint64_t *genres, double *out, int stride)
+{
+    double acc = 0;
+    int c = 0;
+    for (int j = 0; j <= L && c < nk; j++) {
+        while (c < nk && MQ_MIN(ks[c], L) == j) {
+            int n = j;
+            out[c * stride] = n < 2 ? 0 : acc / ((double)n * (n - 1) / 2.0);
+            c++;
+        }
+        if (j == L) break;
+        uint64_t gj = genres[ranked[j]];
+        for (int i = 0; i < j; i++) acc += genre_dist(genres[ranked[i]], gj);
+    }
 }
 
 double mq_eval_diversity(const int32_t *ranked, int n_ranked, int k, const uint64_t *genres)
@@ -549,8 +578,9 @@ static void *worker_main(void *arg)
                 vk[V_MAP] = lm.map;
                 if (c->o->title_pop)
                     vk[V_NOV] = mq_eval_novelty(top, L, k, c->o->title_pop, c->o->n_pop_members);
-                if (c->o->genres) vk[V_DIV] = mq_eval_diversity(top, L, k, c->o->genres);
             }
+            if (c->o->genres)
+                diversity_all(top, L, c->ks, c->nk, c->o->genres, v + V_DIV, V_PER_K);
         }
         int64_t d = atomic_fetch_add(&c->done, b1 - b0) + (b1 - b0);
         if (w->id == 0 && c->o->log && mq_now() > next_log) {

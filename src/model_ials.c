@@ -51,11 +51,6 @@ typedef struct ials_cfg {
     bool keep_members;
 } ials_cfg;
 
-typedef struct ials_state {
-    ials_cfg c;
-    const float *H;
-    const float *G;
-} ials_state;
 
 /* ---- vector kernels ------------------------------------------------------------------------ */
 
@@ -100,6 +95,40 @@ __attribute__((target("avx2,fma"))) static void gemv_avx(const float *G, const f
     }
 }
 
+/* Double-precision kernels for the exact solver (any length n). */
+__attribute__((target("avx2,fma"))) static void daxpy_avx(double a, const double *x, double *y, int n)
+{
+    __m256d va = _mm256_set1_pd(a);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(y + i, _mm256_fmadd_pd(va, _mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+__attribute__((target("avx2,fma"))) static double ddot_avx(const double *a, const double *b, int n)
+{
+    __m256d s = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 4 <= n; i += 4) s = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), s);
+    double t[4];
+    _mm256_storeu_pd(t, s);
+    double r = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+static void daxpy_c(double a, const double *x, double *y, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static double ddot_c(const double *a, const double *b, int n)
+{
+    double r = 0;
+    for (int i = 0; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
 static float dot_c(const float *a, const float *b, int kp)
 {
     float s = 0;
@@ -122,15 +151,24 @@ typedef struct kern {
     float (*dot)(const float *, const float *, int);
     void (*axpy)(float, const float *, float *, int);
     void (*gemv)(const float *, const float *, float, float *, int, int);
+    void (*daxpy)(double, const double *, double *, int);
+    double (*ddot)(const double *, const double *, int);
 } kern;
 
 static kern kernels(void)
 {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return (kern){dot_avx, axpy_avx, gemv_avx};
-    return (kern){dot_c, axpy_c, gemv_c};
+        return (kern){dot_avx, axpy_avx, gemv_avx, daxpy_avx, ddot_avx};
+    return (kern){dot_c, axpy_c, gemv_c, daxpy_c, ddot_c};
 }
+
+typedef struct ials_state {
+    ials_cfg c;
+    kern K;
+    const float *H;
+    const float *G;
+} ials_state;
 
 /* ---- solvers --------------------------------------------------------------------------------- */
 
@@ -168,65 +206,59 @@ static void solve_cg(const kern *K, const float *G, const float *Y, const int32_
     }
 }
 
-/* Builds A = G + reg I + Σ_j y_j y_jᵀ (k x k, double, lower triangle) and factors it in place
- * (Cholesky A = L Lᵀ). Returns 0, or -1 if A is not positive definite. */
-static int build_factor(const float *G, const float *Y, const int32_t *ids, int64_t n, double reg,
-                        int kp, int k, double *A)
+/* Builds A = G + reg I + Σ_j y_j y_jᵀ (k x k, double, upper triangle, row-major) and factors
+ * it in place as A = UᵀU (Cholesky; U upper, rows contiguous so every inner loop is a
+ * vectorized axpy or dot). A holds k*k + k doubles (the last k are scratch). Returns 0, or -1
+ * if A is not positive definite. */
+static int build_factor(const kern *K, const float *G, const float *Y, const int32_t *ids,
+                        int64_t n, double reg, int kp, int k, double *A)
 {
+    double *y = A + (size_t)k * k;
     for (int a = 0; a < k; a++) {
-        for (int b = 0; b <= a; b++) A[a * k + b] = G[(size_t)a * kp + b];
+        for (int b = a; b < k; b++) A[a * k + b] = G[(size_t)a * kp + b];
         A[a * k + a] += reg;
     }
     for (int64_t j = 0; j < n; j++) {
-        const float *y = Y + (size_t)ids[j] * kp;
-        for (int a = 0; a < k; a++) {
-            double ya = y[a];
-            double *row = A + a * k;
-            for (int b = 0; b <= a; b++) row[b] += ya * y[b];
-        }
+        const float *yf = Y + (size_t)ids[j] * kp;
+        for (int a = 0; a < k; a++) y[a] = yf[a];
+        for (int a = 0; a < k; a++) K->daxpy(y[a], y + a, A + a * k + a, k - a);
     }
     for (int j = 0; j < k; j++) {
-        double s = A[j * k + j];
-        for (int q = 0; q < j; q++) s -= A[j * k + q] * A[j * k + q];
-        if (!(s > 0)) return -1;
-        double l = sqrt(s);
-        A[j * k + j] = l;
-        for (int i = j + 1; i < k; i++) {
-            double t = A[i * k + j];
-            for (int q = 0; q < j; q++) t -= A[i * k + q] * A[j * k + q];
-            A[i * k + j] = t / l;
-        }
+        double d = A[j * k + j];
+        if (!(d > 0)) return -1;
+        d = sqrt(d);
+        A[j * k + j] = d;
+        double *uj = A + j * k;
+        for (int i = j + 1; i < k; i++) uj[i] /= d;
+        /* Trailing update: A[i][i..] −= U[j][i]·U[j][i..] for i > j. */
+        for (int i = j + 1; i < k; i++) K->daxpy(-uj[i], uj + i, A + i * k + i, k - i);
     }
     return 0;
 }
 
-/* Solves L Lᵀ z = rhs in place (rhs: k doubles). */
-static void chol_solve(const double *L, int k, double *z)
+/* Solves UᵀU z = rhs in place (rhs: k doubles). */
+static void chol_solve(const kern *K, const double *U, int k, double *z)
 {
-    for (int i = 0; i < k; i++) {
-        double t = z[i];
-        for (int q = 0; q < i; q++) t -= L[i * k + q] * z[q];
-        z[i] = t / L[i * k + i];
+    for (int i = 0; i < k; i++) {        /* Uᵀ v = z, column by column */
+        z[i] /= U[i * k + i];
+        K->daxpy(-z[i], U + i * k + i + 1, z + i + 1, k - i - 1);
     }
-    for (int i = k - 1; i >= 0; i--) {
-        double t = z[i];
-        for (int q = i + 1; q < k; q++) t -= L[q * k + i] * z[q];
-        z[i] = t / L[i * k + i];
-    }
+    for (int i = k - 1; i >= 0; i--)     /* U x = v */
+        z[i] = (z[i] - K->ddot(U + i * k + i + 1, z + i + 1, k - i - 1)) / U[i * k + i];
 }
 
-/* Exact solve of the normal equations into x (kp floats). scratch: k*k + k doubles. */
-static int solve_exact(const float *G, const float *Y, const int32_t *ids, int64_t n, double reg,
-                       int kp, int k, float *x, double *scratch)
+/* Exact solve of the normal equations into x (kp floats). scratch: k*k + 2k doubles. */
+static int solve_exact(const kern *K, const float *G, const float *Y, const int32_t *ids,
+                       int64_t n, double reg, int kp, int k, float *x, double *scratch)
 {
-    double *A = scratch, *z = scratch + (size_t)k * k;
-    if (build_factor(G, Y, ids, n, reg, kp, k, A)) return -1;
+    double *A = scratch, *z = scratch + (size_t)k * k + k;
+    if (build_factor(K, G, Y, ids, n, reg, kp, k, A)) return -1;
     for (int a = 0; a < k; a++) z[a] = 0;
     for (int64_t j = 0; j < n; j++) {
         const float *y = Y + (size_t)ids[j] * kp;
         for (int a = 0; a < k; a++) z[a] += y[a];
     }
-    chol_solve(A, k, z);
+    chol_solve(K, A, k, z);
     for (int a = 0; a < k; a++) x[a] = (float)z[a];
     for (int a = k; a < kp; a++) x[a] = 0;
     return 0;
@@ -255,7 +287,7 @@ static int half_rows(void *vctx, int64_t b, int64_t e, int tid)
 {
     half_ctx *h = vctx;
     const ials_cfg *c = h->c;
-    size_t need = c->exact ? ((size_t)c->k * c->k + c->k) * sizeof(double) : 3 * (size_t)c->kp * sizeof(float);
+    size_t need = c->exact ? ((size_t)c->k * c->k + 2 * (size_t)c->k) * sizeof(double) : 3 * (size_t)c->kp * sizeof(float);
     void *scratch = malloc(need);
     /* CG reads each row's y_j 4+ times: gathering them once into a contiguous block (rows of
      * up to GATHER_MAX entries) turns the later passes into cache-resident streams. */
@@ -272,7 +304,7 @@ static int half_rows(void *vctx, int64_t b, int64_t e, int tid)
         float *x = h->X + (size_t)r * c->kp;
         double reg = reg_of(c, n, h->n_other);
         if (c->exact) {
-            if (solve_exact(h->G, h->Y, ids, n, reg, c->kp, c->k, x, scratch))
+            if (solve_exact(&h->K, h->G, h->Y, ids, n, reg, c->kp, c->k, x, scratch))
                 __atomic_add_fetch(&h->bad, 1, __ATOMIC_RELAXED);
         } else {
             if (n <= GATHER_MAX) {
@@ -488,6 +520,7 @@ static int ials_bind(mq_model *m, mq_err *err)
     mq__params p;
     int rc = mq__params_parse_text(&p, m->params, err);
     if (!rc) rc = parse_cfg(&p, &st->c, err);
+    st->K = kernels();
     int64_t nh = 0, ng = 0;
     if (!rc) {
         st->H = mq__model_get(m, "H", MQ__A_F32, &nh, err);
@@ -515,7 +548,7 @@ static int fold_in(const ials_state *st, int32_t n_titles, const int32_t *hist, 
                    float *w, double *scratch, mq_err *err)
 {
     double reg = reg_of(&st->c, n_hist, n_titles);
-    if (solve_exact(st->G, st->H, hist, n_hist, reg, st->c.kp, st->c.k, w, scratch))
+    if (solve_exact(&st->K, st->G, st->H, hist, n_hist, reg, st->c.kp, st->c.k, w, scratch))
         return mq__err_set(err, MQ_ERANGE, "ials: fold-in system is not positive definite");
     return 0;
 }
@@ -525,7 +558,7 @@ static int ials_score(const mq_model *m, const int32_t *hist, const float *hv, i
 {
     const ials_state *st = m->state;
     int k = st->c.k, kp = st->c.kp;
-    double *scratch = malloc(((size_t)k * k + k) * sizeof *scratch);
+    double *scratch = malloc(((size_t)k * k + 2 * (size_t)k) * sizeof *scratch);
     float *w = mq__alloc((size_t)kp, sizeof *w);
     int rc = 0;
     if (!scratch || !w) rc = mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
@@ -551,7 +584,7 @@ static int fold_rows(void *vctx, int64_t b, int64_t e, int tid)
 {
     fold_ctx *f = vctx;
     const ials_state *st = f->m->state;
-    double *scratch = malloc(((size_t)st->c.k * st->c.k + st->c.k) * sizeof *scratch);
+    double *scratch = malloc(((size_t)st->c.k * st->c.k + 2 * (size_t)st->c.k) * sizeof *scratch);
     if (!scratch) return mq__err_set(&f->errs[tid & 63], MQ_ENOMEM, "ials: out of memory");
     int rc = 0;
     for (int64_t r = b; r < e && !rc; r++)
@@ -599,17 +632,17 @@ static int ials_contrib(const mq_model *m, const int32_t *hist, const float *hv,
 {
     const ials_state *st = m->state;
     int k = st->c.k, kp = st->c.kp;
-    double *A = malloc(((size_t)k * k + k) * sizeof *A);
+    double *A = malloc(((size_t)k * k + 2 * (size_t)k) * sizeof *A);
     if (!A) return mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
-    double *z = A + (size_t)k * k;
+    double *z = A + (size_t)k * k + k;
     double reg = reg_of(&st->c, n_hist, m->n_titles);
-    if (build_factor(st->G, st->H, hist, n_hist, reg, kp, k, A)) {
+    if (build_factor(&st->K, st->G, st->H, hist, n_hist, reg, kp, k, A)) {
         free(A);
         return mq__err_set(err, MQ_ERANGE, "ials: system is not positive definite");
     }
     const float *ht = st->H + (size_t)t * kp;
     for (int a = 0; a < k; a++) z[a] = ht[a];
-    chol_solve(A, k, z);                       /* z = A_u⁻¹ h_t */
+    chol_solve(&st->K, A, k, z);               /* z = A_u⁻¹ h_t */
     for (int h = 0; h < n_hist; h++) {
         const float *hj = st->H + (size_t)hist[h] * kp;
         double s = 0;

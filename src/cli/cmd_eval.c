@@ -414,7 +414,8 @@ static int build_axes(model_report *rep, char **grids, int n_grids, mq_err *err)
 
 /* data: the --data paths (or the --split folder), joined by ", " when several. */
 static void print_json(FILE *f, const char *const *data, int n_data, const char *protocol,
-                       uint64_t seed, const mq_split *sp, model_report *reps, int n_reps)
+                       uint64_t seed, const mq_split *sp, int32_t n_ranked, model_report *reps,
+                       int n_reps)
 {
     char joined[8192] = "";
     for (int i = 0; i < n_data; i++) {
@@ -426,9 +427,9 @@ static void print_json(FILE *f, const char *const *data, int n_data, const char 
     fprintf(f, ", \"protocol\": ");
     json_str(f, protocol);
     fprintf(f, ", \"seed\": %llu, \"split\": {\"train_members\": %d, \"titles\": %d, "
-               "\"train_positives\": %lld, \"val_members\": %d, \"test_members\": %d}, "
-               "\"models\": [",
-            (unsigned long long)seed, sp->train->n_members, sp->train->n_titles,
+               "\"ranked_titles\": %d, \"train_positives\": %lld, \"val_members\": %d, "
+               "\"test_members\": %d}, \"models\": [",
+            (unsigned long long)seed, sp->train->n_members, sp->train->n_titles, n_ranked,
             (long long)sp->train->nnz, sp->val.n, sp->test.n);
     for (int i = 0; i < n_reps; i++) {
         model_report *r = &reps[i];
@@ -786,9 +787,11 @@ int mq_cli_eval(int argc, char **argv)
     }
     int32_t pop_members = 0;
     for (int32_t m = 0; m < tr->n_members; m++) pop_members += tr->m_ptr[m + 1] > tr->m_ptr[m];
+    int32_t n_ranked = 0;
     for (int32_t t = 0; t < tr->n_titles; t++) {
         pop[t] = (int32_t)(tr->t_ptr[t + 1] - tr->t_ptr[t]);
         rankable[t] = pop[t] > 0;
+        n_ranked += rankable[t];
     }
     eo.title_pop = pop;
     eo.n_pop_members = pop_members > 0 ? pop_members : 1;
@@ -837,7 +840,7 @@ int mq_cli_eval(int argc, char **argv)
     }
     if (json) print_json(stdout, split_dir ? &split_dir : data_paths, split_dir ? 1 : n_data,
                          split_dir ? "split" : protocol,
-                         (uint64_t)seed, &sp, reps, n_models);
+                         (uint64_t)seed, &sp, n_ranked, reps, n_models);
     else print_table(stdout, &rc, &sp, reps, n_models);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_err(&err, MQ_EIO, "writing the results: %s", strerror(errno));
