@@ -269,7 +269,8 @@ void mq_buf_json_str(mq_buf *b, const char *s, size_t n)
 void mq_buf_json_num(mq_buf *b, double x)
 {
     if (!isfinite(x)) { mq_buf_puts(b, "null"); return; }
-    if (fabs(x) < 1e15 && x == (double)(int64_t)x)   /* range first: the cast of a larger x is UB */ { mq_buf_printf(b, "%lld", (long long)x); return; }
+    /* Range first: casting a larger x to int64 is undefined behaviour. */
+    if (fabs(x) < 1e15 && x == (double)(int64_t)x) { mq_buf_printf(b, "%lld", (long long)x); return; }
     char s[32];
     for (int prec = 6; prec <= 17; prec++) {   /* shortest form that round-trips */
         snprintf(s, sizeof s, "%.*g", prec, x);
