@@ -328,7 +328,9 @@ int mq__atomic_open(mq_atomic_file *a, const char *path, mq_err *err)
         snprintf(a->tmp, sizeof a->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof a->tmp)
         return mq__err_set(err, MQ_EINVAL, "%s: path too long", path);
     int fd = mkstemp(a->tmp);
-    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: cannot create temp file: %s", a->tmp, strerror(errno));
+    if (fd < 0)   /* name the path the user gave, and the directory that must exist and be writable */
+        return mq__err_set(err, MQ_EIO, "%s: cannot write (a temp file beside it failed: %s; does its directory exist and is it writable?)",
+                           path, strerror(errno));
     fchmod(fd, 0644);
     a->f = fdopen(fd, "wb");
     if (!a->f) {

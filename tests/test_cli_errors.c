@@ -145,6 +145,9 @@ MQ_TEST(cli_runtime_errors_exit_1)
     ASSERT_INT_EQ(mq_test_sh("cp '%s/keep.mqd' '%s/bad.mqd' && printf 'X' | dd of='%s/bad.mqd' bs=1 seek=100 conv=notrunc 2>/dev/null", t, t, t), 0);
     snprintf(a, sizeof a, "data stats '%s/bad.mqd'", t);
     EXPECT(a, 1, "bad.mqd: corrupt snapshot");
+    /* An output in a missing directory names the path given (not a temp name). */
+    snprintf(a, sizeof a, "data import '%s/good.csv' --format movielens --out /nonexistent-dir/x.mqd", t);
+    EXPECT(a, 1, "/nonexistent-dir/x.mqd: cannot write");
     /* A split with nothing left after binarizing says which knob to turn. */
     snprintf(a, sizeof a, "data split '%s/good.csv' --protocol strong --write-split '%s/sp'", t, t);
     EXPECT(a, 1, "good.csv: no member has 5 or more positives (interactions with value >= 4); lower --min-positives");
