@@ -269,7 +269,8 @@ void mq_buf_json_str(mq_buf *b, const char *s, size_t n)
 void mq_buf_json_num(mq_buf *b, double x)
 {
     if (!isfinite(x)) { mq_buf_puts(b, "null"); return; }
-    if (x == (double)(int64_t)x && fabs(x) < 1e15) { mq_buf_printf(b, "%lld", (long long)x); return; }
+    /* Range first: casting a larger x to int64 is undefined behaviour. */
+    if (fabs(x) < 1e15 && x == (double)(int64_t)x) { mq_buf_printf(b, "%lld", (long long)x); return; }
     char s[32];
     for (int prec = 6; prec <= 17; prec++) {   /* shortest form that round-trips */
         snprintf(s, sizeof s, "%.*g", prec, x);
@@ -327,7 +328,9 @@ int mq__atomic_open(mq_atomic_file *a, const char *path, mq_err *err)
         snprintf(a->tmp, sizeof a->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof a->tmp)
         return mq__err_set(err, MQ_EINVAL, "%s: path too long", path);
     int fd = mkstemp(a->tmp);
-    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: cannot create temp file: %s", a->tmp, strerror(errno));
+    if (fd < 0)   /* name the path the user gave, and the directory that must exist and be writable */
+        return mq__err_set(err, MQ_EIO, "%s: cannot write (a temp file beside it failed: %s; does its directory exist and is it writable?)",
+                           path, strerror(errno));
     fchmod(fd, 0644);
     a->f = fdopen(fd, "wb");
     if (!a->f) {
