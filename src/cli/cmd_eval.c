@@ -9,6 +9,11 @@
  * (mq_eval_heldout: fold-in from the member's history alone, fold-in titles never ranked,
  * titles no training member has are neither ranked nor counted as targets).
  *
+ * --refit (off by default; Liang et al. 2018 and Steck 2019 test the model trained on the
+ * training members alone): after the choice, train the chosen point once more on the training
+ * members plus every validation member (fold-in and targets), and test that model. The ranked
+ * title set, novelty popularity and the test members are unchanged.
+ *
  * Output: a readable table on stdout, or with --json one object {"models": [...]} whose field
  * names are a promise to scripts (docs/eval.md). Progress goes to stderr.
  *
@@ -16,6 +21,7 @@
  * model is immutable while being scored, so the scorer below is called from all of them.
  */
 #include "cli.h"
+#include "common.h"   /* mq__catalog_copy / mq__catalog_release for the --refit data */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -50,6 +56,9 @@ static const char *usage_text =
     "  --tune                 choose hyperparameters on the validation members (NDCG@100) from a\n"
     "                         small grid per model, then report test figures with the choice\n"
     "  --grid MODEL.NAME=V1,V2,...  replace the tuning grid of one hyperparameter (repeatable)\n"
+    "  --refit                after choosing, train again on the training plus the validation\n"
+    "                         members (all their positives) and test that model (default: test\n"
+    "                         the model trained on the training members, as Liang et al. 2018)\n"
     "  --test-frac F          share of members held out for test (strong; default 0.1)\n"
     "  --val-frac F           share held out for validation (strong; default 0.1)\n"
     "  --threshold X|none     positives are values >= X (default: ratings >= 4 for explicit\n"
@@ -232,6 +241,7 @@ static void logline(const char *fmt, ...)
 
 typedef struct run_ctx {
     const mq_split *split;
+    const mq_dataset *train_data;   /* what train() fits on: split->train, or the refit data */
     int32_t n_titles;
     mq_eval_opts eo;
     int threads;
@@ -250,7 +260,7 @@ static int train(const run_ctx *rc, const model_params *mp, mq_model **out, doub
     to.seed = rc->seed;
     to.log = &mq_cli_log;
     double t0 = mq_now();
-    int r = mq_model_train(mp->kind, rc->split->train, &to, out, err);
+    int r = mq_model_train(mp->kind, rc->train_data, &to, out, err);
     *fit = mq_now() - t0;
     if (r == 0 && mq_model_n_titles(*out) != rc->n_titles) {
         int32_t got = mq_model_n_titles(*out);
@@ -414,8 +424,8 @@ static int build_axes(model_report *rep, char **grids, int n_grids, mq_err *err)
 
 /* data: the --data paths (or the --split folder), joined by ", " when several. */
 static void print_json(FILE *f, const char *const *data, int n_data, const char *protocol,
-                       uint64_t seed, const mq_split *sp, int32_t n_ranked, model_report *reps,
-                       int n_reps)
+                       uint64_t seed, const mq_split *sp, int32_t n_ranked,
+                       const mq_dataset *refit, model_report *reps, int n_reps)
 {
     char joined[8192] = "";
     for (int i = 0; i < n_data; i++) {
@@ -428,9 +438,13 @@ static void print_json(FILE *f, const char *const *data, int n_data, const char 
     json_str(f, protocol);
     fprintf(f, ", \"seed\": %llu, \"split\": {\"train_members\": %d, \"titles\": %d, "
                "\"ranked_titles\": %d, \"train_positives\": %lld, \"val_members\": %d, "
-               "\"test_members\": %d}, \"models\": [",
+               "\"test_members\": %d}, \"refit\": %s",
             (unsigned long long)seed, sp->train->n_members, sp->train->n_titles, n_ranked,
-            (long long)sp->train->nnz, sp->val.n, sp->test.n);
+            (long long)sp->train->nnz, sp->val.n, sp->test.n, refit ? "true" : "false");
+    if (refit)
+        fprintf(f, ", \"refit_members\": %d, \"refit_positives\": %lld", refit->n_members,
+                (long long)refit->nnz);
+    fprintf(f, ", \"models\": [");
     for (int i = 0; i < n_reps; i++) {
         model_report *r = &reps[i];
         fprintf(f, "%s\n  {\"model\": ", i ? "," : "");
@@ -540,6 +554,68 @@ static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_re
             n_reps ? reps[0].test.n_members : 0);
 }
 
+/* ---- refit data ---------------------------------------------------------------------------- */
+
+/* Builds the training matrix plus every validation member (fold-in and targets, value 1, time
+ * 0) for --refit. Title indices are those of tr (the title map is rebuilt in tr's order; the
+ * catalog is copied), so models trained on it score the same title space. A validation member
+ * whose id is also a training member's is an error (a split read from elsewhere could have
+ * one): merging would double-count its positives. */
+static int build_refit(const mq_dataset *tr, const mq_heldout *v, mq_dataset **out, mq_err *err)
+{
+    *out = NULL;
+    int64_t nv = v->n ? v->in_ptr[v->n] + v->out_ptr[v->n] : 0, n = tr->nnz + nv;
+    mq_idmap *mids = mq_idmap_create(), *tids = mq_idmap_create();
+    mq_interaction *x = malloc((size_t)(n > 0 ? n : 1) * sizeof *x);
+    int rc = MQ_ENOMEM;
+    if (!mids || !tids || !x) goto fail;
+    for (int32_t t = 0; t < tr->n_titles; t++) {
+        const char *name = mq_idmap_name(tr->title_ids, t);
+        if (mq_idmap_intern(tids, name, strlen(name)) != t) goto fail;
+    }
+    int64_t k = 0;
+    for (int32_t m = 0; m < tr->n_members; m++) {
+        const char *name = mq_idmap_name(tr->member_ids, m);
+        if (mq_idmap_intern(mids, name, strlen(name)) != m) goto fail;
+        for (int64_t e = tr->m_ptr[m]; e < tr->m_ptr[m + 1]; e++)
+            x[k++] = (mq_interaction){m, tr->m_idx[e], tr->m_val[e], 0, tr->m_time[e]};
+    }
+    for (int32_t i = 0; i < v->n; i++) {
+        int32_t m = mq_idmap_intern(mids, v->member_ids[i], strlen(v->member_ids[i]));
+        if (m < 0) goto fail;
+        if (m < tr->n_members) {
+            rc = cli_err(err, MQ_EINVAL, "--refit: validation member '%s' is also a training "
+                                         "member", v->member_ids[i]);
+            goto fail_quiet;
+        }
+        for (int64_t e = v->in_ptr[i]; e < v->in_ptr[i + 1]; e++)
+            x[k++] = (mq_interaction){m, v->in_idx[e], 1.0f, 0, 0};
+        for (int64_t e = v->out_ptr[i]; e < v->out_ptr[i + 1]; e++)
+            x[k++] = (mq_interaction){m, v->out_idx[e], 1.0f, 0, 0};
+    }
+    mq_dataset *d = NULL;
+    rc = mq_dataset_build(x, k, mids, tids, &d, err);   /* takes the maps, also on failure */
+    mids = tids = NULL;
+    free(x);
+    x = NULL;
+    if (rc) return rc;
+    d->ratings = false;
+    mq__catalog_release(&d->catalog);
+    if (mq__catalog_copy(&d->catalog, &tr->catalog)) {
+        mq_dataset_destroy(d);
+        return cli_err(err, MQ_ENOMEM, "out of memory");
+    }
+    *out = d;
+    return 0;
+fail:
+    rc = cli_err(err, MQ_ENOMEM, "out of memory");
+fail_quiet:
+    mq_idmap_destroy(mids);
+    mq_idmap_destroy(tids);
+    free(x);
+    return rc;
+}
+
 /* ---- the command -------------------------------------------------------------------------- */
 
 int mq_cli_eval(int argc, char **argv)
@@ -552,7 +628,7 @@ int mq_cli_eval(int argc, char **argv)
     char *models_arg = NULL, *ks_arg = NULL;
     char *params[MAX_PARAMS * 4], *grids[32];
     int n_params = 0, n_grids = 0;
-    bool do_tune = false, json = false, naive = false;
+    bool do_tune = false, json = false, naive = false, refit = false;
     long long seed = 1, threads = 0, min_pos = 5;
     double test_frac = 0.1, val_frac = 0.1;
     for (int i = 1; i < argc; i++) {
@@ -582,6 +658,7 @@ int mq_cli_eval(int argc, char **argv)
         else if (strcmp(a, "--threshold") == 0) { NEEDS_VALUE(); threshold_s = v; }
         else if (strcmp(a, "--k") == 0) { NEEDS_VALUE(); ks_arg = argv[i]; }
         else if (strcmp(a, "--tune") == 0) do_tune = true;
+        else if (strcmp(a, "--refit") == 0) refit = true;
         else if (strcmp(a, "--json") == 0) json = true;
         else if (strcmp(a, "--naive-topk") == 0) naive = true;
         else if (strcmp(a, "--seed") == 0) {
@@ -638,7 +715,7 @@ int mq_cli_eval(int argc, char **argv)
 
     /* Models and their parameters (reports are large: on the heap). */
     mq_err err = {0};
-    mq_dataset *raw = NULL, *bin = NULL;
+    mq_dataset *raw = NULL, *bin = NULL, *refit_data = NULL;
     mq_split sp;
     memset(&sp, 0, sizeof sp);
     bool have_split = false;
@@ -776,6 +853,16 @@ int mq_cli_eval(int argc, char **argv)
         cli_err(&err, MQ_EINVAL, "the split has no test members");
         goto fail;
     }
+    if (refit) {
+        if (sp.val.n == 0) {
+            cli_err(&err, MQ_EINVAL, "--refit needs validation members: use --val-frac > 0 or a "
+                                     "split with val_in.csv and val_out.csv");
+            goto fail;
+        }
+        if (build_refit(tr, &sp.val, &refit_data, &err)) goto fail;
+        logline("eval: refit on %d members (training + validation), %lld positives",
+                refit_data->n_members, (long long)refit_data->nnz);
+    }
 
     /* Title popularity among training members (novelty) and the ranked title set: the titles
      * some training member has (REFERENCES.md: the title set is the training members'). */
@@ -801,6 +888,7 @@ int mq_cli_eval(int argc, char **argv)
     run_ctx rc;
     memset(&rc, 0, sizeof rc);
     rc.split = &sp;
+    rc.train_data = tr;
     rc.n_titles = tr->n_titles;
     rc.eo = eo;
     rc.threads = (int)threads;
@@ -812,7 +900,15 @@ int mq_cli_eval(int argc, char **argv)
             if (build_axes(r, grids, n_grids, &err)) goto fail;
             if (r->n_axes > 0 && tune(&rc, r, &m, &err)) goto fail;
         }
-        if (!m && train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
+        if (!m && !refit && train(&rc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
+        if (refit) {
+            /* The chosen point (or the given parameters) once more on train + validation. */
+            mq_model_destroy(m);
+            m = NULL;
+            run_ctx frc = rc;
+            frc.train_data = refit_data;
+            if (train(&frc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
+        }
         snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
         int e = evaluate(&rc, m, &sp.test, &r->test, &err);
         if (e == 0 && naive) {
@@ -840,7 +936,7 @@ int mq_cli_eval(int argc, char **argv)
     }
     if (json) print_json(stdout, split_dir ? &split_dir : data_paths, split_dir ? 1 : n_data,
                          split_dir ? "split" : protocol,
-                         (uint64_t)seed, &sp, n_ranked, reps, n_models);
+                         (uint64_t)seed, &sp, n_ranked, refit_data, reps, n_models);
     else print_table(stdout, &rc, &sp, reps, n_models);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_err(&err, MQ_EIO, "writing the results: %s", strerror(errno));
@@ -855,6 +951,7 @@ done:
     free(pop);
     free(rankable);
     if (have_split) mq_split_release(&sp);
+    mq_dataset_destroy(refit_data);
     mq_dataset_destroy(bin);
     mq_dataset_destroy(raw);
     return exit_code;

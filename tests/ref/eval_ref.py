@@ -11,7 +11,7 @@ both sides, and 0 when everything agrees.
       se" lines). Recomputes every metric with numpy and compares (tolerance 1e-9: both sides
       compute in double from the same float scores; only summation order differs).
 
-  eval_ref.py split DIR C_JSON [--lambda L] [--models pop,ease] [--tol-ease 1e-4]
+  eval_ref.py split DIR C_JSON [--lambda L] [--models pop,ease] [--tol-ease 1e-4] [--refit]
       DIR: a split written by `marquee eval --write-split DIR` (train.csv, test_in.csv,
       test_out.csv: member,title with a header). Trains popularity and EASE (Steck 2019, float64
       closed form) on train.csv, scores the test members from their fold-in history, ranks all
@@ -20,7 +20,8 @@ both sides, and 0 when everything agrees.
       compares recall@20, recall@50,
       ndcg@100 and the rest with the figures in C_JSON (the output of `marquee eval --split DIR
       --json`). Popularity must agree exactly (1e-9, formatting only); EASE within --tol-ease in
-      every metric (float32 in C vs float64 here).
+      every metric (float32 in C vs float64 here). --refit: both are trained on train.csv plus
+      val_in.csv and val_out.csv (the C run used `--refit`); the title set stays train.csv's.
 
 Metrics (binary relevance, ranked list r without fold-in titles, targets T):
   recall@k = |top-k ∩ T| / min(k, |T|); precision@k = |top-k ∩ T| / k;
@@ -192,7 +193,7 @@ def read_pairs(path):
         return [(row[0], row[1]) for row in r if row]
 
 
-def mode_split(d, c_json, lam, models, tol_ease):
+def mode_split(d, c_json, lam, models, tol_ease, refit=False):
     train = read_pairs(d + "/train.csv")
     t_in = read_pairs(d + "/test_in.csv")
     t_out = read_pairs(d + "/test_out.csv")
@@ -207,8 +208,20 @@ def mode_split(d, c_json, lam, models, tol_ease):
     mid = {}
     for m, _ in train:
         mid.setdefault(m, len(mid))
+    mid_val = set()
+    rows = list(train)
+    if refit:
+        # --refit: the models are trained on train.csv plus every validation member (val_in.csv
+        # and val_out.csv together); the title set stays train.csv's.
+        for m, t in read_pairs(d + "/val_in.csv") + read_pairs(d + "/val_out.csv"):
+            if m in mid and m not in mid_val:
+                raise SystemExit("refit: validation member %s is also a training member" % m)
+            mid_val.add(m)
+            mid.setdefault(m, len(mid))
+            if t in tid:
+                rows.append((m, t))
     X = np.zeros((len(mid), n), dtype=np.float64)
-    for m, t in train:
+    for m, t in rows:
         X[mid[m], tid[t]] = 1.0
     hist, targ = {}, {}
     order = []
@@ -282,9 +295,13 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "loop":
         return mode_loop(argv[2])
     if len(argv) >= 4 and argv[1] == "split":
-        lam, models, tol_ease = 200.0, ["pop", "ease"], 1e-4
+        lam, models, tol_ease, refit = 200.0, ["pop", "ease"], 1e-4, False
         i = 4
         while i < len(argv):
+            if argv[i] == "--refit":
+                refit = True
+                i += 1
+                continue
             if argv[i] == "--lambda":
                 lam = float(argv[i + 1])
             elif argv[i] == "--models":
@@ -294,7 +311,7 @@ def main(argv):
             else:
                 raise SystemExit("unknown option %s" % argv[i])
             i += 2
-        return mode_split(argv[2], argv[3], lam, models, tol_ease)
+        return mode_split(argv[2], argv[3], lam, models, tol_ease, refit)
     print(__doc__)
     return 2
 
