@@ -58,3 +58,19 @@ clean:
 	rm -rf build build-asan
 
 .PHONY: all test asan bench clean
+
+# make fuzz: the libFuzzer targets fuzz/fuzz_*.c (clang), built with the library under
+# ASan+UBSan into build-fuzz/ (not part of `make test`); how to run them: docs/fuzzing.md.
+FUZZ_CC ?= clang
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-unknown-warning-option
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT="-O1 -g -fno-omit-frame-pointer" \
+	  XCFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-targets
+
+fuzz-targets: $(patsubst fuzz/%.c,$(BUILD)/%,$(wildcard fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libmarquee.a
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libmarquee.a $(LDFLAGS) $(LDLIBS)
+
+.PHONY: fuzz fuzz-targets

@@ -153,7 +153,7 @@ int mq_abr_trace_parse(mq_abr_trace *t, const char *where, const char *text, siz
 {
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", base_name(where));
-    lines L = {text, text + len, 0, {0}};
+    lines L = {text, len ? text + len : text, 0, {0}};   /* an empty file maps to NULL */
     int cap = 0, r;
     char tok[64];
     while ((r = next_line(&L)) != 0) {
@@ -331,8 +331,9 @@ int mq_abr_video_init(mq_abr_video *v, const double *ladder, int n_levels, int n
     if (n_chunks < 1 || n_sizes < n_chunks)
         return mq__err_set(err, MQ_EINVAL, "video: %d chunks to play but %d sizes per level",
                            n_chunks, n_sizes);
-    if (!(chunk_s > 0) || !isfinite(chunk_s))
-        return mq__err_set(err, MQ_EINVAL, "video: chunk length %g s is not positive", chunk_s);
+    if (!(chunk_s > 0 && chunk_s <= MQ_ABR_MAX_CHUNK_S))
+        return mq__err_set(err, MQ_EINVAL, "video: chunk length %g s is not in (0, %g]", chunk_s,
+                           (double)MQ_ABR_MAX_CHUNK_S);
     for (size_t i = 0; i < (size_t)n_levels * (size_t)n_sizes; i++)
         if (!(sizes[i] > 0) || !isfinite(sizes[i]))
             return mq__err_set(err, MQ_EINVAL, "video: level %zu chunk %zu size %g is not positive",
@@ -357,7 +358,7 @@ static int read_sizes(const char *path, double **out, int *n, mq_err *err)
     *n = 0;
     int rc = mq__file_map(path, &data, &len, err);
     if (rc) return rc;
-    lines L = {data, (const char *)data + len, 0, {0}};
+    lines L = {data, len ? (const char *)data + len : data, 0, {0}};   /* empty: NULL, 0 */
     int cap = 0, r;
     char tok[64];
     while ((r = next_line(&L)) != 0) {
@@ -518,11 +519,12 @@ int mq_abr_opts_check(const mq_abr_opts *o, mq_err *err)
 {
     if (!(o->payload_factor > 0 && o->payload_factor <= 1))
         return mq__err_set(err, MQ_EINVAL, "payload_factor %g: expected (0, 1]", o->payload_factor);
-    if (!(o->rtt_ms >= 0 && isfinite(o->rtt_ms)))
-        return mq__err_set(err, MQ_EINVAL, "rtt_ms %g: expected >= 0", o->rtt_ms);
-    if (!(o->buffer_cap_s > 0 && isfinite(o->buffer_cap_s)))
-        return mq__err_set(err, MQ_EINVAL, "buffer_cap_s %g: expected > 0", o->buffer_cap_s);
-    if (!(o->sleep_step_ms > 0 && isfinite(o->sleep_step_ms)))
+    /* Upper bounds of a day keep every sum over a session finite (no inf/NaN in reports). */
+    if (!(o->rtt_ms >= 0 && o->rtt_ms <= 86400e3))
+        return mq__err_set(err, MQ_EINVAL, "rtt_ms %g: expected in [0, 86400000]", o->rtt_ms);
+    if (!(o->buffer_cap_s > 0 && o->buffer_cap_s <= 86400))
+        return mq__err_set(err, MQ_EINVAL, "buffer_cap_s %g: expected in (0, 86400]", o->buffer_cap_s);
+    if (!(o->sleep_step_ms > 0 && o->sleep_step_ms <= 86400e3))
         return mq__err_set(err, MQ_EINVAL, "sleep_step_ms %g: expected > 0", o->sleep_step_ms);
     if (!(o->startup_threshold_s >= 0 && o->startup_threshold_s <= o->buffer_cap_s))
         return mq__err_set(err, MQ_EINVAL, "startup_threshold_s %g: expected in [0, buffer cap %g]",
@@ -541,15 +543,20 @@ typedef struct net {
 /* A chunk that would take longer than this is refused instead of looping (almost) forever on a
  * trace whose throughput is nearly all zero. */
 #define MAX_DOWNLOAD_S 86400.0
+/* Trace samples one download or one sleep may walk through before the session is refused: a
+ * valid trace whose samples are nanoseconds apart would otherwise loop for hours. A day of 1 ms
+ * samples is 8.64e7 steps. */
+#define MAX_STEPS 100000000L
 
 /* Seconds to deliver `size` bytes (fixed_env.py get_video_chunk's first loop); -1 beyond
- * MAX_DOWNLOAD_S. */
+ * MAX_DOWNLOAD_S, -2 beyond MAX_STEPS trace samples. */
 static double download(net *n, double size, double pf)
 {
     const double *tm = n->t->time_s, *bw = n->t->mbps;
     double delay = 0.0, sent = 0.0;
-    for (;;) {
+    for (long step = 0;; step++) {
         if (delay > MAX_DOWNLOAD_S) return -1;
+        if (step > MAX_STEPS) return -2;
         double thr = bw[n->ptr] * 1000000.0 / 8.0;
         double dur = tm[n->ptr] - n->last_t;
         double payload = thr * dur * pf;
@@ -569,15 +576,17 @@ static double download(net *n, double size, double pf)
     }
 }
 
-/* Advances the trace by sleep_ms without delivering bytes (fixed_env.py's second loop). */
-static void skip(net *n, double sleep_ms)
+/* Advances the trace by sleep_ms without delivering bytes (fixed_env.py's second loop);
+ * -1 beyond MAX_STEPS trace samples, else 0. */
+static int skip(net *n, double sleep_ms)
 {
     const double *tm = n->t->time_s;
-    for (;;) {
+    for (long step = 0;; step++) {
+        if (step > MAX_STEPS) return -1;
         double dur = tm[n->ptr] - n->last_t;
         if (dur > sleep_ms / 1000.0) {
             n->last_t += sleep_ms / 1000.0;
-            return;
+            return 0;
         }
         sleep_ms -= dur * 1000.0;
         n->last_t = tm[n->ptr];
@@ -615,6 +624,11 @@ static int play(const mq_abr_trace *t, int ti, const mq_abr_video *v, const mq__
     for (int c = 0; c < v->n_chunks; c++) {
         double size = v->sizes[(size_t)level * (size_t)v->n_sizes + (size_t)c];
         double delay = download(&n, size, o->payload_factor);
+        if (delay == -2)
+            return mq__err_set(err, MQ_ERANGE,
+                               "trace %s: chunk %d walks more than %ld trace samples (the trace "
+                               "spans %g s over %d samples: too fine to simulate)", t->name, c,
+                               MAX_STEPS, t->time_s[t->n - 1] - t->time_s[0], t->n);
         if (delay < 0)
             return mq__err_set(err, MQ_ERANGE,
                                "trace %s: chunk %d (%.0f bytes) would take more than %.0f s to "
@@ -638,7 +652,11 @@ static int play(const mq_abr_trace *t, int ti, const mq_abr_video *v, const mq__
             double drain = buffer - cap_ms;
             sleep = ceil(drain / o->sleep_step_ms) * o->sleep_step_ms;
             buffer -= sleep;
-            skip(&n, sleep);
+            if (skip(&n, sleep))
+                return mq__err_set(err, MQ_ERANGE,
+                                   "trace %s: sleeping %.0f ms after chunk %d walks more than %ld "
+                                   "trace samples (the trace spans %g s: too fine to simulate)",
+                                   t->name, sleep, c, MAX_STEPS, t->time_s[t->n - 1] - t->time_s[0]);
         }
         mq_abr_chunk *k = &ch[c];
         k->level = level;

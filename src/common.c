@@ -118,14 +118,32 @@ static void crc_init(void)
     }
 }
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+/* The SSE4.2 crc32 instruction computes the same CRC-32C, 8 bytes at a time (~20x the table
+ * loop): it matters for checksumming multi-GB model artifacts and snapshots on load. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = ~crc;
+    while (len && ((uintptr_t)p & 7)) { c = _mm_crc32_u8((uint32_t)c, *p++); len--; }
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+    }
+    while (len--) c = _mm_crc32_u8((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+#endif
+
 uint32_t mq_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-    pthread_once(&crc_once, crc_init);
     const uint8_t *p = buf;
-    crc = ~crc;
-#if defined(__x86_64__) && defined(__SSE4_2__)
-    while (len >= 8) { uint64_t v; memcpy(&v, p, 8); crc = (uint32_t)__builtin_ia32_crc32di(crc, v); p += 8; len -= 8; }
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return crc32c_hw(crc, p, len);
 #endif
+    pthread_once(&crc_once, crc_init);
+    crc = ~crc;
     while (len--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
@@ -251,7 +269,8 @@ void mq_buf_json_str(mq_buf *b, const char *s, size_t n)
 void mq_buf_json_num(mq_buf *b, double x)
 {
     if (!isfinite(x)) { mq_buf_puts(b, "null"); return; }
-    if (x == (double)(int64_t)x && fabs(x) < 1e15) { mq_buf_printf(b, "%lld", (long long)x); return; }
+    /* Range first: casting a larger x to int64 is undefined behaviour. */
+    if (fabs(x) < 1e15 && x == (double)(int64_t)x) { mq_buf_printf(b, "%lld", (long long)x); return; }
     char s[32];
     for (int prec = 6; prec <= 17; prec++) {   /* shortest form that round-trips */
         snprintf(s, sizeof s, "%.*g", prec, x);
@@ -309,7 +328,9 @@ int mq__atomic_open(mq_atomic_file *a, const char *path, mq_err *err)
         snprintf(a->tmp, sizeof a->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof a->tmp)
         return mq__err_set(err, MQ_EINVAL, "%s: path too long", path);
     int fd = mkstemp(a->tmp);
-    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: cannot create temp file: %s", a->tmp, strerror(errno));
+    if (fd < 0)   /* name the path the user gave, and the directory that must exist and be writable */
+        return mq__err_set(err, MQ_EIO, "%s: cannot write (a temp file beside it failed: %s; does its directory exist and is it writable?)",
+                           path, strerror(errno));
     fchmod(fd, 0644);
     a->f = fdopen(fd, "wb");
     if (!a->f) {

@@ -848,7 +848,7 @@ static int load_events(loader *L, const char *path)
             }
         }
         /* Fixed values for events without a magnitude; play and rating read the value column. */
-        float v = ev == MQ_EV_THUMB_DOWN ? -1.0f : (ev == MQ_EV_IMPRESSION || ev == MQ_EV_SEARCH) ? 0.0f : 1.0f;
+        float v = mq_event_strength(ev, 1.0f);
         const mq__field *fv = col[COL_VALUE] >= 0 ? &f[col[COL_VALUE]] : NULL;
         if (ev == MQ_EV_PLAY || ev == MQ_EV_RATING) {
             if (fv && fv->n > 0) {

@@ -28,6 +28,17 @@ int mq_event_parse(const char *s, size_t len)
     return -1;
 }
 
+float mq_event_strength(int kind, float value)
+{
+    switch (kind) {
+    case MQ_EV_THUMB_DOWN: return -1.0f;
+    case MQ_EV_IMPRESSION:
+    case MQ_EV_SEARCH: return 0.0f;
+    case MQ_EV_THUMB_UP: return 1.0f;
+    default: return value;
+    }
+}
+
 static void catalog_release(mq_catalog *c)
 {
     if (c->names)
@@ -253,4 +264,76 @@ oom:
     mq_idmap_destroy(titles);
     free(x);
     return mq__err_set(err, MQ_ENOMEM, "out of memory binarizing %lld interactions", (long long)d->nnz);
+}
+
+/* Appends every interaction of d to x[*n], mapping d's ids through the merged maps. */
+static int merge_add(const mq_dataset *d, mq_idmap *members, mq_idmap *titles, mq_interaction *x,
+                     int64_t *n)
+{
+    for (int32_t u = 0; u < d->n_members; u++) {
+        const char *mid = mq_idmap_name(d->member_ids, u);
+        int32_t mu = mq_idmap_intern(members, mid, strlen(mid));
+        if (mu < 0) return MQ_ENOMEM;
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) {
+            const char *tid = mq_idmap_name(d->title_ids, d->m_idx[e]);
+            int32_t t = mq_idmap_intern(titles, tid, strlen(tid));
+            if (t < 0) return MQ_ENOMEM;
+            x[(*n)++] = (mq_interaction){mu, t, d->m_val[e], MQ_EV_PLAY, d->m_time[e]};
+        }
+    }
+    return 0;
+}
+
+int mq_dataset_merge(const mq_dataset *a, const mq_dataset *b, mq_dataset **out, mq_err *err)
+{
+    *out = NULL;
+    mq_idmap *members = mq_idmap_create(), *titles = mq_idmap_create();
+    mq_interaction *x = malloc((size_t)MQ_MAX(a->nnz + b->nnz, 1) * sizeof *x);
+    int64_t n = 0;
+    if (!members || !titles || !x) goto oom;
+    /* a's titles first and in order, so a's catalog indices stay valid in the result. */
+    for (int32_t t = 0; t < a->n_titles; t++) {
+        const char *id = mq_idmap_name(a->title_ids, t);
+        if (mq_idmap_intern(titles, id, strlen(id)) != t) goto oom;
+    }
+    if (merge_add(a, members, titles, x, &n) || merge_add(b, members, titles, x, &n)) goto oom;
+    mq_dataset *m;
+    int rc = mq_dataset_build(x, n, members, titles, &m, err);
+    free(x);
+    if (rc) return rc;
+    /* m->catalog is empty for all of m's titles; fill a's part from a's catalog. */
+    mq_catalog c;
+    if ((rc = mq__catalog_copy(&c, &a->catalog)) != 0) {
+        mq_dataset_destroy(m);
+        return mq__err_set(err, rc, "out of memory copying the catalog");
+    }
+    for (int32_t t = 0; t < a->n_titles; t++) {
+        m->catalog.names[t] = c.names[t];
+        c.names[t] = NULL;
+        m->catalog.years[t] = c.years[t];
+        m->catalog.genres[t] = c.genres[t];
+    }
+    m->catalog.n_genres = c.n_genres;
+    for (int g = 0; g < c.n_genres; g++) { m->catalog.genre_names[g] = c.genre_names[g]; c.genre_names[g] = NULL; }
+    c.n_genres = 0;
+    /* Tags: a's CSR, then empty rows for b's new titles. */
+    free(m->catalog.tag_ptr);
+    m->catalog.tag_ptr = calloc((size_t)m->n_titles + 1, sizeof *m->catalog.tag_ptr);
+    if (!m->catalog.tag_ptr) { mq__catalog_release(&c); mq_dataset_destroy(m); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t t = 0; t <= m->n_titles; t++)
+        m->catalog.tag_ptr[t] = c.tag_ptr[MQ_MIN(t, a->n_titles)];
+    m->catalog.tag_ids = c.tag_ids; c.tag_ids = NULL;
+    m->catalog.tag_counts = c.tag_counts; c.tag_counts = NULL;
+    m->catalog.tag_names = c.tag_names; c.tag_names = NULL;
+    m->catalog.n_tags = c.n_tags; c.n_tags = 0;
+    mq__catalog_release(&c);
+    m->ratings = false;
+    *out = m;
+    return 0;
+oom:
+    mq_idmap_destroy(members);
+    mq_idmap_destroy(titles);
+    free(x);
+    return mq__err_set(err, MQ_ENOMEM, "out of memory merging %lld + %lld interactions",
+                       (long long)a->nnz, (long long)b->nnz);
 }

@@ -759,7 +759,7 @@ static int to_ds_add(void *user, const mq_event *ev, int n, uint64_t first_seq)
         int32_t m = mq_idmap_intern(t->members, ev[i].member, strlen(ev[i].member));
         int32_t ti = mq_idmap_intern(t->titles, ev[i].title, strlen(ev[i].title));
         if (m < 0 || ti < 0) return MQ_ENOMEM;
-        t->x[t->n++] = (mq_interaction){m, ti, ev[i].value, ev[i].kind, ev[i].time};
+        t->x[t->n++] = (mq_interaction){m, ti, mq_event_strength(ev[i].kind, ev[i].value), ev[i].kind, ev[i].time};
     }
     return 0;
 }

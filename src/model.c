@@ -24,7 +24,7 @@
 
 /* ---- kernels ---------------------------------------------------------------------------- */
 
-__attribute__((target_clones("arch=haswell", "default")))
+__attribute__((target_clones("avx2", "default")))
 float mq__dot(const float *a, const float *b, int n)
 {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
@@ -38,7 +38,7 @@ float mq__dot(const float *a, const float *b, int n)
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
 }
 
-__attribute__((target_clones("arch=haswell", "default")))
+__attribute__((target_clones("avx2", "default")))
 void mq__axpy(float a, const float *x, float *y, int n)
 {
     for (int i = 0; i < n; i++) y[i] += a * x[i];

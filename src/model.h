@@ -101,9 +101,6 @@ void *mq__alloc(size_t n, size_t size);
 void mq__model_param_set(mq_model *m, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* CRC-32C (same values as mq_crc32c), hardware-accelerated when the CPU allows. */
-uint32_t mq__model_crc32c(uint32_t crc, const void *buf, size_t len);
-
 /* Appends " name=value" with the shortest decimal that reads back as v exactly. */
 void mq__model_param_num(mq_model *m, const char *name, double v);
 

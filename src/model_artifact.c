@@ -31,7 +31,6 @@
  */
 #include "model.h"
 
-#include <nmmintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,34 +38,6 @@
 #define ENT 64
 #define VERSION 1u
 #define MAX_SECTIONS 256
-
-/* CRC-32C with the SSE4.2 instruction when the CPU has it (about 10x the table-driven
- * mq_crc32c, which matters for multi-GB EASE matrices), else mq_crc32c. Same values. */
-__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    uint64_t c = ~crc;
-    while (len && ((uintptr_t)p & 7)) {
-        c = _mm_crc32_u8((uint32_t)c, *p++);
-        len--;
-    }
-    while (len >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = _mm_crc32_u64(c, v);
-        p += 8;
-        len -= 8;
-    }
-    while (len--) c = _mm_crc32_u8((uint32_t)c, *p++);
-    return ~(uint32_t)c;
-}
-
-uint32_t mq__model_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("sse4.2")) return crc32c_hw(crc, buf, len);
-    return mq_crc32c(crc, buf, len);
-}
 
 static size_t type_size(int t)
 {
@@ -203,7 +174,7 @@ int mq_model_save(const mq_model *m, const char *path, mq_err *err)
         size_t bytes = (size_t)s->count * type_size(s->type);
         memcpy(e, s->name, strlen(s->name));
         wr_u32(e + 40, (uint32_t)s->type);
-        wr_u32(e + 44, mq__model_crc32c(0, s->p, bytes));
+        wr_u32(e + 44, mq_crc32c(0, s->p, bytes));
         wr_u64(e + 48, off);
         wr_u64(e + 56, (uint64_t)s->count);
         off += (bytes + 63) & ~(uint64_t)63;
@@ -214,8 +185,8 @@ int mq_model_save(const mq_model *m, const char *path, mq_err *err)
     wr_u32(hdr + 12, (uint32_t)l->n);
     wr_u64(hdr + 16, off);
     wr_u64(hdr + 24, m->data_crc);
-    wr_u32(hdr + 32, mq__model_crc32c(0, table, table_len));
-    wr_u32(hdr + 60, mq__model_crc32c(0, hdr, 60));
+    wr_u32(hdr + 32, mq_crc32c(0, table, table_len));
+    wr_u32(hdr + 60, mq_crc32c(0, hdr, 60));
 
     mq_atomic_file a;
     rc = mq__atomic_open(&a, path, err);
@@ -376,7 +347,7 @@ int mq_model_load(const char *path, mq_model **out, mq_err *err)
                                    : "missing");
         goto fail;
     }
-    if (rd_u32(b + 60) != mq__model_crc32c(0, b, 60)) {
+    if (rd_u32(b + 60) != mq_crc32c(0, b, 60)) {
         rc = mq__err_set(err, MQ_ECORRUPT, "%s: header checksum mismatch (damaged file)", path);
         goto fail;
     }
@@ -396,7 +367,7 @@ int mq_model_load(const char *path, mq_model **out, mq_err *err)
         goto fail;
     }
     loaded L = {b, len, (int)n_sec, b + HDR, path};
-    if (rd_u32(b + 32) != mq__model_crc32c(0, L.table, (size_t)n_sec * ENT)) {
+    if (rd_u32(b + 32) != mq_crc32c(0, L.table, (size_t)n_sec * ENT)) {
         rc = mq__err_set(err, MQ_ECORRUPT, "%s: section table checksum mismatch", path);
         goto fail;
     }
@@ -424,7 +395,7 @@ int mq_model_load(const char *path, mq_model **out, mq_err *err)
                                  "(damaged file)", path, nm);
                 goto fail;
             }
-        if (mq__model_crc32c(0, b + off, cnt * ts) != rd_u32(e + 44)) {
+        if (mq_crc32c(0, b + off, cnt * ts) != rd_u32(e + 44)) {
             rc = mq__err_set(err, MQ_ECORRUPT, "%s: section '%s': checksum mismatch (damaged file)",
                              path, nm);
             goto fail;

@@ -98,7 +98,12 @@ static int copy_name(char *dst, const cJSON *v, const char *where, const char *e
 /* Unix seconds from a number or "YYYY-MM-DD[THH:MM:SS[Z]]" (UTC). */
 static int parse_time(const cJSON *v, long long *out)
 {
-    if (cJSON_IsNumber(v)) { *out = (long long)v->valuedouble; return 0; }
+    if (cJSON_IsNumber(v)) {
+        /* Years 0 to 9999 in unix seconds; the range check also keeps the cast defined. */
+        if (!(v->valuedouble >= -62167219200.0 && v->valuedouble <= 253402300799.0)) return -1;
+        *out = (long long)v->valuedouble;
+        return 0;
+    }
     if (!cJSON_IsString(v)) return -1;
     struct tm tm = {0};
     const char *s = v->valuestring, *e = strptime(s, "%Y-%m-%d", &tm);

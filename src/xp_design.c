@@ -46,7 +46,10 @@ int mq_xp_design(const mq_xp_design_in *in, mq_xp_design_out *out, mq_err *err)
         /* MDE for n per arm */
         double n = in->n, d;
         if (!rate) {
-            d = z * sqrt(2 * in->sd * in->sd * (1 - vr) / n);
+            /* sqrt(2) sd z sqrt((1 - vr) / n): no squaring of sd, so a large sd cannot overflow. */
+            d = z * M_SQRT2 * in->sd * sqrt((1 - vr) / n);
+            if (!isfinite(d))
+                return mq__err_set(err, MQ_ERANGE, "sd: %g is too large (the MDE overflows)", in->sd);
         } else {
             double p1 = in->baseline_rate, lo = 0, hi = 1 - p1;
             for (int it = 0; it < 200; it++) {
@@ -80,8 +83,11 @@ int mq_xp_design(const mq_xp_design_in *in, mq_xp_design_out *out, mq_err *err)
         out->mde_abs = d;
         out->mde_rel = base != 0 ? d / fabs(base) : 0;
     }
-    if (out->n_exact > 9e15) return mq__err_set(err, MQ_ERANGE, "sample size %g is too large", out->n_exact);
+    /* NaN (sd and mde both overflowing when squared) fails here too, before the cast. */
+    if (!(out->n_exact <= 9e15))
+        return mq__err_set(err, MQ_ERANGE, "sample size %g is too large (or sd / mde out of range)", out->n_exact);
     out->n_per_arm = (long long)ceil(out->n_exact - 1e-9 * out->n_exact);
+    if (out->n_per_arm < 2) out->n_per_arm = 2;   /* a variance needs two units per arm */
     out->n_total = out->n_per_arm * arms;
     if (in->daily_traffic > 0) out->days = (double)out->n_total / in->daily_traffic;
     return 0;

@@ -428,3 +428,42 @@ MQ_TEST(abr_t_quantile_and_ci)
     ASSERT_NEAR(s.mean, 3, 1e-15);
     ASSERT_NEAR(s.hi - s.mean, 3.182446305 * sqrt(14.0 / 3) / 2, 1e-7);
 }
+
+/* ---- fuzz regressions (fuzz/fuzz_abr.c; inputs in tests/fixtures/fuzz) ---- */
+
+/* An empty chunk-size file maps to (NULL, 0); the line reader computed NULL + 0 (undefined
+ * behaviour). Now: a format error naming the file; an empty trace text likewise. The fuzzer's
+ * input abr_empty_sizes (two files of sizes, the rest empty) must fail the same way. */
+MQ_TEST(abr_fuzz_empty_size_file)
+{
+    char dir[4096], p[4200];
+    snprintf(dir, sizeof dir, "%s/vid", mq_test_tmpdir());
+    ASSERT_INT_EQ(mq_test_sh("mkdir -p '%s'", dir), 0);
+    FILE *f = fopen("tests/fixtures/fuzz/abr_empty_sizes", "rb");
+    ASSERT(f != NULL);
+    char raw[4096];
+    size_t n = fread(raw, 1, sizeof raw, f), at = 1;
+    fclose(f);
+    for (int l = 0; l < 6; l++) {   /* as the harness splits it: '|' separates the files */
+        snprintf(p, sizeof p, "%s/video_size_%d", dir, l);
+        f = fopen(p, "wb");
+        ASSERT(f != NULL);
+        size_t e = at;
+        while (e < n && raw[e] != '|') e++;
+        if (at < n) fwrite(raw + at, 1, e - at, f);
+        fclose(f);
+        at = e < n ? e + 1 : n;
+    }
+    mq_abr_video v;
+    mq_err err = {0};
+    int levels = 1 + (raw[0] >> 1) % 6, chunks = 1 + (raw[0] >> 4) % 8;
+    ASSERT_INT_EQ(mq_abr_video_load(&v, dir, mq_abr_pensieve_ladder_kbps, levels, chunks, 4.0, &err), MQ_EFORMAT);
+    ASSERT(strstr(err.msg, "video_size_2: empty chunk-size file") != NULL);
+    mq_abr_trace t;
+    ASSERT_INT_EQ(mq_abr_trace_parse(&t, "empty.trace", NULL, 0, &err), MQ_EFORMAT);
+    ASSERT(strstr(err.msg, "empty.trace") != NULL);
+    snprintf(p, sizeof p, "%s/empty.trace", dir);
+    ASSERT_INT_EQ(mq_test_sh(": > '%s'", p), 0);
+    ASSERT_INT_EQ(mq_abr_trace_load(&t, p, &err), MQ_EFORMAT);
+    ASSERT(strstr(err.msg, "empty.trace") != NULL);
+}

@@ -11,6 +11,17 @@ MQ_TEST(crc32c_check_value)
     ASSERT_INT_EQ(mq_crc32c(0, "123456789", 9), 0xE3069283u);
     uint32_t c = mq_crc32c(0, "1234", 4);
     ASSERT_INT_EQ(mq_crc32c(c, "56789", 5), 0xE3069283u);
+    /* The hardware path (8 bytes at a time, any alignment) against a bitwise reference. */
+    unsigned char buf[1000];
+    for (int i = 0; i < 1000; i++) buf[i] = (unsigned char)(i * 131 + 7);
+    for (int off = 0; off < 9; off++) {
+        uint32_t ref = 0xffffffffu;
+        for (int i = off; i < 1000; i++) {
+            ref ^= buf[i];
+            for (int k = 0; k < 8; k++) ref = (ref & 1) ? (ref >> 1) ^ 0x82F63B78u : ref >> 1;
+        }
+        ASSERT_INT_EQ(mq_crc32c(0, buf + off, (size_t)(1000 - off)), ~ref);
+    }
 }
 
 MQ_TEST(rng_deterministic_and_uniform)

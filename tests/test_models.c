@@ -743,17 +743,3 @@ MQ_TEST(models_ease_pruned_matches_dense)
     mq_model_destroy(p5);
     mq_dataset_destroy(d);
 }
-
-MQ_TEST(models_crc32c_matches_reference)
-{
-    /* The artifact checksum must be the documented CRC-32C: check the fast path against
-     * mq_crc32c and the standard check value CRC-32C("123456789") = 0xE3069283. */
-    ASSERT_INT_EQ(mq__model_crc32c(0, "123456789", 9), 0xE3069283u);
-    unsigned char buf[1031];
-    mq_rng r;
-    mq_rng_seed(&r, 5);
-    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)mq_rng_below(&r, 256);
-    for (size_t off = 0; off < 9; off++)
-        for (size_t len = 0; len < 1000; len += 37)
-            ASSERT_INT_EQ(mq__model_crc32c(7, buf + off, len), mq_crc32c(7, buf + off, len));
-}

@@ -3,6 +3,7 @@
  * agreement with scipy/statsmodels is tests/ref/xp_ref.py (run from here). Simulations are sized
  * to finish in a few seconds; bench/xp_sim.c runs them larger. */
 #include "test.h"
+#include "common.h"
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -535,4 +536,78 @@ MQ_TEST(xp_welch_api_reference)
     ASSERT_INT_EQ(mq_xp_welch(&z, &z, 0.05, &e), 0);
     ASSERT(!e.estimable && strstr(e.reason, "zero variance"));
     ASSERT_INT_EQ(mq_xp_welch(&a, &b, 1.5, &e), MQ_EINVAL);
+}
+
+/* ---- fuzz regressions (fuzz/fuzz_xp_csv.c, fuzz/fuzz_xp_config.c; inputs in tests/fixtures/fuzz) ---- */
+
+/* A metric value of 3e19 (beyond int64) reached mq_buf_json_num, whose integer test cast it to
+ * int64 before checking the range: undefined behaviour. The input, with a segment column, must
+ * analyse (or fail with a message) and print the large numbers as numbers. */
+MQ_TEST(xp_fuzz_huge_value_in_json)
+{
+    mq_buf b;
+    mq_buf_init(&b);
+    mq_buf_json_num(&b, 3.2e38);
+    mq_buf_putc(&b, ' ');
+    mq_buf_json_num(&b, -9.5e18);
+    mq_buf_putc(&b, '\0');
+    ASSERT(b.p != NULL);
+    ASSERT_STR_EQ(b.p, "3.2e+38 -9.5e+18");
+    mq_buf_release(&b);
+
+    /* The fuzzer's input: byte 0 picks the options (3: --segment s), the rest is the CSV. */
+    FILE *f = fopen("tests/fixtures/fuzz/xp_csv_huge_number", "rb");
+    ASSERT(f != NULL);
+    char raw[4096];
+    size_t n = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    ASSERT(n > 1 && raw[0] == 3);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/huge.csv", mq_test_tmpdir());
+    f = fopen(path, "wb");
+    ASSERT(f != NULL);
+    fwrite(raw + 1, 1, n - 1, f);
+    fclose(f);
+    mq_xp_analyze_opts o;
+    memset(&o, 0, sizeof o);
+    o.control = "A";
+    o.metrics[o.n_metrics++] = "y";
+    o.segment = "s";
+    o.threads = 1;
+    char *json = NULL, *text = NULL;
+    mq_err err = {0};
+    int rc = mq_xp_analyze(path, &o, &json, &text, NULL, &err);
+    if (rc == 0) {
+        ASSERT(strstr(json, "nan") == NULL && strstr(json, "inf") == NULL);
+        free(json);
+        free(text);
+    } else {
+        ASSERT(err.msg[0] != 0);
+    }
+}
+
+/* "start": 1.44e109 was cast to long long (undefined behaviour); times outside years 0..9999
+ * are now a format error naming the field. */
+MQ_TEST(xp_fuzz_config_huge_time)
+{
+    FILE *f = fopen("tests/fixtures/fuzz/xp_config_huge_time", "rb");
+    ASSERT(f != NULL);
+    char raw[4096];
+    size_t n = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    mq_xp_config cfg;
+    mq_err err = {0};
+    ASSERT(mq_xp_config_parse(raw, n, "fuzz.json", &cfg, &err) != 0);
+    ASSERT(err.msg[0] != 0);
+    const char *big = "{\"name\":\"e\",\"variants\":[\"A\",\"B\"],\"start\":1e300}";
+    ASSERT_INT_EQ(mq_xp_config_parse(big, strlen(big), "x.json", &cfg, &err), MQ_EFORMAT);
+    ASSERT(strstr(err.msg, "x.json: experiment 'e': field 'start'") != NULL);
+    const char *neg = "{\"name\":\"e\",\"variants\":[\"A\",\"B\"],\"end\":-1e20}";
+    ASSERT_INT_EQ(mq_xp_config_parse(neg, strlen(neg), "x.json", &cfg, &err), MQ_EFORMAT);
+    ASSERT(strstr(err.msg, "field 'end'") != NULL);
+    const char *ok = "{\"name\":\"e\",\"variants\":[\"A\",\"B\"],\"start\":1700000000,\"end\":1800000000.5}";
+    ASSERT_OK(mq_xp_config_parse(ok, strlen(ok), "x.json", &cfg, &err), &err);
+    ASSERT_INT_EQ(cfg.exps[0].start, 1700000000);
+    ASSERT_INT_EQ(cfg.exps[0].end, 1800000000);
+    mq_xp_config_release(&cfg);
 }

@@ -16,6 +16,8 @@
 #define MARQUEE_ABR_H
 
 #define MQ_ABR_MAX_LEVELS 16
+/* Longest chunk a video may have, in seconds (a sanity bound: DASH chunks are 2-10 s). */
+#define MQ_ABR_MAX_CHUNK_S 3600
 
 /* ---- traces ---- */
 

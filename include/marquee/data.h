@@ -115,6 +115,17 @@ int mq_dataset_binarize(const mq_dataset *d, float threshold, int min_per_member
 int mq_data_positives(const mq_dataset *d, float min_rating, int min_positives, mq_dataset **out,
                       mq_err *err);
 
+/* The strength an event carries toward being a positive, given its raw value: thumb_down -1,
+ * impression and search 0, thumb_up 1, play and rating their value (seconds, stars). Every
+ * source of events (files, the event log) maps them the same way. */
+float mq_event_strength(int kind, float value);
+
+/* The union of two datasets' interactions: a's members and titles keep their indices, b's new
+ * ones follow; duplicate (member, title) pairs add their values (time: the latest). The
+ * catalog is a's, with empty metadata for titles only b has. Meant for positives (values 1),
+ * e.g. a catalog's history plus the events logged since; ratings is false in the result. */
+int mq_dataset_merge(const mq_dataset *a, const mq_dataset *b, mq_dataset **out, mq_err *err);
+
 /* ---- loading ---------------------------------------------------------------------------- */
 
 typedef enum mq_format {

@@ -98,6 +98,10 @@ int mq_cli_abr(int argc, char **argv)
             if (parse_list(v, ladder, MQ_ABR_MAX_LEVELS, &n_ladder) != 0)
                 return mq_cli_usage_error(cmd, "--ladder: expected up to %d comma-separated kbit/s values, got '%s'",
                                           MQ_ABR_MAX_LEVELS, v);
+            for (int l = 0; l < n_ladder; l++)
+                if (!(ladder[l] > 0 && ladder[l] < 1e9) || (l && !(ladder[l] > ladder[l - 1])))
+                    return mq_cli_usage_error(cmd, "--ladder: bitrates must be positive kbit/s and increase "
+                                              "(level %d: %g), got '%s'", l, ladder[l], v);
         } else if (!strcmp(a, "--noise")) {
             double nz[2];
             int k;
@@ -123,7 +127,8 @@ int mq_cli_abr(int argc, char **argv)
             if (mq_cli_parse_double(v, &d) != 0)
                 return mq_cli_usage_error(cmd, "%s: expected a number, got '%s'", a, v);
             if (!strcmp(a, "--chunk-seconds")) {
-                if (!(d > 0)) return mq_cli_usage_error(cmd, "--chunk-seconds: must be positive, got '%s'", v);
+                if (!(d > 0 && d <= MQ_ABR_MAX_CHUNK_S))
+                    return mq_cli_usage_error(cmd, "--chunk-seconds: expected a number in (0, %d], got '%s'", MQ_ABR_MAX_CHUNK_S, v);
                 chunk_s = d;
             } else if (!strcmp(a, "--startup-threshold")) o.startup_threshold_s = d;
             else if (!strcmp(a, "--buffer-cap")) o.buffer_cap_s = d;

@@ -48,6 +48,15 @@ static const char *need_value(int argc, char **argv, int i)
     return i + 1 < argc ? argv[i + 1] : NULL;
 }
 
+/* Whether a is one of the NULL-terminated names (so a missing value can be told from an
+ * unknown option). */
+static bool one_of(const char *a, const char *const *names)
+{
+    for (; *names; names++)
+        if (strcmp(a, *names) == 0) return true;
+    return false;
+}
+
 /* ---- import ---- */
 
 static int cmd_import(int argc, char **argv)
@@ -195,6 +204,9 @@ static int cmd_split(int argc, char **argv)
             path = a;
             continue;
         }
+        static const char *const split_opts[] = {"--protocol", "--write-split", "--seed", "--min-rating",
+            "--min-positives", "--test-frac", "--val-frac", "--in-frac", "--cutoff", "--last-n", NULL};
+        if (!one_of(a, split_opts)) return mq_cli_usage_error(cmd, "unknown option '%s'", a);
         if (!v) return mq_cli_usage_error(cmd, "%s needs a value", a);
         i++;
         if (strcmp(a, "--protocol") == 0) {
@@ -239,6 +251,12 @@ static int cmd_split(int argc, char **argv)
         if (mq_data_positives(d, (float)min_rating, (int)min_pos, &b, &err)) { mq_dataset_destroy(d); return mq_cli_fail(cmd, &err); }
         mq_dataset_destroy(d);
         d = b;
+        if (d->nnz == 0) {
+            mq_dataset_destroy(d);
+            fprintf(stderr, "marquee %s: %s: no member has %lld or more positives (interactions with value >= %g); "
+                    "lower --min-positives or --min-rating, or pass --no-binarize\n", cmd, path, min_pos, min_rating);
+            return MQ_EXIT_FAIL;
+        }
     }
     mq_split s;
     if (mq_split_make(d, &so, &s, &err)) { mq_dataset_destroy(d); return mq_cli_fail(cmd, &err); }
@@ -275,7 +293,11 @@ static int cmd_synth(int argc, char **argv)
     bool have[4] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = need_value(argc, argv, i);
-        if (!v) return mq_cli_usage_error(cmd, a[0] == '-' ? "%s needs a value" : "unexpected argument '%s'", a);
+        static const char *const synth_opts[] = {"--out", "--zipf", "--sigma", "--members", "--titles",
+                                                 "--interactions", "--seed", NULL};
+        if (a[0] != '-') return mq_cli_usage_error(cmd, "unexpected argument '%s'", a);
+        if (!one_of(a, synth_opts)) return mq_cli_usage_error(cmd, "unknown option '%s'", a);
+        if (!v) return mq_cli_usage_error(cmd, "%s needs a value", a);
         i++;
         long long lv;
         double dv;
@@ -298,7 +320,11 @@ static int cmd_synth(int argc, char **argv)
     if (!have[0] || !have[1] || !have[2]) return mq_cli_usage_error(cmd, "--members, --titles and --interactions are required");
     if (!outp) return mq_cli_usage_error(cmd, "--out FILE is required");
     mq_err err = {0};
-    if (mq_synth_write(&so, outp, &mq_cli_log, &err)) return mq_cli_fail(cmd, &err);
+    int rc = mq_synth_write(&so, outp, &mq_cli_log, &err);
+    /* Invalid sizes are the arguments' fault: a usage error saying which way to change them. */
+    if (rc == MQ_EINVAL)
+        return mq_cli_usage_error(cmd, "%s: lower --interactions or raise --members / --titles", err.msg);
+    if (rc) return mq_cli_fail(cmd, &err);
     return MQ_EXIT_OK;
 }
 

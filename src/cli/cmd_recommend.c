@@ -16,8 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-int mq__cli_load_positives(const char *cmd, const char *path, const char *format,
-                           const char *min_rating, long long min_pos, mq_dataset **out);
 
 static const char *usage_text =
     "usage: marquee recommend --model FILE --member ID --data PATH [options]\n"
@@ -218,7 +216,7 @@ int mq_cli_recommend(int argc, char **argv)
         if ((rc = parse_ids(cmd, "--history", m, history, &hist, &n_hist))) goto done;
         rc = MQ_EXIT_FAIL;
     } else {
-        if ((rc = mq__cli_load_positives(cmd, data, format, min_rating, 1, &d))) goto done;
+        if ((rc = mq__cli_load_positives(cmd, data, NULL, format, min_rating, 1, &d))) goto done;
         rc = MQ_EXIT_FAIL;
         int32_t u = mq_idmap_find(d->member_ids, member, strlen(member));
         if (u < 0) {
