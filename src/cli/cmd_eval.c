@@ -516,9 +516,14 @@ static void cell(FILE *f, const mq_eval_result *r, const char *name)
 static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_report *reps,
                         int n_reps)
 {
-    fprintf(f, "train: %d members x %d titles, %lld positives; validation %d, test %d members\n\n",
+    fprintf(f, "train: %d members x %d titles, %lld positives; validation %d, test %d members\n",
             sp->train->n_members, sp->train->n_titles, (long long)sp->train->nnz, sp->val.n,
             sp->test.n);
+    if (rc->train_data != sp->train)
+        fprintf(f, "refit: tested models trained on %d members (training + validation), %lld "
+                   "positives\n",
+                rc->train_data->n_members, (long long)rc->train_data->nnz);
+    fputc('\n', f);
     char cols[16][32];
     int nc = 0;
     int kmin = rc->eo.ks[0], kmax = rc->eo.ks[rc->eo.n_ks - 1];
@@ -934,6 +939,7 @@ int mq_cli_eval(int argc, char **argv)
                 metric(&r->test, "recall@50"), metric(&r->test, "ndcg@100"),
                 r->test.members_per_sec);
     }
+    if (refit_data) rc.train_data = refit_data;   /* the table names what was tested */
     if (json) print_json(stdout, split_dir ? &split_dir : data_paths, split_dir ? 1 : n_data,
                          split_dir ? "split" : protocol,
                          (uint64_t)seed, &sp, n_ranked, refit_data, reps, n_models);
