@@ -225,8 +225,8 @@ oom:
     return MQ_ENOMEM;
 }
 
-int mq_dataset_binarize(const mq_dataset *d, float threshold, int min_per_member,
-                        mq_dataset **out, mq_err *err)
+int mq__dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positives,
+                       mq_dataset **out, mq_err *err)
 {
     *out = NULL;
     mq_idmap *members = mq_idmap_create(), *titles = mq_idmap_create();
@@ -237,33 +237,54 @@ int mq_dataset_binarize(const mq_dataset *d, float threshold, int min_per_member
         if (mq_idmap_intern(titles, id, strlen(id)) < 0) goto oom;
     }
     int64_t n = 0;
+    int32_t kind = as_positives ? MQ_EV_PLAY : d->ratings ? MQ_EV_RATING : MQ_EV_PLAY;
     for (int32_t u = 0; u < d->n_members; u++) {
-        int64_t kept = 0;
-        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) kept += d->m_val[e] >= threshold;
-        if (kept == 0 || kept < min_per_member) continue;
-        const char *id = mq_idmap_name(d->member_ids, u);
-        int32_t nu = mq_idmap_intern(members, id, strlen(id));
-        if (nu < 0) goto oom;
-        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++)
-            if (d->m_val[e] >= threshold)
-                x[n++] = (mq_interaction){nu, d->m_idx[e], 1.0f, MQ_EV_PLAY, d->m_time[e]};
+        int32_t nu = -1;
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) {
+            if (!keep[e]) continue;
+            if (nu < 0) {
+                const char *id = mq_idmap_name(d->member_ids, u);
+                if ((nu = mq_idmap_intern(members, id, strlen(id))) < 0) goto oom;
+            }
+            x[n++] = (mq_interaction){nu, d->m_idx[e], as_positives ? 1.0f : d->m_val[e], kind,
+                                      d->m_time[e]};
+        }
     }
-    mq_dataset *b;
-    int rc = mq_dataset_build(x, n, members, titles, &b, err);
+    mq_dataset *s;
+    int rc = mq_dataset_build(x, n, members, titles, &s, err);
     free(x);
     if (rc) return rc;
-    mq__catalog_release(&b->catalog);
-    if ((rc = mq__catalog_copy(&b->catalog, &d->catalog)) != 0) {
-        mq_dataset_destroy(b);
+    s->ratings = as_positives ? false : d->ratings;
+    mq__catalog_release(&s->catalog);
+    if ((rc = mq__catalog_copy(&s->catalog, &d->catalog)) != 0) {
+        mq_dataset_destroy(s);
         return mq__err_set(err, rc, "out of memory copying the catalog");
     }
-    *out = b;
+    *out = s;
     return 0;
 oom:
     mq_idmap_destroy(members);
     mq_idmap_destroy(titles);
     free(x);
-    return mq__err_set(err, MQ_ENOMEM, "out of memory binarizing %lld interactions", (long long)d->nnz);
+    return mq__err_set(err, MQ_ENOMEM, "out of memory selecting from %lld interactions",
+                       (long long)d->nnz);
+}
+
+int mq_dataset_binarize(const mq_dataset *d, float threshold, int min_per_member,
+                        mq_dataset **out, mq_err *err)
+{
+    *out = NULL;
+    uint8_t *keep = malloc((size_t)MQ_MAX(d->nnz, 1));
+    if (!keep) return mq__err_set(err, MQ_ENOMEM, "out of memory binarizing %lld interactions", (long long)d->nnz);
+    for (int32_t u = 0; u < d->n_members; u++) {
+        int64_t kept = 0;
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) kept += keep[e] = d->m_val[e] >= threshold;
+        if (kept < min_per_member)
+            memset(keep + d->m_ptr[u], 0, (size_t)(d->m_ptr[u + 1] - d->m_ptr[u]));
+    }
+    int rc = mq__dataset_select(d, keep, true, out, err);
+    free(keep);
+    return rc;
 }
 
 /* Appends every interaction of d to x[*n], mapping d's ids through the merged maps. */

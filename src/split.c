@@ -150,50 +150,6 @@ void mq_split_release(mq_split *s)
     memset(s, 0, sizeof *s);
 }
 
-/* ---- train dataset from a keep mask ------------------------------------------------------- */
-
-/* Builds the train dataset from d's entries with keep[e] set, members with at least one kept
- * entry (in index order), the whole title space and a copy of the catalog. */
-static int build_train(const mq_dataset *d, const uint8_t *keep, mq_dataset **out, mq_err *err)
-{
-    mq_idmap *members = mq_idmap_create(), *titles = mq_idmap_create();
-    mq_interaction *x = malloc((size_t)MQ_MAX(d->nnz, 1) * sizeof *x);
-    if (!members || !titles || !x) goto oom;
-    for (int32_t t = 0; t < d->n_titles; t++) {
-        const char *id = mq_idmap_name(d->title_ids, t);
-        if (mq_idmap_intern(titles, id, strlen(id)) < 0) goto oom;
-    }
-    int64_t n = 0;
-    for (int32_t u = 0; u < d->n_members; u++) {
-        int32_t nu = -1;
-        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) {
-            if (!keep[e]) continue;
-            if (nu < 0) {
-                const char *id = mq_idmap_name(d->member_ids, u);
-                if ((nu = mq_idmap_intern(members, id, strlen(id))) < 0) goto oom;
-            }
-            x[n++] = (mq_interaction){nu, d->m_idx[e], d->m_val[e], d->ratings ? MQ_EV_RATING : MQ_EV_PLAY, d->m_time[e]};
-        }
-    }
-    mq_dataset *tr;
-    int rc = mq_dataset_build(x, n, members, titles, &tr, err);
-    free(x);
-    if (rc) return rc;
-    tr->ratings = d->ratings;
-    mq__catalog_release(&tr->catalog);
-    if (mq__catalog_copy(&tr->catalog, &d->catalog)) {
-        mq_dataset_destroy(tr);
-        return mq__err_set(err, MQ_ENOMEM, "out of memory copying the catalog");
-    }
-    *out = tr;
-    return 0;
-oom:
-    mq_idmap_destroy(members);
-    mq_idmap_destroy(titles);
-    free(x);
-    return mq__err_set(err, MQ_ENOMEM, "out of memory building the train split");
-}
-
 /* ---- protocols ---------------------------------------------------------------------------- */
 
 typedef struct ent {
@@ -337,7 +293,7 @@ int mq_split_make(const mq_dataset *d, const mq_split_opts *o, mq_split *out, mq
                          op.protocol == MQ_SPLIT_TEMPORAL && op.cutoff ? " (the cutoff is before every interaction)" : "");
         goto fail;
     }
-    if ((rc = build_train(d, keep, &out->train, err))) goto fail;
+    if ((rc = mq__dataset_select(d, keep, false, &out->train, err))) goto fail;
     if ((rc = hb_finish(&hv, &out->val)) || (rc = hb_finish(&ht, &out->test))) goto fail;
     free(keep); free(target); free(role); free(seen); free(perm); free(buf); free(tbuf);
     return 0;

@@ -99,3 +99,18 @@ MQ_TEST(train_from_data_plus_event_log)
     ASSERT_INT_EQ(mq_test_sh("%s train --model pop --out %s/pop3.mqm 2>/dev/null",
                              mq_test_bin(), dir), 2);
 }
+
+/* A title the member rated below the positive threshold is not history for the model but is
+ * seen: `recommend --member` never returns it (member 2 rated title 1 half a star; popularity
+ * ranks title 1 first for everyone else). */
+MQ_TEST(recommend_excludes_seen_non_positives)
+{
+    const char *dir = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("%s train --data tests/fixtures/data/ml --model pop --out %s/p.mqm "
+                             ">/dev/null 2>&1", mq_test_bin(), dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/p.mqm --data tests/fixtures/data/ml --member 2 "
+                             "-n 5 2>/dev/null | grep -qE '^ +[0-9]+  1 '", mq_test_bin(), dir), 1);
+    ASSERT_INT_EQ(mq_test_sh("%s recommend --model %s/p.mqm --data tests/fixtures/data/ml --member 2 "
+                             "-n 5 --include-seen 2>/dev/null | grep -qE '^ +[0-9]+  1 '",
+                             mq_test_bin(), dir), 0);
+}

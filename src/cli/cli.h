@@ -35,10 +35,11 @@ int mq_cli_parse_i64(const char *s, long long *out);
 /* Loads PATH (data files, a folder or a snapshot; NULL for none) and/or an event log directory
  * written by `marquee serve` (NULL for none), and returns their positives together: explicit
  * ratings >= min_rating (default 4; "none" keeps every interaction), implicit events with a
- * positive strength; members with fewer than min_pos positives dropped. Prints its own errors
- * and returns an exit status (0 on success). cmd_train.c. */
+ * positive strength; members with fewer than min_pos positives dropped. raw_out (optional)
+ * receives PATH's dataset as loaded, every interaction included. Prints its own errors and
+ * returns an exit status (0 on success). cmd_train.c. */
 int mq__cli_load_positives(const char *cmd, const char *path, const char *events_dir,
                            const char *format, const char *min_rating, long long min_pos,
-                           mq_dataset **out);
+                           mq_dataset **out, mq_dataset **raw_out);
 
 #endif

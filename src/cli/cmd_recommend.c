@@ -144,6 +144,7 @@ int mq_cli_recommend(int argc, char **argv)
     if (mq_model_load(model_path, &m, &err)) return mq_cli_fail(cmd, &err);
     int rc = MQ_EXIT_FAIL;
     int32_t *hist = NULL, *ex = NULL, *out = NULL, *because = NULL;
+    mq_dataset *raw = NULL;
     float *scores = NULL, *weights = NULL;
     int n_hist = 0, n_ex = 0, unknown = 0;
     mq_dataset *d = NULL;
@@ -216,7 +217,8 @@ int mq_cli_recommend(int argc, char **argv)
         if ((rc = parse_ids(cmd, "--history", m, history, &hist, &n_hist))) goto done;
         rc = MQ_EXIT_FAIL;
     } else {
-        if ((rc = mq__cli_load_positives(cmd, data, NULL, format, min_rating, 1, &d))) goto done;
+        if ((rc = mq__cli_load_positives(cmd, data, NULL, format, min_rating, 1, &d, &raw)))
+            goto done;
         rc = MQ_EXIT_FAIL;
         int32_t u = mq_idmap_find(d->member_ids, member, strlen(member));
         if (u < 0) {
@@ -233,6 +235,21 @@ int mq_cli_recommend(int argc, char **argv)
         }
         if (unknown)
             fprintf(stderr, "marquee: %d of the member's titles are not in the model (ignored)\n", unknown);
+        /* Titles the member watched but did not like enough to count as positives (a 3-star
+         * rating) are not history for the model, but they are seen: never recommend them. */
+        int32_t ru = mq_idmap_find(raw->member_ids, member, strlen(member));
+        if (!include_seen && ru >= 0) {
+            int64_t rlen = raw->m_ptr[ru + 1] - raw->m_ptr[ru];
+            int32_t *ex2 = realloc(ex, ((size_t)n_ex + (size_t)rlen + 1) * sizeof *ex2);
+            if (!ex2) goto done;
+            ex = ex2;
+            for (int64_t e = raw->m_ptr[ru]; e < raw->m_ptr[ru + 1]; e++) {
+                int32_t t = mq_model_title_index(m, mq_idmap_name(raw->title_ids, raw->m_idx[e]));
+                if (t >= 0) ex[n_ex++] = t;
+            }
+            f.exclude = ex;
+            f.n_exclude = n_ex;
+        }
     }
     int c = mq_model_recommend(m, hist, NULL, n_hist, &f, (int)n, out, scores, &err);
     if (c < 0) {
@@ -296,6 +313,7 @@ int mq_cli_recommend(int argc, char **argv)
 done:
     free(hist);
     free(ex);
+    mq_dataset_destroy(raw);
     free(out);
     free(scores);
     free(because);

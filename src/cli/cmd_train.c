@@ -57,9 +57,10 @@ static int binarize(const char *cmd, const mq_dataset *raw, const char *min_rati
 
 int mq__cli_load_positives(const char *cmd, const char *path, const char *events_dir,
                            const char *format, const char *min_rating, long long min_pos,
-                           mq_dataset **out)
+                           mq_dataset **out, mq_dataset **raw_out)
 {
     *out = NULL;
+    if (raw_out) *raw_out = NULL;
     mq_load_opts lo = {0};
     lo.log = &mq_cli_log;
     if (format) {
@@ -94,7 +95,8 @@ int mq__cli_load_positives(const char *cmd, const char *path, const char *events
         pos = NULL;
     }
 done:
-    mq_dataset_destroy(raw);
+    if (raw_out && rc == 0) *raw_out = raw;
+    else mq_dataset_destroy(raw);
     mq_dataset_destroy(pos);
     mq_dataset_destroy(ev_raw);
     mq_dataset_destroy(ev_pos);
@@ -159,7 +161,7 @@ int mq_cli_train(int argc, char **argv)
         }
     }
     mq_dataset *d = NULL;
-    int rc = mq__cli_load_positives(cmd, data, events, format, min_rating, min_pos, &d);
+    int rc = mq__cli_load_positives(cmd, data, events, format, min_rating, min_pos, &d, NULL);
     if (rc) return rc;
     mq_train_opts o = {params, n_params, (int)threads, (uint64_t)seed, &mq_cli_log};
     mq_model *m = NULL;
