@@ -128,9 +128,10 @@ int mq__topk(const float *scores, int32_t n, int k, int32_t *out_idx, float *out
 float mq__dot(const float *a, const float *b, int n);
 void mq__axpy(float a, const float *x, float *y, int n);
 
-/* Sparse row matrices (pruned EASE, itemknn): checks, scoring, one entry. */
-int mq__model_check_csr(const mq_model *m, const int64_t *ptr, int64_t n_ptr, const int32_t *idx,
-                        int64_t n_idx, int64_t n_val, mq_err *err);
+/* Sparse row matrices (pruned EASE, itemknn): the arrays "ptr", "idx", "val" of m, checked
+ * (sizes, row pointers, sorted in-range columns; MQ_ECORRUPT otherwise); scoring; one entry. */
+int mq__model_bind_csr(const mq_model *m, const int64_t **ptr, const int32_t **idx,
+                       const float **val, mq_err *err);
 void mq__model_score_csr(const int64_t *ptr, const int32_t *idx, const float *v, int32_t n,
                          const int32_t *hist, const float *hv, int n_hist, float *scores);
 float mq__model_csr_at(const int64_t *ptr, const int32_t *idx, const float *v, int32_t i,

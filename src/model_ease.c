@@ -253,17 +253,23 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     return rc;
 }
 
-/* Validates a sparse row matrix (shared with itemknn). */
-int mq__model_check_csr(const mq_model *m, const int64_t *ptr, int64_t n_ptr, const int32_t *idx,
-                        int64_t n_idx, int64_t n_val, mq_err *err)
+int mq__model_bind_csr(const mq_model *m, const int64_t **ptr, const int32_t **idx,
+                       const float **val, mq_err *err)
 {
+    int64_t np, ni, nv;
+    *ptr = mq__model_get(m, "ptr", MQ__A_I64, &np, err);
+    *idx = *ptr ? mq__model_get(m, "idx", MQ__A_I32, &ni, err) : NULL;
+    *val = *idx ? mq__model_get(m, "val", MQ__A_F32, &nv, err) : NULL;
+    if (!*val) return MQ_ECORRUPT;
     int32_t n = m->n_titles;
-    if (n_ptr != (int64_t)n + 1 || ptr[0] != 0 || ptr[n] != n_idx || n_val != n_idx)
+    const int64_t *p = *ptr;
+    const int32_t *ix = *idx;
+    if (np != (int64_t)n + 1 || p[0] != 0 || p[n] != ni || nv != ni)
         return mq__err_set(err, MQ_ECORRUPT, "%s: sparse matrix sizes disagree", m->kind);
     for (int32_t i = 0; i < n; i++) {
-        if (ptr[i + 1] < ptr[i]) return mq__err_set(err, MQ_ECORRUPT, "%s: bad row pointer", m->kind);
-        for (int64_t q = ptr[i]; q < ptr[i + 1]; q++)
-            if (idx[q] < 0 || idx[q] >= n || (q > ptr[i] && idx[q] < idx[q - 1]))
+        if (p[i + 1] < p[i]) return mq__err_set(err, MQ_ECORRUPT, "%s: bad row pointer", m->kind);
+        for (int64_t q = p[i]; q < p[i + 1]; q++)
+            if (ix[q] < 0 || ix[q] >= n || (q > p[i] && ix[q] < ix[q - 1]))
                 return mq__err_set(err, MQ_ECORRUPT, "%s: bad column index in row %d", m->kind, i);
     }
     return 0;
@@ -284,11 +290,7 @@ static int ease_bind(mq_model *m, mq_err *err)
                                (long long)c, m->n_titles);
         }
     } else {
-        int64_t np, ni, nv;
-        st->ptr = mq__model_get(m, "ptr", MQ__A_I64, &np, err);
-        st->idx = st->ptr ? mq__model_get(m, "idx", MQ__A_I32, &ni, err) : NULL;
-        st->val = st->idx ? mq__model_get(m, "val", MQ__A_F32, &nv, err) : NULL;
-        if (!st->val || mq__model_check_csr(m, st->ptr, np, st->idx, ni, nv, err)) {
+        if (mq__model_bind_csr(m, &st->ptr, &st->idx, &st->val, err)) {
             free(st);
             return MQ_ECORRUPT;
         }

@@ -153,11 +153,7 @@ static int knn_bind(mq_model *m, mq_err *err)
 {
     knn_state *st = calloc(1, sizeof *st);
     if (!st) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    int64_t np, ni, nv;
-    st->ptr = mq__model_get(m, "ptr", MQ__A_I64, &np, err);
-    st->idx = st->ptr ? mq__model_get(m, "idx", MQ__A_I32, &ni, err) : NULL;
-    st->val = st->idx ? mq__model_get(m, "val", MQ__A_F32, &nv, err) : NULL;
-    if (!st->val || mq__model_check_csr(m, st->ptr, np, st->idx, ni, nv, err)) {
+    if (mq__model_bind_csr(m, &st->ptr, &st->idx, &st->val, err)) {
         free(st);
         return MQ_ECORRUPT;
     }
