@@ -781,25 +781,49 @@ void mq_page_title_json(const mq_page_catalog *pc, int32_t t, mq_buf *b)
     mq_buf_putc(b, ']');
 }
 
-/* A score in [0, 1] (clamped) with four decimals, without printf. */
-static void put_score(mq_buf *b, float s)
+/* Makes room for n more bytes (plus the NUL mq_buf keeps room for) and returns where they go,
+ * or NULL once an allocation failed (then b->oom is set, as mq_buf's own appends do). */
+static char *buf_room(mq_buf *b, size_t n)
+{
+    if (b->oom) return NULL;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = true; return NULL; }
+        b->p = p;
+        b->cap = cap;
+    }
+    return b->p + b->len;
+}
+
+/* A score in [0, 1] (clamped) with four decimals, without printf: 6 bytes at w. */
+static inline void put_score(char *w, float s)
 {
     if (!(s > 0)) s = 0;
     if (s > 1) s = 1;
     int v = (int)(s * 10000.0f + 0.5f);
-    char t[8];
-    t[0] = (char)('0' + v / 10000);
-    t[1] = '.';
-    t[2] = (char)('0' + v / 1000 % 10);
-    t[3] = (char)('0' + v / 100 % 10);
-    t[4] = (char)('0' + v / 10 % 10);
-    t[5] = (char)('0' + v % 10);
-    mq_buf_put(b, t, 6);
+    w[0] = (char)('0' + v / 10000);
+    w[1] = '.';
+    w[2] = (char)('0' + v / 1000 % 10);
+    w[3] = (char)('0' + v / 100 % 10);
+    w[4] = (char)('0' + v / 10 % 10);
+    w[5] = (char)('0' + v % 10);
 }
 
+#define PUT_LIT(w, s) (memcpy((w), (s), sizeof(s) - 1), (w) += sizeof(s) - 1)
+
+/* The writer copies each title's prepared JSON (title_json, scattered over a catalog-sized
+ * buffer: mostly cache misses) with prefetches a few titles ahead, and escapes each distinct
+ * evidence string once per page: later titles with the same evidence copy the escaped bytes
+ * written earlier in the output. */
 void mq_page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
 {
     mq_buf_puts(b, "\"rows\":[");
+    const char *pev = NULL;          /* the last evidence escaped, and where it is in b */
+    size_t pev_off = 0, pev_len = 0;
+    const char *const *tj = pc->title_json;
+    const int32_t *tjl = pc->title_json_len;
     for (int r = 0; r < p->n_rows; r++) {
         const mq_page_row *row = &p->rows[r];
         if (r) mq_buf_putc(b, ',');
@@ -810,17 +834,60 @@ void mq_page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
         mq_buf_puts(b, ",\"reason\":");
         mq_buf_json_str(b, row->reason, strlen(row->reason));
         mq_buf_puts(b, ",\"titles\":[");
-        for (int k = row->first; k < row->first + row->n; k++) {
+        int end = row->first + row->n;
+        if (tj)
+            for (int k = row->first; k < end && k < row->first + 4; k++)
+                __builtin_prefetch(tj[p->titles[k]]);
+        for (int k = row->first; k < end; k++) {
             int32_t t = p->titles[k];
+            if (tj && k + 4 < end) {
+                int32_t u = p->titles[k + 4];
+                __builtin_prefetch(tj[u]);
+                __builtin_prefetch(tj[u] + 64);
+            }
+            const char *ev = p->evidence[k];
+            bool same_ev = pev && (ev == pev || !strcmp(ev, pev));
+            if (tj && same_ev) {
+                /* the fast path: one reservation, then plain copies */
+                size_t jl = (size_t)tjl[t];
+                char *w = buf_room(b, jl + pev_len + 32);
+                if (!w) return;
+                char *w0 = w;
+                if (k > row->first) *w++ = ',';
+                *w++ = '{';
+                memcpy(w, tj[t], jl);
+                w += jl;
+                PUT_LIT(w, ",\"score\":");
+                put_score(w, p->scores[k]);
+                w += 6;
+                PUT_LIT(w, ",\"evidence\":");
+                memcpy(w, b->p + pev_off, pev_len);
+                w += pev_len;
+                *w++ = '}';
+                b->len += (size_t)(w - w0);
+                continue;
+            }
             if (k > row->first) mq_buf_putc(b, ',');
             mq_buf_putc(b, '{');
-            if (pc->title_json) mq_buf_put(b, pc->title_json[t], (size_t)pc->title_json_len[t]);
+            if (tj) mq_buf_put(b, tj[t], (size_t)tjl[t]);
             else mq_page_title_json(pc, t, b);
             mq_buf_puts(b, ",\"score\":");
-            put_score(b, p->scores[k]);
+            char sc[6];
+            put_score(sc, p->scores[k]);
+            mq_buf_put(b, sc, 6);
             mq_buf_puts(b, ",\"evidence\":");
-            const char *ev = p->evidence[k];
-            mq_buf_json_str(b, ev, strlen(ev));
+            if (same_ev) {
+                char *w = buf_room(b, pev_len);
+                if (!w) return;
+                memcpy(w, b->p + pev_off, pev_len);
+                b->len += pev_len;
+            } else {
+                size_t at = b->len;
+                mq_buf_json_str(b, ev, strlen(ev));
+                pev = ev;
+                pev_off = at;
+                pev_len = b->len - at;
+            }
             mq_buf_putc(b, '}');
         }
         mq_buf_puts(b, "]}");
