@@ -53,6 +53,7 @@ typedef struct cand_row {
     const int32_t *order;                   /* candidates in row order */
     const float *rscore;                    /* their row scores in [0,1] (parallel to order) */
     int n;
+    int skip;                               /* order[0 .. skip) are all on the page or banned */
     double prior;
     bool done;
 } cand_row;
@@ -68,7 +69,10 @@ struct mq_page_ctx {
     int32_t *tmpi;          /* [n] */
     float *maxsim;          /* MMR pool scratch: max similarity to the row so far */
     uint64_t *gmask;        /* MMR pool scratch: genre sets */
+    uint32_t *glo, *ghi;    /* MMR pool scratch: their low and high 32 bits */
+    int pool_cap;           /* entries in each MMR pool scratch array */
     float *gpop;            /* MMR pool scratch: their sizes */
+    float *mval;            /* MMR pool scratch: the MMR value, -inf once taken */
     mq_page page;
     int rows_cap, titles_cap;
 };
@@ -137,7 +141,10 @@ void mq_page_ctx_destroy(mq_page_ctx *c)
     free(c->tmpi);
     free(c->maxsim);
     free(c->gmask);
+    free(c->glo);
+    free(c->ghi);
     free(c->gpop);
+    free(c->mval);
     free(c->page.rows);
     free(c->page.titles);
     free(c->page.scores);
@@ -151,7 +158,7 @@ static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
         free(c->flag); free(c->rel); free(c->tmpf); free(c->tmpi);
         c->flag = malloc((size_t)n);
         c->rel = malloc((size_t)n * sizeof *c->rel);
-        c->tmpf = malloc((size_t)n * sizeof *c->tmpf);
+        c->tmpf = malloc(((size_t)n + 4) * sizeof *c->tmpf);   /* + the MMR pool's padding */
         c->tmpi = malloc((size_t)n * sizeof *c->tmpi);
         c->cap_titles = n;
         if (!c->flag || !c->rel || !c->tmpf || !c->tmpi) { c->cap_titles = 0; return MQ_ENOMEM; }
@@ -164,7 +171,11 @@ static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
     }
     if (titles > c->titles_cap) {
         free(c->page.titles); free(c->page.scores); free(c->page.evidence); free(c->maxsim);
-        free(c->gmask); free(c->gpop);
+        free(c->gmask); free(c->gpop); free(c->mval); free(c->glo); free(c->ghi);
+        c->glo = malloc((size_t)titles * 3 * sizeof *c->glo);
+        c->ghi = malloc((size_t)titles * 3 * sizeof *c->ghi);
+        c->pool_cap = titles * 3;
+        c->mval = malloc((size_t)titles * 3 * sizeof *c->mval);
         c->gmask = malloc((size_t)titles * 3 * sizeof *c->gmask);
         c->gpop = malloc((size_t)titles * 3 * sizeof *c->gpop);
         c->page.titles = malloc((size_t)titles * sizeof *c->page.titles);
@@ -172,7 +183,8 @@ static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
         c->page.evidence = malloc((size_t)titles * sizeof *c->page.evidence);
         c->maxsim = malloc((size_t)titles * 3 * sizeof *c->maxsim);
         c->titles_cap = titles;
-        if (!c->page.titles || !c->page.scores || !c->page.evidence || !c->maxsim || !c->gmask || !c->gpop) {
+        if (!c->page.titles || !c->page.scores || !c->page.evidence || !c->maxsim || !c->gmask || !c->gpop ||
+            !c->mval || !c->glo || !c->ghi) {
             c->titles_cap = 0;
             return MQ_ENOMEM;
         }
@@ -302,12 +314,17 @@ static inline float value_of(const builder *b, const cand_row *r, int j)
     return b->cold ? rs : 0.5f * rs + 0.5f * b->c->rel[r->order[j]];
 }
 
-static double row_utility(const builder *b, const cand_row *r, int same_kind)
+static double row_utility(const builder *b, cand_row *r, int same_kind)
 {
     int per = b->req->per_row, got = 0;
     double num = 0, den = b->disc_sum;
-    for (int j = 0; j < r->n && got < per; j++) {
-        if (b->c->flag[r->order[j]]) continue;
+    const uint8_t *flag = b->c->flag;
+    /* flags only ever get set while rows are chosen: a banned prefix stays banned */
+    int j = r->skip;
+    while (j < r->n && flag[r->order[j]]) j++;
+    r->skip = j;
+    for (; j < r->n && got < per; j++) {
+        if (flag[r->order[j]]) continue;
         num += b->disc[got] * value_of(b, r, j);
         got++;
     }
@@ -318,7 +335,87 @@ static double row_utility(const builder *b, const cand_row *r, int same_kind)
     return u;
 }
 
-/* Fills the chosen row into the page with MMR; marks its titles used. */
+/* ---- MMR kernels over 4-wide vectors ---- */
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef uint32_t v4u __attribute__((vector_size(16)));
+
+static inline v4f ld4f(const float *p) { v4f v; memcpy(&v, p, sizeof v); return v; }
+static inline v4u ld4u(const uint32_t *p) { v4u v; memcpy(&v, p, sizeof v); return v; }
+static inline void st4f(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+/* m ? a : b per lane, m all ones or all zeros */
+static inline v4f sel4f(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & (v4i)b)); }
+static inline v4i sel4i(v4i m, v4i a, v4i b) { return (m & a) | (~m & b); }
+
+static inline v4u popc4(v4u x)
+{
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0fu;
+    x = x + (x >> 8);
+    x = x + (x >> 16);
+    return x & 0x3fu;
+}
+
+/* Index of the largest mv[0 .. n) (n a multiple of 4), ties to the lowest index: four lanes
+ * keep their first maximum (strict >), then the lanes are merged with the same rule. */
+static int mmr_argmax(const float *mv, int n)
+{
+    const float ninf = -__builtin_inff();
+    v4f bv = {ninf, ninf, ninf, ninf};
+    v4i bi = {-1, -1, -1, -1}, idx = {0, 1, 2, 3}, four = {4, 4, 4, 4};
+    for (int i = 0; i < n; i += 4) {
+        v4f v = ld4f(mv + i);
+        v4i m = v > bv;
+        bv = sel4f(m, v, bv);
+        bi = sel4i(m, idx, bi);
+        idx += four;
+    }
+    int best = -1;
+    float bb = ninf;
+    for (int l = 0; l < 4; l++)
+        if (bi[l] >= 0 && (best < 0 || bv[l] > bb || (bv[l] == bb && bi[l] < best))) {
+            best = bi[l];
+            bb = bv[l];
+        }
+    return best;
+}
+
+/* Folds a new pick (genre set g of size gpb) into every pool entry's max similarity ms and
+ * MMR value mv = lf pv - mf ms (taken entries keep -inf). Jaccard |a & b| / (|a| + |b| -
+ * |a & b|) with the sizes kept; computed lane-wise with the same float operations, in the
+ * same order, as the scalar form, so the values are bit-identical. */
+static void mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi,
+                     const float *gp, const float *pv, float *ms, float *mv, int n, float lf,
+                     float mf)
+{
+    const float ninf = -__builtin_inff();
+    v4u glv = {(uint32_t)g, (uint32_t)g, (uint32_t)g, (uint32_t)g};
+    v4u ghv = {(uint32_t)(g >> 32), (uint32_t)(g >> 32), (uint32_t)(g >> 32), (uint32_t)(g >> 32)};
+    v4f gbv = {gpb, gpb, gpb, gpb}, lv = {lf, lf, lf, lf}, mfv = {mf, mf, mf, mf};
+    v4f one = {1, 1, 1, 1}, zero = {0, 0, 0, 0}, ninfv = {ninf, ninf, ninf, ninf};
+    for (int i = 0; i < n; i += 4) {
+        v4u c = popc4(glv & ld4u(glo + i)) + popc4(ghv & ld4u(ghi + i));
+        v4f inter = __builtin_convertvector((v4i)c, v4f);
+        v4f uni = gbv + ld4f(gp + i) - inter;
+        v4f sv = inter / sel4f(uni > zero, uni, one);
+        v4f m0 = ld4f(ms + i);
+        v4f m = sel4f(sv > m0, sv, m0);
+        v4f v = lv * ld4f(pv + i) - mfv * m;
+        v4f old = ld4f(mv + i);
+        st4f(ms + i, m);
+        st4f(mv + i, sel4f(old == ninfv, ninfv, v));
+    }
+}
+
+/* Fills the chosen row into the page with MMR; marks its titles used.
+ *
+ * The pool stays in candidate order and a taken title's MMR value becomes -inf, so the
+ * argmax with a strict > picks, among equal values, the earliest candidate (the tie rule) in
+ * one plain scan. Each candidate's value lambda v - (1 - lambda) maxsim is recomputed only
+ * when its maxsim grows, and only titles sharing a genre with the new pick can have it grow
+ * (Jaccard 0 otherwise). */
 static int fill_row(builder *b, cand_row *r)
 {
     mq_page_ctx *c = b->c;
@@ -327,10 +424,10 @@ static int fill_row(builder *b, cand_row *r)
     int pool_cap = 3 * per;
     /* the pool: the first 3 x per_row unused candidates (tmpi holds positions in r->order) */
     int32_t *pool = c->tmpi;
-    float *pv = c->tmpf, *ms = c->maxsim, *gp = c->gpop;
+    float *pv = c->tmpf, *ms = c->maxsim, *gp = c->gpop, *mv = c->mval;
     uint64_t *gm = c->gmask;
     int np = 0;
-    for (int j = 0; j < r->n && np < pool_cap; j++) {
+    for (int j = r->skip; j < r->n && np < pool_cap; j++) {
         if (c->flag[r->order[j]]) continue;
         c->flag[r->order[j]] = 4;               /* in the pool: skip repeats */
         pool[np] = j;
@@ -350,41 +447,36 @@ static int fill_row(builder *b, cand_row *r)
     row->n = 0;
     double lam = b->req->mmr_lambda;
     bool mmr = lam < 1.0 && r->kind != K_CW;
-    int head = 0;                               /* lambda = 1: take the pool in order */
-    for (int k = 0; k < per && head < np; k++) {
-        int best = head;
-        if (mmr) {
-            float bv = -1e30f, lf = (float)lam, mf = (float)(1 - lam);
-            for (int i = 0; i < np; i++) {
-                float v = lf * pv[i] - mf * ms[i];
-                /* ties go to the earlier candidate, whatever the pool order */
-                if (v > bv || (v == bv && pool[i] < pool[best])) { bv = v; best = i; }
-            }
+    float lf = (float)lam, mf = (float)(1 - lam);
+    const char *ev = r->evidence ? r->evidence : r->kind == K_CW ? "Continue watching" : "Recommended for you";
+    int take = per < np ? per : np;
+    const float ninf = -__builtin_inff();
+    /* the MMR scans run four pool entries at a time (GCC/Clang vector types: SSE2 on x86-64,
+     * NEON on arm64); the pool is padded to a multiple of 4 with entries never chosen */
+    int np4 = (np + 3) & ~3;
+    uint32_t *glo = c->glo, *ghi = c->ghi;
+    if (mmr) {
+        for (int i = np; i < np4; i++) { pv[i] = 0; ms[i] = 0; gm[i] = 0; gp[i] = 0; }
+        for (int i = 0; i < np4; i++) {
+            mv[i] = i < np ? lf * pv[i] - mf * ms[i] : ninf;
+            glo[i] = (uint32_t)gm[i];
+            ghi[i] = (uint32_t)(gm[i] >> 32);
         }
-        int j = pool[best];
-        int32_t t = r->order[j];
+    }
+    for (int k = 0; k < take; k++) {
+        int best = k;                           /* lambda = 1: take the pool in order */
+        if (mmr) best = mmr_argmax(mv, np4);
+        int32_t t = r->order[pool[best]];
         int at = b->n_total++;
         p->titles[at] = t;
         p->scores[at] = pv[best];
-        p->evidence[at] = r->evidence ? r->evidence : r->kind == K_CW ? "Continue watching" : "Recommended for you";
+        p->evidence[at] = ev;
         row->n++;
         c->flag[t] = 2;
-        if (!mmr) { head++; continue; }
-        /* swap-remove, then fold the new title into each candidate's max similarity */
+        if (!mmr) continue;
+        mv[best] = ninf;
         uint64_t g = gm[best];
-        float gpb = gp[best];
-        np--;
-        pool[best] = pool[np];
-        pv[best] = pv[np];
-        ms[best] = ms[np];
-        gm[best] = gm[np];
-        gp[best] = gp[np];
-        /* Jaccard |a & b| / (|a| + |b| - |a & b|) with the sizes kept: one popcount a pair */
-        for (int i = 0; i < np; i++) {
-            float inter = (float)popc(g & gm[i]), uni = gpb + gp[i] - inter;
-            float sv_ = uni > 0 ? inter / uni : 0;
-            if (sv_ > ms[i]) ms[i] = sv_;
-        }
+        if (g) mmr_fold(g, gp[best], glo, ghi, gp, pv, ms, mv, np4, lf, mf);
     }
     p->n_rows++;
     r->done = true;
