@@ -254,6 +254,33 @@ static void top_k_u64(uint64_t *a, int n, int k)
     sort_u64(a, k < n ? k : n);
 }
 
+/* Sorts a[0..n) ascending by the high 32 bits alone, stably (LSD radix, 8 bits a pass, a pass
+ * skipped when all keys share its digit); tmp holds n more. When the low halves are ascending
+ * in the input, the result is the full 64-bit ascending order. */
+static void radix_hi32(uint64_t *a, uint64_t *tmp, int n)
+{
+    uint32_t cnt[4][256];
+    memset(cnt, 0, sizeof cnt);
+    for (int i = 0; i < n; i++) {
+        uint32_t h = (uint32_t)(a[i] >> 32);
+        cnt[0][h & 255]++;
+        cnt[1][h >> 8 & 255]++;
+        cnt[2][h >> 16 & 255]++;
+        cnt[3][h >> 24]++;
+    }
+    uint64_t *src = a, *dst = tmp;
+    for (int pass = 0; pass < 4; pass++) {
+        uint32_t *cp = cnt[pass];
+        int shift = 32 + 8 * pass;
+        if (n == 0 || cp[(src[0] >> shift) & 255] == (uint32_t)n) continue;
+        uint32_t sum = 0;
+        for (int d = 0; d < 256; d++) { uint32_t x = cp[d]; cp[d] = sum; sum += x; }
+        for (int i = 0; i < n; i++) dst[cp[(src[i] >> shift) & 255]++] = src[i];
+        uint64_t *x = src; src = dst; dst = x;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
+}
+
 /* ---- helpers ---- */
 
 static const char *title_name(const mq_page_catalog *pc, int32_t t)
@@ -539,8 +566,10 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
 
     /* 1. bans: history (seen), exclusions, genre filter */
     uint64_t gmask = req->genre >= 0 ? (uint64_t)1 << req->genre : 0;
-    for (int32_t t = 0; t < n; t++)
-        c->flag[t] = gmask && !(title_genres(pc, t) & gmask) ? 1 : 0;
+    if (gmask)
+        for (int32_t t = 0; t < n; t++) c->flag[t] = !(title_genres(pc, t) & gmask);
+    else
+        memset(c->flag, 0, (size_t)n);
     for (int i = 0; i < req->n_exclude; i++)
         if (req->exclude[i] >= 0 && req->exclude[i] < n) c->flag[req->exclude[i]] = 1;
     /* Continue Watching candidates are in-progress titles not excluded or filtered out */
@@ -581,8 +610,8 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
             uint64_t sample[512];
             int step = n_top / 512;
             for (int i = 0; i < 512; i++) sample[i] = keys[i * step];
-            sort_u64(sample, 512);
             int at = MQ_MIN(511, (int)(2.0 * 512 * K / n_top) + 8);
+            top_k_u64(sample, 512, at + 1);     /* only sample[at] is needed */
             uint64_t thr = sample[at];
             uint64_t *kept = arena_alloc(c, (size_t)n_top * sizeof *kept);
             int m = 0;
@@ -594,7 +623,11 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                 if (m >= K) { keys = kept; n_top = m; }
             }
         }
-        top_k_u64(keys, n_top, K);
+        /* keys are in title order, so a stable sort on the score half alone orders them
+         * fully (score descending, title ascending): an LSD radix sort, no comparisons */
+        uint64_t *rtmp = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *rtmp);
+        if (rtmp) radix_hi32(keys, rtmp, n_top);
+        else top_k_u64(keys, n_top, K);
         n_top = K;
         for (int i = 0; i < n_top; i++) {
             int32_t t = (int32_t)(uint32_t)keys[i];
@@ -602,7 +635,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
         }
         float hi = n_top ? top[0].s : 1, lo = n_top ? top[n_top - 1].s : 0;
         float span = hi > lo ? hi - lo : 1;
-        for (int32_t t = 0; t < n; t++) c->rel[t] = 0;
+        memset(c->rel, 0, (size_t)n * sizeof *c->rel);
         for (int i = 0; i < n_top; i++) c->rel[top[i].t] = (top[i].s - lo) / span;
     } else {
         for (int32_t t = 0; t < n; t++) c->rel[t] = pc->popularity[t];
@@ -712,6 +745,10 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     /* genre rows: the member's affinities (cold: the biggest genres) */
     if (cat && cat->n_genres > 0 && pc->genre_ptr) {
         int ng = cat->n_genres;
+        /* the top candidates' genre sets, gathered once for all genre rows */
+        uint64_t *tg = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *tg);
+        if (!tg) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+        for (int k = 0; k < n_top; k++) tg[k] = title_genres(pc, top[k].t);
         genre_aff aff[MQ_MAX_GENRES];
         double total = 0;
         for (int g = 0; g < ng; g++) aff[g] = (genre_aff){0, g};
@@ -751,7 +788,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                 gs = arena_alloc(c, (size_t)(n_top + glen) * sizeof *gs);
                 if (!go || !gs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
                 for (int k = 0; k < n_top; k++)
-                    if (title_genres(pc, top[k].t) & bit) {
+                    if (tg[k] & bit) {
                         go[m] = top[k].t;
                         gs[m++] = c->rel[top[k].t];
                     }
