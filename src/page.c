@@ -24,7 +24,15 @@
  * Within a row: Maximal Marginal Relevance (Carbonell & Goldstein 1998) over the row's first
  * 3 x per_row unused candidates, next = argmax lambda v_t - (1 - lambda) max_{s in row} sim(t, s),
  * with sim the Jaccard overlap of genre sets; the max is kept incrementally, so a row costs
- * O(per_row x pool).
+ * O(per_row x pool), run four pool entries at a time with the same float operations as the
+ * scalar form (bit-identical values; ties go to the earliest candidate).
+ *
+ * Speed (bench/serve_page.c): the member's top K candidates are found with a sampled
+ * threshold, then a stable radix sort of the score halves of the (title-ordered) keys, which
+ * is the exact (score descending, title ascending) order; each candidate row keeps a cursor
+ * past its banned prefix; the JSON writer copies prepared title JSON with prefetches and
+ * escapes each distinct evidence string once. tests/test_serve_page_golden.c pins the output
+ * byte for byte to the straightforward implementation's.
  *
  * Memory: an mq_page_ctx holds scratch arrays sized to the catalog and a bump arena for the
  * page, reused across builds: a steady-state build does no heap allocation. Not thread-safe;
@@ -385,6 +393,19 @@ static inline v4u popc4(v4u x)
     return x & 0x3fu;
 }
 
+/* Merges four lanes' first maxima into the overall first maximum (ties to the lowest index). */
+static inline int lanes_best(v4f bv, v4i bi)
+{
+    int best = -1;
+    float bb = -__builtin_inff();
+    for (int l = 0; l < 4; l++)
+        if (bi[l] >= 0 && (best < 0 || bv[l] > bb || (bv[l] == bb && bi[l] < best))) {
+            best = bi[l];
+            bb = bv[l];
+        }
+    return best;
+}
+
 /* Index of the largest mv[0 .. n) (n a multiple of 4), ties to the lowest index: four lanes
  * keep their first maximum (strict >), then the lanes are merged with the same rule. */
 static int mmr_argmax(const float *mv, int n)
@@ -399,29 +420,25 @@ static int mmr_argmax(const float *mv, int n)
         bi = sel4i(m, idx, bi);
         idx += four;
     }
-    int best = -1;
-    float bb = ninf;
-    for (int l = 0; l < 4; l++)
-        if (bi[l] >= 0 && (best < 0 || bv[l] > bb || (bv[l] == bb && bi[l] < best))) {
-            best = bi[l];
-            bb = bv[l];
-        }
-    return best;
+    return lanes_best(bv, bi);
 }
 
 /* Folds a new pick (genre set g of size gpb) into every pool entry's max similarity ms and
- * MMR value mv = lf pv - mf ms (taken entries keep -inf). Jaccard |a & b| / (|a| + |b| -
- * |a & b|) with the sizes kept; computed lane-wise with the same float operations, in the
- * same order, as the scalar form, so the values are bit-identical. */
-static void mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi,
-                     const float *gp, const float *pv, float *ms, float *mv, int n, float lf,
-                     float mf)
+ * MMR value mv = lf pv - mf ms (taken entries keep -inf), and returns the next argmax of mv
+ * (as mmr_argmax) from the same pass. Jaccard |a & b| / (|a| + |b| - |a & b|) with the sizes
+ * kept; computed lane-wise with the same float operations, in the same order, as the scalar
+ * form, so the values are bit-identical. */
+static int mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi,
+                    const float *gp, const float *pv, float *ms, float *mv, int n, float lf,
+                    float mf)
 {
     const float ninf = -__builtin_inff();
     v4u glv = {(uint32_t)g, (uint32_t)g, (uint32_t)g, (uint32_t)g};
     v4u ghv = {(uint32_t)(g >> 32), (uint32_t)(g >> 32), (uint32_t)(g >> 32), (uint32_t)(g >> 32)};
     v4f gbv = {gpb, gpb, gpb, gpb}, lv = {lf, lf, lf, lf}, mfv = {mf, mf, mf, mf};
     v4f one = {1, 1, 1, 1}, zero = {0, 0, 0, 0}, ninfv = {ninf, ninf, ninf, ninf};
+    v4f bv = ninfv;
+    v4i bi = {-1, -1, -1, -1}, idx = {0, 1, 2, 3}, four = {4, 4, 4, 4};
     for (int i = 0; i < n; i += 4) {
         v4u c = popc4(glv & ld4u(glo + i)) + popc4(ghv & ld4u(ghi + i));
         v4f inter = __builtin_convertvector((v4i)c, v4f);
@@ -431,9 +448,15 @@ static void mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t 
         v4f m = sel4f(sv > m0, sv, m0);
         v4f v = lv * ld4f(pv + i) - mfv * m;
         v4f old = ld4f(mv + i);
+        v4f nv = sel4f(old == ninfv, ninfv, v);
         st4f(ms + i, m);
-        st4f(mv + i, sel4f(old == ninfv, ninfv, v));
+        st4f(mv + i, nv);
+        v4i gt = nv > bv;
+        bv = sel4f(gt, nv, bv);
+        bi = sel4i(gt, idx, bi);
+        idx += four;
     }
+    return lanes_best(bv, bi);
 }
 
 /* Fills the chosen row into the page with MMR; marks its titles used.
@@ -490,9 +513,9 @@ static int fill_row(builder *b, cand_row *r)
             ghi[i] = (uint32_t)(gm[i] >> 32);
         }
     }
+    int next = mmr && take > 0 ? mmr_argmax(mv, np4) : 0;
     for (int k = 0; k < take; k++) {
-        int best = k;                           /* lambda = 1: take the pool in order */
-        if (mmr) best = mmr_argmax(mv, np4);
+        int best = mmr ? next : k;              /* lambda = 1: take the pool in order */
         int32_t t = r->order[pool[best]];
         int at = b->n_total++;
         p->titles[at] = t;
@@ -502,8 +525,10 @@ static int fill_row(builder *b, cand_row *r)
         c->flag[t] = 2;
         if (!mmr) continue;
         mv[best] = ninf;
+        if (k + 1 == take) break;
         uint64_t g = gm[best];
-        if (g) mmr_fold(g, gp[best], glo, ghi, gp, pv, ms, mv, np4, lf, mf);
+        next = g ? mmr_fold(g, gp[best], glo, ghi, gp, pv, ms, mv, np4, lf, mf)
+                 : mmr_argmax(mv, np4);         /* no genres: similarity 0, nothing moves */
     }
     p->n_rows++;
     r->done = true;
