@@ -774,6 +774,13 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
         uint64_t *tg = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *tg);
         if (!tg) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
         for (int k = 0; k < n_top; k++) tg[k] = title_genres(pc, top[k].t);
+        /* which titles have rel > 0, as a bitmap */
+        size_t words = ((size_t)n + 63) / 64;
+        uint64_t *relbit = arena_alloc(c, MQ_MAX(words, (size_t)1) * sizeof *relbit);
+        if (!relbit) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+        memset(relbit, 0, words * sizeof *relbit);
+        for (int k = 0; k < n_top; k++)
+            if (c->rel[top[k].t] > 0) relbit[top[k].t >> 6] |= (uint64_t)1 << (top[k].t & 63);
         genre_aff aff[MQ_MAX_GENRES];
         double total = 0;
         for (int g = 0; g < ng; g++) aff[g] = (genre_aff){0, g};
@@ -817,11 +824,14 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                         go[m] = top[k].t;
                         gs[m++] = c->rel[top[k].t];
                     }
+                /* the titles with rel > 0 are already listed above (relbit: L1-resident);
+                 * branch-free: a listed title's slot is overwritten by the next one */
+                const int32_t *gi = pc->genre_idx + pc->genre_ptr[g];
                 for (int k = 0; k < glen; k++) {
-                    int32_t t = pc->genre_idx[pc->genre_ptr[g] + k];
-                    if (c->rel[t] > 0) continue;   /* already listed above */
+                    int32_t t = gi[k];
                     go[m] = t;
-                    gs[m++] = 0.5f * pc->popularity[t];
+                    gs[m] = 0.5f * pc->popularity[t];
+                    m += !(relbit[t >> 6] >> (t & 63) & 1);
                 }
             } else {
                 go = (int32_t *)pc->genre_idx + pc->genre_ptr[g];
