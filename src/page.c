@@ -428,9 +428,9 @@ static int mmr_argmax(const float *mv, int n)
  * (as mmr_argmax) from the same pass. Jaccard |a & b| / (|a| + |b| - |a & b|) with the sizes
  * kept; computed lane-wise with the same float operations, in the same order, as the scalar
  * form, so the values are bit-identical. */
-static int mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi,
-                    const float *gp, const float *pv, float *ms, float *mv, int n, float lf,
-                    float mf)
+static inline __attribute__((always_inline)) int
+mmr_fold_k(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi, const float *gp,
+           const float *pv, float *ms, float *mv, int n, float lf, float mf, bool hi)
 {
     const float ninf = -__builtin_inff();
     v4u glv = {(uint32_t)g, (uint32_t)g, (uint32_t)g, (uint32_t)g};
@@ -440,7 +440,8 @@ static int mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *
     v4f bv = ninfv;
     v4i bi = {-1, -1, -1, -1}, idx = {0, 1, 2, 3}, four = {4, 4, 4, 4};
     for (int i = 0; i < n; i += 4) {
-        v4u c = popc4(glv & ld4u(glo + i)) + popc4(ghv & ld4u(ghi + i));
+        v4u c = popc4(glv & ld4u(glo + i));
+        if (hi) c += popc4(ghv & ld4u(ghi + i));
         v4f inter = __builtin_convertvector((v4i)c, v4f);
         v4f uni = gbv + ld4f(gp + i) - inter;
         v4f sv = inter / sel4f(uni > zero, uni, one);
@@ -457,6 +458,16 @@ static int mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *
         idx += four;
     }
     return lanes_best(bv, bi);
+}
+
+/* The fold, specialized: a pick without genres above bit 31 shares none there either, so the
+ * high half's popcount (0) is skipped, which leaves every value unchanged. */
+static int mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi,
+                    const float *gp, const float *pv, float *ms, float *mv, int n, float lf,
+                    float mf)
+{
+    if (g >> 32) return mmr_fold_k(g, gpb, glo, ghi, gp, pv, ms, mv, n, lf, mf, true);
+    return mmr_fold_k(g, gpb, glo, ghi, gp, pv, ms, mv, n, lf, mf, false);
 }
 
 /* Fills the chosen row into the page with MMR; marks its titles used.

@@ -91,7 +91,11 @@ MQ_TEST(serve_page_golden_output)
         const mq_page *pg;
         ASSERT_OK(mq_page_build(ctx, &pc, p % 6 == 5 ? NULL : scores, hist, nh, &req, &pg, &err), &err);
         mq_buf_reset(&out);
+        /* every 8th page without the prepared title JSON: the writer's other path */
+        const char *const *tj = pc.title_json;
+        if (p % 8 == 7) pc.title_json = NULL;
         mq_page_json(pg, &pc, &out);
+        pc.title_json = tj;
         ASSERT(!out.oom);
         crc = mq_crc32c(crc, out.p, out.len);
         bytes += out.len;
