@@ -707,8 +707,11 @@ MQ_TEST(models_ease_pruned_matches_dense)
     mq_model *pf = train("ease", d, full, 2, 2, 1, &err);
     mq_model *p5 = train("ease", d, few, 2, 2, 1, &err);
     ASSERT(dn && pf && p5);
-    const float *B = mq__model_get(dn, "B", MQ__A_F32, NULL, &err);
+    int64_t nB;
+    const float *B = mq__model_get(dn, "B", MQ__A_F32, &nB, &err);
     ASSERT(B);
+    /* Every title of this set is active, so the compact B is the full 80 x 80 matrix. */
+    ASSERT_INT_EQ(nB, 80 * 80);
     float s1[80], s2[80];
     for (int32_t u = 0; u < 40; u++) {
         const int32_t *h = d->m_idx + d->m_ptr[u];
