@@ -13,8 +13,23 @@
  *
  * Parameters: lambda (default 200), prune (0 = keep the dense B; K > 0 = keep the K largest
  * |B_ij| of each row as a sparse matrix, for large catalogs: memory n·K·8 bytes).
- * Arrays: dense "B" f32 [n x n] row-major; pruned "ptr" i64 [n+1], "idx" i32, "val" f32 (each
- * row's columns ascending).
+ *
+ * Arrays. Titles nobody watched ("inactive") have all-zero rows and columns of B, so the dense
+ * form stores only the block of the na active titles:
+ *   "map" i32 [n]      row of B of each title (0, 1, ..., na−1 in title order), −1 if inactive
+ *   "B"   f32 [na×na]  row-major, rows and columns in map order
+ * Older artifacts (before "map" existed) hold "B" f32 [n×n] with the zero rows and columns
+ * expanded and no "map"; they still load and score identically (legacy layout: map == NULL).
+ * Pruned: "ptr" i64 [n+1], "idx" i32, "val" f32 (each row's columns ascending, over all n).
+ *
+ * Scoring with the compact form: the history's active rows are summed into the first na
+ * entries of scores (the same axpy, in the same history order, as the dense sum restricted to
+ * the active columns, so every active score is bit-for-bit the dense one: inactive history
+ * titles add an all-zero row, x + w·0 = x exactly, and are skipped), then scattered in place,
+ * from the last title down, to scores[t] = acc[map[t]] or +0 for inactive t (the dense sum of
+ * ±0 terms onto +0 is +0). In place works because map[t] <= t: step t reads index map[t] <= t
+ * and writes index t, and every later step t' < t reads map[t'] <= t' < t, never a written one.
+ * Memory read per history title: 4·na bytes instead of 4·n.
  * History values (hist_val) weight the rows; NULL = 1.
  */
 #include "model.h"
@@ -26,7 +41,9 @@
 
 typedef struct ease_state {
     int32_t n;
-    const float *B;          /* dense, or NULL */
+    int32_t na;              /* rows of the dense B (n in the legacy layout) */
+    const float *B;          /* dense [na x na], or NULL */
+    const int32_t *map;      /* [n] title -> row of B, -1 inactive; NULL = legacy n x n */
     const int64_t *ptr;      /* pruned */
     const int32_t *idx;
     const float *val;
@@ -207,28 +224,46 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     mq__parallel_for(nth, na, 64, mirror_rows, &fc);
     mq__parallel_for(nth, na, 64, scale_rows, &fc);
     free(diag);
+    mq__logf(o->log, "ease: %d active of %d titles", na, n);
+    mq__logf(o->log, "ease: %d titles, gram %.2fs, cholesky+inverse %.2fs, total %.2fs", n,
+             t1 - t0, t2 - t1, mq_now() - t0);
+    free(act);
+    if (prune == 0) {
+        /* Compact layout: the na x na block plus the title -> row map. */
+        int32_t *mp = mq__alloc((size_t)n, sizeof *mp);
+        if (!mp) {
+            free(G);
+            free(map);
+            return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+        }
+        memcpy(mp, map, (size_t)n * sizeof *mp);
+        free(map);
+        rc = mq__model_add(m, "map", MQ__A_I32, n, mp, err);
+        if (rc) {
+            free(G);
+            return rc;
+        }
+        return mq__model_add(m, "B", MQ__A_F32, (int64_t)na * na, G, err);
+    }
+    /* Pruning selects over the full rows (columns in title order): expand first. */
     if (na < n) {
         float *F = mq__alloc((size_t)n * n, sizeof *F);
         if (!F) {
             free(G);
             free(map);
-            free(act);
             return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
         }
-        for (int32_t a = 0; a < na; a++) {
-            float *dst = F + (size_t)act[a] * n;
-            const float *src = G + (size_t)a * na;
-            for (int32_t b2 = 0; b2 < na; b2++) dst[act[b2]] = src[b2];
+        for (int32_t t = 0; t < n; t++) {
+            if (map[t] < 0) continue;
+            float *dst = F + (size_t)t * n;
+            const float *src = G + (size_t)map[t] * na;
+            for (int32_t t2 = 0; t2 < n; t2++)
+                if (map[t2] >= 0) dst[t2] = src[map[t2]];
         }
         free(G);
         G = F;
     }
     free(map);
-    free(act);
-    mq__logf(o->log, "ease: %d active of %d titles", na, n);
-    mq__logf(o->log, "ease: %d titles, gram %.2fs, cholesky+inverse %.2fs, total %.2fs", n,
-             t1 - t0, t2 - t1, mq_now() - t0);
-    if (prune == 0) return mq__model_add(m, "B", MQ__A_F32, (int64_t)n * n, G, err);
 
     int64_t *ptr = mq__alloc((size_t)n + 1, sizeof *ptr);
     int32_t *idx = mq__alloc((size_t)n * prune, sizeof *idx);
@@ -284,10 +319,43 @@ static int ease_bind(mq_model *m, mq_err *err)
     mq_err e2;
     st->B = mq__model_get(m, "B", MQ__A_F32, &c, &e2);
     if (st->B) {
-        if (c != (int64_t)st->n * st->n) {
+        int64_t nm;
+        st->map = mq__model_get(m, "map", MQ__A_I32, &nm, &e2);
+        if (!st->map) {
+            if (e2.code && strstr(e2.msg, "has type")) {
+                int rc = mq__err_set(err, MQ_ECORRUPT, "%s", e2.msg);
+                free(st);
+                return rc;
+            }
+            /* Legacy layout: B is n x n. */
+            st->na = st->n;
+        } else {
+            /* The map must number the active titles 0, 1, ... in title order (scoring's
+             * in-place scatter relies on map[t] <= t) and B must be their square block. */
+            if (nm != st->n) {
+                int rc = mq__err_set(err, MQ_ECORRUPT, "ease: map has %lld entries, expected %d",
+                                   (long long)nm, st->n);
+                free(st);
+                return rc;
+            }
+            int32_t na = 0;
+            for (int32_t t = 0; t < st->n; t++) {
+                if (st->map[t] == -1) continue;
+                if (st->map[t] != na) {
+                    int rc = mq__err_set(err, MQ_ECORRUPT, "ease: map[%d] = %d, expected -1 or %d",
+                                       t, st->map[t], na);
+                    free(st);
+                    return rc;
+                }
+                na++;
+            }
+            st->na = na;
+        }
+        if (c != (int64_t)st->na * st->na) {
+            int rc = mq__err_set(err, MQ_ECORRUPT, "ease: B has %lld entries, expected %d^2",
+                               (long long)c, st->na);
             free(st);
-            return mq__err_set(err, MQ_ECORRUPT, "ease: B has %lld entries, expected %d^2",
-                               (long long)c, m->n_titles);
+            return rc;
         }
     } else {
         if (mq__model_bind_csr(m, &st->ptr, &st->idx, &st->val, err)) {
@@ -337,21 +405,41 @@ static int ease_score(const mq_model *m, const int32_t *hist, const float *hv, i
         mq__model_score_csr(st->ptr, st->idx, st->val, st->n, hist, hv, n_hist, scores);
         return 0;
     }
-    memset(scores, 0, (size_t)st->n * sizeof *scores);
-    for (int h = 0; h < n_hist; h++)
-        mq__axpy(hv ? hv[h] : 1.0f, st->B + (size_t)hist[h] * st->n, scores, st->n);
+    if (!st->map) {   /* legacy n x n layout */
+        memset(scores, 0, (size_t)st->n * sizeof *scores);
+        for (int h = 0; h < n_hist; h++)
+            mq__axpy(hv ? hv[h] : 1.0f, st->B + (size_t)hist[h] * st->n, scores, st->n);
+        return 0;
+    }
+    /* Compact: accumulate the active block in scores[0, na), then scatter in place (see the
+     * comment atop the file for why this equals the dense sum bit for bit). */
+    int32_t na = st->na;
+    memset(scores, 0, (size_t)na * sizeof *scores);
+    for (int h = 0; h < n_hist; h++) {
+        int32_t a = st->map[hist[h]];
+        if (a >= 0) mq__axpy(hv ? hv[h] : 1.0f, st->B + (size_t)a * na, scores, na);
+    }
+    for (int32_t t = st->n - 1; t >= 0; t--) {
+        int32_t a = st->map[t];
+        scores[t] = a >= 0 ? scores[a] : 0.0f;
+    }
     return 0;
+}
+
+/* B[i][j] in title indices, whatever the layout (0 for inactive titles). */
+static float ease_at(const ease_state *st, int32_t i, int32_t j)
+{
+    if (!st->B) return mq__model_csr_at(st->ptr, st->idx, st->val, i, j);
+    if (!st->map) return st->B[(size_t)i * st->n + j];
+    int32_t a = st->map[i], b = st->map[j];
+    return a >= 0 && b >= 0 ? st->B[(size_t)a * st->na + b] : 0.0f;
 }
 
 static int ease_contrib(const mq_model *m, const int32_t *hist, const float *hv, int n_hist,
                         int32_t t, float *w, mq_err *err)
 {
     const ease_state *st = m->state;
-    for (int h = 0; h < n_hist; h++) {
-        float b = st->B ? st->B[(size_t)hist[h] * st->n + t]
-                        : mq__model_csr_at(st->ptr, st->idx, st->val, hist[h], t);
-        w[h] = (hv ? hv[h] : 1.0f) * b;
-    }
+    for (int h = 0; h < n_hist; h++) w[h] = (hv ? hv[h] : 1.0f) * ease_at(st, hist[h], t);
     return 0;
 }
 

@@ -707,8 +707,11 @@ MQ_TEST(models_ease_pruned_matches_dense)
     mq_model *pf = train("ease", d, full, 2, 2, 1, &err);
     mq_model *p5 = train("ease", d, few, 2, 2, 1, &err);
     ASSERT(dn && pf && p5);
-    const float *B = mq__model_get(dn, "B", MQ__A_F32, NULL, &err);
+    int64_t nB;
+    const float *B = mq__model_get(dn, "B", MQ__A_F32, &nB, &err);
     ASSERT(B);
+    /* Every title of this set is active, so the compact B is the full 80 x 80 matrix. */
+    ASSERT_INT_EQ(nB, 80 * 80);
     float s1[80], s2[80];
     for (int32_t u = 0; u < 40; u++) {
         const int32_t *h = d->m_idx + d->m_ptr[u];
@@ -741,5 +744,126 @@ MQ_TEST(models_ease_pruned_matches_dense)
     mq_model_destroy(dn);
     mq_model_destroy(pf);
     mq_model_destroy(p5);
+    mq_dataset_destroy(d);
+}
+
+/* The compact EASE layout ("map" i32 [n] + "B" [na x na]) against the legacy dense layout
+ * ("B" [n x n] with zero rows/columns for titles nobody watched, no "map") built from the same
+ * fit: scores must be bit-for-bit equal (the compact sum is the same axpy sequence over the
+ * active columns; inactive titles are +0 in both), before and after a save/load round trip,
+ * and explanations and similar-title lists must agree. A damaged map is rejected. */
+MQ_TEST(models_ease_compact_equals_legacy_dense)
+{
+    /* 600 titles drawn with a z^2 skew by 300 members: the least popular titles go unwatched. */
+    mq_dataset *d = synth(300, 600, 21);
+    ASSERT(d);
+    int32_t n = d->n_titles, na = 0;
+    for (int32_t t = 0; t < n; t++) na += d->t_ptr[t + 1] > d->t_ptr[t];
+    ASSERT(na < n && na > 100);
+    mq_err err;
+    const char *pr[] = {"lambda=30"};
+    mq_model *m = train("ease", d, pr, 1, 2, 1, &err);
+    ASSERT(m);
+    int64_t cm, cb;
+    const int32_t *map = mq__model_get(m, "map", MQ__A_I32, &cm, &err);
+    const float *B = mq__model_get(m, "B", MQ__A_F32, &cb, &err);
+    ASSERT(map && B);
+    ASSERT_INT_EQ(cm, n);
+    ASSERT_INT_EQ(cb, (int64_t)na * na);
+
+    /* The legacy artifact: same kind, params, titles; B expanded to n x n. */
+    mq_model *old = NULL;
+    ASSERT_OK(mq__model_new("ease", d, &old, &err), &err);
+    snprintf(old->params, sizeof old->params, "%s", m->params);
+    float *F = mq__alloc((size_t)n * n, sizeof *F);
+    ASSERT(F);
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t j = 0; j < n; j++)
+            if (map[i] >= 0 && map[j] >= 0) F[(size_t)i * n + j] = B[(size_t)map[i] * na + map[j]];
+    ASSERT_OK(mq__model_add(old, "B", MQ__A_F32, (int64_t)n * n, F, &err), &err);
+    ASSERT_OK(mq__model_bind(old, &err), &err);
+
+    char po[4096], pn[4096];
+    snprintf(po, sizeof po, "%s/ease_legacy.mqm", mq_test_tmpdir());
+    snprintf(pn, sizeof pn, "%s/ease_compact.mqm", mq_test_tmpdir());
+    ASSERT_OK(mq_model_save(old, po, &err), &err);
+    ASSERT_OK(mq_model_save(m, pn, &err), &err);
+    mq_model *lo = NULL, *ln = NULL;
+    ASSERT_OK(mq_model_load(po, &lo, &err), &err);
+    ASSERT_OK(mq_model_load(pn, &ln, &err), &err);
+    struct stat so, sn;
+    ASSERT(stat(po, &so) == 0 && stat(pn, &sn) == 0);
+    ASSERT(sn.st_size < so.st_size);   /* the point of the layout */
+
+    mq_model *all[] = {m, old, lo, ln};
+    float *s0 = malloc((size_t)n * sizeof *s0), *s1 = malloc((size_t)n * sizeof *s1);
+    /* Every member's history, plus histories with inactive titles and weights (hist_val). */
+    for (int32_t u = 0; u <= d->n_members; u++) {
+        int32_t hx[4] = {n - 1, 0, n - 2, 1};
+        float hv[4] = {1.5f, -0.5f, 2.0f, 0.25f};
+        const int32_t *h = u < d->n_members ? d->m_idx + d->m_ptr[u] : hx;
+        int nh = u < d->n_members ? (int)(d->m_ptr[u + 1] - d->m_ptr[u]) : 4;
+        const float *v = u < d->n_members ? NULL : hv;
+        ASSERT_OK(mq_model_score(old, h, v, nh, s0, &err), &err);
+        for (int k = 0; k < 4; k++) {
+            ASSERT_OK(mq_model_score(all[k], h, v, nh, s1, &err), &err);
+            if (memcmp(s0, s1, (size_t)n * sizeof *s0) != 0) MQ_FAIL_("member %d, model %d: scores differ", u, k);
+        }
+        for (int32_t t = 0; t < n; t++)
+            if (map[t] < 0 && (s1[t] != 0 || signbit(s1[t]))) MQ_FAIL_("inactive title %d scored %g", t, s1[t]);
+    }
+    /* Batched scoring (the eval path) equals the dense one too. */
+    int32_t nb = 50;
+    float *b0 = malloc((size_t)nb * n * sizeof *b0), *b1 = malloc((size_t)nb * n * sizeof *b1);
+    ASSERT_OK(mq_model_score_batch(lo, nb, d->m_ptr, d->m_idx, b0, 2, &err), &err);
+    ASSERT_OK(mq_model_score_batch(ln, nb, d->m_ptr, d->m_idx, b1, 2, &err), &err);
+    ASSERT(memcmp(b0, b1, (size_t)nb * n * sizeof *b0) == 0);
+    free(b0);
+    free(b1);
+    /* Explanations and similar titles, including an inactive title. */
+    int32_t inactive = -1;
+    for (int32_t t = 0; t < n && inactive < 0; t++)
+        if (map[t] < 0) inactive = t;
+    for (int32_t t = 0; t < n; t += 37) {
+        int32_t o0[10], o1[10];
+        float v0[10], v1[10];
+        int c0 = mq_model_similar(lo, t, 10, o0, v0, &err), c1 = mq_model_similar(ln, t, 10, o1, v1, &err);
+        ASSERT_INT_EQ(c0, c1);
+        ASSERT(c0 < 0 || (memcmp(o0, o1, (size_t)c0 * sizeof *o0) == 0 && memcmp(v0, v1, (size_t)c0 * sizeof *v0) == 0));
+        const int32_t *h = d->m_idx + d->m_ptr[t % d->n_members];
+        int nh = (int)(d->m_ptr[t % d->n_members + 1] - d->m_ptr[t % d->n_members]);
+        c0 = mq_model_explain(lo, h, NULL, nh, t, 10, o0, v0, &err);
+        c1 = mq_model_explain(ln, h, NULL, nh, t, 10, o1, v1, &err);
+        ASSERT_INT_EQ(c0, c1);
+        ASSERT(c0 < 0 || (memcmp(o0, o1, (size_t)c0 * sizeof *o0) == 0 && memcmp(v0, v1, (size_t)c0 * sizeof *v0) == 0));
+    }
+    int32_t so0[5], so1[5];
+    float sv0[5], sv1[5];
+    int c0 = mq_model_similar(lo, inactive, 5, so0, sv0, &err), c1 = mq_model_similar(ln, inactive, 5, so1, sv1, &err);
+    ASSERT_INT_EQ(c0, c1);
+    ASSERT(c0 <= 0 || memcmp(sv0, sv1, (size_t)c0 * sizeof *sv0) == 0);
+    free(s0);
+    free(s1);
+
+    /* A map that does not number the active titles in order is rejected at bind. */
+    mq_model *bad = NULL;
+    ASSERT_OK(mq__model_new("ease", d, &bad, &err), &err);
+    snprintf(bad->params, sizeof bad->params, "%s", m->params);
+    int32_t *bm = mq__alloc((size_t)n, sizeof *bm);
+    float *bB = mq__alloc((size_t)na * na, sizeof *bB);
+    ASSERT(bm && bB);
+    memcpy(bm, map, (size_t)n * sizeof *bm);
+    for (int32_t t = 0; t < n; t++)
+        if (bm[t] == 1) bm[t] = na;   /* out of range, out of order */
+    ASSERT_OK(mq__model_add(bad, "map", MQ__A_I32, n, bm, &err), &err);
+    ASSERT_OK(mq__model_add(bad, "B", MQ__A_F32, (int64_t)na * na, bB, &err), &err);
+    ASSERT_INT_EQ(mq__model_bind(bad, &err), MQ_ECORRUPT);
+    ASSERT(strstr(err.msg, "map["));
+    mq_model_destroy(bad);
+
+    mq_model_destroy(lo);
+    mq_model_destroy(ln);
+    mq_model_destroy(old);
+    mq_model_destroy(m);
     mq_dataset_destroy(d);
 }
