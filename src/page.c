@@ -78,7 +78,6 @@ struct mq_page_ctx {
     float *maxsim;          /* MMR pool scratch: max similarity to the row so far */
     uint64_t *gmask;        /* MMR pool scratch: genre sets */
     uint32_t *glo, *ghi;    /* MMR pool scratch: their low and high 32 bits */
-    int pool_cap;           /* entries in each MMR pool scratch array */
     float *gpop;            /* MMR pool scratch: their sizes */
     float *mval;            /* MMR pool scratch: the MMR value, -inf once taken */
     mq_page page;
@@ -182,7 +181,6 @@ static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
         free(c->gmask); free(c->gpop); free(c->mval); free(c->glo); free(c->ghi);
         c->glo = malloc((size_t)titles * 3 * sizeof *c->glo);
         c->ghi = malloc((size_t)titles * 3 * sizeof *c->ghi);
-        c->pool_cap = titles * 3;
         c->mval = malloc((size_t)titles * 3 * sizeof *c->mval);
         c->gmask = malloc((size_t)titles * 3 * sizeof *c->gmask);
         c->gpop = malloc((size_t)titles * 3 * sizeof *c->gpop);
