@@ -629,21 +629,31 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-int mq_evlog_append_async(mq_evlog *l, const mq_event *ev, int n, mq_evlog_done_fn done,
-                          void *user, mq_err *err)
+/* Checks and encodes n events into enc (outside the lock); the caller releases enc. */
+static int encode_batch(const mq_event *ev, int n, mq_buf *enc, mq_err *err)
 {
-    if (n <= 0) return mq__err_set(err, MQ_EINVAL, "event log: nothing to append");
+    mq_buf_init(enc);
     for (int i = 0; i < n; i++) {
         int rc = check_event(&ev[i], err);
         if (rc) return rc;
     }
-    mq_buf enc;
-    mq_buf_init(&enc);
     unsigned char rec[REC_MAX];
-    for (int i = 0; i < n; i++) mq_buf_put(&enc, rec, encode(&ev[i], rec));
-    if (enc.oom) { mq_buf_release(&enc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int i = 0; i < n; i++) mq_buf_put(enc, rec, encode(&ev[i], rec));
+    if (enc->oom) {
+        mq_buf_release(enc);
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int mq_evlog_append_async(mq_evlog *l, const mq_event *ev, int n, mq_evlog_done_fn done,
+                          void *user, mq_err *err)
+{
+    if (n <= 0) return mq__err_set(err, MQ_EINVAL, "event log: nothing to append");
+    mq_buf enc;
+    int rc = encode_batch(ev, n, &enc, err);
+    if (rc) return rc;
     pthread_mutex_lock(&l->mu);
-    int rc = 0;
     if (!l->committer_started) {
         if (pthread_create(&l->committer, NULL, committer_main, l) != 0) {
             rc = mq__err_set(err, MQ_ENOMEM, "event log: cannot start the committer thread");
@@ -672,18 +682,9 @@ out:
 int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq, mq_err *err)
 {
     if (n <= 0) return 0;
-    for (int i = 0; i < n; i++) {
-        int rc = check_event(&ev[i], err);
-        if (rc) return rc;
-    }
-    /* encode outside the lock */
     mq_buf enc;
-    mq_buf_init(&enc);
-    unsigned char rec[REC_MAX];
-    for (int i = 0; i < n; i++) mq_buf_put(&enc, rec, encode(&ev[i], rec));
-    if (enc.oom) { mq_buf_release(&enc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
-
-    int rc = 0;
+    int rc = encode_batch(ev, n, &enc, err);
+    if (rc) return rc;
     pthread_mutex_lock(&l->mu);
     if (l->o.fsync == MQ_FSYNC_BATCH) {
         while (l->flushing && !l->sticky) pthread_cond_wait(&l->cv, &l->mu);
