@@ -96,6 +96,18 @@ static const char *title_name(const mq_model *m, int32_t t)
     return c->names && c->names[t] ? c->names[t] : NULL;
 }
 
+/* Prints `"title": "<id>", "name": "<name>"|null, "<key>": <value>` for title t. */
+static void json_title_fields(const mq_model *m, int32_t t, const char *key, double value)
+{
+    printf("\"title\": ");
+    json_str(mq_model_title_id(m, t));
+    printf(", \"name\": ");
+    if (title_name(m, t)) json_str(title_name(m, t));
+    else printf("null");
+    printf(", \"%s\": ", key);
+    json_num(value);
+}
+
 int mq_cli_recommend(int argc, char **argv)
 {
     const char *cmd = "recommend";
@@ -194,13 +206,8 @@ int mq_cli_recommend(int argc, char **argv)
             json_str(similar);
             printf(", \"items\": [");
             for (int i = 0; i < c; i++) {
-                printf("%s{\"rank\": %d, \"title\": ", i ? ", " : "", i + 1);
-                json_str(mq_model_title_id(m, out[i]));
-                printf(", \"name\": ");
-                if (title_name(m, out[i])) json_str(title_name(m, out[i]));
-                else printf("null");
-                printf(", \"score\": ");
-                json_num(scores[i]);
+                printf("%s{\"rank\": %d, ", i ? ", " : "", i + 1);
+                json_title_fields(m, out[i], "score", scores[i]);
                 printf("}");
             }
             printf("]}\n");
@@ -276,23 +283,13 @@ int mq_cli_recommend(int argc, char **argv)
         }
         const char *name = title_name(m, out[i]);
         if (json) {
-            printf("%s{\"rank\": %d, \"title\": ", i ? ", " : "", i + 1);
-            json_str(mq_model_title_id(m, out[i]));
-            printf(", \"name\": ");
-            if (name) json_str(name);
-            else printf("null");
-            printf(", \"score\": ");
-            json_num(scores[i]);
+            printf("%s{\"rank\": %d, ", i ? ", " : "", i + 1);
+            json_title_fields(m, out[i], "score", scores[i]);
             if (explain) {
                 printf(", \"because\": [");
                 for (int j = 0; j < nb; j++) {
-                    printf("%s{\"title\": ", j ? ", " : "");
-                    json_str(mq_model_title_id(m, because[j]));
-                    printf(", \"name\": ");
-                    if (title_name(m, because[j])) json_str(title_name(m, because[j]));
-                    else printf("null");
-                    printf(", \"weight\": ");
-                    json_num(weights[j]);
+                    printf("%s{", j ? ", " : "");
+                    json_title_fields(m, because[j], "weight", weights[j]);
                     printf("}");
                 }
                 printf("]");
