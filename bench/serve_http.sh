@@ -41,7 +41,13 @@ run_catalog() {
   for _ in $(seq 1200); do [ -s "$dir/port" ] && break; sleep 0.5; done
   local port; port=$(cat "$dir/port")
   local base=http://127.0.0.1:$port
-  # warm the similar-titles cache and the page contexts
+  # wait for the server's warmer to compute every title's similar list (steady state), then
+  # warm the page contexts
+  for _ in $(seq 600); do
+    curl -s "$base/metrics" | awk '/^marquee_model_info/ {match($0, /titles="[0-9]+"/); n = substr($0, RSTART + 8, RLENGTH - 9)}
+                                   /^marquee_similar_lists_cached/ {c = $2} END {exit !(n > 0 && c == n)}' && break
+    sleep 0.5
+  done
   MQ_MEMBERS=$members wrk -t2 -c64 -d3s -s bench/serve_homepage.lua "$base" > /dev/null
   read -r hz_rps hz_p50 hz_p99 < <(wrk -t2 -c64 -d"${dur}s" --latency "$base/healthz" | metric)
   read -r hp_rps hp_p50 hp_p99 < <(MQ_MEMBERS=$members wrk -t2 -c64 -d"${dur}s" --latency -s bench/serve_homepage.lua "$base" | metric)

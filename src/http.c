@@ -38,6 +38,8 @@
 #include <math.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 
@@ -85,7 +87,8 @@ typedef struct bundle {
     const char **ids;                /* [n_titles] model title ids */
     mq_page_catalog pc;
     int32_t *ds2m;                   /* [dataset n_titles] -> model title or -1 */
-    _Atomic(simlist *) *sim;         /* [n_titles] lazily filled */
+    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand and by the warmer */
+    atomic_int sim_cached;           /* lists in sim */
 } bundle;
 
 /* ---- per-request working memory ---- */
@@ -116,6 +119,9 @@ struct mq_server {
     pthread_mutex_t bmu;             /* guards cur and reload */
     pthread_mutex_t reload_mu;
     bundle *cur;
+    pthread_t warmer;                /* fills cur's similar lists, most popular titles first */
+    bool warmer_running;
+    atomic_bool warmer_quit;
     pthread_mutex_t pmu;
     reqctx *pool;
     atomic_int inflight;
@@ -158,24 +164,84 @@ static void bundle_release(bundle *b)
     if (b && atomic_fetch_sub(&b->refs, 1) == 1) bundle_destroy(b);
 }
 
+/* Title t's similar list, computed and published (compare-and-swap) on first use; NULL when
+ * out of memory. */
+static const simlist *similar_list(bundle *b, int32_t t)
+{
+    simlist *l = atomic_load_explicit(&b->sim[t], memory_order_acquire);
+    if (l) return l;
+    simlist *nl = malloc(sizeof *nl);
+    if (!nl) return NULL;
+    int got = mq_model_similar(b->main, t, SIM_N, nl->t, nl->s, NULL);
+    nl->n = got > 0 ? got : 0;
+    simlist *expect = NULL;
+    if (atomic_compare_exchange_strong(&b->sim[t], &expect, nl)) {
+        atomic_fetch_add_explicit(&b->sim_cached, 1, memory_order_relaxed);
+        return nl;
+    }
+    free(nl);
+    return expect;
+}
+
 static int similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 {
     bundle *b = user;
     if (t < 0 || t >= b->n_titles) return 0;
-    simlist *l = atomic_load_explicit(&b->sim[t], memory_order_acquire);
-    if (!l) {
-        simlist *nl = malloc(sizeof *nl);
-        if (!nl) return 0;
-        int got = mq_model_similar(b->main, t, SIM_N, nl->t, nl->s, NULL);
-        nl->n = got > 0 ? got : 0;
-        simlist *expect = NULL;
-        if (atomic_compare_exchange_strong(&b->sim[t], &expect, nl)) l = nl;
-        else { free(nl); l = expect; }
-    }
+    const simlist *l = similar_list(b, t);
+    if (!l) return 0;
     int m = MQ_MIN(n, l->n);
     memcpy(out, l->t, (size_t)m * sizeof *out);
     memcpy(score, l->s, (size_t)m * sizeof *score);
     return m;
+}
+
+/* The warmer: a background thread at low priority (nice 10) that computes every title's
+ * similar list after a model loads, most popular titles first (the likeliest seeds of Because
+ * You Watched rows), so pages stop paying for them within seconds instead of over hours of
+ * long-tail traffic. Requests that need a list first compute it themselves, as before. */
+typedef struct warm_arg { mq_server *s; bundle *b; } warm_arg;
+
+static void *warm_similar(void *varg)
+{
+    warm_arg *a = varg;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    double t0 = mq_now();
+    int32_t n = a->b->n_titles;
+    for (int32_t i = 0; i < n && !atomic_load_explicit(&a->s->warmer_quit, memory_order_relaxed); i++)
+        similar_list(a->b, a->b->pc.pop_order[i]);
+    if (atomic_load(&a->b->sim_cached) == n)
+        mq__logf(&a->s->log, "serve: similar titles of all %d titles ready in %.1f s", n, mq_now() - t0);
+    bundle_release(a->b);
+    free(a);
+    return NULL;
+}
+
+static void warmer_stop(mq_server *s)
+{
+    if (!s->warmer_running) return;
+    atomic_store(&s->warmer_quit, true);
+    pthread_join(s->warmer, NULL);
+    s->warmer_running = false;
+}
+
+/* Restarts the warmer on bundle b (the reload lock is held). Without a thread, lists are
+ * still computed on demand. */
+static void warmer_start(mq_server *s, bundle *b)
+{
+    warmer_stop(s);
+    if (!mq_model_has_similar(b->main)) return;
+    warm_arg *a = malloc(sizeof *a);
+    if (!a) return;
+    a->s = s;
+    a->b = b;
+    atomic_fetch_add(&b->refs, 1);
+    atomic_store(&s->warmer_quit, false);
+    if (pthread_create(&s->warmer, NULL, warm_similar, a)) {
+        bundle_release(b);
+        free(a);
+        return;
+    }
+    s->warmer_running = true;
 }
 
 /* Scores of an aux model (pop, trending) mapped into the main model's title space. */
@@ -280,6 +346,7 @@ int mq_server_reload(mq_server *s, mq_err *err)
     s->cur = nb;
     pthread_mutex_unlock(&s->bmu);
     bundle_release(old);
+    warmer_start(s, nb);
     atomic_fetch_add(&s->reloads, 1);
     mq__logf(&s->log, "serve: model %s loaded in %.2f s (%d titles)", nb->version, mq_now() - t0,
              nb->n_titles);
@@ -571,13 +638,16 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     double t0 = mq_now();
     int rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
     const float *scores = NULL;
+    mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device};
     if (!rc && n_pos > 0) {
-        rc = mq_model_score(b->main, r->hidx, NULL, n_pos, r->scores, &err);
+        /* exact where the page can see it: its best titles once history and exclusions are
+         * banned (a genre filter bans an unknown number: score everything) */
+        int top = genre >= 0 ? b->n_titles : mq_page_scored_titles(&req, b->n_titles) + n_hist + n_excl;
+        rc = mq_model_score_top(b->main, r->hidx, NULL, n_pos, top, r->scores, &err);
         scores = r->scores;
     }
     const mq_page *page = NULL;
     if (!rc) {
-        mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device};
         rc = mq_page_build(r->page, &b->pc, scores, r->hist, n_hist, &req, &page, &err);
     }
     if (rc) {
@@ -961,6 +1031,10 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                         "marquee_model_info{version=");
         mq_buf_json_str(&o, b->version, strlen(b->version));
         mq_buf_printf(&o, ",titles=\"%d\"} 1\n", b->n_titles);
+        mq_buf_printf(&o, "# HELP marquee_similar_lists_cached Titles whose similar-titles list is "
+                          "computed (of marquee_model_info's titles).\n"
+                          "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",
+                      atomic_load(&b->sim_cached));
         bundle_release(b);
     }
     mq_buf_printf(&o, "# HELP marquee_inflight_requests Requests being handled.\n"
@@ -1226,6 +1300,7 @@ void mq_server_stop(mq_server *s)
         for (int i = 0; i < 500 && atomic_load(&s->async_waiting) > 0; i++) usleep(10000);
         MHD_stop_daemon(s->d);
     }
+    warmer_stop(s);
     mq_evlog_close(s->evlog);
     mq_store_close(s->store);
     bundle_release(s->cur);

@@ -371,6 +371,16 @@ int mq_model_score(const mq_model *m, const int32_t *hist, const float *hist_val
     return m->ops->score(m, hist, hist_val, n_hist, scores, err);
 }
 
+int mq_model_score_top(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                       int top, float *scores, mq_err *err)
+{
+    int rc = check_hist(m, hist, n_hist, err);
+    if (rc) return rc;
+    if (m->ops->score_top && top < m->n_titles)
+        return m->ops->score_top(m, hist, hist_val, n_hist, MQ_MAX(top, 1), scores, err);
+    return m->ops->score(m, hist, hist_val, n_hist, scores, err);
+}
+
 /* Min-heap on (score asc, index desc): the root is the worst kept entry. */
 static inline bool worse(float sa, int32_t ia, float sb, int32_t ib)
 {
@@ -508,6 +518,8 @@ done:
     free(val);
     return rc;
 }
+
+bool mq_model_has_similar(const mq_model *m) { return m->ops->similar != NULL; }
 
 int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,
                      float *out_scores, mq_err *err)

@@ -43,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define QP_MAX 256          /* mq_model_score_top's int8 scan: up to 256 factors */
+
 typedef struct ials_cfg {
     int k, kp;
     double reg, alpha0, nu;
@@ -68,6 +70,108 @@ __attribute__((target("avx2,fma"))) static float dot_avx(const float *a, const f
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
     return _mm_cvtss_f32(h);
+}
+
+/* out[i] = dot_avx(H + i kp, x, kp) for i < n, four rows at a time so the loads of x, the
+ * call and the FMA latency are shared; each row gets exactly dot_avx's operations, so the
+ * values are bit-identical to it. */
+__attribute__((target("avx2,fma"))) static void dots_avx(const float *H, const float *x, int64_t n,
+                                                         int kp, float *out)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float *h = H + (size_t)i * kp;
+        __m256 a0[4], a1[4];
+        for (int r = 0; r < 4; r++) a0[r] = a1[r] = _mm256_setzero_ps();
+        int c = 0;
+        for (; c + 16 <= kp; c += 16) {
+            __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+            for (int r = 0; r < 4; r++) {
+                a0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(h + (size_t)r * kp + c), x0, a0[r]);
+                a1[r] = _mm256_fmadd_ps(_mm256_loadu_ps(h + (size_t)r * kp + c + 8), x1, a1[r]);
+            }
+        }
+        for (; c < kp; c += 8) {
+            __m256 x0 = _mm256_loadu_ps(x + c);
+            for (int r = 0; r < 4; r++)
+                a0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(h + (size_t)r * kp + c), x0, a0[r]);
+        }
+        for (int r = 0; r < 4; r++) {
+            __m256 s0 = _mm256_add_ps(a0[r], a1[r]);
+            __m128 q = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+            q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+            q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+            out[i + r] = _mm_cvtss_f32(q);
+        }
+    }
+    for (; i < n; i++) out[i] = dot_avx(H + (size_t)i * kp, x, kp);
+}
+
+/* The int8 scan of mq_model_score_top, for panels of 8 titles (t = 8p + j):
+ *     approx_t = qscale_t sw (Σ_c u_c q_tc - 128 Σ_c q_tc),   bound_t = c1 qscale_t + c2 qsl1_t
+ *     lo[t] = approx_t - bound_t,   width[t] = 2 bound_t
+ * with u unsigned bytes and q signed (the Σ in exact int32; qsum128 = 128 Σ_c q_tc). Q is stored
+ * by panel, then by groups of 4 components, then by title: 32 bytes (8 titles x 4 components)
+ * per group, which one VNNI instruction (vpdpbusd) consumes: 32 multiply-adds with no
+ * horizontal sums, the bounds computed while the panel's sums are still in registers. */
+typedef struct qscan_args {
+    const int8_t *Q;
+    const uint8_t *u;
+    int64_t n_panels;
+    int qp;
+    const int32_t *qsum128;
+    const float *qscale, *qsl1;
+    float sw, c1, c2;
+    float *lo, *width;
+} qscan_args;
+
+__attribute__((target("avx2,fma,avx512f,avx512vl,avx512vnni"))) static void qscan_vnni(const qscan_args *a)
+{
+    int G = a->qp / 4;
+    __m256i ub[QP_MAX / 4];
+    for (int g = 0; g < G; g++) {
+        int32_t quad;
+        memcpy(&quad, a->u + 4 * g, 4);
+        ub[g] = _mm256_set1_epi32(quad);
+    }
+    __m256 sw = _mm256_set1_ps(a->sw), c1 = _mm256_set1_ps(a->c1), c2 = _mm256_set1_ps(a->c2);
+    for (int64_t p = 0; p < a->n_panels; p++) {
+        const int8_t *q = a->Q + (size_t)p * a->qp * 8;
+        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+        int g = 0;
+        for (; g + 2 <= G; g += 2) {
+            a0 = _mm256_dpbusd_epi32(a0, ub[g], _mm256_loadu_si256((const __m256i *)(q + 32 * g)));
+            a1 = _mm256_dpbusd_epi32(a1, ub[g + 1], _mm256_loadu_si256((const __m256i *)(q + 32 * g + 32)));
+        }
+        if (g < G) a0 = _mm256_dpbusd_epi32(a0, ub[g], _mm256_loadu_si256((const __m256i *)(q + 32 * g)));
+        __m256i dot = _mm256_sub_epi32(_mm256_add_epi32(a0, a1),
+                                       _mm256_loadu_si256((const __m256i *)(a->qsum128 + 8 * p)));
+        __m256 sc = _mm256_loadu_ps(a->qscale + 8 * p);
+        __m256 bound = _mm256_fmadd_ps(c1, sc, _mm256_mul_ps(c2, _mm256_loadu_ps(a->qsl1 + 8 * p)));
+        __m256 approx = _mm256_mul_ps(_mm256_mul_ps(sc, sw), _mm256_cvtepi32_ps(dot));
+        _mm256_storeu_ps(a->lo + 8 * p, _mm256_sub_ps(approx, bound));
+        _mm256_storeu_ps(a->width + 8 * p, _mm256_add_ps(bound, bound));
+    }
+}
+
+/* Counts v[0 .. n) >= L (n a multiple of 8). */
+__attribute__((target("avx2"))) static int64_t count_ge_avx(const float *v, int64_t n, float L)
+{
+    __m256 l = _mm256_set1_ps(L);
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i += 8)
+        c += __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + i), l, _CMP_GE_OQ)));
+    return c;
+}
+
+/* Titles with lo + width >= L, as a bit mask per 8 (n a multiple of 8). */
+__attribute__((target("avx2"))) static void reach_mask_avx(const float *lo, const float *width, int64_t n,
+                                                           float L, uint8_t *mask)
+{
+    __m256 l = _mm256_set1_ps(L);
+    for (int64_t i = 0; i < n; i += 8)
+        mask[i / 8] = (uint8_t)_mm256_movemask_ps(
+            _mm256_cmp_ps(_mm256_add_ps(_mm256_loadu_ps(lo + i), _mm256_loadu_ps(width + i)), l, _CMP_GE_OQ));
 }
 
 __attribute__((target("avx2,fma"))) static void axpy_avx(float a, const float *x, float *y, int kp)
@@ -136,6 +240,11 @@ static float dot_c(const float *a, const float *b, int kp)
     return s;
 }
 
+static void dots_c(const float *H, const float *x, int64_t n, int kp, float *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = dot_c(H + (size_t)i * kp, x, kp);
+}
+
 static void axpy_c(float a, const float *x, float *y, int kp)
 {
     for (int i = 0; i < kp; i++) y[i] += a * x[i];
@@ -149,6 +258,9 @@ static void gemv_c(const float *G, const float *x, float reg, float *y, int kp, 
 
 typedef struct kern {
     float (*dot)(const float *, const float *, int);
+    void (*dots)(const float *, const float *, int64_t, int, float *);
+    /* NULL where the CPU has no AVX-512 VNNI: mq_model_score_top then scores exactly */
+    void (*qscan)(const qscan_args *);
     void (*axpy)(float, const float *, float *, int);
     void (*gemv)(const float *, const float *, float, float *, int, int);
     void (*daxpy)(double, const double *, double *, int);
@@ -158,9 +270,12 @@ typedef struct kern {
 static kern kernels(void)
 {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return (kern){dot_avx, axpy_avx, gemv_avx, daxpy_avx, ddot_avx};
-    return (kern){dot_c, axpy_c, gemv_c, daxpy_c, ddot_c};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+        return (kern){dot_avx, dots_avx, vnni ? qscan_vnni : NULL, axpy_avx, gemv_avx, daxpy_avx,
+                      ddot_avx};
+    }
+    return (kern){dot_c, dots_c, NULL, axpy_c, gemv_c, daxpy_c, ddot_c};
 }
 
 typedef struct ials_state {
@@ -168,7 +283,18 @@ typedef struct ials_state {
     kern K;
     const float *H;
     const float *G;
+    double *norm;           /* [n_titles] |H_t|, for similar titles */
+    /* H in int8 for mq_model_score_top, in qscan's panel layout (titles padded to a multiple
+     * of 8 with zeros): H_t ~ qscale[t] q_t, |error| <= qscale[t] / 2 a component;
+     * qsl1[t] = qscale[t] Σ|q_t|, qsum128[t] = 128 Σ q_t. Q is NULL without VNNI or when
+     * kp > QP_MAX. */
+    int qp;                 /* components per title in Q: kp (a multiple of 8) */
+    int8_t *Q;
+    float *qscale, *qsl1;
+    int32_t *qsum128;
 } ials_state;
+
+
 
 /* ---- solvers --------------------------------------------------------------------------------- */
 
@@ -513,6 +639,43 @@ fail:
     return rc;
 }
 
+/* Builds the int8 copy of H for mq_model_score_top; leaves Q NULL (everything scored exactly)
+ * without VNNI, when kp is too large or when memory is short. */
+static void quantize_titles(ials_state *st, int32_t n)
+{
+    int kp = st->c.kp, qp = kp;
+    if (!st->K.qscan || qp > QP_MAX || qp % 8 || n < 1) return;
+    int64_t n_pad = ((int64_t)n + 7) / 8 * 8;
+    st->qp = qp;
+    st->Q = mq__alloc((size_t)n_pad * qp, 1);
+    st->qscale = calloc((size_t)n_pad, sizeof *st->qscale);
+    st->qsl1 = calloc((size_t)n_pad, sizeof *st->qsl1);
+    st->qsum128 = calloc((size_t)n_pad, sizeof *st->qsum128);
+    if (!st->Q || !st->qscale || !st->qsl1 || !st->qsum128) {
+        free(st->Q); free(st->qscale); free(st->qsl1); free(st->qsum128);
+        st->Q = NULL; st->qscale = st->qsl1 = NULL; st->qsum128 = NULL;
+        return;
+    }
+    for (int32_t t = 0; t < n; t++) {
+        const float *h = st->H + (size_t)t * kp;
+        float mx = 0;
+        for (int a = 0; a < kp; a++) mx = fmaxf(mx, fabsf(h[a]));
+        float sc = mx > 0 ? mx / 127.0f : 1.0f;
+        int32_t l1 = 0, sum = 0;
+        int8_t *panel = st->Q + (size_t)(t / 8) * qp * 8;
+        for (int a = 0; a < kp; a++) {
+            int q = (int)lrintf(h[a] / sc);
+            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            panel[(a / 4) * 32 + (t % 8) * 4 + a % 4] = (int8_t)q;
+            l1 += abs(q);
+            sum += q;
+        }
+        st->qscale[t] = sc;
+        st->qsl1[t] = sc * (float)l1;
+        st->qsum128[t] = 128 * sum;
+    }
+}
+
 static int ials_bind(mq_model *m, mq_err *err)
 {
     ials_state *st = calloc(1, sizeof *st);
@@ -529,16 +692,31 @@ static int ials_bind(mq_model *m, mq_err *err)
         else if (nh != (int64_t)m->n_titles * st->c.kp || ng != (int64_t)st->c.kp * st->c.kp)
             rc = mq__err_set(err, MQ_ECORRUPT, "ials: factor arrays have the wrong size");
     }
+    if (!rc && !(st->norm = malloc((size_t)MQ_MAX(m->n_titles, 1) * sizeof *st->norm)))
+        rc = mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
     if (rc) {
         free(st);
         return rc;
     }
+    for (int32_t t = 0; t < m->n_titles; t++) {
+        const float *h = st->H + (size_t)t * st->c.kp;
+        st->norm[t] = sqrt(st->K.dot(h, h, st->c.kp));
+    }
+    quantize_titles(st, m->n_titles);
     m->state = st;
     return 0;
 }
 
 static void ials_unbind(mq_model *m)
 {
+    ials_state *st = m->state;
+    if (st) {
+        free(st->norm);
+        free(st->Q);
+        free(st->qscale);
+        free(st->qsl1);
+        free(st->qsum128);
+    }
     free(m->state);
     m->state = NULL;
 }
@@ -564,11 +742,99 @@ static int ials_score(const mq_model *m, const int32_t *hist, const float *hv, i
     if (!scratch || !w) rc = mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
     if (!rc) rc = fold_in(st, m->n_titles, hist, n_hist, w, scratch, err);
     if (!rc) {
-        kern K = kernels();
-        for (int32_t i = 0; i < m->n_titles; i++) scores[i] = K.dot(st->H + (size_t)i * kp, w, kp);
+        st->K.dots(st->H, w, m->n_titles, kp, scores);
     }
     free(scratch);
     free(w);
+    return rc;
+}
+
+/* A value L with at least k of v[0 .. n) >= L (k in [1, n]), close to the k-th largest: the
+ * threshold from an evenly spaced sample, set at about 1.25 times the k-th's rank and checked
+ * by counting; halved in value rank until the count holds (at worst the minimum). v is padded
+ * with -inf to n8, a multiple of 8. */
+/* The k-th largest (k in [1, n]) of v[0 .. n), v reordered (quickselect). */
+static float kth_largest(float *v, int n, int k)
+{
+    int lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float p = v[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > p) i++;
+            while (v[j] < p) j--;
+            if (i <= j) { float t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break;
+    }
+    return v[want];
+}
+
+static float lower_kth(const float *v, int32_t n, int64_t n8, int32_t k)
+{
+    enum { S = 512 };
+    float sample[S];
+    int m = n < S ? (int)n : S;
+    for (int64_t r = (int64_t)(1.25 * k * m / n) + 2; r < m; r = r * 2 + 1) {
+        for (int i = 0; i < m; i++) sample[i] = v[(int64_t)i * n / m];
+        float L = kth_largest(sample, m, (int)r + 1);
+        if (count_ge_avx(v, n8, L) >= k) return L;
+    }
+    float mn = v[0];
+    for (int32_t t = 1; t < n; t++) mn = fminf(mn, v[t]);
+    return mn;
+}
+
+/* Two stages. (1) Integer scores q_t·r ≈ H_t·w from the int8 titles and w rounded to int8
+ * (r = round(w / sw), sw = max|w| / 127, fed to qscan as r + 128), with a bound B_t on the
+ * error: H's rounding (qscale/2 a component, times |w|_1), w's (sw/2 a component, times
+ * qscale |q_t|_1) and a float slack far above the exact path's rounding. lo_t = approx - B_t
+ * is a lower bound of the exact float score. (2) L <= the top-th largest lo: at least `top`
+ * titles score >= L exactly, so a title whose upper bound approx + B_t is below L cannot reach
+ * the best `top`; it keeps lo_t (< L). Every other title is scored exactly with dot, the same
+ * operations as ials_score's dots (bit-identical). */
+static int ials_score_top(const mq_model *m, const int32_t *hist, const float *hv, int n_hist,
+                          int top, float *scores, mq_err *err)
+{
+    const ials_state *st = m->state;
+    if (!st->Q) return ials_score(m, hist, hv, n_hist, scores, err);
+    int k = st->c.k, kp = st->c.kp, qp = st->qp;
+    int32_t n = m->n_titles;
+    int64_t n_panels = ((int64_t)n + 7) / 8, n8 = n_panels * 8;
+    double *scratch = malloc(((size_t)k * k + 2 * (size_t)k) * sizeof *scratch);
+    float *w = mq__alloc((size_t)kp, sizeof *w);
+    uint8_t *u = mq__alloc((size_t)qp, 1);
+    float *lo = malloc((size_t)n8 * 2 * sizeof *lo), *width = lo + n8;
+    uint8_t *reach = malloc((size_t)n_panels);
+    int rc = 0;
+    if (!scratch || !w || !u || !lo || !reach) rc = mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
+    if (!rc) rc = fold_in(st, n, hist, n_hist, w, scratch, err);
+    if (!rc) {
+        float wmax = 0, w1 = 0;
+        for (int a = 0; a < kp; a++) { wmax = fmaxf(wmax, fabsf(w[a])); w1 += fabsf(w[a]); }
+        float sw = wmax > 0 ? wmax / 127.0f : 1.0f;
+        for (int a = 0; a < kp; a++) u[a] = (uint8_t)(128 + lrintf(fminf(fmaxf(w[a] / sw, -127), 127)));
+        float slack = 127.0f * (w1 + (float)kp * sw) * (float)(kp + 16) * 1.2e-7f;
+        qscan_args qa = {st->Q, u, n_panels, qp, st->qsum128, st->qscale, st->qsl1, sw,
+                         0.5f * w1 + slack, 0.5f * sw, lo, width};
+        st->K.qscan(&qa);
+        for (int64_t t = n; t < n8; t++) { lo[t] = -INFINITY; width[t] = 0; }
+        float L = lower_kth(lo, n, n8, top);
+        reach_mask_avx(lo, width, n8, L, reach);
+        memcpy(scores, lo, (size_t)n * sizeof *scores);
+        for (int64_t p = 0; p < n_panels; p++)
+            for (unsigned bits = reach[p]; bits; bits &= bits - 1) {
+                int64_t t = 8 * p + __builtin_ctz(bits);
+                scores[t] = st->K.dot(st->H + (size_t)t * kp, w, kp);
+            }
+    }
+    free(scratch);
+    free(w);
+    free(u);
+    free(lo);
+    free(reach);
     return rc;
 }
 
@@ -657,19 +923,17 @@ static int ials_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 {
     const ials_state *st = m->state;
     int kp = st->c.kp;
-    kern K = kernels();
-    const float *ht = st->H + (size_t)t * kp;
-    double nt = sqrt(K.dot(ht, ht, kp));
+    st->K.dots(st->H, st->H + (size_t)t * kp, m->n_titles, kp, sim);
+    double nt = st->norm[t];
     for (int32_t j = 0; j < m->n_titles; j++) {
-        const float *hj = st->H + (size_t)j * kp;
-        double nj = sqrt(K.dot(hj, hj, kp));
-        sim[j] = nt > 0 && nj > 0 ? (float)(K.dot(ht, hj, kp) / (nt * nj)) : 0.0f;
+        double nj = st->norm[j];
+        sim[j] = nt > 0 && nj > 0 ? (float)(sim[j] / (nt * nj)) : 0.0f;
     }
     return 0;
 }
 
 const mq__model_ops mq__model_ials = {
     .kind = "ials", .train = ials_train, .bind = ials_bind, .unbind = ials_unbind,
-    .score = ials_score, .score_batch = ials_score_batch, .contrib = ials_contrib,
+    .score = ials_score, .score_top = ials_score_top, .score_batch = ials_score_batch, .contrib = ials_contrib,
     .similar = ials_similar,
 };

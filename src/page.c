@@ -568,6 +568,11 @@ static void fmt_minutes(char *out, size_t cap, float seconds)
     else snprintf(out, cap, "%d min", min);
 }
 
+int mq_page_scored_titles(const mq_page_req *req, int32_t n_titles)
+{
+    return MQ_MIN(n_titles, MQ_MAX(req->rows * req->per_row + 200, 500));
+}
+
 int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores,
                   const mq_page_hist *hist, int n_hist, const mq_page_req *req,
                   const mq_page **out, mq_err *err)
@@ -628,7 +633,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     b->cold = scores == NULL;
 
     /* 2. relevance */
-    int K = MQ_MIN(n, MQ_MAX(req->rows * req->per_row + 200, 500));
+    int K = mq_page_scored_titles(req, n);
     sv *top = arena_alloc(c, (size_t)MQ_MAX(K, 1) * sizeof *top);
     uint64_t *keys = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *keys);
     if (!top || !keys) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");

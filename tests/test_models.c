@@ -867,3 +867,59 @@ MQ_TEST(models_ease_compact_equals_legacy_dense)
     mq_model_destroy(m);
     mq_dataset_destroy(d);
 }
+
+static int cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* mq_model_score_top's contract on a real model: every title that is among the best `top`
+ * exact scores (ties included) gets its mq_model_score value bit for bit; every other title a
+ * value at most its exact score and strictly below the top-th best. Also that it prunes: on
+ * ml-100k with 64 factors most titles are not scored exactly (counted, not timed). */
+MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
+{
+    mq_dataset *d = ml100k();
+    if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    mq_err err;
+    const char *pr[] = {"factors=64", "epochs=4", "reg=0.01", "alpha0=0.1"};
+    mq_train_opts o = {pr, 4, 2, 7, NULL};
+    mq_model *m = NULL;
+    ASSERT_OK(mq_model_train("ials", d, &o, &m, &err), &err);
+    int32_t n = d->n_titles;
+    float *ex = malloc((size_t)n * sizeof *ex), *tp = malloc((size_t)n * sizeof *tp);
+    float *sorted = malloc((size_t)n * sizeof *sorted);
+    const int tops[] = {1, 20, 100, 500};
+    long exact_total = 0, checked = 0;
+    for (int32_t u = 0; u < d->n_members; u += 5) {
+        const int32_t *h = d->m_idx + d->m_ptr[u];
+        int nh = (int)(d->m_ptr[u + 1] - d->m_ptr[u]);
+        ASSERT_OK(mq_model_score(m, h, NULL, nh, ex, &err), &err);
+        memcpy(sorted, ex, (size_t)n * sizeof *ex);
+        qsort(sorted, (size_t)n, sizeof *sorted, cmp_float_desc);
+        for (int k = 0; k < 4; k++) {
+            ASSERT_OK(mq_model_score_top(m, h, NULL, nh, tops[k], tp, &err), &err);
+            float thr = sorted[tops[k] - 1];
+            for (int32_t t = 0; t < n; t++) {
+                if (ex[t] >= thr && memcmp(&ex[t], &tp[t], sizeof *tp))
+                    MQ_FAIL_("member %d top %d title %d: %.9g, exact %.9g", u, tops[k], t, tp[t], ex[t]);
+                if (tp[t] != ex[t] && !(tp[t] <= ex[t] && tp[t] < thr))
+                    MQ_FAIL_("member %d top %d title %d: bound %.9g vs exact %.9g, top-th %.9g",
+                             u, tops[k], t, tp[t], ex[t], thr);
+                exact_total += tp[t] == ex[t];
+            }
+            checked += n;
+        }
+    }
+    /* top >= n_titles is mq_model_score itself */
+    ASSERT_OK(mq_model_score_top(m, d->m_idx, NULL, (int)d->m_ptr[1], n, tp, &err), &err);
+    ASSERT_OK(mq_model_score(m, d->m_idx, NULL, (int)d->m_ptr[1], ex, &err), &err);
+    ASSERT(memcmp(tp, ex, (size_t)n * sizeof *ex) == 0);
+    if (!(exact_total < checked / 2)) MQ_FAIL_("%ld of %ld scored exactly: no pruning", exact_total, checked);
+    free(ex);
+    free(tp);
+    free(sorted);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+}

@@ -39,6 +39,14 @@ const mq_catalog *mq_model_catalog(const mq_model *m);
  * Thread-safe; allocates nothing on the heap for pop/trending/itemknn/ease. */
 int mq_model_score(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
                    float *scores, mq_err *err);
+/* As mq_model_score, for callers that only need the best `top` titles: those titles (and any
+ * title that could tie or beat them) get their exact mq_model_score values, bit for bit; every
+ * other title gets a value strictly below all of those (a lower bound of its score). Factor
+ * models (ials) prune with int8 factors and an error bound, so a page pays for ~top exact
+ * dot products instead of n_titles; other models score everything. top >= n_titles: same as
+ * mq_model_score. */
+int mq_model_score_top(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                       int top, float *scores, mq_err *err);
 
 /* Request-time filters for mq_model_recommend. */
 typedef struct mq_filter {
@@ -62,6 +70,8 @@ int mq_model_explain(const mq_model *m, const int32_t *hist, const float *hist_v
 /* Titles most similar to title t (itemknn/ease weights, ials/content cosine); count written. */
 int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,
                      float *out_scores, mq_err *err);
+/* Whether the model has a title similarity (popularity and trending have none). */
+bool mq_model_has_similar(const mq_model *m);
 
 /* Artifacts: magic "MQMODEL1", version, kind, parameters, training-data checksum, aligned
  * arrays, CRC-32C; written by temp file + fsync + rename; loaded by mmap. */

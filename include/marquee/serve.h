@@ -246,6 +246,11 @@ typedef struct mq_page_ctx mq_page_ctx;
 mq_page_ctx *mq_page_ctx_create(void);
 void mq_page_ctx_destroy(mq_page_ctx *c);
 
+/* How many of the member's best titles a page build ranks: only the order and the values of
+ * the best mq_page_scored_titles(req, n_titles) unbanned titles matter to it (every other title
+ * has relevance 0), which is what lets the server score with mq_model_score_top. */
+int mq_page_scored_titles(const mq_page_req *req, int32_t n_titles);
+
 /* Builds a page. scores: [n_titles] the member's personalized scores (any scale) or NULL for
  * a cold-start page; hist: the member's history (n_hist may be 0). The result lives in ctx
  * until its next build. Rules: no title twice; finished, disliked and excluded titles never
