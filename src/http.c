@@ -10,7 +10,13 @@
  *    and the old one is freed by whichever request releases it last. No request fails or waits;
  *  - the event log and the member store: POST /v1/events appends to the log, which commits
  *    (fsync, group-committed across concurrent requests) and applies the events to the store
- *    before the request is answered, so the next homepage request sees them.
+ *    before the request is answered, so the next homepage request sees them;
+ *  - live trending (src/trend.c): the same apply step adds each batch to per-title decayed
+ *    counters (one mutex per group commit), seeded from the bundle's trending scores; a thread
+ *    ranks them into an immutable snapshot every trending_refresh seconds when they changed,
+ *    which pages take and give back with one atomic operation each (no lock). At start-up the
+ *    whole log is replayed (the counters count every record once, the store only those after
+ *    its applied sequence); a reload seeds counters for the new bundle and rescans the log.
  *
  * Threads: libmicrohttpd runs a pool of `threads` event-loop threads (epoll), each handling
  * its own connections; handlers run on those threads and block only on the event log's commit
@@ -89,6 +95,10 @@ typedef struct bundle {
     int32_t *ds2m;                   /* [dataset n_titles] -> model title or -1 */
     _Atomic(simlist *) *sim;         /* [n_titles] filled on demand and by the warmer */
     atomic_int sim_cached;           /* lists in sim */
+    uint64_t gen;                    /* load number: tags the trending snapshots of this bundle */
+    float *trend_seed;               /* [n_titles] raw trending scores, as of trend_as_of */
+    int64_t trend_as_of;
+    double trend_half_life_days;     /* the trending model's, else 0 */
 } bundle;
 
 /* ---- per-request working memory ---- */
@@ -127,6 +137,20 @@ struct mq_server {
     atomic_int inflight;
     atomic_int async_waiting;        /* events requests suspended until their commit */
     atomic_ullong events_accepted, reloads, reload_failures;
+    /* live trending (src/trend.c): counters fed by every logged event, guarded by tmu (taken
+     * once per group commit); a thread ranks them into a snapshot every trending_refresh
+     * seconds when they changed; pages read the snapshot without a lock */
+    pthread_mutex_t tmu;
+    pthread_cond_t tcv;
+    mq_trend *trend;                 /* counters in the title space of tbundle */
+    bundle *tbundle;                 /* a reference to the bundle the counters follow */
+    uint64_t trend_seq;              /* the last log record counted (or skipped) */
+    uint64_t store_applied;          /* the store's applied sequence at open */
+    bool trend_dirty, trend_stop, trend_thread_started;
+    pthread_t trend_thread;
+    mq_trend_pub *trend_pub;
+    uint64_t bundle_gen;
+    atomic_ullong trend_rebuilds, trend_events;
     atomic_ullong count[N_ROUTES][N_STATUS];
     hist lat[N_ROUTES][N_STATUS];
     hist page_build;
@@ -144,6 +168,7 @@ static void bundle_destroy(bundle *b)
     free(b->sim);
     free(b->ids);
     free(b->ds2m);
+    free(b->trend_seed);
     mq_model_destroy(b->main);
     mq_model_destroy(b->pop);
     mq_model_destroy(b->trend);
@@ -315,12 +340,19 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     } else {
         memcpy(trend, pop, (size_t)n * sizeof *pop);
     }
+    /* the time the seed scores hold at: the trending model's as_of, else the data's latest
+     * event (popularity has no time), else none (the first live event outweighs the seed) */
+    double v;
+    if (b->trend && mq_model_param_double(b->trend, "as_of", &v) == 0) b->trend_as_of = (int64_t)v;
+    else if (d)
+        for (int64_t e = 0; e < d->nnz; e++) b->trend_as_of = MQ_MAX(b->trend_as_of, d->m_time[e]);
+    if (b->trend && mq_model_param_double(b->trend, "half_life", &v) == 0) b->trend_half_life_days = v;
     rc = mq_page_catalog_init(&b->pc, n, mq_model_catalog(b->main), b->ids, pop, trend, err);
     if (rc) goto fail;
     b->pc.similar = similar_cb;
     b->pc.similar_user = b;
     free(pop);
-    free(trend);
+    b->trend_seed = trend;
     *out = b;
     return 0;
 fail:
@@ -330,6 +362,137 @@ fail:
     return rc;
 }
 
+/* ---- live trending ---- */
+
+#define TREND_DEFAULT_HALF_LIFE_DAYS 7.0
+
+/* Counts events into s->trend (tmu held). Every log record passes here exactly once per set
+ * of counters: the replay at open and the commits after it in sequence order, or the rescan
+ * of a reseed, which stops at trend_seq. */
+static void trend_count(mq_server *s, const mq_event *ev, int n, uint64_t first_seq)
+{
+    int64_t now = (int64_t)time(NULL);
+    uint64_t counted = 0;
+    for (int i = 0; i < n; i++) {
+        float w = mq_trend_event_weight(ev[i].kind, ev[i].value);
+        if (w <= 0) continue;
+        int32_t t = mq_model_title_index(s->tbundle->main, ev[i].title);
+        counted += mq_trend_add(s->trend, t, ev[i].time, w, now);
+    }
+    s->trend_seq = first_seq + (uint64_t)n - 1;
+    if (counted) {
+        s->trend_dirty = true;
+        atomic_fetch_add_explicit(&s->trend_events, counted, memory_order_relaxed);
+    }
+}
+
+typedef struct rescan {
+    mq_server *s;
+    uint64_t upto;
+} rescan;
+
+static int rescan_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    rescan *r = user;
+    if (first_seq > r->upto) return 0;
+    uint64_t m = MQ_MIN((uint64_t)n, r->upto - first_seq + 1);
+    /* counted again into new counters, not new events: the sequence and the metric stay */
+    uint64_t keep = r->s->trend_seq;
+    unsigned long long events = atomic_load(&r->s->trend_events);
+    trend_count(r->s, ev, (int)m, first_seq);
+    r->s->trend_seq = keep;
+    atomic_store(&r->s->trend_events, events);
+    return 0;
+}
+
+/* New counters for bundle b: its trending scores as the seed, then every event of the log up
+ * to the last one counted so far (the commits after it arrive through the apply callback,
+ * which waits on tmu meanwhile). At start-up the log is not open yet: its replay counts. */
+static int trend_reseed(mq_server *s, bundle *b, mq_err *err)
+{
+    double hl = s->o.trending_half_life > 0 ? s->o.trending_half_life
+              : b->trend_half_life_days > 0 ? b->trend_half_life_days : TREND_DEFAULT_HALF_LIFE_DAYS;
+    mq_trend *tr;
+    int rc = mq_trend_create(b->n_titles, hl * 86400.0, b->trend_seed, b->trend_as_of, &tr, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&s->tmu);
+    mq_trend *old = s->trend;
+    bundle *oldb = s->tbundle;
+    s->trend = tr;
+    s->tbundle = b;
+    atomic_fetch_add(&b->refs, 1);
+    if (s->evlog) {
+        rescan r = {s, s->trend_seq};
+        rc = mq_evlog_scan(s->events, rescan_cb, &r, err);
+        if (rc) {     /* keep the old counters */
+            s->trend = old;
+            s->tbundle = oldb;
+            old = tr;
+            oldb = b;
+        }
+    }
+    s->trend_dirty = true;
+    pthread_cond_signal(&s->tcv);
+    pthread_mutex_unlock(&s->tmu);
+    mq_trend_destroy(old);
+    bundle_release(oldb);
+    return rc;
+}
+
+/* Copies the counters (under tmu) and ranks them into a new snapshot (without it). */
+static int trend_rebuild(mq_server *s, double *scratch, int32_t cap)
+{
+    double t0 = mq_now();
+    pthread_mutex_lock(&s->tmu);
+    int32_t n = mq_trend_n_titles(s->trend);
+    if (n > cap) { pthread_mutex_unlock(&s->tmu); return MQ_ENOMEM; }
+    mq_trend_copy(s->trend, scratch);
+    uint64_t tag = s->tbundle->gen;
+    s->trend_dirty = false;
+    pthread_mutex_unlock(&s->tmu);
+    mq_trend_snap *snap = mq_trend_snap_create(n);
+    if (!snap) return MQ_ENOMEM;
+    mq_trend_rank(scratch, n, snap->score, snap->order);
+    snap->tag = tag;
+    snap->built = mq_now();
+    snap->build_seconds = snap->built - t0;
+    mq_err err;
+    int rc = mq_trend_publish(s->trend_pub, snap, &err);
+    if (rc) mq__logf(&s->log, "serve: %s", err.msg);
+    else atomic_fetch_add(&s->trend_rebuilds, 1);
+    return rc;
+}
+
+static void *trend_main(void *arg)
+{
+    mq_server *s = arg;
+    double *scratch = NULL;
+    int32_t cap = 0;
+    pthread_mutex_lock(&s->tmu);
+    while (!s->trend_stop) {
+        if (s->trend_dirty) {
+            int32_t n = mq_trend_n_titles(s->trend);
+            pthread_mutex_unlock(&s->tmu);
+            if (n > cap) {
+                free(scratch);
+                scratch = malloc((size_t)MQ_MAX(n, 1) * sizeof *scratch);
+                cap = scratch ? n : 0;
+            }
+            if (trend_rebuild(s, scratch, cap) == MQ_ENOMEM) mq__logf(&s->log, "serve: trending: out of memory");
+            pthread_mutex_lock(&s->tmu);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + s->o.trending_refresh;
+        ts.tv_sec = (time_t)at;
+        ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
+        if (!s->trend_stop) pthread_cond_timedwait(&s->tcv, &s->tmu, &ts);
+    }
+    pthread_mutex_unlock(&s->tmu);
+    free(scratch);
+    return NULL;
+}
+
 int mq_server_reload(mq_server *s, mq_err *err)
 {
     pthread_mutex_lock(&s->reload_mu);
@@ -337,6 +500,14 @@ int mq_server_reload(mq_server *s, mq_err *err)
     double t0 = mq_now();
     int rc = bundle_load(s, &nb, err);
     if (rc) {
+        atomic_fetch_add(&s->reload_failures, 1);
+        pthread_mutex_unlock(&s->reload_mu);
+        return rc;
+    }
+    nb->gen = ++s->bundle_gen;
+    rc = trend_reseed(s, nb, err);
+    if (rc) {
+        bundle_release(nb);
         atomic_fetch_add(&s->reload_failures, 1);
         pthread_mutex_unlock(&s->reload_mu);
         return rc;
@@ -647,8 +818,16 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         scores = r->scores;
     }
     const mq_page *page = NULL;
+    /* Trending Now from the live snapshot when it is for this bundle's titles (right after a
+     * reload, until the next rebuild, the bundle's own scores) */
+    mq_page_catalog pc = b->pc;
+    const mq_trend_snap *ts = mq_trend_acquire(s->trend_pub);
+    if (ts && ts->tag == b->gen && ts->n_titles == b->n_titles) {
+        pc.trending = ts->score;
+        pc.trend_order = ts->order;
+    }
     if (!rc) {
-        rc = mq_page_build(r->page, &b->pc, scores, r->hist, n_hist, &req, &page, &err);
+        rc = mq_page_build(r->page, &pc, scores, r->hist, n_hist, &req, &page, &err);
     }
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -664,11 +843,12 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         mq_buf_puts(&out, ",\"model_version\":");
         mq_buf_json_str(&out, b->version, strlen(b->version));
         mq_buf_printf(&out, ",\"cold_start\":%s,", page->cold ? "true" : "false");
-        mq_page_json(page, &b->pc, &out);
+        mq_page_json(page, &pc, &out);
         mq_buf_puts(&out, "}\n");
         hist_add(&s->page_build, mq_now() - t0);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
+    mq_trend_release(s->trend_pub, ts);
     reqctx_put(s, r);
     bundle_release(b);
     return ret;
@@ -1037,6 +1217,19 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                       atomic_load(&b->sim_cached));
         bundle_release(b);
     }
+    const mq_trend_snap *ts = mq_trend_acquire(s->trend_pub);
+    mq_buf_printf(&o, "# HELP marquee_trending_events_total Events that moved the live trending counters.\n"
+                      "# TYPE marquee_trending_events_total counter\nmarquee_trending_events_total %llu\n"
+                      "# HELP marquee_trending_rebuilds_total Trending snapshots ranked and published.\n"
+                      "# TYPE marquee_trending_rebuilds_total counter\nmarquee_trending_rebuilds_total %llu\n",
+                  atomic_load(&s->trend_events), atomic_load(&s->trend_rebuilds));
+    if (ts)
+        mq_buf_printf(&o, "# HELP marquee_trending_snapshot_age_seconds Age of the trending snapshot pages use.\n"
+                          "# TYPE marquee_trending_snapshot_age_seconds gauge\nmarquee_trending_snapshot_age_seconds %.3f\n"
+                          "# HELP marquee_trending_rebuild_seconds Time the last trending rebuild took (copy + rank).\n"
+                          "# TYPE marquee_trending_rebuild_seconds gauge\nmarquee_trending_rebuild_seconds %.6f\n",
+                      mq_now() - ts->built, ts->build_seconds);
+    mq_trend_release(s->trend_pub, ts);
     mq_buf_printf(&o, "# HELP marquee_inflight_requests Requests being handled.\n"
                       "# TYPE marquee_inflight_requests gauge\nmarquee_inflight_requests %d\n"
                       "# HELP marquee_uptime_seconds Seconds since start.\n# TYPE marquee_uptime_seconds gauge\n"
@@ -1184,11 +1377,23 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ---- */
 
+/* The event log's apply callback: the replay at open (every record: the trending counters
+ * start from the seed each time, while the store keeps what it applied before) and each
+ * durable group commit after it. */
 static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
 {
     mq_server *s = user;
+    pthread_mutex_lock(&s->tmu);
+    if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
+        int skip = first_seq > s->trend_seq ? 0 : (int)(s->trend_seq - first_seq + 1);
+        trend_count(s, ev + skip, n - skip, first_seq + (uint64_t)skip);
+    }
+    pthread_mutex_unlock(&s->tmu);
+    uint64_t last = first_seq + (uint64_t)n - 1;
+    if (last <= s->store_applied) return 0;
+    int skip = first_seq > s->store_applied ? 0 : (int)(s->store_applied - first_seq + 1);
     mq_err err;
-    int rc = mq_store_apply(s->store, ev, n, first_seq + (uint64_t)n - 1, &err);
+    int rc = mq_store_apply(s->store, ev + skip, n - skip, last, &err);
     if (rc) mq__logf(&s->log, "serve: store update failed: %s", err.msg);
     return rc;
 }
@@ -1213,7 +1418,12 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     pthread_mutex_init(&s->bmu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->pmu, NULL);
+    pthread_mutex_init(&s->tmu, NULL);
+    pthread_cond_init(&s->tcv, NULL);
+    if (!(s->o.trending_refresh > 0)) s->o.trending_refresh = 1.0;
     s->started = mq_now();
+    s->trend_pub = mq_trend_pub_create();
+    if (!s->trend_pub) { free(s); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
     snprintf(s->models, sizeof s->models, "%s", o->models);
     snprintf(s->events, sizeof s->events, "%s", o->events ? o->events : "");
     if (!o->events) snprintf(s->events, sizeof s->events, "%s/events", o->models);
@@ -1246,12 +1456,33 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     uint64_t applied;
     rc = mq_store_applied_seq(s->store, &applied, err);
     if (rc) goto fail;
+    /* the whole log is replayed: the trending counters count every record, the store only
+     * those after what it applied */
+    s->store_applied = applied;
     mq_evlog_opts lo = {.fsync = s->o.fsync, .apply = store_apply_cb, .apply_user = s,
-                        .applied_seq = applied, .log = &s->log};
+                        .applied_seq = 0, .log = &s->log};
     rc = mq_evlog_open(s->events, &lo, &s->evlog, err);
     if (rc) goto fail;
     mq_evlog_stats ls;
     mq_evlog_get_stats(s->evlog, &ls);
+    if (applied > ls.records)
+        mq__logf(&s->log, "event log: the store has applied sequence %llu but the log ends at %llu",
+                 (unsigned long long)applied, (unsigned long long)ls.records);
+    /* the first snapshot before the first request; then the refresh thread */
+    double *scratch = malloc((size_t)MQ_MAX(s->cur->n_titles, 1) * sizeof *scratch);
+    rc = scratch ? trend_rebuild(s, scratch, s->cur->n_titles) : MQ_ENOMEM;
+    free(scratch);
+    if (rc) { mq__err_set(err, rc, "serve: cannot build the trending snapshot"); goto fail; }
+    if (pthread_create(&s->trend_thread, NULL, trend_main, s) != 0) {
+        rc = mq__err_set(err, MQ_ENOMEM, "serve: cannot start the trending thread");
+        goto fail;
+    }
+    s->trend_thread_started = true;
+    mq__logf(&s->log, "serve: trending: %llu events counted from the log, half-life %g days, "
+             "refreshed every %g s", (unsigned long long)mq_trend_counted(s->trend),
+             s->o.trending_half_life > 0 ? s->o.trending_half_life
+             : s->cur->trend_half_life_days > 0 ? s->cur->trend_half_life_days : TREND_DEFAULT_HALF_LIFE_DAYS,
+             s->o.trending_refresh);
     mq__logf(&s->log, "serve: event log %s: %llu events (store had applied %llu), store %s",
              s->events, (unsigned long long)ls.records, (unsigned long long)applied, s->store_spec);
 
@@ -1301,13 +1532,25 @@ void mq_server_stop(mq_server *s)
         MHD_stop_daemon(s->d);
     }
     warmer_stop(s);
+    if (s->trend_thread_started) {
+        pthread_mutex_lock(&s->tmu);
+        s->trend_stop = true;
+        pthread_cond_signal(&s->tcv);
+        pthread_mutex_unlock(&s->tmu);
+        pthread_join(s->trend_thread, NULL);
+    }
     mq_evlog_close(s->evlog);
     mq_store_close(s->store);
+    mq_trend_pub_destroy(s->trend_pub);
+    mq_trend_destroy(s->trend);
+    bundle_release(s->tbundle);
     bundle_release(s->cur);
     mq_dataset_destroy(s->data);
     for (reqctx *r = s->pool, *nx; r; r = nx) { nx = r->next; reqctx_free(r); }
     pthread_mutex_destroy(&s->bmu);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->pmu);
+    pthread_mutex_destroy(&s->tmu);
+    pthread_cond_destroy(&s->tcv);
     free(s);
 }

@@ -350,6 +350,24 @@ int32_t mq_model_title_index(const mq_model *m, const char *id)
 
 const char *mq_model_params(const mq_model *m) { return m->params; }
 
+int mq_model_param_double(const mq_model *m, const char *name, double *out)
+{
+    size_t nl = strlen(name);
+    for (const char *p = m->params; *p;) {
+        if (!strncmp(p, name, nl) && p[nl] == '=') {
+            char *end;
+            double v = strtod(p + nl + 1, &end);
+            if (end == p + nl + 1 || (*end && *end != ' ')) return MQ_EFORMAT;
+            *out = v;
+            return 0;
+        }
+        const char *sp = strchr(p, ' ');
+        if (!sp) break;
+        p = sp + 1;
+    }
+    return MQ_ENOTFOUND;
+}
+
 /* ---- scoring ---------------------------------------------------------------------------- */
 
 static int check_hist(const mq_model *m, const int32_t *hist, int n_hist, mq_err *err)

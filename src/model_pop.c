@@ -5,7 +5,9 @@
  *           reproducible (tests/ref/models_pop.py).
  * trending: score(t) = sum over t's positives of 0.5^((T - time) / half_life), T the latest
  *           event time in the training data, half_life in days (parameter half_life, default
- *           7). With no timestamps (all 0) every weight is 1 and trending equals pop.
+ *           7). With no timestamps (all 0) every weight is 1 and trending equals pop. T is
+ *           recorded as the parameter as_of (unix seconds), the time the scores hold at:
+ *           `marquee serve` seeds its live trending counters (src/trend.c) from them.
  *
  * Array: "score" f32 [n_titles]. Scoring ignores the history (the filters remove seen titles).
  */
@@ -21,13 +23,14 @@ typedef struct pop_state {
 
 static int pop_fill(mq_model *m, const mq_dataset *d, double half_life_days, mq_err *err)
 {
+    int64_t tmax = 0;
+    for (int64_t e = 0; e < d->nnz; e++) tmax = MQ_MAX(tmax, d->t_time[e]);
+    if (half_life_days > 0) mq__model_param_num(m, "as_of", (double)tmax);
     float *s = mq__alloc((size_t)d->n_titles, sizeof *s);
     if (!s) return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", m->kind);
     if (half_life_days <= 0) {
         for (int32_t t = 0; t < d->n_titles; t++) s[t] = (float)(d->t_ptr[t + 1] - d->t_ptr[t]);
     } else {
-        int64_t tmax = 0;
-        for (int64_t e = 0; e < d->nnz; e++) tmax = MQ_MAX(tmax, d->t_time[e]);
         double hl = half_life_days * 86400.0;
         for (int32_t t = 0; t < d->n_titles; t++) {
             double acc = 0;

@@ -647,3 +647,138 @@ MQ_TEST(serve_cli_usage_and_bad_options)
                              "test $? = 1 && grep -q 'expected lmdb:PATH' %s/e2",
                              mq_test_bin(), shared_models, tmp, tmp, tmp), 0);
 }
+
+/* The ids of a page's row, in order (up to cap). */
+static int row_ids(const cJSON *page, const char *row, char ids[][16], int cap)
+{
+    const cJSON *r = find_row(page, row), *t;
+    int n = 0;
+    if (!r) return -1;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(r, "titles"))
+        if (n < cap) snprintf(ids[n++], 16, "%s", cJSON_GetObjectItem(t, "id")->valuestring);
+    return n;
+}
+
+/* A metric's value from /metrics, or -1. */
+static double metric(int port, const char *name)
+{
+    resp r;
+    if (http(port, "GET", "/metrics", NULL, NULL, &r)) return -1;
+    double v = -1;
+    size_t nl = strlen(name);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (!strncmp(p, name, nl) && p[nl] == ' ') { v = atof(p + nl + 1); break; }
+    resp_free(&r);
+    return v;
+}
+
+MQ_TEST(serve_http_trending_follows_events)
+{
+    /* A burst of plays of a title far down Trending Now puts it first in the "trending" row of
+     * a cold-start page, and into a member with history's row, within the refresh interval and
+     * without a reload; a restart replaying the log gives the same row and counts each event
+     * once. */
+    server s;
+    ASSERT_INT_EQ(start_server(&s, NULL, "--trending-refresh 0.2"), 0);
+    const char *cold = "/v1/members/trend-cold/homepage?rows=20&per_row=40";
+    /* a member with history (folded in from events), at prime time */
+    const char *warm = "/v1/members/trend-warm/homepage?rows=20&per_row=40&hour=20";
+    int st;
+    cJSON *p = get_json(s.port, cold, &st);
+    ASSERT(p && st == 200);
+    char before[40][16];
+    int nb = row_ids(p, "trending", before, 40);
+    ASSERT(nb > 0);
+    cJSON_Delete(p);
+    resp r;
+    ASSERT(post(s.port, KEY, "[{\"member\":\"trend-warm\",\"title\":\"1\",\"event\":\"play\",\"value\":6000},"
+                              "{\"member\":\"trend-warm\",\"title\":\"2\",\"event\":\"play\",\"value\":6000},"
+                              "{\"member\":\"trend-warm\",\"title\":\"3\",\"event\":\"rating\",\"value\":4.5}]", &r) == 0 &&
+           r.status == 200);
+    resp_free(&r);
+    /* the obscure title: among title 1's similar ones, not in the trending row, not seen by
+     * member 1 and nowhere on 1's page (a title shows once per page) */
+    char seen1[400][16];
+    int ns = member1_seen(seen1, 400);
+    cJSON *wp = get_json(s.port, warm, &st);
+    ASSERT(wp && st == 200);
+    p = get_json(s.port, "/v1/titles/1/similar?n=200", &st);
+    ASSERT(p && st == 200);
+    char obscure[16] = "";
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "titles")) {
+        const char *id = cJSON_GetObjectItem(t, "id")->valuestring;
+        bool skip = false;
+        for (int k = 0; k < nb && !skip; k++) skip = !strcmp(before[k], id);
+        for (int k = 0; k < ns && !skip; k++) skip = !strcmp(seen1[k], id);
+        if (!skip && !page_has_title(wp, id)) snprintf(obscure, sizeof obscure, "%s", id);
+    }
+    cJSON_Delete(p);
+    cJSON_Delete(wp);
+    ASSERT(obscure[0]);
+    ASSERT(metric(s.port, "marquee_trending_rebuilds_total") >= 1);
+    /* the burst: 25 members play it (one impression too, which must not count) */
+    char body[8192];
+    int off = snprintf(body, sizeof body, "[");
+    for (int i = 0; i < 25; i++)
+        off += snprintf(body + off, sizeof body - (size_t)off, "%s{\"member\":\"trend-m%d\",\"title\":\"%s\",\"event\":\"play\",\"value\":900}",
+                        i ? "," : "", i, obscure);
+    snprintf(body + off, sizeof body - (size_t)off, ",{\"member\":\"trend-m0\",\"title\":\"1\",\"event\":\"impression\"}]");
+    ASSERT(post(s.port, KEY, body, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    double t0 = mq_now();
+    bool cold_ok = false, warm_ok = false;
+    while (mq_now() - t0 < 5 && !(cold_ok && warm_ok)) {
+        usleep(50000);
+        char ids[40][16];
+        p = get_json(s.port, cold, &st);
+        int n = p ? row_ids(p, "trending", ids, 40) : -1;
+        cold_ok = n > 0 && !strcmp(ids[0], obscure);
+        cJSON_Delete(p);
+        p = get_json(s.port, warm, &st);
+        n = p ? row_ids(p, "trending", ids, 40) : -1;
+        warm_ok = false;
+        for (int k = 0; k < n; k++) warm_ok |= !strcmp(ids[k], obscure);
+        if (!warm_ok && mq_now() - t0 > 4.9) {
+            const cJSON *row;
+            cJSON_ArrayForEach(row, cJSON_GetObjectItem(p, "rows"))
+                fprintf(stderr, "  warm member's row %s\n", cJSON_GetObjectItem(row, "id")->valuestring);
+            fprintf(stderr, "  obscure %s on the page: %d\n", obscure, page_has_title(p, obscure));
+        }
+        cJSON_Delete(p);
+    }
+    double took = mq_now() - t0;
+    fprintf(stderr, "  trending row showed the burst after %.2f s (refresh 0.2 s)\n", took);
+    ASSERT(cold_ok);
+    ASSERT(warm_ok);
+    ASSERT(took < 1.0);      /* refresh 0.2 s + a page round trip, with room for a busy machine */
+    ASSERT_NEAR(metric(s.port, "marquee_trending_events_total"), 28, 0);
+    ASSERT(metric(s.port, "marquee_trending_snapshot_age_seconds") >= 0);
+    /* restart: the log replay rebuilds the same counters */
+    char rowa[40][16], rowb[40][16];
+    p = get_json(s.port, cold, &st);
+    int na = row_ids(p, "trending", rowa, 40);
+    cJSON_Delete(p);
+    stop_server(&s, SIGTERM);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", s.dir);
+    ASSERT_INT_EQ(start_server(&s, dir, "--trending-refresh 0.2"), 0);
+    p = get_json(s.port, cold, &st);
+    ASSERT(p && st == 200);
+    int nb2 = row_ids(p, "trending", rowb, 40);
+    cJSON_Delete(p);
+    if (strcmp(rowa[0], rowb[0])) mq_test_sh("cat %s/log.txt >&2", s.dir);
+    ASSERT_NEAR(metric(s.port, "marquee_trending_events_total"), 28, 0);
+    ASSERT_INT_EQ(na, nb2);
+    for (int k = 0; k < na; k++) ASSERT_STR_EQ(rowa[k], rowb[k]);
+    /* a reload rescans the log into the new bundle's counters: the row stays */
+    ASSERT(http(s.port, "POST", "/v1/admin/reload", KEY, NULL, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    usleep(600000);
+    p = get_json(s.port, cold, &st);
+    nb2 = row_ids(p, "trending", rowb, 40);
+    cJSON_Delete(p);
+    ASSERT_INT_EQ(na, nb2);
+    for (int k = 0; k < na; k++) ASSERT_STR_EQ(rowa[k], rowb[k]);
+    stop_server(&s, SIGTERM);
+}

@@ -81,6 +81,9 @@ int mq_model_load(const char *path, mq_model **out, mq_err *err);
 /* The canonical parameter text of a model, every parameter with its value, e.g.
  * "lambda=200 prune=0". Owned by the model. */
 const char *mq_model_params(const mq_model *m);
+/* One numeric parameter of mq_model_params ("name=value"): 0 and *out, MQ_ENOTFOUND when the
+ * model has no such parameter, MQ_EFORMAT when its value is not a number. */
+int mq_model_param_double(const mq_model *m, const char *name, double *out);
 
 /* Scores many histories at once (fold-in), e.g. all test members of an evaluation: member b's
  * history is hist_idx[hist_ptr[b] .. hist_ptr[b+1]) (title indices); scores is

@@ -198,6 +198,68 @@ int mq_page_catalog_init(mq_page_catalog *pc, int32_t n_titles, const mq_catalog
                          const float *trending, mq_err *err);
 void mq_page_catalog_release(mq_page_catalog *pc);
 
+/* ---- live Trending Now (src/trend.c) ---------------------------------------------------- */
+
+/* Per-title exponentially decayed event counters (the trending model's score, kept current
+ * by the event stream). Not thread-safe: one owner, or a mutex around every call. */
+typedef struct mq_trend mq_trend;
+
+/* The weight an event adds to its title's counter: 1 for a positive strength
+ * (mq_event_strength > 0: plays, ratings above 0, thumbs up), 0 otherwise, as the trending
+ * model counts a positive (member, title) pair once whatever its value. */
+float mq_trend_event_weight(int kind, float value);
+
+/* Counters for n_titles titles with the given half-life (seconds, > 0), starting from seed
+ * ([n_titles] scores as of unix time as_of, NULL for zeros; negative or NaN entries count as
+ * 0). Events at or before as_of are taken to be in the seed and are not counted. */
+int mq_trend_create(int32_t n_titles, double half_life_s, const float *seed, int64_t as_of,
+                    mq_trend **out, mq_err *err);
+void mq_trend_destroy(mq_trend *tr);    /* NULL is fine */
+int32_t mq_trend_n_titles(const mq_trend *tr);
+/* Events that added weight since creation. */
+uint64_t mq_trend_counted(const mq_trend *tr);
+/* Adds weight at unix time `time` (clamped to now, the caller's wall clock) to title's
+ * counter. Returns whether it counted (false: title out of range, weight <= 0, or at or
+ * before as_of). O(1), plus O(n_titles) once per 64 half-lives of event time (rescaling). */
+bool mq_trend_add(mq_trend *tr, int32_t title, int64_t time, float weight, int64_t now);
+/* The title's score at unix time at: the sum of its weights times 0.5^((at - time) / h). */
+double mq_trend_value(const mq_trend *tr, int32_t title, int64_t at);
+/* Copies the counters ([n_titles], values at an internal reference time: only their ratios
+ * are meaningful) into dst. */
+void mq_trend_copy(const mq_trend *tr, double *dst);
+/* From counters c [n]: score[t] = c[t] / max c in [0, 1] and order = titles by c descending,
+ * ties by the lower title. */
+void mq_trend_rank(const double *c, int32_t n, float *score, int32_t *order);
+
+/* One ranked, immutable view of the counters, shared by readers. */
+typedef struct mq_trend_snap {
+    int32_t n_titles;
+    float *score;               /* [n_titles] in [0, 1] */
+    int32_t *order;             /* [n_titles] by score descending */
+    uint64_t tag;               /* the creator's: which title space the indices refer to */
+    double built;               /* mq_now() when built */
+    double build_seconds;       /* copy + rank time */
+} mq_trend_snap;
+
+/* Allocates a snapshot's arrays (the caller fills them). NULL when out of memory. */
+mq_trend_snap *mq_trend_snap_create(int32_t n_titles);
+/* Frees a snapshot that was never published. NULL is fine. */
+void mq_trend_snap_destroy(mq_trend_snap *snap);
+
+/* The published snapshot: lock-free acquire/release for readers (split reference counting,
+ * see src/trend.c); one publisher at a time. */
+typedef struct mq_trend_pub mq_trend_pub;
+mq_trend_pub *mq_trend_pub_create(void);
+/* Frees the published snapshot; no reader may still hold one. NULL is fine. */
+void mq_trend_pub_destroy(mq_trend_pub *p);
+/* Publishes snap (taking ownership); the one it replaces is freed when its last reader
+ * releases it. MQ_EBUSY (snap freed, the old one stays) when 64 replaced snapshots are all
+ * still held. */
+int mq_trend_publish(mq_trend_pub *p, mq_trend_snap *snap, mq_err *err);
+/* The current snapshot (NULL if none yet), valid until mq_trend_release. Never blocks. */
+const mq_trend_snap *mq_trend_acquire(mq_trend_pub *p);
+void mq_trend_release(mq_trend_pub *p, const mq_trend_snap *snap);   /* NULL is fine */
+
 /* Appends title t's JSON members ("id", "name", "year", "genres", without braces). */
 struct mq_buf;
 void mq_page_title_json(const mq_page_catalog *pc, int32_t t, struct mq_buf *b);
@@ -282,6 +344,8 @@ typedef struct mq_server_opts {
     int max_inflight;           /* requests being processed before 503 (default 1024) */
     int max_connections;        /* default 4096 */
     double finish_seconds;      /* default 5400 */
+    double trending_half_life;  /* days; 0 = the trending model's (7 without one) */
+    double trending_refresh;    /* seconds between trending snapshot rebuilds (default 1) */
     const mq_log *log;
 } mq_server_opts;
 

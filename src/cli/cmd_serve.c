@@ -45,6 +45,10 @@ static const char *usage_text =
     "  --threads N         HTTP threads (default: the number of cores)\n"
     "  --max-body BYTES    request body limit (default 1048576; larger: 413)\n"
     "  --finish-seconds S  seconds of play that finish a title (default 5400)\n"
+    "  --trending-half-life DAYS\n"
+    "                      half-life of the live Trending Now counters (default: the trending\n"
+    "                      model's, 90 for the demo models; 7 without a trending model)\n"
+    "  --trending-refresh S  seconds between Trending Now rebuilds from events (default 1)\n"
     "  --port-file F       write the port number to F once listening\n"
     "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
@@ -178,6 +182,12 @@ int mq_cli_serve(int argc, char **argv)
         } else if (!strcmp(a, "--finish-seconds")) {
             if (mq_cli_parse_double(v, &dv) || !(dv > 0)) return mq_cli_usage_error("serve", "--finish-seconds: '%s' is not a positive number", v);
             o.finish_seconds = dv;
+        } else if (!strcmp(a, "--trending-half-life")) {
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 1e-6 && dv <= 1e6)) return mq_cli_usage_error("serve", "--trending-half-life: '%s' is not a number of days in [1e-6, 1e6]", v);
+            o.trending_half_life = dv;
+        } else if (!strcmp(a, "--trending-refresh")) {
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error("serve", "--trending-refresh: '%s' is not a number of seconds in [0.01, 3600]", v);
+            o.trending_refresh = dv;
         } else if (!strcmp(a, "--port-file")) port_file = v;
         else return mq_cli_usage_error("serve", "unknown option '%s'", a);
     }
