@@ -165,7 +165,7 @@ static int ctx_reserve(mq_page_ctx *c, int32_t n, int rows, int titles)
         free(c->flag); free(c->rel); free(c->tmpf); free(c->tmpi);
         c->flag = malloc((size_t)n);
         c->rel = malloc((size_t)n * sizeof *c->rel);
-        c->tmpf = malloc(((size_t)n + 4) * sizeof *c->tmpf);   /* + the MMR pool's padding */
+        c->tmpf = malloc(((size_t)n + 8) * sizeof *c->tmpf);   /* + the MMR pool's padding */
         c->tmpi = malloc((size_t)n * sizeof *c->tmpi);
         c->cap_titles = n;
         if (!c->flag || !c->rel || !c->tmpf || !c->tmpi) { c->cap_titles = 0; return MQ_ENOMEM; }
@@ -458,12 +458,85 @@ mmr_fold_k(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi, cons
     return lanes_best(bv, bi);
 }
 
-/* The fold, specialized: a pick without genres above bit 31 shares none there either, so the
- * high half's popcount (0) is skipped, which leaves every value unchanged. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Per 32-bit lane popcount of a & b plus c & d: nibble lookups (pshufb), byte sums, then
+ * pairwise widening sums. Exact. */
+__attribute__((target("avx2"))) static inline __m256i popc2_avx2(__m256i a, __m256i b, __m256i c,
+                                                                   __m256i d)
+{
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i x = _mm256_and_si256(a, b), y = _mm256_and_si256(c, d);
+    __m256i cnt = _mm256_add_epi8(
+        _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x, m4)),
+                        _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), m4))),
+        _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(y, m4)),
+                        _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(y, 4), m4))));
+    cnt = _mm256_maddubs_epi16(cnt, _mm256_set1_epi8(1));
+    return _mm256_madd_epi16(cnt, _mm256_set1_epi16(1));
+}
+
+/* mmr_fold_k eight entries at a time (n a multiple of 8), with the same float operations in
+ * the same order (no fused multiply-adds), so every value is bit-identical to it. */
+__attribute__((target("avx2"))) static int mmr_fold_avx2(uint64_t g, float gpb, const uint32_t *glo,
+                                                         const uint32_t *ghi, const float *gp,
+                                                         const float *pv, float *ms, float *mv,
+                                                         int n, float lf, float mf)
+{
+    const __m256i glv = _mm256_set1_epi32((int32_t)(uint32_t)g);
+    const __m256i ghv = _mm256_set1_epi32((int32_t)(uint32_t)(g >> 32));
+    const __m256 gbv = _mm256_set1_ps(gpb), lv = _mm256_set1_ps(lf), mfv = _mm256_set1_ps(mf);
+    const __m256 one = _mm256_set1_ps(1), zero = _mm256_setzero_ps();
+    const __m256 ninfv = _mm256_set1_ps(-__builtin_inff());
+    __m256 bv = ninfv;
+    __m256i bi = _mm256_set1_epi32(-1), idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (int i = 0; i < n; i += 8) {
+        __m256i c = popc2_avx2(glv, _mm256_loadu_si256((const __m256i *)(glo + i)), ghv,
+                               _mm256_loadu_si256((const __m256i *)(ghi + i)));
+        __m256 inter = _mm256_cvtepi32_ps(c);
+        __m256 uni = _mm256_sub_ps(_mm256_add_ps(gbv, _mm256_loadu_ps(gp + i)), inter);
+        __m256 sv = _mm256_div_ps(inter, _mm256_blendv_ps(one, uni, _mm256_cmp_ps(uni, zero, _CMP_GT_OQ)));
+        __m256 m0 = _mm256_loadu_ps(ms + i);
+        __m256 m = _mm256_blendv_ps(m0, sv, _mm256_cmp_ps(sv, m0, _CMP_GT_OQ));
+        __m256 v = _mm256_sub_ps(_mm256_mul_ps(lv, _mm256_loadu_ps(pv + i)), _mm256_mul_ps(mfv, m));
+        __m256 old = _mm256_loadu_ps(mv + i);
+        __m256 nv = _mm256_blendv_ps(v, ninfv, _mm256_cmp_ps(old, ninfv, _CMP_EQ_OQ));
+        _mm256_storeu_ps(ms + i, m);
+        _mm256_storeu_ps(mv + i, nv);
+        __m256 gt = _mm256_cmp_ps(nv, bv, _CMP_GT_OQ);
+        bv = _mm256_blendv_ps(bv, nv, gt);
+        bi = _mm256_blendv_epi8(bi, idx, _mm256_castps_si256(gt));
+        idx = _mm256_add_epi32(idx, eight);
+    }
+    float bvs[8];
+    int32_t bis[8];
+    _mm256_storeu_ps(bvs, bv);
+    _mm256_storeu_si256((__m256i *)bis, bi);
+    int best = -1;
+    float bb = -__builtin_inff();
+    for (int l = 0; l < 8; l++)
+        if (bis[l] >= 0 && (best < 0 || bvs[l] > bb || (bvs[l] == bb && bis[l] < best))) {
+            best = bis[l];
+            bb = bvs[l];
+        }
+    return best;
+}
+#endif
+
+/* The fold, specialized: with AVX2, eight entries at a time; else a pick without genres
+ * above bit 31 shares none there either, so the high half's popcount (0) is skipped, which
+ * leaves every value unchanged. n is a multiple of 8. */
 static int mmr_fold(uint64_t g, float gpb, const uint32_t *glo, const uint32_t *ghi,
                     const float *gp, const float *pv, float *ms, float *mv, int n, float lf,
                     float mf)
 {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) return mmr_fold_avx2(g, gpb, glo, ghi, gp, pv, ms, mv, n, lf, mf);
+#endif
     if (g >> 32) return mmr_fold_k(g, gpb, glo, ghi, gp, pv, ms, mv, n, lf, mf, true);
     return mmr_fold_k(g, gpb, glo, ghi, gp, pv, ms, mv, n, lf, mf, false);
 }
@@ -511,8 +584,9 @@ static int fill_row(builder *b, cand_row *r)
     int take = per < np ? per : np;
     const float ninf = -__builtin_inff();
     /* the MMR scans run four pool entries at a time (GCC/Clang vector types: SSE2 on x86-64,
-     * NEON on arm64); the pool is padded to a multiple of 4 with entries never chosen */
-    int np4 = (np + 3) & ~3;
+     * NEON on arm64; eight at a time with AVX2); the pool is padded to a multiple of 8 with
+     * entries never chosen */
+    int np4 = (np + 7) & ~7;
     uint32_t *glo = c->glo, *ghi = c->ghi;
     if (mmr) {
         for (int i = np; i < np4; i++) { pv[i] = 0; ms[i] = 0; gm[i] = 0; gp[i] = 0; }
@@ -815,6 +889,10 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
             for (int g = 0; g < ng; g++) aff[g].a = pc->genre_ptr[g + 1] - pc->genre_ptr[g];
         }
         qsort(aff, (size_t)ng, sizeof *aff, aff_desc);
+        /* A row is only ever read up to its first 3 x per_row titles that are neither banned
+         * nor on the page, and at most n_hs + exclusions + rows x per_row titles are: a genre
+         * list (no title twice) longer than that changes nothing. */
+        int gmax = n_hs + req->n_exclude + req->rows * req->per_row + 3 * req->per_row;
         int made = 0;
         for (int i = 0; i < ng && made < MAX_GENRE_ROWS; i++) {
             int g = aff[i].g;
@@ -833,7 +911,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                 go = arena_alloc(c, (size_t)(n_top + glen) * sizeof *go);
                 gs = arena_alloc(c, (size_t)(n_top + glen) * sizeof *gs);
                 if (!go || !gs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-                for (int k = 0; k < n_top; k++)
+                for (int k = 0; k < n_top && m < gmax; k++)
                     if (tg[k] & bit) {
                         go[m] = top[k].t;
                         gs[m++] = c->rel[top[k].t];
@@ -841,7 +919,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                 /* the titles with rel > 0 are already listed above (relbit: L1-resident);
                  * branch-free: a listed title's slot is overwritten by the next one */
                 const int32_t *gi = pc->genre_idx + pc->genre_ptr[g];
-                for (int k = 0; k < glen; k++) {
+                for (int k = 0; k < glen && m < gmax; k++) {
                     int32_t t = gi[k];
                     go[m] = t;
                     gs[m] = 0.5f * pc->popularity[t];
@@ -851,8 +929,8 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                 go = (int32_t *)pc->genre_idx + pc->genre_ptr[g];
                 gs = arena_alloc(c, (size_t)glen * sizeof *gs);
                 if (!gs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-                for (int k = 0; k < glen; k++) gs[k] = pc->popularity[go[k]];
-                m = glen;
+                m = MQ_MIN(glen, gmax);
+                for (int k = 0; k < m; k++) gs[k] = pc->popularity[go[k]];
             }
             cand_row *r = add_row(b, K_GENRE, b->cold ? 0.8 : 0.85);
             snprintf(r->id, sizeof r->id, "genre:%s", gname);
