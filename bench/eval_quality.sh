@@ -99,7 +99,7 @@ for n in names:
         ms = [r["models"][i] for r in runs]
         fit = sum(x["fit_seconds"] for x in ms) / len(ms)
         chosen = collections.Counter(" ".join("%s=%s" % kv for kv in x["params"].items()
-                                              if kv[0] in ("lambda", "k", "shrink", "factors",
+                                              if kv[0] in ("lambda", "dropout", "k", "shrink", "factors",
                                                            "reg", "alpha0")) for x in ms)
         ch = ", ".join("%s (%d)" % kv if len(ms) > 1 else kv[0] for kv in chosen.most_common(3))
         if len(ms) == 1:
