@@ -28,7 +28,7 @@ DATA=${MQ_SHARED_DATA:-../shared/data}
 THREADS=${THREADS:-2}
 OUT=${OUT:-/tmp/mq_eval_quality}
 DATASETS=${DATASETS:-ml-100k ml-latest-small lastfm amazon-book}
-MODELS=${MODELS:-pop,itemknn,ease,ials}
+MODELS=${MODELS:-pop,itemknn,ease,ials}   # dlae too: MODELS=pop,itemknn,ease,dlae,ials
 SEEDS=${SEEDS:-98765}
 SPLIT=${SPLIT:-marquee}
 REFIT=${REFIT:-0}
@@ -44,10 +44,12 @@ for ds in $DATASETS; do
                          lpath=$DATA/ml-latest-small/ratings.csv ;;
         lastfm) data=(--data "$DATA/hetrec2011-lastfm-2k/user_artists.dat"); lfmt=lastfm
                 lpath=$DATA/hetrec2011-lastfm-2k/user_artists.dat
-                grid=(--grid ease.lambda=50,100,200) ;;
+                grid=(--grid ease.lambda=50,100,200 --grid dlae.lambda=100,200
+                      --grid dlae.dropout=0.33) ;;
         amazon-book) data=(--data "$DATA/amazon-book-kgat/train.txt"
                            --data "$DATA/amazon-book-kgat/test.txt"); lfmt=
-                     grid=(--grid ease.lambda=100 --grid itemknn.k=100 --grid itemknn.shrink=0,10
+                     grid=(--grid ease.lambda=100 --grid dlae.lambda=100 --grid dlae.dropout=0.33
+                           --grid itemknn.k=100 --grid itemknn.shrink=0,10
                            --grid ials.factors=64,128 --grid ials.reg=0.003
                            --grid ials.alpha0=0.01,0.03) ;;
         *) echo "eval_quality: unknown data set $ds" >&2; exit 2 ;;
@@ -99,7 +101,7 @@ for n in names:
         ms = [r["models"][i] for r in runs]
         fit = sum(x["fit_seconds"] for x in ms) / len(ms)
         chosen = collections.Counter(" ".join("%s=%s" % kv for kv in x["params"].items()
-                                              if kv[0] in ("lambda", "k", "shrink", "factors",
+                                              if kv[0] in ("lambda", "dropout", "k", "shrink", "factors",
                                                            "reg", "alpha0")) for x in ms)
         ch = ", ".join("%s (%d)" % kv if len(ms) > 1 else kv[0] for kv in chosen.most_common(3))
         if len(ms) == 1:

@@ -232,7 +232,7 @@ void *mq__model_get(const mq_model *m, const char *name, int type, int64_t *coun
 
 static const mq__model_ops *const kinds[] = {&mq__model_pop,  &mq__model_trending,
                                              &mq__model_itemknn, &mq__model_ease,
-                                             &mq__model_ials, &mq__model_content,
+                                             &mq__model_dlae, &mq__model_ials, &mq__model_content,
                                              &mq__model_hybrid};
 
 const mq__model_ops *mq__model_ops_find(const char *kind)
@@ -248,7 +248,7 @@ int mq__model_new(const char *kind, const mq_dataset *d, mq_model **out, mq_err 
     const mq__model_ops *ops = mq__model_ops_find(kind);
     if (!ops)
         return mq__err_set(err, MQ_EINVAL,
-                           "unknown model '%s' (valid: pop, trending, itemknn, ease, ials, "
+                           "unknown model '%s' (valid: pop, trending, itemknn, ease, dlae, ials, "
                            "content, hybrid)", kind);
     mq_model *m = calloc(1, sizeof *m);
     if (!m) return mq__err_set(err, MQ_ENOMEM, "model: out of memory");

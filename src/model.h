@@ -93,7 +93,7 @@ struct mq__model_ops {
 };
 
 extern const mq__model_ops mq__model_pop, mq__model_trending, mq__model_itemknn,
-    mq__model_ease, mq__model_ials, mq__model_content, mq__model_hybrid;
+    mq__model_ease, mq__model_dlae, mq__model_ials, mq__model_content, mq__model_hybrid;
 
 /* Adds a heap array (taking ownership of p, allocated with mq__alloc) to m. */
 int mq__model_add(mq_model *m, const char *name, int type, int64_t count, void *p, mq_err *err);

@@ -244,9 +244,10 @@ typedef struct hybrid_state {
 static int hybrid_parse(mq__params *p, char *base, size_t base_len, double *weight, mq_err *err)
 {
     const char *b = mq__param_str(p, "base", "ease");
-    if (strcmp(b, "ease") != 0 && strcmp(b, "ials") != 0 && strcmp(b, "itemknn") != 0)
-        return mq__err_set(err, MQ_EINVAL, "hybrid: parameter 'base': '%s' (valid: ease, ials, "
-                           "itemknn)", b);
+    if (strcmp(b, "ease") != 0 && strcmp(b, "dlae") != 0 && strcmp(b, "ials") != 0 &&
+        strcmp(b, "itemknn") != 0)
+        return mq__err_set(err, MQ_EINVAL, "hybrid: parameter 'base': '%s' (valid: ease, dlae, "
+                           "ials, itemknn)", b);
     snprintf(base, base_len, "%s", b);
     return mq__param_double(p, "hybrid", "weight", 0.1, 0, 1, weight, err);
 }

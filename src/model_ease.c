@@ -1,18 +1,33 @@
 /* model_ease.c: EASE, the embarrassingly shallow autoencoder (Steck 2019, "Embarrassingly
- * Shallow Autoencoders for Sparse Data", WWW).
+ * Shallow Autoencoders for Sparse Data", WWW), and DLAE, the denoising linear autoencoder
+ * (Steck 2020, "Autoencoders that don't overfit towards the identity", NeurIPS), which share
+ * every step but the regularizer and the final column scaling.
  *
- *   G = XᵀX + λI        (n_titles x n_titles, X the binary member x title matrix)
- *   P = G⁻¹             (float Cholesky: LAPACKE spotrf, then spotri for the inverse)
- *   B = I − P·diag(1/diag(P)),  i.e. B_ij = −P_ij / P_jj and B_jj = 0
+ *   EASE:  G = XᵀX + λI                     (n_titles x n_titles, X the binary member x title
+ *          P = G⁻¹                            matrix; float Cholesky: LAPACKE spotrf, then
+ *          B = I − P·diag(1/diag(P)),         spotri for the inverse)
+ *              i.e. B_ij = −P_ij / P_jj and B_jj = 0
+ *   DLAE:  Λ = p/(1−p)·diag(XᵀX) + λI        (dropout probability p on the input: the
+ *          G = XᵀX + Λ,  P = G⁻¹              expected denoising loss is the least-squares
+ *          B = P·XᵀX = I − P·Λ,               loss with this popularity-scaled ridge)
+ *              i.e. B_ij = −P_ij·Λ_j (i ≠ j)
  *   score(member) = x·B = Σ_{i ∈ history} val_i · B[i, :]
+ *
+ * DLAE has no zero-diagonal constraint: its dropout term is what keeps B away from the
+ * identity. Its diagonal B_jj = 1 − P_jj·Λ_j only adds to the score of a title j the member
+ * already has; Marquee stores it as 0 like EASE's (seen titles are excluded by default, the
+ * ranking of every other title is unchanged, and the layouts, pruning, fold-in and explanations
+ * below are EASE's as they are). With p = 0 and this diagonal dropped, DLAE's off-diagonal
+ * B_ij = −λ·P_ij differs from EASE's only in the column scale (EASE: 1/P_jj).
  *
  * Cost: the Gram matrix Σ_u |x_u|² pair updates (sparse, threaded over rows of G), then
  * n³/3 flops for spotrf and 2n³/3 for spotri (OpenBLAS threads). G is filled in its row-major
  * upper triangle, which is the column-major lower triangle, so LAPACKE is called in column-major
  * 'L' and never transposes a copy; memory is one n x n float matrix (24,915 titles: 2.5 GB).
  *
- * Parameters: lambda (default 200), prune (0 = keep the dense B; K > 0 = keep the K largest
- * |B_ij| of each row as a sparse matrix, for large catalogs: memory n·K·8 bytes).
+ * Parameters: lambda (EASE default 200, DLAE 100), dropout (DLAE only: p in [0, 1), default
+ * 0.5), prune (0 = keep the dense B; K > 0 = keep the K largest |B_ij| of each row as a sparse
+ * matrix, for large catalogs: memory n·K·8 bytes).
  *
  * Arrays. Titles nobody watched ("inactive") have all-zero rows and columns of B, so the dense
  * form stores only the block of the na active titles:
@@ -86,7 +101,8 @@ static int gram_rows(void *vctx, int64_t b, int64_t e, int tid)
 
 typedef struct fin_ctx {
     float *P;
-    const float *diag;
+    const float *diag;   /* EASE: diag(P), columns divided by it */
+    const float *ridge;  /* DLAE: Λ, columns multiplied by it (NULL for EASE) */
     int32_t n;
 } fin_ctx;
 
@@ -107,7 +123,10 @@ static int scale_rows(void *vctx, int64_t b, int64_t e, int tid)
     size_t n = (size_t)c->n;
     for (int64_t i = b; i < e; i++) {
         float *row = c->P + (size_t)i * n;
-        for (size_t j = 0; j < n; j++) row[j] = -row[j] / c->diag[j];
+        if (c->ridge)
+            for (size_t j = 0; j < n; j++) row[j] = -row[j] * c->ridge[j];
+        else
+            for (size_t j = 0; j < n; j++) row[j] = -row[j] / c->diag[j];
         row[i] = 0;
     }
     return 0;
@@ -151,25 +170,23 @@ static int prune_rows(void *vctx, int64_t b, int64_t e, int tid)
     return 0;
 }
 
-static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+/* EASE (dropout < 0) or DLAE (dropout p in [0, 1)): see the top of the file. */
+static int fit(mq_model *m, const mq_dataset *d, const mq_train_opts *o, double lambda,
+               double dropout, long prune, mq_err *err)
 {
-    mq__params p;
-    double lambda;
-    long prune;
-    int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = mq__param_double(&p, "ease", "lambda", 200, 0, 1e12, &lambda, err);
-    if (!rc) rc = mq__param_int(&p, "ease", "prune", 0, 0, 1 << 20, &prune, err);
-    if (!rc) rc = mq__params_done(&p, "ease", "lambda, prune", err);
-    if (rc) return rc;
+    const char *kind = m->kind;
+    bool dlae = dropout >= 0;
+    int rc;
     int32_t n = d->n_titles;
     if (lambda <= 0) {
         /* Titles nobody watched make G singular without a ridge. */
         for (int32_t t = 0; t < n; t++)
             if (d->t_ptr[t + 1] == d->t_ptr[t])
-                return mq__err_set(err, MQ_EINVAL, "ease: lambda must be > 0 when some titles "
-                                   "have no interactions");
+                return mq__err_set(err, MQ_EINVAL, "%s: lambda must be > 0 when some titles "
+                                   "have no interactions", kind);
     }
     mq__model_param_num(m, "lambda", lambda);
+    if (dlae) mq__model_param_num(m, "dropout", dropout);
     mq__model_param_set(m, "prune", "%ld", prune);
     if (prune >= n) prune = n - 1 > 0 ? n - 1 : 1;
 
@@ -181,7 +198,7 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     if (!map || !act) {
         free(map);
         free(act);
-        return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+        return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", kind);
     }
     int32_t na = 0;
     for (int32_t t = 0; t < n; t++) {
@@ -193,13 +210,26 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     if (!G) {
         free(map);
         free(act);
-        return mq__err_set(err, MQ_ENOMEM, "ease: out of memory for the %d x %d Gram matrix "
-                           "(%.1f GB)", na, na, (double)na * na * 4 / 1e9);
+        return mq__err_set(err, MQ_ENOMEM, "%s: out of memory for the %d x %d Gram matrix "
+                           "(%.1f GB)", kind, na, na, (double)na * na * 4 / 1e9);
     }
     gram_ctx gc = {d, G, na, act, map};
     int nth = mq__threads(o->n_threads);
     mq__parallel_for(nth, na, 16, gram_rows, &gc);
-    for (int32_t i = 0; i < na; i++) G[(size_t)i * na + i] += (float)lambda;
+    float *ridge = NULL;   /* DLAE's Λ */
+    if (dlae) {
+        ridge = malloc((size_t)na * sizeof *ridge);
+        if (!ridge) {
+            free(G);
+            free(map);
+            free(act);
+            return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", kind);
+        }
+        double emph = dropout / (1 - dropout);
+        for (int32_t i = 0; i < na; i++)
+            ridge[i] = (float)(emph * G[(size_t)i * na + i] + lambda);
+    }
+    for (int32_t i = 0; i < na; i++) G[(size_t)i * na + i] += dlae ? ridge[i] : (float)lambda;
     double t1 = mq_now();
     lapack_int info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', na, G, na);
     if (info == 0) info = LAPACKE_spotri(LAPACK_COL_MAJOR, 'L', na, G, na);
@@ -207,9 +237,10 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
         free(G);
         free(map);
         free(act);
-        return mq__err_set(err, MQ_ERANGE, "ease: Cholesky/inverse failed (LAPACK info %d): the "
+        free(ridge);
+        return mq__err_set(err, MQ_ERANGE, "%s: Cholesky/inverse failed (LAPACK info %d): the "
                            "Gram matrix is not positive definite in float; raise lambda",
-                           (int)info);
+                           kind, (int)info);
     }
     double t2 = mq_now();
     float *diag = malloc((size_t)na * sizeof *diag);
@@ -217,15 +248,17 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
         free(G);
         free(map);
         free(act);
-        return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+        free(ridge);
+        return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", kind);
     }
     for (int32_t i = 0; i < na; i++) diag[i] = G[(size_t)i * na + i];
-    fin_ctx fc = {G, diag, na};
+    fin_ctx fc = {G, diag, ridge, na};
     mq__parallel_for(nth, na, 64, mirror_rows, &fc);
     mq__parallel_for(nth, na, 64, scale_rows, &fc);
     free(diag);
-    mq__logf(o->log, "ease: %d active of %d titles", na, n);
-    mq__logf(o->log, "ease: %d titles, gram %.2fs, cholesky+inverse %.2fs, total %.2fs", n,
+    free(ridge);
+    mq__logf(o->log, "%s: %d active of %d titles", kind, na, n);
+    mq__logf(o->log, "%s: %d titles, gram %.2fs, cholesky+inverse %.2fs, total %.2fs", kind, n,
              t1 - t0, t2 - t1, mq_now() - t0);
     free(act);
     if (prune == 0) {
@@ -234,7 +267,7 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
         if (!mp) {
             free(G);
             free(map);
-            return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+            return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", kind);
         }
         memcpy(mp, map, (size_t)n * sizeof *mp);
         free(map);
@@ -251,7 +284,7 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
         if (!F) {
             free(G);
             free(map);
-            return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+            return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", kind);
         }
         for (int32_t t = 0; t < n; t++) {
             if (map[t] < 0) continue;
@@ -270,14 +303,14 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     float *val = mq__alloc((size_t)n * prune, sizeof *val);
     if (!ptr || !idx || !val) {
         free(G); free(ptr); free(idx); free(val);
-        return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+        return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", kind);
     }
     prune_ctx pc = {G, n, (int32_t)prune, idx, val};
     rc = mq__parallel_for(nth, n, 16, prune_rows, &pc);
     free(G);
     if (rc) {
         free(ptr); free(idx); free(val);
-        return mq__err_set(err, MQ_ENOMEM, "ease: out of memory");
+        return mq__err_set(err, MQ_ENOMEM, "%s: out of memory", kind);
     }
     for (int32_t i = 0; i <= n; i++) ptr[i] = (int64_t)i * prune;
     rc = mq__model_add(m, "ptr", MQ__A_I64, n + 1, ptr, err);
@@ -286,6 +319,31 @@ static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, 
     if (!rc) rc = mq__model_add(m, "val", MQ__A_F32, (int64_t)n * prune, val, err);
     else free(val);
     return rc;
+}
+
+static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    mq__params p;
+    double lambda;
+    long prune;
+    int rc = mq__params_parse(&p, o->params, o->n_params, err);
+    if (!rc) rc = mq__param_double(&p, "ease", "lambda", 200, 0, 1e12, &lambda, err);
+    if (!rc) rc = mq__param_int(&p, "ease", "prune", 0, 0, 1 << 20, &prune, err);
+    if (!rc) rc = mq__params_done(&p, "ease", "lambda, prune", err);
+    return rc ? rc : fit(m, d, o, lambda, -1, prune, err);
+}
+
+static int dlae_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    mq__params p;
+    double lambda, dropout;
+    long prune;
+    int rc = mq__params_parse(&p, o->params, o->n_params, err);
+    if (!rc) rc = mq__param_double(&p, "dlae", "lambda", 100, 0, 1e12, &lambda, err);
+    if (!rc) rc = mq__param_double(&p, "dlae", "dropout", 0.5, 0, 0.99, &dropout, err);
+    if (!rc) rc = mq__param_int(&p, "dlae", "prune", 0, 0, 1 << 20, &prune, err);
+    if (!rc) rc = mq__params_done(&p, "dlae", "lambda, dropout, prune", err);
+    return rc ? rc : fit(m, d, o, lambda, dropout, prune, err);
 }
 
 int mq__model_bind_csr(const mq_model *m, const int64_t **ptr, const int32_t **idx,
@@ -333,8 +391,8 @@ static int ease_bind(mq_model *m, mq_err *err)
             /* The map must number the active titles 0, 1, ... in title order (scoring's
              * in-place scatter relies on map[t] <= t) and B must be their square block. */
             if (nm != st->n) {
-                int rc = mq__err_set(err, MQ_ECORRUPT, "ease: map has %lld entries, expected %d",
-                                   (long long)nm, st->n);
+                int rc = mq__err_set(err, MQ_ECORRUPT, "%s: map has %lld entries, expected %d",
+                                   m->kind, (long long)nm, st->n);
                 free(st);
                 return rc;
             }
@@ -342,8 +400,8 @@ static int ease_bind(mq_model *m, mq_err *err)
             for (int32_t t = 0; t < st->n; t++) {
                 if (st->map[t] == -1) continue;
                 if (st->map[t] != na) {
-                    int rc = mq__err_set(err, MQ_ECORRUPT, "ease: map[%d] = %d, expected -1 or %d",
-                                       t, st->map[t], na);
+                    int rc = mq__err_set(err, MQ_ECORRUPT, "%s: map[%d] = %d, expected -1 or %d",
+                                       m->kind, t, st->map[t], na);
                     free(st);
                     return rc;
                 }
@@ -352,8 +410,8 @@ static int ease_bind(mq_model *m, mq_err *err)
             st->na = na;
         }
         if (c != (int64_t)st->na * st->na) {
-            int rc = mq__err_set(err, MQ_ECORRUPT, "ease: B has %lld entries, expected %d^2",
-                               (long long)c, st->na);
+            int rc = mq__err_set(err, MQ_ECORRUPT, "%s: B has %lld entries, expected %d^2",
+                               m->kind, (long long)c, st->na);
             free(st);
             return rc;
         }
@@ -450,5 +508,11 @@ static int ease_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 
 const mq__model_ops mq__model_ease = {
     .kind = "ease", .train = ease_train, .bind = ease_bind, .unbind = ease_unbind,
+    .score = ease_score, .contrib = ease_contrib, .similar = ease_similar,
+};
+
+/* DLAE: its own training; the artifact layout, scoring, fold-in and explanations are EASE's. */
+const mq__model_ops mq__model_dlae = {
+    .kind = "dlae", .train = dlae_train, .bind = ease_bind, .unbind = ease_unbind,
     .score = ease_score, .contrib = ease_contrib, .similar = ease_similar,
 };

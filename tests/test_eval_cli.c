@@ -45,6 +45,19 @@ MQ_TEST(eval_cli_ml100k_vs_numpy)
                              "--lambda 200 --models pop,ease --tol-ease 1e-4",
                              tmp, tmp),
                   0);
+    /* DLAE (Steck 2020) on the same split: its numpy reference solves the defining expression
+     * in float64; every metric within 1e-4, and a wrong dropout in the reference must fail. */
+    ASSERT_INT_EQ(mq_test_sh("%s eval --split %s/split --models dlae --param dlae.lambda=100 "
+                             "--param dlae.dropout=0.33 --json --threads 2 > %s/d.json 2>/dev/null",
+                             b, tmp, tmp),
+                  0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/eval_ref.py split %s/split %s/d.json "
+                             "--lambda 100 --dropout 0.33 --models dlae --tol-ease 1e-4",
+                             tmp, tmp),
+                  0);
+    ASSERT(mq_test_sh("/usr/bin/python3 tests/ref/eval_ref.py split %s/split %s/d.json "
+                      "--lambda 100 --dropout 0.5 --models dlae --tol-ease 1e-4 > /dev/null",
+                      tmp, tmp) != 0);
     /* The split on disk is what the direct run used: same test members. */
     ASSERT_INT_EQ(mq_test_sh("test $(tail -n +2 %s/split/test_out.csv | cut -d, -f1 | sort -u | "
                              "wc -l) -gt 50",

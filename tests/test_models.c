@@ -167,6 +167,28 @@ MQ_TEST(models_ease_equals_numpy)
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py ease %s 250", dir), 0);
 }
 
+/* DLAE's reference solves (XᵀX + Λ)B = XᵀX directly; C inverts and scales the columns by Λ.
+ * A wrong dropout term (p instead of p/(1−p), or a missing diag(XᵀX)) moves the scores by
+ * far more than the tolerance: the test fails for p = 0.5 passed to the reference as 0.4. */
+MQ_TEST(models_dlae_equals_numpy)
+{
+    mq_dataset *d = ml100k();
+    if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
+    mq_err err;
+    const char *pr[] = {"lambda=80", "dropout=0.5"};
+    mq_model *m = train("dlae", d, pr, 2, 2, 1, &err);
+    ASSERT(m);
+    ASSERT_STR_EQ(mq_model_params(m), "lambda=80 dropout=0.5 prune=0");
+    const char *dir = subdir("dlae");
+    write_train(d, dir);
+    ASSERT_OK(write_scores(m, d, dir, &err), &err);
+    mq_model_destroy(m);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py dlae %s 80 0.5", dir), 0);
+    ASSERT(mq_test_sh("/usr/bin/python3 tests/ref/models_ref.py dlae %s 80 0.4 > /dev/null",
+                      dir) != 0);
+}
+
 MQ_TEST(models_itemknn_equals_numpy)
 {
     mq_dataset *d = ml100k();
@@ -370,7 +392,8 @@ static bool same_scores(const mq_model *a, const mq_model *b, const mq_dataset *
     return same;
 }
 
-static const char *all_kinds[] = {"pop", "trending", "itemknn", "ease", "ials", "content", "hybrid"};
+static const char *all_kinds[] = {"pop",  "trending", "itemknn", "ease",
+                                  "dlae", "ials",     "content", "hybrid"};
 
 MQ_TEST(models_artifacts_round_trip_and_reject_damage)
 {
@@ -379,7 +402,7 @@ MQ_TEST(models_artifacts_round_trip_and_reject_damage)
     mq_err err;
     for (size_t k = 0; k < sizeof all_kinds / sizeof all_kinds[0]; k++) {
         const char *pr[] = {"prune=20"};
-        int np = strcmp(all_kinds[k], "ease") == 0 ? 1 : 0;
+        int np = strcmp(all_kinds[k], "ease") == 0 || strcmp(all_kinds[k], "dlae") == 0 ? 1 : 0;
         mq_model *m = train(all_kinds[k], d, pr, np, 2, 5, &err);
         if (!m) MQ_FAIL_("train %s: %s", all_kinds[k], err.msg);
         char path[4096];
@@ -436,7 +459,8 @@ MQ_TEST(models_deterministic_for_seed_and_threads)
         if (!same_scores(a, b, d)) MQ_FAIL_("%s: two runs differ", all_kinds[k]);
         mq_model_destroy(b);
         /* Row-parallel trainers give the same result on any thread count. */
-        if (strcmp(all_kinds[k], "itemknn") == 0 || strcmp(all_kinds[k], "ease") == 0) {
+        if (strcmp(all_kinds[k], "itemknn") == 0 || strcmp(all_kinds[k], "ease") == 0 ||
+            strcmp(all_kinds[k], "dlae") == 0) {
             b = train(all_kinds[k], d, NULL, 0, 1, 11, &err);
             ASSERT(b);
             if (!same_scores(a, b, d)) MQ_FAIL_("%s: 1 vs 2 threads differ", all_kinds[k]);

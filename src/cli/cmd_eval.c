@@ -50,7 +50,8 @@ static const char *usage_text =
     "  --protocol P           strong (default): held-out members, 80% of each one's positives\n"
     "                         folded in, 20% targets; temporal: a global time cutoff; loo: the\n"
     "                         latest positive of each member is the target\n"
-    "  --models LIST          comma-separated: pop, trending, itemknn, ease, ials, content, hybrid\n"
+    "  --models LIST          comma-separated: pop, trending, itemknn, ease, dlae, ials, content,\n"
+    "                         hybrid\n"
     "  --seed S               split and training seed (default 1)\n"
     "  --param MODEL.NAME=V   a hyperparameter, e.g. ease.lambda=200 ials.factors=128 (repeatable)\n"
     "  --tune                 choose hyperparameters on the validation members (NDCG@100) from a\n"
@@ -101,6 +102,8 @@ typedef struct grid_default {
 
 static const grid_default default_grids[] = {
     {"ease", "lambda", "50,100,200,500,1000"},
+    {"dlae", "lambda", "50,100,200,500"},
+    {"dlae", "dropout", "0.25,0.33,0.5,0.67"},
     {"itemknn", "k", "50,100,200"},
     {"itemknn", "shrink", "0,10,100"},
     {"ials", "factors", "64,128,256"},         /* 256: +0.002-0.01 on ml-100k / Last.fm */
@@ -191,8 +194,8 @@ static int split_list(char *s, char **out, int max)
     return n;
 }
 
-static const char *known_models[] = {"pop", "trending", "itemknn", "ease", "ials", "content",
-                                     "hybrid"};
+static const char *known_models[] = {"pop", "trending", "itemknn", "ease", "dlae", "ials",
+                                     "content", "hybrid"};
 
 static bool known_model(const char *k)
 {
@@ -742,7 +745,7 @@ int mq_cli_eval(int argc, char **argv)
     for (int i = 0; i < nm; i++) {
         if (!known_model(mnames[i])) {
             exit_code = mq_cli_usage_error(cmd, "--models: unknown model '%s' (pop, trending, "
-                                                "itemknn, ease, ials, content, hybrid)",
+                                                "itemknn, ease, dlae, ials, content, hybrid)",
                                            mnames[i]);
             goto done;
         }

@@ -19,7 +19,8 @@ static const char *usage_text =
     "                       reads) or a snapshot\n"
     "  --events DIR         the event log of `marquee serve` (its --events directory): its\n"
     "                       plays, ratings and thumbs are added to --data's history\n"
-    "  --model NAME         pop | trending | itemknn | ease | ials | content | hybrid\n"
+    "  --model NAME         pop | trending | itemknn | ease | dlae | ials | content |\n"
+    "                       hybrid\n"
     "  --out FILE           the model file to write (atomically)\n"
     "  --param NAME=VALUE   a hyperparameter, repeatable; MODEL.NAME=VALUE also works, e.g.\n"
     "                       --param ease.lambda=200 (see docs/models.md for each model's)\n"
@@ -32,7 +33,7 @@ static const char *usage_text =
     "  --seed S             random seed (default 1)\n"
     "\n"
     "Parameters: pop: none; trending: half_life (days); itemknn: k, shrink; ease: lambda,\n"
-    "prune; ials: factors, reg, alpha0, nu, epochs, solver (cg|exact), cg_steps; content:\n"
+    "prune; dlae: lambda, dropout, prune; ials: factors, reg, alpha0, nu, epochs, solver (cg|exact), cg_steps; content:\n"
     "genre_weight, tag_weight; hybrid: base (ease|ials|itemknn), weight, + the base's.\n";
 
 /* Positives of raw: --min-rating none keeps every interaction; otherwise the REFERENCES.md

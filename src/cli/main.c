@@ -61,7 +61,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"data", mq_cli_data, "import, inspect, split and synthesize interaction data"},
-    {"train", mq_cli_train, "train a candidate model (pop, trending, itemknn, ease, ials, content, hybrid)"},
+    {"train", mq_cli_train, "train a candidate model (pop, trending, itemknn, ease, dlae, ials, content, hybrid)"},
     {"recommend", mq_cli_recommend, "top titles for a member from a saved model"},
     {"eval", mq_cli_eval, "offline evaluation: strong / temporal / leave-one-out protocols"},
     {"serve", mq_cli_serve, "serve homepages, events and recommendations over HTTP"},

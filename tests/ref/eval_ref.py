@@ -11,7 +11,8 @@ both sides, and 0 when everything agrees.
       se" lines). Recomputes every metric with numpy and compares (tolerance 1e-9: both sides
       compute in double from the same float scores; only summation order differs).
 
-  eval_ref.py split DIR C_JSON [--lambda L] [--models pop,ease] [--tol-ease 1e-4] [--refit]
+  eval_ref.py split DIR C_JSON [--lambda L] [--dropout P] [--models pop,ease,dlae]
+              [--tol-ease 1e-4] [--refit]
       DIR: a split written by `marquee eval --write-split DIR` (train.csv, test_in.csv,
       test_out.csv: member,title with a header). Trains popularity and EASE (Steck 2019, float64
       closed form) on train.csv, scores the test members from their fold-in history, ranks all
@@ -20,8 +21,10 @@ both sides, and 0 when everything agrees.
       compares recall@20, recall@50,
       ndcg@100 and the rest with the figures in C_JSON (the output of `marquee eval --split DIR
       --json`). Popularity must agree exactly (1e-9, formatting only); EASE within --tol-ease in
-      every metric (float32 in C vs float64 here). --refit: both are trained on train.csv plus
-      val_in.csv and val_out.csv (the C run used `--refit`); the title set stays train.csv's.
+      every metric (float32 in C vs float64 here); dlae (Steck 2020, B = (XᵀX + Λ)⁻¹XᵀX,
+      Λ = P/(1−P)·diag(XᵀX) + λI, --lambda and --dropout) within the same --tol-ease.
+      --refit: the models are trained on train.csv plus val_in.csv and val_out.csv (the C run
+      used `--refit`); the title set stays train.csv's.
 
 Metrics (binary relevance, ranked list r without fold-in titles, targets T):
   recall@k = |top-k ∩ T| / min(k, |T|); precision@k = |top-k ∩ T| / k;
@@ -193,7 +196,7 @@ def read_pairs(path):
         return [(row[0], row[1]) for row in r if row]
 
 
-def mode_split(d, c_json, lam, models, tol_ease, refit=False):
+def mode_split(d, c_json, lam, models, tol_ease, refit=False, dropout=0.5):
     train = read_pairs(d + "/train.csv")
     t_in = read_pairs(d + "/test_in.csv")
     t_out = read_pairs(d + "/test_out.csv")
@@ -259,6 +262,18 @@ def mode_split(d, c_json, lam, models, tol_ease, refit=False):
                 x[list(h)] = 1.0
                 return x @ B
             tol = tol_ease
+        elif kind == "dlae":
+            # DLAE (Steck 2020), float64, from its defining expression: B = (XᵀX + Λ)⁻¹XᵀX,
+            # Λ = p/(1−p)·diag(XᵀX) + λI; the diagonal (seen titles only) set to 0 as in C.
+            G = X.T @ X
+            B = np.linalg.solve(G + np.diag(dropout / (1 - dropout) * np.diag(G) + lam), G)
+            B[np.diag_indices(n)] = 0.0
+
+            def score(h, B=B):
+                x = np.zeros(n)
+                x[list(h)] = 1.0
+                return x @ B
+            tol = tol_ease
         else:
             raise SystemExit("unknown model %s" % kind)
         per, tops = [], []
@@ -295,7 +310,7 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "loop":
         return mode_loop(argv[2])
     if len(argv) >= 4 and argv[1] == "split":
-        lam, models, tol_ease, refit = 200.0, ["pop", "ease"], 1e-4, False
+        lam, models, tol_ease, refit, dropout = 200.0, ["pop", "ease"], 1e-4, False, 0.5
         i = 4
         while i < len(argv):
             if argv[i] == "--refit":
@@ -306,12 +321,14 @@ def main(argv):
                 lam = float(argv[i + 1])
             elif argv[i] == "--models":
                 models = argv[i + 1].split(",")
+            elif argv[i] == "--dropout":
+                dropout = float(argv[i + 1])
             elif argv[i] == "--tol-ease":
                 tol_ease = float(argv[i + 1])
             else:
                 raise SystemExit("unknown option %s" % argv[i])
             i += 2
-        return mode_split(argv[2], argv[3], lam, models, tol_ease, refit)
+        return mode_split(argv[2], argv[3], lam, models, tol_ease, refit, dropout)
     print(__doc__)
     return 2
 

@@ -64,6 +64,25 @@ def ease(d, lam):
     check_scores(d, X, lambda h: X[h] @ B, 2e-3)
 
 
+def dlae_B(X, lam, p):
+    """DLAE (Steck 2020): minimizes E‖X − (X∘dropout_p)·B/(1−p)‖² + λ‖B‖², whose closed form is
+    B = (XᵀX + Λ)⁻¹ XᵀX with Λ = p/(1−p)·diag(XᵀX) + λI; solved here directly from that
+    expression (np.linalg.solve), not through P·Λ as the C code does. The diagonal only scores
+    titles already in the history; Marquee stores it as 0 (docs/models.md)."""
+    G = X.T @ X
+    L = p / (1 - p) * np.diag(G) + lam
+    B = np.linalg.solve(G + np.diag(L), G)
+    np.fill_diagonal(B, 0.0)
+    return B
+
+
+def dlae(d, lam, p):
+    X = load(d)
+    B = dlae_B(X, lam, p)
+    # float32 Cholesky + inverse as for EASE (the ridge is larger, the conditioning better).
+    check_scores(d, X, lambda h: X[h] @ B, 2e-3)
+
+
 def itemknn(d, k, shrink):
     X = load(d)
     C = X.T @ X
@@ -173,6 +192,8 @@ if __name__ == "__main__":
         pop(d)
     elif kind == "ease":
         ease(d, float(a[0]))
+    elif kind == "dlae":
+        dlae(d, float(a[0]), float(a[1]))
     elif kind == "itemknn":
         itemknn(d, int(a[0]), float(a[1]))
     elif kind == "content":
