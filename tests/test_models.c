@@ -940,7 +940,14 @@ MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
     ASSERT_OK(mq_model_score_top(m, d->m_idx, NULL, (int)d->m_ptr[1], n, tp, &err), &err);
     ASSERT_OK(mq_model_score(m, d->m_idx, NULL, (int)d->m_ptr[1], ex, &err), &err);
     ASSERT(memcmp(tp, ex, (size_t)n * sizeof *ex) == 0);
-    if (!(exact_total < checked / 2)) MQ_FAIL_("%ld of %ld scored exactly: no pruning", exact_total, checked);
+    /* the int8 scan runs where the CPU has AVX-512 VNNI; elsewhere every title is exact */
+#if defined(__x86_64__)
+    bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+#else
+    bool vnni = false;
+#endif
+    if (vnni && !(exact_total < checked / 2))
+        MQ_FAIL_("%ld of %ld scored exactly: no pruning", exact_total, checked);
     free(ex);
     free(tp);
     free(sorted);
