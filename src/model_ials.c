@@ -645,6 +645,8 @@ static void quantize_titles(ials_state *st, int32_t n)
 {
     int kp = st->c.kp, qp = kp;
     if (!st->K.qscan || qp > QP_MAX || qp % 8 || n < 1) return;
+    for (int64_t i = 0; i < (int64_t)n * kp; i++)
+        if (!isfinite(st->H[i])) return;    /* no bound holds for such a title: score exactly */
     int64_t n_pad = ((int64_t)n + 7) / 8 * 8;
     st->qp = qp;
     st->Q = mq__alloc((size_t)n_pad * qp, 1);

@@ -136,6 +136,34 @@ static char *arena_printf(mq_page_ctx *c, const char *fmt, ...)
     return p;
 }
 
+/* dst (cap bytes) = a b, cut to cap - 1 bytes like snprintf(dst, cap, "%s%s", a, b), without
+ * printf's format parsing (a page builds ~150 such strings). */
+static void str_cat2(char *dst, size_t cap, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > cap - 1) la = cap - 1;
+    if (lb > cap - 1 - la) lb = cap - 1 - la;
+    memcpy(dst, a, la);
+    memcpy(dst + la, b, lb);
+    dst[la + lb] = 0;
+}
+
+/* arena_printf(c, "%s%s%s", a, b, d) without the format parsing (same 639-byte cut). */
+static char *arena_cat3(mq_page_ctx *c, const char *a, const char *b, const char *d)
+{
+    char tmp[640];
+    str_cat2(tmp, sizeof tmp, a, b);
+    size_t n = strlen(tmp), ld = strlen(d);
+    if (ld > sizeof tmp - 1 - n) ld = sizeof tmp - 1 - n;
+    char *p = arena_alloc(c, n + ld + 1);
+    if (p) {
+        memcpy(p, tmp, n);
+        memcpy(p + n, d, ld);
+        p[n + ld] = 0;
+    }
+    return p;
+}
+
 mq_page_ctx *mq_page_ctx_create(void) { return calloc(1, sizeof(mq_page_ctx)); }
 
 void mq_page_ctx_destroy(mq_page_ctx *c)
@@ -391,17 +419,27 @@ static inline v4u popc4(v4u x)
     return x & 0x3fu;
 }
 
-/* Merges four lanes' first maxima into the overall first maximum (ties to the lowest index). */
-static inline int lanes_best(v4f bv, v4i bi)
+/* Merges n lanes' first maxima (values bv, indices bi; -1 = none) into the overall first
+ * maximum (ties to the lowest index). */
+static inline int lanes_best_n(const float *bv, const int32_t *bi, int n)
 {
     int best = -1;
     float bb = -__builtin_inff();
-    for (int l = 0; l < 4; l++)
+    for (int l = 0; l < n; l++)
         if (bi[l] >= 0 && (best < 0 || bv[l] > bb || (bv[l] == bb && bi[l] < best))) {
             best = bi[l];
             bb = bv[l];
         }
     return best;
+}
+
+static inline int lanes_best(v4f bv, v4i bi)
+{
+    float v[4];
+    int32_t i[4];
+    memcpy(v, &bv, sizeof v);
+    memcpy(i, &bi, sizeof i);
+    return lanes_best_n(v, i, 4);
 }
 
 /* Index of the largest mv[0 .. n) (n a multiple of 4), ties to the lowest index: four lanes
@@ -516,14 +554,7 @@ __attribute__((target("avx2"))) static int mmr_fold_avx2(uint64_t g, float gpb, 
     int32_t bis[8];
     _mm256_storeu_ps(bvs, bv);
     _mm256_storeu_si256((__m256i *)bis, bi);
-    int best = -1;
-    float bb = -__builtin_inff();
-    for (int l = 0; l < 8; l++)
-        if (bis[l] >= 0 && (best < 0 || bvs[l] > bb || (bvs[l] == bb && bis[l] < best))) {
-            best = bis[l];
-            bb = bvs[l];
-        }
-    return best;
+    return lanes_best_n(bvs, bis, 8);
 }
 #endif
 
@@ -572,9 +603,9 @@ static int fill_row(builder *b, cand_row *r)
     for (int i = 0; i < np; i++) c->flag[r->order[pool[i]]] = 0;
     mq_page *p = &c->page;
     mq_page_row *row = &p->rows[p->n_rows];
-    snprintf(row->id, sizeof row->id, "%s", r->id);
-    snprintf(row->name, sizeof row->name, "%s", r->name);
-    snprintf(row->reason, sizeof row->reason, "%s", r->reason);
+    str_cat2(row->id, sizeof row->id, r->id, "");
+    str_cat2(row->name, sizeof row->name, r->name, "");
+    str_cat2(row->reason, sizeof row->reason, r->reason, "");
     row->first = b->n_total;
     row->n = 0;
     double lam = b->req->mmr_lambda;
@@ -761,7 +792,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     char buf[64];
     if (n_cw) {
         cand_row *r = add_row(b, K_CW, 10);
-        snprintf(r->id, sizeof r->id, "continue_watching");
+        str_cat2(r->id, sizeof r->id, "continue_watching", "");
         r->name = "Continue Watching";
         r->reason = "Titles you started and have not finished";
         /* per-title evidence: how far in */
@@ -776,7 +807,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
         if (!ord || !rs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
         for (int i = 0; i < n_top; i++) { ord[i] = top[i].t; rs[i] = c->rel[top[i].t]; }
         cand_row *r = add_row(b, K_TOP, 1.0);
-        snprintf(r->id, sizeof r->id, "top_picks");
+        str_cat2(r->id, sizeof r->id, "top_picks", "");
         r->name = "Top Picks for You";
         r->reason = "Ranked for you from everything you have watched";
         r->evidence = "Top pick for you";
@@ -803,11 +834,11 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
             float smax = ss[0] > 0 ? ss[0] : 1;
             for (int k = 0; k < got; k++) ss[k] = ss[k] > 0 ? ss[k] / smax : 0;
             r = add_row(b, K_BYW, 0.95 * (1.0 - 0.04 * n_seeds));
-            snprintf(r->id, sizeof r->id, "because_you_watched:%s", pc->title_ids[seed]);
+            str_cat2(r->id, sizeof r->id, "because_you_watched:", pc->title_ids[seed]);
             const char *nm = title_name(pc, seed);
-            r->name = arena_printf(c, "Because You Watched %s", nm);
-            r->reason = arena_printf(c, "Titles similar to %s, which you watched", nm);
-            r->evidence = arena_printf(c, "Because you watched %s", nm);
+            r->name = arena_cat3(c, "Because You Watched ", nm, "");
+            r->reason = arena_cat3(c, "Titles similar to ", nm, ", which you watched");
+            r->evidence = arena_cat3(c, "Because you watched ", nm, "");
             r->order = so;
             r->rscore = ss;
             r->n = got;
@@ -816,7 +847,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     }
     {
         cand_row *r = add_row(b, K_TREND, (b->cold ? 1.0 : 0.8) * prime);
-        snprintf(r->id, sizeof r->id, "trending");
+        str_cat2(r->id, sizeof r->id, "trending", "");
         r->name = "Trending Now";
         r->reason = "Most watched recently, weighted toward the last days";
         r->evidence = "Trending now";
@@ -832,7 +863,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     }
     if (pc->n_new > 0) {
         cand_row *r = add_row(b, K_NEW, (b->cold ? 0.85 : 0.75) * morning);
-        snprintf(r->id, sizeof r->id, "new_releases");
+        str_cat2(r->id, sizeof r->id, "new_releases", "");
         r->name = "New Releases";
         int y = cat && cat->years ? cat->years[pc->new_order[pc->n_new - 1]] : 0;
         r->reason = y ? arena_printf(c, "Released in %d or later", y) : "Recently released";
@@ -933,11 +964,11 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                 for (int k = 0; k < m; k++) gs[k] = pc->popularity[go[k]];
             }
             cand_row *r = add_row(b, K_GENRE, b->cold ? 0.8 : 0.85);
-            snprintf(r->id, sizeof r->id, "genre:%s", gname);
+            str_cat2(r->id, sizeof r->id, "genre:", gname);
             r->name = gname;
             if (b->cold) {
-                r->reason = arena_printf(c, "The most popular %s titles", gname);
-                r->evidence = arena_printf(c, "Popular in %s", gname);
+                r->reason = arena_cat3(c, "The most popular ", gname, " titles");
+                r->evidence = arena_cat3(c, "Popular in ", gname, "");
             } else {
                 double raw = 0;
                 for (int k = 0; k < n_hs; k++)
@@ -945,7 +976,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                         raw += hs[k]->weight / (1.0 + 0.02 * k);
                 r->reason = arena_printf(c, "You watch a lot of %s (%.0f%% of your genre mix)",
                                          gname, total > 0 ? 100.0 * raw / total : 0.0);
-                r->evidence = arena_printf(c, "Because you like %s", gname);
+                r->evidence = arena_cat3(c, "Because you like ", gname, "");
             }
             r->order = go;
             r->rscore = gs;
@@ -956,7 +987,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     {
         cand_row *r = add_row(b, K_POP, b->cold ? 0.95 : 0.6);
         {
-            snprintf(r->id, sizeof r->id, "popular");
+            str_cat2(r->id, sizeof r->id, "popular", "");
             r->name = "Popular on Marquee";
             r->reason = "The most watched titles";
             r->evidence = "Popular on Marquee";
