@@ -550,11 +550,19 @@ __attribute__((target("avx2"))) static int mmr_fold_avx2(uint64_t g, float gpb, 
         bi = _mm256_blendv_epi8(bi, idx, _mm256_castps_si256(gt));
         idx = _mm256_add_epi32(idx, eight);
     }
-    float bvs[8];
-    int32_t bis[8];
-    _mm256_storeu_ps(bvs, bv);
-    _mm256_storeu_si256((__m256i *)bis, bi);
-    return lanes_best_n(bvs, bis, 8);
+    /* lanes_best_n without branches: the largest value, then the lowest index holding it
+     * (a lane holds an index only if its value beat -inf, so valid lanes are the finite ones) */
+    __m256 mx = _mm256_max_ps(bv, _mm256_permute2f128_ps(bv, bv, 1));
+    mx = _mm256_max_ps(mx, _mm256_permute_ps(mx, 0x4e));
+    mx = _mm256_max_ps(mx, _mm256_permute_ps(mx, 0xb1));
+    __m256i at = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(bv, mx, _CMP_EQ_OQ)),
+                                  _mm256_cmpgt_epi32(bi, _mm256_set1_epi32(-1)));
+    __m256i cand = _mm256_blendv_epi8(_mm256_set1_epi32(INT32_MAX), bi, at);
+    __m256i mn = _mm256_min_epi32(cand, _mm256_permute2x128_si256(cand, cand, 1));
+    mn = _mm256_min_epi32(mn, _mm256_shuffle_epi32(mn, 0x4e));
+    mn = _mm256_min_epi32(mn, _mm256_shuffle_epi32(mn, 0xb1));
+    int32_t best = _mm256_cvtsi256_si32(mn);
+    return best == INT32_MAX ? -1 : best;
 }
 #endif
 
