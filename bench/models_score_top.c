@@ -70,14 +70,14 @@ int main(int argc, char **argv)
     double t_exact = mq_now() - t0;
     t0 = mq_now();
     for (int i = 0; i < used && !err.code; i++)
-        mq_model_score_top(m, hidx + hptr[i], NULL, hptr[i + 1] - hptr[i], top + hptr[i + 1] - hptr[i], tp, &err);
+        mq_model_score_top(m, hidx + hptr[i], NULL, hptr[i + 1] - hptr[i], top + hptr[i + 1] - hptr[i], tp, NULL, &err);
     double t_top = mq_now() - t0;
     /* checked: the best top + history exact values are there, bit for bit */
     long n_exact = 0, mismatches = 0;
     for (int i = 0; i < used && !err.code; i++) {
         int nh = hptr[i + 1] - hptr[i];
         if (mq_model_score(m, hidx + hptr[i], NULL, nh, ex, &err) ||
-            mq_model_score_top(m, hidx + hptr[i], NULL, nh, top + nh, tp, &err)) break;
+            mq_model_score_top(m, hidx + hptr[i], NULL, nh, top + nh, tp, NULL, &err)) break;
         memcpy(srt, ex, (size_t)n * sizeof *srt);
         qsort(srt, (size_t)n, sizeof *srt, desc);
         float thr = srt[(top + nh < n ? top + nh : n) - 1];

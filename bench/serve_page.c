@@ -87,7 +87,7 @@ int main(int argc, char **argv)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, NT, K, 1.0f, H, K, w, 1, 0.0f, scores, 1);
         double t1 = mq_now();
         const mq_page *pg;
-        mq_page_req req = {20, 40, 0.7, -1, NULL, 0, 20, 0};
+        mq_page_req req = {20, 40, 0.7, -1, NULL, 0, 20, 0, NULL};
         if (mq_page_build(ctx, &pc, scores, hist, 50, &req, &pg, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;

@@ -809,13 +809,15 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     double t0 = mq_now();
     int rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
     const float *scores = NULL;
-    mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device};
+    mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device, NULL};
+    float cut;
     if (!rc && n_pos > 0) {
         /* exact where the page can see it: its best titles once history and exclusions are
          * banned (a genre filter bans an unknown number: score everything) */
         int top = genre >= 0 ? b->n_titles : mq_page_scored_titles(&req, b->n_titles) + n_hist + n_excl;
-        rc = mq_model_score_top(b->main, r->hidx, NULL, n_pos, top, r->scores, &err);
+        rc = mq_model_score_top(b->main, r->hidx, NULL, n_pos, top, r->scores, &cut, &err);
         scores = r->scores;
+        req.score_cut = &cut;
     }
     const mq_page *page = NULL;
     /* Trending Now from the live snapshot when it is for this bundle's titles (right after a

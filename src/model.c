@@ -390,12 +390,15 @@ int mq_model_score(const mq_model *m, const int32_t *hist, const float *hist_val
 }
 
 int mq_model_score_top(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
-                       int top, float *scores, mq_err *err)
+                       int top, float *scores, float *cut, mq_err *err)
 {
+    float none;
+    if (!cut) cut = &none;
+    *cut = -INFINITY;
     int rc = check_hist(m, hist, n_hist, err);
     if (rc) return rc;
     if (m->ops->score_top && top < m->n_titles)
-        return m->ops->score_top(m, hist, hist_val, n_hist, MQ_MAX(top, 1), scores, err);
+        return m->ops->score_top(m, hist, hist_val, n_hist, MQ_MAX(top, 1), scores, cut, err);
     return m->ops->score(m, hist, hist_val, n_hist, scores, err);
 }
 

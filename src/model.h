@@ -81,7 +81,7 @@ struct mq__model_ops {
     /* Optional: mq_model_score_top (exact for the best top titles, lower bounds elsewhere);
      * called with 1 <= top < n_titles. */
     int (*score_top)(const mq_model *m, const int32_t *hist, const float *val, int n, int top,
-                     float *scores, mq_err *err);
+                     float *scores, float *cut, mq_err *err);
     /* Optional: scores[n_batch x n_titles] for many histories (CSR); NULL = one by one. */
     int (*score_batch)(const mq_model *m, int32_t n_batch, const int64_t *ptr,
                        const int32_t *idx, float *scores, int n_threads, mq_err *err);

@@ -796,9 +796,9 @@ static float lower_kth(const float *v, int32_t n, int64_t n8, int32_t k)
  * is a lower bound of the exact float score. (2) L <= the top-th largest lo: at least `top`
  * titles score >= L exactly, so a title whose upper bound approx + B_t is below L cannot reach
  * the best `top`; it keeps lo_t (< L). Every other title is scored exactly with dot, the same
- * operations as ials_score's dots (bit-identical). */
+ * operations as ials_score's dots (bit-identical). L is the caller's cut. */
 static int ials_score_top(const mq_model *m, const int32_t *hist, const float *hv, int n_hist,
-                          int top, float *scores, mq_err *err)
+                          int top, float *scores, float *cut, mq_err *err)
 {
     const ials_state *st = m->state;
     if (!st->Q) return ials_score(m, hist, hv, n_hist, scores, err);
@@ -824,6 +824,7 @@ static int ials_score_top(const mq_model *m, const int32_t *hist, const float *h
         st->K.qscan(&qa);
         for (int64_t t = n; t < n8; t++) { lo[t] = -INFINITY; width[t] = 0; }
         float L = lower_kth(lo, n, n8, top);
+        *cut = L;       /* >= top titles score >= L exactly; the rest lie below it */
         reach_mask_avx(lo, width, n8, L, reach);
         memcpy(scores, lo, (size_t)n * sizeof *scores);
         for (int64_t p = 0; p < n_panels; p++)

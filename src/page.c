@@ -752,8 +752,14 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
     if (!top || !keys) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
     int n_top = 0;
     if (!b->cold) {
-        for (int32_t t = 0; t < n; t++)
-            if (!c->flag[t] && scores[t] == scores[t]) keys[n_top++] = sv_key(scores[t], t);
+        if (req->score_cut) {
+            float cut = *req->score_cut;    /* most titles fail the first test */
+            for (int32_t t = 0; t < n; t++)
+                if (scores[t] >= cut && !c->flag[t]) keys[n_top++] = sv_key(scores[t], t);
+        } else {
+            for (int32_t t = 0; t < n; t++)
+                if (!c->flag[t] && scores[t] == scores[t]) keys[n_top++] = sv_key(scores[t], t);
+        }
         K = MQ_MIN(K, n_top);
         /* Pre-filter: a threshold from an evenly spaced sample of 512 keys, set at about twice
          * the K-th best's rank, keeps ~2K candidates in one predictable pass; quickselect then

@@ -915,6 +915,7 @@ MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
     float *ex = malloc((size_t)n * sizeof *ex), *tp = malloc((size_t)n * sizeof *tp);
     float *sorted = malloc((size_t)n * sizeof *sorted);
     const int tops[] = {1, 20, 100, 500};
+    float cut;
     long exact_total = 0, checked = 0;
     for (int32_t u = 0; u < d->n_members; u += 5) {
         const int32_t *h = d->m_idx + d->m_ptr[u];
@@ -923,8 +924,9 @@ MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
         memcpy(sorted, ex, (size_t)n * sizeof *ex);
         qsort(sorted, (size_t)n, sizeof *sorted, cmp_float_desc);
         for (int k = 0; k < 4; k++) {
-            ASSERT_OK(mq_model_score_top(m, h, NULL, nh, tops[k], tp, &err), &err);
+            ASSERT_OK(mq_model_score_top(m, h, NULL, nh, tops[k], tp, &cut, &err), &err);
             float thr = sorted[tops[k] - 1];
+            if (!(cut <= thr)) MQ_FAIL_("member %d top %d: cut %.9g above the top-th %.9g", u, tops[k], cut, thr);
             for (int32_t t = 0; t < n; t++) {
                 if (ex[t] >= thr && memcmp(&ex[t], &tp[t], sizeof *tp))
                     MQ_FAIL_("member %d top %d title %d: %.9g, exact %.9g", u, tops[k], t, tp[t], ex[t]);
@@ -937,7 +939,7 @@ MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
         }
     }
     /* top >= n_titles is mq_model_score itself */
-    ASSERT_OK(mq_model_score_top(m, d->m_idx, NULL, (int)d->m_ptr[1], n, tp, &err), &err);
+    ASSERT_OK(mq_model_score_top(m, d->m_idx, NULL, (int)d->m_ptr[1], n, tp, NULL, &err), &err);
     ASSERT_OK(mq_model_score(m, d->m_idx, NULL, (int)d->m_ptr[1], ex, &err), &err);
     ASSERT(memcmp(tp, ex, (size_t)n * sizeof *ex) == 0);
     /* the int8 scan runs where the CPU has AVX-512 VNNI; elsewhere every title is exact */

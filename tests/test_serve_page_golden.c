@@ -23,6 +23,12 @@ static int gsim_cb(void *user, int32_t t, int n, int32_t *out, float *score)
     return m;
 }
 
+static int float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
 MQ_TEST(serve_page_golden_output)
 {
     mq_err err;
@@ -63,8 +69,11 @@ MQ_TEST(serve_page_golden_output)
     pc.similar_user = sim;
     mq_page_ctx *ctx = mq_page_ctx_create();
     ASSERT(ctx);
-    mq_buf out;
+    mq_buf out, cut_out;
     mq_buf_init(&out);
+    mq_buf_init(&cut_out);
+    float *sorted = malloc(GNT * sizeof *sorted), *bounded = malloc(GNT * sizeof *bounded);
+    int cut_pages = 0;
     uint32_t crc = 0;
     size_t bytes = 0;
     static const double lams[] = {0, 0.3, 0.5, 0.7, 0.7, 0.9, 1.0};
@@ -86,7 +95,7 @@ MQ_TEST(serve_page_golden_output)
         mq_page_req req = {1 + (int)mq_rng_below(&r, 50), 1 + (int)mq_rng_below(&r, 100),
                            lams[mq_rng_below(&r, 7)],
                            mq_rng_below(&r, 4) == 0 ? (int)mq_rng_below(&r, GNG) : -1, ex, nex,
-                           (int)mq_rng_below(&r, 25) - 1, 0};
+                           (int)mq_rng_below(&r, 25) - 1, 0, NULL};
         if (p % 4 == 0) { req.rows = 20; req.per_row = 40; req.mmr_lambda = 0.7; }
         const mq_page *pg;
         ASSERT_OK(mq_page_build(ctx, &pc, p % 6 == 5 ? NULL : scores, hist, nh, &req, &pg, &err), &err);
@@ -102,11 +111,33 @@ MQ_TEST(serve_page_golden_output)
         for (int i = 0; i < pg->n_rows; i++)
             crc = mq_crc32c(crc, pg->scores + pg->rows[i].first,
                             (size_t)pg->rows[i].n * sizeof *pg->scores);
+        /* mq_page_req.score_cut: the scores below a cut that keeps the best scored_titles +
+         * banned titles replaced by lower bounds (what mq_model_score_top leaves there) give
+         * the same bytes */
+        int keep = mq_page_scored_titles(&req, GNT) + nh + nex;
+        if (p % 6 != 5 && req.genre < 0 && keep < GNT) {
+            memcpy(sorted, scores, GNT * sizeof *sorted);
+            qsort(sorted, GNT, sizeof *sorted, float_desc);
+            float cut = sorted[keep - 1];
+            for (int t = 0; t < GNT; t++) bounded[t] = scores[t] >= cut ? scores[t] : cut - 1 - (float)t;
+            req.score_cut = &cut;
+            ASSERT_OK(mq_page_build(ctx, &pc, bounded, hist, nh, &req, &pg, &err), &err);
+            mq_buf_reset(&cut_out);
+            if (p % 8 == 7) pc.title_json = NULL;
+            mq_page_json(pg, &pc, &cut_out);
+            pc.title_json = tj;
+            ASSERT(cut_out.len == out.len && memcmp(cut_out.p, out.p, out.len) == 0);
+            cut_pages++;
+        }
     }
+    ASSERT(cut_pages >= 20);
     if (crc != 0x22bca217u)
         fprintf(stderr, "    page checksum 0x%08x over %zu bytes of JSON\n", (unsigned)crc, bytes);
     ASSERT(crc == 0x22bca217u);
     mq_buf_release(&out);
+    mq_buf_release(&cut_out);
+    free(sorted);
+    free(bounded);
     mq_page_ctx_destroy(ctx);
     mq_page_catalog_release(&pc);
     mq__catalog_release(&cat);

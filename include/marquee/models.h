@@ -44,9 +44,11 @@ int mq_model_score(const mq_model *m, const int32_t *hist, const float *hist_val
  * other title gets a value strictly below all of those (a lower bound of its score). Factor
  * models (ials) prune with int8 factors and an error bound, so a page pays for ~top exact
  * dot products instead of n_titles; other models score everything. top >= n_titles: same as
- * mq_model_score. */
+ * mq_model_score. cut (may be NULL) receives a value at or below the top-th best score such
+ * that every title scored below it is known not to be among the best `top` (-inf when nothing
+ * was pruned): callers can skip those titles without looking further. */
 int mq_model_score_top(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
-                       int top, float *scores, mq_err *err);
+                       int top, float *scores, float *cut, mq_err *err);
 
 /* Request-time filters for mq_model_recommend. */
 typedef struct mq_filter {

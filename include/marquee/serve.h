@@ -283,6 +283,10 @@ typedef struct mq_page_req {
     int n_exclude;
     int hour;               /* local hour 0..23, -1 unknown: nudges row priors */
     int device;             /* 0 web, 1 tv, 2 mobile */
+    /* optional (NULL = none): titles scored below *score_cut are known not to be among the
+     * member's best mq_page_scored_titles(req) + (banned titles), as mq_model_score_top's cut
+     * promises for that many; the builder skips them without changing the page */
+    const float *score_cut;
 } mq_page_req;
 
 /* A built row: titles index into the page's arrays. */
