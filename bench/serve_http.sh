@@ -2,7 +2,8 @@
 # serve_http.sh: marquee serve under wrk on loopback, 64 connections, against /healthz served
 # by the same process in the same run (the HTTP floor of this machine):
 #   1. GET /healthz
-#   2. GET /v1/members/{m}/homepage?rows=20&per_row=40, members rotating (bench/serve_homepage.lua)
+#   2. GET /v1/members/{m}/homepage?rows=20&per_row=40, members rotating (bench/serve_homepage.lua),
+#      at 64 connections, then at 4 and 8 (latency below saturation)
 #   3. POST /v1/events, one play per request, acknowledged only once fsynced (group commit)
 #   4. time from an acknowledged play to the homepage showing it (bench/serve_event_to_page.py)
 #   5. the size-matched floor: build/bench_http_floor, libmicrohttpd configured as the server,
@@ -55,6 +56,12 @@ run_catalog() {
   MQ_MEMBERS=$members wrk -t2 -c64 -d3s -s bench/serve_homepage.lua "$base" > /dev/null
   read -r hz_rps hz_p50 hz_p99 < <(wrk -t2 -c64 -d"${dur}s" --latency "$base/healthz" | metric)
   read -r hp_rps hp_p50 hp_p99 < <(MQ_MEMBERS=$members wrk -t2 -c64 -d"${dur}s" --latency -s bench/serve_homepage.lua "$base" | metric)
+  # the same pages at lower concurrency: latency when the server is not saturated
+  local sweep=""
+  for cn in 4 8; do
+    read -r sw_rps sw_p50 sw_p99 < <(MQ_MEMBERS=$members wrk -t2 -c$cn -d"${dur}s" --latency -s bench/serve_homepage.lua "$base" | metric)
+    sweep="$sweep$(printf "  homepage 20x40, %d connections: %7.0f req/s  p50 %7.2f ms  p99 %7.2f ms" "$cn" "$sw_rps" "$(to_ms "$sw_p50")" "$(to_ms "$sw_p99")")"$'\n'
+  done
   read -r ev_rps ev_p50 ev_p99 < <(MQ_TITLES=$titles wrk -t2 -c64 -d"${dur}s" --latency -s bench/serve_events.lua "$base" | metric)
   local e2p; e2p=$(/usr/bin/python3 bench/serve_event_to_page.py "$port" "$titles" 200)
   local bytes; bytes=$(for m in $(seq 1 97 $((members < 9700 ? members : 9700))); do
@@ -66,6 +73,7 @@ run_catalog() {
   printf "  /healthz            %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n" "$hz_rps" "$(to_ms "$hz_p50")" "$(to_ms "$hz_p99")"
   printf "  homepage 20x40      %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms   = %.1f%% of /healthz req/s\n" \
          "$hp_rps" "$(to_ms "$hp_p50")" "$(to_ms "$hp_p99")" "$(awk -v a="$hp_rps" -v b="$hz_rps" 'BEGIN {print 100 * a / b}')"
+  printf "%s" "$sweep"
   printf "  POST /v1/events     %9.0f ev/s   p50 %7.2f ms  p99 %7.2f ms   (durable: %s events in %s fsync rounds)\n" \
          "$ev_rps" "$(to_ms "$ev_p50")" "$(to_ms "$ev_p99")" "$accepted" "$commits"
   echo "  mean page build (history + scoring + rows + JSON, server-side): $build ms"
