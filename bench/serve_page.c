@@ -3,9 +3,11 @@
  * rotating. Reports, per page: scoring (20,000 x 64 dot products as one single-threaded
  * OpenBLAS sgemv, the floor of any personalized page: 5.1 MB of factors streamed from cache),
  * mq_page_build (rows, dedup, MMR, evidence) and mq_page_json (~80 KB),
- * each as a ratio to the scoring floor measured in the same run.
+ * each as a ratio to the scoring floor measured in the same run. With MQ_CUT=1 the page gets
+ * the cut the server passes (mq_model_score_top's: here the exact (scored titles + history)-th
+ * best score, found outside the timed steps), so mq_page_build skips the titles below it.
  *
- * Usage: build/bench_serve_page [pages (default 2000)] */
+ * Usage: [MQ_CUT=1] build/bench_serve_page [pages (default 2000)] */
 #include "marquee.h"
 #include "common.h"
 
@@ -26,6 +28,25 @@ static int sim_cb(void *user, int32_t t, int n, int32_t *out, float *score)
     return m;
 }
 
+/* The k-th largest of v[0 .. n) (v reordered). */
+static float kth_largest(float *v, int n, int k)
+{
+    int lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float p = v[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > p) i++;
+            while (v[j] < p) j--;
+            if (i <= j) { float t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break;
+    }
+    return v[want];
+}
+
 int main(int argc, char **argv)
 {
     int pages = argc > 1 ? atoi(argv[1]) : 2000;
@@ -43,6 +64,8 @@ int main(int argc, char **argv)
     char **ids = malloc(NT * sizeof *ids);
     float *pop = malloc(NT * sizeof *pop), *trend = malloc(NT * sizeof *trend);
     float *H = malloc((size_t)NT * K * sizeof *H), *scores = malloc(NT * sizeof *scores);
+    float *sorted = malloc(NT * sizeof *sorted);
+    bool use_cut = getenv("MQ_CUT") && !strcmp(getenv("MQ_CUT"), "1");
     for (int t = 0; t < NT; t++) {
         char b[64];
         snprintf(b, sizeof b, "%d", 100000 + t);
@@ -88,6 +111,14 @@ int main(int argc, char **argv)
         double t1 = mq_now();
         const mq_page *pg;
         mq_page_req req = {20, 40, 0.7, -1, NULL, 0, 20, 0, NULL};
+        float cut;
+        if (use_cut) {
+            int keep = mq_page_scored_titles(&req, NT) + 50;
+            memcpy(sorted, scores, NT * sizeof *sorted);
+            cut = kth_largest(sorted, NT, keep);
+            req.score_cut = &cut;
+            t1 = mq_now();
+        }
         if (mq_page_build(ctx, &pc, scores, hist, 50, &req, &pg, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
