@@ -751,10 +751,6 @@ static int ials_score(const mq_model *m, const int32_t *hist, const float *hv, i
     return rc;
 }
 
-/* A value L with at least k of v[0 .. n) >= L (k in [1, n]), close to the k-th largest: the
- * threshold from an evenly spaced sample, set at about 1.25 times the k-th's rank and checked
- * by counting; halved in value rank until the count holds (at worst the minimum). v is padded
- * with -inf to n8, a multiple of 8. */
 /* The k-th largest (k in [1, n]) of v[0 .. n), v reordered (quickselect). */
 static float kth_largest(float *v, int n, int k)
 {
@@ -774,6 +770,10 @@ static float kth_largest(float *v, int n, int k)
     return v[want];
 }
 
+/* A value L with at least k of v[0 .. n) >= L (k in [1, n]), close to the k-th largest: the
+ * threshold from an evenly spaced sample, set at about 1.25 times the k-th's rank and checked
+ * by counting; the rank doubled until the count holds (at worst the minimum). v is padded
+ * with -inf to n8, a multiple of 8. */
 static float lower_kth(const float *v, int32_t n, int64_t n8, int32_t k)
 {
     enum { S = 512 };
