@@ -24,7 +24,7 @@
  * Within a row: Maximal Marginal Relevance (Carbonell & Goldstein 1998) over the row's first
  * 3 x per_row unused candidates, next = argmax lambda v_t - (1 - lambda) max_{s in row} sim(t, s),
  * with sim the Jaccard overlap of genre sets; the max is kept incrementally, so a row costs
- * O(per_row x pool), run four pool entries at a time with the same float operations as the
+ * O(per_row x pool), run four pool entries at a time (eight with AVX2) with the same float operations as the
  * scalar form (bit-identical values; ties go to the earliest candidate).
  *
  * Speed (bench/serve_page.c): the member's top K candidates are found with a sampled
@@ -625,17 +625,17 @@ static int fill_row(builder *b, cand_row *r)
     /* the MMR scans run four pool entries at a time (GCC/Clang vector types: SSE2 on x86-64,
      * NEON on arm64; eight at a time with AVX2); the pool is padded to a multiple of 8 with
      * entries never chosen */
-    int np4 = (np + 7) & ~7;
+    int np8 = (np + 7) & ~7;
     uint32_t *glo = c->glo, *ghi = c->ghi;
     if (mmr) {
-        for (int i = np; i < np4; i++) { pv[i] = 0; ms[i] = 0; gm[i] = 0; gp[i] = 0; }
-        for (int i = 0; i < np4; i++) {
+        for (int i = np; i < np8; i++) { pv[i] = 0; ms[i] = 0; gm[i] = 0; gp[i] = 0; }
+        for (int i = 0; i < np8; i++) {
             mv[i] = i < np ? lf * pv[i] - mf * ms[i] : ninf;
             glo[i] = (uint32_t)gm[i];
             ghi[i] = (uint32_t)(gm[i] >> 32);
         }
     }
-    int next = mmr && take > 0 ? mmr_argmax(mv, np4) : 0;
+    int next = mmr && take > 0 ? mmr_argmax(mv, np8) : 0;
     for (int k = 0; k < take; k++) {
         int best = mmr ? next : k;              /* lambda = 1: take the pool in order */
         int32_t t = r->order[pool[best]];
@@ -649,8 +649,8 @@ static int fill_row(builder *b, cand_row *r)
         mv[best] = ninf;
         if (k + 1 == take) break;
         uint64_t g = gm[best];
-        next = g ? mmr_fold(g, gp[best], glo, ghi, gp, pv, ms, mv, np4, lf, mf)
-                 : mmr_argmax(mv, np4);         /* no genres: similarity 0, nothing moves */
+        next = g ? mmr_fold(g, gp[best], glo, ghi, gp, pv, ms, mv, np8, lf, mf)
+                 : mmr_argmax(mv, np8);         /* no genres: similarity 0, nothing moves */
     }
     p->n_rows++;
     r->done = true;
