@@ -24,8 +24,8 @@
  * Within a row: Maximal Marginal Relevance (Carbonell & Goldstein 1998) over the row's first
  * 3 x per_row unused candidates, next = argmax lambda v_t - (1 - lambda) max_{s in row} sim(t, s),
  * with sim the Jaccard overlap of genre sets; the max is kept incrementally, so a row costs
- * O(per_row x pool), run four pool entries at a time (eight with AVX2) with the same float operations as the
- * scalar form (bit-identical values; ties go to the earliest candidate).
+ * O(per_row x pool), run four pool entries at a time (eight with AVX2) with the same float
+ * operations as the scalar form (bit-identical values; ties go to the earliest candidate).
  *
  * Speed (bench/serve_page.c): the member's top K candidates are found with a sampled
  * threshold, then a stable radix sort of the score halves of the (title-ordered) keys, which
