@@ -10,6 +10,7 @@
  * Usage: [MQ_CUT=1] build/bench_serve_page [pages (default 2000)] */
 #include "marquee.h"
 #include "common.h"
+#include "model.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -26,25 +27,6 @@ static int sim_cb(void *user, int32_t t, int n, int32_t *out, float *score)
     memcpy(out, st->t[t], (size_t)m * sizeof *out);
     memcpy(score, st->s[t], (size_t)m * sizeof *score);
     return m;
-}
-
-/* The k-th largest of v[0 .. n) (v reordered). */
-static float kth_largest(float *v, int n, int k)
-{
-    int lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) {
-        float p = v[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] > p) i++;
-            while (v[j] < p) j--;
-            if (i <= j) { float t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
-        }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else break;
-    }
-    return v[want];
 }
 
 int main(int argc, char **argv)
@@ -115,7 +97,7 @@ int main(int argc, char **argv)
         if (use_cut) {
             int keep = mq_page_scored_titles(&req, NT) + 50;
             memcpy(sorted, scores, NT * sizeof *sorted);
-            cut = kth_largest(sorted, NT, keep);
+            cut = mq__kth_largest(sorted, NT, keep);
             req.score_cut = &cut;
             t1 = mq_now();
         }

@@ -427,6 +427,24 @@ int mq_model_score_top(const mq_model *m, const int32_t *hist, const float *hist
     return m->ops->score(m, hist, hist_val, n_hist, scores, err);
 }
 
+float mq__kth_largest(float *v, int n, int k)
+{
+    int lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float p = v[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > p) i++;
+            while (v[j] < p) j--;
+            if (i <= j) { float t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break;
+    }
+    return v[want];
+}
+
 /* Min-heap on (score asc, index desc): the root is the worst kept entry. */
 static inline bool worse(float sa, int32_t ia, float sb, int32_t ib)
 {

@@ -751,25 +751,6 @@ static int ials_score(const mq_model *m, const int32_t *hist, const float *hv, i
     return rc;
 }
 
-/* The k-th largest (k in [1, n]) of v[0 .. n), v reordered (quickselect). */
-static float kth_largest(float *v, int n, int k)
-{
-    int lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) {
-        float p = v[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] > p) i++;
-            while (v[j] < p) j--;
-            if (i <= j) { float t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
-        }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else break;
-    }
-    return v[want];
-}
-
 /* A value L with at least k of v[0 .. n) >= L (k in [1, n]), close to the k-th largest: the
  * threshold from an evenly spaced sample, set at about 1.25 times the k-th's rank and checked
  * by counting; the rank doubled until the count holds (at worst the minimum). v is padded
@@ -781,7 +762,7 @@ static float lower_kth(const float *v, int32_t n, int64_t n8, int32_t k)
     int m = n < S ? (int)n : S;
     for (int64_t r = (int64_t)(1.25 * k * m / n) + 2; r < m; r = r * 2 + 1) {
         for (int i = 0; i < m; i++) sample[i] = v[(int64_t)i * n / m];
-        float L = kth_largest(sample, m, (int)r + 1);
+        float L = mq__kth_largest(sample, m, (int)r + 1);
         if (count_ge_avx(v, n8, L) >= k) return L;
     }
     float mn = v[0];
