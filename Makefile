@@ -15,14 +15,15 @@ PC_LIBS   := $(shell pkg-config --libs $(DEPS_PC) 2>/dev/null || echo -lmicrohtt
 LDLIBS   = $(PC_LIBS) -llmdb -llapacke -lopenblas -lpthread -lm
 ALL_CFLAGS = $(WARN) $(CPPFLAGS) $(PC_CFLAGS) -pthread $(CFLAGS) $(XCFLAGS)
 
-LIB_SRC  = $(wildcard src/*.c)
+MODULES  = core data models eval serve stats xp abr
+LIB_SRC  = $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
-TEST_SRC = $(wildcard tests/*.c)
+TEST_SRC = $(wildcard tests/*.c tests/*/*.c)
 BENCH_SRC= $(wildcard bench/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
-HDRS     = $(wildcard include/*.h include/marquee/*.h src/*.h src/cli/*.h tests/*.h)
+HDRS     = $(wildcard include/*.h include/marquee/*.h src/*/*.h tests/*.h tests/*/*.h bench/*.h)
 
 all: $(BUILD)/marquee
 

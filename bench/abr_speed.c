@@ -8,7 +8,7 @@
  *    and through plain enumeration of all 6^5 sequences (Pensieve's mpc.py loop, the
  *    baseline); both must return the same levels.  The floor of the enumeration is counted:
  *    h * 6^h sequence steps per decision (38,880 for h = 5), each ~12 flops. */
-#include "abr.h"
+#include "abr/abr.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,7 +28,7 @@ typedef struct rec {
     double last_est;
 } rec;
 
-/* robustMPC exactly as src/abr_mpc.c's published variant (history across traces, sizes one
+/* robustMPC exactly as src/abr/abr_mpc.c's published variant (history across traces, sizes one
  * chunk ahead), recording each decision into the recorder passed as the run's params. */
 static int rec_choose(void *st, const mq__abr_env *env, const mq__abr_obs *o)
 {

@@ -19,7 +19,7 @@
 #                      (tests/ref/eval_liang_split.py; ml-100k, ml-latest-small, lastfm). On
 #                      Last.fm with seed 98765 that is the published row's own split: 15,385
 #                      titles in the training members and popularity equal to the published
-#                      figures (tests/test_eval_cli.c, eval_cli_lastfm_published_pop).
+#                      figures (tests/eval/test_eval_cli.c, eval_cli_lastfm_published_pop).
 #   REFIT=1            add --refit (train the chosen point again on training + validation).
 set -euo pipefail
 BUILD=${BUILD:-build}

@@ -9,8 +9,8 @@
  *
  * Usage: [MQ_CUT=1] build/bench_serve_page [pages (default 2000)] */
 #include "marquee.h"
-#include "common.h"
-#include "model.h"
+#include "core/core.h"
+#include "models/model.h"
 
 #include <cblas.h>
 #include <stdlib.h>

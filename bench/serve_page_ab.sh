@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # serve_page_ab.sh: the page builder before and after, in the same run. Builds
-# bench/serve_page.c twice: against the current src/page.c (build/bench_serve_page) and
-# against src/page.c as of a reference commit (default 7516e83, before the fast paths), its
+# bench/serve_page.c twice: against the current src/serve/page.c (build/bench_serve_page) and
+# against src/serve/page.c as of a reference commit (default 7516e83, before the fast paths), its
 # public names renamed so both link against the same libmarquee; then runs them alternately.
 # Usage: bash bench/serve_page_ab.sh [pages (default 2000)] [rounds (default 3)] [commit]
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 pages=${1:-2000}; rounds=${2:-3}; ref=${3:-7516e83}
 make -s build/bench_serve_page build/libmarquee.a
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-git show "$ref:src/page.c" > "$tmp/page_old.c"
+{ git show "$ref:src/serve/page.c" 2>/dev/null || git show "$ref:src/page.c"; } > "$tmp/page_old.c"
 names="mq_page_ctx_create mq_page_ctx_destroy mq_page_build mq_page_json mq_page_title_json
        mq_page_catalog_init mq_page_catalog_release"
 defs=""; for n in $names; do defs="$defs -D$n=old_$n"; done

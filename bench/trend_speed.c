@@ -6,7 +6,7 @@
  *
  * Usage: build/bench_trend_speed [events (default 5000000)] */
 #include "marquee.h"
-#include "common.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <pthread.h>

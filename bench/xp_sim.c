@@ -1,4 +1,4 @@
-/* xp_sim.c: the simulation checks of tests/test_xp.c at larger size (bench/xp_analyze.sh runs
+/* xp_sim.c: the simulation checks of tests/xp/test_xp.c at larger size (bench/xp_analyze.sh runs
  * it). Prints each figure with its binomial standard error:
  *  - A/A false-positive rate of Welch's test at alpha 0.05 (100,000 tests, 100 vs 100 units,
  *    normal and lognormal metrics);

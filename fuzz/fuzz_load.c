@@ -7,8 +7,8 @@
  *
  * libFuzzer (clang), the recipe in docs/data.md:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
- *     fuzz/fuzz_load.c src/data_load.c src/catalog.c src/snapshot.c src/dataset.c src/idmap.c \
- *     src/common.c -o build/fuzz_load -lm -lpthread
+ *     fuzz/fuzz_load.c src/data/data_load.c src/data/catalog.c src/data/snapshot.c src/data/dataset.c src/data/idmap.c \
+ *     src/core/common.c -o build/fuzz_load -lm -lpthread
  *   build/fuzz_load -max_total_time=300 fuzz/corpus
  * Without libFuzzer (-DMQ_FUZZ_STANDALONE, any compiler with ASan): a built-in mutator over the
  * seed files named on the command line, for a number of seconds:

@@ -4,7 +4,7 @@
  * throughput traces (Pensieve's "cooked" format), the bitrate-selection algorithms real players
  * use, and the published QoE scores (Mao et al., "Neural Adaptive Video Streaming with Pensieve",
  * SIGCOMM 2017).  With default options the simulator has exactly the semantics of Pensieve's
- * test simulator (fixed_env.py): see docs/abr.md and src/abr.c for the equations.
+ * test simulator (fixed_env.py): see docs/abr.md and src/abr/abr.c for the equations.
  *
  * Objects: an mq_abr_trace (one throughput trace), an mq_abr_video (bitrate ladder + chunk byte
  * sizes), an mq_abr_qoe (the score), mq_abr_opts (simulator options).  mq_abr_run plays the

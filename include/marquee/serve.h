@@ -198,7 +198,7 @@ int mq_page_catalog_init(mq_page_catalog *pc, int32_t n_titles, const mq_catalog
                          const float *trending, mq_err *err);
 void mq_page_catalog_release(mq_page_catalog *pc);
 
-/* ---- live Trending Now (src/trend.c) ---------------------------------------------------- */
+/* ---- live Trending Now (src/serve/trend.c) ---------------------------------------------------- */
 
 /* Per-title exponentially decayed event counters (the trending model's score, kept current
  * by the event stream). Not thread-safe: one owner, or a mutex around every call. */
@@ -247,7 +247,7 @@ mq_trend_snap *mq_trend_snap_create(int32_t n_titles);
 void mq_trend_snap_destroy(mq_trend_snap *snap);
 
 /* The published snapshot: lock-free acquire/release for readers (split reference counting,
- * see src/trend.c); one publisher at a time. */
+ * see src/serve/trend.c); one publisher at a time. */
 typedef struct mq_trend_pub mq_trend_pub;
 mq_trend_pub *mq_trend_pub_create(void);
 /* Frees the published snapshot; no reader may still hold one. NULL is fine. */

@@ -3,7 +3,7 @@
  *
  * Every function here is pure (no state, thread-safe) and returns a double. Arguments outside
  * the domain (df <= 0, p outside [0, 1], NaN) return NaN; callers in marquee check their inputs
- * first and never print NaN. Accuracy is checked against scipy.stats in tests/test_stats.c and
+ * first and never print NaN. Accuracy is checked against scipy.stats in tests/stats/test_stats.c and
  * tests/ref/xp_stats.py: normal cdf/quantile to ~1 ulp-scale relative error, t and chi-square
  * to better than 1e-12 relative on the ranges marquee uses (df up to 1e7).
  */

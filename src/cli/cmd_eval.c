@@ -21,7 +21,7 @@
  * model is immutable while being scored, so the scorer below is called from all of them.
  */
 #include "cli.h"
-#include "common.h"   /* mq__catalog_copy / mq__catalog_release for the --refit data */
+#include "core/core.h"   /* mq__catalog_copy / mq__catalog_release for the --refit data */
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* cmd_xp.c: `marquee xp assign | analyze | design | bounds`, thin clients of the xp API.
  * Data (tables, JSON) go to stdout, errors to stderr; exit 0 ok, 1 failure, 2 usage. */
-#include "cli/cli.h"
+#include "cli.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

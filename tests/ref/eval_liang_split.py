@@ -9,7 +9,7 @@ Usage:
       userID<TAB>artistID<TAB>weight: every pair is a positive).
 
 The recipe, step by step as in the notebook (it is independent of Marquee's own splitter,
-src/split.c, which uses its own RNG and so draws a different split for the same seed):
+src/data/split.c, which uses its own RNG and so draws a different split for the same seed):
   1. positives: rating > 3.5 (explicit data) or every pair (implicit); members with >= 5
      positives are kept (min_uc = 5, no title minimum);
   2. np.random.seed(seed); the sorted member ids are permuted by np.random.permutation;

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """eval_ref.py: an independent numpy/scipy implementation of Marquee's offline evaluation.
 
-Written from the formulas (docs/eval.md, REFERENCES.md), not from src/eval.c, so that the C
+Written from the formulas (docs/eval.md, REFERENCES.md), not from src/eval/eval.c, so that the C
 test suite can check the C code against it. Two modes; each exits 1 on a mismatch, printing
 both sides, and 0 when everything agrees.
 
   eval_ref.py loop CASE
-      CASE (written by tests/test_eval.c): the scores of every held-out member, their fold-in
+      CASE (written by tests/eval/test_eval.c): the scores of every held-out member, their fold-in
       titles and targets, title popularity and genres, followed by the C results ("R name mean
       se" lines). Recomputes every metric with numpy and compares (tolerance 1e-9: both sides
       compute in double from the same float scores; only summation order differs).

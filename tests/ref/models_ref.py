@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""models_ref.py: independent numpy references for the candidate models (tests/test_models.c).
+"""models_ref.py: independent numpy references for the candidate models (tests/models/test_models.c).
 
 Usage: models_ref.py KIND DIR [args]. DIR holds what the C test wrote:
   train.txt     "member title" per line (dense indices, the C training matrix, binary)

@@ -1,0 +1,458 @@
+/* snapshot.c: binary dataset snapshots ("catalog.mqd"), written atomically, loaded by mmap.
+ *
+ * Layout (little-endian, as the machine writes it; a snapshot is for the same architecture):
+ *   header, 64 bytes:
+ *     0  magic "MQDSNAP1"        8  u32 version (1)      12 u32 flags (bit 0: ratings)
+ *     16 i32 n_members           20 i32 n_titles         24 i64 nnz
+ *     32 u32 n_sections          36 u32 reserved (0)     40 u64 file size
+ *     48 u32 CRC-32C of the section table                52 u32 reserved (0)
+ *     56 u32 reserved (0)        60 u32 CRC-32C of bytes 0..59
+ *   section table at 64: n_sections entries of 32 bytes:
+ *     u32 id, u32 CRC-32C of the section bytes, u64 offset, u64 length, u64 count
+ *   sections, each starting at a 64-byte aligned offset (zero padding between):
+ *     m_ptr i64[n_members+1], m_idx i32[nnz], m_val f32[nnz], m_time i64[nnz],
+ *     t_ptr i64[n_titles+1], t_idx i32[nnz], t_val f32[nnz], t_time i64[nnz],
+ *     member ids and title ids (count NUL-terminated strings back to back),
+ *     catalog: names (per title "\1name\0", or "\0" for none), years i32[n_titles],
+ *     genres u64[n_titles], genre names (strings), tag_ptr i64[n_titles+1], tag_ids i32[],
+ *     tag_counts f32[], tag names (strings).
+ *
+ * Loading maps the file read-only; the matrix arrays point straight into the mapping (so a
+ * load costs a checksum pass plus rebuilding the id maps and copying the catalog strings).
+ * Every check names what failed: a short file or a size that disagrees with the header is
+ * "truncated"; a checksum mismatch names the section; out-of-range pointers or indices are
+ * structural corruption; padding must be zero and sections in order, so every byte of the file
+ * is checked. A loaded dataset is read-only (the mapping is PROT_READ).
+ * mq_dataset_destroy unmaps it (dataset.c).
+ */
+#include "data/data.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SNAP_MAGIC "MQDSNAP1"
+#define SNAP_VERSION 1u
+#define HDR_SIZE 64
+#define ENTRY_SIZE 32
+
+enum {
+    S_M_PTR = 1, S_M_IDX, S_M_VAL, S_M_TIME, S_T_PTR, S_T_IDX, S_T_VAL, S_T_TIME,
+    S_MEMBER_IDS, S_TITLE_IDS, S_CAT_NAMES, S_CAT_YEARS, S_CAT_GENRES, S_GENRE_NAMES,
+    S_TAG_PTR, S_TAG_IDS, S_TAG_COUNTS, S_TAG_NAMES, S_COUNT
+};
+
+static const char *section_names[S_COUNT] = {
+    "?", "m_ptr", "m_idx", "m_val", "m_time", "t_ptr", "t_idx", "t_val", "t_time",
+    "member ids", "title ids", "catalog names", "catalog years", "catalog genres",
+    "genre names", "tag_ptr", "tag_ids", "tag_counts", "tag names"};
+
+/* ---- CRC-32C ------------------------------------------------------------------------------ */
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = ~crc;
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        len -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (len--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+#endif
+
+uint32_t mq__crc32c_fast(uint32_t crc, const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return crc_hw(crc, buf, len);
+#endif
+    return mq_crc32c(crc, buf, len);
+}
+
+/* ---- save --------------------------------------------------------------------------------- */
+
+typedef struct sec {
+    uint32_t id;
+    const void *p;
+    uint64_t len, count;
+    uint32_t crc;
+    uint64_t off;
+} sec;
+
+static void put_strings(mq_buf *b, const mq_idmap *m)
+{
+    for (int32_t i = 0; i < mq_idmap_size(m); i++) {
+        const char *s = mq_idmap_name(m, i);
+        mq_buf_put(b, s, strlen(s) + 1);
+    }
+}
+
+int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
+{
+    const mq_catalog *c = &d->catalog;
+    mq_buf mids, tids, names, gnames, tnames;
+    mq_buf_init(&mids); mq_buf_init(&tids); mq_buf_init(&names); mq_buf_init(&gnames); mq_buf_init(&tnames);
+    put_strings(&mids, d->member_ids);
+    put_strings(&tids, d->title_ids);
+    for (int32_t t = 0; t < d->n_titles; t++) {
+        const char *nm = c->names ? c->names[t] : NULL;
+        if (nm) { mq_buf_putc(&names, 1); mq_buf_put(&names, nm, strlen(nm) + 1); }
+        else mq_buf_putc(&names, 0);
+    }
+    for (int g = 0; g < c->n_genres; g++) mq_buf_put(&gnames, c->genre_names[g], strlen(c->genre_names[g]) + 1);
+    for (int32_t i = 0; i < c->n_tags && c->tag_names; i++) mq_buf_put(&tnames, c->tag_names[i], strlen(c->tag_names[i]) + 1);
+    int rc = 0;
+    if (mids.oom || tids.oom || names.oom || gnames.oom || tnames.oom) {
+        rc = mq__err_set(err, MQ_ENOMEM, "out of memory writing %s", path);
+        goto out;
+    }
+    int64_t *zero_ptr = NULL;
+    int64_t n_tag_entries = c->tag_ptr && c->tag_ids ? c->tag_ptr[d->n_titles] : 0;
+    uint64_t nt = (uint64_t)d->n_titles, nnz = (uint64_t)d->nnz;
+    /* A catalog without some arrays (a dataset assembled by hand) is saved as empty metadata. */
+    if (!(zero_ptr = calloc(nt + 1, sizeof *zero_ptr))) {
+        rc = mq__err_set(err, MQ_ENOMEM, "out of memory writing %s", path);
+        goto out;
+    }
+    sec s[S_COUNT - 1] = {
+        {S_M_PTR, d->m_ptr, 8 * ((uint64_t)d->n_members + 1), (uint64_t)d->n_members + 1, 0, 0},
+        {S_M_IDX, d->m_idx, 4 * nnz, nnz, 0, 0},
+        {S_M_VAL, d->m_val, 4 * nnz, nnz, 0, 0},
+        {S_M_TIME, d->m_time, 8 * nnz, nnz, 0, 0},
+        {S_T_PTR, d->t_ptr, 8 * (nt + 1), nt + 1, 0, 0},
+        {S_T_IDX, d->t_idx, 4 * nnz, nnz, 0, 0},
+        {S_T_VAL, d->t_val, 4 * nnz, nnz, 0, 0},
+        {S_T_TIME, d->t_time, 8 * nnz, nnz, 0, 0},
+        {S_MEMBER_IDS, mids.p, mids.len, (uint64_t)d->n_members, 0, 0},
+        {S_TITLE_IDS, tids.p, tids.len, nt, 0, 0},
+        {S_CAT_NAMES, names.p, names.len, nt, 0, 0},
+        {S_CAT_YEARS, c->years ? (const void *)c->years : zero_ptr, 4 * nt, nt, 0, 0},
+        {S_CAT_GENRES, c->genres ? (const void *)c->genres : zero_ptr, 8 * nt, nt, 0, 0},
+        {S_GENRE_NAMES, gnames.p, gnames.len, (uint64_t)c->n_genres, 0, 0},
+        {S_TAG_PTR, n_tag_entries ? c->tag_ptr : zero_ptr, 8 * (nt + 1), nt + 1, 0, 0},
+        {S_TAG_IDS, c->tag_ids, 4 * (uint64_t)n_tag_entries, (uint64_t)n_tag_entries, 0, 0},
+        {S_TAG_COUNTS, c->tag_counts, 4 * (uint64_t)n_tag_entries, (uint64_t)n_tag_entries, 0, 0},
+        {S_TAG_NAMES, tnames.p, tnames.len, c->tag_names ? (uint64_t)c->n_tags : 0, 0, 0},
+    };
+    const uint32_t ns = S_COUNT - 1;
+    uint64_t off = HDR_SIZE + (uint64_t)ns * ENTRY_SIZE;
+    uint8_t table[(S_COUNT - 1) * ENTRY_SIZE];
+    for (uint32_t i = 0; i < ns; i++) {
+        off = (off + 63) & ~(uint64_t)63;
+        s[i].off = off;
+        s[i].crc = s[i].len ? mq__crc32c_fast(0, s[i].p, s[i].len) : 0;
+        off += s[i].len;
+        uint8_t *e = table + i * ENTRY_SIZE;
+        memcpy(e, &s[i].id, 4);
+        memcpy(e + 4, &s[i].crc, 4);
+        memcpy(e + 8, &s[i].off, 8);
+        memcpy(e + 16, &s[i].len, 8);
+        memcpy(e + 24, &s[i].count, 8);
+    }
+    uint64_t file_size = off;
+    uint8_t hdr[HDR_SIZE] = {0};
+    memcpy(hdr, SNAP_MAGIC, 8);
+    uint32_t version = SNAP_VERSION, flags = d->ratings ? 1u : 0u;
+    memcpy(hdr + 8, &version, 4);
+    memcpy(hdr + 12, &flags, 4);
+    memcpy(hdr + 16, &d->n_members, 4);
+    memcpy(hdr + 20, &d->n_titles, 4);
+    memcpy(hdr + 24, &d->nnz, 8);
+    memcpy(hdr + 32, &ns, 4);
+    memcpy(hdr + 40, &file_size, 8);
+    uint32_t tcrc = mq__crc32c_fast(0, table, sizeof table);
+    memcpy(hdr + 48, &tcrc, 4);
+    uint32_t hcrc = mq__crc32c_fast(0, hdr, 60);
+    memcpy(hdr + 60, &hcrc, 4);
+
+    mq_atomic_file a;
+    if ((rc = mq__atomic_open(&a, path, err))) { free(zero_ptr); goto out; }
+    static const uint8_t pad[64] = {0};
+    fwrite(hdr, 1, sizeof hdr, a.f);
+    fwrite(table, 1, sizeof table, a.f);
+    uint64_t pos = HDR_SIZE + sizeof table;
+    for (uint32_t i = 0; i < ns; i++) {
+        fwrite(pad, 1, s[i].off - pos, a.f);
+        if (s[i].len) fwrite(s[i].p, 1, s[i].len, a.f);
+        pos = s[i].off + s[i].len;
+    }
+    free(zero_ptr);
+    if (ferror(a.f)) {
+        mq__atomic_abort(&a);
+        rc = mq__err_set(err, MQ_EIO, "%s: write failed", path);
+        goto out;
+    }
+    rc = mq__atomic_commit(&a, err);
+out:
+    mq_buf_release(&mids); mq_buf_release(&tids); mq_buf_release(&names);
+    mq_buf_release(&gnames); mq_buf_release(&tnames);
+    return rc;
+}
+
+/* ---- load --------------------------------------------------------------------------------- */
+
+typedef struct view {
+    const uint8_t *p;
+    uint64_t len, count;
+} view;
+
+/* Splits a strings section into count C strings (each NUL-terminated within bounds). On
+ * success *next walks them. Returns false when the section does not hold exactly count. */
+static bool strings_ok(const view *v)
+{
+    uint64_t k = 0;
+    const uint8_t *p = v->p, *end = v->p + v->len;
+    while (p < end) {
+        const uint8_t *z = memchr(p, 0, (size_t)(end - p));
+        if (!z) return false;
+        p = z + 1;
+        k++;
+    }
+    return k == v->count;
+}
+
+static int rebuild_ids(const view *v, mq_idmap **out)
+{
+    mq_idmap *m = mq_idmap_create();
+    if (!m) return MQ_ENOMEM;
+    const char *p = (const char *)v->p;
+    for (uint64_t i = 0; i < v->count; i++) {
+        size_t n = strlen(p);
+        if (mq_idmap_intern(m, p, n) != (int32_t)i) {
+            mq_idmap_destroy(m);
+            return MQ_ECORRUPT;   /* a repeated id (or ENOMEM) */
+        }
+        p += n + 1;
+    }
+    *out = m;
+    return 0;
+}
+
+static bool ptr_ok(const int64_t *ptr, int64_t n, int64_t total)
+{
+    if (ptr[0] != 0 || ptr[n] != total) return false;
+    for (int64_t i = 0; i < n; i++)
+        if (ptr[i + 1] < ptr[i]) return false;
+    return true;
+}
+
+static bool idx_ok(const int32_t *idx, int64_t n, int32_t bound)
+{
+    for (int64_t i = 0; i < n; i++)
+        if ((uint32_t)idx[i] >= (uint32_t)bound) return false;
+    return true;
+}
+
+int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
+{
+    *out = NULL;
+    const void *mapv;
+    size_t len;
+    int rc = mq__file_map(path, &mapv, &len, err);
+    if (rc) return rc;
+    const uint8_t *map = mapv;
+    mq_dataset *d = NULL;
+    if (len < HDR_SIZE) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: truncated snapshot: %zu bytes, shorter than the %d-byte header", path, len, HDR_SIZE);
+        goto fail;
+    }
+    if (memcmp(map, SNAP_MAGIC, 8) != 0) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: not a marquee snapshot (bad magic)", path);
+        goto fail;
+    }
+    uint32_t version, flags, ns, tcrc, hcrc;
+    int32_t n_members, n_titles;
+    int64_t nnz;
+    uint64_t file_size;
+    memcpy(&version, map + 8, 4);
+    memcpy(&flags, map + 12, 4);
+    memcpy(&n_members, map + 16, 4);
+    memcpy(&n_titles, map + 20, 4);
+    memcpy(&nnz, map + 24, 8);
+    memcpy(&ns, map + 32, 4);
+    memcpy(&file_size, map + 40, 8);
+    memcpy(&tcrc, map + 48, 4);
+    memcpy(&hcrc, map + 60, 4);
+    if (mq__crc32c_fast(0, map, 60) != hcrc) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: header checksum mismatch", path);
+        goto fail;
+    }
+    if (version != SNAP_VERSION) {
+        rc = mq__err_set(err, MQ_EUNSUP, "%s: snapshot version %u, this build reads version %u", path, version, SNAP_VERSION);
+        goto fail;
+    }
+    if (file_size != len) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: truncated snapshot: the header says %llu bytes, the file has %zu",
+                         path, (unsigned long long)file_size, len);
+        goto fail;
+    }
+    if (ns != S_COUNT - 1 || n_members < 0 || n_titles < 0 || nnz < 0 ||
+        HDR_SIZE + (uint64_t)ns * ENTRY_SIZE > len) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: bad sizes in the header", path);
+        goto fail;
+    }
+    if (mq__crc32c_fast(0, map + HDR_SIZE, (size_t)ns * ENTRY_SIZE) != tcrc) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section table checksum mismatch", path);
+        goto fail;
+    }
+    view v[S_COUNT];
+    memset(v, 0, sizeof v);
+    uint64_t prev_end = HDR_SIZE + (uint64_t)ns * ENTRY_SIZE;
+    for (uint32_t i = 0; i < ns; i++) {
+        const uint8_t *e = map + HDR_SIZE + i * ENTRY_SIZE;
+        uint32_t id, crc;
+        uint64_t off, slen, count;
+        memcpy(&id, e, 4);
+        memcpy(&crc, e + 4, 4);
+        memcpy(&off, e + 8, 8);
+        memcpy(&slen, e + 16, 8);
+        memcpy(&count, e + 24, 8);
+        if (id != i + 1) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section %u has id %u", path, i + 1, id);
+            goto fail;
+        }
+        const char *sname = section_names[id];
+        if (off % 64 || off > len || slen > len - off) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: truncated or corrupt snapshot: section '%s' lies outside the file", path, sname);
+            goto fail;
+        }
+        if ((slen ? mq__crc32c_fast(0, map + off, slen) : 0) != crc) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: checksum mismatch in section '%s'", path, sname);
+            goto fail;
+        }
+        /* Sections follow each other in order; the bytes between them (alignment padding) must
+         * be zero, so that every byte of the file is checked by something. */
+        if (off < prev_end) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' overlaps the previous one", path, sname);
+            goto fail;
+        }
+        for (uint64_t q = prev_end; q < off; q++)
+            if (map[q]) {
+                rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: nonzero padding before section '%s'", path, sname);
+                goto fail;
+            }
+        prev_end = off + slen;
+        v[id] = (view){map + off, slen, count};
+    }
+    if (prev_end != len) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: %llu bytes after the last section",
+                         path, (unsigned long long)(len - prev_end));
+        goto fail;
+    }
+    /* Expected sizes of the fixed-width sections. */
+    uint64_t nm1 = (uint64_t)n_members + 1, nt = (uint64_t)n_titles, nz = (uint64_t)nnz;
+    uint64_t ntag = v[S_TAG_IDS].count;
+    struct { int id; uint64_t count, width; } fixed[] = {
+        {S_M_PTR, nm1, 8}, {S_M_IDX, nz, 4}, {S_M_VAL, nz, 4}, {S_M_TIME, nz, 8},
+        {S_T_PTR, nt + 1, 8}, {S_T_IDX, nz, 4}, {S_T_VAL, nz, 4}, {S_T_TIME, nz, 8},
+        {S_CAT_YEARS, nt, 4}, {S_CAT_GENRES, nt, 8}, {S_TAG_PTR, nt + 1, 8}, {S_TAG_IDS, ntag, 4},
+        {S_TAG_COUNTS, ntag, 4},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        const view *w = &v[fixed[i].id];
+        if (w->count != fixed[i].count || w->len != fixed[i].count * fixed[i].width) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' has the wrong size", path, section_names[fixed[i].id]);
+            goto fail;
+        }
+    }
+    int sids[] = {S_MEMBER_IDS, S_TITLE_IDS, S_GENRE_NAMES, S_TAG_NAMES};
+    for (size_t i = 0; i < 4; i++)
+        if (!strings_ok(&v[sids[i]])) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' does not hold its %llu strings",
+                             path, section_names[sids[i]], (unsigned long long)v[sids[i]].count);
+            goto fail;
+        }
+    if (v[S_MEMBER_IDS].count != (uint64_t)n_members || v[S_TITLE_IDS].count != nt ||
+        v[S_CAT_NAMES].count != nt || v[S_GENRE_NAMES].count > MQ_MAX_GENRES || v[S_TAG_NAMES].count > INT32_MAX) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: id or name counts disagree with the header", path);
+        goto fail;
+    }
+    const int64_t *m_ptr = (const int64_t *)v[S_M_PTR].p, *t_ptr = (const int64_t *)v[S_T_PTR].p;
+    const int64_t *tag_ptr = (const int64_t *)v[S_TAG_PTR].p;
+    if (!ptr_ok(m_ptr, n_members, nnz) || !ptr_ok(t_ptr, n_titles, nnz) ||
+        !idx_ok((const int32_t *)v[S_M_IDX].p, nnz, n_titles) || !idx_ok((const int32_t *)v[S_T_IDX].p, nnz, n_members)) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: matrix pointers or indices out of range", path);
+        goto fail;
+    }
+    if (!ptr_ok(tag_ptr, n_titles, (int64_t)ntag) || !idx_ok((const int32_t *)v[S_TAG_IDS].p, (int64_t)ntag, (int32_t)v[S_TAG_NAMES].count)) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: tag pointers or indices out of range", path);
+        goto fail;
+    }
+
+    if (!(d = calloc(1, sizeof *d))) goto oom;
+    d->n_members = n_members;
+    d->n_titles = n_titles;
+    d->nnz = nnz;
+    d->ratings = flags & 1u;
+    /* The mapping is read-only; the struct's pointers are non-const by the public contract. */
+    d->m_ptr = (int64_t *)v[S_M_PTR].p;
+    d->m_idx = (int32_t *)v[S_M_IDX].p;
+    d->m_val = (float *)v[S_M_VAL].p;
+    d->m_time = (int64_t *)v[S_M_TIME].p;
+    d->t_ptr = (int64_t *)v[S_T_PTR].p;
+    d->t_idx = (int32_t *)v[S_T_IDX].p;
+    d->t_val = (float *)v[S_T_VAL].p;
+    d->t_time = (int64_t *)v[S_T_TIME].p;
+    d->mapping = (void *)map;
+    d->mapping_len = len;
+    map = NULL;
+    int r2;
+    if ((r2 = rebuild_ids(&v[S_MEMBER_IDS], &d->member_ids)) || (r2 = rebuild_ids(&v[S_TITLE_IDS], &d->title_ids))) {
+        if (r2 == MQ_ENOMEM) goto oom;
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: repeated id in the id sections", path);
+        goto fail;
+    }
+    mq_catalog *c = &d->catalog;
+    if (mq__catalog_init(c, n_titles)) goto oom;
+    const uint8_t *p = v[S_CAT_NAMES].p, *end = p + v[S_CAT_NAMES].len;
+    for (int32_t t = 0; t < n_titles; t++) {
+        if (p >= end) goto bad_names;
+        if (*p == 0) { p++; continue; }
+        if (*p != 1) goto bad_names;
+        p++;
+        const uint8_t *z = memchr(p, 0, (size_t)(end - p));
+        if (!z) goto bad_names;
+        if (!(c->names[t] = strdup((const char *)p))) goto oom;
+        p = z + 1;
+    }
+    if (p != end) goto bad_names;
+    memcpy(c->years, v[S_CAT_YEARS].p, 4 * nt);
+    memcpy(c->genres, v[S_CAT_GENRES].p, 8 * nt);
+    const char *q = (const char *)v[S_GENRE_NAMES].p;
+    for (uint64_t g = 0; g < v[S_GENRE_NAMES].count; g++) {
+        if (!(c->genre_names[g] = strdup(q))) goto oom;
+        c->n_genres++;
+        q += strlen(q) + 1;
+    }
+    memcpy(c->tag_ptr, tag_ptr, 8 * (nt + 1));
+    c->tag_ids = malloc(MQ_MAX(ntag, 1) * 4);
+    c->tag_counts = malloc(MQ_MAX(ntag, 1) * 4);
+    c->tag_names = calloc(v[S_TAG_NAMES].count + 1, sizeof *c->tag_names);
+    if (!c->tag_ids || !c->tag_counts || !c->tag_names) goto oom;
+    if (ntag) {
+        memcpy(c->tag_ids, v[S_TAG_IDS].p, 4 * ntag);
+        memcpy(c->tag_counts, v[S_TAG_COUNTS].p, 4 * ntag);
+    }
+    q = (const char *)v[S_TAG_NAMES].p;
+    for (uint64_t i = 0; i < v[S_TAG_NAMES].count; i++) {
+        if (!(c->tag_names[i] = strdup(q))) goto oom;
+        c->n_tags++;
+        q += strlen(q) + 1;
+    }
+    *out = d;
+    return 0;
+bad_names:
+    rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'catalog names' is malformed", path);
+    goto fail;
+oom:
+    rc = mq__err_set(err, MQ_ENOMEM, "out of memory loading %s", path);
+fail:
+    if (map) mq__file_unmap(map, len);
+    mq_dataset_destroy(d);
+    return rc;
+}

@@ -1,0 +1,792 @@
+/* log.c: the durable event log: append-only segment files, a CRC-32C per record, group
+ * commit, replay at start-up, torn-tail recovery.
+ *
+ * Layout. A log is a directory of segments named by the sequence number of their first record,
+ * "%020llu.log" (sequence numbers start at 1 and run on across segments, so a record's number
+ * is its position in the whole log). A segment starts with a 16-byte header, "MQEVLOG1" and the
+ * first sequence (u64 little-endian), then records:
+ *
+ *     u32 len | u32 crc | payload[len]        crc = CRC-32C(len bytes || payload)
+ *     payload = i64 time | f32 value | u8 kind | u8 member_len | u8 title_len | member | title
+ *
+ * Recovery. open() reads every segment. A record whose length runs past the end of the last
+ * segment, or that fails its CRC and is the last thing in the file, or that is followed only by
+ * zero bytes (a filesystem that extended the file before the data landed) is a torn write: the
+ * file is cut back to the last good record. Damage anywhere else (a bad record followed by
+ * more data, a bad header, a gap in sequence numbers) is MQ_ECORRUPT naming segment and offset:
+ * it is not what a crash does, and dropping it silently could lose acknowledged events.
+ *
+ * Group commit. Appenders encode their records outside the lock, then under the lock add them
+ * to the pending buffer and take sequence numbers. The first appender that finds no commit in
+ * progress becomes the leader: it takes the whole pending buffer (double-buffered, so others
+ * keep appending to the other one), and without the lock writes it, fsyncs, and calls the apply
+ * callback (the member store), then marks the batch durable and wakes the waiters. Everyone
+ * whose records were in that batch returns; anyone left becomes the next leader. So N
+ * concurrent writers cost about one fsync per fsync-latency, not N. In "batch" mode an append
+ * waits for the log to be idle and commits alone; in "none" mode there is no fsync.
+ *
+ * Threads: all state is under l->mu; the leader role (l->flushing) makes file writes, fsync,
+ * rollover and apply calls single-threaded and in sequence order.
+ */
+#include "core/core.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SEG_MAGIC "MQEVLOG1"
+#define SEG_HDR 16
+#define REC_HDR 8
+#define PAYLOAD_FIXED 15
+#define REC_MAX (REC_HDR + PAYLOAD_FIXED + 2 * MQ_ID_MAX)
+#define REPLAY_BATCH 4096
+
+typedef struct async_cb {
+    mq_evlog_done_fn fn;
+    void *user;
+    uint64_t first;
+} async_cb;
+
+struct mq_evlog {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char dir[4096];
+    int fd;                     /* the last segment, open for writing */
+    int64_t seg_off;            /* its size */
+    mq_evlog_opts o;
+    mq_buf pending;             /* encoded records waiting for the next commit */
+    mq_event *pend_ev;          /* the same records decoded, for the apply callback */
+    int pend_n, pend_cap;
+    uint64_t next_seq;          /* sequence of the next record taken */
+    uint64_t durable_seq;       /* every record <= this is committed and applied */
+    bool flushing;              /* a leader is committing */
+    int sticky;                 /* write/fsync failed: the log refuses appends */
+    char sticky_msg[sizeof(((mq_err *)0)->msg)];
+    uint64_t fail_lo, fail_hi;  /* the last commit whose apply failed */
+    int fail_code;
+    mq_evlog_stats st;
+    async_cb *pend_cb;          /* asynchronous appenders waiting for the next commit */
+    int pend_cbn, pend_cbcap;
+    pthread_t committer;        /* started by the first asynchronous append */
+    bool committer_started, closing;
+};
+
+int mq_fsync_parse(const char *s)
+{
+    if (!strcmp(s, "group")) return MQ_FSYNC_GROUP;
+    if (!strcmp(s, "batch")) return MQ_FSYNC_BATCH;
+    if (!strcmp(s, "none")) return MQ_FSYNC_NONE;
+    return -1;
+}
+
+/* ---- encoding ---- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static int check_event(const mq_event *e, mq_err *err)
+{
+    size_t ml = strnlen(e->member, MQ_ID_MAX + 1), tl = strnlen(e->title, MQ_ID_MAX + 1);
+    if (ml == 0 || ml > MQ_ID_MAX)
+        return mq__err_set(err, MQ_EINVAL, "event: member id is empty or longer than %d bytes",
+                           MQ_ID_MAX);
+    if (tl == 0 || tl > MQ_ID_MAX)
+        return mq__err_set(err, MQ_EINVAL, "event: title id is empty or longer than %d bytes",
+                           MQ_ID_MAX);
+    if (e->kind < 0 || e->kind >= MQ_EV_COUNT)
+        return mq__err_set(err, MQ_EINVAL, "event: kind %d is out of range", (int)e->kind);
+    return 0;
+}
+
+/* Encodes one record into p (REC_MAX bytes); returns its size. */
+static size_t encode(const mq_event *e, unsigned char *p)
+{
+    size_t ml = strlen(e->member), tl = strlen(e->title);
+    uint32_t len = (uint32_t)(PAYLOAD_FIXED + ml + tl);
+    unsigned char *q = p + REC_HDR;
+    put_u64(q, (uint64_t)e->time);
+    uint32_t fv;
+    memcpy(&fv, &e->value, 4);
+    put_u32(q + 8, fv);
+    q[12] = (unsigned char)e->kind;
+    q[13] = (unsigned char)ml;
+    q[14] = (unsigned char)tl;
+    memcpy(q + 15, e->member, ml);
+    memcpy(q + 15 + ml, e->title, tl);
+    put_u32(p, len);
+    uint32_t crc = mq_crc32c(0, p, 4);
+    crc = mq_crc32c(crc, q, len);
+    put_u32(p + 4, crc);
+    return REC_HDR + len;
+}
+
+/* Decodes the record at p (avail bytes). Returns its size, 0 when it is torn or corrupt
+ * (*why says which), with *runs_past set when its length runs beyond avail. */
+static size_t decode(const unsigned char *p, size_t avail, mq_event *e, const char **why,
+                     bool *runs_past)
+{
+    *runs_past = false;
+    if (avail < REC_HDR) { *why = "short record header"; *runs_past = true; return 0; }
+    uint32_t len = get_u32(p);
+    if (len < PAYLOAD_FIXED || len > PAYLOAD_FIXED + 2 * MQ_ID_MAX) {
+        *why = "record length out of range";
+        return 0;
+    }
+    if (avail < REC_HDR + (size_t)len) { *why = "record runs past the end"; *runs_past = true; return 0; }
+    uint32_t crc = mq_crc32c(0, p, 4);
+    crc = mq_crc32c(crc, p + REC_HDR, len);
+    if (crc != get_u32(p + 4)) { *why = "CRC-32C mismatch"; return 0; }
+    const unsigned char *q = p + REC_HDR;
+    size_t ml = q[13], tl = q[14];
+    if (ml == 0 || tl == 0 || PAYLOAD_FIXED + ml + tl != len || q[12] >= MQ_EV_COUNT) {
+        *why = "record fields inconsistent";
+        return 0;
+    }
+    e->time = (int64_t)get_u64(q);
+    uint32_t fv = get_u32(q + 8);
+    memcpy(&e->value, &fv, 4);
+    e->kind = q[12];
+    memcpy(e->member, q + 15, ml);
+    e->member[ml] = 0;
+    memcpy(e->title, q + 15 + ml, tl);
+    e->title[tl] = 0;
+    return REC_HDR + len;
+}
+
+/* ---- segments ---- */
+
+typedef struct seglist {
+    uint64_t *first;
+    int n;
+} seglist;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int list_segments(const char *dir, seglist *sl, mq_err *err)
+{
+    sl->first = NULL;
+    sl->n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return mq__err_set(err, errno == ENOENT ? MQ_ENOTFOUND : MQ_EIO,
+                               "event log '%s': %s", dir, strerror(errno));
+    int cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        size_t len = strlen(nm);
+        if (len != 24 || strcmp(nm + 20, ".log") != 0) continue;
+        bool digits = true;
+        for (int i = 0; i < 20; i++) digits &= nm[i] >= '0' && nm[i] <= '9';
+        if (!digits) continue;
+        if (sl->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            uint64_t *p = realloc(sl->first, (size_t)cap * sizeof *p);
+            if (!p) { closedir(d); free(sl->first); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+            sl->first = p;
+        }
+        sl->first[sl->n++] = strtoull(nm, NULL, 10);
+    }
+    closedir(d);
+    if (sl->n > 1) qsort(sl->first, (size_t)sl->n, sizeof *sl->first, cmp_u64);
+    return 0;
+}
+
+static void seg_path(char *out, size_t cap, const char *dir, uint64_t first)
+{
+    snprintf(out, cap, "%s/%020llu.log", dir, (unsigned long long)first);
+}
+
+typedef struct scan_cb {
+    mq_evlog_apply_fn fn;
+    void *user;
+    uint64_t after;         /* deliver records with seq > after */
+    mq_event *buf;          /* [REPLAY_BATCH] */
+    int n;
+    uint64_t buf_first;
+} scan_cb;
+
+static int scan_flush(scan_cb *c)
+{
+    if (!c->n) return 0;
+    int rc = c->fn ? c->fn(c->user, c->buf, c->n, c->buf_first) : 0;
+    c->n = 0;
+    return rc;
+}
+
+/* Walks one segment's records from expected_seq. *good_end: byte offset after the last good
+ * record; *torn: a torn tail follows it (allowed only in the last segment). */
+static int scan_segment(const char *path, const unsigned char *p, size_t len, bool last,
+                        uint64_t first, uint64_t *seq, scan_cb *cb, size_t *good_end,
+                        bool *torn, mq_err *err)
+{
+    *torn = false;
+    *good_end = 0;
+    if (len < SEG_HDR) {
+        if (last) { *torn = true; return 0; }   /* crashed while creating it */
+        return mq__err_set(err, MQ_ECORRUPT, "%s: truncated segment header (%zu bytes)", path, len);
+    }
+    if (memcmp(p, SEG_MAGIC, 8) != 0)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: bad magic (not an event log segment)", path);
+    if (get_u64(p + 8) != first || first != *seq)
+        return mq__err_set(err, MQ_ECORRUPT,
+                           "%s: segment starts at sequence %llu, expected %llu", path,
+                           (unsigned long long)get_u64(p + 8), (unsigned long long)*seq);
+    size_t off = SEG_HDR;
+    while (off < len) {
+        mq_event *e = cb ? &cb->buf[cb->n] : NULL;
+        mq_event tmp;
+        const char *why = "";
+        bool past;
+        size_t r = decode(p + off, len - off, e ? e : &tmp, &why, &past);
+        if (!r) {
+            bool zeros = true;
+            for (size_t i = off; i < len && zeros; i++) zeros = p[i] == 0;
+            /* where the bad record would end, if its length field can be believed */
+            bool ends_at_eof = false;
+            if (len - off >= REC_HDR) ends_at_eof = off + REC_HDR + get_u32(p + off) == len;
+            if (last && (past || zeros || ends_at_eof)) {
+                *torn = true;
+                *good_end = off;
+                return 0;
+            }
+            return mq__err_set(err, MQ_ECORRUPT, "%s: byte offset %zu (record %llu): %s", path,
+                               off, (unsigned long long)*seq, why);
+        }
+        if (cb && *seq > cb->after) {
+            if (cb->n == 0) cb->buf_first = *seq;
+            if (++cb->n == REPLAY_BATCH) {
+                int rc = scan_flush(cb);
+                if (rc) return rc;
+            }
+        }
+        (*seq)++;
+        off += r;
+    }
+    *good_end = off;
+    return 0;
+}
+
+/* Scans all segments of dir. With repair, truncates a torn tail (reporting it). *last_first
+ * and *last_len describe the last segment (0 if none). */
+static int scan_dir(const char *dir, scan_cb *cb, bool repair, const mq_log *log,
+                    uint64_t *next_seq, uint64_t *last_first, int64_t *last_len,
+                    mq_evlog_stats *st, mq_err *err)
+{
+    seglist sl;
+    int rc = list_segments(dir, &sl, err);
+    if (rc) return rc;
+    uint64_t seq = sl.n ? sl.first[0] : 1;
+    *last_first = 0;
+    *last_len = 0;
+    if (st) { st->segments = (uint64_t)sl.n; st->bytes = 0; }
+    for (int i = 0; i < sl.n && !rc; i++) {
+        char path[4200];
+        seg_path(path, sizeof path, dir, sl.first[i]);
+        const void *data;
+        size_t len;
+        rc = mq__file_map(path, &data, &len, err);
+        if (rc) break;
+        size_t good;
+        bool torn;
+        bool last = i == sl.n - 1;
+        rc = scan_segment(path, data, len, last, sl.first[i], &seq, cb, &good, &torn, err);
+        mq__file_unmap(data, len);
+        if (rc) break;
+        if (torn) {
+            if (repair) {
+                size_t keep = good >= SEG_HDR ? good : 0;
+                if (truncate(path, (off_t)keep) != 0) {
+                    rc = mq__err_set(err, MQ_EIO, "%s: truncate: %s", path, strerror(errno));
+                    break;
+                }
+                mq__logf(log, "event log: %s: dropped a torn final record (%zu bytes after offset %zu)",
+                         path, len - keep, keep);
+                if (st) st->truncated_bytes += len - keep;
+                good = keep;
+            }
+        } else {
+            good = len;
+        }
+        if (st) st->bytes += (int64_t)good;
+        if (last) { *last_first = sl.first[i]; *last_len = (int64_t)good; }
+    }
+    free(sl.first);
+    if (!rc && cb) rc = scan_flush(cb);
+    *next_seq = seq;
+    return rc;
+}
+
+static int fsync_dir(const char *dir, mq_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return mq__err_set(err, MQ_EIO, "event log '%s': %s", dir, strerror(errno));
+    int r = fsync(fd);
+    close(fd);
+    return r ? mq__err_set(err, MQ_EIO, "event log '%s': fsync: %s", dir, strerror(errno)) : 0;
+}
+
+/* Opens (creating with a header if empty) the segment starting at first for appending. */
+static int open_segment(mq_evlog *l, uint64_t first, mq_err *err)
+{
+    char path[4200];
+    seg_path(path, sizeof path, l->dir, first);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        close(fd);
+        return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(errno));
+    }
+    int64_t size = sb.st_size;
+    if (size < SEG_HDR) {
+        unsigned char h[SEG_HDR];
+        memcpy(h, SEG_MAGIC, 8);
+        put_u64(h + 8, first);
+        if (pwrite(fd, h, SEG_HDR, 0) != SEG_HDR || (l->o.fsync != MQ_FSYNC_NONE && fsync(fd))) {
+            int e = errno;
+            close(fd);
+            return mq__err_set(err, MQ_EIO, "%s: writing header: %s", path, strerror(e));
+        }
+        size = SEG_HDR;
+        int rc = l->o.fsync != MQ_FSYNC_NONE ? fsync_dir(l->dir, err) : 0;
+        if (rc) { close(fd); return rc; }
+        l->st.segments++;
+        l->st.bytes += SEG_HDR;
+    }
+    if (l->fd >= 0) close(l->fd);
+    l->fd = fd;
+    l->seg_off = size;
+    return 0;
+}
+
+static int mkdir_p(const char *dir, mq_err *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return mq__err_set(err, MQ_EIO, "mkdir '%s': %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return mq__err_set(err, MQ_EIO, "mkdir '%s': %s", tmp, strerror(errno));
+    return 0;
+}
+
+int mq_evlog_open(const char *dir, const mq_evlog_opts *opts, mq_evlog **out, mq_err *err)
+{
+    *out = NULL;
+    if (strlen(dir) >= 4000) return mq__err_set(err, MQ_EINVAL, "event log path too long");
+    int rc = mkdir_p(dir, err);
+    if (rc) return rc;
+    mq_evlog *l = calloc(1, sizeof *l);
+    if (!l) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    l->fd = -1;
+    if (opts) l->o = *opts;
+    if (l->o.segment_bytes <= 0) l->o.segment_bytes = 64 << 20;
+    if (l->o.max_pending_bytes <= 0) l->o.max_pending_bytes = 64 << 20;
+    mq_buf_init(&l->pending);
+
+    scan_cb cb = {l->o.apply, l->o.apply_user, l->o.applied_seq, NULL, 0, 0};
+    cb.buf = malloc(REPLAY_BATCH * sizeof *cb.buf);
+    if (!cb.buf) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
+    uint64_t last_first;
+    int64_t last_len;
+    rc = scan_dir(dir, &cb, true, l->o.log, &l->next_seq, &last_first, &last_len, &l->st, err);
+    free(cb.buf);
+    if (rc) goto fail;
+    l->durable_seq = l->next_seq - 1;
+    l->st.records = l->durable_seq;
+    if (l->o.applied_seq > l->durable_seq)
+        mq__logf(l->o.log, "event log: the store has applied sequence %llu but the log ends at %llu",
+                 (unsigned long long)l->o.applied_seq, (unsigned long long)l->durable_seq);
+    if (last_first) {
+        if (last_len < SEG_HDR) {       /* torn header: rewrite it */
+            l->st.segments--;
+            l->st.bytes -= last_len;
+        }
+        rc = open_segment(l, last_first, err);
+    } else {
+        rc = open_segment(l, l->next_seq, err);
+    }
+    if (rc) goto fail;
+    *out = l;
+    return 0;
+fail:
+    mq_evlog_close(l);
+    return rc;
+}
+
+void mq_evlog_close(mq_evlog *l)
+{
+    if (!l) return;
+    if (l->committer_started) {
+        pthread_mutex_lock(&l->mu);
+        l->closing = true;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->committer, NULL);
+    }
+    free(l->pend_cb);
+    if (l->fd >= 0) close(l->fd);
+    mq_buf_release(&l->pending);
+    free(l->pend_ev);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    free(l);
+}
+
+void mq_evlog_get_stats(mq_evlog *l, mq_evlog_stats *s)
+{
+    pthread_mutex_lock(&l->mu);
+    *s = l->st;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Writes bytes at the end of the current segment, fsyncs per mode, rolls over when full.
+ * Called by the leader only, without the lock. */
+static int commit_bytes(mq_evlog *l, const char *p, size_t n, uint64_t next_first, mq_err *err)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = pwrite(l->fd, p + done, n - done, l->seg_off + (off_t)done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return mq__err_set(err, MQ_EIO, "event log '%s': write: %s", l->dir,
+                               w < 0 ? strerror(errno) : "no progress");
+        done += (size_t)w;
+    }
+    l->seg_off += (int64_t)n;
+    if (l->o.fsync != MQ_FSYNC_NONE && fdatasync(l->fd) != 0)
+        return mq__err_set(err, MQ_EIO, "event log '%s': fsync: %s", l->dir, strerror(errno));
+    l->st.bytes += (int64_t)n;
+    if (l->seg_off >= l->o.segment_bytes) return open_segment(l, next_first, err);
+    return 0;
+}
+
+/* The leader's commit of [first, last] held in buf/ev (lock not held). */
+static int commit(mq_evlog *l, const mq_buf *buf, const mq_event *ev, int n, uint64_t first,
+                  mq_err *err)
+{
+    int rc = commit_bytes(l, buf->p, buf->len, first + (uint64_t)n, err);
+    if (rc) return rc;
+    if (l->o.apply) {
+        rc = l->o.apply(l->o.apply_user, ev, n, first);
+        if (rc) {
+            mq__err_set(err, rc, "event log: events %llu..%llu are durable but applying them failed",
+                        (unsigned long long)first, (unsigned long long)(first + (uint64_t)n - 1));
+            return 1;   /* marker: apply failure, not a log failure */
+        }
+    }
+    return 0;
+}
+
+/* The leader's turn (lock held on entry and on return, released during the I/O): takes
+ * everything pending, commits it, records the outcome, then tells the asynchronous appenders
+ * of that batch (outside the lock, in sequence order). */
+static void lead_commit(mq_evlog *l)
+{
+    l->flushing = true;
+    mq_buf batch = l->pending;
+    mq_event *bev = l->pend_ev;
+    int bn = l->pend_n;
+    int bcap = l->pend_cap;
+    async_cb *cbs = l->pend_cb;
+    int ncb = l->pend_cbn;
+    mq_buf_init(&l->pending);
+    l->pend_ev = NULL;
+    l->pend_n = l->pend_cap = 0;
+    l->pend_cb = NULL;
+    l->pend_cbn = l->pend_cbcap = 0;
+    uint64_t first = l->durable_seq + 1;
+    pthread_mutex_unlock(&l->mu);
+
+    mq_err cerr = {0, ""};
+    int crc = commit(l, &batch, bev, bn, first, &cerr);
+    int cb_rc = crc < 0 ? crc : crc > 0 ? (cerr.code ? cerr.code : MQ_EIO) : 0;
+    for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, cb_rc, cbs[i].first);
+    free(cbs);
+
+    pthread_mutex_lock(&l->mu);
+    if (crc < 0) {
+        l->sticky = crc;
+        snprintf(l->sticky_msg, sizeof l->sticky_msg, "%s", cerr.msg);
+    } else {
+        l->durable_seq = first + (uint64_t)bn - 1;
+        l->st.records = l->durable_seq;
+        l->st.commits++;
+        if (crc > 0) {
+            l->fail_lo = first;
+            l->fail_hi = l->durable_seq;
+            l->fail_code = cerr.code;
+        }
+    }
+    /* recycle the larger buffers */
+    if (!l->pend_ev && bcap) {
+        l->pend_ev = bev;
+        l->pend_cap = bcap;
+        bev = NULL;
+    }
+    free(bev);
+    if (l->pending.cap == 0) {
+        mq_buf_reset(&batch);
+        l->pending = batch;
+    } else {
+        mq_buf_release(&batch);
+    }
+    l->flushing = false;
+    pthread_cond_broadcast(&l->cv);
+}
+
+/* Encodes and queues n events under the lock; *mine_first gets the first sequence. */
+static int enqueue_locked(mq_evlog *l, const mq_event *ev, int n, const mq_buf *enc,
+                          uint64_t *mine_first, mq_err *err)
+{
+    if (l->sticky) return mq__err_set(err, l->sticky, "%s", l->sticky_msg);
+    if (l->closing) return mq__err_set(err, MQ_EBUSY, "event log: closing");
+    if ((int64_t)(l->pending.len + enc->len) > l->o.max_pending_bytes)
+        return mq__err_set(err, MQ_EBUSY, "event log: %zu bytes already wait to be committed",
+                           l->pending.len);
+    if (l->pend_n + n > l->pend_cap) {
+        int cap = MQ_MAX(l->pend_cap * 2, l->pend_n + n);
+        cap = MQ_MAX(cap, 64);
+        mq_event *p = realloc(l->pend_ev, (size_t)cap * sizeof *p);
+        if (!p) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+        l->pend_ev = p;
+        l->pend_cap = cap;
+    }
+    size_t before = l->pending.len;
+    mq_buf_put(&l->pending, enc->p, enc->len);
+    if (l->pending.oom) {
+        l->pending.oom = false;
+        l->pending.len = before;
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
+    memcpy(l->pend_ev + l->pend_n, ev, (size_t)n * sizeof *ev);
+    l->pend_n += n;
+    *mine_first = l->next_seq;
+    l->next_seq += (uint64_t)n;
+    return 0;
+}
+
+static void *committer_main(void *arg)
+{
+    mq_evlog *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->closing && (l->pend_cbn == 0 || l->flushing)) pthread_cond_wait(&l->cv, &l->mu);
+        if (l->pend_cbn == 0 || l->flushing) {
+            if (l->closing) break;
+            continue;
+        }
+        if (l->sticky) {
+            /* fail what waits: it will never be written */
+            async_cb *cbs = l->pend_cb;
+            int ncb = l->pend_cbn;
+            l->pend_cb = NULL;
+            l->pend_cbn = l->pend_cbcap = 0;
+            int code = l->sticky;
+            pthread_mutex_unlock(&l->mu);
+            for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, code, cbs[i].first);
+            free(cbs);
+            pthread_mutex_lock(&l->mu);
+            continue;
+        }
+        lead_commit(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Checks and encodes n events into enc (outside the lock); the caller releases enc. */
+static int encode_batch(const mq_event *ev, int n, mq_buf *enc, mq_err *err)
+{
+    mq_buf_init(enc);
+    for (int i = 0; i < n; i++) {
+        int rc = check_event(&ev[i], err);
+        if (rc) return rc;
+    }
+    unsigned char rec[REC_MAX];
+    for (int i = 0; i < n; i++) mq_buf_put(enc, rec, encode(&ev[i], rec));
+    if (enc->oom) {
+        mq_buf_release(enc);
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int mq_evlog_append_async(mq_evlog *l, const mq_event *ev, int n, mq_evlog_done_fn done,
+                          void *user, mq_err *err)
+{
+    if (n <= 0) return mq__err_set(err, MQ_EINVAL, "event log: nothing to append");
+    mq_buf enc;
+    int rc = encode_batch(ev, n, &enc, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&l->mu);
+    if (!l->committer_started) {
+        if (pthread_create(&l->committer, NULL, committer_main, l) != 0) {
+            rc = mq__err_set(err, MQ_ENOMEM, "event log: cannot start the committer thread");
+            goto out;
+        }
+        l->committer_started = true;
+    }
+    if (l->pend_cbn == l->pend_cbcap) {
+        int cap = l->pend_cbcap ? 2 * l->pend_cbcap : 64;
+        async_cb *p = realloc(l->pend_cb, (size_t)cap * sizeof *p);
+        if (!p) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+        l->pend_cb = p;
+        l->pend_cbcap = cap;
+    }
+    uint64_t first;
+    rc = enqueue_locked(l, ev, n, &enc, &first, err);
+    if (rc) goto out;
+    l->pend_cb[l->pend_cbn++] = (async_cb){done, user, first};
+    pthread_cond_broadcast(&l->cv);
+out:
+    pthread_mutex_unlock(&l->mu);
+    mq_buf_release(&enc);
+    return rc;
+}
+
+int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq, mq_err *err)
+{
+    if (n <= 0) return 0;
+    mq_buf enc;
+    int rc = encode_batch(ev, n, &enc, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&l->mu);
+    if (l->o.fsync == MQ_FSYNC_BATCH) {
+        while (l->flushing && !l->sticky) pthread_cond_wait(&l->cv, &l->mu);
+    }
+    uint64_t mine_first;
+    rc = enqueue_locked(l, ev, n, &enc, &mine_first, err);
+    if (rc) goto out;
+    uint64_t mine_last = mine_first + (uint64_t)n - 1;
+    if (first_seq) *first_seq = mine_first;
+
+    while (l->durable_seq < mine_last && !l->sticky) {
+        if (l->flushing) {
+            pthread_cond_wait(&l->cv, &l->mu);
+            continue;
+        }
+        lead_commit(l);
+    }
+    if (l->durable_seq < mine_last) {
+        rc = mq__err_set(err, l->sticky, "%s", l->sticky_msg);
+    } else if (l->fail_code && mine_first <= l->fail_hi && mine_last >= l->fail_lo) {
+        rc = mq__err_set(err, l->fail_code,
+                         "events %llu..%llu are durable in the log but updating member state failed",
+                         (unsigned long long)mine_first, (unsigned long long)mine_last);
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+    mq_buf_release(&enc);
+    return rc;
+}
+
+int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err)
+{
+    scan_cb cb = {fn, user, 0, NULL, 0, 0};
+    cb.buf = malloc(REPLAY_BATCH * sizeof *cb.buf);
+    if (!cb.buf) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    uint64_t next, lf;
+    int64_t ll;
+    int rc = scan_dir(dir, &cb, false, NULL, &next, &lf, &ll, NULL, err);
+    free(cb.buf);
+    return rc;
+}
+
+void mq_evlog_id(const char *dir, char *out)
+{
+    char host[256] = "", abs[4096], ident[4400];
+    mkdir_p(dir, NULL);
+    gethostname(host, sizeof host - 1);
+    if (!realpath(dir, abs)) snprintf(abs, sizeof abs, "%s", dir);
+    snprintf(ident, sizeof ident, "%s:%s", host, abs);
+    snprintf(out, 9, "%08x", mq_crc32c(0, ident, strlen(ident)));
+}
+
+/* ---- the event log as a training dataset ---- */
+
+typedef struct to_ds {
+    mq_idmap *members, *titles;
+    mq_interaction *x;
+    int64_t n, cap;
+} to_ds;
+
+static int to_ds_add(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    (void)first_seq;
+    to_ds *t = user;
+    for (int i = 0; i < n; i++) {
+        if (t->n == t->cap) {
+            int64_t cap = t->cap ? 2 * t->cap : 4096;
+            mq_interaction *p = realloc(t->x, (size_t)cap * sizeof *p);
+            if (!p) return MQ_ENOMEM;
+            t->x = p;
+            t->cap = cap;
+        }
+        int32_t m = mq_idmap_intern(t->members, ev[i].member, strlen(ev[i].member));
+        int32_t ti = mq_idmap_intern(t->titles, ev[i].title, strlen(ev[i].title));
+        if (m < 0 || ti < 0) return MQ_ENOMEM;
+        t->x[t->n++] = (mq_interaction){m, ti, mq_event_strength(ev[i].kind, ev[i].value), ev[i].kind, ev[i].time};
+    }
+    return 0;
+}
+
+int mq_evlog_to_dataset(const char *dir, mq_dataset **out, mq_err *err)
+{
+    *out = NULL;
+    to_ds t = {mq_idmap_create(), mq_idmap_create(), NULL, 0, 0};
+    int rc;
+    if (!t.members || !t.titles) {
+        rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = mq_evlog_scan(dir, to_ds_add, &t, err);
+    if (rc == MQ_ENOMEM) mq__err_set(err, rc, "out of memory reading event log '%s'", dir);
+    if (rc) goto fail;
+    if (t.n == 0) {
+        rc = mq__err_set(err, MQ_EFORMAT, "event log '%s' holds no events", dir);
+        goto fail;
+    }
+    rc = mq_dataset_build(t.x, t.n, t.members, t.titles, out, err);
+    free(t.x);
+    return rc;
+fail:
+    mq_idmap_destroy(t.members);
+    mq_idmap_destroy(t.titles);
+    free(t.x);
+    return rc;
+}
