@@ -10,7 +10,6 @@
  * Usage: [MQ_CUT=1] build/bench_serve_page [pages (default 2000)] */
 #include "marquee.h"
 #include "core/core.h"
-#include "models/model.h"
 
 #include <cblas.h>
 #include <stdlib.h>

@@ -64,6 +64,37 @@ int mq__write_file_atomic(const char *path, const void *data, size_t len, mq_err
 /* Is s[0..n) valid UTF-8? */
 bool mq__utf8_valid(const char *s, size_t n);
 
+/* ---- top-k (topk.c) ---- */
+/* Rank order: (sa, ia) before (sb, ib) when sa > sb, or sa == sb and ia < ib. */
+static inline bool mq__rank_before(float sa, int32_t ia, float sb, int32_t ib)
+{
+    return sa > sb || (sa == sb && ia < ib);
+}
+/* A bounded min-heap of the best pairs in parallel arrays hs/hi [k] (root = worst kept). */
+void mq__heap_sift_up(float *hs, int32_t *hi, int i);
+void mq__heap_sift_down(float *hs, int32_t *hi, int n, int i);
+/* Offers (s, t) to the heap of *n pairs (capacity k >= 1): kept while fewer than k, else
+ * replaces the root when it ranks before it. */
+static inline void mq__heap_offer(float *hs, int32_t *hi, int *n, int k, float s, int32_t t)
+{
+    if (*n < k) {
+        hs[*n] = s;
+        hi[*n] = t;
+        mq__heap_sift_up(hs, hi, (*n)++);
+    } else if (mq__rank_before(s, t, hs[0], hi[0])) {
+        hs[0] = s;
+        hi[0] = t;
+        mq__heap_sift_down(hs, hi, k, 0);
+    }
+}
+/* Sorts a heap of n pairs in place, best first. */
+void mq__heap_sort(float *hs, int32_t *hi, int n);
+/* Top-k of scores[n] by rank order, skipping NaN entries; out sorted best first (out_idx and
+ * out_val [k] double as the heap); returns the count. */
+int mq__topk(const float *scores, int32_t n, int k, int32_t *out_idx, float *out_val);
+/* The k-th largest (k in [1, n]) of v[0 .. n) (no NaN); v is reordered (quickselect). */
+float mq__kth_largest(float *v, int n, int k);
+
 
 
 /* ---- catalog helpers (dataset.c) ---- */

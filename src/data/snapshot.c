@@ -47,33 +47,6 @@ static const char *section_names[S_COUNT] = {
     "member ids", "title ids", "catalog names", "catalog years", "catalog genres",
     "genre names", "tag_ptr", "tag_ids", "tag_counts", "tag names"};
 
-/* ---- CRC-32C ------------------------------------------------------------------------------ */
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
-{
-    uint64_t c = ~crc;
-    while (len >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = __builtin_ia32_crc32di(c, v);
-        p += 8;
-        len -= 8;
-    }
-    uint32_t c32 = (uint32_t)c;
-    while (len--) c32 = __builtin_ia32_crc32qi(c32, *p++);
-    return ~c32;
-}
-#endif
-
-uint32_t mq__crc32c_fast(uint32_t crc, const void *buf, size_t len)
-{
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("sse4.2")) return crc_hw(crc, buf, len);
-#endif
-    return mq_crc32c(crc, buf, len);
-}
-
 /* ---- save --------------------------------------------------------------------------------- */
 
 typedef struct sec {
@@ -145,7 +118,7 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
     for (uint32_t i = 0; i < ns; i++) {
         off = (off + 63) & ~(uint64_t)63;
         s[i].off = off;
-        s[i].crc = s[i].len ? mq__crc32c_fast(0, s[i].p, s[i].len) : 0;
+        s[i].crc = s[i].len ? mq_crc32c(0, s[i].p, s[i].len) : 0;
         off += s[i].len;
         uint8_t *e = table + i * ENTRY_SIZE;
         memcpy(e, &s[i].id, 4);
@@ -165,9 +138,9 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
     memcpy(hdr + 24, &d->nnz, 8);
     memcpy(hdr + 32, &ns, 4);
     memcpy(hdr + 40, &file_size, 8);
-    uint32_t tcrc = mq__crc32c_fast(0, table, sizeof table);
+    uint32_t tcrc = mq_crc32c(0, table, sizeof table);
     memcpy(hdr + 48, &tcrc, 4);
-    uint32_t hcrc = mq__crc32c_fast(0, hdr, 60);
+    uint32_t hcrc = mq_crc32c(0, hdr, 60);
     memcpy(hdr + 60, &hcrc, 4);
 
     mq_atomic_file a;
@@ -278,7 +251,7 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
     memcpy(&file_size, map + 40, 8);
     memcpy(&tcrc, map + 48, 4);
     memcpy(&hcrc, map + 60, 4);
-    if (mq__crc32c_fast(0, map, 60) != hcrc) {
+    if (mq_crc32c(0, map, 60) != hcrc) {
         rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: header checksum mismatch", path);
         goto fail;
     }
@@ -296,7 +269,7 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
         rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: bad sizes in the header", path);
         goto fail;
     }
-    if (mq__crc32c_fast(0, map + HDR_SIZE, (size_t)ns * ENTRY_SIZE) != tcrc) {
+    if (mq_crc32c(0, map + HDR_SIZE, (size_t)ns * ENTRY_SIZE) != tcrc) {
         rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section table checksum mismatch", path);
         goto fail;
     }
@@ -321,7 +294,7 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
             rc = mq__err_set(err, MQ_ECORRUPT, "%s: truncated or corrupt snapshot: section '%s' lies outside the file", path, sname);
             goto fail;
         }
-        if ((slen ? mq__crc32c_fast(0, map + off, slen) : 0) != crc) {
+        if ((slen ? mq_crc32c(0, map + off, slen) : 0) != crc) {
             rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: checksum mismatch in section '%s'", path, sname);
             goto fail;
         }

@@ -193,58 +193,17 @@ double mq_eval_diversity(const int32_t *ranked, int n_ranked, int k, const uint6
 
 /* ---- top-k selection -------------------------------------------------------------------- */
 
-/* Min-heap by rank order: the root is the worst of the kept items. */
-static void sift_down(rank_item *h, int n, int i)
-{
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && better(h[w], h[l])) w = l;
-        if (r < n && better(h[w], h[r])) w = r;
-        if (w == i) return;
-        rank_item x = h[i];
-        h[i] = h[w];
-        h[w] = x;
-        i = w;
-    }
-}
-
-static void sift_up(rank_item *h, int i)
-{
-    while (i > 0) {
-        int p = (i - 1) / 2;
-        if (!better(h[p], h[i])) return;
-        rank_item x = h[i];
-        h[i] = h[p];
-        h[p] = x;
-        i = p;
-    }
-}
-
-/* Heap selection; heap [k] scratch. Titles are scanned in ascending index, so a later title
- * with a score equal to the root's ranks after it: only s > root.s can enter a full heap. */
+/* Heap selection (core's top-k heap, mq__heap_offer): hs [k] scores scratch, out [k] the
+ * heap's indices and then the list, best first. NaN ranks as -inf. */
 static int topk_heap(const float *scores, int32_t n_titles, const int32_t *mark, int32_t stamp,
-                     int k, rank_item *heap, int32_t *out)
+                     int k, float *hs, int32_t *out)
 {
     int n = 0;
     for (int32_t t = 0; t < n_titles; t++) {
         if (mark[t] == stamp || mark[t] < 0) continue;
-        float s = fix_score(scores[t]);
-        if (n < k) {
-            heap[n] = (rank_item){s, t};
-            sift_up(heap, n);
-            n++;
-        } else if (s > heap[0].s) {
-            heap[0] = (rank_item){s, t};
-            sift_down(heap, k, 0);
-        }
+        mq__heap_offer(hs, out, &n, k, fix_score(scores[t]), t);
     }
-    int m = n;
-    while (m > 0) {
-        out[m - 1] = heap[0].t;
-        heap[0] = heap[m - 1];
-        m--;
-        sift_down(heap, m, 0);
-    }
+    mq__heap_sort(hs, out, n);
     return n;
 }
 
@@ -275,8 +234,8 @@ int mq_eval_topk(const float *scores, int32_t n_titles, const int32_t *excluded,
     if (k <= 0) return 0;
     for (int i = 0; i < n_excluded; i++)
         if (excluded[i] >= 0 && excluded[i] < n_titles) mark[excluded[i]] = stamp;
-    rank_item stack_heap[128];
-    rank_item *heap = k <= 128 ? stack_heap : malloc((size_t)k * sizeof *heap);
+    float stack_heap[128];
+    float *heap = k <= 128 ? stack_heap : malloc((size_t)k * sizeof *heap);
     if (!heap) return 0;
     int n = topk_heap(scores, n_titles, mark, stamp, k, heap, out);
     if (heap != stack_heap) free(heap);
@@ -325,7 +284,7 @@ static void full_rank(const float *scores, int32_t n_titles, const int32_t *mark
  * naive baseline runs topk_sort and full_rank separately). Targets enter the heap like any
  * candidate; every non-target also gets its count of targets ranking before it. */
 static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark, int32_t ex_stamp,
-                      int32_t tg_stamp, int k, rank_item *heap, int32_t *out,
+                      int32_t tg_stamp, int k, float *hs, int32_t *out,
                       const rank_item *tk, int nt, double *rr, double *auc)
 {
     int hn = 0;
@@ -334,14 +293,7 @@ static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark
         int32_t mk = mark[t];
         if (mk == ex_stamp || mk < 0) continue;
         float s = fix_score(scores[t]);
-        if (hn < k) {
-            heap[hn] = (rank_item){s, t};
-            sift_up(heap, hn);
-            hn++;
-        } else if (s > heap[0].s) {
-            heap[0] = (rank_item){s, t};
-            sift_down(heap, k, 0);
-        }
+        mq__heap_offer(hs, out, &hn, k, s, t);
         if (mk == tg_stamp) continue;
         n_neg++;
         /* c = the number of targets ranking before (s, t): a branch-free lower bound over the
@@ -360,13 +312,7 @@ static int fused_pass(const float *scores, int32_t n_titles, const int32_t *mark
     }
     *rr = 1.0 / (double)(ahead + 1);
     *auc = n_neg > 0 ? (double)sum_c / ((double)nt * (double)n_neg) : NAN;
-    int m = hn;
-    while (m > 0) {
-        out[m - 1] = heap[0].t;
-        heap[0] = heap[m - 1];
-        m--;
-        sift_down(heap, m, 0);
-    }
+    mq__heap_sort(hs, out, hn);
     return hn;
 }
 
@@ -492,7 +438,8 @@ static void *worker_main(void *arg)
     float *block = malloc((size_t)n * (c->batch ? BLOCK : 1) * sizeof *block);
     float *scores = block;
     int32_t *mark = calloc((size_t)n, sizeof *mark);
-    rank_item *heap = malloc((size_t)(c->o->naive_topk ? n : K) * sizeof *heap);
+    rank_item *heap = c->o->naive_topk ? malloc((size_t)n * sizeof *heap) : NULL;
+    float *hs = malloc((size_t)K * sizeof *hs);
     int max_t = 1;
     for (int32_t m = 0; m < h->n; m++) {
         int64_t l = h->out_ptr[m + 1] - h->out_ptr[m];
@@ -501,7 +448,7 @@ static void *worker_main(void *arg)
     rank_item *tk = malloc((size_t)max_t * sizeof *tk);
     int32_t *tg = malloc((size_t)max_t * sizeof *tg);
     uint8_t *hit = malloc((size_t)K);
-    if (!block || !mark || !heap || !tk || !tg || !hit) {
+    if (!block || !mark || (c->o->naive_topk && !heap) || !hs || !tk || !tg || !hit) {
         record_error(c, MQ_ENOMEM, NULL);
         goto done;
     }
@@ -563,7 +510,7 @@ static void *worker_main(void *arg)
                 L = topk_sort(scores, n, mark, ex_stamp, K, heap, top);
                 full_rank(scores, n, mark, ex_stamp, tg_stamp, tk, nt, &vfull[0], &vfull[1]);
             } else {
-                L = fused_pass(scores, n, mark, ex_stamp, tg_stamp, K, heap, top, tk, nt,
+                L = fused_pass(scores, n, mark, ex_stamp, tg_stamp, K, hs, top, tk, nt,
                                &vfull[0], &vfull[1]);
             }
             c->top_len[m] = L;
@@ -594,6 +541,7 @@ done:
     free(block);
     free(mark);
     free(heap);
+    free(hs);
     free(tk);
     free(tg);
     free(hit);

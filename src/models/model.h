@@ -124,12 +124,6 @@ typedef int (*mq__range_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 int mq__parallel_for(int n_threads, int64_t n, int64_t chunk, mq__range_fn fn, void *ctx);
 int mq__threads(int n);   /* 0 -> online cores */
 
-/* Top-k of scores[n] by (score desc, index asc), skipping NaN entries; out sorted best
- * first; returns the count. */
-int mq__topk(const float *scores, int32_t n, int k, int32_t *out_idx, float *out_val);
-/* The k-th largest (k in [1, n]) of v[0 .. n) (no NaN); v is reordered (quickselect). */
-float mq__kth_largest(float *v, int n, int k);
-
 /* Dot product / axpy kernels (AVX2+FMA clones where the CPU has them). */
 float mq__dot(const float *a, const float *b, int n);
 void mq__axpy(float a, const float *x, float *y, int n);
