@@ -2,14 +2,14 @@
  * catalog of 20,000 titles (20 genres, years 1950-2024) with 64-factor scores, members
  * rotating. Reports, per page: scoring (20,000 x 64 dot products as one single-threaded
  * OpenBLAS sgemv, the floor of any personalized page: 5.1 MB of factors streamed from cache),
- * mq_page_build (rows, dedup, MMR, evidence) and mq_page_json (~80 KB),
+ * mq_page_build (rows, dedup, MMR, evidence) and mq__page_json (~80 KB),
  * each as a ratio to the scoring floor measured in the same run. With MQ_CUT=1 the page gets
  * the cut the server passes (mq_model_score_top's: here the exact (scored titles + history)-th
  * best score, found outside the timed steps), so mq_page_build skips the titles below it.
  *
  * Usage: [MQ_CUT=1] build/bench_serve_page [pages (default 2000)] */
 #include "marquee.h"
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         }
         double t2 = mq_now();
         mq_buf_reset(&out);
-        mq_page_json(pg, &pc, &out);
+        mq__page_json(pg, &pc, &out);
         double t3 = mq_now();
         t_score += t1 - t0;
         t_build += t2 - t1;
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
     printf("  rows/page %.1f, titles/page %.1f, JSON %.1f KB/page\n", rows / n, titles / n, bytes / n / 1024);
     printf("  scoring (floor: %d x %d MACs) %8.3f ms/page  1.00x\n", NT, K, 1e3 * t_score / n);
     printf("  mq_page_build                    %8.3f ms/page  %.2fx\n", 1e3 * t_build / n, t_build / t_score);
-    printf("  mq_page_json                     %8.3f ms/page  %.2fx\n", 1e3 * t_json / n, t_json / t_score);
+    printf("  mq__page_json                     %8.3f ms/page  %.2fx\n", 1e3 * t_json / n, t_json / t_score);
     printf("  total                            %8.3f ms/page  %.2fx\n", 1e3 * (t_score + t_build + t_json) / n,
            (t_score + t_build + t_json) / t_score);
     mq_buf_release(&out);

@@ -10,7 +10,7 @@ pages=${1:-2000}; rounds=${2:-3}; ref=${3:-7516e83}
 make -s build/bench_serve_page build/libmarquee.a
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 { git show "$ref:src/serve/page.c" 2>/dev/null || git show "$ref:src/page.c"; } > "$tmp/page_old.c"
-names="mq_page_ctx_create mq_page_ctx_destroy mq_page_build mq_page_json mq_page_title_json
+names="mq_page_ctx_create mq_page_ctx_destroy mq_page_build mq__page_json mq__page_title_json
        mq_page_catalog_init mq_page_catalog_release"
 defs=""; for n in $names; do defs="$defs -D$n=old_$n"; done
 # the old code keeps the current declarations (same signatures) under the old_ names

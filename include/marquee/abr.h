@@ -15,6 +15,12 @@
 #ifndef MARQUEE_ABR_H
 #define MARQUEE_ABR_H
 
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MQ_ABR_MAX_LEVELS 16
 /* Longest chunk a video may have, in seconds (a sanity bound: DASH chunks are 2-10 s). */
 #define MQ_ABR_MAX_CHUNK_S 3600
@@ -219,4 +225,7 @@ int mq_abr_write_sessions_csv(const char *path, const mq_abr_trace *traces, int 
 int mq_abr_write_chunks_csv(const char *path, const mq_abr_trace *traces, int n_traces,
                             int n_chunks, const mq_abr_result *res, int n_res, mq_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

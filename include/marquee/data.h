@@ -7,6 +7,12 @@
 #ifndef MARQUEE_DATA_H
 #define MARQUEE_DATA_H
 
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- id maps: external string id <-> dense index 0..n-1 ------------------------------- */
 
 /* A hash map from external ids (bytes, not necessarily NUL-free) to dense indices, in order of
@@ -255,4 +261,7 @@ typedef struct mq_synth_opts {
  * n_members * n_titles / 2 (titles are distinct per member, at most half the catalog each). */
 int mq_synth_write(const mq_synth_opts *o, const char *path, const mq_log *log, mq_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -25,6 +25,13 @@
 #ifndef MARQUEE_EVAL_H
 #define MARQUEE_EVAL_H
 
+#include "core.h"
+#include "data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- metrics on one ranked list (pure functions) ---------------------------------------- */
 
 /* ranked: [n_ranked] title indices, best first (no duplicates). targets: [n_targets] title
@@ -132,4 +139,7 @@ int mq_eval_heldout_batch(mq_eval_batch_fn batch, void *user, int32_t n_titles,
 /* The metric named name in r, or NULL. */
 const mq_eval_metric *mq_eval_find(const mq_eval_result *r, const char *name);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

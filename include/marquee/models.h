@@ -9,6 +9,13 @@
 #ifndef MARQUEE_MODELS_H
 #define MARQUEE_MODELS_H
 
+#include "core.h"
+#include "data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct mq_model mq_model;
 
 /* Hyperparameters as "name=value" strings, e.g. {"lambda=200", "factors=128"}; each model
@@ -104,4 +111,7 @@ int mq_model_recommend_batch(const mq_model *m, int32_t n_batch, const int64_t *
                              int32_t *out_titles, float *out_scores, int32_t *out_counts,
                              int n_threads, mq_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -12,6 +12,13 @@
 #ifndef MARQUEE_SERVE_H
 #define MARQUEE_SERVE_H
 
+#include "core.h"
+#include "data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- events as they travel through serving ------------------------------------------- */
 
 #define MQ_ID_MAX 255     /* longest member or title id accepted, in bytes */
@@ -183,10 +190,11 @@ typedef struct mq_page_catalog {
     int (*similar)(void *user, int32_t t, int n, int32_t *out, float *score);
     void *similar_user;
     /* Optional: each title's JSON members `"id":..,"name":..,"year":..,"genres":[..]`
-     * prepared once (mq_page_title_json), so pages are written with memcpy. */
+     * prepared once (by mq_page_catalog_init), so pages are written with memcpy. */
     const char *const *title_json;
     const int32_t *title_json_len;
-    void *owned;                    /* what mq_page_catalog_init allocated */
+    void *owned;                    /* opaque handle: what mq_page_catalog_init allocated
+                                       (freed by mq_page_catalog_release); NULL by hand */
 } mq_page_catalog;
 
 /* Fills pc for n titles from raw popularity and trending scores (any non-negative scale; both
@@ -260,10 +268,6 @@ int mq_trend_publish(mq_trend_pub *p, mq_trend_snap *snap, mq_err *err);
 const mq_trend_snap *mq_trend_acquire(mq_trend_pub *p);
 void mq_trend_release(mq_trend_pub *p, const mq_trend_snap *snap);   /* NULL is fine */
 
-/* Appends title t's JSON members ("id", "name", "year", "genres", without braces). */
-struct mq_buf;
-void mq_page_title_json(const mq_page_catalog *pc, int32_t t, struct mq_buf *b);
-
 /* One title of the member's history as the page builder sees it. */
 typedef struct mq_page_hist {
     int32_t title;
@@ -326,9 +330,6 @@ int mq_page_build(mq_page_ctx *ctx, const mq_page_catalog *pc, const float *scor
                   const mq_page_hist *hist, int n_hist, const mq_page_req *req,
                   const mq_page **out, mq_err *err);
 
-/* Appends the page's "rows" array ([{"id","name","reason","titles":[...]}]) as JSON. */
-void mq_page_json(const mq_page *p, const mq_page_catalog *pc, struct mq_buf *b);
-
 /* ---- the HTTP server ------------------------------------------------------------------- */
 
 typedef struct mq_server mq_server;
@@ -363,4 +364,7 @@ int mq_server_reload(mq_server *s, mq_err *err);
 /* Stops listening, waits for requests in flight, closes everything. NULL is fine. */
 void mq_server_stop(mq_server *s);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

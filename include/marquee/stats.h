@@ -10,6 +10,12 @@
 #ifndef MARQUEE_STATS_H
 #define MARQUEE_STATS_H
 
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Standard normal density, cdf P(Z <= x), survival P(Z > x) (accurate in the far upper tail),
  * and quantile: the x with P(Z <= x) = p (Wichura's AS 241, ~1e-16 relative), p in (0, 1);
  * p = 0 and p = 1 give -inf and +inf. */
@@ -53,4 +59,7 @@ int mq_stats_bh(const double *p, int n, double *adj);
 double mq_stats_gs_crossing(int K, const double *bounds);
 int mq_stats_gs_bounds(int K, double alpha, int type, double *bounds);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

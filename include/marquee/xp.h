@@ -7,6 +7,12 @@
 #ifndef MARQUEE_XP_H
 #define MARQUEE_XP_H
 
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MQ_XP_MAX_VARIANTS 16
 #define MQ_XP_MAX_GUARDRAILS 16
 #define MQ_XP_NAME 128
@@ -194,4 +200,7 @@ double mq_xp_msprt_lambda(double theta_hat, double v, double tau2);
  * sqrt(v (v + tau2) / tau2 * (log((v + tau2) / v) + 2 log(1 / alpha))). */
 double mq_xp_msprt_halfwidth(double v, double tau2, double alpha);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

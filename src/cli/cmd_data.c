@@ -139,13 +139,24 @@ static int cmd_stats(int argc, char **argv)
     mq_data_stats s;
     mq_data_stats_compute(d, &s);
     if (json) {
-        printf("{\"members\":%d,\"titles\":%d,\"titles_with_interactions\":%d,\"interactions\":%lld,"
-               "\"density\":%.9g,\"top1pct_share\":%.6f,\"activity\":{\"min\":%.6g,\"q25\":%.6g,"
-               "\"median\":%.6g,\"q75\":%.6g,\"max\":%.6g,\"mean\":%.6g},\"time_min\":%lld,\"time_max\":%lld,"
-               "\"ratings\":%s}\n",
-               s.n_members, s.n_titles, s.n_titles_with_events, (long long)s.nnz, s.density, s.top1pct_share,
-               s.activity_q[0], s.activity_q[1], s.activity_q[2], s.activity_q[3], s.activity_q[4],
-               s.activity_mean, (long long)s.time_min, (long long)s.time_max, d->ratings ? "true" : "false");
+        /* Numbers through the library's JSON writer (shortest round-trip form, null if NaN). */
+        printf("{\"members\":%d,\"titles\":%d,\"titles_with_interactions\":%d,\"interactions\":%lld,",
+               s.n_members, s.n_titles, s.n_titles_with_events, (long long)s.nnz);
+        fputs("\"density\":", stdout);
+        mq_json_write_num(stdout, s.density);
+        fputs(",\"top1pct_share\":", stdout);
+        mq_json_write_num(stdout, s.top1pct_share);
+        const char *qn[5] = {"min", "q25", "median", "q75", "max"};
+        fputs(",\"activity\":{", stdout);
+        for (int i = 0; i < 5; i++) {
+            printf("\"%s\":", qn[i]);
+            mq_json_write_num(stdout, s.activity_q[i]);
+            putchar(',');
+        }
+        fputs("\"mean\":", stdout);
+        mq_json_write_num(stdout, s.activity_mean);
+        printf("},\"time_min\":%lld,\"time_max\":%lld,\"ratings\":%s}\n", (long long)s.time_min,
+               (long long)s.time_max, d->ratings ? "true" : "false");
     } else {
         printf("members        %d\n", s.n_members);
         printf("titles         %d (%d with interactions)\n", s.n_titles, s.n_titles_with_events);

@@ -127,22 +127,10 @@ static int model_score_batch(void *user, int n, const int64_t *ptr, const int32_
 
 /* ---- small output helpers (the CLI uses the public header only) -------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
+/* JSON through the library's one writer (invalid UTF-8 becomes U+FFFD). */
+static void json_str(FILE *f, const char *s) { mq_json_write_str(f, s, strlen(s)); }
 
-static void json_num(FILE *f, double x)
-{
-    if (!isfinite(x)) fputs("null", f);
-    else fprintf(f, "%.10g", x);
-}
+static void json_num(FILE *f, double x) { mq_json_write_num(f, x); }
 
 /* "name=value" pairs as a JSON object; numeric values as numbers. */
 static void json_params(FILE *f, const char *const *p, int n)

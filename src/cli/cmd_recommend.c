@@ -39,22 +39,13 @@ static const char *usage_text =
     "  --format NAME        format of --data (default auto)\n"
     "  --json               one JSON object on stdout\n";
 
+/* JSON through the library's one writer (invalid UTF-8 in ids and names becomes U+FFFD). */
 static void json_str(const char *s)
 {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
+    mq_json_write_str(stdout, s ? s : "", s ? strlen(s) : 0);
 }
 
-static void json_num(double x)
-{
-    if (isfinite(x)) printf("%.9g", x);
-    else fputs("null", stdout);
-}
+static void json_num(double x) { mq_json_write_num(stdout, x); }
 
 /* Splits "a,b,c" and maps each id to a model title index; unknown ids are an error. */
 static int parse_ids(const char *cmd, const char *opt, const mq_model *m, const char *list,

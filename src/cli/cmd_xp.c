@@ -66,17 +66,8 @@ static const char *USAGE_BOUNDS =
     "Two-sided group-sequential z bounds for K equally spaced looks, and the type-I error of\n"
     "testing at the fixed 1 - alpha/2 quantile at every look.\n";
 
-/* Prints s as a JSON string literal. */
-static void jstr(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
+/* Prints s as a JSON string literal (the library's one escaper: invalid UTF-8 becomes U+FFFD). */
+static void jstr(const char *s) { mq_json_write_str(stdout, s, strlen(s)); }
 
 static int need(int i, int argc, const char *cmd, const char *opt)
 {
@@ -285,12 +276,21 @@ static int cmd_design(int argc, char **argv)
     mq_err err = {0};
     if (mq_xp_design(&in, &out, &err)) { fprintf(stderr, "marquee %s: %s\nTry 'marquee %s --help'.\n", cmd, err.msg, cmd); return MQ_EXIT_USAGE; }
     if (json) {
-        printf("{\"n_per_arm\":%lld,\"n_per_arm_exact\":%.10g,\"n_total\":%lld,\"arms\":%d,\"mde\":%.10g,\"mde_relative\":",
-               out.n_per_arm, out.n_exact, out.n_total, in.arms, out.mde_abs);
-        if (out.mde_rel > 0) printf("%.10g", out.mde_rel); else printf("null");
-        printf(",\"alpha\":%.10g,\"alpha_per_comparison\":%.10g,\"power\":%.10g,\"variance_reduction\":%.10g,\"n_per_arm_without_cuped\":%.10g,\"metric\":\"%s\",\"days\":",
-               in.alpha, out.alpha_per_comparison, in.power, out.variance_reduction, out.n_without_cuped, in.baseline_rate > 0 ? "rate" : "mean");
-        if (out.days > 0) printf("%.10g", out.days); else printf("null");
+        /* Numbers through the library's JSON writer (shortest round-trip form). */
+        printf("{\"n_per_arm\":%lld,\"n_per_arm_exact\":", out.n_per_arm);
+        mq_json_write_num(stdout, out.n_exact);
+        printf(",\"n_total\":%lld,\"arms\":%d,\"mde\":", out.n_total, in.arms);
+        mq_json_write_num(stdout, out.mde_abs);
+        fputs(",\"mde_relative\":", stdout);
+        mq_json_write_num(stdout, out.mde_rel > 0 ? out.mde_rel : NAN);
+        const char *key[5] = {"alpha", "alpha_per_comparison", "power", "variance_reduction", "n_per_arm_without_cuped"};
+        double val[5] = {in.alpha, out.alpha_per_comparison, in.power, out.variance_reduction, out.n_without_cuped};
+        for (int k = 0; k < 5; k++) {
+            printf(",\"%s\":", key[k]);
+            mq_json_write_num(stdout, val[k]);
+        }
+        printf(",\"metric\":\"%s\",\"days\":", in.baseline_rate > 0 ? "rate" : "mean");
+        mq_json_write_num(stdout, out.days > 0 ? out.days : NAN);
         printf(",\"multiple_arms\":\"Bonferroni: alpha / (arms - 1) per comparison with control\"}\n");
     } else {
         if (in.n > 0) printf("MDE with %.0f units per arm: %.6g%s\n", in.n, out.mde_abs, out.mde_rel > 0 ? "" : "");
@@ -330,9 +330,16 @@ static int cmd_bounds(int argc, char **argv)
     for (int k = 0; k < K; k++) naive[k] = mq_stats_norm_ppf(1 - alpha / 2);
     double nv = mq_stats_gs_crossing(K, naive);
     if (json) {
-        printf("{\"type\":\"%s\",\"looks\":%d,\"alpha\":%.10g,\"bounds\":[", type == MQ_GS_OBF ? "obrien_fleming" : "pocock", K, alpha);
-        for (int k = 0; k < K; k++) printf("%s%.6f", k ? "," : "", b[k]);
-        printf("],\"naive_type1_error\":%.6f}\n", nv);
+        printf("{\"type\":\"%s\",\"looks\":%d,\"alpha\":", type == MQ_GS_OBF ? "obrien_fleming" : "pocock", K);
+        mq_json_write_num(stdout, alpha);
+        fputs(",\"bounds\":[", stdout);
+        for (int k = 0; k < K; k++) {
+            if (k) putchar(',');
+            mq_json_write_num(stdout, b[k]);
+        }
+        fputs("],\"naive_type1_error\":", stdout);
+        mq_json_write_num(stdout, nv);
+        fputs("}\n", stdout);
     } else {
         printf("%s bounds, %d equally spaced looks, two-sided alpha %.4g:\n", type == MQ_GS_OBF ? "O'Brien-Fleming" : "Pocock", K, alpha);
         for (int k = 0; k < K; k++) printf("  look %d: |z| >= %.4f\n", k + 1, b[k]);

@@ -279,6 +279,29 @@ void mq_buf_json_num(mq_buf *b, double x)
     mq_buf_puts(b, s);
 }
 
+static int json_flush(FILE *f, mq_buf *b)
+{
+    int rc = b->oom ? MQ_ENOMEM : fwrite(b->p, 1, b->len, f) == b->len ? 0 : MQ_EIO;
+    mq_buf_release(b);
+    return rc;
+}
+
+int mq_json_write_str(FILE *f, const char *s, size_t n)
+{
+    mq_buf b;
+    mq_buf_init(&b);
+    mq_buf_json_str(&b, s ? s : "", s ? n : 0);
+    return json_flush(f, &b);
+}
+
+int mq_json_write_num(FILE *f, double x)
+{
+    mq_buf b;
+    mq_buf_init(&b);
+    mq_buf_json_num(&b, x);
+    return json_flush(f, &b);
+}
+
 const char *mq_buf_cstr(mq_buf *b)
 {
     if (!buf_reserve(b, 0)) return "";

@@ -29,7 +29,7 @@
  * more than max_inflight requests at once: 503; an event-log backlog over its bound: 429;
  * connections over max_connections are refused by libmicrohttpd.
  */
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -845,7 +845,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         mq_buf_puts(&out, ",\"model_version\":");
         mq_buf_json_str(&out, b->version, strlen(b->version));
         mq_buf_printf(&out, ",\"cold_start\":%s,", page->cold ? "true" : "false");
-        mq_page_json(page, &pc, &out);
+        mq__page_json(page, &pc, &out);
         mq_buf_puts(&out, "}\n");
         hist_add(&s->page_build, mq_now() - t0);
         ret = send_buf(s, c, cs, 200, &out, "application/json");

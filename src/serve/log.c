@@ -28,7 +28,7 @@
  * Threads: all state is under l->mu; the leader role (l->flushing) makes file writes, fsync,
  * rollover and apply calls single-threaded and in sequence order.
  */
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -38,7 +38,7 @@
  * page, reused across builds: a steady-state build does no heap allocation. Not thread-safe;
  * one per request at a time.
  */
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -1105,7 +1105,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
 
 /* ---- JSON ---- */
 
-void mq_page_title_json(const mq_page_catalog *pc, int32_t t, mq_buf *b)
+void mq__page_title_json(const mq_page_catalog *pc, int32_t t, mq_buf *b)
 {
     const char *id = pc->title_ids[t];
     mq_buf_puts(b, "\"id\":");
@@ -1165,7 +1165,7 @@ static inline void put_score(char *w, float s)
  * buffer: mostly cache misses) with prefetches a few titles ahead, and escapes each distinct
  * evidence string once per page: later titles with the same evidence copy the escaped bytes
  * written earlier in the output. */
-void mq_page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
+void mq__page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
 {
     mq_buf_puts(b, "\"rows\":[");
     const char *pev = NULL;          /* the last evidence escaped, and where it is in b */
@@ -1218,7 +1218,7 @@ void mq_page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
             if (k > row->first) mq_buf_putc(b, ',');
             mq_buf_putc(b, '{');
             if (tj) mq_buf_put(b, tj[t], (size_t)tjl[t]);
-            else mq_page_title_json(pc, t, b);
+            else mq__page_title_json(pc, t, b);
             mq_buf_puts(b, ",\"score\":");
             char sc[6];
             put_score(sc, p->scores[k]);
@@ -1353,7 +1353,7 @@ int mq_page_catalog_init(mq_page_catalog *pc, int32_t n, const mq_catalog *cat,
     if (!off) { mq_page_catalog_release(pc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
     for (int32_t t = 0; t < n; t++) {
         off[t] = o->json_buf.len;
-        mq_page_title_json(pc, t, &o->json_buf);
+        mq__page_title_json(pc, t, &o->json_buf);
         o->json_len[t] = (int32_t)(o->json_buf.len - off[t]);
     }
     if (o->json_buf.oom) { free(off); mq_page_catalog_release(pc); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }

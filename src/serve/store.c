@@ -19,7 +19,7 @@
  * mutex; a batch is WATCH + pipelined GETs + MULTI/SET.../EXEC, retried if another replica
  * wrote one of the same members meanwhile.
  */
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>

@@ -33,7 +33,7 @@
  * group commit); mq_trend_acquire/release are safe from any thread; mq_trend_publish must be
  * called by one thread at a time.
  */
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <math.h>
 #include <stdatomic.h>

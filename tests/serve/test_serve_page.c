@@ -3,7 +3,7 @@
  * Watching first, Because You Watched seeded by distinct titles, genre filter, cold start,
  * MMR diversity, and the JSON shape. */
 #include "../test.h"
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -201,7 +201,7 @@ MQ_TEST(serve_page_cold_start_and_json)
     mq_buf b;
     mq_buf_init(&b);
     mq_buf_putc(&b, '{');
-    mq_page_json(p, &f->pc, &b);
+    mq__page_json(p, &f->pc, &b);
     mq_buf_putc(&b, '}');
     cJSON *j = cJSON_ParseWithLength(b.p, b.len);
     ASSERT(j != NULL);

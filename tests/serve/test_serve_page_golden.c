@@ -6,7 +6,7 @@
  * bits must equal the recorded value. A change to the page rules changes the checksum: then
  * re-record it (the test prints the new value) after checking the change is intended. */
 #include "../test.h"
-#include "core/core.h"
+#include "serve/serve.h"
 
 #include <stdlib.h>
 
@@ -103,7 +103,7 @@ MQ_TEST(serve_page_golden_output)
         /* every 8th page without the prepared title JSON: the writer's other path */
         const char *const *tj = pc.title_json;
         if (p % 8 == 7) pc.title_json = NULL;
-        mq_page_json(pg, &pc, &out);
+        mq__page_json(pg, &pc, &out);
         pc.title_json = tj;
         ASSERT(!out.oom);
         crc = mq_crc32c(crc, out.p, out.len);
@@ -124,7 +124,7 @@ MQ_TEST(serve_page_golden_output)
             ASSERT_OK(mq_page_build(ctx, &pc, bounded, hist, nh, &req, &pg, &err), &err);
             mq_buf_reset(&cut_out);
             if (p % 8 == 7) pc.title_json = NULL;
-            mq_page_json(pg, &pc, &cut_out);
+            mq__page_json(pg, &pc, &cut_out);
             pc.title_json = tj;
             ASSERT(cut_out.len == out.len && memcmp(cut_out.p, out.p, out.len) == 0);
             cut_pages++;

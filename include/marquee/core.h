@@ -1,0 +1,90 @@
+/* marquee/core.h: what every module of libmarquee shares: error codes and reports, the log
+ * callback, the explicit RNG, CRC-32C, a clock and JSON text escaping. Included by every other
+ * public header; users normally include <marquee.h>, which includes them all. Each public
+ * header compiles on its own (tests/core/test_headers.c checks it).
+ *
+ * How public structs grow (the shared library keeps its ABI within one SONAME):
+ *  - Objects the library allocates and frees are opaque handles (mq_model, mq_idmap,
+ *    mq_evlog, mq_store, mq_trend, mq_page_ctx, mq_server ...): they grow freely.
+ *  - mq_dataset and result structs filled by a create/load call are allocated by the library
+ *    (callers only hold pointers) and grow by appending fields.
+ *  - Option and result structs in caller storage (mq_*_opts, mq_page_req, mq_*_stats, ...)
+ *    are zero-initialized by the caller (`mq_x_opts o = {0};`), zero means the default for
+ *    every field and fields are only appended: source compatible; a release that appends a
+ *    field to one of them bumps the SONAME (binary compatibility is per SONAME).
+ */
+#ifndef MARQUEE_CORE_H
+#define MARQUEE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MQ_VERSION "0.1.0"
+
+/* Error codes: always negative. mq_strerror() names each one. */
+#define MQ_OK        0
+#define MQ_EINVAL   -1   /* bad argument or option value */
+#define MQ_ENOMEM   -2   /* allocation failed */
+#define MQ_EIO      -3   /* read/write/open failed (errno in the message) */
+#define MQ_EFORMAT  -4   /* malformed input file or request */
+#define MQ_ECORRUPT -5   /* checksum or structure mismatch in a stored file */
+#define MQ_ENOTFOUND -6  /* unknown id, missing file or key */
+#define MQ_ERANGE   -7   /* value out of its allowed range */
+#define MQ_EUNSUP   -8   /* valid request that this build or version does not support */
+#define MQ_EBUSY    -9   /* overloaded: try again later */
+
+/* An error report: a code and a message such as
+ * "ratings.csv:17: field 'rating': '7.5' is out of range [0.5, 5]". */
+typedef struct mq_err {
+    int code;
+    char msg[512];
+} mq_err;
+
+/* Returns a static, human name for an MQ_E* code ("invalid argument", ...). */
+const char *mq_strerror(int code);
+
+/* Logging: a callback that receives progress lines (no trailing newline). NULL = silent.
+ * Long-running calls take an optional mq_log; the CLI passes one that writes to stderr. */
+typedef void (*mq_log_fn)(void *user, const char *line);
+typedef struct mq_log {
+    mq_log_fn fn;
+    void *user;
+} mq_log;
+
+/* Explicit RNG (xoshiro256**, seeded by splitmix64). Not thread-safe: one per thread. */
+typedef struct mq_rng {
+    uint64_t s[4];
+} mq_rng;
+void mq_rng_seed(mq_rng *r, uint64_t seed);
+uint64_t mq_rng_next(mq_rng *r);
+/* Uniform double in [0, 1). */
+double mq_rng_uniform(mq_rng *r);
+/* Uniform integer in [0, n). n > 0. */
+uint64_t mq_rng_below(mq_rng *r, uint64_t n);
+/* Standard normal deviate (Box-Muller, no caching: each call uses two uniforms). */
+double mq_rng_normal(mq_rng *r);
+
+/* CRC-32C (Castagnoli) of a buffer, continuing from crc (start with 0). */
+uint32_t mq_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Wall-clock seconds from a monotonic clock, for timing. */
+double mq_now(void);
+
+/* JSON text: writes s[0 .. n) to f as a JSON string literal (quotes included), escaping '"',
+ * '\\' and control characters; invalid UTF-8 bytes become U+FFFD, so the output is always valid
+ * JSON. The one escaper of the library (the server's responses use the same code). Returns 0,
+ * or MQ_EIO when the write fails / MQ_ENOMEM. */
+int mq_json_write_str(FILE *f, const char *s, size_t n);
+/* Writes x as a JSON number in its shortest round-trip form; NaN and infinities as null. */
+int mq_json_write_num(FILE *f, double x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
