@@ -28,8 +28,18 @@ typedef struct mq_train_opts {
     const mq_log *log;       /* per-epoch progress */
 } mq_train_opts;
 
-/* Trains model `kind` ("pop", "trending", "itemknn", "ease", "ials", "content", "hybrid") on
- * the implicit positives of d. The model copies what it needs from d (ids, catalog). */
+/* The model kinds mq_model_train accepts ("pop", "trending", "itemknn", "ease", "dlae",
+ * "ials", "content", "hybrid"), from the library's one registry: a NULL-terminated array of
+ * static strings. The CLI's help, its option checks and the library's messages all use it. */
+const char *const *mq_model_kinds(void);
+/* The same names as one static string, "pop, trending, ..., hybrid" (for help and messages). */
+const char *mq_model_kinds_text(void);
+/* Whether kind is one of mq_model_kinds() (NULL: false). */
+bool mq_model_kind_valid(const char *kind);
+
+/* Trains model `kind` (one of mq_model_kinds()) on the implicit positives of d. The model
+ * copies what it needs from d (ids, catalog). An unknown kind is MQ_EINVAL naming the valid
+ * ones. */
 int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o,
                    mq_model **out, mq_err *err);
 void mq_model_destroy(mq_model *m);

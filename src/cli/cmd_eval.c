@@ -50,8 +50,10 @@ static const char *usage_text =
     "  --protocol P           strong (default): held-out members, 80% of each one's positives\n"
     "                         folded in, 20% targets; temporal: a global time cutoff; loo: the\n"
     "                         latest positive of each member is the target\n"
-    "  --models LIST          comma-separated: pop, trending, itemknn, ease, dlae, ials, content,\n"
-    "                         hybrid\n"
+    "  --models LIST          comma-separated model kinds, from:\n"
+    "                         ";   /* mq_model_kinds_text(), then usage_more */
+static const char *usage_more =
+    "\n"
     "  --seed S               split and training seed (default 1)\n"
     "  --param MODEL.NAME=V   a hyperparameter, e.g. ease.lambda=200 ials.factors=128 (repeatable)\n"
     "  --tune                 choose hyperparameters on the validation members (NDCG@100) from a\n"
@@ -180,16 +182,6 @@ static int split_list(char *s, char **out, int max)
         out[n++] = tok;
     }
     return n;
-}
-
-static const char *known_models[] = {"pop", "trending", "itemknn", "ease", "dlae", "ials",
-                                     "content", "hybrid"};
-
-static bool known_model(const char *k)
-{
-    for (size_t i = 0; i < sizeof known_models / sizeof *known_models; i++)
-        if (strcmp(k, known_models[i]) == 0) return true;
-    return false;
 }
 
 /* Replaces or adds "name=value" in mp (strings must outlive mp). */
@@ -630,7 +622,7 @@ int mq_cli_eval(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mq_cli_is_help(a)) {
-            fputs(usage_text, stdout);
+            printf("%s%s%s", usage_text, mq_model_kinds_text(), usage_more);
             return MQ_EXIT_OK;
         }
         bool has_val = i + 1 < argc;
@@ -731,10 +723,9 @@ int mq_cli_eval(int argc, char **argv)
         goto done;
     }
     for (int i = 0; i < nm; i++) {
-        if (!known_model(mnames[i])) {
-            exit_code = mq_cli_usage_error(cmd, "--models: unknown model '%s' (pop, trending, "
-                                                "itemknn, ease, dlae, ials, content, hybrid)",
-                                           mnames[i]);
+        if (!mq_model_kind_valid(mnames[i])) {
+            exit_code = mq_cli_usage_error(cmd, "--models: unknown model '%s' (%s)", mnames[i],
+                                           mq_model_kinds_text());
             goto done;
         }
         reps[n_models].mp.kind = mnames[i];

@@ -19,8 +19,10 @@ static const char *usage_text =
     "                       reads) or a snapshot\n"
     "  --events DIR         the event log of `marquee serve` (its --events directory): its\n"
     "                       plays, ratings and thumbs are added to --data's history\n"
-    "  --model NAME         pop | trending | itemknn | ease | dlae | ials | content |\n"
-    "                       hybrid\n"
+    "  --model NAME         the model kind, one of:\n"
+    "                       ";   /* mq_model_kinds_text(), then usage_more */
+static const char *usage_more =
+    "\n"
     "  --out FILE           the model file to write (atomically)\n"
     "  --param NAME=VALUE   a hyperparameter, repeatable; MODEL.NAME=VALUE also works, e.g.\n"
     "                       --param ease.lambda=200 (see docs/models.md for each model's)\n"
@@ -115,7 +117,7 @@ int mq_cli_train(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mq_cli_is_help(a)) {
-            fputs(usage_text, stdout);
+            printf("%s%s%s", usage_text, mq_model_kinds_text(), usage_more);
             return MQ_EXIT_OK;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -149,6 +151,8 @@ int mq_cli_train(int argc, char **argv)
     }
     if (!data && !events) return mq_cli_usage_error(cmd, "--data PATH or --events DIR is required");
     if (!model) return mq_cli_usage_error(cmd, "--model NAME is required");
+    if (!mq_model_kind_valid(model))   /* before any data is loaded */
+        return mq_cli_usage_error(cmd, "--model: unknown model '%s' (%s)", model, mq_model_kinds_text());
     if (!out) return mq_cli_usage_error(cmd, "--out FILE is required");
     /* "ease.lambda=200" -> "lambda=200" for this model; another model's prefix is an error. */
     size_t ml = strlen(model);

@@ -61,7 +61,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"data", mq_cli_data, "import, inspect, split and synthesize interaction data"},
-    {"train", mq_cli_train, "train a candidate model (pop, trending, itemknn, ease, dlae, ials, content, hybrid)"},
+    {"train", mq_cli_train, "train a candidate model (the kinds are listed below)"},
     {"recommend", mq_cli_recommend, "top titles for a member from a saved model"},
     {"eval", mq_cli_eval, "offline evaluation: strong / temporal / leave-one-out protocols"},
     {"serve", mq_cli_serve, "serve homepages, events and recommendations over HTTP"},
@@ -75,6 +75,7 @@ static void usage(FILE *f)
                "Usage: marquee <command> [options]\n\nCommands:\n", MQ_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nModels: %s.\n", mq_model_kinds_text());
     fprintf(f, "\nRun 'marquee <command> --help' for a command's options.\n"
                "Exit status: 0 ok, 1 failure, 2 usage error.\n");
 }

@@ -255,10 +255,20 @@ void *mq__model_get(const mq_model *m, const char *name, int type, int64_t *coun
 
 /* ---- kinds -------------------------------------------------------------------------------- */
 
-static const mq__model_ops *const kinds[] = {&mq__model_pop,  &mq__model_trending,
-                                             &mq__model_itemknn, &mq__model_ease,
-                                             &mq__model_dlae, &mq__model_ials, &mq__model_content,
-                                             &mq__model_hybrid};
+/* The registry: MQ__MODEL_KINDS (model.h) is the one list of kinds; the ops tables, the public
+ * name list (mq_model_kinds) and the text used in messages and the CLI's help all expand it. */
+#define OPS_ENTRY(k) &mq__model_##k,
+#define NAME_ENTRY(k) #k,
+#define TEXT_ENTRY(k) ", " #k
+static const mq__model_ops *const kinds[] = {MQ__MODEL_KINDS(OPS_ENTRY)};
+static const char *const kind_names[] = {MQ__MODEL_KINDS(NAME_ENTRY) NULL};
+static const char kinds_text[] = "" MQ__MODEL_KINDS(TEXT_ENTRY);
+
+const char *const *mq_model_kinds(void) { return kind_names; }
+
+const char *mq_model_kinds_text(void) { return kinds_text + 2; }   /* past the first ", " */
+
+bool mq_model_kind_valid(const char *kind) { return kind && mq__model_ops_find(kind) != NULL; }
 
 const mq__model_ops *mq__model_ops_find(const char *kind)
 {
@@ -272,9 +282,8 @@ int mq__model_new(const char *kind, const mq_dataset *d, mq_model **out, mq_err 
     *out = NULL;
     const mq__model_ops *ops = mq__model_ops_find(kind);
     if (!ops)
-        return mq__err_set(err, MQ_EINVAL,
-                           "unknown model '%s' (valid: pop, trending, itemknn, ease, dlae, ials, "
-                           "content, hybrid)", kind);
+        return mq__err_set(err, MQ_EINVAL, "unknown model '%s' (valid: %s)", kind,
+                           mq_model_kinds_text());
     mq_model *m = calloc(1, sizeof *m);
     if (!m) return mq__err_set(err, MQ_ENOMEM, "model: out of memory");
     m->ops = ops;

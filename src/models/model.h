@@ -92,8 +92,13 @@ struct mq__model_ops {
     int (*similar)(const mq_model *m, int32_t t, float *sim, mq_err *err);
 };
 
-extern const mq__model_ops mq__model_pop, mq__model_trending, mq__model_itemknn,
-    mq__model_ease, mq__model_dlae, mq__model_ials, mq__model_content, mq__model_hybrid;
+/* The model kinds, in the order help and messages list them: X(kind) for each, where
+ * mq__model_<kind> is its ops table. The one list (model.c expands it into the registry). */
+#define MQ__MODEL_KINDS(X) X(pop) X(trending) X(itemknn) X(ease) X(dlae) X(ials) X(content) X(hybrid)
+
+#define MQ__MODEL_OPS_DECL(k) extern const mq__model_ops mq__model_##k;
+MQ__MODEL_KINDS(MQ__MODEL_OPS_DECL)
+#undef MQ__MODEL_OPS_DECL
 
 /* Adds a heap array (taking ownership of p, allocated with mq__alloc) to m. */
 int mq__model_add(mq_model *m, const char *name, int type, int64_t count, void *p, mq_err *err);

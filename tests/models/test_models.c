@@ -395,6 +395,33 @@ static bool same_scores(const mq_model *a, const mq_model *b, const mq_dataset *
 static const char *all_kinds[] = {"pop",  "trending", "itemknn", "ease",
                                   "dlae", "ials",     "content", "hybrid"};
 
+/* The registry (mq_model_kinds) lists exactly the kinds that train, in this order; the text
+ * form joins the same names; anything else is not a kind (and fails to train). */
+MQ_TEST(models_registry_lists_every_kind_once)
+{
+    const char *const *k = mq_model_kinds();
+    size_t n = 0;
+    char joined[256] = "";
+    for (; k[n]; n++) {
+        ASSERT(n < sizeof all_kinds / sizeof all_kinds[0]);
+        ASSERT_STR_EQ(k[n], all_kinds[n]);
+        ASSERT(mq_model_kind_valid(k[n]));
+        snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", n ? ", " : "", k[n]);
+    }
+    ASSERT_INT_EQ((long)n, (long)(sizeof all_kinds / sizeof all_kinds[0]));
+    ASSERT_STR_EQ(mq_model_kinds_text(), joined);
+    ASSERT(!mq_model_kind_valid("eas"));
+    ASSERT(!mq_model_kind_valid(""));
+    ASSERT(!mq_model_kind_valid(NULL));
+    mq_dataset *d = synth(50, 20, 3);
+    mq_err err = {0};
+    mq_model *m = train("eas", d, NULL, 0, 1, 1, &err);
+    ASSERT(m == NULL);
+    ASSERT_INT_EQ(err.code, MQ_EINVAL);
+    ASSERT(strstr(err.msg, joined) != NULL);
+    mq_dataset_destroy(d);
+}
+
 MQ_TEST(models_artifacts_round_trip_and_reject_damage)
 {
     mq_dataset *d = synth(300, 120, 3);
