@@ -128,16 +128,8 @@ static int next_num(char **s, double *x, char *tok, size_t toksz)
     while (*q && *q != ' ' && *q != '\t') q++;
     size_t n = (size_t)(q - p);
     snprintf(tok, toksz, "%.*s", (int)(n < 60 ? n : 60), p);
-    char save = *q;
-    *q = 0;
-    char *endp;
-    errno = 0;
-    double v = strtod(p, &endp);
-    *q = save;
     *s = q;
-    if (endp != q || !isfinite(v)) return -1;
-    *x = v;
-    return 1;
+    return mq__parse_f64(p, n, x) ? 1 : -1;   /* core's decimal parser: finite only */
 }
 
 /* ---- traces ---- */

@@ -12,6 +12,7 @@
 
 #include "marquee.h"
 #include <stdarg.h>
+#include <string.h>
 
 #define MQ_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MQ_MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -63,6 +64,72 @@ int mq__write_file_atomic(const char *path, const void *data, size_t len, mq_err
 
 /* Is s[0..n) valid UTF-8? */
 bool mq__utf8_valid(const char *s, size_t n);
+
+/* ---- CSV fields and decimal numbers (csv.c) ---- */
+/* A field of a row: bytes [p, p+n); esc: a quoted CSV field holding "" escapes. */
+typedef struct mq__field {
+    const char *p;
+    size_t n;
+    bool esc;
+} mq__field;
+
+/* Scans one CSV field starting at p (the line ends at e): fills f (for a quoted field, the
+ * bytes between the quotes) and returns where it ends: at the ',' after it, or e. NULL when a
+ * quote is not closed or text follows the closing quote. */
+static inline const char *mq__csv_field(const char *p, const char *e, mq__field *f)
+{
+    if (p < e && *p == '"') {
+        const char *q = p + 1;
+        bool esc = false;
+        for (;;) {
+            q = memchr(q, '"', (size_t)(e - q));
+            if (!q) return NULL;
+            if (q + 1 < e && q[1] == '"') { esc = true; q += 2; continue; }
+            break;
+        }
+        *f = (mq__field){p + 1, (size_t)(q - p - 1), esc};
+        q++;
+        return q == e || *q == ',' ? q : NULL;
+    }
+    const char *q = p;   /* fields are short: a plain loop beats memchr's setup */
+    while (q < e && *q != ',') q++;
+    *f = (mq__field){p, (size_t)(q - p), false};
+    return q;
+}
+
+/* Splits the CSV line [b, e) into at most max fields; returns the count, max + 1 when there
+ * are more, or -1 for a malformed quote. */
+int mq__csv_split(const char *b, const char *e, mq__field *f, int max);
+
+/* Whole-field number: true when [p, p+n) is entirely a finite decimal ([+-]digits[.digits]
+ * with an optional exponent), converted with one rounding. */
+bool mq__parse_f64(const char *p, size_t n, double *v);
+
+extern const double mq__pow10[23];   /* 1e0 .. 1e22, exact */
+
+/* The fast exact path fused with the scan: a plain decimal [-]digits[.digits] at p ending at
+ * ',' or e, at most 19 significant digits, mantissa < 2^53 and at most 22 decimals (then
+ * mant / 10^k is correctly rounded). Returns the end of the number, or NULL when the field
+ * needs mq__csv_field + mq__parse_f64. */
+static inline const char *mq__csv_num_fast(const char *p, const char *e, double *out)
+{
+    bool neg = false;
+    if (p < e && *p == '-') { neg = true; p++; }
+    uint64_t mant = 0;
+    const char *d0 = p;
+    while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+    long nd = p - d0, frac = 0;
+    if (p < e && *p == '.') {
+        const char *f0 = ++p;
+        while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+        frac = p - f0;
+        nd += frac;
+    }
+    if (nd == 0 || nd > 19 || frac > 22 || mant >= (1ull << 53) || (p < e && *p != ',')) return NULL;
+    double v = (double)mant / mq__pow10[frac];
+    *out = neg ? -v : v;
+    return p;
+}
 
 /* ---- top-k (topk.c) ---- */
 /* Rank order: (sa, ia) before (sb, ib) when sa > sb, or sa == sb and ia < ib. */

@@ -100,7 +100,7 @@ int mq__catalog_ml_movies(mq_catalog *c, const mq__idspace *titles, const char *
     for (;;) {
         NEXT_OR_SKIP(&s, b, e);
         if (s.line == 1 && !dat && (size_t)(e - b) >= 7 && memcmp(b, "movieId", 7) == 0) continue;
-        int nf = dat ? mq__ld_split2(b, e, f, 3) : mq__ld_split_csv(b, e, f, 3);
+        int nf = dat ? mq__ld_split2(b, e, f, 3) : mq__csv_split(b, e, f, 3);
         if (nf != 3) { if ((rc = bad_count(&s, b, e, nf, 3))) goto done; continue; }
         uint64_t id;
         if (!mq__ld_u64(f[0].p, f[0].n, &id)) {
@@ -331,7 +331,7 @@ int mq__catalog_tags(mq_catalog *c, const mq__idspace *titles, const char *path,
             if (nf != 4) { if ((rc = bad_count(&s, b, e, nf, 4))) break; continue; }
         } else {
             if (s.line == 1 && (size_t)(e - b) >= 6 && memcmp(b, "userId", 6) == 0) continue;
-            nf = mq__ld_split_csv(b, e, f, 4);
+            nf = mq__csv_split(b, e, f, 4);
             if (nf != 4) { if ((rc = bad_count(&s, b, e, nf, 4))) break; continue; }
         }
         ft = &f[1];

@@ -28,13 +28,6 @@ typedef struct mq__src {
     mq_err *err;
 } mq__src;
 
-/* A field of a row: bytes [p, p+n); esc: a quoted CSV field holding "" escapes. */
-typedef struct mq__field {
-    const char *p;
-    size_t n;
-    bool esc;
-} mq__field;
-
 /* Maps path into s. An empty file is MQ_EFORMAT "path: the file is empty". */
 int mq__ld_open(mq__src *s, const char *path, mq_load_opts *opts, mq_err *err);
 void mq__ld_close(mq__src *s);
@@ -49,9 +42,7 @@ int mq__ld_bad(mq__src *s, const char *field, const char *text, size_t n, const 
 /* Splits [b, e) on delim (no quoting) into at most max fields; returns the count, or max + 1
  * when there are more. */
 int mq__ld_split(const char *b, const char *e, char delim, mq__field *f, int max);
-/* Splits a CSV line with RFC 4180 quotes; returns the count, max + 1 when there are more, or
- * -1 for an unterminated quote. */
-int mq__ld_split_csv(const char *b, const char *e, mq__field *f, int max);
+/* CSV lines: core's mq__csv_split (RFC 4180 quotes) and mq__field. */
 /* Splits on the two-character separator "::". */
 int mq__ld_split2(const char *b, const char *e, mq__field *f, int max);
 /* Copies a field's text into a NUL-terminated heap string, undoing "" escapes and converting
@@ -61,7 +52,7 @@ char *mq__ld_strdup(const mq__field *f, bool latin1_ok);
 /* Whole-string number parsers: true when [p, p+n) is entirely a number in range. */
 bool mq__ld_u64(const char *p, size_t n, uint64_t *v);
 bool mq__ld_i64(const char *p, size_t n, int64_t *v);
-bool mq__ld_f64(const char *p, size_t n, double *v);   /* finite decimal, optional exponent */
+/* Decimals: core's mq__parse_f64. */
 
 /* Id space: map + numeric fast path. */
 typedef struct mq__idspace {

@@ -219,43 +219,6 @@ int mq__ld_split2(const char *b, const char *e, mq__field *f, int max)
     }
 }
 
-int mq__ld_split_csv(const char *b, const char *e, mq__field *f, int max)
-{
-    int k = 0;
-    const char *p = b;
-    for (;;) {
-        if (k == max) return max + 1;
-        if (p < e && *p == '"') {
-            const char *q = p + 1;
-            bool esc = false;
-            for (;;) {
-                q = memchr(q, '"', (size_t)(e - q));
-                if (!q) return -1;
-                if (q + 1 < e && q[1] == '"') { esc = true; q += 2; continue; }
-                break;
-            }
-            f[k].p = p + 1;
-            f[k].n = (size_t)(q - p - 1);
-            f[k].esc = esc;
-            k++;
-            q++;
-            if (q == e) return k;
-            if (*q != ',') return -1;
-            p = q + 1;
-            if (p == e) { if (k == max) return max + 1; f[k].p = p; f[k].n = 0; f[k].esc = false; return k + 1; }
-            continue;
-        }
-        const char *q = p;
-        while (q < e && *q != ',') q++;
-        f[k].p = p;
-        f[k].esc = false;
-        f[k].n = (size_t)(q - p);
-        k++;
-        if (q == e) return k;
-        p = q + 1;
-    }
-}
-
 char *mq__ld_strdup(const mq__field *f, bool latin1_ok)
 {
     bool utf8 = mq__utf8_valid(f->p, f->n);
@@ -299,65 +262,6 @@ bool mq__ld_i64(const char *p, size_t n, int64_t *v)
     uint64_t u;
     if (!mq__ld_u64(p + neg, n - neg, &u) || u > (uint64_t)INT64_MAX) return false;
     *v = neg ? -(int64_t)u : (int64_t)u;
-    return true;
-}
-
-bool mq__ld_f64(const char *p, size_t n, double *v)
-{
-    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    size_t i = 0;
-    bool neg = false;
-    if (i < n && (p[i] == '-' || p[i] == '+')) { neg = p[i] == '-'; i++; }
-    uint64_t m = 0;
-    int digits = 0, frac = 0;
-    bool any = false;
-    while (i < n && (unsigned)(p[i] - '0') <= 9) {
-        if (digits < 19) { m = m * 10 + (uint64_t)(p[i] - '0'); if (m) digits++; }
-        else frac--;   /* dropped integer digit: scale up */
-        any = true;
-        i++;
-    }
-    if (i < n && p[i] == '.') {
-        i++;
-        while (i < n && (unsigned)(p[i] - '0') <= 9) {
-            if (digits < 19) { m = m * 10 + (uint64_t)(p[i] - '0'); if (m) digits++; frac++; }
-            any = true;
-            i++;
-        }
-    }
-    if (!any) return false;
-    int ex = 0;
-    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-        i++;
-        bool eneg = false;
-        if (i < n && (p[i] == '-' || p[i] == '+')) { eneg = p[i] == '-'; i++; }
-        if (i >= n) return false;
-        while (i < n && (unsigned)(p[i] - '0') <= 9) {
-            if (ex < 10000) ex = ex * 10 + (p[i] - '0');
-            i++;
-        }
-        if (eneg) ex = -ex;
-    }
-    if (i != n) return false;
-    int e10 = ex - frac;
-    double x;
-    if (m < (1ULL << 53) && e10 >= -22 && e10 <= 22) {
-        /* Exact: both m and 10^|e10| are representable, so one rounding (Clinger's fast path). */
-        x = e10 >= 0 ? (double)m * pow10[e10] : (double)m / pow10[-e10];
-    } else {
-        char buf[96];
-        if (n >= sizeof buf) return false;
-        memcpy(buf, p, n);
-        buf[n] = 0;
-        char *end;
-        errno = 0;
-        x = strtod(buf, &end);
-        if (*end || errno == ERANGE) return false;
-        neg = false;
-    }
-    if (!isfinite(x)) return false;
-    *v = neg ? -x : x;
     return true;
 }
 
@@ -587,7 +491,7 @@ static int field_count_bad(mq__src *s, const char *b, const char *e, int got, in
 static int rating_field(mq__src *s, const mq__field *f, double lo, double hi, bool integer, float *out)
 {
     double v;
-    if (!mq__ld_f64(f->p, f->n, &v)) {
+    if (!mq__parse_f64(f->p, f->n, &v)) {
         int rc = mq__ld_bad(s, "rating", f->p, f->n, "is not a number");
         return rc ? rc : 0;
     }
@@ -626,7 +530,7 @@ static int load_ml(loader *L, const char *path, int fmt)
     double lo = fmt == MQ_FMT_ML_100K ? 1 : 0.5, hi = 5;
     for (;;) {
         NEXT_OR_SKIP(&s, b, e);
-        int nf = fmt == MQ_FMT_ML_CSV ? mq__ld_split_csv(b, e, f, 4)   /* exporters may quote numbers */
+        int nf = fmt == MQ_FMT_ML_CSV ? mq__csv_split(b, e, f, 4)   /* exporters may quote numbers */
                : fmt == MQ_FMT_ML_100K ? mq__ld_split(b, e, '\t', f, 4)
                                        : mq__ld_split2(b, e, f, 4);
         if (s.line == 1 && fmt == MQ_FMT_ML_CSV && nf >= 1 && f[0].n == 6 && memcmp(f[0].p, "userId", 6) == 0) continue;
@@ -788,7 +692,7 @@ static int load_events(loader *L, const char *path)
         rc = r < 0 ? r : mq__err_set(L->err, MQ_EFORMAT, "%s:1: bad header line", path);
         goto done;
     }
-    nf_header = mq__ld_split_csv(b, e, f, COL_N);
+    nf_header = mq__csv_split(b, e, f, COL_N);
     if (nf_header < 3 || nf_header > COL_N) {
         rc = mq__err_set(L->err, MQ_EFORMAT, "%s:1: header must be member,title,timestamp[,event][,value]", path);
         goto done;
@@ -817,7 +721,7 @@ static int load_events(loader *L, const char *path)
     }
     for (;;) {
         NEXT_OR_SKIP(&s, b, e);
-        int nf = mq__ld_split_csv(b, e, f, nf_header);
+        int nf = mq__csv_split(b, e, f, nf_header);
         if (nf != nf_header) { if ((rc = field_count_bad(&s, b, e, nf, nf_header))) goto done; continue; }
         const mq__field *fm = &f[col[COL_MEMBER]], *ft = &f[col[COL_TITLE]];
         if (fm->esc || ft->esc) {
@@ -853,7 +757,7 @@ static int load_events(loader *L, const char *path)
         if (ev == MQ_EV_PLAY || ev == MQ_EV_RATING) {
             if (fv && fv->n > 0) {
                 double d;
-                if (!mq__ld_f64(fv->p, fv->n, &d)) {
+                if (!mq__parse_f64(fv->p, fv->n, &d)) {
                     if ((rc = mq__ld_bad(&s, "value", fv->p, fv->n, "is not a number"))) goto done;
                     continue;
                 }

@@ -396,7 +396,7 @@ static int read_pairs(const char *path, mq_idmap *members, mq__idspace *titles, 
             }
             continue;
         }
-        int nf = mq__ld_split_csv(b, e, f, 2);
+        int nf = mq__csv_split(b, e, f, 2);
         if (nf != 2) {
             rc = mq__ld_bad(&s, NULL, b, (size_t)(e - b), nf < 0 ? "unterminated quote" : "expected 2 fields 'member,title'");
             goto done;

@@ -214,138 +214,46 @@ typedef struct ctx {
 
 #define ACC(c, a, m) (&(c)->acc[(size_t)(a) * (c)->n_metrics + (m)])
 
-/* ---- number parsing ---- */
-static const double POW10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+/* ---- fields and numbers: core's CSV scanner (mq__csv_field) and decimal parser ---- */
 
+/* A numeric cell: core's mq__parse_f64 after trimming blanks (cells such as " 3.5"). */
 static int parse_num(const char *s, size_t len, double *out)
 {
     const char *p = s, *e = s + len;
     while (p < e && (*p == ' ' || *p == '\t')) p++;
     while (e > p && (e[-1] == ' ' || e[-1] == '\t')) e--;
-    if (p == e) return -1;
-    const char *q = p;
-    bool neg = false;
-    if (*q == '-' || *q == '+') { neg = *q == '-'; q++; }
-    uint64_t mant = 0;
-    int digits = 0, frac = 0;
-    bool dot = false, any = false;
-    for (; q < e; q++) {
-        if (*q >= '0' && *q <= '9') {
-            any = true;
-            if (mant == 0 && *q == '0' && !dot) continue;
-            if (digits >= 19) break;
-            mant = mant * 10 + (uint64_t)(*q - '0');
-            digits++;
-            if (dot) frac++;
-        } else if (*q == '.' && !dot) dot = true;
-        else break;
-    }
-    if (q == e && any && mant < (1ull << 53) && frac <= 22) {
-        double v = (double)mant / POW10[frac];
-        *out = neg ? -v : v;
-        return 0;
-    }
-    char buf[128];
-    size_t n = (size_t)(e - p);
-    if (n >= sizeof buf) return -1;
-    memcpy(buf, p, n);
-    buf[n] = 0;
-    char *end;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (end != buf + n || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
+    return p < e && mq__parse_f64(p, (size_t)(e - p), out) ? 0 : -1;
 }
 
-/* ---- CSV line splitting ---- */
-typedef struct field { const char *p; size_t n; } field;
+typedef mq__field field;
 
-/* Splits line[0..len) into at most maxf fields; returns the count. Quoted fields keep their
- * content between the quotes (a doubled quote "" stays doubled: names with quotes are rare and
- * compared as written). */
+/* Splits a header line into at most maxf fields (more are ignored); -1 for a malformed quote.
+ * Quoted names keep a doubled quote "" as written (names with quotes are rare and compared as
+ * written). */
 static int split(const char *line, size_t len, field *f, int maxf)
 {
-    int k = 0;
-    const char *p = line, *e = line + len;
-    while (k < maxf) {
-        if (p < e && *p == '"') {
-            const char *q = p + 1;
-            while (q < e) {
-                if (*q == '"') { if (q + 1 < e && q[1] == '"') { q += 2; continue; } break; }
-                q++;
-            }
-            f[k].p = p + 1;
-            f[k].n = (size_t)(q - p - 1);
-            k++;
-            p = q < e ? q + 1 : e;
-            if (p < e && *p == ',') { p++; continue; }
-            return k;
-        }
-        const char *c = p;   /* fields are short: a plain loop beats memchr's setup */
-        while (c < e && *c != ',') c++;
-        if (c == e) { f[k].p = p; f[k].n = (size_t)(e - p); return k + 1; }
-        f[k].p = p;
-        f[k].n = (size_t)(c - p);
-        k++;
-        p = c + 1;
-    }
-    return k;
-}
-
-/* Exact fast path for plain decimals at p: [-]digits[.digits] ending at ',' or e, at most 19
- * significant digits, mantissa < 2^53 and at most 22 decimals (then mant / 10^k is correctly
- * rounded: Clinger 1990). Returns the end of the number, or NULL to take the slow path. */
-static inline const char *fast_num(const char *p, const char *e, double *out)
-{
-    bool neg = false;
-    if (p < e && *p == '-') { neg = true; p++; }
-    uint64_t mant = 0;
-    const char *d0 = p;
-    while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
-    long nd = p - d0, frac = 0;
-    if (p < e && *p == '.') {
-        const char *f0 = ++p;
-        while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
-        frac = p - f0;
-        nd += frac;
-    }
-    if (nd == 0 || nd > 19 || frac > 22 || mant >= (1ull << 53) || (p < e && *p != ',')) return NULL;
-    double v = (double)mant / POW10[frac];
-    *out = neg ? -v : v;
-    return p;
+    int n = mq__csv_split(line, line + len, f, maxf);
+    return n > maxf ? maxf : n;
 }
 
 /* Splits a data line into fields 0..max_col in one pass, parsing the numeric columns
- * (isnum[col]) on the way into val[col]. Returns the number of fields found (< max_col + 1 when
- * the line is short); *bad is the first numeric column that is not a number, or -1. */
+ * (isnum[col]) on the way into val[col] (plain decimals by core's fused fast path). Returns the
+ * number of fields found (< max_col + 1 when the line is short), or -1 for a malformed quote;
+ * *bad is the first numeric column that is not a number, or -1. */
 static int scan_row(const ctx *c, const char *line, size_t len, field *f, double *val, int *bad)
 {
     const char *p = line, *e = line + len;
     *bad = -1;
     for (int col = 0; col <= c->max_col; col++) {
-        if (p < e && *p == '"') {
-            const char *q = p + 1;
-            while (q < e) {
-                if (*q == '"') { if (q + 1 < e && q[1] == '"') { q += 2; continue; } break; }
-                q++;
-            }
-            f[col].p = p + 1;
-            f[col].n = (size_t)(q - p - 1);
-            p = q < e ? q + 1 : e;
-            if (c->isnum[col] && parse_num(f[col].p, f[col].n, &val[col]) && *bad < 0) *bad = col;
+        const char *q = c->isnum[col] ? mq__csv_num_fast(p, e, &val[col]) : NULL;
+        if (q) {
+            f[col] = (field){p, (size_t)(q - p), false};
         } else {
-            const char *q = c->isnum[col] ? fast_num(p, e, &val[col]) : NULL;
-            if (!q) {
-                q = p;
-                while (q < e && *q != ',') q++;
-                if (c->isnum[col] && parse_num(p, (size_t)(q - p), &val[col]) && *bad < 0) *bad = col;
-            }
-            f[col].p = p;
-            f[col].n = (size_t)(q - p);
-            p = q;
+            q = mq__csv_field(p, e, &f[col]);
+            if (!q) return -1;
+            if (c->isnum[col] && parse_num(f[col].p, f[col].n, &val[col]) && *bad < 0) *bad = col;
         }
+        p = q;
         if (p < e && *p == ',') p++;
         else if (col < c->max_col) return col + 1;
     }
@@ -370,6 +278,9 @@ static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
     field f[MAXCOL];
     if (len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) { line += 3; len -= 3; }   /* UTF-8 BOM */
     int n = split(line, len, f, MAXCOL);
+    if (n < 0)
+        return mq__err_set(err, MQ_EFORMAT, "%s:1: header: a quote is not closed, or text follows a closing quote",
+                           c->path);
     c->n_cols = n;
     for (int i = 0; i < n; i++) {
         size_t l = MQ_MIN(f[i].n, sizeof c->colname[0] - 1);
@@ -469,6 +380,9 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
     double val[MAXCOL];
     int bad;
     int n = scan_row(c, line, len, f, val, &bad);
+    if (n < 0)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: a quote is not closed, or text follows a closing quote",
+                           c->path, lineno);
     if (n <= c->max_col)
         return mq__err_set(err, MQ_EFORMAT, "%s:%lld: %d fields, expected at least %d (column '%s')",
                            c->path, lineno, n, c->max_col + 1, c->colname[c->max_col]);

@@ -811,12 +811,12 @@ MQ_TEST(data_number_parsers)
     const char *cases[] = {"4.0", "3.5", "0.5", "-2.25", "1e3", "1E-2", "123456789.123456789", "0.1",
                            "2.2250738585072014e-308", "1.7976931348623157e308", "12345678901234567890123"};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        ASSERT(mq__ld_f64(cases[k], strlen(cases[k]), &x));
+        ASSERT(mq__parse_f64(cases[k], strlen(cases[k]), &x));
         ASSERT(x == strtod(cases[k], NULL));
     }
     const char *bad[] = {"", ".", "-", "1e", "nan", "inf", "1.2.3", "1e999", "0x10", " 1", "1 "};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
-        if (mq__ld_f64(bad[k], strlen(bad[k]), &x)) MQ_FAIL_("'%s' parsed as %g", bad[k], x);
+        if (mq__parse_f64(bad[k], strlen(bad[k]), &x)) MQ_FAIL_("'%s' parsed as %g", bad[k], x);
 }
 
 /* ---- fuzz regressions (fuzz/fuzz_snapshot.c; inputs in tests/fixtures/fuzz) ---- */
