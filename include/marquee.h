@@ -73,6 +73,13 @@ double mq_rng_normal(mq_rng *r);
 /* CRC-32C (Castagnoli) of a buffer, continuing from crc (start with 0). */
 uint32_t mq_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* JSON output for programs built on this header (the core escaper, one for the whole project):
+ * mq_json_write_str writes s as a JSON string literal, quotes included, escaping '"', '\\' and
+ * control characters and replacing invalid UTF-8 by U+FFFD; mq_json_write_num writes the
+ * shortest round-trip form of x, or null for NaN and infinities. Return 0 or MQ_EIO/MQ_ENOMEM. */
+int mq_json_write_str(FILE *f, const char *s);
+int mq_json_write_num(FILE *f, double x);
+
 /* Wall-clock seconds from a monotonic clock, for timing. */
 double mq_now(void);
 

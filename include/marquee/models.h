@@ -26,6 +26,9 @@ typedef struct mq_train_opts {
 int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o,
                    mq_model **out, mq_err *err);
 void mq_model_destroy(mq_model *m);
+/* The i-th model kind this build knows ("pop", "trending", ...), i = 0, 1, ...; NULL past the
+ * last. For listing kinds and suggesting the nearest to a misspelt one. */
+const char *mq_model_kind_name(int i);
 
 const char *mq_model_kind(const mq_model *m);
 int32_t mq_model_n_titles(const mq_model *m);

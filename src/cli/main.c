@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void log_stderr(void *user, const char *line)
-{
-    (void)user;
-    fprintf(stderr, "marquee: %s\n", line);
-}
-
-const mq_log mq_cli_log = {log_stderr, NULL};
-
 int mq_cli_fail(const char *cmd, const mq_err *err)
 {
     fprintf(stderr, "marquee %s: %s\n", cmd, err->msg[0] ? err->msg : mq_strerror(err->code));

@@ -267,6 +267,11 @@ const mq__model_ops *mq__model_ops_find(const char *kind)
     return NULL;
 }
 
+const char *mq_model_kind_name(int i)
+{
+    return i >= 0 && (size_t)i < sizeof kinds / sizeof kinds[0] ? kinds[i]->kind : NULL;
+}
+
 int mq__model_new(const char *kind, const mq_dataset *d, mq_model **out, mq_err *err)
 {
     *out = NULL;
