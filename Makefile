@@ -31,6 +31,11 @@ $(BUILD)/%.o: %.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The CLI is a client of the public API: its objects see include/ only, never src/.
+$(BUILD)/src/cli/%.o: src/cli/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(ALL_CFLAGS)) -c $< -o $@
+
 $(BUILD)/libmarquee.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

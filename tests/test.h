@@ -3,8 +3,9 @@
  * A test is `MQ_TEST(name) { ... }` in any file under tests/; a constructor registers it, so
  * adding a test is adding a function. Assertions print both sides and the location, mark the
  * test failed and return from it. MQ_SKIP("why") ends a test as skipped (e.g. a dataset in
- * ../shared/data is absent). The runner (tests/main.c) takes optional name-substring filters
- * and ends with the line "N passed, N failed, N skipped".
+ * ../shared/data is absent). The runner (tests/main.c) takes optional name-substring filters,
+ * runs each test in a forked child with a timeout (MQ_TEST_TIMEOUT, default 300 s), and ends
+ * with the line "N passed, N failed, N skipped".
  */
 #ifndef MQ_TEST_H
 #define MQ_TEST_H
@@ -82,6 +83,10 @@ void mq_test_register(const char *name, const char *file, mq_test_fn fn);
 const char *mq_test_shared(const char *rel);
 /* A fresh empty temporary directory for this test (removed at exit). */
 const char *mq_test_tmpdir(void);
+/* A directory shared by every test of this run (tests run in separate processes, so a cache
+ * kept in a static variable does not outlive its test): <run's tmp root>/cache-NAME, created
+ * if needed. Returns a static buffer. */
+const char *mq_test_cache_dir(const char *name);
 /* Runs a shell command; returns its exit status (or -1). Output goes to the log. */
 int mq_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The marquee binary under test ($MQ_BIN, default build/marquee). */

@@ -76,11 +76,12 @@ uint32_t mq_crc32c(uint32_t crc, const void *buf, size_t len);
 /* Wall-clock seconds from a monotonic clock, for timing. */
 double mq_now(void);
 
-/* JSON text: writes s[0 .. n) to f as a JSON string literal (quotes included), escaping '"',
+/* JSON text: writes the NUL-terminated s (NULL: "") to f as a JSON string literal (quotes
+ * included), escaping '"',
  * '\\' and control characters; invalid UTF-8 bytes become U+FFFD, so the output is always valid
  * JSON. The one escaper of the library (the server's responses use the same code). Returns 0,
  * or MQ_EIO when the write fails / MQ_ENOMEM. */
-int mq_json_write_str(FILE *f, const char *s, size_t n);
+int mq_json_write_str(FILE *f, const char *s);
 /* Writes x as a JSON number in its shortest round-trip form; NaN and infinities as null. */
 int mq_json_write_num(FILE *f, double x);
 

@@ -139,6 +139,92 @@ int mq_eval_heldout_batch(mq_eval_batch_fn batch, void *user, int32_t n_titles,
 /* The metric named name in r, or NULL. */
 const mq_eval_metric *mq_eval_find(const mq_eval_result *r, const char *name);
 
+/* ---- hyperparameter search on validation members (src/eval/tune.c) ----------------------
+ *
+ * A grid search: every point of the Cartesian product of the axes is trained on the training
+ * matrix and scored on the validation members; the best validation metric wins (ties keep the
+ * earlier point). Then the search does not stop at the grid's edge: while the best point sits
+ * on the lowest or highest value of a numeric axis, that axis is extended geometrically past
+ * the edge (next value = edge * edge / neighbour, i.e. the ratio of the two outermost grid
+ * values; rounded for integer axes) and the new value is tried with the other axes at the best
+ * point, at most max_extend steps per side and axis. An axis cannot be extended past a value
+ * <= 0, nor past a value the model rejects (MQ_EINVAL from its parameter check): the optimum
+ * then sits on the parameter's bound. The result says which axes were extended and whether
+ * the optimum is interior. */
+
+#define MQ_TUNE_MAX_AXES 8
+#define MQ_TUNE_MAX_VALUES 32      /* per axis: given values plus extensions */
+#define MQ_TUNE_MAX_POINTS 160     /* grid points (at most 64) plus extension steps */
+
+typedef struct mq_tune_axis {
+    char name[48];                          /* the parameter ("lambda") */
+    char values[MQ_TUNE_MAX_VALUES][32];    /* its values as text, grid first then extensions */
+    int n, n_grid;                          /* values in all, values of the grid */
+    bool numeric;                           /* every grid value is a number */
+    int extended_low, extended_high;        /* extension steps taken past each edge */
+    int best;                               /* (result) index of the chosen value in values */
+    int edge;                               /* (result) -1 the chosen value is the lowest, +1
+                                             * the highest, 0 inside (or a non-numeric axis) */
+    const char *stop;                       /* (result) why an edge optimum was not extended
+                                             * further: "max_extend", "bound" (value <= 0 or
+                                             * rejected by the model); NULL when interior */
+} mq_tune_axis;
+
+/* Builds the axes for model kind: the built-in default grid of that kind (docs/eval.md), each
+ * axis replaced or added by a grid spec "name=v1,v2,..." (up to 16 values), then without the
+ * parameters fixed in fixed[n_fixed] ("name=value"). *n_axes may be 0 (nothing to tune). */
+int mq_eval_tune_axes(const char *kind, const char *const *grid_specs, int n_specs,
+                      const char *const *fixed, int n_fixed, mq_tune_axis *axes, int *n_axes,
+                      mq_err *err);
+
+typedef struct mq_tune_opts {
+    const char *kind;                   /* model kind */
+    const char *const *fixed;           /* [n_fixed] "name=value" parameters held fixed */
+    int n_fixed;
+    const char *metric;                 /* validation metric to maximise, e.g. "ndcg@100" */
+    int max_extend;                     /* extension steps per side and axis (-1: default 3;
+                                         * 0: plain grid search) */
+    int n_threads;                      /* training threads (0 = all cores) */
+    uint64_t seed;                      /* training seed */
+    const mq_eval_opts *eval;           /* how validation members are scored (ks, rankable...) */
+    const mq_log *log;                  /* one line per point tried; NULL = silent */
+} mq_tune_opts;
+
+typedef struct mq_tune_point {
+    char params[256];                   /* the axes' values, "lambda=200 prune=0" */
+    double value;                       /* validation metric */
+    double fit_seconds;
+    bool extension;                     /* tried by the edge extension, not in the grid */
+} mq_tune_point;
+
+typedef struct mq_tune_result {
+    mq_tune_axis axes[MQ_TUNE_MAX_AXES];     /* the axes with their extensions and choice */
+    int n_axes;
+    mq_tune_point points[MQ_TUNE_MAX_POINTS]; /* in the order tried */
+    int n_points;
+    int best;                           /* index of the chosen point */
+    char best_params[MQ_TUNE_MAX_AXES][80];   /* the chosen "name=value", one per axis */
+    bool interior;                      /* no numeric axis ends at an edge */
+    mq_eval_result val;                 /* the chosen point's validation figures */
+    double fit_seconds;                 /* the chosen point's fit time */
+    mq_model *model;                    /* the model trained at the chosen point; the caller
+                                         * owns it (mq_model_destroy) */
+} mq_tune_result;
+
+/* Searches axes [n_axes] (from mq_eval_tune_axes) for o->kind, training on train and scoring
+ * the validation members val (title indices of train). res is large (~100 KB): allocate it.
+ * Fails with MQ_EINVAL when val is empty, the grid has more than 64 points or the metric is
+ * not computed, or with a training or scoring error. Deterministic for a seed and inputs. */
+int mq_eval_tune(const mq_tune_opts *o, const mq_dataset *train, const mq_heldout *val,
+                 const mq_tune_axis *axes, int n_axes, mq_tune_result *res, mq_err *err);
+
+/* The training members of train plus every validation member of val (fold-in and targets as
+ * positives with value 1, time 0), for refitting the chosen point on more data. Title indices
+ * and the catalog are train's, so a model trained on it scores the same title space. A
+ * validation member whose id is also a training member's is MQ_EINVAL. The caller owns *out. */
+int mq_eval_refit_data(const mq_dataset *train, const mq_heldout *val, mq_dataset **out,
+                       mq_err *err);
+
 #ifdef __cplusplus
 }
 #endif

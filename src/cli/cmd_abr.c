@@ -54,6 +54,32 @@ static int parse_list(const char *s, double *out, int max, int *n)
     return *n > 0 ? 0 : -1;
 }
 
+/* The options: val = MQ_CLI_OPT + row, and the loop below dispatches on the name. */
+static const struct option abr_opts[] = {
+    {"list", no_argument, 0, MQ_CLI_OPT + 0},
+    {"json", no_argument, 0, MQ_CLI_OPT + 1},
+    {"random-start", no_argument, 0, MQ_CLI_OPT + 2},
+    {"traces", required_argument, 0, MQ_CLI_OPT + 3},
+    {"video", required_argument, 0, MQ_CLI_OPT + 4},
+    {"algo", required_argument, 0, MQ_CLI_OPT + 5},
+    {"qoe", required_argument, 0, MQ_CLI_OPT + 6},
+    {"sessions-csv", required_argument, 0, MQ_CLI_OPT + 7},
+    {"per-chunk", required_argument, 0, MQ_CLI_OPT + 8},
+    {"csv-columns", required_argument, 0, MQ_CLI_OPT + 9},
+    {"ladder", required_argument, 0, MQ_CLI_OPT + 10},
+    {"noise", required_argument, 0, MQ_CLI_OPT + 11},
+    {"chunks", required_argument, 0, MQ_CLI_OPT + 12},
+    {"start-level", required_argument, 0, MQ_CLI_OPT + 13},
+    {"seed", required_argument, 0, MQ_CLI_OPT + 14},
+    {"chunk-seconds", required_argument, 0, MQ_CLI_OPT + 15},
+    {"startup-threshold", required_argument, 0, MQ_CLI_OPT + 16},
+    {"buffer-cap", required_argument, 0, MQ_CLI_OPT + 17},
+    {"rtt-ms", required_argument, 0, MQ_CLI_OPT + 18},
+    {"payload-factor", required_argument, 0, MQ_CLI_OPT + 19},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
 int mq_cli_abr(int argc, char **argv)
 {
     const char *cmd = "abr";
@@ -67,9 +93,12 @@ int mq_cli_abr(int argc, char **argv)
     mq_abr_opts o;
     mq_abr_opts_default(&o);
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mq_cli_is_help(a)) { fputs(USAGE, stdout); return MQ_EXIT_OK; }
+    int c;
+    while ((c = mq_cli_getopt(argc, argv, abr_opts)) != -1) {
+        if (c == 'h') { fputs(USAGE, stdout); return MQ_EXIT_OK; }
+        if (c < MQ_CLI_OPT) return mq_cli_bad_option(cmd, argv, abr_opts);
+        char a[64];
+        snprintf(a, sizeof a, "--%s", abr_opts[c - MQ_CLI_OPT].name);
         if (!strcmp(a, "--list")) {
             for (int k = 0; k < mq_abr_algo_count(); k++)
                 printf("%-16s %s\n", mq_abr_algo_name(k), mq_abr_algo_summary(k));
@@ -77,8 +106,7 @@ int mq_cli_abr(int argc, char **argv)
         }
         if (!strcmp(a, "--json")) { json = 1; continue; }
         if (!strcmp(a, "--random-start")) { o.random_start = 1; continue; }
-        if (i + 1 >= argc) return mq_cli_usage_error(cmd, "unknown option or missing value: %s", a);
-        const char *v = argv[++i];
+        const char *v = optarg;
         double d;
         long long ll;
         if (!strcmp(a, "--traces")) traces_dir = v;
@@ -88,12 +116,12 @@ int mq_cli_abr(int argc, char **argv)
         else if (!strcmp(a, "--sessions-csv")) sessions_csv = v;
         else if (!strcmp(a, "--per-chunk")) chunks_csv = v;
         else if (!strcmp(a, "--csv-columns")) {
-            const char *c = strchr(v, ',');
-            if (!c || c == v || !c[1] || strchr(c + 1, ',') || (size_t)(c - v) >= sizeof unit_col ||
-                strlen(c + 1) >= sizeof variant_col)
+            const char *comma = strchr(v, ',');
+            if (!comma || comma == v || !comma[1] || strchr(comma + 1, ',') || (size_t)(comma - v) >= sizeof unit_col ||
+                strlen(comma + 1) >= sizeof variant_col)
                 return mq_cli_usage_error(cmd, "--csv-columns: expected two names 'U,V', got '%s'", v);
-            snprintf(unit_col, sizeof unit_col, "%.*s", (int)(c - v), v);
-            snprintf(variant_col, sizeof variant_col, "%s", c + 1);
+            snprintf(unit_col, sizeof unit_col, "%.*s", (int)(comma - v), v);
+            snprintf(variant_col, sizeof variant_col, "%s", comma + 1);
         } else if (!strcmp(a, "--ladder")) {
             if (parse_list(v, ladder, MQ_ABR_MAX_LEVELS, &n_ladder) != 0)
                 return mq_cli_usage_error(cmd, "--ladder: expected up to %d comma-separated kbit/s values, got '%s'",
@@ -138,6 +166,7 @@ int mq_cli_abr(int argc, char **argv)
             return mq_cli_usage_error(cmd, "unknown option: %s", a);
         }
     }
+    if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!traces_dir) return mq_cli_usage_error(cmd, "--traces DIR is required");
     if (!video_dir) return mq_cli_usage_error(cmd, "--video DIR is required");
 

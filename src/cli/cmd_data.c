@@ -21,18 +21,24 @@ static const char *load_opts_help =
     "  --skip-bad-rows   skip malformed rows (report how many and the first reasons on stderr)\n"
     "                    instead of failing on the first one\n";
 
-/* Parses the loading options shared by the subcommands; returns 1 when argv[*i] was one. */
-static int load_opt(const char *cmd, int argc, char **argv, int *i, mq_load_opts *o, int *rc)
+/* The loading options every subcommand but synth takes (their getopt vals). */
+enum { O_FORMAT = MQ_CLI_OPT, O_SKIP_BAD, O_OUT, O_JSON, O_PROTOCOL, O_WRITE_SPLIT, O_SEED,
+       O_MIN_RATING, O_MIN_POS, O_NO_BINARIZE, O_TEST_FRAC, O_VAL_FRAC, O_IN_FRAC, O_CUTOFF,
+       O_LAST_N, O_ZIPF, O_SIGMA, O_MEMBERS, O_TITLES, O_INTERACTIONS, O_LOG_FORMAT };
+#define LOAD_OPTS {"format", required_argument, 0, O_FORMAT}, \
+                  {"skip-bad-rows", no_argument, 0, O_SKIP_BAD}, \
+                  {"help", no_argument, 0, 'h'}
+
+/* Handles a loading option; returns -1 when c was one and is fine, an exit status on a bad
+ * value, 0 when c is not a loading option. */
+static int load_opt(const char *cmd, int c, const char *v, mq_load_opts *o)
 {
-    if (strcmp(argv[*i], "--skip-bad-rows") == 0) { o->skip_bad_rows = true; return 1; }
-    if (strcmp(argv[*i], "--format") == 0) {
-        if (*i + 1 >= argc) { *rc = mq_cli_usage_error(cmd, "--format needs a value"); return 1; }
-        int f = mq_format_parse(argv[++*i]);
-        if (f < 0) { *rc = mq_cli_usage_error(cmd, "unknown --format '%s'", argv[*i]); return 1; }
-        o->format = f;
-        return 1;
-    }
-    return 0;
+    if (c == O_SKIP_BAD) { o->skip_bad_rows = true; return -1; }
+    if (c != O_FORMAT) return 0;
+    int f = mq_format_parse(v);
+    if (f < 0) return mq_cli_usage_error(cmd, "unknown --format '%s'", v);
+    o->format = f;
+    return -1;
 }
 
 static void report_skipped(const mq_load_opts *o)
@@ -43,53 +49,37 @@ static void report_skipped(const mq_load_opts *o)
     for (int i = 0; i < 5 && i < o->n_bad_rows; i++) fprintf(stderr, "  %s\n", o->first_bad[i]);
 }
 
-static const char *need_value(int argc, char **argv, int i)
-{
-    return i + 1 < argc ? argv[i + 1] : NULL;
-}
-
-/* Whether a is one of the NULL-terminated names (so a missing value can be told from an
- * unknown option). */
-static bool one_of(const char *a, const char *const *names)
-{
-    for (; *names; names++)
-        if (strcmp(a, *names) == 0) return true;
-    return false;
-}
-
 /* ---- import ---- */
 
 static int cmd_import(int argc, char **argv)
 {
     const char *cmd = "data import";
-    if (argc >= 2 && mq_cli_is_help(argv[1])) {
+    static const struct option opts[] = {{"out", required_argument, 0, O_OUT},
+                                         {"log-format", required_argument, 0, O_LOG_FORMAT}, LOAD_OPTS, {0, 0, 0, 0}};
+    mq_load_opts o = {0};
+    o.log = &mq_cli_log;
+    const char *outp = NULL;
+    int c, lr;
+    while ((c = mq_cli_getopt(argc, argv, opts)) != -1) {
+        if ((lr = load_opt(cmd, c, optarg, &o))) { if (lr > 0) return lr; continue; }
+        if (c == O_OUT) outp = optarg;
+        else if (c == O_LOG_FORMAT) { if (mq_cli_log_format(cmd, optarg)) return MQ_EXIT_USAGE; }
+        else if (c == 'h') break;
+        else return mq_cli_bad_option(cmd, argv, opts);
+    }
+    if (c == 'h') {
         printf("Usage: marquee data import FILE|DIR... --out catalog.mqd [options]\n\n"
                "Loads interaction files (and the catalog files beside them: movies.csv + tags.csv,\n"
                "u.item, movies.dat, artists.dat + tags) and writes a binary snapshot (checksummed,\n"
                "written atomically) that later commands load by mmap in milliseconds.\n\n"
-               "Options:\n  --out FILE        the snapshot to write (required)\n%s", load_opts_help);
+               "Options:\n  --out FILE        the snapshot to write (required)\n"
+               "  --log-format FMT  progress lines on stderr as text (default) or json\n%s", load_opts_help);
         return MQ_EXIT_OK;
     }
-    mq_load_opts o = {0};
-    o.log = &mq_cli_log;
-    const char *outp = NULL;
-    const char **paths = calloc((size_t)argc, sizeof *paths);
-    int np = 0, rc = -1;
-    if (!paths) return MQ_EXIT_FAIL;
-    for (int i = 1; i < argc; i++) {
-        if (load_opt(cmd, argc, argv, &i, &o, &rc)) { if (rc >= 0) goto out; continue; }
-        if (strcmp(argv[i], "--out") == 0) {
-            if (!(outp = need_value(argc, argv, i))) { rc = mq_cli_usage_error(cmd, "--out needs a file"); goto out; }
-            i++;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = mq_cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-            goto out;
-        } else {
-            paths[np++] = argv[i];
-        }
-    }
-    if (np == 0) { rc = mq_cli_usage_error(cmd, "name at least one input file or directory"); goto out; }
-    if (!outp) { rc = mq_cli_usage_error(cmd, "--out FILE is required"); goto out; }
+    const char *const *paths = (const char *const *)argv + optind;
+    int np = argc - optind, rc = -1;
+    if (np == 0) return mq_cli_usage_error(cmd, "name at least one input file or directory");
+    if (!outp) return mq_cli_usage_error(cmd, "--out FILE is required");
     mq_err err = {0};
     mq_dataset *d;
     double t0 = mq_now();
@@ -97,12 +87,11 @@ static int cmd_import(int argc, char **argv)
     report_skipped(&o);
     double t1 = mq_now();
     if (mq_snapshot_save(d, outp, &err)) { mq_dataset_destroy(d); rc = mq_cli_fail(cmd, &err); goto out; }
-    fprintf(stderr, "marquee data: %s: %d members, %d titles, %lld interactions (load %.3f s, write %.3f s)\n",
-            outp, d->n_members, d->n_titles, (long long)d->nnz, t1 - t0, mq_now() - t1);
+    mq_cli_logf(MQ_CLI_INFO, "data: %s: %d members, %d titles, %lld interactions (load %.3f s, write %.3f s)",
+                outp, d->n_members, d->n_titles, (long long)d->nnz, t1 - t0, mq_now() - t1);
     mq_dataset_destroy(d);
     rc = MQ_EXIT_OK;
 out:
-    free(paths);
     return rc;
 }
 
@@ -111,7 +100,17 @@ out:
 static int cmd_stats(int argc, char **argv)
 {
     const char *cmd = "data stats";
-    if (argc >= 2 && mq_cli_is_help(argv[1])) {
+    static const struct option opts[] = {{"json", no_argument, 0, O_JSON}, LOAD_OPTS, {0, 0, 0, 0}};
+    mq_load_opts o = {0};
+    bool json = false;
+    int c, lr;
+    while ((c = mq_cli_getopt(argc, argv, opts)) != -1) {
+        if ((lr = load_opt(cmd, c, optarg, &o))) { if (lr > 0) return lr; continue; }
+        if (c == O_JSON) json = true;
+        else if (c == 'h') break;
+        else return mq_cli_bad_option(cmd, argv, opts);
+    }
+    if (c == 'h') {
         printf("Usage: marquee data stats PATH [--json] [options]\n\n"
                "Prints members, titles (and titles with interactions), interactions, density, the\n"
                "share of interactions on the top 1%% most popular titles, member activity quantiles\n"
@@ -119,21 +118,12 @@ static int cmd_stats(int argc, char **argv)
                "Options:\n  --json            one JSON object instead of text\n%s", load_opts_help);
         return MQ_EXIT_OK;
     }
-    mq_load_opts o = {0};
-    const char *path = NULL;
-    bool json = false;
-    int rc = -1;
-    for (int i = 1; i < argc; i++) {
-        if (load_opt(cmd, argc, argv, &i, &o, &rc)) { if (rc >= 0) return rc; continue; }
-        if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (argv[i][0] == '-' && argv[i][1]) return mq_cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-        else if (path) return mq_cli_usage_error(cmd, "one PATH only (got '%s' and '%s')", path, argv[i]);
-        else path = argv[i];
-    }
+    if (argc - optind > 1) return mq_cli_usage_error(cmd, "one PATH only (got '%s' and '%s')", argv[optind], argv[optind + 1]);
+    const char *path = optind < argc ? argv[optind] : NULL;
     if (!path) return mq_cli_usage_error(cmd, "name a PATH (snapshot, file or directory)");
     mq_err err = {0};
     mq_dataset *d;
-    int lr = mq_data_open(path, &o, &d, &err);
+    lr = mq_data_open(path, &o, &d, &err);
     report_skipped(&o);
     if (lr) return mq_cli_fail(cmd, &err);
     mq_data_stats s;
@@ -176,7 +166,65 @@ static int cmd_stats(int argc, char **argv)
 static int cmd_split(int argc, char **argv)
 {
     const char *cmd = "data split";
-    if (argc >= 2 && mq_cli_is_help(argv[1])) {
+    static const struct option opts[] = {
+        {"protocol", required_argument, 0, O_PROTOCOL}, {"write-split", required_argument, 0, O_WRITE_SPLIT},
+        {"seed", required_argument, 0, O_SEED}, {"min-rating", required_argument, 0, O_MIN_RATING},
+        {"min-positives", required_argument, 0, O_MIN_POS}, {"no-binarize", no_argument, 0, O_NO_BINARIZE},
+        {"test-frac", required_argument, 0, O_TEST_FRAC}, {"val-frac", required_argument, 0, O_VAL_FRAC},
+        {"in-frac", required_argument, 0, O_IN_FRAC}, {"cutoff", required_argument, 0, O_CUTOFF},
+        {"last-n", required_argument, 0, O_LAST_N}, LOAD_OPTS, {0, 0, 0, 0}};
+    mq_load_opts o = {0};
+    mq_split_opts so = {.protocol = -1, .seed = 1, .test_frac = 0.1, .val_frac = 0.1, .in_frac = 0.8};
+    const char *path = NULL, *dir = NULL;
+    double min_rating = 4;
+    long long min_pos = 5;
+    bool binarize = true;
+    int c, lr;
+    while ((c = mq_cli_getopt(argc, argv, opts)) != -1) {
+        if ((lr = load_opt(cmd, c, optarg, &o))) { if (lr > 0) return lr; continue; }
+        if (c == 'h') break;
+        const char *v = optarg;
+        double dv;
+        long long lv;
+        switch (c) {
+        case O_NO_BINARIZE: binarize = false; break;
+        case O_PROTOCOL:
+            if (strcmp(v, "strong") == 0) so.protocol = MQ_SPLIT_STRONG;
+            else if (strcmp(v, "temporal") == 0) so.protocol = MQ_SPLIT_TEMPORAL;
+            else if (strcmp(v, "loo") == 0) so.protocol = MQ_SPLIT_LOO;
+            else return mq_cli_usage_error(cmd, "--protocol must be strong, temporal or loo (got '%s')", v);
+            break;
+        case O_WRITE_SPLIT: dir = v; break;
+        case O_SEED:
+            if (mq_cli_parse_i64(v, &lv) || lv < 0) return mq_cli_usage_error(cmd, "--seed must be a non-negative integer (got '%s')", v);
+            so.seed = (uint64_t)lv;
+            break;
+        case O_MIN_RATING:
+            if (mq_cli_parse_double(v, &min_rating) || !(min_rating > 0)) return mq_cli_usage_error(cmd, "--min-rating must be a positive number (got '%s')", v);
+            break;
+        case O_MIN_POS:
+            if (mq_cli_parse_i64(v, &min_pos) || min_pos < 0 || min_pos > 1000000) return mq_cli_usage_error(cmd, "--min-positives must be an integer >= 0 (got '%s')", v);
+            break;
+        case O_TEST_FRAC:
+        case O_VAL_FRAC:
+        case O_IN_FRAC:
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 0 && dv < 1))
+                return mq_cli_usage_error(cmd, "--%s must be in [0, 1) (got '%s')",
+                                          c == O_TEST_FRAC ? "test-frac" : c == O_VAL_FRAC ? "val-frac" : "in-frac", v);
+            *(c == O_TEST_FRAC ? &so.test_frac : c == O_VAL_FRAC ? &so.val_frac : &so.in_frac) = dv;
+            break;
+        case O_CUTOFF:
+            if (mq_cli_parse_i64(v, &lv) || lv <= 0) return mq_cli_usage_error(cmd, "--cutoff must be a positive unix time (got '%s')", v);
+            so.cutoff = lv;
+            break;
+        case O_LAST_N:
+            if (mq_cli_parse_i64(v, &lv) || lv < 1 || lv > 1000000) return mq_cli_usage_error(cmd, "--last-n must be an integer >= 1 (got '%s')", v);
+            so.last_n = (int)lv;
+            break;
+        default: return mq_cli_bad_option(cmd, argv, opts);
+        }
+    }
+    if (c == 'h') {
         printf("Usage: marquee data split PATH --protocol strong|temporal|loo --seed S --write-split DIR [options]\n\n"
                "Binarizes (explicit ratings >= --min-rating are positives; implicit data: every pair\n"
                "with a positive value), keeps members with >= --min-positives positives, splits, and\n"
@@ -197,65 +245,15 @@ static int cmd_split(int argc, char **argv)
                load_opts_help);
         return MQ_EXIT_OK;
     }
-    mq_load_opts o = {0};
-    mq_split_opts so = {.protocol = -1, .seed = 1, .test_frac = 0.1, .val_frac = 0.1, .in_frac = 0.8};
-    const char *path = NULL, *dir = NULL;
-    double min_rating = 4;
-    long long min_pos = 5;
-    bool binarize = true;
-    int rc = -1;
-    for (int i = 1; i < argc; i++) {
-        if (load_opt(cmd, argc, argv, &i, &o, &rc)) { if (rc >= 0) return rc; continue; }
-        const char *a = argv[i], *v = need_value(argc, argv, i);
-        double dv;
-        long long lv;
-        if (strcmp(a, "--no-binarize") == 0) { binarize = false; continue; }
-        if (a[0] != '-' || !a[1]) {
-            if (path) return mq_cli_usage_error(cmd, "one PATH only (got '%s' and '%s')", path, a);
-            path = a;
-            continue;
-        }
-        static const char *const split_opts[] = {"--protocol", "--write-split", "--seed", "--min-rating",
-            "--min-positives", "--test-frac", "--val-frac", "--in-frac", "--cutoff", "--last-n", NULL};
-        if (!one_of(a, split_opts)) return mq_cli_usage_error(cmd, "unknown option '%s'", a);
-        if (!v) return mq_cli_usage_error(cmd, "%s needs a value", a);
-        i++;
-        if (strcmp(a, "--protocol") == 0) {
-            if (strcmp(v, "strong") == 0) so.protocol = MQ_SPLIT_STRONG;
-            else if (strcmp(v, "temporal") == 0) so.protocol = MQ_SPLIT_TEMPORAL;
-            else if (strcmp(v, "loo") == 0) so.protocol = MQ_SPLIT_LOO;
-            else return mq_cli_usage_error(cmd, "--protocol must be strong, temporal or loo (got '%s')", v);
-        } else if (strcmp(a, "--write-split") == 0) {
-            dir = v;
-        } else if (strcmp(a, "--seed") == 0) {
-            if (mq_cli_parse_i64(v, &lv) || lv < 0) return mq_cli_usage_error(cmd, "--seed must be a non-negative integer (got '%s')", v);
-            so.seed = (uint64_t)lv;
-        } else if (strcmp(a, "--min-rating") == 0) {
-            if (mq_cli_parse_double(v, &min_rating) || !(min_rating > 0)) return mq_cli_usage_error(cmd, "--min-rating must be a positive number (got '%s')", v);
-        } else if (strcmp(a, "--min-positives") == 0) {
-            if (mq_cli_parse_i64(v, &min_pos) || min_pos < 0 || min_pos > 1000000) return mq_cli_usage_error(cmd, "--min-positives must be an integer >= 0 (got '%s')", v);
-        } else if (strcmp(a, "--test-frac") == 0 || strcmp(a, "--val-frac") == 0 || strcmp(a, "--in-frac") == 0) {
-            if (mq_cli_parse_double(v, &dv) || !(dv >= 0 && dv < 1)) return mq_cli_usage_error(cmd, "%s must be in [0, 1) (got '%s')", a, v);
-            if (a[2] == 't') so.test_frac = dv;
-            else if (a[2] == 'v') so.val_frac = dv;
-            else so.in_frac = dv;
-        } else if (strcmp(a, "--cutoff") == 0) {
-            if (mq_cli_parse_i64(v, &lv) || lv <= 0) return mq_cli_usage_error(cmd, "--cutoff must be a positive unix time (got '%s')", v);
-            so.cutoff = lv;
-        } else if (strcmp(a, "--last-n") == 0) {
-            if (mq_cli_parse_i64(v, &lv) || lv < 1 || lv > 1000000) return mq_cli_usage_error(cmd, "--last-n must be an integer >= 1 (got '%s')", v);
-            so.last_n = (int)lv;
-        } else {
-            return mq_cli_usage_error(cmd, "unknown option '%s'", a);
-        }
-    }
+    if (argc - optind > 1) return mq_cli_usage_error(cmd, "one PATH only (got '%s' and '%s')", argv[optind], argv[optind + 1]);
+    if (optind < argc) path = argv[optind];
     if (!path) return mq_cli_usage_error(cmd, "name a PATH (snapshot, file or directory)");
     if (so.protocol < 0) return mq_cli_usage_error(cmd, "--protocol strong|temporal|loo is required");
     if (!dir) return mq_cli_usage_error(cmd, "--write-split DIR is required");
     if (so.protocol == MQ_SPLIT_STRONG && so.in_frac <= 0) return mq_cli_usage_error(cmd, "--in-frac must be in (0, 1)");
     mq_err err = {0};
     mq_dataset *d, *b = NULL;
-    int lr = mq_data_open(path, &o, &d, &err);
+    lr = mq_data_open(path, &o, &d, &err);
     report_skipped(&o);
     if (lr) return mq_cli_fail(cmd, &err);
     if (binarize) {
@@ -288,7 +286,38 @@ static int cmd_split(int argc, char **argv)
 static int cmd_synth(int argc, char **argv)
 {
     const char *cmd = "data synth";
-    if (argc >= 2 && mq_cli_is_help(argv[1])) {
+    static const struct option opts[] = {
+        {"out", required_argument, 0, O_OUT}, {"zipf", required_argument, 0, O_ZIPF},
+        {"sigma", required_argument, 0, O_SIGMA}, {"members", required_argument, 0, O_MEMBERS},
+        {"titles", required_argument, 0, O_TITLES}, {"interactions", required_argument, 0, O_INTERACTIONS},
+        {"seed", required_argument, 0, O_SEED}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    mq_synth_opts so = {0};
+    const char *outp = NULL;
+    bool have[4] = {0};
+    int c;
+    while ((c = mq_cli_getopt(argc, argv, opts)) != -1) {
+        const char *v = optarg;
+        long long lv;
+        double dv;
+        if (c == 'h') break;
+        if (c == O_OUT) { outp = v; continue; }
+        if (c == O_ZIPF || c == O_SIGMA) {
+            if (mq_cli_parse_double(v, &dv) || !(dv > 0 && dv < 100))
+                return mq_cli_usage_error(cmd, "--%s must be a positive number (got '%s')", c == O_ZIPF ? "zipf" : "sigma", v);
+            if (c == O_ZIPF) so.zipf_s = dv; else so.activity_sigma = dv;
+            continue;
+        }
+        int k = c == O_MEMBERS ? 0 : c == O_TITLES ? 1 : c == O_INTERACTIONS ? 2 : c == O_SEED ? 3 : -1;
+        if (k < 0) return mq_cli_bad_option(cmd, argv, opts);
+        static const char *const names[] = {"members", "titles", "interactions", "seed"};
+        if (mq_cli_parse_i64(v, &lv) || lv < (k == 3 ? 0 : 1)) return mq_cli_usage_error(cmd, "--%s must be a positive integer (got '%s')", names[k], v);
+        have[k] = true;
+        if (k == 0) so.n_members = lv;
+        else if (k == 1) so.n_titles = lv;
+        else if (k == 2) so.n_interactions = lv;
+        else so.seed = (uint64_t)lv;
+    }
+    if (c == 'h') {
         printf("Usage: marquee data synth --members N --titles M --interactions K --seed S --out FILE\n\n"
                "Writes synthetic implicit interactions as an events CSV (member,title,timestamp,event,\n"
                "value): Zipf-like title popularity, log-normal member activity, distinct titles per\n"
@@ -299,35 +328,7 @@ static int cmd_synth(int argc, char **argv)
                "  --sigma X    log-normal sigma of member activity (default 1.0)\n");
         return MQ_EXIT_OK;
     }
-    mq_synth_opts so = {0};
-    const char *outp = NULL;
-    bool have[4] = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = need_value(argc, argv, i);
-        static const char *const synth_opts[] = {"--out", "--zipf", "--sigma", "--members", "--titles",
-                                                 "--interactions", "--seed", NULL};
-        if (a[0] != '-') return mq_cli_usage_error(cmd, "unexpected argument '%s'", a);
-        if (!one_of(a, synth_opts)) return mq_cli_usage_error(cmd, "unknown option '%s'", a);
-        if (!v) return mq_cli_usage_error(cmd, "%s needs a value", a);
-        i++;
-        long long lv;
-        double dv;
-        if (strcmp(a, "--out") == 0) { outp = v; continue; }
-        if (strcmp(a, "--zipf") == 0 || strcmp(a, "--sigma") == 0) {
-            if (mq_cli_parse_double(v, &dv) || !(dv > 0 && dv < 100)) return mq_cli_usage_error(cmd, "%s must be a positive number (got '%s')", a, v);
-            if (a[2] == 'z') so.zipf_s = dv; else so.activity_sigma = dv;
-            continue;
-        }
-        int k = strcmp(a, "--members") == 0 ? 0 : strcmp(a, "--titles") == 0 ? 1 : strcmp(a, "--interactions") == 0 ? 2
-              : strcmp(a, "--seed") == 0 ? 3 : -1;
-        if (k < 0) return mq_cli_usage_error(cmd, "unknown option '%s'", a);
-        if (mq_cli_parse_i64(v, &lv) || lv < (k == 3 ? 0 : 1)) return mq_cli_usage_error(cmd, "%s must be a positive integer (got '%s')", a, v);
-        have[k] = true;
-        if (k == 0) so.n_members = lv;
-        else if (k == 1) so.n_titles = lv;
-        else if (k == 2) so.n_interactions = lv;
-        else so.seed = (uint64_t)lv;
-    }
+    if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!have[0] || !have[1] || !have[2]) return mq_cli_usage_error(cmd, "--members, --titles and --interactions are required");
     if (!outp) return mq_cli_usage_error(cmd, "--out FILE is required");
     mq_err err = {0};
@@ -348,5 +349,8 @@ int mq_cli_data(int argc, char **argv)
     if (strcmp(sub, "stats") == 0) return cmd_stats(argc - 1, argv + 1);
     if (strcmp(sub, "split") == 0) return cmd_split(argc - 1, argv + 1);
     if (strcmp(sub, "synth") == 0) return cmd_synth(argc - 1, argv + 1);
+    static const char *const subs[] = {"import", "stats", "split", "synth"};
+    const char *guess = mq_cli_suggest(sub, subs, 4);
+    if (guess) return mq_cli_usage_error("data", "unknown subcommand '%s' (did you mean '%s'?)", sub, guess);
     return mq_cli_usage_error("data", "unknown subcommand '%s'", sub);
 }

@@ -39,13 +39,14 @@ static const char *usage_text =
     "  --format NAME        format of --data (default auto)\n"
     "  --json               one JSON object on stdout\n";
 
-/* JSON through the library's one writer (invalid UTF-8 in ids and names becomes U+FFFD). */
-static void json_str(const char *s)
-{
-    mq_json_write_str(stdout, s ? s : "", s ? strlen(s) : 0);
-}
+/* Strings through the core JSON escaper (valid UTF-8 always). */
+static void json_str(const char *s) { mq_json_write_str(stdout, s ? s : ""); }
 
-static void json_num(double x) { mq_json_write_num(stdout, x); }
+static void json_num(double x)
+{
+    if (isfinite(x)) printf("%.9g", x);
+    else fputs("null", stdout);
+}
 
 /* Splits "a,b,c" and maps each id to a model title index; unknown ids are an error. */
 static int parse_ids(const char *cmd, const char *opt, const mq_model *m, const char *list,
@@ -106,41 +107,60 @@ int mq_cli_recommend(int argc, char **argv)
     const char *exclude = NULL, *genre = NULL, *similar = NULL, *min_rating = NULL, *format = NULL;
     bool explain = false, json = false, include_seen = false;
     long long n = 20;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mq_cli_is_help(a)) {
-            fputs(usage_text, stdout);
-            return MQ_EXIT_OK;
-        }
-        if (strcmp(a, "--explain") == 0) { explain = true; continue; }
-        if (strcmp(a, "--json") == 0) { json = true; continue; }
-        if (strcmp(a, "--include-seen") == 0) { include_seen = true; continue; }
-        const char **dst = strcmp(a, "--model") == 0 ? &model_path
-                         : strcmp(a, "--member") == 0 ? &member
-                         : strcmp(a, "--data") == 0 ? &data
-                         : strcmp(a, "--history") == 0 ? &history
-                         : strcmp(a, "--exclude") == 0 ? &exclude
-                         : strcmp(a, "--genre") == 0 ? &genre
-                         : strcmp(a, "--similar") == 0 ? &similar
-                         : strcmp(a, "--min-rating") == 0 ? &min_rating
-                         : strcmp(a, "--format") == 0 ? &format : NULL;
-        bool is_n = strcmp(a, "-n") == 0 || strcmp(a, "--n") == 0;
-        if (!dst && !is_n) return mq_cli_usage_error(cmd, "unknown argument '%s'", a);
-        if (i + 1 >= argc) return mq_cli_usage_error(cmd, "%s needs a value", a);
-        const char *v = argv[++i];
-        if (is_n) {
+    enum {
+        O_MODEL = MQ_CLI_OPT, O_MEMBER, O_DATA, O_HISTORY, O_N, O_EXPLAIN, O_EXCLUDE, O_GENRE,
+        O_INCLUDE_SEEN, O_SIMILAR, O_MIN_RATING, O_FORMAT, O_JSON,
+    };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},
+        {"member", required_argument, 0, O_MEMBER},
+        {"data", required_argument, 0, O_DATA},
+        {"history", required_argument, 0, O_HISTORY},
+        {"n", required_argument, 0, O_N},
+        {"explain", no_argument, 0, O_EXPLAIN},
+        {"exclude", required_argument, 0, O_EXCLUDE},
+        {"genre", required_argument, 0, O_GENRE},
+        {"include-seen", no_argument, 0, O_INCLUDE_SEEN},
+        {"similar", required_argument, 0, O_SIMILAR},
+        {"min-rating", required_argument, 0, O_MIN_RATING},
+        {"format", required_argument, 0, O_FORMAT},
+        {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int opt;
+    while ((opt = mq_cli_getopt(argc, argv, opts)) != -1) {
+        const char *v = optarg;
+        switch (opt) {
+        case 'h': fputs(usage_text, stdout); return MQ_EXIT_OK;
+        case O_MODEL: model_path = v; break;
+        case O_MEMBER: member = v; break;
+        case O_DATA: data = v; break;
+        case O_HISTORY: history = v; break;
+        case O_EXCLUDE: exclude = v; break;
+        case O_GENRE: genre = v; break;
+        case O_SIMILAR: similar = v; break;
+        case O_MIN_RATING: min_rating = v; break;
+        case O_FORMAT: format = v; break;
+        case O_EXPLAIN: explain = true; break;
+        case O_JSON: json = true; break;
+        case O_INCLUDE_SEEN: include_seen = true; break;
+        case O_N:
             if (mq_cli_parse_i64(v, &n) || n < 1 || n > 100000)
                 return mq_cli_usage_error(cmd, "-n: '%s' is not an integer in [1, 100000]", v);
-        } else {
-            *dst = v;
+            break;
+        default: return mq_cli_bad_option(cmd, argv, opts);
         }
     }
+    if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model_path) return mq_cli_usage_error(cmd, "--model FILE is required");
     if (!similar && !member && !history)
         return mq_cli_usage_error(cmd, "give --member ID with --data PATH, or --history IDS");
     if (member && !data && !history)
         return mq_cli_usage_error(cmd, "--member needs --data PATH (where the member's history "
                                   "is) or --history IDS");
+    if (format && mq_format_parse(format) < 0)
+        return mq_cli_usage_error(cmd, "--format: unknown format '%s'", format);
 
     mq_err err = {0};
     mq_model *m = NULL;
@@ -232,7 +252,7 @@ int mq_cli_recommend(int argc, char **argv)
             else hist[n_hist++] = t;
         }
         if (unknown)
-            fprintf(stderr, "marquee: %d of the member's titles are not in the model (ignored)\n", unknown);
+            mq_cli_logf(MQ_CLI_WARN, "%d of the member's titles are not in the model (ignored)", unknown);
         /* Titles the member watched but did not like enough to count as positives (a 3-star
          * rating) are not history for the model, but they are seen: never recommend them. */
         int32_t ru = mq_idmap_find(raw->member_ids, member, strlen(member));

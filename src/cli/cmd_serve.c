@@ -50,6 +50,10 @@ static const char *usage_text =
     "                      model's, 90 for the demo models; 7 without a trending model)\n"
     "  --trending-refresh S  seconds between Trending Now rebuilds from events (default 1)\n"
     "  --port-file F       write the port number to F once listening\n"
+    "  --pid-file F        write the process id to F (atomically) once listening; removed at a\n"
+    "                      clean exit. Reload with: kill -HUP \"$(cat F)\"\n"
+    "  --log-format FMT    text (default) or json: one JSON object per log line on stderr, with\n"
+    "                      ts, level and msg\n"
     "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
     "GET /v1/members/{id}/recommendations?n=&explain=1, GET /v1/titles/{id}/similar?n=,\n"
@@ -103,7 +107,7 @@ static int train_models(const char *data, const char *dir, const char *kind,
     for (int j = 0; j < 3; j++) {
         mq_train_opts to = {jobs[j].params, jobs[j].n, 0, 42, &mq_cli_log};
         double t0 = mq_now();
-        fprintf(stderr, "marquee: training %s on %d members x %d titles (%lld positives)\n", jobs[j].kind,
+        mq_cli_logf(MQ_CLI_INFO, "serve: training %s on %d members x %d titles (%lld positives)", jobs[j].kind,
                 pos->n_members, pos->n_titles, (long long)pos->nnz);
         rc = mq_model_train(jobs[j].kind, j == 2 ? pos : d, &to, &m, err);
         if (rc) goto out;
@@ -113,7 +117,7 @@ static int train_models(const char *data, const char *dir, const char *kind,
         mq_model_destroy(m);
         m = NULL;
         if (rc) goto out;
-        fprintf(stderr, "marquee: saved %s (%.1f s)\n", path, mq_now() - t0);
+        mq_cli_logf(MQ_CLI_INFO, "serve: saved %s (%.1f s)", path, mq_now() - t0);
     }
 out:
     mq_model_destroy(m);
@@ -142,58 +146,128 @@ static int read_key(const char *path, char *key, size_t cap, mq_err *err)
     return 0;
 }
 
+/* The option table: one row per option, in --help order; add a row and a case to extend. */
+enum {
+    O_PORT = MQ_CLI_OPT, O_BIND, O_DATA, O_MODELS, O_MODEL, O_PARAM, O_STORE, O_EVENTS, O_FSYNC,
+    O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
+    O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT,
+};
+static const struct option serve_opts[] = {
+    {"port", required_argument, 0, O_PORT},
+    {"bind", required_argument, 0, O_BIND},
+    {"data", required_argument, 0, O_DATA},
+    {"models", required_argument, 0, O_MODELS},
+    {"model", required_argument, 0, O_MODEL},
+    {"param", required_argument, 0, O_PARAM},
+    {"store", required_argument, 0, O_STORE},
+    {"events", required_argument, 0, O_EVENTS},
+    {"fsync", required_argument, 0, O_FSYNC},
+    {"api-key-file", required_argument, 0, O_KEY_FILE},
+    {"keyed-reads", no_argument, 0, O_KEYED_READS},
+    {"threads", required_argument, 0, O_THREADS},
+    {"max-body", required_argument, 0, O_MAX_BODY},
+    {"finish-seconds", required_argument, 0, O_FINISH},
+    {"trending-half-life", required_argument, 0, O_HALF_LIFE},
+    {"trending-refresh", required_argument, 0, O_REFRESH},
+    {"port-file", required_argument, 0, O_PORT_FILE},
+    {"pid-file", required_argument, 0, O_PID_FILE},
+    {"log-format", required_argument, 0, O_LOG_FORMAT},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+/* Writes "<n>\n" to path atomically (temp file + rename): a reader sees the whole number or
+ * no file. */
+static int write_number_file(const char *path, long long n)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    bool ok = fprintf(f, "%lld\n", n) > 0;
+    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 int mq_cli_serve(int argc, char **argv)
 {
+    const char *cmd = "serve";
     mq_server_opts o = {0};
     o.port = 8080;
     const char *data = NULL, *models = "out/models", *kind = NULL, *key_file = NULL, *port_file = NULL;
+    const char *pid_file = NULL;
     const char *params[32];
     int n_params = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mq_cli_is_help(a)) { fputs(usage_text, stdout); return MQ_EXIT_OK; }
-        if (!strcmp(a, "--keyed-reads")) { o.keyed_reads = true; continue; }
-        if (i + 1 >= argc) return mq_cli_usage_error("serve", "'%s' needs a value (or is unknown)", a);
-        const char *v = argv[++i];
+    int c;
+    while ((c = mq_cli_getopt(argc, argv, serve_opts)) != -1) {
+        const char *v = optarg;
         long long x;
         double dv;
-        if (!strcmp(a, "--port")) {
-            if (mq_cli_parse_i64(v, &x) || x < 0 || x > 65535) return mq_cli_usage_error("serve", "--port: '%s' is not a port number", v);
+        switch (c) {
+        case 'h': fputs(usage_text, stdout); return MQ_EXIT_OK;
+        case O_PORT:
+            if (mq_cli_parse_i64(v, &x) || x < 0 || x > 65535) return mq_cli_usage_error(cmd, "--port: '%s' is not a port number", v);
             o.port = (int)x;
-        } else if (!strcmp(a, "--bind")) o.bind = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--models")) models = v;
-        else if (!strcmp(a, "--model")) kind = v;
-        else if (!strcmp(a, "--param")) {
-            if (n_params == 32) return mq_cli_usage_error("serve", "too many --param (at most 32)");
+            break;
+        case O_BIND: o.bind = v; break;
+        case O_DATA: data = v; break;
+        case O_MODELS: models = v; break;
+        case O_MODEL:
+            if (mq_cli_check_model(cmd, "--model", v)) return MQ_EXIT_USAGE;
+            kind = v;
+            break;
+        case O_PARAM:
+            if (n_params == 32) return mq_cli_usage_error(cmd, "too many --param (at most 32)");
+            if (!strchr(v, '=')) return mq_cli_usage_error(cmd, "--param '%s': expected NAME=VALUE", v);
             params[n_params++] = v;
-        } else if (!strcmp(a, "--store")) o.store = v;
-        else if (!strcmp(a, "--events")) o.events = v;
-        else if (!strcmp(a, "--fsync")) {
+            break;
+        case O_STORE: o.store = v; break;
+        case O_EVENTS: o.events = v; break;
+        case O_FSYNC:
             o.fsync = mq_fsync_parse(v);
-            if (o.fsync < 0) return mq_cli_usage_error("serve", "--fsync: '%s' is not group, batch or none", v);
-        } else if (!strcmp(a, "--api-key-file")) key_file = v;
-        else if (!strcmp(a, "--threads")) {
-            if (mq_cli_parse_i64(v, &x) || x < 1 || x > 256) return mq_cli_usage_error("serve", "--threads: '%s' is not in [1, 256]", v);
+            if (o.fsync < 0) return mq_cli_usage_error(cmd, "--fsync: '%s' is not group, batch or none", v);
+            break;
+        case O_KEY_FILE: key_file = v; break;
+        case O_KEYED_READS: o.keyed_reads = true; break;
+        case O_THREADS:
+            if (mq_cli_parse_i64(v, &x) || x < 1 || x > 256) return mq_cli_usage_error(cmd, "--threads: '%s' is not in [1, 256]", v);
             o.threads = (int)x;
-        } else if (!strcmp(a, "--max-body")) {
-            if (mq_cli_parse_i64(v, &x) || x < 1024 || x > (1LL << 30)) return mq_cli_usage_error("serve", "--max-body: '%s' is not in [1024, 2^30]", v);
+            break;
+        case O_MAX_BODY:
+            if (mq_cli_parse_i64(v, &x) || x < 1024 || x > (1LL << 30)) return mq_cli_usage_error(cmd, "--max-body: '%s' is not in [1024, 2^30]", v);
             o.max_body = (size_t)x;
-        } else if (!strcmp(a, "--finish-seconds")) {
-            if (mq_cli_parse_double(v, &dv) || !(dv > 0)) return mq_cli_usage_error("serve", "--finish-seconds: '%s' is not a positive number", v);
+            break;
+        case O_FINISH:
+            if (mq_cli_parse_double(v, &dv) || !(dv > 0)) return mq_cli_usage_error(cmd, "--finish-seconds: '%s' is not a positive number", v);
             o.finish_seconds = dv;
-        } else if (!strcmp(a, "--trending-half-life")) {
-            if (mq_cli_parse_double(v, &dv) || !(dv >= 1e-6 && dv <= 1e6)) return mq_cli_usage_error("serve", "--trending-half-life: '%s' is not a number of days in [1e-6, 1e6]", v);
+            break;
+        case O_HALF_LIFE:
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 1e-6 && dv <= 1e6)) return mq_cli_usage_error(cmd, "--trending-half-life: '%s' is not a number of days in [1e-6, 1e6]", v);
             o.trending_half_life = dv;
-        } else if (!strcmp(a, "--trending-refresh")) {
-            if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error("serve", "--trending-refresh: '%s' is not a number of seconds in [0.01, 3600]", v);
+            break;
+        case O_REFRESH:
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error(cmd, "--trending-refresh: '%s' is not a number of seconds in [0.01, 3600]", v);
             o.trending_refresh = dv;
-        } else if (!strcmp(a, "--port-file")) port_file = v;
-        else return mq_cli_usage_error("serve", "unknown option '%s'", a);
+            break;
+        case O_PORT_FILE: port_file = v; break;
+        case O_PID_FILE: pid_file = v; break;
+        case O_LOG_FORMAT:
+            if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
+            break;
+        default: return mq_cli_bad_option(cmd, argv, serve_opts);
+        }
     }
+    if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!data) {
         if (access("data/ml-latest-small", F_OK) != 0)
-            return mq_cli_usage_error("serve", "no --data given and the demo catalog data/ml-latest-small is not here "
+            return mq_cli_usage_error(cmd, "no --data given and the demo catalog data/ml-latest-small is not here "
                                                "(run from the repository root)");
         data = "data/ml-latest-small";
     }
@@ -206,7 +280,7 @@ int mq_cli_serve(int argc, char **argv)
     char main_path[4200];
     snprintf(main_path, sizeof main_path, "%s/main.mqm", models);
     if (access(main_path, F_OK) != 0) {
-        fprintf(stderr, "marquee: no models in %s: training them from %s\n", models, data);
+        mq_cli_logf(MQ_CLI_INFO, "serve: no models in %s: training them from %s", models, data);
         if (train_models(data, models, kind, params, n_params, &err)) return mq_cli_fail("serve", &err);
     }
     o.data = data;
@@ -227,25 +301,26 @@ int mq_cli_serve(int argc, char **argv)
     const char *host = o.bind && strcmp(o.bind, "0.0.0.0") ? o.bind : "127.0.0.1";
     printf("serving http://%s:%d (try http://%s:%d/v1/members/1/homepage)\n", host, port, host, port);
     fflush(stdout);
-    if (port_file) {
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, port_file) != 0)
-            fprintf(stderr, "marquee serve: cannot write --port-file '%s': %s\n", port_file, strerror(errno));
+    if (port_file && write_number_file(port_file, port) != 0)
+        mq_cli_logf(MQ_CLI_ERROR, "serve: cannot write --port-file '%s': %s", port_file, strerror(errno));
+    if (pid_file && write_number_file(pid_file, (long long)getpid()) != 0) {
+        mq_cli_logf(MQ_CLI_ERROR, "serve: cannot write --pid-file '%s': %s", pid_file, strerror(errno));
+        pid_file = NULL;
     }
     for (;;) {
         int sig;
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            fprintf(stderr, "marquee: SIGHUP: reloading models from %s\n", models);
+            mq_cli_logf(MQ_CLI_INFO, "serve: SIGHUP: reloading models from %s", models);
             if (mq_server_reload(s, &err))
-                fprintf(stderr, "marquee serve: reload failed, the previous model keeps serving: %s\n", err.msg);
+                mq_cli_logf(MQ_CLI_ERROR, "serve: reload failed, the previous model keeps serving: %s", err.msg);
             continue;
         }
-        fprintf(stderr, "marquee: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        mq_cli_logf(MQ_CLI_INFO, "serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
         break;
     }
     mq_server_stop(s);
+    if (pid_file && unlink(pid_file) != 0)
+        mq_cli_logf(MQ_CLI_WARN, "serve: cannot remove --pid-file '%s': %s", pid_file, strerror(errno));
     return MQ_EXIT_OK;
 }

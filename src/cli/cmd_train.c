@@ -19,10 +19,8 @@ static const char *usage_text =
     "                       reads) or a snapshot\n"
     "  --events DIR         the event log of `marquee serve` (its --events directory): its\n"
     "                       plays, ratings and thumbs are added to --data's history\n"
-    "  --model NAME         the model kind, one of:\n"
-    "                       ";   /* mq_model_kinds_text(), then usage_more */
-static const char *usage_more =
-    "\n"
+    "  --model NAME         pop | trending | itemknn | ease | dlae | ials | content |\n"
+    "                       hybrid\n"
     "  --out FILE           the model file to write (atomically)\n"
     "  --param NAME=VALUE   a hyperparameter, repeatable; MODEL.NAME=VALUE also works, e.g.\n"
     "                       --param ease.lambda=200 (see docs/models.md for each model's)\n"
@@ -33,6 +31,7 @@ static const char *usage_more =
     "                       events; default auto)\n"
     "  --threads N          worker threads (default 0 = all cores)\n"
     "  --seed S             random seed (default 1)\n"
+    "  --log-format FMT     progress lines on stderr as text (default) or json\n"
     "\n"
     "Parameters: pop: none; trending: half_life (days); itemknn: k, shrink; ease: lambda,\n"
     "prune; dlae: lambda, dropout, prune; ials: factors, reg, alpha0, nu, epochs, solver (cg|exact), cg_steps; content:\n"
@@ -79,7 +78,7 @@ int mq__cli_load_positives(const char *cmd, const char *path, const char *events
     }
     if (events_dir) {
         if (mq_evlog_to_dataset(events_dir, &ev_raw, &err)) { rc = mq_cli_fail(cmd, &err); goto done; }
-        fprintf(stderr, "marquee: event log %s: %lld interactions of %d members\n", events_dir,
+        mq_cli_logf(MQ_CLI_INFO, "event log %s: %lld interactions of %d members", events_dir,
                 (long long)ev_raw->nnz, ev_raw->n_members);
         if ((rc = binarize(cmd, ev_raw, min_rating, pos ? 0 : min_pos, &ev_pos))) goto done;
         if (pos) {
@@ -107,6 +106,26 @@ done:
     return rc;
 }
 
+enum {
+    O_DATA = MQ_CLI_OPT, O_EVENTS, O_MODEL, O_OUT, O_PARAM, O_MIN_RATING, O_MIN_POS, O_FORMAT,
+    O_THREADS, O_SEED, O_LOG_FORMAT,
+};
+static const struct option train_opts[] = {
+    {"data", required_argument, 0, O_DATA},
+    {"events", required_argument, 0, O_EVENTS},
+    {"model", required_argument, 0, O_MODEL},
+    {"out", required_argument, 0, O_OUT},
+    {"param", required_argument, 0, O_PARAM},
+    {"min-rating", required_argument, 0, O_MIN_RATING},
+    {"min-positives", required_argument, 0, O_MIN_POS},
+    {"format", required_argument, 0, O_FORMAT},
+    {"threads", required_argument, 0, O_THREADS},
+    {"seed", required_argument, 0, O_SEED},
+    {"log-format", required_argument, 0, O_LOG_FORMAT},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
 int mq_cli_train(int argc, char **argv)
 {
     const char *cmd = "train";
@@ -114,46 +133,49 @@ int mq_cli_train(int argc, char **argv)
     const char *params[64];
     int n_params = 0;
     long long threads = 0, seed = 1, min_pos = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mq_cli_is_help(a)) {
-            printf("%s%s%s", usage_text, mq_model_kinds_text(), usage_more);
-            return MQ_EXIT_OK;
-        }
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = strcmp(a, "--data") == 0 || strcmp(a, "--events") == 0 || strcmp(a, "--model") == 0 ||
-                     strcmp(a, "--out") == 0 || strcmp(a, "--param") == 0 ||
-                     strcmp(a, "--min-rating") == 0 || strcmp(a, "--min-positives") == 0 ||
-                     strcmp(a, "--format") == 0 || strcmp(a, "--threads") == 0 ||
-                     strcmp(a, "--seed") == 0;
-        if (!takes) return mq_cli_usage_error(cmd, "unknown argument '%s'", a);
-        if (!v) return mq_cli_usage_error(cmd, "%s needs a value", a);
-        i++;
-        if (strcmp(a, "--data") == 0) data = v;
-        else if (strcmp(a, "--events") == 0) events = v;
-        else if (strcmp(a, "--model") == 0) model = v;
-        else if (strcmp(a, "--out") == 0) out = v;
-        else if (strcmp(a, "--format") == 0) format = v;
-        else if (strcmp(a, "--min-rating") == 0) min_rating = v;
-        else if (strcmp(a, "--param") == 0) {
+    int c;
+    while ((c = mq_cli_getopt(argc, argv, train_opts)) != -1) {
+        const char *v = optarg;
+        long long x;
+        switch (c) {
+        case 'h': fputs(usage_text, stdout); return MQ_EXIT_OK;
+        case O_DATA: data = v; break;
+        case O_EVENTS: events = v; break;
+        case O_MODEL: model = v; break;
+        case O_OUT: out = v; break;
+        case O_FORMAT: format = v; break;
+        case O_MIN_RATING: min_rating = v; break;
+        case O_LOG_FORMAT:
+            if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
+            break;
+        case O_PARAM:
             if (n_params >= 64) return mq_cli_usage_error(cmd, "too many --param options");
-            if (!strchr(v, '='))
-                return mq_cli_usage_error(cmd, "--param '%s': expected NAME=VALUE", v);
+            if (!strchr(v, '=')) return mq_cli_usage_error(cmd, "--param '%s': expected NAME=VALUE", v);
             params[n_params++] = v;
-        } else {
-            long long x;
-            if (mq_cli_parse_i64(v, &x) || x < 0 || (strcmp(a, "--threads") == 0 && x > 1024))
-                return mq_cli_usage_error(cmd, "%s: '%s' is not a valid non-negative integer", a, v);
-            if (strcmp(a, "--threads") == 0) threads = x;
-            else if (strcmp(a, "--seed") == 0) seed = x;
-            else min_pos = x;
+            break;
+        case O_THREADS:
+        case O_SEED:
+        case O_MIN_POS:
+            if (mq_cli_parse_i64(v, &x) || x < 0 || (c == O_THREADS && x > 1024))
+                return mq_cli_usage_error(cmd, "--%s: '%s' is not a valid non-negative integer",
+                                          c == O_THREADS ? "threads" : c == O_SEED ? "seed" : "min-positives", v);
+            *(c == O_THREADS ? &threads : c == O_SEED ? &seed : &min_pos) = x;
+            break;
+        default: return mq_cli_bad_option(cmd, argv, train_opts);
         }
     }
+    if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!data && !events) return mq_cli_usage_error(cmd, "--data PATH or --events DIR is required");
     if (!model) return mq_cli_usage_error(cmd, "--model NAME is required");
-    if (!mq_model_kind_valid(model))   /* before any data is loaded */
-        return mq_cli_usage_error(cmd, "--model: unknown model '%s' (%s)", model, mq_model_kinds_text());
+    if (mq_cli_check_model(cmd, "--model", model)) return MQ_EXIT_USAGE;
     if (!out) return mq_cli_usage_error(cmd, "--out FILE is required");
+    if (format && mq_format_parse(format) < 0)
+        return mq_cli_usage_error(cmd, "--format: unknown format '%s'", format);
+    if (min_rating && strcmp(min_rating, "none") != 0) {
+        double r;
+        if (mq_cli_parse_double(min_rating, &r) || !isfinite(r) || r <= 0)
+            return mq_cli_usage_error(cmd, "--min-rating: '%s' is not a positive number or 'none'", min_rating);
+    }
     /* "ease.lambda=200" -> "lambda=200" for this model; another model's prefix is an error. */
     size_t ml = strlen(model);
     for (int i = 0; i < n_params; i++) {
@@ -171,7 +193,7 @@ int mq_cli_train(int argc, char **argv)
     mq_train_opts o = {params, n_params, (int)threads, (uint64_t)seed, &mq_cli_log};
     mq_model *m = NULL;
     mq_err err = {0};
-    fprintf(stderr, "marquee: training %s on %d members x %d titles, %lld positives\n", model,
+    mq_cli_logf(MQ_CLI_INFO, "training %s on %d members x %d titles, %lld positives", model,
             d->n_members, d->n_titles, (long long)d->nnz);
     double t0 = mq_now();
     if (mq_model_train(model, d, &o, &m, &err)) {

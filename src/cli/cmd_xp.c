@@ -67,7 +67,7 @@ static const char *USAGE_BOUNDS =
     "testing at the fixed 1 - alpha/2 quantile at every look.\n";
 
 /* Prints s as a JSON string literal (the library's one escaper: invalid UTF-8 becomes U+FFFD). */
-static void jstr(const char *s) { mq_json_write_str(stdout, s, strlen(s)); }
+static void jstr(const char *s) { mq_json_write_str(stdout, s); }
 
 static int need(int i, int argc, const char *cmd, const char *opt)
 {

@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void log_stderr(void *user, const char *line)
-{
-    (void)user;
-    fprintf(stderr, "marquee: %s\n", line);
-}
-
-const mq_log mq_cli_log = {log_stderr, NULL};
-
 int mq_cli_fail(const char *cmd, const mq_err *err)
 {
     fprintf(stderr, "marquee %s: %s\n", cmd, err->msg[0] ? err->msg : mq_strerror(err->code));
@@ -76,18 +68,51 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nModels: %s.\n", mq_model_kinds_text());
-    fprintf(f, "\nRun 'marquee <command> --help' for a command's options.\n"
+    fprintf(f, "\nRun 'marquee help <command>' (or 'marquee <command> --help') for a command's options;\n"
+               "'marquee --version' prints the version.\n"
                "Exit status: 0 ok, 1 failure, 2 usage error.\n");
+}
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* "unknown command 'evl' (did you mean 'eval'?)" and the usage, exit 2. */
+static int unknown_command(const char *name)
+{
+    const char *names[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++) names[i] = commands[i].name;
+    const char *s = mq_cli_suggest(name, names, (int)N_COMMANDS);
+    if (s) fprintf(stderr, "marquee: unknown command '%s' (did you mean '%s'?)\n\n", name, s);
+    else fprintf(stderr, "marquee: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return MQ_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return MQ_EXIT_USAGE; }
-    if (mq_cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) { usage(stdout); return MQ_EXIT_OK; }
-    if (strcmp(argv[1], "--version") == 0) { printf("marquee %s\n", MQ_VERSION); return MQ_EXIT_OK; }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("marquee %s\n", MQ_VERSION);
+        return MQ_EXIT_OK;
+    }
+    if (mq_cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        if (argc < 3 || mq_cli_is_help(argv[1])) { usage(stdout); return MQ_EXIT_OK; }
+        /* marquee help CMD [SUB]: the command's own --help */
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                char *sub[4] = {argv[2], argc > 3 ? argv[3] : "--help", "--help", NULL};
+                return commands[i].fn(argc > 3 ? 3 : 2, sub);
+            }
+        return unknown_command(argv[2]);
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "marquee: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
-    return MQ_EXIT_USAGE;
+    if (argv[1][0] == '-') {
+        static const char *const top[] = {"--help", "--version"};
+        const char *s = mq_cli_suggest(argv[1], top, 2);
+        fprintf(stderr, "marquee: unknown option '%s'%s%s%s\n\n", argv[1], s ? " (did you mean '" : "",
+                s ? s : "", s ? "'?)" : "");
+        usage(stderr);
+        return MQ_EXIT_USAGE;
+    }
+    return unknown_command(argv[1]);
 }

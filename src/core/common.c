@@ -286,11 +286,11 @@ static int json_flush(FILE *f, mq_buf *b)
     return rc;
 }
 
-int mq_json_write_str(FILE *f, const char *s, size_t n)
+int mq_json_write_str(FILE *f, const char *s)
 {
     mq_buf b;
     mq_buf_init(&b);
-    mq_buf_json_str(&b, s ? s : "", s ? n : 0);
+    mq_buf_json_str(&b, s ? s : "", s ? strlen(s) : 0);
     return json_flush(f, &b);
 }
 

@@ -79,11 +79,11 @@ MQ_TEST(cli_usage_errors_exit_2)
     /* data */
     EXPECT("data import --bogus", 2, "unknown option '--bogus'");
     EXPECT("data import tests/fixtures/data/ml", 2, "--out FILE is required");
-    EXPECT("data import tests/fixtures/data/ml --out", 2, "--out needs a file");
+    EXPECT("data import tests/fixtures/data/ml --out", 2, "option '--out' needs a value");
     EXPECT("data import tests/fixtures/data/ml --out x.mqd --format bogus", 2, "unknown --format 'bogus'");
     EXPECT("data stats", 2, "name a PATH");
     EXPECT("data split x --bogus 1", 2, "unknown option '--bogus'");
-    EXPECT("data split x --protocol", 2, "--protocol needs a value");
+    EXPECT("data split x --protocol", 2, "option '--protocol' needs a value");
     EXPECT("data split x --protocol random --seed 1 --write-split d", 2, "--protocol must be strong, temporal or loo (got 'random')");
     EXPECT("data split x --protocol loo --seed x --write-split d", 2, "--seed must be a non-negative integer (got 'x')");
     EXPECT("data split x --protocol strong --test-frac 1.5 --write-split d", 2, "--test-frac must be in [0, 1) (got '1.5')");

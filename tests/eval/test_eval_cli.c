@@ -165,7 +165,11 @@ MQ_TEST(eval_cli_tune_json)
                       "a, b = (json.load(open(p)) for p in sys.argv[1:3])\n"
                       "e = [m for m in a['models'] if m['model'] == 'ease'][0]\n"
                       "t = e['tuning']\n"
-                      "assert [x['params'] for x in t] == ['lambda=20', 'lambda=200'], t\n"
+                      "assert [x['params'] for x in t] == ['lambda=20', 'lambda=200', 'lambda=2000'], t\n"
+                      "assert [x['extension'] for x in t] == [False, False, True], t\n"
+                      "ax = e['tuning_axes'][0]\n"
+                      "assert ax['name'] == 'lambda' and ax['extended_high'] == 1 and ax['extended_low'] == 0, ax\n"
+                      "assert ax['best'] == 200 and ax['edge'] is None and e['optimum_interior'] is True, ax\n"
                       "best = max(t, key=lambda x: x['val_ndcg'])['params']\n"
                       "assert 'lambda=%%g' %% e['params']['lambda'] == best, (e['params'], best)\n"
                       "assert abs(e['val']['ndcg@100'] - max(x['val_ndcg'] for x in t)) < 1e-12\n"
@@ -177,5 +181,52 @@ MQ_TEST(eval_cli_tune_json)
                       "assert 0 < e['test']['ndcg@100'] <= 1 and e['fit_seconds'] >= 0\n"
                       "PY",
                       tmp, tmp),
+                  0);
+}
+
+MQ_TEST(eval_cli_tune_extends_edge)
+{
+    /* Grids deliberately placed so the best validation value sits on an edge (ml-100k's EASE
+     * optimum is near lambda 200-500): the search extends the axis geometrically (ratio of
+     * the two outermost values, here 10) until the optimum is interior, and reports it. With
+     * --tune-extend 0 it stays on the edge and says so. */
+    const char *data = mq_test_shared("ml-100k/u.data");
+    if (!data) MQ_SKIP("../shared/data/ml-100k is absent");
+    const char *b = mq_test_bin(), *tmp = mq_test_tmpdir();
+    const char *run = "%s eval --data %s --seed 98765 --models ease --tune --grid ease.lambda=%s "
+                      "%s --json --threads 2 > %s/%s.json 2> %s/%s.err";
+    ASSERT_INT_EQ(mq_test_sh(run, b, data, "2,20", "", tmp, "up", tmp, "up"), 0);
+    ASSERT_INT_EQ(mq_test_sh(run, b, data, "20000,200000", "", tmp, "down", tmp, "down"), 0);
+    ASSERT_INT_EQ(mq_test_sh(run, b, data, "2,20", "--tune-extend 0", tmp, "none", tmp, "none"), 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'edge extension' %s/up.err", tmp), 0);
+    ASSERT_INT_EQ(mq_test_sh(
+                      "/usr/bin/python3 - %s <<'PY'\n"
+                      "import json, sys\n"
+                      "d = sys.argv[1]\n"
+                      "def model(n): return json.load(open(f'{d}/{n}.json'))['models'][0]\n"
+                      "def check(n, grid, ext_low, ext_high):\n"
+                      "    e = model(n); t = e['tuning']; ax = e['tuning_axes'][0]\n"
+                      "    vals = [float(p['params'].split('=')[1]) for p in t]\n"
+                      "    assert vals[:2] == grid and [p['extension'] for p in t[:2]] == [False, False], t\n"
+                      "    assert all(p['extension'] for p in t[2:]), t\n"
+                      "    assert (ax['extended_low'], ax['extended_high']) == (ext_low, ext_high), ax\n"
+                      "    assert ax['extended'] is True and ax['grid_values'] == 2\n"
+                      "    # each extension step multiplies by the grid's ratio (10)\n"
+                      "    for v in vals[2:]: assert any(abs(v / g - 10.0 ** k) < 1e-9 for g in grid for k in range(-4, 5)), vals\n"
+                      "    best = max(t, key=lambda p: p['val_ndcg'])\n"
+                      "    assert float(best['params'].split('=')[1]) == ax['best'] == e['params']['lambda'], (best, ax)\n"
+                      "    assert best['extension'] and best['val_ndcg'] > max(p['val_ndcg'] for p in t[:2]), t\n"
+                      "    lo, hi = min(ax['values']), max(ax['values'])\n"
+                      "    assert lo < ax['best'] < hi and ax['edge'] is None and ax['stop'] is None, ax\n"
+                      "    assert e['optimum_interior'] is True\n"
+                      "    assert abs(e['val']['ndcg@100'] - best['val_ndcg']) < 1e-12\n"
+                      "check('up', [2.0, 20.0], 0, 2)\n"
+                      "check('down', [20000.0, 200000.0], 3, 0)\n"
+                      "e = model('none'); ax = e['tuning_axes'][0]\n"
+                      "assert len(e['tuning']) == 2 and ax['extended'] is False, e['tuning']\n"
+                      "assert ax['best'] == 20 and ax['edge'] == 'high' and ax['stop'] == 'max_extend', ax\n"
+                      "assert e['optimum_interior'] is False\n"
+                      "PY",
+                      tmp),
                   0);
 }

@@ -106,7 +106,7 @@ static int start_server(server *s, const char *dir, const char *extra)
 {
     if (dir) snprintf(s->dir, sizeof s->dir, "%s", dir);
     else snprintf(s->dir, sizeof s->dir, "%s", mq_test_tmpdir());
-    if (!shared_models[0]) snprintf(shared_models, sizeof shared_models, "%s/models", mq_test_tmpdir());
+    if (!shared_models[0]) snprintf(shared_models, sizeof shared_models, "%s", mq_test_cache_dir("serve-models"));
     mq_test_sh("printf '%%s\\n' %s > %s/key", KEY, s->dir);
     unlink(strcat(strcpy((char[600]){0}, s->dir), "/port"));
     int rc = mq_test_sh("%s serve --port 0 --port-file %s/port --models %s --model ials "
@@ -641,7 +641,8 @@ MQ_TEST(serve_cli_usage_and_bad_options)
     /* a key file with a too-short key, and a store spec that is not one: clear errors, exit 1 */
     ASSERT_INT_EQ(mq_test_sh("echo short > %s/k; %s serve --api-key-file %s/k 2> %s/e1; test $? = 1 && "
                              "grep -q 'at least 8' %s/e1", tmp, mq_test_bin(), tmp, tmp, tmp), 0);
-    if (!shared_models[0] || access(strcat(strcpy((char[600]){0}, shared_models), "/main.mqm"), F_OK) != 0)
+    snprintf(shared_models, sizeof shared_models, "%s", mq_test_cache_dir("serve-models"));
+    if (access(strcat(strcpy((char[600]){0}, shared_models), "/main.mqm"), F_OK) != 0)
         return;   /* the store check needs trained models (made by the tests above) */
     ASSERT_INT_EQ(mq_test_sh("%s serve --models %s --events %s/ev --store nonsense --port 0 2> %s/e2; "
                              "test $? = 1 && grep -q 'expected lmdb:PATH' %s/e2",
@@ -781,4 +782,49 @@ MQ_TEST(serve_http_trending_follows_events)
     ASSERT_INT_EQ(na, nb2);
     for (int k = 0; k < na; k++) ASSERT_STR_EQ(rowa[k], rowb[k]);
     stop_server(&s, SIGTERM);
+}
+
+MQ_TEST(serve_pid_file_and_json_log)
+{
+    /* --pid-file holds the server's pid once it answers (the README's reload example signals
+     * that pid, not every marquee server); SIGHUP through it reloads; a clean stop removes
+     * the file. --log-format json: every stderr line is one JSON object with ts, level, msg. */
+    server s;
+    const char *d = mq_test_tmpdir();
+    char extra[800], pidf[700], logf[700];
+    snprintf(pidf, sizeof pidf, "%s/marquee.pid", d);
+    snprintf(extra, sizeof extra, "--pid-file %s --log-format=json", pidf);
+    ASSERT_INT_EQ(start_server(&s, d, extra), 0);
+    ASSERT_INT_EQ(read_int_file(pidf), s.pid);
+    ASSERT_INT_EQ(mq_test_sh("kill -HUP \"$(cat '%s')\"", pidf), 0);
+    snprintf(logf, sizeof logf, "%s/log.txt", d);
+    bool reloaded = false;
+    for (int i = 0; i < 100 && !reloaded; i++) {
+        usleep(100000);
+        reloaded = mq_test_sh("grep -q 'SIGHUP: reloading' '%s'", logf) == 0 &&
+                   mq_test_sh("grep -c 'model .* loaded in' '%s' | grep -qv '^1$'", logf) == 0;
+    }
+    ASSERT(reloaded);
+    stop_server(&s, SIGTERM);
+    ASSERT(access(pidf, F_OK) != 0);
+    FILE *f = fopen(logf, "r");
+    ASSERT(f);
+    char line[4096];
+    int n = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *ts = cJSON_GetObjectItem(j, "ts"), *lv = cJSON_GetObjectItem(j, "level"),
+                    *msg = cJSON_GetObjectItem(j, "msg");
+        bool ok = cJSON_IsString(ts) && strlen(ts->valuestring) == 24 && ts->valuestring[10] == 'T' &&
+                  ts->valuestring[23] == 'Z' && cJSON_IsString(lv) && cJSON_IsString(msg) &&
+                  (!strcmp(lv->valuestring, "info") || !strcmp(lv->valuestring, "warn") ||
+                   !strcmp(lv->valuestring, "error"));
+        if (!ok && bad++ < 3) fprintf(stderr, "  not a JSON log line: %s", line);
+        n++;
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    ASSERT(n >= 3);
+    ASSERT_INT_EQ(bad, 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q '\"msg\": \"serve: SIGTERM: stopping\"' '%s'", logf), 0);
 }
