@@ -502,6 +502,11 @@ static void bayes(ctx *c, row *r)
     mq__xp_jnum(x, "posterior_mean", mu);
     mq__xp_jnum(x, "posterior_sd", s);
     mq_buf_printf(x, ",\"higher_is_better\":%s}", dir > 0 ? "true" : "false");
+    r->has_bayes = true;
+    r->b_win = win;
+    r->b_loss = loss;
+    r->b_lo = mu - z * s;
+    r->b_hi = mu + z * s;
 }
 
 /* ---- output ---- */
@@ -576,6 +581,11 @@ static void row_text(const ctx *c, mq_buf *t, const row *r)
         mq_buf_printf(t, " rel=%s%% [%s%%, %s%%]", rel, rlo, rhi);
     }
     if (r->primary) mq_buf_printf(t, " p_holm=%.4g p_bh=%.4g", r->p_holm, r->p_bh);
+    if (!strcmp(r->method, "cuped"))
+        mq_buf_printf(t, " (covariate %s, %s se)", c->met[r->metric].cov, c->o->cuped_se == MQ_XP_SE_OLS ? "OLS" : "HC2");
+    if (r->has_bayes)
+        mq_buf_printf(t, "\n%-20s Bayes: chance to win %.4g%%, expected loss %.4g, %.4g%% credible interval [%.6g, %.6g]", "",
+                      100 * r->b_win, r->b_loss, 100 * (1 - c->alpha), r->b_lo, r->b_hi);
     if (r->has_seq)
         mq_buf_printf(t, "\n%-20s always-valid p=%.4g, confidence sequence [%.6g, %.6g]", "", r->seq_p, r->cs_lo, r->cs_hi);
     if (r->seq_missing)
