@@ -115,7 +115,11 @@ typedef struct ctx {
     long long res_cap;
     mq_rng arm_rng[MQ_XP_MAX_VARIANTS];   /* reservoir draws: one stream per arm */
     smap pairs; long long n_pairs, pair_cap; double *pair_val;  /* [pair][arm][metric] */
-    yxvals *hc2;                /* [arm][metric] or NULL: per-unit values of CUPED metrics */
+    yxvals *hc2;                /* [arm][metric] or NULL: per-unit values of CUPED metrics
+                                 * (HC2 when the file cannot be read twice: stdin, a pipe) */
+    double *hc2_part;           /* [arm][treatment][metric] or NULL: HC2 sums of a second pass */
+    int pass;                   /* 1, or 2 during the HC2 pass */
+    long long rows2;            /* rows seen by the second pass */
     seqstate *seq;              /* [arm][metric] or NULL */
     mom *snap[MQ_XP_MAX_VARIANTS];        /* [look][metric]: moments after each look_every units */
     long long n_snap[MQ_XP_MAX_VARIANTS], cap_snap[MQ_XP_MAX_VARIANTS];
@@ -131,6 +135,20 @@ typedef struct ctx {
 #define DAYACC(c, d, a, m) (&(c)->day_acc[((size_t)(d) * MQ_XP_MAX_VARIANTS + (a)) * (c)->n_metrics + (m)])
 #define PAIRV(c, p, a, m) ((c)->pair_val[((size_t)(p) * MQ_XP_MAX_VARIANTS + (a)) * (c)->n_metrics + (m)])
 
+/* One unit's term of the HC2 variance of the CUPED coefficient (formula atop xp_analyze.c):
+ * e^2 / (1 - h) u^2 for a unit of arm M (control: sgn = +1, treatment: sgn = -1) with
+ * regression slope theta, pooled within-arm Sxx and dx = xbar_B - xbar_A. Sets *bad when the
+ * leverage reaches 1 with a nonzero residual (HC2 undefined). */
+static inline double mq__xp_hc2_term(double y, double x, const mom *M, double theta, double sxx, double dx,
+                                     double sgn, bool *bad)
+{
+    double inv_n = 1 / M->n, xc = x - M->mx, e = (y - M->my) - theta * xc;
+    double h = inv_n + xc * xc / sxx, u = inv_n + sgn * dx * xc / sxx;
+    if (!(1 - h > 0)) { if (e != 0) *bad = true; return 0; }
+    return e * e / (1 - h) * u * u;
+}
+#define HC2PART(c, a, b, m) ((c)->hc2_part[((size_t)(a) * MQ_XP_MAX_VARIANTS + (b)) * (c)->n_metrics + (m)])
+
 /* ---- xp_read.c ---- */
 int mq__xp_smap_get(smap *s, const char *k, size_t len, int add_val, int *out);
 void mq__xp_smap_free(smap *s);
@@ -139,6 +157,10 @@ void mq__xp_flush_all(ctx *c);
 /* Reads the whole file into c's accumulators (one or two threads), then puts arms (unless
  * fixed by the config or --weights), segments and pairs in byte order of their names. */
 int mq__xp_read(ctx *c, const mq_log *log, mq_err *err);
+/* The second pass over a regular file for the HC2 standard errors of CUPED (c->hc2_part set):
+ * once the moments and the control are known, every unit's term is summed per (arm,
+ * comparison, metric), each arm's units in their own order. Fails when the file changed. */
+int mq__xp_hc2_pass(ctx *c, const mq_log *log, mq_err *err);
 
 /* ---- xp_seq.c ---- */
 /* Evaluates the mSPRT looks of every (treatment, metric) against the control from the

@@ -14,7 +14,8 @@
  *    dx = xbar_B - xbar_A,
  *      var(b) = sum_{i in A} e_i^2/(1-h_i) (1/n_A + dx xc_i/Sxx)^2
  *             + sum_{i in B} e_i^2/(1-h_i) (1/n_B - dx xc_i/Sxx)^2
- *    (one pass over the stored (y, x) of the two arms); or the classical OLS
+ *    (a second pass over a regular file, summing each arm's terms in its own row order, or
+ *    for stdin one pass over the units' stored (y, x)); or the classical OLS
  *    s^2 (1/n_A + 1/n_B + dx^2/Sxx) with --cuped-se ols.
  *  - Post-stratification: sum_s w_s (mB_s - mA_s), w_s the segment's share of units.
  *  - Segments: per-segment difference with a normal CI (Welch se), Cochran's Q = sum w_s (e_s - e_w)^2, w = 1/se^2, chi^2 S-1 df.
@@ -38,6 +39,7 @@
 /* Messages are truncated on purpose when names are very long. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include <math.h>
+#include <sys/stat.h>
 
 /* ---- statistics ---- */
 
@@ -203,23 +205,21 @@ static void ratio_test(ctx *c, row *r, const mom *A, const mom *B, const char *n
     relative(c, r, RA, RB, sqrt(vA), sqrt(vB), 0);
 }
 
-/* HC2 variance of the CUPED coefficient (formula atop this file) from the stored (y, x) of
- * the two arms; NAN when a leverage reaches 1 with a nonzero residual. */
-static double cuped_hc2_var(const yxvals *va, const yxvals *vb, const mom *A, const mom *B, double theta, double sxx)
+/* HC2 variance of the CUPED coefficient of treatment bb (formula atop this file): the sums of
+ * the second pass, or one pass over the stored (y, x) of the two arms; NAN when a leverage
+ * reaches 1 with a nonzero residual. */
+static double cuped_hc2_var(const ctx *c, int m, int a, int bb, double theta, double sxx)
 {
+    if (c->hc2_part) return HC2PART(c, a, bb, m) + HC2PART(c, bb, bb, m);
+    const mom *A = ACC(c, a, m), *B = ACC(c, bb, m);
     double dx = B->mx - A->mx, var = 0;
-    for (int arm = 0; arm < 2; arm++) {
-        const yxvals *v = arm ? vb : va;
-        const mom *M = arm ? B : A;
-        double sgn = arm ? -1 : 1, inv_n = 1 / M->n;
-        for (long long i = 0; i < v->n; i++) {
-            double xc = v->x[i] - M->mx, e = (v->y[i] - M->my) - theta * xc;
-            double h = inv_n + xc * xc / sxx, u = inv_n + sgn * dx * xc / sxx;
-            if (!(1 - h > 0)) { if (e != 0) return NAN; continue; }
-            var += e * e / (1 - h) * u * u;
-        }
+    bool bad = false;
+    for (int side = 0; side < 2; side++) {
+        const yxvals *v = &c->hc2[(size_t)(side ? bb : a) * c->n_metrics + m];
+        for (long long i = 0; i < v->n; i++)
+            var += mq__xp_hc2_term(v->y[i], v->x[i], side ? B : A, theta, sxx, dx, side ? -1 : 1, &bad);
     }
-    return var;
+    return bad ? NAN : var;
 }
 
 static void cuped(ctx *c, row *r, int m, int a, int bb, const char *nameA, const char *nameB)
@@ -242,7 +242,7 @@ static void cuped(ctx *c, row *r, int m, int a, int bb, const char *nameA, const
     if (rss < 0) rss = 0;
     bool hc2 = c->o->cuped_se != MQ_XP_SE_OLS;
     double s2 = rss / (n - 3), var;
-    if (hc2) var = cuped_hc2_var(&c->hc2[(size_t)a * c->n_metrics + m], &c->hc2[(size_t)bb * c->n_metrics + m], A, B, theta, sxx);
+    if (hc2) var = cuped_hc2_var(c, m, a, bb, theta, sxx);
     else var = s2 * (1 / A->n + 1 / B->n + dx * dx / sxx);
     double se = sqrt(var);
     r->effect = b;
@@ -888,6 +888,7 @@ static int run(ctx *c, char **json, char **text, const mq_log *log, mq_err *err)
         return mq__err_set(err, MQ_EINVAL, "%s: control variant '%s' has no rows", c->path, c->o->control);
     if (c->n_arms < 2) return mq__err_set(err, MQ_EFORMAT, "%s: only one variant ('%s') in the data", c->path, c->arms[0]);
     if (c->seq) mq__xp_seq_run(c);
+    if (c->hc2_part && (rc = mq__xp_hc2_pass(c, log, err))) return rc;
     mq_buf j, t;
     mq_buf_init(&j);
     mq_buf_init(&t);
@@ -1021,8 +1022,15 @@ static int setup_stores(ctx *c, mq_err *err)
     }
     bool any_cov = false;
     for (int m = 0; m < c->n_metrics; m++) any_cov |= c->met[m].cov != NULL;
-    if (any_cov && o->cuped_se == MQ_XP_SE_HC2 && !o->pair && !(c->hc2 = calloc(n, sizeof *c->hc2)))
-        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    if (any_cov && o->cuped_se == MQ_XP_SE_HC2 && !o->pair) {
+        /* HC2 needs every unit's residual: a second pass over a regular file, else (stdin, a
+         * pipe) the units' (y, x) kept in memory */
+        struct stat st;
+        bool regular = strcmp(c->path, "-") && stat(c->path, &st) == 0 && S_ISREG(st.st_mode);
+        if (regular) c->hc2_part = calloc((size_t)MQ_XP_MAX_VARIANTS * n, sizeof *c->hc2_part);
+        else c->hc2 = calloc(n, sizeof *c->hc2);
+        if (!c->hc2_part && !c->hc2) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
     if (o->sequential && !(c->seq = calloc(n, sizeof *c->seq))) return mq__err_set(err, MQ_ENOMEM, "out of memory");
     return 0;
 }
@@ -1035,6 +1043,7 @@ static void ctx_free(ctx *c)
     for (int a = 0; a < MQ_XP_MAX_VARIANTS; a++) free(c->snap[a]);
     free(c->res);
     free(c->hc2);
+    free(c->hc2_part);
     free(c->seq);
     free(c->acc);
     free(c->pend);

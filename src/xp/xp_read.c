@@ -261,6 +261,7 @@ static int find_col(ctx *c, const char *name, int *out, mq_err *err)
 
 static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
 {
+    if (c->pass == 2) return 0;   /* the columns are known from the first pass */
     field f[MAXCOL];
     if (len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) { line += 3; len -= 3; }   /* UTF-8 BOM */
     int n = split(line, len, f, MAXCOL);
@@ -382,8 +383,11 @@ static int snapshot(ctx *c, int a, mq_err *err)
     return 0;
 }
 
+static int process_row2(ctx *c, const char *line, size_t len, long long lineno, mq_err *err);
+
 static int process_row(ctx *c, const char *line, size_t len, long long lineno, mq_err *err)
 {
+    if (c->pass == 2) return process_row2(c, line, len, lineno, err);
     field f[MAXCOL];
     double val[MAXCOL];
     int bad;
@@ -810,4 +814,54 @@ int mq__xp_read(ctx *c, const mq_log *log, mq_err *err)
     int rc = read_file(c, log, err);
     if (rc) return rc;
     return canonical_order(c, err);
+}
+
+/* ---- the HC2 pass ---- */
+
+/* Adds one row's HC2 terms: a control unit to every comparison, a treatment unit to its own. */
+static int process_row2(ctx *c, const char *line, size_t len, long long lineno, mq_err *err)
+{
+    field f[MAXCOL];
+    double val[MAXCOL];
+    int bad;
+    int n = scan_row(c, line, len, f, val, &bad);
+    if (n <= c->max_col || (bad >= 0 && bad != c->col_day))
+        return mq__err_set(err, MQ_EIO, "%s:%lld: the file changed between the two passes (HC2 standard errors need a second read; use --cuped-se ols or a file that does not change)",
+                           c->path, lineno);
+    int n0 = c->n_arms, a = add_arm(c, &f[c->col_variant], lineno, err);   /* known arms: their canonical index */
+    if (a >= n0) c->n_arms = n0;
+    if (a < 0 || a >= n0) return mq__err_set(err, MQ_EIO, "%s:%lld: the file changed between the two passes", c->path, lineno);
+    for (int m = 0; m < c->n_metrics; m++) {
+        const metric *mt = &c->met[m];
+        if (!mt->cov) continue;
+        double y = val[mt->col_y], x = val[mt->col_x];
+        for (int b = 0; b < c->n_arms; b++) {
+            if (b == c->control || (a != c->control && b != a)) continue;
+            const mom *A = ACC(c, c->control, m), *B = ACC(c, b, m), *M = a == c->control ? A : B;
+            double sxx = A->m2x + B->m2x;
+            if (!(sxx > 0) || A->n < 2 || B->n < 2) continue;
+            bool lev1 = false;
+            double t = mq__xp_hc2_term(y, x, M, (A->cxy + B->cxy) / sxx, sxx, B->mx - A->mx, a == c->control ? 1 : -1, &lev1);
+            HC2PART(c, a, b, m) += lev1 ? NAN : t;
+        }
+    }
+    c->rows2++;
+    return 0;
+}
+
+int mq__xp_hc2_pass(ctx *c, const mq_log *log, mq_err *err)
+{
+    int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: cannot open for the HC2 pass: %s", c->path, strerror(errno));
+#ifdef POSIX_FADV_SEQUENTIAL
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    c->pass = 2;
+    c->rows2 = 0;
+    int rc = read_range(c, fd, false, 0, -1, false, 0, log, err);
+    close(fd);
+    c->pass = 1;
+    if (!rc && c->rows2 != c->rows)
+        rc = mq__err_set(err, MQ_EIO, "%s: the file changed between the two passes (%lld rows, then %lld)", c->path, c->rows, c->rows2);
+    return rc;
 }

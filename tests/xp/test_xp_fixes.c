@@ -325,6 +325,19 @@ MQ_TEST(xp_cuped_hc2_equals_sandwich)
     ASSERT_NEAR(num(r, "se"), se_hc2, 1e-9 * se_hc2);
     ASSERT_NEAR(num(r, "p_value"), 2 * mq_stats_t_sf(fabs(beta[1]) / se_hc2, n - 3), 1e-9 * num(r, "p_value"));
     cJSON_Delete(doc);
+    /* the same from stdin (one pass, the units' values kept) and with two reading threads
+     * (then a second pass over the file) */
+    for (int k = 0; k < 2; k++) {
+        if (k == 0) ASSERT_INT_EQ(mq_test_sh("cat %s | %s xp analyze - --metric y --control A --covariate pre --json > %s", csv, mq_test_bin(), out), 0);
+        else ASSERT_INT_EQ(mq_test_sh("%s xp analyze %s --metric y --control A --covariate pre --threads 2 --json > %s", mq_test_bin(), csv, out), 0);
+        char *js = slurp(out);
+        doc = cJSON_Parse(js);
+        free(js);
+        ASSERT(doc);
+        r = find_row(doc, "y", "B");
+        ASSERT_NEAR(num(r, "se"), se_hc2, 1e-9 * se_hc2);
+        cJSON_Delete(doc);
+    }
     doc = cli_json(csv, "--metric y --control A --covariate pre --cuped-se ols", out);
     ASSERT(doc);
     r = find_row(doc, "y", "B");
