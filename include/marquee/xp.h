@@ -170,7 +170,8 @@ typedef struct mq_xp_analyze_opts {
 /* Analyses a unit-level CSV (header row; "-" = stdin) in one streaming pass. Memory is
  * bounded by the number of arms, metrics, segments and days, plus the reservoirs (only when
  * Mann-Whitney, bootstrap or quantiles are asked for), for a paired analysis one value per
- * (pair, arm, metric), for HC2 CUPED two values per unit and CUPED metric, and for
+ * (pair, arm, metric), for HC2 CUPED from stdin two values per unit and CUPED metric (a
+ * regular file is read a second time instead), and for
  * --sequential one moment snapshot per arm every look_every units. Every result is the same
  * whatever the order in which the arms' rows are interleaved in the file (only each arm's own
  * row order matters, as time order within the arm). On success *json (the stable --json document, docs/xp.md) and *text (a

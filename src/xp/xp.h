@@ -84,6 +84,7 @@ typedef struct row {
     bool has_seq, seq_missing, has_gs, gs_crossed;   /* mSPRT and group-sequential summaries */
     double seq_p, cs_lo, cs_hi, gs_z, gs_bound;
     bool has_bayes;                     /* --bayes: chance to win, expected loss, interval */
+    const char *bayes_missing;          /* --bayes asked for but not estimable: why */
     double b_win, b_loss, b_lo, b_hi;
     char reason[200], rel_reason[200];
     double p_holm, p_bh;

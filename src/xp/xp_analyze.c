@@ -482,6 +482,7 @@ static void bayes(ctx *c, row *r)
     if (!r->est || !(r->se > 0) || !(tau > 0) || !isfinite(r->effect)) {
         const char *why = !r->est || !(r->se > 0) ? "the effect's standard error is not estimable" : "the prior is scaled by the control mean, which is 0";
         mq_buf_printf(x, ",\"bayes\":{\"estimable\":false,\"reason\":\"%s\"}", why);
+        r->bayes_missing = why;
         return;
     }
     double prec = 1 / (tau * tau) + 1 / (r->se * r->se), s = 1 / sqrt(prec), mu = r->effect / (r->se * r->se) / prec;
@@ -572,6 +573,7 @@ static void row_text(const ctx *c, mq_buf *t, const row *r)
     if (!r->est) {
         mq_buf_printf(t, "  not estimable: %s\n", r->reason);
         if (r->seq_missing) mq_buf_printf(t, "%-20s always-valid p-value (mSPRT) not estimable: no look had 2 units and nonzero variance in both arms\n", "");
+        if (r->bayes_missing) mq_buf_printf(t, "%-20s Bayes read-out not estimable: %s\n", "", r->bayes_missing);
         return;
     }
     fmt(lo, sizeof lo, r->lo); fmt(hi, sizeof hi, r->hi); fmt(p, sizeof p, r->p);
@@ -583,6 +585,8 @@ static void row_text(const ctx *c, mq_buf *t, const row *r)
     if (r->primary) mq_buf_printf(t, " p_holm=%.4g p_bh=%.4g", r->p_holm, r->p_bh);
     if (!strcmp(r->method, "cuped"))
         mq_buf_printf(t, " (covariate %s, %s se)", c->met[r->metric].cov, c->o->cuped_se == MQ_XP_SE_OLS ? "OLS" : "HC2");
+    if (r->reason[0]) mq_buf_printf(t, "\n%-20s note: %s", "", r->reason);
+    if (r->bayes_missing) mq_buf_printf(t, "\n%-20s Bayes read-out not estimable: %s", "", r->bayes_missing);
     if (r->has_bayes)
         mq_buf_printf(t, "\n%-20s Bayes: chance to win %.4g%%, expected loss %.4g, %.4g%% credible interval [%.6g, %.6g]", "",
                       100 * r->b_win, r->b_loss, 100 * (1 - c->alpha), r->b_lo, r->b_hi);

@@ -15,7 +15,8 @@
  * a uniform reservoir sample (Vitter's algorithm R) of at most `reservoir` values per arm and
  * metric, drawn from one seeded random stream per arm (seeded by the arm's name); one value per
  * (pair, arm, metric) for a paired analysis; (y, x) per unit of each CUPED metric for the HC2
- * standard error; a snapshot of the moments after every look_every units of each arm for mSPRT.
+ * standard error when the input cannot be read twice (stdin; a regular file gets a second pass,
+ * mq__xp_hc2_pass, that sums each unit's HC2 term instead); a snapshot of the moments after every look_every units of each arm for mSPRT.
  *
  * Row order: every accumulator and store of an arm sees only that arm's rows, in file order,
  * so nothing depends on how the arms' rows are interleaved. After the pass, arms (unless the
@@ -24,7 +25,7 @@
  * segment or pair came first either.
  *
  * Threads: a large regular file without order-dependent options (mSPRT, reservoir, pairs,
- * segments, days, HC2 values) is read by two threads over its halves, each with its own ctx
+ * segments, days, stored HC2 values) is read by two threads over its halves, each with its own ctx
  * copy, merged by arm name at the end (read_file).
  */
 #include "xp.h"
