@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 8: o.threads = 2; o.metrics[o.n_metrics++] = "x"; break;
     case 9: o.gs_looks = 3; o.gs_look = 2; o.n_guardrails = 1;
             strcpy(o.guardrails[0].metric, "x"); o.guardrails[0].max_degradation = 0.05;
-            o.guardrails[0].relative = true; o.guardrails[0].higher_is_better = true; break;
+            o.guardrails[0].relative = true; o.guardrails[0].direction = MQ_XP_HIGHER_IS_BETTER; break;
     default: break;
     }
     char *json = NULL, *text = NULL;

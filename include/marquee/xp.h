@@ -17,6 +17,11 @@ extern "C" {
 #define MQ_XP_MAX_GUARDRAILS 16
 #define MQ_XP_NAME 128
 
+/* A guardrail's direction: which way is good. It has no default: mq_xp_analyze refuses a
+ * guardrail whose direction is 0 (a rise in rebuffering read as an improvement ships harm). */
+#define MQ_XP_HIGHER_IS_BETTER 1
+#define MQ_XP_LOWER_IS_BETTER (-1)
+
 /* A guardrail metric: the treatment must not degrade it by more than max_degradation
  * (a fraction of the control mean when relative, else in the metric's units), tested as a
  * one-sided non-inferiority test. */
@@ -24,7 +29,7 @@ typedef struct mq_xp_guardrail {
     char metric[MQ_XP_NAME];
     double max_degradation;
     bool relative;              /* default true */
-    bool higher_is_better;      /* default true */
+    int direction;              /* MQ_XP_HIGHER_IS_BETTER or MQ_XP_LOWER_IS_BETTER (required) */
 } mq_xp_guardrail;
 
 /* One experiment definition (one object of the JSON config; docs/xp.md gives the format). */
@@ -125,6 +130,8 @@ int mq_xp_design(const mq_xp_design_in *in, mq_xp_design_out *out, mq_err *err);
 
 #define MQ_XP_MAX_METRICS 32
 #define MQ_XP_MAX_QUANTILES 8
+#define MQ_XP_SE_HC2 0              /* heteroskedasticity-robust HC2 (MacKinnon & White 1985) */
+#define MQ_XP_SE_OLS 1              /* classical OLS (equal residual variances) */
 
 /* Options of mq_xp_analyze. Zero-initialise, then set what you need; NULL/0 fields take the
  * defaults in brackets. Metric names are CSV columns, or "NUM/DEN" for a ratio metric. */
@@ -133,7 +140,11 @@ typedef struct mq_xp_analyze_opts {
     int n_metrics;
     const char *control;            /* control variant name (required) */
     const char *variant_col;        /* ["variant"] */
-    const char *covariate;          /* pre-period column: CUPED */
+    const char *covariate;          /* pre-period column: CUPED of the primary metric only */
+    int n_covariates;               /* per-metric covariates (--covariate METRIC=COLUMN) */
+    const char *covariate_metric[MQ_XP_MAX_METRICS], *covariate_col[MQ_XP_MAX_METRICS];
+    int cuped_se;                   /* [MQ_XP_SE_HC2] or MQ_XP_SE_OLS: CUPED's standard error */
+    bool bayes;                     /* Bayesian read-out per primary row (docs/xp.md) */
     const char *segment;            /* post-stratification + per-segment effects */
     const char *day;                /* day since exposure (integer): novelty trend */
     const char *pair;               /* paired analysis: units matched on this column */
@@ -144,7 +155,8 @@ typedef struct mq_xp_analyze_opts {
     double srm_alpha;               /* [0.001] SRM failure threshold */
     bool sequential;                /* mSPRT always-valid p-values, confidence sequences */
     double tau;                     /* mSPRT mixing sd [from MDE, else 0.1 * pooled sd] */
-    long long look_every;           /* mSPRT: look after every this many rows [100] */
+    long long look_every;           /* mSPRT: look k uses the first k * look_every units of
+                                     * each arm (each arm's file order) [100] */
     int gs_looks, gs_look, gs_type; /* group-sequential: K planned looks, this look k */
     bool mann_whitney, bootstrap;
     int n_quantiles;
@@ -163,8 +175,12 @@ typedef struct mq_xp_analyze_opts {
 
 /* Analyses a unit-level CSV (header row; "-" = stdin) in one streaming pass. Memory is
  * bounded by the number of arms, metrics, segments and days, plus the reservoirs (only when
- * Mann-Whitney, bootstrap or quantiles are asked for) and, for a paired analysis, one value per
- * (pair, arm, metric). On success *json (the stable --json document, docs/xp.md) and *text (a
+ * Mann-Whitney, bootstrap or quantiles are asked for), for a paired analysis one value per
+ * (pair, arm, metric), for HC2 CUPED from stdin two values per unit and CUPED metric (a
+ * regular file is read a second time instead), and for
+ * --sequential one moment snapshot per arm every look_every units. Every result is the same
+ * whatever the order in which the arms' rows are interleaved in the file (only each arm's own
+ * row order matters, as time order within the arm). On success *json (the stable --json document, docs/xp.md) and *text (a
  * table for people) are malloc'd strings the caller frees. Errors name file:line, column and
  * value. Estimates that cannot be formed (empty arm, zero variance) appear as null with an
  * "estimable": false and a reason, never as NaN. */
@@ -199,6 +215,27 @@ double mq_xp_msprt_lambda(double theta_hat, double v, double tau2);
 /* Half-width of the (1 - alpha) confidence sequence at the current look:
  * sqrt(v (v + tau2) / tau2 * (log((v + tau2) / v) + 2 log(1 / alpha))). */
 double mq_xp_msprt_halfwidth(double v, double tau2, double alpha);
+
+/* ---- interactions between concurrent experiments ---- */
+
+/* Options of mq_xp_interactions: a unit-level CSV with one column per experiment holding the
+ * unit's variant in it, and a metric column. Reference levels: control[i] when given, else the
+ * first variant of experiment i in byte order. */
+typedef struct mq_xp_interact_opts {
+    const char *experiments[2];     /* the two experiment (variant) columns (required) */
+    const char *metric;             /* (required) */
+    const char *control[2];         /* reference variant of each experiment [first sorted] */
+    double alpha;                   /* [0.05] */
+} mq_xp_interact_opts;
+
+/* Tests whether one experiment's effect depends on the other's variant: the OLS model
+ * metric ~ C(E1) * C(E2) with HC2 standard errors (as statsmodels cov_type="HC2"): for 2 x 2
+ * designs the interaction contrast y11 - y10 - y01 + y00 of the cell means with its normal CI
+ * and p-value, and for any k x m design the joint Wald chi-square test of the (k-1)(m-1)
+ * interaction terms. One streaming pass; memory O(k m). On success *json and *text are
+ * malloc'd strings the caller frees; errors name file:line, column and value. */
+int mq_xp_interactions(const char *path, const mq_xp_interact_opts *opts, char **json,
+                       char **text, const mq_log *log, mq_err *err);
 
 #ifdef __cplusplus
 }

@@ -301,12 +301,13 @@ int mq_cli_serve(int argc, char **argv)
     const char *host = o.bind && strcmp(o.bind, "0.0.0.0") ? o.bind : "127.0.0.1";
     printf("serving http://%s:%d (try http://%s:%d/v1/members/1/homepage)\n", host, port, host, port);
     fflush(stdout);
-    if (port_file && write_number_file(port_file, port) != 0)
-        mq_cli_logf(MQ_CLI_ERROR, "serve: cannot write --port-file '%s': %s", port_file, strerror(errno));
+    /* The pid file first: whoever waits for the port file then finds the pid file too. */
     if (pid_file && write_number_file(pid_file, (long long)getpid()) != 0) {
         mq_cli_logf(MQ_CLI_ERROR, "serve: cannot write --pid-file '%s': %s", pid_file, strerror(errno));
         pid_file = NULL;
     }
+    if (port_file && write_number_file(port_file, port) != 0)
+        mq_cli_logf(MQ_CLI_ERROR, "serve: cannot write --port-file '%s': %s", port_file, strerror(errno));
     for (;;) {
         int sig;
         if (sigwait(&set, &sig) != 0) continue;

@@ -130,7 +130,6 @@ static int parse_guardrail(const cJSON *g, mq_xp_guardrail *gr, const char *wher
 {
     memset(gr, 0, sizeof *gr);
     gr->relative = true;
-    gr->higher_is_better = true;
     gr->max_degradation = -1;
     if (!cJSON_IsObject(g))
         return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': guardrails[%d] must be an object",
@@ -151,8 +150,10 @@ static int parse_guardrail(const cJSON *g, mq_xp_guardrail *gr, const char *wher
             if (parse_bool(f, &gr->relative))
                 return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'guardrails[%d].relative' must be true or false", where, exp, idx);
         } else if (!strcmp(k, "higher_is_better")) {
-            if (parse_bool(f, &gr->higher_is_better))
+            bool hib;
+            if (parse_bool(f, &hib))
                 return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'guardrails[%d].higher_is_better' must be true or false", where, exp, idx);
+            gr->direction = hib ? MQ_XP_HIGHER_IS_BETTER : MQ_XP_LOWER_IS_BETTER;
         } else {
             return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': guardrails[%d]: unknown field '%s' (known: metric, max_degradation, relative, higher_is_better)",
                                where, exp, idx, k);
@@ -162,6 +163,10 @@ static int parse_guardrail(const cJSON *g, mq_xp_guardrail *gr, const char *wher
         return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': guardrails[%d]: field 'metric' is missing", where, exp, idx);
     if (gr->max_degradation < 0)
         return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': guardrails[%d]: field 'max_degradation' is missing", where, exp, idx);
+    /* no default direction: a rise in rebuffering must not read as an improvement */
+    if (!gr->direction)
+        return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': guardrails[%d] ('%s'): field 'higher_is_better' is missing: state whether higher (true) or lower (false) values are better",
+                           where, exp, idx, gr->metric);
     return 0;
 }
 

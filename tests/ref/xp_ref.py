@@ -7,7 +7,8 @@ a covariate and a pairing column. For each, the references are computed independ
   Welch      scipy.stats.ttest_ind(equal_var=False); CI = diff +- t.ppf(1-a/2, df) se
   z-test     statsmodels proportions_ztest (pooled) and confint_proportions_2indep(wald)
   Mann-Whitney scipy.stats.mannwhitneyu(B, A, use_continuity=True, method='asymptotic')
-  CUPED      statsmodels OLS y ~ 1 + treat + x: coefficient, p-value, conf_int
+  CUPED      statsmodels OLS y ~ 1 + treat + x: coefficient; standard error cov_type="HC2"
+             (default) or nonrobust (--cuped-se ols); CI and p-value from t(n - 3)
   paired     scipy.stats.ttest_rel
   SRM        scipy.stats.chisquare
   Holm / BH  statsmodels.stats.multitest.multipletests on the primary p-values
@@ -158,16 +159,23 @@ for s in range(NSETS):
         adj = multipletests(ps, method=method)[1]
         for r, a in zip(prim, adj):
             check(f"set{s} {method} {r['metric']}", r[key], a)
-    # CUPED = OLS
-    doc2 = run(path, "--metric", "y", "--control", "A", "--covariate", "x")
-    r = find(doc2, "y", "cuped")
+    # CUPED = OLS y ~ 1 + treat + x: HC2 standard error by default, classical with --cuped-se ols;
+    # CI and p-value from t(n - 3) with that standard error
     X = sm.add_constant(np.column_stack([isB.astype(float), x]))
-    ols = sm.OLS(y, X).fit()
-    ci = ols.conf_int(alpha)
-    check(f"set{s} cuped effect", r["effect"], ols.params[1])
-    check(f"set{s} cuped p", r["p_value"], ols.pvalues[1])
-    check(f"set{s} cuped ci_low", r["ci_low"], ci[1][0])
-    check(f"set{s} cuped ci_high", r["ci_high"], ci[1][1])
+    for se_opt, cov in (([], "HC2"), (["--cuped-se", "ols"], "nonrobust")):
+        doc2 = run(path, "--metric", "y", "--control", "A", "--covariate", "x", *se_opt)
+        r = find(doc2, "y", "cuped")
+        ols = sm.OLS(y, X).fit(cov_type=cov)
+        b, se = ols.params[1], ols.bse[1]
+        q = tppf(1 - alpha / 2, n - 3)
+        check(f"set{s} cuped {cov} se_type", 1.0 if r["se_type"] == ("HC2" if cov == "HC2" else "OLS") else 0.0, 1.0)
+        check(f"set{s} cuped {cov} effect", r["effect"], b)
+        check(f"set{s} cuped {cov} se", r["se"], se)
+        check(f"set{s} cuped {cov} p", r["p_value"], 2 * stats.t.sf(abs(b / se), n - 3))
+        check(f"set{s} cuped {cov} ci_low", r["ci_low"], b - q * se)
+        check(f"set{s} cuped {cov} ci_high", r["ci_high"], b + q * se)
+        if cov == "nonrobust":
+            check(f"set{s} cuped ols p = statsmodels", r["p_value"], ols.pvalues[1])
     # paired: each unit id appears once per arm
     m = min(nA, nB)
     pp = f"{TMP}/pair{s}.csv"

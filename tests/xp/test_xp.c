@@ -403,7 +403,7 @@ MQ_TEST(xp_segments_novelty_decision)
     strcpy(o.guardrails[0].metric, "g");
     o.guardrails[0].max_degradation = 0.05;
     o.guardrails[0].relative = true;
-    o.guardrails[0].higher_is_better = true;
+    o.guardrails[0].direction = MQ_XP_HIGHER_IS_BETTER;
     mq_err err = {0};
     cJSON *doc = analyze(path, &o, &err);
     if (!doc) MQ_FAIL_("analyze: %s", err.msg);
@@ -474,7 +474,7 @@ MQ_TEST(xp_cli_config_sequential_group_sequential)
     FILE *f = fopen(cfg, "w");
     ASSERT(f);
     fprintf(f, "{\"name\":\"e\",\"variants\":[\"A\",\"B\"],\"weights\":[0.5,0.5],\"primary_metric\":\"y\","
-               "\"mde\":0.5,\"guardrails\":[{\"metric\":\"g\",\"max_degradation\":0.1}]}");
+               "\"mde\":0.5,\"guardrails\":[{\"metric\":\"g\",\"max_degradation\":0.1,\"higher_is_better\":true}]}");
     fclose(f);
     f = fopen(csv, "w");
     fprintf(f, "unit,variant,y,g\n");
