@@ -25,7 +25,15 @@
 extern "C" {
 #endif
 
+/* Everything declared in the public headers is exported from libmarquee.so; the library is
+ * compiled with -fvisibility=hidden, so its internal mq__* functions are not (Makefile). */
+#pragma GCC visibility push(default)
+
 #define MQ_VERSION "0.1.0"
+
+/* The library's version, "MAJOR.MINOR.PATCH" (MQ_VERSION when the library was built; compare
+ * with the MQ_VERSION a program was compiled with to detect a mismatched shared library). */
+const char *mq_version(void);
 
 /* Error codes: always negative. mq_strerror() names each one. */
 #define MQ_OK        0
@@ -83,6 +91,8 @@ double mq_now(void);
 #include "marquee/stats.h"
 #include "marquee/xp.h"
 #include "marquee/abr.h"
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

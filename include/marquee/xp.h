@@ -165,6 +165,14 @@ typedef struct mq_xp_analyze_opts {
 int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *opts, char **json, char **text,
                   const mq_log *log, mq_err *err);
 
+/* mq_xp_analyze with its options as "name=value" strings (for bindings: no struct layout to
+ * mirror): the names are `marquee xp analyze`'s long options without the dashes (metric and
+ * quantile repeat; sequential, mann-whitney and bootstrap take true/false; config=PATH with an
+ * optional experiment=NAME reads a config), e.g. {"metric=watch_minutes", "control=A"}.
+ * Unknown names and bad values are MQ_EINVAL naming them. Outputs as mq_xp_analyze. */
+int mq_xp_analyze_params(const char *path, const char *const *params, int n_params, char **json,
+                         char **text, const mq_log *log, mq_err *err);
+
 /* One arm's summary: units, mean and sample variance (n - 1 denominator). */
 typedef struct mq_xp_arm {
     double n, mean, var;
