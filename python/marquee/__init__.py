@@ -9,7 +9,7 @@ repository this package sits in (python/marquee/ -> ../../build/), else the inst
 libmarquee.so.0 found by the dynamic loader (`make install`, ldconfig or LD_LIBRARY_PATH).
 
     import marquee
-    ds = marquee.load("tests/fixtures/data/ml100k/u.data")
+    ds = marquee.load("../shared/data/ml-100k/u.data")
     m = marquee.train(ds, "ease", {"lambda": 200})
     m.save("ease.mqm")
     m.recommend(ds, member="1", n=10)       # [(title_id, score), ...], best first
