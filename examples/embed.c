@@ -1,7 +1,7 @@
 /* embed.c: a small program embedding libmarquee: loads interaction data, trains a model on
  * its positives and prints a member's top titles, as `marquee train` + `marquee recommend`
- * would. It builds against an installed Marquee with pkg-config (docs/API.md, "Install and
- * link"); tests/install/install.sh builds it both ways against a DESTDIR install and runs it:
+ * would. It builds against an installed Marquee with pkg-config (docs/install.md);
+ * tests/install/install.sh builds it both ways against a DESTDIR install and runs it:
  *
  *   cc embed.c $(pkg-config --cflags --libs marquee) -o embed               # shared
  *   cc embed.c $(pkg-config --cflags marquee) \
