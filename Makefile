@@ -1,5 +1,8 @@
-# Marquee: one library (build/libmarquee.a), one command (build/marquee), one test runner.
-#   make            build the library and the command
+# Marquee: one library (build/libmarquee.a and build/libmarquee.so.0), one command
+# (build/marquee), one test runner.
+#   make            build the libraries and the command
+#   make install    install them, the headers, marquee.pc, man pages and bash completion into
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall removes them
 #   make test       run the whole suite (C unit tests + numpy/scipy reference checks)
 #   make asan       the same suite under AddressSanitizer + UBSan, in build-asan/
 #   make bench      the benchmarks in bench/ (figures go to docs/BENCHMARKS.md by hand)
@@ -24,12 +27,20 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 HDRS     = $(wildcard include/*.h include/marquee/*.h src/*/*.h tests/*.h tests/*/*.h bench/*.h)
+VERSION := $(shell sed -n 's/^\#define MQ_VERSION "\(.*\)"/\1/p' include/marquee/core.h)
+SOMAJOR  = $(firstword $(subst ., ,$(VERSION)))
+SO       = $(BUILD)/libmarquee.so.$(SOMAJOR)
 
-all: $(BUILD)/marquee
+all: $(BUILD)/marquee $(SO)
 
 $(BUILD)/%.o: %.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PIC) -c $< -o $@
+
+# One set of library objects for both libraries: position-independent, hidden unless declared
+# in include/ (marquee.h's visibility pragma), no interposition, so calls inside the library
+# stay direct and inlinable (the benchmarks run as fast as with non-PIC objects: BENCHMARKS.md).
+$(LIB_OBJ): PIC = -fPIC -fvisibility=hidden -fno-semantic-interposition
 
 # The CLI is a client of the public API: its objects see include/ only, never src/.
 $(BUILD)/src/cli/%.o: src/cli/%.c $(HDRS) Makefile
@@ -40,6 +51,14 @@ $(BUILD)/libmarquee.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/libmarquee.so.$(VERSION): $(LIB_OBJ) scripts/libmarquee.map
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libmarquee.so.$(SOMAJOR) -Wl,--no-undefined \
+	  -Wl,--version-script=scripts/libmarquee.map -o $@ $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+$(SO): $(BUILD)/libmarquee.so.$(VERSION)
+	ln -sf libmarquee.so.$(VERSION) $@
+	ln -sf libmarquee.so.$(SOMAJOR) $(BUILD)/libmarquee.so
+
 $(BUILD)/marquee: $(CLI_OBJ) $(BUILD)/libmarquee.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmarquee.a $(LDFLAGS) $(LDLIBS)
 
@@ -49,8 +68,9 @@ $(BUILD)/test_marquee: $(TEST_OBJ) $(BUILD)/libmarquee.a
 $(BUILD)/bench_%: bench/%.c $(BUILD)/libmarquee.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmarquee.a $(LDFLAGS) $(LDLIBS)
 
-# The suite runs the command too (reference checks drive build/marquee), so build both.
-test: $(BUILD)/marquee $(BUILD)/test_marquee
+# The suite runs the command too (reference checks drive build/marquee), and the Python
+# binding over the shared library, so build all three.
+test: $(BUILD)/marquee $(BUILD)/test_marquee $(SO)
 	MQ_BIN=$(BUILD)/marquee $(BUILD)/test_marquee $(T)
 
 asan:
@@ -63,7 +83,41 @@ bench: $(BUILD)/marquee $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%)
 clean:
 	rm -rf build build-asan
 
-.PHONY: all test asan bench clean
+# Installation. Man pages come from each command's --help (help2man); the bash completion
+# (scripts/marquee.bash) reads the same --help at completion time, so neither goes stale.
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+BASHDIR ?= $(PREFIX)/share/bash-completion/completions
+I        = $(DESTDIR)# the staging root; empty: install in place
+
+$(BUILD)/marquee.pc: scripts/marquee.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|; s|@LIBS@|$(LDLIBS)|' $< > $@
+
+$(BUILD)/man/marquee.1: $(BUILD)/marquee scripts/man.sh
+	bash scripts/man.sh $(BUILD)/marquee $(VERSION) $(BUILD)/man
+
+install: $(BUILD)/marquee $(BUILD)/libmarquee.a $(SO) $(BUILD)/marquee.pc $(BUILD)/man/marquee.1
+	install -d $(I)$(PREFIX)/bin $(I)$(LIBDIR)/pkgconfig $(I)$(INCDIR)/marquee $(I)$(MANDIR)/man1 $(I)$(BASHDIR)
+	install -m 755 $(BUILD)/marquee $(I)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libmarquee.a $(I)$(LIBDIR)/
+	install -m 755 $(BUILD)/libmarquee.so.$(VERSION) $(I)$(LIBDIR)/
+	ln -sf libmarquee.so.$(VERSION) $(I)$(LIBDIR)/libmarquee.so.$(SOMAJOR)
+	ln -sf libmarquee.so.$(SOMAJOR) $(I)$(LIBDIR)/libmarquee.so
+	install -m 644 include/marquee.h $(I)$(INCDIR)/
+	install -m 644 include/marquee/*.h $(I)$(INCDIR)/marquee/
+	install -m 644 $(BUILD)/marquee.pc $(I)$(LIBDIR)/pkgconfig/
+	install -m 644 $(BUILD)/man/*.1 $(I)$(MANDIR)/man1/
+	install -m 644 scripts/marquee.bash $(I)$(BASHDIR)/marquee
+
+uninstall:
+	rm -f $(I)$(PREFIX)/bin/marquee $(I)$(LIBDIR)/libmarquee.* $(I)$(LIBDIR)/pkgconfig/marquee.pc
+	rm -rf $(I)$(INCDIR)/marquee.h $(I)$(INCDIR)/marquee $(I)$(BASHDIR)/marquee
+	rm -f $(I)$(MANDIR)/man1/marquee.1 $(I)$(MANDIR)/man1/marquee-*.1
+
+.PHONY: all test asan bench clean install uninstall
 
 # make fuzz: the libFuzzer targets fuzz/fuzz_*.c (clang), built with the library under
 # ASan+UBSan into build-fuzz/ (not part of `make test`); how to run them: docs/fuzzing.md.

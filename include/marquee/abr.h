@@ -21,6 +21,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #define MQ_ABR_MAX_LEVELS 16
 /* Longest chunk a video may have, in seconds (a sanity bound: DASH chunks are 2-10 s). */
 #define MQ_ABR_MAX_CHUNK_S 3600
@@ -224,6 +227,8 @@ int mq_abr_write_sessions_csv(const char *path, const mq_abr_trace *traces, int 
  * set. */
 int mq_abr_write_chunks_csv(const char *path, const mq_abr_trace *traces, int n_traces,
                             int n_chunks, const mq_abr_result *res, int n_res, mq_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,13 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
+/* The library's version, "MAJOR.MINOR.PATCH" (MQ_VERSION when the library was built; compare
+ * with the MQ_VERSION a program was compiled with to detect a mismatched shared library). */
+const char *mq_version(void);
+
 #define MQ_VERSION "0.1.0"
 
 /* Error codes: always negative. mq_strerror() names each one. */
@@ -84,6 +91,8 @@ double mq_now(void);
 int mq_json_write_str(FILE *f, const char *s);
 /* Writes x as a JSON number in its shortest round-trip form; NaN and infinities as null. */
 int mq_json_write_num(FILE *f, double x);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* ---- id maps: external string id <-> dense index 0..n-1 ------------------------------- */
 
 /* A hash map from external ids (bytes, not necessarily NUL-free) to dense indices, in order of
@@ -260,6 +263,8 @@ typedef struct mq_synth_opts {
  * atomically; deterministic from the seed. Needs n_titles >= 2 and n_interactions <=
  * n_members * n_titles / 2 (titles are distinct per member, at most half the catalog each). */
 int mq_synth_write(const mq_synth_opts *o, const char *path, const mq_log *log, mq_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

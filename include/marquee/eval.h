@@ -32,6 +32,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* ---- metrics on one ranked list (pure functions) ---------------------------------------- */
 
 /* ranked: [n_ranked] title indices, best first (no duplicates). targets: [n_targets] title
@@ -224,6 +227,8 @@ int mq_eval_tune(const mq_tune_opts *o, const mq_dataset *train, const mq_heldou
  * validation member whose id is also a training member's is MQ_EINVAL. The caller owns *out. */
 int mq_eval_refit_data(const mq_dataset *train, const mq_heldout *val, mq_dataset **out,
                        mq_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 typedef struct mq_model mq_model;
 
 /* Hyperparameters as "name=value" strings, e.g. {"lambda=200", "factors=128"}; each model
@@ -81,6 +84,23 @@ int mq_model_recommend(const mq_model *m, const int32_t *hist, const float *hist
                        int n_hist, const mq_filter *f, int n, int32_t *out_titles,
                        float *out_scores, mq_err *err);
 
+/* The history of a member of a dataset, by external id, for mq_model_recommend: *hist gets the
+ * model's indices of the member's titles in pos (their implicit positives, mq_data_positives),
+ * skipping titles the model does not know (*n_unknown counts them; may be NULL). With raw (the
+ * data before binarization; may be NULL) and seen/n_seen non-NULL, *seen gets the model's
+ * indices of every title of the member in raw, positive or not: titles to exclude as seen.
+ * Arrays are malloc'd (caller frees; *seen stays NULL when there is none). MQ_ENOTFOUND when
+ * the member has no positives in pos. Thread-safe. */
+int mq_model_member_history(const mq_model *m, const mq_dataset *pos, const mq_dataset *raw,
+                            const char *member, int32_t **hist, int *n_hist, int32_t **seen,
+                            int *n_seen, int *n_unknown, mq_err *err);
+/* Top-n for a member of a dataset (`marquee recommend --member ID --data PATH`): the history
+ * of mq_model_member_history, the titles seen in raw excluded unless f->include_seen, then
+ * mq_model_recommend with f (NULL = defaults). Returns the count written or a negative MQ_E*. */
+int mq_model_recommend_member(const mq_model *m, const mq_dataset *pos, const mq_dataset *raw,
+                              const char *member, const mq_filter *f, int n, int32_t *out_titles,
+                              float *out_scores, mq_err *err);
+
 /* Why title t was recommended: the history titles that contributed most to its score, with
  * their contributions; returns the count written (<= max). */
 int mq_model_explain(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
@@ -120,6 +140,8 @@ int mq_model_recommend_batch(const mq_model *m, int32_t n_batch, const int64_t *
                              const int32_t *hist_idx, const mq_filter *f, int n,
                              int32_t *out_titles, float *out_scores, int32_t *out_counts,
                              int n_threads, mq_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* ---- events as they travel through serving ------------------------------------------- */
 
 #define MQ_ID_MAX 255     /* longest member or title id accepted, in bytes */
@@ -363,6 +366,8 @@ int mq_server_port(const mq_server *s);
 int mq_server_reload(mq_server *s, mq_err *err);
 /* Stops listening, waits for requests in flight, closes everything. NULL is fine. */
 void mq_server_stop(mq_server *s);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

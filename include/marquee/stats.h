@@ -16,6 +16,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* Standard normal density, cdf P(Z <= x), survival P(Z > x) (accurate in the far upper tail),
  * and quantile: the x with P(Z <= x) = p (Wichura's AS 241, ~1e-16 relative), p in (0, 1);
  * p = 0 and p = 1 give -inf and +inf. */
@@ -58,6 +61,8 @@ int mq_stats_bh(const double *p, int n, double *adj);
 #define MQ_GS_OBF 2
 double mq_stats_gs_crossing(int K, const double *bounds);
 int mq_stats_gs_bounds(int K, double alpha, int type, double *bounds);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmarquee.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #define MQ_XP_MAX_VARIANTS 16
 #define MQ_XP_MAX_GUARDRAILS 16
 #define MQ_XP_NAME 128
@@ -187,6 +190,14 @@ typedef struct mq_xp_analyze_opts {
 int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *opts, char **json, char **text,
                   const mq_log *log, mq_err *err);
 
+/* mq_xp_analyze with its options as "name=value" strings (for bindings: no struct layout to
+ * mirror): the names are `marquee xp analyze`'s long options without the dashes (metric and
+ * quantile repeat; sequential, mann-whitney and bootstrap take true/false; config=PATH with an
+ * optional experiment=NAME reads a config), e.g. {"metric=watch_minutes", "control=A"}.
+ * Unknown names and bad values are MQ_EINVAL naming them. Outputs as mq_xp_analyze. */
+int mq_xp_analyze_params(const char *path, const char *const *params, int n_params, char **json,
+                         char **text, const mq_log *log, mq_err *err);
+
 /* One arm's summary: units, mean and sample variance (n - 1 denominator). */
 typedef struct mq_xp_arm {
     double n, mean, var;
@@ -236,6 +247,8 @@ typedef struct mq_xp_interact_opts {
  * malloc'd strings the caller frees; errors name file:line, column and value. */
 int mq_xp_interactions(const char *path, const mq_xp_interact_opts *opts, char **json,
                        char **text, const mq_log *log, mq_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -238,36 +238,35 @@ int mq_cli_recommend(int argc, char **argv)
         if ((rc = mq__cli_load_positives(cmd, data, NULL, format, min_rating, 1, &d, &raw)))
             goto done;
         rc = MQ_EXIT_FAIL;
-        int32_t u = mq_idmap_find(d->member_ids, member, strlen(member));
-        if (u < 0) {
+        /* Titles the member watched but did not like enough to count as positives (a 3-star
+         * rating) are not history for the model, but they are seen: never recommend them. */
+        int32_t *seen = NULL;
+        int n_seen = 0;
+        int hrc = mq_model_member_history(m, d, include_seen ? NULL : raw, member, &hist, &n_hist,
+                                          &seen, &n_seen, &unknown, &err);
+        if (hrc == MQ_ENOTFOUND) {
             fprintf(stderr, "marquee %s: member '%s' has no positives in %s\n", cmd, member, data);
             goto done;
         }
-        int64_t len = d->m_ptr[u + 1] - d->m_ptr[u];
-        hist = malloc((size_t)(len > 0 ? len : 1) * sizeof *hist);
-        if (!hist) goto done;
-        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) {
-            int32_t t = mq_model_title_index(m, mq_idmap_name(d->title_ids, d->m_idx[e]));
-            if (t < 0) unknown++;
-            else hist[n_hist++] = t;
+        if (hrc) {
+            rc = mq_cli_fail(cmd, &err);
+            goto done;
         }
         if (unknown)
             mq_cli_logf(MQ_CLI_WARN, "%d of the member's titles are not in the model (ignored)", unknown);
-        /* Titles the member watched but did not like enough to count as positives (a 3-star
-         * rating) are not history for the model, but they are seen: never recommend them. */
-        int32_t ru = mq_idmap_find(raw->member_ids, member, strlen(member));
-        if (!include_seen && ru >= 0) {
-            int64_t rlen = raw->m_ptr[ru + 1] - raw->m_ptr[ru];
-            int32_t *ex2 = realloc(ex, ((size_t)n_ex + (size_t)rlen + 1) * sizeof *ex2);
-            if (!ex2) goto done;
-            ex = ex2;
-            for (int64_t e = raw->m_ptr[ru]; e < raw->m_ptr[ru + 1]; e++) {
-                int32_t t = mq_model_title_index(m, mq_idmap_name(raw->title_ids, raw->m_idx[e]));
-                if (t >= 0) ex[n_ex++] = t;
+        if (n_seen) {
+            int32_t *ex2 = realloc(ex, ((size_t)n_ex + (size_t)n_seen) * sizeof *ex2);
+            if (!ex2) {
+                free(seen);
+                goto done;
             }
+            ex = ex2;
+            memcpy(ex + n_ex, seen, (size_t)n_seen * sizeof *ex);
+            n_ex += n_seen;
             f.exclude = ex;
             f.n_exclude = n_ex;
         }
+        free(seen);
     }
     int c = mq_model_recommend(m, hist, NULL, n_hist, &f, (int)n, out, scores, &err);
     if (c < 0) {
