@@ -21,7 +21,6 @@
  * model is immutable while being scored, so the scorer below is called from all of them.
  */
 #include "cli.h"
-#include "core/core.h"   /* mq__catalog_copy / mq__catalog_release for the --refit data */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -588,8 +587,8 @@ static int build_refit(const mq_dataset *tr, const mq_heldout *v, mq_dataset **o
     x = NULL;
     if (rc) return rc;
     d->ratings = false;
-    mq__catalog_release(&d->catalog);
-    if (mq__catalog_copy(&d->catalog, &tr->catalog)) {
+    mq_catalog_release(&d->catalog);
+    if (mq_catalog_copy(&d->catalog, &tr->catalog)) {
         mq_dataset_destroy(d);
         return cli_err(err, MQ_ENOMEM, "out of memory");
     }
