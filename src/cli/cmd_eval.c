@@ -389,7 +389,8 @@ static int build_axes(model_report *rep, char **grids, int n_grids, mq_err *err)
             if (strncmp(rep->mp.p[i], names[j], l) == 0 && rep->mp.p[i][l] == '=') fixed = true;
         if (fixed) continue;
         grid_axis *ax = &rep->axes[rep->n_axes++];
-        snprintf(ax->name, sizeof ax->name, "%s", names[j]);
+        if (snprintf(ax->name, sizeof ax->name, "%s", names[j]) >= (int)sizeof ax->name)
+            return cli_err(err, MQ_EINVAL, "--grid %s.%s: name too long", kind, names[j]);
         ax->n = 0;
         char *vals[16];
         int nv = split_list(spec[j], vals, 16);
@@ -397,7 +398,8 @@ static int build_axes(model_report *rep, char **grids, int n_grids, mq_err *err)
             return cli_err(err, MQ_EINVAL, "--grid %s.%s: 1 to 16 values expected", kind,
                            names[j]);
         for (int v = 0; v < nv; v++)
-            snprintf(ax->nv[ax->n++], sizeof ax->nv[0], "%s=%s", names[j], vals[v]);
+            if (snprintf(ax->nv[ax->n++], sizeof ax->nv[0], "%s=%s", names[j], vals[v]) >= (int)sizeof ax->nv[0])
+                return cli_err(err, MQ_EINVAL, "--grid %s.%s: value '%s' too long", kind, names[j], vals[v]);
     }
     return 0;
 }

@@ -42,8 +42,6 @@
  * its halves, each with its own ctx copy, merged by arm name at the end (read_file).
  */
 #include "core/core.h"
-/* Messages are truncated on purpose when names are very long. */
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
