@@ -24,3 +24,18 @@ MQ_TEST(core_public_headers_hold_no_internals)
 {
     ASSERT_INT_EQ(mq_test_sh("! grep -nE 'mq_buf|mq__|\\(internal\\)' include/marquee.h include/marquee/*.h"), 0);
 }
+
+/* Module boundaries: a file includes another module's internal header ("<module>/<name>.h"
+ * under src/) only when it belongs to that module: src/<module>/, tests/<module>/ or
+ * bench/<module>_*. core/core.h, the shared base, may be included by all. Lists every
+ * violation it finds. */
+MQ_TEST(core_no_file_includes_another_modules_internal_header)
+{
+    ASSERT_INT_EQ(mq_test_sh(
+        "grep -H '^#include \"[a-z0-9_]*/[a-z0-9_]*\\.h\"' src/*/*.[ch] tests/*/*.[ch] bench/*.[ch] fuzz/*.c "
+        "| awk -v mods=\" $(ls src | tr '\\n' ' ')\" '"
+        "{ split($0, a, \":\"); f = a[1]; h = $0; sub(/^[^\"]*\"/, \"\", h); sub(/\\/.*/, \"\", h);"
+        "  n = split(f, p, \"/\"); own = p[2]; if (p[1] == \"bench\") { own = p[2]; sub(/_.*/, \"\", own) }"
+        "  if (h != \"core\" && h != own && index(mods, \" \" h \" \")) { print f \" includes an internal header of module \" h; bad = 1 } }"
+        " END { exit bad }'"), 0);
+}
