@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     mq_rng r;
     mq_rng_seed(&r, 1);
     mq_catalog cat;
-    mq__catalog_init(&cat, NT);
+    mq_catalog_init(&cat, NT);
     cat.n_genres = NG;
     static const char *gn[NG] = {"Action", "Adventure", "Animation", "Children", "Comedy", "Crime",
                                  "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "IMAX",

@@ -78,6 +78,14 @@ typedef struct mq_catalog {
     char **tag_names;        /* [n_tags] lower-cased tag text */
 } mq_catalog;
 
+/* Fills c (caller storage) with empty metadata for n_titles titles (names NULL, years 0, genres
+ * 0, no tags). MQ_ENOMEM leaves c empty. Release with mq_catalog_release. */
+int mq_catalog_init(mq_catalog *c, int32_t n_titles);
+/* Deep copy of src into dst (caller storage, same title indexing); MQ_ENOMEM leaves dst empty. */
+int mq_catalog_copy(mq_catalog *dst, const mq_catalog *src);
+/* Frees what c holds and zeroes it; a zeroed catalog is fine. */
+void mq_catalog_release(mq_catalog *c);
+
 /* ---- the dataset ------------------------------------------------------------------------ */
 
 /* Interactions as a sparse matrix, in both orientations, with the external ids. Within a
@@ -100,9 +108,7 @@ typedef struct mq_dataset {
     mq_catalog catalog;      /* n_titles entries (empty metadata when none was loaded) */
     bool ratings;            /* values are explicit ratings (the MovieLens formats): positives are
                               * value >= 4 by the REFERENCES.md protocol; else value > 0 */
-    void *mapping;           /* snapshot mapping when loaded by mmap, else NULL (internal) */
-    size_t mapping_len;
-} mq_dataset;
+} mq_dataset;   /* always allocated by the library (build, load, split, merge): grows by appending */
 
 /* Builds a dataset from interactions whose indices refer to the given id maps. Takes
  * ownership of both maps (also on failure). The catalog starts empty with

@@ -27,6 +27,7 @@
 
 #include "core.h"
 #include "data.h"
+#include "models.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -164,13 +164,4 @@ float mq__kth_largest(float *v, int n, int k);
 
 
 
-/* ---- catalog helpers (dataset.c) ---- */
-int mq__catalog_init(mq_catalog *c, int32_t n);        /* empty metadata for n titles */
-int mq__catalog_copy(mq_catalog *dst, const mq_catalog *src);
-void mq__catalog_release(mq_catalog *c);
-/* The entries of d with keep[e] set ([nnz] flags), members with at least one kept entry (in
- * index order), the whole title space and a copy of the catalog. as_positives sets every kept
- * value to 1 (and ratings false); otherwise values and the ratings flag are kept. */
-int mq__dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positives,
-                       mq_dataset **out, mq_err *err);
 #endif

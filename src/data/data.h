@@ -79,4 +79,25 @@ int mq__catalog_u_item(mq_catalog *c, const mq__idspace *titles, const char *pat
 int mq__catalog_artists(mq_catalog *c, const mq__idspace *titles, const char *path,
                         mq_load_opts *o, mq_err *err);
 
+/* A dataset as the data module allocates it: the public struct first (callers only hold
+ * mq_dataset pointers, so it can grow), then how its arrays are owned. Every mq_dataset the
+ * library hands out is one of these (dataset.c and snapshot.c allocate them). */
+typedef struct mq__dataset_full {
+    mq_dataset pub;
+    void *mapping;           /* snapshot mapping when loaded by mmap (arrays point into it), else NULL */
+    size_t mapping_len;
+} mq__dataset_full;
+
+/* Whether d's arrays point into a snapshot mapping. */
+static inline bool mq__dataset_mapped(const mq_dataset *d)
+{
+    return ((const mq__dataset_full *)d)->mapping != NULL;
+}
+
+/* The entries of d with keep[e] set ([nnz] flags), members with at least one kept entry (in
+ * index order), the whole title space and a copy of the catalog. as_positives sets every kept
+ * value to 1 (and ratings false); otherwise values and the ratings flag are kept. */
+int mq__dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positives,
+                       mq_dataset **out, mq_err *err);
+
 #endif

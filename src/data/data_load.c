@@ -23,11 +23,6 @@
  */
 #include "data/data.h"
 
-/* Messages are cut to fit mq_err on purpose. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-#endif
-
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -115,24 +110,25 @@ static void render(char *out, size_t cap, const char *text, size_t n)
 
 int mq__ld_bad(mq__src *s, const char *field, const char *text, size_t n, const char *fmt, ...)
 {
-    char what[200], shown[300], msg[512];
+    char what[200], shown[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    mq_buf b;   /* the whole message; cut to fit where it is stored (mq_err, first_bad) */
+    mq_buf_init(&b);
     if (field) {
         render(shown, sizeof shown, text, n);
-        int k = snprintf(msg, sizeof msg, "%s:%lld: field '%s': '%s' %s", s->path, (long long)s->line,
-                 field, shown, what);
-        (void)k;
+        mq_buf_printf(&b, "%s:%lld: field '%s': '%s' %s", s->path, (long long)s->line, field, shown,
+                      what);
     } else if (text) {
         render(shown, sizeof shown, text, n);
-        int k = snprintf(msg, sizeof msg, "%s:%lld: %s: '%s'", s->path, (long long)s->line, what, shown);
-        (void)k;
+        mq_buf_printf(&b, "%s:%lld: %s: '%s'", s->path, (long long)s->line, what, shown);
     } else {
-        int k = snprintf(msg, sizeof msg, "%s:%lld: %s", s->path, (long long)s->line, what);
-        (void)k;
+        mq_buf_printf(&b, "%s:%lld: %s", s->path, (long long)s->line, what);
     }
+    const char *msg = b.oom ? what : mq_buf_cstr(&b);
+    int rc = 0;
     if (s->opts && s->opts->skip_bad_rows) {
         int64_t k = s->opts->n_bad_rows++;
         if (k < 5) {
@@ -140,9 +136,11 @@ int mq__ld_bad(mq__src *s, const char *field, const char *text, size_t n, const 
             memcpy(s->opts->first_bad[k], msg, m);
             s->opts->first_bad[k][m] = 0;
         }
-        return 0;
+    } else {
+        rc = mq__err_set(s->err, MQ_EFORMAT, "%s", msg);
     }
-    return mq__err_set(s->err, MQ_EFORMAT, "%s", msg);
+    mq_buf_release(&b);
+    return rc;
 }
 
 int mq__ld_next(mq__src *s, const char **b, const char **e)

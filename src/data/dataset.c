@@ -6,7 +6,7 @@
  * the latest), and derives the CSC copy by one more counting pass. Memory: the input plus
  * 2 x 24 bytes per interaction for CSR + CSC.
  */
-#include "core/core.h"
+#include "data/data.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -61,9 +61,10 @@ void mq_dataset_destroy(mq_dataset *d)
     if (!d) return;
     mq_idmap_destroy(d->member_ids);
     mq_idmap_destroy(d->title_ids);
-    if (d->mapping) {
+    mq__dataset_full *full = (mq__dataset_full *)d;
+    if (full->mapping) {
         /* Arrays point into the snapshot mapping; the catalog strings are heap copies. */
-        munmap(d->mapping, d->mapping_len);
+        munmap(full->mapping, full->mapping_len);
     } else {
         free(d->m_ptr); free(d->m_idx); free(d->m_val); free(d->m_time);
         free(d->t_ptr); free(d->t_idx); free(d->t_val); free(d->t_time);
@@ -72,8 +73,7 @@ void mq_dataset_destroy(mq_dataset *d)
     free(d);
 }
 
-/* Empty catalog arrays for n titles. */
-int mq__catalog_init(mq_catalog *c, int32_t n)
+int mq_catalog_init(mq_catalog *c, int32_t n)
 {
     memset(c, 0, sizeof *c);
     c->n_titles = n;
@@ -88,7 +88,7 @@ int mq__catalog_init(mq_catalog *c, int32_t n)
     return 0;
 }
 
-void mq__catalog_release(mq_catalog *c) { catalog_release(c); }
+void mq_catalog_release(mq_catalog *c) { catalog_release(c); }
 
 /* Fills the CSC arrays of d from its CSR arrays (members ascending within each column). */
 static int build_csc(mq_dataset *d)
@@ -119,7 +119,7 @@ int mq_dataset_build(const mq_interaction *x, int64_t n, mq_idmap *member_ids,
                      mq_idmap *title_ids, mq_dataset **out, mq_err *err)
 {
     *out = NULL;
-    mq_dataset *d = calloc(1, sizeof *d);
+    mq_dataset *d = calloc(1, sizeof(mq__dataset_full));   /* see data.h */
     int64_t *by_title = NULL, *order = NULL, *cnt = NULL;
     int rc = MQ_ENOMEM;
     if (!d) goto fail;
@@ -180,7 +180,7 @@ int mq_dataset_build(const mq_interaction *x, int64_t n, mq_idmap *member_ids,
     for (int32_t u = 0; u < d->n_members; u++) d->m_ptr[u + 1] += d->m_ptr[u];
     d->nnz = nnz;
     if ((rc = build_csc(d)) != 0) goto fail;
-    if ((rc = mq__catalog_init(&d->catalog, d->n_titles)) != 0) goto fail;
+    if ((rc = mq_catalog_init(&d->catalog, d->n_titles)) != 0) goto fail;
     free(by_title); free(order); free(cnt);
     *out = d;
     return 0;
@@ -193,10 +193,9 @@ fail:
     return rc;
 }
 
-/* Deep copy of catalog src into dst (same title indexing). */
-int mq__catalog_copy(mq_catalog *dst, const mq_catalog *src)
+int mq_catalog_copy(mq_catalog *dst, const mq_catalog *src)
 {
-    int rc = mq__catalog_init(dst, src->n_titles);
+    int rc = mq_catalog_init(dst, src->n_titles);
     if (rc) return rc;
     for (int32_t t = 0; t < src->n_titles; t++) {
         if (src->names && src->names[t] && !(dst->names[t] = strdup(src->names[t]))) goto oom;
@@ -255,8 +254,8 @@ int mq__dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positiv
     free(x);
     if (rc) return rc;
     s->ratings = as_positives ? false : d->ratings;
-    mq__catalog_release(&s->catalog);
-    if ((rc = mq__catalog_copy(&s->catalog, &d->catalog)) != 0) {
+    mq_catalog_release(&s->catalog);
+    if ((rc = mq_catalog_copy(&s->catalog, &d->catalog)) != 0) {
         mq_dataset_destroy(s);
         return mq__err_set(err, rc, "out of memory copying the catalog");
     }
@@ -324,7 +323,7 @@ int mq_dataset_merge(const mq_dataset *a, const mq_dataset *b, mq_dataset **out,
     if (rc) return rc;
     /* m->catalog is empty for all of m's titles; fill a's part from a's catalog. */
     mq_catalog c;
-    if ((rc = mq__catalog_copy(&c, &a->catalog)) != 0) {
+    if ((rc = mq_catalog_copy(&c, &a->catalog)) != 0) {
         mq_dataset_destroy(m);
         return mq__err_set(err, rc, "out of memory copying the catalog");
     }
@@ -340,14 +339,14 @@ int mq_dataset_merge(const mq_dataset *a, const mq_dataset *b, mq_dataset **out,
     /* Tags: a's CSR, then empty rows for b's new titles. */
     free(m->catalog.tag_ptr);
     m->catalog.tag_ptr = calloc((size_t)m->n_titles + 1, sizeof *m->catalog.tag_ptr);
-    if (!m->catalog.tag_ptr) { mq__catalog_release(&c); mq_dataset_destroy(m); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    if (!m->catalog.tag_ptr) { mq_catalog_release(&c); mq_dataset_destroy(m); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
     for (int32_t t = 0; t <= m->n_titles; t++)
         m->catalog.tag_ptr[t] = c.tag_ptr[MQ_MIN(t, a->n_titles)];
     m->catalog.tag_ids = c.tag_ids; c.tag_ids = NULL;
     m->catalog.tag_counts = c.tag_counts; c.tag_counts = NULL;
     m->catalog.tag_names = c.tag_names; c.tag_names = NULL;
     m->catalog.n_tags = c.n_tags; c.n_tags = 0;
-    mq__catalog_release(&c);
+    mq_catalog_release(&c);
     m->ratings = false;
     *out = m;
     return 0;

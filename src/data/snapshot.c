@@ -357,7 +357,7 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
         goto fail;
     }
 
-    if (!(d = calloc(1, sizeof *d))) goto oom;
+    if (!(d = calloc(1, sizeof(mq__dataset_full)))) goto oom;   /* see data.h */
     d->n_members = n_members;
     d->n_titles = n_titles;
     d->nnz = nnz;
@@ -371,8 +371,8 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
     d->t_idx = (int32_t *)v[S_T_IDX].p;
     d->t_val = (float *)v[S_T_VAL].p;
     d->t_time = (int64_t *)v[S_T_TIME].p;
-    d->mapping = (void *)map;
-    d->mapping_len = len;
+    ((mq__dataset_full *)d)->mapping = (void *)map;
+    ((mq__dataset_full *)d)->mapping_len = len;
     map = NULL;
     int r2;
     if ((r2 = rebuild_ids(&v[S_MEMBER_IDS], &d->member_ids)) || (r2 = rebuild_ids(&v[S_TITLE_IDS], &d->title_ids))) {
@@ -381,7 +381,7 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
         goto fail;
     }
     mq_catalog *c = &d->catalog;
-    if (mq__catalog_init(c, n_titles)) goto oom;
+    if (mq_catalog_init(c, n_titles)) goto oom;
     const uint8_t *p = v[S_CAT_NAMES].p, *end = p + v[S_CAT_NAMES].len;
     for (int32_t t = 0; t < n_titles; t++) {
         if (p >= end) goto bad_names;

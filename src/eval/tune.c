@@ -411,8 +411,8 @@ int mq_eval_refit_data(const mq_dataset *tr, const mq_heldout *v, mq_dataset **o
     x = NULL;
     if (rc) return rc;
     d->ratings = false;
-    mq__catalog_release(&d->catalog);
-    if (mq__catalog_copy(&d->catalog, &tr->catalog)) {
+    mq_catalog_release(&d->catalog);
+    if (mq_catalog_copy(&d->catalog, &tr->catalog)) {
         mq_dataset_destroy(d);
         return mq__err_set(err, MQ_ENOMEM, "out of memory");
     }

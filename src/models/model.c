@@ -297,7 +297,7 @@ int mq__model_new(const char *kind, const mq_dataset *d, mq_model **out, mq_err 
             const char *id = mq_idmap_name(d->title_ids, t);
             if (mq_idmap_intern(m->title_ids, id, strlen(id)) != t) goto nomem;
         }
-        if (mq__catalog_copy(&m->catalog, &d->catalog) != 0) goto nomem;
+        if (mq_catalog_copy(&m->catalog, &d->catalog) != 0) goto nomem;
         if (m->catalog.n_titles != d->n_titles) {
             mq_model_destroy(m);
             return mq__err_set(err, MQ_EINVAL, "dataset catalog has %d titles, matrix %d",
@@ -322,7 +322,7 @@ void mq_model_destroy(mq_model *m)
     for (int i = 0; i < m->n_arr; i++)
         if (m->arr[i].owned) free(m->arr[i].p);
     mq_idmap_destroy(m->title_ids);
-    mq__catalog_release(&m->catalog);
+    mq_catalog_release(&m->catalog);
     if (m->mapping) mq__file_unmap(m->mapping, m->mapping_len);
     free(m);
 }

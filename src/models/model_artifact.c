@@ -437,7 +437,7 @@ int mq_model_load(const char *path, mq_model **out, mq_err *err)
     /* Catalog (copied: it is small and mq_catalog owns its strings). */
     {
         mq_catalog *c = &m->catalog;
-        if (mq__catalog_init(c, nt)) {
+        if (mq_catalog_init(c, nt)) {
             rc = mq__err_set(err, MQ_ENOMEM, "load: out of memory");
             goto fail;
         }

@@ -19,7 +19,7 @@
  * per cell: memory O(k m) whatever the number of units. Every cell needs 2 units.
  */
 #include "xp.h"
-#include "data/data.h"
+/* fields and numbers: core's CSV scanner (core/core.h via xp.h) */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include <math.h>
 
@@ -270,24 +270,31 @@ int mq_xp_interactions(const char *path, const mq_xp_interact_opts *o, char **js
     if (!c) return mq__err_set(err, MQ_ENOMEM, "out of memory");
     c->o = o;
     c->path = path;
-    mq__src s;
-    int rc = mq__ld_open(&s, path, NULL, err);
+    /* The file mapped whole (core's mq__file_map), read line by line; "\r\n" ends a line too. */
+    const void *data;
+    size_t len;
+    int rc = mq__file_map(path, &data, &len, err);
     if (rc) { free(c); return rc; }
-    const char *b, *e;
+    const char *p = data, *end = p ? p + len : NULL;
+    int64_t line = 0;
     bool have_header = false;
-    while ((rc = mq__ld_next(&s, &b, &e)) != 0) {
-        if (rc < 0) break;
-        if (rc == 2 || b == e) continue;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *b = p, *e = nl ? nl : end;
+        p = nl ? nl + 1 : end;
+        line++;
+        if (e > b && e[-1] == '\r') e--;
+        if (b == e) continue;
         if (!have_header) {
             if (e - b >= 3 && !memcmp(b, "\xEF\xBB\xBF", 3)) b += 3;
             rc = header(c, b, e, err);
             have_header = true;
         } else {
-            rc = row_in(c, b, e, s.line, err);
+            rc = row_in(c, b, e, line, err);
         }
         if (rc) break;
     }
-    mq__ld_close(&s);
+    mq__file_unmap(data, len);
     if (!rc && !have_header) rc = mq__err_set(err, MQ_EFORMAT, "%s: empty file (no header)", path);
     if (!rc) rc = report(c, json, text, err);
     free(c);

@@ -2,7 +2,7 @@
  * case on small fixtures), snapshots (round trip, corruption), splits (disjoint, deterministic,
  * 80/20, write/read), synthetic data, and the `marquee data` command. */
 #include "../test.h"
-#include "core/core.h"
+#include "data/data.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -404,7 +404,7 @@ MQ_TEST(data_snapshot_round_trip)
         snprintf(path, sizeof path, "%s/snap%d.mqd", mq_test_tmpdir(), i);
         ASSERT_OK(mq_snapshot_save(d, path, &err), &err);
         ASSERT_OK(mq_data_open(path, NULL, &s, &err), &err);   /* detected by magic */
-        ASSERT(s->mapping != NULL);
+        ASSERT(mq__dataset_mapped(s));
         same_dataset(t_, d, s);
         if (t_->failed) return;
         mq_dataset_destroy(s);
@@ -794,7 +794,6 @@ MQ_TEST(data_messages_show_utf8_and_catalog_with_format)
 }
 
 /* The number parsers under the loaders (internal, src/data/data.h). */
-#include "data/data.h"
 
 MQ_TEST(data_number_parsers)
 {

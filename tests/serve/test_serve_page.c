@@ -33,7 +33,7 @@ static const char *gnames[NG] = {"Action", "Comedy", "Drama", "Horror", "Romance
 static int fixture_init(fixture *f, mq_err *err)
 {
     memset(f, 0, sizeof *f);
-    int rc = mq__catalog_init(&f->cat, NT);
+    int rc = mq_catalog_init(&f->cat, NT);
     if (rc) return rc;
     f->cat.n_genres = NG;
     for (int g = 0; g < NG; g++) f->cat.genre_names[g] = strdup(gnames[g]);
@@ -60,7 +60,7 @@ static void fixture_release(fixture *f)
 {
     mq_page_catalog_release(&f->pc);
     for (int t = 0; t < NT; t++) free(f->ids[t]);
-    mq__catalog_release(&f->cat);
+    mq_catalog_release(&f->cat);
 }
 
 static int row_index(const mq_page *p, const char *id)

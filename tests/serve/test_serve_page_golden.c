@@ -35,7 +35,7 @@ MQ_TEST(serve_page_golden_output)
     mq_rng r;
     mq_rng_seed(&r, 20261122);
     mq_catalog cat;
-    ASSERT_OK(mq__catalog_init(&cat, GNT), &err);
+    ASSERT_OK(mq_catalog_init(&cat, GNT), &err);
     cat.n_genres = GNG;
     for (int g = 0; g < GNG; g++) {
         char b[32];
@@ -140,7 +140,7 @@ MQ_TEST(serve_page_golden_output)
     free(bounded);
     mq_page_ctx_destroy(ctx);
     mq_page_catalog_release(&pc);
-    mq__catalog_release(&cat);
+    mq_catalog_release(&cat);
     for (int t = 0; t < GNT; t++) free(ids[t]);
     free(ids); free(pop); free(trend); free(scores); free(sim);
 }
