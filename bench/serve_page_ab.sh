@@ -13,8 +13,12 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 names="mq_page_ctx_create mq_page_ctx_destroy mq_page_build mq__page_json mq__page_title_json
        mq_page_catalog_init mq_page_catalog_release"
 defs=""; for n in $names; do defs="$defs -D$n=old_$n"; done
+# the JSON writers were public (mq_page_json) before they moved to src/serve/serve.h (mq__)
+defs="$defs -Dmq_page_json=old_mq__page_json -Dmq_page_title_json=old_mq__page_title_json"
 # the old code keeps the current declarations (same signatures) under the old_ names
-cflags="-std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc $defs"
+# before the one-folder-per-module layout page.c included "common.h" (now core + serve's header)
+printf '#include "serve/serve.h"\n' > "$tmp/common.h"
+cflags="-std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc -I$tmp $defs"
 cc $cflags -c "$tmp/page_old.c" -o "$tmp/page_old.o"
 cc $cflags bench/serve_page.c "$tmp/page_old.o" build/libmarquee.a -lmicrohttpd -lcjson -lhiredis \
    -llmdb -llapacke -lopenblas -lpthread -lm -o "$tmp/bench_serve_page_old"

@@ -120,3 +120,31 @@ MQ_TEST(core_csv_malformed_quote_in_xp_input_names_the_line)
                              "test $? -eq 1 && grep -q 'q.csv:3: a quote is not closed' '%s/err'",
                              t, mq_test_bin(), t, t, t), 0);
 }
+
+/* The public JSON writers (what the CLI uses) write exactly what core's mq_buf writers
+ * append: one escaper, one number format. */
+MQ_TEST(core_json_write_matches_the_buffer_writer)
+{
+    const char *s = "id \"q\" \\ \t\x01 \xc3\xa9 \xff\xfe \xed\xa0\x80 end";   /* é, bad bytes, a surrogate */
+    double nums[] = {0, -0.0, 0.1, 1e300, -2.5e-7, 123456789012345678.0, NAN, INFINITY, 1.0f / 3.0f};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ASSERT(f != NULL);
+    mq_buf b;
+    mq_buf_init(&b);
+    ASSERT_INT_EQ(mq_json_write_str(f, s, strlen(s)), 0);
+    mq_buf_json_str(&b, s, strlen(s));
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+        fputc(' ', f);
+        mq_buf_putc(&b, ' ');
+        ASSERT_INT_EQ(mq_json_write_num(f, nums[i]), 0);
+        mq_buf_json_num(&b, nums[i]);
+    }
+    fclose(f);
+    ASSERT_STR_EQ(text, mq_buf_cstr(&b));
+    ASSERT(mq__utf8_valid(text, len));
+    ASSERT(strstr(text, "\\u0001") && strstr(text, "\xef\xbf\xbd\xef\xbf\xbd") && strstr(text, " null null "));
+    free(text);
+    mq_buf_release(&b);
+}
