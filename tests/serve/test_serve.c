@@ -647,6 +647,11 @@ MQ_TEST(serve_cli_usage_and_bad_options)
     ASSERT_INT_EQ(mq_test_sh("%s serve --models %s --events %s/ev --store nonsense --port 0 2> %s/e2; "
                              "test $? = 1 && grep -q 'expected lmdb:PATH' %s/e2",
                              mq_test_bin(), shared_models, tmp, tmp, tmp), 0);
+    /* a --pid-file that cannot be written: the server does not keep running unreachable */
+    ASSERT_INT_EQ(mq_test_sh("%s serve --models %s --events %s/ev --store lmdb:%s/st --port 0 "
+                             "--pid-file %s/no/such/dir/pid > /dev/null 2> %s/e3; "
+                             "test $? = 1 && grep -q 'cannot write --pid-file' %s/e3",
+                             mq_test_bin(), shared_models, tmp, tmp, tmp, tmp, tmp), 0);
 }
 
 /* The ids of a page's row, in order (up to cap). */
