@@ -353,8 +353,9 @@ int mq_eval_tune(const mq_tune_opts *o, const mq_dataset *train, const mq_heldou
     for (int a = 0; a < n_axes; a++) {
         mq_tune_axis *ax = &res->axes[a];
         ax->best = s->idx[res->best][a];
-        snprintf(res->best_params[a], sizeof res->best_params[a], "%s=%s", ax->name,
-                 ax->values[ax->best]);
+        char nv[sizeof res->best_params[a]];   /* name (< 48) '=' value (< 32): always fits */
+        snprintf(nv, sizeof nv, "%s=%s", ax->name, ax->values[ax->best]);
+        memcpy(res->best_params[a], nv, sizeof nv);
         ax->edge = 0;
         ax->stop = NULL;
         if (!ax->numeric || ax->n < 2) continue;

@@ -15,7 +15,7 @@ static bool forkcheck(void) { const char *e = getenv("MQ_FORKCHECK"); return e &
 MQ_TEST(zz_forkcheck_crash)
 {
     if (!forkcheck()) MQ_SKIP("only under runner_isolates_crash_and_hang");
-    raise(SIGSEGV);
+    raise(SIGKILL);   /* a signal no sanitizer intercepts: the same outcome in `make asan` */
 }
 
 MQ_TEST(zz_forkcheck_hang)
@@ -52,7 +52,7 @@ MQ_TEST(runner_isolates_crash_and_hang)
     double dt = mq_now() - t0;
     ASSERT_INT_EQ(rc, 1);   /* some failed */
     ASSERT(dt < 30);        /* the hang was cut at its timeout */
-    ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_crash .*crashed: signal 11' '%s/err'", t), 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_crash .*crashed: signal 9' '%s/err'", t), 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_hang .*timed out after 1 s' '%s/err'", t), 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_exit .*exit status 7' '%s/err'", t), 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[  OK  \\] zz_forkcheck_ok' '%s/err'", t), 0);
