@@ -152,7 +152,7 @@ const mq_eval_metric *mq_eval_find(const mq_eval_result *r, const char *name);
  * the edge (next value = edge * edge / neighbour, i.e. the ratio of the two outermost grid
  * values; rounded for integer axes) and the new value is tried with the other axes at the best
  * point, at most max_extend steps per side and axis. An axis cannot be extended past a value
- * <= 0, nor past a value the model rejects (MQ_EINVAL from its parameter check): the optimum
+ * <= 0, nor past a value the model rejects (MQ_EINVAL or MQ_ERANGE from its parameter check): the optimum
  * then sits on the parameter's bound. The result says which axes were extended and whether
  * the optimum is interior. */
 

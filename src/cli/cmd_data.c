@@ -290,7 +290,8 @@ static int cmd_synth(int argc, char **argv)
         {"out", required_argument, 0, O_OUT}, {"zipf", required_argument, 0, O_ZIPF},
         {"sigma", required_argument, 0, O_SIGMA}, {"members", required_argument, 0, O_MEMBERS},
         {"titles", required_argument, 0, O_TITLES}, {"interactions", required_argument, 0, O_INTERACTIONS},
-        {"seed", required_argument, 0, O_SEED}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"seed", required_argument, 0, O_SEED}, {"log-format", required_argument, 0, O_LOG_FORMAT},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     mq_synth_opts so = {0};
     const char *outp = NULL;
     bool have[4] = {0};
@@ -301,6 +302,10 @@ static int cmd_synth(int argc, char **argv)
         double dv;
         if (c == 'h') break;
         if (c == O_OUT) { outp = v; continue; }
+        if (c == O_LOG_FORMAT) {
+            if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
+            continue;
+        }
         if (c == O_ZIPF || c == O_SIGMA) {
             if (mq_cli_parse_double(v, &dv) || !(dv > 0 && dv < 100))
                 return mq_cli_usage_error(cmd, "--%s must be a positive number (got '%s')", c == O_ZIPF ? "zipf" : "sigma", v);
@@ -325,7 +330,8 @@ static int cmd_synth(int argc, char **argv)
                "fine); written atomically. Deterministic from --seed.\n\n"
                "Options:\n"
                "  --zipf S     popularity exponent: P(rank r) ~ r^-S (default 1.0)\n"
-               "  --sigma X    log-normal sigma of member activity (default 1.0)\n");
+               "  --sigma X    log-normal sigma of member activity (default 1.0)\n"
+               "  --log-format FMT  progress lines on stderr as text (default) or json\n");
         return MQ_EXIT_OK;
     }
     if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);

@@ -100,13 +100,19 @@ static void json_title_fields(const mq_model *m, int32_t t, const char *key, dou
     json_num(value);
 }
 
-int mq_cli_recommend(int argc, char **argv)
+/* The options, parsed and checked before the model or any data is read. */
+typedef struct rec_args {
+    const char *model_path, *member, *data, *history;
+    const char *exclude, *genre, *similar, *min_rating, *format;
+    bool explain, json, include_seen;
+    long long n;
+} rec_args;
+
+/* Fills a from argv; returns -1 to go on, or an exit status (help, usage error). */
+static int parse_args(const char *cmd, int argc, char **argv, rec_args *a)
 {
-    const char *cmd = "recommend";
-    const char *model_path = NULL, *member = NULL, *data = NULL, *history = NULL;
-    const char *exclude = NULL, *genre = NULL, *similar = NULL, *min_rating = NULL, *format = NULL;
-    bool explain = false, json = false, include_seen = false;
-    long long n = 20;
+    memset(a, 0, sizeof *a);
+    a->n = 20;
     enum {
         O_MODEL = MQ_CLI_OPT, O_MEMBER, O_DATA, O_HISTORY, O_N, O_EXPLAIN, O_EXCLUDE, O_GENRE,
         O_INCLUDE_SEEN, O_SIMILAR, O_MIN_RATING, O_FORMAT, O_JSON,
@@ -133,35 +139,48 @@ int mq_cli_recommend(int argc, char **argv)
         const char *v = optarg;
         switch (opt) {
         case 'h': fputs(usage_text, stdout); return MQ_EXIT_OK;
-        case O_MODEL: model_path = v; break;
-        case O_MEMBER: member = v; break;
-        case O_DATA: data = v; break;
-        case O_HISTORY: history = v; break;
-        case O_EXCLUDE: exclude = v; break;
-        case O_GENRE: genre = v; break;
-        case O_SIMILAR: similar = v; break;
-        case O_MIN_RATING: min_rating = v; break;
-        case O_FORMAT: format = v; break;
-        case O_EXPLAIN: explain = true; break;
-        case O_JSON: json = true; break;
-        case O_INCLUDE_SEEN: include_seen = true; break;
+        case O_MODEL: a->model_path = v; break;
+        case O_MEMBER: a->member = v; break;
+        case O_DATA: a->data = v; break;
+        case O_HISTORY: a->history = v; break;
+        case O_EXCLUDE: a->exclude = v; break;
+        case O_GENRE: a->genre = v; break;
+        case O_SIMILAR: a->similar = v; break;
+        case O_MIN_RATING: a->min_rating = v; break;
+        case O_FORMAT: a->format = v; break;
+        case O_EXPLAIN: a->explain = true; break;
+        case O_JSON: a->json = true; break;
+        case O_INCLUDE_SEEN: a->include_seen = true; break;
         case O_N:
-            if (mq_cli_parse_i64(v, &n) || n < 1 || n > 100000)
+            if (mq_cli_parse_i64(v, &a->n) || a->n < 1 || a->n > 100000)
                 return mq_cli_usage_error(cmd, "-n: '%s' is not an integer in [1, 100000]", v);
             break;
         default: return mq_cli_bad_option(cmd, argv, opts);
         }
     }
     if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model_path) return mq_cli_usage_error(cmd, "--model FILE is required");
-    if (!similar && !member && !history)
+    if (!a->model_path) return mq_cli_usage_error(cmd, "--model FILE is required");
+    if (!a->similar && !a->member && !a->history)
         return mq_cli_usage_error(cmd, "give --member ID with --data PATH, or --history IDS");
-    if (member && !data && !history)
+    if (a->member && !a->data && !a->history)
         return mq_cli_usage_error(cmd, "--member needs --data PATH (where the member's history "
                                   "is) or --history IDS");
-    if (format && mq_format_parse(format) < 0)
-        return mq_cli_usage_error(cmd, "--format: unknown format '%s'", format);
+    if (a->format && mq_format_parse(a->format) < 0)
+        return mq_cli_usage_error(cmd, "--format: unknown format '%s'", a->format);
+    return -1;
+}
 
+int mq_cli_recommend(int argc, char **argv)
+{
+    const char *cmd = "recommend";
+    rec_args a;
+    int pr = parse_args(cmd, argc, argv, &a);
+    if (pr >= 0) return pr;
+    const char *model_path = a.model_path, *member = a.member, *data = a.data, *history = a.history;
+    const char *exclude = a.exclude, *genre = a.genre, *similar = a.similar, *min_rating = a.min_rating;
+    const char *format = a.format;
+    bool explain = a.explain, json = a.json, include_seen = a.include_seen;
+    long long n = a.n;
     mq_err err = {0};
     mq_model *m = NULL;
     if (mq_model_load(model_path, &m, &err)) return mq_cli_fail(cmd, &err);

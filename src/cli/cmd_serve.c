@@ -303,8 +303,10 @@ int mq_cli_serve(int argc, char **argv)
     fflush(stdout);
     /* The pid file first: whoever waits for the port file then finds the pid file too. */
     if (pid_file && write_number_file(pid_file, (long long)getpid()) != 0) {
-        mq_cli_logf(MQ_CLI_ERROR, "serve: cannot write --pid-file '%s': %s", pid_file, strerror(errno));
-        pid_file = NULL;
+        /* Scripts signal the pid in this file: without it, stop rather than run unreachable. */
+        snprintf(err.msg, sizeof err.msg, "cannot write --pid-file '%s': %s", pid_file, strerror(errno));
+        mq_server_stop(s);
+        return mq_cli_fail(cmd, &err);
     }
     if (port_file && write_number_file(port_file, port) != 0)
         mq_cli_logf(MQ_CLI_ERROR, "serve: cannot write --port-file '%s': %s", port_file, strerror(errno));

@@ -14,7 +14,7 @@
  * step and ends when no best value sits on an extendable edge: the optimum has become
  * interior, or an edge hit its budget (max_extend steps per side, default 3) or a bound (a
  * step that would reach a value <= 0, an integer step that rounds back to the edge, or a value
- * the model rejects with MQ_EINVAL, such as dropout >= 0.99). At most 8 axes x 2 sides x
+ * the model rejects with MQ_EINVAL or MQ_ERANGE, such as dropout > 0.99). At most 8 axes x 2 sides x
  * max_extend extra trainings.
  *
  * Memory: the result holds every point tried (MQ_TUNE_MAX_POINTS) and owns the best model
@@ -281,7 +281,7 @@ static int extend_edges(search *s, int max_extend, bool *bound, mq_err *err)
             pt[a] = ax->n++;
             mq_err e2 = {0, ""};
             int rc = try_point(s, pt, true, &e2);
-            if (rc == MQ_EINVAL) {   /* the model rejects the value: its bound */
+            if (rc == MQ_EINVAL || rc == MQ_ERANGE) {   /* the model rejects the value: its bound */
                 mq__logf(s->o->log, "eval: tune %s: %s=%s is rejected (%s): the optimum sits on "
                          "the parameter's bound", s->o->kind, ax->name, ax->values[ax->n - 1],
                          e2.msg);
@@ -353,8 +353,9 @@ int mq_eval_tune(const mq_tune_opts *o, const mq_dataset *train, const mq_heldou
     for (int a = 0; a < n_axes; a++) {
         mq_tune_axis *ax = &res->axes[a];
         ax->best = s->idx[res->best][a];
-        snprintf(res->best_params[a], sizeof res->best_params[a], "%s=%s", ax->name,
-                 ax->values[ax->best]);
+        char nv[sizeof res->best_params[a]];   /* name (< 48) '=' value (< 32): always fits */
+        snprintf(nv, sizeof nv, "%s=%s", ax->name, ax->values[ax->best]);
+        memcpy(res->best_params[a], nv, sizeof nv);
         ax->edge = 0;
         ax->stop = NULL;
         if (!ax->numeric || ax->n < 2) continue;

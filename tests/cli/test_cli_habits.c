@@ -86,3 +86,33 @@ MQ_TEST(cli_equals_form)
                              "%s recommend --model %s/p.mqm --history 1 -n=3 --json > %s/r2 && cmp -s %s/r1 %s/r2",
                              mq_test_bin(), d, mq_test_bin(), d, d, mq_test_bin(), d, d, d, d), 0);
 }
+
+MQ_TEST(cli_log_format)
+{
+    /* --log-format json: every stderr line of a long command is one JSON object with a UTC
+     * timestamp, a level and the message; text (the default) carries the same timestamp and
+     * level before "marquee: ". Checked with Python's json module. */
+    const char *d = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("%s train --data tests/fixtures/data/ml --model pop --out %s/p.mqm "
+                             "--log-format json > /dev/null 2> %s/json.err && "
+                             "%s data import tests/fixtures/data/ml --out %s/c.mqd --log-format=text 2> %s/text.err",
+                             mq_test_bin(), d, d, mq_test_bin(), d, d), 0);
+    ASSERT_INT_EQ(mq_test_sh(
+                      "/usr/bin/python3 - %s <<'PY'\n"
+                      "import json, re, sys\n"
+                      "d = sys.argv[1]\n"
+                      "ts = re.compile(r'^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$')\n"
+                      "lines = open(d + '/json.err').read().splitlines()\n"
+                      "assert lines, 'no log lines'\n"
+                      "for l in lines:\n"
+                      "    o = json.loads(l)\n"
+                      "    assert set(o) == {'ts', 'level', 'msg'}, o\n"
+                      "    assert ts.match(o['ts']) and o['level'] in ('info', 'warn', 'error'), o\n"
+                      "assert any(o['msg'].startswith('training pop') for o in map(json.loads, lines))\n"
+                      "t = open(d + '/text.err').read().splitlines()\n"
+                      "assert t and all(re.match(r'^\\S+Z (info|warn|error) marquee: ', l) for l in t), t\n"
+                      "PY",
+                      d),
+                  0);
+    ASSERT_INT_EQ(mq_test_sh("%s train --log-format xml 2> /dev/null", mq_test_bin()), 2);
+}

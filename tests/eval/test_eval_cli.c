@@ -198,6 +198,8 @@ MQ_TEST(eval_cli_tune_extends_edge)
     ASSERT_INT_EQ(mq_test_sh(run, b, data, "2,20", "", tmp, "up", tmp, "up"), 0);
     ASSERT_INT_EQ(mq_test_sh(run, b, data, "20000,200000", "", tmp, "down", tmp, "down"), 0);
     ASSERT_INT_EQ(mq_test_sh(run, b, data, "2,20", "--tune-extend 0", tmp, "none", tmp, "none"), 0);
+    /* a bound: EASE's prune 0 (no pruning) beats prune 100, and 0 cannot be extended past */
+    ASSERT_INT_EQ(mq_test_sh(run, b, data, "200", "--grid ease.prune=0,100", tmp, "bound", tmp, "bound"), 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q 'edge extension' %s/up.err", tmp), 0);
     ASSERT_INT_EQ(mq_test_sh(
                       "/usr/bin/python3 - %s <<'PY'\n"
@@ -225,6 +227,10 @@ MQ_TEST(eval_cli_tune_extends_edge)
                       "e = model('none'); ax = e['tuning_axes'][0]\n"
                       "assert len(e['tuning']) == 2 and ax['extended'] is False, e['tuning']\n"
                       "assert ax['best'] == 20 and ax['edge'] == 'high' and ax['stop'] == 'max_extend', ax\n"
+                      "assert e['optimum_interior'] is False\n"
+                      "e = model('bound'); ax = [a for a in e['tuning_axes'] if a['name'] == 'prune'][0]\n"
+                      "assert ax['values'] == [0, 100] and ax['extended'] is False, ax\n"
+                      "assert ax['best'] == 0 and ax['edge'] == 'low' and ax['stop'] == 'bound', ax\n"
                       "assert e['optimum_interior'] is False\n"
                       "PY",
                       tmp),

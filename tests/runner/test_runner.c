@@ -15,7 +15,7 @@ static bool forkcheck(void) { const char *e = getenv("MQ_FORKCHECK"); return e &
 MQ_TEST(zz_forkcheck_crash)
 {
     if (!forkcheck()) MQ_SKIP("only under runner_isolates_crash_and_hang");
-    raise(SIGSEGV);
+    raise(SIGKILL);   /* a signal no sanitizer intercepts: the same outcome in `make asan` */
 }
 
 MQ_TEST(zz_forkcheck_hang)
@@ -41,10 +41,10 @@ MQ_TEST(zz_forkcheck_ok)
 
 MQ_TEST(runner_isolates_crash_and_hang)
 {
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    ASSERT(n > 0);
-    self[n] = 0;
+    /* this very binary, even if rebuilt (unlinked) since it started */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/%d/exe", (int)getpid());
+    ASSERT(access(self, X_OK) == 0);
     const char *t = mq_test_tmpdir();
     double t0 = mq_now();
     int rc = mq_test_sh("MQ_FORKCHECK=1 MQ_TEST_TIMEOUT=1 '%s' zz_forkcheck_ > '%s/out' 2> '%s/err'",
@@ -52,7 +52,7 @@ MQ_TEST(runner_isolates_crash_and_hang)
     double dt = mq_now() - t0;
     ASSERT_INT_EQ(rc, 1);   /* some failed */
     ASSERT(dt < 30);        /* the hang was cut at its timeout */
-    ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_crash .*crashed: signal 11' '%s/err'", t), 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_crash .*crashed: signal 9' '%s/err'", t), 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_hang .*timed out after 1 s' '%s/err'", t), 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[ FAIL \\] zz_forkcheck_exit .*exit status 7' '%s/err'", t), 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q '^\\[  OK  \\] zz_forkcheck_ok' '%s/err'", t), 0);

@@ -654,6 +654,11 @@ MQ_TEST(serve_cli_usage_and_bad_options)
     ASSERT_INT_EQ(mq_test_sh("%s serve --models %s --events %s/ev --store nonsense --port 0 2> %s/e2; "
                              "test $? = 1 && grep -q 'expected lmdb:PATH' %s/e2",
                              mq_test_bin(), shared_models, tmp, tmp, tmp), 0);
+    /* a --pid-file that cannot be written: the server does not keep running unreachable */
+    ASSERT_INT_EQ(mq_test_sh("%s serve --models %s --events %s/ev --store lmdb:%s/st --port 0 "
+                             "--pid-file %s/no/such/dir/pid > /dev/null 2> %s/e3; "
+                             "test $? = 1 && grep -q 'cannot write --pid-file' %s/e3",
+                             mq_test_bin(), shared_models, tmp, tmp, tmp, tmp, tmp), 0);
 }
 
 /* The ids of a page's row, in order (up to cap). */
@@ -834,4 +839,59 @@ MQ_TEST(serve_pid_file_and_json_log)
     ASSERT(n >= 3);
     ASSERT_INT_EQ(bad, 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q '\"msg\": \"serve: SIGTERM: stopping\"' '%s'", logf), 0);
+}
+
+MQ_TEST(serve_metrics_pass_promtool)
+{
+    /* GET /metrics after real traffic (pages, recommendations, a 400, events) is valid
+     * Prometheus text exposition by `promtool check metrics` (Debian package prometheus,
+     * scripts/deps.sh), which also lints names, HELP/TYPE lines and histogram series. A
+     * corrupted copy must fail, so the check can fail. */
+    if (mq_test_sh("command -v promtool > /dev/null") != 0)
+        MQ_SKIP("promtool is not installed (Debian package prometheus; scripts/deps.sh installs it)");
+    server s;
+    ASSERT_INT_EQ(start_server(&s, NULL, NULL), 0);
+    resp r;
+    const char *paths[] = {"/v1/members/1/homepage", "/v1/members/1/recommendations?n=5",
+                           "/v1/titles/1/similar?n=3", "/v1/members/1/homepage?rows=0", "/healthz"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        ASSERT(http(s.port, "GET", paths[i], NULL, NULL, &r) == 0);
+        resp_free(&r);
+    }
+    ASSERT(post(s.port, KEY, "[{\"member\":\"p1\",\"title\":\"1\",\"event\":\"play\",\"value\":60}]", &r) == 0 &&
+           r.status == 200);
+    resp_free(&r);
+    ASSERT(http(s.port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.status == 200);
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.txt", s.dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    fwrite(r.body, 1, r.len, f);
+    fclose(f);
+    resp_free(&r);
+    stop_server(&s, SIGTERM);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'marquee_http_requests_total{' '%s'", path), 0);
+    ASSERT_INT_EQ(mq_test_sh("promtool check metrics < '%s' >&2", path), 0);
+    /* negative control: a sample with a value that is not a number */
+    ASSERT_INT_EQ(mq_test_sh("(cat '%s'; echo 'marquee_events_accepted_total abc') | "
+                             "promtool check metrics > /dev/null 2>&1", path) != 0, 1);
+}
+
+MQ_TEST(serve_openapi_valid)
+{
+    /* docs/openapi.yaml is valid OpenAPI 3 with an operationId on every operation, by the
+     * validator pinned in package.json / package-lock.json (@apidevtools/swagger-parser,
+     * installed by `npm ci`; scripts/test.sh runs it). A copy without one operationId, and a
+     * copy with a broken flow mapping, must fail. */
+    if (access("node_modules/@apidevtools/swagger-parser/package.json", R_OK) != 0 ||
+        mq_test_sh("command -v node > /dev/null") != 0)
+        MQ_SKIP("the OpenAPI validator is not installed: run `npm ci` (scripts/test.sh does)");
+    ASSERT_INT_EQ(mq_test_sh("node tests/serve/check_openapi.js docs/openapi.yaml >&2"), 0);
+    const char *t = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("grep -v 'operationId: getMetrics' docs/openapi.yaml > %s/a.yaml && "
+                             "node tests/serve/check_openapi.js %s/a.yaml 2>&1 | grep -q 'GET /metrics: no operationId'",
+                             t, t), 0);
+    ASSERT_INT_EQ(mq_test_sh("sed 's/type: integer, minimum: 1, maximum: 50}/type: integer, minimum: 1, maximum: 50, x: a, b}/' "
+                             "docs/openapi.yaml > %s/b.yaml && ! node tests/serve/check_openapi.js %s/b.yaml 2> /dev/null",
+                             t, t), 0);
 }
