@@ -57,7 +57,8 @@ static const char *USAGE_ANALYZE =
     "                        unless :abs); the direction is required (:lower = lower is better)\n"
     "  --srm-alpha 0.001     SRM failure threshold\n"
     "  --threads 1|2         threads for the plain pass (default: 2 for files >= 64 MiB when no\n"
-    "                        sequential/reservoir/pair/segment/day/HC2 option needs one ordered pass)\n"
+    "                        sequential/reservoir/pair/segment/day option or HC2 from stdin needs\n"
+    "                        one ordered pass)\n"
     "  --json                the stable JSON document (docs/xp.md)\n";
 
 static const char *USAGE_INTERACTIONS =
