@@ -33,8 +33,9 @@ run() {
 printf '%-46s wall %6.2f s  %6.0f MB/s\n' "cat FILE > /dev/null (page cache)" "$CAT" "$(echo "$BYTES / $CAT / 1000000" | bc -l)"
 printf '%-46s wall %6.2f s  %6.0f MB/s\n' "wc -l FILE (a second baseline)" "$WC" "$(echo "$BYTES / $WC / 1000000" | bc -l)"
 run "analyze --metric watch --metric conv" --metric watch --metric conv --control A
-run "analyze ... --covariate pre (CUPED)" --metric watch --metric conv --control A --covariate pre
-run "analyze ... --sequential (look every 100)" --metric watch --control A --sequential
+run "analyze ... --covariate pre (CUPED, HC2 se)" --metric watch --metric conv --control A --covariate pre
+run "analyze ... --covariate pre --cuped-se ols" --metric watch --metric conv --control A --covariate pre --cuped-se ols
+run "analyze ... --sequential (look every 100/arm)" --metric watch --control A --sequential
 run "analyze ... --mann-whitney --quantile 0.9" --metric watch --control A --mann-whitney --quantile 0.9 --boot 200
 grep -o '"p_value":[^,]*' /tmp/xp_bench_out.json | head -2
 rm -f /tmp/xp_bench_out.json /tmp/xp_bench_time

@@ -176,17 +176,17 @@ typedef struct mq_xp_analyze_opts {
                                      * segment and day, which need one ordered pass. */
 } mq_xp_analyze_opts;
 
-/* Analyses a unit-level CSV (header row; "-" = stdin) in one streaming pass. Memory is
- * bounded by the number of arms, metrics, segments and days, plus the reservoirs (only when
- * Mann-Whitney, bootstrap or quantiles are asked for), for a paired analysis one value per
- * (pair, arm, metric), for HC2 CUPED from stdin two values per unit and CUPED metric (a
- * regular file is read a second time instead), and for
- * --sequential one moment snapshot per arm every look_every units. Every result is the same
- * whatever the order in which the arms' rows are interleaved in the file (only each arm's own
- * row order matters, as time order within the arm). On success *json (the stable --json document, docs/xp.md) and *text (a
- * table for people) are malloc'd strings the caller frees. Errors name file:line, column and
- * value. Estimates that cannot be formed (empty arm, zero variance) appear as null with an
- * "estimable": false and a reason, never as NaN. */
+/* Analyses a unit-level CSV (header row; "-" = stdin) in one streaming pass (a second one over
+ * a regular file for HC2 CUPED standard errors). Memory is bounded by the number of arms,
+ * metrics, segments and days, plus the reservoirs (only when Mann-Whitney, bootstrap or
+ * quantiles are asked for), for a paired analysis one value per (pair, arm, metric), for HC2
+ * CUPED from stdin two values per unit and CUPED metric, and for --sequential one moment
+ * snapshot per arm every look_every units. Every result is the same whatever the order in which
+ * the arms' rows are interleaved in the file (each arm's own row order is its time order). On
+ * success *json (the stable --json document, docs/xp.md) and *text (a table for people) are
+ * malloc'd strings the caller frees. Errors name file:line, column and value; a guardrail
+ * without a direction is MQ_EINVAL. Estimates that cannot be formed (empty arm, zero variance)
+ * appear as null with an "estimable": false and a reason, never as NaN. */
 int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *opts, char **json, char **text,
                   const mq_log *log, mq_err *err);
 

@@ -57,7 +57,8 @@ static const char *USAGE_ANALYZE =
     "                        unless :abs); the direction is required (:lower = lower is better)\n"
     "  --srm-alpha 0.001     SRM failure threshold\n"
     "  --threads 1|2         threads for the plain pass (default: 2 for files >= 64 MiB when no\n"
-    "                        sequential/reservoir/pair/segment/day/HC2 option needs one ordered pass)\n"
+    "                        sequential/reservoir/pair/segment/day option or HC2 from stdin needs\n"
+    "                        one ordered pass)\n"
     "  --json                the stable JSON document (docs/xp.md)\n";
 
 static const char *USAGE_INTERACTIONS =
@@ -393,7 +394,7 @@ static int parse_refs(const char *cmd, char *s, mq_xp_interact_opts *o)
         if (!eq || eq == tok || !eq[1]) { mq_cli_usage_error(cmd, "--control: '%s' is not EXPERIMENT=VARIANT", tok); return 0; }
         *eq = 0;
         int k = o->experiments[0] && !strcmp(tok, o->experiments[0]) ? 0 : o->experiments[1] && !strcmp(tok, o->experiments[1]) ? 1 : -1;
-        if (k < 0) { mq_cli_usage_error(cmd, "--control: '%s' is not one of --experiments (give --experiments first)", tok); return 0; }
+        if (k < 0) { mq_cli_usage_error(cmd, "--control: '%s' is not one of the --experiments columns", tok); return 0; }
         o->control[k] = eq + 1;
     }
     return 1;
@@ -436,6 +437,7 @@ static int cmd_interactions(int argc, char **argv)
     const char *file = optind < argc ? argv[optind++] : NULL;
     if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!file) return mq_cli_usage_error(cmd, "FILE is required");
+    if (!strcmp(file, "-")) return mq_cli_usage_error(cmd, "FILE must be a file (standard input is not supported)");
     if (!o.experiments[0]) return mq_cli_usage_error(cmd, "--experiments E1,E2 is required");
     if (!o.metric) return mq_cli_usage_error(cmd, "--metric is required");
     if (refs && !parse_refs(cmd, refs, &o)) return MQ_EXIT_USAGE;

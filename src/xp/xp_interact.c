@@ -265,6 +265,7 @@ int mq_xp_interactions(const char *path, const mq_xp_interact_opts *o, char **js
     *json = *text = NULL;
     if (!path || !o || !o->experiments[0] || !o->experiments[1] || !o->metric)
         return mq__err_set(err, MQ_EINVAL, "interactions: a file, two experiment columns and a metric are required");
+    if (!strcmp(path, "-")) return mq__err_set(err, MQ_EINVAL, "interactions: FILE must be a file ('-', standard input, is not supported)");
     if (!(o->alpha >= 0 && o->alpha < 1)) return mq__err_set(err, MQ_EINVAL, "alpha: %g is out of range (0, 1)", o->alpha);
     ictx *c = calloc(1, sizeof *c);
     if (!c) return mq__err_set(err, MQ_ENOMEM, "out of memory");

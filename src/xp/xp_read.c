@@ -640,14 +640,21 @@ void mq__xp_flush_all(ctx *c)
 
 /* ---- canonical order ---- */
 
-/* Reorders n consecutive blocks of bsz bytes at base so that new block i = old block perm[i]. */
+/* Reorders n consecutive blocks of bsz bytes at base so that new block i = old block perm[i],
+ * through tmp (n * bsz bytes). */
+static void permute_in(void *base, size_t n, size_t bsz, const int *perm, char *tmp)
+{
+    char *b = base;
+    for (size_t i = 0; i < n; i++) memcpy(tmp + i * bsz, b + (size_t)perm[i] * bsz, bsz);
+    memcpy(b, tmp, n * bsz);
+}
+
 static int permute(void *base, size_t n, size_t bsz, const int *perm)
 {
     if (n < 2 || !base) return 0;
-    char *tmp = malloc(n * bsz), *b = base;
+    char *tmp = malloc(n * bsz);
     if (!tmp) return MQ_ENOMEM;
-    for (size_t i = 0; i < n; i++) memcpy(tmp + i * bsz, b + (size_t)perm[i] * bsz, bsz);
-    memcpy(b, tmp, n * bsz);
+    permute_in(base, n, bsz, perm, tmp);
     free(tmp);
     return 0;
 }
@@ -655,10 +662,12 @@ static int permute(void *base, size_t n, size_t bsz, const int *perm)
 /* Applies perm to the arm index of an array laid out [outer][MQ_XP_MAX_VARIANTS][inner]. */
 static int permute_arms(ctx *c, void *base, size_t outer, size_t inner_bytes, const int *perm)
 {
-    for (size_t o = 0; o < outer; o++) {
-        int rc = permute((char *)base + o * MQ_XP_MAX_VARIANTS * inner_bytes, (size_t)c->n_arms, inner_bytes, perm);
-        if (rc) return rc;
-    }
+    if (c->n_arms < 2 || !base || !outer) return 0;
+    char *tmp = malloc((size_t)c->n_arms * inner_bytes);
+    if (!tmp) return MQ_ENOMEM;
+    for (size_t o = 0; o < outer; o++)
+        permute_in((char *)base + o * MQ_XP_MAX_VARIANTS * inner_bytes, (size_t)c->n_arms, inner_bytes, perm, tmp);
+    free(tmp);
     return 0;
 }
 
