@@ -147,10 +147,14 @@ typedef struct mq_bandit_synth_opts {
 } mq_bandit_synth_opts;
 
 /* Draws n contexts x ~ N(0, I_D), rewards r ~ Bernoulli(sigmoid(c_a + x' M f_a)) for the logged
- * action (M [D x D] and f_a [D] ~ N(0, 1/D), c_a ~ N(-1, 0.5^2): docs/bandit.md), and writes the
- * log (Marquee format, with x0..x{D-1}) to path and the evaluation policy's probabilities for
- * every row to "<path>.pi.csv", atomically. *true_value = (1/n) sum_i sum_a pi(a|x_i) mu(x_i, a),
- * the policy's exact expected reward on these contexts. Deterministic in the seed. */
+ * action (M [D x D] and f_a [D] ~ N(0, 1/D), c_a ~ N(-1, 0.5^2): docs/bandit.md) into a log with
+ * dim D and the evaluation policy's probabilities for every row (*pi, n_rows = n).
+ * *true_value = (1/n) sum_i sum_a pi(a|x_i) mu(x_i, a), the policy's exact expected reward on
+ * these contexts. Deterministic in the seed. The caller owns *log and *pi. */
+int mq_bandit_synth_make(const mq_bandit_synth_opts *o, mq_bandit_log **log, mq_bandit_dist **pi,
+                         double *true_value, mq_err *err);
+/* mq_bandit_synth_make, then writes the log (Marquee format, x0..x{D-1}) to path and the
+ * probabilities to "<path>.pi.csv" (row,action,probability), atomically, numbers in %.17g. */
 int mq_bandit_synth(const mq_bandit_synth_opts *o, const char *path, double *true_value,
                     mq_err *err);
 

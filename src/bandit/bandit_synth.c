@@ -10,9 +10,10 @@
  * The truth is V = (1/n) sum_i sum_a pi(a | x_i) mu(x_i, a): the policy's exact expected reward
  * on these contexts (the reward noise is integrated out, the contexts are not).
  *
- * Output: the log in Marquee's bandit format (round,action,position,reward,propensity,x0..)
- * and "<path>.pi.csv" (row,action,probability), both %.17g, both written atomically. A per-(a,p)
- * logistic regression on (1, x) is a correctly specified reward model for this truth.
+ * Output: in memory (mq_bandit_synth_make), or the log in Marquee's bandit format
+ * (round,action,position,reward,propensity,x0..) and "<path>.pi.csv" (row,action,probability),
+ * both %.17g, both written atomically. A per-(a, p) logistic regression on (1, x) is a correctly
+ * specified reward model for this truth.
  */
 #include "bandit/bandit.h"
 
@@ -29,24 +30,33 @@ static void softmax(const double *mu, int32_t K, double tau, double *p)
     for (int32_t a = 0; a < K; a++) p[a] /= s;
 }
 
-int mq_bandit_synth(const mq_bandit_synth_opts *o, const char *path, double *true_value, mq_err *err)
+int mq_bandit_synth_make(const mq_bandit_synth_opts *o, mq_bandit_log **log_out, mq_bandit_dist **pi_out,
+                         double *true_value, mq_err *err)
 {
+    *log_out = NULL;
+    *pi_out = NULL;
     const int32_t K = o->n_actions, D = o->dim;
-    if (K < 2 || K > 100000 || D < 1 || D > 1000 || o->n < 1)
+    if (K < 2 || K > 100000 || D < 1 || D > 1000 || o->n < 1 || o->n > ((int64_t)1 << 40) / K)
         return mq__err_set(err, MQ_EINVAL, "synth: need actions >= 2, dim in 1..1000 and n >= 1");
     if (o->logging_tau < 0 || o->policy_tau < 0)
         return mq__err_set(err, MQ_EINVAL, "synth: temperatures must be > 0");
     const double tau = o->policy_tau > 0 ? o->policy_tau : 0.1;
-    char pi_path[4200];
-    snprintf(pi_path, sizeof pi_path, "%s.pi.csv", path);
+    const int64_t n = o->n;
     double *F = malloc((size_t)K * D * sizeof *F), *Mx = malloc((size_t)D * D * sizeof *Mx);
     double *c = malloc((size_t)K * sizeof *c), *theta = malloc((size_t)K * D * sizeof *theta);
-    double *x = malloc((size_t)D * sizeof *x), *mu = malloc((size_t)K * sizeof *mu);
-    double *p0 = malloc((size_t)K * sizeof *p0), *pe = malloc((size_t)K * sizeof *pe);
-    mq_atomic_file lf = {0}, pf = {0};
-    bool lo = false, po = false;
+    double *mu = malloc((size_t)K * sizeof *mu), *p0 = malloc((size_t)K * sizeof *p0);
+    mq_bandit_log *l = calloc(1, sizeof *l);
+    mq_bandit_dist *pi = calloc(1, sizeof *pi);
     int rc = 0;
-    if (!F || !Mx || !c || !theta || !x || !mu || !p0 || !pe) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    if (!F || !Mx || !c || !theta || !mu || !p0 || !l || !pi) goto oom;
+    l->dim = D;
+    if (mq__bandit_log_reserve(l, n)) goto oom;
+    pi->p = malloc((size_t)n * K * sizeof *pi->p);
+    if (!pi->p) goto oom;
+    l->n = n;
+    l->n_actions = pi->n_actions = K;
+    l->n_positions = pi->n_positions = 1;
+    pi->n_rows = n;
     mq_rng rng;
     mq_rng_seed(&rng, o->seed);
     const double sd = 1.0 / sqrt((double)D);
@@ -60,16 +70,9 @@ int mq_bandit_synth(const mq_bandit_synth_opts *o, const char *path, double *tru
             for (int32_t k = 0; k < D; k++) s += Mx[j * D + k] * F[a * D + k];
             theta[a * D + j] = s;
         }
-    if ((rc = mq__atomic_open(&lf, path, err))) goto done;
-    lo = true;
-    if ((rc = mq__atomic_open(&pf, pi_path, err))) goto done;
-    po = true;
-    fputs("round,action,position,reward,propensity", lf.f);
-    for (int32_t j = 0; j < D; j++) fprintf(lf.f, ",x%d", j);
-    fputc('\n', lf.f);
-    fputs("row,action,probability\n", pf.f);
     double truth = 0;
-    for (int64_t i = 0; i < o->n; i++) {
+    for (int64_t i = 0; i < n; i++) {
+        double *x = l->x + i * D, *pe = pi->p + i * K;
         for (int32_t j = 0; j < D; j++) x[j] = mq_rng_normal(&rng);
         for (int32_t a = 0; a < K; a++) {
             double z = c[a];
@@ -86,30 +89,59 @@ int mq_bandit_synth(const mq_bandit_synth_opts *o, const char *path, double *tru
             cum += p0[a];
             if (u < cum) { act = a; break; }
         }
-        int r = mq_rng_uniform(&rng) < mu[act];
+        l->action[i] = act;
+        l->position[i] = 0;
+        l->reward[i] = mq_rng_uniform(&rng) < mu[act];
+        l->propensity[i] = p0[act];
         double v = 0;
         for (int32_t a = 0; a < K; a++) v += pe[a] * mu[a];
         truth += v;
-        fprintf(lf.f, "%lld,%d,1,%d,%.17g", (long long)i, act, r, p0[act]);
-        for (int32_t j = 0; j < D; j++) fprintf(lf.f, ",%.17g", x[j]);
-        fputc('\n', lf.f);
-        for (int32_t a = 0; a < K; a++) fprintf(pf.f, "%lld,%d,%.17g\n", (long long)i, a, pe[a]);
     }
-    if ((rc = mq__atomic_commit(&lf, err))) { lo = false; goto done; }
-    lo = false;
-    if ((rc = mq__atomic_commit(&pf, err))) { po = false; goto done; }
-    po = false;
-    *true_value = truth / (double)o->n;
+    *true_value = truth / (double)n;
+    goto done;
+oom:
+    rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
 done:
-    if (lo) mq__atomic_abort(&lf);
-    if (po) mq__atomic_abort(&pf);
     free(F);
     free(Mx);
     free(c);
     free(theta);
-    free(x);
     free(mu);
     free(p0);
-    free(pe);
+    if (rc) {
+        mq_bandit_log_destroy(l);
+        mq_bandit_dist_destroy(pi);
+    } else {
+        *log_out = l;
+        *pi_out = pi;
+    }
+    return rc;
+}
+
+int mq_bandit_synth(const mq_bandit_synth_opts *o, const char *path, double *true_value, mq_err *err)
+{
+    mq_bandit_log *l;
+    mq_bandit_dist *pi;
+    int rc = mq_bandit_synth_make(o, &l, &pi, true_value, err);
+    if (rc) return rc;
+    char pi_path[4200];
+    snprintf(pi_path, sizeof pi_path, "%s.pi.csv", path);
+    mq_atomic_file lf;
+    const int32_t K = l->n_actions, D = l->dim;
+    if ((rc = mq__atomic_open(&lf, path, err))) goto done;
+    fputs("round,action,position,reward,propensity", lf.f);
+    for (int32_t j = 0; j < D; j++) fprintf(lf.f, ",x%d", j);
+    fputc('\n', lf.f);
+    for (int64_t i = 0; i < l->n; i++) {
+        fprintf(lf.f, "%lld,%d,1,%d,%.17g", (long long)i, l->action[i], (int)l->reward[i], l->propensity[i]);
+        for (int32_t j = 0; j < D; j++) fprintf(lf.f, ",%.17g", l->x[i * D + j]);
+        fputc('\n', lf.f);
+    }
+    if ((rc = mq__atomic_commit(&lf, err))) goto done;
+    (void)K;
+    rc = mq_bandit_dist_save(pi, pi_path, err);
+done:
+    mq_bandit_log_destroy(l);
+    mq_bandit_dist_destroy(pi);
     return rc;
 }
