@@ -208,7 +208,8 @@ void mq_bandit_policy_scores(const mq_bandit_policy *p, const double *x, double 
 
 typedef struct mq_replay_result {
     int64_t n_rounds, n_matched;
-    double ctr, se, ci_low, ci_high;     /* mean reward over matched rounds, normal 95% CI */
+    double ctr, se, ci_low, ci_high;     /* mean reward over matched rounds; 95% CI: Wilson's
+                                          * score interval for 0/1 rewards, else normal */
 } mq_replay_result;
 
 /* {"rounds": n, "matched": m, "ctr": x, "se": x, "ci_low": x, "ci_high": x, "policy": name} as a

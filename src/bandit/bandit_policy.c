@@ -328,6 +328,7 @@ int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_
     double *X = linear ? calloc((size_t)K * po.dim, sizeof *X) : NULL;
     if (linear && !X) { mq_bandit_policy_destroy(p); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
     double sum = 0, sum2 = 0;
+    bool binary = true;
     for (int64_t i = 0; i < l->n; i++) {
         if (linear)
             for (int32_t a = 0; a < K; a++) {
@@ -338,6 +339,7 @@ int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_
         int32_t a = mq_bandit_policy_decide(p, X, NULL);
         if (a != l->action[i]) continue;
         double r = l->reward[i];
+        binary &= r == 0 || r == 1;
         out->n_matched++;
         sum += r;
         sum2 += r * r;
@@ -345,11 +347,20 @@ int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_
     }
     out->n_rounds = l->n;
     int64_t k = out->n_matched;
+    const double z = 1.959963984540054;
     out->ctr = k ? sum / k : NAN;
     double var = k > 1 ? (sum2 - sum * sum / k) / (k - 1) : NAN;
     out->se = k > 1 ? sqrt(MQ_MAX(var, 0) / k) : NAN;
-    out->ci_low = out->ctr - 1.959963984540054 * out->se;
-    out->ci_high = out->ctr + 1.959963984540054 * out->se;
+    if (k > 0 && binary) {
+        /* Wilson score interval: sensible with few or no clicks, where the normal one collapses. */
+        double ph = out->ctr, den = 1 + z * z / k, mid = (ph + z * z / (2.0 * k)) / den;
+        double hw = z * sqrt(ph * (1 - ph) / k + z * z / (4.0 * k * k)) / den;
+        out->ci_low = mid - hw;
+        out->ci_high = mid + hw;
+    } else {
+        out->ci_low = out->ctr - z * out->se;
+        out->ci_high = out->ctr + z * out->se;
+    }
     free(X);
     mq_bandit_policy_destroy(p);
     return 0;

@@ -88,6 +88,12 @@ int mq__catalog_u_item(mq_catalog *c, const mq__idspace *titles, const char *pat
 int mq__catalog_artists(mq_catalog *c, const mq__idspace *titles, const char *path,
                         mq_load_opts *o, mq_err *err);
 
+/* artwork.c: artwork.csv (title,artwork,features) into c->art_*; release and deep copy. */
+int mq__catalog_artwork(mq_catalog *c, const mq__idspace *titles, const char *path,
+                        mq_load_opts *o, mq_err *err);
+void mq__catalog_artwork_release(mq_catalog *c);
+int mq__catalog_artwork_copy(mq_catalog *dst, const mq_catalog *src);
+
 /* CRC-32C using the SSE4.2 instruction when the CPU has it (same values as mq_crc32c). */
 uint32_t mq__crc32c_fast(uint32_t crc, const void *buf, size_t len);
 

@@ -880,6 +880,7 @@ done:
 
 typedef struct catfiles {
     char movies[4096], tags[4096], tag_names[4096], u_item[4096], u_genre[4096], artists[4096];
+    char artwork[4096];      /* artwork.csv (artwork.c), beside any format's files */
     bool movies_dat;
     int tags_fmt;            /* MQ_FMT_ML_CSV, MQ_FMT_ML_DAT or MQ_FMT_LASTFM */
 } catfiles;
@@ -894,6 +895,8 @@ static void join(char *out, size_t cap, const char *dir, const char *name)
 static void find_catalog(catfiles *c, const char *dir, int fmt)
 {
     char p[4096];
+    join(p, sizeof p, dir, "artwork.csv");
+    if (!c->artwork[0] && is_file(p)) strcpy(c->artwork, p);
     switch (fmt) {
     case MQ_FMT_ML_CSV:
         join(p, sizeof p, dir, "movies.csv");
@@ -940,6 +943,7 @@ static bool take_catalog_path(catfiles *c, const char *path)
     if (strcmp(b, "u.item") == 0) { snprintf(c->u_item, sizeof c->u_item, "%s", path); return true; }
     if (strcmp(b, "u.genre") == 0) { snprintf(c->u_genre, sizeof c->u_genre, "%s", path); return true; }
     if (strcmp(b, "artists.dat") == 0) { snprintf(c->artists, sizeof c->artists, "%s", path); return true; }
+    if (strcmp(b, "artwork.csv") == 0) { snprintf(c->artwork, sizeof c->artwork, "%s", path); return true; }
     if (strcmp(b, "links.csv") == 0 || strcmp(b, "README.txt") == 0) return true;   /* not used */
     return false;
 }
@@ -1064,6 +1068,7 @@ int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts, mq_d
     if (!rc && cat->u_item[0]) rc = mq__catalog_u_item(c, &L.titles, cat->u_item, cat->u_genre[0] ? cat->u_genre : NULL, opts, err);
     if (!rc && cat->artists[0]) rc = mq__catalog_artists(c, &L.titles, cat->artists, opts, err);
     if (!rc && cat->tags[0]) rc = mq__catalog_tags(c, &L.titles, cat->tags, cat->tags_fmt, cat->tag_names[0] ? cat->tag_names : NULL, opts, err);
+    if (!rc && cat->artwork[0]) rc = mq__catalog_artwork(c, &L.titles, cat->artwork, opts, err);
     if (rc) { mq_dataset_destroy(d); goto fail; }
     mq__logf(opts->log, "loaded %d members x %d titles, %lld interactions in %.2f s%s", d->n_members,
              d->n_titles, (long long)d->nnz, mq_now() - t0, opts->n_bad_rows ? " (bad rows skipped)" : "");
