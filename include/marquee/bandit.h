@@ -98,6 +98,8 @@ typedef struct mq_ope_opts {
     double switch_tau;       /* Switch-DR: importance weights above tau use DM only (default 10) */
     double ridge;            /* logistic model: L2 penalty on the non-intercept weights (1) */
     double level;            /* confidence level (0.95) */
+    int folds;               /* cross-fitting: row i's reward model is fitted on the rows of the
+                              * other folds (fold = i mod folds); 0 or 1 = one model on all rows */
 } mq_ope_opts;
 
 typedef struct mq_ope_estimate {
@@ -117,7 +119,7 @@ typedef struct mq_ope_result {
 } mq_ope_result;
 
 /* Estimates the value of pi from log (the mean over logged rows of the reward pi would get):
- * w_i = pi(a_i | i) / propensity_i, q the reward model fitted on the whole log,
+ * w_i = pi(a_i | i) / propensity_i, q the reward model fitted on the whole log (or cross-fitted),
  *   DM = mean_i sum_a pi(a|i) q(i,a)       IPS = mean_i w_i r_i      SNIPS = sum w r / sum w
  *   DR = DM + mean_i w_i (r_i - q(i,a_i))  Switch-DR: the DR correction only where w_i <= tau
  *   SNDR = DM + sum_i w_i (r_i - q(i,a_i)) / sum_i w_i.

@@ -113,64 +113,112 @@ static int fit_logistic(const mq_bandit_log *l, const int64_t *idx, int64_t cnt,
     return 0;   /* 100 Newton steps: converged to rounding for any data this sees */
 }
 
+/* The reward model: one fitted on all rows (F = 1), or F cross-fitted ones, model f fitted on
+ * the rows i with i % F != f and used for the rows of fold f. */
 typedef struct model {
     int kind;
-    int32_t K, L, D;
-    double *q;        /* ctr: [L * K] */
-    double *w;        /* logistic: [L * K * (D + 1)] */
-    double mean;
+    int32_t K, L, D, F;
+    double *q;        /* ctr: [F][L * K] */
+    double *w;        /* logistic: [F][L * K * (D + 1)] */
 } model;
 
-static double q_of(const model *M, const double *x, int32_t a, int32_t p)
+static inline int fold_of(const model *M, int64_t i) { return M->F > 1 ? (int)(i % M->F) : 0; }
+
+static double q_of(const model *M, int f, const double *x, int32_t a, int32_t p)
 {
-    if (M->kind == MQ_RM_CTR) return M->q[(size_t)p * M->K + a];
-    const double *w = M->w + ((size_t)p * M->K + a) * (size_t)(M->D + 1);
+    const size_t cells = (size_t)M->K * M->L, c = (size_t)p * M->K + a;
+    if (M->kind == MQ_RM_CTR) return M->q[(size_t)f * cells + c];
+    const double *w = M->w + ((size_t)f * cells + c) * (size_t)(M->D + 1);
     double z = w[0];
     for (int j = 0; j < M->D; j++) z += w[j + 1] * x[j];
     return mq__bandit_sigmoid(z);
 }
 
-static int fit_model(const mq_bandit_log *l, int kind, double ridge, model *M, int64_t *cnt,
-                     mq_err *err)
+static int fit_model(const mq_bandit_log *l, int kind, double ridge, model *M, mq_err *err)
 {
-    const int32_t K = M->K, L = M->L;
+    const int32_t K = M->K, L = M->L, F = M->F;
     const size_t cells = (size_t)K * L;
-    double total = 0;
-    for (int64_t i = 0; i < l->n; i++) total += l->reward[i];
-    M->mean = total / (double)l->n;
     M->kind = kind;
+    /* Reward sums and counts per (fold, cell) and per fold. */
+    double *S = calloc((size_t)F * cells, sizeof *S), *Sf = calloc((size_t)F, sizeof *Sf);
+    int64_t *N = calloc((size_t)F * cells, sizeof *N), *Nf = calloc((size_t)F, sizeof *Nf);
+    int rc = 0;
+    int64_t *start = NULL, *idx = NULL, *sub = NULL;
+    double *H = NULL, *g = NULL;
+    if (!S || !Sf || !N || !Nf) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    for (int64_t i = 0; i < l->n; i++) {
+        int f = fold_of(M, i);
+        size_t c = (size_t)f * cells + (size_t)l->position[i] * K + l->action[i];
+        S[c] += l->reward[i];
+        N[c]++;
+        Sf[f] += l->reward[i];
+        Nf[f]++;
+    }
+    double S_all = 0;
+    int64_t N_all = 0;
+    for (int f = 0; f < F; f++) { S_all += Sf[f]; N_all += Nf[f]; }
     if (kind == MQ_RM_CTR) {
-        M->q = calloc(cells, sizeof *M->q);
-        if (!M->q) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-        for (int64_t i = 0; i < l->n; i++) M->q[(size_t)l->position[i] * K + l->action[i]] += l->reward[i];
-        for (size_t c = 0; c < cells; c++) M->q[c] = cnt[c] ? M->q[c] / (double)cnt[c] : M->mean;
-        return 0;
+        M->q = calloc((size_t)F * cells, sizeof *M->q);
+        if (!M->q) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        for (int f = 0; f < F; f++) {
+            /* Training rows of model f: all rows (F = 1) or those outside fold f. */
+            double s_tr = F > 1 ? S_all - Sf[f] : S_all;
+            int64_t n_tr = F > 1 ? N_all - Nf[f] : N_all;
+            double mean = n_tr ? s_tr / (double)n_tr : 0;
+            for (size_t c = 0; c < cells; c++) {
+                double sc = 0;
+                int64_t nc = 0;
+                for (int h = 0; h < F; h++)
+                    if (F == 1 || h != f) { sc += S[(size_t)h * cells + c]; nc += N[(size_t)h * cells + c]; }
+                M->q[(size_t)f * cells + c] = nc ? sc / (double)nc : mean;
+            }
+        }
+        goto done;
     }
     const int m = l->dim + 1;
     M->D = l->dim;
-    M->w = calloc(cells * (size_t)m, sizeof *M->w);
-    int64_t *start = calloc(cells + 1, sizeof *start), *idx = malloc((size_t)l->n * sizeof *idx);
-    double *H = malloc((size_t)m * m * sizeof *H), *g = malloc((size_t)m * sizeof *g);
-    int rc = 0;
-    if (!M->w || !start || !idx || !H || !g) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    M->w = calloc((size_t)F * cells * (size_t)m, sizeof *M->w);
+    start = calloc(cells + 1, sizeof *start);
+    idx = malloc((size_t)l->n * sizeof *idx);
+    sub = malloc((size_t)l->n * sizeof *sub);
+    H = malloc((size_t)m * m * sizeof *H);
+    g = malloc((size_t)m * sizeof *g);
+    if (!M->w || !start || !idx || !sub || !H || !g) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     /* Rows grouped by cell (counting sort, row order kept within a cell). */
-    for (size_t c = 0; c < cells; c++) start[c + 1] = start[c] + cnt[c];
+    for (size_t c = 0; c < cells; c++) {
+        int64_t nc = 0;
+        for (int h = 0; h < F; h++) nc += N[(size_t)h * cells + c];
+        start[c + 1] = start[c] + nc;
+    }
     for (int64_t i = 0; i < l->n; i++) idx[start[(size_t)l->position[i] * K + l->action[i]]++] = i;
     for (size_t c = cells; c > 0; c--) start[c] = start[c - 1];
     start[0] = 0;
-    double logit_mean = log((M->mean + 1e-12) / (1 - M->mean + 1e-12));
-    for (size_t c = 0; c < cells; c++) {
-        double *w = M->w + c * (size_t)m;
-        if (cnt[c] == 0) { w[0] = logit_mean; continue; }
-        if (fit_logistic(l, idx + start[c], cnt[c], ridge, w, H, g)) {
-            rc = mq__err_set(err, MQ_ERANGE, "logistic reward model: singular Hessian for action %d "
-                             "position %d", (int)(c % (size_t)K), (int)(c / (size_t)K) + 1);
-            goto done;
+    for (int f = 0; f < F; f++) {
+        double s_tr = F > 1 ? S_all - Sf[f] : S_all;
+        int64_t n_tr = F > 1 ? N_all - Nf[f] : N_all;
+        double mean = n_tr ? s_tr / (double)n_tr : 0.5;
+        double logit_mean = log((mean + 1e-12) / (1 - mean + 1e-12));
+        for (size_t c = 0; c < cells; c++) {
+            double *w = M->w + ((size_t)f * cells + c) * (size_t)m;
+            int64_t k = 0;
+            for (int64_t t = start[c]; t < start[c + 1]; t++)
+                if (F == 1 || fold_of(M, idx[t]) != f) sub[k++] = idx[t];
+            if (k == 0) { w[0] = logit_mean; continue; }
+            if (fit_logistic(l, sub, k, ridge, w, H, g)) {
+                rc = mq__err_set(err, MQ_ERANGE, "logistic reward model: singular Hessian for action %d "
+                                 "position %d", (int)(c % (size_t)K), (int)(c / (size_t)K) + 1);
+                goto done;
+            }
         }
     }
 done:
+    free(S);
+    free(Sf);
+    free(N);
+    free(Nf);
     free(start);
     free(idx);
+    free(sub);
     free(H);
     free(g);
     return rc;
@@ -182,8 +230,8 @@ typedef struct rowctx {
     const mq_bandit_dist *pi;
     const model *M;
     const uint8_t *seen;     /* [L * K] */
-    const double *d_pos;     /* [L] precomputed d and u when both pi and q are context-free */
-    const double *u_pos;
+    const double *d_pos;     /* [F * L] precomputed d when both pi and q are context-free */
+    const double *u_pos;     /* [L] */
 } rowctx;
 
 static inline void row_terms(const rowctx *c, int64_t i, double *d, double *w, double *qf, double *u)
@@ -192,10 +240,11 @@ static inline void row_terms(const rowctx *c, int64_t i, double *d, double *w, d
     const int32_t K = l->n_actions, p = l->position[i], a = l->action[i];
     const double *pr = c->pi->n_rows ? c->pi->p + (size_t)i * K : c->pi->p + (size_t)p * K;
     const double *x = l->dim ? l->x + (size_t)i * l->dim : NULL;
+    const int f = fold_of(c->M, i);
     *w = pr[a] / l->propensity[i];
-    *qf = q_of(c->M, x, a, p);
+    *qf = q_of(c->M, f, x, a, p);
     if (c->d_pos) {
-        *d = c->d_pos[p];
+        *d = c->d_pos[(size_t)f * l->n_positions + p];
         *u = c->u_pos[p];
         return;
     }
@@ -203,7 +252,7 @@ static inline void row_terms(const rowctx *c, int64_t i, double *d, double *w, d
     const uint8_t *seen = c->seen + (size_t)p * K;
     for (int32_t b = 0; b < K; b++) {
         if (pr[b] == 0) continue;
-        s += pr[b] * q_of(c->M, x, b, p);
+        s += pr[b] * q_of(c->M, f, x, b, p);
         if (!seen[b]) un += pr[b];
     }
     *d = s;
@@ -214,7 +263,7 @@ int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope
                   mq_ope_result *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
-    mq_ope_opts def = {MQ_RM_AUTO, 10, 1, 0.95};
+    mq_ope_opts def = {MQ_RM_AUTO, 10, 1, 0.95, 1};
     if (!o) o = &def;
     double tau = o->switch_tau > 0 ? o->switch_tau : 10, ridge = o->ridge > 0 ? o->ridge : 1;
     double level = o->level > 0 && o->level < 1 ? o->level : 0.95;
@@ -233,7 +282,8 @@ int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope
         return mq__err_set(err, MQ_EINVAL, "the logistic reward model needs context columns (x0, x1, ...)");
     const int32_t K = l->n_actions, L = l->n_positions;
     const size_t cells = (size_t)K * L;
-    model M = {0, K, L, 0, NULL, NULL, 0};
+    model M = {0, K, L, 0, o->folds > 1 ? o->folds : 1, NULL, NULL};
+    if (M.F > l->n) return mq__err_set(err, MQ_EINVAL, "%d cross-fitting folds for %lld rows", M.F, (long long)l->n);
     int64_t *cnt = calloc(cells, sizeof *cnt);
     uint8_t *seen = calloc(cells, 1);
     double *d_pos = NULL, *u_pos = NULL;
@@ -241,17 +291,17 @@ int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope
     if (!cnt || !seen) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     for (int64_t i = 0; i < l->n; i++) cnt[(size_t)l->position[i] * K + l->action[i]]++;
     for (size_t c = 0; c < cells; c++) seen[c] = cnt[c] > 0;
-    if ((rc = fit_model(l, kind, ridge, &M, cnt, err))) goto done;
+    if ((rc = fit_model(l, kind, ridge, &M, err))) goto done;
     rowctx C = {l, pi, &M, seen, NULL, NULL};
     if (!pi->n_rows && kind == MQ_RM_CTR) {
-        d_pos = calloc((size_t)L, sizeof *d_pos);
+        d_pos = calloc((size_t)M.F * L, sizeof *d_pos);
         u_pos = calloc((size_t)L, sizeof *u_pos);
         if (!d_pos || !u_pos) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
         for (int32_t p = 0; p < L; p++)
             for (int32_t b = 0; b < K; b++) {
                 double pr = pi->p[(size_t)p * K + b];
                 if (pr == 0) continue;
-                d_pos[p] += pr * M.q[(size_t)p * K + b];
+                for (int f = 0; f < M.F; f++) d_pos[(size_t)f * L + p] += pr * M.q[(size_t)f * cells + (size_t)p * K + b];
                 if (!seen[(size_t)p * K + b]) u_pos[p] += pr;
             }
         C.d_pos = d_pos;

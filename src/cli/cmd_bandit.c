@@ -23,6 +23,8 @@ static const char *USAGE_OPE =
     "  --estimators LIST      comma-separated from dm,ips,snips,dr,switch-dr,sndr (default all)\n"
     "  --reward-model M       auto|ctr|logistic (default auto: logistic with context, else ctr)\n"
     "  --switch-tau T         Switch-DR weight threshold (default 10)\n"
+    "  --folds F              cross-fit the reward model: row i's from the other folds (i mod F);\n"
+    "                         default 1 (one model on all rows)\n"
     "  --actions K            size of the action set (default: from the file)\n"
     "  --positions L          positions of the bts policy (default 3)\n"
     "  --mc-draws N           Monte Carlo draws of the bts policy (default 100000)\n"
@@ -68,7 +70,7 @@ static int cmd_ope(int argc, char **argv)
     int format = MQ_BANDIT_FMT_MARQUEE, est[MQ_OPE_COUNT], n_est = 0;
     long long K = 0, positions = 3, draws = 100000, seed = 12345;
     bool json = false;
-    mq_ope_opts o = {MQ_RM_AUTO, 10, 1, 0.95};
+    mq_ope_opts o = {MQ_RM_AUTO, 10, 1, 0.95, 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mq_cli_is_help(a)) { fputs(USAGE_OPE, stdout); return MQ_EXIT_OK; }
@@ -100,11 +102,15 @@ static int cmd_ope(int argc, char **argv)
         } else if (!strcmp(a, "--switch-tau")) {
             NEED();
             if (mq_cli_parse_double(argv[++i], &o.switch_tau) || !(o.switch_tau > 0)) return mq_cli_usage_error(cmd, "--switch-tau: '%s' is not a positive number", argv[i]);
-        } else if (!strcmp(a, "--actions") || !strcmp(a, "--positions") || !strcmp(a, "--mc-draws") || !strcmp(a, "--seed")) {
+        } else if (!strcmp(a, "--actions") || !strcmp(a, "--positions") || !strcmp(a, "--mc-draws") || !strcmp(a, "--seed") ||
+                   !strcmp(a, "--folds")) {
             NEED();
             long long v;
             if (mq_cli_parse_i64(argv[++i], &v) || v < (strcmp(a, "--seed") ? 1 : 0)) return mq_cli_usage_error(cmd, "%s: '%s' is not a positive integer", a, argv[i]);
-            if (!strcmp(a, "--actions")) K = v;
+            if (!strcmp(a, "--folds")) {
+                if (v > 100) return mq_cli_usage_error(cmd, "--folds: at most 100");
+                o.folds = (int)v;
+            } else if (!strcmp(a, "--actions")) K = v;
             else if (!strcmp(a, "--positions")) positions = v;
             else if (!strcmp(a, "--mc-draws")) draws = v;
             else seed = v;

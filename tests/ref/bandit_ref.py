@@ -7,7 +7,8 @@ logistic regression on (1, x) by Newton's method with numpy.linalg.solve) and co
 SNIPS, DR, Switch-DR and SNDR with their standard errors, vectorized over rows (OBP's
 definitions: obp.ope.estimators, value = mean over logged rows; Saito et al. 2021).
 
-usage: bandit_ref.py LOG marquee|obd DIST OUT.json [ctr|logistic] [switch_tau]
+usage: bandit_ref.py LOG marquee|obd DIST OUT.json [ctr|logistic] [switch_tau] [folds]
+folds > 1: cross-fitting, row i's reward model fitted on the rows j with j % folds != i % folds.
 Writes {"ips": {"value": v, "se": s}, ...} to OUT.json.
 """
 import csv
@@ -72,10 +73,31 @@ def fit_logistic(X, y, ridge):
     return w
 
 
+def fit_predict(model, a, r, pos, x, K, L, cell, train, rows, ridge):
+    """q(i, b) for the rows `rows` and every action b, fitted on the rows `train`."""
+    mean = r[train].mean()
+    if model == "ctr":
+        cnt = np.bincount(cell[train], minlength=L * K)
+        sums = np.bincount(cell[train], weights=r[train], minlength=L * K)
+        q = np.where(cnt > 0, sums / np.maximum(cnt, 1), mean).reshape(L, K)
+        return q[pos[rows]]
+    X1 = np.hstack([np.ones((len(a), 1)), x])
+    W = np.zeros((L * K, X1.shape[1]))
+    for c in range(L * K):
+        m = (cell == c) & train
+        if m.any():
+            W[c] = fit_logistic(X1[m], r[m], ridge)
+        else:
+            W[c, 0] = np.log((mean + 1e-12) / (1 - mean + 1e-12))
+    Wr = W.reshape(L, K, -1)[pos[rows]]             # [rows, K, D+1]
+    return 1 / (1 + np.exp(-np.einsum("nkd,nd->nk", Wr, X1[rows])))
+
+
 def main():
     log, fmt, dist, out = sys.argv[1:5]
     model = sys.argv[5] if len(sys.argv) > 5 else "ctr"
     tau = float(sys.argv[6]) if len(sys.argv) > 6 else 10.0
+    F = int(sys.argv[7]) if len(sys.argv) > 7 else 1
     ridge = 1.0
     a, r, p0, pos, x, K = read_log(log, fmt)
     n = len(a)
@@ -83,23 +105,12 @@ def main():
     pi = read_dist(dist, n, K, pos)
     idx = np.arange(n)
     cell = pos * K + a
-    cnt = np.bincount(cell, minlength=L * K)
-    if model == "ctr":
-        sums = np.bincount(cell, weights=r, minlength=L * K)
-        q = np.where(cnt > 0, sums / np.maximum(cnt, 1), r.mean()).reshape(L, K)
-        Q = q[pos]                                  # [n, K]
-    else:
-        X1 = np.hstack([np.ones((n, 1)), x])
-        W = np.zeros((L * K, X1.shape[1]))
-        for c in range(L * K):
-            m = cell == c
-            if m.any():
-                W[c] = fit_logistic(X1[m], r[m], ridge)
-            else:
-                W[c, 0] = np.log((r.mean() + 1e-12) / (1 - r.mean() + 1e-12))
-        # Q[i, b] = sigmoid(W[pos_i * K + b] . X1[i])
-        Wr = W.reshape(L, K, -1)[pos]               # [n, K, D+1]
-        Q = 1 / (1 + np.exp(-np.einsum("nkd,nd->nk", Wr, X1)))
+    fold = idx % F if F > 1 else np.zeros(n, int)
+    Q = np.zeros((n, K))
+    for f in range(F):
+        train = fold != f if F > 1 else np.ones(n, bool)
+        rows = fold == f
+        Q[rows] = fit_predict(model, a, r, pos, x, K, L, cell, train, rows, ridge)
     d = (pi * Q).sum(axis=1)
     w = pi[idx, a] / p0
     e = r - Q[idx, a]
