@@ -192,7 +192,8 @@ const char *mq_policy_name(int kind);
 int mq_bandit_policy_create(const mq_policy_opts *o, mq_bandit_policy **out, mq_err *err);
 void mq_bandit_policy_destroy(mq_bandit_policy *p);
 
-/* Chooses an action. x: [K * d] per-action features (linear policies; NULL otherwise). probs
+/* Chooses an action. x: [K * d] per-action features (linear policies, which choose uniformly
+ * when x is NULL; NULL for the others). probs
  * ([K], may be NULL) receives the exact probability of each action under which the returned
  * action was drawn; it sums to 1 and every entry is >= floor. For Thompson sampling the
  * distribution is the share of mc_draws posterior draws that pick each action (then mixed with

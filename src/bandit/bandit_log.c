@@ -220,7 +220,7 @@ static int row(reader *R, const char *b, const char *e)
     }
     double r, q;
     if (!mq__ld_f64(fr->p, fr->n, &r)) return mq__ld_bad(s, R->want[1], fr->p, fr->n, "is not a finite number");
-    if (fp->n == R->prev_n && memcmp(fp->p, R->prev, R->prev_n) == 0) q = R->prev_v;
+    if (R->prev_n > 0 && fp->n == R->prev_n && memcmp(fp->p, R->prev, R->prev_n) == 0) q = R->prev_v;
     else {
         if (!mq__ld_f64(fp->p, fp->n, &q) || !(q > 0 && q <= 1))
             return mq__ld_bad(s, R->want[2], fp->p, fp->n, "is not a probability in (0, 1]");

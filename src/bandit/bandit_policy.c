@@ -228,7 +228,7 @@ int32_t mq_bandit_policy_decide(mq_bandit_policy *p, const double *x, double *pr
 {
     const int32_t K = p->K;
     double *q = p->q;
-    bool ts = p->o.kind == MQ_POLICY_BTS || p->o.kind == MQ_POLICY_LINTS;
+    bool ts = p->o.kind == MQ_POLICY_BTS || (p->o.kind == MQ_POLICY_LINTS && x);
     if (ts && !probs) {
         /* One posterior draw decides; with probability gamma a uniform action instead. */
         if (mq_rng_uniform(&p->rng) < p->gamma) return (int32_t)mq_rng_below(&p->rng, (uint64_t)K);
@@ -239,7 +239,8 @@ int32_t mq_bandit_policy_decide(mq_bandit_policy *p, const double *x, double *pr
         return a;
     }
     double *dist = probs ? probs : q;
-    switch (p->o.kind) {
+    int kind = p->d && !x ? MQ_POLICY_UNIFORM : p->o.kind;   /* no features: nothing to score */
+    switch (kind) {
     case MQ_POLICY_UNIFORM:
         for (int32_t a = 0; a < K; a++) dist[a] = 1.0 / K;
         break;

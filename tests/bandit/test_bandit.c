@@ -196,6 +196,8 @@ MQ_TEST(bandit_log_bad_input_names_file_line)
     ASSERT(strstr(load_err(d, "action,reward,propensity\n0,yes,0.5\n", 0), "bad.csv:2: field 'reward': 'yes'"));
     ASSERT(strstr(load_err(d, "action,reward,propensity\n0,1\n", 0), "bad.csv:2: expected 3 fields"));
     ASSERT(strstr(load_err(d, "action,reward,propensity,position\n0,1,0.5,0\n", 0), "bad.csv:2: field 'position': '0'"));
+    ASSERT(strstr(load_err(d, "action,reward,propensity\n0,1,\n", 0), "bad.csv:2: field 'propensity': ''"));
+    ASSERT(strstr(load_err(d, "action,reward,propensity\n0,1,0.5\n0,1,0.5", 0), "bad.csv:3: truncated last line"));
     ASSERT_STR_EQ(load_err(d, "action,reward,propensity,x0\n0,1,0.5,0.25\n", 0), "");
     /* The CLI: exit 1 with the message, exit 2 for usage errors. */
     put(d, "bad2.csv", "action,reward,propensity\n0,1,0.5\n1,0,2\n");
