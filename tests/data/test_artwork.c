@@ -52,6 +52,13 @@ MQ_TEST(data_artwork_demo_catalog_and_snapshot)
     mq_dataset_destroy(d);
 }
 
+/* The shipped demo artwork is exactly what the documented generator writes. */
+MQ_TEST(data_artwork_demo_file_is_generated)
+{
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 scripts/gen_artwork.py data/ml-latest-small/movies.csv | "
+                             "cmp -s - data/ml-latest-small/artwork.csv"), 0);
+}
+
 MQ_TEST(data_artwork_order_and_bad_rows)
 {
     const char *dir = mq_test_tmpdir();
