@@ -1,9 +1,11 @@
 /* bandit_log.c: reading bandit logs and evaluation-policy distributions; OBD's BTS policy.
  *
- * Logs are CSV files with a header, read through the data layer's scanner (mq__ld_*: mapped
- * file, memchr line ends, whole-field number parsers, file:line messages). Only the columns an
- * estimator needs are split: a row is cut after its last needed field and the scanner's memchr
- * skips the rest of the line, so OBD's 44-56 columns of hashed features cost one memchr. The
+ * Logs are CSV files with a header, read in 4 MiB read() chunks (scanned while in cache) and
+ * parsed with the data layer's field helpers (mq__ld_split, whole-field number parsers,
+ * mq__ld_bad's file:line messages). Only the columns an estimator needs are split: a row is cut
+ * after its last needed field and the line-end memchr skips the rest, so OBD's 44-56 columns of
+ * hashed features cost one memchr. No whole-file UTF-8 pass: only numeric fields are
+ * interpreted. The column arrays grow on 2 MiB huge pages (grow()). The
  * propensity field repeats verbatim across rows of a uniform log ("0.029411764705882353" has 17
  * significant digits, beyond the exact fast path of the float parser), so the last field's bytes
  * and value are remembered and an identical field is not parsed again.
