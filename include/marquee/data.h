@@ -76,6 +76,11 @@ typedef struct mq_catalog {
     float *tag_counts;       /* [n_tag_entries] how often the tag was applied */
     int32_t n_tags;
     char **tag_names;        /* [n_tags] lower-cased tag text */
+    int64_t *art_ptr;        /* [n_titles+1] CSR into art_ids/art_features (artwork.csv); NULL
+                              * when no artwork was loaded. A title's first artwork is its default */
+    char **art_ids;          /* [n_artworks] artwork ids */
+    char **art_features;     /* [n_artworks] ';'-separated tags, e.g. "closeup;dark" */
+    int64_t n_artworks;
 } mq_catalog;
 
 /* Fills c (caller storage) with empty metadata for n_titles titles (names NULL, years 0, genres

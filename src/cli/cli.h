@@ -20,6 +20,7 @@ int mq_cli_eval(int argc, char **argv);
 int mq_cli_serve(int argc, char **argv);
 int mq_cli_xp(int argc, char **argv);
 int mq_cli_abr(int argc, char **argv);
+int mq_cli_bandit(int argc, char **argv);
 
 /* ---- logging (log.c) ----
  * One logging callback for every command. Each line carries a UTC timestamp and a level:

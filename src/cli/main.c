@@ -59,6 +59,7 @@ static const command commands[] = {
     {"serve", mq_cli_serve, "serve homepages, events and recommendations over HTTP"},
     {"xp", mq_cli_xp, "A/B tests: assignment, analysis, sample-size design"},
     {"abr", mq_cli_abr, "adaptive-bitrate streaming simulator on network traces"},
+    {"bandit", mq_cli_bandit, "contextual bandits: off-policy evaluation, synthetic logs, replay"},
 };
 
 static void usage(FILE *f)

@@ -164,4 +164,48 @@ float mq__kth_largest(float *v, int n, int k);
 
 
 
+/* ---- line reader and field helpers (lines.c) ---- */
+/* Writes at most 60 bytes of text[0..n) into out[cap] for an error message: printable ASCII and
+ * whole valid UTF-8 sequences as they are, every other byte as \xNN, "..." when cut. */
+void mq__render_text(char *out, size_t cap, const char *text, size_t n);
+/* A source file being parsed. */
+typedef struct mq__src {
+    const char *path;        /* as given, used in messages */
+    const char *data;        /* mapping (NULL for an empty file) */
+    size_t len;
+    const char *p;           /* next unread byte */
+    int64_t line;            /* number of the line last returned (1-based) */
+    bool utf8_per_line;      /* the file has invalid UTF-8: check each line */
+    mq_load_opts *opts;      /* skip_bad_rows and the bad-row report; may be NULL (strict) */
+    const char *const *cols; /* column names for messages about a whole line (may be NULL) */
+    int n_cols;
+    mq_err *err;
+} mq__src;
+
+/* Maps path into s. An empty file is MQ_EFORMAT "path: the file is empty". */
+int mq__ld_open(mq__src *s, const char *path, mq_load_opts *opts, mq_err *err);
+void mq__ld_close(mq__src *s);
+/* Next line into [*b, *e) without its "\n" or "\r\n". Returns 1 for a line, 0 at the end, or
+ * a negative MQ_E* when the line is bad and strict mode fails (a truncated last line, invalid
+ * UTF-8); 2 when the line is bad and was skipped (call again). */
+int mq__ld_next(mq__src *s, const char **b, const char **e);
+/* Reports a bad row of s: field may be NULL; text/n is the offending text. Returns 0 when the
+ * row is skipped (skip_bad_rows), else MQ_EFORMAT with the message in s->err. */
+int mq__ld_bad(mq__src *s, const char *field, const char *text, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Splits [b, e) on delim (no quoting) into at most max fields; returns the count, or max + 1
+ * when there are more. */
+int mq__ld_split(const char *b, const char *e, char delim, mq__field *f, int max);
+/* CSV lines: core's mq__csv_split (RFC 4180 quotes) and mq__field. */
+/* Splits on the two-character separator "::". */
+int mq__ld_split2(const char *b, const char *e, mq__field *f, int max);
+/* Copies a field's text into a NUL-terminated heap string, undoing "" escapes and converting
+ * from Latin-1 when latin1_ok and the bytes are not valid UTF-8. NULL on ENOMEM. */
+char *mq__ld_strdup(const mq__field *f, bool latin1_ok);
+
+/* Whole-string number parsers: true when [p, p+n) is entirely a number in range. */
+bool mq__ld_u64(const char *p, size_t n, uint64_t *v);
+bool mq__ld_i64(const char *p, size_t n, int64_t *v);
+/* Decimals: core's mq__parse_f64. */
+
 #endif

@@ -53,6 +53,7 @@ static void catalog_release(mq_catalog *c)
     if (c->tag_names)
         for (int32_t i = 0; i < c->n_tags; i++) free(c->tag_names[i]);
     free(c->tag_names);
+    mq__catalog_artwork_release(c);
     memset(c, 0, sizeof *c);
 }
 
@@ -218,6 +219,7 @@ int mq_catalog_copy(mq_catalog *dst, const mq_catalog *src)
     dst->n_tags = src->n_tags;
     for (int32_t i = 0; i < src->n_tags; i++)
         if (!(dst->tag_names[i] = strdup(src->tag_names[i]))) goto oom;
+    if (mq__catalog_artwork_copy(dst, src)) goto oom;
     return 0;
 oom:
     catalog_release(dst);

@@ -15,7 +15,10 @@
  *     member ids and title ids (count NUL-terminated strings back to back),
  *     catalog: names (per title "\1name\0", or "\0" for none), years i32[n_titles],
  *     genres u64[n_titles], genre names (strings), tag_ptr i64[n_titles+1], tag_ids i32[],
- *     tag_counts f32[], tag names (strings).
+ *     tag_counts f32[], tag names (strings);
+ *     artwork: art_ptr i64[n_titles+1] (empty when the catalog has no artwork) and, per artwork,
+ *     its id and features as two strings (section count = the number of artworks); both are
+ *     left out (18 sections, the layout from before artwork) when the catalog has none.
  *
  * Loading maps the file read-only; the matrix arrays point straight into the mapping (so a
  * load costs a checksum pass plus rebuilding the id maps and copying the catalog strings).
@@ -39,13 +42,13 @@
 enum {
     S_M_PTR = 1, S_M_IDX, S_M_VAL, S_M_TIME, S_T_PTR, S_T_IDX, S_T_VAL, S_T_TIME,
     S_MEMBER_IDS, S_TITLE_IDS, S_CAT_NAMES, S_CAT_YEARS, S_CAT_GENRES, S_GENRE_NAMES,
-    S_TAG_PTR, S_TAG_IDS, S_TAG_COUNTS, S_TAG_NAMES, S_COUNT
+    S_TAG_PTR, S_TAG_IDS, S_TAG_COUNTS, S_TAG_NAMES, S_ART_PTR, S_ART_STRINGS, S_COUNT
 };
 
 static const char *section_names[S_COUNT] = {
     "?", "m_ptr", "m_idx", "m_val", "m_time", "t_ptr", "t_idx", "t_val", "t_time",
     "member ids", "title ids", "catalog names", "catalog years", "catalog genres",
-    "genre names", "tag_ptr", "tag_ids", "tag_counts", "tag names"};
+    "genre names", "tag_ptr", "tag_ids", "tag_counts", "tag names", "art_ptr", "artwork strings"};
 
 /* ---- save --------------------------------------------------------------------------------- */
 
@@ -68,8 +71,14 @@ static void put_strings(mq_buf *b, const mq_idmap *m)
 int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
 {
     const mq_catalog *c = &d->catalog;
-    mq_buf mids, tids, names, gnames, tnames;
+    mq_buf mids, tids, names, gnames, tnames, arts;
     mq_buf_init(&mids); mq_buf_init(&tids); mq_buf_init(&names); mq_buf_init(&gnames); mq_buf_init(&tnames);
+    mq_buf_init(&arts);
+    const int64_t n_art = c->art_ptr ? c->n_artworks : 0;
+    for (int64_t i = 0; i < n_art; i++) {
+        mq_buf_put(&arts, c->art_ids[i], strlen(c->art_ids[i]) + 1);
+        mq_buf_put(&arts, c->art_features[i], strlen(c->art_features[i]) + 1);
+    }
     put_strings(&mids, d->member_ids);
     put_strings(&tids, d->title_ids);
     for (int32_t t = 0; t < d->n_titles; t++) {
@@ -80,7 +89,7 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
     for (int g = 0; g < c->n_genres; g++) mq_buf_put(&gnames, c->genre_names[g], strlen(c->genre_names[g]) + 1);
     for (int32_t i = 0; i < c->n_tags && c->tag_names; i++) mq_buf_put(&tnames, c->tag_names[i], strlen(c->tag_names[i]) + 1);
     int rc = 0;
-    if (mids.oom || tids.oom || names.oom || gnames.oom || tnames.oom) {
+    if (mids.oom || tids.oom || names.oom || gnames.oom || tnames.oom || arts.oom) {
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory writing %s", path);
         goto out;
     }
@@ -111,8 +120,12 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
         {S_TAG_IDS, c->tag_ids, 4 * (uint64_t)n_tag_entries, (uint64_t)n_tag_entries, 0, 0},
         {S_TAG_COUNTS, c->tag_counts, 4 * (uint64_t)n_tag_entries, (uint64_t)n_tag_entries, 0, 0},
         {S_TAG_NAMES, tnames.p, tnames.len, c->tag_names ? (uint64_t)c->n_tags : 0, 0, 0},
+        {S_ART_PTR, c->art_ptr, c->art_ptr ? 8 * (nt + 1) : 0, c->art_ptr ? nt + 1 : 0, 0, 0},
+        {S_ART_STRINGS, arts.p, arts.len, (uint64_t)n_art, 0, 0},
     };
-    const uint32_t ns = S_COUNT - 1;
+    /* Without artwork the artwork sections are left out: the file is byte for byte what this
+     * format was before artwork existed. */
+    const uint32_t ns = c->art_ptr ? S_COUNT - 1 : S_ART_PTR - 1;
     uint64_t off = HDR_SIZE + (uint64_t)ns * ENTRY_SIZE;
     uint8_t table[(S_COUNT - 1) * ENTRY_SIZE];
     for (uint32_t i = 0; i < ns; i++) {
@@ -138,7 +151,7 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
     memcpy(hdr + 24, &d->nnz, 8);
     memcpy(hdr + 32, &ns, 4);
     memcpy(hdr + 40, &file_size, 8);
-    uint32_t tcrc = mq_crc32c(0, table, sizeof table);
+    uint32_t tcrc = mq_crc32c(0, table, (size_t)ns * ENTRY_SIZE);
     memcpy(hdr + 48, &tcrc, 4);
     uint32_t hcrc = mq_crc32c(0, hdr, 60);
     memcpy(hdr + 60, &hcrc, 4);
@@ -147,8 +160,8 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
     if ((rc = mq__atomic_open(&a, path, err))) { free(zero_ptr); goto out; }
     static const uint8_t pad[64] = {0};
     fwrite(hdr, 1, sizeof hdr, a.f);
-    fwrite(table, 1, sizeof table, a.f);
-    uint64_t pos = HDR_SIZE + sizeof table;
+    fwrite(table, 1, (size_t)ns * ENTRY_SIZE, a.f);
+    uint64_t pos = HDR_SIZE + (uint64_t)ns * ENTRY_SIZE;
     for (uint32_t i = 0; i < ns; i++) {
         fwrite(pad, 1, s[i].off - pos, a.f);
         if (s[i].len) fwrite(s[i].p, 1, s[i].len, a.f);
@@ -163,7 +176,7 @@ int mq_snapshot_save(const mq_dataset *d, const char *path, mq_err *err)
     rc = mq__atomic_commit(&a, err);
 out:
     mq_buf_release(&mids); mq_buf_release(&tids); mq_buf_release(&names);
-    mq_buf_release(&gnames); mq_buf_release(&tnames);
+    mq_buf_release(&gnames); mq_buf_release(&tnames); mq_buf_release(&arts);
     return rc;
 }
 
@@ -264,7 +277,7 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
                          path, (unsigned long long)file_size, len);
         goto fail;
     }
-    if (ns != S_COUNT - 1 || n_members < 0 || n_titles < 0 || nnz < 0 ||
+    if ((ns != S_COUNT - 1 && ns != S_ART_PTR - 1) || n_members < 0 || n_titles < 0 || nnz < 0 ||
         HDR_SIZE + (uint64_t)ns * ENTRY_SIZE > len) {
         rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: bad sizes in the header", path);
         goto fail;
@@ -332,6 +345,18 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
             rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' has the wrong size", path, section_names[fixed[i].id]);
             goto fail;
         }
+    }
+    /* Artwork: no art_ptr (none) or one of n_titles + 1; two strings per artwork. */
+    const view *ap = &v[S_ART_PTR], *as = &v[S_ART_STRINGS];
+    if ((ap->count != 0 || ap->len != 0) && (ap->count != nt + 1 || ap->len != 8 * (nt + 1))) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'art_ptr' has the wrong size", path);
+        goto fail;
+    }
+    view as2 = {as->p, as->len, 2 * as->count};
+    if (!strings_ok(&as2) || (ap->count == 0 && as->count != 0) ||
+        (ap->count && !ptr_ok((const int64_t *)ap->p, n_titles, (int64_t)as->count))) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'artwork strings' disagrees with 'art_ptr'", path);
+        goto fail;
     }
     int sids[] = {S_MEMBER_IDS, S_TITLE_IDS, S_GENRE_NAMES, S_TAG_NAMES};
     for (size_t i = 0; i < 4; i++)
@@ -416,6 +441,21 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
         if (!(c->tag_names[i] = strdup(q))) goto oom;
         c->n_tags++;
         q += strlen(q) + 1;
+    }
+    if (ap->count) {
+        c->art_ptr = malloc(8 * (nt + 1));
+        c->art_ids = calloc(MQ_MAX(as->count, 1), sizeof *c->art_ids);
+        c->art_features = calloc(MQ_MAX(as->count, 1), sizeof *c->art_features);
+        if (!c->art_ptr || !c->art_ids || !c->art_features) goto oom;
+        c->n_artworks = (int64_t)as->count;
+        memcpy(c->art_ptr, ap->p, 8 * (nt + 1));
+        q = (const char *)as->p;
+        for (uint64_t i = 0; i < as->count; i++) {
+            if (!(c->art_ids[i] = strdup(q))) goto oom;
+            q += strlen(q) + 1;
+            if (!(c->art_features[i] = strdup(q))) goto oom;
+            q += strlen(q) + 1;
+        }
     }
     *out = d;
     return 0;

@@ -133,7 +133,7 @@ MQ_TEST(core_json_write_matches_the_buffer_writer)
     ASSERT(f != NULL);
     mq_buf b;
     mq_buf_init(&b);
-    ASSERT_INT_EQ(mq_json_write_str(f, s, strlen(s)), 0);
+    ASSERT_INT_EQ(mq_json_write_str(f, s), 0);
     mq_buf_json_str(&b, s, strlen(s));
     for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
         fputc(' ', f);
