@@ -83,6 +83,7 @@ double mq_now(void);
 #include "marquee/stats.h"
 #include "marquee/xp.h"
 #include "marquee/abr.h"
+#include "marquee/rank.h"
 
 #ifdef __cplusplus
 }

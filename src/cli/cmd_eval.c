@@ -51,7 +51,8 @@ static const char *usage_text =
     "                         folded in, 20% targets; temporal: a global time cutoff; loo: the\n"
     "                         latest positive of each member is the target\n"
     "  --models LIST          comma-separated: pop, trending, itemknn, ease, dlae, ials, content,\n"
-    "                         hybrid\n"
+    "                         hybrid, ranker (the second stage over its generators; temporal\n"
+    "                         data; docs/models.md)\n"
     "  --seed S               split and training seed (default 1)\n"
     "  --param MODEL.NAME=V   a hyperparameter, e.g. ease.lambda=200 ials.factors=128 (repeatable)\n"
     "  --tune                 choose hyperparameters on the validation members (NDCG@100) from a\n"
@@ -72,6 +73,9 @@ static const char *usage_text =
     "  --k LIST               cut-offs (default 10,20,50,100)\n"
     "  --threads N            threads for training and scoring (default: all cores)\n"
     "  --json                 one JSON object on stdout instead of the table\n"
+    "  --write-features FILE  ranker: write its training and test feature rows (CSV with labels,\n"
+    "                         groups and the catalog fingerprint) for other tools\n"
+    "  --reliability FILE     ranker: write the test window's reliability diagram (CSV)\n"
     "  --naive-topk           benchmark: also evaluate the test members with a full sort per\n"
     "                         member instead of the size-k heap, and report its rate\n"
     "                         (naive_members_per_second; the figures must be identical)\n"
@@ -195,7 +199,7 @@ static int split_list(char *s, char **out, int max)
 }
 
 static const char *known_models[] = {"pop", "trending", "itemknn", "ease", "dlae", "ials",
-                                     "content", "hybrid"};
+                                     "content", "hybrid", "ranker"};
 
 static bool known_model(const char *k)
 {
@@ -302,6 +306,8 @@ typedef struct model_report {
     char tried[MAX_GRID][256];
     double tried_ndcg[MAX_GRID];
     double tried_fit[MAX_GRID];
+    char rank_json[4096];        /* ranker: calibration and generator comparison (JSON members) */
+    mq_rank_report rank;
 } model_report;
 
 /* Grid search on the validation members by NDCG@100 (the largest cut-off's NDCG when 100 is
@@ -493,6 +499,7 @@ static void print_json(FILE *f, const char *const *data, int n_data, const char 
             }
             fputc(']', f);
         }
+        if (r->rank_json[0]) fprintf(f, ",\n   %s", r->rank_json);
         fputc('}', f);
     }
     fprintf(f, "\n]}\n");
@@ -560,6 +567,17 @@ static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_re
     fprintf(f, "\n(test members: mean±standard error over %d members; fold-in titles never "
                "ranked)\n",
             n_reps ? reps[0].test.n_members : 0);
+    for (int i = 0; i < n_reps; i++) {
+        const mq_rank_report *k = &reps[i].rank;
+        if (!reps[i].rank_json[0]) continue;
+        fprintf(f, "ranker ndcg@%d %.4f; paired difference with each generator:", k->k_cmp, k->ndcg);
+        for (int g = 0; g < k->n_generators; g++)
+            fprintf(f, " %s %+.4f±%.4f", k->generators[g], k->delta[g], k->delta_se[g]);
+        fprintf(f, "\nplay probability on the test window (%lld candidates, base rate %.4f): ECE "
+                   "raw %.4f, platt %.4f, isotonic %.4f; log loss isotonic %.4f, Brier %.4f\n",
+                (long long)k->n_pairs, k->base_rate, k->raw.ece, k->platt.ece, k->isotonic.ece,
+                k->isotonic.log_loss, k->isotonic.brier);
+    }
 }
 
 /* ---- refit data ---------------------------------------------------------------------------- */
@@ -633,6 +651,7 @@ int mq_cli_eval(int argc, char **argv)
     int n_data = 0;
     const char *data = NULL, *protocol = "strong", *split_dir = NULL, *write_dir = NULL;
     const char *format = "auto", *threshold_s = NULL;
+    mq_rank_eval_opts reo = {NULL, NULL};
     char *models_arg = NULL, *ks_arg = NULL;
     char *params[MAX_PARAMS * 4], *grids[32];
     int n_params = 0, n_grids = 0;
@@ -663,6 +682,8 @@ int mq_cli_eval(int argc, char **argv)
         else if (strcmp(a, "--models") == 0) { NEEDS_VALUE(); models_arg = argv[i]; }
         else if (strcmp(a, "--split") == 0) { NEEDS_VALUE(); split_dir = v; }
         else if (strcmp(a, "--write-split") == 0) { NEEDS_VALUE(); write_dir = v; }
+        else if (strcmp(a, "--write-features") == 0) { NEEDS_VALUE(); reo.features_csv = v; }
+        else if (strcmp(a, "--reliability") == 0) { NEEDS_VALUE(); reo.reliability_csv = v; }
         else if (strcmp(a, "--threshold") == 0) { NEEDS_VALUE(); threshold_s = v; }
         else if (strcmp(a, "--k") == 0) { NEEDS_VALUE(); ks_arg = argv[i]; }
         else if (strcmp(a, "--tune") == 0) do_tune = true;
@@ -745,7 +766,8 @@ int mq_cli_eval(int argc, char **argv)
     for (int i = 0; i < nm; i++) {
         if (!known_model(mnames[i])) {
             exit_code = mq_cli_usage_error(cmd, "--models: unknown model '%s' (pop, trending, "
-                                                "itemknn, ease, dlae, ials, content, hybrid)",
+                                                "itemknn, ease, dlae, ials, content, hybrid, "
+                                                "ranker)",
                                            mnames[i]);
             goto done;
         }
@@ -918,7 +940,16 @@ int mq_cli_eval(int argc, char **argv)
             if (train(&frc, &r->mp, &m, &r->fit_seconds, &err)) goto fail;
         }
         snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
-        int e = evaluate(&rc, m, &sp.test, &r->test, &err);
+        int e;
+        if (mq_rank_is_ranker(m)) {
+            /* The ranker reads the histories' timestamps and adds calibration figures. */
+            e = mq_rank_evaluate(m, rc.train_data, &sp.test, &rc.eo, &reo, &r->test, &r->rank,
+                                 &err);
+            if (e == 0 && mq_rank_report_json(&r->rank, r->rank_json, sizeof r->rank_json) < 0)
+                r->rank_json[0] = 0;
+        } else {
+            e = evaluate(&rc, m, &sp.test, &r->test, &err);
+        }
         if (e == 0 && naive) {
             /* Same scorer, same members: only the top-k selection differs. */
             run_ctx nrc = rc;

@@ -258,7 +258,7 @@ void *mq__model_get(const mq_model *m, const char *name, int type, int64_t *coun
 static const mq__model_ops *const kinds[] = {&mq__model_pop,  &mq__model_trending,
                                              &mq__model_itemknn, &mq__model_ease,
                                              &mq__model_dlae, &mq__model_ials, &mq__model_content,
-                                             &mq__model_hybrid};
+                                             &mq__model_hybrid, &mq__model_ranker};
 
 const mq__model_ops *mq__model_ops_find(const char *kind)
 {
@@ -274,7 +274,7 @@ int mq__model_new(const char *kind, const mq_dataset *d, mq_model **out, mq_err 
     if (!ops)
         return mq__err_set(err, MQ_EINVAL,
                            "unknown model '%s' (valid: pop, trending, itemknn, ease, dlae, ials, "
-                           "content, hybrid)", kind);
+                           "content, hybrid, ranker)", kind);
     mq_model *m = calloc(1, sizeof *m);
     if (!m) return mq__err_set(err, MQ_ENOMEM, "model: out of memory");
     m->ops = ops;
@@ -309,7 +309,7 @@ void mq_model_destroy(mq_model *m)
 {
     if (!m) return;
     if (m->ops && m->ops->unbind && m->state) m->ops->unbind(m);
-    for (int i = 0; i < 2; i++) mq_model_destroy(m->sub[i]);
+    for (int i = 0; i < MQ__MODEL_MAX_SUB; i++) mq_model_destroy(m->sub[i]);
     for (int i = 0; i < m->n_arr; i++)
         if (m->arr[i].owned) free(m->arr[i].p);
     mq_idmap_destroy(m->title_ids);
@@ -320,7 +320,7 @@ void mq_model_destroy(mq_model *m)
 
 int mq__model_bind(mq_model *m, mq_err *err)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < MQ__MODEL_MAX_SUB; i++)
         if (m->sub[i]) {
             int rc = mq__model_bind(m->sub[i], err);
             if (rc) return rc;

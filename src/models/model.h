@@ -19,6 +19,7 @@
 enum { MQ__A_U8 = 1, MQ__A_I32 = 2, MQ__A_I64 = 3, MQ__A_F32 = 4, MQ__A_U64 = 5 };
 #define MQ__MODEL_MAX_ARRAYS 24
 #define MQ__MODEL_PARAMS_LEN 1024
+#define MQ__MODEL_MAX_SUB 8
 
 typedef struct mq__marray {
     char name[40];
@@ -65,7 +66,7 @@ struct mq_model {
     void *state;                         /* kind-specific, built by bind() */
     const void *mapping;
     size_t mapping_len;
-    mq_model *sub[2];
+    mq_model *sub[MQ__MODEL_MAX_SUB];    /* hybrid: 2; ranker: its generators + similarity */
 };
 
 struct mq__model_ops {
@@ -93,7 +94,7 @@ struct mq__model_ops {
 };
 
 extern const mq__model_ops mq__model_pop, mq__model_trending, mq__model_itemknn,
-    mq__model_ease, mq__model_dlae, mq__model_ials, mq__model_content, mq__model_hybrid;
+    mq__model_ease, mq__model_dlae, mq__model_ials, mq__model_content, mq__model_hybrid, mq__model_ranker;
 
 /* Adds a heap array (taking ownership of p, allocated with mq__alloc) to m. */
 int mq__model_add(mq_model *m, const char *name, int type, int64_t count, void *p, mq_err *err);
