@@ -1,30 +1,36 @@
 /* ranker.c: the "ranker" model kind: training protocol, artifact arrays, scoring.
  *
  * Training on d (every event before T2 = d's latest time + 1; d must carry timestamps):
- *   T1 = the (1 − label_frac) quantile of d's positive times (default label_frac 0.1);
- *   snapshot at T1 (features.c): generators and similarity trained on the positives < T1;
- *   members with a positive in [T1, T2) on a title some positive before T1 has are the
- *   queries; a seeded draw puts valid_frac (0.2) of them in the validation set;
- *   each query's candidates and features at T1; labels: binary (a positive in the window),
- *   rating (1 + round(max(0, rating − the member's mean rating before T1)) for positives, else
- *   0; needs explicit ratings) or play_seconds (1 + min(8, floor(log2(1 + minutes watched in
- *   the window))) for positives; needs durations);
- *   LambdaMART (rank:ndcg, early stopping on the validation queries' NDCG@20) and the play
+ *   window cuts c_0 = T2 > c_1 > ... > c_W, c_k = the (1 − k·label_frac) quantile of d's
+ *   positive times (label_frac 0.1, W = windows = 8); label window k = [c_k, c_k−1);
+ *   for each window a snapshot at c_k (features.c): generators and similarity trained on the
+ *   positives before c_k, never on anything later;
+ *   the window's queries: members with a positive in it on a title some positive before c_k
+ *   has; each query's candidates and features at c_k; labels: binary (a positive in the
+ *   window), rating (1 + round(max(0, rating − the member's mean rating before c_k)) for
+ *   positives, else 0; needs explicit ratings) or play_seconds (1 + min(8, floor(log2(1 +
+ *   minutes watched)))) for positives; needs durations);
+ *   window 1 (the latest) is the validation window, windows 2..W train:
+ *   LambdaMART (rank:ndcg, early stopping on the validation window's NDCG@20) and the play
  *   probability (binary:logistic on "is a positive", early stopping on validation log loss);
  *   with tune=1 both are trained for each point of a small grid (depth 4, 6, 8 × eta 0.05,
- *   0.1, 0.2) and the best validation value wins;
- *   Platt and isotonic calibration fitted on the validation queries' play probabilities;
+ *   0.1, 0.2) and the best validation value wins; with refit=1 (default) the order head is
+ *   trained once more on every window with the chosen rounds, depth and eta;
+ *   Platt and isotonic calibration of the play probability fitted on the validation window;
  *   then the snapshot at T2 (generators and similarity retrained on all of d's positives) is
  *   what the artifact keeps: the generators and the similarity model as sub-models 0..G, the
  *   boosters as byte arrays "booster_rank" and "booster_prob" (each section CRC-checked like
  *   every artifact section), per-title statistics "stat" and "first", the isotonic blocks
- *   "iso_x"/"iso_y", and in the parameters the as_of time T2, T1, the rounds kept, Platt's a
- *   and b and the catalog fingerprint.
+ *   "iso_x"/"iso_y", and in the parameters the as_of time T2, c_1, the rounds kept, Platt's a
+ *   and b and the catalog fingerprint (CRC-32C of the title ids, checked on load).
  *
  * Scoring (mq_model_score): the member's candidates and features as of T2 from the history
  * alone (no times: days_since_last is missing and the last plays are the last history
  * entries), the LambdaMART score for candidates, -inf for every other title.
  * mq_rank_evaluate (rank_eval.c) passes the histories' timestamps.
+ *
+ * XGBoost's rank:ndcg samples pairs with per-thread generators: the boosters are identical
+ * for the same seed, data and thread count, not across thread counts.
  */
 #include "rank/rank_state.h"
 
@@ -98,7 +104,7 @@ static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
     int rc;
     if ((rc = mq__param_int(p, "ranker", "top", 200, 1, 100000, &c->top, err)) ||
         (rc = mq__param_double(p, "ranker", "label_frac", 0.1, 0.001, 0.9, &c->label_frac, err)) ||
-        (rc = mq__param_int(p, "ranker", "windows", 4, 2, 20, &c->windows, err)) ||
+        (rc = mq__param_int(p, "ranker", "windows", 8, 2, 20, &c->windows, err)) ||
         (rc = mq__param_int(p, "ranker", "depth", 6, 1, 16, &c->depth, err)) ||
         (rc = mq__param_double(p, "ranker", "eta", 0.1, 1e-4, 1, &c->eta, err)) ||
         (rc = mq__param_int(p, "ranker", "rounds", 300, 1, 5000, &c->rounds, err)) ||

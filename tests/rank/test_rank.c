@@ -349,3 +349,39 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
     mq_split_release(&sp);
     mq_dataset_destroy(d);
 }
+
+MQ_TEST(rank_eval_cli_reports_calibration)
+{
+    mq_dataset *d = temporal_synth(41, false, 0);
+    ASSERT(d);
+    const char *dir = mq_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/events.csv", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    fprintf(f, "member,title,timestamp,event,value\n");
+    for (int32_t u = 0; u < d->n_members; u++)
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++)
+            fprintf(f, "%s,%s,%lld,play,1\n", mq_idmap_name(d->member_ids, u),
+                    mq_idmap_name(d->title_ids, d->m_idx[e]), (long long)d->m_time[e]);
+    fclose(f);
+    mq_dataset_destroy(d);
+    ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --protocol temporal --models pop,ranker --k 10,20 "
+                             "--threads 1 --param ranker.windows=3 --param ranker.label_frac=0.15 "
+                             "--param ranker.candidates=pop,trending,itemknn --param "
+                             "ranker.top=50 --json --reliability %s/rel.csv --write-features "
+                             "%s/f.csv > %s/out.json 2> %s/err.txt",
+                             mq_test_bin(), path, dir, dir, dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 -c \"import json,sys; j=json.load(open('%s/out.json')); "
+                             "r=[m for m in j['models'] if m['model']=='ranker'][0]; c=r['calibration']; "
+                             "assert all(k in c for k in ('ece_raw','ece_platt','ece_isotonic',"
+                             "'log_loss_isotonic','brier_isotonic')); assert 0 <= c['ece_isotonic'] < 1; "
+                             "assert abs(r['test']['ndcg@20'] - r['vs_generators']['ranker']) < 1e-9\"", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("head -1 %s/rel.csv | grep -q '^method,bin,count,mean_predicted,"
+                             "observed_rate$' && test $(wc -l < %s/rel.csv) -eq 46", dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("head -1 %s/f.csv | grep -q '^# marquee-features v1 catalog='", dir), 0);
+    /* An unknown generator is a clear failure naming it. */
+    ASSERT(mq_test_sh("%s eval --data %s --protocol temporal --models ranker --param "
+                      "ranker.candidates=pop,nosuch 2> %s/err2.txt", mq_test_bin(), path, dir) != 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q \"unknown generator 'nosuch'\" %s/err2.txt", dir), 0);
+}
