@@ -48,8 +48,8 @@ int main(int argc, char **argv)
         return 1;
     }
     /* A short training (3 windows, at most 60 rounds) keeps the benchmark under a minute. */
-    static const char *const tpar[] = {"windows=3", "rounds=60"};
-    mq_train_opts to = {.params = tpar, .n_params = 2, .n_threads = 1, .seed = 1};
+    static const char *const tpar[] = {"windows=3", "rounds=60", "early_stop=0"};
+    mq_train_opts to = {.params = tpar, .n_params = 3, .n_threads = 1, .seed = 1};
     mq_model *m = NULL;
     double t0 = mq_now();
     if (mq_model_train("ranker", sp.train, &to, &m, &err)) {

@@ -26,6 +26,9 @@
  *                     the history as given) of the item-kNN cosine to t (0 outside the top
  *                     100 neighbours); missing for an empty history
  *   hour        the request's hour of day (missing offline: the data sets carry no context)
+ *   pop_share, pop_7d_share, pop_30d_share, trending_share: each of the four title counts
+ *               divided by its sum over all titles (comparable across cut times whose activity
+ *               differs; trees split on absolute values)
  *
  * Cost per member: one fold-in per generator (O(n_titles) each), a top-N heap per generator,
  * O(10 × 100) for the similarity rows, O(features) per candidate. Scratch is per thread and
@@ -61,6 +64,15 @@ void mq__rank_title_stats(const mq_dataset *d, int64_t T, float *stat, int64_t *
         p30[t] = (float)c;
         tr[t] = (float)s;
         first[t] = f;
+    }
+}
+
+void mq__rank_snap_totals(mq__rank_snap *s)
+{
+    for (int k = 0; k < 4; k++) {
+        double a = 0;
+        for (int32_t t = 0; t < s->n_titles; t++) a += s->stat[(size_t)k * s->n_titles + t];
+        s->tot[k] = a;
     }
 }
 
@@ -123,6 +135,7 @@ int mq__rank_snap_build(const mq_dataset *d, int64_t T, const char *const *gens,
     rc = mq__model_bind_csr(o->sim, &s->sim_ptr, &s->sim_idx, &s->sim_val, err);
     if (rc) goto fail;
     s->stat = o->stat;
+    mq__rank_snap_totals(s);
     s->first = o->first;
     s->years = d->catalog.years;
     s->genres = d->catalog.genres;
@@ -171,7 +184,8 @@ void mq__rank_feature_names(const char *const *gens, int n_gen, char (*names)[32
 {
     static const char *const fixed[F_N_FIXED] = {
         "pop", "pop_7d", "pop_30d", "trending", "age_years", "days_since_first", "hist_len",
-        "days_since_last", "genre_affinity", "sim_last_max", "sim_last_mean", "hour"};
+        "days_since_last", "genre_affinity", "sim_last_max", "sim_last_mean", "hour",
+        "pop_share", "pop_7d_share", "pop_30d_share", "trending_share"};
     for (int g = 0; g < n_gen; g++) {
         snprintf(names[2 * g], 32, "%s_score", gens[g]);
         snprintf(names[2 * g + 1], 32, "%s_rank", gens[g]);
@@ -318,6 +332,8 @@ int mq__rank_member_features(const mq__rank_snap *s, const int32_t *hist, const 
             f[F_SIMMEAN] = w->simsum[t] / (float)n_last;
         }
         f[F_HOUR] = hour >= 0 ? (float)hour : NAN;
+        for (int k = 0; k < 4; k++)
+            f[F_POP_SH + k] = s->tot[k] > 0 ? (float)(s->stat[(size_t)k * n + t] / s->tot[k]) : 0.0f;
     }
     /* Reset what was touched: ranks of every generator's top list, similarity rows. */
     for (int c = 0; c < n_cand; c++)

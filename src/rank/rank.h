@@ -32,6 +32,10 @@ enum {
     F_SIMMAX,        /* max item-kNN cosine to the member's last plays */
     F_SIMMEAN,       /* mean of the same */
     F_HOUR,          /* hour of day of the request (missing offline) */
+    F_POP_SH,        /* pop / Σ pop over titles: the share, comparable across cut times */
+    F_POP7_SH,       /* pop_7d share */
+    F_POP30_SH,      /* pop_30d share */
+    F_TREND_SH,      /* trending share */
     F_N_FIXED
 };
 
@@ -45,6 +49,7 @@ typedef struct mq__rank_snap {
     const int32_t *sim_idx;
     const float *sim_val;
     const float *stat;                    /* [4 x n_titles]: pop, pop7, pop30, trend */
+    double tot[4];                        /* Σ over titles of each stat row */
     const int64_t *first;                 /* [n_titles], INT64_MAX: no positive before T */
     const int32_t *years;                 /* catalog years (may be NULL) */
     const uint64_t *genres;               /* catalog genres (may be NULL) */
@@ -72,6 +77,8 @@ int mq__rank_snap_build(const mq_dataset *d, int64_t T, const char *const *gens,
                         const char *const *const *gen_params, const int *n_gp, int n_top,
                         int n_threads, uint64_t seed, mq__rank_owned *o, mq_err *err);
 void mq__rank_owned_release(mq__rank_owned *o);
+/* Sets s->tot from s->stat (after stat and n_titles are set). */
+void mq__rank_snap_totals(mq__rank_snap *s);
 /* Fills the per-title statistics of d at T: stat [4 x n_titles], first [n_titles]. */
 void mq__rank_title_stats(const mq_dataset *d, int64_t T, float *stat, int64_t *first);
 

@@ -10,7 +10,8 @@
  *   window), rating (1 + round(max(0, rating − the member's mean rating before c_k)) for
  *   positives, else 0; needs explicit ratings) or play_seconds (1 + min(8, floor(log2(1 +
  *   minutes watched)))) for positives; needs durations);
- *   window 1 (the latest) is the validation window, windows 2..W train:
+ *   window 1 (the latest) is the validation window, windows 2..W' train, W' the first of
+ *   3, 5, 9, ... (and W itself) whose order head scores best on the validation window;
  *   LambdaMART (rank:ndcg, early stopping on the validation window's NDCG@20) and the play
  *   probability (binary:logistic on "is a positive", early stopping on validation log loss);
  *   with tune=1 both are trained for each point of a small grid (depth 4, 6, 8 × eta 0.05,
@@ -149,6 +150,8 @@ typedef struct query {
     float *x;
     float *grade, *y;
     bool valid;
+    bool skip;                /* in a window older than the number of windows chosen */
+    int window;
 } query;
 
 typedef struct feat_job {
@@ -326,7 +329,7 @@ static int gather(query *q, int32_t nq, bool want, int nf, bool binary, mq__xgb_
     int64_t n = 0;
     int32_t ng = 0;
     for (int32_t i = 0; i < nq; i++)
-        if (q[i].valid == want && q[i].n > 0) {
+        if (q[i].valid == want && q[i].n > 0 && !q[i].skip) {
             n += q[i].n;
             ng++;
         }
@@ -337,7 +340,7 @@ static int gather(query *q, int32_t nq, bool want, int nf, bool binary, mq__xgb_
     int64_t r = 0;
     int32_t g = 0;
     for (int32_t i = 0; i < nq; i++) {
-        if (q[i].valid != want || q[i].n == 0) continue;
+        if (q[i].valid != want || q[i].n == 0 || q[i].skip) continue;
         memcpy(*xs + r * nf, q[i].x, (size_t)q[i].n * nf * sizeof **xs);
         memcpy(*ls + r, binary ? q[i].y : q[i].grade, (size_t)q[i].n * sizeof **ls);
         (*gs)[g++] = (uint32_t)q[i].n;
@@ -454,6 +457,7 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
             memset(&q[nq], 0, sizeof q[nq]);
             q[nq].member = u;
             q[nq].valid = k == 1;
+            q[nq].window = k;
             nq++;
         }
         rc = build_queries(&s1.s, d, cuts[k], q + first, nq - first, o->n_threads, err);
@@ -478,6 +482,52 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     int nf = mq__rank_n_features(c.n_gen);
     mq__logf(o->log, "ranker: %d queries (%d validation), %lld candidate rows x %d features "
                  "in %.2f s", nq, n_valid, (long long)n_rows, nf, mq_now() - t0);
+    /* How many training windows: 2, 4, 8 ... up to `windows`, chosen by the order head's
+     * validation NDCG@20 at the given depth and eta (older windows can describe another era:
+     * on ml-latest-small they span years). */
+    int w_best = (int)c.windows;
+    {
+        double best_w = -INFINITY;
+        int choices[8], nc = 0;
+        for (int w = 2; w < c.windows && nc < 7; w *= 2) choices[nc++] = w + 1;
+        choices[nc++] = (int)c.windows;
+        for (int ci = 0; ci < nc && c.windows > 2; ci++) {
+            for (int32_t i = 0; i < nq; i++) q[i].skip = q[i].window > choices[ci];
+            mq__xgb_data wt, wv;
+            float *wx[2] = {0}, *wl[2] = {0};
+            uint32_t *wg[2] = {0};
+            rc = gather(q, nq, false, nf, false, &wt, &wx[0], &wl[0], &wg[0], err);
+            if (!rc) rc = gather(q, nq, true, nf, false, &wv, &wx[1], &wl[1], &wg[1], err);
+            mq__xgb_cfg xc = {.objective = "rank:ndcg", .metric = "ndcg@20", .maximize = true,
+                              .depth = (int)c.depth, .eta = c.eta, .min_child_weight = c.mcw,
+                              .lambda = c.lambda, .rounds = (int)c.rounds,
+                              .early_stop = (int)c.early, .n_threads = o->n_threads,
+                              .seed = o->seed};
+            uint8_t *b = NULL;
+            size_t l;
+            int rounds = 0;
+            double v = -INFINITY;
+            if (!rc) rc = mq__xgb_train(&xc, &wt, &wv, &b, &l, &rounds, &v, err);
+            free(b);
+            for (int k = 0; k < 2; k++) {
+                free(wx[k]);
+                free(wl[k]);
+                free(wg[k]);
+            }
+            if (rc) goto done;
+            mq__logf(o->log, "ranker: windows 2..%d for training: validation ndcg@20 %.5f "
+                     "(%d rounds)", choices[ci], v, rounds);
+            if (v > best_w) {
+                best_w = v;
+                w_best = choices[ci];
+            }
+        }
+        n_rows = 0;
+        for (int32_t i = 0; i < nq; i++) {
+            q[i].skip = q[i].window > w_best;
+            if (!q[i].skip) n_rows += q[i].n;
+        }
+    }
     /* LambdaMART and the play probability, each over the grid when tuning. */
     mq__xgb_data tr, va, trb, vab;
     if ((rc = gather(q, nq, false, nf, false, &tr, &xs[0], &ls[0], &gs[0], err)) ||
@@ -494,6 +544,7 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
         goto done;
     }
     for (int64_t i = 0, k0 = 0, k1 = 0; i < nq; i++) {
+        if (q[i].skip) continue;
         float *dst = q[i].valid ? yb[1] + k1 : yb[0] + k0;
         memcpy(dst, q[i].y, (size_t)q[i].n * sizeof *dst);
         if (q[i].valid) k1 += q[i].n;
@@ -650,7 +701,7 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     int64_t r = 0;
     for (int pass = 0; pass < 2; pass++)   /* set 0 rows first, then set 1 */
         for (int32_t i = 0; i < nq; i++) {
-            if (q[i].valid != (pass == 1)) continue;
+            if (q[i].valid != (pass == 1) || q[i].skip) continue;
             for (int k = 0; k < q[i].n; k++, r++) {
                 memcpy(rows->x + r * nf, q[i].x + (size_t)k * nf, (size_t)nf * sizeof *rows->x);
                 rows->grade[r] = q[i].grade[k];
@@ -718,6 +769,7 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     mq__model_param_set(m, "label", "%s", c.label == 0 ? "binary" : c.label == 1 ? "rating" : "play_seconds");
     mq__model_param_num(m, "label_frac", c.label_frac);
     mq__model_param_set(m, "windows", "%ld", c.windows);
+    mq__model_param_set(m, "windows_used", "%d", w_best);
     mq__model_param_set(m, "depth", "%ld", c.tune ? bd_r : c.depth);
     mq__model_param_num(m, "eta", c.tune ? be_r : c.eta);
     mq__model_param_set(m, "rounds", "%ld", c.rounds);
@@ -844,6 +896,7 @@ static int ranker_bind(mq_model *m, mq_err *err)
         rc = mq__err_set(err, MQ_ECORRUPT, "ranker: bad 'stat' array");
         goto fail;
     }
+    mq__rank_snap_totals(s);
     s->first = mq__model_get(m, "first", MQ__A_I64, &cnt, err);
     if (!s->first || cnt != m->n_titles) {
         rc = mq__err_set(err, MQ_ECORRUPT, "ranker: bad 'first' array");

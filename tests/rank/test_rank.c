@@ -70,7 +70,7 @@ static mq_dataset *temporal_synth(uint64_t seed, bool ratings, int64_t cut)
         mq__catalog_init(&d->catalog, NT);
         d->catalog.n_genres = 5;
         for (int g = 0; g < 5; g++) {
-            char gn[8];
+            char gn[16];
             snprintf(gn, sizeof gn, "g%d", g);
             d->catalog.genre_names[g] = strdup(gn);
         }
