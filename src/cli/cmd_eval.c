@@ -774,6 +774,15 @@ int mq_cli_eval(int argc, char **argv)
         reps[n_models].mp.kind = mnames[i];
         n_models++;
     }
+    if (reo.features_csv || reo.reliability_csv) {
+        bool has_ranker = false;
+        for (int i = 0; i < n_models; i++) has_ranker |= strcmp(reps[i].mp.kind, "ranker") == 0;
+        if (!has_ranker) {
+            exit_code = mq_cli_usage_error(cmd, "%s needs the ranker in --models",
+                                           reo.features_csv ? "--write-features" : "--reliability");
+            goto done;
+        }
+    }
     for (int i = 0; i < n_params + n_grids; i++) {
         const char *opt = i < n_params ? params[i] : grids[i - n_params];
         const char *dot = strchr(opt, '.');

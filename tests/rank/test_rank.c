@@ -384,4 +384,19 @@ MQ_TEST(rank_eval_cli_reports_calibration)
     ASSERT(mq_test_sh("%s eval --data %s --protocol temporal --models ranker --param "
                       "ranker.candidates=pop,nosuch 2> %s/err2.txt", mq_test_bin(), path, dir) != 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q \"unknown generator 'nosuch'\" %s/err2.txt", dir), 0);
+    /* marquee train writes a ranker artifact that loads. */
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ranker --out %s/r.mqm --threads 1 --param "
+                             "windows=3 --param label_frac=0.15 --param candidates=pop,trending "
+                             "--param top=50 --param rounds=20 2> /dev/null > /dev/null",
+                             mq_test_bin(), path, dir), 0);
+    char mpath[512];
+    snprintf(mpath, sizeof mpath, "%s/r.mqm", dir);
+    mq_model *m = NULL;
+    mq_err err = {0};
+    ASSERT_OK(mq_model_load(mpath, &m, &err), &err);
+    ASSERT(mq_rank_is_ranker(m));
+    mq_model_destroy(m);
+    /* A feature file without a ranker to write it is a usage error (exit 2). */
+    ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --protocol temporal --models pop --write-features "
+                             "%s/x.csv 2> /dev/null", mq_test_bin(), path, dir), 2);
 }
