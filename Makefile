@@ -15,10 +15,10 @@ CPPFLAGS = -D_GNU_SOURCE -Iinclude -Isrc
 DEPS_PC  = libmicrohttpd libcjson hiredis
 PC_CFLAGS := $(shell pkg-config --cflags $(DEPS_PC) 2>/dev/null)
 PC_LIBS   := $(shell pkg-config --libs $(DEPS_PC) 2>/dev/null || echo -lmicrohttpd -lcjson -lhiredis)
-LDLIBS   = $(PC_LIBS) -llmdb -llapacke -lopenblas -lpthread -lm
+LDLIBS   = $(PC_LIBS) -lxgboost -llmdb -llapacke -lopenblas -lpthread -lm
 ALL_CFLAGS = $(WARN) $(CPPFLAGS) $(PC_CFLAGS) -pthread $(CFLAGS) $(XCFLAGS)
 
-MODULES  = core data models eval serve stats xp abr bandit
+MODULES  = core data models eval serve stats xp abr bandit rank
 LIB_SRC  = $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/*.c tests/*/*.c)

@@ -27,5 +27,6 @@
 #include "marquee/xp.h"
 #include "marquee/abr.h"
 #include "marquee/bandit.h"
+#include "marquee/rank.h"
 
 #endif

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config libopenblas-dev liblapacke-dev libmicrohttpd-dev libcjson-dev
       liblmdb-dev libhiredis-dev redis-server python3-numpy python3-scipy python3-statsmodels
-      wrk curl help2man bash-completion prometheus nodejs npm)
+      wrk curl help2man bash-completion prometheus nodejs npm libxgboost-dev python3-xgboost)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -275,6 +275,12 @@ typedef struct mq_synth_opts {
  * n_members * n_titles / 2 (titles are distinct per member, at most half the catalog each). */
 int mq_synth_write(const mq_synth_opts *o, const char *path, const mq_log *log, mq_err *err);
 
+/* The entries of d with keep[e] set ([nnz] flags), members with at least one kept entry (in
+ * index order), the whole title space and a copy of the catalog. as_positives sets every kept
+ * value to 1 (and ratings false); otherwise values and the ratings flag are kept. */
+int mq_dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positives,
+                       mq_dataset **out, mq_err *err);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

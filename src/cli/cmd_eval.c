@@ -74,6 +74,9 @@ static const char *usage_text =
     "  --threads N            threads for training and scoring (default: all cores)\n"
     "  --json                 one JSON object on stdout instead of the table\n"
     "  --log-format FMT       progress lines on stderr as text (default) or json\n"
+    "  --write-features FILE  ranker: write its training and test feature rows (CSV with labels,\n"
+    "                         groups and the catalog fingerprint) for other tools\n"
+    "  --reliability FILE     ranker: write the test window's reliability diagram (CSV)\n"
     "  --naive-topk           benchmark: also evaluate the test members with a full sort per\n"
     "                         member instead of the size-k heap, and report its rate\n"
     "                         (naive_members_per_second; the figures must be identical)\n"
@@ -97,6 +100,7 @@ typedef struct eval_args {
     double test_frac, val_frac;
     int proto;              /* mq_protocol, from protocol */
     float threshold;        /* NAN: the default rule */
+    mq_rank_eval_opts rank; /* --write-features, --reliability (the ranker's extra outputs) */
 } eval_args;
 
 /* One model's report. The parameter strings point into argv or into tuning->best_params. */
@@ -111,12 +115,14 @@ typedef struct model_report {
     double naive_rate;           /* members/s of the full-sort baseline; 0 when not run */
     char canon[1024];            /* the trained model's full parameter text ("" if unknown) */
     mq_tune_result *tuning;      /* NULL when not tuned */
+    char rank_json[4096];        /* ranker: calibration and generator comparison (JSON members) */
+    mq_rank_report rank;
 } model_report;
 
 enum {
     O_DATA = MQ_CLI_OPT, O_FORMAT, O_PROTOCOL, O_MODELS, O_SEED, O_PARAM, O_TUNE, O_GRID,
     O_TUNE_EXTEND, O_REFIT, O_TEST_FRAC, O_VAL_FRAC, O_THRESHOLD, O_MIN_POS, O_SPLIT,
-    O_WRITE_SPLIT, O_K, O_THREADS, O_JSON, O_NAIVE, O_LOG_FORMAT,
+    O_WRITE_SPLIT, O_K, O_THREADS, O_JSON, O_NAIVE, O_LOG_FORMAT, O_WRITE_FEATURES, O_RELIABILITY,
 };
 static const struct option eval_opts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -140,6 +146,8 @@ static const struct option eval_opts[] = {
     {"json", no_argument, 0, O_JSON},
     {"naive-topk", no_argument, 0, O_NAIVE},
     {"log-format", required_argument, 0, O_LOG_FORMAT},
+    {"write-features", required_argument, 0, O_WRITE_FEATURES},
+    {"reliability", required_argument, 0, O_RELIABILITY},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -185,6 +193,8 @@ static int parse_args(const char *cmd, int argc, char **argv, eval_args *a)
         case O_REFIT: a->refit = true; break;
         case O_JSON: a->json = true; break;
         case O_NAIVE: a->naive = true; break;
+        case O_WRITE_FEATURES: a->rank.features_csv = v; break;
+        case O_RELIABILITY: a->rank.reliability_csv = v; break;
         case O_LOG_FORMAT:
             if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
             break;
@@ -288,6 +298,13 @@ static int validate(const char *cmd, eval_args *a, model_report *reps, int *n_mo
         reps[i].kind = names[i];
     }
     *n_models = nm;
+    if (a->rank.features_csv || a->rank.reliability_csv) {
+        bool has_ranker = false;
+        for (int i = 0; i < nm; i++) has_ranker |= strcmp(reps[i].kind, "ranker") == 0;
+        if (!has_ranker)
+            return mq_cli_usage_error(cmd, "%s needs the ranker in --models",
+                                      a->rank.features_csv ? "--write-features" : "--reliability");
+    }
     for (int i = 0; i < a->n_params + a->n_grids; i++) {
         bool is_param = i < a->n_params;
         const char *opt = is_param ? a->params[i] : a->grids[i - a->n_params];
@@ -530,7 +547,15 @@ static int run_model(const run_ctx *rc, model_report *r, mq_err *err)
     }
     if (e) goto out;
     snprintf(r->canon, sizeof r->canon, "%s", mq_model_params(m));
-    e = evaluate(rc, &rc->eo, m, &r->test, err);
+    if (mq_rank_is_ranker(m)) {
+        /* The ranker reads the histories' timestamps and adds calibration figures. */
+        e = mq_rank_evaluate(m, rc->train_data, &rc->split->test, &rc->eo, &rc->args->rank,
+                             &r->test, &r->rank, err);
+        if (!e && mq_rank_report_json(&r->rank, r->rank_json, sizeof r->rank_json) < 0)
+            r->rank_json[0] = 0;
+    } else {
+        e = evaluate(rc, &rc->eo, m, &r->test, err);
+    }
     if (!e && rc->args->naive) e = naive_check(rc, m, r, err);
     if (!e)
         mq_cli_logf(MQ_CLI_INFO, "eval: %s: fit %.2f s; test recall@20 %.4f recall@50 %.4f "
@@ -658,6 +683,7 @@ static void json_model(FILE *f, const model_report *r)
         json_metrics(f, &r->tuning->val);
         json_tuning(f, r->tuning);
     }
+    if (r->rank_json[0]) fprintf(f, ",\n   %s", r->rank_json);
     fputc('}', f);
 }
 
@@ -752,6 +778,17 @@ static void print_table(FILE *f, const run_ctx *rc, const mq_split *sp, model_re
     fprintf(f, "\n(test members: mean±standard error over %d members; fold-in titles never "
                "ranked)\n",
             n_reps ? reps[0].test.n_members : 0);
+    for (int i = 0; i < n_reps; i++) {
+        const mq_rank_report *k = &reps[i].rank;
+        if (!reps[i].rank_json[0]) continue;
+        fprintf(f, "ranker ndcg@%d %.4f; paired difference with each generator:", k->k_cmp, k->ndcg);
+        for (int g = 0; g < k->n_generators; g++)
+            fprintf(f, " %s %+.4f±%.4f", k->generators[g], k->delta[g], k->delta_se[g]);
+        fprintf(f, "\nplay probability on the test window (%lld candidates, base rate %.4f): ECE "
+                   "raw %.4f, platt %.4f, isotonic %.4f; log loss isotonic %.4f, Brier %.4f\n",
+                (long long)k->n_pairs, k->base_rate, k->raw.ece, k->platt.ece, k->isotonic.ece,
+                k->isotonic.log_loss, k->isotonic.brier);
+    }
 }
 
 /* ---- the command -------------------------------------------------------------------------- */

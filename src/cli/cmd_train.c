@@ -20,7 +20,7 @@ static const char *usage_text =
     "  --events DIR         the event log of `marquee serve` (its --events directory): its\n"
     "                       plays, ratings and thumbs are added to --data's history\n"
     "  --model NAME         pop | trending | itemknn | ease | dlae | ials | content |\n"
-    "                       hybrid\n"
+    "                       hybrid | ranker (needs timestamps; docs/models.md)\n"
     "  --out FILE           the model file to write (atomically)\n"
     "  --param NAME=VALUE   a hyperparameter, repeatable; MODEL.NAME=VALUE also works, e.g.\n"
     "                       --param ease.lambda=200 (see docs/models.md for each model's)\n"

@@ -56,11 +56,6 @@ static inline bool mq__dataset_mapped(const mq_dataset *d)
     return ((const mq__dataset_full *)d)->mapping != NULL;
 }
 
-/* The entries of d with keep[e] set ([nnz] flags), members with at least one kept entry (in
- * index order), the whole title space and a copy of the catalog. as_positives sets every kept
- * value to 1 (and ratings false); otherwise values and the ratings flag are kept. */
-int mq__dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positives,
-                       mq_dataset **out, mq_err *err);
 /* artwork.c: artwork.csv (title,artwork,features) into c->art_*; release and deep copy. */
 int mq__catalog_artwork(mq_catalog *c, const mq__idspace *titles, const char *path,
                         mq_load_opts *o, mq_err *err);

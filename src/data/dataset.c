@@ -226,7 +226,7 @@ oom:
     return MQ_ENOMEM;
 }
 
-int mq__dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positives,
+int mq_dataset_select(const mq_dataset *d, const uint8_t *keep, bool as_positives,
                        mq_dataset **out, mq_err *err)
 {
     *out = NULL;
@@ -283,7 +283,7 @@ int mq_dataset_binarize(const mq_dataset *d, float threshold, int min_per_member
         if (kept < min_per_member)
             memset(keep + d->m_ptr[u], 0, (size_t)(d->m_ptr[u + 1] - d->m_ptr[u]));
     }
-    int rc = mq__dataset_select(d, keep, true, out, err);
+    int rc = mq_dataset_select(d, keep, true, out, err);
     free(keep);
     return rc;
 }

@@ -293,7 +293,7 @@ int mq_split_make(const mq_dataset *d, const mq_split_opts *o, mq_split *out, mq
                          op.protocol == MQ_SPLIT_TEMPORAL && op.cutoff ? " (the cutoff is before every interaction)" : "");
         goto fail;
     }
-    if ((rc = mq__dataset_select(d, keep, false, &out->train, err))) goto fail;
+    if ((rc = mq_dataset_select(d, keep, false, &out->train, err))) goto fail;
     if ((rc = hb_finish(&hv, &out->val)) || (rc = hb_finish(&ht, &out->test))) goto fail;
     free(keep); free(target); free(role); free(seen); free(perm); free(buf); free(tbuf);
     return 0;

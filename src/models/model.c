@@ -318,7 +318,7 @@ void mq_model_destroy(mq_model *m)
 {
     if (!m) return;
     if (m->ops && m->ops->unbind && m->state) m->ops->unbind(m);
-    for (int i = 0; i < 2; i++) mq_model_destroy(m->sub[i]);
+    for (int i = 0; i < MQ__MODEL_MAX_SUB; i++) mq_model_destroy(m->sub[i]);
     for (int i = 0; i < m->n_arr; i++)
         if (m->arr[i].owned) free(m->arr[i].p);
     mq_idmap_destroy(m->title_ids);
@@ -329,7 +329,7 @@ void mq_model_destroy(mq_model *m)
 
 int mq__model_bind(mq_model *m, mq_err *err)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < MQ__MODEL_MAX_SUB; i++)
         if (m->sub[i]) {
             int rc = mq__model_bind(m->sub[i], err);
             if (rc) return rc;

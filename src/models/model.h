@@ -19,6 +19,7 @@
 enum { MQ__A_U8 = 1, MQ__A_I32 = 2, MQ__A_I64 = 3, MQ__A_F32 = 4, MQ__A_U64 = 5 };
 #define MQ__MODEL_MAX_ARRAYS 24
 #define MQ__MODEL_PARAMS_LEN 1024
+#define MQ__MODEL_MAX_SUB 8
 
 typedef struct mq__marray {
     char name[40];
@@ -65,7 +66,7 @@ struct mq_model {
     void *state;                         /* kind-specific, built by bind() */
     const void *mapping;
     size_t mapping_len;
-    mq_model *sub[2];
+    mq_model *sub[MQ__MODEL_MAX_SUB];    /* hybrid: 2; ranker: its generators + similarity */
 };
 
 struct mq__model_ops {
@@ -94,7 +95,7 @@ struct mq__model_ops {
 
 /* The model kinds, in the order help and messages list them: X(kind) for each, where
  * mq__model_<kind> is its ops table. The one list (model.c expands it into the registry). */
-#define MQ__MODEL_KINDS(X) X(pop) X(trending) X(itemknn) X(ease) X(dlae) X(ials) X(content) X(hybrid)
+#define MQ__MODEL_KINDS(X) X(pop) X(trending) X(itemknn) X(ease) X(dlae) X(ials) X(content) X(hybrid) X(ranker)
 
 #define MQ__MODEL_OPS_DECL(k) extern const mq__model_ops mq__model_##k;
 MQ__MODEL_KINDS(MQ__MODEL_OPS_DECL)

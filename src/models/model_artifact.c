@@ -118,7 +118,7 @@ static void put_model(sec_list *l, const mq_model *m, const char *prefix)
         }
         put(l, name, m->arr[i].type, m->arr[i].count, m->arr[i].p, NULL);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < MQ__MODEL_MAX_SUB; i++)
         if (m->sub[i]) {
             char p2[16];
             snprintf(p2, sizeof p2, "%s%d/", prefix, i);
@@ -313,7 +313,7 @@ static int load_model(const loaded *L, const char *prefix, int32_t n_titles, mq_
         a->p = (void *)(L->base + rd_u64(e + 48));
         a->owned = false;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < MQ__MODEL_MAX_SUB; i++) {
         char sp[16];
         snprintf(sp, sizeof sp, "%s%d/", prefix, i);
         snprintf(name, sizeof name, "%skind", sp);

@@ -393,7 +393,7 @@ static bool same_scores(const mq_model *a, const mq_model *b, const mq_dataset *
 }
 
 static const char *all_kinds[] = {"pop",  "trending", "itemknn", "ease",
-                                  "dlae", "ials",     "content", "hybrid"};
+                                  "dlae", "ials",     "content", "hybrid", "ranker"};
 
 /* The registry (mq_model_kinds) lists exactly the kinds that train, in this order; the text
  * form joins the same names; anything else is not a kind (and fails to train). */
