@@ -30,6 +30,7 @@
  * connections over max_connections are refused by libmicrohttpd.
  */
 #include "serve/serve.h"
+#include "serve/console.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -1281,6 +1282,8 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     else if (match_id(url, "/v1/members/", "/recommendations", id)) route = R_RECS;
     else if (match_id(url, "/v1/titles/", "/similar", id)) route = R_SIMILAR;
     cs->route = route;
+    if (route == R_OTHER && get && mq__console_owns(url))      /* the web console: console.c */
+        return mq__console_answer(c, url, s->o.models, !s->api_key_len || !s->o.keyed_reads || key_ok(s, c));
     if (route == R_OTHER) return send_error(s, c, cs, 404, "no route for %.200s %.200s", method, url);
     bool writes = route == R_EVENTS || route == R_RELOAD;
     if (writes ? !post : !get) return send_error(s, c, cs, 405, "%s %s is not allowed", method, url);
