@@ -59,9 +59,11 @@
 
 /* ---- metrics ---- */
 
-enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_OTHER, N_ROUTES };
+enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_XP, R_XP_REPORT,
+       R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
-                                            "healthz", "metrics", "reload", "other"};
+                                            "healthz", "metrics", "reload", "experiments",
+                                            "experiment_report", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
 #define N_STATUS 9
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -1442,6 +1444,28 @@ out:
     return ret;
 }
 
+/* GET /v1/experiments and /v1/experiments/{name}/report (src/serve/xp_report.c). */
+static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, conn_state *cs, const char *name)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                             .finish_seconds = s->o.finish_seconds};
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_err err = {0, ""};
+    int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
+           : name ? mq__xpr_report(b->xps, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                                   mq__xps_now(), &o, &err)
+                  : mq__xpr_list(b->xps, &co, mq__xps_now(), &o, &err);
+    bundle_release(b);
+    if (rc) {
+        mq_buf_release(&o);
+        return send_error(s, c, cs, err_status(rc), "%s", err.msg);
+    }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
 static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     mq_buf o;
@@ -1585,6 +1609,8 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     else if (match_id(url, "/v1/members/", "/homepage", id)) route = R_HOMEPAGE;
     else if (match_id(url, "/v1/members/", "/recommendations", id)) route = R_RECS;
     else if (match_id(url, "/v1/titles/", "/similar", id)) route = R_SIMILAR;
+    else if (!strcmp(url, "/v1/experiments")) route = R_XP;
+    else if (match_id(url, "/v1/experiments/", "/report", id)) route = R_XP_REPORT;
     cs->route = route;
     if (route == R_OTHER) return send_error(s, c, cs, 404, "no route for %.200s %.200s", method, url);
     bool writes = route == R_EVENTS || route == R_RELOAD;
@@ -1604,6 +1630,7 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_RECS: return h_recs(s, c, cs, id);
     case R_SIMILAR: return h_similar(s, c, cs, id);
     case R_EVENTS: return h_events(s, c, cs);
+    case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, route == R_XP ? NULL : id);
     case R_RELOAD: {
         mq_err err = {0, ""};
         int rc = mq_server_reload(s, &err);

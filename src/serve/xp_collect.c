@@ -178,59 +178,110 @@ static void csv_field(mq_buf *b, const char *s)
     mq_buf_putc(b, '"');
 }
 
-int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_units, mq_err *err)
+struct mq__xpc {
+    coll c;
+    mq_xp_collect_opts o;
+};
+
+void mq__xpc_destroy(mq__xpc *x)
 {
-    coll c = {0};
-    c.o = o;
-    c.members = mq_idmap_create();
-    c.exps = mq_idmap_create();
-    c.titles = mq_idmap_create();
-    mq_buf b;
-    mq_buf_init(&b);
+    if (!x) return;
+    coll *c = &x->c;
+    for (int64_t k = 0; k < c->n; k++) { free(c->u[k].days); free(c->u[k].titles); }
+    free(c->u);
+    free(c->head);
+    mq_idmap_destroy(c->members);
+    mq_idmap_destroy(c->exps);
+    mq_idmap_destroy(c->titles);
+    free(x);
+}
+
+int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
+{
+    *out = NULL;
+    mq__xpc *x = calloc(1, sizeof *x);
+    if (!x) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    x->o = *o;
+    coll *c = &x->c;
+    c->o = &x->o;
+    c->members = mq_idmap_create();
+    c->exps = mq_idmap_create();
+    c->titles = mq_idmap_create();
     int rc = 0;
-    if (!c.members || !c.exps || !c.titles) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
-    rc = mq__exlog_scan(o->exposures, on_expo, &c, err);
+    if (!c->members || !c->exps || !c->titles) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
+    rc = mq__exlog_scan(o->exposures, on_expo, c, err);
     if (rc == MQ_ENOMEM) mq__err_set(err, rc, "out of memory reading the exposure log '%s'", o->exposures);
-    if (rc) goto out;
-    if (!o->experiment && mq_idmap_size(c.exps) > 1) {
-        rc = mq__err_set(err, MQ_EINVAL, "the exposure log '%s' holds %d experiments ('%s', '%s', ...): name one with --experiment",
-                         o->exposures, mq_idmap_size(c.exps), mq_idmap_name(c.exps, 0), mq_idmap_name(c.exps, 1));
-        goto out;
-    }
-    rc = mq_evlog_scan(o->events, on_events, &c, err);
+    if (rc) goto fail;
+    rc = mq_evlog_scan(o->events, on_events, c, err);
     if (rc == MQ_ENOMEM) mq__err_set(err, rc, "out of memory reading the event log '%s'", o->events);
     if (rc == MQ_ENOTFOUND) rc = 0;   /* no events yet: zero metrics */
-    if (rc) goto out;
-    if (c.n > 1) qsort_r(c.u, (size_t)c.n, sizeof *c.u, cmp_unit, &c);
-    mq_buf_puts(&b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
-                    "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
-    for (int64_t k = 0; k < c.n; k++) {
-        const unit *u = &c.u[k];
+    if (rc) goto fail;
+    if (c->n > 1) qsort_r(c->u, (size_t)c->n, sizeof *c->u, cmp_unit, c);
+    *out = x;
+    return 0;
+fail:
+    mq__xpc_destroy(x);
+    return rc;
+}
+
+int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
+{
+    const coll *c = &x->c;
+    int32_t e = -1;
+    if (experiment) {
+        e = mq_idmap_find(c->exps, experiment, strlen(experiment));
+    } else if (mq_idmap_size(c->exps) > 1) {
+        return mq__err_set(err, MQ_EINVAL, "the exposure log '%s' holds %d experiments ('%s', '%s', ...): name one with --experiment",
+                           x->o.exposures, mq_idmap_size(c->exps), mq_idmap_name(c->exps, 0), mq_idmap_name(c->exps, 1));
+    }
+    mq_buf_puts(b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
+                   "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
+    int64_t n = 0;
+    for (int64_t k = 0; k < c->n; k++) {
+        const unit *u = &c->u[k];
+        if (experiment && u->exp != e) continue;
         int fin = 0;
-        for (int j = 0; j < u->n_titles; j++) fin += u->titles[j].seconds >= o->finish_seconds;
-        csv_field(&b, mq_idmap_name(c.members, u->member));
-        mq_buf_putc(&b, ',');
-        csv_field(&b, u->variant);
-        mq_buf_printf(&b, ",%lld,%lld,%lld,", (long long)u->first, u->pages, u->plays);
-        mq_buf_json_num(&b, u->play_seconds);
-        mq_buf_printf(&b, ",%d,%d,%d,%lld,%lld,", fin, u->n_titles, u->n_days, u->plays_from_pages, u->pre_plays);
-        mq_buf_json_num(&b, u->pre_play_seconds);
-        mq_buf_putc(&b, '\n');
+        for (int j = 0; j < u->n_titles; j++) fin += u->titles[j].seconds >= x->o.finish_seconds;
+        csv_field(b, mq_idmap_name(c->members, u->member));
+        mq_buf_putc(b, ',');
+        csv_field(b, u->variant);
+        mq_buf_printf(b, ",%lld,%lld,%lld,", (long long)u->first, u->pages, u->plays);
+        mq_buf_json_num(b, u->play_seconds);
+        mq_buf_printf(b, ",%d,%d,%d,%lld,%lld,", fin, u->n_titles, u->n_days, u->plays_from_pages, u->pre_plays);
+        mq_buf_json_num(b, u->pre_play_seconds);
+        mq_buf_putc(b, '\n');
+        n++;
     }
-    if (b.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
-    if (!strcmp(out_path, "-")) {
-        if (fwrite(b.p, 1, b.len, stdout) != b.len) rc = mq__err_set(err, MQ_EIO, "writing stdout failed");
-    } else {
-        rc = mq__write_file_atomic(out_path, b.p, b.len, err);
+    if (n_units) *n_units = n;
+    return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
+}
+
+int64_t mq__xpc_units(const mq__xpc *x, const char *experiment, const char *variant)
+{
+    const coll *c = &x->c;
+    int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
+    int64_t n = 0;
+    for (int64_t k = 0; e >= 0 && k < c->n; k++)
+        n += c->u[k].exp == e && (!variant || !strcmp(c->u[k].variant, variant));
+    return n;
+}
+
+int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_units, mq_err *err)
+{
+    mq__xpc *x;
+    int rc = mq__xpc_build(o, &x, err);
+    if (rc) return rc;
+    mq_buf b;
+    mq_buf_init(&b);
+    rc = mq__xpc_csv(x, o->experiment, &b, n_units, err);
+    if (!rc) {
+        if (!strcmp(out_path, "-")) {
+            if (fwrite(b.p, 1, b.len, stdout) != b.len) rc = mq__err_set(err, MQ_EIO, "writing stdout failed");
+        } else {
+            rc = mq__write_file_atomic(out_path, b.p, b.len, err);
+        }
     }
-    if (n_units) *n_units = c.n;
-out:
-    for (int64_t k = 0; k < c.n; k++) { free(c.u[k].days); free(c.u[k].titles); }
-    free(c.u);
-    free(c.head);
-    mq_idmap_destroy(c.members);
-    mq_idmap_destroy(c.exps);
-    mq_idmap_destroy(c.titles);
     mq_buf_release(&b);
+    mq__xpc_destroy(x);
     return rc;
 }

@@ -139,4 +139,25 @@ void mq__exlog_get_stats(mq__exlog *l, mq__exlog_stats *st);
 int mq__exlog_scan(const char *dir, int (*fn)(void *user, const mq__expo_rec *r, uint64_t seq),
                    void *user, mq_err *err);
 
+/* ---- unit metrics (xp_collect.c) ---- */
+
+/* Units of every experiment (or o->experiment's) read from the logs, sorted by first
+ * exposure then unit: what `xp collect` writes and the live reports analyse. */
+typedef struct mq__xpc mq__xpc;
+int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+void mq__xpc_destroy(mq__xpc *x);
+/* Appends the CSV of one experiment (NULL: the only one) to b. */
+int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err);
+/* Units of experiment in variant (NULL: all variants). */
+int64_t mq__xpc_units(const mq__xpc *x, const char *experiment, const char *variant);
+
+/* ---- live reports (xp_report.c) ---- */
+
+/* GET /v1/experiments: every experiment with state, variants, shares and exposed units. */
+int mq__xpr_list(const mq__xps *x, const mq_xp_collect_opts *o, long long now, mq_buf *out, mq_err *err);
+/* GET /v1/experiments/{name}/report: `xp collect` + `xp analyze --sequential` of the logs now,
+ * plus "status". MQ_ENOTFOUND for an unknown experiment, MQ_EINVAL for a bad metric. */
+int mq__xpr_report(const mq__xps *x, const mq_xp_collect_opts *o, const char *name, const char *metric,
+                   long long now, mq_buf *out, mq_err *err);
+
 #endif

@@ -10,6 +10,10 @@
       member, experiments, rows, titles and positions (parsed here from the raw bytes)
   xp_live_ref.py collect LOGDIR CSV EXP    the CSV of `marquee xp collect` equals this
       reconstruction from the raw event and exposure logs
+  xp_live_ref.py report PORT EXP OUT.json  saves GET /v1/experiments/EXP/report and the list
+  xp_live_ref.py same A.json B.json        the two saved reports are identical
+  xp_live_ref.py offline REPORT.json ANALYZE.json CSV   the live report equals `xp analyze
+      --sequential --json` of the collect CSV; the list's unit counts equal the CSV's
 
 Exits 1 with a message on the first difference. Only the standard library (and the file
 format of docs/xp.md) is used, none of marquee's code.
@@ -235,10 +239,40 @@ def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
             if not ok: fail("collect: unit %s column %s: %s, reference %s" % (m, c, got, v))
     print("xp_live_ref: xp collect equals the reference on %d units" % len(rows))
 
+def report(port, exp, out):
+    st, r = http(port, "GET", "/v1/experiments/%s/report?metric=play_seconds" % exp)
+    if st != 200: fail("report: %d %s" % (st, r))
+    st, l = http(port, "GET", "/v1/experiments")
+    if st != 200: fail("list: %d %s" % (st, l))
+    json.dump({"report": r, "list": l}, open(out, "w"), sort_keys=True)
+
+def same(a, b):
+    if json.load(open(a)) != json.load(open(b)): fail("reports differ: %s %s" % (a, b))
+    print("xp_live_ref: reports identical")
+
+def offline(rep, ana, csvpath):
+    saved = json.load(open(rep))
+    r, off = saved["report"], json.load(open(ana))
+    status = r.pop("status")
+    if status["state"] != "running": fail("state %s" % status)
+    exp = r.pop("experiment"); r.pop("metric"); n = r.pop("units")
+    if r != off: fail("live report != offline analysis:\n%s\n%s" % (json.dumps(r, sort_keys=True), json.dumps(off, sort_keys=True)))
+    rows = list(csv.DictReader(open(csvpath)))
+    if n != len(rows) or off["rows"] != len(rows): fail("units %d vs %d rows" % (n, len(rows)))
+    for e in saved["list"]["experiments"]:
+        if e["name"] != exp: continue
+        for v in e["variants"]:
+            k = sum(1 for x in rows if x["variant"] == v["name"])
+            if v["units"] != k: fail("list: variant %s has %d units, the CSV %d" % (v["name"], v["units"], k))
+    print("xp_live_ref: live report = offline analysis (%d units)" % n)
+
 if __name__ == "__main__":
     a = sys.argv
     if a[1] == "traffic": traffic(int(a[2]), a[3], a[4])
     elif a[1] == "load": load(int(a[2]), int(a[3]), a[4])
     elif a[1] == "check": check(a[2], a[3])
     elif a[1] == "collect": collect(a[2], a[3], a[4])
+    elif a[1] == "report": report(int(a[2]), a[3], a[4])
+    elif a[1] == "same": same(a[2], a[3])
+    elif a[1] == "offline": offline(a[2], a[3], a[4])
     else: fail("unknown mode " + a[1])

@@ -86,24 +86,35 @@ static void stop(int pid, int sig)
     usleep(100000);
 }
 
-MQ_TEST(xp_serve_pages_exposures_collect)
+MQ_TEST(xp_serve_pages_exposures_collect_reports)
 {
     const char *dir = mq_test_tmpdir();
     int port, pid = start(dir, &port, NULL);
     ASSERT(pid > 0);
     int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py traffic %d %s %s", port, XKEY, dir);
-    stop(pid, SIGTERM);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py report %d rows_test %s/r1.json", port, dir);
+    stop(pid, SIGKILL);
     ASSERT_INT_EQ(rc, 0);
     /* the logs live in dir: events/, exposures/ (as in a models directory) */
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py check %s %s", dir, dir), 0);
+    /* restart after kill -9: the same report */
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py report %d rows_test %s/r2.json", port, dir);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py same %s/r1.json %s/r2.json", dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --log %s --experiment size --out %s/size.csv", mq_test_bin(), dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py collect %s %s/size.csv size", dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --events %s/events --exposures %s/exposures --experiment rows_test --out %s/rows.csv",
                              mq_test_bin(), dir, dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py collect %s %s/rows.csv rows_test", dir, dir), 0);
-    /* straight into the analysis */
+    /* straight into the analysis; the live report is the sequential analysis of that file */
     ASSERT_INT_EQ(mq_test_sh("%s xp analyze %s/rows.csv --metric play_seconds --covariate pre_play_seconds "
                              "--control A --json > %s/an.json", mq_test_bin(), dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s xp analyze %s/rows.csv --metric play_seconds --control A --sequential "
+                             "--config %s/xp.json --experiment rows_test --json > %s/seq.json", mq_test_bin(), dir, dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py offline %s/r1.json %s/seq.json %s/rows.csv", dir, dir, dir), 0);
     /* two experiments in the logs: one must be named; bad options are usage errors */
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --log %s --out %s/x.csv 2>/dev/null", mq_test_bin(), dir, dir), 1);
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --log %s 2>/dev/null", mq_test_bin(), dir), 2);
