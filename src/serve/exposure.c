@@ -4,7 +4,8 @@
  * rules, with magic "MQEXPLG1". The payload (little-endian):
  *
  *     u8 version (1) | u8 flags (1 forced by ?xp=, 2 summary) | u8 route (0 homepage,
- *     1 recommendations, 2 similar) | i64 time (unix s) | u8 n member | u8 n page_id |
+ *     1 recommendations, 2 similar, 3 a guardrail stop: member = the experiment, model_version =
+ *     the reason, one experiment entry naming the variant) | i64 time (unix s) | u8 n member | u8 n page_id |
  *     u8 n model_version | u8 n_exp { u8 n name | u8 n variant | u8 served (1: default) } |
  *     u32 n_titles | u16 n_rows { u16 n row_id | u16 nt { u8 n title } x nt }
  *
@@ -141,7 +142,7 @@ int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
 {
     rd r = {payload, payload + len, false};
     memset(o, 0, sizeof *o);
-    if (len < EXPO_MIN || payload[0] != 1 || payload[1] > 3 || payload[2] > 2) return MQ__SEG_BAD;
+    if (len < EXPO_MIN || payload[0] != 1 || payload[1] > 3 || payload[2] > 3) return MQ__SEG_BAD;
     o->forced = payload[1] & 1;
     o->summary = payload[1] & 2;
     o->route = payload[2];

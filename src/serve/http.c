@@ -38,6 +38,7 @@
  */
 #include "core/core.h"
 #include "serve/xpserve.h"
+#include "serve/seglog.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -108,6 +109,7 @@ typedef struct altmodel {
 typedef struct bundle {
     atomic_int refs;
     mq__xps *xps;                    /* the experiments file, NULL without --experiments */
+    _Atomic int *served;             /* [xps->xp.n][MQ_XP_MAX_VARIANTS] permille served: ramps, stops */
     int n_alt;
     altmodel *alt;                   /* [n_alt]: slot k + 1 of a treatment's model_slot */
     mq_model *main, *pop, *trend;
@@ -187,6 +189,10 @@ struct mq_server {
     char exposures[4096];
     mq__exlog *exlog;                /* NULL with --exposure-log off */
     atomic_ullong exposures_failed;
+    mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
+    pthread_t guard_thread;
+    bool guard_started;
+    atomic_bool guard_quit;
 };
 
 /* ---- bundles ---- */
@@ -203,6 +209,7 @@ static void bundle_destroy(bundle *b)
     free(b->alt);
     mq__xps_release(b->xps);
     free(b->xps);
+    free(b->served);
     mq_page_catalog_release(&b->pc);
     if (b->sim)
         for (int32_t t = 0; t < b->n_titles; t++) free(atomic_load(&b->sim[t]));
@@ -399,6 +406,9 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
         slot[k] = b->n_alt;
     }
     mq__xps *x = b->xps;
+    b->served = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->served);
+    if (!b->served) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    mq__xpg_served(s->guard, x, mq__xps_now(), b->served);
     for (int i = 0; i < x->xp.n * MQ_XP_MAX_VARIANTS; i++) {
         mq__xps_treat *t = &x->treat[i];
         if (!(t->set & (1u << MQ__XT_MODEL))) continue;
@@ -917,7 +927,7 @@ static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const
         snprintf(why, cap, "query 'xp' (forcing a variant) needs the API key (Authorization: Bearer <key>)");
         return 401;
     }
-    if (mq__xps_assign(b->xps, member, mq__xps_now(), force, xr, why, cap)) return 400;
+    if (mq__xps_assign(b->xps, member, mq__xps_now(), force, b->served, xr, why, cap)) return 400;
     *am = xr->t.model_slot > 0 ? &b->alt[xr->t.model_slot - 1] : NULL;
     return 0;
 }
@@ -1455,9 +1465,9 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     mq_buf_init(&o);
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
-           : name ? mq__xpr_report(b->xps, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+           : name ? mq__xpr_report(b->xps, s->guard, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
                                    mq__xps_now(), &o, &err)
-                  : mq__xpr_list(b->xps, &co, mq__xps_now(), &o, &err);
+                  : mq__xpr_list(b->xps, s->guard, &co, mq__xps_now(), &o, &err);
     bundle_release(b);
     if (rc) {
         mq_buf_release(&o);
@@ -1528,6 +1538,7 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                           "# TYPE marquee_exposure_log_syncs_total counter\nmarquee_exposure_log_syncs_total %llu\n",
                       (unsigned long long)xs.records, (unsigned long long)xs.syncs);
     }
+    mq__xpg_metrics(s->guard, &o);
     mq_buf_printf(&o, "# HELP marquee_exposure_log_failures_total Pages refused because their exposure could not be logged.\n"
                       "# TYPE marquee_exposure_log_failures_total counter\nmarquee_exposure_log_failures_total %llu\n",
                   atomic_load(&s->exposures_failed));
@@ -1732,6 +1743,26 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
     return rc;
 }
 
+/* The experiments checker: once a second, the due guardrail checks and ramp steps of the
+ * current experiments (src/serve/xp_guard.c). */
+static void *guard_main(void *arg)
+{
+    mq_server *s = arg;
+    while (!atomic_load(&s->guard_quit)) {
+        for (int i = 0; i < 10 && !atomic_load(&s->guard_quit); i++) usleep(100000);
+        bundle *b = bundle_acquire(s);
+        if (b && b->xps) {
+            mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                                     .finish_seconds = s->o.finish_seconds};
+            mq_err err = {0, ""};
+            if (mq__xpg_check(s->guard, b->xps, &co, mq__xps_now(), b->served, s->exlog, &err))
+                mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
+        }
+        bundle_release(b);
+    }
+    return NULL;
+}
+
 int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
 {
     *out = NULL;
@@ -1779,12 +1810,14 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         rc = mq_data_open(o->data, &lo, &s->data, err);
         if (rc) goto fail;
     }
-    rc = mq_server_reload(s, err);
-    if (rc) goto fail;
-    /* the exposure log (default <models>/exposures), before the first page */
+    /* the exposure log (default <models>/exposures) and the experiments' state beside it,
+     * before the first bundle and page */
     s->boot_id = mq__xps_boot_id();
     snprintf(s->exposures, sizeof s->exposures, "%s", o->exposures ? o->exposures : "");
     if (!o->exposures) snprintf(s->exposures, sizeof s->exposures, "%s/exposures", o->models);
+    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err))) goto fail;
+    rc = mq_server_reload(s, err);
+    if (rc) goto fail;
     if (s->o.exposure_log != MQ__EXPO_OFF) {
         rc = mq__exlog_open(s->exposures, 0, &s->log, &s->exlog, err);
         if (rc) goto fail;
@@ -1824,6 +1857,11 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         goto fail;
     }
     s->trend_thread_started = true;
+    if (pthread_create(&s->guard_thread, NULL, guard_main, s) != 0) {
+        rc = mq__err_set(err, MQ_ENOMEM, "serve: cannot start the experiments checker thread");
+        goto fail;
+    }
+    s->guard_started = true;
     mq__logf(&s->log, "serve: trending: %llu events counted from the log, half-life %g days, "
              "refreshed every %g s", (unsigned long long)mq_trend_counted(s->trend),
              s->o.trending_half_life > 0 ? s->o.trending_half_life
@@ -1885,8 +1923,13 @@ void mq_server_stop(mq_server *s)
         pthread_mutex_unlock(&s->tmu);
         pthread_join(s->trend_thread, NULL);
     }
+    if (s->guard_started) {
+        atomic_store(&s->guard_quit, true);
+        pthread_join(s->guard_thread, NULL);
+    }
     mq_evlog_close(s->evlog);
     mq__exlog_close(s->exlog);
+    mq__xpg_close(s->guard);
     mq_store_close(s->store);
     mq_trend_pub_destroy(s->trend_pub);
     mq_trend_destroy(s->trend);

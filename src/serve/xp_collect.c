@@ -65,7 +65,7 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
 {
     coll *c = user;
     const mq_xp_collect_opts *o = c->o;
-    if (r->forced) return 0;
+    if (r->forced || r->route == MQ__EXPO_ROUTE_ROLLBACK) return 0;
     if (o->from && r->time < o->from) return 0;
     if (o->to && r->time >= o->to) return 0;
     for (int i = 0; i < r->n_exp; i++) {
@@ -284,4 +284,37 @@ int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_
     mq_buf_release(&b);
     mq__xpc_destroy(x);
     return rc;
+}
+
+int mq__xpc_arm(const mq__xpc *x, const char *experiment, const char *variant, const char *metric,
+                mq_xp_arm *out)
+{
+    const coll *c = &x->c;
+    static const char *const cols[] = {"pages", "plays", "play_seconds", "finishes", "distinct_titles",
+                                       "active_days", "plays_from_pages", "pre_plays", "pre_play_seconds",
+                                       "plays_per_page"};
+    int m = 0;
+    while (m < 10 && strcmp(cols[m], metric)) m++;
+    if (m == 10) return MQ_EINVAL;
+    int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
+    /* Welford over the units */
+    double n = 0, mean = 0, m2 = 0;
+    for (int64_t k = 0; e >= 0 && k < c->n; k++) {
+        const unit *u = &c->u[k];
+        if (u->exp != e || strcmp(u->variant, variant)) continue;
+        int fin = 0;
+        for (int j = 0; j < u->n_titles && m == 3; j++) fin += u->titles[j].seconds >= x->o.finish_seconds;
+        double v = m == 0 ? (double)u->pages : m == 1 ? (double)u->plays : m == 2 ? u->play_seconds
+                 : m == 3 ? fin : m == 4 ? u->n_titles : m == 5 ? u->n_days : m == 6 ? (double)u->plays_from_pages
+                 : m == 7 ? (double)u->pre_plays : m == 8 ? u->pre_play_seconds
+                 : (double)u->plays / (double)MQ_MAX(u->pages, 1);
+        n += 1;
+        double d = v - mean;
+        mean += d / n;
+        m2 += d * (v - mean);
+    }
+    out->n = n;
+    out->mean = mean;
+    out->var = n > 1 ? m2 / (n - 1) : 0;
+    return 0;
 }

@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -138,8 +139,51 @@ void mq__xps_release(mq__xps *x)
     if (!x) return;
     mq_xp_config_release(&x->xp);
     free(x->treat);
+    free(x->ramp);
+    free(x->live);
     free(x->models);
     memset(x, 0, sizeof *x);
+}
+
+long long mq__xps_duration(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || v > 1e9) return -1;
+    double mult = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
+                : !strcmp(end, "d") ? 86400 : -1;
+    if (mult < 0) return -1;
+    return (long long)ceil(v * mult);
+}
+
+/* "ramp": [1, 5, 20, 50] and "ramp_every": "1h" | {"units": N} of variant vi. */
+static int parse_ramp(const cJSON *ramp, const cJSON *every, mq__xps_ramp *r, const char *path,
+                      const char *exp, int vi, mq_err *err)
+{
+    if (!cJSON_IsArray(ramp) || cJSON_GetArraySize(ramp) < 1 || cJSON_GetArraySize(ramp) > MQ__XPS_MAX_RAMP)
+        return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].ramp' must be an array of 1 to %d percents",
+                           path, exp, vi, MQ__XPS_MAX_RAMP);
+    for (const cJSON *p = ramp->child; p; p = p->next) {
+        if (!cJSON_IsNumber(p) || !(p->valuedouble > 0 && p->valuedouble <= 100))
+            return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].ramp[%d]' must be a percent in (0, 100]",
+                               path, exp, vi, r->n);
+        if (r->n && !(p->valuedouble > r->pct[r->n - 1]))
+            return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].ramp': %g after %g: a ramp only goes up",
+                               path, exp, vi, p->valuedouble, r->pct[r->n - 1]);
+        r->pct[r->n++] = p->valuedouble;
+    }
+    if (!every)
+        return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].ramp_every' is missing (\"1h\" or {\"units\": 1000})",
+                           path, exp, vi);
+    if (cJSON_IsString(every)) r->every_s = mq__xps_duration(every->valuestring);
+    else if (cJSON_IsObject(every) && cJSON_GetArraySize(every) == 1 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(every, "units"))) {
+        double u = cJSON_GetObjectItemCaseSensitive(every, "units")->valuedouble;
+        r->every_units = u >= 1 && u <= 1e12 && u == floor(u) ? (long long)u : -1;
+    } else r->every_s = -1;
+    if (r->every_s < 0 || r->every_units < 0)
+        return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].ramp_every' must be a duration (\"90s\", \"5m\", "
+                           "\"1h\", \"2d\") or {\"units\": N}", path, exp, vi);
+    return 0;
 }
 
 int mq__xps_load(const char *path, mq__xps *out, mq_err *err)
@@ -158,24 +202,56 @@ int mq__xps_load(const char *path, mq__xps *out, mq_err *err)
     cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "experiments");
     int n = list && cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 1;
     mq__xps_treat *tr = calloc((size_t)MQ_MAX(n, 1) * MQ_XP_MAX_VARIANTS, sizeof *tr);
-    if (!tr) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    mq__xps_ramp *ramps = calloc((size_t)MQ_MAX(n, 1) * MQ_XP_MAX_VARIANTS, sizeof *ramps);
+    mq__xps_live *live = calloc((size_t)MQ_MAX(n, 1), sizeof *live);
+    if (!tr || !ramps || !live) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     for (int i = 0; i < n * MQ_XP_MAX_VARIANTS; i++) treat_init(&tr[i]);
     int ei = 0;
     for (cJSON *e = list && cJSON_IsArray(list) ? list->child : root; e && ei < n; e = e->next, ei++) {
         if (!cJSON_IsObject(e)) continue;             /* mq_xp_config_parse names it */
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
         const char *exp = cJSON_IsString(nm) ? nm->valuestring : "?";
+        /* the server's own experiment fields */
+        live[ei].check_every_s = 60;
+        live[ei].min_units = 100;
+        cJSON *ce = cJSON_DetachItemFromObjectCaseSensitive(e, "check_every");
+        if (ce) {
+            live[ei].check_every_s = cJSON_IsString(ce) ? mq__xps_duration(ce->valuestring) : -1;
+            cJSON_Delete(ce);
+            if (live[ei].check_every_s < 1) {
+                rc = mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'check_every' must be a duration of at least 1 s (\"60s\", \"5m\")", path, exp);
+                goto done;
+            }
+        }
+        cJSON *mu = cJSON_DetachItemFromObjectCaseSensitive(e, "min_units");
+        if (mu) {
+            double v = cJSON_IsNumber(mu) ? mu->valuedouble : -1;
+            cJSON_Delete(mu);
+            if (!(v >= 2 && v <= 1e12 && v == floor(v))) {
+                rc = mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'min_units' must be an integer >= 2", path, exp);
+                goto done;
+            }
+            live[ei].min_units = (long long)v;
+        }
         cJSON *vs = cJSON_GetObjectItemCaseSensitive(e, "variants");
         if (!cJSON_IsArray(vs)) continue;
         int vi = 0;
         for (cJSON *v = vs->child; v && vi < MQ_XP_MAX_VARIANTS; v = v->next, vi++) {
             if (!cJSON_IsObject(v)) continue;
             for (const cJSON *f = v->child; f; f = f->next)
-                if (strcmp(f->string, "name") && strcmp(f->string, "weight") && strcmp(f->string, "treatment")) {
+                if (strcmp(f->string, "name") && strcmp(f->string, "weight") && strcmp(f->string, "treatment") &&
+                    strcmp(f->string, "ramp") && strcmp(f->string, "ramp_every")) {
                     rc = mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].%s': unknown "
-                                     "(known: name, weight, treatment)", path, exp, vi, f->string);
+                                     "(known: name, weight, treatment, ramp, ramp_every)", path, exp, vi, f->string);
                     goto done;
                 }
+            cJSON *ramp = cJSON_DetachItemFromObjectCaseSensitive(v, "ramp");
+            cJSON *every = cJSON_DetachItemFromObjectCaseSensitive(v, "ramp_every");
+            if (ramp) rc = parse_ramp(ramp, every, &ramps[ei * MQ_XP_MAX_VARIANTS + vi], path, exp, vi, err);
+            else if (every) rc = mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].ramp_every' without 'ramp'", path, exp, vi);
+            cJSON_Delete(ramp);
+            cJSON_Delete(every);
+            if (rc) goto done;
             cJSON *t = cJSON_DetachItemFromObjectCaseSensitive(v, "treatment");
             if (t) {
                 rc = parse_treatment(t, &tr[ei * MQ_XP_MAX_VARIANTS + vi], path, exp, vi, err);
@@ -190,6 +266,14 @@ int mq__xps_load(const char *path, mq__xps *out, mq_err *err)
     if (rc) goto done;
     out->treat = tr;
     tr = NULL;
+    out->ramp = ramps;
+    ramps = NULL;
+    out->live = live;
+    live = NULL;
+    for (int i = 0; i < out->xp.n && !rc; i++)
+        if (out->ramp[i * MQ_XP_MAX_VARIANTS].n)
+            rc = mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[0].ramp': the first variant is the "
+                             "control and is never ramped", path, out->xp.exps[i].name);
     /* experiments that can share a member may not set the same key */
     const mq_xp_config *c = &out->xp;
     for (int i = 0; i < c->n && !rc; i++)
@@ -220,6 +304,8 @@ int mq__xps_load(const char *path, mq__xps *out, mq_err *err)
     }
 done:
     free(tr);
+    free(ramps);
+    free(live);
     cJSON_free(clean);
     cJSON_Delete(root);
     if (rc) mq__xps_release(out);
@@ -239,8 +325,15 @@ static void merge(mq__xps_treat *dst, const mq__xps_treat *t)
     dst->set |= t->set;
 }
 
+int mq__xps_ramp_permille(const mq__xps_ramp *r, int step)
+{
+    if (step < 0) return 0;
+    if (!r->n) return 1000;
+    return (int)floor(r->pct[MQ_MIN(step, r->n - 1)] * 10 + 0.5);
+}
+
 int mq__xps_assign(const mq__xps *x, const char *member, long long now, const char *force,
-                   mq__xps_result *out, char *why, size_t cap)
+                   const _Atomic int *served, mq__xps_result *out, char *why, size_t cap)
 {
     out->n = 0;
     out->forced = false;
@@ -278,16 +371,27 @@ int mq__xps_assign(const mq__xps *x, const char *member, long long now, const ch
     }
     for (int i = 0; i < x->xp.n && i < MQ__XPS_MAX; i++) {
         int v = forced_v[i];
-        bool forced = v >= 0;
+        bool forced = v >= 0, dflt = false;
         if (!forced) {
             mq_xp_assignment a;
-            mq_xp_assign(&x->xp.exps[i], member, now, &a);
+            const mq_xp_experiment *xe = &x->xp.exps[i];
+            mq_xp_assign(xe, member, now, &a);
             if (!a.in_experiment) continue;
             v = a.variant;
+            int pm = served ? atomic_load_explicit(&served[i * MQ_XP_MAX_VARIANTS + v], memory_order_relaxed) : 1000;
+            if (pm < 1000) {
+                /* the member's place in the variant's bucket range [lo, hi), in permille */
+                double lo = 0;
+                for (int k = 0; k < v; k++) lo += xe->weights[k];
+                lo *= xe->coverage;
+                double w = xe->coverage * xe->weights[v];
+                double pos = w > 0 ? (a.bucket - lo) / w * 1000 : 1000;
+                dflt = !(pos + 1e-9 < pm);
+            }
         }
-        out->p[out->n++] = (mq__xps_pick){i, v, forced};
+        out->p[out->n++] = (mq__xps_pick){i, v, forced, dflt};
         out->forced |= forced;
-        merge(&out->t, &x->treat[i * MQ_XP_MAX_VARIANTS + v]);
+        if (!dflt) merge(&out->t, &x->treat[i * MQ_XP_MAX_VARIANTS + v]);
     }
     return 0;
 }
@@ -326,6 +430,7 @@ void mq__xps_json(mq_buf *out, const mq__xps *x, const mq__xps_result *r, const 
         mq_buf_puts(out, ",\"variant\":");
         mq_buf_json_str(out, v, strlen(v));
         if (r->p[i].forced) mq_buf_puts(out, ",\"forced\":true");
+        if (r->p[i].served_default) mq_buf_puts(out, ",\"served\":\"default\"");
         mq_buf_putc(out, '}');
     }
     mq_buf_putc(out, ']');
@@ -340,6 +445,6 @@ void mq__xps_expo(const mq__xps *x, const mq__xps_result *r, mq__expo *e)
         const mq_xp_experiment *xe = &x->xp.exps[r->p[i].exp];
         e->exp_name[i] = xe->name;
         e->variant[i] = xe->variants[r->p[i].variant];
-        e->served_default[i] = false;
+        e->served_default[i] = r->p[i].served_default;
     }
 }

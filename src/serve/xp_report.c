@@ -13,7 +13,9 @@
  * docs/BENCHMARKS.md; an incremental per-unit state is future work).
  *
  * The report adds "experiment", "metric", "units" and "status": {"state", "reason"}, where
- * state is "scheduled" (before start), "running" or "ended" (at or after end).
+ * state is "scheduled" (before start), "running", "ramping" (a variant below its last ramp
+ * step), "stopped" (every variant but the control stopped by a guardrail, xp_guard.c) or
+ * "ended" (at or after end).
  */
 #include "serve/xpserve.h"
 
@@ -24,15 +26,20 @@
 static const char *const COLUMNS[] = {"pages", "plays", "play_seconds", "finishes", "distinct_titles",
                                       "active_days", "plays_from_pages", "pre_plays", "pre_play_seconds"};
 
-static const char *state_of(const mq_xp_experiment *e, long long now, const char **reason)
+static const char *state_of(const mq__xps *x, mq__xpg *g, int i, long long now, const char **reason,
+                            char *buf, size_t cap)
 {
+    const mq_xp_experiment *e = &x->xp.exps[i];
     if (e->start && now < e->start) { *reason = "before the experiment's start"; return "scheduled"; }
     if (e->end && now >= e->end) { *reason = "past the experiment's end: no member is assigned"; return "ended"; }
+    const char *st = g ? mq__xpg_state(g, x, i, reason, buf, cap) : NULL;
+    if (st) return st;
     *reason = "assigning members";
     return "running";
 }
 
-int mq__xpr_list(const mq__xps *x, const mq_xp_collect_opts *o, long long now, mq_buf *out, mq_err *err)
+int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long long now, mq_buf *out,
+                 mq_err *err)
 {
     mq__xpc *c = NULL;
     int rc = mq__xpc_build(o, &c, err);
@@ -40,7 +47,8 @@ int mq__xpr_list(const mq__xps *x, const mq_xp_collect_opts *o, long long now, m
     mq_buf_puts(out, "{\"experiments\":[");
     for (int i = 0; x && i < x->xp.n; i++) {
         const mq_xp_experiment *e = &x->xp.exps[i];
-        const char *reason, *st = state_of(e, now, &reason);
+        char buf[700];
+        const char *reason, *st = state_of(x, g, i, now, &reason, buf, sizeof buf);
         mq_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
         mq_buf_json_str(out, e->name, strlen(e->name));
         mq_buf_printf(out, ",\"state\":\"%s\",\"reason\":", st);
@@ -63,7 +71,9 @@ int mq__xpr_list(const mq__xps *x, const mq_xp_collect_opts *o, long long now, m
             /* the share of the layer's members served this variant */
             mq_buf_puts(out, ",\"share\":");
             mq_buf_json_num(out, e->weights[v] * e->coverage * (e->layer_hi - e->layer_lo));
-            mq_buf_printf(out, ",\"units\":%lld}", (long long)mq__xpc_units(c, e->name, e->variants[v]));
+            mq_buf_printf(out, ",\"units\":%lld", (long long)mq__xpc_units(c, e->name, e->variants[v]));
+            if (g) mq__xpg_variant_json(g, x, i, v, now, out);
+            mq_buf_putc(out, '}');
         }
         mq_buf_puts(out, "]}");
     }
@@ -72,8 +82,8 @@ int mq__xpr_list(const mq__xps *x, const mq_xp_collect_opts *o, long long now, m
     return out->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
 }
 
-int mq__xpr_report(const mq__xps *x, const mq_xp_collect_opts *o, const char *name, const char *metric,
-                   long long now, mq_buf *out, mq_err *err)
+int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
+                   const char *metric, long long now, mq_buf *out, mq_err *err)
 {
     const mq_xp_experiment *e = x ? mq_xp_config_find(&x->xp, name) : NULL;
     if (!e) return mq__err_set(err, MQ_ENOTFOUND, "no experiment '%.200s'", name);
@@ -96,7 +106,8 @@ int mq__xpr_report(const mq__xps *x, const mq_xp_collect_opts *o, const char *na
     char *js = NULL, *txt = NULL;
     rc = mq__xpc_csv(c, name, &csv, &n, err);
     if (rc) goto out;
-    const char *reason, *st = state_of(e, now, &reason);
+    char buf[700];
+    const char *reason, *st = state_of(x, g, (int)(e - x->xp.exps), now, &reason, buf, sizeof buf);
     if (n > 0) {
         fd = mkstemp(path);
         if (fd < 0 || write(fd, csv.p, csv.len) != (ssize_t)csv.len) {

@@ -24,9 +24,27 @@ typedef struct mq__xps_treat {
 
 /* Experiments as the server runs them: the assignment definitions (mq_xp_config) plus each
  * variant's treatment. Immutable once loaded; shared by request threads. */
+#define MQ__XPS_MAX_RAMP 16
+
+/* A variant's canary ramp: percents of its hash range served the variant, step by step. */
+typedef struct mq__xps_ramp {
+    int n;                              /* steps; 0 = no ramp (always 100%) */
+    double pct[MQ__XPS_MAX_RAMP];       /* strictly increasing, in (0, 100] */
+    long long every_s;                  /* a step per this many seconds, or */
+    long long every_units;              /* a step per this many exposed units of the variant */
+} mq__xps_ramp;
+
+/* Per experiment: how often guardrails and ramps are checked, and when. */
+typedef struct mq__xps_live {
+    long long check_every_s;            /* "check_every" (default 60) */
+    long long min_units;                /* "min_units" per arm before guardrails apply (100) */
+} mq__xps_live;
+
 typedef struct mq__xps {
     mq_xp_config xp;
     mq__xps_treat *treat;               /* [xp.n][MQ_XP_MAX_VARIANTS] */
+    mq__xps_ramp *ramp;                 /* [xp.n][MQ_XP_MAX_VARIANTS] */
+    mq__xps_live *live;                 /* [xp.n] */
     int n_models;
     char (*models)[MQ_XP_NAME];         /* [n_models] distinct treatment models, file order */
     char path[4096];
@@ -44,6 +62,7 @@ void mq__xps_release(mq__xps *x);
 typedef struct mq__xps_pick {
     int exp, variant;
     bool forced;
+    bool served_default;                /* in the variant's range, outside its ramp or stopped */
 } mq__xps_pick;
 
 typedef struct mq__xps_result {
@@ -54,10 +73,17 @@ typedef struct mq__xps_result {
 } mq__xps_result;
 
 /* Assigns member to every experiment with mq_xp_assign at time now, then applies force
- * ("NAME:VARIANT[,NAME:VARIANT]", NULL = none). Returns 0, or MQ_EINVAL with why naming the
- * unknown experiment or variant. */
+ * ("NAME:VARIANT[,NAME:VARIANT]", NULL = none). served ([xp.n][MQ_XP_MAX_VARIANTS] permille of
+ * each variant's hash range served the variant: ramps and stops; NULL = all) marks the members
+ * outside it served_default (they get no treatment and are units of neither arm): the member's
+ * position in the variant's bucket range must be below it, so a larger share keeps everyone a
+ * smaller one had. Returns 0, or MQ_EINVAL with why naming the unknown experiment or variant. */
 int mq__xps_assign(const mq__xps *x, const char *member, long long now, const char *force,
-                   mq__xps_result *out, char *why, size_t cap);
+                   const _Atomic int *served, mq__xps_result *out, char *why, size_t cap);
+/* The permille of a variant's range served at ramp step (-1: stopped = 0; no ramp: 1000). */
+int mq__xps_ramp_permille(const mq__xps_ramp *r, int step);
+/* Parses "90s", "5m", "1h", "2d" (or a bare number of seconds); -1 if malformed. */
+long long mq__xps_duration(const char *s);
 
 /* The server's clock for experiment windows (unix seconds). One function, so that a server
  * clock option (wall, event, offset) changes assignment windows everywhere at once. */
@@ -72,13 +98,48 @@ uint64_t mq__xps_boot_id(void);
  * ',"forced":true' when any variant was forced) to a response object. */
 void mq__xps_json(mq_buf *out, const mq__xps *x, const mq__xps_result *r, const char *page_id);
 
+/* ---- guardrails and ramps (xp_guard.c) ---- */
+
+struct mq__exlog;
+
+/* The live guardrail test of one check: treatment B must not be worse than control A by more
+ * than max_deg (a fraction of A's mean when relative, else in the metric's units). mSPRT on
+ * d = mB - mA + delta (delta = max_deg x mA or max_deg; signs flipped when lower is better) with
+ * v = sA^2/nA + sB^2/nB (+ the variance of delta through mA when relative): Lambda =
+ * mq_xp_msprt_lambda(d, v, tau2), counted only when d < 0 (one-sided). *tau2 is fixed at the
+ * first check (0 on entry: set to (max(delta, 0.1 sd))^2); *p is the running minimum of 1 /
+ * Lambda (start at 1). Returns true when *p < alpha (stop). */
+bool mq__xpg_test(const mq_xp_arm *a, const mq_xp_arm *b, double max_deg, bool relative,
+                  bool higher_is_better, double alpha, double *tau2, double *p, double *d_out);
+
+typedef struct mq__xpg mq__xpg;
+/* The persisted runtime state of ramps and stops (<dir>/xp_state.json). */
+int mq__xpg_open(const char *dir, const mq_log *log, mq__xpg **out, mq_err *err);
+void mq__xpg_close(mq__xpg *g);
+/* Fills served ([x->xp.n][MQ_XP_MAX_VARIANTS] permille) from the state for config x. */
+void mq__xpg_served(mq__xpg *g, const mq__xps *x, long long now, _Atomic int *served);
+/* One round of checks at time now: for each experiment due, reads its units (o: the logs),
+ * tests the guardrails of each running variant against the first variant, stops a breaching
+ * variant (persisted, logged, counted; a record in the exposure log when exlog is set) and
+ * advances ramps. Updates served. */
+int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
+                  _Atomic int *served, struct mq__exlog *exlog, mq_err *err);
+/* Appends the state of variant v of experiment e: ',"ramp_percent":..,"stopped":..,"reason":..'. */
+void mq__xpg_variant_json(mq__xpg *g, const mq__xps *x, int e, int v, long long now, mq_buf *out);
+/* "running", "ramping" (some ramp below its last step), "stopped" (every variant but the first
+ * stopped) with a reason; NULL when the state has nothing to say (then the time decides). */
+const char *mq__xpg_state(mq__xpg *g, const mq__xps *x, int e, const char **reason, char *buf, size_t cap);
+/* Prometheus lines for marquee_xp_rollbacks_total{experiment,variant}. */
+void mq__xpg_metrics(mq__xpg *g, mq_buf *out);
+
 /* ---- the exposure log (exposure.c) ---- */
 
 enum { MQ__EXPO_OFF = 0, MQ__EXPO_FULL, MQ__EXPO_SUMMARY };
 /* "full", "summary", "off"; -1 if unknown. */
 int mq__expo_mode_parse(const char *s);
 
-enum { MQ__EXPO_ROUTE_HOMEPAGE = 0, MQ__EXPO_ROUTE_RECS = 1, MQ__EXPO_ROUTE_SIMILAR = 2 };
+enum { MQ__EXPO_ROUTE_HOMEPAGE = 0, MQ__EXPO_ROUTE_RECS = 1, MQ__EXPO_ROUTE_SIMILAR = 2,
+       MQ__EXPO_ROUTE_ROLLBACK = 3 };   /* a guardrail stop: member = experiment, model_version = reason */
 
 /* One served list as the request handler describes it (borrowed strings). */
 typedef struct mq__expo {
@@ -145,6 +206,10 @@ int mq__exlog_scan(const char *dir, int (*fn)(void *user, const mq__expo_rec *r,
  * exposure then unit: what `xp collect` writes and the live reports analyse. */
 typedef struct mq__xpc mq__xpc;
 int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+/* n, mean and variance over the units of (experiment, variant) of a unit metric: a column of
+ * the CSV or "plays_per_page" (plays / pages per unit). MQ_EINVAL for an unknown metric. */
+int mq__xpc_arm(const mq__xpc *x, const char *experiment, const char *variant, const char *metric,
+                mq_xp_arm *out);
 void mq__xpc_destroy(mq__xpc *x);
 /* Appends the CSV of one experiment (NULL: the only one) to b. */
 int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err);
@@ -153,11 +218,14 @@ int64_t mq__xpc_units(const mq__xpc *x, const char *experiment, const char *vari
 
 /* ---- live reports (xp_report.c) ---- */
 
+typedef struct mq__xpg mq__xpg;
+
 /* GET /v1/experiments: every experiment with state, variants, shares and exposed units. */
-int mq__xpr_list(const mq__xps *x, const mq_xp_collect_opts *o, long long now, mq_buf *out, mq_err *err);
+int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long long now, mq_buf *out,
+                 mq_err *err);
 /* GET /v1/experiments/{name}/report: `xp collect` + `xp analyze --sequential` of the logs now,
  * plus "status". MQ_ENOTFOUND for an unknown experiment, MQ_EINVAL for a bad metric. */
-int mq__xpr_report(const mq__xps *x, const mq_xp_collect_opts *o, const char *name, const char *metric,
-                   long long now, mq_buf *out, mq_err *err);
+int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
+                   const char *metric, long long now, mq_buf *out, mq_err *err);
 
 #endif

@@ -10,6 +10,8 @@
       member, experiments, rows, titles and positions (parsed here from the raw bytes)
   xp_live_ref.py collect LOGDIR CSV EXP    the CSV of `marquee xp collect` equals this
       reconstruction from the raw event and exposure logs
+  xp_live_ref.py canary PORT KEY OUTDIR 1|2   a harmful ramped canary is stopped by the server;
+      after a restart it stays stopped
   xp_live_ref.py report PORT EXP OUT.json  saves GET /v1/experiments/EXP/report and the list
   xp_live_ref.py same A.json B.json        the two saved reports are identical
   xp_live_ref.py offline REPORT.json ANALYZE.json CSV   the live report equals `xp analyze
@@ -142,6 +144,7 @@ def segments(d, magic):
 def exposures(d):
     out = []
     for p in segments(d, b"MQEXPLG1"):
+        if p[2] == 3: continue                     # a guardrail stop, not a page
         ver, flags, route, t = struct.unpack_from("<BBBq", p, 0)
         o = 11
         def s8():
@@ -239,6 +242,58 @@ def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
             if not ok: fail("collect: unit %s column %s: %s, reference %s" % (m, c, got, v))
     print("xp_live_ref: xp collect equals the reference on %d units" % len(rows))
 
+def canary(port, key, out, phase):
+    """A harmful canary: members served variant B of experiment 'canary' watch a tenth as
+    long. phase 1: the server must ramp B from 50% to 100%, then stop it by itself; phase 2
+    (after a restart): B stays stopped."""
+    def status():
+        st, l = http(port, "GET", "/v1/experiments")
+        if st != 200: fail("list: %d %s" % (st, l))
+        return [e for e in l["experiments"] if e["name"] == "canary"][0]
+    if phase == "2":
+        e = status()
+        if e["state"] != "stopped" or not e["variants"][1]["stopped"]: fail("after the restart: %s" % e)
+        st, r = http(port, "GET", "/v1/experiments/canary/report")
+        if st != 200 or r["status"]["state"] != "stopped" or "play_seconds" not in r["status"]["reason"]:
+            fail("report after the restart: %s" % r.get("status"))
+        print("xp_live_ref: still stopped after the restart: " + r["status"]["reason"])
+        return
+    e = status()
+    if e["state"] != "ramping" or e["variants"][1]["served_percent"] != 50: fail("at start: %s" % e)
+    t0, now, i, ramped, served_default = time.time(), int(time.time()), 0, False, 0
+    while time.time() - t0 < 60:
+        evs = []
+        for _ in range(20):
+            m = "c%d" % i
+            i += 1
+            st, d = http(port, "GET", "/v1/members/%s/homepage?rows=2&per_row=3" % m)
+            if st != 200: fail("homepage: %d" % st)
+            x = [x for x in d["experiments"] if x["name"] == "canary"][0]
+            if x.get("served") == "default": served_default += 1
+            harmful = x["variant"] == "B" and x.get("served") != "default"
+            t = d["rows"][0]["titles"][0]["id"]
+            evs.append({"member": m, "title": t, "timestamp": int(time.time()), "page_id": d["page_id"],
+                        "value": (10 if harmful else 100) + (i % 7)})
+        st, r = http(port, "POST", "/v1/events", evs, key)
+        if st != 200: fail("events: %d %s" % (st, r))
+        e = status()
+        if e["variants"][1]["served_percent"] == 100: ramped = True
+        if e["state"] == "stopped": break
+        time.sleep(0.2)
+    if e["state"] != "stopped": fail("the harmful variant was not stopped in 60 s: %s" % e)
+    if not served_default: fail("no member was served the default during the 50% ramp step")
+    b = e["variants"][1]
+    if not b["stopped"] or "play_seconds" not in b["reason"] or b["served_percent"] != 0: fail("stopped variant: %s" % b)
+    # members of B now get the default, marked
+    for k in range(200):
+        st, d = http(port, "GET", "/v1/members/c%d/homepage" % k)
+        x = [x for x in d["experiments"] if x["name"] == "canary"][0]
+        if x["variant"] == "B" and x.get("served") != "default": fail("a B member still served B: %s" % x)
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port) as r:
+        m = r.read().decode()
+    if 'marquee_xp_rollbacks_total{experiment="canary",variant="B"} 1' not in m: fail("no rollback in /metrics")
+    print("xp_live_ref: ramped %s, stopped after %d members (%.1f s): %s" % (ramped, i, time.time() - t0, b["reason"]))
+
 def report(port, exp, out):
     st, r = http(port, "GET", "/v1/experiments/%s/report?metric=play_seconds" % exp)
     if st != 200: fail("report: %d %s" % (st, r))
@@ -273,6 +328,7 @@ if __name__ == "__main__":
     elif a[1] == "check": check(a[2], a[3])
     elif a[1] == "collect": collect(a[2], a[3], a[4])
     elif a[1] == "report": report(int(a[2]), a[3], a[4])
+    elif a[1] == "canary": canary(int(a[2]), a[3], a[4], a[5])
     elif a[1] == "same": same(a[2], a[3])
     elif a[1] == "offline": offline(a[2], a[3], a[4])
     else: fail("unknown mode " + a[1])

@@ -8,6 +8,7 @@
 #include "serve/seglog.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -47,7 +48,7 @@ MQ_TEST(xp_live_assign_equals_mq_xp_assign)
         snprintf(m, sizeof m, "member-%d", i);
         long long now = i % 3 == 0 ? 500 : 1500;   /* c runs in [1000, 2000) */
         mq__xps_result r;
-        ASSERT_INT_EQ(mq__xps_assign(&x, m, now, NULL, &r, why, sizeof why), 0);
+        ASSERT_INT_EQ(mq__xps_assign(&x, m, now, NULL, NULL, &r, why, sizeof why), 0);
         int k = 0;
         unsigned set = 0;
         for (int e = 0; e < 3; e++) {
@@ -74,7 +75,7 @@ MQ_TEST(xp_live_assign_equals_mq_xp_assign)
     ASSERT(in[2] > 44500 && in[2] < 48800);
     /* forcing: replaces or adds the pick, marks it */
     mq__xps_result r;
-    ASSERT_INT_EQ(mq__xps_assign(&x, "member-1", 500, "c:r,a:B", &r, why, sizeof why), 0);
+    ASSERT_INT_EQ(mq__xps_assign(&x, "member-1", 500, "c:r,a:B", NULL, &r, why, sizeof why), 0);
     ASSERT(r.forced);
     bool saw_c = false, saw_a = false;
     for (int i = 0; i < r.n; i++) {
@@ -82,16 +83,16 @@ MQ_TEST(xp_live_assign_equals_mq_xp_assign)
         if (r.p[i].exp == 0) { saw_a = true; ASSERT_INT_EQ(r.p[i].variant, 1); }
     }
     ASSERT(saw_c && saw_a);
-    ASSERT_INT_EQ(mq__xps_assign(&x, "m", 0, "nope:A", &r, why, sizeof why), MQ_EINVAL);
+    ASSERT_INT_EQ(mq__xps_assign(&x, "m", 0, "nope:A", NULL, &r, why, sizeof why), MQ_EINVAL);
     ASSERT(strstr(why, "no experiment 'nope'"));
-    ASSERT_INT_EQ(mq__xps_assign(&x, "m", 0, "a:C", &r, why, sizeof why), MQ_EINVAL);
+    ASSERT_INT_EQ(mq__xps_assign(&x, "m", 0, "a:C", NULL, &r, why, sizeof why), MQ_EINVAL);
     ASSERT(strstr(why, "experiment 'a' has no variant 'C'"));
-    ASSERT_INT_EQ(mq__xps_assign(&x, "m", 0, "a", &r, why, sizeof why), MQ_EINVAL);
+    ASSERT_INT_EQ(mq__xps_assign(&x, "m", 0, "a", NULL, &r, why, sizeof why), MQ_EINVAL);
     mq__xps_release(&x);
     /* no experiments: nothing assigned, forcing refused */
-    ASSERT_INT_EQ(mq__xps_assign(NULL, "m", 0, NULL, &r, why, sizeof why), 0);
+    ASSERT_INT_EQ(mq__xps_assign(NULL, "m", 0, NULL, NULL, &r, why, sizeof why), 0);
     ASSERT_INT_EQ(r.n, 0);
-    ASSERT_INT_EQ(mq__xps_assign(NULL, "m", 0, "a:B", &r, why, sizeof why), MQ_EINVAL);
+    ASSERT_INT_EQ(mq__xps_assign(NULL, "m", 0, "a:B", NULL, &r, why, sizeof why), MQ_EINVAL);
 }
 
 static void expect_error(mq_test_ctx *t_, const char *json, const char *want)
@@ -116,8 +117,22 @@ MQ_TEST(xp_live_config_errors)
                  "unknown row kind 'hero'");
     expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"../x\"}}]}",
                  "is not a model name");
+    expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"canary\": [1, 5]}]}",
+                 "field 'variants[1].canary': unknown");
+    expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"ramp\": [1, 5, 3], \"ramp_every\": \"1h\"}]}",
+                 "field 'variants[1].ramp': 3 after 5: a ramp only goes up");
     expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"ramp\": [1, 5]}]}",
-                 "field 'variants[1].ramp': unknown");
+                 "field 'variants[1].ramp_every' is missing");
+    expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"ramp\": [1, 500], \"ramp_every\": \"1h\"}]}",
+                 "field 'variants[1].ramp[1]' must be a percent in (0, 100]");
+    expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"ramp\": [1, 50], \"ramp_every\": \"1 hour\"}]}",
+                 "field 'variants[1].ramp_every' must be a duration");
+    expect_error(t_, "{\"name\": \"e\", \"variants\": [{\"name\": \"A\", \"ramp\": [1, 50], \"ramp_every\": \"1h\"}, \"B\"]}",
+                 "the first variant is the control");
+    expect_error(t_, "{\"name\": \"e\", \"check_every\": \"0s\", \"variants\": [\"A\", \"B\"]}",
+                 "field 'check_every' must be a duration");
+    expect_error(t_, "{\"name\": \"e\", \"min_units\": 1, \"variants\": [\"A\", \"B\"]}",
+                 "field 'min_units' must be an integer >= 2");
     expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", \"B\"], \"weights\": [0.5, 0.4]}", "sum is 0.9, must be 1");
     expect_error(t_, "{\"experiments\": [{\"name\": \"e\", \"layer\": \"L\", \"layer_range\": [0, 0.6], \"variants\": [\"A\", \"B\"]},"
                      "{\"name\": \"f\", \"layer\": \"L\", \"layer_range\": [0.5, 1], \"variants\": [\"A\", \"B\"]}]}",
@@ -362,4 +377,108 @@ MQ_TEST(xp_live_event_attribution_backward_compatible)
     ASSERT(got.ev[1].has_position && got.ev[1].position == 0);
     ASSERT(!got.ev[2].page_id[0] && got.ev[2].has_position && got.ev[2].position == 17 && !got.ev[2].event_id[0]);
     ASSERT(!got.ev[3].has_position && !got.ev[3].row[0]);
+}
+
+MQ_TEST(xp_live_ramp_monotone_hash_consistent)
+{
+    mq_err err = {0, ""};
+    mq__xps x;
+    ASSERT_OK(mq__xps_load(write_tmp("r.json",
+              "{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"ramp\": [1, 5, 20, 50, 100], \"ramp_every\": {\"units\": 10}}]}"),
+              &x, &err), &err);
+    ASSERT_INT_EQ(mq__xps_duration("90s"), 90);
+    ASSERT_INT_EQ(mq__xps_duration("5m"), 300);
+    ASSERT_INT_EQ(mq__xps_duration("1.5h"), 5400);
+    ASSERT_INT_EQ(mq__xps_duration("2d"), 172800);
+    ASSERT_INT_EQ(mq__xps_duration("2w"), -1);
+    _Atomic int served[MQ_XP_MAX_VARIANTS];
+    for (int v = 0; v < MQ_XP_MAX_VARIANTS; v++) atomic_init(&served[v], 1000);
+    char why[200];
+    static bool in_prev[20000];
+    long prev = 0;
+    for (int step = 0; step < 5; step++) {
+        atomic_store(&served[1], mq__xps_ramp_permille(&x.ramp[1], step));
+        long in = 0, dflt = 0, in_b = 0;
+        for (int i = 0; i < 20000; i++) {
+            char m[32];
+            snprintf(m, sizeof m, "r%d", i);
+            mq__xps_result r;
+            ASSERT_INT_EQ(mq__xps_assign(&x, m, 0, NULL, served, &r, why, sizeof why), 0);
+            ASSERT_INT_EQ(r.n, 1);
+            if (r.p[0].variant != 1) { ASSERT(!r.p[0].served_default); continue; }
+            in_b++;
+            bool served_b = !r.p[0].served_default;
+            /* monotone: whoever was served B at a smaller share still is */
+            if (in_prev[i]) ASSERT(served_b);
+            in_prev[i] = served_b;
+            in += served_b;
+            dflt += !served_b;
+        }
+        double share = (double)in / (double)in_b, want = x.ramp[1].pct[step] / 100;
+        /* 1000 hash buckets, 500 in B: the share is a whole number of buckets, within a few
+         * sd of the binomial noise of 10,000 members */
+        ASSERT_NEAR(share, want, 4 * sqrt(want * (1 - want) / in_b) + 0.004);
+        ASSERT(in >= prev);
+        prev = in;
+        ASSERT_INT_EQ(in + dflt, in_b);
+    }
+    /* a stopped variant (0 permille): all of B's members get the default */
+    atomic_store(&served[1], mq__xps_ramp_permille(&x.ramp[1], -1));
+    mq__xps_result r;
+    for (int i = 0; i < 200; i++) {
+        char m[32];
+        snprintf(m, sizeof m, "r%d", i);
+        mq__xps_assign(&x, m, 0, NULL, served, &r, why, sizeof why);
+        ASSERT(r.p[0].variant != 1 || (r.p[0].served_default && r.t.set == 0));
+    }
+    mq__xps_release(&x);
+}
+
+/* Exponential unit metric (heavy-ish tail like watch time), mean mu. */
+static double draw_exp(mq_rng *g, double mu) { return -mu * log(1 - mq_rng_uniform(g)); }
+
+/* One simulated canary: checks every 'per' new units per arm up to 'checks' checks; returns
+ * the check at which the guardrail stopped it (1-based) or 0. */
+static int simulate(unsigned long long seed, double ratio, int per, int checks, int min_units)
+{
+    mq_rng g;
+    mq_rng_seed(&g, seed);
+    double sa = 0, sa2 = 0, sb = 0, sb2 = 0, n = 0, tau2 = 0, p = 1;
+    for (int c = 1; c <= checks; c++) {
+        for (int i = 0; i < per; i++) {
+            double a = draw_exp(&g, 100), b = draw_exp(&g, 100 * ratio);
+            sa += a; sa2 += a * a; sb += b; sb2 += b * b; n += 1;
+        }
+        if (n < min_units) continue;
+        mq_xp_arm A = {n, sa / n, (sa2 - sa * sa / n) / (n - 1)}, B = {n, sb / n, (sb2 - sb * sb / n) / (n - 1)};
+        if (mq__xpg_test(&A, &B, 0.05, true, true, 0.05, &tau2, &p, NULL)) return c;
+    }
+    return 0;
+}
+
+MQ_TEST(xp_live_guardrail_aa_false_stops_and_harmful_stopped)
+{
+    /* A/A with a 5% allowed degradation, looked at every check: 400 canaries x 200 checks of
+     * 50 new units per arm. The mSPRT p is always valid at the boundary, and A/A sits inside
+     * H0 (5% away from it), so the false stop rate must stay under alpha = 5%. */
+    int stops = 0;
+    for (int r = 0; r < 400; r++) stops += simulate(1000 + (unsigned long long)r, 1.0, 50, 200, 100) > 0;
+    ASSERT(stops <= 20);
+    /* the same even at the boundary itself (B exactly 5% worse: the worst case of H0) */
+    int edge = 0;
+    for (int r = 0; r < 400; r++) edge += simulate(5000 + (unsigned long long)r, 0.95, 50, 200, 100) > 0;
+    ASSERT(edge <= 20);
+    /* a harmful variant (30% less watch time): stopped within a few checks of 100 units per
+     * arm, in every one of 200 runs, at the latest by the 8th */
+    int worst = 0;
+    long sum = 0;
+    for (int r = 0; r < 200; r++) {
+        int c = simulate(9000 + (unsigned long long)r, 0.7, 100, 50, 100);
+        ASSERT(c > 0);
+        worst = MQ_MAX(worst, c);
+        sum += c;
+    }
+    ASSERT(worst <= 10);
+    fprintf(stderr, "  A/A false stops %d/400, at the boundary %d/400; harmful stopped at check %.2f on average, %d at worst\n",
+            stops, edge, sum / 200.0, worst);
 }

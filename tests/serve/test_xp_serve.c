@@ -88,7 +88,8 @@ static void stop(int pid, int sig)
 
 MQ_TEST(xp_serve_pages_exposures_collect_reports)
 {
-    const char *dir = mq_test_tmpdir();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
     int port, pid = start(dir, &port, NULL);
     ASSERT(pid > 0);
     int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py traffic %d %s %s", port, XKEY, dir);
@@ -123,7 +124,8 @@ MQ_TEST(xp_serve_pages_exposures_collect_reports)
 
 MQ_TEST(xp_serve_kill9_under_load_loses_no_exposure)
 {
-    const char *dir = mq_test_tmpdir();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
     int port, pid = start(dir, &port, NULL);
     ASSERT(pid > 0);
     int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py load %d %d %s", port, pid, dir);
@@ -142,7 +144,8 @@ MQ_TEST(xp_serve_kill9_under_load_loses_no_exposure)
 
 MQ_TEST(xp_serve_bad_experiments_refused)
 {
-    const char *dir = mq_test_tmpdir();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
     /* at start-up: unknown model, named with file, experiment and field */
     mq_test_sh("printf '%%s' '{\"name\": \"e\", \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"nosuch\"}}]}' > %s/xp.json", dir);
     int port;
@@ -163,4 +166,27 @@ MQ_TEST(xp_serve_bad_experiments_refused)
     stop(pid, SIGTERM);
     ASSERT_INT_EQ(rc1, 0);
     ASSERT_INT_EQ(rc2, 0);
+}
+
+MQ_TEST(xp_serve_harmful_canary_rolled_back)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    mq_test_sh("printf '%%s' '{\"name\": \"canary\", \"check_every\": \"1s\", \"min_units\": 30,"
+               " \"guardrails\": [{\"metric\": \"play_seconds\", \"max_degradation\": 0.05}],"
+               " \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"alt\"},"
+               " \"ramp\": [50, 100], \"ramp_every\": \"2s\"}]}' > %s/xp.json", dir);
+    int port, pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py canary %d %s %s 1", port, XKEY, dir);
+    stop(pid, SIGKILL);
+    ASSERT_INT_EQ(rc, 0);
+    /* the stop is in the server log and, as a record, in the exposure log */
+    ASSERT_INT_EQ(mq_test_sh("grep -q \"experiment 'canary': variant 'B' stopped: guardrail 'play_seconds'\" %s/log.txt", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -c 'guardrail .play_seconds. breached' %s/exposures/*.log > /dev/null", dir), 0);
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py canary %d %s %s 2", port, XKEY, dir);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
 }
