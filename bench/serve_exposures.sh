@@ -3,7 +3,9 @@
 # catalog (data/ml-latest-small, EASE, trained once into out/bench/demo-models) with
 # --exposure-log off, full and summary, in the same run, alternating (off, full, summary,
 # repeated ROUNDS times), wrk -t2 -c64 DURATION seconds each after a 2 s warm-up, 20 x 40
-# pages, members rotating (bench/serve_homepage.lua). Prints pages/s and the ratio to off.
+# pages, members rotating (bench/serve_homepage.lua). Prints pages/s and the server's CPU time
+# per page (user + system from /proc/PID/stat over the measured run: steadier than pages/s on
+# a shared machine) and the ratios to off.
 #
 # Usage: bash bench/serve_exposures.sh   (DURATION=6, ROUNDS=1: about 40 s)
 set -euo pipefail
@@ -35,24 +37,30 @@ run() { # mode -> pages/s
     sleep 0.5
   done
   wrk -t2 -c64 -d2s -s bench/serve_homepage.lua "$base" > /dev/null
-  local rps
-  rps=$(wrk -t2 -c64 -d"${dur}s" -s bench/serve_homepage.lua "$base" | awk '/Requests\/sec/ {print $2}')
+  local rps reqs t0 t1
+  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  read -r rps reqs < <(wrk -t2 -c64 -d"${dur}s" -s bench/serve_homepage.lua "$base" |
+                       awk '/Requests\/sec/ {r = $2} / requests in / {n = $1} END {print r, n}')
+  t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  local cpu_ms
+  cpu_ms=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", (b - a) / hz * 1000 / n}')
   local recs
   recs=$(curl -s "$base/metrics" | awk '/^marquee_exposure_log_records/ {print $2}')
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-  echo "$rps ${recs:-0} $(du -sk "$dir/exposures" 2>/dev/null | cut -f1)"
+  echo "$rps $cpu_ms ${recs:-0} $(du -sk "$dir/exposures" 2>/dev/null | cut -f1)"
 }
 
-declare -A sum
-for m in off full summary; do sum[$m]=0; done
+declare -A sum cpu
+for m in off full summary; do sum[$m]=0; cpu[$m]=0; done
 for r in $(seq "$rounds"); do
   for m in off full summary; do
-    read -r rps recs kb < <(run "$m")
-    echo "round $r: --exposure-log $m: $rps pages/s ($recs records, ${kb:-0} KiB on disk)"
+    read -r rps cms recs kb < <(run "$m")
+    echo "round $r: --exposure-log $m: $rps pages/s, $cms ms server CPU per page ($recs records, ${kb:-0} KiB on disk)"
     sum[$m]=$(awk -v a="${sum[$m]}" -v b="$rps" 'BEGIN {print a + b}')
+    cpu[$m]=$(awk -v a="${cpu[$m]}" -v b="$cms" 'BEGIN {print a + b}')
   done
 done
-off=$(awk -v a="${sum[off]}" -v n="$rounds" 'BEGIN {print a / n}')
 for m in full summary; do
-  awk -v a="${sum[$m]}" -v n="$rounds" -v o="$off" -v m="$m" 'BEGIN {printf "%s / off: %.3f (%.0f vs %.0f pages/s)\n", m, a / n / o, a / n, o}'
+  awk -v a="${sum[$m]}" -v o="${sum[off]}" -v ca="${cpu[$m]}" -v co="${cpu[off]}" -v n="$rounds" -v m="$m" \
+    'BEGIN {printf "%s / off: pages/s %.3f (%.0f vs %.0f); CPU per page %.3f (%.3f vs %.3f ms)\n", m, a / o, a / n, o / n, ca / co, ca / n, co / n}'
 done

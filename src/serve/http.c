@@ -110,6 +110,7 @@ typedef struct bundle {
     atomic_int refs;
     mq__xps *xps;                    /* the experiments file, NULL without --experiments */
     _Atomic int *served;             /* [xps->xp.n][MQ_XP_MAX_VARIANTS] permille served: ramps, stops */
+    mq__xpv *vstats;                 /* [xps->xp.n][MQ_XP_MAX_VARIANTS] page builds per variant */
     int n_alt;
     altmodel *alt;                   /* [n_alt]: slot k + 1 of a treatment's model_slot */
     mq_model *main, *pop, *trend;
@@ -210,6 +211,7 @@ static void bundle_destroy(bundle *b)
     mq__xps_release(b->xps);
     free(b->xps);
     free(b->served);
+    free(b->vstats);
     mq_page_catalog_release(&b->pc);
     if (b->sim)
         for (int32_t t = 0; t < b->n_titles; t++) free(atomic_load(&b->sim[t]));
@@ -407,7 +409,8 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
     }
     mq__xps *x = b->xps;
     b->served = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->served);
-    if (!b->served) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    b->vstats = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->vstats);
+    if (!b->served || !b->vstats) return mq__err_set(err, MQ_ENOMEM, "out of memory");
     mq__xpg_served(s->guard, x, mq__xps_now(), b->served);
     for (int i = 0; i < x->xp.n * MQ_XP_MAX_VARIANTS; i++) {
         mq__xps_treat *t = &x->treat[i];
@@ -1036,6 +1039,10 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     if (!rc) {
         rc = mq_page_build(r->page, &pc, scores, r->hist, n_hist, &req, &page, &err);
     }
+    /* each variant's serving health (its guardrails on error rate and p99) */
+    for (int i = 0; b->vstats && i < xr.n; i++)
+        if (!xr.p[i].served_default && !xr.p[i].forced)
+            mq__xpv_add(&b->vstats[xr.p[i].exp * MQ_XP_MAX_VARIANTS + xr.p[i].variant], mq_now() - t0, rc != 0);
     char page_id[MQ_PAGE_ID_MAX + 1];
     mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
     if (!rc) {
@@ -1755,7 +1762,7 @@ static void *guard_main(void *arg)
             mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                                      .finish_seconds = s->o.finish_seconds};
             mq_err err = {0, ""};
-            if (mq__xpg_check(s->guard, b->xps, &co, mq__xps_now(), b->served, s->exlog, &err))
+            if (mq__xpg_check(s->guard, b->xps, &co, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
                 mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
         }
         bundle_release(b);

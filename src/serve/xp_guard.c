@@ -63,6 +63,30 @@ bool mq__xpg_test(const mq_xp_arm *a, const mq_xp_arm *b, double max_deg, bool r
     return *p < alpha;
 }
 
+/* bucket k holds times in (50 us x 1.1^(k-1), 50 us x 1.1^k]; the last everything above */
+static double xpv_edge(int k) { return 50e-6 * pow(1.1, k); }
+
+void mq__xpv_add(mq__xpv *v, double seconds, bool error)
+{
+    int k = seconds <= 50e-6 ? 0 : (int)ceil(log(seconds / 50e-6) / log(1.1));
+    if (k >= MQ__XPV_BUCKETS) k = MQ__XPV_BUCKETS - 1;
+    while (k > 0 && seconds <= xpv_edge(k - 1)) k--;   /* rounding at an edge */
+    atomic_fetch_add_explicit(&v->b[k], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&v->pages, 1, memory_order_relaxed);
+    if (error) atomic_fetch_add_explicit(&v->errors, 1, memory_order_relaxed);
+}
+
+double mq__xpv_p99_ms(const mq__xpv *v)
+{
+    unsigned long long n = 0, c[MQ__XPV_BUCKETS];
+    for (int k = 0; k < MQ__XPV_BUCKETS; k++) n += c[k] = atomic_load_explicit(&v->b[k], memory_order_relaxed);
+    if (!n) return 0;
+    unsigned long long want = n - n / 100, cum = 0;   /* the ceil(0.99 n)-th time */
+    for (int k = 0; k < MQ__XPV_BUCKETS; k++)
+        if ((cum += c[k]) >= want) return xpv_edge(k) * 1000;
+    return xpv_edge(MQ__XPV_BUCKETS - 1) * 1000;
+}
+
 typedef struct gent {
     char exp[MQ_XP_NAME], var[MQ_XP_NAME];
     int step;
@@ -232,8 +256,18 @@ static void log_rollback(struct mq__exlog *exlog, const char *exp, const char *v
     mq_buf_release(&b);
 }
 
+static void stop_variant(mq__xpg *g, gent *s, const char *exp, const char *var, long long now,
+                         struct mq__exlog *exlog)
+{
+    s->stopped = true;
+    s->stopped_at = now;
+    s->rollbacks++;
+    mq__logf(g->log, "serve: experiment '%s': variant '%s' stopped: %s", exp, var, s->reason);
+    log_rollback(exlog, exp, var, s->reason, now);
+}
+
 int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
-                  _Atomic int *served, struct mq__exlog *exlog, mq_err *err)
+                  _Atomic int *served, const mq__xpv *vstats, struct mq__exlog *exlog, mq_err *err)
 {
     int rc = 0;
     bool changed = false;
@@ -242,6 +276,7 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
         bool ramps = false, guards = false;
         for (int v = 1; v < xe->n_variants; v++) ramps |= x->ramp[e * MQ_XP_MAX_VARIANTS + v].n > 0;
         for (int k = 0; k < xe->n_guardrails; k++) guards |= unit_metric(xe->guardrails[k].metric);
+        guards |= x->live[e].max_error_rate >= 0 || x->live[e].max_p99_ms >= 0;
         if (!ramps && !guards) continue;
         pthread_mutex_lock(&g->mu);
         gent *c0 = find(g, xe->name, xe->variants[0], now, true);
@@ -270,17 +305,30 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
                                          0.05, &s->tau2[k], &s->p[k], &d);
                 changed |= s->p[k] != p0;
                 if (!stop) continue;
-                s->stopped = true;
-                s->stopped_at = now;
-                s->rollbacks++;
                 snprintf(s->reason, sizeof s->reason,
                          "guardrail '%.60s' breached: %s than '%.60s' by more than %g%s (always-valid p = %.3g < 0.05; "
                          "means %.6g vs %.6g, units %lld vs %lld)", gr->metric, gr->higher_is_better ? "lower" : "higher",
                          xe->variants[0], gr->relative ? gr->max_degradation * 100 : gr->max_degradation,
                          gr->relative ? "%" : "", s->p[k], b.mean, a.mean, (long long)b.n, (long long)a.n);
-                mq__logf(g->log, "serve: experiment '%s': variant '%s' stopped: %s", xe->name, xe->variants[v], s->reason);
-                log_rollback(exlog, xe->name, xe->variants[v], s->reason, now);
+                stop_variant(g, s, xe->name, xe->variants[v], now, exlog);
                 changed = true;
+            }
+            /* serving health against absolute limits */
+            const mq__xpv *h = vstats ? &vstats[e * MQ_XP_MAX_VARIANTS + v] : NULL;
+            unsigned long long pages = h ? atomic_load(&h->pages) : 0;
+            if (!s->stopped && h && pages >= (unsigned long long)x->live[e].min_units) {
+                double rate = (double)atomic_load(&h->errors) / (double)pages, p99 = mq__xpv_p99_ms(h);
+                if (x->live[e].max_error_rate >= 0 && rate > x->live[e].max_error_rate)
+                    snprintf(s->reason, sizeof s->reason, "page build error rate %.4g over the limit %.4g (%llu pages)",
+                             rate, x->live[e].max_error_rate, pages);
+                else if (x->live[e].max_p99_ms >= 0 && p99 > x->live[e].max_p99_ms)
+                    snprintf(s->reason, sizeof s->reason, "page build p99 %.3g ms over the limit %.4g ms (%llu pages)",
+                             p99, x->live[e].max_p99_ms, pages);
+                else pages = 0;
+                if (pages) {
+                    stop_variant(g, s, xe->name, xe->variants[v], now, exlog);
+                    changed = true;
+                }
             }
             const mq__xps_ramp *r = &x->ramp[e * MQ_XP_MAX_VARIANTS + v];
             if (!s->stopped && r->n && s->step < r->n - 1) {

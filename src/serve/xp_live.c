@@ -214,6 +214,20 @@ int mq__xps_load(const char *path, mq__xps *out, mq_err *err)
         /* the server's own experiment fields */
         live[ei].check_every_s = 60;
         live[ei].min_units = 100;
+        live[ei].max_error_rate = live[ei].max_p99_ms = -1;
+        static const char *const lim[2] = {"max_error_rate", "max_p99_ms"};
+        for (int k = 0; k < 2; k++) {
+            cJSON *f = cJSON_DetachItemFromObjectCaseSensitive(e, lim[k]);
+            if (!f) continue;
+            double v = cJSON_IsNumber(f) ? f->valuedouble : -1;
+            cJSON_Delete(f);
+            if (!(v >= 0 && v <= (k ? 1e6 : 1))) {
+                rc = mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field '%s' must be %s", path, exp, lim[k],
+                                 k ? "a number of milliseconds >= 0" : "a fraction in [0, 1]");
+                goto done;
+            }
+            if (k) live[ei].max_p99_ms = v; else live[ei].max_error_rate = v;
+        }
         cJSON *ce = cJSON_DetachItemFromObjectCaseSensitive(e, "check_every");
         if (ce) {
             live[ei].check_every_s = cJSON_IsString(ce) ? mq__xps_duration(ce->valuestring) : -1;

@@ -38,6 +38,8 @@ typedef struct mq__xps_ramp {
 typedef struct mq__xps_live {
     long long check_every_s;            /* "check_every" (default 60) */
     long long min_units;                /* "min_units" per arm before guardrails apply (100) */
+    double max_error_rate;              /* "max_error_rate": failed page builds / pages; < 0 none */
+    double max_p99_ms;                  /* "max_p99_ms": p99 page build time; < 0 none */
 } mq__xps_live;
 
 typedef struct mq__xps {
@@ -102,6 +104,18 @@ void mq__xps_json(mq_buf *out, const mq__xps *x, const mq__xps_result *r, const 
 
 struct mq__exlog;
 
+/* A variant's serving health since the experiments were loaded: pages built under it, failed
+ * builds, and a latency histogram (MQ__XPV_BUCKETS buckets growing by 10%% from 50 us). Updated
+ * by request threads with relaxed atomics. */
+#define MQ__XPV_BUCKETS 128
+typedef struct mq__xpv {
+    _Atomic unsigned long long pages, errors;
+    _Atomic unsigned long long b[MQ__XPV_BUCKETS];
+} mq__xpv;
+void mq__xpv_add(mq__xpv *v, double seconds, bool error);
+/* The p99 build time in ms (upper edge of its bucket), 0 without pages. */
+double mq__xpv_p99_ms(const mq__xpv *v);
+
 /* The live guardrail test of one check: treatment B must not be worse than control A by more
  * than max_deg (a fraction of A's mean when relative, else in the metric's units). mSPRT on
  * d = mB - mA + delta (delta = max_deg x mA or max_deg; signs flipped when lower is better) with
@@ -119,11 +133,13 @@ void mq__xpg_close(mq__xpg *g);
 /* Fills served ([x->xp.n][MQ_XP_MAX_VARIANTS] permille) from the state for config x. */
 void mq__xpg_served(mq__xpg *g, const mq__xps *x, long long now, _Atomic int *served);
 /* One round of checks at time now: for each experiment due, reads its units (o: the logs),
- * tests the guardrails of each running variant against the first variant, stops a breaching
+ * tests the guardrails of each running variant against the first variant, and its serving
+ * health (vstats [xp.n][MQ_XP_MAX_VARIANTS], may be NULL) against max_error_rate and
+ * max_p99_ms once it has min_units pages, stops a breaching
  * variant (persisted, logged, counted; a record in the exposure log when exlog is set) and
  * advances ramps. Updates served. */
 int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
-                  _Atomic int *served, struct mq__exlog *exlog, mq_err *err);
+                  _Atomic int *served, const mq__xpv *vstats, struct mq__exlog *exlog, mq_err *err);
 /* Appends the state of variant v of experiment e: ',"ramp_percent":..,"stopped":..,"reason":..'. */
 void mq__xpg_variant_json(mq__xpg *g, const mq__xps *x, int e, int v, long long now, mq_buf *out);
 /* "running", "ramping" (some ramp below its last step), "stopped" (every variant but the first

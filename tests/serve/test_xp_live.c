@@ -133,6 +133,10 @@ MQ_TEST(xp_live_config_errors)
                  "field 'check_every' must be a duration");
     expect_error(t_, "{\"name\": \"e\", \"min_units\": 1, \"variants\": [\"A\", \"B\"]}",
                  "field 'min_units' must be an integer >= 2");
+    expect_error(t_, "{\"name\": \"e\", \"max_error_rate\": 2, \"variants\": [\"A\", \"B\"]}",
+                 "field 'max_error_rate' must be a fraction in [0, 1]");
+    expect_error(t_, "{\"name\": \"e\", \"max_p99_ms\": \"fast\", \"variants\": [\"A\", \"B\"]}",
+                 "field 'max_p99_ms' must be a number of milliseconds");
     expect_error(t_, "{\"name\": \"e\", \"variants\": [\"A\", \"B\"], \"weights\": [0.5, 0.4]}", "sum is 0.9, must be 1");
     expect_error(t_, "{\"experiments\": [{\"name\": \"e\", \"layer\": \"L\", \"layer_range\": [0, 0.6], \"variants\": [\"A\", \"B\"]},"
                      "{\"name\": \"f\", \"layer\": \"L\", \"layer_range\": [0.5, 1], \"variants\": [\"A\", \"B\"]}]}",
@@ -481,4 +485,76 @@ MQ_TEST(xp_live_guardrail_aa_false_stops_and_harmful_stopped)
     ASSERT(worst <= 10);
     fprintf(stderr, "  A/A false stops %d/400, at the boundary %d/400; harmful stopped at check %.2f on average, %d at worst\n",
             stops, edge, sum / 200.0, worst);
+}
+
+MQ_TEST(xp_live_health_guardrails_stop_and_persist)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());
+    mq_err err = {0, ""};
+    mq__xps x;
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/h.json", dir);
+    FILE *f = fopen(cfg, "w");
+    fputs("{\"experiments\": [{\"name\": \"lat\", \"check_every\": \"1s\", \"min_units\": 10, \"max_p99_ms\": 5,"
+          " \"variants\": [\"A\", \"B\"]}, {\"name\": \"err\", \"layer\": \"x\", \"check_every\": \"1s\", \"min_units\": 10,"
+          " \"max_error_rate\": 0.1, \"variants\": [\"A\", \"B\", \"C\"]}]}", f);
+    fclose(f);
+    ASSERT_OK(mq__xps_load(cfg, &x, &err), &err);
+    ASSERT(x.live[0].max_p99_ms == 5 && x.live[0].max_error_rate < 0 && x.live[1].max_error_rate == 0.1);
+    /* the logs (empty) and the state */
+    char ev[700], ex[700];
+    snprintf(ev, sizeof ev, "%s/events", dir);
+    snprintf(ex, sizeof ex, "%s/exposures", dir);
+    mq_evlog *el;
+    ASSERT_OK(mq_evlog_open(ev, NULL, &el, &err), &err);
+    mq_evlog_close(el);
+    mq__exlog *xl;
+    ASSERT_OK(mq__exlog_open(ex, 0, NULL, &xl, &err), &err);
+    mq__xpg *g;
+    ASSERT_OK(mq__xpg_open(ex, NULL, &g, &err), &err);
+    static mq__xpv vs[2 * MQ_XP_MAX_VARIANTS];
+    static _Atomic int served[2 * MQ_XP_MAX_VARIANTS];
+    mq__xpg_served(g, &x, 100, served);
+    ASSERT_INT_EQ(atomic_load(&served[1]), 1000);
+    /* lat/B: 100 pages, 2 of them slow (p99 above 5 ms); lat/A is the control: never stopped */
+    for (int i = 0; i < 100; i++) {
+        mq__xpv_add(&vs[1], i < 2 ? 0.050 : 0.001, false);
+        mq__xpv_add(&vs[0], 0.100, false);
+    }
+    ASSERT(mq__xpv_p99_ms(&vs[1]) > 5 && mq__xpv_p99_ms(&vs[1]) < 60);
+    /* err/B: 5% failed builds (under 10%), err/C: 20% */
+    for (int i = 0; i < 100; i++) {
+        mq__xpv_add(&vs[MQ_XP_MAX_VARIANTS + 1], 0.001, i % 20 == 0);
+        mq__xpv_add(&vs[MQ_XP_MAX_VARIANTS + 2], 0.001, i % 5 == 0);
+    }
+    mq_xp_collect_opts co = {.events = ev, .exposures = ex, .pre_days = 14, .finish_seconds = 5400};
+    ASSERT_OK(mq__xpg_check(g, &x, &co, 100, served, vs, xl, &err), &err);
+    ASSERT_INT_EQ(atomic_load(&served[0]), 1000);
+    ASSERT_INT_EQ(atomic_load(&served[1]), 0);
+    ASSERT_INT_EQ(atomic_load(&served[MQ_XP_MAX_VARIANTS + 1]), 1000);
+    ASSERT_INT_EQ(atomic_load(&served[MQ_XP_MAX_VARIANTS + 2]), 0);
+    char buf[700];
+    const char *reason;
+    ASSERT_STR_EQ(mq__xpg_state(g, &x, 0, &reason, buf, sizeof buf), "stopped");
+    ASSERT(strstr(reason, "p99"));
+    ASSERT_STR_EQ(mq__xpg_state(g, &x, 1, &reason, buf, sizeof buf), "running");
+    ASSERT(strstr(reason, "error rate 0.2"));
+    mq_buf m;
+    mq_buf_init(&m);
+    mq__xpg_metrics(g, &m);
+    ASSERT(strstr(mq_buf_cstr(&m), "marquee_xp_rollbacks_total{experiment=\"lat\",variant=\"B\"} 1"));
+    ASSERT(strstr(mq_buf_cstr(&m), "marquee_xp_rollbacks_total{experiment=\"err\",variant=\"C\"} 1"));
+    mq_buf_release(&m);
+    mq__xpg_close(g);
+    mq__exlog_close(xl);
+    /* persisted: a new state object serves 0 for the stopped variants */
+    ASSERT_OK(mq__xpg_open(ex, NULL, &g, &err), &err);
+    static _Atomic int served2[2 * MQ_XP_MAX_VARIANTS];
+    mq__xpg_served(g, &x, 200, served2);
+    ASSERT_INT_EQ(atomic_load(&served2[1]), 0);
+    ASSERT_INT_EQ(atomic_load(&served2[MQ_XP_MAX_VARIANTS + 2]), 0);
+    ASSERT_INT_EQ(atomic_load(&served2[MQ_XP_MAX_VARIANTS + 1]), 1000);
+    mq__xpg_close(g);
+    mq__xps_release(&x);
 }
