@@ -98,8 +98,29 @@ typedef struct simlist {
 
 /* A treatment model (NAME.mqm) loaded beside main, with its own similar-titles cache. Its
  * titles are main's, in the same order (checked at load), so pages index one title space. */
+/* A model's drift monitor: the training-time deciles of its best-100 scores (from the
+ * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md). */
+typedef struct drift {
+    bool known;
+    float edges[MQ_MODEL_SCORE_BINS - 1];
+    _Atomic unsigned long long counts[MQ_MODEL_SCORE_BINS];
+} drift;
+
+static void drift_init(drift *d, const mq_model *m)
+{
+    d->known = mq_model_score_ref(m, d->edges) == 0;
+}
+
+static double drift_psi(const drift *d)
+{
+    unsigned long long c[MQ_MODEL_SCORE_BINS];
+    for (int b = 0; b < MQ_MODEL_SCORE_BINS; b++) c[b] = atomic_load_explicit(&d->counts[b], memory_order_relaxed);
+    return d->known ? mq_model_psi(c) : NAN;
+}
+
 typedef struct altmodel {
     char name[MQ_XP_NAME];
+    drift drift;
     char version[160];
     mq_model *m;
     _Atomic(simlist *) *sim;         /* [n_titles] filled on demand */
@@ -111,6 +132,7 @@ typedef struct bundle {
     mq__xps *xps;                    /* the experiments file, NULL without --experiments */
     _Atomic int *served;             /* [xps->xp.n][MQ_XP_MAX_VARIANTS] permille served: ramps, stops */
     mq__xpv *vstats;                 /* [xps->xp.n][MQ_XP_MAX_VARIANTS] page builds per variant */
+    drift drift;                     /* main's */
     int n_alt;
     altmodel *alt;                   /* [n_alt]: slot k + 1 of a treatment's model_slot */
     mq_model *main, *pop, *trend;
@@ -405,6 +427,7 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
         a->sim = calloc((size_t)MQ_MAX(a->n_titles, 1), sizeof *a->sim);
         if (!a->sim) return mq__err_set(err, MQ_ENOMEM, "out of memory");
         model_version(a->m, path, a->version, sizeof a->version);
+        drift_init(&a->drift, a->m);
         slot[k] = b->n_alt;
     }
     mq__xps *x = b->xps;
@@ -440,6 +463,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(b->version, sizeof b->version, "%s@%s", mq_model_kind(b->main), when);
     b->n_titles = mq_model_n_titles(b->main);
+    drift_init(&b->drift, b->main);
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
     b->sim = calloc((size_t)MQ_MAX(n, 1), sizeof *b->sim);
@@ -1044,7 +1068,17 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         if (!xr.p[i].served_default && !xr.p[i].forced)
             mq__xpv_add(&b->vstats[xr.p[i].exp * MQ_XP_MAX_VARIANTS + xr.p[i].variant], mq_now() - t0, rc != 0);
     char page_id[MQ_PAGE_ID_MAX + 1];
-    mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
+    uint64_t seq = atomic_fetch_add(&s->page_seq, 1) + 1;
+    mq__xps_page_id(s->boot_id, seq, page_id);
+    drift *dr = am ? &am->drift : &b->drift;
+    if (!rc && scores && dr->known && seq % 8 == 0) {
+        /* one page in 8 feeds the drift monitor: its model's best 100 unseen scores */
+        unsigned long long cnt[MQ_MODEL_SCORE_BINS] = {0};
+        for (int i = 0; i < n_hist; i++) r->scores[r->hist[i].title] = NAN;
+        mq_model_score_bin_top(dr->edges, r->scores, b->n_titles, cnt);
+        for (int k = 0; k < MQ_MODEL_SCORE_BINS; k++)
+            if (cnt[k]) atomic_fetch_add_explicit(&dr->counts[k], cnt[k], memory_order_relaxed);
+    }
     if (!rc) {
         /* the exposure record is in the mapped log before the page is answered */
         const char *rid[50];
@@ -1468,14 +1502,32 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
     mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                              .finish_seconds = s->o.finish_seconds};
-    mq_buf o;
+    mq_buf o, dj;
     mq_buf_init(&o);
+    mq_buf_init(&dj);
+    /* the drift of each variant's model, for the report */
+    const mq_xp_experiment *xe = name && b->xps ? mq_xp_config_find(&b->xps->xp, name) : NULL;
+    for (int v = 0; xe && v < xe->n_variants; v++) {
+        const mq__xps_treat *t = &b->xps->treat[(xe - b->xps->xp.exps) * MQ_XP_MAX_VARIANTS + v];
+        const drift *d = t->model_slot > 0 ? &b->alt[t->model_slot - 1].drift : &b->drift;
+        const char *mn = t->model_slot > 0 ? b->alt[t->model_slot - 1].name : "main";
+        mq_buf_puts(&dj, v ? ",{\"variant\":" : "{\"variant\":");
+        mq_buf_json_str(&dj, xe->variants[v], strlen(xe->variants[v]));
+        mq_buf_puts(&dj, ",\"model\":");
+        mq_buf_json_str(&dj, mn, strlen(mn));
+        double psi = drift_psi(d);
+        mq_buf_puts(&dj, ",\"psi\":");
+        if (isfinite(psi)) mq_buf_json_num(&dj, psi);
+        else mq_buf_puts(&dj, "\"unknown\"");
+        mq_buf_putc(&dj, '}');
+    }
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
            : name ? mq__xpr_report(b->xps, s->guard, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
-                                   mq__xps_now(), &o, &err)
+                                   mq_buf_cstr(&dj), mq__xps_now(), &o, &err)
                   : mq__xpr_list(b->xps, s->guard, &co, mq__xps_now(), &o, &err);
     bundle_release(b);
+    mq_buf_release(&dj);
     if (rc) {
         mq_buf_release(&o);
         return send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1560,6 +1612,16 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                         "marquee_model_info{version=");
         mq_buf_json_str(&o, b->version, strlen(b->version));
         mq_buf_printf(&o, ",titles=\"%d\"} 1\n", b->n_titles);
+        mq_buf_puts(&o, "# HELP marquee_model_score_psi Population Stability Index of the live pages' best-100 scores "
+                        "against the model's training deciles (NaN: unknown, an old artifact or no pages yet).\n"
+                        "# TYPE marquee_model_score_psi gauge\n");
+        mq_buf_puts(&o, "marquee_model_score_psi{model=\"main\"} ");
+        mq_buf_printf(&o, "%.6g\n", drift_psi(&b->drift));
+        for (int k = 0; k < b->n_alt; k++) {
+            mq_buf_puts(&o, "marquee_model_score_psi{model=");
+            mq_buf_json_str(&o, b->alt[k].name, strlen(b->alt[k].name));
+            mq_buf_printf(&o, "} %.6g\n", drift_psi(&b->alt[k].drift));
+        }
         mq_buf_printf(&o, "# HELP marquee_similar_lists_cached Titles whose similar-titles list is "
                           "computed (of marquee_model_info's titles).\n"
                           "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",

@@ -83,7 +83,7 @@ int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long
 }
 
 int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
-                   const char *metric, long long now, mq_buf *out, mq_err *err)
+                   const char *metric, const char *drift, long long now, mq_buf *out, mq_err *err)
 {
     const mq_xp_experiment *e = x ? mq_xp_config_find(&x->xp, name) : NULL;
     if (!e) return mq__err_set(err, MQ_ENOTFOUND, "no experiment '%.200s'", name);
@@ -136,6 +136,11 @@ int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, co
     mq_buf_json_str(out, e->name, strlen(e->name));
     mq_buf_puts(out, ",\"metric\":");
     mq_buf_json_str(out, metric, strlen(metric));
+    if (drift && *drift) {
+        mq_buf_puts(out, ",\"drift\":[");
+        mq_buf_puts(out, drift);
+        mq_buf_putc(out, ']');
+    }
     mq_buf_printf(out, ",\"units\":%lld,\"status\":{\"state\":\"%s\",\"reason\":", (long long)n, st);
     mq_buf_json_str(out, reason, strlen(reason));
     mq_buf_puts(out, "}}\n");

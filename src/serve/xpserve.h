@@ -240,8 +240,9 @@ typedef struct mq__xpg mq__xpg;
 int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long long now, mq_buf *out,
                  mq_err *err);
 /* GET /v1/experiments/{name}/report: `xp collect` + `xp analyze --sequential` of the logs now,
- * plus "status". MQ_ENOTFOUND for an unknown experiment, MQ_EINVAL for a bad metric. */
+ * plus "status" and, when drift is non-empty, '"drift": [drift]' (the caller's JSON objects
+ * per variant: model and PSI). MQ_ENOTFOUND for an unknown experiment, MQ_EINVAL for a bad metric. */
 int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
-                   const char *metric, long long now, mq_buf *out, mq_err *err);
+                   const char *metric, const char *drift, long long now, mq_buf *out, mq_err *err);
 
 #endif

@@ -558,3 +558,59 @@ MQ_TEST(xp_live_health_guardrails_stop_and_persist)
     mq__xpg_close(g);
     mq__xps_release(&x);
 }
+
+MQ_TEST(xp_live_drift_reference_and_psi)
+{
+    /* PSI against equal shares, by hand: counts 20,10x8,0 of 100 -> a = 0.2, 0.1 x 8, 1e-4 */
+    unsigned long long c[MQ_MODEL_SCORE_BINS] = {20, 10, 10, 10, 10, 10, 10, 10, 10, 0};
+    double want = (0.2 - 0.1) * log(2.0) + (1e-4 - 0.1) * log(1e-4 / 0.1);
+    ASSERT_NEAR(mq_model_psi(c), want, 1e-12);
+    unsigned long long flat[MQ_MODEL_SCORE_BINS] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+    ASSERT_NEAR(mq_model_psi(flat), 0, 1e-15);
+    unsigned long long none[MQ_MODEL_SCORE_BINS] = {0};
+    ASSERT(isnan(mq_model_psi(none)));
+    /* a model trained on the demo data carries the deciles of its members' best-100 scores;
+     * scoring training members again reproduces them (PSI near 0), a shifted scale does not */
+    mq_err err = {0, ""};
+    mq_dataset *d = NULL, *pos = NULL;
+    mq_load_opts lo = {0};
+    ASSERT_OK(mq_data_open("data/ml-latest-small", &lo, &d, &err), &err);
+    ASSERT_OK(mq_dataset_binarize(d, 4.0f, 1, &pos, &err), &err);
+    const char *params[] = {"factors=8", "epochs=3"};
+    mq_train_opts to = {params, 2, 0, 42, NULL};
+    mq_model *m = NULL;
+    ASSERT_OK(mq_model_train("ials", pos, &to, &m, &err), &err);
+    float edges[MQ_MODEL_SCORE_BINS - 1];
+    ASSERT_INT_EQ(mq_model_score_ref(m, edges), 0);
+    for (int k = 1; k < MQ_MODEL_SCORE_BINS - 1; k++) ASSERT(edges[k] >= edges[k - 1]);
+    int32_t nt = mq_model_n_titles(m);
+    float *sc = malloc((size_t)nt * sizeof *sc);
+    unsigned long long same[MQ_MODEL_SCORE_BINS] = {0}, shifted[MQ_MODEL_SCORE_BINS] = {0};
+    for (int32_t u = 0; u < pos->n_members; u++) {
+        int64_t lo2 = pos->m_ptr[u], hi = pos->m_ptr[u + 1];
+        if (hi == lo2) continue;
+        ASSERT_OK(mq_model_score(m, pos->m_idx + lo2, NULL, (int)(hi - lo2), sc, &err), &err);
+        for (int64_t k = lo2; k < hi; k++) sc[pos->m_idx[k]] = NAN;
+        ASSERT_INT_EQ(mq_model_score_bin_top(edges, sc, nt, same), 100);
+        for (int32_t t = 0; t < nt; t++) sc[t] *= 0.7f;
+        mq_model_score_bin_top(edges, sc, nt, shifted);
+    }
+    free(sc);
+    /* the reference used 500 of these members: all of them match it closely */
+    ASSERT(mq_model_psi(same) < 0.02);
+    ASSERT(mq_model_psi(shifted) > 0.25);
+    fprintf(stderr, "  PSI: training members %.4f, scores x 0.7 %.3f\n", mq_model_psi(same), mq_model_psi(shifted));
+    /* saved and loaded, the deciles stay; pop of the same data has its own */
+    char path[600];
+    snprintf(path, sizeof path, "%s/m.mqm", mq_test_tmpdir());
+    ASSERT_OK(mq_model_save(m, path, &err), &err);
+    mq_model *m2 = NULL;
+    ASSERT_OK(mq_model_load(path, &m2, &err), &err);
+    float e2[MQ_MODEL_SCORE_BINS - 1];
+    ASSERT_INT_EQ(mq_model_score_ref(m2, e2), 0);
+    ASSERT(!memcmp(e2, edges, sizeof e2));
+    mq_model_destroy(m2);
+    mq_model_destroy(m);
+    mq_dataset_destroy(pos);
+    mq_dataset_destroy(d);
+}
