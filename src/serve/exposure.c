@@ -15,7 +15,8 @@
  *
  * Writing. The request thread encodes and frames its record outside any lock (CRC included),
  * then, under the log's mutex, copies it into the current segment, which is mapped shared
- * (MAP_SHARED) over a file extended to its full size with ftruncate. A copy into a shared
+ * (MAP_SHARED) over a file whose blocks are reserved up front (posix_fallocate: a full disk
+ * fails the segment's creation, never a page copy with SIGBUS). A copy into a shared
  * mapping is in the kernel's page cache the moment it is done: a crash of the process
  * (kill -9) after the response was queued cannot lose it, and the request path makes no system
  * call. A background thread fdatasyncs the segment once a second, so a machine crash loses at
@@ -220,10 +221,12 @@ static int map_segment(mq__exlog *l, uint64_t first, int64_t off, mq_err *err)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(errno));
     int64_t size = MQ_MAX(l->segment_bytes, off + (int64_t)EXPO_MAX + MQ__SEG_REC_HDR);
-    if (ftruncate(fd, (off_t)size) != 0) {
-        int e = errno;
+    /* blocks reserved up front: a full disk is an error here, never a SIGBUS on a page copy */
+    int fe = posix_fallocate(fd, 0, (off_t)size);
+    if (fe == EOPNOTSUPP || fe == EINVAL) fe = ftruncate(fd, (off_t)size) ? errno : 0;
+    if (fe) {
         close(fd);
-        return mq__err_set(err, MQ_EIO, "%s: extending to %lld bytes: %s", path, (long long)size, strerror(e));
+        return mq__err_set(err, MQ_EIO, "%s: reserving %lld bytes: %s", path, (long long)size, strerror(fe));
     }
     void *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
