@@ -14,7 +14,9 @@
  * played per unit). Rows are sorted by first exposure, then unit (bytewise).
  *
  * Columns (docs/xp.md): unit, variant, first_exposure, pages, plays, play_seconds, finishes,
- * distinct_titles, active_days, plays_from_pages, pre_plays, pre_play_seconds.
+ * distinct_titles, active_days, plays_from_pages, pre_plays, pre_play_seconds. A play counts in
+ * plays_from_pages when its page_id is one the server answered (a set of the 64-bit FNV-1a
+ * hashes of every page id in the exposure log); others are unattributed.
  */
 #include "serve/xpserve.h"
 
@@ -43,8 +45,51 @@ typedef struct coll {
     int64_t n, cap;
     int32_t *head;                  /* [members] first unit or -1 */
     int32_t head_cap;
-    int oom;
+    uint64_t *pages;                /* open-addressing set of served page ids (64-bit hashes) */
+    int64_t n_pages, cap_pages;
 } coll;
+
+/* FNV-1a 64 of a page id (0 is the empty slot, so 0 maps to 1). */
+static uint64_t page_hash(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)p[i]; h *= 0x100000001b3ull; }
+    return h ? h : 1;
+}
+
+static int page_add(coll *c, uint64_t h)
+{
+    if (2 * (c->n_pages + 1) > c->cap_pages) {
+        int64_t cap = c->cap_pages ? 2 * c->cap_pages : 4096;
+        uint64_t *t = calloc((size_t)cap, sizeof *t);
+        if (!t) return MQ_ENOMEM;
+        for (int64_t i = 0; i < c->cap_pages; i++) {
+            if (!c->pages[i]) continue;
+            int64_t j = (int64_t)(c->pages[i] & (uint64_t)(cap - 1));
+            while (t[j]) j = (j + 1) & (cap - 1);
+            t[j] = c->pages[i];
+        }
+        free(c->pages);
+        c->pages = t;
+        c->cap_pages = cap;
+    }
+    int64_t j = (int64_t)(h & (uint64_t)(c->cap_pages - 1));
+    while (c->pages[j] && c->pages[j] != h) j = (j + 1) & (c->cap_pages - 1);
+    if (!c->pages[j]) { c->pages[j] = h; c->n_pages++; }
+    return 0;
+}
+
+static bool page_served(const coll *c, const char *id)
+{
+    if (!c->cap_pages) return false;
+    uint64_t h = page_hash(id, strlen(id));
+    int64_t j = (int64_t)(h & (uint64_t)(c->cap_pages - 1));
+    while (c->pages[j]) {
+        if (c->pages[j] == h) return true;
+        j = (j + 1) & (c->cap_pages - 1);
+    }
+    return false;
+}
 
 static int add_day(unit *u, int64_t t)
 {
@@ -65,7 +110,10 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
 {
     coll *c = user;
     const mq_xp_collect_opts *o = c->o;
-    if (r->forced || r->route == MQ__EXPO_ROUTE_ROLLBACK) return 0;
+    if (r->route == MQ__EXPO_ROUTE_ROLLBACK) return 0;
+    /* every answered page (forced ones too) can be the origin of an attributed play */
+    if (r->page_id.n && page_add(c, page_hash(r->page_id.p, (size_t)r->page_id.n))) return MQ_ENOMEM;
+    if (r->forced) return 0;
     if (o->from && r->time < o->from) return 0;
     if (o->to && r->time >= o->to) return 0;
     for (int i = 0; i < r->n_exp; i++) {
@@ -131,7 +179,7 @@ static int on_events(void *user, const mq_event *ev, int n, uint64_t first_seq)
                 if (!play) continue;
                 u->plays++;
                 u->play_seconds += e->value;
-                if (e->page_id[0]) u->plays_from_pages++;
+                if (e->page_id[0] && page_served(c, e->page_id)) u->plays_from_pages++;
                 int32_t t = mq_idmap_intern(c->titles, e->title, strlen(e->title));
                 if (t < 0) return MQ_ENOMEM;
                 int j = 0;
@@ -190,6 +238,7 @@ void mq__xpc_destroy(mq__xpc *x)
     for (int64_t k = 0; k < c->n; k++) { free(c->u[k].days); free(c->u[k].titles); }
     free(c->u);
     free(c->head);
+    free(c->pages);
     mq_idmap_destroy(c->members);
     mq_idmap_destroy(c->exps);
     mq_idmap_destroy(c->titles);

@@ -203,8 +203,9 @@ def check(logdir, out):
     print("xp_live_ref: all %d answered pages are in the exposure log (%d records)" % (len(pages), len(ex)))
 
 def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
-    units = {}
+    units, served = {}, set()
     for e in exposures(os.path.join(logdir, "exposures")):
+        served.add(e["page_id"])
         if e["forced"]: continue
         for name, var, served_default in e["exps"]:
             if name != exp or served_default: continue
@@ -223,7 +224,7 @@ def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
             if play:
                 u["plays"] += 1; u["secs"] += ev["value"]
                 u["titles"][ev["title"]] = u["titles"].get(ev["title"], 0.0) + ev["value"]
-                if ev["page_id"]: u["pfp"] += 1
+                if ev["page_id"] in served: u["pfp"] += 1
         elif play and ev["time"] >= u["first"] - pre_days * 86400:
             u["pre"] += 1; u["pre_secs"] += ev["value"]
     want = sorted(units.items(), key=lambda kv: (kv[1]["first"], kv[0].encode()))
