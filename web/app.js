@@ -152,7 +152,7 @@ async function drawPage(page, id, device, hour) {
         h('button', { type: 'button', class: 'play', 'aria-label': 'Play ' + t.name }, '▶ Play'));
       const open = () => showWhy(t, row, why.get(String(t.id)));
       card.addEventListener('click', ev => { if (!ev.target.closest('button')) open(); });
-      card.addEventListener('keydown', ev => { if (ev.key === 'Enter' && ev.target === card) open(); });
+      card.addEventListener('keydown', ev => { if (ev.key === 'Enter' && ev.target === card) { ev.preventDefault(); open(); } });
       $('button', card).addEventListener('click', () => play(id, t, device, hour, page));
       cards.append(card);
     }
@@ -203,8 +203,11 @@ async function play(member, t, device, hour, page) {
 /* Horizontal bars with optional CI whiskers: items [{label, value, lo, hi}]. */
 function barChart(items, opts = {}) {
   const W = 640, lh = 22, left = 170, right = 70, top = 8, H = top + items.length * lh + 24;
-  const lo = Math.min(0, ...items.map(i => i.lo !== undefined && i.lo !== null ? i.lo : i.value));
-  const hi = Math.max(...items.map(i => i.hi !== undefined && i.hi !== null ? i.hi : i.value), 1e-12);
+  items = items.filter(i => Number.isFinite(i.value));
+  const fin = v => v !== undefined && v !== null && Number.isFinite(v);
+  items.forEach(i => { if (!fin(i.lo) || !fin(i.hi)) i.lo = i.hi = null; });
+  const lo = Math.min(0, ...items.map(i => i.lo !== null ? i.lo : i.value));
+  const hi = Math.max(0, ...items.map(i => i.hi !== null ? i.hi : i.value), 1e-12);
   const X = v => left + (W - left - right) * (v - lo) / (hi - lo || 1);
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img',
     'aria-label': opts.label || 'bar chart' });
@@ -213,7 +216,7 @@ function barChart(items, opts = {}) {
     svg.append(s('text', { x: left - 6, y: y + 14, 'text-anchor': 'end' }, it.label));
     svg.append(s('rect', { class: 'bar', x: Math.min(X(0), X(it.value)), y: y + 3, height: lh - 8,
       width: Math.max(1, Math.abs(X(it.value) - X(0))), fill: opts.color || '#e5a00d' }));
-    if (it.lo !== undefined && it.lo !== null)
+    if (it.lo !== null)
       svg.append(s('line', { x1: X(it.lo), x2: X(it.hi), y1: y + lh / 2 - 1, y2: y + lh / 2 - 1,
         stroke: '#fff', 'stroke-width': 1.5 }));
     svg.append(s('text', { x: W - right + 6, y: y + 14 }, fmt(it.value)));
@@ -279,7 +282,7 @@ async function viewExperiment(main, name) {
     { key: 'rel', label: 'relative', num: false }, { key: 'p_value', label: 'p', num: true },
     { key: 'p_value_holm', label: 'p (Holm)', num: true }, { key: 'method', label: 'method' }],
   primary.map(r => ({ ...r, rel: r.relative_effect === null || r.relative_effect === undefined ? '–'
-    : (100 * r.relative_effect).toFixed(2) + '%' }))), { id: 'metrics' }));
+    : (100 * r.relative_effect).toFixed(2) + '%' })), { id: 'metrics' }));
   main.append(forest(primary));
   const d = rep.decision;
   if (d) main.append(h('h2', {}, 'Decision'), h('div', { class: 'banner', id: 'decision' },
@@ -369,11 +372,14 @@ async function viewAbr(main) {
   for (const r of rs) {
     const a = r.report.algorithms || [];
     main.append(h('h2', {}, `${r.file}: QoE ${r.report.qoe}, ${r.report.n_traces} traces`));
+    const ci = v => (Array.isArray(v) ? `${fmt(v[0])} … ${fmt(v[1])}` : '–');
     main.append(table([{ key: 'algo', label: 'algorithm' }, { key: 'mean_qoe', label: 'QoE', num: true },
-      { key: 'qoe_ci95', label: '± 95%', num: true }, { key: 'mean_bitrate_kbps', label: 'kbps', num: true },
+      { key: 'qoe_ci', label: 'QoE 95% CI' }, { key: 'mean_bitrate_kbps', label: 'kbps', num: true },
       { key: 'mean_rebuffer_s', label: 'rebuffer s', num: true }, { key: 'rebuffer_ratio', label: 'rebuffer ratio', num: true },
-      { key: 'mean_startup_s', label: 'startup s', num: true }, { key: 'mean_switches', label: 'switches', num: true }], a, { class: 'abr' }));
-    main.append(barChart(a.map(x => ({ label: x.algo, value: x.mean_qoe, lo: x.mean_qoe - x.qoe_ci95, hi: x.mean_qoe + x.qoe_ci95 })),
+      { key: 'mean_startup_s', label: 'startup s', num: true }, { key: 'mean_switches', label: 'switches', num: true }],
+    a.map(x => ({ ...x, qoe_ci: ci(x.qoe_ci95) })), { class: 'abr' }));
+    main.append(barChart(a.map(x => ({ label: x.algo, value: x.mean_qoe,
+      lo: Array.isArray(x.qoe_ci95) ? x.qoe_ci95[0] : null, hi: Array.isArray(x.qoe_ci95) ? x.qoe_ci95[1] : null })),
       { label: 'mean QoE by algorithm', axis: 'mean QoE per session, 95% CI', color: '#5b8def' }));
   }
 }
