@@ -7,4 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 make -j"$(nproc)" build/marquee build/test_marquee >&2
+# playwright-core for the console's browser test, exactly as pinned in package-lock.json
+npm ci --no-audit --no-fund >&2
 exec make -s test
