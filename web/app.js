@@ -367,8 +367,10 @@ async function viewModels(main) {
 /* ---- ABR ---- */
 async function viewAbr(main) {
   main.replaceChildren(h('h1', {}, 'Adaptive bitrate'));
-  const rs = (await reports()).filter(r => r.kind === 'abr');
-  if (!rs.length) { main.append(h('p', { class: 'muted' }, 'No marquee abr --json files in the models directory.')); return; }
+  const all = await reports();
+  const rs = all.filter(r => r.kind === 'abr'), chunks = all.filter(r => r.kind === 'abr_chunks');
+  if (!rs.length) main.append(h('p', { class: 'muted' }, 'No marquee abr --json files in the models directory.'));
+  if (chunks.length) await chunkView(main, chunks);
   for (const r of rs) {
     const a = r.report.algorithms || [];
     main.append(h('h2', {}, `${r.file}: QoE ${r.report.qoe}, ${r.report.n_traces} traces`));
@@ -382,6 +384,58 @@ async function viewAbr(main) {
       lo: Array.isArray(x.qoe_ci95) ? x.qoe_ci95[0] : null, hi: Array.isArray(x.qoe_ci95) ? x.qoe_ci95[1] : null })),
       { label: 'mean QoE by algorithm', axis: 'mean QoE per session, 95% CI', color: '#5b8def' }));
   }
+}
+
+/* One session over time from a `marquee abr --per-chunk` CSV: throughput (chunk bytes over its
+ * download time), the chosen bitrate and the buffer, per chunk, for a chosen trace and algorithm. */
+async function chunkView(main, files) {
+  const box = h('div', { id: 'chunks' });
+  const fileSel = h('select', { id: 'chunkfile' }, files.map(f => h('option', { value: f.file }, f.file)));
+  const traceSel = h('select', { id: 'chunktrace' }), algoSel = h('select', { id: 'chunkalgo' });
+  main.append(h('h2', {}, 'One session over time (marquee abr --per-chunk)'),
+    h('div', { class: 'controls' }, h('label', {}, 'File', fileSel), h('label', {}, 'Trace', traceSel),
+      h('label', {}, 'Algorithm', algoSel)), box);
+  let rows = [];
+  const draw = () => {
+    const sel = rows.filter(r => r.trace === traceSel.value && r.algo === algoSel.value);
+    box.replaceChildren(lineChart(sel.map(r => r.chunk), [
+      { name: 'throughput kbit/s', color: '#5b8def', y: sel.map(r => r.delay_ms > 0 ? 8 * r.bytes / r.delay_ms : NaN) },
+      { name: 'bitrate kbit/s', color: '#e5a00d', y: sel.map(r => r.bitrate_kbps) }], 'kbit/s'),
+    lineChart(sel.map(r => r.chunk), [{ name: 'buffer s', color: '#3fb27f', y: sel.map(r => r.buffer_s) }], 'buffer (s)'));
+  };
+  const load = async () => {
+    const text = await api('/v1/reports/' + encodeURIComponent(fileSel.value));
+    const lines = String(text).trim().split('\n'), head = lines[0].split(',');
+    rows = lines.slice(1).map(l => { const v = l.split(','), o = {};
+      head.forEach((k, i) => { o[k] = k === 'trace' || k === 'algo' ? v[i] : Number(v[i]); }); return o; });
+    const opts = (sel, vals) => sel.replaceChildren(...[...new Set(vals)].map(v => h('option', { value: v }, v)));
+    opts(traceSel, rows.map(r => r.trace));
+    opts(algoSel, rows.map(r => r.algo));
+    draw();
+  };
+  fileSel.addEventListener('change', load);
+  traceSel.addEventListener('change', draw);
+  algoSel.addEventListener('change', draw);
+  await load();
+}
+
+/* Lines over a shared x: series [{name, color, y[]}]; one path.series per series. */
+function lineChart(x, series, axis) {
+  const W = 640, H = 180, L = 50, R = 10, T = 10, B = 34;
+  const ys = series.flatMap(s => s.y).filter(Number.isFinite);
+  const ymax = Math.max(1e-9, ...ys), xmin = Math.min(...x), xmax = Math.max(...x);
+  const X = v => L + (W - L - R) * (v - xmin) / (xmax - xmin || 1), Y = v => T + (H - T - B) * (1 - v / ymax);
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img', 'aria-label': axis + ' by chunk' });
+  svg.append(s('line', { class: 'axis', x1: L, x2: W - R, y1: Y(0), y2: Y(0) }),
+    s('line', { class: 'axis', x1: L, x2: L, y1: T, y2: Y(0) }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end' }, fmt(ymax)), s('text', { x: L - 4, y: Y(0), 'text-anchor': 'end' }, '0'),
+    s('text', { x: L, y: H - 4 }, 'chunk'), s('text', { x: W - R, y: H - 4, 'text-anchor': 'end' }, axis));
+  series.forEach((se, k) => {
+    const d = x.map((xv, i) => Number.isFinite(se.y[i]) ? `${X(xv).toFixed(1)},${Y(se.y[i]).toFixed(1)}` : null).filter(Boolean);
+    if (d.length) svg.append(s('path', { class: 'series', d: 'M' + d.join('L'), fill: 'none', stroke: se.color, 'stroke-width': 1.5 }));
+    svg.append(s('text', { x: L + 8 + 160 * k, y: H - 18, style: 'fill:' + se.color }, se.name));
+  });
+  return svg;
 }
 
 /* ---- router ---- */

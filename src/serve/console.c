@@ -8,7 +8,9 @@
  *   GET /, /ui, /ui/...   index.html (the app routes on location.pathname in the browser)
  *   GET /assets/NAME      web/NAME with its Content-Type
  *   GET /v1/reports       the JSON reports put in the models directory (`marquee eval --json`,
- *                         `marquee abr --json`, `marquee xp analyze --json`), classified by shape
+ *                         `marquee abr --json`, `marquee xp analyze --json`), classified by shape,
+ *                         and the per-chunk CSVs of `marquee abr --per-chunk` (listed, not inlined)
+ *   GET /v1/reports/NAME  one of those files as it is (a per-chunk CSV can be megabytes)
  *
  * Caching: every static answer carries an ETag (CRC-32C of the bytes) and
  * `Cache-Control: no-cache`, so a browser revalidates (304, no body) and a new binary's console
@@ -33,7 +35,7 @@
 bool mq__console_owns(const char *url)
 {
     return !strcmp(url, "/") || !strcmp(url, "/ui") || !strncmp(url, "/ui/", 4) ||
-           !strncmp(url, "/assets/", 8) || !strcmp(url, "/v1/reports");
+           !strncmp(url, "/assets/", 8) || !strcmp(url, "/v1/reports") || !strncmp(url, "/v1/reports/", 12);
 }
 
 static const mq__web_asset *find_asset(const char *path)
@@ -137,6 +139,59 @@ static void one_report(mq_buf *b, const char *dir, const char *name)
     mq_buf_putc(b, '}');
 }
 
+static bool has_ext(const char *name, const char *ext)
+{
+    size_t l = strlen(name), e = strlen(ext);
+    return l > e && !strcasecmp(name + l - e, ext);
+}
+
+/* The header line of `marquee abr --per-chunk` (docs/abr.md). */
+static const char CHUNKS_HEADER[] = "trace,algo,chunk,";
+
+/* Appends {"file","kind":"abr_chunks","bytes"} when name is a per-chunk CSV; else nothing.
+ * Returns whether it appended. */
+static bool chunks_entry(mq_buf *b, const char *dir, const char *name, bool comma)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    const void *data = NULL;
+    size_t len = 0;
+    mq_err err = {0, ""};
+    if (mq__file_map(path, &data, &len, &err)) return false;
+    bool is = len > sizeof CHUNKS_HEADER && !memcmp(data, CHUNKS_HEADER, sizeof CHUNKS_HEADER - 1);
+    mq__file_unmap(data, len);
+    if (!is) return false;
+    if (comma) mq_buf_putc(b, ',');
+    mq_buf_puts(b, "{\"file\":");
+    mq_buf_json_str(b, name, strlen(name));
+    mq_buf_printf(b, ",\"kind\":\"abr_chunks\",\"bytes\":%zu}", len);
+    return true;
+}
+
+/* GET /v1/reports/NAME: a .json or .csv file of the models directory, as it is. */
+static enum MHD_Result send_report_file(struct MHD_Connection *c, const char *models, const char *name)
+{
+    char msg[400];
+    bool json = has_ext(name, ".json"), csv = has_ext(name, ".csv");
+    if (!models || !name[0] || name[0] == '.' || strchr(name, '/') || !(json || csv)) {
+        snprintf(msg, sizeof msg, "no report '%.200s' (a .json or .csv file name of the models directory)", name);
+        return json_error(c, 404, msg);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", models, name);
+    const void *data = NULL;
+    size_t len = 0;
+    mq_err err = {0, ""};
+    if (mq__file_map(path, &data, &len, &err)) {
+        snprintf(msg, sizeof msg, "no report '%.200s' in the models directory", name);
+        return json_error(c, 404, msg);
+    }
+    enum MHD_Result ret = queue(c, 200, len ? data : "", len, MHD_RESPMEM_MUST_COPY,
+                                json ? "application/json" : "text/csv; charset=utf-8", "no-store", NULL);
+    if (data) mq__file_unmap(data, len);
+    return ret;
+}
+
 static enum MHD_Result send_reports(struct MHD_Connection *c, const char *models)
 {
     DIR *d = models ? opendir(models) : NULL;
@@ -146,7 +201,7 @@ static enum MHD_Result send_reports(struct MHD_Connection *c, const char *models
         struct dirent *e;
         while ((e = readdir(d)) && n < MAX_REPORTS) {
             size_t l = strlen(e->d_name);
-            if (e->d_name[0] == '.' || l < 6 || strcasecmp(e->d_name + l - 5, ".json")) continue;
+            if (e->d_name[0] == '.' || l < 5 || !(has_ext(e->d_name, ".json") || has_ext(e->d_name, ".csv"))) continue;
             if (!(names[n] = strdup(e->d_name))) break;
             n++;
         }
@@ -156,9 +211,14 @@ static enum MHD_Result send_reports(struct MHD_Connection *c, const char *models
     mq_buf b;
     mq_buf_init(&b);
     mq_buf_puts(&b, "{\"reports\":[");
+    int k = 0;
     for (int i = 0; i < n; i++) {
-        if (i) mq_buf_putc(&b, ',');
-        one_report(&b, models, names[i]);
+        if (has_ext(names[i], ".csv")) {
+            k += chunks_entry(&b, models, names[i], k > 0);
+        } else {
+            if (k++) mq_buf_putc(&b, ',');
+            one_report(&b, models, names[i]);
+        }
         free(names[i]);
     }
     mq_buf_puts(&b, "]}\n");
@@ -175,6 +235,10 @@ enum MHD_Result mq__console_answer(struct MHD_Connection *c, const char *url, co
     if (!strcmp(url, "/v1/reports")) {
         if (!may_read) return json_error(c, 401, "missing or wrong API key (Authorization: Bearer <key>)");
         return send_reports(c, models);
+    }
+    if (!strncmp(url, "/v1/reports/", 12)) {
+        if (!may_read) return json_error(c, 401, "missing or wrong API key (Authorization: Bearer <key>)");
+        return send_report_file(c, models, url + 12);
     }
     if (!strncmp(url, "/assets/", 8)) {
         const mq__web_asset *a = find_asset(url + 7);

@@ -138,6 +138,22 @@ if (xpFile) {
   check(/Sample ratio/.test(srm), 'SRM banner shown');
   check(!!(await page.$('#decision')), 'decision shown');
 }
+// ABR: the per-chunk chart draws throughput, bitrate and buffer with one point per chunk of
+// the chosen (trace, algorithm) in the CSV.
+await load(page, '/ui/abr');
+const chunksFile = (await getJson('/v1/reports')).reports.find(r => r.kind === 'abr_chunks');
+check(!!chunksFile, 'the models directory has a per-chunk CSV');
+if (chunksFile) {
+  const csv = (await (await fetch(base + '/v1/reports/' + chunksFile.file)).text()).trim().split('\n').slice(1);
+  const trace = await page.inputValue('#chunktrace'), algo = await page.inputValue('#chunkalgo');
+  const n = csv.filter(l => { const v = l.split(','); return v[0] === trace && v[1] === algo; }).length;
+  const pts = await page.$$eval('#chunks path.series', ps => ps.map(p => p.getAttribute('d').split('L').length));
+  check(pts.length === 3 && pts.every(k => k === n) && n > 0, `ABR chunk chart: ${pts.length} series of ${pts.join('/')} points, CSV has ${n} chunks for ${trace} ${algo}`);
+  await page.selectOption('#chunkalgo', { index: 1 });
+  const algo2 = await page.inputValue('#chunkalgo');
+  check(algo2 !== algo && (await page.$$eval('#chunks path.series', ps => ps.length)) === 3, `ABR chunk chart redrawn for ${algo2}`);
+  check(page.errors.length === 0, `ABR view: no console error ${page.errors.join(' | ')}`);
+}
 // The live experiments list shows the server's experiments.
 await load(page, '/ui/experiments');
 const listed = await page.$$eval('main table tbody tr', t => t.length);

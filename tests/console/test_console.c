@@ -1,7 +1,7 @@
 /* test_console.c: the web console in a real browser. Starts build/marquee serve on the demo
  * catalog (data/ml-latest-small, a small iALS model trained once) with an online experiment and
  * a models directory holding one report of each kind the console reads (`marquee eval --json`,
- * `marquee abr --json` on synthetic traces, `marquee xp analyze --json` on a synthetic CSV),
+ * `marquee abr --json` and `--per-chunk` on synthetic traces, `marquee xp analyze --json` on a synthetic CSV),
  * checks the console's own routes over a socket (Content-Type, caching, 304, 404), then runs
  * tests/console/console.test.mjs, which drives Debian's chromium through playwright-core
  * (pinned in package-lock.json, installed by scripts/test.sh with `npm ci`) and writes the
@@ -40,8 +40,8 @@ static int write_reports(const char *models, const char *tmp)
                    "printf \"%%d %%.3f\\n\", t, 1+4*x/2147483648}}' > %s/tr/trace$i; done && "
                    "l=0; for k in 300 750 1200 1850 2850 4300; do awk -v k=$k 'BEGIN{for(c=0;c<48;c++) printf \"%%d\\n\", k*500*(0.9+0.2*((c*37)%%10)/10)}' "
                    "> %s/video/video_size_$l; l=$((l+1)); done && "
-                   "%s abr --traces %s/tr --video %s/video --json > %s/abr_demo.json; }",
-                   models, tmp, tmp, tmp, tmp, bin, tmp, tmp, models))
+                   "%s abr --traces %s/tr --video %s/video --per-chunk %s/abr_chunks.csv --json > %s/abr_demo.json; }",
+                   models, tmp, tmp, tmp, tmp, bin, tmp, tmp, models, models))
         return -1;
     /* 4000 units, A/B, a watch-time metric with a small lift and a click rate. */
     if (mq_test_sh("test -s %s/xp_demo.json || { awk 'BEGIN{x=17; print \"unit,variant,watch,clicks\"; "
@@ -110,10 +110,14 @@ MQ_TEST(console_browser_views_play_screenshots)
                      tmp, port);
     ok |= head(tmp, port, "/assets/app.css", "");
     ok |= mq_test_sh("grep -qi '^Content-Type: text/css' %s/h.txt", tmp);
+    ok |= head(tmp, port, "/v1/reports/abr_chunks.csv", "");
+    ok |= mq_test_sh("grep -q '^HTTP/1.1 200' %s/h.txt && grep -qi '^Content-Type: text/csv' %s/h.txt", tmp, tmp);
+    ok |= head(tmp, port, "/v1/reports/..%%2Fkey", "");
+    ok |= mq_test_sh("grep -q '^HTTP/1.1 404' %s/h.txt", tmp);
     ok |= head(tmp, port, "/assets/nope.js", "");
     ok |= mq_test_sh("grep -q '^HTTP/1.1 404' %s/h.txt", tmp);
     ok |= mq_test_sh("curl -s http://127.0.0.1:%d/v1/reports | python3 -c \"import json,sys; d=json.load(sys.stdin); "
-                     "k=sorted(r['kind'] for r in d['reports']); sys.exit(0 if k==['abr','eval','xp'] else 1)\"", port);
+                     "k=sorted(r['kind'] for r in d['reports']); sys.exit(0 if k==['abr','abr_chunks','eval','xp'] else 1)\"", port);
     ASSERT_INT_EQ(ok, 0);
     int rc = mq_test_sh("node tests/console/console.test.mjs %d %s out/console >&2", port, KEY);
     kill(pid, SIGTERM);
