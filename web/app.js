@@ -134,9 +134,12 @@ async function drawPage(page, id, device, hour) {
   const p = new URLSearchParams({ device });
   if (hour !== '') p.set('hour', hour);
   const mid = encodeURIComponent(id);
-  const [hp, recs] = await Promise.all([api(`/v1/members/${mid}/homepage?${p}`),
-    api(`/v1/members/${mid}/recommendations?explain=1&n=200`)]);
-  const why = new Map((recs.titles || recs.recommendations || []).map(t => [String(t.id), t]));
+  const hp = await api(`/v1/members/${mid}/homepage?${p}`);
+  /* The explanations are fetched on the first "why this" of the page, not on load: the page
+   * shows sooner and the first load stays small. */
+  let whyP = null;
+  const why = () => whyP || (whyP = api(`/v1/members/${mid}/recommendations?explain=1&n=200`)
+    .then(r => new Map((r.titles || []).map(t => [String(t.id), t]))));
   const kids = [h('p', { class: 'muted' }, `model ${hp.model_version} · ${hp.rows.length} rows`)];
   if (hp.cold_start) kids.push(h('div', { class: 'banner', id: 'coldstart' },
     'Cold-start page: this member has no history yet, so the rows are the catalog\'s trending, popular and new titles.'));
@@ -150,7 +153,8 @@ async function drawPage(page, id, device, hour) {
         poster(t), h('p', { class: 't', title: t.name }, t.name),
         h('p', { class: 'ev' }, t.evidence || ''),
         h('button', { type: 'button', class: 'play', 'aria-label': 'Play ' + t.name }, '▶ Play'));
-      const open = () => showWhy(t, row, why.get(String(t.id)));
+      const open = () => why().then(m => showWhy(t, row, m.get(String(t.id))),
+        e => { whyP = null; setStatus('Why this failed: ' + e.message); });
       card.addEventListener('click', ev => { if (!ev.target.closest('button')) open(); });
       card.addEventListener('keydown', ev => { if (ev.key === 'Enter' && ev.target === card) { ev.preventDefault(); open(); } });
       $('button', card).addEventListener('click', () => play(id, t, device, hour, page));

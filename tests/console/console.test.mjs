@@ -162,7 +162,9 @@ check(listed === live.length, `experiments list: ${listed} rows, server has ${li
 await load(page, '/ui/members/1');
 await page.focus('.card');
 await page.keyboard.press('Enter');
-check(await page.isVisible('#why'), 'keyboard: Enter on a focused card opens why this');
+await page.waitForSelector('#why:not([hidden])', { timeout: 10000 })
+  .then(() => check(true, 'keyboard: Enter on a focused card opens why this'),
+    () => fail('keyboard: Enter on a focused card does not open why this'));
 
 await browser.close();
 fs.rmSync(profile, { recursive: true, force: true });
