@@ -284,8 +284,9 @@ async function viewExperiment(main, name) {
     { key: 'control', label: 'vs' }, { key: 'effect', label: 'effect', num: true },
     { key: 'ci_low', label: 'CI low', num: true }, { key: 'ci_high', label: 'CI high', num: true },
     { key: 'rel', label: 'relative', num: false }, { key: 'p_value', label: 'p', num: true },
-    { key: 'p_value_holm', label: 'p (Holm)', num: true }, { key: 'method', label: 'method' }],
-  primary.map(r => ({ ...r, rel: r.relative_effect === null || r.relative_effect === undefined ? '–'
+    { key: 'p_value_holm', label: 'p (Holm)', num: true }, { key: 'avp', label: 'always-valid p', num: true },
+    { key: 'method', label: 'method' }],
+  primary.map(r => ({ ...r, avp: r.sequential ? r.sequential.always_valid_p_value : null, rel: r.relative_effect === null || r.relative_effect === undefined ? '–'
     : (100 * r.relative_effect).toFixed(2) + '%' })), { id: 'metrics' }));
   main.append(forest(primary));
   const d = rep.decision;
@@ -311,7 +312,10 @@ function forest(rows) {
   rows.forEach((r, i) => {
     const p = pts[i], y = top + i * lh + lh / 2;
     svg.append(s('text', { x: left - 8, y: y + 4, 'text-anchor': 'end' }, `${r.metric} ${r.variant}`));
-    if (!Number.isFinite(p.v)) { svg.append(s('text', { x: X(0) + 4, y: y + 4 }, 'not estimable')); return; }
+    if (r.estimable === false || !Number.isFinite(p.v)) {
+      svg.append(s('text', { x: X(0) + 4, y: y + 4 }, 'not estimable' + (r.reason ? ': ' + r.reason : '')));
+      return;
+    }
     const sig = Number.isFinite(p.lo) && (p.lo > 0 || p.hi < 0);
     const g = s('g', { class: 'mark', 'data-metric': r.metric });
     if (Number.isFinite(p.lo)) g.append(s('line', { x1: X(p.lo), x2: X(p.hi), y1: y, y2: y, stroke: '#e8e9ee', 'stroke-width': 2 }));

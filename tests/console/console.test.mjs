@@ -154,6 +154,18 @@ if (chunksFile) {
   check(algo2 !== algo && (await page.$$eval('#chunks path.series', ps => ps.length)) === 3, `ABR chunk chart redrawn for ${algo2}`);
   check(page.errors.length === 0, `ABR view: no console error ${page.errors.join(' | ')}`);
 }
+// A live experiment's report (the member views above were exposures): SRM banner, one mark
+// per estimable metric row, and the decision.
+if (live.length) {
+  await load(page, '/ui/experiments/' + encodeURIComponent(live[0].name));
+  const rep = await getJson(`/v1/experiments/${encodeURIComponent(live[0].name)}/report`);
+  const est = rep.results.filter(r => r.estimable !== false && !['poststrat', 'mann_whitney', 'bootstrap', 'quantile'].includes(r.method)).length;
+  const marks = await page.$$eval('svg.forest g.mark', g => g.length);
+  check(marks === est && !!(await page.$('#srm')) && !!(await page.$('#decision')),
+    `live experiment ${live[0].name}: ${marks} forest marks for ${est} estimable metric rows, SRM banner and decision shown`);
+  check(page.errors.length === 0, `live experiment view: no console error ${page.errors.join(' | ')}`);
+  await screenshot(page, 'experiment-live-1280x800');
+}
 // The live experiments list shows the server's experiments.
 await load(page, '/ui/experiments');
 const listed = await page.$$eval('main table tbody tr', t => t.length);
