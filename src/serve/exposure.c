@@ -14,17 +14,15 @@
  * within the row.
  *
  * Writing. The request thread encodes and frames its record outside any lock (CRC included),
- * then, under the log's mutex, copies it into the current segment, which is mapped shared
- * (MAP_SHARED) over a file whose blocks are reserved up front (posix_fallocate: a full disk
- * fails the segment's creation, never a page copy with SIGBUS). A copy into a shared
- * mapping is in the kernel's page cache the moment it is done: a crash of the process
- * (kill -9) after the response was queued cannot lose it, and the request path makes no system
- * call. A background thread fdatasyncs the segment once a second, so a machine crash loses at
- * most the last second. Records are copied one at a time under the mutex, so a crash mid-copy
- * leaves at most one torn record at the end, followed by zeros: the torn-tail rule cuts it
- * (its page was never answered). A full segment is cut to its used length, synced, unmapped
- * and closed, and the next one starts at the next sequence number. At open the last segment's
- * zero tail (preallocation) is cut, then the file extended and mapped again.
+ * then, under the log's mutex, pwrites it at the end of the current segment before the page is
+ * answered: once pwrite returns the record is in the kernel's page cache, so a crash of the
+ * process (kill -9) after the response was queued cannot lose it. A background thread
+ * fdatasyncs the segment once a second (batched: one sync for every page of that second), so
+ * a machine crash loses at most the last second. Records are written one at a time under the
+ * mutex, so a crash mid-write leaves at most one torn record at the end: the torn-tail rule
+ * cuts it (its page was never answered). A full segment is synced and closed, and the next one
+ * starts at the next sequence number. (A shared mapping instead of pwrite was measured slower:
+ * each first write to a page of the mapping takes a page fault; bench/serve_exposure_append.c.)
  */
 #include "serve/seglog.h"
 #include "serve/xpserve.h"
@@ -34,7 +32,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +40,7 @@
 #define EXPO_MAX (16u << 20)
 #define EXPO_MIN 17u
 
-static const mq__seg_fmt expo_fmt = {EXPO_MAGIC, "exposure log", EXPO_MIN, EXPO_MAX, true};
+static const mq__seg_fmt expo_fmt = {EXPO_MAGIC, "exposure log", EXPO_MIN, EXPO_MAX};
 
 typedef struct scan_ctx {
     int (*fn)(void *user, const mq__expo_rec *r, uint64_t seq);
@@ -110,8 +107,30 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
             size_t rl = strnlen(e->row_id[r], 65535);
             put_u16(b, (unsigned)rl);
             mq_buf_put(b, e->row_id[r], rl);
-            put_u16(b, (unsigned)MQ_MIN(e->row_n[r], 65535));
-            for (int j = 0; j < e->row_n[r]; j++) put_str8(b, *t++);
+            int nt = MQ_MIN(e->row_n[r], 65535);
+            put_u16(b, (unsigned)nt);
+            /* the row's titles in one pass: measure, make room once, copy */
+            size_t need = 0;
+            unsigned char len[256];             /* title lengths, measured once (rows <= 100) */
+            if (nt > 256) { mq_buf_release(b); return mq__err_set(err, MQ_ERANGE, "exposure: a row of %d titles", nt); }
+            for (int j = 0; j < nt; j++) need += 1u + (len[j] = (unsigned char)strnlen(t[j], 255));
+            if (need && !b->oom) {
+                if (b->cap - b->len < need) {
+                    char *p = realloc(b->p, b->len + need + 4096);
+                    if (!p) { b->oom = true; break; }
+                    b->p = p;
+                    b->cap = b->len + need + 4096;
+                }
+                unsigned char *q = (unsigned char *)b->p + b->len;
+                for (int j = 0; j < nt; j++) {
+                    size_t n = len[j];
+                    *q++ = (unsigned char)n;
+                    memcpy(q, t[j], n);
+                    q += n;
+                }
+                b->len += need;
+            }
+            t += e->row_n[r];
         }
     }
     if (b->oom) return mq__err_set(err, MQ_ENOMEM, "out of memory");
@@ -202,9 +221,8 @@ struct mq__exlog {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char dir[4096];
-    int fd;
-    unsigned char *map;
-    int64_t size, off;              /* mapped size, bytes used */
+    int fd;                         /* the current segment, -1 after a failure */
+    int64_t off;                    /* its size */
     int64_t segment_bytes;
     uint64_t next_seq;
     bool dirty, stop, thread_started;
@@ -213,50 +231,36 @@ struct mq__exlog {
     mq__exlog_stats st;
 };
 
-/* Maps the segment starting at first (creating it with a header), used up to off. mu held. */
-static int map_segment(mq__exlog *l, uint64_t first, int64_t off, mq_err *err)
+/* Opens the segment starting at first for appending at off (creating it with a header). mu
+ * held (or not yet shared). */
+static int open_segment(mq__exlog *l, uint64_t first, int64_t off, mq_err *err)
 {
     char path[4200];
     mq__seg_path(path, sizeof path, l->dir, first);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(errno));
-    int64_t size = MQ_MAX(l->segment_bytes, off + (int64_t)EXPO_MAX + MQ__SEG_REC_HDR);
-    /* blocks reserved up front: a full disk is an error here, never a SIGBUS on a page copy */
-    int fe = posix_fallocate(fd, 0, (off_t)size);
-    if (fe == EOPNOTSUPP || fe == EINVAL) fe = ftruncate(fd, (off_t)size) ? errno : 0;
-    if (fe) {
-        close(fd);
-        return mq__err_set(err, MQ_EIO, "%s: reserving %lld bytes: %s", path, (long long)size, strerror(fe));
-    }
-    void *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        int e = errno;
-        close(fd);
-        return mq__err_set(err, MQ_EIO, "%s: mmap: %s", path, strerror(e));
-    }
     if (off < MQ__SEG_HDR) {
-        mq__seg_header(m, EXPO_MAGIC, first);
+        unsigned char h[MQ__SEG_HDR];
+        mq__seg_header(h, EXPO_MAGIC, first);
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, h, MQ__SEG_HDR, 0) != MQ__SEG_HDR) {
+            int e = errno;
+            close(fd);
+            return mq__err_set(err, MQ_EIO, "%s: writing the header: %s", path, strerror(e));
+        }
         off = MQ__SEG_HDR;
         mq__fsync_dir(l->dir, NULL);
     }
     l->fd = fd;
-    l->map = m;
-    l->size = size;
     l->off = off;
     return 0;
 }
 
-/* Cuts the current segment to its used bytes, syncs and unmaps it. mu held. */
-static void unmap_segment(mq__exlog *l)
+/* Syncs and closes the current segment. mu held. */
+static void close_segment(mq__exlog *l)
 {
-    if (!l->map) return;
-    msync(l->map, (size_t)l->off, MS_SYNC);
-    munmap(l->map, (size_t)l->size);
-    if (ftruncate(l->fd, (off_t)l->off) != 0)
-        mq__logf(l->log, "exposure log '%s': truncate: %s", l->dir, strerror(errno));
+    if (l->fd < 0) return;
     fdatasync(l->fd);
     close(l->fd);
-    l->map = NULL;
     l->fd = -1;
 }
 
@@ -273,7 +277,7 @@ static void *flusher_main(void *arg)
         int fd = dup(l->fd);
         l->dirty = false;
         pthread_mutex_unlock(&l->mu);
-        /* fdatasync writes the file's dirty pages, those of the shared mapping included */
+        /* one fdatasync for every record of the last second */
         if (fd >= 0) { fdatasync(fd); close(fd); }
         pthread_mutex_lock(&l->mu);
         l->st.syncs++;
@@ -304,7 +308,7 @@ int mq__exlog_open(const char *dir, int64_t segment_bytes, const mq_log *log, mq
     l->next_seq = so.next_seq;
     l->st.records = so.next_seq - 1;
     l->st.bytes = so.bytes;
-    rc = so.last_first ? map_segment(l, so.last_first, so.last_len, err) : map_segment(l, l->next_seq, 0, err);
+    rc = so.last_first ? open_segment(l, so.last_first, so.last_len, err) : open_segment(l, l->next_seq, 0, err);
     if (rc) goto fail;
     if (pthread_create(&l->flusher, NULL, flusher_main, l) != 0) {
         rc = mq__err_set(err, MQ_ENOMEM, "exposure log: cannot start its flush thread");
@@ -328,7 +332,7 @@ void mq__exlog_close(mq__exlog *l)
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->flusher, NULL);
     }
-    unmap_segment(l);
+    close_segment(l);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l);
@@ -338,16 +342,26 @@ int mq__exlog_append(mq__exlog *l, const mq_buf *rec, mq_err *err)
 {
     int rc = 0;
     pthread_mutex_lock(&l->mu);
-    if (!l->map) {
+    if (l->fd < 0) {
         rc = mq__err_set(err, MQ_EIO, "exposure log '%s' failed earlier", l->dir);
     } else {
-        if (l->off + (int64_t)rec->len > l->size ||
-            (l->off + (int64_t)rec->len > l->segment_bytes && l->off > MQ__SEG_HDR)) {
-            unmap_segment(l);
-            rc = map_segment(l, l->next_seq, 0, err);
+        if (l->off + (int64_t)rec->len > l->segment_bytes && l->off > MQ__SEG_HDR) {
+            close_segment(l);
+            rc = open_segment(l, l->next_seq, 0, err);
+        }
+        size_t done = 0;
+        while (!rc && done < rec->len) {
+            ssize_t w = pwrite(l->fd, rec->p + done, rec->len - done, l->off + (off_t)done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                rc = mq__err_set(err, MQ_EIO, "exposure log '%s': write: %s", l->dir, w < 0 ? strerror(errno) : "no progress");
+                /* cut what may have landed, so the file ends on a whole record */
+                if (ftruncate(l->fd, (off_t)l->off) != 0) { close(l->fd); l->fd = -1; }
+                break;
+            }
+            done += (size_t)w;
         }
         if (!rc) {
-            memcpy(l->map + l->off, rec->p, rec->len);
             l->off += (int64_t)rec->len;
             l->next_seq++;
             l->dirty = true;

@@ -29,7 +29,7 @@
  * also holds the experiments file and the models its treatments name (NAME.mqm, each with
  * its own similar-titles cache), so a reload swaps models and experiments together. Each
  * list route assigns the member (mq__xps_assign), applies the merged treatment, answers with
- * page_id and experiments, and copies an exposure record into the mapped exposure log before
+ * page_id and experiments, and writes an exposure record to the exposure log (page cache) before
  * the response is queued.
  *
  * Limits: request bodies over max_body are answered 413 (the rest of the body is discarded);
@@ -1081,7 +1081,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             if (cnt[k]) atomic_fetch_add_explicit(&dr->counts[k], cnt[k], memory_order_relaxed);
     }
     if (!rc) {
-        /* the exposure record is in the mapped log before the page is answered */
+        /* the exposure record is in the log (the page cache) before the page is answered */
         const char *rid[50];
         int rn[50];
         int total = 0;

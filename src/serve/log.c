@@ -55,7 +55,7 @@
 #define EXT_POS 4
 #define EXT_EVID 8
 
-static const mq__seg_fmt evlog_fmt = {SEG_MAGIC, "event log", PAYLOAD_FIXED + 2, PAYLOAD_MAX, false};
+static const mq__seg_fmt evlog_fmt = {SEG_MAGIC, "event log", PAYLOAD_FIXED + 2, PAYLOAD_MAX};
 #define REPLAY_BATCH 4096
 
 typedef struct async_cb {

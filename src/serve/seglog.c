@@ -12,7 +12,7 @@
  * Recovery rules (one place for both logs). A record whose length runs past the end of the
  * last segment, or that fails its CRC or its field checks and is the last thing in the file,
  * or that is followed only by zero bytes (a filesystem that extended the file before the data
- * landed, or an exposure segment preallocated and mapped) is a torn write: with repair the file
+ * landed) is a torn write: with repair the file
  * is cut back to the last good record. Damage anywhere else (a bad record followed by more
  * data, a bad header, a gap in sequence numbers) is MQ_ECORRUPT naming segment and offset.
  */
@@ -129,10 +129,9 @@ int mq__fsync_dir(const char *dir, mq_err *err)
  * *torn: a torn tail follows it (allowed only in the last segment). */
 static int scan_segment(const char *path, const unsigned char *p, size_t len, bool last,
                         uint64_t first, uint64_t *seq, const mq__seg_fmt *f, mq__seg_rec_fn fn,
-                        void *user, size_t *good_end, bool *torn, bool *zero_tail, mq_err *err)
+                        void *user, size_t *good_end, bool *torn, mq_err *err)
 {
     *torn = false;
-    *zero_tail = false;
     *good_end = 0;
     if (len < MQ__SEG_HDR) {
         if (last) { *torn = true; return 0; }   /* crashed while creating it */
@@ -171,7 +170,6 @@ static int scan_segment(const char *path, const unsigned char *p, size_t len, bo
             bool ends_at_eof = avail >= MQ__SEG_REC_HDR && off + MQ__SEG_REC_HDR + rl == len;
             if (last && (past || zeros || ends_at_eof)) {
                 *torn = true;
-                *zero_tail = zeros;
                 *good_end = off;
                 return 0;
             }
@@ -203,10 +201,9 @@ int mq__seg_scan(const char *dir, const mq__seg_fmt *f, mq__seg_rec_fn fn, void 
         rc = mq__file_map(path, &data, &len, err);
         if (rc) break;
         size_t good;
-        bool torn, zero_tail;
+        bool torn;
         bool last = i == n - 1;
-        rc = scan_segment(path, data, len, last, first[i], &seq, f, fn, user, &good, &torn,
-                          &zero_tail, err);
+        rc = scan_segment(path, data, len, last, first[i], &seq, f, fn, user, &good, &torn, err);
         mq__file_unmap(data, len);
         if (rc) break;
         if (torn) {
@@ -216,9 +213,7 @@ int mq__seg_scan(const char *dir, const mq__seg_fmt *f, mq__seg_rec_fn fn, void 
                     rc = mq__err_set(err, MQ_EIO, "%s: truncate: %s", path, strerror(errno));
                     break;
                 }
-                /* a preallocated tail of zeros (exposure segments) is not a lost record */
-                if (!(zero_tail && f->quiet_zero_tail))
-                    mq__logf(log, "%s: %s: dropped a torn final record (%zu bytes after offset %zu)",
+                mq__logf(log, "%s: %s: dropped a torn final record (%zu bytes after offset %zu)",
                              f->what, path, len - keep, keep);
                 out->truncated_bytes += len - keep;
             }

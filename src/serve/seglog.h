@@ -19,7 +19,6 @@ typedef struct mq__seg_fmt {
     const char *magic;          /* 8 bytes */
     const char *what;           /* "event log", for messages */
     uint32_t min_len, max_len;  /* payload length bounds */
-    bool quiet_zero_tail;       /* a zero tail is preallocation, not a torn record: no log line */
 } mq__seg_fmt;
 
 /* Called for each record whose frame and CRC are good, in sequence order: 0 to go on,

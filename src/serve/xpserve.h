@@ -201,14 +201,14 @@ bool mq__expo_rows_next(const mq__expo_rec *r, const unsigned char **at, mq__exp
                         mq__expo_str *titles, int cap, int *n_titles);
 
 typedef struct mq__exlog mq__exlog;
-/* Opens (creating) the exposure log in dir: scans and repairs it like the event log, then maps
+/* Opens (creating) the exposure log in dir: scans and repairs it like the event log, then opens
  * the last segment for appending. */
 int mq__exlog_open(const char *dir, int64_t segment_bytes, const mq_log *log, mq__exlog **out,
                    mq_err *err);
 void mq__exlog_close(mq__exlog *l);
-/* Appends one framed record (from mq__expo_encode): copied into the shared mapping of the
- * segment before returning, so it survives a crash of the process; a background thread
- * fdatasyncs once a second (a machine crash loses at most that). Thread-safe. */
+/* Appends one framed record (from mq__expo_encode): written (pwrite) to the segment before
+ * returning, so it survives a crash of the process; a background thread fdatasyncs once a
+ * second (a machine crash loses at most that). Thread-safe. */
 int mq__exlog_append(mq__exlog *l, const mq_buf *rec, mq_err *err);
 typedef struct mq__exlog_stats { uint64_t records; int64_t bytes; uint64_t syncs, failures; } mq__exlog_stats;
 void mq__exlog_get_stats(mq__exlog *l, mq__exlog_stats *st);

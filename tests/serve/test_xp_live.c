@@ -258,7 +258,7 @@ MQ_TEST(xp_live_exposure_log_crash_and_damage)
     const char *dir = mq_test_tmpdir();
     mq_err err = {0, ""};
     /* a child appends 1000 records and is killed without closing: every record returned from
-     * append is in the page cache (the shared mapping) */
+     * append is in the page cache */
     pid_t pid = fork();
     if (pid == 0) {
         mq__exlog *l;
@@ -276,8 +276,7 @@ MQ_TEST(xp_live_exposure_log_crash_and_damage)
     long n = 0;
     ASSERT_OK(mq__exlog_scan(dir, count_fn, &n, &err), &err);
     ASSERT_INT_EQ(n, 1000);
-    /* the file still has its zero tail: opening cuts it quietly, then a torn record (half
-     * written) at the end is cut with a report */
+    /* a torn record (half written) at the end is cut at open */
     mq__exlog *l;
     ASSERT_OK(mq__exlog_open(dir, 0, NULL, &l, &err), &err);
     mq__exlog_close(l);
