@@ -23,7 +23,7 @@ LIB_SRC  = $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/*.c tests/*/*.c)
 BENCH_SRC= $(wildcard bench/*.c)
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/web_assets.o
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 HDRS     = $(wildcard include/*.h include/marquee/*.h src/*/*.h tests/*.h tests/*/*.h bench/*.h)
@@ -46,6 +46,14 @@ $(LIB_OBJ): PIC = -fPIC -fvisibility=hidden -fno-semantic-interposition
 $(BUILD)/src/cli/%.o: src/cli/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc,$(ALL_CFLAGS)) -c $< -o $@
+
+# The web console (web/*) compiled into the library as byte arrays (docs/console.md).
+$(BUILD)/web_assets.c: scripts/embed_web.sh $(wildcard web/*)
+	@mkdir -p $(dir $@)
+	sh scripts/embed_web.sh web > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/web_assets.o: $(BUILD)/web_assets.c src/serve/console.h
+	$(CC) $(ALL_CFLAGS) $(PIC) -c $< -o $@
 
 $(BUILD)/libmarquee.a: $(LIB_OBJ)
 	@rm -f $@

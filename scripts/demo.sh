@@ -24,6 +24,12 @@ $mq recommend --model "$out/models/main.mqm" --data "$out/catalog.mqd" --member 
 
 if [ "${MQ_DEMO_NO_SERVE:-0}" != 1 ]; then
   port=${MQ_DEMO_PORT:-8080}
-  echo "== serving: open http://127.0.0.1:$port/v1/members/$member/homepage (Ctrl-C to stop)" >&2
-  exec $mq serve --data "$out/catalog.mqd" --models "$out/models" --port "$port"
+  echo "== serving: JSON at http://127.0.0.1:$port/v1/members/$member/homepage (Ctrl-C to stop)" >&2
+  $mq serve --data "$out/catalog.mqd" --models "$out/models" --port "$port" &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null' INT TERM
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.1; done
+  echo "== the web console (docs/console.md):"
+  echo "http://127.0.0.1:$port/ui/members/$member"
+  wait "$pid"
 fi

@@ -4,7 +4,11 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config libopenblas-dev liblapacke-dev libmicrohttpd-dev libcjson-dev
       liblmdb-dev libhiredis-dev redis-server python3-numpy python3-scipy python3-statsmodels
-      wrk curl help2man bash-completion prometheus nodejs npm libxgboost-dev python3-xgboost)
+      wrk curl help2man bash-completion prometheus libxgboost-dev python3-xgboost
+      chromium)   # the web console's browser test (tests/console)
+# node and npm for that test: Debian's packages unless a node with npm is already installed
+# (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
+command -v npm > /dev/null 2>&1 && command -v node > /dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,4 +10,6 @@ bash scripts/deps.sh
 # is git-ignored).
 npm ci --no-audit --no-fund --loglevel=error >&2
 make -j"$(nproc)" build/marquee build/test_marquee >&2
+# playwright-core for the console's browser test, exactly as pinned in package-lock.json
+npm ci --no-audit --no-fund >&2
 exec make -s test

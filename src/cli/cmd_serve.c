@@ -54,6 +54,9 @@ static const char *usage_text =
     "                      clean exit. Reload with: kill -HUP \"$(cat F)\"\n"
     "  --log-format FMT    text (default) or json: one JSON object per log line on stderr, with\n"
     "                      ts, level and msg\n"
+    "  --experiments F     online experiments with treatments (docs/xp.md); re-read on reload\n"
+    "  --exposures DIR     exposure log directory (default DIR/exposures of --models)\n"
+    "  --exposure-log M    full (default: every served title), summary (no title list), off\n"
     "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
     "GET /v1/members/{id}/recommendations?n=&explain=1, GET /v1/titles/{id}/similar?n=,\n"
@@ -150,7 +153,7 @@ static int read_key(const char *path, char *key, size_t cap, mq_err *err)
 enum {
     O_PORT = MQ_CLI_OPT, O_BIND, O_DATA, O_MODELS, O_MODEL, O_PARAM, O_STORE, O_EVENTS, O_FSYNC,
     O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
-    O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT,
+    O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT, O_EXPERIMENTS, O_EXPOSURES, O_EXPOSURE_LOG,
 };
 static const struct option serve_opts[] = {
     {"port", required_argument, 0, O_PORT},
@@ -172,6 +175,9 @@ static const struct option serve_opts[] = {
     {"port-file", required_argument, 0, O_PORT_FILE},
     {"pid-file", required_argument, 0, O_PID_FILE},
     {"log-format", required_argument, 0, O_LOG_FORMAT},
+    {"experiments", required_argument, 0, O_EXPERIMENTS},
+    {"exposures", required_argument, 0, O_EXPOSURES},
+    {"exposure-log", required_argument, 0, O_EXPOSURE_LOG},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -201,6 +207,7 @@ int mq_cli_serve(int argc, char **argv)
     const char *cmd = "serve";
     mq_server_opts o = {0};
     o.port = 8080;
+    o.exposure_log = 1;
     const char *data = NULL, *models = "out/models", *kind = NULL, *key_file = NULL, *port_file = NULL;
     const char *pid_file = NULL;
     const char *params[32];
@@ -260,6 +267,14 @@ int mq_cli_serve(int argc, char **argv)
         case O_PID_FILE: pid_file = v; break;
         case O_LOG_FORMAT:
             if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
+            break;
+        case O_EXPERIMENTS: o.experiments = v; break;
+        case O_EXPOSURES: o.exposures = v; break;
+        case O_EXPOSURE_LOG:
+            if (!strcmp(v, "full")) o.exposure_log = 1;
+            else if (!strcmp(v, "summary")) o.exposure_log = 2;
+            else if (!strcmp(v, "off")) o.exposure_log = 0;
+            else return mq_cli_usage_error(cmd, "--exposure-log: '%s' is not full, summary or off", v);
             break;
         default: return mq_cli_bad_option(cmd, argv, serve_opts);
         }

@@ -1,0 +1,490 @@
+/* app.js: the Marquee web console (docs/console.md). One file, no framework, no network beyond
+ * the server that served it. Routes on location.pathname:
+ *   /ui/members/{id}      the member's homepage as rows of cards, "why this", Play
+ *   /ui/experiments[/{n}] online experiments (/v1/experiments) or `xp analyze --json` reports
+ *   /ui/models            loaded models (/metrics) and `marquee eval --json` reports
+ *   /ui/abr               `marquee abr --json` reports
+ * Charts are SVG drawn here (see docs/console.md for why). Every string from the server goes
+ * into the DOM as text (textContent / createTextNode), never as HTML. */
+'use strict';
+
+const SVGNS = 'http://www.w3.org/2000/svg';
+const $ = (sel, root = document) => root.querySelector(sel);
+
+/* ---- small DOM helpers ---- */
+function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+function s(tag, attrs, ...kids) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) e.setAttribute(k, String(v));
+  for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+function fmt(x, d = 3) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  if (typeof x !== 'number') return String(x);
+  if (Number.isInteger(x) && Math.abs(x) < 1e9) return String(x);
+  return Math.abs(x) >= 1000 ? x.toFixed(0) : x.toPrecision(d);
+}
+function setStatus(msg) { $('#status').textContent = msg || ''; }
+
+/* ---- API ---- */
+function apiKey() { return sessionStorage.getItem('mq_key') || ''; }
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (apiKey()) headers.Authorization = 'Bearer ' + apiKey();
+  if (opts.body) headers['Content-Type'] = 'application/json';
+  const r = await fetch(path, Object.assign({}, opts, { headers }));
+  const text = await r.text();
+  let body = null;
+  try { body = text && (r.headers.get('Content-Type') || '').includes('json') ? JSON.parse(text) : text; }
+  catch (e) { body = text; }
+  if (!r.ok) {
+    const msg = body && body.error ? body.error.message : (r.status + ' ' + r.statusText);
+    const err = new Error(msg);
+    err.status = r.status;
+    throw err;
+  }
+  return body;
+}
+let reportsCache = null;
+async function reports() {
+  if (!reportsCache) reportsCache = api('/v1/reports').then(j => j.reports || []);
+  return reportsCache;
+}
+
+/* ---- posters: deterministic SVG from the title and its genres ---- */
+function hash32(str) {           /* FNV-1a: the same title always gets the same poster */
+  let x = 0x811c9dc5;
+  for (let i = 0; i < str.length; i++) { x ^= str.charCodeAt(i); x = Math.imul(x, 0x01000193) >>> 0; }
+  return x >>> 0;
+}
+const GENRE_HUE = { Action: 0, Adventure: 30, Animation: 280, Children: 50, Comedy: 45, Crime: 220,
+  Documentary: 160, Drama: 260, Fantasy: 300, 'Film-Noir': 230, Horror: 350, IMAX: 190, Musical: 320,
+  Mystery: 240, Romance: 335, 'Sci-Fi': 185, Thriller: 10, War: 90, Western: 25 };
+function wrap(text, width) {
+  const words = text.split(/\s+/), lines = [];
+  let cur = '';
+  for (const w of words) {
+    if ((cur + ' ' + w).trim().length > width && cur) { lines.push(cur); cur = w; }
+    else cur = (cur + ' ' + w).trim();
+  }
+  if (cur) lines.push(cur);
+  if (lines.length > 4) { lines.length = 4; lines[3] = lines[3].slice(0, width - 1) + '…'; }
+  return lines;
+}
+function poster(t) {
+  const x = hash32(String(t.id) + '|' + t.name);
+  const g = (t.genres && t.genres[0]) || '';
+  const hue = ((GENRE_HUE[g] !== undefined ? GENRE_HUE[g] : x % 360) + (x >>> 9) % 40 - 20 + 360) % 360;
+  const id = 'p' + x.toString(36);
+  const svg = s('svg', { viewBox: '0 0 120 170', role: 'img', 'aria-label': 'Poster: ' + t.name });
+  svg.append(s('defs', {}, s('linearGradient', { id, x1: 0, y1: 0, x2: (x & 1), y2: 1 },
+    s('stop', { offset: 0, 'stop-color': `hsl(${hue},60%,42%)` }),
+    s('stop', { offset: 1, 'stop-color': `hsl(${(hue + 40) % 360},55%,14%)` }))));
+  svg.append(s('rect', { width: 120, height: 170, fill: `url(#${id})` }));
+  const shape = (x >>> 3) % 3, cx = 20 + (x >>> 5) % 80, cy = 30 + (x >>> 12) % 60, r = 18 + (x >>> 18) % 30;
+  const deco = { fill: `hsl(${(hue + 180) % 360},70%,70%)`, opacity: 0.25 };
+  if (shape === 0) svg.append(s('circle', Object.assign({ cx, cy, r }, deco)));
+  else if (shape === 1) svg.append(s('rect', Object.assign({ x: cx - r / 2, y: cy - r / 2, width: r, height: r,
+    transform: `rotate(${x % 90} ${cx} ${cy})` }, deco)));
+  else svg.append(s('polygon', Object.assign({ points: `${cx},${cy - r} ${cx + r},${cy + r} ${cx - r},${cy + r}` }, deco)));
+  const lines = wrap(t.name, 14);
+  lines.forEach((ln, i) => svg.append(s('text', { x: 8, y: 96 + i * 14, fill: '#fff', 'font-size': 12,
+    'font-weight': 700, 'font-family': 'system-ui, sans-serif' }, ln)));
+  const gl = (t.genres || []).slice(0, 3).join(' · ');
+  svg.append(s('text', { x: 8, y: 160, fill: '#fffc', 'font-size': 8, 'font-family': 'system-ui, sans-serif' },
+    gl.length > 30 ? gl.slice(0, 29) + '…' : gl));
+  if (t.year) svg.append(s('text', { x: 112, y: 14, fill: '#fffa', 'font-size': 9, 'text-anchor': 'end',
+    'font-family': 'system-ui, sans-serif' }, t.year));
+  return svg;
+}
+
+/* ---- member view ---- */
+async function viewMember(main, id, q) {
+  const device = q.get('device') || 'web', hour = q.get('hour') || '';
+  const form = h('form', { class: 'controls', id: 'memberform' },
+    h('label', {}, 'Member id', h('input', { id: 'member', name: 'member', value: id, required: true, size: 10 })),
+    h('label', {}, 'Device', h('select', { id: 'device', name: 'device' },
+      ['web', 'tv', 'mobile'].map(d => h('option', { value: d, selected: d === device }, d)))),
+    h('label', {}, 'Local hour', h('select', { id: 'hour', name: 'hour' }, h('option', { value: '' }, 'any'),
+      Array.from({ length: 24 }, (_, i) => h('option', { value: i, selected: String(i) === hour }, String(i))))),
+    h('button', { type: 'submit' }, 'Show homepage'));
+  form.addEventListener('submit', ev => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    if ($('#device').value !== 'web') p.set('device', $('#device').value);
+    if ($('#hour').value !== '') p.set('hour', $('#hour').value);
+    go('/ui/members/' + encodeURIComponent($('#member').value.trim()) + (p.toString() ? '?' + p : ''));
+  });
+  const page = h('div', { id: 'page' });
+  main.replaceChildren(h('h1', {}, 'Member ', id), form, page);
+  await drawPage(page, id, device, hour);
+}
+
+async function drawPage(page, id, device, hour) {
+  const p = new URLSearchParams({ device });
+  if (hour !== '') p.set('hour', hour);
+  const mid = encodeURIComponent(id);
+  const hp = await api(`/v1/members/${mid}/homepage?${p}`);
+  /* The explanations are fetched on the first "why this" of the page, not on load: the page
+   * shows sooner and the first load stays small. */
+  let whyP = null;
+  const why = () => whyP || (whyP = api(`/v1/members/${mid}/recommendations?explain=1&n=200`)
+    .then(r => new Map((r.titles || []).map(t => [String(t.id), t]))));
+  const kids = [h('p', { class: 'muted' }, `model ${hp.model_version} · ${hp.rows.length} rows`)];
+  if (hp.cold_start) kids.push(h('div', { class: 'banner', id: 'coldstart' },
+    'Cold-start page: this member has no history yet, so the rows are the catalog\'s trending, popular and new titles.'));
+  if (hp.experiments && hp.experiments.length) kids.push(h('p', { class: 'muted' }, 'Experiments: ',
+    hp.experiments.map(e => `${e.name}=${e.variant}${e.served ? ' (served ' + e.served + ')' : ''}`).join(', ')));
+  for (const row of hp.rows) {
+    const cards = h('div', { class: 'cards' });
+    for (const t of row.titles) {
+      const card = h('article', { class: 'card', tabindex: 0, 'data-title-id': t.id,
+        'aria-label': `${t.name}: ${t.evidence || ''}` },
+        poster(t), h('p', { class: 't', title: t.name }, t.name),
+        h('p', { class: 'ev' }, t.evidence || ''),
+        h('button', { type: 'button', class: 'play', 'aria-label': 'Play ' + t.name }, '▶ Play'));
+      const open = () => why().then(m => showWhy(t, row, m.get(String(t.id))),
+        e => { whyP = null; setStatus('Why this failed: ' + e.message); });
+      card.addEventListener('click', ev => { if (!ev.target.closest('button')) open(); });
+      card.addEventListener('keydown', ev => { if (ev.key === 'Enter' && ev.target === card) { ev.preventDefault(); open(); } });
+      $('button', card).addEventListener('click', () => play(id, t, device, hour, page));
+      cards.append(card);
+    }
+    kids.push(h('section', { class: 'row', 'data-row-id': row.id, 'aria-label': row.name },
+      h('h2', {}, row.name), h('p', { class: 'reason muted' }, row.reason || ''), cards));
+  }
+  page.replaceChildren(...kids);
+}
+
+function showWhy(t, row, rec) {
+  const body = $('#why-body');
+  const kids = [h('p', {}, h('strong', {}, t.name), t.year ? ` (${t.year})` : '', ' — ', (t.genres || []).join(', ')),
+    h('p', { class: 'muted' }, `Row “${row.name}”: ${t.evidence || row.reason || ''}`)];
+  if (rec && rec.because && rec.because.length) {
+    const max = Math.max(...rec.because.map(b => Math.abs(b.weight))) || 1;
+    kids.push(h('p', {}, 'Recommended because of these titles in the history (weight):'));
+    const ul = h('ul', { id: 'because' });
+    for (const b of rec.because) {
+      const bar = s('svg', { width: 80, height: 10, 'aria-hidden': 'true' },
+        s('rect', { width: Math.max(1, 80 * Math.abs(b.weight) / max), height: 10, fill: '#e5a00d' }));
+      ul.append(h('li', {}, bar, ' ', b.name, ` (${fmt(b.weight)})`));
+    }
+    kids.push(ul);
+  } else {
+    kids.push(h('p', { class: 'muted' }, rec ? 'The model gives no history titles for this one.'
+      : 'Not among this member\'s top 200 model recommendations: it is on the page for the row\'s reason above.'));
+  }
+  body.replaceChildren(...kids);
+  $('#why').hidden = false;
+  $('#why-close').focus();
+}
+
+async function play(member, t, device, hour, page) {
+  if (!apiKey()) {
+    setStatus('Set the API key (top right) to post events.');
+    $('#apikey').focus();
+    return;
+  }
+  try {
+    const r = await api('/v1/events', { method: 'POST',
+      body: JSON.stringify({ member, title: String(t.id), event: 'play', value: 600 }) });
+    setStatus(`Played ${t.name} for 10 min (event ${r.first_seq}); homepage refreshed.`);
+    await drawPage(page, member, device, hour);
+  } catch (e) { setStatus('Play failed: ' + e.message); }
+}
+
+/* ---- charts ---- */
+/* Horizontal bars with optional CI whiskers: items [{label, value, lo, hi}]. */
+function barChart(items, opts = {}) {
+  const W = 640, lh = 22, left = 170, right = 70, top = 8, H = top + items.length * lh + 24;
+  items = items.filter(i => Number.isFinite(i.value));
+  const fin = v => v !== undefined && v !== null && Number.isFinite(v);
+  items.forEach(i => { if (!fin(i.lo) || !fin(i.hi)) i.lo = i.hi = null; });
+  const lo = Math.min(0, ...items.map(i => i.lo !== null ? i.lo : i.value));
+  const hi = Math.max(0, ...items.map(i => i.hi !== null ? i.hi : i.value), 1e-12);
+  const X = v => left + (W - left - right) * (v - lo) / (hi - lo || 1);
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img',
+    'aria-label': opts.label || 'bar chart' });
+  items.forEach((it, i) => {
+    const y = top + i * lh;
+    svg.append(s('text', { x: left - 6, y: y + 14, 'text-anchor': 'end' }, it.label));
+    svg.append(s('rect', { class: 'bar', x: Math.min(X(0), X(it.value)), y: y + 3, height: lh - 8,
+      width: Math.max(1, Math.abs(X(it.value) - X(0))), fill: opts.color || '#e5a00d' }));
+    if (it.lo !== null)
+      svg.append(s('line', { x1: X(it.lo), x2: X(it.hi), y1: y + lh / 2 - 1, y2: y + lh / 2 - 1,
+        stroke: '#fff', 'stroke-width': 1.5 }));
+    svg.append(s('text', { x: W - right + 6, y: y + 14 }, fmt(it.value)));
+  });
+  svg.append(s('line', { class: 'axis', x1: X(0), x2: X(0), y1: top, y2: H - 20 }));
+  if (opts.axis) svg.append(s('text', { x: left, y: H - 4 }, opts.axis));
+  return svg;
+}
+
+function table(cols, rows, attrs = {}) {
+  return h('div', { class: 'scroll' }, h('table', attrs,
+    h('thead', {}, h('tr', {}, cols.map(c => h('th', { class: c.num ? 'num' : null, scope: 'col' }, c.label)))),
+    h('tbody', {}, rows.map(r => h('tr', {}, cols.map(c => h('td', { class: c.num ? 'num' : null },
+      c.num ? fmt(r[c.key]) : (r[c.key] === null || r[c.key] === undefined ? '–' : String(r[c.key])))))))));
+}
+
+/* ---- experiments ---- */
+async function liveExperiments() {
+  try { return (await api('/v1/experiments')).experiments || []; }
+  catch (e) { if (e.status === 404) return null; throw e; }
+}
+
+async function viewExperiments(main) {
+  main.replaceChildren(h('h1', {}, 'Experiments'));
+  const live = await liveExperiments();
+  if (live) {
+    main.append(h('h2', {}, 'Online experiments in this server'));
+    if (!live.length) main.append(h('p', { class: 'muted' }, 'None: start the server with --experiments FILE.'));
+    else main.append(table([{ key: 'link', label: 'name' }, { key: 'state', label: 'state' },
+      { key: 'units', label: 'units', num: true }, { key: 'variants', label: 'variants (share, served %)' },
+      { key: 'reason', label: 'reason' }], live.map(x => ({ ...x,
+      variants: (x.variants || []).map(v => `${v.name} ${fmt(v.share)} ${v.served_percent}%${v.stopped ? ' stopped' : ''}`).join(', ') }))));
+    const links = main.querySelectorAll('tbody tr');
+    live.forEach((x, i) => links[i].cells[0].replaceChildren(h('a', { href: '/ui/experiments/' + encodeURIComponent(x.name), 'data-nav': true }, x.name)));
+  }
+  const rs = (await reports()).filter(r => r.kind === 'xp');
+  main.append(h('h2', {}, 'Analyses in the models directory (xp analyze --json)'));
+  if (!rs.length) main.append(h('p', { class: 'muted' }, 'No xp analyze --json files in the models directory.'));
+  else main.append(h('ul', {}, rs.map(r => h('li', {}, h('a', { href: '/ui/experiments/' + encodeURIComponent(r.file), 'data-nav': true }, r.file),
+    ' — ', r.report.decision ? r.report.decision.action : ''))));
+}
+
+async function viewExperiment(main, name) {
+  main.replaceChildren(h('h1', {}, 'Experiment ', name));
+  let rep = null, state = null;
+  const file = (await reports()).find(r => r.kind === 'xp' && r.file === name);
+  if (file) rep = file.report;
+  else {
+    const q = new URLSearchParams(location.search);
+    rep = await api(`/v1/experiments/${encodeURIComponent(name)}/report` + (q.get('metric') ? '?metric=' + encodeURIComponent(q.get('metric')) : ''));
+    state = rep.status;
+  }
+  if (state) main.append(h('p', {}, 'State: ', h('strong', {}, state.state), state.reason ? ' — ' + state.reason : ''));
+  const srm = rep.srm || {};
+  main.append(h('div', { class: 'banner ' + (srm.passed === false ? 'bad' : 'good'), id: 'srm' },
+    srm.passed === false ? `Sample ratio mismatch: p = ${fmt(srm.p_value)} < ${srm.threshold}. The results below are not trustworthy.`
+      : `Sample ratio OK (p = ${fmt(srm.p_value)}; counts ${Object.entries(srm.counts || {}).map(([k, v]) => k + ' ' + v).join(', ')})`));
+  const primary = (rep.results || []).filter(r => !['poststrat', 'mann_whitney', 'bootstrap', 'quantile'].includes(r.method));
+  main.append(h('h2', {}, 'Metrics'));
+  main.append(table([{ key: 'metric', label: 'metric' }, { key: 'variant', label: 'variant' },
+    { key: 'control', label: 'vs' }, { key: 'effect', label: 'effect', num: true },
+    { key: 'ci_low', label: 'CI low', num: true }, { key: 'ci_high', label: 'CI high', num: true },
+    { key: 'rel', label: 'relative', num: false }, { key: 'p_value', label: 'p', num: true },
+    { key: 'p_value_holm', label: 'p (Holm)', num: true }, { key: 'avp', label: 'always-valid p', num: true },
+    { key: 'method', label: 'method' }],
+  primary.map(r => ({ ...r, avp: r.sequential ? r.sequential.always_valid_p_value : null, rel: r.relative_effect === null || r.relative_effect === undefined ? '–'
+    : (100 * r.relative_effect).toFixed(2) + '%' })), { id: 'metrics' }));
+  main.append(forest(primary));
+  const d = rep.decision;
+  if (d) main.append(h('h2', {}, 'Decision'), h('div', { class: 'banner', id: 'decision' },
+    h('strong', {}, d.action), d.variant ? ` (${d.variant})` : '', d.reason ? ' — ' + d.reason : ''));
+  if (d && d.guardrails && d.guardrails.length) main.append(h('h2', {}, 'Guardrails'),
+    h('pre', {}, JSON.stringify(d.guardrails, null, 1)));
+}
+
+/* Forest plot: one mark (square + CI line) per metric row, relative effect when the report has
+ * it (so metrics of different units share an axis), else the absolute effect. */
+function forest(rows) {
+  const rel = rows.every(r => r.relative_effect !== null && r.relative_effect !== undefined);
+  const pts = rows.map(r => rel ? { v: 100 * r.relative_effect, lo: 100 * r.relative_ci_low, hi: 100 * r.relative_ci_high }
+    : { v: r.effect, lo: r.ci_low, hi: r.ci_high });
+  const W = 640, lh = 26, left = 170, right = 20, top = 10, H = top + rows.length * lh + 30;
+  const fin = pts.flatMap(p => [p.lo, p.hi, p.v]).filter(Number.isFinite);
+  const span = Math.max(1e-9, ...fin.map(Math.abs));
+  const X = v => left + (W - left - right) * (v + span * 1.1) / (2.2 * span);
+  const svg = s('svg', { class: 'chart forest', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img',
+    'aria-label': 'Forest plot of effects with confidence intervals' });
+  svg.append(s('line', { class: 'axis', x1: X(0), x2: X(0), y1: top, y2: H - 24, 'stroke-dasharray': '3 3' }));
+  rows.forEach((r, i) => {
+    const p = pts[i], y = top + i * lh + lh / 2;
+    svg.append(s('text', { x: left - 8, y: y + 4, 'text-anchor': 'end' }, `${r.metric} ${r.variant}`));
+    if (r.estimable === false || !Number.isFinite(p.v)) {
+      svg.append(s('text', { x: X(0) + 4, y: y + 4 }, 'not estimable' + (r.reason ? ': ' + r.reason : '')));
+      return;
+    }
+    const sig = Number.isFinite(p.lo) && (p.lo > 0 || p.hi < 0);
+    const g = s('g', { class: 'mark', 'data-metric': r.metric });
+    if (Number.isFinite(p.lo)) g.append(s('line', { x1: X(p.lo), x2: X(p.hi), y1: y, y2: y, stroke: '#e8e9ee', 'stroke-width': 2 }));
+    g.append(s('rect', { x: X(p.v) - 5, y: y - 5, width: 10, height: 10, fill: sig ? (p.v > 0 ? '#3fb27f' : '#e0565b') : '#e5a00d' }));
+    svg.append(g);
+  });
+  svg.append(s('text', { x: left, y: H - 6 }, rel ? 'relative effect (%), 95% CI' : 'effect, 95% CI'));
+  svg.append(s('text', { x: X(0), y: H - 6, 'text-anchor': 'middle' }, '0'));
+  return svg;
+}
+
+/* ---- models ---- */
+function parseProm(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m || line.startsWith('#')) continue;
+    const labels = {};
+    if (m[2]) for (const l of m[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+async function viewModels(main) {
+  main.replaceChildren(h('h1', {}, 'Models'));
+  const prom = parseProm(await api('/metrics'));
+  const info = prom.filter(m => m.name === 'marquee_model_info');
+  main.append(h('h2', {}, 'Loaded'), table([{ key: 'version', label: 'version (kind @ trained)' },
+    { key: 'titles', label: 'titles', num: true }], info.map(m => ({ ...m.labels, titles: Number(m.labels.titles) })), { id: 'loaded' }));
+  const psi = prom.filter(m => /psi/i.test(m.name));
+  if (psi.length) main.append(h('h3', {}, 'Score drift (PSI)'), table([{ key: 'name', label: 'metric' },
+    { key: 'labels', label: 'labels' }, { key: 'value', label: 'PSI', num: true }], psi.map(m => ({ ...m, labels: JSON.stringify(m.labels) }))));
+  const b = prom.filter(m => m.name === 'marquee_page_build_seconds_bucket');
+  if (b.length) {
+    let prev = 0;
+    const items = b.map(m => { const c = m.value - prev; prev = m.value; return { label: 'le ' + (m.labels.le === '+Inf' ? '+Inf' : (1000 * Number(m.labels.le)).toPrecision(3) + ' ms'), value: c }; });
+    main.append(h('h3', {}, 'Page-build latency (homepage builds per bucket)'), barChart(items, { label: 'page build latency histogram', axis: 'pages' }));
+  }
+  const rs = (await reports()).filter(r => r.kind === 'eval');
+  main.append(h('h2', {}, 'Offline evaluation (marquee eval --json in the models directory)'));
+  if (!rs.length) { main.append(h('p', { class: 'muted' }, 'No eval --json files in the models directory.')); return; }
+  for (const r of rs) {
+    const models = r.report.models || [];
+    const keys = [...new Set(models.flatMap(m => Object.keys(m.test || {})))].filter(k => !k.endsWith('_se') && k !== 'members');
+    main.append(h('h3', {}, r.file), table([{ key: 'model', label: 'model' }, { key: 'params', label: 'params' },
+      ...keys.map(k => ({ key: k, label: k, num: true })), { key: 'fit_seconds', label: 'fit s', num: true }],
+    models.map(m => ({ model: m.model, params: JSON.stringify(m.params || {}), fit_seconds: m.fit_seconds, ...(m.test || {}) })), { class: 'eval' }));
+    const key = keys.find(k => k.startsWith('ndcg')) || keys[0];
+    if (key) main.append(barChart(models.map(m => ({ label: m.model, value: m.test[key],
+      lo: m.test[key + '_se'] !== undefined ? m.test[key] - 1.96 * m.test[key + '_se'] : null,
+      hi: m.test[key + '_se'] !== undefined ? m.test[key] + 1.96 * m.test[key + '_se'] : null })),
+    { label: key + ' by model', axis: key + ' (test), ±1.96 SE' }));
+  }
+}
+
+/* ---- ABR ---- */
+async function viewAbr(main) {
+  main.replaceChildren(h('h1', {}, 'Adaptive bitrate'));
+  const all = await reports();
+  const rs = all.filter(r => r.kind === 'abr'), chunks = all.filter(r => r.kind === 'abr_chunks');
+  if (!rs.length) main.append(h('p', { class: 'muted' }, 'No marquee abr --json files in the models directory.'));
+  if (chunks.length) await chunkView(main, chunks);
+  for (const r of rs) {
+    const a = r.report.algorithms || [];
+    main.append(h('h2', {}, `${r.file}: QoE ${r.report.qoe}, ${r.report.n_traces} traces`));
+    const ci = v => (Array.isArray(v) ? `${fmt(v[0])} … ${fmt(v[1])}` : '–');
+    main.append(table([{ key: 'algo', label: 'algorithm' }, { key: 'mean_qoe', label: 'QoE', num: true },
+      { key: 'qoe_ci', label: 'QoE 95% CI' }, { key: 'mean_bitrate_kbps', label: 'kbps', num: true },
+      { key: 'mean_rebuffer_s', label: 'rebuffer s', num: true }, { key: 'rebuffer_ratio', label: 'rebuffer ratio', num: true },
+      { key: 'mean_startup_s', label: 'startup s', num: true }, { key: 'mean_switches', label: 'switches', num: true }],
+    a.map(x => ({ ...x, qoe_ci: ci(x.qoe_ci95) })), { class: 'abr' }));
+    main.append(barChart(a.map(x => ({ label: x.algo, value: x.mean_qoe,
+      lo: Array.isArray(x.qoe_ci95) ? x.qoe_ci95[0] : null, hi: Array.isArray(x.qoe_ci95) ? x.qoe_ci95[1] : null })),
+      { label: 'mean QoE by algorithm', axis: 'mean QoE per session, 95% CI', color: '#5b8def' }));
+  }
+}
+
+/* One session over time from a `marquee abr --per-chunk` CSV: throughput (chunk bytes over its
+ * download time), the chosen bitrate and the buffer, per chunk, for a chosen trace and algorithm. */
+async function chunkView(main, files) {
+  const box = h('div', { id: 'chunks' });
+  const fileSel = h('select', { id: 'chunkfile' }, files.map(f => h('option', { value: f.file }, f.file)));
+  const traceSel = h('select', { id: 'chunktrace' }), algoSel = h('select', { id: 'chunkalgo' });
+  main.append(h('h2', {}, 'One session over time (marquee abr --per-chunk)'),
+    h('div', { class: 'controls' }, h('label', {}, 'File', fileSel), h('label', {}, 'Trace', traceSel),
+      h('label', {}, 'Algorithm', algoSel)), box);
+  let rows = [];
+  const draw = () => {
+    const sel = rows.filter(r => r.trace === traceSel.value && r.algo === algoSel.value);
+    box.replaceChildren(lineChart(sel.map(r => r.chunk), [
+      { name: 'throughput kbit/s', color: '#5b8def', y: sel.map(r => r.delay_ms > 0 ? 8 * r.bytes / r.delay_ms : NaN) },
+      { name: 'bitrate kbit/s', color: '#e5a00d', y: sel.map(r => r.bitrate_kbps) }], 'kbit/s'),
+    lineChart(sel.map(r => r.chunk), [{ name: 'buffer s', color: '#3fb27f', y: sel.map(r => r.buffer_s) }], 'buffer (s)'));
+  };
+  const load = async () => {
+    const text = await api('/v1/reports/' + encodeURIComponent(fileSel.value));
+    const lines = String(text).trim().split('\n'), head = lines[0].split(',');
+    rows = lines.slice(1).map(l => { const v = l.split(','), o = {};
+      head.forEach((k, i) => { o[k] = k === 'trace' || k === 'algo' ? v[i] : Number(v[i]); }); return o; });
+    const opts = (sel, vals) => sel.replaceChildren(...[...new Set(vals)].map(v => h('option', { value: v }, v)));
+    opts(traceSel, rows.map(r => r.trace));
+    opts(algoSel, rows.map(r => r.algo));
+    draw();
+  };
+  fileSel.addEventListener('change', load);
+  traceSel.addEventListener('change', draw);
+  algoSel.addEventListener('change', draw);
+  await load();
+}
+
+/* Lines over a shared x: series [{name, color, y[]}]; one path.series per series. */
+function lineChart(x, series, axis) {
+  const W = 640, H = 180, L = 50, R = 10, T = 10, B = 34;
+  const ys = series.flatMap(s => s.y).filter(Number.isFinite);
+  const ymax = Math.max(1e-9, ...ys), xmin = Math.min(...x), xmax = Math.max(...x);
+  const X = v => L + (W - L - R) * (v - xmin) / (xmax - xmin || 1), Y = v => T + (H - T - B) * (1 - v / ymax);
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img', 'aria-label': axis + ' by chunk' });
+  svg.append(s('line', { class: 'axis', x1: L, x2: W - R, y1: Y(0), y2: Y(0) }),
+    s('line', { class: 'axis', x1: L, x2: L, y1: T, y2: Y(0) }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end' }, fmt(ymax)), s('text', { x: L - 4, y: Y(0), 'text-anchor': 'end' }, '0'),
+    s('text', { x: L, y: H - 4 }, 'chunk'), s('text', { x: W - R, y: H - 4, 'text-anchor': 'end' }, axis));
+  series.forEach((se, k) => {
+    const d = x.map((xv, i) => Number.isFinite(se.y[i]) ? `${X(xv).toFixed(1)},${Y(se.y[i]).toFixed(1)}` : null).filter(Boolean);
+    if (d.length) svg.append(s('path', { class: 'series', d: 'M' + d.join('L'), fill: 'none', stroke: se.color, 'stroke-width': 1.5 }));
+    svg.append(s('text', { x: L + 8 + 160 * k, y: H - 18, style: 'fill:' + se.color }, se.name));
+  });
+  return svg;
+}
+
+/* ---- router ---- */
+function go(path) { history.pushState(null, '', path); route(); }
+async function route() {
+  const main = $('#main'), path = location.pathname, q = new URLSearchParams(location.search);
+  $('#why').hidden = true;
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const view = parts[0] === 'ui' ? (parts[1] || 'members') : 'members';
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.dataset.view === view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  setStatus('');
+  try {
+    if (view === 'members') await viewMember(main, parts[2] || '1', q);
+    else if (view === 'experiments' && parts[2]) await viewExperiment(main, parts[2]);
+    else if (view === 'experiments') await viewExperiments(main);
+    else if (view === 'models') await viewModels(main);
+    else if (view === 'abr') await viewAbr(main);
+    else main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, 'No console view at ', path));
+    document.title = 'Marquee · ' + view;
+  } catch (e) {
+    main.replaceChildren(h('h1', {}, 'Error'), h('p', { class: 'banner bad' }, e.message));
+  }
+  main.dataset.ready = '1';
+}
+
+document.addEventListener('click', ev => {
+  const a = ev.target.closest('a[data-nav]');
+  if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+  ev.preventDefault();
+  go(a.getAttribute('href'));
+});
+document.addEventListener('keydown', ev => { if (ev.key === 'Escape') $('#why').hidden = true; });
+window.addEventListener('popstate', route);
+$('#why-close').addEventListener('click', () => { $('#why').hidden = true; });
+$('#keyform').addEventListener('submit', ev => {
+  ev.preventDefault();
+  sessionStorage.setItem('mq_key', $('#apikey').value);
+  $('#apikey').value = '';
+  $('#keystate').textContent = apiKey() ? 'key set' : 'no key';
+});
+$('#keystate').textContent = apiKey() ? 'key set' : '';
+route();
