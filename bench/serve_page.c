@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, NT, K, 1.0f, H, K, w, 1, 0.0f, scores, 1);
         double t1 = mq_now();
         const mq_page *pg;
-        mq_page_req req = {20, 40, 0.7, -1, NULL, 0, 20, 0, NULL};
+        mq_page_req req = {20, 40, 0.7, -1, NULL, 0, 20, 0, NULL, NULL};
         float cut;
         if (use_cut) {
             int keep = mq_page_scored_titles(&req, NT) + 50;

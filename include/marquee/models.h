@@ -141,9 +141,18 @@ int mq_model_recommend_batch(const mq_model *m, int32_t n_batch, const int64_t *
                              int32_t *out_titles, float *out_scores, int32_t *out_counts,
                              int n_threads, mq_err *err);
 
-#pragma GCC visibility pop
+/* ---- drift (src/models/model_drift.c) ---- */
 
-#ifdef __cplusplus
-}
-#endif
+#define MQ_MODEL_SCORE_BINS 10
+/* The deciles (9 interior edges) of the best-100 scores of training members, stored in the
+ * artifact by mq_model_train. MQ_ENOTFOUND for an artifact written before them. */
+int mq_model_score_ref(const mq_model *m, float edges[MQ_MODEL_SCORE_BINS - 1]);
+/* Adds the best 100 of scores[n_titles] (NaN entries skipped: put NaN on the history) to
+ * counts by the bins of edges; returns how many were added. */
+int mq_model_score_bin_top(const float edges[MQ_MODEL_SCORE_BINS - 1], const float *scores, int32_t n_titles,
+                           unsigned long long counts[MQ_MODEL_SCORE_BINS]);
+/* The Population Stability Index of counts against equal shares (the reference deciles):
+ * sum (a - 0.1) ln(a / 0.1), empty bins taken as 0.01%; NaN without counts. */
+double mq_model_psi(const unsigned long long counts[MQ_MODEL_SCORE_BINS]);
+
 #endif

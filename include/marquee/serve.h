@@ -25,6 +25,9 @@ extern "C" {
 /* ---- events as they travel through serving ------------------------------------------- */
 
 #define MQ_ID_MAX 255     /* longest member or title id accepted, in bytes */
+#define MQ_PAGE_ID_MAX 40 /* longest page id (the server's are 33 bytes) */
+#define MQ_ROW_ID_MAX (MQ_ID_MAX + 32)   /* longest row id ("because_you_watched:<id>") */
+#define MQ_EVENT_ID_MAX 64               /* longest client event id */
 
 /* One event with external ids (NUL-terminated, at most MQ_ID_MAX bytes, valid UTF-8). */
 typedef struct mq_event {
@@ -33,6 +36,14 @@ typedef struct mq_event {
     int64_t time;           /* unix seconds */
     int32_t kind;           /* mq_event_kind */
     float value;            /* seconds watched for a play, the rating for a rating, else 1 */
+    /* Attribution (optional; "" and has_position false when absent): the page the event came
+     * from (a page_id the server answered), the row id on it and the 0-based position within
+     * that row, and the client's own id for the event (retry de-duplication). */
+    char page_id[MQ_PAGE_ID_MAX + 1];
+    char row[MQ_ROW_ID_MAX + 1];
+    bool has_position;
+    int32_t position;
+    char event_id[MQ_EVENT_ID_MAX + 1];
 } mq_event;
 
 /* ---- the event log: append-only segments, CRC-32C per record, group commit -------------- */
@@ -294,7 +305,15 @@ typedef struct mq_page_req {
      * member's best mq_page_scored_titles(req) + (banned titles), as mq_model_score_top's cut
      * promises for that many; the builder skips them without changing the page */
     const float *score_cut;
+    /* optional (NULL = all 1): [MQ_PAGE_ROW_KINDS] multipliers of the row-kind priors, in the
+     * order of mq_page_row_kind_names (an experiment's "row_priors" treatment) */
+    const double *row_prior;
 } mq_page_req;
+
+#define MQ_PAGE_ROW_KINDS 7
+/* "continue_watching", "top_picks", "because_you_watched", "trending", "new_releases",
+ * "genre", "popular": the row kinds, indexed as mq_page_req.row_prior. */
+extern const char *const mq_page_row_kind_names[MQ_PAGE_ROW_KINDS];
 
 /* A built row: titles index into the page's arrays. */
 typedef struct mq_page_row {
@@ -354,6 +373,9 @@ typedef struct mq_server_opts {
     double finish_seconds;      /* default 5400 */
     double trending_half_life;  /* days; 0 = the trending model's (7 without one) */
     double trending_refresh;    /* seconds between trending snapshot rebuilds (default 1) */
+    const char *experiments;    /* experiments file with treatments (docs/xp.md); NULL = none */
+    const char *exposures;      /* exposure log directory (default "<models>/exposures") */
+    int exposure_log;           /* 0 off, 1 full (what --exposure-log full sets), 2 summary */
     const mq_log *log;
 } mq_server_opts;
 
@@ -367,9 +389,21 @@ int mq_server_reload(mq_server *s, mq_err *err);
 /* Stops listening, waits for requests in flight, closes everything. NULL is fine. */
 void mq_server_stop(mq_server *s);
 
-#pragma GCC visibility pop
+/* ---- online experiments: unit metrics from the server's logs (`marquee xp collect`) ------ */
 
-#ifdef __cplusplus
-}
-#endif
+typedef struct mq_xp_collect_opts {
+    const char *events;         /* event log directory */
+    const char *exposures;      /* exposure log directory */
+    const char *experiment;     /* NULL: the logs' only experiment */
+    long long from, to;         /* exposures in [from, to) count; events before to; 0 = open */
+    int pre_days;               /* covariate window before the first exposure (14) */
+    double finish_seconds;      /* seconds of play that finish a title (5400) */
+} mq_xp_collect_opts;
+
+/* Writes one CSV row per (member, experiment) exposed at least once (forced pages and members
+ * served the default by a ramp do not count), sorted by first exposure then unit, with the
+ * columns of docs/xp.md ("xp collect"), to out_path ("-" = stdout; files atomically).
+ * *n_units (optional) gets the row count. Reads both logs without modifying them. */
+int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_units, mq_err *err);
+
 #endif

@@ -19,6 +19,7 @@ int mq_cli_recommend(int argc, char **argv);
 int mq_cli_eval(int argc, char **argv);
 int mq_cli_serve(int argc, char **argv);
 int mq_cli_xp(int argc, char **argv);
+int mq_cli_xp_collect(int argc, char **argv);     /* cmd_xp_collect.c */
 int mq_cli_abr(int argc, char **argv);
 
 /* ---- logging (log.c) ----

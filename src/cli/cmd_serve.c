@@ -50,10 +50,9 @@ static const char *usage_text =
     "                      model's, 90 for the demo models; 7 without a trending model)\n"
     "  --trending-refresh S  seconds between Trending Now rebuilds from events (default 1)\n"
     "  --port-file F       write the port number to F once listening\n"
-    "  --pid-file F        write the process id to F (atomically) once listening; removed at a\n"
-    "                      clean exit. Reload with: kill -HUP \"$(cat F)\"\n"
-    "  --log-format FMT    text (default) or json: one JSON object per log line on stderr, with\n"
-    "                      ts, level and msg\n"
+    "  --experiments F     online experiments with treatments (docs/xp.md); re-read on reload\n"
+    "  --exposures DIR     exposure log directory (default DIR/exposures of --models)\n"
+    "  --exposure-log M    full (default: every served title), summary (no title list), off\n"
     "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
     "GET /v1/members/{id}/recommendations?n=&explain=1, GET /v1/titles/{id}/similar?n=,\n"
@@ -201,6 +200,7 @@ int mq_cli_serve(int argc, char **argv)
     const char *cmd = "serve";
     mq_server_opts o = {0};
     o.port = 8080;
+    o.exposure_log = 1;
     const char *data = NULL, *models = "out/models", *kind = NULL, *key_file = NULL, *port_file = NULL;
     const char *pid_file = NULL;
     const char *params[32];
@@ -255,14 +255,16 @@ int mq_cli_serve(int argc, char **argv)
         case O_REFRESH:
             if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error(cmd, "--trending-refresh: '%s' is not a number of seconds in [0.01, 3600]", v);
             o.trending_refresh = dv;
-            break;
-        case O_PORT_FILE: port_file = v; break;
-        case O_PID_FILE: pid_file = v; break;
-        case O_LOG_FORMAT:
-            if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
-            break;
-        default: return mq_cli_bad_option(cmd, argv, serve_opts);
+        } else if (!strcmp(a, "--port-file")) port_file = v;
+        else if (!strcmp(a, "--experiments")) o.experiments = v;
+        else if (!strcmp(a, "--exposures")) o.exposures = v;
+        else if (!strcmp(a, "--exposure-log")) {
+            if (!strcmp(v, "full")) o.exposure_log = 1;
+            else if (!strcmp(v, "summary")) o.exposure_log = 2;
+            else if (!strcmp(v, "off")) o.exposure_log = 0;
+            else return mq_cli_usage_error("serve", "--exposure-log: '%s' is not full, summary or off", v);
         }
+        else return mq_cli_usage_error("serve", "unknown option '%s'", a);
     }
     if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!data) {

@@ -582,5 +582,6 @@ int mq_cli_xp(int argc, char **argv)
     if (!strcmp(argv[1], "interactions")) return cmd_interactions(argc - 1, argv + 1);
     if (!strcmp(argv[1], "design")) return cmd_design(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bounds")) return cmd_bounds(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "collect")) return mq_cli_xp_collect(argc - 1, argv + 1);
     return mq_cli_usage_error("xp", "unknown command '%s'", argv[1]);
 }

@@ -365,7 +365,12 @@ int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_model_train: bad parameter list");
     if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "%s: the dataset has no titles", kind);
-    return mq__model_train_sub(kind, d, o, out, err);
+    int rc = mq__model_train_sub(kind, d, o, out, err);
+    if (!rc && (rc = mq__model_score_ref(*out, d, err))) {   /* drift reference, model_drift.c */
+        mq_model_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 const char *mq_model_kind(const mq_model *m) { return m->kind; }

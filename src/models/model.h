@@ -113,6 +113,10 @@ void mq__model_param_set(mq_model *m, const char *name, const char *fmt, ...)
 /* Appends " name=value" with the shortest decimal that reads back as v exactly. */
 void mq__model_param_num(mq_model *m, const char *name, double v);
 
+/* Stores the reference distribution of the model's best-100 serving scores ("score_ref",
+ * model_drift.c), computed on up to 500 members of d. */
+int mq__model_score_ref(mq_model *m, const mq_dataset *d, mq_err *err);
+
 /* Builds an empty model of kind (with the title ids + catalog of d when d != NULL). */
 int mq__model_new(const char *kind, const mq_dataset *d, mq_model **out, mq_err *err);
 const mq__model_ops *mq__model_ops_find(const char *kind);

@@ -25,11 +25,20 @@
  * Responses are queued on the second call of the access handler (after the request headers),
  * which keeps HTTP/1.1 keep-alive working in libmicrohttpd.
  *
+ * Experiments (src/serve/xp_live.c, exposure.c; docs/xp.md "Online experiments"): the bundle
+ * also holds the experiments file and the models its treatments name (NAME.mqm, each with
+ * its own similar-titles cache), so a reload swaps models and experiments together. Each
+ * list route assigns the member (mq__xps_assign), applies the merged treatment, answers with
+ * page_id and experiments, and copies an exposure record into the mapped exposure log before
+ * the response is queued.
+ *
  * Limits: request bodies over max_body are answered 413 (the rest of the body is discarded);
  * more than max_inflight requests at once: 503; an event-log backlog over its bound: 429;
  * connections over max_connections are refused by libmicrohttpd.
  */
-#include "serve/serve.h"
+#include "core/core.h"
+#include "serve/xpserve.h"
+#include "serve/seglog.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -51,9 +60,11 @@
 
 /* ---- metrics ---- */
 
-enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_OTHER, N_ROUTES };
+enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_XP, R_XP_REPORT,
+       R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
-                                            "healthz", "metrics", "reload", "other"};
+                                            "healthz", "metrics", "reload", "experiments",
+                                            "experiment_report", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
 #define N_STATUS 9
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -85,8 +96,45 @@ typedef struct simlist {
     float s[SIM_N];
 } simlist;
 
+/* A treatment model (NAME.mqm) loaded beside main, with its own similar-titles cache. Its
+ * titles are main's, in the same order (checked at load), so pages index one title space. */
+/* A model's drift monitor: the training-time deciles of its best-100 scores (from the
+ * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md). */
+typedef struct drift {
+    bool known;
+    float edges[MQ_MODEL_SCORE_BINS - 1];
+    _Atomic unsigned long long counts[MQ_MODEL_SCORE_BINS];
+} drift;
+
+static void drift_init(drift *d, const mq_model *m)
+{
+    d->known = mq_model_score_ref(m, d->edges) == 0;
+}
+
+static double drift_psi(const drift *d)
+{
+    unsigned long long c[MQ_MODEL_SCORE_BINS];
+    for (int b = 0; b < MQ_MODEL_SCORE_BINS; b++) c[b] = atomic_load_explicit(&d->counts[b], memory_order_relaxed);
+    return d->known ? mq_model_psi(c) : NAN;
+}
+
+typedef struct altmodel {
+    char name[MQ_XP_NAME];
+    drift drift;
+    char version[160];
+    mq_model *m;
+    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand */
+    int32_t n_titles;
+} altmodel;
+
 typedef struct bundle {
     atomic_int refs;
+    mq__xps *xps;                    /* the experiments file, NULL without --experiments */
+    _Atomic int *served;             /* [xps->xp.n][MQ_XP_MAX_VARIANTS] permille served: ramps, stops */
+    mq__xpv *vstats;                 /* [xps->xp.n][MQ_XP_MAX_VARIANTS] page builds per variant */
+    drift drift;                     /* main's */
+    int n_alt;
+    altmodel *alt;                   /* [n_alt]: slot k + 1 of a treatment's model_slot */
     mq_model *main, *pop, *trend;
     char version[160];
     int32_t n_titles;
@@ -113,6 +161,9 @@ typedef struct reqctx {
     mq_page_hist *hist;
     int32_t *hidx;
     mq_member_state st;
+    mq_buf xrec;                     /* the exposure record being encoded */
+    const char **xt;                 /* [xt_cap] title ids of the list, for the record */
+    int xt_cap;
 } reqctx;
 
 struct mq_server {
@@ -155,6 +206,16 @@ struct mq_server {
     hist lat[N_ROUTES][N_STATUS];
     hist page_build;
     double started;
+    /* online experiments: page ids (a random boot id and a counter), the exposure log */
+    uint64_t boot_id;
+    atomic_ullong page_seq;
+    char exposures[4096];
+    mq__exlog *exlog;                /* NULL with --exposure-log off */
+    atomic_ullong exposures_failed;
+    mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
+    pthread_t guard_thread;
+    bool guard_started;
+    atomic_bool guard_quit;
 };
 
 /* ---- bundles ---- */
@@ -162,6 +223,17 @@ struct mq_server {
 static void bundle_destroy(bundle *b)
 {
     if (!b) return;
+    for (int k = 0; k < b->n_alt; k++) {
+        if (b->alt[k].sim)
+            for (int32_t t = 0; t < b->alt[k].n_titles; t++) free(atomic_load(&b->alt[k].sim[t]));
+        free(b->alt[k].sim);
+        mq_model_destroy(b->alt[k].m);
+    }
+    free(b->alt);
+    mq__xps_release(b->xps);
+    free(b->xps);
+    free(b->served);
+    free(b->vstats);
     mq_page_catalog_release(&b->pc);
     if (b->sim)
         for (int32_t t = 0; t < b->n_titles; t++) free(atomic_load(&b->sim[t]));
@@ -206,6 +278,27 @@ static const simlist *similar_list(bundle *b, int32_t t)
     }
     free(nl);
     return expect;
+}
+
+/* The same for a treatment model (no warmer: lists are computed on first use). */
+static int alt_similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
+{
+    altmodel *a = user;
+    if (t < 0 || t >= a->n_titles) return 0;
+    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
+    if (!l) {
+        simlist *nl = malloc(sizeof *nl);
+        if (!nl) return 0;
+        int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
+        nl->n = got > 0 ? got : 0;
+        simlist *expect = NULL;
+        if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) l = nl;
+        else { free(nl); l = expect; }
+    }
+    int m = MQ_MIN(n, l->n);
+    memcpy(out, l->t, (size_t)m * sizeof *out);
+    memcpy(score, l->s, (size_t)m * sizeof *score);
+    return m;
 }
 
 static int similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
@@ -291,6 +384,66 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0;
 }
 
+static void model_version(const mq_model *m, const char *path, char *out, size_t cap)
+{
+    struct stat sb;
+    struct tm tm = {0};
+    time_t mt = stat(path, &sb) == 0 ? sb.st_mtime : 0;
+    gmtime_r(&mt, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, cap, "%s@%s", mq_model_kind(m), when);
+}
+
+/* Loads the experiments file and the models its treatments name into b (at start-up and at
+ * every reload, so a bad file keeps the previous bundle serving). */
+static int xp_load(mq_server *s, bundle *b, mq_err *err)
+{
+    b->xps = calloc(1, sizeof *b->xps);
+    if (!b->xps) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    int rc = mq__xps_load(s->o.experiments, b->xps, err);
+    if (rc) { free(b->xps); b->xps = NULL; return rc; }
+    b->alt = calloc((size_t)MQ_MAX(b->xps->n_models, 1), sizeof *b->alt);
+    if (!b->alt) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    int slot[MQ_XP_MAX_VARIANTS * 64 + 1];
+    int nm = MQ_MIN(b->xps->n_models, (int)(sizeof slot / sizeof *slot));
+    for (int k = 0; k < nm; k++) {
+        const char *name = b->xps->models[k];
+        if (!strcmp(name, "main")) { slot[k] = 0; continue; }
+        altmodel *a = &b->alt[b->n_alt];
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s.mqm", s->models, name);
+        snprintf(a->name, sizeof a->name, "%s", name);
+        mq_err merr = {0, ""};
+        if (mq_model_load(path, &a->m, &merr))
+            return mq__err_set(err, MQ_EFORMAT, "%s: treatment model '%s': %s", s->o.experiments, name, merr.msg);
+        b->n_alt++;
+        a->n_titles = mq_model_n_titles(a->m);
+        bool same = a->n_titles == b->n_titles;
+        for (int32_t t = 0; same && t < b->n_titles; t++) same = !strcmp(mq_model_title_id(a->m, t), b->ids[t]);
+        if (!same)
+            return mq__err_set(err, MQ_EFORMAT, "%s: treatment model '%s' (%s) does not have main.mqm's titles "
+                               "in main.mqm's order (train both from the same data)", s->o.experiments, name, path);
+        a->sim = calloc((size_t)MQ_MAX(a->n_titles, 1), sizeof *a->sim);
+        if (!a->sim) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+        model_version(a->m, path, a->version, sizeof a->version);
+        drift_init(&a->drift, a->m);
+        slot[k] = b->n_alt;
+    }
+    mq__xps *x = b->xps;
+    b->served = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->served);
+    b->vstats = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->vstats);
+    if (!b->served || !b->vstats) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    mq__xpg_served(s->guard, x, mq__xps_now(), b->served);
+    for (int i = 0; i < x->xp.n * MQ_XP_MAX_VARIANTS; i++) {
+        mq__xps_treat *t = &x->treat[i];
+        if (!(t->set & (1u << MQ__XT_MODEL))) continue;
+        for (int k = 0; k < nm; k++)
+            if (!strcmp(x->models[k], t->model)) t->model_slot = slot[k];
+    }
+    return 0;
+}
+
 static int bundle_load(mq_server *s, bundle **out, mq_err *err)
 {
     *out = NULL;
@@ -310,6 +463,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(b->version, sizeof b->version, "%s@%s", mq_model_kind(b->main), when);
     b->n_titles = mq_model_n_titles(b->main);
+    drift_init(&b->drift, b->main);
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
     b->sim = calloc((size_t)MQ_MAX(n, 1), sizeof *b->sim);
@@ -352,7 +506,10 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     b->pc.similar = similar_cb;
     b->pc.similar_user = b;
     free(pop);
+    pop = NULL;
     b->trend_seed = trend;
+    trend = NULL;
+    if (s->o.experiments && (rc = xp_load(s, b, err))) goto fail;
     *out = b;
     return 0;
 fail:
@@ -535,6 +692,8 @@ static void reqctx_free(reqctx *r)
     free(r->mark);
     free(r->hist);
     free(r->hidx);
+    mq_buf_release(&r->xrec);
+    free(r->xt);
     free(r);
 }
 
@@ -741,7 +900,65 @@ static void title_obj(mq_buf *b, const bundle *bd, int32_t t)
     mq_buf_put(b, bd->pc.title_json[t], (size_t)bd->pc.title_json_len[t]);
 }
 
+/* ---- exposures ---- */
+
+static int expo_reserve(reqctx *r, int n)
+{
+    if (n <= r->xt_cap) return 0;
+    const char **p = realloc(r->xt, (size_t)n * sizeof *p);
+    if (!p) return MQ_ENOMEM;
+    r->xt = p;
+    r->xt_cap = n;
+    return 0;
+}
+
+/* Records one served list (rows of title ids in r->xt, row after row) in the exposure log.
+ * A failure fails the request: an answered page must be in the log. */
+static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *member,
+                  const char *page_id, const char *version, const mq__xps_result *xr, int n_rows,
+                  const char *const *row_id, const int *row_n, mq_err *err)
+{
+    if (!s->exlog) return 0;
+    mq__expo e = {0};
+    e.time = mq__xps_now();
+    e.route = route;
+    e.member = member;
+    e.page_id = page_id;
+    e.model_version = version;
+    if (b->xps) mq__xps_expo(b->xps, xr, &e);
+    e.n_rows = n_rows;
+    e.row_id = row_id;
+    e.row_n = row_n;
+    e.titles = r->xt;
+    int rc = mq__expo_encode(&e, s->o.exposure_log == MQ__EXPO_SUMMARY, &r->xrec, err);
+    if (!rc) rc = mq__exlog_append(s->exlog, &r->xrec, err);
+    if (rc) {
+        atomic_fetch_add(&s->exposures_failed, 1);
+        mq__logf(&s->log, "serve: exposure log: %s", err->msg);
+        mq__err_set(err, MQ_EIO, "the exposure log failed (%s)", err->msg);
+    }
+    return rc;
+}
+
 /* ---- handlers ---- */
+
+static bool key_ok(mq_server *s, struct MHD_Connection *c);
+
+/* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL.
+ * Returns 0, or the HTTP status of the error written to why. */
+static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const char *member,
+                        mq__xps_result *xr, altmodel **am, char *why, size_t cap)
+{
+    const char *force = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "xp");
+    if (force && !(s->api_key_len && key_ok(s, c))) {
+        snprintf(why, cap, "query 'xp' (forcing a variant) needs the API key (Authorization: Bearer <key>)");
+        return 401;
+    }
+    if (mq__xps_assign(b->xps, member, mq__xps_now(), force, b->served, xr, why, cap)) return 400;
+    *am = xr->t.model_slot > 0 ? &b->alt[xr->t.model_slot - 1] : NULL;
+    return 0;
+}
+
 
 static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_state *cs,
                                   const char *member)
@@ -771,6 +988,16 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
     enum MHD_Result ret;
+    mq__xps_result xr;
+    altmodel *am;
+    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
+    /* the experiments' treatment decides over the query's page settings */
+    if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
+    if (xr.t.set & (1u << MQ__XT_PER_ROW)) per = xr.t.per_row;
+    if (xr.t.set & (1u << MQ__XT_MMR)) mmr = xr.t.mmr;
+    const mq_model *model = am ? am->m : b->main;
+    const char *mversion = am ? am->version : b->version;
     int genre = -1;
     const char *gv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "genre");
     const mq_catalog *cat = b->pc.catalog;
@@ -809,13 +1036,14 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     double t0 = mq_now();
     int rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
     const float *scores = NULL;
-    mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device, NULL};
+    mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device, NULL,
+                       xr.t.set & (1u << MQ__XT_ROW_PRIORS) ? xr.t.row_prior : NULL};
     float cut;
     if (!rc && n_pos > 0) {
         /* exact where the page can see it: its best titles once history and exclusions are
          * banned (a genre filter bans an unknown number: score everything) */
         int top = genre >= 0 ? b->n_titles : mq_page_scored_titles(&req, b->n_titles) + n_hist + n_excl;
-        rc = mq_model_score_top(b->main, r->hidx, NULL, n_pos, top, r->scores, &cut, &err);
+        rc = mq_model_score_top(model, r->hidx, NULL, n_pos, top, r->scores, &cut, &err);
         scores = r->scores;
         req.score_cut = &cut;
     }
@@ -828,8 +1056,44 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         pc.trending = ts->score;
         pc.trend_order = ts->order;
     }
+    if (am) {
+        pc.similar = alt_similar_cb;
+        pc.similar_user = am;
+    }
     if (!rc) {
         rc = mq_page_build(r->page, &pc, scores, r->hist, n_hist, &req, &page, &err);
+    }
+    /* each variant's serving health (its guardrails on error rate and p99) */
+    for (int i = 0; b->vstats && i < xr.n; i++)
+        if (!xr.p[i].served_default && !xr.p[i].forced)
+            mq__xpv_add(&b->vstats[xr.p[i].exp * MQ_XP_MAX_VARIANTS + xr.p[i].variant], mq_now() - t0, rc != 0);
+    char page_id[MQ_PAGE_ID_MAX + 1];
+    uint64_t seq = atomic_fetch_add(&s->page_seq, 1) + 1;
+    mq__xps_page_id(s->boot_id, seq, page_id);
+    drift *dr = am ? &am->drift : &b->drift;
+    if (!rc && scores && dr->known && seq % 8 == 0) {
+        /* one page in 8 feeds the drift monitor: its model's best 100 unseen scores */
+        unsigned long long cnt[MQ_MODEL_SCORE_BINS] = {0};
+        for (int i = 0; i < n_hist; i++) r->scores[r->hist[i].title] = NAN;
+        mq_model_score_bin_top(dr->edges, r->scores, b->n_titles, cnt);
+        for (int k = 0; k < MQ_MODEL_SCORE_BINS; k++)
+            if (cnt[k]) atomic_fetch_add_explicit(&dr->counts[k], cnt[k], memory_order_relaxed);
+    }
+    if (!rc) {
+        /* the exposure record is in the mapped log before the page is answered */
+        const char *rid[50];
+        int rn[50];
+        int total = 0;
+        for (int i = 0; i < page->n_rows && i < 50; i++) total += page->rows[i].n;
+        rc = expo_reserve(r, total);
+        for (int i = 0; !rc && i < page->n_rows && i < 50; i++) {
+            rid[i] = page->rows[i].id;
+            rn[i] = page->rows[i].n;
+            for (int j = 0; j < rn[i]; j++) r->xt[page->rows[i].first + j] = b->ids[page->titles[page->rows[i].first + j]];
+        }
+        if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr,
+                             MQ_MIN(page->n_rows, 50), rid, rn, &err);
+        else mq__err_set(&err, rc, "out of memory");
     }
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -843,7 +1107,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         mq_buf_puts(&out, "{\"member\":");
         mq_buf_json_str(&out, member, strlen(member));
         mq_buf_puts(&out, ",\"model_version\":");
-        mq_buf_json_str(&out, b->version, strlen(b->version));
+        mq_buf_json_str(&out, mversion, strlen(mversion));
+        mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,", page->cold ? "true" : "false");
         mq__page_json(page, &pc, &out);
         mq_buf_puts(&out, "}\n");
@@ -865,6 +1130,12 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         return send_error(s, c, cs, 400, "%s", why);
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq__xps_result xr;
+    altmodel *am;
+    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
+    const mq_model *model = am ? am->m : b->main;
+    const char *mversion = am ? am->version : b->version;
     reqctx *r = reqctx_get(s, MQ_MAX(b->n_titles, 1));
     if (!r) { bundle_release(b); return send_error(s, c, cs, 500, "out of memory"); }
     mq_err err = {0, ""};
@@ -883,7 +1154,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             /* every history title is excluded, also those not fed to the model */
             for (int i = 0; i < n_hist; i++) ex[i] = r->hist[i].title;
             mq_filter f = {false, ex, n_hist, -1};
-            got = mq_model_recommend(b->main, r->hidx, NULL, n_pos, &f, (int)n, top, sc, &err);
+            got = mq_model_recommend(model, r->hidx, NULL, n_pos, &f, (int)n, top, sc, &err);
             if (got < 0) rc = got;
         } else {
             for (int32_t k = 0; k < b->n_titles && got < n; k++) {
@@ -896,6 +1167,13 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             }
         }
     }
+    char page_id[MQ_PAGE_ID_MAX + 1];
+    mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
+    if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
+        for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
+        const char *rid = "recommendations";
+        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, 1, &rid, &got, &err);
+    } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
     } else {
@@ -904,7 +1182,8 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq_buf_puts(&out, "{\"member\":");
         mq_buf_json_str(&out, member, strlen(member));
         mq_buf_puts(&out, ",\"model_version\":");
-        mq_buf_json_str(&out, b->version, strlen(b->version));
+        mq_buf_json_str(&out, mversion, strlen(mversion));
+        mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
         for (int i = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
@@ -915,7 +1194,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             float why_w[3];
             int nw = 0;
             if (!cold && explain) {
-                nw = mq_model_explain(b->main, r->hidx, NULL, n_pos, top[i], 3, why_t, why_w, NULL);
+                nw = mq_model_explain(model, r->hidx, NULL, n_pos, top[i], 3, why_t, why_w, NULL);
                 if (nw < 0) nw = 0;
             }
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
@@ -956,33 +1235,64 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
     char why[300];
     long n;
     if (q_int(c, "n", 1, SIM_N, 20, &n, why, sizeof why)) return send_error(s, c, cs, 400, "%s", why);
+    /* ?member=ID: the member looking (assigned to experiments, and the list is an exposure) */
+    const char *member = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "member");
+    if (member && !valid_id(member))
+        return send_error(s, c, cs, 400, "query 'member' must be 1 to %d bytes of UTF-8", MQ_ID_MAX);
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
     enum MHD_Result ret;
+    mq__xps_result xr = {0};
+    altmodel *am = NULL;
+    if (member) {
+        int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+        if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
+    }
+    const char *mversion = am ? am->version : b->version;
     int32_t t = mq_model_title_index(b->main, title);
+    reqctx *r = NULL;
     if (t < 0) {
         ret = send_error(s, c, cs, 404, "title '%.255s' is not in the catalog", title);
+    } else if (!(r = reqctx_get(s, MQ_MAX(b->n_titles, 1)))) {
+        ret = send_error(s, c, cs, 500, "out of memory");
     } else {
         int32_t out_t[SIM_N];
         float out_s[SIM_N];
-        int got = similar_cb(b, t, (int)n, out_t, out_s);
-        mq_buf out;
-        mq_buf_init(&out);
-        mq_buf_puts(&out, "{\"title\":");
-        title_obj(&out, b, t);
-        mq_buf_puts(&out, "},\"model_version\":");
-        mq_buf_json_str(&out, b->version, strlen(b->version));
-        mq_buf_puts(&out, ",\"titles\":[");
-        for (int i = 0; i < got; i++) {
-            if (i) mq_buf_putc(&out, ',');
-            title_obj(&out, b, out_t[i]);
-            mq_buf_puts(&out, ",\"score\":");
-            mq_buf_json_num(&out, out_s[i]);
-            mq_buf_putc(&out, '}');
+        int got = am ? alt_similar_cb(am, t, (int)n, out_t, out_s) : similar_cb(b, t, (int)n, out_t, out_s);
+        char page_id[MQ_PAGE_ID_MAX + 1];
+        mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
+        mq_err err = {0, ""};
+        int rc = 0;
+        if (member && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
+            for (int i = 0; i < got; i++) r->xt[i] = b->ids[out_t[i]];
+            char rid[MQ_ID_MAX + 16];
+            snprintf(rid, sizeof rid, "similar:%s", title);
+            const char *rp = rid;
+            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, 1, &rp, &got, &err);
+        } else if (rc) mq__err_set(&err, rc, "out of memory");
+        if (rc) {
+            ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
+        } else {
+            mq_buf out;
+            mq_buf_init(&out);
+            mq_buf_puts(&out, "{\"title\":");
+            title_obj(&out, b, t);
+            mq_buf_puts(&out, "},\"model_version\":");
+            mq_buf_json_str(&out, mversion, strlen(mversion));
+            mq__xps_json(&out, b->xps, &xr, page_id);
+            mq_buf_puts(&out, ",\"titles\":[");
+            for (int i = 0; i < got; i++) {
+                if (i) mq_buf_putc(&out, ',');
+                title_obj(&out, b, out_t[i]);
+                mq_buf_puts(&out, ",\"score\":");
+                mq_buf_json_num(&out, out_s[i]);
+                mq_buf_putc(&out, '}');
+            }
+            mq_buf_puts(&out, "]}\n");
+            ret = send_buf(s, c, cs, 200, &out, "application/json");
         }
-        mq_buf_puts(&out, "]}\n");
-        ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
+    reqctx_put(s, r);
     bundle_release(b);
     return ret;
 }
@@ -1007,6 +1317,42 @@ static int json_id(const cJSON *o, const char *name, char *dst, int i, char *why
     }
     snprintf(why, cap, "event %d: field '%s' must be a string or an integer", i, name);
     return -1;
+}
+
+/* An optional string field of at most max bytes of UTF-8 (absent: ""). */
+static int opt_str(const cJSON *o, const char *name, size_t max, char *dst, int i, char *why, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    dst[0] = 0;
+    if (!v) return 0;
+    size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+    if (!cJSON_IsString(v) || n == 0 || n > max || !mq__utf8_valid(v->valuestring, n)) {
+        snprintf(why, cap, "event %d: field '%s' must be a string of 1 to %zu bytes of UTF-8", i, name, max);
+        return -1;
+    }
+    memcpy(dst, v->valuestring, n + 1);
+    return 0;
+}
+
+/* Attribution: page_id (a page this server family answered), row (row id), position (0-based
+ * within the row), event_id (the client's id for retries). All optional. */
+static int parse_attribution(const cJSON *o, int i, mq_event *e, char *why, size_t cap)
+{
+    if (opt_str(o, "page_id", MQ_PAGE_ID_MAX, e->page_id, i, why, cap) ||
+        opt_str(o, "row", MQ_ROW_ID_MAX, e->row, i, why, cap) ||
+        opt_str(o, "event_id", MQ_EVENT_ID_MAX, e->event_id, i, why, cap))
+        return -1;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "position");
+    if (p) {
+        if (!cJSON_IsNumber(p) || !(p->valuedouble >= 0 && p->valuedouble <= 1e6) ||
+            p->valuedouble != (double)(int32_t)p->valuedouble) {
+            snprintf(why, cap, "event %d: field 'position' must be an integer in [0, 1000000] (0-based within the row)", i);
+            return -1;
+        }
+        e->has_position = true;
+        e->position = (int32_t)p->valuedouble;
+    }
+    return 0;
 }
 
 static int parse_event(const cJSON *o, int i, mq_event *e, char *why, size_t cap)
@@ -1037,7 +1383,7 @@ static int parse_event(const cJSON *o, int i, mq_event *e, char *why, size_t cap
         snprintf(why, cap, "event %d: field 'value' (seconds watched) must be >= 0", i);
         return -1;
     }
-    return 0;
+    return parse_attribution(o, i, e, why, cap);
 }
 
 #define MAX_EVENTS 10000
@@ -1149,6 +1495,46 @@ out:
     return ret;
 }
 
+/* GET /v1/experiments and /v1/experiments/{name}/report (src/serve/xp_report.c). */
+static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, conn_state *cs, const char *name)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                             .finish_seconds = s->o.finish_seconds};
+    mq_buf o, dj;
+    mq_buf_init(&o);
+    mq_buf_init(&dj);
+    /* the drift of each variant's model, for the report */
+    const mq_xp_experiment *xe = name && b->xps ? mq_xp_config_find(&b->xps->xp, name) : NULL;
+    for (int v = 0; xe && v < xe->n_variants; v++) {
+        const mq__xps_treat *t = &b->xps->treat[(xe - b->xps->xp.exps) * MQ_XP_MAX_VARIANTS + v];
+        const drift *d = t->model_slot > 0 ? &b->alt[t->model_slot - 1].drift : &b->drift;
+        const char *mn = t->model_slot > 0 ? b->alt[t->model_slot - 1].name : "main";
+        mq_buf_puts(&dj, v ? ",{\"variant\":" : "{\"variant\":");
+        mq_buf_json_str(&dj, xe->variants[v], strlen(xe->variants[v]));
+        mq_buf_puts(&dj, ",\"model\":");
+        mq_buf_json_str(&dj, mn, strlen(mn));
+        double psi = drift_psi(d);
+        mq_buf_puts(&dj, ",\"psi\":");
+        if (isfinite(psi)) mq_buf_json_num(&dj, psi);
+        else mq_buf_puts(&dj, "\"unknown\"");
+        mq_buf_putc(&dj, '}');
+    }
+    mq_err err = {0, ""};
+    int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
+           : name ? mq__xpr_report(b->xps, s->guard, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                                   mq_buf_cstr(&dj), mq__xps_now(), &o, &err)
+                  : mq__xpr_list(b->xps, s->guard, &co, mq__xps_now(), &o, &err);
+    bundle_release(b);
+    mq_buf_release(&dj);
+    if (rc) {
+        mq_buf_release(&o);
+        return send_error(s, c, cs, err_status(rc), "%s", err.msg);
+    }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
 static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     mq_buf o;
@@ -1202,6 +1588,19 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                       "# HELP marquee_event_log_records Records in the event log.\n"
                       "# TYPE marquee_event_log_records gauge\nmarquee_event_log_records %llu\n",
                   (unsigned long long)ls.commits, (unsigned long long)ls.records);
+    if (s->exlog) {
+        mq__exlog_stats xs;
+        mq__exlog_get_stats(s->exlog, &xs);
+        mq_buf_printf(&o, "# HELP marquee_exposure_log_records Records in the exposure log.\n"
+                          "# TYPE marquee_exposure_log_records gauge\nmarquee_exposure_log_records %llu\n"
+                          "# HELP marquee_exposure_log_syncs_total Background fdatasyncs of the exposure log.\n"
+                          "# TYPE marquee_exposure_log_syncs_total counter\nmarquee_exposure_log_syncs_total %llu\n",
+                      (unsigned long long)xs.records, (unsigned long long)xs.syncs);
+    }
+    mq__xpg_metrics(s->guard, &o);
+    mq_buf_printf(&o, "# HELP marquee_exposure_log_failures_total Pages refused because their exposure could not be logged.\n"
+                      "# TYPE marquee_exposure_log_failures_total counter\nmarquee_exposure_log_failures_total %llu\n",
+                  atomic_load(&s->exposures_failed));
     mq_buf_printf(&o, "# HELP marquee_model_reloads_total Successful model loads.\n"
                       "# TYPE marquee_model_reloads_total counter\nmarquee_model_reloads_total %llu\n"
                       "# HELP marquee_model_reload_failures_total Failed reloads (the old model kept serving).\n"
@@ -1213,6 +1612,16 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                         "marquee_model_info{version=");
         mq_buf_json_str(&o, b->version, strlen(b->version));
         mq_buf_printf(&o, ",titles=\"%d\"} 1\n", b->n_titles);
+        mq_buf_puts(&o, "# HELP marquee_model_score_psi Population Stability Index of the live pages' best-100 scores "
+                        "against the model's training deciles (NaN: unknown, an old artifact or no pages yet).\n"
+                        "# TYPE marquee_model_score_psi gauge\n");
+        mq_buf_puts(&o, "marquee_model_score_psi{model=\"main\"} ");
+        mq_buf_printf(&o, "%.6g\n", drift_psi(&b->drift));
+        for (int k = 0; k < b->n_alt; k++) {
+            mq_buf_puts(&o, "marquee_model_score_psi{model=");
+            mq_buf_json_str(&o, b->alt[k].name, strlen(b->alt[k].name));
+            mq_buf_printf(&o, "} %.6g\n", drift_psi(&b->alt[k].drift));
+        }
         mq_buf_printf(&o, "# HELP marquee_similar_lists_cached Titles whose similar-titles list is "
                           "computed (of marquee_model_info's titles).\n"
                           "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",
@@ -1280,6 +1689,8 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     else if (match_id(url, "/v1/members/", "/homepage", id)) route = R_HOMEPAGE;
     else if (match_id(url, "/v1/members/", "/recommendations", id)) route = R_RECS;
     else if (match_id(url, "/v1/titles/", "/similar", id)) route = R_SIMILAR;
+    else if (!strcmp(url, "/v1/experiments")) route = R_XP;
+    else if (match_id(url, "/v1/experiments/", "/report", id)) route = R_XP_REPORT;
     cs->route = route;
     if (route == R_OTHER) return send_error(s, c, cs, 404, "no route for %.200s %.200s", method, url);
     bool writes = route == R_EVENTS || route == R_RELOAD;
@@ -1299,6 +1710,7 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_RECS: return h_recs(s, c, cs, id);
     case R_SIMILAR: return h_similar(s, c, cs, id);
     case R_EVENTS: return h_events(s, c, cs);
+    case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, route == R_XP ? NULL : id);
     case R_RELOAD: {
         mq_err err = {0, ""};
         int rc = mq_server_reload(s, &err);
@@ -1400,6 +1812,26 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
     return rc;
 }
 
+/* The experiments checker: once a second, the due guardrail checks and ramp steps of the
+ * current experiments (src/serve/xp_guard.c). */
+static void *guard_main(void *arg)
+{
+    mq_server *s = arg;
+    while (!atomic_load(&s->guard_quit)) {
+        for (int i = 0; i < 10 && !atomic_load(&s->guard_quit); i++) usleep(100000);
+        bundle *b = bundle_acquire(s);
+        if (b && b->xps) {
+            mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                                     .finish_seconds = s->o.finish_seconds};
+            mq_err err = {0, ""};
+            if (mq__xpg_check(s->guard, b->xps, &co, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
+                mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
+        }
+        bundle_release(b);
+    }
+    return NULL;
+}
+
 int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
 {
     *out = NULL;
@@ -1447,8 +1879,22 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         rc = mq_data_open(o->data, &lo, &s->data, err);
         if (rc) goto fail;
     }
+    /* the exposure log (default <models>/exposures) and the experiments' state beside it,
+     * before the first bundle and page */
+    s->boot_id = mq__xps_boot_id();
+    snprintf(s->exposures, sizeof s->exposures, "%s", o->exposures ? o->exposures : "");
+    if (!o->exposures) snprintf(s->exposures, sizeof s->exposures, "%s/exposures", o->models);
+    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err))) goto fail;
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
+    if (s->o.exposure_log != MQ__EXPO_OFF) {
+        rc = mq__exlog_open(s->exposures, 0, &s->log, &s->exlog, err);
+        if (rc) goto fail;
+        mq__exlog_stats xs;
+        mq__exlog_get_stats(s->exlog, &xs);
+        mq__logf(&s->log, "serve: exposure log %s (%s): %llu records", s->exposures,
+                 s->o.exposure_log == MQ__EXPO_SUMMARY ? "summary" : "full", (unsigned long long)xs.records);
+    }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
     mq_evlog_id(s->events, log_id);
@@ -1480,6 +1926,11 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         goto fail;
     }
     s->trend_thread_started = true;
+    if (pthread_create(&s->guard_thread, NULL, guard_main, s) != 0) {
+        rc = mq__err_set(err, MQ_ENOMEM, "serve: cannot start the experiments checker thread");
+        goto fail;
+    }
+    s->guard_started = true;
     mq__logf(&s->log, "serve: trending: %llu events counted from the log, half-life %g days, "
              "refreshed every %g s", (unsigned long long)mq_trend_counted(s->trend),
              s->o.trending_half_life > 0 ? s->o.trending_half_life
@@ -1541,7 +1992,13 @@ void mq_server_stop(mq_server *s)
         pthread_mutex_unlock(&s->tmu);
         pthread_join(s->trend_thread, NULL);
     }
+    if (s->guard_started) {
+        atomic_store(&s->guard_quit, true);
+        pthread_join(s->guard_thread, NULL);
+    }
     mq_evlog_close(s->evlog);
+    mq__exlog_close(s->exlog);
+    mq__xpg_close(s->guard);
     mq_store_close(s->store);
     mq_trend_pub_destroy(s->trend_pub);
     mq_trend_destroy(s->trend);

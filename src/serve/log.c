@@ -1,20 +1,22 @@
 /* log.c: the durable event log: append-only segment files, a CRC-32C per record, group
  * commit, replay at start-up, torn-tail recovery.
  *
- * Layout. A log is a directory of segments named by the sequence number of their first record,
- * "%020llu.log" (sequence numbers start at 1 and run on across segments, so a record's number
- * is its position in the whole log). A segment starts with a 16-byte header, "MQEVLOG1" and the
- * first sequence (u64 little-endian), then records:
+ * Layout. A log is a directory of segments (seglog.c: "%020llu.log" named by the sequence of
+ * their first record; sequence numbers start at 1 and run on across segments, so a record's
+ * number is its position in the whole log), magic "MQEVLOG1", records
  *
  *     u32 len | u32 crc | payload[len]        crc = CRC-32C(len bytes || payload)
  *     payload = i64 time | f32 value | u8 kind | u8 member_len | u8 title_len | member | title
+ *               [ u8 flags | (1) u8 n page_id | (2) u16 n row | (4) i32 position
+ *                 | (8) u8 n event_id ]
  *
- * Recovery. open() reads every segment. A record whose length runs past the end of the last
- * segment, or that fails its CRC and is the last thing in the file, or that is followed only by
- * zero bytes (a filesystem that extended the file before the data landed) is a torn write: the
- * file is cut back to the last good record. Damage anywhere else (a bad record followed by
- * more data, a bad header, a gap in sequence numbers) is MQ_ECORRUPT naming segment and offset:
- * it is not what a crash does, and dropping it silently could lose acknowledged events.
+ * The bracketed attribution extension is present only when the event carries one of those
+ * fields (flags says which, in that order); a record without it is the format written before
+ * attribution existed, so old logs read unchanged.
+ *
+ * Recovery (seglog.c's rules). open() reads every segment. A torn final record (crash during
+ * a write) is cut back; damage anywhere else is MQ_ECORRUPT naming segment and offset: it is
+ * not what a crash does, and dropping it silently could lose acknowledged events.
  *
  * Group commit. Appenders encode their records outside the lock, then under the lock add them
  * to the pending buffer and take sequence numbers. The first appender that finds no commit in
@@ -28,7 +30,7 @@
  * Threads: all state is under l->mu; the leader role (l->flushing) makes file writes, fsync,
  * rollover and apply calls single-threaded and in sequence order.
  */
-#include "serve/serve.h"
+#include "serve/seglog.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,10 +43,18 @@
 #include <unistd.h>
 
 #define SEG_MAGIC "MQEVLOG1"
-#define SEG_HDR 16
-#define REC_HDR 8
+#define SEG_HDR MQ__SEG_HDR
+#define REC_HDR MQ__SEG_REC_HDR
 #define PAYLOAD_FIXED 15
-#define REC_MAX (REC_HDR + PAYLOAD_FIXED + 2 * MQ_ID_MAX)
+#define EXT_MAX (1 + 1 + MQ_PAGE_ID_MAX + 2 + MQ_ROW_ID_MAX + 4 + 1 + MQ_EVENT_ID_MAX)
+#define PAYLOAD_MAX (PAYLOAD_FIXED + 2 * MQ_ID_MAX + EXT_MAX)
+#define REC_MAX (REC_HDR + PAYLOAD_MAX)
+#define EXT_PAGE 1
+#define EXT_ROW 2
+#define EXT_POS 4
+#define EXT_EVID 8
+
+static const mq__seg_fmt evlog_fmt = {SEG_MAGIC, "event log", PAYLOAD_FIXED + 2, PAYLOAD_MAX, false};
 #define REPLAY_BATCH 4096
 
 typedef struct async_cb {
@@ -87,25 +97,6 @@ int mq_fsync_parse(const char *s)
 
 /* ---- encoding ---- */
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 static int check_event(const mq_event *e, mq_err *err)
 {
     size_t ml = strnlen(e->member, MQ_ID_MAX + 1), tl = strnlen(e->title, MQ_ID_MAX + 1);
@@ -117,6 +108,12 @@ static int check_event(const mq_event *e, mq_err *err)
                            MQ_ID_MAX);
     if (e->kind < 0 || e->kind >= MQ_EV_COUNT)
         return mq__err_set(err, MQ_EINVAL, "event: kind %d is out of range", (int)e->kind);
+    if (strnlen(e->page_id, MQ_PAGE_ID_MAX + 1) > MQ_PAGE_ID_MAX ||
+        strnlen(e->row, MQ_ROW_ID_MAX + 1) > MQ_ROW_ID_MAX ||
+        strnlen(e->event_id, MQ_EVENT_ID_MAX + 1) > MQ_EVENT_ID_MAX)
+        return mq__err_set(err, MQ_EINVAL, "event: page_id, row or event_id is too long");
+    if (e->has_position && e->position < 0)
+        return mq__err_set(err, MQ_EINVAL, "event: position %d is negative", (int)e->position);
     return 0;
 }
 
@@ -124,103 +121,90 @@ static int check_event(const mq_event *e, mq_err *err)
 static size_t encode(const mq_event *e, unsigned char *p)
 {
     size_t ml = strlen(e->member), tl = strlen(e->title);
-    uint32_t len = (uint32_t)(PAYLOAD_FIXED + ml + tl);
     unsigned char *q = p + REC_HDR;
-    put_u64(q, (uint64_t)e->time);
+    mq__put_u64(q, (uint64_t)e->time);
     uint32_t fv;
     memcpy(&fv, &e->value, 4);
-    put_u32(q + 8, fv);
+    mq__put_u32(q + 8, fv);
     q[12] = (unsigned char)e->kind;
     q[13] = (unsigned char)ml;
     q[14] = (unsigned char)tl;
     memcpy(q + 15, e->member, ml);
     memcpy(q + 15 + ml, e->title, tl);
-    put_u32(p, len);
-    uint32_t crc = mq_crc32c(0, p, 4);
-    crc = mq_crc32c(crc, q, len);
-    put_u32(p + 4, crc);
-    return REC_HDR + len;
+    size_t len = PAYLOAD_FIXED + ml + tl;
+    size_t pl = strlen(e->page_id), rl = strlen(e->row), il = strlen(e->event_id);
+    unsigned flags = (pl ? EXT_PAGE : 0) | (rl ? EXT_ROW : 0) | (e->has_position ? EXT_POS : 0) |
+                     (il ? EXT_EVID : 0);
+    if (flags) {
+        q[len++] = (unsigned char)flags;
+        if (pl) { q[len++] = (unsigned char)pl; memcpy(q + len, e->page_id, pl); len += pl; }
+        if (rl) { q[len++] = (unsigned char)(rl & 0xff); q[len++] = (unsigned char)(rl >> 8); memcpy(q + len, e->row, rl); len += rl; }
+        if (e->has_position) { mq__put_u32(q + len, (uint32_t)e->position); len += 4; }
+        if (il) { q[len++] = (unsigned char)il; memcpy(q + len, e->event_id, il); len += il; }
+    }
+    return mq__seg_frame(p, (uint32_t)len);
 }
 
-/* Decodes the record at p (avail bytes). Returns its size, 0 when it is torn or corrupt
- * (*why says which), with *runs_past set when its length runs beyond avail. */
-static size_t decode(const unsigned char *p, size_t avail, mq_event *e, const char **why,
-                     bool *runs_past)
+/* Decodes a payload whose frame and CRC are good. Returns 0 or MQ__SEG_BAD (*why). */
+static int decode(const unsigned char *q, uint32_t len, mq_event *e, const char **why)
 {
-    *runs_past = false;
-    if (avail < REC_HDR) { *why = "short record header"; *runs_past = true; return 0; }
-    uint32_t len = get_u32(p);
-    if (len < PAYLOAD_FIXED || len > PAYLOAD_FIXED + 2 * MQ_ID_MAX) {
-        *why = "record length out of range";
-        return 0;
-    }
-    if (avail < REC_HDR + (size_t)len) { *why = "record runs past the end"; *runs_past = true; return 0; }
-    uint32_t crc = mq_crc32c(0, p, 4);
-    crc = mq_crc32c(crc, p + REC_HDR, len);
-    if (crc != get_u32(p + 4)) { *why = "CRC-32C mismatch"; return 0; }
-    const unsigned char *q = p + REC_HDR;
     size_t ml = q[13], tl = q[14];
-    if (ml == 0 || tl == 0 || PAYLOAD_FIXED + ml + tl != len || q[12] >= MQ_EV_COUNT) {
+    if (ml == 0 || tl == 0 || PAYLOAD_FIXED + ml + tl > len || q[12] >= MQ_EV_COUNT) {
         *why = "record fields inconsistent";
-        return 0;
+        return MQ__SEG_BAD;
     }
-    e->time = (int64_t)get_u64(q);
-    uint32_t fv = get_u32(q + 8);
+    e->time = (int64_t)mq__get_u64(q);
+    uint32_t fv = mq__get_u32(q + 8);
     memcpy(&e->value, &fv, 4);
     e->kind = q[12];
     memcpy(e->member, q + 15, ml);
     e->member[ml] = 0;
     memcpy(e->title, q + 15 + ml, tl);
     e->title[tl] = 0;
-    return REC_HDR + len;
-}
-
-/* ---- segments ---- */
-
-typedef struct seglist {
-    uint64_t *first;
-    int n;
-} seglist;
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int list_segments(const char *dir, seglist *sl, mq_err *err)
-{
-    sl->first = NULL;
-    sl->n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return mq__err_set(err, errno == ENOENT ? MQ_ENOTFOUND : MQ_EIO,
-                               "event log '%s': %s", dir, strerror(errno));
-    int cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *nm = de->d_name;
-        size_t len = strlen(nm);
-        if (len != 24 || strcmp(nm + 20, ".log") != 0) continue;
-        bool digits = true;
-        for (int i = 0; i < 20; i++) digits &= nm[i] >= '0' && nm[i] <= '9';
-        if (!digits) continue;
-        if (sl->n == cap) {
-            cap = cap ? 2 * cap : 16;
-            uint64_t *p = realloc(sl->first, (size_t)cap * sizeof *p);
-            if (!p) { closedir(d); free(sl->first); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
-            sl->first = p;
-        }
-        sl->first[sl->n++] = strtoull(nm, NULL, 10);
+    e->page_id[0] = e->row[0] = e->event_id[0] = 0;
+    e->has_position = false;
+    e->position = 0;
+    size_t off = PAYLOAD_FIXED + ml + tl;
+    if (off == len) return 0;
+    unsigned flags = q[off++];
+    *why = "record attribution fields inconsistent";
+    if (!flags || flags > 15) return MQ__SEG_BAD;
+    if (flags & EXT_PAGE) {
+        size_t n = off < len ? q[off++] : 0;
+        if (!n || n > MQ_PAGE_ID_MAX || off + n > len) return MQ__SEG_BAD;
+        memcpy(e->page_id, q + off, n);
+        e->page_id[n] = 0;
+        off += n;
     }
-    closedir(d);
-    if (sl->n > 1) qsort(sl->first, (size_t)sl->n, sizeof *sl->first, cmp_u64);
+    if (flags & EXT_ROW) {
+        if (off + 2 > len) return MQ__SEG_BAD;
+        size_t n = (size_t)q[off] | (size_t)q[off + 1] << 8;
+        off += 2;
+        if (!n || n > MQ_ROW_ID_MAX || off + n > len) return MQ__SEG_BAD;
+        memcpy(e->row, q + off, n);
+        e->row[n] = 0;
+        off += n;
+    }
+    if (flags & EXT_POS) {
+        if (off + 4 > len) return MQ__SEG_BAD;
+        e->position = (int32_t)mq__get_u32(q + off);
+        e->has_position = true;
+        off += 4;
+        if (e->position < 0) return MQ__SEG_BAD;
+    }
+    if (flags & EXT_EVID) {
+        size_t n = off < len ? q[off++] : 0;
+        if (!n || n > MQ_EVENT_ID_MAX || off + n > len) return MQ__SEG_BAD;
+        memcpy(e->event_id, q + off, n);
+        e->event_id[n] = 0;
+        off += n;
+    }
+    if (off != len) return MQ__SEG_BAD;
+    *why = NULL;
     return 0;
 }
 
-static void seg_path(char *out, size_t cap, const char *dir, uint64_t first)
-{
-    snprintf(out, cap, "%s/%020llu.log", dir, (unsigned long long)first);
-}
+/* ---- segments (seglog.c) ---- */
 
 typedef struct scan_cb {
     mq_evlog_apply_fn fn;
@@ -239,123 +223,45 @@ static int scan_flush(scan_cb *c)
     return rc;
 }
 
-/* Walks one segment's records from expected_seq. *good_end: byte offset after the last good
- * record; *torn: a torn tail follows it (allowed only in the last segment). */
-static int scan_segment(const char *path, const unsigned char *p, size_t len, bool last,
-                        uint64_t first, uint64_t *seq, scan_cb *cb, size_t *good_end,
-                        bool *torn, mq_err *err)
+/* seglog's record callback: decodes into the batch, delivers full batches. */
+static int scan_rec(void *user, const unsigned char *payload, uint32_t len, uint64_t seq,
+                    const char **why)
 {
-    *torn = false;
-    *good_end = 0;
-    if (len < SEG_HDR) {
-        if (last) { *torn = true; return 0; }   /* crashed while creating it */
-        return mq__err_set(err, MQ_ECORRUPT, "%s: truncated segment header (%zu bytes)", path, len);
-    }
-    if (memcmp(p, SEG_MAGIC, 8) != 0)
-        return mq__err_set(err, MQ_ECORRUPT, "%s: bad magic (not an event log segment)", path);
-    if (get_u64(p + 8) != first || first != *seq)
-        return mq__err_set(err, MQ_ECORRUPT,
-                           "%s: segment starts at sequence %llu, expected %llu", path,
-                           (unsigned long long)get_u64(p + 8), (unsigned long long)*seq);
-    size_t off = SEG_HDR;
-    while (off < len) {
-        mq_event *e = cb ? &cb->buf[cb->n] : NULL;
-        mq_event tmp;
-        const char *why = "";
-        bool past;
-        size_t r = decode(p + off, len - off, e ? e : &tmp, &why, &past);
-        if (!r) {
-            bool zeros = true;
-            for (size_t i = off; i < len && zeros; i++) zeros = p[i] == 0;
-            /* where the bad record would end, if its length field can be believed */
-            bool ends_at_eof = false;
-            if (len - off >= REC_HDR) ends_at_eof = off + REC_HDR + get_u32(p + off) == len;
-            if (last && (past || zeros || ends_at_eof)) {
-                *torn = true;
-                *good_end = off;
-                return 0;
-            }
-            return mq__err_set(err, MQ_ECORRUPT, "%s: byte offset %zu (record %llu): %s", path,
-                               off, (unsigned long long)*seq, why);
+    scan_cb *cb = user;
+    mq_event tmp;
+    mq_event *e = cb->buf ? &cb->buf[cb->n] : &tmp;
+    int rc = decode(payload, len, e, why);
+    if (rc) return rc;
+    if (cb->buf && seq > cb->after) {
+        if (cb->n == 0) cb->buf_first = seq;
+        if (++cb->n == REPLAY_BATCH) {
+            rc = scan_flush(cb);
+            if (rc == MQ__SEG_BAD) rc = MQ_EIO;
+            return rc;
         }
-        if (cb && *seq > cb->after) {
-            if (cb->n == 0) cb->buf_first = *seq;
-            if (++cb->n == REPLAY_BATCH) {
-                int rc = scan_flush(cb);
-                if (rc) return rc;
-            }
-        }
-        (*seq)++;
-        off += r;
     }
-    *good_end = off;
     return 0;
 }
 
-/* Scans all segments of dir. With repair, truncates a torn tail (reporting it). *last_first
- * and *last_len describe the last segment (0 if none). */
+/* Scans all segments of dir. With repair, truncates a torn tail (reporting it). */
 static int scan_dir(const char *dir, scan_cb *cb, bool repair, const mq_log *log,
-                    uint64_t *next_seq, uint64_t *last_first, int64_t *last_len,
-                    mq_evlog_stats *st, mq_err *err)
+                    mq__seg_scan_out *so, mq_evlog_stats *st, mq_err *err)
 {
-    seglist sl;
-    int rc = list_segments(dir, &sl, err);
-    if (rc) return rc;
-    uint64_t seq = sl.n ? sl.first[0] : 1;
-    *last_first = 0;
-    *last_len = 0;
-    if (st) { st->segments = (uint64_t)sl.n; st->bytes = 0; }
-    for (int i = 0; i < sl.n && !rc; i++) {
-        char path[4200];
-        seg_path(path, sizeof path, dir, sl.first[i]);
-        const void *data;
-        size_t len;
-        rc = mq__file_map(path, &data, &len, err);
-        if (rc) break;
-        size_t good;
-        bool torn;
-        bool last = i == sl.n - 1;
-        rc = scan_segment(path, data, len, last, sl.first[i], &seq, cb, &good, &torn, err);
-        mq__file_unmap(data, len);
-        if (rc) break;
-        if (torn) {
-            if (repair) {
-                size_t keep = good >= SEG_HDR ? good : 0;
-                if (truncate(path, (off_t)keep) != 0) {
-                    rc = mq__err_set(err, MQ_EIO, "%s: truncate: %s", path, strerror(errno));
-                    break;
-                }
-                mq__logf(log, "event log: %s: dropped a torn final record (%zu bytes after offset %zu)",
-                         path, len - keep, keep);
-                if (st) st->truncated_bytes += len - keep;
-                good = keep;
-            }
-        } else {
-            good = len;
-        }
-        if (st) st->bytes += (int64_t)good;
-        if (last) { *last_first = sl.first[i]; *last_len = (int64_t)good; }
+    int rc = mq__seg_scan(dir, &evlog_fmt, scan_rec, cb, repair, log, so, err);
+    if (st) {
+        st->segments = so->segments;
+        st->bytes = so->bytes;
+        st->truncated_bytes += so->truncated_bytes;
     }
-    free(sl.first);
-    if (!rc && cb) rc = scan_flush(cb);
-    *next_seq = seq;
+    if (!rc && cb->buf) rc = scan_flush(cb);
     return rc;
-}
-
-static int fsync_dir(const char *dir, mq_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return mq__err_set(err, MQ_EIO, "event log '%s': %s", dir, strerror(errno));
-    int r = fsync(fd);
-    close(fd);
-    return r ? mq__err_set(err, MQ_EIO, "event log '%s': fsync: %s", dir, strerror(errno)) : 0;
 }
 
 /* Opens (creating with a header if empty) the segment starting at first for appending. */
 static int open_segment(mq_evlog *l, uint64_t first, mq_err *err)
 {
     char path[4200];
-    seg_path(path, sizeof path, l->dir, first);
+    mq__seg_path(path, sizeof path, l->dir, first);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(errno));
     struct stat sb;
@@ -366,15 +272,14 @@ static int open_segment(mq_evlog *l, uint64_t first, mq_err *err)
     int64_t size = sb.st_size;
     if (size < SEG_HDR) {
         unsigned char h[SEG_HDR];
-        memcpy(h, SEG_MAGIC, 8);
-        put_u64(h + 8, first);
+        mq__seg_header(h, SEG_MAGIC, first);
         if (pwrite(fd, h, SEG_HDR, 0) != SEG_HDR || (l->o.fsync != MQ_FSYNC_NONE && fsync(fd))) {
             int e = errno;
             close(fd);
             return mq__err_set(err, MQ_EIO, "%s: writing header: %s", path, strerror(e));
         }
         size = SEG_HDR;
-        int rc = l->o.fsync != MQ_FSYNC_NONE ? fsync_dir(l->dir, err) : 0;
+        int rc = l->o.fsync != MQ_FSYNC_NONE ? mq__fsync_dir(l->dir, err) : 0;
         if (rc) { close(fd); return rc; }
         l->st.segments++;
         l->st.bytes += SEG_HDR;
@@ -385,27 +290,11 @@ static int open_segment(mq_evlog *l, uint64_t first, mq_err *err)
     return 0;
 }
 
-static int mkdir_p(const char *dir, mq_err *err)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return mq__err_set(err, MQ_EIO, "mkdir '%s': %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return mq__err_set(err, MQ_EIO, "mkdir '%s': %s", tmp, strerror(errno));
-    return 0;
-}
-
 int mq_evlog_open(const char *dir, const mq_evlog_opts *opts, mq_evlog **out, mq_err *err)
 {
     *out = NULL;
     if (strlen(dir) >= 4000) return mq__err_set(err, MQ_EINVAL, "event log path too long");
-    int rc = mkdir_p(dir, err);
+    int rc = mq__mkdir_p(dir, err);
     if (rc) return rc;
     mq_evlog *l = calloc(1, sizeof *l);
     if (!l) return mq__err_set(err, MQ_ENOMEM, "out of memory");
@@ -421,11 +310,13 @@ int mq_evlog_open(const char *dir, const mq_evlog_opts *opts, mq_evlog **out, mq
     scan_cb cb = {l->o.apply, l->o.apply_user, l->o.applied_seq, NULL, 0, 0};
     cb.buf = malloc(REPLAY_BATCH * sizeof *cb.buf);
     if (!cb.buf) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
-    uint64_t last_first;
-    int64_t last_len;
-    rc = scan_dir(dir, &cb, true, l->o.log, &l->next_seq, &last_first, &last_len, &l->st, err);
+    mq__seg_scan_out so;
+    rc = scan_dir(dir, &cb, true, l->o.log, &so, &l->st, err);
     free(cb.buf);
     if (rc) goto fail;
+    l->next_seq = so.next_seq;
+    uint64_t last_first = so.last_first;
+    int64_t last_len = so.last_len;
     l->durable_seq = l->next_seq - 1;
     l->st.records = l->durable_seq;
     if (l->o.applied_seq > l->durable_seq)
@@ -720,9 +611,8 @@ int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err
     scan_cb cb = {fn, user, 0, NULL, 0, 0};
     cb.buf = malloc(REPLAY_BATCH * sizeof *cb.buf);
     if (!cb.buf) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    uint64_t next, lf;
-    int64_t ll;
-    int rc = scan_dir(dir, &cb, false, NULL, &next, &lf, &ll, NULL, err);
+    mq__seg_scan_out so;
+    int rc = scan_dir(dir, &cb, false, NULL, &so, NULL, err);
     free(cb.buf);
     return rc;
 }
@@ -730,7 +620,7 @@ int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err
 void mq_evlog_id(const char *dir, char *out)
 {
     char host[256] = "", abs[4096], ident[4400];
-    mkdir_p(dir, NULL);
+    mq__mkdir_p(dir, NULL);
     gethostname(host, sizeof host - 1);
     if (!realpath(dir, abs)) snprintf(abs, sizeof abs, "%s", dir);
     snprintf(ident, sizeof ident, "%s:%s", host, abs);

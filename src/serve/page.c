@@ -67,6 +67,9 @@ typedef struct cand_row {
 } cand_row;
 
 enum { K_CW, K_TOP, K_BYW, K_TREND, K_NEW, K_GENRE, K_POP, K_KINDS };
+_Static_assert(K_KINDS == MQ_PAGE_ROW_KINDS, "row kinds");
+const char *const mq_page_row_kind_names[MQ_PAGE_ROW_KINDS] = {
+    "continue_watching", "top_picks", "because_you_watched", "trending", "new_releases", "genre", "popular"};
 
 struct mq_page_ctx {
     arena_block *arena;
@@ -364,7 +367,7 @@ static cand_row *add_row(builder *b, int kind, double prior)
     cand_row *r = &b->rows[b->n_rows < MAX_CAND_ROWS ? b->n_rows++ : MAX_CAND_ROWS];
     memset(r, 0, sizeof *r);
     r->kind = kind;
-    r->prior = prior;
+    r->prior = prior * (b->req->row_prior ? b->req->row_prior[kind] : 1.0);
     return r;
 }
 

@@ -95,7 +95,7 @@ MQ_TEST(serve_page_golden_output)
         mq_page_req req = {1 + (int)mq_rng_below(&r, 50), 1 + (int)mq_rng_below(&r, 100),
                            lams[mq_rng_below(&r, 7)],
                            mq_rng_below(&r, 4) == 0 ? (int)mq_rng_below(&r, GNG) : -1, ex, nex,
-                           (int)mq_rng_below(&r, 25) - 1, 0, NULL};
+                           (int)mq_rng_below(&r, 25) - 1, 0, NULL, NULL};
         if (p % 4 == 0) { req.rows = 20; req.per_row = 40; req.mmr_lambda = 0.7; }
         const mq_page *pg;
         ASSERT_OK(mq_page_build(ctx, &pc, p % 6 == 5 ? NULL : scores, hist, nh, &req, &pg, &err), &err);

@@ -1,0 +1,389 @@
+/* exposure.c: the exposure log: what every served list showed, to whom, under which variants.
+ *
+ * Records use seglog.c's segments, framing (u32 len | u32 CRC-32C | payload) and torn-tail
+ * rules, with magic "MQEXPLG1". The payload (little-endian):
+ *
+ *     u8 version (1) | u8 flags (1 forced by ?xp=, 2 summary) | u8 route (0 homepage,
+ *     1 recommendations, 2 similar, 3 a guardrail stop: member = the experiment, model_version =
+ *     the reason, one experiment entry naming the variant) | i64 time (unix s) | u8 n member | u8 n page_id |
+ *     u8 n model_version | u8 n_exp { u8 n name | u8 n variant | u8 served (1: default) } |
+ *     u32 n_titles | u16 n_rows { u16 n row_id | u16 nt { u8 n title } x nt }
+ *
+ * where each "u8 n X" is a length followed by X's bytes. A summary record has n_rows = 0
+ * (n_titles still counts what was shown). Row index = order in the record, position = order
+ * within the row.
+ *
+ * Writing. The request thread encodes and frames its record outside any lock (CRC included),
+ * then, under the log's mutex, copies it into the current segment, which is mapped shared
+ * (MAP_SHARED) over a file whose blocks are reserved up front (posix_fallocate: a full disk
+ * fails the segment's creation, never a page copy with SIGBUS). A copy into a shared
+ * mapping is in the kernel's page cache the moment it is done: a crash of the process
+ * (kill -9) after the response was queued cannot lose it, and the request path makes no system
+ * call. A background thread fdatasyncs the segment once a second, so a machine crash loses at
+ * most the last second. Records are copied one at a time under the mutex, so a crash mid-copy
+ * leaves at most one torn record at the end, followed by zeros: the torn-tail rule cuts it
+ * (its page was never answered). A full segment is cut to its used length, synced, unmapped
+ * and closed, and the next one starts at the next sequence number. At open the last segment's
+ * zero tail (preallocation) is cut, then the file extended and mapped again.
+ */
+#include "serve/seglog.h"
+#include "serve/xpserve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXPO_MAGIC "MQEXPLG1"
+#define EXPO_MAX (16u << 20)
+#define EXPO_MIN 17u
+
+static const mq__seg_fmt expo_fmt = {EXPO_MAGIC, "exposure log", EXPO_MIN, EXPO_MAX, true};
+
+typedef struct scan_ctx {
+    int (*fn)(void *user, const mq__expo_rec *r, uint64_t seq);
+    void *user;
+} scan_ctx;
+static int scan_rec(void *user, const unsigned char *payload, uint32_t len, uint64_t seq,
+                    const char **why);
+
+int mq__expo_mode_parse(const char *s)
+{
+    if (!strcmp(s, "full")) return MQ__EXPO_FULL;
+    if (!strcmp(s, "summary")) return MQ__EXPO_SUMMARY;
+    if (!strcmp(s, "off")) return MQ__EXPO_OFF;
+    return -1;
+}
+
+/* ---- encoding ---- */
+
+static void put_str8(mq_buf *b, const char *s)
+{
+    size_t n = s ? strnlen(s, 255) : 0;
+    mq_buf_putc(b, (char)n);
+    mq_buf_put(b, s, n);
+}
+
+static void put_u16(mq_buf *b, unsigned v)
+{
+    unsigned char p[2] = {(unsigned char)(v & 0xff), (unsigned char)(v >> 8)};
+    mq_buf_put(b, p, 2);
+}
+
+int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
+{
+    mq_buf_reset(b);
+    unsigned char hdr[MQ__SEG_REC_HDR] = {0};
+    mq_buf_put(b, hdr, sizeof hdr);
+    unsigned char head[11];
+    head[0] = 1;
+    head[1] = (unsigned char)((e->forced ? 1 : 0) | (summary ? 2 : 0));
+    head[2] = (unsigned char)e->route;
+    mq__put_u64(head + 3, (uint64_t)e->time);
+    mq_buf_put(b, head, sizeof head);
+    put_str8(b, e->member);
+    put_str8(b, e->page_id);
+    put_str8(b, e->model_version);
+    int ne = MQ_MIN(e->n_exp, MQ__XPS_MAX);
+    mq_buf_putc(b, (char)ne);
+    for (int i = 0; i < ne; i++) {
+        put_str8(b, e->exp_name[i]);
+        put_str8(b, e->variant[i]);
+        mq_buf_putc(b, e->served_default[i] ? 1 : 0);
+    }
+    uint32_t total = 0;
+    for (int r = 0; r < e->n_rows; r++) total += (uint32_t)e->row_n[r];
+    unsigned char t4[4];
+    mq__put_u32(t4, total);
+    mq_buf_put(b, t4, 4);
+    if (summary || e->n_rows > 65535) {
+        put_u16(b, 0);
+    } else {
+        put_u16(b, (unsigned)e->n_rows);
+        const char *const *t = e->titles;
+        for (int r = 0; r < e->n_rows; r++) {
+            size_t rl = strnlen(e->row_id[r], 65535);
+            put_u16(b, (unsigned)rl);
+            mq_buf_put(b, e->row_id[r], rl);
+            put_u16(b, (unsigned)MQ_MIN(e->row_n[r], 65535));
+            for (int j = 0; j < e->row_n[r]; j++) put_str8(b, *t++);
+        }
+    }
+    if (b->oom) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    if (b->len - MQ__SEG_REC_HDR > EXPO_MAX)
+        return mq__err_set(err, MQ_ERANGE, "exposure record of %zu bytes is over the limit", b->len);
+    mq__seg_frame((unsigned char *)b->p, (uint32_t)(b->len - MQ__SEG_REC_HDR));
+    return 0;
+}
+
+typedef struct rd { const unsigned char *p, *end; bool bad; } rd;
+
+static unsigned rd_u8(rd *r) { if (r->p + 1 > r->end) { r->bad = true; return 0; } return *r->p++; }
+static unsigned rd_u16(rd *r)
+{
+    if (r->p + 2 > r->end) { r->bad = true; return 0; }
+    unsigned v = (unsigned)r->p[0] | (unsigned)r->p[1] << 8;
+    r->p += 2;
+    return v;
+}
+static mq__expo_str rd_str(rd *r, unsigned n)
+{
+    mq__expo_str s = {(const char *)r->p, (int)n};
+    if (r->p + n > r->end) { r->bad = true; s.n = 0; return s; }
+    r->p += n;
+    return s;
+}
+
+int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
+{
+    rd r = {payload, payload + len, false};
+    memset(o, 0, sizeof *o);
+    if (len < EXPO_MIN || payload[0] != 1 || payload[1] > 3 || payload[2] > 3) return MQ__SEG_BAD;
+    o->forced = payload[1] & 1;
+    o->summary = payload[1] & 2;
+    o->route = payload[2];
+    o->time = (int64_t)mq__get_u64(payload + 3);
+    r.p += 11;
+    o->member = rd_str(&r, rd_u8(&r));
+    o->page_id = rd_str(&r, rd_u8(&r));
+    o->model_version = rd_str(&r, rd_u8(&r));
+    o->n_exp = (int)rd_u8(&r);
+    if (o->n_exp > MQ__XPS_MAX) return MQ__SEG_BAD;
+    for (int i = 0; i < o->n_exp && !r.bad; i++) {
+        o->exp_name[i] = rd_str(&r, rd_u8(&r));
+        o->variant[i] = rd_str(&r, rd_u8(&r));
+        unsigned sd = rd_u8(&r);
+        if (sd > 1) return MQ__SEG_BAD;
+        o->served_default[i] = sd;
+    }
+    if (r.bad || r.p + 4 > r.end) return MQ__SEG_BAD;
+    o->n_titles = mq__get_u32(r.p);
+    r.p += 4;
+    o->n_rows = (int)rd_u16(&r);
+    o->rows = r.p;
+    o->end = r.end;
+    /* walk the rows once to check the lengths add up */
+    uint64_t seen = 0;
+    for (int i = 0; i < o->n_rows && !r.bad; i++) {
+        rd_str(&r, rd_u16(&r));
+        unsigned nt = rd_u16(&r);
+        for (unsigned j = 0; j < nt && !r.bad; j++) rd_str(&r, rd_u8(&r));
+        seen += nt;
+    }
+    if (r.bad || r.p != r.end || o->member.n == 0 || (o->n_rows && seen != o->n_titles)) return MQ__SEG_BAD;
+    return 0;
+}
+
+bool mq__expo_rows_next(const mq__expo_rec *rec, const unsigned char **at, mq__expo_str *row_id,
+                        mq__expo_str *titles, int cap, int *n_titles)
+{
+    if (!*at || *at >= rec->end) return false;
+    rd r = {*at, rec->end, false};
+    *row_id = rd_str(&r, rd_u16(&r));
+    int nt = (int)rd_u16(&r);
+    *n_titles = nt;
+    for (int j = 0; j < nt; j++) {
+        mq__expo_str s = rd_str(&r, rd_u8(&r));
+        if (j < cap) titles[j] = s;
+    }
+    if (r.bad) return false;
+    *at = r.p;
+    return true;
+}
+
+/* ---- the writer ---- */
+
+struct mq__exlog {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char dir[4096];
+    int fd;
+    unsigned char *map;
+    int64_t size, off;              /* mapped size, bytes used */
+    int64_t segment_bytes;
+    uint64_t next_seq;
+    bool dirty, stop, thread_started;
+    pthread_t flusher;
+    const mq_log *log;
+    mq__exlog_stats st;
+};
+
+/* Maps the segment starting at first (creating it with a header), used up to off. mu held. */
+static int map_segment(mq__exlog *l, uint64_t first, int64_t off, mq_err *err)
+{
+    char path[4200];
+    mq__seg_path(path, sizeof path, l->dir, first);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(errno));
+    int64_t size = MQ_MAX(l->segment_bytes, off + (int64_t)EXPO_MAX + MQ__SEG_REC_HDR);
+    /* blocks reserved up front: a full disk is an error here, never a SIGBUS on a page copy */
+    int fe = posix_fallocate(fd, 0, (off_t)size);
+    if (fe == EOPNOTSUPP || fe == EINVAL) fe = ftruncate(fd, (off_t)size) ? errno : 0;
+    if (fe) {
+        close(fd);
+        return mq__err_set(err, MQ_EIO, "%s: reserving %lld bytes: %s", path, (long long)size, strerror(fe));
+    }
+    void *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return mq__err_set(err, MQ_EIO, "%s: mmap: %s", path, strerror(e));
+    }
+    if (off < MQ__SEG_HDR) {
+        mq__seg_header(m, EXPO_MAGIC, first);
+        off = MQ__SEG_HDR;
+        mq__fsync_dir(l->dir, NULL);
+    }
+    l->fd = fd;
+    l->map = m;
+    l->size = size;
+    l->off = off;
+    return 0;
+}
+
+/* Cuts the current segment to its used bytes, syncs and unmaps it. mu held. */
+static void unmap_segment(mq__exlog *l)
+{
+    if (!l->map) return;
+    msync(l->map, (size_t)l->off, MS_SYNC);
+    munmap(l->map, (size_t)l->size);
+    if (ftruncate(l->fd, (off_t)l->off) != 0)
+        mq__logf(l->log, "exposure log '%s': truncate: %s", l->dir, strerror(errno));
+    fdatasync(l->fd);
+    close(l->fd);
+    l->map = NULL;
+    l->fd = -1;
+}
+
+static void *flusher_main(void *arg)
+{
+    mq__exlog *l = arg;
+    pthread_mutex_lock(&l->mu);
+    while (!l->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        if (!l->dirty || l->fd < 0) continue;
+        int fd = dup(l->fd);
+        l->dirty = false;
+        pthread_mutex_unlock(&l->mu);
+        /* fdatasync writes the file's dirty pages, those of the shared mapping included */
+        if (fd >= 0) { fdatasync(fd); close(fd); }
+        pthread_mutex_lock(&l->mu);
+        l->st.syncs++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+int mq__exlog_open(const char *dir, int64_t segment_bytes, const mq_log *log, mq__exlog **out,
+                   mq_err *err)
+{
+    *out = NULL;
+    if (strlen(dir) >= 4000) return mq__err_set(err, MQ_EINVAL, "exposure log path too long");
+    int rc = mq__mkdir_p(dir, err);
+    if (rc) return rc;
+    mq__exlog *l = calloc(1, sizeof *l);
+    if (!l) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    l->fd = -1;
+    l->log = log;
+    l->segment_bytes = segment_bytes > 0 ? segment_bytes : 64 << 20;
+    mq__seg_scan_out so;
+    scan_ctx sc = {NULL, NULL};
+    rc = mq__seg_scan(dir, &expo_fmt, scan_rec, &sc, true, log, &so, err);
+    if (rc) goto fail;
+    l->next_seq = so.next_seq;
+    l->st.records = so.next_seq - 1;
+    l->st.bytes = so.bytes;
+    rc = so.last_first ? map_segment(l, so.last_first, so.last_len, err) : map_segment(l, l->next_seq, 0, err);
+    if (rc) goto fail;
+    if (pthread_create(&l->flusher, NULL, flusher_main, l) != 0) {
+        rc = mq__err_set(err, MQ_ENOMEM, "exposure log: cannot start its flush thread");
+        goto fail;
+    }
+    l->thread_started = true;
+    *out = l;
+    return 0;
+fail:
+    mq__exlog_close(l);
+    return rc;
+}
+
+void mq__exlog_close(mq__exlog *l)
+{
+    if (!l) return;
+    if (l->thread_started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->flusher, NULL);
+    }
+    unmap_segment(l);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    free(l);
+}
+
+int mq__exlog_append(mq__exlog *l, const mq_buf *rec, mq_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (!l->map) {
+        rc = mq__err_set(err, MQ_EIO, "exposure log '%s' failed earlier", l->dir);
+    } else {
+        if (l->off + (int64_t)rec->len > l->size ||
+            (l->off + (int64_t)rec->len > l->segment_bytes && l->off > MQ__SEG_HDR)) {
+            unmap_segment(l);
+            rc = map_segment(l, l->next_seq, 0, err);
+        }
+        if (!rc) {
+            memcpy(l->map + l->off, rec->p, rec->len);
+            l->off += (int64_t)rec->len;
+            l->next_seq++;
+            l->dirty = true;
+            l->st.records++;
+            l->st.bytes += (int64_t)rec->len;
+        }
+    }
+    if (rc) l->st.failures++;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+void mq__exlog_get_stats(mq__exlog *l, mq__exlog_stats *st)
+{
+    pthread_mutex_lock(&l->mu);
+    *st = l->st;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int scan_rec(void *user, const unsigned char *payload, uint32_t len, uint64_t seq,
+                    const char **why)
+{
+    scan_ctx *c = user;
+    mq__expo_rec r;
+    if (mq__expo_decode(payload, len, &r)) {
+        *why = "exposure record fields inconsistent";
+        return MQ__SEG_BAD;
+    }
+    int rc = c->fn ? c->fn(c->user, &r, seq) : 0;
+    return rc == MQ__SEG_BAD ? MQ_EIO : rc;
+}
+
+int mq__exlog_scan(const char *dir, int (*fn)(void *user, const mq__expo_rec *r, uint64_t seq),
+                   void *user, mq_err *err)
+{
+    scan_ctx c = {fn, user};
+    mq__seg_scan_out so;
+    return mq__seg_scan(dir, &expo_fmt, scan_rec, &c, false, NULL, &so, err);
+}
