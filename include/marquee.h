@@ -26,5 +26,6 @@
 #include "marquee/stats.h"
 #include "marquee/xp.h"
 #include "marquee/abr.h"
+#include "marquee/sim.h"
 
 #endif

@@ -149,7 +149,7 @@ static int read_key(const char *path, char *key, size_t cap, mq_err *err)
 enum {
     O_PORT = MQ_CLI_OPT, O_BIND, O_DATA, O_MODELS, O_MODEL, O_PARAM, O_STORE, O_EVENTS, O_FSYNC,
     O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
-    O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT,
+    O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT, O_EXPERIMENTS, O_EXPOSURES, O_EXPOSURE_LOG,
 };
 static const struct option serve_opts[] = {
     {"port", required_argument, 0, O_PORT},
@@ -171,6 +171,9 @@ static const struct option serve_opts[] = {
     {"port-file", required_argument, 0, O_PORT_FILE},
     {"pid-file", required_argument, 0, O_PID_FILE},
     {"log-format", required_argument, 0, O_LOG_FORMAT},
+    {"experiments", required_argument, 0, O_EXPERIMENTS},
+    {"exposures", required_argument, 0, O_EXPOSURES},
+    {"exposure-log", required_argument, 0, O_EXPOSURE_LOG},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -255,16 +258,22 @@ int mq_cli_serve(int argc, char **argv)
         case O_REFRESH:
             if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error(cmd, "--trending-refresh: '%s' is not a number of seconds in [0.01, 3600]", v);
             o.trending_refresh = dv;
-        } else if (!strcmp(a, "--port-file")) port_file = v;
-        else if (!strcmp(a, "--experiments")) o.experiments = v;
-        else if (!strcmp(a, "--exposures")) o.exposures = v;
-        else if (!strcmp(a, "--exposure-log")) {
+            break;
+        case O_PORT_FILE: port_file = v; break;
+        case O_PID_FILE: pid_file = v; break;
+        case O_LOG_FORMAT:
+            if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
+            break;
+        case O_EXPERIMENTS: o.experiments = v; break;
+        case O_EXPOSURES: o.exposures = v; break;
+        case O_EXPOSURE_LOG:
             if (!strcmp(v, "full")) o.exposure_log = 1;
             else if (!strcmp(v, "summary")) o.exposure_log = 2;
             else if (!strcmp(v, "off")) o.exposure_log = 0;
-            else return mq_cli_usage_error("serve", "--exposure-log: '%s' is not full, summary or off", v);
+            else return mq_cli_usage_error(cmd, "--exposure-log: '%s' is not full, summary or off", v);
+            break;
+        default: return mq_cli_bad_option(cmd, argv, serve_opts);
         }
-        else return mq_cli_usage_error("serve", "unknown option '%s'", a);
     }
     if (optind < argc) return mq_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!data) {

@@ -59,6 +59,7 @@ static const command commands[] = {
     {"serve", mq_cli_serve, "serve homepages, events and recommendations over HTTP"},
     {"xp", mq_cli_xp, "A/B tests: assignment, analysis, sample-size design"},
     {"abr", mq_cli_abr, "adaptive-bitrate streaming simulator on network traces"},
+    {"sim", mq_cli_sim, "member simulator: A/B estimates beside the counterfactual truth"},
 };
 
 static void usage(FILE *f)

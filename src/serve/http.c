@@ -37,6 +37,7 @@
  * connections over max_connections are refused by libmicrohttpd.
  */
 #include "core/core.h"
+#include "serve/serve.h"
 #include "serve/xpserve.h"
 #include "serve/seglog.h"
 

@@ -301,13 +301,13 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
                 mq__xpc_arm(c, xe->name, xe->variants[v], gr->metric, &b);
                 if (a.n < x->live[e].min_units || b.n < x->live[e].min_units) continue;
                 double d, p0 = s->p[k];
-                bool stop = mq__xpg_test(&a, &b, gr->max_degradation, gr->relative, gr->higher_is_better,
+                bool stop = mq__xpg_test(&a, &b, gr->max_degradation, gr->relative, (gr->direction > 0),
                                          0.05, &s->tau2[k], &s->p[k], &d);
                 changed |= s->p[k] != p0;
                 if (!stop) continue;
                 snprintf(s->reason, sizeof s->reason,
                          "guardrail '%.60s' breached: %s than '%.60s' by more than %g%s (always-valid p = %.3g < 0.05; "
-                         "means %.6g vs %.6g, units %lld vs %lld)", gr->metric, gr->higher_is_better ? "lower" : "higher",
+                         "means %.6g vs %.6g, units %lld vs %lld)", gr->metric, (gr->direction > 0) ? "lower" : "higher",
                          xe->variants[0], gr->relative ? gr->max_degradation * 100 : gr->max_degradation,
                          gr->relative ? "%" : "", s->p[k], b.mean, a.mean, (long long)b.n, (long long)a.n);
                 stop_variant(g, s, xe->name, xe->variants[v], now, exlog);
