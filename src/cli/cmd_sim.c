@@ -3,6 +3,8 @@
  * stdout with --json, else a short table; progress on stderr. */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,33 @@ static const struct option sim_opts[] = {
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
+
+/* The summary for people: one line per (experiment, metric, variant), truth beside estimate. */
+static void print_table(const char *json)
+{
+    cJSON *j = cJSON_Parse(json);
+    if (!j) { fputs(json, stdout); return; }
+    const cJSON *est = cJSON_GetObjectItemCaseSensitive(j, "estimate"), *tru = cJSON_GetObjectItemCaseSensitive(j, "truth");
+    printf("members %d, days %d, pages %.0f, events %.0f\n", cJSON_GetObjectItemCaseSensitive(j, "members")->valueint,
+           cJSON_GetObjectItemCaseSensitive(j, "days")->valueint, cJSON_GetObjectItemCaseSensitive(j, "pages")->valuedouble,
+           cJSON_GetObjectItemCaseSensitive(j, "events")->valuedouble);
+    printf("%-16s %-14s %-8s %14s %14s %28s %10s\n", "experiment", "metric", "variant", "truth", "estimate", "95% CI", "p");
+    for (const cJSON *e = est ? est->child : NULL; e; e = e->next)
+        for (const cJSON *m = e->child; m; m = m->next)
+            for (const cJSON *v = m->child; v; v = v->next) {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(tru, e->string), m->string), v->string), "effect");
+                char tb[32] = "-";
+                if (cJSON_IsNumber(t)) snprintf(tb, sizeof tb, "%.6g", t->valuedouble);
+                const cJSON *ef = cJSON_GetObjectItemCaseSensitive(v, "effect"), *lo = cJSON_GetObjectItemCaseSensitive(v, "ci_low"),
+                            *hi = cJSON_GetObjectItemCaseSensitive(v, "ci_high"), *p = cJSON_GetObjectItemCaseSensitive(v, "p_value");
+                char ci[64] = "-";
+                if (cJSON_IsNumber(lo) && cJSON_IsNumber(hi)) snprintf(ci, sizeof ci, "[%.6g, %.6g]", lo->valuedouble, hi->valuedouble);
+                printf("%-16s %-14s %-8s %14s %14.6g %28s %10.4g\n", e->string, m->string, v->string, tb,
+                       cJSON_IsNumber(ef) ? ef->valuedouble : NAN, ci, cJSON_IsNumber(p) ? p->valuedouble : NAN);
+            }
+    cJSON_Delete(j);
+}
 
 int mq_cli_sim(int argc, char **argv)
 {
@@ -97,7 +126,7 @@ int mq_cli_sim(int argc, char **argv)
     mq_sim_scenario_release(&sc);
     if (rc) return mq_cli_fail(cmd, &err);
     if (json) fputs(out, stdout);
-    else printf("%s", out);
+    else print_table(out);
     free(out);
     return MQ_EXIT_OK;
 }

@@ -221,3 +221,41 @@ MQ_TEST(sim_ease_beats_pop)
     ASSERT(secs > 0);
     cJSON_Delete(j);
 }
+
+/* Relative true effect of B against A: effect / (mean_B - effect). */
+static double rel(const cJSON *j, const char *exp, const char *metric)
+{
+    double e = num(j, "truth", exp, metric, "B", "effect"), m = num(j, "truth", exp, metric, "B", "mean");
+    return e / (m - e);
+}
+
+MQ_TEST(sim_novelty_early_effect_fades)
+{
+    mq_err err = {0, ""};
+    int rc;
+    cJSON *early = run_scenario("novelty", 400, 3, 1, 2, true, "n3", NULL, &err, &rc);
+    if (!early && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    cJSON *late = run_scenario("novelty", 400, 14, 1, 2, true, "n14", NULL, &err, &rc);
+    ASSERT_OK(rc, &err);
+    double e3 = rel(early, "novelty", "plays"), e14 = rel(late, "novelty", "plays");
+    fprintf(stderr, "  true relative effect on plays: %+.4f over 3 days, %+.4f over 14 days\n", e3, e14);
+    ASSERT(e3 > 0);
+    ASSERT(e14 < e3 / 2);
+    cJSON_Delete(early);
+    cJSON_Delete(late);
+}
+
+MQ_TEST(sim_mmr_small_effect)
+{
+    mq_err err = {0, ""};
+    int rc;
+    cJSON *j = run_scenario("mmr", 400, 10, 1, 2, true, "mmr", NULL, &err, &rc);
+    if (!j && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    double r = rel(j, "mmr", "play_seconds");
+    fprintf(stderr, "  true relative effect of mmr 1.0 on play_seconds: %+.4f\n", r);
+    ASSERT(fabs(r) < 0.10);
+    ASSERT(r != 0);   /* the treatment reaches the page builder */
+    cJSON_Delete(j);
+}
