@@ -32,7 +32,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DAY 86400LL
 #define SIM_EPOCH 1767225600LL   /* 2026-01-01T00:00:00Z: day 0 of every simulation */
@@ -211,6 +213,21 @@ static int get_model(world *w, const char *name, mq_err *err)
     return 0;
 }
 
+/* Removes the plain files of dir (a previous run's log segments). */
+static void clear_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    char p[4400];
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.') {
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            unlink(p);
+        }
+    closedir(d);
+}
+
 static void world_release(world *w)
 {
     for (int i = 0; i < w->n_models; i++) {
@@ -322,6 +339,10 @@ typedef struct scratch {
     int32_t *hidx;
     mq_page_hist *hist;
     mq_member_state st;
+    mq_event ev[64];            /* a visit's events waiting for one log append */
+    int n_ev;
+    mq_buf rec;                 /* an exposure record */
+    const char *titles[50 * 100];
     mq_err err;
     long long pages, events;
     double page_seconds;
@@ -334,6 +355,8 @@ typedef struct run {
     scratch *sc;                    /* [threads] */
     _Atomic int failed;
     mq_err err;
+    mq_evlog *evlog;                /* the A/B run's logs (NULL in counterfactual runs) */
+    mq__exlog *exlog;
 } run;
 
 static double affinity(const world *w, int i, int32_t t)
@@ -362,7 +385,10 @@ static int history(const world *w, scratch *s, int *n_pos)
 
 typedef struct daystat { int finished, abandoned, browse; } daystat;
 
-static void emit(run *R, scratch *s, const member *mb, int32_t t, long long now, int kind, float value,
+static int flush_events(run *R, scratch *s);
+
+/* Folds one event into the member's state and queues it for the log. */
+static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, int kind, float value,
                  const char *page_id, const char *row, int pos)
 {
     mq_event ev;
@@ -378,6 +404,49 @@ static void emit(run *R, scratch *s, const member *mb, int32_t t, long long now,
     ev.position = pos;
     mq_member_state_apply(&s->st, &ev, R->w->P->runtime_seconds);
     s->events++;
+    if (!R->evlog) return 0;
+    s->ev[s->n_ev++] = ev;
+    return s->n_ev == (int)(sizeof s->ev / sizeof s->ev[0]) ? flush_events(R, s) : 0;
+}
+
+/* Appends the visit's events to the event log (one append per visit). */
+static int flush_events(run *R, scratch *s)
+{
+    int rc = 0;
+    if (R->evlog && s->n_ev > 0) rc = mq_evlog_append(R->evlog, s->ev, s->n_ev, NULL, &s->err);
+    s->n_ev = 0;
+    return rc;
+}
+
+/* Writes the page's exposure record, as the server's homepage handler does. */
+static int log_exposure(run *R, scratch *s, const mq__xps_result *xr, const mq_page *page, const char *member,
+                        const char *page_id, const char *model, long long now)
+{
+    const world *w = R->w;
+    const char *rid[50];
+    int rn[50], total = 0, nr = MQ_MIN(page->n_rows, 50);
+    for (int i = 0; i < nr; i++) {
+        rid[i] = page->rows[i].id;
+        rn[i] = MQ_MIN(page->rows[i].n, 100);
+        for (int j = 0; j < rn[i]; j++) s->titles[total++] = w->ids[page->titles[page->rows[i].first + j]];
+    }
+    mq__expo e;
+    memset(&e, 0, sizeof e);
+    e.time = now;
+    e.route = MQ__EXPO_ROUTE_HOMEPAGE;
+    e.forced = xr->forced;
+    e.member = member;
+    e.page_id = page_id;
+    e.model_version = model;
+    mq__xps_expo(&w->xps, xr, &e);
+    e.n_rows = nr;
+    e.row_id = rid;
+    e.row_n = rn;
+    e.titles = s->titles;
+    mq_buf_reset(&s->rec);
+    int rc = mq__expo_encode(&e, false, &s->rec, &s->err);
+    if (!rc) rc = mq__exlog_append(R->exlog, &s->rec, &s->err);
+    return rc;
 }
 
 /* One visit: returns 0 or an error code (the run stops). */
@@ -441,6 +510,7 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
     s->pages++;
     char page_id[MQ_PAGE_ID_MAX + 1];
     snprintf(page_id, sizeof page_id, "sim-%08x-%04x-%02x", (unsigned)i, (unsigned)day, (unsigned)v_no);
+    if (R->exlog && (rc = log_exposure(R, s, &xr, page, mb->id, page_id, w->model_names[slot], now))) return rc;
     mq_rng r;
     stream(&r, w->o->seed, (uint64_t)i, (uint64_t)day, (uint64_t)v_no + 1);
     bool played = false, leave = false;
@@ -458,25 +528,25 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
             if (uc >= pc_) continue;
             played = true;
             bool fin = uf < pow(a, P->finish_power);
-            double secs = fin ? P->runtime_seconds : P->runtime_seconds * 0.5 * us;
+            double secs = (float)(fin ? P->runtime_seconds : P->runtime_seconds * 0.5 * us);   /* as logged */
             tnow += 60;
-            emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, page_id, row->id, j);
+            if ((rc = emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, page_id, row->id, j))) return rc;
             for (int e = 0; e < w->n_exps; e++)
                 if (u[e].exposed) { u[e].plays++; u[e].seconds += secs; u[e].finishes += fin; }
             if (fin) {
                 ds->finished++;
-                if (ux < P->rate_prob) emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), page_id, row->id, j);
-                if (uk < P->thumb_prob) emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_UP, 1, page_id, row->id, j);
+                if (ux < P->rate_prob && (rc = emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), page_id, row->id, j))) return rc;
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_UP, 1, page_id, row->id, j))) return rc;
             } else {
                 ds->abandoned++;
-                if (uk < P->thumb_prob) emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_DOWN, 1, page_id, row->id, j);
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_DOWN, 1, page_id, row->id, j))) return rc;
             }
             tnow += (long long)secs;
             if (mq_rng_uniform(&r) >= (fin ? P->continue_after_play : P->continue_after_abandon)) leave = true;
         }
     }
     if (!played) ds->browse++;
-    return 0;
+    return flush_events(R, s);
 }
 
 static int member_run(run *R, scratch *s, int i)
@@ -522,8 +592,11 @@ static int member_run(run *R, scratch *s, int i)
         away = 0;
         last = day;
         daystat ds = {0, 0, 0};
+        /* visits 90 minutes apart from the preferred hour, all within the UTC day */
+        extra = MQ_MIN(extra, 15);
+        long long start = MQ_MIN(mb->hour * 3600LL, DAY - 3600 - extra * 5400LL);
         for (int v = 0; v <= extra; v++) {
-            long long now = SIM_EPOCH + (long long)day * DAY + ((mb->hour * 3600LL + v * 5400LL) % DAY);
+            long long now = SIM_EPOCH + (long long)day * DAY + start + v * 5400LL;
             int rc = visit(R, s, i, now, day, v, &ds, u);
             if (rc) return rc;
         }
@@ -551,17 +624,18 @@ static int run_range(void *ctx, int64_t b, int64_t e, int tid)
     return 0;
 }
 
-static int run_all(world *w, int force_exp, int force_variant, unit **out_units,
+static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, unit **out_units,
                    long long *pages, long long *events, double *seconds, double *page_seconds, mq_err *err)
 {
     int nth = mq__threads(w->o->threads);
-    run R = {.w = w, .force_exp = force_exp, .force_variant = force_variant};
+    run R = {.w = w, .force_exp = force_exp, .force_variant = force_variant, .evlog = evlog, .exlog = exlog};
     R.units = calloc((size_t)w->o->members * MQ_MAX(w->n_exps, 1), sizeof *R.units);
     R.sc = calloc((size_t)nth, sizeof *R.sc);
     int rc = 0;
     if (!R.units || !R.sc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
     for (int t = 0; t < nth; t++) {
         R.sc[t].ctx = mq_page_ctx_create();
+        mq_buf_init(&R.sc[t].rec);
         R.sc[t].scores = malloc((size_t)w->n_titles * sizeof(float));
         R.sc[t].hidx = malloc(MQ_STORE_RECENT * sizeof(int32_t));
         R.sc[t].hist = malloc(MQ_STORE_RECENT * sizeof(mq_page_hist));
@@ -578,6 +652,7 @@ static int run_all(world *w, int force_exp, int force_variant, unit **out_units,
 out:
     for (int t = 0; R.sc && t < nth; t++) {
         mq_page_ctx_destroy(R.sc[t].ctx);
+        mq_buf_release(&R.sc[t].rec);
         free(R.sc[t].scores);
         free(R.sc[t].hidx);
         free(R.sc[t].hist);
@@ -675,11 +750,12 @@ static double metric(const unit *u, int k)
     }
 }
 
-typedef struct order { long long first; int i; } order;
+typedef struct order { long long first; const char *id; } order;
+/* xp collect's order: first exposure, then unit id */
 static int order_cmp(const void *a, const void *b)
 {
     const order *x = a, *y = b;
-    return x->first != y->first ? (x->first < y->first ? -1 : 1) : x->i - y->i;
+    return x->first != y->first ? (x->first < y->first ? -1 : 1) : strcmp(x->id, y->id);
 }
 
 static int write_units(world *w, const unit *U, int e, const char *path, mq_err *err)
@@ -689,15 +765,16 @@ static int write_units(world *w, const unit *U, int e, const char *path, mq_err 
     if (!ord) return mq__err_set(err, MQ_ENOMEM, "out of memory");
     int n = 0;
     for (int i = 0; i < N; i++)
-        if (U[(size_t)i * ne + e].exposed) ord[n++] = (order){U[(size_t)i * ne + e].first, i};
+        if (U[(size_t)i * ne + e].exposed) ord[n++] = (order){U[(size_t)i * ne + e].first, w->m[i].id};
     qsort(ord, (size_t)n, sizeof *ord, order_cmp);
     mq_buf b;
     mq_buf_init(&b);
     mq_buf_puts(&b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,active_days,retained\n");
     const mq_xp_experiment *xe = &w->xps.xp.exps[e];
     for (int k = 0; k < n; k++) {
-        const unit *u = &U[(size_t)ord[k].i * ne + e];
-        mq_buf_printf(&b, "%s,%s,%lld,%d,%d,", w->m[ord[k].i].id, xe->variants[u->variant], u->first, u->pages, u->plays);
+        int i = atoi(ord[k].id + 3);   /* "sim<i>" */
+        const unit *u = &U[(size_t)i * ne + e];
+        mq_buf_printf(&b, "%s,%s,%lld,%d,%d,", ord[k].id, xe->variants[u->variant], u->first, u->pages, u->plays);
         mq_buf_json_num(&b, u->seconds);
         mq_buf_printf(&b, ",%d,%d,%d\n", u->finishes, u->active_days, u->retained);
     }
@@ -773,7 +850,30 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
     long long pages, events, tp = 0, te = 0;
     double secs, psecs;
     mq__logf(o->log, "sim: A/B run: %d members, %d days", o->members, o->days);
-    if ((rc = run_all(&w, -1, -1, &ab, &pages, &events, &secs, &psecs, err))) goto done;
+    /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
+    char evdir[4200], exdir[4200];
+    snprintf(evdir, sizeof evdir, "%s/log/events", o->out);
+    snprintf(exdir, sizeof exdir, "%s/log/exposures", o->out);
+    clear_dir(evdir);
+    clear_dir(exdir);
+    mkdirs(evdir);
+    mkdirs(exdir);
+    mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+    mq_evlog *evlog = NULL;
+    mq__exlog *exlog = NULL;
+    if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
+    if (w.has_xps && (rc = mq__exlog_open(exdir, 0, NULL, &exlog, err))) { mq_evlog_close(evlog); goto done; }
+    rc = run_all(&w, -1, -1, evlog, exlog, &ab, &pages, &events, &secs, &psecs, err);
+    mq_evlog_close(evlog);
+    mq__exlog_close(exlog);
+    if (rc) goto done;
+    /* the same units from the logs, by `xp collect` */
+    for (int e = 0; e < w.n_exps; e++) {
+        char cpath[4200];
+        snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
+        mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, 14, w.P->runtime_seconds};
+        if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
+    }
     mq__logf(o->log, "sim: A/B run: %lld pages, %lld events in %.2f s (%.0f pages/s)", pages, events, secs, pages / MQ_MAX(secs, 1e-9));
     tp += pages;
     te += events;
@@ -785,7 +885,7 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         double mean[MQ_SIM_MAX_VARIANTS][N_METRICS] = {{0}};
         for (int v = 0; v < nv; v++) {
             unit *cu = NULL;
-            if ((rc = run_all(&w, e, v, &cu, &pages, &events, &secs, &psecs, err))) goto done;
+            if ((rc = run_all(&w, e, v, NULL, NULL, &cu, &pages, &events, &secs, &psecs, err))) goto done;
             mq__logf(o->log, "sim: counterfactual %s=%s: %lld pages in %.2f s", xe->name, xe->variants[v], pages, secs);
             long long n = 0;
             for (int i = 0; i < o->members; i++) {
@@ -816,8 +916,10 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         mq_buf_putc(&truth, '}');
     }
     mq_buf_putc(&truth, '}');
+    char tpath[4200];
+    snprintf(tpath, sizeof tpath, "%s/truth.json", o->out);
+    if (!o->counterfactual) unlink(tpath);   /* never leave an earlier run's truth beside these units */
     if (o->counterfactual) {
-        char tpath[4200];
         snprintf(tpath, sizeof tpath, "%s/truth.json", o->out);
         mq_buf_putc(&truth, '\n');
         if ((rc = mq__write_file_atomic(tpath, truth.p, truth.len, err))) goto done;
@@ -854,7 +956,7 @@ int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_e
     unit *u = NULL;
     long long pages = 0, events;
     double secs = 0, psecs = 0;
-    if (!rc) rc = run_all(&w, -1, -1, &u, &pages, &events, &secs, &psecs, err);
+    if (!rc) rc = run_all(&w, -1, -1, NULL, NULL, &u, &pages, &events, &secs, &psecs, err);
     free(u);
     if (!rc) {
         int nth = mq__threads(o->threads);
