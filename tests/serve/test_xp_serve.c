@@ -173,7 +173,7 @@ MQ_TEST(xp_serve_harmful_canary_rolled_back)
     char dir[300];
     snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
     mq_test_sh("printf '%%s' '{\"name\": \"canary\", \"check_every\": \"1s\", \"min_units\": 30,"
-               " \"guardrails\": [{\"metric\": \"play_seconds\", \"max_degradation\": 0.05}],"
+               " \"guardrails\": [{\"metric\": \"play_seconds\", \"max_degradation\": 0.05, \"higher_is_better\": true}],"
                " \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"alt\"},"
                " \"ramp\": [50, 100], \"ramp_every\": \"2s\"}]}' > %s/xp.json", dir);
     int port, pid = start(dir, &port, NULL);
