@@ -53,6 +53,8 @@ typedef struct mq_sim_params {
                                    changed page (0.15) */
     double novelty_days;        /* its decay time in days (3) */
     int retained_days;          /* `retained`: a visit in the last this many days (7) */
+    int pre_days;               /* days before the experiments start, everyone served the
+                                   default page: pre_plays / pre_play_seconds for CUPED (0) */
 } mq_sim_params;
 
 void mq_sim_params_default(mq_sim_params *p);

@@ -99,8 +99,8 @@ typedef struct unit {
     bool exposed;
     int variant;
     long long first;
-    int pages, plays, finishes, active_days, retained;
-    double seconds;
+    int pages, plays, finishes, active_days, retained, pre_plays;
+    double seconds, pre_seconds;
 } unit;
 
 typedef struct world {
@@ -460,7 +460,8 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
         snprintf(force, sizeof force, "%s:%s", w->xps.xp.exps[R->force_exp].name,
                  w->xps.xp.exps[R->force_exp].variants[R->force_variant]);
     mq__xps_result xr;
-    if (mq__xps_assign(w->has_xps ? &w->xps : NULL, mb->id, now, force, NULL, &xr, why, sizeof why))
+    bool pre = day < P->pre_days;   /* before the experiments start: the default page */
+    if (mq__xps_assign(w->has_xps && !pre ? &w->xps : NULL, mb->id, now, pre ? NULL : force, NULL, &xr, why, sizeof why))
         return mq__err_set(&s->err, MQ_EINVAL, "sim: %s", why);
     static const int drows[] = {12, 10, 8}, dper[] = {20, 15, 10};
     int rows = drows[mb->device], per = dper[mb->device];
@@ -533,6 +534,7 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
             if ((rc = emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, page_id, row->id, j))) return rc;
             for (int e = 0; e < w->n_exps; e++)
                 if (u[e].exposed) { u[e].plays++; u[e].seconds += secs; u[e].finishes += fin; }
+                else if (pre) { u[e].pre_plays++; u[e].pre_seconds += secs; }
             if (fin) {
                 ds->finished++;
                 if (ux < P->rate_prob && (rc = emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), page_id, row->id, j))) return rc;
@@ -769,14 +771,16 @@ static int write_units(world *w, const unit *U, int e, const char *path, mq_err 
     qsort(ord, (size_t)n, sizeof *ord, order_cmp);
     mq_buf b;
     mq_buf_init(&b);
-    mq_buf_puts(&b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,active_days,retained\n");
+    mq_buf_puts(&b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,active_days,pre_plays,pre_play_seconds,retained\n");
     const mq_xp_experiment *xe = &w->xps.xp.exps[e];
     for (int k = 0; k < n; k++) {
         int i = atoi(ord[k].id + 3);   /* "sim<i>" */
         const unit *u = &U[(size_t)i * ne + e];
         mq_buf_printf(&b, "%s,%s,%lld,%d,%d,", ord[k].id, xe->variants[u->variant], u->first, u->pages, u->plays);
         mq_buf_json_num(&b, u->seconds);
-        mq_buf_printf(&b, ",%d,%d,%d\n", u->finishes, u->active_days, u->retained);
+        mq_buf_printf(&b, ",%d,%d,%d,", u->finishes, u->active_days, u->pre_plays);
+        mq_buf_json_num(&b, u->pre_seconds);
+        mq_buf_printf(&b, ",%d\n", u->retained);
     }
     free(ord);
     int rc = b.oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : mq__write_file_atomic(path, b.p, b.len, err);
@@ -793,6 +797,14 @@ static int estimate_json(world *w, int e, const char *units_path, mq_buf *out, m
     for (int k = 0; k < N_METRICS; k++) ao.metrics[k] = metric_names[k];
     ao.n_metrics = N_METRICS;
     ao.control = xe->variants[0];
+    if (w->P->pre_days > 0) {
+        /* CUPED on the pre-period of the same metric */
+        ao.n_covariates = 2;
+        ao.covariate_metric[0] = "plays";
+        ao.covariate_col[0] = "pre_plays";
+        ao.covariate_metric[1] = "play_seconds";
+        ao.covariate_col[1] = "pre_play_seconds";
+    }
     ao.experiment = xe;
     ao.threads = 1;
     char *json = NULL, *text = NULL;
@@ -871,7 +883,7 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
     for (int e = 0; e < w.n_exps; e++) {
         char cpath[4200];
         snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
-        mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, 14, w.P->runtime_seconds};
+        mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
         if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
     }
     mq__logf(o->log, "sim: A/B run: %lld pages, %lld events in %.2f s (%.0f pages/s)", pages, events, secs, pages / MQ_MAX(secs, 1e-9));

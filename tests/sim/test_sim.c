@@ -145,7 +145,7 @@ MQ_TEST(sim_aa_truth_zero_estimate_not_significant)
     char line[512];
     ASSERT(fgets(line, sizeof line, f));
     fclose(f);
-    ASSERT_STR_EQ(line, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,active_days,retained\n");
+    ASSERT_STR_EQ(line, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,active_days,pre_plays,pre_play_seconds,retained\n");
     snprintf(path, sizeof path, "%s/truth.json", last_out);
     f = fopen(path, "r");
     ASSERT(f);
@@ -211,7 +211,8 @@ MQ_TEST(sim_ease_beats_pop)
 {
     mq_err err = {0, ""};
     int rc;
-    cJSON *j = run_scenario("ease-vs-pop", 500, 10, 1, 2, true, "evp", NULL, &err, &rc);
+    /* 7 pre-period days (everyone on A's page) + 7 experiment days */
+    cJSON *j = run_scenario("ease-vs-pop", 500, 14, 1, 2, true, "evp", NULL, &err, &rc);
     if (!j && !rc) MQ_SKIP("ml-100k not in ../shared/data");
     ASSERT_OK(rc, &err);
     double plays = num(j, "truth", "ease_vs_pop", "plays", "B", "effect");
@@ -220,6 +221,17 @@ MQ_TEST(sim_ease_beats_pop)
     ASSERT(plays > 0);
     ASSERT(secs > 0);
     cJSON_Delete(j);
+    /* with a pre-period the estimate is CUPED on the same metric's pre-period */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/analyze-ease_vs_pop.json", last_out);
+    FILE *f = fopen(path, "r");
+    ASSERT(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    ASSERT(strstr(buf, "\"metric\":\"play_seconds\",\"variant\":\"B\""));
+    ASSERT(strstr(buf, "\"covariate\":\"pre_play_seconds\""));
 }
 
 /* Relative true effect of B against A: effect / (mean_B - effect). */
