@@ -109,7 +109,9 @@ typedef struct mq_sim_opts {
 } mq_sim_opts;
 
 /* Runs the simulation: writes under o->out experiments.json, units-<experiment>.csv (the A/B
- * run's units) and, with counterfactual, truth.json; *json (malloc'd, the caller frees) gets
+ * run's units), analyze-<experiment>.json, log/events and log/exposures (the A/B run's logs in
+ * the server's formats), collect-<experiment>.csv (mq_xp_collect on them) and, with
+ * counterfactual, truth.json (removed without it); *json (malloc'd, the caller frees) gets
  * the summary document of docs/sim.md ({"members","days","pages","events","truth",
  * "estimate"}). */
 int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err);

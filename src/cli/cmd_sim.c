@@ -16,7 +16,9 @@ static const char *usage_text =
     "                   [--counterfactual] [--threads N] [--json]\n"
     "Simulated members with known tastes visit homepages built by the library's page builder,\n"
     "play, abandon, come back or churn. Writes DIR/units-<experiment>.csv (the A/B run's units),\n"
-    "DIR/analyze-<experiment>.json (marquee xp analyze on them) and, with --counterfactual,\n"
+    "DIR/analyze-<experiment>.json (marquee xp analyze on them), DIR/log/{events,exposures} (the\n"
+    "A/B run's logs in the server's formats), DIR/collect-<experiment>.csv (xp collect on them)\n"
+    "and, with --counterfactual,\n"
     "DIR/truth.json (each variant alone, common random numbers). --scenario NAME reads\n"
     "scenarios/NAME.json; --experiments overrides the scenario's experiments. Models missing\n"
     "from --models are trained from the scenario. See docs/sim.md.\n";

@@ -321,3 +321,28 @@ MQ_TEST(sim_units_match_xp_collect_of_the_logs)
         ASSERT_NEAR(a[i].seconds, b[i].seconds, 1e-6);
     }
 }
+
+/* The command: a scenario with an out-of-range probability exits 1 naming the field; a missing
+ * required option exits 2. */
+MQ_TEST(sim_cli_refuses_bad_scenario)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/bad.json", mq_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    fputs("{\"sim\": {\"thumb_prob\": 1.2}}", f);
+    fclose(f);
+    char cmd[5000];
+    snprintf(cmd, sizeof cmd, "%s sim --data x --models %s.m --out %s.o --scenario %s 2>%s.err", mq_test_bin(), path, path, path, path);
+    ASSERT_INT_EQ(mq_test_sh("%s", cmd), 1);
+    char ep[1200];
+    snprintf(ep, sizeof ep, "%s.err", path);
+    f = fopen(ep, "r");
+    ASSERT(f);
+    char msg[512] = "";
+    size_t n = fread(msg, 1, sizeof msg - 1, f);
+    msg[n] = 0;
+    fclose(f);
+    ASSERT(strstr(msg, "field 'sim.thumb_prob': 1.2 is not a probability in [0, 1]"));
+    ASSERT_INT_EQ(mq_test_sh("%s sim --data x --scenario aa 2>/dev/null", mq_test_bin()), 2);
+}
