@@ -18,7 +18,7 @@ PC_LIBS   := $(shell pkg-config --libs $(DEPS_PC) 2>/dev/null || echo -lmicrohtt
 LDLIBS   = $(PC_LIBS) -lxgboost -llmdb -llapacke -lopenblas -lpthread -lm
 ALL_CFLAGS = $(WARN) $(CPPFLAGS) $(PC_CFLAGS) -pthread $(CFLAGS) $(XCFLAGS)
 
-MODULES  = core data models eval serve stats xp abr bandit rank
+MODULES  = core data models eval serve stats xp abr bandit rank sim
 LIB_SRC  = $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/*.c tests/*/*.c)

@@ -28,5 +28,6 @@
 #include "marquee/abr.h"
 #include "marquee/bandit.h"
 #include "marquee/rank.h"
+#include "marquee/sim.h"
 
 #endif

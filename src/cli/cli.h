@@ -15,6 +15,7 @@
 /* One function per top-level command; argv[0] is the command name ("data", "xp", ...). */
 int mq_cli_data(int argc, char **argv);
 int mq_cli_train(int argc, char **argv);
+int mq_cli_sim(int argc, char **argv);
 int mq_cli_recommend(int argc, char **argv);
 int mq_cli_eval(int argc, char **argv);
 int mq_cli_serve(int argc, char **argv);

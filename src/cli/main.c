@@ -60,6 +60,7 @@ static const command commands[] = {
     {"xp", mq_cli_xp, "A/B tests: assignment, analysis, sample-size design"},
     {"abr", mq_cli_abr, "adaptive-bitrate streaming simulator on network traces"},
     {"bandit", mq_cli_bandit, "contextual bandits: off-policy evaluation, synthetic logs, replay"},
+    {"sim", mq_cli_sim, "member simulator: A/B estimates beside the counterfactual truth"},
 };
 
 static void usage(FILE *f)

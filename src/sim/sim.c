@@ -1,0 +1,980 @@
+/* sim.c: the member simulator (docs/sim.md gives the behaviour model with its equations).
+ *
+ * World: the dataset, the models (NAME.mqm in --models; trained from the scenario when
+ * missing), the server's experiments loader (mq__xps_load: the same treatments and hash
+ * assignment the server uses), one page catalog built as the server builds it without pop.mqm
+ * (popularity = positives per title; trending = popularity, held fixed), and the truth: an
+ * iALS fit (keep_members=1) whose member factors W and title factors H define tastes.
+ *
+ * Members: member i copies the factors of a random training member plus Gaussian noise; the
+ * true affinity of i for title t is a = logistic(beta z + gamma q_t + sigma eps_it - bias)
+ * with z the dot product standardized over the population and eps_it a normal deviate hashed
+ * from (member seed, t): fixed per pair, so every run and every variant sees the same tastes.
+ *
+ * A run simulates every member for D days, members in parallel (mq__parallel_for; each worker
+ * has its own page context and scratch), each member on random streams seeded by (seed,
+ * member, day, visit): the counterfactual runs (every eligible member forced into one variant)
+ * share these common random numbers with the A/B run, so the differences between them are the
+ * treatments' and not the dice's. A visit is: assignment (mq__xps_assign at the simulated
+ * time), history from the member's state, scores by mq_model_score_top of the treatment's
+ * model, mq_page_build, then the cascade over rows and titles; each event is folded into the
+ * member's state by mq_member_state_apply (what the store does for the server), carrying the
+ * page id, row and position.
+ */
+#include "marquee.h"
+#include "sim/sim.h"
+#include "models/model.h"   /* the truth model's factors (documented exception: docs/ARCHITECTURE.md) */
+#include "serve/xpserve.h"  /* the server's own assignment and exposure log, in-process */
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DAY 86400LL
+#define SIM_EPOCH 1767225600LL   /* 2026-01-01T00:00:00Z: day 0 of every simulation */
+
+/* ---- pure pieces ---- */
+
+double mq__sim_affinity(const mq_sim_params *p, double z, double quality, double eps)
+{
+    double x = p->affinity_scale * z + p->quality_weight * quality + p->affinity_noise * eps - p->affinity_bias;
+    return 1.0 / (1.0 + exp(-x));
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+double mq__sim_pair_noise(uint64_t seed, int32_t t)
+{
+    uint64_t h = mix(seed ^ mix((uint64_t)(uint32_t)t + 0x51ULL));
+    double u1 = ((double)(h >> 11) + 0.5) * 0x1.0p-53;
+    double u2 = ((double)(mix(h) >> 11) + 0.5) * 0x1.0p-53;
+    return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+static double logistic(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static void stream(mq_rng *r, uint64_t seed, uint64_t member, uint64_t day, uint64_t visit)
+{
+    mq_rng_seed(r, mix(seed ^ mix(member ^ mix(day * 1000003ULL + visit))));
+}
+
+static int poisson(mq_rng *r, double lambda)
+{
+    double L = exp(-lambda), p = 1;
+    int k = 0;
+    do { k++; p *= mq_rng_uniform(r); } while (p > L && k < 1000);
+    return k - 1;
+}
+
+/* ---- world ---- */
+
+typedef struct simcache {
+    const mq_model *m;
+    _Atomic(int32_t *) *list;   /* [n_titles]: [n, t1..tn] once computed */
+    int32_t n_titles;
+} simcache;
+
+typedef struct member {
+    uint64_t seed;
+    int32_t src;                /* the training member whose factors and history it starts from */
+    double lambda, title_pat, row_pat, hazard;
+    int device, hour;
+    bool eligible[MQ_SIM_MAX_EXPS];
+    char id[24];
+} member;
+
+typedef struct unit {
+    bool exposed;
+    int variant;
+    long long first;
+    int pages, plays, finishes, active_days, retained, pre_plays;
+    double seconds, pre_seconds;
+} unit;
+
+typedef struct world {
+    const mq_sim_opts *o;
+    const mq_sim_params *P;
+    mq_dataset *d;
+    int n_models;
+    mq_model *models[MQ_SIM_MAX_MODELS];
+    char model_names[MQ_SIM_MAX_MODELS][64];
+    simcache sims[MQ_SIM_MAX_MODELS];
+    int32_t n_titles;
+    const char **ids;
+    mq_page_catalog pc;
+    bool has_pc;
+    mq__xps xps;
+    bool has_xps;
+    mq_sim_treat vtreat[MQ_SIM_MAX_EXPS][MQ_SIM_MAX_VARIANTS];
+    bool vchanged[MQ_SIM_MAX_EXPS][MQ_SIM_MAX_VARIANTS];
+    int kp;
+    float *H;                   /* [n_titles x kp] truth title factors in main's title order */
+    float *U;                   /* [members x kp] members' true factors */
+    float *quality;             /* [n_titles] */
+    int32_t *ds2m;              /* [dataset titles] -> main's title index, -1 if absent */
+    double mu, sd;
+    member *m;                  /* [members] */
+    int n_exps;
+} world;
+
+static int sim_cb(void *user, int32_t t, int n, int32_t *out, float *score)
+{
+    simcache *c = user;
+    if (t < 0 || t >= c->n_titles) return 0;
+    int32_t *l = atomic_load_explicit(&c->list[t], memory_order_acquire);
+    if (!l) {
+        int32_t tmp[64];
+        float sc[64];
+        int k = mq_model_similar(c->m, t, 64, tmp, sc, NULL);
+        if (k < 0) k = 0;
+        l = malloc((size_t)(k + 1) * sizeof *l);
+        if (!l) return 0;
+        l[0] = k;
+        memcpy(l + 1, tmp, (size_t)k * sizeof *l);
+        int32_t *expect = NULL;
+        if (!atomic_compare_exchange_strong(&c->list[t], &expect, l)) { free(l); l = expect; }
+    }
+    int k = MQ_MIN(n, l[0]);
+    for (int i = 0; i < k; i++) { out[i] = l[1 + i]; score[i] = 1.0f - 0.001f * (float)i; }
+    return k;
+}
+
+/* mkdir -p (errors show up when the first file is written there) */
+static void mkdirs(const char *dir)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *q = p + 1; *q; q++)
+        if (*q == '/') { *q = 0; mkdir(p, 0777); *q = '/'; }
+    mkdir(p, 0777);
+}
+
+static int model_slot(const world *w, const char *name)
+{
+    for (int i = 0; i < w->n_models; i++)
+        if (!strcmp(w->model_names[i], name)) return i;
+    return -1;
+}
+
+/* Loads NAME.mqm from the models directory, or trains it from the scenario and saves it. */
+static int get_model(world *w, const char *name, mq_err *err)
+{
+    if (model_slot(w, name) >= 0) return 0;
+    if (w->n_models == MQ_SIM_MAX_MODELS) return mq__err_set(err, MQ_EINVAL, "sim: more than %d models", MQ_SIM_MAX_MODELS);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.mqm", w->o->models, name);
+    mq_model *m = NULL;
+    struct stat st;
+    int rc;
+    if (stat(path, &st) == 0) {
+        rc = mq_model_load(path, &m, err);
+    } else {
+        const mq_sim_scenario *sc = w->o->scenario;
+        int k = -1;
+        for (int i = 0; sc && i < sc->n_models && k < 0; i++)
+            if (!strcmp(sc->model_name[i], name)) k = i;
+        if (k < 0) return mq__err_set(err, MQ_EINVAL, "sim: model '%s' is not in %s and the scenario does not define it", name, w->o->models);
+        const char *pp[16];
+        for (int j = 0; j < sc->model_n_params[k]; j++) pp[j] = sc->model_params[k][j];
+        mq_train_opts to = {pp, sc->model_n_params[k], w->o->threads, w->o->seed, NULL};
+        mq__logf(w->o->log, "sim: training model '%s' (%s) into %s", name, sc->model_kind[k], path);
+        rc = mq_model_train(sc->model_kind[k], w->d, &to, &m, err);
+        if (!rc) {
+            mkdirs(w->o->models);
+            rc = mq_model_save(m, path, err);
+        }
+    }
+    if (rc) { mq_model_destroy(m); return rc; }
+    if (w->n_models > 0 && mq_model_n_titles(m) != w->n_titles) {
+        mq_model_destroy(m);
+        return mq__err_set(err, MQ_EINVAL, "sim: model '%s' has %d titles, main has %d: train them on the same data",
+                           name, (int)mq_model_n_titles(m), (int)w->n_titles);
+    }
+    int s = w->n_models++;
+    w->models[s] = m;
+    snprintf(w->model_names[s], sizeof w->model_names[s], "%s", name);
+    if (s == 0) w->n_titles = mq_model_n_titles(m);
+    w->sims[s].m = m;
+    w->sims[s].n_titles = w->n_titles;
+    w->sims[s].list = calloc((size_t)MQ_MAX(w->n_titles, 1), sizeof *w->sims[s].list);
+    if (!w->sims[s].list) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Removes the plain files of dir (a previous run's log segments). */
+static void clear_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    char p[4400];
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.') {
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            unlink(p);
+        }
+    closedir(d);
+}
+
+static void world_release(world *w)
+{
+    for (int i = 0; i < w->n_models; i++) {
+        for (int32_t t = 0; w->sims[i].list && t < w->n_titles; t++) free(w->sims[i].list[t]);
+        free(w->sims[i].list);
+        mq_model_destroy(w->models[i]);
+    }
+    if (w->has_pc) mq_page_catalog_release(&w->pc);
+    if (w->has_xps) mq__xps_release(&w->xps);
+    mq_dataset_destroy(w->d);
+    free(w->ids);
+    free(w->H);
+    free(w->U);
+    free(w->quality);
+    free(w->ds2m);
+    free(w->m);
+}
+
+/* The truth: iALS with keep_members=1; members = a random training member's factors + noise. */
+static int build_truth(world *w, mq_err *err)
+{
+    const mq_sim_params *P = w->P;
+    char f[32], e[32];
+    snprintf(f, sizeof f, "factors=%d", P->truth_factors);
+    snprintf(e, sizeof e, "epochs=%d", P->truth_epochs);
+    const char *pp[] = {f, e, "keep_members=1"};
+    mq_train_opts to = {pp, 3, w->o->threads, w->o->seed ^ 0x7275746855ULL, NULL};
+    mq_model *tm = NULL;
+    int rc = mq_model_train("ials", w->d, &to, &tm, err);
+    if (rc) return rc;
+    int64_t nh, nw;
+    const float *H = mq__model_get(tm, "H", MQ__A_F32, &nh, err);
+    const float *W = mq__model_get(tm, "W", MQ__A_F32, &nw, err);
+    int32_t tn = mq_model_n_titles(tm);
+    if (!H || !W || tn <= 0) { mq_model_destroy(tm); return MQ_ECORRUPT; }
+    int kp = (int)(nh / tn);
+    int64_t n_train = nw / kp;
+    w->kp = kp;
+    int N = w->o->members;
+    w->H = calloc((size_t)w->n_titles * kp, sizeof *w->H);
+    w->U = calloc((size_t)N * kp, sizeof *w->U);
+    w->quality = calloc((size_t)w->n_titles, sizeof *w->quality);
+    w->m = calloc((size_t)N, sizeof *w->m);
+    if (!w->H || !w->U || !w->quality || !w->m) { mq_model_destroy(tm); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t t = 0; t < w->n_titles; t++) {
+        int32_t j = mq_model_title_index(tm, w->ids[t]);
+        if (j >= 0) memcpy(w->H + (size_t)t * kp, H + (size_t)j * kp, (size_t)kp * sizeof *H);
+    }
+    /* quality: standardized log(1 + positives) of the title in the data */
+    double s1 = 0, s2 = 0;
+    for (int32_t j = 0; j < w->d->n_titles; j++) {
+        int32_t t = mq_model_title_index(w->models[0], mq_idmap_name(w->d->title_ids, j));
+        if (t >= 0) w->quality[t] = (float)log1p((double)(w->d->t_ptr[j + 1] - w->d->t_ptr[j]));
+    }
+    for (int32_t t = 0; t < w->n_titles; t++) { s1 += w->quality[t]; s2 += (double)w->quality[t] * w->quality[t]; }
+    double qm = s1 / w->n_titles, qs = sqrt(MQ_MAX(s2 / w->n_titles - qm * qm, 1e-12));
+    for (int32_t t = 0; t < w->n_titles; t++) w->quality[t] = (float)((w->quality[t] - qm) / qs);
+    double rms = 0;
+    for (int64_t i = 0; i < nw; i++) rms += (double)W[i] * W[i];
+    rms = sqrt(rms / (double)MQ_MAX(n_train * MQ_MIN(kp, P->truth_factors), 1));
+    mq_rng r;
+    mq_rng_seed(&r, w->o->seed);
+    static const char *const dev_names[] = {"web", "tv", "mobile"};
+    (void)dev_names;
+    for (int i = 0; i < N; i++) {
+        member *m = &w->m[i];
+        int64_t src = (int64_t)mq_rng_below(&r, (uint64_t)n_train);
+        m->src = (int32_t)src;
+        for (int k = 0; k < kp; k++) {
+            float base = W[(size_t)src * kp + k];
+            w->U[(size_t)i * kp + k] = k < P->truth_factors ? base + (float)(P->member_noise * rms * mq_rng_normal(&r)) : 0;
+        }
+        m->seed = mq_rng_next(&r);
+        m->lambda = P->visits_median * exp(P->visits_sigma * mq_rng_normal(&r));
+        m->title_pat = logistic(log(P->title_patience / (1 - P->title_patience + 1e-9) + 1e-12) + 0.5 * mq_rng_normal(&r));
+        m->row_pat = logistic(log(P->row_patience / (1 - P->row_patience + 1e-9) + 1e-12) + 0.5 * mq_rng_normal(&r));
+        m->hazard = MQ_MIN(1.0, P->hazard_median * exp(0.5 * mq_rng_normal(&r)));
+        double u = mq_rng_uniform(&r);
+        m->device = u < 0.5 ? 0 : u < 0.8 ? 1 : 2;
+        m->hour = (int)((18 + (int)(mq_rng_normal(&r) * 3) + 48) % 24);
+        snprintf(m->id, sizeof m->id, "sim%d", i);
+        for (int e2 = 0; e2 < w->n_exps; e2++) {
+            mq_xp_assignment a;
+            mq_xp_assign(&w->xps.xp.exps[e2], m->id, 0, &a);
+            m->eligible[e2] = a.in_experiment;
+        }
+    }
+    /* z standardization over a sample of (member, title) pairs */
+    double a1 = 0, a2 = 0;
+    int ns = 4000;
+    for (int s = 0; s < ns; s++) {
+        int i = (int)mq_rng_below(&r, (uint64_t)N);
+        int32_t t = (int32_t)mq_rng_below(&r, (uint64_t)w->n_titles);
+        double x = mq__dot(w->U + (size_t)i * kp, w->H + (size_t)t * kp, kp);
+        a1 += x;
+        a2 += x * x;
+    }
+    w->mu = a1 / ns;
+    w->sd = sqrt(MQ_MAX(a2 / ns - w->mu * w->mu, 1e-12));
+    mq_model_destroy(tm);
+    return 0;
+}
+
+/* ---- a run ---- */
+
+typedef struct scratch {
+    mq_page_ctx *ctx;
+    float *scores;
+    int32_t *hidx;
+    mq_page_hist *hist;
+    mq_member_state st;
+    mq_event ev[64];            /* a visit's events waiting for one log append */
+    int n_ev;
+    mq_buf rec;                 /* an exposure record */
+    const char *titles[50 * 100];
+    mq_err err;
+    long long pages, events;
+    double page_seconds;
+} scratch;
+
+typedef struct run {
+    world *w;
+    int force_exp, force_variant;   /* -1: the A/B run */
+    unit *units;                    /* [members x n_exps] */
+    scratch *sc;                    /* [threads] */
+    _Atomic int failed;
+    mq_err err;
+    mq_evlog *evlog;                /* the A/B run's logs (NULL in counterfactual runs) */
+    mq__exlog *exlog;
+} run;
+
+static double affinity(const world *w, int i, int32_t t)
+{
+    double z = (mq__dot(w->U + (size_t)i * w->kp, w->H + (size_t)t * w->kp, w->kp) - w->mu) / w->sd;
+    return mq__sim_affinity(w->P, z, w->quality[t], mq__sim_pair_noise(w->m[i].seed, t));
+}
+
+/* The member's history as the page builder sees it (as the server's gather_history does for a
+ * member with no training data). Returns n_hist; *n_pos titles fed to the model. */
+static int history(const world *w, scratch *s, int *n_pos)
+{
+    int m = 0, p = 0;
+    for (int i = 0; i < s->st.n; i++) {
+        const mq_recent *e = &s->st.recent[i];
+        int32_t t = mq_model_title_index(w->models[0], e->title);
+        if (t < 0) continue;
+        float wt = e->thumb == 2 ? -1.0f : e->rating > 0 && e->rating < 2.5f ? 0.1f : 1.0f;
+        s->hist[m++] = (mq_page_hist){t, e->time, e->seconds, wt, e->finished != 0, e->seconds > 0 && !e->finished};
+    }
+    for (int i = 0; i < m; i++)
+        if (s->hist[i].weight > 0) s->hidx[p++] = s->hist[i].title;
+    *n_pos = p;
+    return m;
+}
+
+typedef struct daystat { int finished, abandoned, browse; } daystat;
+
+static int flush_events(run *R, scratch *s);
+
+/* Folds one event into the member's state and queues it for the log. */
+static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, int kind, float value,
+                 const char *page_id, const char *row, int pos)
+{
+    mq_event ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.member, sizeof ev.member, "%s", mb->id);
+    snprintf(ev.title, sizeof ev.title, "%s", R->w->ids[t]);
+    ev.time = now;
+    ev.kind = kind;
+    ev.value = value;
+    snprintf(ev.page_id, sizeof ev.page_id, "%s", page_id);
+    snprintf(ev.row, sizeof ev.row, "%s", row);
+    ev.has_position = true;
+    ev.position = pos;
+    mq_member_state_apply(&s->st, &ev, R->w->P->runtime_seconds);
+    s->events++;
+    if (!R->evlog) return 0;
+    s->ev[s->n_ev++] = ev;
+    return s->n_ev == (int)(sizeof s->ev / sizeof s->ev[0]) ? flush_events(R, s) : 0;
+}
+
+/* Appends the visit's events to the event log (one append per visit). */
+static int flush_events(run *R, scratch *s)
+{
+    int rc = 0;
+    if (R->evlog && s->n_ev > 0) rc = mq_evlog_append(R->evlog, s->ev, s->n_ev, NULL, &s->err);
+    s->n_ev = 0;
+    return rc;
+}
+
+/* Writes the page's exposure record, as the server's homepage handler does. */
+static int log_exposure(run *R, scratch *s, const mq__xps_result *xr, const mq_page *page, const char *member,
+                        const char *page_id, const char *model, long long now)
+{
+    const world *w = R->w;
+    const char *rid[50];
+    int rn[50], total = 0, nr = MQ_MIN(page->n_rows, 50);
+    for (int i = 0; i < nr; i++) {
+        rid[i] = page->rows[i].id;
+        rn[i] = MQ_MIN(page->rows[i].n, 100);
+        for (int j = 0; j < rn[i]; j++) s->titles[total++] = w->ids[page->titles[page->rows[i].first + j]];
+    }
+    mq__expo e;
+    memset(&e, 0, sizeof e);
+    e.time = now;
+    e.route = MQ__EXPO_ROUTE_HOMEPAGE;
+    e.forced = xr->forced;
+    e.member = member;
+    e.page_id = page_id;
+    e.model_version = model;
+    mq__xps_expo(&w->xps, xr, &e);
+    e.n_rows = nr;
+    e.row_id = rid;
+    e.row_n = rn;
+    e.titles = s->titles;
+    mq_buf_reset(&s->rec);
+    int rc = mq__expo_encode(&e, false, &s->rec, &s->err);
+    if (!rc) rc = mq__exlog_append(R->exlog, &s->rec, &s->err);
+    return rc;
+}
+
+/* One visit: returns 0 or an error code (the run stops). */
+static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, daystat *ds, unit *u)
+{
+    world *w = R->w;
+    const mq_sim_params *P = w->P;
+    const member *mb = &w->m[i];
+    char force[200] = "", why[300];
+    if (R->force_exp >= 0 && mb->eligible[R->force_exp])
+        snprintf(force, sizeof force, "%s:%s", w->xps.xp.exps[R->force_exp].name,
+                 w->xps.xp.exps[R->force_exp].variants[R->force_variant]);
+    mq__xps_result xr;
+    bool pre = day < P->pre_days;   /* before the experiments start: the default page */
+    if (mq__xps_assign(w->has_xps && !pre ? &w->xps : NULL, mb->id, now, pre ? NULL : force, NULL, &xr, why, sizeof why))
+        return mq__err_set(&s->err, MQ_EINVAL, "sim: %s", why);
+    static const int drows[] = {12, 10, 8}, dper[] = {20, 15, 10};
+    int rows = drows[mb->device], per = dper[mb->device];
+    double mmr = 0.7;
+    if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
+    if (xr.t.set & (1u << MQ__XT_PER_ROW)) per = xr.t.per_row;
+    if (xr.t.set & (1u << MQ__XT_MMR)) mmr = xr.t.mmr;
+    int slot = 0;
+    if (xr.t.set & (1u << MQ__XT_MODEL)) {
+        slot = strcmp(xr.t.model, "main") ? model_slot(w, xr.t.model) : 0;
+        if (slot < 0) return mq__err_set(&s->err, MQ_EINVAL, "sim: treatment model '%s' not loaded", xr.t.model);
+    }
+    double clickbait = 0, novelty = 0;
+    for (int k = 0; k < xr.n; k++) {
+        int e = xr.p[k].exp, v = xr.p[k].variant;
+        if (e >= MQ_SIM_MAX_EXPS || v >= MQ_SIM_MAX_VARIANTS || xr.p[k].served_default) continue;
+        unit *un = &u[e];
+        if (!un->exposed) { un->exposed = true; un->variant = v; un->first = now; }
+        un->pages++;
+        clickbait += w->vtreat[e][v].clickbait;
+        if (w->vchanged[e][v]) {
+            double boost = w->vtreat[e][v].novelty >= 0 ? w->vtreat[e][v].novelty : P->novelty_boost;
+            double age = (double)(now - un->first) / DAY;
+            novelty += boost * exp(-age / P->novelty_days);
+        }
+    }
+    int n_pos, n_hist = history(w, s, &n_pos);
+    mq_page_req req = {rows, per, mmr, -1, NULL, 0, mb->hour, mb->device, NULL,
+                       xr.t.set & (1u << MQ__XT_ROW_PRIORS) ? xr.t.row_prior : NULL};
+    double t0 = mq_now();
+    const float *scores = NULL;
+    float cut;
+    int rc = 0;
+    if (n_pos > 0) {
+        int top = mq_page_scored_titles(&req, w->n_titles) + n_hist;
+        rc = mq_model_score_top(w->models[slot], s->hidx, NULL, n_pos, top, s->scores, &cut, &s->err);
+        scores = s->scores;
+        req.score_cut = &cut;
+    }
+    mq_page_catalog pc = w->pc;
+    pc.similar = sim_cb;
+    pc.similar_user = &w->sims[slot];
+    const mq_page *page = NULL;
+    if (!rc) rc = mq_page_build(s->ctx, &pc, scores, s->hist, n_hist, &req, &page, &s->err);
+    if (rc) return rc;
+    s->page_seconds += mq_now() - t0;
+    s->pages++;
+    char page_id[MQ_PAGE_ID_MAX + 1];
+    snprintf(page_id, sizeof page_id, "sim-%08x-%04x-%02x", (unsigned)i, (unsigned)day, (unsigned)v_no);
+    if (R->exlog && (rc = log_exposure(R, s, &xr, page, mb->id, page_id, w->model_names[slot], now))) return rc;
+    mq_rng r;
+    stream(&r, w->o->seed, (uint64_t)i, (uint64_t)day, (uint64_t)v_no + 1);
+    bool played = false, leave = false;
+    long long tnow = now;
+    for (int ro = 0; ro < page->n_rows && !leave; ro++) {
+        if (ro > 0 && mq_rng_uniform(&r) >= mb->row_pat) break;
+        const mq_page_row *row = &page->rows[ro];
+        for (int j = 0; j < row->n && !leave; j++) {
+            if (j > 0 && mq_rng_uniform(&r) >= mb->title_pat) break;
+            int32_t t = page->titles[row->first + j];
+            double a = affinity(w, i, t);
+            double pc_ = MQ_MIN(1.0, P->click_scale * a * (1 + novelty) + clickbait * (1 - a));
+            double uc = mq_rng_uniform(&r), uf = mq_rng_uniform(&r), us = mq_rng_uniform(&r);
+            double ux = mq_rng_uniform(&r), uk = mq_rng_uniform(&r);
+            if (uc >= pc_) continue;
+            played = true;
+            bool fin = uf < pow(a, P->finish_power);
+            double secs = (float)(fin ? P->runtime_seconds : P->runtime_seconds * 0.5 * us);   /* as logged */
+            tnow += 60;
+            if ((rc = emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, page_id, row->id, j))) return rc;
+            for (int e = 0; e < w->n_exps; e++)
+                if (u[e].exposed) { u[e].plays++; u[e].seconds += secs; u[e].finishes += fin; }
+                else if (pre) { u[e].pre_plays++; u[e].pre_seconds += secs; }
+            if (fin) {
+                ds->finished++;
+                if (ux < P->rate_prob && (rc = emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), page_id, row->id, j))) return rc;
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_UP, 1, page_id, row->id, j))) return rc;
+            } else {
+                ds->abandoned++;
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_DOWN, 1, page_id, row->id, j))) return rc;
+            }
+            tnow += (long long)secs;
+            if (mq_rng_uniform(&r) >= (fin ? P->continue_after_play : P->continue_after_abandon)) leave = true;
+        }
+    }
+    if (!played) ds->browse++;
+    return flush_events(R, s);
+}
+
+static int member_run(run *R, scratch *s, int i)
+{
+    world *w = R->w;
+    const mq_sim_params *P = w->P;
+    const member *mb = &w->m[i];
+    unit *u = &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)];
+    memset(&s->st, 0, sizeof s->st);
+    /* the source member's history from the data, as finished plays before day 0 (not counted
+     * as events of the simulation: the member arrives with them) */
+    const mq_dataset *d = w->d;
+    if (mb->src < d->n_members) {
+        mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        snprintf(ev.member, sizeof ev.member, "%s", mb->id);
+        for (int64_t k = d->m_ptr[mb->src]; k < d->m_ptr[mb->src + 1]; k++) {
+            int32_t t = w->ds2m[d->m_idx[k]];
+            if (t < 0) continue;
+            snprintf(ev.title, sizeof ev.title, "%s", w->ids[t]);
+            ev.time = MQ_MIN(d->m_time ? d->m_time[k] : 0, SIM_EPOCH - DAY);
+            ev.kind = MQ_EV_PLAY;
+            ev.value = (float)P->runtime_seconds;
+            mq_member_state_apply(&s->st, &ev, P->runtime_seconds);
+        }
+    }
+    double sat = 0;
+    int away = 0, last = -1;
+    bool churned = false;
+    double pbase = 1 - exp(-mb->lambda);
+    for (int day = 0; day < w->o->days && !churned; day++) {
+        mq_rng r;
+        stream(&r, w->o->seed, (uint64_t)i, (uint64_t)day, 0);
+        double uh = mq_rng_uniform(&r), uv = mq_rng_uniform(&r);
+        int extra = poisson(&r, 0.5 * mb->lambda);
+        if (uh < mb->hazard * exp(-MQ_MIN(sat, 0.0))) { churned = true; break; }
+        double pv = logistic(log(pbase / (1 - pbase + 1e-12) + 1e-12) + sat);
+        if (uv >= pv) {
+            sat *= P->satisfaction_decay;
+            if (++away >= P->churn_after_days && last >= 0) churned = true;
+            continue;
+        }
+        away = 0;
+        last = day;
+        daystat ds = {0, 0, 0};
+        /* visits 90 minutes apart from the preferred hour, all within the UTC day */
+        extra = MQ_MIN(extra, 15);
+        long long start = MQ_MIN(mb->hour * 3600LL, DAY - 3600 - extra * 5400LL);
+        for (int v = 0; v <= extra; v++) {
+            long long now = SIM_EPOCH + (long long)day * DAY + start + v * 5400LL;
+            int rc = visit(R, s, i, now, day, v, &ds, u);
+            if (rc) return rc;
+        }
+        for (int e = 0; e < w->n_exps; e++) u[e].active_days += u[e].exposed;
+        sat = P->satisfaction_decay * sat + P->satisfaction_gain * ds.finished - P->abandon_loss * ds.abandoned
+            - P->browse_loss * ds.browse;
+    }
+    for (int e = 0; e < w->n_exps; e++) u[e].retained = last >= 0 && last >= w->o->days - P->retained_days;
+    return 0;
+}
+
+static int run_range(void *ctx, int64_t b, int64_t e, int tid)
+{
+    run *R = ctx;
+    scratch *s = &R->sc[tid];
+    for (int64_t i = b; i < e; i++) {
+        if (atomic_load(&R->failed)) return 0;
+        int rc = member_run(R, s, (int)i);
+        if (rc) {
+            int z = 0;
+            if (atomic_compare_exchange_strong(&R->failed, &z, rc)) R->err = s->err;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, unit **out_units,
+                   long long *pages, long long *events, double *seconds, double *page_seconds, mq_err *err)
+{
+    int nth = mq__threads(w->o->threads);
+    run R = {.w = w, .force_exp = force_exp, .force_variant = force_variant, .evlog = evlog, .exlog = exlog};
+    R.units = calloc((size_t)w->o->members * MQ_MAX(w->n_exps, 1), sizeof *R.units);
+    R.sc = calloc((size_t)nth, sizeof *R.sc);
+    int rc = 0;
+    if (!R.units || !R.sc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+    for (int t = 0; t < nth; t++) {
+        R.sc[t].ctx = mq_page_ctx_create();
+        mq_buf_init(&R.sc[t].rec);
+        R.sc[t].scores = malloc((size_t)w->n_titles * sizeof(float));
+        R.sc[t].hidx = malloc(MQ_STORE_RECENT * sizeof(int32_t));
+        R.sc[t].hist = malloc(MQ_STORE_RECENT * sizeof(mq_page_hist));
+        if (!R.sc[t].ctx || !R.sc[t].scores || !R.sc[t].hidx || !R.sc[t].hist) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+    }
+    double t0 = mq_now();
+    rc = mq__parallel_for(nth, w->o->members, 16, run_range, &R);
+    if (!rc && R.failed) { rc = R.failed; *err = R.err; }
+    else if (rc) mq__err_set(err, rc, "sim: could not start threads");
+    *seconds = mq_now() - t0;
+    *pages = *events = 0;
+    *page_seconds = 0;
+    for (int t = 0; t < nth; t++) { *pages += R.sc[t].pages; *events += R.sc[t].events; *page_seconds += R.sc[t].page_seconds; }
+out:
+    for (int t = 0; R.sc && t < nth; t++) {
+        mq_page_ctx_destroy(R.sc[t].ctx);
+        mq_buf_release(&R.sc[t].rec);
+        free(R.sc[t].scores);
+        free(R.sc[t].hidx);
+        free(R.sc[t].hist);
+    }
+    free(R.sc);
+    if (rc) { free(R.units); R.units = NULL; }
+    *out_units = R.units;
+    return rc;
+}
+
+/* ---- setup ---- */
+
+static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
+{
+    memset(w, 0, sizeof *w);
+    w->o = o;
+    w->P = &o->scenario->params;
+    int rc = mq__sim_params_check(w->P, "scenario", err);
+    if (rc) return rc;
+    if (o->members < 1 || o->days < 1) return mq__err_set(err, MQ_EINVAL, "sim: members and days must be positive");
+    mkdirs(o->out);
+    mq_load_opts lo = {0};
+    if ((rc = mq_data_open(o->data, &lo, &w->d, err))) return rc;
+    if ((rc = get_model(w, "main", err))) return rc;
+    /* experiments: --experiments, else the scenario's, written beside the results */
+    char xpath[4200];
+    snprintf(xpath, sizeof xpath, "%s/experiments.json", o->out);
+    if (o->experiments) {
+        const void *data;
+        size_t len;
+        if ((rc = mq__file_map(o->experiments, &data, &len, err))) return rc;
+        rc = mq__write_file_atomic(xpath, data, len, err);
+        mq__file_unmap(data, len);
+        if (rc) return rc;
+    } else if (o->scenario->experiments_json) {
+        if ((rc = mq__write_file_atomic(xpath, o->scenario->experiments_json, strlen(o->scenario->experiments_json), err))) return rc;
+    }
+    if (o->experiments || o->scenario->experiments_json) {
+        if ((rc = mq__xps_load(xpath, &w->xps, err))) return rc;
+        w->has_xps = true;
+        w->n_exps = w->xps.xp.n;
+        if (w->n_exps > MQ_SIM_MAX_EXPS) return mq__err_set(err, MQ_EINVAL, "sim: at most %d experiments", MQ_SIM_MAX_EXPS);
+        for (int i = 0; i < w->xps.n_models; i++)
+            if (strcmp(w->xps.models[i], "main") && (rc = get_model(w, w->xps.models[i], err))) return rc;
+        for (int e = 0; e < w->n_exps; e++)
+            for (int v = 0; v < w->xps.xp.exps[e].n_variants && v < MQ_SIM_MAX_VARIANTS; v++) {
+                w->vtreat[e][v] = (mq_sim_treat){0, -1};
+                w->vchanged[e][v] = v > 0 && w->xps.treat[e * MQ_XP_MAX_VARIANTS + v].set != 0;
+            }
+        const mq_sim_scenario *sc = o->scenario;
+        for (int k = 0; k < sc->n_treat; k++) {
+            int e = -1, v = -1;
+            for (int i = 0; i < w->n_exps; i++)
+                if (!strcmp(w->xps.xp.exps[i].name, sc->treat_exp[k])) e = i;
+            if (e < 0) return mq__err_set(err, MQ_EFORMAT, "scenario: field 'sim_treatments.%s': no such experiment", sc->treat_exp[k]);
+            for (int i = 0; i < w->xps.xp.exps[e].n_variants; i++)
+                if (!strcmp(w->xps.xp.exps[e].variants[i], sc->treat_variant[k])) v = i;
+            if (v < 0 || v >= MQ_SIM_MAX_VARIANTS)
+                return mq__err_set(err, MQ_EFORMAT, "scenario: field 'sim_treatments.%s.%s': no such variant", sc->treat_exp[k], sc->treat_variant[k]);
+            w->vtreat[e][v] = sc->treat[k];
+            if (v > 0 && (sc->treat[k].clickbait > 0 || sc->treat[k].novelty >= 0)) w->vchanged[e][v] = true;
+        }
+    }
+    /* the page catalog, as the server builds it without pop.mqm / trending.mqm */
+    w->ids = malloc((size_t)w->n_titles * sizeof *w->ids);
+    float *pop = calloc((size_t)w->n_titles, sizeof *pop);
+    if (!w->ids || !pop) { free(pop); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t t = 0; t < w->n_titles; t++) w->ids[t] = mq_model_title_id(w->models[0], t);
+    w->ds2m = malloc((size_t)MQ_MAX(w->d->n_titles, 1) * sizeof *w->ds2m);
+    if (!w->ds2m) { free(pop); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t j = 0; j < w->d->n_titles; j++) w->ds2m[j] = mq_model_title_index(w->models[0], mq_idmap_name(w->d->title_ids, j));
+    for (int32_t j = 0; j < w->d->n_titles; j++) {
+        int32_t t = mq_model_title_index(w->models[0], mq_idmap_name(w->d->title_ids, j));
+        if (t >= 0) pop[t] += (float)(w->d->t_ptr[j + 1] - w->d->t_ptr[j]);
+    }
+    rc = mq_page_catalog_init(&w->pc, w->n_titles, mq_model_catalog(w->models[0]), (const char *const *)w->ids, pop, pop, err);
+    free(pop);
+    if (rc) return rc;
+    w->has_pc = true;
+    return build_truth(w, err);
+}
+
+/* ---- results ---- */
+
+static const char *const metric_names[] = {"plays", "play_seconds", "active_days", "retained"};
+#define N_METRICS 4
+
+static double metric(const unit *u, int k)
+{
+    switch (k) {
+    case 0: return u->plays;
+    case 1: return u->seconds;
+    case 2: return u->active_days;
+    default: return u->retained;
+    }
+}
+
+typedef struct order { long long first; const char *id; } order;
+/* xp collect's order: first exposure, then unit id */
+static int order_cmp(const void *a, const void *b)
+{
+    const order *x = a, *y = b;
+    return x->first != y->first ? (x->first < y->first ? -1 : 1) : strcmp(x->id, y->id);
+}
+
+static int write_units(world *w, const unit *U, int e, const char *path, mq_err *err)
+{
+    int N = w->o->members, ne = w->n_exps;
+    order *ord = malloc((size_t)N * sizeof *ord);
+    if (!ord) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    int n = 0;
+    for (int i = 0; i < N; i++)
+        if (U[(size_t)i * ne + e].exposed) ord[n++] = (order){U[(size_t)i * ne + e].first, w->m[i].id};
+    qsort(ord, (size_t)n, sizeof *ord, order_cmp);
+    mq_buf b;
+    mq_buf_init(&b);
+    mq_buf_puts(&b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,active_days,pre_plays,pre_play_seconds,retained\n");
+    const mq_xp_experiment *xe = &w->xps.xp.exps[e];
+    for (int k = 0; k < n; k++) {
+        int i = atoi(ord[k].id + 3);   /* "sim<i>" */
+        const unit *u = &U[(size_t)i * ne + e];
+        mq_buf_printf(&b, "%s,%s,%lld,%d,%d,", ord[k].id, xe->variants[u->variant], u->first, u->pages, u->plays);
+        mq_buf_json_num(&b, u->seconds);
+        mq_buf_printf(&b, ",%d,%d,%d,", u->finishes, u->active_days, u->pre_plays);
+        mq_buf_json_num(&b, u->pre_seconds);
+        mq_buf_printf(&b, ",%d\n", u->retained);
+    }
+    free(ord);
+    int rc = b.oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : mq__write_file_atomic(path, b.p, b.len, err);
+    mq_buf_release(&b);
+    return rc;
+}
+
+/* Reads mq_xp_analyze's results[] into the estimate section. */
+static int estimate_json(world *w, int e, const char *units_path, mq_buf *out, mq_err *err)
+{
+    const mq_xp_experiment *xe = &w->xps.xp.exps[e];
+    mq_xp_analyze_opts ao;
+    memset(&ao, 0, sizeof ao);
+    for (int k = 0; k < N_METRICS; k++) ao.metrics[k] = metric_names[k];
+    ao.n_metrics = N_METRICS;
+    ao.control = xe->variants[0];
+    if (w->P->pre_days > 0) {
+        /* CUPED on the pre-period of the same metric */
+        ao.n_covariates = 2;
+        ao.covariate_metric[0] = "plays";
+        ao.covariate_col[0] = "pre_plays";
+        ao.covariate_metric[1] = "play_seconds";
+        ao.covariate_col[1] = "pre_play_seconds";
+    }
+    ao.experiment = xe;
+    ao.threads = 1;
+    char *json = NULL, *text = NULL;
+    int rc = mq_xp_analyze(units_path, &ao, &json, &text, NULL, err);
+    if (rc) return rc;
+    char apath[4200];
+    snprintf(apath, sizeof apath, "%s/analyze-%s.json", w->o->out, xe->name);
+    rc = mq__write_file_atomic(apath, json, strlen(json), err);
+    cJSON *root = rc ? NULL : cJSON_Parse(json);
+    free(json);
+    free(text);
+    if (rc) return rc;
+    if (!root) return mq__err_set(err, MQ_EFORMAT, "sim: unreadable analysis of %s", units_path);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "results");
+    mq_buf_json_str(out, xe->name, strlen(xe->name));
+    mq_buf_putc(out, ':');
+    mq_buf_putc(out, '{');
+    for (int k = 0; k < N_METRICS; k++) {
+        if (k) mq_buf_putc(out, ',');
+        mq_buf_json_str(out, metric_names[k], strlen(metric_names[k]));
+        mq_buf_puts(out, ":{");
+        bool first = true;
+        for (const cJSON *r = res ? res->child : NULL; r; r = r->next) {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "metric"), *v = cJSON_GetObjectItemCaseSensitive(r, "variant");
+            if (!cJSON_IsString(m) || !cJSON_IsString(v) || strcmp(m->valuestring, metric_names[k])) continue;
+            if (!first) mq_buf_putc(out, ',');
+            first = false;
+            mq_buf_json_str(out, v->valuestring, strlen(v->valuestring));
+            mq_buf_putc(out, ':');
+            static const char *const f[] = {"effect", "ci_low", "ci_high", "p_value"};
+            for (int j = 0; j < 4; j++) {
+                const cJSON *x = cJSON_GetObjectItemCaseSensitive(r, f[j]);
+                mq_buf_printf(out, "%s\"%s\":", j ? "," : "{", f[j]);
+                mq_buf_json_num(out, cJSON_IsNumber(x) ? x->valuedouble : NAN);
+            }
+            mq_buf_putc(out, '}');
+        }
+        mq_buf_putc(out, '}');
+    }
+    mq_buf_putc(out, '}');
+    cJSON_Delete(root);
+    return 0;
+}
+
+int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
+{
+    *json = NULL;
+    world w;
+    int rc = world_init(&w, o, err);
+    unit *ab = NULL;
+    mq_buf out, truth;
+    mq_buf_init(&out);
+    mq_buf_init(&truth);
+    if (rc) goto done;
+    long long pages, events, tp = 0, te = 0;
+    double secs, psecs;
+    mq__logf(o->log, "sim: A/B run: %d members, %d days", o->members, o->days);
+    /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
+    char evdir[4200], exdir[4200];
+    snprintf(evdir, sizeof evdir, "%s/log/events", o->out);
+    snprintf(exdir, sizeof exdir, "%s/log/exposures", o->out);
+    clear_dir(evdir);
+    clear_dir(exdir);
+    mkdirs(evdir);
+    mkdirs(exdir);
+    mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+    mq_evlog *evlog = NULL;
+    mq__exlog *exlog = NULL;
+    if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
+    if (w.has_xps && (rc = mq__exlog_open(exdir, 0, NULL, &exlog, err))) { mq_evlog_close(evlog); goto done; }
+    rc = run_all(&w, -1, -1, evlog, exlog, &ab, &pages, &events, &secs, &psecs, err);
+    mq_evlog_close(evlog);
+    mq__exlog_close(exlog);
+    if (rc) goto done;
+    /* the same units from the logs, by `xp collect` */
+    for (int e = 0; e < w.n_exps; e++) {
+        char cpath[4200];
+        snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
+        mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
+        if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
+    }
+    mq__logf(o->log, "sim: A/B run: %lld pages, %lld events in %.2f s (%.0f pages/s)", pages, events, secs, pages / MQ_MAX(secs, 1e-9));
+    tp += pages;
+    te += events;
+    /* truth: every variant of every experiment alone, common random numbers */
+    mq_buf_putc(&truth, '{');
+    for (int e = 0; o->counterfactual && e < w.n_exps; e++) {
+        const mq_xp_experiment *xe = &w.xps.xp.exps[e];
+        int nv = MQ_MIN(xe->n_variants, MQ_SIM_MAX_VARIANTS);
+        double mean[MQ_SIM_MAX_VARIANTS][N_METRICS] = {{0}};
+        for (int v = 0; v < nv; v++) {
+            unit *cu = NULL;
+            if ((rc = run_all(&w, e, v, NULL, NULL, &cu, &pages, &events, &secs, &psecs, err))) goto done;
+            mq__logf(o->log, "sim: counterfactual %s=%s: %lld pages in %.2f s", xe->name, xe->variants[v], pages, secs);
+            long long n = 0;
+            for (int i = 0; i < o->members; i++) {
+                const unit *u = &cu[(size_t)i * w.n_exps + e];
+                if (!w.m[i].eligible[e] || !u->exposed) continue;
+                n++;
+                for (int k = 0; k < N_METRICS; k++) mean[v][k] += metric(u, k);
+            }
+            for (int k = 0; k < N_METRICS; k++) mean[v][k] = n ? mean[v][k] / (double)n : NAN;
+            free(cu);
+        }
+        if (e) mq_buf_putc(&truth, ',');
+        mq_buf_json_str(&truth, xe->name, strlen(xe->name));
+        mq_buf_puts(&truth, ":{");
+        for (int k = 0; k < N_METRICS; k++) {
+            mq_buf_printf(&truth, "%s\"%s\":{", k ? "," : "", metric_names[k]);
+            for (int v = 1; v < nv; v++) {
+                if (v > 1) mq_buf_putc(&truth, ',');
+                mq_buf_json_str(&truth, xe->variants[v], strlen(xe->variants[v]));
+                mq_buf_puts(&truth, ":{\"effect\":");
+                mq_buf_json_num(&truth, mean[v][k] - mean[0][k]);
+                mq_buf_puts(&truth, ",\"mean\":");
+                mq_buf_json_num(&truth, mean[v][k]);
+                mq_buf_putc(&truth, '}');
+            }
+            mq_buf_putc(&truth, '}');
+        }
+        mq_buf_putc(&truth, '}');
+    }
+    mq_buf_putc(&truth, '}');
+    char tpath[4200];
+    snprintf(tpath, sizeof tpath, "%s/truth.json", o->out);
+    if (!o->counterfactual) unlink(tpath);   /* never leave an earlier run's truth beside these units */
+    if (o->counterfactual) {
+        snprintf(tpath, sizeof tpath, "%s/truth.json", o->out);
+        mq_buf_putc(&truth, '\n');
+        if ((rc = mq__write_file_atomic(tpath, truth.p, truth.len, err))) goto done;
+        truth.len--;
+    }
+    mq_buf_printf(&out, "{\"members\":%d,\"days\":%d,\"pages\":%lld,\"events\":%lld,\"truth\":", o->members, o->days, tp, te);
+    mq_buf_put(&out, truth.p, truth.len);
+    mq_buf_puts(&out, ",\"estimate\":{");
+    for (int e = 0; e < w.n_exps; e++) {
+        char upath[4200];
+        snprintf(upath, sizeof upath, "%s/units-%s.csv", o->out, w.xps.xp.exps[e].name);
+        if ((rc = write_units(&w, ab, e, upath, err))) goto done;
+        if (e) mq_buf_putc(&out, ',');
+        if ((rc = estimate_json(&w, e, upath, &out, err))) goto done;
+    }
+    mq_buf_puts(&out, "}}\n");
+    if (out.oom || truth.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    *json = strdup(mq_buf_cstr(&out));
+    if (!*json) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+done:
+    free(ab);
+    mq_buf_release(&out);
+    mq_buf_release(&truth);
+    world_release(&w);
+    return rc;
+}
+
+int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_err *err)
+{
+    /* One run: the time inside scoring + mq_page_build (the raw page-build rate of these very
+     * requests) against the run's whole time (the simulator's rate). */
+    world w;
+    int rc = world_init(&w, o, err);
+    unit *u = NULL;
+    long long pages = 0, events;
+    double secs = 0, psecs = 0;
+    if (!rc) rc = run_all(&w, -1, -1, NULL, NULL, &u, &pages, &events, &secs, &psecs, err);
+    free(u);
+    if (!rc) {
+        int nth = mq__threads(o->threads);
+        *sim_rate = pages / MQ_MAX(secs, 1e-9);
+        *page_rate = pages / MQ_MAX(psecs / nth, 1e-9);
+    }
+    world_release(&w);
+    return rc;
+}

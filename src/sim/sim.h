@@ -1,0 +1,24 @@
+/* sim.h (internal): what the simulator's files share (sim.c: population, visits, runs;
+ * sim_scenario.c: the strict scenario parser). Not part of the public API; tests/sim may
+ * include it.
+ *
+ * The behaviour model's pure pieces are exposed here so the tests can check them against
+ * their closed forms: the true affinity (a logistic of the standardized factor dot product,
+ * the title's quality and a per-pair noise drawn from a hash, so every run and every variant
+ * sees the same noise for the same member and title).
+ */
+#ifndef MQ_SIM_INTERNAL_H
+#define MQ_SIM_INTERNAL_H
+
+#include "core/core.h"
+
+/* a = 1 / (1 + exp(-(beta z + gamma q + sigma eps - bias))) */
+double mq__sim_affinity(const mq_sim_params *p, double z, double quality, double eps);
+
+/* A standard normal deviate determined by (seed, t): the per (member, title) noise. */
+double mq__sim_pair_noise(uint64_t seed, int32_t t);
+
+/* Checks every parameter's range; MQ_EFORMAT naming "where: field 'sim.NAME'". */
+int mq__sim_params_check(const mq_sim_params *p, const char *where, mq_err *err);
+
+#endif

@@ -1,0 +1,348 @@
+/* test_sim.c: the member simulator (src/sim/). The behaviour model's pure pieces against their
+ * closed forms; the scenario parser's refusals; and each shipped scenario's documented
+ * direction reproduced at small sizes on ml-100k (docs/sim.md lists them). Truths come from
+ * counterfactual runs under common random numbers, so an identical variant's true effect is
+ * exactly 0 and a scenario's direction is a property of the behaviour model, not of luck;
+ * sizes are picked so each test stays within a few seconds. */
+#include "marquee.h"
+#include "sim/sim.h"
+#include "../test.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+MQ_TEST(sim_affinity_closed_form)
+{
+    mq_sim_params p;
+    mq_sim_params_default(&p);
+    /* a = 1 / (1 + exp(-(2 z + 0.5 q + 0.5 eps - 2))) at the defaults */
+    double z = 1.3, q = -0.4, e = 0.7;
+    double want = 1.0 / (1.0 + exp(-(2.0 * z + 0.5 * q + 0.5 * e - 2.0)));
+    ASSERT_NEAR(mq__sim_affinity(&p, z, q, e), want, 1e-15);
+    ASSERT_NEAR(mq__sim_affinity(&p, 1.0, 0, 0), 0.5, 1e-15);   /* beta z = bias */
+    /* pair noise: a fixed N(0, 1) deviate per (seed, title): same value twice; over 200k titles
+     * mean within 5 standard errors of 0 (5 / sqrt(2e5) = 0.011) and variance within 5 SE of 1
+     * (SE of the sample variance = sqrt(2 / n) = 0.0032) */
+    ASSERT(mq__sim_pair_noise(42, 7) == mq__sim_pair_noise(42, 7));
+    ASSERT(mq__sim_pair_noise(42, 7) != mq__sim_pair_noise(43, 7));
+    int n = 200000;
+    double s1 = 0, s2 = 0;
+    for (int t = 0; t < n; t++) {
+        double x = mq__sim_pair_noise(9, t);
+        s1 += x;
+        s2 += x * x;
+    }
+    double m = s1 / n, v = s2 / n - m * m;
+    ASSERT_NEAR(m, 0, 5 / sqrt(n));
+    ASSERT_NEAR(v, 1, 5 * sqrt(2.0 / n));
+}
+
+static bool refused(const char *json, const char *needle)
+{
+    mq_sim_scenario sc;
+    mq_err err = {0, ""};
+    int rc = mq_sim_scenario_parse(json, strlen(json), "t.json", &sc, &err);
+    if (rc == 0) { mq_sim_scenario_release(&sc); return false; }
+    if (!strstr(err.msg, needle)) { fprintf(stderr, "  message: %s\n", err.msg); return false; }
+    return rc == MQ_EFORMAT;
+}
+
+MQ_TEST(sim_scenario_strict)
+{
+    ASSERT(refused("{\"nmae\": \"x\"}", "field 'nmae' is unknown"));
+    ASSERT(refused("{\"sim\": {\"click_scale\": 1.5}}", "field 'sim.click_scale': 1.5 is not a probability"));
+    ASSERT(refused("{\"sim\": {\"row_patience\": -0.1}}", "field 'sim.row_patience'"));
+    ASSERT(refused("{\"sim\": {\"clik_scale\": 0.5}}", "field 'sim.clik_scale' is unknown"));
+    ASSERT(refused("{\"sim\": {\"churn_after_days\": 2.5}}", "an integer"));
+    ASSERT(refused("{\"models\": {\"m\": {\"kind\": \"nope\"}}}", "field 'models.m.kind'"));
+    ASSERT(refused("{\"sim_treatments\": {\"e\": {\"B\": {\"clickbait\": 2}}}}", "sim_treatments.e.B.clickbait"));
+    ASSERT(refused("{\"sim_treatments\": {\"e\": {\"B\": {\"bait\": 0.1}}}}", "sim_treatments.e.B.bait' is unknown"));
+    ASSERT(refused("{\"experiments\": {}}", "field 'experiments' must be an array"));
+    ASSERT(refused("[1]", "a scenario is a JSON object"));
+    /* accepted: a parameter overrides its default, the others keep theirs */
+    const char *ok = "{\"name\": \"x\", \"sim\": {\"click_scale\": 0.2}}";
+    mq_sim_scenario sc;
+    mq_err err = {0, ""};
+    ASSERT_OK(mq_sim_scenario_parse(ok, strlen(ok), "t.json", &sc, &err), &err);
+    ASSERT_NEAR(sc.params.click_scale, 0.2, 0);
+    ASSERT_NEAR(sc.params.row_patience, 0.6, 0);
+    mq_sim_scenario_release(&sc);
+    /* every shipped scenario parses */
+    static const char *const names[] = {"aa", "clickbait", "ease-vs-pop", "mmr", "novelty"};
+    for (int i = 0; i < 5; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "scenarios/%s.json", names[i]);
+        ASSERT_OK(mq_sim_scenario_load(path, &sc, &err), &err);
+        ASSERT(sc.experiments_json != NULL);
+        mq_sim_scenario_release(&sc);
+    }
+}
+
+/* Runs scenario NAME on ml-100k; returns the parsed summary (NULL when the data is absent). */
+static char last_out[1024];   /* the output folder of the latest run_scenario */
+static cJSON *run_scenario(const char *name, int members, int days, uint64_t seed, int threads,
+                           bool cf, const char *out_sub, char **text, mq_err *err, int *rc)
+{
+    const char *data = mq_test_shared("ml-100k");
+    *rc = 0;
+    if (!data) return NULL;
+    char path[256], models[1024], out[1024];
+    snprintf(path, sizeof path, "scenarios/%s.json", name);
+    snprintf(models, sizeof models, "%s", mq_test_cache_dir(name));
+    snprintf(out, sizeof out, "%s/%s", mq_test_tmpdir(), out_sub);
+    snprintf(last_out, sizeof last_out, "%s", out);
+    mq_sim_scenario sc;
+    if ((*rc = mq_sim_scenario_load(path, &sc, err))) return NULL;
+    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, cf, threads, NULL};
+    char *json = NULL;
+    *rc = mq_sim_run(&o, &json, err);
+    mq_sim_scenario_release(&sc);
+    if (*rc) return NULL;
+    cJSON *j = cJSON_Parse(json);
+    if (text) *text = json;
+    else free(json);
+    return j;
+}
+
+static double num(const cJSON *root, const char *sec, const char *exp, const char *metric,
+                  const char *variant, const char *field)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, sec);
+    x = cJSON_GetObjectItemCaseSensitive(x, exp);
+    x = cJSON_GetObjectItemCaseSensitive(x, metric);
+    x = cJSON_GetObjectItemCaseSensitive(x, variant);
+    x = cJSON_GetObjectItemCaseSensitive(x, field);
+    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+MQ_TEST(sim_aa_truth_zero_estimate_not_significant)
+{
+    mq_err err = {0, ""};
+    int rc;
+    cJSON *j = run_scenario("aa", 600, 7, 1, 2, true, "aa", NULL, &err, &rc);
+    if (!j && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    /* identical variants under common random numbers: every true effect is exactly 0 */
+    static const char *const ms[] = {"plays", "play_seconds", "active_days", "retained"};
+    for (int k = 0; k < 4; k++) ASSERT(num(j, "truth", "aa", ms[k], "B", "effect") == 0);
+    /* the estimate: no significant difference on this seed, and the CIs cover 0 */
+    for (int k = 0; k < 3; k++) {
+        double p = num(j, "estimate", "aa", ms[k], "B", "p_value");
+        ASSERT(p > 0.05);
+        ASSERT(num(j, "estimate", "aa", ms[k], "B", "ci_low") <= 0 && num(j, "estimate", "aa", ms[k], "B", "ci_high") >= 0);
+    }
+    ASSERT(cJSON_GetObjectItemCaseSensitive(j, "members")->valueint == 600);
+    ASSERT(cJSON_GetObjectItemCaseSensitive(j, "pages")->valuedouble > 600);
+    cJSON_Delete(j);
+    /* the files: units CSV with the collect columns plus retained; truth.json; SRM passed */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/units-aa.csv", last_out);
+    FILE *f = fopen(path, "r");
+    ASSERT(f);
+    char line[512];
+    ASSERT(fgets(line, sizeof line, f));
+    fclose(f);
+    ASSERT_STR_EQ(line, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,active_days,pre_plays,pre_play_seconds,retained\n");
+    snprintf(path, sizeof path, "%s/truth.json", last_out);
+    f = fopen(path, "r");
+    ASSERT(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/analyze-aa.json", last_out);
+    f = fopen(path, "r");
+    ASSERT(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    ASSERT(strstr(buf, "\"passed\":true"));
+}
+
+MQ_TEST(sim_same_output_any_thread_count)
+{
+    mq_err err = {0, ""};
+    int rc;
+    char *a = NULL, *b = NULL;
+    cJSON *ja = run_scenario("aa", 300, 5, 7, 1, false, "t1", &a, &err, &rc);
+    if (!ja && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    cJSON *jb = run_scenario("aa", 300, 5, 7, 3, false, "t3", &b, &err, &rc);
+    ASSERT_OK(rc, &err);
+    ASSERT_STR_EQ(a, b);
+    free(a);
+    free(b);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    /* and a different seed gives a different run */
+    cJSON *jc = run_scenario("aa", 300, 5, 8, 1, false, "t8", &a, &err, &rc);
+    ASSERT_OK(rc, &err);
+    ASSERT(strcmp(a, "") != 0);
+    char *c = a;
+    ja = run_scenario("aa", 300, 5, 7, 1, false, "t1b", &a, &err, &rc);
+    ASSERT(strcmp(a, c) != 0);
+    free(a);
+    free(c);
+    cJSON_Delete(ja);
+    cJSON_Delete(jc);
+}
+
+MQ_TEST(sim_clickbait_plays_up_retention_down)
+{
+    mq_err err = {0, ""};
+    int rc;
+    cJSON *j = run_scenario("clickbait", 800, 21, 1, 2, true, "cb", NULL, &err, &rc);
+    if (!j && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    double plays = num(j, "truth", "clickbait", "plays", "B", "effect");
+    double days = num(j, "truth", "clickbait", "active_days", "B", "effect");
+    double ret = num(j, "truth", "clickbait", "retained", "B", "effect");
+    fprintf(stderr, "  truth: plays %+.3f, active_days %+.3f, retained %+.4f\n", plays, days, ret);
+    ASSERT(plays > 0);
+    ASSERT(days < 0);
+    ASSERT(ret < 0);
+    /* the A/B estimate sees the rise in plays */
+    ASSERT(num(j, "estimate", "clickbait", "plays", "B", "effect") > 0);
+    cJSON_Delete(j);
+}
+
+MQ_TEST(sim_ease_beats_pop)
+{
+    mq_err err = {0, ""};
+    int rc;
+    /* 7 pre-period days (everyone on A's page) + 7 experiment days */
+    cJSON *j = run_scenario("ease-vs-pop", 500, 14, 1, 2, true, "evp", NULL, &err, &rc);
+    if (!j && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    double plays = num(j, "truth", "ease_vs_pop", "plays", "B", "effect");
+    double secs = num(j, "truth", "ease_vs_pop", "play_seconds", "B", "effect");
+    fprintf(stderr, "  truth: plays %+.3f, play_seconds %+.0f\n", plays, secs);
+    ASSERT(plays > 0);
+    ASSERT(secs > 0);
+    cJSON_Delete(j);
+    /* with a pre-period the estimate is CUPED on the same metric's pre-period */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/analyze-ease_vs_pop.json", last_out);
+    FILE *f = fopen(path, "r");
+    ASSERT(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    ASSERT(strstr(buf, "\"metric\":\"play_seconds\",\"variant\":\"B\""));
+    ASSERT(strstr(buf, "\"covariate\":\"pre_play_seconds\""));
+}
+
+/* Relative true effect of B against A: effect / (mean_B - effect). */
+static double rel(const cJSON *j, const char *exp, const char *metric)
+{
+    double e = num(j, "truth", exp, metric, "B", "effect"), m = num(j, "truth", exp, metric, "B", "mean");
+    return e / (m - e);
+}
+
+MQ_TEST(sim_novelty_early_effect_fades)
+{
+    mq_err err = {0, ""};
+    int rc;
+    cJSON *early = run_scenario("novelty", 400, 3, 1, 2, true, "n3", NULL, &err, &rc);
+    if (!early && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    cJSON *late = run_scenario("novelty", 400, 14, 1, 2, true, "n14", NULL, &err, &rc);
+    ASSERT_OK(rc, &err);
+    double e3 = rel(early, "novelty", "plays"), e14 = rel(late, "novelty", "plays");
+    fprintf(stderr, "  true relative effect on plays: %+.4f over 3 days, %+.4f over 14 days\n", e3, e14);
+    ASSERT(e3 > 0);
+    ASSERT(e14 < e3 / 2);
+    cJSON_Delete(early);
+    cJSON_Delete(late);
+}
+
+MQ_TEST(sim_mmr_small_effect)
+{
+    mq_err err = {0, ""};
+    int rc;
+    cJSON *j = run_scenario("mmr", 400, 10, 1, 2, true, "mmr", NULL, &err, &rc);
+    if (!j && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    double r = rel(j, "mmr", "play_seconds");
+    fprintf(stderr, "  true relative effect of mmr 1.0 on play_seconds: %+.4f\n", r);
+    ASSERT(fabs(r) < 0.10);
+    ASSERT(r != 0);   /* the treatment reaches the page builder */
+    cJSON_Delete(j);
+}
+
+/* One CSV row's first fields: unit, variant, first_exposure, pages, plays, play_seconds. */
+typedef struct urow { char unit[32], variant[32]; long long first; int pages, plays; double seconds; } urow;
+
+static int read_units(const char *path, urow *rows, int cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[1024];
+    int n = 0;
+    if (!fgets(line, sizeof line, f)) { fclose(f); return -1; }
+    while (n < cap && fgets(line, sizeof line, f)) {
+        urow *r = &rows[n];
+        if (sscanf(line, "%31[^,],%31[^,],%lld,%d,%d,%lf", r->unit, r->variant, &r->first, &r->pages, &r->plays, &r->seconds) != 6) break;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The A/B run writes the server's event and exposure logs; `xp collect` (mq_xp_collect) on them
+ * must find the simulator's own units: same units in the same order, same variant, first
+ * exposure, pages, plays and play seconds (the logged float seconds, summed in double by both;
+ * 1e-6 s covers the last bits of summation order). active_days may differ by the plays that
+ * run past midnight (collect counts the UTC day of every event) and finishes by titles replayed
+ * after an abandon (collect sums a title's seconds), so they are not compared. */
+MQ_TEST(sim_units_match_xp_collect_of_the_logs)
+{
+    mq_err err = {0, ""};
+    int rc;
+    cJSON *j = run_scenario("aa", 400, 7, 3, 2, false, "logs", NULL, &err, &rc);
+    if (!j && !rc) MQ_SKIP("ml-100k not in ../shared/data");
+    ASSERT_OK(rc, &err);
+    cJSON_Delete(j);
+    static urow a[400], b[400];
+    char pa[1100], pb[1100];
+    snprintf(pa, sizeof pa, "%s/units-aa.csv", last_out);
+    snprintf(pb, sizeof pb, "%s/collect-aa.csv", last_out);
+    int na = read_units(pa, a, 400), nb = read_units(pb, b, 400);
+    ASSERT(na > 300);
+    ASSERT_INT_EQ(na, nb);
+    for (int i = 0; i < na; i++) {
+        ASSERT_STR_EQ(a[i].unit, b[i].unit);
+        ASSERT_STR_EQ(a[i].variant, b[i].variant);
+        ASSERT_INT_EQ(a[i].first, b[i].first);
+        ASSERT_INT_EQ(a[i].pages, b[i].pages);
+        ASSERT_INT_EQ(a[i].plays, b[i].plays);
+        ASSERT_NEAR(a[i].seconds, b[i].seconds, 1e-6);
+    }
+}
+
+/* The command: a scenario with an out-of-range probability exits 1 naming the field; a missing
+ * required option exits 2. */
+MQ_TEST(sim_cli_refuses_bad_scenario)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/bad.json", mq_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    fputs("{\"sim\": {\"thumb_prob\": 1.2}}", f);
+    fclose(f);
+    char cmd[5000];
+    snprintf(cmd, sizeof cmd, "%s sim --data x --models %s.m --out %s.o --scenario %s 2>%s.err", mq_test_bin(), path, path, path, path);
+    ASSERT_INT_EQ(mq_test_sh("%s", cmd), 1);
+    char ep[1200];
+    snprintf(ep, sizeof ep, "%s.err", path);
+    f = fopen(ep, "r");
+    ASSERT(f);
+    char msg[512] = "";
+    size_t n = fread(msg, 1, sizeof msg - 1, f);
+    msg[n] = 0;
+    fclose(f);
+    ASSERT(strstr(msg, "field 'sim.thumb_prob': 1.2 is not a probability in [0, 1]"));
+    ASSERT_INT_EQ(mq_test_sh("%s sim --data x --scenario aa 2>/dev/null", mq_test_bin()), 2);
+}
