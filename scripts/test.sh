@@ -6,10 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-# The OpenAPI validator the suite uses, exactly as pinned in package-lock.json (node_modules/
-# is git-ignored).
+# The node tools the suite uses, exactly as pinned in package-lock.json: the OpenAPI validator
+# and playwright-core for the console's browser test (node_modules/ is git-ignored).
 npm ci --no-audit --no-fund --loglevel=error >&2
 make -j"$(nproc)" build/marquee build/test_marquee >&2
-# playwright-core for the console's browser test, exactly as pinned in package-lock.json
-npm ci --no-audit --no-fund >&2
 exec make -s test
