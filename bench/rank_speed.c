@@ -14,7 +14,7 @@
  * and writes the feature file (mq_rank_evaluate) for the training comparison, then times the
  * two boosters' training on its rows with the ranker's chosen rounds, one thread, as
  * tests/ref/rank_ref.py trains them. */
-#include "rank/rank_state.h"
+#include "rank/rank.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  * The batch scorer finds the member of a block from the row-pointer address the evaluation
  * loop passes (h->in_ptr + first member); it checks the address lies inside h->in_ptr.
  */
-#include "rank/rank_state.h"
+#include "rank/rank.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -33,7 +33,7 @@
  * XGBoost's rank:ndcg samples pairs with per-thread generators: the boosters are identical
  * for the same seed, data and thread count, not across thread counts.
  */
-#include "rank/rank_state.h"
+#include "rank/rank.h"
 
 #include <math.h>
 #include <stdlib.h>

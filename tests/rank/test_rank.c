@@ -7,7 +7,7 @@
  * mostly in the weeks after their release), so recency features carry signal and a temporal
  * protocol has something to learn. */
 #include "../test.h"
-#include "rank/rank_state.h"
+#include "rank/rank.h"
 
 #include <stdlib.h>
 #include <string.h>
