@@ -80,6 +80,10 @@ double mq_rng_normal(mq_rng *r);
 /* CRC-32C (Castagnoli) of a buffer, continuing from crc (start with 0). */
 uint32_t mq_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* Unix seconds (UTC) of "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[Z]" (a space may stand for the
+ * T). Returns 0, or MQ_EINVAL when s is anything else (trailing text included). */
+int mq_time_parse(const char *s, int64_t *out);
+
 /* Wall-clock seconds from a monotonic clock, for timing. */
 double mq_now(void);
 

@@ -21,16 +21,9 @@ static const char *USAGE_COLLECT =
 static int parse_when(const char *s, long long *out)
 {
     if (mq_cli_parse_i64(s, out) == 0) return 0;
-    struct tm tm = {0};
-    const char *e = strptime(s, "%Y-%m-%d", &tm);
-    if (!e) return -1;
-    if (*e == 'T' || *e == ' ') {
-        e = strptime(e + 1, "%H:%M:%S", &tm);
-        if (!e) return -1;
-        if (*e == 'Z') e++;
-    }
-    if (*e) return -1;
-    *out = (long long)timegm(&tm);
+    int64_t t;
+    if (mq_time_parse(s, &t)) return -1;
+    *out = (long long)t;
     return 0;
 }
 

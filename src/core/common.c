@@ -405,3 +405,18 @@ int mq__write_file_atomic(const char *path, const void *data, size_t len, mq_err
     }
     return mq__atomic_commit(&a, err);
 }
+
+int mq_time_parse(const char *s, int64_t *out)
+{
+    struct tm tm = {0};
+    const char *e = s ? strptime(s, "%Y-%m-%d", &tm) : NULL;
+    if (!e) return MQ_EINVAL;
+    if (*e == 'T' || *e == ' ') {
+        e = strptime(e + 1, "%H:%M:%S", &tm);
+        if (!e) return MQ_EINVAL;
+        if (*e == 'Z') e++;
+    }
+    if (*e) return MQ_EINVAL;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}

@@ -105,16 +105,9 @@ static int parse_time(const cJSON *v, long long *out)
         return 0;
     }
     if (!cJSON_IsString(v)) return -1;
-    struct tm tm = {0};
-    const char *s = v->valuestring, *e = strptime(s, "%Y-%m-%d", &tm);
-    if (!e) return -1;
-    if (*e == 'T' || *e == ' ') {
-        e = strptime(e + 1, "%H:%M:%S", &tm);
-        if (!e) return -1;
-        if (*e == 'Z') e++;
-    }
-    if (*e) return -1;
-    *out = (long long)timegm(&tm);
+    int64_t t;
+    if (mq_time_parse(v->valuestring, &t)) return -1;
+    *out = (long long)t;
     return 0;
 }
 
