@@ -18,6 +18,7 @@ int mq_cli_eval(int argc, char **argv);
 int mq_cli_serve(int argc, char **argv);
 int mq_cli_xp(int argc, char **argv);
 int mq_cli_abr(int argc, char **argv);
+int mq_cli_models(int argc, char **argv);
 
 /* A logger that writes "marquee: <line>" to stderr. */
 extern const mq_log mq_cli_log;

@@ -67,6 +67,7 @@ static const command commands[] = {
     {"serve", mq_cli_serve, "serve homepages, events and recommendations over HTTP"},
     {"xp", mq_cli_xp, "A/B tests: assignment, analysis, sample-size design"},
     {"abr", mq_cli_abr, "adaptive-bitrate streaming simulator on network traces"},
+    {"models", mq_cli_models, "install a model file into a serving models directory atomically"},
 };
 
 static void usage(FILE *f)

@@ -46,6 +46,10 @@ const char *mq_buf_cstr(mq_buf *b);
 /* ---- files ---- */
 /* Maps path read-only. *data is NULL and *len 0 for an empty file. */
 int mq__file_map(const char *path, const void **data, size_t *len, mq_err *err);
+/* Like mq__file_map, but a private copy read into anonymous pages: nothing done to the file
+ * afterwards (overwritten in place, truncated) can change the data or fault (SIGBUS). Freed
+ * with mq__file_unmap. */
+int mq__file_read(const char *path, const void **data, size_t *len, mq_err *err);
 void mq__file_unmap(const void *data, size_t len);
 
 /* Atomic replace: open a temp file beside path, write, then commit (fsync, rename, fsync dir)

@@ -1400,6 +1400,35 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
     return rc;
 }
 
+/* Store and log agreement after the log lost its tail (restored from an older copy, cut by a
+ * damaged disk): the store has applied sequence numbers the log no longer holds, so the next
+ * events would get those numbers and the store would skip them as applied. The store is
+ * derived state: empty it and apply the whole log again. */
+static int rederive_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    mq_server *s = user;
+    mq_err err;
+    int rc = mq_store_apply(s->store, ev, n, first_seq + (uint64_t)n - 1, &err);
+    if (rc) mq__logf(&s->log, "serve: rebuilding the member store: %s", err.msg);
+    return rc;
+}
+
+static int store_rederive(mq_server *s, uint64_t applied, uint64_t log_end, mq_err *err)
+{
+    mq__logf(&s->log, "serve: the store has applied sequence %llu but the event log ends at %llu "
+             "(the log lost its tail): rebuilding the member store from the log",
+             (unsigned long long)applied, (unsigned long long)log_end);
+    double t0 = mq_now();
+    int rc = mq_store_reset(s->store, err);
+    if (!rc) rc = mq_evlog_scan(s->events, rederive_cb, s, err);
+    if (rc) return mq__err_set(err, rc, "serve: the store is ahead of the event log and cannot be "
+                               "rebuilt from it: %s", err->msg);
+    s->store_applied = log_end;
+    mq__logf(&s->log, "serve: member store rebuilt from %llu logged events in %.2f s",
+             (unsigned long long)log_end, mq_now() - t0);
+    return 0;
+}
+
 int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
 {
     *out = NULL;
@@ -1467,9 +1496,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     if (rc) goto fail;
     mq_evlog_stats ls;
     mq_evlog_get_stats(s->evlog, &ls);
-    if (applied > ls.records)
-        mq__logf(&s->log, "event log: the store has applied sequence %llu but the log ends at %llu",
-                 (unsigned long long)applied, (unsigned long long)ls.records);
+    if (applied > ls.records && (rc = store_rederive(s, applied, ls.records, err))) goto fail;
     /* the first snapshot before the first request; then the refresh thread */
     double *scratch = malloc((size_t)MQ_MAX(s->cur->n_titles, 1) * sizeof *scratch);
     rc = scratch ? trend_rebuild(s, scratch, s->cur->n_titles) : MQ_ENOMEM;
