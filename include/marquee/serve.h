@@ -67,7 +67,7 @@ void mq_evlog_close(mq_evlog *l);
 
 /* Appends n events and returns once they are durable under the log's fsync mode and have
  * been passed to the apply callback. *first_seq (optional) receives the first sequence
- * number. Thread-safe; concurrent callers are batched into one write and one fsync (group
+ * number, or 0 when the events are not in the log (any failure but the apply callback's). Thread-safe; concurrent callers are batched into one write and one fsync (group
  * mode). Fails with MQ_EBUSY when too many bytes wait to be committed (or the apply callback
  * is over a million events behind), MQ_EINVAL for an event with an empty or over-long id,
  * MQ_ENOSPC / MQ_EIO when the write or fsync failed: the file is then cut back to the last
@@ -381,6 +381,16 @@ typedef struct mq_server_opts {
     double trending_half_life;  /* days; 0 = the trending model's (7 without one) */
     double trending_refresh;    /* seconds between trending snapshot rebuilds (default 1) */
     const mq_log *log;
+    /* slow and hostile clients, overload (src/serve/limits.c) */
+    double header_timeout;      /* seconds a connection may take to send a request's headers,
+                                   counted from the accept or the previous answer (default 10) */
+    double body_timeout;        /* seconds to send a request's body after its headers (30) */
+    int max_connections_per_ip; /* open connections from one client address (default 256) */
+    double shed_queue_ms;       /* a page, recommendations, similar or events request that
+                                   waited longer than this for a thread is answered 503 with
+                                   Retry-After (default 250; < 0 never) */
+    int dedup_ids;              /* client event ids remembered (default 1,000,000) */
+    double dedup_window;        /* seconds they are remembered (default 86400) */
 } mq_server_opts;
 
 /* Loads the dataset and models, opens the store and the log (replaying it into the store),

@@ -267,6 +267,30 @@ void mq_buf_json_str(mq_buf *b, const char *s, size_t n)
     mq_buf_putc(b, '"');
 }
 
+void mq__printable(const char *s, size_t n, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    if (!cap) return;
+    for (size_t i = 0; i < n; i++) {
+        if (o + 8 >= cap) {                     /* room for "..." and the NUL */
+            if (cap >= 4) { memcpy(out + o, "...", 3); o += 3; }
+            break;
+        }
+        unsigned c = p[i];
+        if (c >= 0x20 && c < 0x7f) { out[o++] = (char)c; continue; }
+        int k = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
+        if (k && o + (size_t)k + 8 < cap) {
+            memcpy(out + o, p + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k - 1;
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        }
+    }
+    out[o < cap ? o : cap - 1] = 0;
+}
+
 void mq_buf_json_num(mq_buf *b, double x)
 {
     if (!isfinite(x)) { mq_buf_puts(b, "null"); return; }

@@ -67,6 +67,10 @@ int mq__write_file_atomic(const char *path, const void *data, size_t len, mq_err
 
 /* Is s[0..n) valid UTF-8? */
 bool mq__utf8_valid(const char *s, size_t n);
+/* s[0..n) for an error message: printable ASCII and whole valid UTF-8 sequences as they are,
+ * every other byte (control characters such as ESC, NUL, invalid UTF-8) as \xNN; cut with
+ * "..." to fit cap (>= 4) bytes including the NUL. */
+void mq__printable(const char *s, size_t n, char *out, size_t cap);
 
 
 

@@ -848,6 +848,7 @@ int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq,
         while (l->flushing && !l->sticky) pthread_cond_wait(&l->cv, &l->mu);
     }
     uint64_t mine_first;
+    if (first_seq) *first_seq = 0;
     rc = enqueue_locked(l, ev, n, &enc, &mine_first, err);
     if (rc) goto out;
     uint64_t mine_last = mine_first + (uint64_t)n - 1;
@@ -863,8 +864,10 @@ int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq,
     }
     if (l->durable_seq < mine_last && l->discard_gen != gen) {
         rc = mq__err_set(err, l->last_code, "%s", l->last_msg);
+        if (first_seq) *first_seq = 0;
     } else if (l->durable_seq < mine_last) {
         rc = mq__err_set(err, l->sticky, "%s", l->sticky_msg);
+        if (first_seq) *first_seq = 0;
     } else if (l->fail_code && mine_first <= l->fail_hi && mine_last >= l->fail_lo) {
         rc = mq__err_set(err, l->fail_code, "%s", l->apply_msg);
     }
