@@ -120,6 +120,12 @@ int mq_data_positives(const mq_dataset *d, float min_rating, int min_positives, 
  * source of events (files, the event log) maps them the same way. */
 float mq_event_strength(int kind, float value);
 
+/* The one range check of an event's value, for every way events come in (files, POST
+ * /v1/events): a rating in [0, 10], a play's seconds in [0, 1e9], any other kind's value
+ * finite (it is not used). NULL when value is fine, else why not ("is out of range [0, 10] for
+ * a rating"), to follow the value in a message. */
+const char *mq_event_value_check(int kind, double value);
+
 /* The union of two datasets' interactions: a's members and titles keep their indices, b's new
  * ones follow; duplicate (member, title) pairs add their values (time: the latest). The
  * catalog is a's, with empty metadata for titles only b has. Meant for positives (values 1),

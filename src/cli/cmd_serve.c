@@ -51,6 +51,16 @@ static const char *usage_text =
     "  --trending-refresh S  seconds between Trending Now rebuilds from events (default 1)\n"
     "  --port-file F       write the port number to F once listening\n"
     "\n"
+    "Slow clients and overload (docs/API.md, Limits):\n"
+    "  --header-timeout S  seconds a connection may take to send a request's headers, counted\n"
+    "                      from the accept or the previous answer (default 10)\n"
+    "  --body-timeout S    seconds to send a request's body after its headers (default 30)\n"
+    "  --max-connections-per-ip N\n"
+    "                      open connections from one client address (default 256)\n"
+    "  --shed-queue-ms MS  answer 503 + Retry-After to a page, recommendations, similar or events\n"
+    "                      request that waited longer than MS for a thread (default 250; -1 never)\n"
+    "  --event-id-window S seconds a client event_id is remembered to drop retries (default 86400)\n"
+    "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
     "GET /v1/members/{id}/recommendations?n=&explain=1, GET /v1/titles/{id}/similar?n=,\n"
     "POST /v1/events, GET /healthz, GET /metrics, POST /v1/admin/reload (docs/API.md).\n"
@@ -122,6 +132,34 @@ out:
     return rc;
 }
 
+/* The limits options (slow clients, overload, retry window): 1 taken, 0 not one of them, -1
+ * a usage error (printed). */
+static int limits_option(const char *a, const char *v, mq_server_opts *o)
+{
+    double dv;
+    long long x;
+    if (!strcmp(a, "--header-timeout") || !strcmp(a, "--body-timeout")) {
+        if (mq_cli_parse_double(v, &dv) || !(dv >= 0.05 && dv <= 86400))
+            return mq_cli_usage_error("serve", "%s: '%s' is not a number of seconds in [0.05, 86400]", a, v), -1;
+        *(a[2] == 'h' ? &o->header_timeout : &o->body_timeout) = dv;
+    } else if (!strcmp(a, "--max-connections-per-ip")) {
+        if (mq_cli_parse_i64(v, &x) || x < 1 || x > 1000000)
+            return mq_cli_usage_error("serve", "%s: '%s' is not in [1, 1000000]", a, v), -1;
+        o->max_connections_per_ip = (int)x;
+    } else if (!strcmp(a, "--shed-queue-ms")) {
+        if (mq_cli_parse_double(v, &dv) || !(dv == -1 || (dv >= 1 && dv <= 600000)))
+            return mq_cli_usage_error("serve", "%s: '%s' is not -1 or a number of milliseconds in [1, 600000]", a, v), -1;
+        o->shed_queue_ms = dv;
+    } else if (!strcmp(a, "--event-id-window")) {
+        if (mq_cli_parse_double(v, &dv) || !(dv >= 1 && dv <= 30 * 86400))
+            return mq_cli_usage_error("serve", "%s: '%s' is not a number of seconds in [1, 2592000]", a, v), -1;
+        o->dedup_window = dv;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static int read_key(const char *path, char *key, size_t cap, mq_err *err)
 {
     FILE *f = fopen(path, "r");
@@ -189,6 +227,7 @@ int mq_cli_serve(int argc, char **argv)
             if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error("serve", "--trending-refresh: '%s' is not a number of seconds in [0.01, 3600]", v);
             o.trending_refresh = dv;
         } else if (!strcmp(a, "--port-file")) port_file = v;
+        else if ((x = limits_option(a, v, &o)) != 0) { if (x < 0) return MQ_EXIT_USAGE; }
         else return mq_cli_usage_error("serve", "unknown option '%s'", a);
     }
     if (!data) {

@@ -857,10 +857,9 @@ static int load_events(loader *L, const char *path)
                     if ((rc = mq__ld_bad(&s, "value", fv->p, fv->n, "is not a number"))) goto done;
                     continue;
                 }
-                if (ev == MQ_EV_RATING ? (d < 0 || d > 10) : (d < 0 || d > 1e9)) {
-                    if ((rc = mq__ld_bad(&s, "value", fv->p, fv->n, ev == MQ_EV_RATING ? "is out of range [0, 10] for a rating"
-                                                                                     : "is out of range [0, 1e9] seconds for a play")))
-                        goto done;
+                const char *bad_value = mq_event_value_check(ev, d);
+                if (bad_value) {
+                    if ((rc = mq__ld_bad(&s, "value", fv->p, fv->n, "%s", bad_value))) goto done;
                     continue;
                 }
                 v = (float)d;

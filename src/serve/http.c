@@ -1048,13 +1048,17 @@ static int parse_event(const cJSON *o, int i, mq_event *e, char *why, size_t cap
         return -1;
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
-    if (!v) e->value = 1;
-    else if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e9)
-        e->value = (float)v->valuedouble;
-    else { snprintf(why, cap, "event %d: field 'value' must be a finite number", i); return -1; }
-    if (e->kind == MQ_EV_PLAY && e->value < 0) {
-        snprintf(why, cap, "event %d: field 'value' (seconds watched) must be >= 0", i);
+    if (!v && e->kind == MQ_EV_RATING) {
+        snprintf(why, cap, "event %d: field 'value' is missing: a rating event needs a value", i);
         return -1;
+    }
+    if (!v) e->value = 1;
+    else if (!cJSON_IsNumber(v)) { snprintf(why, cap, "event %d: field 'value' must be a number", i); return -1; }
+    else {
+        /* the same check as the events CSV loader's */
+        const char *bad = mq_event_value_check(e->kind, v->valuedouble);
+        if (bad) { snprintf(why, cap, "event %d: field 'value': %.17g %s", i, v->valuedouble, bad); return -1; }
+        e->value = (float)v->valuedouble;
     }
     return 0;
 }
@@ -1479,6 +1483,8 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
 /* Readiness (separate from liveness, /healthz): a model is loaded, the event log can write
  * (its last write succeeded, or the file system has room again) and the member store has
  * applied everything logged. Answers 200 {"status":"ready"} or 503 with the reasons. */
+#define READY_FREE_BYTES (64 << 10)     /* room for a few hundred events */
+
 static enum MHD_Result h_readyz(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     mq_buf b;
@@ -1493,7 +1499,7 @@ static enum MHD_Result h_readyz(mq_server *s, struct MHD_Connection *c, conn_sta
     mq_evlog_health h;
     mq_evlog_get_health(s->evlog, &h);
     char line[1200];
-    if (h.failed || (h.code && !(h.free_bytes >= (1 << 20)))) {
+    if (h.failed || (h.code && !(h.free_bytes >= READY_FREE_BYTES))) {
         snprintf(line, sizeof line, "event log: %s", h.msg);
         if (n_bad++) mq_buf_putc(&b, ',');
         mq_buf_json_str(&b, line, strlen(line));
