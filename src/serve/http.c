@@ -653,6 +653,7 @@ typedef struct conn_state {
     mq_buf body;
     bool too_big;
     bool answered;                  /* answered after the headers (rejected before the body) */
+    int shed_waited;                /* > 0: shed (it waited this many ms), answered next call */
     int route;
     char id[MQ_ID_MAX + 1];         /* the route's member or title id */
     mq_server *s;
@@ -1569,6 +1570,12 @@ static bool shed(mq_server *s, struct MHD_Connection *c, conn_state *cs, enum MH
     int waited = ci ? mq__socket_wait_ms(ci->connect_fd) : -1;
     if (waited < 0 || waited <= s->o.shed_queue_ms) return false;
     atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
+    if (cs->route != R_EVENTS) {
+        /* no body follows: answer on the next call, which keeps the connection alive (an
+         * answer before the end of a request makes libmicrohttpd close the connection) */
+        cs->shed_waited = waited;
+        return false;
+    }
     *ret = send_error(s, c, cs, 503, "overloaded: the request waited %d ms for a thread (limit %g ms)",
                       waited, s->o.shed_queue_ms);
     return true;
@@ -1627,6 +1634,9 @@ static enum MHD_Result reload_answer(mq_server *s, struct MHD_Connection *c, con
 
 static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
+    if (cs->shed_waited)
+        return send_error(s, c, cs, 503, "overloaded: the request waited %d ms for a thread (limit %g ms)",
+                          cs->shed_waited, s->o.shed_queue_ms);
     if (cs->too_big) return send_error(s, c, cs, 413, "request body over %zu bytes", s->o.max_body);
     switch (cs->route) {
     case R_HEALTHZ: {
