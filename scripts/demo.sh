@@ -25,5 +25,5 @@ $mq recommend --model "$out/models/main.mqm" --data "$out/catalog.mqd" --member 
 if [ "${MQ_DEMO_NO_SERVE:-0}" != 1 ]; then
   port=${MQ_DEMO_PORT:-8080}
   echo "== serving: open http://127.0.0.1:$port/v1/members/$member/homepage (Ctrl-C to stop)" >&2
-  exec $mq serve --data "$out/catalog.mqd" --models "$out/models" --port "$port"
+  exec $mq serve --data "$out/catalog.mqd" --models "$out/models" --port "$port" --clock offset
 fi

@@ -361,6 +361,16 @@ void mq_page_json(const mq_page *p, const mq_page_catalog *pc, struct mq_buf *b)
 
 /* ---- the HTTP server ------------------------------------------------------------------- */
 
+/* What "now" is for a server (--clock): it stamps events posted without a timestamp and is
+ * the present of the Trending Now counters. */
+typedef enum mq_clock_mode {
+    MQ_CLOCK_WALL = 0,      /* the wall clock */
+    MQ_CLOCK_EVENT,         /* the latest event time seen: the data's last event, then the log's */
+    MQ_CLOCK_OFFSET,        /* the wall clock, shifted so the data's last event is now at start */
+} mq_clock_mode;
+/* Parses "wall", "event", "offset"; -1 if unknown. */
+int mq_clock_parse(const char *s);
+
 typedef struct mq_server mq_server;
 
 typedef struct mq_server_opts {
@@ -389,6 +399,7 @@ typedef struct mq_server_opts {
     double shed_queue_ms;       /* a page, recommendations, similar or events request that
                                    waited longer than this for a thread is answered 503 with
                                    Retry-After (default 250; < 0 never) */
+    int clock;                  /* mq_clock_mode: the server's "now" (default wall) */
     int dedup_ids;              /* client event ids remembered (default 1,000,000) */
     double dedup_window;        /* seconds they are remembered (default 86400) */
 } mq_server_opts;

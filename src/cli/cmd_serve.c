@@ -60,6 +60,9 @@ static const char *usage_text =
     "  --shed-queue-ms MS  answer 503 + Retry-After to a page, recommendations, similar or events\n"
     "                      request that waited longer than MS for a thread (default 250; -1 never)\n"
     "  --event-id-window S seconds a client event_id is remembered to drop retries (default 86400)\n"
+    "  --clock MODE        what 'now' is: wall (default), event (the latest event time seen) or\n"
+    "                      offset (the data's last event is now at start-up, then time runs on;\n"
+    "                      for data that ends in the past, as the demo's does)\n"
     "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
     "GET /v1/members/{id}/recommendations?n=&explain=1, GET /v1/titles/{id}/similar?n=,\n"
@@ -132,8 +135,8 @@ out:
     return rc;
 }
 
-/* The limits options (slow clients, overload, retry window): 1 taken, 0 not one of them, -1
- * a usage error (printed). */
+/* The reliability options (slow clients, overload, retry window, clock): 1 taken, 0 not one
+ * of them, -1 a usage error (printed). */
 static int limits_option(const char *a, const char *v, mq_server_opts *o)
 {
     double dv;
@@ -150,6 +153,9 @@ static int limits_option(const char *a, const char *v, mq_server_opts *o)
         if (mq_cli_parse_double(v, &dv) || !(dv == -1 || (dv >= 1 && dv <= 600000)))
             return mq_cli_usage_error("serve", "%s: '%s' is not -1 or a number of milliseconds in [1, 600000]", a, v), -1;
         o->shed_queue_ms = dv;
+    } else if (!strcmp(a, "--clock")) {
+        o->clock = mq_clock_parse(v);
+        if (o->clock < 0) return mq_cli_usage_error("serve", "--clock: '%s' is not wall, event or offset", v), -1;
     } else if (!strcmp(a, "--event-id-window")) {
         if (mq_cli_parse_double(v, &dv) || !(dv >= 1 && dv <= 30 * 86400))
             return mq_cli_usage_error("serve", "%s: '%s' is not a number of seconds in [1, 2592000]", a, v), -1;

@@ -162,6 +162,8 @@ struct mq_server {
     mq__guard *guard;                /* connection deadlines */
     mq__dedup *dedup;                /* client event ids seen recently */
     atomic_ullong shed, duplicates;
+    int64_t clock_offset;            /* --clock offset: wall clock minus the server's now */
+    atomic_llong latest_event;       /* the latest event time seen (data, then the log) */
     pthread_mutex_t smu;             /* guards store_msg */
     char store_msg[512];             /* the member store's last failure */
 };
@@ -375,12 +377,30 @@ fail:
 
 #define TREND_DEFAULT_HALF_LIFE_DAYS 7.0
 
+/* The server's "now" in unix seconds (--clock): the wall clock; or, for data that ends in the
+ * past (the demo's ends in 2018), the latest event time seen so far (event: the data's last
+ * event, then every logged event; time stands still between events), or the wall clock moved
+ * back so that the data's last event is now at start-up (offset: time runs on from there, as
+ * in a live service). It stamps events posted without a timestamp and is the "now" of the
+ * Trending Now counters. */
+static int64_t server_now(mq_server *s)
+{
+    switch (s->o.clock) {
+    case MQ_CLOCK_EVENT: return (int64_t)atomic_load_explicit(&s->latest_event, memory_order_relaxed);
+    case MQ_CLOCK_OFFSET: return (int64_t)time(NULL) - s->clock_offset;
+    default: return (int64_t)time(NULL);
+    }
+}
+
 /* Counts events into s->trend (tmu held). Every log record passes here exactly once per set
  * of counters: the replay at open and the commits after it in sequence order, or the rescan
  * of a reseed, which stops at trend_seq. */
 static void trend_count(mq_server *s, const mq_event *ev, int n, uint64_t first_seq)
 {
-    int64_t now = (int64_t)time(NULL);
+    for (int i = 0; i < n; i++)
+        if (ev[i].time > atomic_load_explicit(&s->latest_event, memory_order_relaxed))
+            atomic_store_explicit(&s->latest_event, ev[i].time, memory_order_relaxed);
+    int64_t now = server_now(s);
     uint64_t counted = 0;
     for (int i = 0; i < n; i++) {
         float w = mq_trend_event_weight(ev[i].kind, ev[i].value);
@@ -1029,13 +1049,13 @@ static int json_id(const cJSON *o, const char *name, char *dst, int i, char *why
     return -1;
 }
 
-static int parse_event(const cJSON *o, int i, mq_event *e, char *why, size_t cap)
+static int parse_event(const cJSON *o, int i, int64_t now, mq_event *e, char *why, size_t cap)
 {
     if (!cJSON_IsObject(o)) { snprintf(why, cap, "event %d: not a JSON object", i); return -1; }
     memset(e, 0, sizeof *e);
     if (json_id(o, "member", e->member, i, why, cap) || json_id(o, "title", e->title, i, why, cap)) return -1;
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "timestamp");
-    if (!ts) e->time = (int64_t)time(NULL);
+    if (!ts) e->time = now;
     else if (cJSON_IsNumber(ts) && ts->valuedouble >= 0 && ts->valuedouble < 1e11 &&
              ts->valuedouble == (double)(int64_t)ts->valuedouble)
         e->time = (int64_t)ts->valuedouble;
@@ -1238,14 +1258,15 @@ static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_sta
     char why[400];
     int i = 0;
     enum MHD_Result ret;
+    int64_t now = server_now(s);
     bundle *b = bundle_acquire(s);
     if (cJSON_IsArray(j)) {
         const cJSON *o;
         cJSON_ArrayForEach(o, j) {
-            if (parse_event(o, i, &ev[i], why, sizeof why) || event_id_of(o, i, &eids[i], why, sizeof why)) goto bad;
+            if (parse_event(o, i, now, &ev[i], why, sizeof why) || event_id_of(o, i, &eids[i], why, sizeof why)) goto bad;
             i++;
         }
-    } else if (parse_event(j, 0, &ev[0], why, sizeof why) || event_id_of(j, 0, &eids[0], why, sizeof why)) {
+    } else if (parse_event(j, 0, now, &ev[0], why, sizeof why) || event_id_of(j, 0, &eids[0], why, sizeof why)) {
         goto bad;
     }
     if (b)
@@ -1874,6 +1895,13 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     }
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
+    /* the clock: the data's last event (the trending seed's time) is where event time starts */
+    atomic_store(&s->latest_event, s->cur->trend_as_of);
+    if (s->o.clock == MQ_CLOCK_OFFSET) {
+        s->clock_offset = s->cur->trend_as_of > 0 ? (int64_t)time(NULL) - s->cur->trend_as_of : 0;
+        mq__logf(&s->log, "serve: --clock offset: the data's last event (unix %lld) is now; time runs on from it",
+                 (long long)s->cur->trend_as_of);
+    }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
     mq_evlog_id(s->events, log_id);
@@ -1948,6 +1976,14 @@ fail:
 }
 
 int mq_server_port(const mq_server *s) { return s->port; }
+
+int mq_clock_parse(const char *s)
+{
+    if (!strcmp(s, "wall")) return MQ_CLOCK_WALL;
+    if (!strcmp(s, "event")) return MQ_CLOCK_EVENT;
+    if (!strcmp(s, "offset")) return MQ_CLOCK_OFFSET;
+    return -1;
+}
 
 void mq_server_stop(mq_server *s)
 {
