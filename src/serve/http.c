@@ -311,7 +311,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     char path[4200];
     float *pop = NULL, *trend = NULL;
     snprintf(path, sizeof path, "%s/main.mqm", s->models);
-    int rc = mq_model_load(path, &b->main, err);
+    int rc = mq_model_load_private(path, &b->main, err);
     if (rc) goto fail;
     struct stat sb;
     stat(path, &sb);
@@ -339,14 +339,14 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     /* popularity and trending: from pop.mqm / trending.mqm when present, else from the data */
     snprintf(path, sizeof path, "%s/pop.mqm", s->models);
     if (file_exists(path)) {
-        if ((rc = mq_model_load(path, &b->pop, err)) || (rc = aux_scores(b->pop, b, pop, err))) goto fail;
+        if ((rc = mq_model_load_private(path, &b->pop, err)) || (rc = aux_scores(b->pop, b, pop, err))) goto fail;
     } else if (d) {
         for (int32_t j = 0; j < d->n_titles; j++)
             if (b->ds2m[j] >= 0) pop[b->ds2m[j]] += (float)(d->t_ptr[j + 1] - d->t_ptr[j]);
     }
     snprintf(path, sizeof path, "%s/trending.mqm", s->models);
     if (file_exists(path)) {
-        if ((rc = mq_model_load(path, &b->trend, err)) || (rc = aux_scores(b->trend, b, trend, err)))
+        if ((rc = mq_model_load_private(path, &b->trend, err)) || (rc = aux_scores(b->trend, b, trend, err)))
             goto fail;
     } else {
         memcpy(trend, pop, (size_t)n * sizeof *pop);
