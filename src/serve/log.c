@@ -657,22 +657,19 @@ static void lead_commit(mq_evlog *l)
     bool fatal = false;
     int crc = commit(l, &batch, bev, bn, first, &fatal, &cerr);
     int cb_rc = crc < 0 ? crc : crc > 0 ? (cerr.code ? cerr.code : MQ_EIO) : 0;
-    if (crc) {
-        pthread_mutex_lock(&l->mu);     /* the message, before the waiters read it */
-        if (crc < 0) {
-            l->last_code = crc;
-            snprintf(l->last_msg, sizeof l->last_msg, "%s", cerr.msg);
-        } else {
-            snprintf(l->apply_msg, sizeof l->apply_msg, "%s", cerr.msg);
-        }
-        pthread_mutex_unlock(&l->mu);
-    }
-    for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, cb_rc, crc < 0 ? 0 : cbs[i].first);
-    free(cbs);
 
+    /* the outcome first (a client told its events are durable finds the log saying so), then
+     * the asynchronous appenders, outside the lock and in sequence order (flushing stays set,
+     * so no other leader runs meanwhile) */
     pthread_mutex_lock(&l->mu);
     async_cb *dropped = NULL;
     int ndropped = 0;
+    if (crc < 0) {
+        l->last_code = crc;
+        snprintf(l->last_msg, sizeof l->last_msg, "%s", cerr.msg);
+    } else if (crc > 0) {
+        snprintf(l->apply_msg, sizeof l->apply_msg, "%s", cerr.msg);
+    }
     if (crc < 0 && fatal) {
         l->sticky = crc;
         snprintf(l->sticky_msg, sizeof l->sticky_msg, "%s", cerr.msg);
@@ -701,12 +698,12 @@ static void lead_commit(mq_evlog *l)
         }
     }
     l->behind = (uint64_t)l->n_unapplied;
-    if (ndropped) {
-        pthread_mutex_unlock(&l->mu);
-        for (int i = 0; i < ndropped; i++) dropped[i].fn(dropped[i].user, crc, 0);
-        free(dropped);
-        pthread_mutex_lock(&l->mu);
-    }
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, cb_rc, crc < 0 ? 0 : cbs[i].first);
+    free(cbs);
+    for (int i = 0; i < ndropped; i++) dropped[i].fn(dropped[i].user, crc, 0);
+    free(dropped);
+    pthread_mutex_lock(&l->mu);
     /* recycle the larger buffers */
     if (!l->pend_ev && bcap) {
         l->pend_ev = bev;
