@@ -25,9 +25,20 @@
  * Responses are queued on the second call of the access handler (after the request headers),
  * which keeps HTTP/1.1 keep-alive working in libmicrohttpd.
  *
- * Limits: request bodies over max_body are answered 413 (the rest of the body is discarded);
- * more than max_inflight requests at once: 503; an event-log backlog over its bound: 429;
- * connections over max_connections are refused by libmicrohttpd.
+ * Limits (helpers in limits.c): the route, method, path id, declared Content-Length and API
+ * key are decided on the first call, from the headers alone, so a rejected request (404, 405,
+ * 400, 413, 401) is answered before any of its body is read or buffered. Request JSON is
+ * checked strictly (limits.c) before cJSON parses it. A watchdog closes connections that take
+ * longer than header_timeout / body_timeout to send a request (however slowly they trickle),
+ * libmicrohttpd caps connections per client address and in all; a request that waited longer
+ * than shed_queue_ms in the kernel before a thread reached it is answered 503 + Retry-After
+ * (shedding); more than max_inflight at once: 503; an event-log backlog over its bound: 429.
+ *
+ * Failures of the event log or the store are answered so the client knows whether its events
+ * are in the log: a write that failed is cut back off the log (507 on a full disk, else 503,
+ * both "not written"); a store that failed leaves the events durable and queued in the log
+ * (503 "durable ... applied once it recovers"). Client event_ids are claimed before the append
+ * and remembered with their sequence (limits.c), so a retry is not written twice.
  */
 #include "core/core.h"
 #include "serve/limits.h"
