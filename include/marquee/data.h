@@ -154,6 +154,9 @@ typedef struct mq_load_opts {
     int64_t n_bad_rows;      /* out: rows skipped */
     char first_bad[5][256];  /* out: the first reasons, "file:line: field 'x': ..." */
     const mq_log *log;
+    bool private_copy;       /* mq_data_open of a snapshot: read it into private memory instead
+                                of mapping it (a server: a file copied over it later must not
+                                change the data or crash the process) */
 } mq_load_opts;
 
 /* Loads interaction files (and any catalog files found beside them or named in paths) into a

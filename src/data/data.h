@@ -51,6 +51,8 @@ int mq__ld_bad(mq__src *s, const char *field, const char *text, size_t n, const 
 int mq__ld_split(const char *b, const char *e, char delim, mq__field *f, int max);
 /* Splits a CSV line with RFC 4180 quotes; returns the count, max + 1 when there are more, or
  * -1 for an unterminated quote. */
+/* mq_snapshot_load, mapped or read into private memory (mq_load_opts.private_copy). */
+int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_err *err);
 int mq__ld_split_csv(const char *b, const char *e, mq__field *f, int max);
 /* Splits on the two-character separator "::". */
 int mq__ld_split2(const char *b, const char *e, mq__field *f, int max);

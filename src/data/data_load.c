@@ -1110,7 +1110,8 @@ int mq_data_open(const char *path, mq_load_opts *opts, mq_dataset **out, mq_err 
         char magic[8] = {0};
         size_t got = fread(magic, 1, 8, f);
         fclose(f);
-        if (got == 8 && memcmp(magic, "MQDSNAP1", 8) == 0) return mq_snapshot_load(path, out, err);
+        if (got == 8 && memcmp(magic, "MQDSNAP1", 8) == 0)
+            return mq__snapshot_load(path, opts && opts->private_copy, out, err);
     }
     const char *paths[1] = {path};
     return mq_data_load(paths, 1, opts, out, err);

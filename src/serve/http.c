@@ -1901,6 +1901,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     if (o->data) {
         mq_load_opts lo = {0};
         lo.log = &s->log;
+        lo.private_copy = true;     /* the server holds it for hours: see mq_model_load_private */
         rc = mq_data_open(o->data, &lo, &s->data, err);
         if (rc) goto fail;
     }

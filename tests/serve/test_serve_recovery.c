@@ -374,7 +374,9 @@ MQ_TEST(serve_http_model_copied_over_the_live_file)
     ASSERT_INT_EQ(mq_test_sh("mkdir -p %s && cp %s/main.mqm %s/pop.mqm %s/trending.mqm %s/",
                              models, shared_models, shared_models, shared_models, models), 0);
     snprintf(extra, sizeof extra, "--models %s", models);
-    ASSERT_INT_EQ(start_server(&s, s.dir, extra), 0);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", s.dir);
+    ASSERT_INT_EQ(start_server(&s, dir, extra), 0);
     atomic_int stop = 0;
     pager pg[2] = {{s.port, &stop, 0, 0}, {s.port, &stop, 0, 0}};
     pthread_t th[2];
@@ -469,4 +471,39 @@ MQ_TEST(serve_http_clock_offset_keeps_the_demo_trending)
     ASSERT(b2[0] && strcmp(b2, "6") != 0);
     ASSERT_STR_EQ(a2, b2);                  /* offset: three plays do not take the row over */
     ASSERT_INT_EQ(mq_test_sh("%s serve --clock sometimes 2>/dev/null", mq_test_bin()), 2);
+}
+
+MQ_TEST(serve_http_snapshot_copied_over_the_live_file)
+{
+    /* The same for the dataset snapshot the server was started with (--data FILE.mqd). */
+    if (access("data/ml-latest-small/ratings.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small not here");
+    server s;
+    ASSERT_INT_EQ(start_server(&s, NULL, NULL), 0);     /* trains the shared models */
+    stop_server(&s, SIGTERM);
+    ASSERT_INT_EQ(mq_test_sh("%s data import data/ml-latest-small --out %s/big.mqd 2>/dev/null && "
+                             "head -2000 data/ml-latest-small/ratings.csv > %s/small.csv && "
+                             "%s data import %s/small.csv --out %s/small.mqd 2>/dev/null && cp %s/big.mqd %s/live.mqd",
+                             mq_test_bin(), s.dir, s.dir, mq_test_bin(), s.dir, s.dir, s.dir, s.dir), 0);
+    char extra[700];
+    snprintf(extra, sizeof extra, "--data %s/live.mqd", s.dir);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", s.dir);
+    ASSERT_INT_EQ(start_server(&s, dir, extra), 0);
+    atomic_int stop = 0;
+    pager pg[2] = {{s.port, &stop, 0, 0}, {s.port, &stop, 0, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, pager_main, &pg[i]);
+    usleep(200000);
+    for (int k = 0; k < 5; k++) {       /* smaller file in place, then back */
+        ASSERT_INT_EQ(mq_test_sh("cp %s/small.mqd %s/live.mqd && cp %s/big.mqd %s/live.mqd", s.dir, s.dir, s.dir, s.dir), 0);
+        usleep(50000);
+    }
+    ASSERT_INT_EQ(mq_test_sh("cp %s/small.mqd %s/live.mqd", s.dir, s.dir), 0);
+    usleep(300000);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    ASSERT(kill(s.pid, 0) == 0);
+    ASSERT_INT_EQ(pg[0].failed + pg[1].failed, 0);
+    ASSERT(pg[0].ok + pg[1].ok > 5);
+    stop_server(&s, SIGTERM);
 }
