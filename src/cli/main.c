@@ -60,6 +60,7 @@ static const command commands[] = {
     {"xp", mq_cli_xp, "A/B tests: assignment, analysis, sample-size design"},
     {"abr", mq_cli_abr, "adaptive-bitrate streaming simulator on network traces"},
     {"bandit", mq_cli_bandit, "contextual bandits: off-policy evaluation, synthetic logs, replay"},
+    {"models", mq_cli_models, "install a model file into a serving models directory atomically"},
 };
 
 static void usage(FILE *f)
