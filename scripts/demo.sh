@@ -25,7 +25,7 @@ $mq recommend --model "$out/models/main.mqm" --data "$out/catalog.mqd" --member 
 if [ "${MQ_DEMO_NO_SERVE:-0}" != 1 ]; then
   port=${MQ_DEMO_PORT:-8080}
   echo "== serving: JSON at http://127.0.0.1:$port/v1/members/$member/homepage (Ctrl-C to stop)" >&2
-  $mq serve --data "$out/catalog.mqd" --models "$out/models" --port "$port" &
+  $mq serve --data "$out/catalog.mqd" --models "$out/models" --port "$port" --clock offset &
   pid=$!
   trap 'kill "$pid" 2>/dev/null' INT TERM
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.1; done

@@ -45,6 +45,7 @@ const char *mq_version(void);
 #define MQ_ERANGE   -7   /* value out of its allowed range */
 #define MQ_EUNSUP   -8   /* valid request that this build or version does not support */
 #define MQ_EBUSY    -9   /* overloaded: try again later */
+#define MQ_ENOSPC   -10  /* no space left on the device (a write may succeed once space returns) */
 
 /* An error report: a code and a message such as
  * "ratings.csv:17: field 'rating': '7.5' is out of range [0.5, 5]". */

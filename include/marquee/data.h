@@ -140,6 +140,12 @@ int mq_data_positives(const mq_dataset *d, float min_rating, int min_positives, 
  * source of events (files, the event log) maps them the same way. */
 float mq_event_strength(int kind, float value);
 
+/* The one range check of an event's value, for every way events come in (files, POST
+ * /v1/events): a rating in [0, 10], a play's seconds in [0, 1e9], any other kind's value
+ * finite (it is not used). NULL when value is fine, else why not ("is out of range [0, 10] for
+ * a rating"), to follow the value in a message. */
+const char *mq_event_value_check(int kind, double value);
+
 /* The union of two datasets' interactions: a's members and titles keep their indices, b's new
  * ones follow; duplicate (member, title) pairs add their values (time: the latest). The
  * catalog is a's, with empty metadata for titles only b has. Meant for positives (values 1),
@@ -168,6 +174,9 @@ typedef struct mq_load_opts {
     int64_t n_bad_rows;      /* out: rows skipped */
     char first_bad[5][256];  /* out: the first reasons, "file:line: field 'x': ..." */
     const mq_log *log;
+    bool private_copy;       /* mq_data_open of a snapshot: read it into private memory instead
+                                of mapping it (a server: a file copied over it later must not
+                                change the data or crash the process) */
 } mq_load_opts;
 
 /* Loads interaction files (and any catalog files found beside them or named in paths) into a

@@ -116,6 +116,11 @@ bool mq_model_has_similar(const mq_model *m);
  * arrays, CRC-32C; written by temp file + fsync + rename; loaded by mmap. */
 int mq_model_save(const mq_model *m, const char *path, mq_err *err);
 int mq_model_load(const char *path, mq_model **out, mq_err *err);
+/* Like mq_model_load, but the file is read into private memory instead of mapped: nothing done
+ * to the file afterwards (copied over in place, truncated) can change the model or crash the
+ * process. For long-lived holders (the server); costs one read of the file (memory it would
+ * touch anyway). */
+int mq_model_load_private(const char *path, mq_model **out, mq_err *err);
 
 /* The canonical parameter text of a model, every parameter with its value, e.g.
  * "lambda=200 prune=0". Owned by the model. */

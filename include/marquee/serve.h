@@ -88,15 +88,20 @@ void mq_evlog_close(mq_evlog *l);
 
 /* Appends n events and returns once they are durable under the log's fsync mode and have
  * been passed to the apply callback. *first_seq (optional) receives the first sequence
- * number. Thread-safe; concurrent callers are batched into one write and one fsync (group
- * mode). Fails with MQ_EBUSY when too many bytes wait to be committed, MQ_EINVAL for an event
- * with an empty or over-long id, MQ_EIO when the write or fsync failed (the log then refuses
- * every later append). */
+ * number, or 0 when the events are not in the log (any failure but the apply callback's). Thread-safe; concurrent callers are batched into one write and one fsync (group
+ * mode). Fails with MQ_EBUSY when too many bytes wait to be committed (or the apply callback
+ * is over a million events behind), MQ_EINVAL for an event with an empty or over-long id,
+ * MQ_ENOSPC / MQ_EIO when the write or fsync failed: the file is then cut back to the last
+ * commit, so none of these events (nor those queued behind them) is in the log, and later
+ * appends are tried again (a full disk that gets space back resumes by itself). When the
+ * events are durable but the apply callback failed, the callback's code: they stay queued and
+ * are applied, in order, before any later batch. */
 int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq, mq_err *err);
 
 /* Called once per asynchronous append, from the log's committer thread, when its events are
- * durable and applied (rc 0) or failed (rc < 0: the write/fsync failed; rc an MQ_E* code of the
- * apply callback: durable but not applied). first_seq: the first event's sequence. */
+ * durable and applied (rc 0) or failed. first_seq: the first event's sequence when the events
+ * are in the log (rc 0, or rc the apply callback's code: durable, applied later in order); 0
+ * when they are not (the write or fsync failed, or the log refused them). */
 typedef void (*mq_evlog_done_fn)(void *user, int rc, uint64_t first_seq);
 
 /* Queues n events and returns at once; done(user, rc, first_seq) follows exactly once from the
@@ -115,14 +120,36 @@ typedef struct mq_evlog_stats {
 } mq_evlog_stats;
 void mq_evlog_get_stats(mq_evlog *l, mq_evlog_stats *s);
 
+/* What the log can do now (for a readiness check). */
+typedef struct mq_evlog_health {
+    bool failed;                /* a failure left the log's file state unknown: appends are
+                                   refused until a restart (rare: a failed write that could
+                                   not be cut back) */
+    int code;                   /* the last write failure (MQ_ENOSPC, MQ_EIO), 0 if the last
+                                   write succeeded */
+    char msg[512];              /* its message, naming the directory and the system's reason */
+    uint64_t behind;            /* events durable in the log that the apply callback has not
+                                   taken yet (it failed; retried before every later commit) */
+    char store_msg[512];        /* why, when behind > 0 */
+    int64_t free_bytes;         /* free space on the log's file system, -1 if unknown */
+    uint64_t write_failures, apply_failures;   /* since open */
+} mq_evlog_health;
+void mq_evlog_get_health(mq_evlog *l, mq_evlog_health *h);
+
+/* Retries applying the events the apply callback failed on (if no commit is running): 0
+ * once none wait, else MQ_EBUSY with the apply callback's failure. */
+int mq_evlog_catch_up(mq_evlog *l, mq_err *err);
+
 /* Reads every record of the log in dir, in order, without modifying it, calling fn with
  * batches of events (first_seq as above). A torn tail ends the scan silently; other damage is
  * MQ_ECORRUPT. A non-zero return from fn stops the scan and is returned. */
 int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err);
 
-/* A short stable name for the log in dir on this host (8 hex digits of the CRC-32C of
- * "host:absolute path"), written to out (>= 9 bytes). Creates dir if absent so its absolute
- * path is the same at every start. Used as mq_store_opts.log_id. */
+/* The log's stable name (8 hex digits) written to out (>= 9 bytes): kept in the file LOG_ID
+ * inside dir, so it moves with the directory and does not depend on the host name; created
+ * with dir when absent (random for a new log; for a log written before LOG_ID existed, the
+ * CRC-32C of "host:absolute path" that earlier releases used, so its store keeps its applied
+ * sequence). Used as mq_store_opts.log_id. */
 void mq_evlog_id(const char *dir, char *out);
 
 /* Builds a dataset from every event in the log directory dir (for `marquee train --events
@@ -176,6 +203,9 @@ int mq_store_get(mq_store *s, const char *member, mq_member_state *st, mq_err *e
 int mq_store_apply(mq_store *s, const mq_event *ev, int n, uint64_t last_seq, mq_err *err);
 /* The last log sequence applied (0 for a new store). */
 int mq_store_applied_seq(mq_store *s, uint64_t *seq, mq_err *err);
+/* Empties the store (every member and the applied sequence), durably, so it can be derived
+ * again from the event log. LMDB only: a Redis store is shared by replicas (MQ_EUNSUP). */
+int mq_store_reset(mq_store *s, mq_err *err);
 
 /* Folds one event into a state in memory (what mq_store_apply does per event). */
 void mq_member_state_apply(mq_member_state *st, const mq_event *ev, double finish_seconds);
@@ -354,6 +384,16 @@ int mq_page_build(mq_page_ctx *ctx, const mq_page_catalog *pc, const float *scor
 
 /* ---- the HTTP server ------------------------------------------------------------------- */
 
+/* What "now" is for a server (--clock): it stamps events posted without a timestamp and is
+ * the present of the Trending Now counters. */
+typedef enum mq_clock_mode {
+    MQ_CLOCK_WALL = 0,      /* the wall clock */
+    MQ_CLOCK_EVENT,         /* the latest event time seen: the data's last event, then the log's */
+    MQ_CLOCK_OFFSET,        /* the wall clock, shifted so the data's last event is now at start */
+} mq_clock_mode;
+/* Parses "wall", "event", "offset"; -1 if unknown. */
+int mq_clock_parse(const char *s);
+
 typedef struct mq_server mq_server;
 
 typedef struct mq_server_opts {
@@ -377,6 +417,17 @@ typedef struct mq_server_opts {
     const char *exposures;      /* exposure log directory (default "<models>/exposures") */
     int exposure_log;           /* 0 off, 1 full (what --exposure-log full sets), 2 summary */
     const mq_log *log;
+    /* slow and hostile clients, overload (src/serve/limits.c) */
+    double header_timeout;      /* seconds a connection may take to send a request's headers,
+                                   counted from the accept or the previous answer (default 10) */
+    double body_timeout;        /* seconds to send a request's body after its headers (30) */
+    int max_connections_per_ip; /* open connections from one client address (default 256) */
+    double shed_queue_ms;       /* a page, recommendations, similar or events request that
+                                   waited longer than this for a thread is answered 503 with
+                                   Retry-After (default 250; < 0 never) */
+    int clock;                  /* mq_clock_mode: the server's "now" (default wall) */
+    int dedup_ids;              /* client event ids remembered (default 1,000,000) */
+    double dedup_window;        /* seconds they are remembered (default 86400) */
 } mq_server_opts;
 
 /* Loads the dataset and models, opens the store and the log (replaying it into the store),

@@ -23,6 +23,7 @@ int mq_cli_xp(int argc, char **argv);
 int mq_cli_xp_collect(int argc, char **argv);     /* cmd_xp_collect.c */
 int mq_cli_abr(int argc, char **argv);
 int mq_cli_bandit(int argc, char **argv);
+int mq_cli_models(int argc, char **argv);
 
 /* ---- logging (log.c) ----
  * One logging callback for every command. Each line carries a UTC timestamp and a level:

@@ -58,6 +58,19 @@ static const char *usage_text =
     "  --exposures DIR     exposure log directory (default DIR/exposures of --models)\n"
     "  --exposure-log M    full (default: every served title), summary (no title list), off\n"
     "\n"
+    "Slow clients and overload (docs/API.md, Limits):\n"
+    "  --header-timeout S  seconds a connection may take to send a request's headers, counted\n"
+    "                      from the accept or the previous answer (default 10)\n"
+    "  --body-timeout S    seconds to send a request's body after its headers (default 30)\n"
+    "  --max-connections-per-ip N\n"
+    "                      open connections from one client address (default 256)\n"
+    "  --shed-queue-ms MS  answer 503 + Retry-After to a page, recommendations, similar or events\n"
+    "                      request that waited longer than MS for a thread (default 250; -1 never)\n"
+    "  --event-id-window S seconds a client event_id is remembered to drop retries (default 86400)\n"
+    "  --clock MODE        what 'now' is: wall (default), event (the latest event time seen) or\n"
+    "                      offset (the data's last event is now at start-up, then time runs on;\n"
+    "                      for data that ends in the past, as the demo's does)\n"
+    "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
     "GET /v1/members/{id}/recommendations?n=&explain=1, GET /v1/titles/{id}/similar?n=,\n"
     "POST /v1/events, GET /healthz, GET /metrics, POST /v1/admin/reload (docs/API.md).\n"
@@ -129,6 +142,37 @@ out:
     return rc;
 }
 
+/* The reliability options (slow clients, overload, retry window, clock): 1 taken, 0 not one
+ * of them, -1 a usage error (printed). */
+static int limits_option(const char *a, const char *v, mq_server_opts *o)
+{
+    double dv;
+    long long x;
+    if (!strcmp(a, "--header-timeout") || !strcmp(a, "--body-timeout")) {
+        if (mq_cli_parse_double(v, &dv) || !(dv >= 0.05 && dv <= 86400))
+            return mq_cli_usage_error("serve", "%s: '%s' is not a number of seconds in [0.05, 86400]", a, v), -1;
+        *(a[2] == 'h' ? &o->header_timeout : &o->body_timeout) = dv;
+    } else if (!strcmp(a, "--max-connections-per-ip")) {
+        if (mq_cli_parse_i64(v, &x) || x < 1 || x > 1000000)
+            return mq_cli_usage_error("serve", "%s: '%s' is not in [1, 1000000]", a, v), -1;
+        o->max_connections_per_ip = (int)x;
+    } else if (!strcmp(a, "--shed-queue-ms")) {
+        if (mq_cli_parse_double(v, &dv) || !(dv == -1 || (dv >= 1 && dv <= 600000)))
+            return mq_cli_usage_error("serve", "%s: '%s' is not -1 or a number of milliseconds in [1, 600000]", a, v), -1;
+        o->shed_queue_ms = dv;
+    } else if (!strcmp(a, "--clock")) {
+        o->clock = mq_clock_parse(v);
+        if (o->clock < 0) return mq_cli_usage_error("serve", "--clock: '%s' is not wall, event or offset", v), -1;
+    } else if (!strcmp(a, "--event-id-window")) {
+        if (mq_cli_parse_double(v, &dv) || !(dv >= 1 && dv <= 30 * 86400))
+            return mq_cli_usage_error("serve", "%s: '%s' is not a number of seconds in [1, 2592000]", a, v), -1;
+        o->dedup_window = dv;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static int read_key(const char *path, char *key, size_t cap, mq_err *err)
 {
     FILE *f = fopen(path, "r");
@@ -154,6 +198,7 @@ enum {
     O_PORT = MQ_CLI_OPT, O_BIND, O_DATA, O_MODELS, O_MODEL, O_PARAM, O_STORE, O_EVENTS, O_FSYNC,
     O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
     O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT, O_EXPERIMENTS, O_EXPOSURES, O_EXPOSURE_LOG,
+    O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_CONN_PER_IP, O_SHED_QUEUE_MS, O_CLOCK, O_EVENT_ID_WINDOW,
 };
 static const struct option serve_opts[] = {
     {"port", required_argument, 0, O_PORT},
@@ -178,6 +223,12 @@ static const struct option serve_opts[] = {
     {"experiments", required_argument, 0, O_EXPERIMENTS},
     {"exposures", required_argument, 0, O_EXPOSURES},
     {"exposure-log", required_argument, 0, O_EXPOSURE_LOG},
+    {"header-timeout", required_argument, 0, O_HEADER_TIMEOUT},
+    {"body-timeout", required_argument, 0, O_BODY_TIMEOUT},
+    {"max-connections-per-ip", required_argument, 0, O_MAX_CONN_PER_IP},
+    {"shed-queue-ms", required_argument, 0, O_SHED_QUEUE_MS},
+    {"clock", required_argument, 0, O_CLOCK},
+    {"event-id-window", required_argument, 0, O_EVENT_ID_WINDOW},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -276,6 +327,16 @@ int mq_cli_serve(int argc, char **argv)
             else if (!strcmp(v, "off")) o.exposure_log = 0;
             else return mq_cli_usage_error(cmd, "--exposure-log: '%s' is not full, summary or off", v);
             break;
+        case O_HEADER_TIMEOUT: case O_BODY_TIMEOUT: case O_MAX_CONN_PER_IP: case O_SHED_QUEUE_MS:
+        case O_CLOCK: case O_EVENT_ID_WINDOW: {
+            const char *name = "";
+            for (const struct option *q = serve_opts; q->name; q++)
+                if (q->val == c) { name = q->name; break; }
+            char a[64];
+            snprintf(a, sizeof a, "--%s", name);
+            if (limits_option(a, v, &o) < 0) return MQ_EXIT_USAGE;
+            break;
+        }
         default: return mq_cli_bad_option(cmd, argv, serve_opts);
         }
     }

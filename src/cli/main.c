@@ -61,6 +61,7 @@ static const command commands[] = {
     {"abr", mq_cli_abr, "adaptive-bitrate streaming simulator on network traces"},
     {"bandit", mq_cli_bandit, "contextual bandits: off-policy evaluation, synthetic logs, replay"},
     {"sim", mq_cli_sim, "member simulator: A/B estimates beside the counterfactual truth"},
+    {"models", mq_cli_models, "install a model file into a serving models directory atomically"},
 };
 
 static void usage(FILE *f)

@@ -28,6 +28,7 @@ const char *mq_strerror(int code)
     case MQ_ERANGE: return "value out of range";
     case MQ_EUNSUP: return "not supported";
     case MQ_EBUSY: return "busy";
+    case MQ_ENOSPC: return "no space left on device";
     default: return "unknown error";
     }
 }
@@ -266,6 +267,30 @@ void mq_buf_json_str(mq_buf *b, const char *s, size_t n)
     mq_buf_putc(b, '"');
 }
 
+void mq__printable(const char *s, size_t n, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    if (!cap) return;
+    for (size_t i = 0; i < n; i++) {
+        if (o + 8 >= cap) {                     /* room for "..." and the NUL */
+            if (cap >= 4) { memcpy(out + o, "...", 3); o += 3; }
+            break;
+        }
+        unsigned c = p[i];
+        if (c >= 0x20 && c < 0x7f) { out[o++] = (char)c; continue; }
+        int k = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
+        if (k && o + (size_t)k + 8 < cap) {
+            memcpy(out + o, p + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k - 1;
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        }
+    }
+    out[o < cap ? o : cap - 1] = 0;
+}
+
 void mq_buf_json_num(mq_buf *b, double x)
 {
     if (!isfinite(x)) { mq_buf_puts(b, "null"); return; }
@@ -336,6 +361,52 @@ int mq__file_map(const char *path, const void **data, size_t *len, mq_err *err)
     madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
     *data = p;
     *len = (size_t)st.st_size;
+    return 0;
+}
+
+int mq__file_read(const char *path, const void **data, size_t *len, mq_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mq__err_set(err, errno == ENOENT ? MQ_ENOTFOUND : MQ_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return mq__err_set(err, MQ_EINVAL, "%s: is a directory, expected a file", path);
+    }
+    if (st.st_size == 0) { close(fd); return 0; }
+    size_t n = (size_t)st.st_size;
+    /* anonymous pages (page aligned, released by mq__file_unmap like a mapping) */
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return mq__err_set(err, MQ_ENOMEM, "%s: out of memory for %zu bytes", path, n);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    int e = errno;
+    close(fd);
+    if (got != n) {
+        munmap(p, n);
+        /* the file shrank while being read: someone is replacing it in place */
+        return mq__err_set(err, MQ_EIO, "%s: read %zu of %zu bytes (%s)", path, got, n,
+                           got < n ? "the file changed while being read" : strerror(e));
+    }
+    mprotect(p, n, PROT_READ);
+    *data = p;
+    *len = n;
     return 0;
 }
 

@@ -47,6 +47,10 @@ const char *mq_buf_cstr(mq_buf *b);
 /* ---- files ---- */
 /* Maps path read-only. *data is NULL and *len 0 for an empty file. */
 int mq__file_map(const char *path, const void **data, size_t *len, mq_err *err);
+/* Like mq__file_map, but a private copy read into anonymous pages: nothing done to the file
+ * afterwards (overwritten in place, truncated) can change the data or fault (SIGBUS). Freed
+ * with mq__file_unmap. */
+int mq__file_read(const char *path, const void **data, size_t *len, mq_err *err);
 void mq__file_unmap(const void *data, size_t len);
 
 /* Atomic replace: open a temp file beside path, write, then commit (fsync, rename, fsync dir)
@@ -64,6 +68,10 @@ int mq__write_file_atomic(const char *path, const void *data, size_t len, mq_err
 
 /* Is s[0..n) valid UTF-8? */
 bool mq__utf8_valid(const char *s, size_t n);
+/* s[0..n) for an error message: printable ASCII and whole valid UTF-8 sequences as they are,
+ * every other byte (control characters such as ESC, NUL, invalid UTF-8) as \xNN; cut with
+ * "..." to fit cap (>= 4) bytes including the NUL. */
+void mq__printable(const char *s, size_t n, char *out, size_t cap);
 
 /* ---- CSV fields and decimal numbers (csv.c) ---- */
 /* A field of a row: bytes [p, p+n); esc: a quoted CSV field holding "" escapes. */

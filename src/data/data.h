@@ -15,6 +15,8 @@
 #include "core/core.h"
 
 /* The line reader (mq__src, mq__ld_*) and field helpers live in core (core/lines.c). */
+/* mq_snapshot_load, mapped or read into private memory (mq_load_opts.private_copy). */
+int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_err *err);
 
 /* Id space: map + numeric fast path. */
 typedef struct mq__idspace {

@@ -221,9 +221,22 @@ static int reserve_for(loader *L, size_t bytes, size_t bytes_per_row)
 
 /* Interns member and title ids of a row, reporting non-numeric ids. Returns 1 ok, 0 skipped,
  * negative on failure. */
+/* One id length limit everywhere: what the serving API and the event log take (MQ_ID_MAX
+ * bytes), so every id loaded can be served and logged. 1 fine, else as mq__ld_bad. */
+static int id_length_ok(mq__src *s, const char *name, const char *p, size_t n)
+{
+    if (n <= MQ_ID_MAX) return 1;
+    char what[96];
+    snprintf(what, sizeof what, "is %zu bytes long (ids are at most %d bytes)", n, MQ_ID_MAX);
+    return mq__ld_bad(s, name, p, n, "%s", what);
+}
+
 static int row_ids(loader *L, mq__src *s, const mq__field *fm, const char *mname,
                    const mq__field *ft, const char *tname, bool numeric, int32_t *m, int32_t *t)
 {
+    int len_rc;
+    if ((len_rc = id_length_ok(s, mname, fm->p, fm->n)) != 1 || (len_rc = id_length_ok(s, tname, ft->p, ft->n)) != 1)
+        return len_rc;
     if (fm->n == 0) { int rc = mq__ld_bad(s, mname, "", 0, "is empty"); return rc ? rc : 0; }
     if (ft->n == 0) { int rc = mq__ld_bad(s, tname, "", 0, "is empty"); return rc ? rc : 0; }
     if (numeric && !all_digits(fm->p, fm->n)) {
@@ -370,6 +383,8 @@ static int load_lines(loader *L, const char *path)
         }
         const char *q = p;
         while (q < e && *q != ' ' && *q != '\t') q++;
+        int len_rc = id_length_ok(&s, "member", p, (size_t)(q - p));
+        if (len_rc != 1) { if ((rc = len_rc)) goto done; continue; }
         int32_t m = mq__ids_intern(&L->members, p, (size_t)(q - p), false);
         if (m < 0) { rc = mq__err_set(L->err, MQ_ENOMEM, "out of memory interning ids"); goto done; }
         for (p = q;;) {
@@ -377,6 +392,11 @@ static int load_lines(loader *L, const char *path)
             if (p == e) break;
             q = p;
             while (q < e && *q != ' ' && *q != '\t') q++;
+            if ((len_rc = id_length_ok(&s, "title", p, (size_t)(q - p))) != 1) {
+                if ((rc = len_rc)) goto done;
+                p = q;
+                continue;
+            }
             int32_t t = mq__ids_intern(&L->titles, p, (size_t)(q - p), false);
             if (t < 0) { rc = mq__err_set(L->err, MQ_ENOMEM, "out of memory interning ids"); goto done; }
             if ((rc = push(L, m, t, 1.0f, MQ_EV_PLAY, 0))) goto done;
@@ -529,10 +549,9 @@ static int load_events(loader *L, const char *path)
                     if ((rc = mq__ld_bad(&s, "value", fv->p, fv->n, "is not a number"))) goto done;
                     continue;
                 }
-                if (ev == MQ_EV_RATING ? (d < 0 || d > 10) : (d < 0 || d > 1e9)) {
-                    if ((rc = mq__ld_bad(&s, "value", fv->p, fv->n, ev == MQ_EV_RATING ? "is out of range [0, 10] for a rating"
-                                                                                     : "is out of range [0, 1e9] seconds for a play")))
-                        goto done;
+                const char *bad_value = mq_event_value_check(ev, d);
+                if (bad_value) {
+                    if ((rc = mq__ld_bad(&s, "value", fv->p, fv->n, "%s", bad_value))) goto done;
                     continue;
                 }
                 v = (float)d;
@@ -768,7 +787,8 @@ int mq_data_open(const char *path, mq_load_opts *opts, mq_dataset **out, mq_err 
         char magic[8] = {0};
         size_t got = fread(magic, 1, 8, f);
         fclose(f);
-        if (got == 8 && memcmp(magic, "MQDSNAP1", 8) == 0) return mq_snapshot_load(path, out, err);
+        if (got == 8 && memcmp(magic, "MQDSNAP1", 8) == 0)
+            return mq__snapshot_load(path, opts && opts->private_copy, out, err);
     }
     const char *paths[1] = {path};
     return mq_data_load(paths, 1, opts, out, err);

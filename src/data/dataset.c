@@ -28,6 +28,14 @@ int mq_event_parse(const char *s, size_t len)
     return -1;
 }
 
+const char *mq_event_value_check(int kind, double value)
+{
+    if (!isfinite(value)) return "is not a finite number";
+    if (kind == MQ_EV_RATING && (value < 0 || value > 10)) return "is out of range [0, 10] for a rating";
+    if (kind == MQ_EV_PLAY && (value < 0 || value > 1e9)) return "is out of range [0, 1e9] seconds for a play";
+    return NULL;
+}
+
 float mq_event_strength(int kind, float value)
 {
     switch (kind) {

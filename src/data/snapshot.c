@@ -236,10 +236,17 @@ static bool idx_ok(const int32_t *idx, int64_t n, int32_t bound)
 
 int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
 {
+    return mq__snapshot_load(path, false, out, err);
+}
+
+int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_err *err)
+{
     *out = NULL;
     const void *mapv;
     size_t len;
-    int rc = mq__file_map(path, &mapv, &len, err);
+    /* a private copy for long-lived holders (the server): a file copied over the mapped one
+     * would change the arrays under it or fault with SIGBUS */
+    int rc = private_copy ? mq__file_read(path, &mapv, &len, err) : mq__file_map(path, &mapv, &len, err);
     if (rc) return rc;
     const uint8_t *map = mapv;
     mq_dataset *d = NULL;

@@ -1,4 +1,4 @@
-/* model_artifact.c: the model file format (save atomically, load by mmap). See docs/models.md.
+/* model_artifact.c: the model file format (save atomically, load into a private copy). See docs/models.md.
  *
  * Layout (all integers little-endian, every section 64-byte aligned):
  *
@@ -25,9 +25,12 @@
  * "catalog.tag_ids", "catalog.tag_counts", "catalog.tag_names"), then the model's arrays as
  * "a/<name>". A sub-model i (hybrid) stores "<i>/kind", "<i>/params" and "<i>/a/<name>".
  *
- * Loading maps the file read-only and checks the header, the table and every section's CRC
- * (any mismatch or out-of-bounds section is MQ_ECORRUPT naming the section), then points the
- * numeric arrays into the mapping (no copy); ids and catalog strings are copied to the heap.
+ * Loading maps the file read-only (mq_model_load, for one-shot commands) or reads it into
+ * private read-only pages (mq_model_load_private, for the server: a mapping of the file itself
+ * would change, or fault with SIGBUS, when someone copies another file over it while the model
+ * is held), checks the header, the table and every section's CRC (any mismatch or
+ * out-of-bounds section is MQ_ECORRUPT naming the section), then points the numeric arrays
+ * into those pages; ids and catalog strings are copied to the heap.
  */
 #include "models/model.h"
 
@@ -331,12 +334,12 @@ static int load_model(const loaded *L, const char *prefix, int32_t n_titles, mq_
     return 0;
 }
 
-int mq_model_load(const char *path, mq_model **out, mq_err *err)
+static int load_file(const char *path, bool private_copy, mq_model **out, mq_err *err)
 {
     *out = NULL;
     const void *data;
     size_t len;
-    int rc = mq__file_map(path, &data, &len, err);
+    int rc = private_copy ? mq__file_read(path, &data, &len, err) : mq__file_map(path, &data, &len, err);
     if (rc) return rc;
     const uint8_t *b = data;
     mq_model *m = NULL;
@@ -496,4 +499,17 @@ fail:
     mq_model_destroy(m);
     if (data) mq__file_unmap(data, len);
     return rc;
+}
+
+int mq_model_load(const char *path, mq_model **out, mq_err *err)
+{
+    return load_file(path, false, out, err);
+}
+
+int mq_model_load_private(const char *path, mq_model **out, mq_err *err)
+{
+    /* a private copy, not a mapping of the file: a server keeps a loaded model for hours, and
+     * an operator copying a new file over it (cp, not rename) must not change it under the
+     * server or truncate its pages away (SIGBUS) */
+    return load_file(path, true, out, err);
 }

@@ -32,14 +32,26 @@
  * page_id and experiments, and writes an exposure record to the exposure log (page cache) before
  * the response is queued.
  *
- * Limits: request bodies over max_body are answered 413 (the rest of the body is discarded);
- * more than max_inflight requests at once: 503; an event-log backlog over its bound: 429;
- * connections over max_connections are refused by libmicrohttpd.
+ * Limits (helpers in limits.c): the route, method, path id, declared Content-Length and API
+ * key are decided on the first call, from the headers alone, so a rejected request (404, 405,
+ * 400, 413, 401) is answered before any of its body is read or buffered. Request JSON is
+ * checked strictly (limits.c) before cJSON parses it. A watchdog closes connections that take
+ * longer than header_timeout / body_timeout to send a request (however slowly they trickle),
+ * libmicrohttpd caps connections per client address and in all; a request that waited longer
+ * than shed_queue_ms in the kernel before a thread reached it is answered 503 + Retry-After
+ * (shedding); more than max_inflight at once: 503; an event-log backlog over its bound: 429.
+ *
+ * Failures of the event log or the store are answered so the client knows whether its events
+ * are in the log: a write that failed is cut back off the log (507 on a full disk, else 503,
+ * both "not written"); a store that failed leaves the events durable and queued in the log
+ * (503 "durable ... applied once it recovers"). Client event_ids are claimed before the append
+ * and remembered with their sequence (limits.c), so a retry is not written twice.
  */
 #include "serve/serve.h"
 #include "serve/console.h"
 #include "serve/xpserve.h"
 #include "serve/seglog.h"
+#include "serve/limits.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -61,13 +73,14 @@
 
 /* ---- metrics ---- */
 
-enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_XP, R_XP_REPORT,
-       R_OTHER, N_ROUTES };
+enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
+       R_XP_REPORT, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
-                                            "healthz", "metrics", "reload", "experiments",
+                                            "healthz", "metrics", "reload", "readyz", "experiments",
                                             "experiment_report", "other"};
-static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
-#define N_STATUS 9
+static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
+#define N_STATUS 10
+#define STATUS_500 7
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                  0.025, 0.05, 0.1, 0.25, 1.0};
 #define N_BUCKETS 12
@@ -217,6 +230,15 @@ struct mq_server {
     pthread_t guard_thread;
     bool guard_started;
     atomic_bool guard_quit;
+    /* limits (src/serve/limits.c) */
+    mq__guard *conn_wd;               /* connection deadlines */
+    mq__dedup *dedup;                /* client event ids seen recently */
+    bool replaying;                  /* the event log's replay at open (refills dedup) */
+    atomic_ullong shed, duplicates;
+    int64_t clock_offset;            /* --clock offset: wall clock minus the server's now */
+    atomic_llong latest_event;       /* the latest event time seen (data, then the log) */
+    pthread_mutex_t smu;             /* guards store_msg */
+    char store_msg[512];             /* the member store's last failure */
 };
 
 /* ---- bundles ---- */
@@ -454,7 +476,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     char path[4200];
     float *pop = NULL, *trend = NULL;
     snprintf(path, sizeof path, "%s/main.mqm", s->models);
-    int rc = mq_model_load(path, &b->main, err);
+    int rc = mq_model_load_private(path, &b->main, err);
     if (rc) goto fail;
     struct stat sb;
     stat(path, &sb);
@@ -483,14 +505,14 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     /* popularity and trending: from pop.mqm / trending.mqm when present, else from the data */
     snprintf(path, sizeof path, "%s/pop.mqm", s->models);
     if (file_exists(path)) {
-        if ((rc = mq_model_load(path, &b->pop, err)) || (rc = aux_scores(b->pop, b, pop, err))) goto fail;
+        if ((rc = mq_model_load_private(path, &b->pop, err)) || (rc = aux_scores(b->pop, b, pop, err))) goto fail;
     } else if (d) {
         for (int32_t j = 0; j < d->n_titles; j++)
             if (b->ds2m[j] >= 0) pop[b->ds2m[j]] += (float)(d->t_ptr[j + 1] - d->t_ptr[j]);
     }
     snprintf(path, sizeof path, "%s/trending.mqm", s->models);
     if (file_exists(path)) {
-        if ((rc = mq_model_load(path, &b->trend, err)) || (rc = aux_scores(b->trend, b, trend, err)))
+        if ((rc = mq_model_load_private(path, &b->trend, err)) || (rc = aux_scores(b->trend, b, trend, err)))
             goto fail;
     } else {
         memcpy(trend, pop, (size_t)n * sizeof *pop);
@@ -524,12 +546,30 @@ fail:
 
 #define TREND_DEFAULT_HALF_LIFE_DAYS 7.0
 
+/* The server's "now" in unix seconds (--clock): the wall clock; or, for data that ends in the
+ * past (the demo's ends in 2018), the latest event time seen so far (event: the data's last
+ * event, then every logged event; time stands still between events), or the wall clock moved
+ * back so that the data's last event is now at start-up (offset: time runs on from there, as
+ * in a live service). It stamps events posted without a timestamp and is the "now" of the
+ * Trending Now counters. */
+static int64_t server_now(mq_server *s)
+{
+    switch (s->o.clock) {
+    case MQ_CLOCK_EVENT: return (int64_t)atomic_load_explicit(&s->latest_event, memory_order_relaxed);
+    case MQ_CLOCK_OFFSET: return (int64_t)time(NULL) - s->clock_offset;
+    default: return (int64_t)time(NULL);
+    }
+}
+
 /* Counts events into s->trend (tmu held). Every log record passes here exactly once per set
  * of counters: the replay at open and the commits after it in sequence order, or the rescan
  * of a reseed, which stops at trend_seq. */
 static void trend_count(mq_server *s, const mq_event *ev, int n, uint64_t first_seq)
 {
-    int64_t now = (int64_t)time(NULL);
+    for (int i = 0; i < n; i++)
+        if (ev[i].time > atomic_load_explicit(&s->latest_event, memory_order_relaxed))
+            atomic_store_explicit(&s->latest_event, ev[i].time, memory_order_relaxed);
+    int64_t now = server_now(s);
     uint64_t counted = 0;
     for (int i = 0; i < n; i++) {
         float w = mq_trend_event_weight(ev[i].kind, ev[i].value);
@@ -803,7 +843,18 @@ typedef struct conn_state {
     double t0;
     mq_buf body;
     bool too_big;
+    bool answered;                  /* answered after the headers (rejected before the body) */
+    int shed_waited;                /* > 0: shed (it waited this many ms), answered next call */
+    bool console;                   /* a web console page (console.c), answered next call */
     int route;
+    char id[MQ_ID_MAX + 1];         /* the route's member or title id */
+    mq_server *s;
+    mq__conn *gc;                   /* the connection's deadline record */
+    /* client event ids this request claimed (retry-safe events): claim_at[k] is the index of
+     * claim_id[k]'s event in the appended batch */
+    int n_claims, n_dups;
+    char **claim_id;
+    int *claim_at;
     /* POST /v1/events waiting for its group commit (connection suspended) */
     struct MHD_Connection *conn;
     atomic_int async_state;         /* 0 none, 1 waiting, 2 done */
@@ -815,7 +866,7 @@ typedef struct conn_state {
 static int status_index(int st)
 {
     for (int i = 0; i < N_STATUS; i++) if (statuses[i] == st) return i;
-    return 7;   /* counted as 500 */
+    return STATUS_500;   /* other statuses are counted as 500 */
 }
 
 static enum MHD_Result send_buf(mq_server *s, struct MHD_Connection *c, conn_state *cs, int status,
@@ -835,6 +886,7 @@ static enum MHD_Result send_buf(mq_server *s, struct MHD_Connection *c, conn_sta
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", ctype);
     if (status == 503 || status == 429) MHD_add_response_header(resp, "Retry-After", "1");
+    if (status == 507) MHD_add_response_header(resp, "Retry-After", "10");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -1356,13 +1408,13 @@ static int parse_attribution(const cJSON *o, int i, mq_event *e, char *why, size
     return 0;
 }
 
-static int parse_event(const cJSON *o, int i, mq_event *e, char *why, size_t cap)
+static int parse_event(const cJSON *o, int i, int64_t now, mq_event *e, char *why, size_t cap)
 {
     if (!cJSON_IsObject(o)) { snprintf(why, cap, "event %d: not a JSON object", i); return -1; }
     memset(e, 0, sizeof *e);
     if (json_id(o, "member", e->member, i, why, cap) || json_id(o, "title", e->title, i, why, cap)) return -1;
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "timestamp");
-    if (!ts) e->time = (int64_t)time(NULL);
+    if (!ts) e->time = now;
     else if (cJSON_IsNumber(ts) && ts->valuedouble >= 0 && ts->valuedouble < 1e11 &&
              ts->valuedouble == (double)(int64_t)ts->valuedouble)
         e->time = (int64_t)ts->valuedouble;
@@ -1376,18 +1428,128 @@ static int parse_event(const cJSON *o, int i, mq_event *e, char *why, size_t cap
         return -1;
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
-    if (!v) e->value = 1;
-    else if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e9)
-        e->value = (float)v->valuedouble;
-    else { snprintf(why, cap, "event %d: field 'value' must be a finite number", i); return -1; }
-    if (e->kind == MQ_EV_PLAY && e->value < 0) {
-        snprintf(why, cap, "event %d: field 'value' (seconds watched) must be >= 0", i);
+    if (!v && e->kind == MQ_EV_RATING) {
+        snprintf(why, cap, "event %d: field 'value' is missing: a rating event needs a value", i);
         return -1;
+    }
+    if (!v) e->value = 1;
+    else if (!cJSON_IsNumber(v)) { snprintf(why, cap, "event %d: field 'value' must be a number", i); return -1; }
+    else {
+        /* the same check as the events CSV loader's */
+        const char *bad = mq_event_value_check(e->kind, v->valuedouble);
+        if (bad) { snprintf(why, cap, "event %d: field 'value': %.17g %s", i, v->valuedouble, bad); return -1; }
+        e->value = (float)v->valuedouble;
     }
     return parse_attribution(o, i, e, why, cap);
 }
 
 #define MAX_EVENTS 10000
+
+/* Claims the event ids of a request's events (ev[0..*n), ids eids[i] or NULL) and removes the
+ * events already written from ev, so a retry is not logged twice: *n becomes the count to
+ * append and cs remembers each claim's position in it. Returns 0, the number of ids another
+ * request is writing right now (nothing claimed then), or -1 when out of memory. */
+static int claims_take(mq_server *s, conn_state *cs, mq_event *ev, const char **eids, int *n)
+{
+    int with = 0;
+    for (int i = 0; i < *n; i++) with += eids[i] != NULL;
+    if (!with) return 0;
+    cs->claim_id = calloc((size_t)with, sizeof *cs->claim_id);
+    cs->claim_at = malloc((size_t)with * sizeof *cs->claim_at);
+    if (!cs->claim_id || !cs->claim_at) return -1;
+    double now = mq_now();
+    int keep = 0, busy = 0;
+    for (int i = 0; i < *n; i++) {
+        if (!eids[i]) { ev[keep++] = ev[i]; continue; }
+        uint64_t seq;
+        int st = mq__dedup_claim(s->dedup, eids[i], now, &seq);
+        if (st == MQ_ENOMEM) { busy = -1; break; }
+        if (st == MQ__DEDUP_NEW) {
+            cs->claim_id[cs->n_claims] = strdup(eids[i]);
+            cs->claim_at[cs->n_claims++] = keep;
+            if (!cs->claim_id[cs->n_claims - 1]) { busy = -1; break; }
+            ev[keep++] = ev[i];
+            continue;
+        }
+        /* written before (or earlier in this request): not again */
+        bool mine = false;
+        for (int k = 0; k < cs->n_claims && !mine && st == MQ__DEDUP_PENDING; k++)
+            mine = !strcmp(cs->claim_id[k], eids[i]);
+        if (st == MQ__DEDUP_PENDING && !mine) busy++;
+        cs->n_dups++;
+    }
+    if (busy) {
+        for (int k = 0; k < cs->n_claims; k++) {
+            if (cs->claim_id[k]) mq__dedup_release(s->dedup, cs->claim_id[k]);
+            free(cs->claim_id[k]);
+        }
+        cs->n_claims = 0;
+        return busy;
+    }
+    atomic_fetch_add(&s->duplicates, (unsigned long long)cs->n_dups);
+    *n = keep;
+    return 0;
+}
+
+/* The append of a request's events finished: first_seq > 0 their sequence in the log (the ids
+ * now name those records), 0 when they are not in the log (the ids are free again, so a retry
+ * is written). Any thread. */
+static void claims_settle(mq_server *s, conn_state *cs, uint64_t first_seq)
+{
+    for (int k = 0; k < cs->n_claims; k++) {
+        if (first_seq) mq__dedup_set(s->dedup, cs->claim_id[k], first_seq + (uint64_t)cs->claim_at[k]);
+        else mq__dedup_release(s->dedup, cs->claim_id[k]);
+        free(cs->claim_id[k]);
+    }
+    cs->n_claims = 0;
+}
+
+/* The status for a failed append: a full disk 507, the events in the log but the member store
+ * behind 503 (they are applied once it recovers), a backlog 429, other log failures 503 (the
+ * log tries again at the next request); each with Retry-After (send_buf). */
+static int events_failure_status(int rc, uint64_t first_seq)
+{
+    if (rc == MQ_ENOSPC) return 507;
+    if (rc == MQ_EBUSY) return 429;
+    if (rc == MQ_EINVAL || rc == MQ_EFORMAT || rc == MQ_ERANGE) return first_seq ? 503 : 400;
+    return 503;
+}
+
+static void events_failure_msg(mq_server *s, int rc, uint64_t first_seq, int n, char *msg, size_t cap)
+{
+    mq_evlog_health h;
+    mq_evlog_get_health(s->evlog, &h);
+    if (first_seq) {
+        char store[300];
+        pthread_mutex_lock(&s->smu);
+        snprintf(store, sizeof store, "%.299s", s->store_msg[0] ? s->store_msg : mq_strerror(rc));
+        pthread_mutex_unlock(&s->smu);
+        snprintf(msg, cap, "events %llu..%llu are durable in the event log but the member store "
+                 "failed (%s): they are applied in order once it recovers; a retry with the same "
+                 "event_id is not written twice",
+                 (unsigned long long)first_seq, (unsigned long long)(first_seq + (uint64_t)n - 1), store);
+    } else if (rc == MQ_EBUSY) {
+        snprintf(msg, cap, "%s", h.behind ? "the member store is behind the event log" : "the event log's commit backlog is full");
+    } else {
+        snprintf(msg, cap, "not written (nothing of this request is in the event log or the store): %.400s",
+                 h.msg[0] ? h.msg : mq_strerror(rc));
+    }
+}
+
+static enum MHD_Result events_ok(mq_server *s, struct MHD_Connection *c, conn_state *cs, int n,
+                                 uint64_t first)
+{
+    atomic_fetch_add(&s->events_accepted, (unsigned long long)n);
+    mq_buf out;
+    mq_buf_init(&out);
+    mq_buf_printf(&out, "{\"accepted\":%d", n);
+    if (cs->n_dups) mq_buf_printf(&out, ",\"duplicates\":%d", cs->n_dups);
+    if (n)
+        mq_buf_printf(&out, ",\"first_seq\":%llu,\"last_seq\":%llu", (unsigned long long)first,
+                      (unsigned long long)(first + (uint64_t)n - 1));
+    mq_buf_puts(&out, "}\n");
+    return send_buf(s, c, cs, 200, &out, "application/json");
+}
 
 /* The event log's committer thread: the request's events are durable (or failed). */
 static void events_done(void *user, int rc, uint64_t first_seq)
@@ -1395,7 +1557,8 @@ static void events_done(void *user, int rc, uint64_t first_seq)
     conn_state *cs = user;
     cs->async_rc = rc;
     cs->async_first = first_seq;
-    if (rc) snprintf(cs->async_msg, sizeof cs->async_msg, "the event log failed (%s)", mq_strerror(rc));
+    claims_settle(cs->s, cs, first_seq);
+    if (rc) events_failure_msg(cs->s, rc, first_seq, cs->async_n, cs->async_msg, sizeof cs->async_msg);
     atomic_store(&cs->async_state, 2);
     MHD_resume_connection(cs->conn);
 }
@@ -1406,25 +1569,28 @@ static enum MHD_Result events_answer(mq_server *s, struct MHD_Connection *c, con
     atomic_store(&cs->async_state, 0);
     atomic_fetch_sub(&s->async_waiting, 1);
     int rc = cs->async_rc;
-    if (rc)
-        return send_error(s, c, cs, rc == MQ_EBUSY ? 429 : err_status(rc) == 400 ? 400 : 500, "%s", cs->async_msg);
-    atomic_fetch_add(&s->events_accepted, (unsigned long long)cs->async_n);
-    mq_buf out;
-    mq_buf_init(&out);
-    mq_buf_printf(&out, "{\"accepted\":%d,\"first_seq\":%llu,\"last_seq\":%llu}\n", cs->async_n,
-                  (unsigned long long)cs->async_first,
-                  (unsigned long long)(cs->async_first + (uint64_t)cs->async_n - 1));
-    return send_buf(s, c, cs, 200, &out, "application/json");
+    if (rc) return send_error(s, c, cs, events_failure_status(rc, cs->async_first), "%s", cs->async_msg);
+    return events_ok(s, c, cs, cs->async_n, cs->async_first);
 }
 
 static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     if (!cs->body.len) return send_error(s, c, cs, 400, "empty body: expected an event object or an array of events");
-    cJSON *j = cJSON_ParseWithLength(cs->body.p, cs->body.len);
+    const char *why_strict;
+    long bad_at = mq__json_strict(cs->body.p, cs->body.len, &why_strict);
+    if (bad_at >= 0) return send_error(s, c, cs, 400, "malformed JSON at byte %ld: %s", bad_at, why_strict);
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(cs->body.p, cs->body.len, &end, false);
     if (!j) {
         const char *at = cJSON_GetErrorPtr();
         long off = at && at >= cs->body.p && at <= cs->body.p + cs->body.len ? (long)(at - cs->body.p) : -1;
         return send_error(s, c, cs, 400, "malformed JSON near byte %ld", off);
+    }
+    size_t tail = end && end >= cs->body.p ? (size_t)(end - cs->body.p) : cs->body.len;
+    while (tail < cs->body.len && strchr(" \t\r\n", cs->body.p[tail])) tail++;
+    if (tail < cs->body.len) {
+        cJSON_Delete(j);
+        return send_error(s, c, cs, 400, "malformed JSON at byte %zu: text after the JSON value", tail);
     }
     int n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : 1;
     if (n == 0 || n > MAX_EVENTS) {
@@ -1432,28 +1598,44 @@ static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_sta
         return send_error(s, c, cs, n ? 413 : 400, "%d events in one request (1 to %d allowed)", n, MAX_EVENTS);
     }
     mq_event *ev = malloc((size_t)n * sizeof *ev);
-    if (!ev) { cJSON_Delete(j); return send_error(s, c, cs, 500, "out of memory"); }
+    const char **eids = calloc((size_t)n, sizeof *eids);
+    if (!ev || !eids) { free(ev); free(eids); cJSON_Delete(j); return send_error(s, c, cs, 500, "out of memory"); }
     char why[400];
     int i = 0;
     enum MHD_Result ret;
+    int64_t now = server_now(s);
     bundle *b = bundle_acquire(s);
     if (cJSON_IsArray(j)) {
         const cJSON *o;
         cJSON_ArrayForEach(o, j) {
-            if (parse_event(o, i, &ev[i], why, sizeof why)) goto bad;
+            if (parse_event(o, i, now, &ev[i], why, sizeof why)) goto bad;
+            eids[i] = ev[i].event_id[0] ? ev[i].event_id : NULL;   /* the stored event_id */
             i++;
         }
-    } else if (parse_event(j, 0, &ev[0], why, sizeof why)) {
+    } else if (parse_event(j, 0, now, &ev[0], why, sizeof why)) {
         goto bad;
+    } else {
+        eids[0] = ev[0].event_id[0] ? ev[0].event_id : NULL;
     }
-    cJSON_Delete(j);
-    j = NULL;
     if (b)
         for (i = 0; i < n; i++)
             if (mq_model_title_index(b->main, ev[i].title) < 0) {
-                ret = send_error(s, c, cs, 404, "event %d: title '%s' is not in the catalog", i, ev[i].title);
+                char shown[300];
+                mq__printable(ev[i].title, strlen(ev[i].title), shown, sizeof shown);
+                ret = send_error(s, c, cs, 404, "event %d: title '%s' is not in the catalog", i, shown);
                 goto out;
             }
+    /* retry-safe events: those whose event_id was written before are not written again */
+    int pending = claims_take(s, cs, ev, eids, &n);
+    cJSON_Delete(j);
+    j = NULL;
+    if (pending < 0) { ret = send_error(s, c, cs, 500, "out of memory"); goto out; }
+    if (pending > 0) {
+        ret = send_error(s, c, cs, 503, "%d event_id(s) of this request are being written by another "
+                         "request; retry", pending);
+        goto out;
+    }
+    if (n == 0) { ret = events_ok(s, c, cs, 0, 0); goto out; }
     mq_err err = {0, ""};
     uint64_t first;
     if (s->o.fsync != MQ_FSYNC_BATCH) {
@@ -1467,7 +1649,9 @@ static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_sta
         MHD_suspend_connection(c);
         int rc = mq_evlog_append_async(s->evlog, ev, n, events_done, cs, &err);
         if (rc) {
+            claims_settle(s, cs, 0);
             cs->async_rc = rc;
+            cs->async_first = 0;
             snprintf(cs->async_msg, sizeof cs->async_msg, "%s", err.msg);
             atomic_store(&cs->async_state, 2);
             MHD_resume_connection(c);
@@ -1475,23 +1659,25 @@ static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_sta
         ret = MHD_YES;
         goto out;
     }
+    first = 0;
     int rc = mq_evlog_append(s->evlog, ev, n, &first, &err);
+    /* first stays 0 unless the events are in the log */
+    claims_settle(s, cs, first);
     if (rc) {
-        ret = send_error(s, c, cs, rc == MQ_EBUSY ? 429 : err_status(rc) == 400 ? 400 : 500, "%s", err.msg);
+        char msg[600];
+        if (err_status(rc) == 400) snprintf(msg, sizeof msg, "%s", err.msg);
+        else events_failure_msg(s, rc, first, n, msg, sizeof msg);
+        ret = send_error(s, c, cs, err_status(rc) == 400 ? 400 : events_failure_status(rc, first), "%s", msg);
         goto out;
     }
-    atomic_fetch_add(&s->events_accepted, (unsigned long long)n);
-    mq_buf out;
-    mq_buf_init(&out);
-    mq_buf_printf(&out, "{\"accepted\":%d,\"first_seq\":%llu,\"last_seq\":%llu}\n", n,
-                  (unsigned long long)first, (unsigned long long)(first + (uint64_t)n - 1));
-    ret = send_buf(s, c, cs, 200, &out, "application/json");
+    ret = events_ok(s, c, cs, n, first);
     goto out;
 bad:
     ret = send_error(s, c, cs, 400, "%s", why);
 out:
     cJSON_Delete(j);
     free(ev);
+    free(eids);
     bundle_release(b);
     return ret;
 }
@@ -1642,6 +1828,23 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                           "# TYPE marquee_trending_rebuild_seconds gauge\nmarquee_trending_rebuild_seconds %.6f\n",
                       mq_now() - ts->built, ts->build_seconds);
     mq_trend_release(s->trend_pub, ts);
+    mq_evlog_health lh;
+    mq_evlog_get_health(s->evlog, &lh);
+    mq_buf_printf(&o, "# HELP marquee_requests_shed_total Requests answered 503 because they waited over --shed-queue-ms.\n"
+                      "# TYPE marquee_requests_shed_total counter\nmarquee_requests_shed_total %llu\n"
+                      "# HELP marquee_connection_timeouts_total Connections closed for sending headers or body too slowly.\n"
+                      "# TYPE marquee_connection_timeouts_total counter\nmarquee_connection_timeouts_total %llu\n"
+                      "# HELP marquee_open_connections Connections open now.\n"
+                      "# TYPE marquee_open_connections gauge\nmarquee_open_connections %d\n"
+                      "# HELP marquee_events_duplicate_total Events not written again: their event_id was written before.\n"
+                      "# TYPE marquee_events_duplicate_total counter\nmarquee_events_duplicate_total %llu\n"
+                      "# HELP marquee_event_log_write_failures_total Commits refused because a write or fsync failed (e.g. disk full).\n"
+                      "# TYPE marquee_event_log_write_failures_total counter\nmarquee_event_log_write_failures_total %llu\n"
+                      "# HELP marquee_store_behind_events Logged events the member store has not applied (it failed).\n"
+                      "# TYPE marquee_store_behind_events gauge\nmarquee_store_behind_events %llu\n",
+                  atomic_load(&s->shed), (unsigned long long)mq__guard_timeouts(s->conn_wd),
+                  mq__guard_open_count(s->conn_wd), atomic_load(&s->duplicates),
+                  (unsigned long long)lh.write_failures, (unsigned long long)lh.behind);
     mq_buf_printf(&o, "# HELP marquee_inflight_requests Requests being handled.\n"
                       "# TYPE marquee_inflight_requests gauge\nmarquee_inflight_requests %d\n"
                       "# HELP marquee_uptime_seconds Seconds since start.\n# TYPE marquee_uptime_seconds gauge\n"
@@ -1665,71 +1868,239 @@ static bool key_ok(mq_server *s, struct MHD_Connection *c)
     return diff == 0;
 }
 
-/* Splits "/v1/members/{id}/rest": returns true and copies id when path matches. */
-static bool match_id(const char *url, const char *prefix, const char *suffix, char *id)
+/* Matches "<prefix>{id}<suffix>": 0 no match, 1 match with a valid id copied to id, -1 a
+ * match whose id is not 1..MQ_ID_MAX bytes of UTF-8 without '/' (why says how). The URL is
+ * already percent-decoded, so "%ff" arrives as the byte 0xff. */
+static int match_id(const char *url, const char *prefix, const char *suffix, char *id,
+                    char *why, size_t cap)
 {
     size_t pl = strlen(prefix), sl = strlen(suffix), ul = strlen(url);
-    if (ul <= pl + sl || strncmp(url, prefix, pl) != 0 || strcmp(url + ul - sl, suffix) != 0) return false;
+    if (ul < pl + sl || strncmp(url, prefix, pl) != 0 || strcmp(url + ul - sl, suffix) != 0) return 0;
     size_t il = ul - pl - sl;
-    if (il > MQ_ID_MAX) return false;
-    memcpy(id, url + pl, il);
+    const char *p = url + pl;
+    char shown[80];
+    mq__printable(p, MQ_MIN(il, (size_t)40), shown, sizeof shown);
+    if (il == 0) { snprintf(why, cap, "empty id"); return -1; }
+    if (il > MQ_ID_MAX) { snprintf(why, cap, "id of %zu bytes (at most %d)", il, MQ_ID_MAX); return -1; }
+    if (memchr(p, '/', il)) return 0;      /* another route's shape */
+    if (!mq__utf8_valid(p, il)) { snprintf(why, cap, "id '%s' is not valid UTF-8", shown); return -1; }
+    memcpy(id, p, il);
     id[il] = 0;
-    return strchr(id, '/') == NULL && valid_id(id);
+    return 1;
 }
 
-static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_state *cs,
-                                const char *url, const char *method)
+/* The route of a request (cs->route, cs->id); a route with a bad id is 400 at once. */
+static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
 {
-    char id[MQ_ID_MAX + 1];
-    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
-    int route = R_OTHER;
-    if (!strcmp(url, "/healthz")) route = R_HEALTHZ;
-    else if (!strcmp(url, "/metrics")) route = R_METRICS;
-    else if (!strcmp(url, "/v1/events")) route = R_EVENTS;
-    else if (!strcmp(url, "/v1/admin/reload")) route = R_RELOAD;
-    else if (match_id(url, "/v1/members/", "/homepage", id)) route = R_HOMEPAGE;
-    else if (match_id(url, "/v1/members/", "/recommendations", id)) route = R_RECS;
-    else if (match_id(url, "/v1/titles/", "/similar", id)) route = R_SIMILAR;
-    else if (!strcmp(url, "/v1/experiments")) route = R_XP;
-    else if (match_id(url, "/v1/experiments/", "/report", id)) route = R_XP_REPORT;
+    static const struct { const char *prefix, *suffix; int route; const char *what; } shaped[] = {
+        {"/v1/members/", "/homepage", R_HOMEPAGE, "member"},
+        {"/v1/members/", "/recommendations", R_RECS, "member"},
+        {"/v1/titles/", "/similar", R_SIMILAR, "title"},
+        {"/v1/experiments/", "/report", R_XP_REPORT, "experiment"},
+    };
+    why[0] = 0;
+    if (!strcmp(url, "/healthz")) return R_HEALTHZ;
+    if (!strcmp(url, "/readyz")) return R_READYZ;
+    if (!strcmp(url, "/metrics")) return R_METRICS;
+    if (!strcmp(url, "/v1/events")) return R_EVENTS;
+    if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
+    if (!strcmp(url, "/v1/experiments")) return R_XP;
+    for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++) {
+        char w[200];
+        int m = match_id(url, shaped[k].prefix, shaped[k].suffix, cs->id, w, sizeof w);
+        if (m == 0) continue;
+        if (m < 0) snprintf(why, cap, "bad %s id in the path: %s", shaped[k].what, w);
+        return shaped[k].route;
+    }
+    return R_OTHER;
+}
+
+/* Readiness (separate from liveness, /healthz): a model is loaded, the event log can write
+ * (its last write succeeded, or the file system has room again) and the member store has
+ * applied everything logged. Answers 200 {"status":"ready"} or 503 with the reasons. */
+#define READY_FREE_BYTES (64 << 10)     /* room for a few hundred events */
+
+static enum MHD_Result h_readyz(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    mq_buf b;
+    mq_buf_init(&b);
+    int n_bad = 0;
+    mq_buf_puts(&b, "{\"reasons\":[");
+    bundle *bd = bundle_acquire(s);
+    if (!bd) { mq_buf_puts(&b, "\"no model loaded\""); n_bad++; }
+    bundle_release(bd);
+    mq_err err;
+    mq_evlog_catch_up(s->evlog, &err);      /* a store that recovered takes its backlog now */
+    mq_evlog_health h;
+    mq_evlog_get_health(s->evlog, &h);
+    char line[1200];
+    if (h.failed || (h.code && !(h.free_bytes >= READY_FREE_BYTES))) {
+        snprintf(line, sizeof line, "event log: %s", h.msg);
+        if (n_bad++) mq_buf_putc(&b, ',');
+        mq_buf_json_str(&b, line, strlen(line));
+    }
+    if (h.behind) {
+        snprintf(line, sizeof line, "member store: %llu logged events not applied yet (%s)",
+                 (unsigned long long)h.behind, h.store_msg);
+        if (n_bad++) mq_buf_putc(&b, ',');
+        mq_buf_json_str(&b, line, strlen(line));
+    }
+    mq_buf_printf(&b, "],\"status\":\"%s\"}\n", n_bad ? "not ready" : "ready");
+    return send_buf(s, c, cs, n_bad ? 503 : 200, &b, "application/json");
+}
+
+/* What can be decided from the request line and headers alone, before any of the body is
+ * read: the route (404), the method (405), the id in the path (400), the declared body size
+ * (413, at once, even when no body follows) and the API key (401: an unauthenticated client
+ * cannot make the server buffer anything). Returns true when it answered. */
+static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs, const char *url,
+                         const char *method, enum MHD_Result *ret)
+{
+    char why[300];
+    int route = route_of(url, cs, why, sizeof why);
     cs->route = route;
-    if (route == R_OTHER && get && mq__console_owns(url))      /* the web console: console.c */
-        return mq__console_answer(c, url, s->o.models, !s->api_key_len || !s->o.keyed_reads || key_ok(s, c));
-    if (route == R_OTHER) return send_error(s, c, cs, 404, "no route for %.200s %.200s", method, url);
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    if (route == R_OTHER && get && mq__console_owns(url)) {     /* the web console: console.c */
+        cs->console = true;     /* answered once the request is complete (keeps keep-alive) */
+        return false;
+    }
+    if (route == R_OTHER) {
+        char m[80], u[300];
+        mq__printable(method, strlen(method), m, sizeof m);
+        mq__printable(url, strlen(url), u, sizeof u);
+        *ret = send_error(s, c, cs, 404, "no route for %s %s", m, u);
+        return true;
+    }
     bool writes = route == R_EVENTS || route == R_RELOAD;
-    if (writes ? !post : !get) return send_error(s, c, cs, 405, "%s %s is not allowed", method, url);
+    if (writes ? !post : !get) {
+        char m[80];
+        mq__printable(method, strlen(method), m, sizeof m);
+        *ret = send_error(s, c, cs, 405, "%s is not allowed on this route (%s)", m, writes ? "POST" : "GET");
+        return true;
+    }
+    if (why[0]) { *ret = send_error(s, c, cs, 400, "%s", why); return true; }
+    if (s->api_key_len && (writes || (s->o.keyed_reads && route != R_HEALTHZ && route != R_READYZ)) &&
+        !key_ok(s, c)) {
+        *ret = send_error(s, c, cs, 401, "missing or wrong API key (Authorization: Bearer <key>)");
+        return true;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno == ERANGE || v > s->o.max_body) {
+            *ret = send_error(s, c, cs, 413, "request body of %s bytes is over the limit of %zu bytes", cl,
+                              s->o.max_body);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Load shedding: a request that waited longer than shed_queue_ms in the kernel before a thread
+ * got to it is answered 503 at once, so the requests that are served keep their latency
+ * instead of every request queueing ever longer. Operator routes are never shed. */
+static bool shed(mq_server *s, struct MHD_Connection *c, conn_state *cs, enum MHD_Result *ret)
+{
+    if (!(s->o.shed_queue_ms >= 0) || cs->route > R_EVENTS) return false;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int waited = ci ? mq__socket_wait_ms(ci->connect_fd) : -1;
+    if (waited < 0 || waited <= s->o.shed_queue_ms) return false;
+    atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
+    if (cs->route != R_EVENTS) {
+        /* no body follows: answer on the next call, which keeps the connection alive (an
+         * answer before the end of a request makes libmicrohttpd close the connection) */
+        cs->shed_waited = waited;
+        return false;
+    }
+    *ret = send_error(s, c, cs, 503, "overloaded: the request waited %d ms for a thread (limit %g ms)",
+                      waited, s->o.shed_queue_ms);
+    return true;
+}
+
+/* POST /v1/admin/reload loads the models on a thread of its own while the connection is
+ * suspended: a load takes from tens of milliseconds to seconds, and on an HTTP thread it would
+ * hold up every request queued behind it on that thread's event loop. */
+static void *reload_main(void *arg)
+{
+    conn_state *cs = arg;
+    mq_err err = {0, ""};
+    cs->async_rc = mq_server_reload(cs->s, &err);
+    snprintf(cs->async_msg, sizeof cs->async_msg, "%s", err.msg);
+    atomic_store(&cs->async_state, 2);
+    MHD_resume_connection(cs->conn);
+    return NULL;
+}
+
+static enum MHD_Result reload_start(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    cs->conn = c;
+    atomic_store(&cs->async_state, 1);
+    atomic_fetch_add(&s->async_waiting, 1);
+    MHD_suspend_connection(c);
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &at, reload_main, cs) != 0) {
+        cs->async_rc = MQ_ENOMEM;
+        snprintf(cs->async_msg, sizeof cs->async_msg, "cannot start a reload thread");
+        atomic_store(&cs->async_state, 2);
+        MHD_resume_connection(c);
+    }
+    pthread_attr_destroy(&at);
+    return MHD_YES;
+}
+
+static enum MHD_Result reload_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    atomic_store(&cs->async_state, 0);
+    atomic_fetch_sub(&s->async_waiting, 1);
+    if (cs->async_rc)
+        return send_error(s, c, cs, 500, "reload failed, the previous model keeps serving: %s", cs->async_msg);
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_buf_puts(&o, "{\"model_version\":");
+    mq_buf_json_str(&o, b->version, strlen(b->version));
+    mq_buf_puts(&o, "}\n");
+    bundle_release(b);
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_state *cs, const char *url)
+{
+    if (cs->console)
+        return mq__console_answer(c, url, s->o.models, !s->api_key_len || !s->o.keyed_reads || key_ok(s, c));
+    if (cs->shed_waited)
+        return send_error(s, c, cs, 503, "overloaded: the request waited %d ms for a thread (limit %g ms)",
+                          cs->shed_waited, s->o.shed_queue_ms);
     if (cs->too_big) return send_error(s, c, cs, 413, "request body over %zu bytes", s->o.max_body);
-    if (s->api_key_len && (writes || (s->o.keyed_reads && route != R_HEALTHZ)) && !key_ok(s, c))
-        return send_error(s, c, cs, 401, "missing or wrong API key (Authorization: Bearer <key>)");
-    switch (route) {
+    switch (cs->route) {
     case R_HEALTHZ: {
         mq_buf b;
         mq_buf_init(&b);
         mq_buf_puts(&b, "{\"status\":\"ok\"}\n");
         return send_buf(s, c, cs, 200, &b, "application/json");
     }
+    case R_READYZ: return h_readyz(s, c, cs);
     case R_METRICS: return h_metrics(s, c, cs);
-    case R_HOMEPAGE: return h_homepage(s, c, cs, id);
-    case R_RECS: return h_recs(s, c, cs, id);
-    case R_SIMILAR: return h_similar(s, c, cs, id);
+    case R_HOMEPAGE: return h_homepage(s, c, cs, cs->id);
+    case R_RECS: return h_recs(s, c, cs, cs->id);
+    case R_SIMILAR: return h_similar(s, c, cs, cs->id);
     case R_EVENTS: return h_events(s, c, cs);
-    case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, route == R_XP ? NULL : id);
-    case R_RELOAD: {
-        mq_err err = {0, ""};
-        int rc = mq_server_reload(s, &err);
-        if (rc) return send_error(s, c, cs, 500, "reload failed, the previous model keeps serving: %s", err.msg);
-        bundle *b = bundle_acquire(s);
-        if (!b) return send_error(s, c, cs, 503, "no model loaded");
-        mq_buf o;
-        mq_buf_init(&o);
-        mq_buf_puts(&o, "{\"model_version\":");
-        mq_buf_json_str(&o, b->version, strlen(b->version));
-        mq_buf_puts(&o, "}\n");
-        bundle_release(b);
-        return send_buf(s, c, cs, 200, &o, "application/json");
-    }
+    case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, cs->route == R_XP ? NULL : cs->id);
+    case R_RELOAD: return reload_start(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");
+}
+
+static mq__conn *conn_guard(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -1739,15 +2110,25 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
     mq_server *s = cls;
     conn_state *cs = *con_cls;
     if (!cs) {
+        /* the headers are in: decide what needs no body before reading any of it */
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         cs->t0 = mq_now();
+        cs->s = s;
+        cs->gc = conn_guard(c);
         mq_buf_init(&cs->body);
         *con_cls = cs;
+        enum MHD_Result ret;
+        if (early_answer(s, c, cs, url, method, &ret) || shed(s, c, cs, &ret)) {
+            cs->answered = true;
+            mq__guard_phase(cs->gc, MQ__CONN_ANSWER);
+            return ret;
+        }
+        mq__guard_phase(cs->gc, cs->route == R_EVENTS || cs->route == R_RELOAD ? MQ__CONN_BODY : MQ__CONN_ANSWER);
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!cs->too_big) {
+        if (!cs->too_big && !cs->answered) {
             if (cs->body.len + *upload_data_size > s->o.max_body) {
                 cs->too_big = true;
                 mq_buf_release(&cs->body);
@@ -1758,16 +2139,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (cs->answered) return MHD_YES;
+    mq__guard_phase(cs->gc, MQ__CONN_ANSWER);
     int as = atomic_load(&cs->async_state);
-    if (as == 2) return events_answer(s, c, cs);
+    if (as == 2) return cs->route == R_RELOAD ? reload_answer(s, c, cs) : events_answer(s, c, cs);
     if (as == 1) return MHD_YES;        /* spurious call while suspended */
     int inflight = atomic_fetch_add(&s->inflight, 1) + 1;
     enum MHD_Result ret;
     if (inflight > s->o.max_inflight) {
-        cs->route = R_OTHER;
         ret = send_error(s, c, cs, 503, "overloaded: %d requests in flight", inflight - 1);
     } else {
-        ret = dispatch(s, c, cs, url, method);
+        ret = dispatch(s, c, cs, url);
     }
     atomic_fetch_sub(&s->inflight, 1);
     return ret;
@@ -1777,9 +2159,29 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 {
     conn_state *cs = *con_cls;
     if (!cs) return;
+    mq_server *s = cls;
+    /* the next request on this connection has header_timeout from now */
+    mq__guard_phase(cs->gc, MQ__CONN_HEADERS);
+    claims_settle(s, cs, 0);   /* only claims of a request that never reached the log remain */
+    free(cs->claim_id);
+    free(cs->claim_at);
     mq_buf_release(&cs->body);
     free(cs);
     *con_cls = NULL;
+}
+
+/* Connections open and close: registered with the deadline watchdog (limits.c). */
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    mq_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? mq__guard_open(s->conn_wd, ci->connect_fd) : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        mq__guard_close(s->conn_wd, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1797,9 +2199,28 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* The event log's apply callback: the replay at open (every record: the trending counters
  * start from the seed each time, while the store keeps what it applied before) and each
  * durable group commit after it. */
+/* The replay at open refills the window of client event ids from the log, which stores each
+ * event's event_id: an id whose event time is within the window is remembered with its
+ * sequence, aged by its event time, so a retry after a restart is still not written twice. */
+static void dedup_refill(mq_server *s, const mq_event *ev, int n, uint64_t first_seq)
+{
+    int64_t now = server_now(s);
+    double mono = mq_now();
+    for (int i = 0; i < n; i++) {
+        if (!ev[i].event_id[0]) continue;
+        double age = (double)(now - ev[i].time);
+        if (age > s->o.dedup_window) continue;
+        if (age < 0) age = 0;
+        uint64_t seq;
+        if (mq__dedup_claim(s->dedup, ev[i].event_id, mono - age, &seq) == MQ__DEDUP_NEW)
+            mq__dedup_set(s->dedup, ev[i].event_id, first_seq + (uint64_t)i);
+    }
+}
+
 static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
 {
     mq_server *s = user;
+    if (s->replaying) dedup_refill(s, ev, n, first_seq);
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
         int skip = first_seq > s->trend_seq ? 0 : (int)(s->trend_seq - first_seq + 1);
@@ -1811,7 +2232,12 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
     int skip = first_seq > s->store_applied ? 0 : (int)(s->store_applied - first_seq + 1);
     mq_err err;
     int rc = mq_store_apply(s->store, ev + skip, n - skip, last, &err);
-    if (rc) mq__logf(&s->log, "serve: store update failed: %s", err.msg);
+    if (rc) {
+        mq__logf(&s->log, "serve: store update failed: %s", err.msg);
+        pthread_mutex_lock(&s->smu);
+        snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
+        pthread_mutex_unlock(&s->smu);
+    }
     return rc;
 }
 
@@ -1833,6 +2259,35 @@ static void *guard_main(void *arg)
         bundle_release(b);
     }
     return NULL;
+}
+
+/* Store and log agreement after the log lost its tail (restored from an older copy, cut by a
+ * damaged disk): the store has applied sequence numbers the log no longer holds, so the next
+ * events would get those numbers and the store would skip them as applied. The store is
+ * derived state: empty it and apply the whole log again. */
+static int rederive_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    mq_server *s = user;
+    mq_err err;
+    int rc = mq_store_apply(s->store, ev, n, first_seq + (uint64_t)n - 1, &err);
+    if (rc) mq__logf(&s->log, "serve: rebuilding the member store: %s", err.msg);
+    return rc;
+}
+
+static int store_rederive(mq_server *s, uint64_t applied, uint64_t log_end, mq_err *err)
+{
+    mq__logf(&s->log, "serve: the store has applied sequence %llu but the event log ends at %llu "
+             "(the log lost its tail): rebuilding the member store from the log",
+             (unsigned long long)applied, (unsigned long long)log_end);
+    double t0 = mq_now();
+    int rc = mq_store_reset(s->store, err);
+    if (!rc) rc = mq_evlog_scan(s->events, rederive_cb, s, err);
+    if (rc) return mq__err_set(err, rc, "serve: the store is ahead of the event log and cannot be "
+                               "rebuilt from it: %s", err->msg);
+    s->store_applied = log_end;
+    mq__logf(&s->log, "serve: member store rebuilt from %llu logged events in %.2f s",
+             (unsigned long long)log_end, mq_now() - t0);
+    return 0;
 }
 
 int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
@@ -1857,10 +2312,25 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     pthread_mutex_init(&s->pmu, NULL);
     pthread_mutex_init(&s->tmu, NULL);
     pthread_cond_init(&s->tcv, NULL);
+    pthread_mutex_init(&s->smu, NULL);
     if (!(s->o.trending_refresh > 0)) s->o.trending_refresh = 1.0;
+    if (!(s->o.header_timeout > 0)) s->o.header_timeout = 10;
+    if (!(s->o.body_timeout > 0)) s->o.body_timeout = 30;
+    if (s->o.max_connections_per_ip <= 0) s->o.max_connections_per_ip = 256;
+    if (s->o.shed_queue_ms == 0) s->o.shed_queue_ms = 250;
+    if (s->o.dedup_ids <= 0) s->o.dedup_ids = 1000000;
+    if (!(s->o.dedup_window > 0)) s->o.dedup_window = 86400;
     s->started = mq_now();
     s->trend_pub = mq_trend_pub_create();
-    if (!s->trend_pub) { free(s); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    s->conn_wd = mq__guard_create(s->o.header_timeout, s->o.body_timeout);
+    s->dedup = mq__dedup_create(s->o.dedup_ids, s->o.dedup_window);
+    if (!s->trend_pub || !s->conn_wd || !s->dedup) {
+        mq_trend_pub_destroy(s->trend_pub);
+        mq__guard_destroy(s->conn_wd);
+        mq__dedup_destroy(s->dedup);
+        free(s);
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
     snprintf(s->models, sizeof s->models, "%s", o->models);
     snprintf(s->events, sizeof s->events, "%s", o->events ? o->events : "");
     if (!o->events) snprintf(s->events, sizeof s->events, "%s/events", o->models);
@@ -1879,6 +2349,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     if (o->data) {
         mq_load_opts lo = {0};
         lo.log = &s->log;
+        lo.private_copy = true;     /* the server holds it for hours: see mq_model_load_private */
         rc = mq_data_open(o->data, &lo, &s->data, err);
         if (rc) goto fail;
     }
@@ -1890,6 +2361,13 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err))) goto fail;
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
+    /* the clock: the data's last event (the trending seed's time) is where event time starts */
+    atomic_store(&s->latest_event, s->cur->trend_as_of);
+    if (s->o.clock == MQ_CLOCK_OFFSET) {
+        s->clock_offset = s->cur->trend_as_of > 0 ? (int64_t)time(NULL) - s->cur->trend_as_of : 0;
+        mq__logf(&s->log, "serve: --clock offset: the data's last event (unix %lld) is now; time runs on from it",
+                 (long long)s->cur->trend_as_of);
+    }
     if (s->o.exposure_log != MQ__EXPO_OFF) {
         rc = mq__exlog_open(s->exposures, 0, &s->log, &s->exlog, err);
         if (rc) goto fail;
@@ -1912,13 +2390,13 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     s->store_applied = applied;
     mq_evlog_opts lo = {.fsync = s->o.fsync, .apply = store_apply_cb, .apply_user = s,
                         .applied_seq = 0, .log = &s->log};
+    s->replaying = true;
     rc = mq_evlog_open(s->events, &lo, &s->evlog, err);
+    s->replaying = false;
     if (rc) goto fail;
     mq_evlog_stats ls;
     mq_evlog_get_stats(s->evlog, &ls);
-    if (applied > ls.records)
-        mq__logf(&s->log, "event log: the store has applied sequence %llu but the log ends at %llu",
-                 (unsigned long long)applied, (unsigned long long)ls.records);
+    if (applied > ls.records && (rc = store_rederive(s, applied, ls.records, err))) goto fail;
     /* the first snapshot before the first request; then the refresh thread */
     double *scratch = malloc((size_t)MQ_MAX(s->cur->n_titles, 1) * sizeof *scratch);
     rc = scratch ? trend_rebuild(s, scratch, s->cur->n_titles) : MQ_ENOMEM;
@@ -1959,8 +2437,10 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_connections_per_ip,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
                             MHD_OPTION_END);
     if (!s->d) {
         rc = mq__err_set(err, MQ_EIO, "serve: cannot listen on %s:%d (in use, or not permitted)", bind, o->port);
@@ -1977,6 +2457,14 @@ fail:
 }
 
 int mq_server_port(const mq_server *s) { return s->port; }
+
+int mq_clock_parse(const char *s)
+{
+    if (!strcmp(s, "wall")) return MQ_CLOCK_WALL;
+    if (!strcmp(s, "event")) return MQ_CLOCK_EVENT;
+    if (!strcmp(s, "offset")) return MQ_CLOCK_OFFSET;
+    return -1;
+}
 
 void mq_server_stop(mq_server *s)
 {
@@ -2003,6 +2491,8 @@ void mq_server_stop(mq_server *s)
     mq__exlog_close(s->exlog);
     mq__xpg_close(s->guard);
     mq_store_close(s->store);
+    mq__guard_destroy(s->conn_wd);
+    mq__dedup_destroy(s->dedup);
     mq_trend_pub_destroy(s->trend_pub);
     mq_trend_destroy(s->trend);
     bundle_release(s->tbundle);
@@ -2013,6 +2503,7 @@ void mq_server_stop(mq_server *s)
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->pmu);
     pthread_mutex_destroy(&s->tmu);
+    pthread_mutex_destroy(&s->smu);
     pthread_cond_destroy(&s->tcv);
     free(s);
 }

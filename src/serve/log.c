@@ -41,6 +41,7 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SEG_MAGIC "MQEVLOG1"
@@ -57,6 +58,7 @@
 
 static const mq__seg_fmt evlog_fmt = {SEG_MAGIC, "event log", PAYLOAD_FIXED + 2, PAYLOAD_MAX};
 #define REPLAY_BATCH 4096
+#define MAX_BEHIND (1u << 20)   /* unapplied events kept before appends are refused */
 
 typedef struct async_cb {
     mq_evlog_done_fn fn;
@@ -79,8 +81,22 @@ struct mq_evlog {
     bool flushing;              /* a leader is committing */
     int sticky;                 /* write/fsync failed: the log refuses appends */
     char sticky_msg[sizeof(((mq_err *)0)->msg)];
+    char apply_msg[sizeof(((mq_err *)0)->msg)];
     uint64_t fail_lo, fail_hi;  /* the last commit whose apply failed */
     int fail_code;
+    /* a write or fsync that failed cleanly (the file was cut back to the last commit): the
+     * batch and everything queued behind it were refused, their sequence numbers reused */
+    bool need_roll;             /* the segment is full: open the next before the next write */
+    uint64_t discard_gen;       /* bumped at each such refusal (synchronous waiters watch it) */
+    int last_code;              /* the last write failure, 0 once a write succeeds again */
+    char last_msg[sizeof(((mq_err *)0)->msg)];
+    uint64_t write_failures, apply_failures;
+    /* events durable in the log whose apply failed: one contiguous range, retried (leader
+     * only) before any later batch so the store's applied sequence never passes them */
+    mq_event *unapplied;
+    int n_unapplied, cap_unapplied;
+    uint64_t unapplied_first;
+    uint64_t behind;            /* n_unapplied, published under mu */
     mq_evlog_stats st;
     async_cb *pend_cb;          /* asynchronous appenders waiting for the next commit */
     int pend_cbn, pend_cbcap;
@@ -258,13 +274,15 @@ static int scan_dir(const char *dir, scan_cb *cb, bool repair, const mq_log *log
     return rc;
 }
 
+static int sys_code(int e) { return e == ENOSPC || e == EDQUOT ? MQ_ENOSPC : MQ_EIO; }
+
 /* Opens (creating with a header if empty) the segment starting at first for appending. */
 static int open_segment(mq_evlog *l, uint64_t first, mq_err *err)
 {
     char path[4200];
     mq__seg_path(path, sizeof path, l->dir, first);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(errno));
+    if (fd < 0) return mq__err_set(err, sys_code(errno), "%s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         close(fd);
@@ -277,7 +295,7 @@ static int open_segment(mq_evlog *l, uint64_t first, mq_err *err)
         if (pwrite(fd, h, SEG_HDR, 0) != SEG_HDR || (l->o.fsync != MQ_FSYNC_NONE && fsync(fd))) {
             int e = errno;
             close(fd);
-            return mq__err_set(err, MQ_EIO, "%s: writing header: %s", path, strerror(e));
+            return mq__err_set(err, sys_code(e), "%s: writing header: %s", path, strerror(e));
         }
         size = SEG_HDR;
         int rc = l->o.fsync != MQ_FSYNC_NONE ? mq__fsync_dir(l->dir, err) : 0;
@@ -320,9 +338,6 @@ int mq_evlog_open(const char *dir, const mq_evlog_opts *opts, mq_evlog **out, mq
     int64_t last_len = so.last_len;
     l->durable_seq = l->next_seq - 1;
     l->st.records = l->durable_seq;
-    if (l->o.applied_seq > l->durable_seq)
-        mq__logf(l->o.log, "event log: the store has applied sequence %llu but the log ends at %llu",
-                 (unsigned long long)l->o.applied_seq, (unsigned long long)l->durable_seq);
     if (last_first) {
         if (last_len < SEG_HDR) {       /* torn header: rewrite it */
             l->st.segments--;
@@ -351,12 +366,41 @@ void mq_evlog_close(mq_evlog *l)
         pthread_join(l->committer, NULL);
     }
     free(l->pend_cb);
+    free(l->unapplied);
     if (l->fd >= 0) close(l->fd);
     mq_buf_release(&l->pending);
     free(l->pend_ev);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l);
+}
+
+void mq_evlog_get_health(mq_evlog *l, mq_evlog_health *h)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_lock(&l->mu);
+    h->failed = l->sticky != 0;
+    h->code = l->sticky ? l->sticky : l->last_code;
+    snprintf(h->msg, sizeof h->msg, "%s", l->sticky ? l->sticky_msg : l->last_code ? l->last_msg : "");
+    h->behind = l->behind;
+    if (l->behind) snprintf(h->store_msg, sizeof h->store_msg, "%s", l->apply_msg);
+    h->write_failures = l->write_failures;
+    h->apply_failures = l->apply_failures;
+    int fd = l->fd;
+    struct statvfs vs;
+    h->free_bytes = fd >= 0 && fstatvfs(fd, &vs) == 0 ? (int64_t)vs.f_bavail * (int64_t)vs.f_frsize : -1;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void lead_commit(mq_evlog *l);
+
+int mq_evlog_catch_up(mq_evlog *l, mq_err *err)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->behind && !l->flushing && !l->sticky) lead_commit(l);
+    int rc = l->behind ? mq__err_set(err, MQ_EBUSY, "%s", l->apply_msg) : 0;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 void mq_evlog_get_stats(mq_evlog *l, mq_evlog_stats *s)
@@ -366,38 +410,104 @@ void mq_evlog_get_stats(mq_evlog *l, mq_evlog_stats *s)
     pthread_mutex_unlock(&l->mu);
 }
 
-/* Writes bytes at the end of the current segment, fsyncs per mode, rolls over when full.
- * Called by the leader only, without the lock. */
-static int commit_bytes(mq_evlog *l, const char *p, size_t n, uint64_t next_first, mq_err *err)
+/* Writes bytes at the end of the current segment and fsyncs per mode; a full segment is
+ * followed by a new one before the next write. Called by the leader only, without the lock. A
+ * failed write or fsync cuts the file back to the last commit, so the log holds either the
+ * whole batch or none of it, and returns the error (MQ_ENOSPC for a full disk); *fatal is set
+ * when even that failed (the log's state on disk is then unknown). */
+static int commit_bytes(mq_evlog *l, const char *p, size_t n, uint64_t first, bool *fatal,
+                        mq_err *err)
 {
+    *fatal = false;
+    if (n == 0) return 0;
+    if (l->need_roll) {
+        int rc = open_segment(l, first, err);
+        if (rc) return rc;
+        l->need_roll = false;
+    }
     size_t done = 0;
+    int rc = 0;
     while (done < n) {
         ssize_t w = pwrite(l->fd, p + done, n - done, l->seg_off + (off_t)done);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return mq__err_set(err, MQ_EIO, "event log '%s': write: %s", l->dir,
-                               w < 0 ? strerror(errno) : "no progress");
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            rc = mq__err_set(err, sys_code(e), "event log '%s': write: %s", l->dir, strerror(e));
+            break;
+        }
         done += (size_t)w;
     }
+    if (!rc && l->o.fsync != MQ_FSYNC_NONE && fdatasync(l->fd) != 0) {
+        int e = errno;
+        rc = mq__err_set(err, sys_code(e), "event log '%s': fsync: %s", l->dir, strerror(e));
+    }
+    if (rc) {
+        if (ftruncate(l->fd, l->seg_off) != 0 ||
+            (l->o.fsync != MQ_FSYNC_NONE && fdatasync(l->fd) != 0)) {
+            *fatal = true;
+            mq__err_set(err, MQ_EIO, "event log '%s': cannot cut a failed write back (%s) after: %s",
+                        l->dir, strerror(errno), err ? err->msg : "");
+        }
+        return rc;
+    }
     l->seg_off += (int64_t)n;
-    if (l->o.fsync != MQ_FSYNC_NONE && fdatasync(l->fd) != 0)
-        return mq__err_set(err, MQ_EIO, "event log '%s': fsync: %s", l->dir, strerror(errno));
     l->st.bytes += (int64_t)n;
-    if (l->seg_off >= l->o.segment_bytes) return open_segment(l, next_first, err);
+    if (l->seg_off >= l->o.segment_bytes) l->need_roll = true;
     return 0;
 }
 
-/* The leader's commit of [first, last] held in buf/ev (lock not held). */
-static int commit(mq_evlog *l, const mq_buf *buf, const mq_event *ev, int n, uint64_t first,
-                  mq_err *err)
+/* Applies the unapplied range then [first, first+n), keeping whatever fails for the next
+ * commit. Returns 0 or the apply callback's code. Leader only. */
+static int apply_in_order(mq_evlog *l, const mq_event *ev, int n, uint64_t first)
 {
-    int rc = commit_bytes(l, buf->p, buf->len, first + (uint64_t)n, err);
-    if (rc) return rc;
-    if (l->o.apply) {
+    int rc = 0;
+    if (l->n_unapplied) {
+        rc = l->o.apply(l->o.apply_user, l->unapplied, l->n_unapplied, l->unapplied_first);
+        if (!rc) l->n_unapplied = 0;
+    }
+    if (!rc && n) {
         rc = l->o.apply(l->o.apply_user, ev, n, first);
+        if (!rc) return 0;
+    }
+    if (!rc || !n) return rc;
+    /* keep this batch behind the range that waits (contiguous: the log commits in order) */
+    if (l->n_unapplied == 0) l->unapplied_first = first;
+    if (l->n_unapplied + n > l->cap_unapplied) {
+        int cap = MQ_MAX(2 * l->cap_unapplied, l->n_unapplied + n);
+        mq_event *q = realloc(l->unapplied, (size_t)cap * sizeof *q);
+        if (!q) return MQ_ENOMEM;
+        l->unapplied = q;
+        l->cap_unapplied = cap;
+    }
+    memcpy(l->unapplied + l->n_unapplied, ev, (size_t)n * sizeof *ev);
+    l->n_unapplied += n;
+    return rc;
+}
+
+/* The leader's commit of [first, last] held in buf/ev (lock not held): < 0 the write failed
+ * (nothing of the batch is in the log), > 0 the batch is durable but applying it failed (it
+ * stays queued for the next commit), 0 both done. */
+static int commit(mq_evlog *l, const mq_buf *buf, const mq_event *ev, int n, uint64_t first,
+                  bool *fatal, mq_err *err)
+{
+    int rc = commit_bytes(l, buf->p, buf->len, first, fatal, err);
+    if (rc) return rc;
+    if (l->o.apply && (n || l->n_unapplied)) {
+        rc = apply_in_order(l, ev, n, first);
+        if (rc == MQ_ENOMEM && l->n_unapplied < n) {
+            /* cannot even remember them: only a restart (replay from the store's applied
+             * sequence) brings them to the store */
+            *fatal = true;
+            mq__err_set(err, MQ_ENOMEM, "event log: out of memory keeping events the member store "
+                        "has not applied: restart to replay them");
+            return MQ_ENOMEM;
+        }
         if (rc) {
-            mq__err_set(err, rc, "event log: events %llu..%llu are durable but applying them failed",
-                        (unsigned long long)first, (unsigned long long)(first + (uint64_t)n - 1));
+            uint64_t lo = l->n_unapplied ? l->unapplied_first : first;
+            mq__err_set(err, rc, "events %llu..%llu are durable in the event log but the member "
+                        "store failed (%s); they are applied in order once it recovers",
+                        (unsigned long long)lo, (unsigned long long)(first + (uint64_t)n - 1),
+                        mq_strerror(rc));
             return 1;   /* marker: apply failure, not a log failure */
         }
     }
@@ -425,25 +535,56 @@ static void lead_commit(mq_evlog *l)
     pthread_mutex_unlock(&l->mu);
 
     mq_err cerr = {0, ""};
-    int crc = commit(l, &batch, bev, bn, first, &cerr);
+    bool fatal = false;
+    int crc = commit(l, &batch, bev, bn, first, &fatal, &cerr);
     int cb_rc = crc < 0 ? crc : crc > 0 ? (cerr.code ? cerr.code : MQ_EIO) : 0;
-    for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, cb_rc, cbs[i].first);
-    free(cbs);
 
+    /* the outcome first (a client told its events are durable finds the log saying so), then
+     * the asynchronous appenders, outside the lock and in sequence order (flushing stays set,
+     * so no other leader runs meanwhile) */
     pthread_mutex_lock(&l->mu);
+    async_cb *dropped = NULL;
+    int ndropped = 0;
     if (crc < 0) {
+        l->last_code = crc;
+        snprintf(l->last_msg, sizeof l->last_msg, "%s", cerr.msg);
+    } else if (crc > 0) {
+        snprintf(l->apply_msg, sizeof l->apply_msg, "%s", cerr.msg);
+    }
+    if (crc < 0 && fatal) {
         l->sticky = crc;
         snprintf(l->sticky_msg, sizeof l->sticky_msg, "%s", cerr.msg);
+    } else if (crc < 0) {
+        /* nothing of the batch is in the log: what was queued behind it took the sequence
+         * numbers after it, so it is refused too and the numbers are handed out again */
+        l->write_failures++;
+        dropped = l->pend_cb;
+        ndropped = l->pend_cbn;
+        l->pend_cb = NULL;
+        l->pend_cbn = l->pend_cbcap = 0;
+        mq_buf_reset(&l->pending);
+        l->pend_n = 0;
+        l->next_seq = l->durable_seq + 1;
+        l->discard_gen++;
     } else {
         l->durable_seq = first + (uint64_t)bn - 1;
         l->st.records = l->durable_seq;
-        l->st.commits++;
+        if (bn) l->st.commits++;
+        l->last_code = 0;
         if (crc > 0) {
+            l->apply_failures++;
             l->fail_lo = first;
             l->fail_hi = l->durable_seq;
             l->fail_code = cerr.code;
         }
     }
+    l->behind = (uint64_t)l->n_unapplied;
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, cb_rc, crc < 0 ? 0 : cbs[i].first);
+    free(cbs);
+    for (int i = 0; i < ndropped; i++) dropped[i].fn(dropped[i].user, crc, 0);
+    free(dropped);
+    pthread_mutex_lock(&l->mu);
     /* recycle the larger buffers */
     if (!l->pend_ev && bcap) {
         l->pend_ev = bev;
@@ -467,6 +608,9 @@ static int enqueue_locked(mq_evlog *l, const mq_event *ev, int n, const mq_buf *
 {
     if (l->sticky) return mq__err_set(err, l->sticky, "%s", l->sticky_msg);
     if (l->closing) return mq__err_set(err, MQ_EBUSY, "event log: closing");
+    if (l->behind >= MAX_BEHIND)
+        return mq__err_set(err, MQ_EBUSY, "the member store is %llu events behind the event log "
+                           "(%s)", (unsigned long long)l->behind, l->apply_msg);
     if ((int64_t)(l->pending.len + enc->len) > l->o.max_pending_bytes)
         return mq__err_set(err, MQ_EBUSY, "event log: %zu bytes already wait to be committed",
                            l->pending.len);
@@ -510,7 +654,7 @@ static void *committer_main(void *arg)
             l->pend_cbn = l->pend_cbcap = 0;
             int code = l->sticky;
             pthread_mutex_unlock(&l->mu);
-            for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, code, cbs[i].first);
+            for (int i = 0; i < ncb; i++) cbs[i].fn(cbs[i].user, code, 0);
             free(cbs);
             pthread_mutex_lock(&l->mu);
             continue;
@@ -582,24 +726,28 @@ int mq_evlog_append(mq_evlog *l, const mq_event *ev, int n, uint64_t *first_seq,
         while (l->flushing && !l->sticky) pthread_cond_wait(&l->cv, &l->mu);
     }
     uint64_t mine_first;
+    if (first_seq) *first_seq = 0;
     rc = enqueue_locked(l, ev, n, &enc, &mine_first, err);
     if (rc) goto out;
     uint64_t mine_last = mine_first + (uint64_t)n - 1;
+    uint64_t gen = l->discard_gen;
     if (first_seq) *first_seq = mine_first;
 
-    while (l->durable_seq < mine_last && !l->sticky) {
+    while (l->durable_seq < mine_last && !l->sticky && l->discard_gen == gen) {
         if (l->flushing) {
             pthread_cond_wait(&l->cv, &l->mu);
             continue;
         }
         lead_commit(l);
     }
-    if (l->durable_seq < mine_last) {
+    if (l->durable_seq < mine_last && l->discard_gen != gen) {
+        rc = mq__err_set(err, l->last_code, "%s", l->last_msg);
+        if (first_seq) *first_seq = 0;
+    } else if (l->durable_seq < mine_last) {
         rc = mq__err_set(err, l->sticky, "%s", l->sticky_msg);
+        if (first_seq) *first_seq = 0;
     } else if (l->fail_code && mine_first <= l->fail_hi && mine_last >= l->fail_lo) {
-        rc = mq__err_set(err, l->fail_code,
-                         "events %llu..%llu are durable in the log but updating member state failed",
-                         (unsigned long long)mine_first, (unsigned long long)mine_last);
+        rc = mq__err_set(err, l->fail_code, "%s", l->apply_msg);
     }
 out:
     pthread_mutex_unlock(&l->mu);
@@ -618,14 +766,64 @@ int mq_evlog_scan(const char *dir, mq_evlog_apply_fn fn, void *user, mq_err *err
     return rc;
 }
 
-void mq_evlog_id(const char *dir, char *out)
+/* The log's identity lives in the directory (file LOG_ID_FILE, 8 hex digits and a newline),
+ * so it moves with the directory and does not change with the host name. A log created before
+ * the file existed gets the name the earlier releases derived from "host:absolute path", so a
+ * store that recorded its applied sequence under that name keeps it; a new log gets a random
+ * name. */
+#define LOG_ID_FILE "LOG_ID"
+
+static bool read_log_id(const char *path, char *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char buf[32] = "";
+    bool ok = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    size_t n = strcspn(buf, "\r\n");
+    ok = ok && n == 8;
+    for (size_t i = 0; ok && i < 8; i++)
+        ok = (buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f');
+    if (ok) {
+        memcpy(out, buf, 8);
+        out[8] = 0;
+    }
+    return ok;
+}
+
+static void legacy_log_id(const char *dir, char *out)
 {
     char host[256] = "", abs[4096], ident[4400];
-    mq__mkdir_p(dir, NULL);
     gethostname(host, sizeof host - 1);
     if (!realpath(dir, abs)) snprintf(abs, sizeof abs, "%s", dir);
     snprintf(ident, sizeof ident, "%s:%s", host, abs);
     snprintf(out, 9, "%08x", mq_crc32c(0, ident, strlen(ident)));
+}
+
+void mq_evlog_id(const char *dir, char *out)
+{
+    char path[4200];
+    mq__mkdir_p(dir, NULL);
+    snprintf(path, sizeof path, "%s/" LOG_ID_FILE, dir);
+    if (read_log_id(path, out)) return;
+    uint64_t *segs = NULL;
+    int nseg = 0;
+    bool legacy = mq__seg_list(dir, "event log", &segs, &nseg, NULL) == 0 && nseg > 0;
+    free(segs);
+    if (legacy) {
+        legacy_log_id(dir, out);
+    } else {
+        uint32_t r = 0;
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (!f || fread(&r, sizeof r, 1, f) != 1) r = (uint32_t)(mq_now() * 1e6) ^ (uint32_t)getpid();
+        if (f) fclose(f);
+        snprintf(out, 9, "%08x", r);
+    }
+    /* written atomically; if the directory is read-only the name is derived again next time
+     * (the same for a legacy log) */
+    char line[16];
+    int n = snprintf(line, sizeof line, "%s\n", out);
+    mq__write_file_atomic(path, line, (size_t)n, NULL);
 }
 
 /* ---- the event log as a training dataset ---- */

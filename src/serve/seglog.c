@@ -11,8 +11,9 @@
  *
  * Recovery rules (one place for both logs). A record whose length runs past the end of the
  * last segment, or that fails its CRC or its field checks and is the last thing in the file,
- * or that is followed only by zero bytes (a filesystem that extended the file before the data
- * landed) is a torn write: with repair the file
+ * or after which the file holds only zero bytes from any offset inside that record (a
+ * filesystem that extended the file, or allocated its last pages, before the data landed) is a
+ * torn write: with repair the file
  * is cut back to the last good record. Damage anywhere else (a bad record followed by more
  * data, a bad header, a gap in sequence numbers) is MQ_ECORRUPT naming segment and offset.
  */
@@ -164,10 +165,18 @@ static int scan_segment(const char *path, const unsigned char *p, size_t len, bo
             }
         }
         if (why) {
-            bool zeros = true;
-            for (size_t i = off; i < len && zeros; i++) zeros = p[i] == 0;
-            /* where the bad record would end, if its length field can be believed */
-            bool ends_at_eof = avail >= MQ__SEG_REC_HDR && off + MQ__SEG_REC_HDR + rl == len;
+            /* the zero tail: everything from zero_from to the end of the file is zero bytes */
+            size_t zero_from = len;
+            while (zero_from > off && p[zero_from - 1] == 0) zero_from--;
+            /* where the bad record would end, if its length field can be believed (else as far
+             * as the longest record could reach) */
+            bool believable = avail >= MQ__SEG_REC_HDR && rl >= f->min_len && rl <= f->max_len;
+            size_t rec_end = off + MQ__SEG_REC_HDR + (believable ? (size_t)rl : (size_t)f->max_len);
+            bool ends_at_eof = avail >= MQ__SEG_REC_HDR && off + MQ__SEG_REC_HDR + (size_t)rl == len;
+            /* zeros from any offset inside this record to the end of the file: the file was
+             * extended (or its last pages allocated) before the data landed, as a crash on
+             * many file systems leaves it; nothing after it can be a record */
+            bool zeros = zero_from <= rec_end;
             if (last && (past || zeros || ends_at_eof)) {
                 *torn = true;
                 *good_end = off;

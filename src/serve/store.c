@@ -581,3 +581,21 @@ int mq_store_applied_seq(mq_store *s, uint64_t *seq, mq_err *err)
     pool_put(s, c);
     return rc;
 }
+
+int mq_store_reset(mq_store *s, mq_err *err)
+{
+    if (s->kind != 0)
+        return mq__err_set(err, MQ_EUNSUP, "store: a Redis store may hold other replicas' members; "
+                           "rebuilding it from one event log would drop them: delete its mq:* keys "
+                           "and restart to rebuild it");
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return lmdb_err(err, rc, "txn_begin");
+    rc = mdb_drop(txn, s->dbi, 0);
+    if (rc) { mdb_txn_abort(txn); return lmdb_err(err, rc, "drop"); }
+    rc = mdb_txn_commit(txn);
+    if (rc) return lmdb_err(err, rc, "commit");
+    /* the log is the durable record, but a reset must not come back after a crash */
+    rc = mdb_env_sync(s->env, 1);
+    return rc ? lmdb_err(err, rc, "sync") : 0;
+}

@@ -21,139 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define KEY "test-key-0123456789"
-
-typedef struct server {
-    char dir[512];
-    int port;
-    int pid;
-} server;
-
-typedef struct resp {
-    int status;
-    char *body;
-    size_t len;
-} resp;
-
-static void resp_free(resp *r) { free(r->body); r->body = NULL; }
-
-/* One request on a fresh connection. Returns 0 or -1 (connect/IO failure). */
-static int http(int port, const char *method, const char *path, const char *auth,
-                const char *body, resp *r)
-{
-    memset(r, 0, sizeof *r);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
-    size_t bl = body ? strlen(body) : 0;
-    char *req = malloc(bl + 1024);
-    int n = sprintf(req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s"
-                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                    method, path, auth ? "Authorization: Bearer " : "", auth ? auth : "",
-                    auth ? "\r\n" : "", bl);
-    if (bl) memcpy(req + n, body, bl);
-    size_t total = (size_t)n + bl, off = 0;
-    while (off < total) {
-        ssize_t w = send(fd, req + off, total - off, MSG_NOSIGNAL);
-        if (w <= 0) break;      /* the server may answer (413) before reading everything */
-        off += (size_t)w;
-    }
-    free(req);
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
-        ssize_t got = recv(fd, buf + len, cap - len - 1, 0);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        len += (size_t)got;
-    }
-    close(fd);
-    buf[len] = 0;
-    char *hdr_end = strstr(buf, "\r\n\r\n");
-    if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || !hdr_end) { free(buf); return -1; }
-    r->status = atoi(buf + 9);
-    r->len = len - (size_t)(hdr_end + 4 - buf);
-    r->body = malloc(r->len + 1);
-    memcpy(r->body, hdr_end + 4, r->len);
-    r->body[r->len] = 0;
-    free(buf);
-    return 0;
-}
-
-static int read_int_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int v = -1;
-    if (fscanf(f, "%d", &v) != 1) v = -1;
-    fclose(f);
-    return v;
-}
-
-/* The models shared by all tests: trained by the first server started. */
-static char shared_models[512];
-
-/* Starts a server with its own event log and store in a fresh directory. extra: more flags.
- * Returns 0 once it answers /healthz. */
-static int start_server(server *s, const char *dir, const char *extra)
-{
-    if (dir) snprintf(s->dir, sizeof s->dir, "%s", dir);
-    else snprintf(s->dir, sizeof s->dir, "%s", mq_test_tmpdir());
-    if (!shared_models[0]) snprintf(shared_models, sizeof shared_models, "%s", mq_test_cache_dir("serve-models"));
-    mq_test_sh("printf '%%s\\n' %s > %s/key", KEY, s->dir);
-    unlink(strcat(strcpy((char[600]){0}, s->dir), "/port"));
-    int rc = mq_test_sh("%s serve --port 0 --port-file %s/port --models %s --model ials "
-                        "--param factors=16 --param epochs=4 --events %s/events --store lmdb:%s/state "
-                        "--api-key-file %s/key --threads 2 %s > %s/out.txt 2>> %s/log.txt & echo $! > %s/pid",
-                        mq_test_bin(), s->dir, shared_models, s->dir, s->dir, s->dir, extra ? extra : "",
-                        s->dir, s->dir, s->dir);
-    if (rc) return -1;
-    char pf[600], pidf[600];
-    snprintf(pf, sizeof pf, "%s/port", s->dir);
-    snprintf(pidf, sizeof pidf, "%s/pid", s->dir);
-    for (int i = 0; i < 1200; i++) {   /* up to 120 s: the first start trains the models */
-        usleep(100000);
-        s->pid = read_int_file(pidf);
-        if (s->pid > 0 && kill(s->pid, 0) != 0) break;   /* it exited */
-        s->port = read_int_file(pf);
-        if (s->port > 0) {
-            resp r;
-            if (http(s->port, "GET", "/healthz", NULL, NULL, &r) == 0 && r.status == 200) {
-                resp_free(&r);
-                return 0;
-            }
-            resp_free(&r);
-        }
-    }
-    mq_test_sh("cat %s/log.txt >&2", s->dir);
-    return -1;
-}
-
-static void stop_server(server *s, int sig)
-{
-    if (s->pid <= 0) return;
-    kill(s->pid, sig);
-    for (int i = 0; i < 100 && kill(s->pid, 0) == 0; i++) usleep(50000);
-    if (kill(s->pid, 0) == 0) kill(s->pid, SIGKILL);
-    s->pid = -1;
-}
-
-static cJSON *get_json(int port, const char *path, int *status)
-{
-    resp r;
-    if (http(port, "GET", path, NULL, NULL, &r)) { *status = -1; return NULL; }
-    *status = r.status;
-    cJSON *j = cJSON_ParseWithLength(r.body, r.len);
-    resp_free(&r);
-    return j;
-}
+#include "serve_harness.h"
 
 /* Titles member 1 rated in the demo data (the seen set). */
 static int member1_seen(char ids[][16], int cap)
@@ -172,14 +40,6 @@ static int member1_seen(char ids[][16], int cap)
     }
     fclose(f);
     return n;
-}
-
-static const cJSON *find_row(const cJSON *page, const char *id)
-{
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItem(page, "rows"))
-        if (!strcmp(cJSON_GetObjectItem(r, "id")->valuestring, id)) return r;
-    return NULL;
 }
 
 static bool page_has_title(const cJSON *page, const char *tid)
@@ -224,11 +84,6 @@ static int check_page(const cJSON *page, int max_rows, int per_row)
     }
     free(seen);
     return bad ? -1 : n;
-}
-
-static int post(int port, const char *auth, const char *body, resp *r)
-{
-    return http(port, "POST", "/v1/events", auth, body, r);
 }
 
 MQ_TEST(serve_http_pages_events_errors)
