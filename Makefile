@@ -52,7 +52,7 @@ $(BUILD)/web_assets.c: scripts/embed_web.sh $(wildcard web/*)
 	@mkdir -p $(dir $@)
 	sh scripts/embed_web.sh web > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/web_assets.o: $(BUILD)/web_assets.c src/serve/console.h
+$(BUILD)/web_assets.o: $(BUILD)/web_assets.c src/serve/serve.h
 	$(CC) $(ALL_CFLAGS) $(PIC) -c $< -o $@
 
 $(BUILD)/libmarquee.a: $(LIB_OBJ)

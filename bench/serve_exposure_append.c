@@ -6,7 +6,7 @@
  *
  * Usage: build/bench_serve_exposure_append [N]   (make build/bench_serve_exposure_append)
  */
-#include "serve/xpserve.h"
+#include "serve/serve.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,7 +18,7 @@
  *
  * Threads: stateless; the assets are constant data, each request reads the directory afresh.
  */
-#include "serve/console.h"
+#include "serve/serve.h"
 
 #include "core/core.h"
 

@@ -24,8 +24,7 @@
  * starts at the next sequence number. (A shared mapping instead of pwrite was measured slower:
  * each first write to a page of the mapping takes a page fault; bench/serve_exposure_append.c.)
  */
-#include "serve/seglog.h"
-#include "serve/xpserve.h"
+#include "serve/serve.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -48,10 +48,6 @@
  * and remembered with their sequence (limits.c), so a retry is not written twice.
  */
 #include "serve/serve.h"
-#include "serve/console.h"
-#include "serve/xpserve.h"
-#include "serve/seglog.h"
-#include "serve/limits.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

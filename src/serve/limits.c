@@ -18,7 +18,7 @@
  * Event ids. A hash table (chained, power-of-two buckets) over a ring of at most max_ids
  * entries in insertion order, so forgetting the oldest is O(1) and memory is bounded.
  */
-#include "serve/limits.h"
+#include "serve/serve.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

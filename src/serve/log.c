@@ -31,7 +31,6 @@
  * rollover and apply calls single-threaded and in sequence order.
  */
 #include "serve/serve.h"
-#include "serve/seglog.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -17,7 +17,7 @@
  * is cut back to the last good record. Damage anywhere else (a bad record followed by more
  * data, a bad header, a gap in sequence numbers) is MQ_ECORRUPT naming segment and offset.
  */
-#include "serve/seglog.h"
+#include "serve/serve.h"
 
 #include <dirent.h>
 #include <errno.h>

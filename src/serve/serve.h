@@ -1,5 +1,6 @@
-/* serve.h (internal): what the serving files share (page.c, http.c, log.c, store.c,
- * trend.c). Not part of the public API; tests/serve and bench/serve_* may include it.
+/* serve.h (internal): what the serving files share (page.c, http.c, log.c, seglog.c, store.c,
+ * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, console.c).
+ * Not part of the public API; tests/serve and bench/serve_* may include it.
  *
  * - The homepage JSON writers: the page builder writes responses straight into core's mq_buf
  *   (the server reuses one buffer per connection), every string through mq_buf_json_str, the
@@ -10,10 +11,396 @@
 
 #include "core/core.h"
 
+#include <microhttpd.h>
+
 /* Appends title t's JSON members ("id", "name", "year", "genres", without braces). */
 void mq__page_title_json(const mq_page_catalog *pc, int32_t t, mq_buf *b);
 
 /* Appends the page's "rows" array ([{"id","name","reason","titles":[...]}]) as JSON. */
 void mq__page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b);
+
+
+/* ==== seglog.c ==== */
+/* Segment files (seglog.c), shared by the
+ * event log (log.c) and the exposure log (exposure.c). Not part of the public API. */
+
+
+#define MQ__SEG_HDR 16          /* magic[8] | u64 first sequence */
+#define MQ__SEG_REC_HDR 8       /* u32 len | u32 crc */
+#define MQ__SEG_BAD (-100000)   /* a record callback's answer: fields inconsistent (*why) */
+
+void mq__put_u32(unsigned char *p, uint32_t v);
+void mq__put_u64(unsigned char *p, uint64_t v);
+uint32_t mq__get_u32(const unsigned char *p);
+uint64_t mq__get_u64(const unsigned char *p);
+
+/* What kind of log a directory holds. */
+typedef struct mq__seg_fmt {
+    const char *magic;          /* 8 bytes */
+    const char *what;           /* "event log", for messages */
+    uint32_t min_len, max_len;  /* payload length bounds */
+} mq__seg_fmt;
+
+/* Called for each record whose frame and CRC are good, in sequence order: 0 to go on,
+ * MQ__SEG_BAD (with *why) when the payload's fields are inconsistent (then torn-tail rules
+ * apply), any other value stops the scan and is returned. */
+typedef int (*mq__seg_rec_fn)(void *user, const unsigned char *payload, uint32_t len,
+                              uint64_t seq, const char **why);
+
+typedef struct mq__seg_scan_out {
+    uint64_t next_seq;          /* sequence after the last good record */
+    uint64_t last_first;        /* first sequence of the last segment (0: none) */
+    int64_t last_len;           /* its good length */
+    uint64_t segments;
+    int64_t bytes;              /* good bytes in all segments */
+    uint64_t truncated_bytes;   /* cut by repair */
+} mq__seg_scan_out;
+
+/* Frames the payload already at rec + MQ__SEG_REC_HDR (len bytes): writes len and the
+ * CRC-32C in front; returns the record's size. */
+size_t mq__seg_frame(unsigned char *rec, uint32_t len);
+/* Writes a 16-byte segment header. */
+void mq__seg_header(unsigned char *h, const char *magic, uint64_t first);
+void mq__seg_path(char *out, size_t cap, const char *dir, uint64_t first);
+/* The first sequences of dir's segments, ascending (*first malloc'd, caller frees). */
+int mq__seg_list(const char *dir, const char *what, uint64_t **first, int *n, mq_err *err);
+/* Reads every segment of dir in order (recovery rules atop seglog.c); with repair a torn tail
+ * is truncated (and reported through log). */
+int mq__seg_scan(const char *dir, const mq__seg_fmt *f, mq__seg_rec_fn fn, void *user,
+                 bool repair, const mq_log *log, mq__seg_scan_out *out, mq_err *err);
+int mq__mkdir_p(const char *dir, mq_err *err);
+int mq__fsync_dir(const char *dir, mq_err *err);
+
+
+/* ==== limits.c ==== */
+/* The server's defences against slow, hostile or too many clients (limits.c), kept
+ * apart from the routes in http.c. Internal to src/serve. */
+
+
+/* ---- connection deadlines ----
+ * Every open connection is registered with the phase it is in and since when: waiting for a
+ * request's headers (from the accept, or the end of the previous response on a keep-alive
+ * connection), receiving its body, or being answered. A watchdog thread shuts down (shutdown(2)
+ * on the socket, which the HTTP library then closes) every connection that spent longer than
+ * header_s in the first phase or body_s in the second, however slowly it trickles bytes in. */
+enum { MQ__CONN_HEADERS, MQ__CONN_BODY, MQ__CONN_ANSWER, MQ__CONN_CLOSING };
+
+typedef struct mq__guard mq__guard;
+typedef struct mq__conn mq__conn;
+
+/* header_s, body_s: deadlines in seconds (> 0). NULL when out of memory. */
+mq__guard *mq__guard_create(double header_s, double body_s);
+void mq__guard_destroy(mq__guard *g);   /* every connection must be closed first; NULL fine */
+/* A new connection on socket fd (phase: headers). NULL when out of memory (not guarded). */
+mq__conn *mq__guard_open(mq__guard *g, int fd);
+/* The connection is closing (its socket is still open): forget it. NULL is fine. */
+void mq__guard_close(mq__guard *g, mq__conn *c);
+/* The connection enters a phase now (thread of the connection). NULL is fine. */
+void mq__guard_phase(mq__conn *c, int phase);
+/* Connections closed for missing a deadline, and connections open now. */
+uint64_t mq__guard_timeouts(const mq__guard *g);
+int mq__guard_open_count(const mq__guard *g);
+
+/* How long, in milliseconds, the last bytes received on socket fd have waited in the kernel
+ * (TCP_INFO last_data_recv: the queue time of a request read just now), -1 if unknown. */
+int mq__socket_wait_ms(int fd);
+
+/* ---- strict request JSON ----
+ * What cJSON accepts but an id must never silently become: a \u0000 escape or a raw control
+ * byte inside a string (cJSON ends the string there: "nulA\u0000evil" became "nulA"), a NUL
+ * outside strings, numbers with a leading zero (007). Returns -1 when body[0..n) has none,
+ * else the byte offset of the first, with *why saying which. */
+long mq__json_strict(const char *body, size_t n, const char **why);
+
+/* ---- retry-safe events: client event ids seen recently ----
+ * A bounded table of event_id -> log sequence: an id is claimed before its event is appended,
+ * given its sequence once the event is in the log, released when the append failed (the event
+ * is in neither the log nor the store, so a retry must go through). Entries older than
+ * window_s, or beyond max_ids (oldest first), are forgotten. Thread-safe (one mutex). */
+typedef struct mq__dedup mq__dedup;
+mq__dedup *mq__dedup_create(int max_ids, double window_s);
+void mq__dedup_destroy(mq__dedup *d);   /* NULL is fine */
+enum { MQ__DEDUP_NEW, MQ__DEDUP_DONE, MQ__DEDUP_PENDING };
+/* Claims id (1..MQ_ID_MAX bytes) at time now: MQ__DEDUP_NEW (claimed: call set or release),
+ * MQ__DEDUP_DONE (*seq: the event's sequence in the log) or MQ__DEDUP_PENDING (another request
+ * with the same id is being written). MQ_ENOMEM when out of memory. */
+int mq__dedup_claim(mq__dedup *d, const char *id, double now, uint64_t *seq);
+void mq__dedup_set(mq__dedup *d, const char *id, uint64_t seq);
+void mq__dedup_release(mq__dedup *d, const char *id);
+int mq__dedup_count(mq__dedup *d);
+
+
+/* ==== xpserve.c ==== */
+/* The server's online experiments (xp_live.c: experiment
+ * definitions with treatments, per-request assignment, forcing, page ids; exposure.c: the
+ * exposure log). Not part of the public API; used by http.c and `marquee xp collect`. */
+
+
+/* ---- treatments (xp_live.c) ---- */
+
+/* The keys a variant's "treatment" object may set, one bit each. New keys (ranker,
+ * artwork_policy) are a row of xp_live.c's table plus a field here. */
+enum { MQ__XT_MODEL, MQ__XT_MMR, MQ__XT_ROWS, MQ__XT_PER_ROW, MQ__XT_ROW_PRIORS, MQ__XT_N };
+extern const char *const mq__xt_names[MQ__XT_N];
+
+typedef struct mq__xps_treat {
+    unsigned set;                       /* 1 << MQ__XT_* for each key given */
+    char model[MQ_XP_NAME];             /* NAME of NAME.mqm in the models directory */
+    int model_slot;                     /* the server's index of that model (0 = main.mqm) */
+    double mmr;
+    int rows, per_row;
+    double row_prior[MQ_PAGE_ROW_KINDS];   /* multipliers, 1 where not given */
+} mq__xps_treat;
+
+/* Experiments as the server runs them: the assignment definitions (mq_xp_config) plus each
+ * variant's treatment. Immutable once loaded; shared by request threads. */
+#define MQ__XPS_MAX_RAMP 16
+
+/* A variant's canary ramp: percents of its hash range served the variant, step by step. */
+typedef struct mq__xps_ramp {
+    int n;                              /* steps; 0 = no ramp (always 100%) */
+    double pct[MQ__XPS_MAX_RAMP];       /* strictly increasing, in (0, 100] */
+    long long every_s;                  /* a step per this many seconds, or */
+    long long every_units;              /* a step per this many exposed units of the variant */
+} mq__xps_ramp;
+
+/* Per experiment: how often guardrails and ramps are checked, and when. */
+typedef struct mq__xps_live {
+    long long check_every_s;            /* "check_every" (default 60) */
+    long long min_units;                /* "min_units" per arm before guardrails apply (100) */
+    double max_error_rate;              /* "max_error_rate": failed page builds / pages; < 0 none */
+    double max_p99_ms;                  /* "max_p99_ms": p99 page build time; < 0 none */
+} mq__xps_live;
+
+typedef struct mq__xps {
+    mq_xp_config xp;
+    mq__xps_treat *treat;               /* [xp.n][MQ_XP_MAX_VARIANTS] */
+    mq__xps_ramp *ramp;                 /* [xp.n][MQ_XP_MAX_VARIANTS] */
+    mq__xps_live *live;                 /* [xp.n] */
+    int n_models;
+    char (*models)[MQ_XP_NAME];         /* [n_models] distinct treatment models, file order */
+    char path[4096];
+} mq__xps;
+
+/* Loads the experiments file (docs/xp.md): every experiment field of mq_xp_config_parse plus
+ * per-variant "treatment" objects. Refuses unknown keys and bad values naming file, experiment
+ * and field, and two experiments that can share a member (not one layer) setting the same
+ * treatment key. Model files are checked by the server, which knows the models directory. */
+int mq__xps_load(const char *path, mq__xps *out, mq_err *err);
+void mq__xps_release(mq__xps *x);
+
+#define MQ__XPS_MAX 64   /* experiments a member can be in at once (response, record) */
+
+typedef struct mq__xps_pick {
+    int exp, variant;
+    bool forced;
+    bool served_default;                /* in the variant's range, outside its ramp or stopped */
+} mq__xps_pick;
+
+typedef struct mq__xps_result {
+    int n;
+    mq__xps_pick p[MQ__XPS_MAX];        /* the experiments the member is in, file order */
+    mq__xps_treat t;                    /* the merged treatment (keys never clash) */
+    bool forced;                        /* some variant was forced with ?xp= */
+} mq__xps_result;
+
+/* Assigns member to every experiment with mq_xp_assign at time now, then applies force
+ * ("NAME:VARIANT[,NAME:VARIANT]", NULL = none). served ([xp.n][MQ_XP_MAX_VARIANTS] permille of
+ * each variant's hash range served the variant: ramps and stops; NULL = all) marks the members
+ * outside it served_default (they get no treatment and are units of neither arm): the member's
+ * position in the variant's bucket range must be below it, so a larger share keeps everyone a
+ * smaller one had. Returns 0, or MQ_EINVAL with why naming the unknown experiment or variant. */
+int mq__xps_assign(const mq__xps *x, const char *member, long long now, const char *force,
+                   const _Atomic int *served, mq__xps_result *out, char *why, size_t cap);
+/* The permille of a variant's range served at ramp step (-1: stopped = 0; no ramp: 1000). */
+int mq__xps_ramp_permille(const mq__xps_ramp *r, int step);
+/* Parses "90s", "5m", "1h", "2d" (or a bare number of seconds); -1 if malformed. */
+long long mq__xps_duration(const char *s);
+
+/* The server's clock for experiment windows (unix seconds). One function, so that a server
+ * clock option (wall, event, offset) changes assignment windows everywhere at once. */
+long long mq__xps_now(void);
+
+/* A page id unique across restarts: 16 hex digits of a random boot id, '-', 16 hex digits of
+ * a counter (33 bytes + NUL). */
+void mq__xps_page_id(uint64_t boot, uint64_t n, char out[MQ_PAGE_ID_MAX + 1]);
+uint64_t mq__xps_boot_id(void);
+
+/* Appends ',"page_id":..,"experiments":[{"name","variant"[,"forced":true]}]' (and
+ * ',"forced":true' when any variant was forced) to a response object. */
+void mq__xps_json(mq_buf *out, const mq__xps *x, const mq__xps_result *r, const char *page_id);
+
+/* ---- guardrails and ramps (xp_guard.c) ---- */
+
+struct mq__exlog;
+
+/* A variant's serving health since the experiments were loaded: pages built under it, failed
+ * builds, and a latency histogram (MQ__XPV_BUCKETS buckets growing by 10%% from 50 us). Updated
+ * by request threads with relaxed atomics. */
+#define MQ__XPV_BUCKETS 128
+typedef struct mq__xpv {
+    _Atomic unsigned long long pages, errors;
+    _Atomic unsigned long long b[MQ__XPV_BUCKETS];
+} mq__xpv;
+void mq__xpv_add(mq__xpv *v, double seconds, bool error);
+/* The p99 build time in ms (upper edge of its bucket), 0 without pages. */
+double mq__xpv_p99_ms(const mq__xpv *v);
+
+/* The live guardrail test of one check: treatment B must not be worse than control A by more
+ * than max_deg (a fraction of A's mean when relative, else in the metric's units). mSPRT on
+ * d = mB - mA + delta (delta = max_deg x mA or max_deg; signs flipped when lower is better) with
+ * v = sA^2/nA + sB^2/nB (+ the variance of delta through mA when relative): Lambda =
+ * mq_xp_msprt_lambda(d, v, tau2), counted only when d < 0 (one-sided). *tau2 is fixed at the
+ * first check (0 on entry: set to (max(delta, 0.1 sd))^2); *p is the running minimum of 1 /
+ * Lambda (start at 1). Returns true when *p < alpha (stop). */
+bool mq__xpg_test(const mq_xp_arm *a, const mq_xp_arm *b, double max_deg, bool relative,
+                  bool higher_is_better, double alpha, double *tau2, double *p, double *d_out);
+
+typedef struct mq__xpg mq__xpg;
+/* The persisted runtime state of ramps and stops (<dir>/xp_state.json). */
+int mq__xpg_open(const char *dir, const mq_log *log, mq__xpg **out, mq_err *err);
+void mq__xpg_close(mq__xpg *g);
+/* Fills served ([x->xp.n][MQ_XP_MAX_VARIANTS] permille) from the state for config x. */
+void mq__xpg_served(mq__xpg *g, const mq__xps *x, long long now, _Atomic int *served);
+/* One round of checks at time now: for each experiment due, reads its units (o: the logs),
+ * tests the guardrails of each running variant against the first variant, and its serving
+ * health (vstats [xp.n][MQ_XP_MAX_VARIANTS], may be NULL) against max_error_rate and
+ * max_p99_ms once it has min_units pages, stops a breaching
+ * variant (persisted, logged, counted; a record in the exposure log when exlog is set) and
+ * advances ramps. Updates served. */
+int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
+                  _Atomic int *served, const mq__xpv *vstats, struct mq__exlog *exlog, mq_err *err);
+/* Appends the state of variant v of experiment e: ',"ramp_percent":..,"stopped":..,"reason":..'. */
+void mq__xpg_variant_json(mq__xpg *g, const mq__xps *x, int e, int v, long long now, mq_buf *out);
+/* "running", "ramping" (some ramp below its last step), "stopped" (every variant but the first
+ * stopped) with a reason; NULL when the state has nothing to say (then the time decides). */
+const char *mq__xpg_state(mq__xpg *g, const mq__xps *x, int e, const char **reason, char *buf, size_t cap);
+/* Prometheus lines for marquee_xp_rollbacks_total{experiment,variant}. */
+void mq__xpg_metrics(mq__xpg *g, mq_buf *out);
+
+/* ---- the exposure log (exposure.c) ---- */
+
+enum { MQ__EXPO_OFF = 0, MQ__EXPO_FULL, MQ__EXPO_SUMMARY };
+/* "full", "summary", "off"; -1 if unknown. */
+int mq__expo_mode_parse(const char *s);
+
+enum { MQ__EXPO_ROUTE_HOMEPAGE = 0, MQ__EXPO_ROUTE_RECS = 1, MQ__EXPO_ROUTE_SIMILAR = 2,
+       MQ__EXPO_ROUTE_ROLLBACK = 3 };   /* a guardrail stop: member = experiment, model_version = reason */
+
+/* One served list as the request handler describes it (borrowed strings). */
+typedef struct mq__expo {
+    int64_t time;
+    int route;
+    bool forced;
+    const char *member, *page_id, *model_version;
+    int n_exp;
+    const char *exp_name[MQ__XPS_MAX], *variant[MQ__XPS_MAX];
+    bool served_default[MQ__XPS_MAX];
+    int n_rows;
+    const char *const *row_id;          /* [n_rows] */
+    const int *row_n;                   /* [n_rows] titles per row */
+    const char *const *titles;          /* [sum row_n] title ids, row after row */
+} mq__expo;
+
+/* Fills e's experiments from an assignment result. */
+void mq__xps_expo(const mq__xps *x, const mq__xps_result *r, mq__expo *e);
+
+/* Encodes e into b as a framed record (8 header bytes, then the payload; exposure.c gives the
+ * layout). summary leaves the title list out. */
+int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err);
+
+/* A decoded record: strings point into the payload and are not NUL-terminated. */
+typedef struct mq__expo_str { const char *p; int n; } mq__expo_str;
+typedef struct mq__expo_rec {
+    int64_t time;
+    int route;
+    bool forced, summary;
+    mq__expo_str member, page_id, model_version;
+    int n_exp;
+    mq__expo_str exp_name[MQ__XPS_MAX], variant[MQ__XPS_MAX];
+    bool served_default[MQ__XPS_MAX];
+    uint32_t n_titles;                  /* all titles shown (also in summary records) */
+    int n_rows;                         /* 0 in summary records */
+    const unsigned char *rows;          /* the raw row list; walk with mq__expo_rows_next */
+    const unsigned char *end;
+} mq__expo_rec;
+int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *r);
+/* Walks the rows of r: *at starts at r->rows; fills the row id and its titles (up to cap,
+ * *n_titles the row's count). Returns false at the end. */
+bool mq__expo_rows_next(const mq__expo_rec *r, const unsigned char **at, mq__expo_str *row_id,
+                        mq__expo_str *titles, int cap, int *n_titles);
+
+typedef struct mq__exlog mq__exlog;
+/* Opens (creating) the exposure log in dir: scans and repairs it like the event log, then opens
+ * the last segment for appending. */
+int mq__exlog_open(const char *dir, int64_t segment_bytes, const mq_log *log, mq__exlog **out,
+                   mq_err *err);
+void mq__exlog_close(mq__exlog *l);
+/* Appends one framed record (from mq__expo_encode): written (pwrite) to the segment before
+ * returning, so it survives a crash of the process; a background thread fdatasyncs once a
+ * second (a machine crash loses at most that). Thread-safe. */
+int mq__exlog_append(mq__exlog *l, const mq_buf *rec, mq_err *err);
+typedef struct mq__exlog_stats { uint64_t records; int64_t bytes; uint64_t syncs, failures; } mq__exlog_stats;
+void mq__exlog_get_stats(mq__exlog *l, mq__exlog_stats *st);
+/* Reads every record of the exposure log in dir (read-only; a torn tail ends it). */
+int mq__exlog_scan(const char *dir, int (*fn)(void *user, const mq__expo_rec *r, uint64_t seq),
+                   void *user, mq_err *err);
+
+/* ---- unit metrics (xp_collect.c) ---- */
+
+/* Units of every experiment (or o->experiment's) read from the logs, sorted by first
+ * exposure then unit: what `xp collect` writes and the live reports analyse. */
+typedef struct mq__xpc mq__xpc;
+int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+/* n, mean and variance over the units of (experiment, variant) of a unit metric: a column of
+ * the CSV or "plays_per_page" (plays / pages per unit). MQ_EINVAL for an unknown metric. */
+int mq__xpc_arm(const mq__xpc *x, const char *experiment, const char *variant, const char *metric,
+                mq_xp_arm *out);
+void mq__xpc_destroy(mq__xpc *x);
+/* Appends the CSV of one experiment (NULL: the only one) to b. */
+int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err);
+/* Units of experiment in variant (NULL: all variants). */
+int64_t mq__xpc_units(const mq__xpc *x, const char *experiment, const char *variant);
+
+/* ---- live reports (xp_report.c) ---- */
+
+typedef struct mq__xpg mq__xpg;
+
+/* GET /v1/experiments: every experiment with state, variants, shares and exposed units. */
+int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long long now, mq_buf *out,
+                 mq_err *err);
+/* GET /v1/experiments/{name}/report: `xp collect` + `xp analyze --sequential` of the logs now,
+ * plus "status" and, when drift is non-empty, '"drift": [drift]' (the caller's JSON objects
+ * per variant: model and PSI). MQ_ENOTFOUND for an unknown experiment, MQ_EINVAL for a bad metric. */
+int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
+                   const char *metric, const char *drift, long long now, mq_buf *out, mq_err *err);
+
+
+/* ==== console.c ==== */
+/* The web console that `marquee serve` answers at / and /ui/... (console.c).
+ * http.c calls these two from its router; the assets themselves are compiled in from web/ by
+ * scripts/embed_web.sh (the generated build/web_assets.c). */
+
+
+/* One embedded file: its URL path ("/app.js"), bytes, length and Content-Type. */
+typedef struct mq__web_asset {
+    const char *path;
+    const unsigned char *data;
+    size_t len;
+    const char *ctype;
+} mq__web_asset;
+
+extern const mq__web_asset mq__web_assets[];   /* generated: build/web_assets.c */
+extern const int mq__web_n_assets;
+
+/* True for the URLs the console answers: "/", "/ui" and "/ui/...", "/assets/...", "/v1/reports". */
+bool mq__console_owns(const char *url);
+
+/* Queues the answer for a console URL on c (GET or HEAD). models: the models directory (read for
+ * /v1/reports); may_read: false when reads need the API key and the request lacks it (then
+ * /v1/reports answers 401; the static app does not need it). Returns libmicrohttpd's result. */
+enum MHD_Result mq__console_answer(struct MHD_Connection *c, const char *url, const char *models,
+                                   bool may_read);
+
 
 #endif

@@ -18,7 +18,7 @@
  * plays_from_pages when its page_id is one the server answered (a set of the 64-bit FNV-1a
  * hashes of every page id in the exposure log); others are unattributed.
  */
-#include "serve/xpserve.h"
+#include "serve/serve.h"
 
 #include <math.h>
 #include <stdlib.h>

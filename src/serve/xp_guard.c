@@ -30,7 +30,7 @@
  *
  * Thread safety: one mutex around the state; mq__xpg_check runs on one thread.
  */
-#include "serve/xpserve.h"
+#include "serve/serve.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -18,7 +18,7 @@
  *
  * Thread safety: a loaded mq__xps is immutable; mq__xps_assign shares nothing.
  */
-#include "serve/xpserve.h"
+#include "serve/serve.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -17,7 +17,7 @@
  * step), "stopped" (every variant but the control stopped by a guardrail, xp_guard.c) or
  * "ended" (at or after end).
  */
-#include "serve/xpserve.h"
+#include "serve/serve.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -24,7 +24,7 @@
 #include "marquee.h"
 #include "sim/sim.h"
 #include "models/model.h"   /* the truth model's factors (documented exception: docs/ARCHITECTURE.md) */
-#include "serve/xpserve.h"  /* the server's own assignment and exposure log, in-process */
+#include "serve/serve.h"  /* the server's own assignment and exposure log, in-process */
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -4,8 +4,7 @@
  * trip, rollover, a crash of the writing process, torn tails, damage), and the event log's
  * attribution fields with backward compatibility of records written without them. */
 #include "../test.h"
-#include "serve/xpserve.h"
-#include "serve/seglog.h"
+#include "serve/serve.h"
 
 #include <fcntl.h>
 #include <stdatomic.h>
