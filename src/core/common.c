@@ -336,10 +336,11 @@ const char *mq_buf_cstr(mq_buf *b)
 
 /* ---- files ---- */
 
-int mq__file_map(const char *path, const void **data, size_t *len, mq_err *err)
+/* Opens path for reading and sizes it: *fd is -1 (and 0 returned) for an empty file; a missing
+ * file is MQ_ENOTFOUND, a directory MQ_EINVAL. Shared by mq__file_map and mq__file_read. */
+static int open_for_read(const char *path, int *fd_out, off_t *size, mq_err *err)
 {
-    *data = NULL;
-    *len = 0;
+    *fd_out = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return mq__err_set(err, errno == ENOENT ? MQ_ENOTFOUND : MQ_EIO, "%s: %s", path, strerror(errno));
@@ -354,13 +355,26 @@ int mq__file_map(const char *path, const void **data, size_t *len, mq_err *err)
         return mq__err_set(err, MQ_EINVAL, "%s: is a directory, expected a file", path);
     }
     if (st.st_size == 0) { close(fd); return 0; }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    *fd_out = fd;
+    *size = st.st_size;
+    return 0;
+}
+
+int mq__file_map(const char *path, const void **data, size_t *len, mq_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    int fd;
+    off_t size = 0;
+    int rc = open_for_read(path, &fd, &size, err);
+    if (rc || fd < 0) return rc;
+    void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED) return mq__err_set(err, MQ_EIO, "%s: mmap: %s", path, strerror(e));
-    madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+    madvise(p, (size_t)size, MADV_SEQUENTIAL);
     *data = p;
-    *len = (size_t)st.st_size;
+    *len = (size_t)size;
     return 0;
 }
 
@@ -368,21 +382,11 @@ int mq__file_read(const char *path, const void **data, size_t *len, mq_err *err)
 {
     *data = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mq__err_set(err, errno == ENOENT ? MQ_ENOTFOUND : MQ_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return mq__err_set(err, MQ_EIO, "%s: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return mq__err_set(err, MQ_EINVAL, "%s: is a directory, expected a file", path);
-    }
-    if (st.st_size == 0) { close(fd); return 0; }
-    size_t n = (size_t)st.st_size;
+    int fd;
+    off_t size = 0;
+    int rc = open_for_read(path, &fd, &size, err);
+    if (rc || fd < 0) return rc;
+    size_t n = (size_t)size;
     /* anonymous pages (page aligned, released by mq__file_unmap like a mapping) */
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {

@@ -67,27 +67,11 @@ void mq__ld_close(mq__src *s)
 /* Writes a printable rendering of text (at most ~60 bytes; other bytes as \xNN) into out. */
 void mq__render_text(char *out, size_t cap, const char *text, size_t n)
 {
-    size_t o = 0;
+    /* core's mq__printable (the one byte escaper), on at most the first 60 bytes */
     bool cut = n > 60;
-    if (cut) n = 60;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c >= 0x20 && c < 0x7f && c != '\'') out[o++] = (char)c;
-        else if (c == '\'') out[o++] = '\'';
-        else if (c >= 0x80) {
-            /* A whole valid UTF-8 sequence is shown as is; any other byte as \xNN. */
-            size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-            if (c >= 0xC2 && c <= 0xF4 && i + k <= n && o + k + 5 < cap && mq__utf8_valid(text + i, k)) {
-                memcpy(out + o, text + i, k);
-                o += k;
-                i += k - 1;
-            } else {
-                o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-            }
-        } else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-    }
-    if (cut && o + 4 < cap) { memcpy(out + o, "...", 3); o += 3; }
-    out[o < cap ? o : cap - 1] = 0;
+    mq__printable(text, cut ? 60 : n, out, cap);
+    size_t o = strlen(out);
+    if (cut && o + 4 <= cap) memcpy(out + o, "...", 4);
 }
 
 int mq__ld_bad(mq__src *s, const char *field, const char *text, size_t n, const char *fmt, ...)
