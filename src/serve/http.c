@@ -221,6 +221,7 @@ struct mq_server {
     atomic_ullong page_seq;
     char exposures[4096];
     mq__exlog *exlog;                /* NULL with --exposure-log off */
+    mq__xpc *units;                  /* live experiment units (xp_collect.c), with exlog */
     atomic_ullong exposures_failed;
     mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
     pthread_t guard_thread;
@@ -980,7 +981,7 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
     e.row_n = row_n;
     e.titles = r->xt;
     int rc = mq__expo_encode(&e, s->o.exposure_log == MQ__EXPO_SUMMARY, &r->xrec, err);
-    if (!rc) rc = mq__exlog_append(s->exlog, &r->xrec, err);
+    if (!rc) rc = mq__xpc_expose(s->units, s->exlog, &e, &r->xrec, err);
     if (rc) {
         atomic_fetch_add(&s->exposures_failed, 1);
         mq__logf(&s->log, "serve: exposure log: %s", err->msg);
@@ -1683,8 +1684,6 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
 {
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
-    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                             .finish_seconds = s->o.finish_seconds};
     mq_buf o, dj;
     mq_buf_init(&o);
     mq_buf_init(&dj);
@@ -1706,9 +1705,9 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     }
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
-           : name ? mq__xpr_report(b->xps, s->guard, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+           : name ? mq__xpr_report(b->xps, s->guard, s->units, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
                                    mq_buf_cstr(&dj), mq__xps_now(), &o, &err)
-                  : mq__xpr_list(b->xps, s->guard, &co, mq__xps_now(), &o, &err);
+                  : mq__xpr_list(b->xps, s->guard, s->units, mq__xps_now(), &o, &err);
     bundle_release(b);
     mq_buf_release(&dj);
     if (rc) {
@@ -2217,6 +2216,8 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 {
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
+    if (s->units && mq__xpc_events(s->units, ev, n, first_seq))
+        mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
         int skip = first_seq > s->trend_seq ? 0 : (int)(s->trend_seq - first_seq + 1);
@@ -2246,10 +2247,8 @@ static void *guard_main(void *arg)
         for (int i = 0; i < 10 && !atomic_load(&s->guard_quit); i++) usleep(100000);
         bundle *b = bundle_acquire(s);
         if (b && b->xps) {
-            mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                                     .finish_seconds = s->o.finish_seconds};
             mq_err err = {0, ""};
-            if (mq__xpg_check(s->guard, b->xps, &co, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
+            if (mq__xpg_check(s->guard, b->xps, s->units, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
                 mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
         }
         bundle_release(b);
@@ -2371,6 +2370,11 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         mq__exlog_get_stats(s->exlog, &xs);
         mq__logf(&s->log, "serve: exposure log %s (%s): %llu records", s->exposures,
                  s->o.exposure_log == MQ__EXPO_SUMMARY ? "summary" : "full", (unsigned long long)xs.records);
+        /* the experiments' units: from the exposure log now, from the event log's replay below */
+        mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                                 .finish_seconds = s->o.finish_seconds};
+        rc = mq__xpc_open_live(&co, &s->units, err);
+        if (rc) goto fail;
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
@@ -2485,6 +2489,7 @@ void mq_server_stop(mq_server *s)
     }
     mq_evlog_close(s->evlog);
     mq__exlog_close(s->exlog);
+    mq__xpc_destroy(s->units);
     mq__xpg_close(s->guard);
     mq_store_close(s->store);
     mq__guard_destroy(s->conn_wd);

@@ -233,6 +233,7 @@ void mq__xps_json(mq_buf *out, const mq__xps *x, const mq__xps_result *r, const 
 /* ---- guardrails and ramps (xp_guard.c) ---- */
 
 struct mq__exlog;
+struct mq__xpc;
 
 /* A variant's serving health since the experiments were loaded: pages built under it, failed
  * builds, and a latency histogram (MQ__XPV_BUCKETS buckets growing by 10%% from 50 us). Updated
@@ -262,13 +263,14 @@ int mq__xpg_open(const char *dir, const mq_log *log, mq__xpg **out, mq_err *err)
 void mq__xpg_close(mq__xpg *g);
 /* Fills served ([x->xp.n][MQ_XP_MAX_VARIANTS] permille) from the state for config x. */
 void mq__xpg_served(mq__xpg *g, const mq__xps *x, long long now, _Atomic int *served);
-/* One round of checks at time now: for each experiment due, reads its units (o: the logs),
+/* One round of checks at time now: for each experiment due, takes its units from the live
+ * units (mq__xpc_open_live; or any mq__xpc),
  * tests the guardrails of each running variant against the first variant, and its serving
  * health (vstats [xp.n][MQ_XP_MAX_VARIANTS], may be NULL) against max_error_rate and
  * max_p99_ms once it has min_units pages, stops a breaching
  * variant (persisted, logged, counted; a record in the exposure log when exlog is set) and
  * advances ramps. Updates served. */
-int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
+int mq__xpg_check(mq__xpg *g, const mq__xps *x, struct mq__xpc *units, long long now,
                   _Atomic int *served, const mq__xpv *vstats, struct mq__exlog *exlog, mq_err *err);
 /* Appends the state of variant v of experiment e: ',"ramp_percent":..,"stopped":..,"reason":..'. */
 void mq__xpg_variant_json(mq__xpg *g, const mq__xps *x, int e, int v, long long now, mq_buf *out);
@@ -309,6 +311,9 @@ void mq__xps_expo(const mq__xps *x, const mq__xps_result *r, mq__expo *e);
  * layout). summary leaves the title list out. */
 int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err);
 
+/* Sets the time of a record framed by mq__expo_encode (and its CRC). */
+void mq__expo_retime(mq_buf *rec, int64_t time);
+
 /* A decoded record: strings point into the payload and are not NUL-terminated. */
 typedef struct mq__expo_str { const char *p; int n; } mq__expo_str;
 typedef struct mq__expo_rec {
@@ -348,32 +353,45 @@ int mq__exlog_scan(const char *dir, int (*fn)(void *user, const mq__expo_rec *r,
 
 /* ---- unit metrics (xp_collect.c) ---- */
 
-/* Units of every experiment (or o->experiment's) read from the logs, sorted by first
- * exposure then unit: what `xp collect` writes and the live reports analyse. */
+/* Units of every experiment (or o->experiment's), sorted by first exposure then unit: what
+ * `xp collect` writes and the live reports and guardrails analyse. Thread-safe (one mutex). */
 typedef struct mq__xpc mq__xpc;
+/* Offline: reads both logs (`xp collect`). */
 int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+/* Live (the server): the units of the exposure log in o->exposures (every experiment, no
+ * window), to be kept current with mq__xpc_events (every event-log record from the first, in
+ * order: the log's replay at open, then each commit) and mq__xpc_expose (every exposure).
+ * Equal at every moment to mq__xpc_build on the logs as they stand (xp_collect.c says why). */
+int mq__xpc_open_live(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+/* Appends the framed record rec of e to the exposure log l and counts it, as one step under
+ * the units' mutex (so units see exposures in log order); a time below the log's latest is
+ * raised to it first (rec re-framed): exposure times never go down in log order. Fails as
+ * mq__exlog_append. */
+int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err);
+/* Counts events first_seq.. of the event log; records already counted are skipped. */
+int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq);
 /* n, mean and variance over the units of (experiment, variant) of a unit metric: a column of
  * the CSV or "plays_per_page" (plays / pages per unit). MQ_EINVAL for an unknown metric. */
-int mq__xpc_arm(const mq__xpc *x, const char *experiment, const char *variant, const char *metric,
+int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const char *metric,
                 mq_xp_arm *out);
 void mq__xpc_destroy(mq__xpc *x);
 /* Appends the CSV of one experiment (NULL: the only one) to b. */
-int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err);
+int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err);
 /* Units of experiment in variant (NULL: all variants). */
-int64_t mq__xpc_units(const mq__xpc *x, const char *experiment, const char *variant);
+int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant);
 
 /* ---- live reports (xp_report.c) ---- */
 
 typedef struct mq__xpg mq__xpg;
 
 /* GET /v1/experiments: every experiment with state, variants, shares and exposed units. */
-int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long long now, mq_buf *out,
-                 mq_err *err);
-/* GET /v1/experiments/{name}/report: `xp collect` + `xp analyze --sequential` of the logs now,
+int mq__xpr_list(const mq__xps *x, mq__xpg *g, mq__xpc *units, long long now, mq_buf *out, mq_err *err);
+/* GET /v1/experiments/{name}/report: `xp analyze --sequential` of the live units (units: the
+ * server's mq__xpc_open_live state, equal to `xp collect` of the logs now),
  * plus "status" and, when drift is non-empty, '"drift": [drift]' (the caller's JSON objects
  * per variant: model and PSI). MQ_ENOTFOUND for an unknown experiment, MQ_EINVAL for a bad metric. */
-int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
-                   const char *metric, const char *drift, long long now, mq_buf *out, mq_err *err);
+int mq__xpr_report(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *name, const char *metric,
+                   const char *drift, long long now, mq_buf *out, mq_err *err);
 
 
 /* ==== console.c ==== */

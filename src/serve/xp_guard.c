@@ -12,8 +12,8 @@
  * otherwise. Members beyond it get the server's default and are units of neither arm.
  *
  * Checks (the server's checker thread calls mq__xpg_check every second; each experiment is
- * checked every "check_every"): the experiment's units are read from the logs (xp_collect.c,
- * the same units as `xp collect`); for every variant after the first (the control) that is
+ * checked every "check_every"): the experiment's units are the server's live units in memory
+ * (xp_collect.c, at every moment the units `xp collect` reads from the logs; no log reads); for every variant after the first (the control) that is
  * not stopped and each guardrail whose metric is a unit metric (a column of `xp collect`, or
  * plays_per_page = plays / pages per unit), once both arms have "min_units" units, the
  * one-sided mSPRT of mq__xpg_test; a p below 0.05 stops the variant. Ramps then advance one
@@ -266,7 +266,7 @@ static void stop_variant(mq__xpg *g, gent *s, const char *exp, const char *var, 
     log_rollback(exlog, exp, var, s->reason, now);
 }
 
-int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
+int mq__xpg_check(mq__xpg *g, const mq__xps *x, struct mq__xpc *c, long long now,
                   _Atomic int *served, const mq__xpv *vstats, struct mq__exlog *exlog, mq_err *err)
 {
     int rc = 0;
@@ -284,11 +284,6 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
         if (due) c0->last_check = now;
         pthread_mutex_unlock(&g->mu);
         if (!due) continue;
-        mq_xp_collect_opts co = *o;
-        co.experiment = xe->name;
-        mq__xpc *c;
-        rc = mq__xpc_build(&co, &c, err);
-        if (rc) break;
         pthread_mutex_lock(&g->mu);
         for (int v = 1; v < xe->n_variants; v++) {
             gent *s = find(g, xe->name, xe->variants[v], now, true);
@@ -346,7 +341,6 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
             atomic_store(&served[e * MQ_XP_MAX_VARIANTS + v], permille(x, e, v, s));
         }
         pthread_mutex_unlock(&g->mu);
-        mq__xpc_destroy(c);
     }
     if (changed) {
         pthread_mutex_lock(&g->mu);

@@ -302,6 +302,10 @@ def report(port, exp, out):
     if st != 200: fail("list: %d %s" % (st, l))
     json.dump({"report": r, "list": l}, open(out, "w"), sort_keys=True)
 
+def reload(port, key):
+    st, d = http(port, "POST", "/v1/admin/reload", None, key)
+    if st != 200: fail("reload: %d %s" % (st, d))
+
 def same(a, b):
     # the drift monitor counts sampled pages of this process: not part of the logs
     ra, rb = json.load(open(a)), json.load(open(b))
@@ -338,5 +342,6 @@ if __name__ == "__main__":
     elif a[1] == "report": report(int(a[2]), a[3], a[4])
     elif a[1] == "canary": canary(int(a[2]), a[3], a[4], a[5])
     elif a[1] == "same": same(a[2], a[3])
+    elif a[1] == "reload": reload(int(a[2]), a[3])
     elif a[1] == "offline": offline(a[2], a[3], a[4])
     else: fail("unknown mode " + a[1])

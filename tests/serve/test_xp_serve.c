@@ -102,9 +102,13 @@ MQ_TEST(xp_serve_pages_exposures_collect_reports)
     pid = start(dir, &port, NULL);
     ASSERT(pid > 0);
     rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py report %d rows_test %s/r2.json", port, dir);
+    /* a reload keeps the live units (they follow the logs, not the configuration) */
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py reload %d %s", port, XKEY);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py report %d rows_test %s/r3.json", port, dir);
     stop(pid, SIGTERM);
     ASSERT_INT_EQ(rc, 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py same %s/r1.json %s/r2.json", dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py same %s/r1.json %s/r3.json", dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --log %s --experiment size --out %s/size.csv", mq_test_bin(), dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py collect %s %s/size.csv size", dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --events %s/events --exposures %s/exposures --experiment rows_test --out %s/rows.csv",
