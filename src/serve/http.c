@@ -133,7 +133,8 @@ typedef struct altmodel {
     drift drift;
     char version[160];
     mq_model *m;
-    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand */
+    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand and by the warmer */
+    atomic_int sim_cached;           /* lists in sim */
     int32_t n_titles;
 } altmodel;
 
@@ -300,21 +301,30 @@ static const simlist *similar_list(bundle *b, int32_t t)
     return expect;
 }
 
-/* The same for a treatment model (no warmer: lists are computed on first use). */
+/* The same for a treatment model (computed on first use and by the warmer). */
+static const simlist *alt_list(altmodel *a, int32_t t)
+{
+    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
+    if (l) return l;
+    simlist *nl = malloc(sizeof *nl);
+    if (!nl) return NULL;
+    int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
+    nl->n = got > 0 ? got : 0;
+    simlist *expect = NULL;
+    if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) {
+        atomic_fetch_add_explicit(&a->sim_cached, 1, memory_order_relaxed);
+        return nl;
+    }
+    free(nl);
+    return expect;
+}
+
 static int alt_similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 {
     altmodel *a = user;
     if (t < 0 || t >= a->n_titles) return 0;
-    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
-    if (!l) {
-        simlist *nl = malloc(sizeof *nl);
-        if (!nl) return 0;
-        int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
-        nl->n = got > 0 ? got : 0;
-        simlist *expect = NULL;
-        if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) l = nl;
-        else { free(nl); l = expect; }
-    }
+    const simlist *l = alt_list(a, t);
+    if (!l) return 0;
     int m = MQ_MIN(n, l->n);
     memcpy(out, l->t, (size_t)m * sizeof *out);
     memcpy(score, l->s, (size_t)m * sizeof *score);
@@ -336,7 +346,8 @@ static int similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 /* The warmer: a background thread at low priority (nice 10) that computes every title's
  * similar list after a model loads, most popular titles first (the likeliest seeds of Because
  * You Watched rows), so pages stop paying for them within seconds instead of over hours of
- * long-tail traffic. Requests that need a list first compute it themselves, as before. */
+ * long-tail traffic: main's first, then each treatment model's (experiments), in the
+ * experiments file's order. Requests that need a list first compute it themselves, as before. */
 typedef struct warm_arg { mq_server *s; bundle *b; } warm_arg;
 
 static void *warm_similar(void *varg)
@@ -345,10 +356,23 @@ static void *warm_similar(void *varg)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     double t0 = mq_now();
     int32_t n = a->b->n_titles;
-    for (int32_t i = 0; i < n && !atomic_load_explicit(&a->s->warmer_quit, memory_order_relaxed); i++)
-        similar_list(a->b, a->b->pc.pop_order[i]);
-    if (atomic_load(&a->b->sim_cached) == n)
-        mq__logf(&a->s->log, "serve: similar titles of all %d titles ready in %.1f s", n, mq_now() - t0);
+    const atomic_bool *quit = &a->s->warmer_quit;
+    if (mq_model_has_similar(a->b->main)) {
+        for (int32_t i = 0; i < n && !atomic_load_explicit(quit, memory_order_relaxed); i++)
+            similar_list(a->b, a->b->pc.pop_order[i]);
+        if (atomic_load(&a->b->sim_cached) == n)
+            mq__logf(&a->s->log, "serve: similar titles of all %d titles ready in %.1f s", n, mq_now() - t0);
+    }
+    for (int k = 0; k < a->b->n_alt; k++) {
+        altmodel *am = &a->b->alt[k];
+        if (!mq_model_has_similar(am->m)) continue;
+        t0 = mq_now();
+        for (int32_t i = 0; i < n && i < am->n_titles && !atomic_load_explicit(quit, memory_order_relaxed); i++)
+            alt_list(am, a->b->pc.pop_order[i]);
+        if (atomic_load(&am->sim_cached) == am->n_titles)
+            mq__logf(&a->s->log, "serve: similar titles of treatment model '%s' (all %d titles) ready in %.1f s",
+                     am->name, am->n_titles, mq_now() - t0);
+    }
     bundle_release(a->b);
     free(a);
     return NULL;
@@ -367,7 +391,9 @@ static void warmer_stop(mq_server *s)
 static void warmer_start(mq_server *s, bundle *b)
 {
     warmer_stop(s);
-    if (!mq_model_has_similar(b->main)) return;
+    bool any = mq_model_has_similar(b->main);
+    for (int k = 0; k < b->n_alt; k++) any |= mq_model_has_similar(b->alt[k].m);
+    if (!any) return;
     warm_arg *a = malloc(sizeof *a);
     if (!a) return;
     a->s = s;
@@ -1808,6 +1834,15 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                           "computed (of marquee_model_info's titles).\n"
                           "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",
                       atomic_load(&b->sim_cached));
+        if (b->n_alt)
+            mq_buf_puts(&o, "# HELP marquee_treatment_similar_lists_cached Titles whose similar-titles list is "
+                            "computed, per treatment model of the experiments (warmed after main's).\n"
+                            "# TYPE marquee_treatment_similar_lists_cached gauge\n");
+        for (int k = 0; k < b->n_alt; k++) {
+            mq_buf_puts(&o, "marquee_treatment_similar_lists_cached{model=");
+            mq_buf_json_str(&o, b->alt[k].name, strlen(b->alt[k].name));
+            mq_buf_printf(&o, "} %d\n", atomic_load(&b->alt[k].sim_cached));
+        }
         bundle_release(b);
     }
     const mq_trend_snap *ts = mq_trend_acquire(s->trend_pub);

@@ -306,6 +306,23 @@ def reload(port, key):
     st, d = http(port, "POST", "/v1/admin/reload", None, key)
     if st != 200: fail("reload: %d %s" % (st, d))
 
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=20) as r:
+        return r.read().decode()
+
+def warm(port, model, seconds):
+    # the warmer computes every title's similar list of a treatment model too
+    t0 = time.time()
+    while time.time() - t0 < float(seconds):
+        m = metrics(port)
+        titles = int(m.split('titles="')[1].split('"')[0])
+        key = 'marquee_treatment_similar_lists_cached{model="%s"} ' % model
+        if key in m and int(m.split(key)[1].split()[0]) == titles:
+            print("xp_live_ref: all %d similar lists of treatment model %s computed in %.1f s" % (titles, model, time.time() - t0))
+            return
+        time.sleep(0.2)
+    fail("treatment model %s not warmed in %s s:\n%s" % (model, seconds, [l for l in metrics(port).splitlines() if "similar" in l]))
+
 def same(a, b):
     # the drift monitor counts sampled pages of this process: not part of the logs
     ra, rb = json.load(open(a)), json.load(open(b))
@@ -343,5 +360,6 @@ if __name__ == "__main__":
     elif a[1] == "canary": canary(int(a[2]), a[3], a[4], a[5])
     elif a[1] == "same": same(a[2], a[3])
     elif a[1] == "reload": reload(int(a[2]), a[3])
+    elif a[1] == "warm": warm(int(a[2]), a[3], a[4])
     elif a[1] == "offline": offline(a[2], a[3], a[4])
     else: fail("unknown mode " + a[1])

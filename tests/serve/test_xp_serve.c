@@ -194,3 +194,24 @@ MQ_TEST(xp_serve_harmful_canary_rolled_back)
     stop(pid, SIGTERM);
     ASSERT_INT_EQ(rc, 0);
 }
+
+MQ_TEST(xp_serve_treatment_models_similar_warmed)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    int port, pid = start(dir, &port, NULL);   /* trains the shared models (main, alt) first */
+    ASSERT(pid > 0);
+    stop(pid, SIGTERM);
+    mq_test_sh("printf '%%s' '{\"name\": \"sim\", \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"knn\"}}]}' > %s/xp.json", dir);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data data/ml-latest-small --model itemknn --out %s/knn.mqm 2>/dev/null",
+                             mq_test_bin(), models), 0);
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    /* after start-up, and again for the new bundle of a reload */
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py warm %d knn 90", port);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py reload %d %s", port, XKEY);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py warm %d knn 90", port);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("test $(grep -c \"similar titles of treatment model 'knn'\" %s/log.txt) -ge 2", dir), 0);
+}
