@@ -4,11 +4,11 @@
 # (data/ml-latest-small, EASE; models trained on first use into out/bench/demo-models), one
 # with --exposure-log off and one with --exposure-log full (MODES to change), both started and
 # warmed up (every similar-titles list computed, 2 s of pages) before measuring; then ROUNDS
-# rounds, each sending a fixed count of REQUESTS full homepages (20 x 40, members rotating,
-# bench/serve_homepage.lua with MQ_REQUESTS) to each server in turn (the order alternates
-# between rounds), wrk -t2 -c64. Per run: the server's CPU time per page (utime + stime of
-# that process from /proc/PID/stat over exactly those pages; the idle server's time is not
-# counted) and pages/s. Per round: the ratios full / off; at the end the median ratio and its
+# rounds, each sending a fixed count of REQUESTS full homepages (20 x 40, members rotating) to
+# each server in turn (the order alternates between rounds) with bench/serve_pages_n.c (64
+# keep-alive connections, closed loop; shedding off so every request is a page). Per run: the
+# server's CPU time per page (utime + stime of that process from /proc/PID/stat over exactly
+# those pages; the idle server's time is not counted) and pages/s. Per round: the ratios full / off; at the end the median ratio and its
 # range over the rounds. CPU per page is the steady figure (it does not move with other jobs'
 # load); pages/s follows the machine's load within each run.
 #
@@ -26,6 +26,7 @@ out=out/bench
 models=$out/demo-models
 mkdir -p "$out" "$models"
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+make -s "$BUILD/bench_serve_pages_n" >/dev/null
 declare -A pid base
 cleanup() { for m in "${!pid[@]}"; do kill "${pid[$m]}" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -34,7 +35,7 @@ start() { # mode: starts the server, waits until it is warm
   local mode=$1 dir=$out/xp-expo-$1
   rm -rf "$dir"; mkdir -p "$dir"
   $mq serve --data data/ml-latest-small --models "$models" --events "$dir/events" --store "lmdb:$dir/state" \
-      --exposures "$dir/exposures" --exposure-log "$mode" --threads 2 --port 0 --port-file "$dir/port" \
+      --exposures "$dir/exposures" --exposure-log "$mode" --threads 2 --shed-queue-ms -1 --port 0 --port-file "$dir/port" \
       > /dev/null 2> "$dir/log.txt" &
   pid[$mode]=$!
   for _ in $(seq 1200); do [ -s "$dir/port" ] && break; sleep 0.5; done
@@ -47,16 +48,11 @@ start() { # mode: starts the server, waits until it is warm
   wrk -t2 -c64 -d2s -s bench/serve_homepage.lua "${base[$mode]}" > /dev/null
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
 measure() { # mode -> "pages/s ms_cpu_per_page pages"
-  local mode=$1 p=${pid[$1]} t0 t1 rps n
-  t0=$(cpu_ticks "$p")
-  read -r rps n < <(MQ_REQUESTS=$((reqs / 2)) wrk -t2 -c64 -d300s -s bench/serve_homepage.lua "${base[$mode]}" |
-                    awk '/Requests\/sec/ {r = $2} / requests in / {n = $1} END {print r, n}')
-  t1=$(cpu_ticks "$p")
-  awk -v a="$t0" -v b="$t1" -v n="$n" -v r="$rps" -v hz="$(getconf CLK_TCK)" \
-      'BEGIN {printf "%s %.4f %d\n", r, (b - a) / hz * 1000 / n, n}'
+  local mode=$1 n secs rps cms bad errs
+  read -r n secs rps cms bad errs < <("$BUILD/bench_serve_pages_n" "${base[$mode]##*:}" "${pid[$mode]}" "$reqs" 64)
+  [ "$bad" = 0 ] && [ "$errs" = 0 ] || echo "warning: $mode: $bad answers other than 200, $errs connection errors" >&2
+  echo "$rps $cms $n"
 }
 
 for m in "${modes[@]}"; do start "$m"; done

@@ -14,11 +14,3 @@ request = function()
   local m = ((i * 7919 + (salt or 0) * 104729) % n) + 1
   return wrk.format("GET", "/v1/members/" .. m .. "/homepage?rows=" .. rows .. "&per_row=" .. per)
 end
--- MQ_REQUESTS (optional): each wrk thread stops after that many responses (a fixed count of
--- pages instead of a fixed duration: bench/serve_exposures.sh)
-local limit = tonumber(os.getenv("MQ_REQUESTS") or "0")
-local answered = 0
-response = function(status, headers, body)
-  answered = answered + 1
-  if limit > 0 and answered >= limit then wrk.thread:stop() end
-end

@@ -109,16 +109,21 @@ typedef struct simlist {
 /* A treatment model (NAME.mqm) loaded beside main, with its own similar-titles cache. Its
  * titles are main's, in the same order (checked at load), so pages index one title space. */
 /* A model's drift monitor: the training-time deciles of its best-100 scores (from the
- * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md). */
+ * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md).
+ * The counts are the server's entry for (model name, edges) (xp_drift.c), so they go on
+ * across reloads of the same artifact and restarts; own[] when that entry cannot be had. */
 typedef struct drift {
     bool known;
     float edges[MQ_MODEL_SCORE_BINS - 1];
-    _Atomic unsigned long long counts[MQ_MODEL_SCORE_BINS];
+    _Atomic unsigned long long *counts;
+    _Atomic unsigned long long own[MQ_MODEL_SCORE_BINS];
 } drift;
 
-static void drift_init(drift *d, const mq_model *m)
+static void drift_init(drift *d, const mq_model *m, mq__drifts *store, const char *name)
 {
     d->known = mq_model_score_ref(m, d->edges) == 0;
+    d->counts = d->known ? mq__drifts_counts(store, name, d->edges) : NULL;
+    if (!d->counts) d->counts = d->own;
 }
 
 static double drift_psi(const drift *d)
@@ -225,6 +230,7 @@ struct mq_server {
     mq__xpc *units;                  /* live experiment units (xp_collect.c), with exlog */
     atomic_ullong exposures_failed;
     mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
+    mq__drifts *drifts;              /* drift counts, persisted in <exposures>/drift_state.json */
     pthread_t guard_thread;
     bool guard_started;
     atomic_bool guard_quit;
@@ -473,7 +479,7 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
         a->sim = calloc((size_t)MQ_MAX(a->n_titles, 1), sizeof *a->sim);
         if (!a->sim) return mq__err_set(err, MQ_ENOMEM, "out of memory");
         model_version(a->m, path, a->version, sizeof a->version);
-        drift_init(&a->drift, a->m);
+        drift_init(&a->drift, a->m, s->drifts, a->name);
         slot[k] = b->n_alt;
     }
     mq__xps *x = b->xps;
@@ -509,7 +515,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(b->version, sizeof b->version, "%s@%s", mq_model_kind(b->main), when);
     b->n_titles = mq_model_n_titles(b->main);
-    drift_init(&b->drift, b->main);
+    drift_init(&b->drift, b->main, s->drifts, "main");
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
     b->sim = calloc((size_t)MQ_MAX(n, 1), sizeof *b->sim);
@@ -2274,12 +2280,17 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 }
 
 /* The experiments checker: once a second, the due guardrail checks and ramp steps of the
- * current experiments (src/serve/xp_guard.c). */
+ * current experiments (src/serve/xp_guard.c); every DRIFT_SAVE_EVERY seconds, the drift
+ * counts to their state file (xp_drift.c). */
+#define DRIFT_SAVE_EVERY 5
 static void *guard_main(void *arg)
 {
     mq_server *s = arg;
-    while (!atomic_load(&s->guard_quit)) {
+    for (unsigned long tick = 1; !atomic_load(&s->guard_quit); tick++) {
         for (int i = 0; i < 10 && !atomic_load(&s->guard_quit); i++) usleep(100000);
+        mq_err derr = {0, ""};
+        if (tick % DRIFT_SAVE_EVERY == 0 && mq__drifts_save(s->drifts, &derr))
+            mq__logf(&s->log, "serve: drift state: %s", derr.msg);
         bundle *b = bundle_acquire(s);
         if (b && b->xps) {
             mq_err err = {0, ""};
@@ -2388,7 +2399,8 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     s->boot_id = mq__xps_boot_id();
     snprintf(s->exposures, sizeof s->exposures, "%s", o->exposures ? o->exposures : "");
     if (!o->exposures) snprintf(s->exposures, sizeof s->exposures, "%s/exposures", o->models);
-    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err))) goto fail;
+    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err)) ||
+        (rc = mq__drifts_open(s->exposures, &s->log, &s->drifts, err))) goto fail;
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
     /* the clock: the data's last event (the trending seed's time) is where event time starts */
@@ -2526,6 +2538,11 @@ void mq_server_stop(mq_server *s)
     mq__exlog_close(s->exlog);
     mq__xpc_destroy(s->units);
     mq__xpg_close(s->guard);
+    if (s->drifts && s->d) {   /* a server that served: its last drift counts */
+        mq_err derr = {0, ""};
+        if (mq__drifts_save(s->drifts, &derr)) mq__logf(&s->log, "serve: drift state: %s", derr.msg);
+    }
+    mq__drifts_close(s->drifts);
     mq_store_close(s->store);
     mq__guard_destroy(s->conn_wd);
     mq__dedup_destroy(s->dedup);

@@ -280,6 +280,21 @@ const char *mq__xpg_state(mq__xpg *g, const mq__xps *x, int e, const char **reas
 /* Prometheus lines for marquee_xp_rollbacks_total{experiment,variant}. */
 void mq__xpg_metrics(mq__xpg *g, mq_buf *out);
 
+/* ---- drift counts across reloads and restarts (xp_drift.c) ---- */
+
+/* The live score histograms of the models' drift monitors, one entry per (model name,
+ * reference edges), persisted in <dir>/drift_state.json. */
+typedef struct mq__drifts mq__drifts;
+/* Reads the state file in dir if there is one (an unreadable one is logged and ignored). */
+int mq__drifts_open(const char *dir, const mq_log *log, mq__drifts **out, mq_err *err);
+void mq__drifts_close(mq__drifts *d);
+/* The counts [MQ_MODEL_SCORE_BINS] of model with reference edges [MQ_MODEL_SCORE_BINS - 1]:
+ * the saved ones when both match, else a new entry at zero. Valid until close; add with
+ * relaxed atomics. NULL when d is NULL or out of memory. */
+_Atomic unsigned long long *mq__drifts_counts(mq__drifts *d, const char *model, const float *edges);
+/* Writes the state file atomically when some count changed since the last write. */
+int mq__drifts_save(mq__drifts *d, mq_err *err);
+
 /* ---- the exposure log (exposure.c) ---- */
 
 enum { MQ__EXPO_OFF = 0, MQ__EXPO_FULL, MQ__EXPO_SUMMARY };

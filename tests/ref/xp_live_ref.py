@@ -323,6 +323,18 @@ def warm(port, model, seconds):
         time.sleep(0.2)
     fail("treatment model %s not warmed in %s s:\n%s" % (model, seconds, [l for l in metrics(port).splitlines() if "similar" in l]))
 
+def psi(port, out):
+    # the drift gauges of every loaded model; they must be numbers (sampled pages were seen)
+    lines = sorted(l for l in metrics(port).splitlines() if l.startswith("marquee_model_score_psi{"))
+    if len(lines) < 2 or any(l.split()[-1].lower() in ("nan", "inf") for l in lines): fail("psi: %s" % lines)
+    open(out, "w").write("\n".join(lines) + "\n")
+    print("xp_live_ref: " + "; ".join(lines))
+
+def pages(port, n, prefix):
+    for i in range(int(n)):
+        st, d = http(port, "GET", "/v1/members/u%d/homepage?rows=4&per_row=6" % (i % 200))
+        if st != 200: fail("page: %d %s" % (st, d))
+
 def same(a, b):
     # the drift monitor counts sampled pages of this process: not part of the logs
     ra, rb = json.load(open(a)), json.load(open(b))
@@ -361,5 +373,7 @@ if __name__ == "__main__":
     elif a[1] == "same": same(a[2], a[3])
     elif a[1] == "reload": reload(int(a[2]), a[3])
     elif a[1] == "warm": warm(int(a[2]), a[3], a[4])
+    elif a[1] == "psi": psi(int(a[2]), a[3])
+    elif a[1] == "pages": pages(int(a[2]), a[3], "u")
     elif a[1] == "offline": offline(a[2], a[3], a[4])
     else: fail("unknown mode " + a[1])

@@ -215,3 +215,36 @@ MQ_TEST(xp_serve_treatment_models_similar_warmed)
     ASSERT_INT_EQ(rc, 0);
     ASSERT_INT_EQ(mq_test_sh("test $(grep -c \"similar titles of treatment model 'knn'\" %s/log.txt) -ge 2", dir), 0);
 }
+
+MQ_TEST(xp_serve_drift_counts_survive_restarts)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    int port, pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py traffic %d %s %s", port, XKEY, dir);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p1", port, dir);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q '\"model\": \"main\"' %s/exposures/drift_state.json", dir), 0);
+    /* a clean stop writes the counts: the same PSI after the restart, and after a reload */
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p2", port, dir);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py reload %d %s", port, XKEY);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p3", port, dir);
+    /* more pages move it; written within seconds, so kill -9 after that keeps them too */
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py pages %d 200", port);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p4", port, dir);
+    if (!rc) sleep(7);
+    stop(pid, SIGKILL);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("cmp %s/p1 %s/p2 && cmp %s/p1 %s/p3", dir, dir, dir, dir), 0);
+    ASSERT(mq_test_sh("cmp -s %s/p3 %s/p4", dir, dir) != 0);
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p5", port, dir);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("cmp %s/p4 %s/p5", dir, dir), 0);
+}
