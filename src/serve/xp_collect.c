@@ -25,9 +25,10 @@
  *    exposure never changes once the unit exists;
  *  - events are counted in log order, like pass 2; an event that arrives before its member's
  *    unit exists (pre-period plays, or events stamped later than the page) is kept per member
- *    while its time is at or after L - pre_days (the earliest it can count for a unit created
- *    later, whose first exposure is >= L) and replayed, in log order, into each unit created
- *    for that member. Older kept events are swept when the kept total doubles;
+ *    while a unit created later (first exposure >= L) can still count it: a play while its
+ *    time is >= L - pre_days, another event while its time is >= L; kept events are replayed,
+ *    in log order, into each unit created for that member. The others are swept when the
+ *    kept total doubles (memory: the plays of the last pre_days, 24 bytes each);
  *  - units stay in collect's order: a new unit's first exposure is >= every other's, so it is
  *    inserted among the units of its own second (sorted by unit, then experiment).
  * One difference is by design: a play counts in plays_from_pages when its page was served
@@ -268,16 +269,22 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
     return 0;
 }
 
-/* Drops kept events that no unit created from now on can count (time < L - pre_days). */
+/* Whether a unit created from now on (first exposure >= L) can count event k: a play as a
+ * pre-period play when time >= L - pre_days, any event in the metrics when time >= L. */
+static bool may_count(const coll *c, const kev *k)
+{
+    return k->time >= c->last_time - (k->play ? (int64_t)c->o->pre_days * 86400 : 0);
+}
+
+/* Drops kept events that no unit created from now on can count. */
 static void sweep(coll *c)
 {
-    int64_t horizon = c->last_time - (int64_t)c->o->pre_days * 86400;
     int64_t total = 0;
     for (int32_t m = 0; m < c->mem_cap; m++) {
         mem *mm = &c->mem[m];
         int w = 0;
         for (int j = 0; j < mm->n_kept; j++)
-            if (mm->kept[j].time >= horizon) mm->kept[w++] = mm->kept[j];
+            if (may_count(c, &mm->kept[j])) mm->kept[w++] = mm->kept[j];
         mm->n_kept = w;
         if (!w) { free(mm->kept); mm->kept = NULL; mm->cap_kept = 0; }
         total += w;
@@ -293,7 +300,7 @@ static int on_events(void *user, const mq_event *ev, int n, uint64_t first_seq)
     for (int i = 0; i < n; i++) {
         const mq_event *e = &ev[i];
         int32_t m = mq_idmap_find(c->members, e->member, strlen(e->member));
-        bool keep = c->keep && e->time >= horizon;
+        bool keep = c->keep && e->time >= (e->kind == MQ_EV_PLAY ? horizon : c->last_time);
         if (m < 0 && keep) m = mq_idmap_intern(c->members, e->member, strlen(e->member));
         if (m < 0) {
             if (keep) return MQ_ENOMEM;
