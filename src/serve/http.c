@@ -70,10 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
-                                            "experiment_report", "other"};
+                                            "experiment_report", "experiment_timeline", "experiment_action",
+                                            "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -1718,6 +1719,30 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
+/* GET /v1/experiments/{name}/timeline, POST .../variants/{v}/stop|advance (src/serve/xp_ops.c). */
+static enum MHD_Result h_xp_ops(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                             .finish_seconds = s->o.finish_seconds};
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_err err = {0, ""};
+    int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "experiments need the exposure log (--exposure-log full or summary)")
+           : cs->route == R_XP_TIMELINE
+           ? mq__xpo_timeline(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                              mq__xps_now(), &o, &err)
+           : mq__xpo_action(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"),
+                            mq__xps_now(), b->served, s->exlog, &o, &err);
+    bundle_release(b);
+    if (rc) {
+        mq_buf_release(&o);
+        return send_error(s, c, cs, err_status(rc), "%s", err.msg);
+    }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
 static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     mq_buf o;
@@ -1893,6 +1918,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
         {"/v1/members/", "/recommendations", R_RECS, "member"},
         {"/v1/titles/", "/similar", R_SIMILAR, "title"},
         {"/v1/experiments/", "/report", R_XP_REPORT, "experiment"},
+        {"/v1/experiments/", "/timeline", R_XP_TIMELINE, "experiment"},
     };
     why[0] = 0;
     if (!strcmp(url, "/healthz")) return R_HEALTHZ;
@@ -1901,6 +1927,14 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
     if (!strcmp(url, "/v1/events")) return R_EVENTS;
     if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
     if (!strcmp(url, "/v1/experiments")) return R_XP;
+    /* POST /v1/experiments/{name}/variants/{v}/stop|advance: the tail goes to xp_ops.c */
+    size_t ul = strlen(url);
+    if (!strncmp(url, "/v1/experiments/", 16) && strstr(url + 16, "/variants/") &&
+        ((ul > 21 && !strcmp(url + ul - 5, "/stop")) || (ul > 24 && !strcmp(url + ul - 8, "/advance")))) {
+        if (ul - 16 > MQ_ID_MAX) snprintf(why, cap, "experiment path of %zu bytes (at most %d)", ul - 16, MQ_ID_MAX);
+        else strcpy(cs->id, url + 16);
+        return R_XP_ACTION;
+    }
     for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++) {
         char w[200];
         int m = match_id(url, shaped[k].prefix, shaped[k].suffix, cs->id, w, sizeof w);
@@ -1967,7 +2001,7 @@ static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs,
         *ret = send_error(s, c, cs, 404, "no route for %s %s", m, u);
         return true;
     }
-    bool writes = route == R_EVENTS || route == R_RELOAD;
+    bool writes = route == R_EVENTS || route == R_RELOAD || route == R_XP_ACTION;
     if (writes ? !post : !get) {
         char m[80];
         mq__printable(method, strlen(method), m, sizeof m);
@@ -2088,6 +2122,7 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_SIMILAR: return h_similar(s, c, cs, cs->id);
     case R_EVENTS: return h_events(s, c, cs);
     case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, cs->route == R_XP ? NULL : cs->id);
+    case R_XP_TIMELINE: case R_XP_ACTION: return h_xp_ops(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");
