@@ -464,22 +464,31 @@ function parseProm(text) {
 
 async function viewModels(main) {
   main.replaceChildren(h('h1', {}, 'Models'));
-  const prom = parseProm(await api('/metrics'));
-  const info = prom.filter(m => m.name === 'marquee_model_info');
-  main.append(h('h2', {}, 'Loaded'), table([{ key: 'version', label: 'version (kind @ trained)' },
-    { key: 'titles', label: 'titles', num: true }], info.map(m => ({ ...m.labels, titles: Number(m.labels.titles) })), { id: 'loaded' }));
-  const psi = prom.filter(m => /psi/i.test(m.name));
-  if (psi.length) main.append(h('h3', {}, 'Score drift (PSI)'), table([{ key: 'name', label: 'metric' },
-    { key: 'labels', label: 'labels' }, { key: 'value', label: 'PSI', num: true }], psi.map(m => ({ ...m, labels: JSON.stringify(m.labels) }))));
+  const [ms, promText] = await Promise.all([api('/v1/models'), api('/metrics')]);
+  const prom = parseProm(promText);
+  const when = t => new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  const unk = 'unknown';
+  main.append(h('h2', {}, 'Loaded'), table([{ key: 'role', label: 'model' }, { key: 'version', label: 'version' },
+    { key: 'kind', label: 'kind' }, { key: 'params', label: 'parameters' }, { key: 'members', label: 'members', num: true },
+    { key: 'titles', label: 'titles', num: true }, { key: 'interactions', label: 'interactions', num: true },
+    { key: 'trained', label: 'trained' }, { key: 'seconds', label: 'training s', num: true }, { key: 'psi', label: 'score drift (PSI)', num: true }],
+  ms.models.map(m => { const t = typeof m.train === 'object' ? m.train : null;
+    return { role: m.role, version: m.version, kind: m.kind, params: m.params || '–', titles: m.titles,
+      members: t ? t.members : unk, interactions: t ? t.interactions : unk, trained: t ? when(t.trained_at) : unk,
+      seconds: t ? t.seconds : unk, psi: m.psi }; }), { id: 'loaded' }));
+  main.append(h('p', { class: 'muted' }, 'Training size and time come from the artifact ("unknown": written before they were recorded). ' +
+    'PSI compares the best-100 scores of the pages served since the load with the model\'s training deciles ' +
+    '(< 0.1 stable, 0.1–0.25 a shift, > 0.25 a large one; "unknown" before any page or for an old artifact).'));
   const b = prom.filter(m => m.name === 'marquee_page_build_seconds_bucket');
   if (b.length) {
     let prev = 0;
     const items = b.map(m => { const c = m.value - prev; prev = m.value; return { label: 'le ' + (m.labels.le === '+Inf' ? '+Inf' : (1000 * Number(m.labels.le)).toPrecision(3) + ' ms'), value: c }; });
     main.append(h('h3', {}, 'Page-build latency (homepage builds per bucket)'), barChart(items, { label: 'page build latency histogram', axis: 'pages' }));
   }
-  const rs = (await reports()).filter(r => r.kind === 'eval');
+  const all = await reports();
+  const rs = all.filter(r => r.kind === 'eval');
   main.append(h('h2', {}, 'Offline evaluation (marquee eval --json in the models directory)'));
-  if (!rs.length) { main.append(h('p', { class: 'muted' }, 'No eval --json files in the models directory.')); return; }
+  if (!rs.length) main.append(h('p', { class: 'muted' }, 'No eval --json files in the models directory.'));
   for (const r of rs) {
     const models = r.report.models || [];
     const keys = [...new Set(models.flatMap(m => Object.keys(m.test || {})))].filter(k => !k.endsWith('_se') && k !== 'members');
@@ -491,7 +500,45 @@ async function viewModels(main) {
       lo: m.test[key + '_se'] !== undefined ? m.test[key] - 1.96 * m.test[key + '_se'] : null,
       hi: m.test[key + '_se'] !== undefined ? m.test[key] + 1.96 * m.test[key + '_se'] : null })),
     { label: key + ' by model', axis: key + ' (test), ±1.96 SE' }));
+    const cal = models.filter(m => m.calibration);
+    if (cal.length) main.append(h('h4', {}, 'Ranker calibration (test window)'), table([{ key: 'model', label: 'model' },
+      ...['ece_raw', 'ece_platt', 'ece_isotonic', 'brier_raw', 'brier_platt', 'brier_isotonic', 'base_rate', 'samples'].map(k => ({ key: k, label: k, num: true }))],
+    cal.map(m => ({ model: m.model, ...m.calibration })), { class: 'calibration' }));
   }
+  const rel = all.filter(r => r.kind === 'reliability');
+  if (rel.length) main.append(h('h2', {}, 'Ranker reliability (marquee eval --reliability CSV)'));
+  for (const r of rel) {
+    const text = String(await api('/v1/reports/' + encodeURIComponent(r.file)));
+    const lines = text.trim().split('\n'), head = lines[0].split(',');
+    const rows = lines.slice(1).map(l => { const v = l.split(','), o = {}; head.forEach((k, i) => { o[k] = k === 'method' ? v[i] : Number(v[i]); }); return o; });
+    main.append(h('h3', {}, r.file), reliabilityChart(rows));
+  }
+}
+
+/* Reliability diagram: observed play rate against mean predicted probability per bin, one
+ * line per calibration method, the diagonal = perfect calibration. Bins without samples are left out. */
+function reliabilityChart(rows) {
+  const W = 420, H = 420, L = 46, R = 10, T = 10, B = 40;
+  const methods = [...new Set(rows.map(r => r.method))], colors = ['#e0565b', '#5b8def', '#3fb27f', '#e5a00d'];
+  const pts = rows.filter(r => r.count > 0 && Number.isFinite(r.mean_predicted) && Number.isFinite(r.observed_rate));
+  const max = Math.min(1, Math.max(0.05, ...pts.flatMap(r => [r.mean_predicted, r.observed_rate])) * 1.05);
+  const X = v => L + (W - L - R) * v / max, Y = v => T + (H - T - B) * (1 - v / max);
+  const svg = s('svg', { class: 'chart reliability', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img',
+    'aria-label': 'reliability diagram: observed rate against predicted probability' });
+  svg.append(s('line', { class: 'axis', x1: L, x2: W - R, y1: Y(0), y2: Y(0) }), s('line', { class: 'axis', x1: L, x2: L, y1: T, y2: Y(0) }),
+    s('line', { x1: X(0), y1: Y(0), x2: X(max), y2: Y(max), stroke: '#9aa0b0', 'stroke-dasharray': '4 3' }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end' }, fmt(max)), s('text', { x: L - 4, y: Y(0), 'text-anchor': 'end' }, '0'),
+    s('text', { x: W - R, y: H - 8, 'text-anchor': 'end' }, 'mean predicted probability'),
+    s('text', { x: L + 4, y: T + 12 }, 'observed rate'));
+  methods.forEach((m, k) => {
+    const p = pts.filter(r => r.method === m).sort((a, b) => a.mean_predicted - b.mean_predicted), c = colors[k % colors.length];
+    if (p.length) svg.append(s('path', { class: 'series', d: 'M' + p.map(r => `${X(r.mean_predicted).toFixed(1)},${Y(r.observed_rate).toFixed(1)}`).join('L'),
+      fill: 'none', stroke: c, 'stroke-width': 1.5 }));
+    for (const r of p) svg.append(s('circle', { class: 'pt', 'data-method': m, cx: X(r.mean_predicted), cy: Y(r.observed_rate), r: 3, fill: c },
+      s('title', {}, `${m} bin ${r.bin}: predicted ${fmt(r.mean_predicted)}, observed ${fmt(r.observed_rate)} (${r.count})`)));
+    svg.append(s('text', { x: L + 8 + 90 * k, y: H - 22, style: 'fill:' + c }, m));
+  });
+  return svg;
 }
 
 /* ---- ABR ---- */

@@ -129,6 +129,17 @@ const char *mq_model_params(const mq_model *m);
  * model has no such parameter, MQ_EFORMAT when its value is not a number. */
 int mq_model_param_double(const mq_model *m, const char *name, double *out);
 
+/* What a model was trained on and how long it took, recorded by mq_model_train and saved with
+ * the model (the array "train_info"): members, titles and interactions (the implicit
+ * positives) of the training data, when (unix seconds) and the wall time of the training
+ * alone (seconds). MQ_ENOTFOUND for an artifact written before this was recorded. */
+typedef struct mq_model_train_info {
+    int64_t n_members, n_titles, n_interactions;
+    int64_t trained_at;
+    double train_seconds;
+} mq_model_train_info;
+int mq_model_train_info_get(const mq_model *m, mq_model_train_info *out);
+
 /* Scores many histories at once (fold-in), e.g. all test members of an evaluation: member b's
  * history is hist_idx[hist_ptr[b] .. hist_ptr[b+1]) (title indices); scores is
  * [n_batch x n_titles] row-major, written in full. Models use blocked matrix products where

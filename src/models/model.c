@@ -14,6 +14,7 @@
  * depend on the schedule.
  */
 #include "models/model.h"
+#include <time.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -365,7 +366,21 @@ int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_model_train: bad parameter list");
     if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "%s: the dataset has no titles", kind);
+    double t0 = mq_now();
     int rc = mq__model_train_sub(kind, d, o, out, err);
+    if (!rc) {
+        /* what it was trained on, when and how long it took: [members, interactions, unix time, us] */
+        int64_t *info = malloc(4 * sizeof *info);
+        if (!info) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+        else {
+            info[0] = d->n_members;
+            info[1] = d->nnz;
+            info[2] = (int64_t)time(NULL);
+            info[3] = (int64_t)llround((mq_now() - t0) * 1e6);
+            rc = mq__model_add(*out, "train_info", MQ__A_I64, 4, info, err);
+        }
+        if (rc) { mq_model_destroy(*out); *out = NULL; }
+    }
     if (!rc && (rc = mq__model_score_ref(*out, d, err))) {   /* drift reference, model_drift.c */
         mq_model_destroy(*out);
         *out = NULL;
@@ -388,6 +403,19 @@ int32_t mq_model_title_index(const mq_model *m, const char *id)
 }
 
 const char *mq_model_params(const mq_model *m) { return m->params; }
+
+int mq_model_train_info_get(const mq_model *m, mq_model_train_info *out)
+{
+    int64_t n = 0;
+    const int64_t *info = mq__model_get(m, "train_info", MQ__A_I64, &n, NULL);
+    if (!info || n != 4) return MQ_ENOTFOUND;
+    out->n_members = info[0];
+    out->n_titles = m->n_titles;
+    out->n_interactions = info[1];
+    out->trained_at = info[2];
+    out->train_seconds = (double)info[3] / 1e6;
+    return 0;
+}
 
 int mq_model_param_double(const mq_model *m, const char *name, double *out)
 {

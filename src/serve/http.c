@@ -70,11 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
                                             "experiment_report", "experiment_timeline", "experiment_action",
-                                            "other"};
+                                            "models", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -1743,6 +1743,32 @@ static enum MHD_Result h_xp_ops(mq_server *s, struct MHD_Connection *c, conn_sta
     return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
+/* GET /v1/models: the bundle's models (main, pop, trending, the treatments'), console.c writes each. */
+static enum MHD_Result h_models(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_buf_puts(&o, "{\"models\":[");
+    mq__console_model_json(&o, "main", b->version, b->main, drift_psi(&b->drift));
+    const struct { const char *role; const mq_model *m; } more[2] = {{"pop", b->pop}, {"trending", b->trend}};
+    for (int k = 0; k < 2; k++)
+        if (more[k].m && more[k].m != b->main) {
+            char v[200];
+            snprintf(v, sizeof v, "%s", mq_model_kind(more[k].m));
+            mq_buf_putc(&o, ',');
+            mq__console_model_json(&o, more[k].role, v, more[k].m, NAN);
+        }
+    for (int k = 0; k < b->n_alt; k++) {
+        mq_buf_putc(&o, ',');
+        mq__console_model_json(&o, b->alt[k].name, b->alt[k].version, b->alt[k].m, drift_psi(&b->alt[k].drift));
+    }
+    mq_buf_puts(&o, "]}\n");
+    bundle_release(b);
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
 static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     mq_buf o;
@@ -1927,6 +1953,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
     if (!strcmp(url, "/v1/events")) return R_EVENTS;
     if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
     if (!strcmp(url, "/v1/experiments")) return R_XP;
+    if (!strcmp(url, "/v1/models")) return R_MODELS;
     /* POST /v1/experiments/{name}/variants/{v}/stop|advance: the tail goes to xp_ops.c */
     size_t ul = strlen(url);
     if (!strncmp(url, "/v1/experiments/", 16) && strstr(url + 16, "/variants/") &&
@@ -2123,6 +2150,7 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_EVENTS: return h_events(s, c, cs);
     case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, cs->route == R_XP ? NULL : cs->id);
     case R_XP_TIMELINE: case R_XP_ACTION: return h_xp_ops(s, c, cs);
+    case R_MODELS: return h_models(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");

@@ -431,6 +431,11 @@ bool mq__console_owns(const char *url);
  * /v1/reports answers 401; the static app does not need it). Returns libmicrohttpd's result. */
 enum MHD_Result mq__console_answer(struct MHD_Connection *c, const char *url, const char *models,
                                    bool may_read);
+/* Appends the JSON object of one loaded model for GET /v1/models: role ("main", "pop",
+ * "trending" or a treatment's model name), version, kind, params, titles, "train" (members,
+ * titles, interactions, trained_at, seconds; "unknown" for an artifact without them) and the
+ * score drift psi ("unknown" when NaN). */
+void mq__console_model_json(mq_buf *b, const char *role, const char *version, const mq_model *m, double psi);
 
 
 #endif

@@ -148,6 +148,22 @@ if (xpFile) {
   check(/Sample ratio/.test(srm), 'SRM banner shown');
   check(!!(await page.$('#decision')), 'decision shown');
 }
+// Models: each loaded model's kind, parameters and training size as /v1/models says; the
+// reliability diagram with one point per non-empty bin and method of the CSV.
+await load(page, '/ui/models');
+const ms = (await getJson('/v1/models')).models;
+const cells = await page.$$eval('#loaded tbody tr', trs => trs.map(tr => [...tr.cells].map(td => td.textContent)));
+check(cells.length === ms.length && ms.every((m, i) => cells[i][0] === m.role && cells[i][2] === m.kind && cells[i][3] === (m.params || '–') &&
+  cells[i][4] === (typeof m.train === 'object' ? String(m.train.members) : 'unknown')),
+  `models view: ${cells.length} models with kind, parameters and training members as /v1/models (${ms.map(m => m.kind + ' ' + m.params).join('; ')})`);
+const relFile = (await getJson('/v1/reports')).reports.find(r => r.kind === 'reliability');
+if (relFile) {
+  const csv = (await (await fetch(base + '/v1/reports/' + relFile.file)).text()).trim().split('\n').slice(1);
+  const want = csv.filter(l => { const v = l.split(','); return Number(v[2]) > 0 && Number.isFinite(Number(v[3])); }).length;
+  const got = await page.$$eval('svg.reliability circle.pt', c => c.length);
+  check(got === want && want > 0, `reliability diagram: ${got} points, the CSV has ${want} non-empty bins`);
+}
+check(page.errors.length === 0, `models view: no console error ${page.errors.join(' | ')}`);
 // ABR: the per-chunk chart draws throughput, bitrate and buffer with one point per chunk of
 // the chosen (trace, algorithm) in the CSV.
 await load(page, '/ui/abr');

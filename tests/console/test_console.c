@@ -51,6 +51,14 @@ static int write_reports(const char *models, const char *tmp)
                    "%s xp analyze %s/xp.csv --metric watch --metric clicks --control A --json > %s/xp_demo.json; }",
                    models, tmp, bin, tmp, models))
         return -1;
+    /* A reliability diagram in the format of `marquee eval --reliability` (method,bin,count,
+     * mean_predicted,observed_rate; an empty bin is nan): the console draws what the file says. */
+    if (mq_test_sh("test -s %s/ranker_reliability.csv || awk 'BEGIN{print \"method,bin,count,mean_predicted,observed_rate\"; "
+                   "split(\"raw platt isotonic\", m, \" \"); for(k=1;k<=3;k++) for(i=0;i<15;i++){ "
+                   "if(k==1 && i==14){print m[k] \",\" i \",0,nan,nan\"; continue} p=(i+0.5)/30; "
+                   "printf \"%%s,%%d,%%d,%%.6f,%%.6f\\n\", m[k], i, 100+i, p, p*(k==1?1.4:1)+0.002*k}}' > %s/ranker_reliability.csv",
+                   models, models))
+        return -1;
     return 0;
 }
 
@@ -118,7 +126,7 @@ MQ_TEST(console_browser_views_play_screenshots)
     ok |= head(tmp, port, "/assets/nope.js", "");
     ok |= mq_test_sh("grep -q '^HTTP/1.1 404' %s/h.txt", tmp);
     ok |= mq_test_sh("curl -s http://127.0.0.1:%d/v1/reports | python3 -c \"import json,sys; d=json.load(sys.stdin); "
-                     "k=sorted(r['kind'] for r in d['reports']); sys.exit(0 if k==['abr','abr_chunks','eval','xp'] else 1)\"", port);
+                     "k=sorted(r['kind'] for r in d['reports']); sys.exit(0 if k==['abr','abr_chunks','eval','reliability','xp'] else 1)\"", port);
     /* the operator's actions need the key (401), name a real variant (404), never the control (400) */
     ok |= mq_test_sh("curl -s -o /dev/null -w '%%{http_code}' -X POST http://127.0.0.1:%d/v1/experiments/rows_test/variants/B/stop "
                      "| grep -q 401", port);

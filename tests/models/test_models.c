@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- datasets ---------------------------------------------------------------------------- */
@@ -981,5 +982,43 @@ MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
     free(tp);
     free(sorted);
     mq_model_destroy(m);
+    mq_dataset_destroy(d);
+}
+
+/* What a model was trained on is recorded by mq_model_train for every kind, saved with it and
+ * read back; a model without the record (an artifact from before it) says MQ_ENOTFOUND. */
+MQ_TEST(models_train_info_recorded_and_saved)
+{
+    mq_dataset *d = synth(300, 120, 3);
+    ASSERT(d);
+    mq_err err;
+    long long now = (long long)time(NULL);
+    /* one top-level record for every kind (mq_model_train); three cheap ones, hybrid with subs */
+    static const char *const kinds[] = {"pop", "ials", "hybrid"};
+    for (size_t k = 0; k < 3; k++) {
+        mq_model *m = train(kinds[k], d, NULL, 0, 2, 5, &err);
+        if (!m) MQ_FAIL_("train %s: %s", kinds[k], err.msg);
+        mq_model_train_info a, b;
+        ASSERT_INT_EQ(mq_model_train_info_get(m, &a), 0);
+        ASSERT_INT_EQ(a.n_members, d->n_members);
+        ASSERT_INT_EQ(a.n_titles, d->n_titles);
+        ASSERT_INT_EQ(a.n_interactions, d->nnz);
+        ASSERT(a.trained_at >= now - 5 && a.trained_at <= (long long)time(NULL) + 1);
+        ASSERT(a.train_seconds >= 0 && a.train_seconds < 600);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.mqm", mq_test_tmpdir(), kinds[k]);
+        ASSERT_OK(mq_model_save(m, path, &err), &err);
+        mq_model *l = NULL;
+        ASSERT_OK(mq_model_load(path, &l, &err), &err);
+        ASSERT_INT_EQ(mq_model_train_info_get(l, &b), 0);
+        ASSERT(memcmp(&a, &b, sizeof a) == 0);
+        mq_model_destroy(l);
+        mq_model_destroy(m);
+    }
+    mq_model *bare;
+    ASSERT_OK(mq__model_new("pop", NULL, &bare, &err), &err);
+    mq_model_train_info c;
+    ASSERT_INT_EQ(mq_model_train_info_get(bare, &c), MQ_ENOTFOUND);
+    mq_model_destroy(bare);
     mq_dataset_destroy(d);
 }
