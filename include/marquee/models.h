@@ -105,6 +105,13 @@ int mq_model_recommend_member(const mq_model *m, const mq_dataset *pos, const mq
  * their contributions; returns the count written (<= max). */
 int mq_model_explain(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
                      int32_t t, int max, int32_t *out_titles, float *out_weights, mq_err *err);
+/* mq_model_explain for n_t titles ts at once, sharing the per-history work (iALS factors the
+ * member's system once instead of once per title): title i's count in out_n[i] (<= max), its
+ * titles and weights in out_titles / out_weights [i * max ...]. The same explanations as
+ * mq_model_explain up to float rounding. Returns 0 or a negative MQ_E* (as mq_model_explain). */
+int mq_model_explain_many(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                          const int32_t *ts, int n_t, int max, int32_t *out_titles, float *out_weights,
+                          int *out_n, mq_err *err);
 
 /* Titles most similar to title t (itemknn/ease weights, ials/content cosine); count written. */
 int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,

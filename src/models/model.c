@@ -554,6 +554,58 @@ done:
     return rc;
 }
 
+int mq_model_explain_many(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                          const int32_t *ts, int n_t, int max, int32_t *out_titles, float *out_weights,
+                          int *out_n, mq_err *err)
+{
+    int rc = check_hist(m, hist, n_hist, err);
+    if (rc) return rc;
+    for (int i = 0; i < n_t; i++) {
+        out_n[i] = 0;
+        if (ts[i] < 0 || ts[i] >= m->n_titles)
+            return mq__err_set(err, MQ_EINVAL, "explain: title index %d outside [0, %d)", ts[i], m->n_titles);
+    }
+    if (!m->ops->contrib)
+        return mq__err_set(err, MQ_EUNSUP, "explain: model '%s' does not use the history "
+                           "title by title", m->kind);
+    if (n_hist == 0 || max <= 0 || n_t <= 0) return 0;
+    if (!m->ops->contrib_many) {
+        for (int i = 0; i < n_t; i++) {
+            int c = mq_model_explain(m, hist, hist_val, n_hist, ts[i], max, out_titles + (size_t)i * max,
+                                     out_weights + (size_t)i * max, err);
+            if (c < 0) return c;
+            out_n[i] = c;
+        }
+        return 0;
+    }
+    int k = MQ_MIN(max, n_hist);
+    float *w = malloc((size_t)n_t * n_hist * sizeof *w), *val = malloc((size_t)k * sizeof *val);
+    int32_t *pos = malloc((size_t)k * sizeof *pos);
+    if (!w || !pos || !val) {
+        rc = mq__err_set(err, MQ_ENOMEM, "explain: out of memory");
+        goto done;
+    }
+    rc = m->ops->contrib_many(m, hist, hist_val, n_hist, ts, n_t, w, err);
+    if (rc) goto done;
+    for (int i = 0; i < n_t; i++) {
+        float *wi = w + (size_t)i * n_hist;
+        /* strongest contributions first; only positive ones explain (as mq_model_explain) */
+        for (int h = 0; h < n_hist; h++)
+            if (!(wi[h] > 0)) wi[h] = NAN;
+        int c = mq__topk(wi, n_hist, k, pos, val);
+        for (int j = 0; j < c; j++) {
+            out_titles[(size_t)i * max + j] = hist[pos[j]];
+            out_weights[(size_t)i * max + j] = val[j];
+        }
+        out_n[i] = c;
+    }
+done:
+    free(w);
+    free(pos);
+    free(val);
+    return rc;
+}
+
 bool mq_model_has_similar(const mq_model *m) { return m->ops->similar != NULL; }
 
 int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,

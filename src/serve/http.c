@@ -1235,18 +1235,26 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq_buf_json_str(&out, mversion, strlen(mversion));
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
+        /* the explanations of every listed title at once (one factorisation for ials) */
+        int32_t *why_all = NULL;
+        float *whyw_all = NULL;
+        int *why_n = NULL;
+        if (!cold && explain && got > 0) {
+            why_all = malloc((size_t)got * 3 * sizeof *why_all);
+            whyw_all = malloc((size_t)got * 3 * sizeof *whyw_all);
+            why_n = calloc((size_t)got, sizeof *why_n);
+            if (why_all && whyw_all && why_n &&
+                mq_model_explain_many(model, r->hidx, NULL, n_pos, top, got, 3, why_all, whyw_all, why_n, NULL) < 0)
+                memset(why_n, 0, (size_t)got * sizeof *why_n);
+        }
         for (int i = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
-            int32_t why_t[3];
-            float why_w[3];
-            int nw = 0;
-            if (!cold && explain) {
-                nw = mq_model_explain(model, r->hidx, NULL, n_pos, top[i], 3, why_t, why_w, NULL);
-                if (nw < 0) nw = 0;
-            }
+            const int32_t *why_t = why_all ? why_all + (size_t)i * 3 : NULL;
+            const float *why_w = whyw_all ? whyw_all + (size_t)i * 3 : NULL;
+            int nw = why_n ? why_n[i] : 0;
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
             else if (nw > 0) {
                 const char *nm = b->pc.catalog && b->pc.catalog->names && b->pc.catalog->names[why_t[0]]
@@ -1270,6 +1278,9 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             mq_buf_putc(&out, '}');
         }
         mq_buf_puts(&out, "]}\n");
+        free(why_all);
+        free(whyw_all);
+        free(why_n);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
     free(top);
