@@ -70,10 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
-                                            "experiment_report", "other"};
+                                            "experiment_report", "experiment_timeline", "experiment_action",
+                                            "models", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -1267,18 +1268,26 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq_buf_json_str(&out, mversion, strlen(mversion));
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
+        /* the explanations of every listed title at once (one factorisation for ials) */
+        int32_t *why_all = NULL;
+        float *whyw_all = NULL;
+        int *why_n = NULL;
+        if (!cold && explain && got > 0) {
+            why_all = malloc((size_t)got * 3 * sizeof *why_all);
+            whyw_all = malloc((size_t)got * 3 * sizeof *whyw_all);
+            why_n = calloc((size_t)got, sizeof *why_n);
+            if (why_all && whyw_all && why_n &&
+                mq_model_explain_many(model, r->hidx, NULL, n_pos, top, got, 3, why_all, whyw_all, why_n, NULL) < 0)
+                memset(why_n, 0, (size_t)got * sizeof *why_n);
+        }
         for (int i = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
-            int32_t why_t[3];
-            float why_w[3];
-            int nw = 0;
-            if (!cold && explain) {
-                nw = mq_model_explain(model, r->hidx, NULL, n_pos, top[i], 3, why_t, why_w, NULL);
-                if (nw < 0) nw = 0;
-            }
+            const int32_t *why_t = why_all ? why_all + (size_t)i * 3 : NULL;
+            const float *why_w = whyw_all ? whyw_all + (size_t)i * 3 : NULL;
+            int nw = why_n ? why_n[i] : 0;
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
             else if (nw > 0) {
                 const char *nm = b->pc.catalog && b->pc.catalog->names && b->pc.catalog->names[why_t[0]]
@@ -1302,6 +1311,9 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             mq_buf_putc(&out, '}');
         }
         mq_buf_puts(&out, "]}\n");
+        free(why_all);
+        free(whyw_all);
+        free(why_n);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
     free(top);
@@ -1749,6 +1761,56 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
+/* GET /v1/experiments/{name}/timeline, POST .../variants/{v}/stop|advance (src/serve/xp_ops.c). */
+static enum MHD_Result h_xp_ops(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                             .finish_seconds = s->o.finish_seconds};
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_err err = {0, ""};
+    int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "experiments need the exposure log (--exposure-log full or summary)")
+           : cs->route == R_XP_TIMELINE
+           ? mq__xpo_timeline(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                              mq__xps_now(), &o, &err)
+           : mq__xpo_action(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"),
+                            mq__xps_now(), b->served, s->exlog, &o, &err);
+    bundle_release(b);
+    if (rc) {
+        mq_buf_release(&o);
+        return send_error(s, c, cs, err_status(rc), "%s", err.msg);
+    }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+/* GET /v1/models: the bundle's models (main, pop, trending, the treatments'), console.c writes each. */
+static enum MHD_Result h_models(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_buf_puts(&o, "{\"models\":[");
+    mq__console_model_json(&o, "main", b->version, b->main, drift_psi(&b->drift));
+    const struct { const char *role; const mq_model *m; } more[2] = {{"pop", b->pop}, {"trending", b->trend}};
+    for (int k = 0; k < 2; k++)
+        if (more[k].m && more[k].m != b->main) {
+            char v[200];
+            snprintf(v, sizeof v, "%s", mq_model_kind(more[k].m));
+            mq_buf_putc(&o, ',');
+            mq__console_model_json(&o, more[k].role, v, more[k].m, NAN);
+        }
+    for (int k = 0; k < b->n_alt; k++) {
+        mq_buf_putc(&o, ',');
+        mq__console_model_json(&o, b->alt[k].name, b->alt[k].version, b->alt[k].m, drift_psi(&b->alt[k].drift));
+    }
+    mq_buf_puts(&o, "]}\n");
+    bundle_release(b);
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
 static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     mq_buf o;
@@ -1933,6 +1995,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
         {"/v1/members/", "/recommendations", R_RECS, "member"},
         {"/v1/titles/", "/similar", R_SIMILAR, "title"},
         {"/v1/experiments/", "/report", R_XP_REPORT, "experiment"},
+        {"/v1/experiments/", "/timeline", R_XP_TIMELINE, "experiment"},
     };
     why[0] = 0;
     if (!strcmp(url, "/healthz")) return R_HEALTHZ;
@@ -1941,6 +2004,15 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
     if (!strcmp(url, "/v1/events")) return R_EVENTS;
     if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
     if (!strcmp(url, "/v1/experiments")) return R_XP;
+    if (!strcmp(url, "/v1/models")) return R_MODELS;
+    /* POST /v1/experiments/{name}/variants/{v}/stop|advance: the tail goes to xp_ops.c */
+    size_t ul = strlen(url);
+    if (!strncmp(url, "/v1/experiments/", 16) && strstr(url + 16, "/variants/") &&
+        ((ul > 21 && !strcmp(url + ul - 5, "/stop")) || (ul > 24 && !strcmp(url + ul - 8, "/advance")))) {
+        if (ul - 16 > MQ_ID_MAX) snprintf(why, cap, "experiment path of %zu bytes (at most %d)", ul - 16, MQ_ID_MAX);
+        else strcpy(cs->id, url + 16);
+        return R_XP_ACTION;
+    }
     for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++) {
         char w[200];
         int m = match_id(url, shaped[k].prefix, shaped[k].suffix, cs->id, w, sizeof w);
@@ -2007,7 +2079,7 @@ static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs,
         *ret = send_error(s, c, cs, 404, "no route for %s %s", m, u);
         return true;
     }
-    bool writes = route == R_EVENTS || route == R_RELOAD;
+    bool writes = route == R_EVENTS || route == R_RELOAD || route == R_XP_ACTION;
     if (writes ? !post : !get) {
         char m[80];
         mq__printable(method, strlen(method), m, sizeof m);
@@ -2128,6 +2200,8 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_SIMILAR: return h_similar(s, c, cs, cs->id);
     case R_EVENTS: return h_events(s, c, cs);
     case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, cs->route == R_XP ? NULL : cs->id);
+    case R_XP_TIMELINE: case R_XP_ACTION: return h_xp_ops(s, c, cs);
+    case R_MODELS: return h_models(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");
