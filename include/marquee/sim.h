@@ -104,11 +104,17 @@ typedef struct mq_sim_opts {
     int members, days;          /* population and simulated days */
     uint64_t seed;
     bool counterfactual;        /* also run every variant alone (the truth) */
-    int threads;                /* 0 = cores */
+    int threads;                /* 0 = cores; with server, also the connections in flight */
     const mq_log *log;          /* progress */
+    const char *server;         /* "http://HOST:PORT": the A/B run drives this `marquee serve`
+                                   (--clock event, --trending-refresh off, the experiments
+                                   file under out) over HTTP; NULL: in-process */
 } mq_sim_opts;
 
-/* Runs the simulation: writes under o->out experiments.json, units-<experiment>.csv (the A/B
+/* Runs the simulation. With o->server, the A/B run's pages come from that server and its
+ * events are POSTed to it (the logs are the server's; the counterfactual runs stay
+ * in-process); a server that goes away ends the run with MQ_EIO naming the count of members
+ * simulated in full. Otherwise it writes under o->out experiments.json, units-<experiment>.csv (the A/B
  * run's units), analyze-<experiment>.json, log/events and log/exposures (the A/B run's logs in
  * the server's formats), collect-<experiment>.csv (mq_xp_collect on them) and, with
  * counterfactual, truth.json (removed without it); *json (malloc'd, the caller frees) gets

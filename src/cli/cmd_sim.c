@@ -13,7 +13,7 @@
 static const char *usage_text =
     "usage: marquee sim --data DATA --models DIR --scenario FILE|NAME --out DIR\n"
     "                   [--experiments FILE] [--members 2000] [--days 14] [--seed 1]\n"
-    "                   [--counterfactual] [--threads N] [--json]\n"
+    "                   [--counterfactual] [--threads N] [--server URL] [--json]\n"
     "Simulated members with known tastes visit homepages built by the library's page builder,\n"
     "play, abandon, come back or churn. Writes DIR/units-<experiment>.csv (the A/B run's units),\n"
     "DIR/analyze-<experiment>.json (marquee xp analyze on them), DIR/log/{events,exposures} (the\n"
@@ -21,7 +21,10 @@ static const char *usage_text =
     "and, with --counterfactual,\n"
     "DIR/truth.json (each variant alone, common random numbers). --scenario NAME reads\n"
     "scenarios/NAME.json; --experiments overrides the scenario's experiments. Models missing\n"
-    "from --models are trained from the scenario. See docs/sim.md.\n";
+    "from --models are trained from the scenario. --server http://HOST:PORT: the A/B run's\n"
+    "pages and events go over HTTP to a `marquee serve --clock event --trending-refresh off\n"
+    "--experiments DIR/experiments.json` of the same --models and --data (its logs are the\n"
+    "server's; --threads connections in flight). See docs/sim.md.\n";
 
 enum { O_DATA = MQ_CLI_OPT, O_MODELS, O_EXPS, O_SCEN, O_MEMBERS, O_DAYS, O_SEED, O_OUT, O_CF,
        O_THREADS, O_JSON, O_SERVER };
@@ -107,7 +110,10 @@ int mq_cli_sim(int argc, char **argv)
             break;
         case O_CF: o.counterfactual = true; break;
         case O_JSON: json = true; break;
-        case O_SERVER: return mq_cli_usage_error(cmd, "--server: the HTTP mode is not built yet; run in-process (docs/sim.md)");
+        case O_SERVER:
+            if (strncmp(v, "http://", 7)) return mq_cli_usage_error(cmd, "--server: '%s' is not an http:// URL", v);
+            o.server = v;
+            break;
         default: return mq_cli_bad_option(cmd, argv, sim_opts);
         }
     }

@@ -80,9 +80,14 @@ static int poisson(mq_rng *r, double lambda)
 
 /* ---- world ---- */
 
+/* A title's similar list, as the server keeps it (http.c: the model's best SIM_N with their
+ * scores), so a page built here is the page the server builds. */
+#define SIM_N 200
+typedef struct simlist { int n; int32_t t[SIM_N]; float s[SIM_N]; } simlist;
+
 typedef struct simcache {
     const mq_model *m;
-    _Atomic(int32_t *) *list;   /* [n_titles]: [n, t1..tn] once computed */
+    _Atomic(simlist *) *list;   /* [n_titles], each computed on first use */
     int32_t n_titles;
 } simcache;
 
@@ -133,21 +138,19 @@ static int sim_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 {
     simcache *c = user;
     if (t < 0 || t >= c->n_titles) return 0;
-    int32_t *l = atomic_load_explicit(&c->list[t], memory_order_acquire);
+    simlist *l = atomic_load_explicit(&c->list[t], memory_order_acquire);
     if (!l) {
-        int32_t tmp[64];
-        float sc[64];
-        int k = mq_model_similar(c->m, t, 64, tmp, sc, NULL);
-        if (k < 0) k = 0;
-        l = malloc((size_t)(k + 1) * sizeof *l);
-        if (!l) return 0;
-        l[0] = k;
-        memcpy(l + 1, tmp, (size_t)k * sizeof *l);
-        int32_t *expect = NULL;
-        if (!atomic_compare_exchange_strong(&c->list[t], &expect, l)) { free(l); l = expect; }
+        simlist *nl = malloc(sizeof *nl);
+        if (!nl) return 0;
+        int got = mq_model_similar(c->m, t, SIM_N, nl->t, nl->s, NULL);
+        nl->n = got > 0 ? got : 0;
+        simlist *expect = NULL;
+        if (atomic_compare_exchange_strong(&c->list[t], &expect, nl)) l = nl;
+        else { free(nl); l = expect; }
     }
-    int k = MQ_MIN(n, l[0]);
-    for (int i = 0; i < k; i++) { out[i] = l[1 + i]; score[i] = 1.0f - 0.001f * (float)i; }
+    int k = MQ_MIN(n, l->n);
+    memcpy(out, l->t, (size_t)k * sizeof *out);
+    memcpy(score, l->s, (size_t)k * sizeof *score);
     return k;
 }
 
@@ -311,7 +314,7 @@ static int build_truth(world *w, mq_err *err)
         snprintf(m->id, sizeof m->id, "sim%d", i);
         for (int e2 = 0; e2 < w->n_exps; e2++) {
             mq_xp_assignment a;
-            mq_xp_assign(&w->xps.xp.exps[e2], m->id, 0, &a);
+            mq_xp_assign(&w->xps.xp.exps[e2], m->id, MQ_MAX(w->xps.xp.exps[e2].start, 0), &a);
             m->eligible[e2] = a.in_experiment;
         }
     }
@@ -338,14 +341,26 @@ typedef struct scratch {
     float *scores;
     int32_t *hidx;
     mq_page_hist *hist;
+    uint8_t *mark;              /* [n_titles] history de-duplication, all 0 between visits */
     mq_member_state st;
-    mq_event ev[64];            /* a visit's events waiting for one log append */
+    mq_event ev[64];            /* a visit's events waiting for one log append or POST */
     int n_ev;
     mq_buf rec;                 /* an exposure record */
     const char *titles[50 * 100];
     mq_err err;
     long long pages, events;
     double page_seconds;
+    /* the page being examined (built here, or read from the server's answer) */
+    int n_rows;
+    const char *row_id[50];
+    int row_first[50], row_n[50];
+    int32_t vt[50 * 100];
+    char page_id[MQ_PAGE_ID_MAX + 1];
+    /* --server: this thread's connection, a request body and an answer */
+    mq__sim_http http;
+    bool has_http;
+    mq_buf body, resp;
+    char row_buf[50][MQ_ROW_ID_MAX + 1];
 } scratch;
 
 typedef struct run {
@@ -354,9 +369,11 @@ typedef struct run {
     unit *units;                    /* [members x n_exps] */
     scratch *sc;                    /* [threads] */
     _Atomic int failed;
+    atomic_int done;                /* members simulated in full */
     mq_err err;
     mq_evlog *evlog;                /* the A/B run's logs (NULL in counterfactual runs) */
     mq__exlog *exlog;
+    bool http;                      /* the A/B run through --server */
 } run;
 
 static double affinity(const world *w, int i, int32_t t)
@@ -365,18 +382,21 @@ static double affinity(const world *w, int i, int32_t t)
     return mq__sim_affinity(w->P, z, w->quality[t], mq__sim_pair_noise(w->m[i].seed, t));
 }
 
-/* The member's history as the page builder sees it (as the server's gather_history does for a
- * member with no training data). Returns n_hist; *n_pos titles fed to the model. */
+/* The member's history as the page builder sees it: the server's gather_history for a member
+ * with no training data (titles de-duplicated, a thumb down weighs -1, a rating under 2.5
+ * weighs 0.1). Returns n_hist; *n_pos titles fed to the model. */
 static int history(const world *w, scratch *s, int *n_pos)
 {
     int m = 0, p = 0;
     for (int i = 0; i < s->st.n; i++) {
         const mq_recent *e = &s->st.recent[i];
         int32_t t = mq_model_title_index(w->models[0], e->title);
-        if (t < 0) continue;
+        if (t < 0 || s->mark[t]) continue;
+        s->mark[t] = 1;
         float wt = e->thumb == 2 ? -1.0f : e->rating > 0 && e->rating < 2.5f ? 0.1f : 1.0f;
         s->hist[m++] = (mq_page_hist){t, e->time, e->seconds, wt, e->finished != 0, e->seconds > 0 && !e->finished};
     }
+    for (int i = 0; i < m; i++) s->mark[s->hist[i].title] = 0;
     for (int i = 0; i < m; i++)
         if (s->hist[i].weight > 0) s->hidx[p++] = s->hist[i].title;
     *n_pos = p;
@@ -385,11 +405,61 @@ static int history(const world *w, scratch *s, int *n_pos)
 
 typedef struct daystat { int finished, abandoned, browse; } daystat;
 
-static int flush_events(run *R, scratch *s);
+/* POSTs the queued events to the server as one /v1/events request. */
+static int post_events(run *R, scratch *s)
+{
+    mq_buf *b = &s->body;
+    mq_buf_reset(b);
+    mq_buf_putc(b, '[');
+    for (int k = 0; k < s->n_ev; k++) {
+        const mq_event *e = &s->ev[k];
+        mq_buf_puts(b, k ? ",{\"member\":" : "{\"member\":");
+        mq_buf_json_str(b, e->member, strlen(e->member));
+        mq_buf_puts(b, ",\"title\":");
+        mq_buf_json_str(b, e->title, strlen(e->title));
+        /* %.9g: the float value reads back bit for bit */
+        mq_buf_printf(b, ",\"event\":\"%s\",\"value\":%.9g,\"timestamp\":%lld", mq_event_name(e->kind), (double)e->value,
+                      (long long)e->time);
+        if (e->page_id[0]) {
+            mq_buf_puts(b, ",\"page_id\":");
+            mq_buf_json_str(b, e->page_id, strlen(e->page_id));
+            mq_buf_puts(b, ",\"row\":");
+            mq_buf_json_str(b, e->row, strlen(e->row));
+        }
+        if (e->has_position) mq_buf_printf(b, ",\"position\":%d", (int)e->position);
+        mq_buf_putc(b, '}');
+    }
+    mq_buf_putc(b, ']');
+    if (b->oom) return mq__err_set(&s->err, MQ_ENOMEM, "out of memory");
+    int status;
+    int rc = mq__sim_http_request(&s->http, "POST", "/v1/events", b->p, b->len, &status, &s->resp, &s->err);
+    if (rc) return rc;
+    if (status / 100 != 2)
+        return mq__err_set(&s->err, MQ_EIO, "sim: the server answered POST /v1/events with %d: %.300s", status, s->resp.p);
+    return 0;
+}
+
+/* Appends the queued events to the event log, or POSTs them (one request per visit). */
+static int flush_events(run *R, scratch *s)
+{
+    int rc = 0;
+    if (s->n_ev > 0) {
+        if (R->http) rc = post_events(R, s);
+        else if (R->evlog) rc = mq_evlog_append(R->evlog, s->ev, s->n_ev, NULL, &s->err);
+    }
+    s->n_ev = 0;
+    return rc;
+}
+
+static int queue_event(run *R, scratch *s, const mq_event *ev)
+{
+    if (!R->evlog && !R->http) return 0;
+    s->ev[s->n_ev++] = *ev;
+    return s->n_ev == (int)(sizeof s->ev / sizeof s->ev[0]) ? flush_events(R, s) : 0;
+}
 
 /* Folds one event into the member's state and queues it for the log. */
-static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, int kind, float value,
-                 const char *page_id, const char *row, int pos)
+static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, int kind, float value, int row, int pos)
 {
     mq_event ev;
     memset(&ev, 0, sizeof ev);
@@ -398,24 +468,13 @@ static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, 
     ev.time = now;
     ev.kind = kind;
     ev.value = value;
-    snprintf(ev.page_id, sizeof ev.page_id, "%s", page_id);
-    snprintf(ev.row, sizeof ev.row, "%s", row);
+    snprintf(ev.page_id, sizeof ev.page_id, "%s", s->page_id);
+    snprintf(ev.row, sizeof ev.row, "%s", s->row_id[row]);
     ev.has_position = true;
     ev.position = pos;
     mq_member_state_apply(&s->st, &ev, R->w->P->runtime_seconds);
     s->events++;
-    if (!R->evlog) return 0;
-    s->ev[s->n_ev++] = ev;
-    return s->n_ev == (int)(sizeof s->ev / sizeof s->ev[0]) ? flush_events(R, s) : 0;
-}
-
-/* Appends the visit's events to the event log (one append per visit). */
-static int flush_events(run *R, scratch *s)
-{
-    int rc = 0;
-    if (R->evlog && s->n_ev > 0) rc = mq_evlog_append(R->evlog, s->ev, s->n_ev, NULL, &s->err);
-    s->n_ev = 0;
-    return rc;
+    return queue_event(R, s, &ev);
 }
 
 /* Writes the page's exposure record, as the server's homepage handler does. */
@@ -449,48 +508,93 @@ static int log_exposure(run *R, scratch *s, const mq__xps_result *xr, const mq_p
     return rc;
 }
 
-/* One visit: returns 0 or an error code (the run stops). */
-static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, daystat *ds, unit *u)
+static const char *const device_names[] = {"web", "tv", "mobile"};
+
+/* --server: GETs the member's homepage at the simulated time and reads its page id, rows and
+ * titles into s; the server's assignment must be the simulator's (the same experiments file). */
+static int fetch_page(run *R, scratch *s, int i, long long now, const mq__xps_result *xr)
 {
     world *w = R->w;
-    const mq_sim_params *P = w->P;
     const member *mb = &w->m[i];
-    char force[200] = "", why[300];
-    if (R->force_exp >= 0 && mb->eligible[R->force_exp])
-        snprintf(force, sizeof force, "%s:%s", w->xps.xp.exps[R->force_exp].name,
-                 w->xps.xp.exps[R->force_exp].variants[R->force_variant]);
-    mq__xps_result xr;
-    bool pre = day < P->pre_days;   /* before the experiments start: the default page */
-    if (mq__xps_assign(w->has_xps && !pre ? &w->xps : NULL, mb->id, now, pre ? NULL : force, NULL, &xr, why, sizeof why))
-        return mq__err_set(&s->err, MQ_EINVAL, "sim: %s", why);
+    char path[512];
+    snprintf(path, sizeof path, "/v1/members/%s/homepage?device=%s&hour=%d&time=%lld", mb->id, device_names[mb->device],
+             mb->hour, now);
+    int status;
+    int rc = mq__sim_http_request(&s->http, "GET", path, NULL, 0, &status, &s->resp, &s->err);
+    if (rc) return rc;
+    if (status != 200) return mq__err_set(&s->err, MQ_EIO, "sim: the server answered GET %s with %d: %.300s", path, status, s->resp.p);
+    cJSON *doc = cJSON_ParseWithLength(s->resp.p, s->resp.len);
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(doc, "page_id"), *rows = cJSON_GetObjectItemCaseSensitive(doc, "rows"),
+                *xps = cJSON_GetObjectItemCaseSensitive(doc, "experiments");
+    if (!cJSON_IsString(pid) || !cJSON_IsArray(rows) || strlen(pid->valuestring) > MQ_PAGE_ID_MAX) {
+        cJSON_Delete(doc);
+        return mq__err_set(&s->err, MQ_EIO, "sim: GET %s: the answer is not a homepage (no page_id or rows)", path);
+    }
+    snprintf(s->page_id, sizeof s->page_id, "%s", pid->valuestring);
+    /* the server's variants against the simulator's own assignment */
+    int k = 0;
+    for (const cJSON *x = xps ? xps->child : NULL; x && !rc; x = x->next, k++) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(x, "name"), *v = cJSON_GetObjectItemCaseSensitive(x, "variant");
+        const mq_xp_experiment *xe = k < xr->n ? &w->xps.xp.exps[xr->p[k].exp] : NULL;
+        if (!xe || !cJSON_IsString(nm) || !cJSON_IsString(v) || strcmp(nm->valuestring, xe->name) ||
+            strcmp(v->valuestring, xe->variants[xr->p[k].variant]) ||
+            (cJSON_GetObjectItemCaseSensitive(x, "served") != NULL) != xr->p[k].served_default)
+            rc = mq__err_set(&s->err, MQ_EINVAL, "sim: the server's experiments are not the simulator's (member %s at %lld: "
+                             "the server says %s=%s): start it with --experiments %s/experiments.json --clock event",
+                             mb->id, now, cJSON_IsString(nm) ? nm->valuestring : "?", cJSON_IsString(v) ? v->valuestring : "?",
+                             w->o->out);
+    }
+    if (!rc && k != xr->n)
+        rc = mq__err_set(&s->err, MQ_EINVAL, "sim: the server assigned %s to %d experiments, the simulator to %d: start it "
+                         "with --experiments %s/experiments.json --clock event", mb->id, k, xr->n, w->o->out);
+    s->n_rows = 0;
+    int nt = 0;
+    for (const cJSON *r = rows->child; r && !rc && s->n_rows < 50; r = r->next) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id"), *ts = cJSON_GetObjectItemCaseSensitive(r, "titles");
+        if (!cJSON_IsString(id) || !cJSON_IsArray(ts) || strlen(id->valuestring) > MQ_ROW_ID_MAX) {
+            rc = mq__err_set(&s->err, MQ_EIO, "sim: GET %s: row %d has no id or titles", path, s->n_rows);
+            break;
+        }
+        int ro = s->n_rows++;
+        snprintf(s->row_buf[ro], sizeof s->row_buf[ro], "%s", id->valuestring);
+        s->row_id[ro] = s->row_buf[ro];
+        s->row_first[ro] = nt;
+        s->row_n[ro] = 0;
+        for (const cJSON *t = ts->child; t && s->row_n[ro] < 100; t = t->next) {
+            const cJSON *tid = cJSON_GetObjectItemCaseSensitive(t, "id");
+            int32_t ti = cJSON_IsString(tid) ? mq_model_title_index(w->models[0], tid->valuestring) : -1;
+            if (ti < 0) {
+                rc = mq__err_set(&s->err, MQ_EINVAL, "sim: GET %s: title '%.100s' is not in the simulator's models: serve "
+                                 "the same --models", path, cJSON_IsString(tid) ? tid->valuestring : "?");
+                break;
+            }
+            s->vt[nt++] = ti;
+            s->row_n[ro]++;
+        }
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* Builds the page in-process (the server's steps: history, scores, mq_page_build) into s. */
+static int build_page(run *R, scratch *s, int i, int day, int v_no, long long now, const mq__xps_result *xr)
+{
+    world *w = R->w;
+    const member *mb = &w->m[i];
     static const int drows[] = {12, 10, 8}, dper[] = {20, 15, 10};
     int rows = drows[mb->device], per = dper[mb->device];
     double mmr = 0.7;
-    if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
-    if (xr.t.set & (1u << MQ__XT_PER_ROW)) per = xr.t.per_row;
-    if (xr.t.set & (1u << MQ__XT_MMR)) mmr = xr.t.mmr;
+    if (xr->t.set & (1u << MQ__XT_ROWS)) rows = xr->t.rows;
+    if (xr->t.set & (1u << MQ__XT_PER_ROW)) per = xr->t.per_row;
+    if (xr->t.set & (1u << MQ__XT_MMR)) mmr = xr->t.mmr;
     int slot = 0;
-    if (xr.t.set & (1u << MQ__XT_MODEL)) {
-        slot = strcmp(xr.t.model, "main") ? model_slot(w, xr.t.model) : 0;
-        if (slot < 0) return mq__err_set(&s->err, MQ_EINVAL, "sim: treatment model '%s' not loaded", xr.t.model);
-    }
-    double clickbait = 0, novelty = 0;
-    for (int k = 0; k < xr.n; k++) {
-        int e = xr.p[k].exp, v = xr.p[k].variant;
-        if (e >= MQ_SIM_MAX_EXPS || v >= MQ_SIM_MAX_VARIANTS || xr.p[k].served_default) continue;
-        unit *un = &u[e];
-        if (!un->exposed) { un->exposed = true; un->variant = v; un->first = now; }
-        un->pages++;
-        clickbait += w->vtreat[e][v].clickbait;
-        if (w->vchanged[e][v]) {
-            double boost = w->vtreat[e][v].novelty >= 0 ? w->vtreat[e][v].novelty : P->novelty_boost;
-            double age = (double)(now - un->first) / DAY;
-            novelty += boost * exp(-age / P->novelty_days);
-        }
+    if (xr->t.set & (1u << MQ__XT_MODEL)) {
+        slot = strcmp(xr->t.model, "main") ? model_slot(w, xr->t.model) : 0;
+        if (slot < 0) return mq__err_set(&s->err, MQ_EINVAL, "sim: treatment model '%s' not loaded", xr->t.model);
     }
     int n_pos, n_hist = history(w, s, &n_pos);
     mq_page_req req = {rows, per, mmr, -1, NULL, 0, mb->hour, mb->device, NULL,
-                       xr.t.set & (1u << MQ__XT_ROW_PRIORS) ? xr.t.row_prior : NULL};
+                       xr->t.set & (1u << MQ__XT_ROW_PRIORS) ? xr->t.row_prior : NULL};
     double t0 = mq_now();
     const float *scores = NULL;
     float cut;
@@ -508,20 +612,60 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
     if (!rc) rc = mq_page_build(s->ctx, &pc, scores, s->hist, n_hist, &req, &page, &s->err);
     if (rc) return rc;
     s->page_seconds += mq_now() - t0;
+    snprintf(s->page_id, sizeof s->page_id, "sim-%08x-%04x-%02x", (unsigned)i, (unsigned)day, (unsigned)v_no);
+    if (R->exlog && (rc = log_exposure(R, s, xr, page, mb->id, s->page_id, w->model_names[slot], now))) return rc;
+    s->n_rows = MQ_MIN(page->n_rows, 50);
+    int nt = 0;
+    for (int r = 0; r < s->n_rows; r++) {
+        s->row_id[r] = page->rows[r].id;
+        s->row_first[r] = nt;
+        s->row_n[r] = MQ_MIN(page->rows[r].n, 100);
+        for (int j = 0; j < s->row_n[r]; j++) s->vt[nt++] = page->titles[page->rows[r].first + j];
+    }
+    return 0;
+}
+
+/* One visit: returns 0 or an error code (the run stops). */
+static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, daystat *ds, unit *u)
+{
+    world *w = R->w;
+    const mq_sim_params *P = w->P;
+    const member *mb = &w->m[i];
+    char force[200] = "", why[300];
+    if (R->force_exp >= 0 && mb->eligible[R->force_exp])
+        snprintf(force, sizeof force, "%s:%s", w->xps.xp.exps[R->force_exp].name,
+                 w->xps.xp.exps[R->force_exp].variants[R->force_variant]);
+    mq__xps_result xr;
+    /* before the experiments start (their "start", after the pre-period): the default page */
+    bool pre = day < P->pre_days;
+    if (mq__xps_assign(w->has_xps ? &w->xps : NULL, mb->id, now, pre ? NULL : force, NULL, &xr, why, sizeof why))
+        return mq__err_set(&s->err, MQ_EINVAL, "sim: %s", why);
+    double clickbait = 0, novelty = 0;
+    for (int k = 0; k < xr.n; k++) {
+        int e = xr.p[k].exp, v = xr.p[k].variant;
+        if (e >= MQ_SIM_MAX_EXPS || v >= MQ_SIM_MAX_VARIANTS || xr.p[k].served_default) continue;
+        unit *un = &u[e];
+        if (!un->exposed) { un->exposed = true; un->variant = v; un->first = now; }
+        un->pages++;
+        clickbait += w->vtreat[e][v].clickbait;
+        if (w->vchanged[e][v]) {
+            double boost = w->vtreat[e][v].novelty >= 0 ? w->vtreat[e][v].novelty : P->novelty_boost;
+            double age = (double)(now - un->first) / DAY;
+            novelty += boost * exp(-age / P->novelty_days);
+        }
+    }
+    int rc = R->http ? fetch_page(R, s, i, now, &xr) : build_page(R, s, i, day, v_no, now, &xr);
+    if (rc) return rc;
     s->pages++;
-    char page_id[MQ_PAGE_ID_MAX + 1];
-    snprintf(page_id, sizeof page_id, "sim-%08x-%04x-%02x", (unsigned)i, (unsigned)day, (unsigned)v_no);
-    if (R->exlog && (rc = log_exposure(R, s, &xr, page, mb->id, page_id, w->model_names[slot], now))) return rc;
     mq_rng r;
     stream(&r, w->o->seed, (uint64_t)i, (uint64_t)day, (uint64_t)v_no + 1);
     bool played = false, leave = false;
     long long tnow = now;
-    for (int ro = 0; ro < page->n_rows && !leave; ro++) {
+    for (int ro = 0; ro < s->n_rows && !leave; ro++) {
         if (ro > 0 && mq_rng_uniform(&r) >= mb->row_pat) break;
-        const mq_page_row *row = &page->rows[ro];
-        for (int j = 0; j < row->n && !leave; j++) {
+        for (int j = 0; j < s->row_n[ro] && !leave; j++) {
             if (j > 0 && mq_rng_uniform(&r) >= mb->title_pat) break;
-            int32_t t = page->titles[row->first + j];
+            int32_t t = s->vt[s->row_first[ro] + j];
             double a = affinity(w, i, t);
             double pc_ = MQ_MIN(1.0, P->click_scale * a * (1 + novelty) + clickbait * (1 - a));
             double uc = mq_rng_uniform(&r), uf = mq_rng_uniform(&r), us = mq_rng_uniform(&r);
@@ -531,17 +675,17 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
             bool fin = uf < pow(a, P->finish_power);
             double secs = (float)(fin ? P->runtime_seconds : P->runtime_seconds * 0.5 * us);   /* as logged */
             tnow += 60;
-            if ((rc = emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, page_id, row->id, j))) return rc;
+            if ((rc = emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, ro, j))) return rc;
             for (int e = 0; e < w->n_exps; e++)
                 if (u[e].exposed) { u[e].plays++; u[e].seconds += secs; u[e].finishes += fin; }
                 else if (pre) { u[e].pre_plays++; u[e].pre_seconds += secs; }
             if (fin) {
                 ds->finished++;
-                if (ux < P->rate_prob && (rc = emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), page_id, row->id, j))) return rc;
-                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_UP, 1, page_id, row->id, j))) return rc;
+                if (ux < P->rate_prob && (rc = emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), ro, j))) return rc;
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_UP, 1, ro, j))) return rc;
             } else {
                 ds->abandoned++;
-                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_DOWN, 1, page_id, row->id, j))) return rc;
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_DOWN, 1, ro, j))) return rc;
             }
             tnow += (long long)secs;
             if (mq_rng_uniform(&r) >= (fin ? P->continue_after_play : P->continue_after_abandon)) leave = true;
@@ -558,8 +702,9 @@ static int member_run(run *R, scratch *s, int i)
     const member *mb = &w->m[i];
     unit *u = &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)];
     memset(&s->st, 0, sizeof s->st);
-    /* the source member's history from the data, as finished plays before day 0 (not counted
-     * as events of the simulation: the member arrives with them) */
+    /* the source member's history from the data, as finished plays before day 0 (the member
+     * arrives with them: not counted as events of the simulation; the A/B run logs them, or
+     * POSTs them, so that the server's store holds the same history) */
     const mq_dataset *d = w->d;
     if (mb->src < d->n_members) {
         mq_event ev;
@@ -573,7 +718,11 @@ static int member_run(run *R, scratch *s, int i)
             ev.kind = MQ_EV_PLAY;
             ev.value = (float)P->runtime_seconds;
             mq_member_state_apply(&s->st, &ev, P->runtime_seconds);
+            int rc = queue_event(R, s, &ev);
+            if (rc) return rc;
         }
+        int rc = flush_events(R, s);
+        if (rc) return rc;
     }
     double sat = 0;
     int away = 0, last = -1;
@@ -622,30 +771,46 @@ static int run_range(void *ctx, int64_t b, int64_t e, int tid)
             if (atomic_compare_exchange_strong(&R->failed, &z, rc)) R->err = s->err;
             return 0;
         }
+        atomic_fetch_add(&R->done, 1);
     }
     return 0;
 }
 
-static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, unit **out_units,
-                   long long *pages, long long *events, double *seconds, double *page_seconds, mq_err *err)
+static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, bool http,
+                   unit **out_units, long long *pages, long long *events, double *seconds, double *page_seconds, mq_err *err)
 {
     int nth = mq__threads(w->o->threads);
-    run R = {.w = w, .force_exp = force_exp, .force_variant = force_variant, .evlog = evlog, .exlog = exlog};
+    run R = {.w = w, .force_exp = force_exp, .force_variant = force_variant, .evlog = evlog, .exlog = exlog, .http = http};
     R.units = calloc((size_t)w->o->members * MQ_MAX(w->n_exps, 1), sizeof *R.units);
     R.sc = calloc((size_t)nth, sizeof *R.sc);
     int rc = 0;
     if (!R.units || !R.sc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
     for (int t = 0; t < nth; t++) {
-        R.sc[t].ctx = mq_page_ctx_create();
-        mq_buf_init(&R.sc[t].rec);
-        R.sc[t].scores = malloc((size_t)w->n_titles * sizeof(float));
-        R.sc[t].hidx = malloc(MQ_STORE_RECENT * sizeof(int32_t));
-        R.sc[t].hist = malloc(MQ_STORE_RECENT * sizeof(mq_page_hist));
-        if (!R.sc[t].ctx || !R.sc[t].scores || !R.sc[t].hidx || !R.sc[t].hist) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+        scratch *s = &R.sc[t];
+        s->ctx = mq_page_ctx_create();
+        mq_buf_init(&s->rec);
+        mq_buf_init(&s->body);
+        mq_buf_init(&s->resp);
+        s->scores = malloc((size_t)w->n_titles * sizeof(float));
+        s->mark = calloc((size_t)MQ_MAX(w->n_titles, 1), 1);
+        s->hidx = malloc(MQ_STORE_RECENT * sizeof(int32_t));
+        s->hist = malloc(MQ_STORE_RECENT * sizeof(mq_page_hist));
+        if (!s->ctx || !s->scores || !s->mark || !s->hidx || !s->hist) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+        if (http) {
+            if ((rc = mq__sim_http_init(&s->http, w->o->server, err))) goto out;
+            s->has_http = true;
+        }
     }
     double t0 = mq_now();
     rc = mq__parallel_for(nth, w->o->members, 16, run_range, &R);
-    if (!rc && R.failed) { rc = R.failed; *err = R.err; }
+    if (!rc && R.failed) {
+        rc = R.failed;
+        *err = R.err;
+        if (http)
+            mq__err_set(err, rc, "sim: %d of %d members simulated in full, then the run stopped: %s (the server's logs "
+                        "hold their events, and the first events of the members that were in flight)", atomic_load(&R.done),
+                        w->o->members, strncmp(R.err.msg, "sim: ", 5) ? R.err.msg : R.err.msg + 5);
+    }
     else if (rc) mq__err_set(err, rc, "sim: could not start threads");
     *seconds = mq_now() - t0;
     *pages = *events = 0;
@@ -653,11 +818,16 @@ static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, 
     for (int t = 0; t < nth; t++) { *pages += R.sc[t].pages; *events += R.sc[t].events; *page_seconds += R.sc[t].page_seconds; }
 out:
     for (int t = 0; R.sc && t < nth; t++) {
-        mq_page_ctx_destroy(R.sc[t].ctx);
-        mq_buf_release(&R.sc[t].rec);
-        free(R.sc[t].scores);
-        free(R.sc[t].hidx);
-        free(R.sc[t].hist);
+        scratch *s = &R.sc[t];
+        mq_page_ctx_destroy(s->ctx);
+        mq_buf_release(&s->rec);
+        mq_buf_release(&s->body);
+        mq_buf_release(&s->resp);
+        if (s->has_http) mq__sim_http_release(&s->http);
+        free(s->scores);
+        free(s->mark);
+        free(s->hidx);
+        free(s->hist);
     }
     free(R.sc);
     if (rc) { free(R.units); R.units = NULL; }
@@ -666,6 +836,37 @@ out:
 }
 
 /* ---- setup ---- */
+
+/* The pre-period as the server sees it: every experiment of the file without a "start" gets
+ * start = the first day after the pre-period, so the server (and the in-process assignment)
+ * serve the default page before it. */
+static int start_after_pre(const char *path, long long start, mq_err *err)
+{
+    const void *data;
+    size_t len;
+    int rc = mq__file_map(path, &data, &len, err);
+    if (rc) return rc;
+    cJSON *root = cJSON_ParseWithLength(data, len);
+    mq__file_unmap(data, len);
+    const cJSON *xs = cJSON_GetObjectItemCaseSensitive(root, "experiments");
+    if (!cJSON_IsArray(xs)) {
+        cJSON_Delete(root);
+        return mq__err_set(err, MQ_EFORMAT, "%s: expected {\"experiments\": [...]}", path);
+    }
+    bool changed = false;
+    for (cJSON *x = xs->child; x; x = x->next)
+        if (cJSON_IsObject(x) && !cJSON_GetObjectItemCaseSensitive(x, "start")) {
+            cJSON_AddNumberToObject(x, "start", (double)start);
+            changed = true;
+        }
+    char *text = changed ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!changed) return 0;
+    if (!text) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    rc = mq__write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
 
 static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
 {
@@ -693,6 +894,7 @@ static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
         if ((rc = mq__write_file_atomic(xpath, o->scenario->experiments_json, strlen(o->scenario->experiments_json), err))) return rc;
     }
     if (o->experiments || o->scenario->experiments_json) {
+        if (w->P->pre_days > 0 && (rc = start_after_pre(xpath, SIM_EPOCH + w->P->pre_days * DAY, err))) return rc;
         if ((rc = mq__xps_load(xpath, &w->xps, err))) return rc;
         w->has_xps = true;
         w->n_exps = w->xps.xp.n;
@@ -861,30 +1063,42 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
     if (rc) goto done;
     long long pages, events, tp = 0, te = 0;
     double secs, psecs;
-    mq__logf(o->log, "sim: A/B run: %d members, %d days", o->members, o->days);
-    /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
+    mq__logf(o->log, "sim: A/B run: %d members, %d days%s%s", o->members, o->days, o->server ? ", server " : "",
+             o->server ? o->server : "");
     char evdir[4200], exdir[4200];
     snprintf(evdir, sizeof evdir, "%s/log/events", o->out);
     snprintf(exdir, sizeof exdir, "%s/log/exposures", o->out);
     clear_dir(evdir);
     clear_dir(exdir);
-    mkdirs(evdir);
-    mkdirs(exdir);
-    mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
-    mq_evlog *evlog = NULL;
-    mq__exlog *exlog = NULL;
-    if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
-    if (w.has_xps && (rc = mq__exlog_open(exdir, 0, NULL, &exlog, err))) { mq_evlog_close(evlog); goto done; }
-    rc = run_all(&w, -1, -1, evlog, exlog, &ab, &pages, &events, &secs, &psecs, err);
-    mq_evlog_close(evlog);
-    mq__exlog_close(exlog);
-    if (rc) goto done;
-    /* the same units from the logs, by `xp collect` */
-    for (int e = 0; e < w.n_exps; e++) {
-        char cpath[4200];
-        snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
-        mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
-        if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
+    if (o->server) {
+        /* the logs are the server's (`marquee xp collect` reads them there): none here, and no
+         * earlier run's collected units beside these */
+        for (int e = 0; e < w.n_exps; e++) {
+            char cpath[4200];
+            snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
+            unlink(cpath);
+        }
+        if ((rc = run_all(&w, -1, -1, NULL, NULL, true, &ab, &pages, &events, &secs, &psecs, err))) goto done;
+    } else {
+        /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
+        mkdirs(evdir);
+        mkdirs(exdir);
+        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        mq_evlog *evlog = NULL;
+        mq__exlog *exlog = NULL;
+        if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
+        if (w.has_xps && (rc = mq__exlog_open(exdir, 0, NULL, &exlog, err))) { mq_evlog_close(evlog); goto done; }
+        rc = run_all(&w, -1, -1, evlog, exlog, false, &ab, &pages, &events, &secs, &psecs, err);
+        mq_evlog_close(evlog);
+        mq__exlog_close(exlog);
+        if (rc) goto done;
+        /* the same units from the logs, by `xp collect` */
+        for (int e = 0; e < w.n_exps; e++) {
+            char cpath[4200];
+            snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
+            mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
+            if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
+        }
     }
     mq__logf(o->log, "sim: A/B run: %lld pages, %lld events in %.2f s (%.0f pages/s)", pages, events, secs, pages / MQ_MAX(secs, 1e-9));
     tp += pages;
@@ -897,7 +1111,7 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         double mean[MQ_SIM_MAX_VARIANTS][N_METRICS] = {{0}};
         for (int v = 0; v < nv; v++) {
             unit *cu = NULL;
-            if ((rc = run_all(&w, e, v, NULL, NULL, &cu, &pages, &events, &secs, &psecs, err))) goto done;
+            if ((rc = run_all(&w, e, v, NULL, NULL, false, &cu, &pages, &events, &secs, &psecs, err))) goto done;
             mq__logf(o->log, "sim: counterfactual %s=%s: %lld pages in %.2f s", xe->name, xe->variants[v], pages, secs);
             long long n = 0;
             for (int i = 0; i < o->members; i++) {
@@ -968,7 +1182,7 @@ int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_e
     unit *u = NULL;
     long long pages = 0, events;
     double secs = 0, psecs = 0;
-    if (!rc) rc = run_all(&w, -1, -1, NULL, NULL, &u, &pages, &events, &secs, &psecs, err);
+    if (!rc) rc = run_all(&w, -1, -1, NULL, NULL, false, &u, &pages, &events, &secs, &psecs, err);
     free(u);
     if (!rc) {
         int nth = mq__threads(o->threads);

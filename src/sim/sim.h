@@ -18,6 +18,23 @@ double mq__sim_affinity(const mq_sim_params *p, double z, double quality, double
 /* A standard normal deviate determined by (seed, t): the per (member, title) noise. */
 double mq__sim_pair_noise(uint64_t seed, int32_t t);
 
+/* One keep-alive HTTP/1.1 connection to a `marquee serve` (sim_http.c; --server mode). Not
+ * thread-safe: one per simulator thread. */
+typedef struct mq__sim_http {
+    char host[256], port[8];
+    int fd;                     /* -1: not connected (the next request dials) */
+    mq_buf in;                  /* the bytes of the current answer */
+} mq__sim_http;
+
+/* Parses "http://HOST[:PORT][/]" (MQ_EINVAL naming the URL); connects on the first request. */
+int mq__sim_http_init(mq__sim_http *h, const char *url, mq_err *err);
+void mq__sim_http_release(mq__sim_http *h);
+/* Sends METHOD path (with a JSON body when body != NULL) and reads the answer: *status and the
+ * body in out (NUL-terminated). MQ_EIO "the server at ... went away (...)" when the connection
+ * fails at any point; the request is not retried. */
+int mq__sim_http_request(mq__sim_http *h, const char *method, const char *path, const char *body, size_t blen,
+                         int *status, mq_buf *out, mq_err *err);
+
 /* Checks every parameter's range; MQ_EFORMAT naming "where: field 'sim.NAME'". */
 int mq__sim_params_check(const mq_sim_params *p, const char *where, mq_err *err);
 

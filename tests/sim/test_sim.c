@@ -96,7 +96,7 @@ static cJSON *run_scenario(const char *name, int members, int days, uint64_t see
     snprintf(last_out, sizeof last_out, "%s", out);
     mq_sim_scenario sc;
     if ((*rc = mq_sim_scenario_load(path, &sc, err))) return NULL;
-    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, cf, threads, NULL};
+    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, cf, threads, NULL, NULL};
     char *json = NULL;
     *rc = mq_sim_run(&o, &json, err);
     mq_sim_scenario_release(&sc);
