@@ -1113,6 +1113,11 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
             unit *cu = NULL;
             if ((rc = run_all(&w, e, v, NULL, NULL, false, &cu, &pages, &events, &secs, &psecs, err))) goto done;
             mq__logf(o->log, "sim: counterfactual %s=%s: %lld pages in %.2f s", xe->name, xe->variants[v], pages, secs);
+            /* each unit under this variant alone: beside the A/B run's units, a unit's row here
+             * for its own variant is its A/B row unless the arms interfere (docs/sim.md) */
+            char cpath[4200];
+            snprintf(cpath, sizeof cpath, "%s/cf-%s-%s.csv", o->out, xe->name, xe->variants[v]);
+            if ((rc = write_units(&w, cu, e, cpath, err))) { free(cu); goto done; }
             long long n = 0;
             for (int i = 0; i < o->members; i++) {
                 const unit *u = &cu[(size_t)i * w.n_exps + e];
