@@ -122,6 +122,21 @@ typedef struct mq_sim_opts {
  * "estimate"}). */
 int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err);
 
+/* Offline against online (`marquee sim --offline-check`, docs/sim.md). models [n] (2..8):
+ * "NAME" (NAME.mqm in o->models, or a model of the scenario) or "NAME=KIND[:k=v,k=v...]"
+ * (trained into o->models when missing). Each model serves every member alone under common
+ * random numbers (online: per-member means of plays, play_seconds, active_days, retained;
+ * effect = against models[0]); the first model's run is the logged data: per member, the plays
+ * before day days - days/2 (arrival history included) are the fold-in and the titles first
+ * played from then on the targets of mq_eval_heldout for every model (offline: every metric of
+ * `marquee eval`). *json (malloc'd) gets {"members","days","cut_day","heldout_members",
+ * "metric","models":[{"name","kind","offline":{M:{"mean","se"}},"online":{M:{"mean",
+ * "effect"}}}],"kendall_tau"}: Kendall's tau-b between the offline metric (metric, default
+ * "ndcg@20") and the online play_seconds effect over the models. Writes o->out/offline-log
+ * (the first model's event log) and experiments.json. */
+int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n, const char *metric, char **json,
+                         mq_err *err);
+
 /* The speed benchmark's two rates, measured in one run over the same members and catalog:
  * pages per second of the page builder alone (scoring + mq_page_build for the members'
  * requests) and of the whole simulated visit. */

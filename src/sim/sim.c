@@ -1197,3 +1197,258 @@ int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_e
     world_release(&w);
     return rc;
 }
+
+/* ---- offline against online (--offline-check) ---- */
+
+typedef struct play_rec { int32_t m, t; int64_t time; } play_rec;
+typedef struct play_log { const world *w; play_rec *p; int64_t n, cap; int failed; } play_log;
+
+static int collect_plays(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    (void)first_seq;
+    play_log *L = user;
+    for (int i = 0; i < n; i++) {
+        if (ev[i].kind != MQ_EV_PLAY || strncmp(ev[i].member, "sim", 3)) continue;
+        int32_t t = mq_model_title_index(L->w->models[0], ev[i].title);
+        if (t < 0) continue;
+        if (L->n == L->cap) {
+            L->cap = L->cap ? 2 * L->cap : 65536;
+            play_rec *q = realloc(L->p, (size_t)L->cap * sizeof *q);
+            if (!q) return MQ_ENOMEM;
+            L->p = q;
+        }
+        L->p[L->n++] = (play_rec){(int32_t)atoi(ev[i].member + 3), t, ev[i].time};
+    }
+    return 0;
+}
+
+static int play_cmp(const void *a, const void *b)
+{
+    const play_rec *x = a, *y = b;
+    if (x->m != y->m) return x->m < y->m ? -1 : 1;
+    if (x->time != y->time) return x->time < y->time ? -1 : 1;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+static int i32_cmp(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int offline_score(void *user, const int32_t *hist, int n_hist, float *scores, mq_err *err)
+{
+    return mq_model_score(user, hist, NULL, n_hist, scores, err);
+}
+
+/* The held-out set of the first model's run: per member, the titles played before cut_time
+ * (the arrival history included) are the fold-in, those first played at or after it the
+ * targets. */
+static int build_heldout(const world *w, play_log *L, long long cut_time, mq_heldout *h, mq_err *err)
+{
+    int N = w->o->members;
+    qsort(L->p, (size_t)L->n, sizeof *L->p, play_cmp);
+    memset(h, 0, sizeof *h);
+    h->n = N;
+    h->member_ids = malloc((size_t)N * sizeof *h->member_ids);
+    h->in_ptr = calloc((size_t)N + 1, sizeof *h->in_ptr);
+    h->out_ptr = calloc((size_t)N + 1, sizeof *h->out_ptr);
+    h->in_idx = malloc((size_t)MQ_MAX(L->n, 1) * sizeof *h->in_idx);
+    h->out_idx = malloc((size_t)MQ_MAX(L->n, 1) * sizeof *h->out_idx);
+    int32_t *mark = calloc((size_t)MQ_MAX(w->n_titles, 1), sizeof *mark);
+    if (!h->member_ids || !h->in_ptr || !h->out_ptr || !h->in_idx || !h->out_idx || !mark) {
+        free(mark);
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
+    int64_t k = 0, ni = 0, no = 0;
+    for (int i = 0; i < N; i++) {
+        h->member_ids[i] = w->m[i].id;
+        while (k < L->n && L->p[k].m < i) k++;
+        int64_t a = k;
+        while (k < L->n && L->p[k].m == i) k++;
+        /* mark[t] = 2i+1: in the fold-in; 2i+2: a target already */
+        int64_t i0 = ni, o0 = no;
+        for (int64_t j = a; j < k; j++) {
+            int32_t t = L->p[j].t;
+            if (L->p[j].time < cut_time) {
+                if (mark[t] != 2 * i + 1) { mark[t] = 2 * i + 1; h->in_idx[ni++] = t; }
+            } else if (mark[t] != 2 * i + 1 && mark[t] != 2 * i + 2) {
+                mark[t] = 2 * i + 2;
+                h->out_idx[no++] = t;
+            }
+        }
+        qsort(h->in_idx + i0, (size_t)(ni - i0), sizeof *h->in_idx, i32_cmp);
+        qsort(h->out_idx + o0, (size_t)(no - o0), sizeof *h->out_idx, i32_cmp);
+        h->in_ptr[i + 1] = ni;
+        h->out_ptr[i + 1] = no;
+    }
+    free(mark);
+    return 0;
+}
+
+static void heldout_release(mq_heldout *h)
+{
+    free(h->member_ids);
+    free(h->in_ptr);
+    free(h->out_ptr);
+    free(h->in_idx);
+    free(h->out_idx);
+}
+
+int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n, const char *offline_metric, char **json,
+                         mq_err *err)
+{
+    *json = NULL;
+    if (n < 2 || n > MQ_SIM_MAX_VARIANTS)
+        return mq__err_set(err, MQ_EINVAL, "sim: --offline-check takes 2 to %d models (got %d)", MQ_SIM_MAX_VARIANTS, n);
+    const char *om = offline_metric ? offline_metric : "ndcg@20";
+    /* the models: NAME (NAME.mqm in --models, or the scenario's) or NAME=KIND[:k=v,k=v...] */
+    mq_sim_scenario sc;
+    memset(&sc, 0, sizeof sc);
+    sc.params = o->scenario->params;
+    snprintf(sc.name, sizeof sc.name, "offline-check");
+    char names[MQ_SIM_MAX_VARIANTS][64];
+    for (int v = 0; v < n; v++) {
+        const char *eq = strchr(models[v], '=');
+        size_t nl = eq ? (size_t)(eq - models[v]) : strlen(models[v]);
+        if (nl == 0 || nl >= sizeof names[v] || strspn(models[v], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") < nl)
+            return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: '%s' is not NAME or NAME=KIND[:k=v,...] (NAME: letters, digits, _ -)", models[v]);
+        memcpy(names[v], models[v], nl);
+        names[v][nl] = 0;
+        for (int u = 0; u < v; u++)
+            if (!strcmp(names[u], names[v])) return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: model '%s' named twice", names[v]);
+        if (!eq) continue;
+        if (sc.n_models == MQ_SIM_MAX_MODELS) return mq__err_set(err, MQ_EINVAL, "sim: more than %d models", MQ_SIM_MAX_MODELS);
+        int m = sc.n_models++;
+        memcpy(sc.model_name[m], names[v], sizeof sc.model_name[m]);
+        const char *colon = strchr(eq + 1, ':');
+        size_t kl = colon ? (size_t)(colon - eq - 1) : strlen(eq + 1);
+        if (kl == 0 || kl >= sizeof sc.model_kind[m]) return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: '%s' has no model kind", models[v]);
+        memcpy(sc.model_kind[m], eq + 1, kl);
+        sc.model_kind[m][kl] = 0;
+        for (const char *p = colon ? colon + 1 : NULL; p && *p;) {
+            const char *c = strchr(p, ',');
+            size_t pl = c ? (size_t)(c - p) : strlen(p);
+            if (sc.model_n_params[m] == 16 || pl == 0 || pl >= 64)
+                return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: '%s': bad parameter list", models[v]);
+            memcpy(sc.model_params[m][sc.model_n_params[m]], p, pl);
+            sc.model_params[m][sc.model_n_params[m]++][pl] = 0;
+            p = c ? c + 1 : p + pl;
+        }
+    }
+    const mq_sim_scenario *os = o->scenario;
+    for (int m = 0; m < os->n_models && sc.n_models < MQ_SIM_MAX_MODELS; m++) {
+        int k = sc.n_models++;
+        memcpy(sc.model_name[k], os->model_name[m], sizeof sc.model_name[k]);
+        memcpy(sc.model_kind[k], os->model_kind[m], sizeof sc.model_kind[k]);
+        sc.model_n_params[k] = os->model_n_params[m];
+        memcpy(sc.model_params[k], os->model_params[m], sizeof sc.model_params[k]);
+    }
+    /* one experiment, a variant per model, each served alone to everyone (counterfactual) */
+    mq_buf xb;
+    mq_buf_init(&xb);
+    mq_buf_puts(&xb, "{\"experiments\":[{\"name\":\"offline_check\",\"variants\":[");
+    for (int v = 0; v < n; v++)
+        mq_buf_printf(&xb, "%s{\"name\":\"%s\",\"treatment\":{\"model\":\"%s\"}}", v ? "," : "", names[v], names[v]);
+    mq_buf_puts(&xb, "]}]}");
+    sc.experiments_json = (char *)mq_buf_cstr(&xb);
+    mq_sim_opts o2 = *o;
+    o2.scenario = &sc;
+    o2.experiments = NULL;
+    o2.server = NULL;
+    world w;
+    int rc = world_init(&w, &o2, err);
+    mq_buf out;
+    mq_buf_init(&out);
+    play_log L = {.w = &w};
+    mq_heldout h;
+    memset(&h, 0, sizeof h);
+    double online[MQ_SIM_MAX_VARIANTS][N_METRICS] = {{0}};
+    mq_eval_result *res = calloc((size_t)n, sizeof *res);
+    if (!rc && !res) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+    if (rc) goto done;
+    char ldir[4200];
+    snprintf(ldir, sizeof ldir, "%s/offline-log", o->out);
+    clear_dir(ldir);
+    mkdirs(ldir);
+    for (int v = 0; v < n; v++) {
+        mq_evlog *evlog = NULL;
+        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        /* the first model's run is the logged data the offline metrics see */
+        if (v == 0 && (rc = mq_evlog_open(ldir, &eo, &evlog, err))) goto done;
+        unit *cu = NULL;
+        long long pages, events;
+        double secs, psecs;
+        rc = run_all(&w, 0, v, evlog, NULL, false, &cu, &pages, &events, &secs, &psecs, err);
+        mq_evlog_close(evlog);
+        if (rc) goto done;
+        mq__logf(o->log, "sim: offline-check: %s served alone: %lld pages in %.2f s", names[v], pages, secs);
+        long long cnt = 0;
+        for (int i = 0; i < o->members; i++) {
+            const unit *u = &cu[i];
+            if (!u->exposed) continue;
+            cnt++;
+            for (int k = 0; k < N_METRICS; k++) online[v][k] += metric(u, k);
+        }
+        for (int k = 0; k < N_METRICS; k++) online[v][k] = cnt ? online[v][k] / (double)cnt : NAN;
+        free(cu);
+    }
+    if ((rc = mq_evlog_scan(ldir, collect_plays, &L, err))) goto done;
+    int cut_day = o->days - o->days / 2;
+    if ((rc = build_heldout(&w, &L, SIM_EPOCH + cut_day * DAY, &h, err))) goto done;
+    mq_eval_opts eo;
+    mq_eval_opts_init(&eo);
+    eo.n_threads = o->threads;
+    double off[MQ_SIM_MAX_VARIANTS], eff[MQ_SIM_MAX_VARIANTS];
+    for (int v = 0; v < n; v++) {
+        int slot = model_slot(&w, names[v]);
+        if ((rc = mq_eval_heldout(offline_score, (void *)w.models[slot], w.n_titles, &h, &eo, &res[v], err))) goto done;
+        off[v] = NAN;
+        for (int k = 0; k < res[v].n_metrics; k++)
+            if (!strcmp(res[v].metrics[k].name, om)) off[v] = res[v].metrics[k].mean;
+        if (isnan(off[v])) { rc = mq__err_set(err, MQ_EINVAL, "sim: --offline-metric: '%s' is not a metric of marquee eval (e.g. ndcg@20, recall@10, mrr, auc)", om); goto done; }
+        eff[v] = online[v][1] - online[0][1];
+        mq__logf(o->log, "sim: offline-check: %s: %s %.5f, play_seconds %+.1f against %s", names[v], om, off[v], eff[v], names[0]);
+    }
+    double tau = mq_stats_kendall_tau(off, eff, n);
+    mq_buf_printf(&out, "{\"members\":%d,\"days\":%d,\"cut_day\":%d,\"heldout_members\":%d,\"metric\":", o->members, o->days,
+                  cut_day, (int)res[0].n_members);
+    mq_buf_json_str(&out, om, strlen(om));
+    mq_buf_puts(&out, ",\"models\":[");
+    for (int v = 0; v < n; v++) {
+        mq_buf_puts(&out, v ? ",{\"name\":" : "{\"name\":");
+        mq_buf_json_str(&out, names[v], strlen(names[v]));
+        mq_buf_printf(&out, ",\"kind\":\"%s\",\"offline\":{", mq_model_kind(w.models[model_slot(&w, names[v])]));
+        for (int k = 0; k < res[v].n_metrics; k++) {
+            const mq_eval_metric *em = &res[v].metrics[k];
+            mq_buf_printf(&out, "%s\"%s\":{\"mean\":", k ? "," : "", em->name);
+            mq_buf_json_num(&out, em->mean);
+            mq_buf_puts(&out, ",\"se\":");
+            mq_buf_json_num(&out, em->se);
+            mq_buf_putc(&out, '}');
+        }
+        mq_buf_puts(&out, "},\"online\":{");
+        for (int k = 0; k < N_METRICS; k++) {
+            mq_buf_printf(&out, "%s\"%s\":{\"mean\":", k ? "," : "", metric_names[k]);
+            mq_buf_json_num(&out, online[v][k]);
+            mq_buf_puts(&out, ",\"effect\":");
+            mq_buf_json_num(&out, online[v][k] - online[0][k]);
+            mq_buf_putc(&out, '}');
+        }
+        mq_buf_puts(&out, "}}");
+    }
+    mq_buf_puts(&out, "],\"kendall_tau\":");
+    mq_buf_json_num(&out, tau);
+    mq_buf_puts(&out, "}\n");
+    if (out.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    *json = strdup(mq_buf_cstr(&out));
+    if (!*json) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+done:
+    free(res);
+    free(L.p);
+    heldout_release(&h);
+    mq_buf_release(&out);
+    world_release(&w);
+    mq_buf_release(&xb);
+    return rc;
+}

@@ -400,3 +400,60 @@ MQ_TEST(sim_no_interference_between_arms)
     }
     ASSERT(differ > nab / 4);
 }
+
+/* --offline-check: four models (kinds and a hyperparameter) each served alone; the summary
+ * has every model with the eval metrics offline and the four unit metrics online, the first
+ * model's effects are exactly 0, a model served to everyone differs online from another, and
+ * kendall_tau is Kendall's tau-b (mq_stats_kendall_tau, checked against scipy in
+ * stats_kendall_tau_vs_scipy) of the reported offline metric and play_seconds effects. */
+MQ_TEST(sim_offline_check_orders_models)
+{
+    const char *data = mq_test_shared("ml-100k");
+    if (!data) MQ_SKIP("ml-100k not in ../shared/data");
+    mq_err err = {0, ""};
+    mq_sim_scenario sc;
+    ASSERT_OK(mq_sim_scenario_load("scenarios/aa.json", &sc, &err), &err);
+    char out[1100];
+    snprintf(out, sizeof out, "%s/offline", mq_test_tmpdir());
+    mq_sim_opts o = {data, mq_test_cache_dir("offline"), NULL, out, &sc, 200, 8, 1, false, 2, NULL, NULL};
+    const char *models[] = {"pop=pop", "ease200=ease:lambda=200", "ease5=ease:lambda=5", "knn=itemknn:k=50"};
+    char *json = NULL;
+    int rc = mq_sim_offline_check(&o, models, 4, "recall@20", &json, &err);
+    mq_sim_scenario_release(&sc);
+    ASSERT_OK(rc, &err);
+    cJSON *j = cJSON_Parse(json);
+    free(json);
+    ASSERT(j);
+    ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(j, "metric")->valuestring, "recall@20");
+    ASSERT_INT_EQ(cJSON_GetObjectItemCaseSensitive(j, "cut_day")->valueint, 4);
+    ASSERT(cJSON_GetObjectItemCaseSensitive(j, "heldout_members")->valueint > 50);
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "models");
+    ASSERT_INT_EQ(cJSON_GetArraySize(ms), 4);
+    double off[4], eff[4];
+    static const char *const names[] = {"pop", "ease200", "ease5", "knn"}, *const kinds[] = {"pop", "ease", "ease", "itemknn"};
+    for (int v = 0; v < 4; v++) {
+        const cJSON *m = cJSON_GetArrayItem(ms, v);
+        ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(m, "name")->valuestring, names[v]);
+        ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(m, "kind")->valuestring, kinds[v]);
+        const cJSON *offl = cJSON_GetObjectItemCaseSensitive(m, "offline"), *onl = cJSON_GetObjectItemCaseSensitive(m, "online");
+        off[v] = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(offl, "recall@20"), "mean")->valuedouble;
+        ASSERT(off[v] > 0 && off[v] <= 1);
+        ASSERT(cJSON_GetObjectItemCaseSensitive(offl, "ndcg@10") && cJSON_GetObjectItemCaseSensitive(offl, "auc"));
+        eff[v] = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(onl, "play_seconds"), "effect")->valuedouble;
+        ASSERT(cJSON_GetObjectItemCaseSensitive(onl, "retained"));
+    }
+    ASSERT(eff[0] == 0);
+    ASSERT(eff[1] != 0 && eff[2] != 0 && eff[3] != 0);
+    ASSERT(off[1] != off[2]);   /* the hyperparameter reaches the model */
+    ASSERT_NEAR(cJSON_GetObjectItemCaseSensitive(j, "kendall_tau")->valuedouble, mq_stats_kendall_tau(off, eff, 4), 1e-15);
+    cJSON_Delete(j);
+    /* bad model lists are refused naming the model */
+    sc = (mq_sim_scenario){0};
+    ASSERT_OK(mq_sim_scenario_load("scenarios/aa.json", &sc, &err), &err);
+    o.scenario = &sc;
+    const char *bad[] = {"pop=pop", "pop=ease"};
+    ASSERT(mq_sim_offline_check(&o, bad, 2, NULL, &json, &err) == MQ_EINVAL);
+    ASSERT(strstr(err.msg, "'pop' named twice"));
+    ASSERT(mq_sim_offline_check(&o, bad, 1, NULL, &json, &err) == MQ_EINVAL);
+    mq_sim_scenario_release(&sc);
+}
