@@ -359,6 +359,15 @@ typedef struct builder {
     bool cold;
     double disc[101];       /* 1 / log2(j + 2) */
     double disc_sum;        /* over per_row slots */
+    /* the member's history, newest first; the Continue Watching titles among it */
+    const mq_page_hist **hs;
+    int n_hs;
+    int32_t *cw;
+    float *cw_score;
+    int n_cw;
+    /* the best-scored candidates (relevance), best first */
+    sv *top;
+    int n_top;
 } builder;
 
 static cand_row *add_row(builder *b, int kind, double prior)
@@ -724,49 +733,27 @@ int mq_page_scored_titles(const mq_page_req *req, int32_t n_titles)
     return MQ_MIN(n_titles, MQ_MAX(req->rows * req->per_row + 200, 500));
 }
 
-int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores,
-                  const mq_page_hist *hist, int n_hist, const mq_page_req *req,
-                  const mq_page **out, mq_err *err)
-{
-    *out = NULL;
-    int32_t n = pc->n_titles;
-    if (req->rows < 1 || req->rows > 50)
-        return mq__err_set(err, MQ_ERANGE, "rows=%d is out of range [1, 50]", req->rows);
-    if (req->per_row < 1 || req->per_row > 100)
-        return mq__err_set(err, MQ_ERANGE, "per_row=%d is out of range [1, 100]", req->per_row);
-    if (!(req->mmr_lambda >= 0 && req->mmr_lambda <= 1))
-        return mq__err_set(err, MQ_ERANGE, "mmr=%g is out of range [0, 1]", req->mmr_lambda);
-    arena_reset(c);
-    if (ctx_reserve(c, MQ_MAX(n, 1), req->rows, req->rows * req->per_row + 3 * req->per_row))
-        return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-    c->page.n_rows = 0;
-    builder B;
-    builder *b = &B;
-    b->c = c;
-    b->pc = pc;
-    b->req = req;
-    b->n_rows = 0;
-    b->n_total = 0;
-    b->disc_sum = 0;
-    for (int j = 0; j < req->per_row; j++) {
-        b->disc[j] = 1.0 / __builtin_log2(j + 2.0);
-        b->disc_sum += b->disc[j];
-    }
-    const mq_catalog *cat = pc->catalog;
+#define NOMEM(err) mq__err_set(err, MQ_ENOMEM, "out of memory building a page")
 
-    /* 1. bans: history (seen), exclusions, genre filter */
+/* Step 1, bans: history (seen), exclusions, genre filter; history sorted newest first and the
+ * Continue Watching candidates (in-progress titles not excluded or filtered out) picked. */
+static int page_bans(builder *b, const mq_page_hist *hist, int n_hist, mq_err *err)
+{
+    mq_page_ctx *c = b->c;
+    const mq_page_req *req = b->req;
+    int32_t n = b->pc->n_titles;
     uint64_t gmask = req->genre >= 0 ? (uint64_t)1 << req->genre : 0;
     if (gmask)
-        for (int32_t t = 0; t < n; t++) c->flag[t] = !(title_genres(pc, t) & gmask);
+        for (int32_t t = 0; t < n; t++) c->flag[t] = !(title_genres(b->pc, t) & gmask);
     else
         memset(c->flag, 0, (size_t)n);
     for (int i = 0; i < req->n_exclude; i++)
         if (req->exclude[i] >= 0 && req->exclude[i] < n) c->flag[req->exclude[i]] = 1;
-    /* Continue Watching candidates are in-progress titles not excluded or filtered out */
-    const mq_page_hist **hs = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *hs);
-    int32_t *cw = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *cw);
-    float *cw_score = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *cw_score);
-    if (!hs || !cw || !cw_score) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
+    b->hs = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *b->hs);
+    b->cw = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *b->cw);
+    b->cw_score = arena_alloc(c, (size_t)MQ_MAX(n_hist, 1) * sizeof *b->cw_score);
+    if (!b->hs || !b->cw || !b->cw_score) return NOMEM(err);
+    const mq_page_hist **hs = b->hs;
     int n_hs = 0, n_cw = 0;
     for (int i = 0; i < n_hist; i++)
         if (hist[i].title >= 0 && hist[i].title < n) hs[n_hs++] = &hist[i];
@@ -775,313 +762,364 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
         int32_t t = hs[i]->title;
         if (hs[i]->in_progress && !hs[i]->finished && hs[i]->weight >= 0 && !c->flag[t]) {
             bool dup = false;
-            for (int k = 0; k < n_cw && !dup; k++) dup = cw[k] == t;
-            if (!dup) { cw_score[n_cw] = 1.0f; cw[n_cw++] = t; }
+            for (int k = 0; k < n_cw && !dup; k++) dup = b->cw[k] == t;
+            if (!dup) { b->cw_score[n_cw] = 1.0f; b->cw[n_cw++] = t; }
         }
     }
+    /* in-progress titles are banned elsewhere but CW shows them: unbanned for CW only */
     for (int i = 0; i < n_hs; i++) c->flag[hs[i]->title] = 1;
-    /* in-progress titles are banned elsewhere but CW shows them: unban for CW only */
-    b->cold = scores == NULL;
+    b->n_hs = n_hs;
+    b->n_cw = n_cw;
+    return 0;
+}
 
-    /* 2. relevance */
+/* Step 2, relevance: the best mq_page_scored_titles() unbanned titles by score, best first, and
+ * rel[] = their scores min-max scaled to [0, 1] (0 elsewhere); cold pages use popularity. */
+static int page_relevance(builder *b, const float *scores, mq_err *err)
+{
+    mq_page_ctx *c = b->c;
+    const mq_page_req *req = b->req;
+    const mq_page_catalog *pc = b->pc;
+    int32_t n = pc->n_titles;
     int K = mq_page_scored_titles(req, n);
-    sv *top = arena_alloc(c, (size_t)MQ_MAX(K, 1) * sizeof *top);
+    b->top = arena_alloc(c, (size_t)MQ_MAX(K, 1) * sizeof *b->top);
     uint64_t *keys = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *keys);
-    if (!top || !keys) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-    int n_top = 0;
-    if (!b->cold) {
-        if (req->score_cut) {
-            n_top = keys_above_cut(scores, c->flag, n, *req->score_cut, keys);
-        } else {
-            for (int32_t t = 0; t < n; t++)
-                if (!c->flag[t] && scores[t] == scores[t]) keys[n_top++] = sv_key(scores[t], t);
-        }
-        K = MQ_MIN(K, n_top);
-        /* Pre-filter: a threshold from an evenly spaced sample of 512 keys, set at about twice
-         * the K-th best's rank, keeps ~2K candidates in one predictable pass; quickselect then
-         * runs on those. If the sample misleads (fewer than K kept), select from all. */
-        if (n_top > 8 * K) {
-            uint64_t sample[512];
-            int step = n_top / 512;
-            for (int i = 0; i < 512; i++) sample[i] = keys[i * step];
-            int at = MQ_MIN(511, (int)(2.0 * 512 * K / n_top) + 8);
-            top_k_u64(sample, 512, at + 1);     /* only sample[at] is needed */
-            uint64_t thr = sample[at];
-            uint64_t *kept = arena_alloc(c, (size_t)n_top * sizeof *kept);
-            int m = 0;
-            if (kept) {
-                for (int i = 0; i < n_top; i++) {
-                    kept[m] = keys[i];
-                    m += keys[i] <= thr;
-                }
-                if (m >= K) { keys = kept; n_top = m; }
-            }
-        }
-        /* keys are in title order, so a stable sort on the score half alone orders them
-         * fully (score descending, title ascending): an LSD radix sort, no comparisons */
-        uint64_t *rtmp = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *rtmp);
-        if (rtmp) radix_hi32(keys, rtmp, n_top);
-        else top_k_u64(keys, n_top, K);
-        n_top = K;
-        for (int i = 0; i < n_top; i++) {
-            int32_t t = (int32_t)(uint32_t)keys[i];
-            top[i] = (sv){scores[t], t};
-        }
-        float hi = n_top ? top[0].s : 1, lo = n_top ? top[n_top - 1].s : 0;
-        float span = hi > lo ? hi - lo : 1;
-        memset(c->rel, 0, (size_t)n * sizeof *c->rel);
-        for (int i = 0; i < n_top; i++) c->rel[top[i].t] = (top[i].s - lo) / span;
-    } else {
+    if (!b->top || !keys) return NOMEM(err);
+    b->n_top = 0;
+    if (b->cold) {
         for (int32_t t = 0; t < n; t++) c->rel[t] = pc->popularity[t];
+        return 0;
     }
+    int n_top = 0;
+    if (req->score_cut) {
+        n_top = keys_above_cut(scores, c->flag, n, *req->score_cut, keys);
+    } else {
+        for (int32_t t = 0; t < n; t++)
+            if (!c->flag[t] && scores[t] == scores[t]) keys[n_top++] = sv_key(scores[t], t);
+    }
+    K = MQ_MIN(K, n_top);
+    /* Pre-filter: a threshold from an evenly spaced sample of 512 keys, set at about twice
+     * the K-th best's rank, keeps ~2K candidates in one predictable pass; quickselect then
+     * runs on those. If the sample misleads (fewer than K kept), select from all. */
+    if (n_top > 8 * K) {
+        uint64_t sample[512];
+        int step = n_top / 512;
+        for (int i = 0; i < 512; i++) sample[i] = keys[i * step];
+        int at = MQ_MIN(511, (int)(2.0 * 512 * K / n_top) + 8);
+        top_k_u64(sample, 512, at + 1);     /* only sample[at] is needed */
+        uint64_t thr = sample[at];
+        uint64_t *kept = arena_alloc(c, (size_t)n_top * sizeof *kept);
+        int m = 0;
+        if (kept) {
+            for (int i = 0; i < n_top; i++) {
+                kept[m] = keys[i];
+                m += keys[i] <= thr;
+            }
+            if (m >= K) { keys = kept; n_top = m; }
+        }
+    }
+    /* keys are in title order, so a stable sort on the score half alone orders them
+     * fully (score descending, title ascending): an LSD radix sort, no comparisons */
+    uint64_t *rtmp = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *rtmp);
+    if (rtmp) radix_hi32(keys, rtmp, n_top);
+    else top_k_u64(keys, n_top, K);
+    n_top = K;
+    sv *top = b->top;
+    for (int i = 0; i < n_top; i++) {
+        int32_t t = (int32_t)(uint32_t)keys[i];
+        top[i] = (sv){scores[t], t};
+    }
+    float hi = n_top ? top[0].s : 1, lo = n_top ? top[n_top - 1].s : 0;
+    float span = hi > lo ? hi - lo : 1;
+    memset(c->rel, 0, (size_t)n * sizeof *c->rel);
+    for (int i = 0; i < n_top; i++) c->rel[top[i].t] = (top[i].s - lo) / span;
+    b->n_top = n_top;
+    return 0;
+}
 
-    /* 3. candidate rows */
-    int hour = req->hour;
-    double prime = hour >= 18 && hour <= 23 ? 1.1 : 1.0;
-    double morning = hour >= 6 && hour <= 11 ? 1.1 : 1.0;
-    char buf[64];
-    if (n_cw) {
+/* Candidate rows, step 3a: Continue Watching, Top Picks and Because You Watched (recent liked
+ * titles as seeds, each distinct). */
+static int rows_personal(builder *b, mq_err *err)
+{
+    mq_page_ctx *c = b->c;
+    const mq_page_req *req = b->req;
+    const mq_page_catalog *pc = b->pc;
+    int32_t n = pc->n_titles;
+    if (b->n_cw) {
         cand_row *r = add_row(b, K_CW, 10);
         str_cat2(r->id, sizeof r->id, "continue_watching", "");
         r->name = "Continue Watching";
         r->reason = "Titles you started and have not finished";
-        /* per-title evidence: how far in */
-        r->order = cw;
-        r->rscore = cw_score;
-        r->n = n_cw;
-        r->evidence = NULL;
+        r->order = b->cw;
+        r->rscore = b->cw_score;
+        r->n = b->n_cw;
+        r->evidence = NULL;     /* per title: how far in */
     }
-    if (!b->cold) {
-        int32_t *ord = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *ord);
-        float *rs = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *rs);
-        if (!ord || !rs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-        for (int i = 0; i < n_top; i++) { ord[i] = top[i].t; rs[i] = c->rel[top[i].t]; }
-        cand_row *r = add_row(b, K_TOP, 1.0);
-        str_cat2(r->id, sizeof r->id, "top_picks", "");
-        r->name = "Top Picks for You";
-        r->reason = "Ranked for you from everything you have watched";
-        r->evidence = "Top pick for you";
-        r->order = ord;
-        r->rscore = rs;
-        r->n = n_top;
+    if (b->cold) return 0;
+    int n_top = b->n_top;
+    int32_t *ord = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *ord);
+    float *rs = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *rs);
+    if (!ord || !rs) return NOMEM(err);
+    for (int i = 0; i < n_top; i++) { ord[i] = b->top[i].t; rs[i] = c->rel[b->top[i].t]; }
+    cand_row *r = add_row(b, K_TOP, 1.0);
+    str_cat2(r->id, sizeof r->id, "top_picks", "");
+    r->name = "Top Picks for You";
+    r->reason = "Ranked for you from everything you have watched";
+    r->evidence = "Top pick for you";
+    r->order = ord;
+    r->rscore = rs;
+    r->n = n_top;
 
-        /* Because You Watched: distinct recent liked titles as seeds */
-        int n_seeds = 0;
-        int sim_n = MQ_MIN(n, 3 * req->per_row + 20);
-        for (int i = 0; i < n_hs && n_seeds < MAX_SEEDS; i++) {
-            if (hs[i]->weight <= 0 || !pc->similar) continue;
-            int32_t seed = hs[i]->title;
-            bool dup = false;
-            for (int k = 0; k < b->n_rows && !dup; k++)
-                dup = b->rows[k].kind == K_BYW && b->rows[k].order && b->rows[k].n >= 0 &&
-                      strcmp(b->rows[k].id + 20, pc->title_ids[seed]) == 0;
-            if (dup) continue;
-            int32_t *so = arena_alloc(c, (size_t)sim_n * sizeof *so);
-            float *ss = arena_alloc(c, (size_t)sim_n * sizeof *ss);
-            if (!so || !ss) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-            int got = pc->similar(pc->similar_user, seed, sim_n, so, ss);
-            if (got <= 0) continue;
-            float smax = ss[0] > 0 ? ss[0] : 1;
-            for (int k = 0; k < got; k++) ss[k] = ss[k] > 0 ? ss[k] / smax : 0;
-            r = add_row(b, K_BYW, 0.95 * (1.0 - 0.04 * n_seeds));
-            str_cat2(r->id, sizeof r->id, "because_you_watched:", pc->title_ids[seed]);
-            const char *nm = title_name(pc, seed);
-            r->name = arena_cat3(c, "Because You Watched ", nm, "");
-            r->reason = arena_cat3(c, "Titles similar to ", nm, ", which you watched");
-            r->evidence = arena_cat3(c, "Because you watched ", nm, "");
-            r->order = so;
-            r->rscore = ss;
-            r->n = got;
-            n_seeds++;
-        }
+    int n_seeds = 0;
+    int sim_n = MQ_MIN(n, 3 * req->per_row + 20);
+    for (int i = 0; i < b->n_hs && n_seeds < MAX_SEEDS; i++) {
+        if (b->hs[i]->weight <= 0 || !pc->similar) continue;
+        int32_t seed = b->hs[i]->title;
+        bool dup = false;
+        for (int k = 0; k < b->n_rows && !dup; k++)
+            dup = b->rows[k].kind == K_BYW && b->rows[k].order && b->rows[k].n >= 0 &&
+                  strcmp(b->rows[k].id + 20, pc->title_ids[seed]) == 0;
+        if (dup) continue;
+        int32_t *so = arena_alloc(c, (size_t)sim_n * sizeof *so);
+        float *ss = arena_alloc(c, (size_t)sim_n * sizeof *ss);
+        if (!so || !ss) return NOMEM(err);
+        int got = pc->similar(pc->similar_user, seed, sim_n, so, ss);
+        if (got <= 0) continue;
+        float smax = ss[0] > 0 ? ss[0] : 1;
+        for (int k = 0; k < got; k++) ss[k] = ss[k] > 0 ? ss[k] / smax : 0;
+        r = add_row(b, K_BYW, 0.95 * (1.0 - 0.04 * n_seeds));
+        str_cat2(r->id, sizeof r->id, "because_you_watched:", pc->title_ids[seed]);
+        const char *nm = title_name(pc, seed);
+        r->name = arena_cat3(c, "Because You Watched ", nm, "");
+        r->reason = arena_cat3(c, "Titles similar to ", nm, ", which you watched");
+        r->evidence = arena_cat3(c, "Because you watched ", nm, "");
+        r->order = so;
+        r->rscore = ss;
+        r->n = got;
+        n_seeds++;
     }
-    {
-        cand_row *r = add_row(b, K_TREND, (b->cold ? 1.0 : 0.8) * prime);
-        str_cat2(r->id, sizeof r->id, "trending", "");
-        r->name = "Trending Now";
-        r->reason = "Most watched recently, weighted toward the last days";
-        r->evidence = "Trending now";
-        r->order = pc->trend_order;
-        r->rscore = NULL;
-        /* row score = trending, via a copy in order */
-        float *ts = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *ts);
-        if (!ts) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-        int m = MQ_MIN(n, 3 * req->per_row * req->rows + 200);
-        for (int k = 0; k < m; k++) ts[k] = pc->trending[pc->trend_order[k]];
-        r->rscore = ts;
-        r->n = m;
+    return 0;
+}
+
+/* Step 3b: Trending Now (prime time raises it) and New Releases (mornings raise it), ordered
+ * by the member's relevance (cold: popularity). */
+static int rows_trending_new(builder *b, mq_err *err)
+{
+    mq_page_ctx *c = b->c;
+    const mq_page_req *req = b->req;
+    const mq_page_catalog *pc = b->pc;
+    const mq_catalog *cat = pc->catalog;
+    int32_t n = pc->n_titles;
+    int hour = req->hour;
+    double prime = hour >= 18 && hour <= 23 ? 1.1 : 1.0;
+    double morning = hour >= 6 && hour <= 11 ? 1.1 : 1.0;
+    cand_row *r = add_row(b, K_TREND, (b->cold ? 1.0 : 0.8) * prime);
+    str_cat2(r->id, sizeof r->id, "trending", "");
+    r->name = "Trending Now";
+    r->reason = "Most watched recently, weighted toward the last days";
+    r->evidence = "Trending now";
+    r->order = pc->trend_order;
+    /* row score = trending, via a copy in order */
+    float *ts = arena_alloc(c, (size_t)MQ_MAX(n, 1) * sizeof *ts);
+    if (!ts) return NOMEM(err);
+    int m = MQ_MIN(n, 3 * req->per_row * req->rows + 200);
+    for (int k = 0; k < m; k++) ts[k] = pc->trending[pc->trend_order[k]];
+    r->rscore = ts;
+    r->n = m;
+    if (pc->n_new <= 0) return 0;
+    r = add_row(b, K_NEW, (b->cold ? 0.85 : 0.75) * morning);
+    str_cat2(r->id, sizeof r->id, "new_releases", "");
+    r->name = "New Releases";
+    int y = cat && cat->years ? cat->years[pc->new_order[pc->n_new - 1]] : 0;
+    r->reason = y ? arena_printf(c, "Released in %d or later", y) : "Recently released";
+    uint64_t *nv = arena_alloc(c, (size_t)pc->n_new * sizeof *nv);
+    int32_t *no = arena_alloc(c, (size_t)pc->n_new * sizeof *no);
+    float *ns = arena_alloc(c, (size_t)pc->n_new * sizeof *ns);
+    if (!nv || !no || !ns) return NOMEM(err);
+    for (int k = 0; k < pc->n_new; k++) {
+        int32_t t = pc->new_order[k];
+        nv[k] = sv_key(b->cold ? pc->popularity[t] : c->rel[t] + 0.01f * pc->popularity[t], t);
     }
-    if (pc->n_new > 0) {
-        cand_row *r = add_row(b, K_NEW, (b->cold ? 0.85 : 0.75) * morning);
-        str_cat2(r->id, sizeof r->id, "new_releases", "");
-        r->name = "New Releases";
-        int y = cat && cat->years ? cat->years[pc->new_order[pc->n_new - 1]] : 0;
-        r->reason = y ? arena_printf(c, "Released in %d or later", y) : "Recently released";
-        /* order the recent releases by the member's relevance (or popularity) */
-        uint64_t *nv = arena_alloc(c, (size_t)pc->n_new * sizeof *nv);
-        int32_t *no = arena_alloc(c, (size_t)pc->n_new * sizeof *no);
-        float *ns = arena_alloc(c, (size_t)pc->n_new * sizeof *ns);
-        if (!nv || !no || !ns) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-        for (int k = 0; k < pc->n_new; k++) {
-            int32_t t = pc->new_order[k];
-            nv[k] = sv_key(b->cold ? pc->popularity[t] : c->rel[t] + 0.01f * pc->popularity[t], t);
-        }
-        sort_u64(nv, pc->n_new);
-        for (int k = 0; k < pc->n_new; k++) {
-            no[k] = (int32_t)(uint32_t)nv[k];
-            ns[k] = pc->popularity[no[k]];
-        }
-        r->order = no;
-        r->rscore = ns;
-        r->n = pc->n_new;
-        r->evidence = NULL;     /* per title: the year */
+    sort_u64(nv, pc->n_new);
+    for (int k = 0; k < pc->n_new; k++) {
+        no[k] = (int32_t)(uint32_t)nv[k];
+        ns[k] = pc->popularity[no[k]];
     }
-    /* genre rows: the member's affinities (cold: the biggest genres) */
-    if (cat && cat->n_genres > 0 && pc->genre_ptr) {
-        int ng = cat->n_genres;
-        /* the top candidates' genre sets, gathered once for all genre rows */
-        uint64_t *tg = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *tg);
-        if (!tg) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-        for (int k = 0; k < n_top; k++) tg[k] = title_genres(pc, top[k].t);
-        /* the top candidates bucketed by genre, in top order (one pass for all genre rows) */
-        int32_t gb_ptr[MQ_MAX_GENRES + 1] = {0}, gb_fill[MQ_MAX_GENRES];
-        uint64_t known = ng >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << ng) - 1;
-        for (int k = 0; k < n_top; k++)
-            for (uint64_t x = tg[k] & known; x; x &= x - 1) gb_ptr[__builtin_ctzll(x) + 1]++;
-        for (int g = 0; g < ng; g++) gb_ptr[g + 1] += gb_ptr[g];
-        int32_t *gb_t = arena_alloc(c, (size_t)MQ_MAX(gb_ptr[ng], 1) * sizeof *gb_t);
-        float *gb_rel = arena_alloc(c, (size_t)MQ_MAX(gb_ptr[ng], 1) * sizeof *gb_rel);
-        if (!gb_t || !gb_rel) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-        memcpy(gb_fill, gb_ptr, sizeof gb_fill);
-        for (int k = 0; k < n_top; k++)
-            for (uint64_t x = tg[k] & known; x; x &= x - 1) {
-                int g = __builtin_ctzll(x);
-                gb_t[gb_fill[g]] = top[k].t;
-                gb_rel[gb_fill[g]++] = c->rel[top[k].t];
-            }
-        /* which titles have rel > 0, as a bitmap */
-        size_t words = ((size_t)n + 63) / 64;
-        uint64_t *relbit = arena_alloc(c, MQ_MAX(words, (size_t)1) * sizeof *relbit);
-        if (!relbit) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-        memset(relbit, 0, words * sizeof *relbit);
-        for (int k = 0; k < n_top; k++)
-            if (c->rel[top[k].t] > 0) relbit[top[k].t >> 6] |= (uint64_t)1 << (top[k].t & 63);
-        genre_aff aff[MQ_MAX_GENRES];
-        double total = 0;
-        for (int g = 0; g < ng; g++) aff[g] = (genre_aff){0, g};
+    r->order = no;
+    r->rscore = ns;
+    r->n = pc->n_new;
+    r->evidence = NULL;     /* per title: the year */
+    return 0;
+}
+
+/* Step 3c: genre rows for the member's strongest genres (lift of their history's genre mix over
+ * the catalog's; cold: the biggest genres), each the member's top candidates in that genre and
+ * then the genre's popular titles. */
+static int rows_genre(builder *b, mq_err *err)
+{
+    mq_page_ctx *c = b->c;
+    const mq_page_req *req = b->req;
+    const mq_page_catalog *pc = b->pc;
+    const mq_catalog *cat = pc->catalog;
+    int32_t n = pc->n_titles;
+    const sv *top = b->top;
+    int n_top = b->n_top, n_hs = b->n_hs;
+    const mq_page_hist **hs = b->hs;
+    if (!cat || cat->n_genres <= 0 || !pc->genre_ptr) return 0;
+    int ng = cat->n_genres;
+    /* the top candidates' genre sets, gathered once for all genre rows */
+    uint64_t *tg = arena_alloc(c, (size_t)MQ_MAX(n_top, 1) * sizeof *tg);
+    if (!tg) return NOMEM(err);
+    for (int k = 0; k < n_top; k++) tg[k] = title_genres(pc, top[k].t);
+    /* the top candidates bucketed by genre, in top order (one pass for all genre rows) */
+    int32_t gb_ptr[MQ_MAX_GENRES + 1] = {0}, gb_fill[MQ_MAX_GENRES];
+    uint64_t known = ng >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << ng) - 1;
+    for (int k = 0; k < n_top; k++)
+        for (uint64_t x = tg[k] & known; x; x &= x - 1) gb_ptr[__builtin_ctzll(x) + 1]++;
+    for (int g = 0; g < ng; g++) gb_ptr[g + 1] += gb_ptr[g];
+    int32_t *gb_t = arena_alloc(c, (size_t)MQ_MAX(gb_ptr[ng], 1) * sizeof *gb_t);
+    float *gb_rel = arena_alloc(c, (size_t)MQ_MAX(gb_ptr[ng], 1) * sizeof *gb_rel);
+    if (!gb_t || !gb_rel) return NOMEM(err);
+    memcpy(gb_fill, gb_ptr, sizeof gb_fill);
+    for (int k = 0; k < n_top; k++)
+        for (uint64_t x = tg[k] & known; x; x &= x - 1) {
+            int g = __builtin_ctzll(x);
+            gb_t[gb_fill[g]] = top[k].t;
+            gb_rel[gb_fill[g]++] = c->rel[top[k].t];
+        }
+    /* which titles have rel > 0, as a bitmap */
+    size_t words = ((size_t)n + 63) / 64;
+    uint64_t *relbit = arena_alloc(c, MQ_MAX(words, (size_t)1) * sizeof *relbit);
+    if (!relbit) return NOMEM(err);
+    memset(relbit, 0, words * sizeof *relbit);
+    for (int k = 0; k < n_top; k++)
+        if (c->rel[top[k].t] > 0) relbit[top[k].t >> 6] |= (uint64_t)1 << (top[k].t & 63);
+    genre_aff aff[MQ_MAX_GENRES];
+    double total = 0;
+    for (int g = 0; g < ng; g++) aff[g] = (genre_aff){0, g};
+    if (!b->cold) {
+        for (int i = 0; i < n_hs; i++) {
+            if (hs[i]->weight <= 0) continue;
+            uint64_t gs = title_genres(pc, hs[i]->title);
+            double w = hs[i]->weight / (1.0 + 0.02 * i);
+            for (int g = 0; g < ng; g++)
+                if (gs >> g & 1) { aff[g].a += w; total += w; }
+        }
+        /* lift over the genre's share of the catalog, damped */
+        for (int g = 0; g < ng; g++) {
+            double share = (double)(pc->genre_ptr[g + 1] - pc->genre_ptr[g]) / (n ? n : 1);
+            aff[g].a = aff[g].a > 0 ? aff[g].a / __builtin_sqrt(share + 1e-3) : 0;
+        }
+    } else {
+        for (int g = 0; g < ng; g++) aff[g].a = pc->genre_ptr[g + 1] - pc->genre_ptr[g];
+    }
+    qsort(aff, (size_t)ng, sizeof *aff, aff_desc);
+    /* A row is only ever read up to its first 3 x per_row titles that are neither banned
+     * nor on the page, and at most n_hs + exclusions + rows x per_row titles are: a genre
+     * list (no title twice) longer than that changes nothing. */
+    int gmax = n_hs + req->n_exclude + req->rows * req->per_row + 3 * req->per_row;
+    int made = 0;
+    for (int i = 0; i < ng && made < MAX_GENRE_ROWS; i++) {
+        int g = aff[i].g;
+        if (aff[i].a <= 0) break;
+        if (req->genre >= 0 && g != req->genre) continue;
+        int glen = pc->genre_ptr[g + 1] - pc->genre_ptr[g];
+        if (glen <= 0) continue;
+        const char *gname = genre_name(pc, g);
+        if (!strcmp(gname, "(no genres listed)")) continue;
+        int32_t *go;
+        float *gs;
+        int m = 0;
+        uint64_t bit = (uint64_t)1 << g;
         if (!b->cold) {
-            for (int i = 0; i < n_hs; i++) {
-                if (hs[i]->weight <= 0) continue;
-                uint64_t gs = title_genres(pc, hs[i]->title);
-                double w = hs[i]->weight / (1.0 + 0.02 * i);
-                for (int g = 0; g < ng; g++)
-                    if (gs >> g & 1) { aff[g].a += w; total += w; }
-            }
-            /* lift over the genre's share of the catalog, damped */
-            for (int g = 0; g < ng; g++) {
-                double share = (double)(pc->genre_ptr[g + 1] - pc->genre_ptr[g]) / (n ? n : 1);
-                aff[g].a = aff[g].a > 0 ? aff[g].a / __builtin_sqrt(share + 1e-3) : 0;
+            /* the member's top candidates in this genre, then the genre's popular ones */
+            go = arena_alloc(c, (size_t)(n_top + glen) * sizeof *go);
+            gs = arena_alloc(c, (size_t)(n_top + glen) * sizeof *gs);
+            if (!go || !gs) return NOMEM(err);
+            m = MQ_MIN(gb_ptr[g + 1] - gb_ptr[g], gmax);
+            memcpy(go, gb_t + gb_ptr[g], (size_t)m * sizeof *go);
+            memcpy(gs, gb_rel + gb_ptr[g], (size_t)m * sizeof *gs);
+            /* the titles with rel > 0 are already listed above (relbit: L1-resident);
+             * branch-free: a listed title's slot is overwritten by the next one */
+            const int32_t *gi = pc->genre_idx + pc->genre_ptr[g];
+            for (int k = 0; k < glen && m < gmax; k++) {
+                int32_t t = gi[k];
+                go[m] = t;
+                gs[m] = 0.5f * pc->popularity[t];
+                m += !(relbit[t >> 6] >> (t & 63) & 1);
             }
         } else {
-            for (int g = 0; g < ng; g++) aff[g].a = pc->genre_ptr[g + 1] - pc->genre_ptr[g];
+            go = (int32_t *)pc->genre_idx + pc->genre_ptr[g];
+            gs = arena_alloc(c, (size_t)glen * sizeof *gs);
+            if (!gs) return NOMEM(err);
+            m = MQ_MIN(glen, gmax);
+            for (int k = 0; k < m; k++) gs[k] = pc->popularity[go[k]];
         }
-        qsort(aff, (size_t)ng, sizeof *aff, aff_desc);
-        /* A row is only ever read up to its first 3 x per_row titles that are neither banned
-         * nor on the page, and at most n_hs + exclusions + rows x per_row titles are: a genre
-         * list (no title twice) longer than that changes nothing. */
-        int gmax = n_hs + req->n_exclude + req->rows * req->per_row + 3 * req->per_row;
-        int made = 0;
-        for (int i = 0; i < ng && made < MAX_GENRE_ROWS; i++) {
-            int g = aff[i].g;
-            if (aff[i].a <= 0) break;
-            if (req->genre >= 0 && g != req->genre) continue;
-            int glen = pc->genre_ptr[g + 1] - pc->genre_ptr[g];
-            if (glen <= 0) continue;
-            const char *gname = genre_name(pc, g);
-            if (!strcmp(gname, "(no genres listed)")) continue;
-            int32_t *go;
-            float *gs;
-            int m = 0;
-            uint64_t bit = (uint64_t)1 << g;
-            if (!b->cold) {
-                /* the member's top candidates in this genre, then the genre's popular ones */
-                go = arena_alloc(c, (size_t)(n_top + glen) * sizeof *go);
-                gs = arena_alloc(c, (size_t)(n_top + glen) * sizeof *gs);
-                if (!go || !gs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-                m = MQ_MIN(gb_ptr[g + 1] - gb_ptr[g], gmax);
-                memcpy(go, gb_t + gb_ptr[g], (size_t)m * sizeof *go);
-                memcpy(gs, gb_rel + gb_ptr[g], (size_t)m * sizeof *gs);
-                /* the titles with rel > 0 are already listed above (relbit: L1-resident);
-                 * branch-free: a listed title's slot is overwritten by the next one */
-                const int32_t *gi = pc->genre_idx + pc->genre_ptr[g];
-                for (int k = 0; k < glen && m < gmax; k++) {
-                    int32_t t = gi[k];
-                    go[m] = t;
-                    gs[m] = 0.5f * pc->popularity[t];
-                    m += !(relbit[t >> 6] >> (t & 63) & 1);
-                }
-            } else {
-                go = (int32_t *)pc->genre_idx + pc->genre_ptr[g];
-                gs = arena_alloc(c, (size_t)glen * sizeof *gs);
-                if (!gs) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-                m = MQ_MIN(glen, gmax);
-                for (int k = 0; k < m; k++) gs[k] = pc->popularity[go[k]];
-            }
-            cand_row *r = add_row(b, K_GENRE, b->cold ? 0.8 : 0.85);
-            str_cat2(r->id, sizeof r->id, "genre:", gname);
-            r->name = gname;
-            if (b->cold) {
-                r->reason = arena_cat3(c, "The most popular ", gname, " titles");
-                r->evidence = arena_cat3(c, "Popular in ", gname, "");
-            } else {
-                double raw = 0;
-                for (int k = 0; k < n_hs; k++)
-                    if (hs[k]->weight > 0 && (title_genres(pc, hs[k]->title) & bit))
-                        raw += hs[k]->weight / (1.0 + 0.02 * k);
-                r->reason = arena_printf(c, "You watch a lot of %s (%.0f%% of your genre mix)",
-                                         gname, total > 0 ? 100.0 * raw / total : 0.0);
-                r->evidence = arena_cat3(c, "Because you like ", gname, "");
-            }
-            r->order = go;
-            r->rscore = gs;
-            r->n = m;
-            made++;
+        cand_row *r = add_row(b, K_GENRE, b->cold ? 0.8 : 0.85);
+        str_cat2(r->id, sizeof r->id, "genre:", gname);
+        r->name = gname;
+        if (b->cold) {
+            r->reason = arena_cat3(c, "The most popular ", gname, " titles");
+            r->evidence = arena_cat3(c, "Popular in ", gname, "");
+        } else {
+            double raw = 0;
+            for (int k = 0; k < n_hs; k++)
+                if (hs[k]->weight > 0 && (title_genres(pc, hs[k]->title) & bit))
+                    raw += hs[k]->weight / (1.0 + 0.02 * k);
+            r->reason = arena_printf(c, "You watch a lot of %s (%.0f%% of your genre mix)",
+                                     gname, total > 0 ? 100.0 * raw / total : 0.0);
+            r->evidence = arena_cat3(c, "Because you like ", gname, "");
         }
+        r->order = go;
+        r->rscore = gs;
+        r->n = m;
+        made++;
     }
-    {
-        cand_row *r = add_row(b, K_POP, b->cold ? 0.95 : 0.6);
-        {
-            str_cat2(r->id, sizeof r->id, "popular", "");
-            r->name = "Popular on Marquee";
-            r->reason = "The most watched titles";
-            r->evidence = "Popular on Marquee";
-            int m = MQ_MIN(n, 3 * req->per_row * req->rows + 200);
-            float *ps = arena_alloc(c, (size_t)MQ_MAX(m, 1) * sizeof *ps);
-            if (!ps) return mq__err_set(err, MQ_ENOMEM, "out of memory building a page");
-            for (int k = 0; k < m; k++) ps[k] = pc->popularity[pc->pop_order[k]];
-            r->order = pc->pop_order;
-            r->rscore = ps;
-            r->n = m;
-        }
-    }
+    return 0;
+}
 
-    /* 4. greedy row selection; CW first (its titles are flagged as history: let it see them) */
+/* Step 3d: Popular on Marquee, the fallback every page can fill. */
+static int row_popular(builder *b, mq_err *err)
+{
+    const mq_page_catalog *pc = b->pc;
+    cand_row *r = add_row(b, K_POP, b->cold ? 0.95 : 0.6);
+    str_cat2(r->id, sizeof r->id, "popular", "");
+    r->name = "Popular on Marquee";
+    r->reason = "The most watched titles";
+    r->evidence = "Popular on Marquee";
+    int m = MQ_MIN(pc->n_titles, 3 * b->req->per_row * b->req->rows + 200);
+    float *ps = arena_alloc(b->c, (size_t)MQ_MAX(m, 1) * sizeof *ps);
+    if (!ps) return NOMEM(err);
+    for (int k = 0; k < m; k++) ps[k] = pc->popularity[pc->pop_order[k]];
+    r->order = pc->pop_order;
+    r->rscore = ps;
+    r->n = m;
+    return 0;
+}
+
+/* Step 4, greedy row selection: Continue Watching first (its titles are flagged as history: it
+ * is let see them), then the row of highest utility until the page has its rows. */
+static void choose_rows(builder *b)
+{
+    mq_page_ctx *c = b->c;
+    const mq_catalog *cat = b->pc->catalog;
     int same[K_KINDS] = {0};
-    if (n_cw) {
-        for (int k = 0; k < n_cw; k++) c->flag[cw[k]] = 0;
+    char buf[64];
+    if (b->n_cw) {
+        for (int k = 0; k < b->n_cw; k++) c->flag[b->cw[k]] = 0;
         fill_row(b, &b->rows[0]);
-        for (int k = b->c->page.rows[0].first; k < b->n_total; k++) {
+        for (int k = c->page.rows[0].first; k < b->n_total; k++) {
             int32_t t = c->page.titles[k];
             const mq_page_hist *h = NULL;
-            for (int i = 0; i < n_hs && !h; i++) if (hs[i]->title == t) h = hs[i];
+            for (int i = 0; i < b->n_hs && !h; i++) if (b->hs[i]->title == t) h = b->hs[i];
             fmt_minutes(buf, sizeof buf, h ? h->seconds : 0);
             c->page.evidence[k] = arena_printf(c, "Resume: %s watched", buf);
             c->page.scores[k] = 1.0f;
         }
-        for (int k = 0; k < n_cw; k++) c->flag[cw[k]] = c->flag[cw[k]] ? c->flag[cw[k]] : 1;
+        for (int k = 0; k < b->n_cw; k++) c->flag[b->cw[k]] = c->flag[b->cw[k]] ? c->flag[b->cw[k]] : 1;
         same[K_CW]++;
     }
-    while (c->page.n_rows < req->rows) {
+    while (c->page.n_rows < b->req->rows) {
         int best = -1;
         double bu = 0;
         for (int i = 0; i < b->n_rows; i++) {
@@ -1101,6 +1139,43 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                 c->page.evidence[k] = y ? arena_printf(c, "New release (%d)", y) : "New release";
             }
     }
+}
+
+int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores,
+                  const mq_page_hist *hist, int n_hist, const mq_page_req *req,
+                  const mq_page **out, mq_err *err)
+{
+    *out = NULL;
+    int32_t n = pc->n_titles;
+    if (req->rows < 1 || req->rows > 50)
+        return mq__err_set(err, MQ_ERANGE, "rows=%d is out of range [1, 50]", req->rows);
+    if (req->per_row < 1 || req->per_row > 100)
+        return mq__err_set(err, MQ_ERANGE, "per_row=%d is out of range [1, 100]", req->per_row);
+    if (!(req->mmr_lambda >= 0 && req->mmr_lambda <= 1))
+        return mq__err_set(err, MQ_ERANGE, "mmr=%g is out of range [0, 1]", req->mmr_lambda);
+    arena_reset(c);
+    if (ctx_reserve(c, MQ_MAX(n, 1), req->rows, req->rows * req->per_row + 3 * req->per_row))
+        return NOMEM(err);
+    c->page.n_rows = 0;
+    builder B;      /* rows[] are set as they are added: no need to clear them */
+    builder *b = &B;
+    b->c = c;
+    b->pc = pc;
+    b->req = req;
+    b->n_rows = 0;
+    b->n_total = 0;
+    b->cold = scores == NULL;
+    b->disc_sum = 0;
+    for (int j = 0; j < req->per_row; j++) {
+        b->disc[j] = 1.0 / __builtin_log2(j + 2.0);
+        b->disc_sum += b->disc[j];
+    }
+    int rc;
+    if ((rc = page_bans(b, hist, n_hist, err)) || (rc = page_relevance(b, scores, err)) ||
+        (rc = rows_personal(b, err)) || (rc = rows_trending_new(b, err)) ||
+        (rc = rows_genre(b, err)) || (rc = row_popular(b, err)))
+        return rc;
+    choose_rows(b);
     c->page.cold = b->cold;
     *out = &c->page;
     return 0;
