@@ -55,6 +55,9 @@ typedef struct mq_sim_params {
     int retained_days;          /* `retained`: a visit in the last this many days (7) */
     int pre_days;               /* days before the experiments start, everyone served the
                                    default page: pre_plays / pre_play_seconds for CUPED (0) */
+    double artwork_weight;      /* sd of a member's per-tag artwork affinity: the click term is
+                                   multiplied by exp(artwork_weight * mean tag affinity) of the
+                                   artwork a page shows for the title (0.5; no artwork: 1) */
 } mq_sim_params;
 
 void mq_sim_params_default(mq_sim_params *p);

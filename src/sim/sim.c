@@ -65,6 +65,31 @@ double mq__sim_pair_noise(uint64_t seed, int32_t t)
 
 static double logistic(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+double mq__sim_artwork_factor(const mq_sim_params *p, uint64_t member_seed, const char *features)
+{
+    if (!features || !*features || p->artwork_weight == 0) return 1.0;
+    double sum = 0;
+    int n = 0;
+    for (const char *s = features; *s;) {
+        size_t len = strcspn(s, ";");
+        if (len > 0) {
+            uint32_t h = mq_crc32c(0, s, len);
+            sum += mq__sim_pair_noise(member_seed ^ 0x61727477ULL, (int32_t)h);
+            n++;
+        }
+        s += len + (s[len] == ';');
+    }
+    return n ? exp(p->artwork_weight * sum / n) : 1.0;
+}
+
+const char *mq__sim_artwork_features(const mq_catalog *c, int32_t j, const char *id)
+{
+    if (!c->art_ptr || j < 0 || j >= c->n_titles) return NULL;
+    for (int64_t k = c->art_ptr[j]; k < c->art_ptr[j + 1]; k++)
+        if (!strcmp(c->art_ids[k], id)) return c->art_features[k];
+    return NULL;
+}
+
 static void stream(mq_rng *r, uint64_t seed, uint64_t member, uint64_t day, uint64_t visit)
 {
     mq_rng_seed(r, mix(seed ^ mix(member ^ mix(day * 1000003ULL + visit))));
@@ -129,6 +154,7 @@ typedef struct world {
     float *U;                   /* [members x kp] members' true factors */
     float *quality;             /* [n_titles] */
     int32_t *ds2m;              /* [dataset titles] -> main's title index, -1 if absent */
+    int32_t *m2ds;              /* [n_titles] main's title -> dataset title, -1 if absent */
     double mu, sd;
     member *m;                  /* [members] */
     int n_exps;
@@ -246,6 +272,7 @@ static void world_release(world *w)
     free(w->U);
     free(w->quality);
     free(w->ds2m);
+    free(w->m2ds);
     free(w->m);
 }
 
@@ -355,6 +382,7 @@ typedef struct scratch {
     const char *row_id[50];
     int row_first[50], row_n[50];
     int32_t vt[50 * 100];
+    const char *vart[50 * 100];  /* the features of the artwork shown for each title, or NULL */
     char page_id[MQ_PAGE_ID_MAX + 1];
     /* --server: this thread's connection, a request body and an answer */
     mq__sim_http http;
@@ -568,6 +596,18 @@ static int fetch_page(run *R, scratch *s, int i, long long now, const mq__xps_re
                                  "the same --models", path, cJSON_IsString(tid) ? tid->valuestring : "?");
                 break;
             }
+            /* the artwork the page shows for the title ("artwork": its id), when pages carry it */
+            const cJSON *art = cJSON_GetObjectItemCaseSensitive(t, "artwork");
+            s->vart[nt] = NULL;
+            if (cJSON_IsString(art)) {
+                s->vart[nt] = mq__sim_artwork_features(&w->d->catalog, w->m2ds[ti], art->valuestring);
+                if (!s->vart[nt]) {
+                    rc = mq__err_set(&s->err, MQ_EINVAL, "sim: GET %s: artwork '%.100s' of title '%.100s' is not in the "
+                                     "simulator's catalog (--data with the server's artwork.csv)", path, art->valuestring,
+                                     tid->valuestring);
+                    break;
+                }
+            }
             s->vt[nt++] = ti;
             s->row_n[ro]++;
         }
@@ -620,7 +660,10 @@ static int build_page(run *R, scratch *s, int i, int day, int v_no, long long no
         s->row_id[r] = page->rows[r].id;
         s->row_first[r] = nt;
         s->row_n[r] = MQ_MIN(page->rows[r].n, 100);
-        for (int j = 0; j < s->row_n[r]; j++) s->vt[nt++] = page->titles[page->rows[r].first + j];
+        for (int j = 0; j < s->row_n[r]; j++) {
+            s->vart[nt] = NULL;   /* the in-process page builder shows no artwork (yet) */
+            s->vt[nt++] = page->titles[page->rows[r].first + j];
+        }
     }
     return 0;
 }
@@ -667,7 +710,8 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
             if (j > 0 && mq_rng_uniform(&r) >= mb->title_pat) break;
             int32_t t = s->vt[s->row_first[ro] + j];
             double a = affinity(w, i, t);
-            double pc_ = MQ_MIN(1.0, P->click_scale * a * (1 + novelty) + clickbait * (1 - a));
+            double art = mq__sim_artwork_factor(P, mb->seed, s->vart[s->row_first[ro] + j]);
+            double pc_ = MQ_MIN(1.0, P->click_scale * a * art * (1 + novelty) + clickbait * (1 - a));
             double uc = mq_rng_uniform(&r), uf = mq_rng_uniform(&r), us = mq_rng_uniform(&r);
             double ux = mq_rng_uniform(&r), uk = mq_rng_uniform(&r);
             if (uc >= pc_) continue;
@@ -928,6 +972,11 @@ static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
     w->ds2m = malloc((size_t)MQ_MAX(w->d->n_titles, 1) * sizeof *w->ds2m);
     if (!w->ds2m) { free(pop); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
     for (int32_t j = 0; j < w->d->n_titles; j++) w->ds2m[j] = mq_model_title_index(w->models[0], mq_idmap_name(w->d->title_ids, j));
+    w->m2ds = malloc((size_t)MQ_MAX(w->n_titles, 1) * sizeof *w->m2ds);
+    if (!w->m2ds) { free(pop); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t t = 0; t < w->n_titles; t++) w->m2ds[t] = -1;
+    for (int32_t j = 0; j < w->d->n_titles; j++)
+        if (w->ds2m[j] >= 0) w->m2ds[w->ds2m[j]] = j;
     for (int32_t j = 0; j < w->d->n_titles; j++) {
         int32_t t = mq_model_title_index(w->models[0], mq_idmap_name(w->d->title_ids, j));
         if (t >= 0) pop[t] += (float)(w->d->t_ptr[j + 1] - w->d->t_ptr[j]);

@@ -35,6 +35,15 @@ void mq__sim_http_release(mq__sim_http *h);
 int mq__sim_http_request(mq__sim_http *h, const char *method, const char *path, const char *body, size_t blen,
                          int *status, mq_buf *out, mq_err *err);
 
+/* The artwork term of the click probability: exp(artwork_weight * mean over the artwork's
+ * ';'-separated tags g of z(member_seed, g)), z a standard normal deviate hashed from the
+ * member's seed and the tag's CRC-32C (a member's true, fixed taste for each tag). 1 for NULL
+ * or empty features (a title shown without artwork). */
+double mq__sim_artwork_factor(const mq_sim_params *p, uint64_t member_seed, const char *features);
+
+/* The features of artwork `id` among catalog title j's artworks (artwork.csv), or NULL. */
+const char *mq__sim_artwork_features(const mq_catalog *c, int32_t j, const char *id);
+
 /* Checks every parameter's range; MQ_EFORMAT naming "where: field 'sim.NAME'". */
 int mq__sim_params_check(const mq_sim_params *p, const char *where, mq_err *err);
 

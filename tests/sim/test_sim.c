@@ -457,3 +457,52 @@ MQ_TEST(sim_offline_check_orders_models)
     ASSERT(mq_sim_offline_check(&o, bad, 1, NULL, &json, &err) == MQ_EINVAL);
     mq_sim_scenario_release(&sc);
 }
+
+/* The artwork term against its closed form: exp(w * mean over the tags of z), z the hashed
+ * standard normal of (member seed, tag CRC-32C); 1 without artwork or with weight 0; over many
+ * members one tag's log-factor has mean 0 and sd w (20,000 draws: the sd's standard error is
+ * w / sqrt(40,000) = 0.0025, 4% tolerance is 8 of them). And the catalog lookup of an artwork
+ * id among a title's artworks. */
+MQ_TEST(sim_artwork_factor_closed_form)
+{
+    mq_sim_params p;
+    mq_sim_params_default(&p);
+    ASSERT_NEAR(p.artwork_weight, 0.5, 0);
+    ASSERT(mq__sim_artwork_factor(&p, 7, NULL) == 1.0);
+    ASSERT(mq__sim_artwork_factor(&p, 7, "") == 1.0);
+    double z1 = mq__sim_pair_noise(7 ^ 0x61727477ULL, (int32_t)mq_crc32c(0, "closeup", 7));
+    double z2 = mq__sim_pair_noise(7 ^ 0x61727477ULL, (int32_t)mq_crc32c(0, "dark", 4));
+    ASSERT_NEAR(mq__sim_artwork_factor(&p, 7, "closeup;dark"), exp(0.5 * (z1 + z2) / 2), 1e-15);
+    ASSERT_NEAR(mq__sim_artwork_factor(&p, 7, "closeup"), exp(0.5 * z1), 1e-15);
+    ASSERT(mq__sim_artwork_factor(&p, 8, "closeup") != mq__sim_artwork_factor(&p, 7, "closeup"));
+    double s1 = 0, s2 = 0;
+    for (uint64_t seed = 1; seed <= 20000; seed++) {
+        double l = log(mq__sim_artwork_factor(&p, seed * 0x9e3779b97f4a7c15ULL, "dark"));
+        s1 += l;
+        s2 += l * l;
+    }
+    double mean = s1 / 20000, sd = sqrt(s2 / 20000 - mean * mean);
+    ASSERT(fabs(mean) < 4 * 0.5 / sqrt(20000.0));
+    ASSERT_NEAR(sd, 0.5, 0.02);
+    p.artwork_weight = 0;
+    ASSERT(mq__sim_artwork_factor(&p, 7, "closeup;dark") == 1.0);
+    /* lookup: title 1's artworks "1-a" ("closeup") and "1-b" ("dark;text") */
+    mq_catalog c;
+    ASSERT(mq_catalog_init(&c, 2) == 0);
+    c.art_ptr = calloc(3, sizeof *c.art_ptr);
+    c.art_ids = calloc(2, sizeof *c.art_ids);
+    c.art_features = calloc(2, sizeof *c.art_features);
+    ASSERT(c.art_ptr && c.art_ids && c.art_features);
+    c.art_ptr[2] = 2;
+    c.art_ptr[1] = 0;
+    c.art_ids[0] = strdup("1-a");
+    c.art_ids[1] = strdup("1-b");
+    c.art_features[0] = strdup("closeup");
+    c.art_features[1] = strdup("dark;text");
+    c.n_artworks = 2;
+    ASSERT_STR_EQ(mq__sim_artwork_features(&c, 1, "1-b"), "dark;text");
+    ASSERT(mq__sim_artwork_features(&c, 1, "1-z") == NULL);
+    ASSERT(mq__sim_artwork_features(&c, 0, "1-a") == NULL);
+    ASSERT(mq__sim_artwork_features(&c, 5, "1-a") == NULL);
+    mq_catalog_release(&c);
+}
