@@ -401,3 +401,35 @@ MQ_TEST(serve_titles_torn_catalog_tail)
     ASSERT(start_titles(&s, dir) != 0);
     ASSERT_INT_EQ(mq_test_sh("grep -q 'CRC-32C mismatch' %s/log.txt", dir), 0);
 }
+
+MQ_TEST(serve_titles_windows_follow_the_server_clock)
+{
+    if (access("data/ml-latest-small/ratings.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small not here");
+    /* --clock offset: "now" is the demo data's last event (September 2018) */
+    server s;
+    char d[512], flags[1200], row[300];
+    snprintf(d, sizeof d, "%s", mq_test_tmpdir());
+    snprintf(flags, sizeof flags, "%s --clock offset", catalog_flags(d));
+    ASSERT_INT_EQ(start_server(&s, d, flags), 0);
+    resp r;
+    const char *later = "{\"name\":\"From 2020\",\"genres\":[\"Comedy\"],\"available_from\":\"2020-01-01\"}";
+    const char *earlier = "{\"name\":\"Until 2019\",\"genres\":[\"Comedy\"],\"available_until\":\"2019-01-01\"}";
+    ASSERT_INT_EQ(put_title(s.port, "from-2020", later, KEY, &r), 0);
+    ASSERT(r.status == 200 && strstr(r.body, "\"available\":false"));
+    resp_free(&r);
+    ASSERT_INT_EQ(put_title(s.port, "until-2019", earlier, KEY, &r), 0);
+    ASSERT(r.status == 200 && strstr(r.body, "\"available\":true"));
+    resp_free(&r);
+    ASSERT_INT_EQ(page_row(s.port, "clock-m", "from-2020", row, sizeof row), 0);
+    ASSERT_STR_EQ(row, "");
+    ASSERT_INT_EQ(page_row(s.port, "clock-m", "until-2019", row, sizeof row), 0);
+    ASSERT_STR_EQ(row, "new_releases");
+    stop_server(&s, SIGTERM);
+    /* the wall clock (2026): the other way round */
+    ASSERT_INT_EQ(start_titles(&s, d), 0);
+    ASSERT_INT_EQ(page_row(s.port, "clock-m", "from-2020", row, sizeof row), 0);
+    ASSERT_STR_EQ(row, "new_releases");
+    ASSERT_INT_EQ(page_row(s.port, "clock-m", "until-2019", row, sizeof row), 0);
+    ASSERT_STR_EQ(row, "");
+    stop_server(&s, SIGTERM);
+}
