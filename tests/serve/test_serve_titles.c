@@ -7,6 +7,7 @@
  * kill -9 after an answered PUT, a reload, and a torn tail. */
 #include "serve_harness.h"
 
+#include <math.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -432,4 +433,140 @@ MQ_TEST(serve_titles_windows_follow_the_server_clock)
     ASSERT_INT_EQ(page_row(s.port, "clock-m", "until-2019", row, sizeof row), 0);
     ASSERT_STR_EQ(row, "");
     stop_server(&s, SIGTERM);
+}
+
+/* ---- the catalog view itself (titles.c), without a server ---- */
+
+#include "serve/serve.h"
+
+/* A PUT body copying title src's name, genres and tags from catalog c. */
+static void twin_body(const mq_catalog *c, int32_t src, mq_buf *b)
+{
+    mq_buf_puts(b, "{\"name\":\"Twin\",\"genres\":[");
+    int k = 0;
+    for (int g = 0; g < c->n_genres; g++)
+        if (c->genres[src] >> g & 1) {
+            if (k++) mq_buf_putc(b, ',');
+            mq_buf_json_str(b, c->genre_names[g], strlen(c->genre_names[g]));
+        }
+    mq_buf_puts(b, "],\"tags\":[");
+    for (int64_t q = c->tag_ptr[src]; q < c->tag_ptr[src + 1]; q++) {
+        if (q > c->tag_ptr[src]) mq_buf_putc(b, ',');
+        const char *t = c->tag_names[c->tag_ids[q]];
+        mq_buf_json_str(b, t, strlen(t));
+    }
+    mq_buf_puts(b, "]}");
+}
+
+MQ_TEST(serve_titles_view_cold_scores_and_windows)
+{
+    if (access("data/ml-latest-small/ratings.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small not here");
+    mq_load_opts lo = {0};
+    mq_dataset *raw = NULL, *d = NULL;
+    mq_err err;
+    ASSERT_OK(mq_data_open("data/ml-latest-small", &lo, &raw, &err), &err);
+    ASSERT_OK(mq_dataset_binarize(raw, 4, 1, &d, &err), &err);
+    mq_dataset_destroy(raw);
+    mq_train_opts o = {NULL, 0, 1, 1, NULL};
+    mq_model *content = NULL, *pop = NULL;
+    ASSERT_OK(mq_model_train("content", d, &o, &content, &err), &err);
+    ASSERT_OK(mq_model_train("pop", d, &o, &pop, &err), &err);
+    int32_t n = mq_model_n_titles(content);
+    const char **ids = malloc((size_t)n * sizeof *ids);
+    for (int32_t t = 0; t < n; t++) ids[t] = mq_model_title_id(content, t);
+    const mq_catalog *mc = mq_model_catalog(content);
+    /* a title with a few short tags to copy */
+    int32_t src = -1;
+    for (int32_t t = 0; t < n && src < 0; t++) {
+        bool ok = mc->tag_ptr[t + 1] - mc->tag_ptr[t] >= 3 && mc->genres[t];
+        for (int64_t q = mc->tag_ptr[t]; ok && q < mc->tag_ptr[t + 1]; q++)
+            ok = strlen(mc->tag_names[mc->tag_ids[q]]) <= 64;
+        if (ok) src = t;
+    }
+    ASSERT(src >= 0);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/catalog", mq_test_tmpdir());
+    mq__titles *c = NULL;
+    ASSERT_OK(mq__titles_open(dir, NULL, &c, &err), &err);
+    mq_buf b;
+    mq_buf_init(&b);
+    twin_body(mc, src, &b);
+    ASSERT_OK(mq__titles_put(c, "twin", b.p, b.len, mc, 100, &err), &err);
+    mq_buf_release(&b);
+    const char *win = "{\"name\":\"Window\",\"genres\":[\"Horror\",\"New Genre\"],\"available_from\":1000,\"available_until\":2000}";
+    ASSERT_OK(mq__titles_put(c, "win", win, strlen(win), mc, 200, &err), &err);
+    ASSERT_OK(mq__titles_delete(c, ids[5], &err), &err);
+    /* the content path: the twin scores exactly like src (on a [0, 1] scale: lo 0, hi 1) */
+    mq__tview *v = NULL;
+    ASSERT_OK(mq__tview_build(c, content, ids, n, NULL, NULL, &v, &err), &err);
+    ASSERT(mq__tview_content(v));
+    ASSERT_INT_EQ(mq__tview_n(v), n + 2);
+    int32_t tw = mq__tview_find(v, "twin"), tn = mq__tview_find(v, "win");
+    ASSERT_INT_EQ(tw, n);
+    ASSERT_INT_EQ(tn, n + 1);
+    ASSERT_INT_EQ(mq__tview_find(v, ids[0]), -1);         /* model titles are the model's */
+    float *s = malloc((size_t)(n + 2) * sizeof *s), *ref = malloc((size_t)n * sizeof *ref);
+    for (int32_t u = 0; u < 20; u++) {
+        const int32_t *h = d->m_idx + d->m_ptr[u];
+        int nh = (int)(d->m_ptr[u + 1] - d->m_ptr[u]);
+        ASSERT_OK(mq_model_score(content, h, NULL, nh, ref, &err), &err);
+        ASSERT_OK(mq__tview_cold(v, h, nh, NULL, 0, 0.0f, 1.0f, s, &err), &err);
+        ASSERT_NEAR(s[tw], ref[src], 1e-6);     /* float32 rounding of a cosine in [0, 1] */
+    }
+    /* the placement on the member's scale: lo + c (hi - lo) */
+    const int32_t *h0 = d->m_idx + d->m_ptr[0];
+    int nh0 = (int)(d->m_ptr[1] - d->m_ptr[0]);
+    ASSERT_OK(mq_model_score(content, h0, NULL, nh0, ref, &err), &err);
+    ASSERT_OK(mq__tview_cold(v, h0, nh0, NULL, 0, 2.0f, 6.0f, s, &err), &err);
+    ASSERT_NEAR(s[tw], 2.0 + 4.0 * ref[src], 4e-6);
+    /* windows [1000, 2000) and the withdrawn model title */
+    ASSERT(!mq__tview_shown(v, tn, 999) && mq__tview_shown(v, tn, 1000) && mq__tview_shown(v, tn, 1999) &&
+           !mq__tview_shown(v, tn, 2000));
+    ASSERT(mq__tview_withdrawn(v, 5) && !mq__tview_shown(v, 5, 1500) && mq__tview_shown(v, tw, 0));
+    int32_t hid[8];
+    ASSERT_INT_EQ(mq__tview_hidden(v, 1500, hid), 1);
+    ASSERT_INT_EQ(hid[0], 5);
+    ASSERT_INT_EQ(mq__tview_hidden(v, 2500, hid), 2);
+    /* New Releases leads with the added titles, newest put first */
+    const mq_page_catalog *pc = mq__tview_pc(v);
+    ASSERT(pc->n_new >= 2 && pc->new_order[0] == tn && pc->new_order[1] == tw && pc->fresh && pc->fresh[tw] == 1);
+    mq__tview_destroy(v);
+    /* the genre fallback (pop has no content part): cos(member's genre mix, the title's genres) */
+    ASSERT_OK(mq__tview_build(c, pop, ids, n, NULL, NULL, &v, &err), &err);
+    ASSERT(!mq__tview_content(v));
+    mq_page_hist hist[2] = {{.title = src, .weight = 1.0f}, {.title = tn, .weight = 0.5f}};
+    ASSERT_OK(mq__tview_cold(v, NULL, 0, hist, 2, 0.0f, 1.0f, s, &err), &err);
+    double mix[64] = {0}, nrm = 0, dot = 0;
+    int k = __builtin_popcountll(mc->genres[src]);
+    for (int g = 0; g < 64; g++) if (mc->genres[src] >> g & 1) mix[g] += 1.0 / k;
+    /* "win" has Horror (a model genre) and a genre the model never saw (a new bit) */
+    const mq_page_catalog *pc2 = mq__tview_pc(v);
+    uint64_t wg = pc2->catalog->genres[tn];
+    ASSERT_INT_EQ(__builtin_popcountll(wg), 2);
+    for (int g = 0; g < 64; g++) if (wg >> g & 1) mix[g] += 0.5 / 2;
+    for (int g = 0; g < 64; g++) nrm += mix[g] * mix[g];
+    for (int g = 0; g < 64; g++) if (wg >> g & 1) dot += mix[g];
+    ASSERT_NEAR(s[tn], dot / (sqrt(nrm) * sqrt(2.0)), 1e-6);
+    uint64_t twg = pc2->catalog->genres[tw];
+    dot = 0;
+    for (int g = 0; g < 64; g++) if (twg >> g & 1) dot += mix[g];
+    ASSERT_NEAR(s[tw], dot / (sqrt(nrm) * sqrt((double)__builtin_popcountll(twg))), 1e-6);
+    mq__tview_destroy(v);
+    /* the log replays to the same state */
+    mq__titles_close(c);
+    ASSERT_OK(mq__titles_open(dir, NULL, &c, &err), &err);
+    uint64_t recs;
+    ASSERT_INT_EQ(mq__titles_count(c, &recs), 3);
+    ASSERT_INT_EQ((int)recs, 3);
+    ASSERT_OK(mq__tview_build(c, pop, ids, n, NULL, NULL, &v, &err), &err);
+    ASSERT_INT_EQ(mq__tview_find(v, "win"), n + 1);
+    ASSERT(mq__tview_withdrawn(v, 5));
+    mq__tview_destroy(v);
+    mq__titles_close(c);
+    free(s);
+    free(ref);
+    free(ids);
+    mq_model_destroy(content);
+    mq_model_destroy(pop);
+    mq_dataset_destroy(d);
 }
