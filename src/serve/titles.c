@@ -652,11 +652,13 @@ void mq__tview_destroy(mq__tview *v)
     free(v);
 }
 
-static int32_t tag_index(mq__tview *v, int32_t n_base_tags, const char *name, int32_t *cap)
+/* The index of tag name in the view's tag names, added when new; th: an open-addressing table
+ * (mask + 1 slots, -1 empty) over them, sized for every name the build can meet. */
+static int32_t tag_index(mq__tview *v, int32_t *th, uint32_t mask, const char *name, int32_t *cap)
 {
-    for (int32_t k = 0; k < v->cat.n_tags; k++)
-        if (!strcmp(v->cat.tag_names[k], name)) return k;
-    (void)n_base_tags;
+    uint32_t h = fnv(name) & mask;
+    for (; th[h] >= 0; h = (h + 1) & mask)
+        if (!strcmp(v->cat.tag_names[th[h]], name)) return th[h];
     if (v->cat.n_tags == *cap) {
         int32_t nc = *cap ? 2 * *cap : 64;
         char **p = realloc(v->cat.tag_names, (size_t)nc * sizeof *p);
@@ -667,6 +669,7 @@ static int32_t tag_index(mq__tview *v, int32_t n_base_tags, const char *name, in
     char *s = own(v, name);
     if (!s) return -1;
     v->cat.tag_names[v->cat.n_tags] = s;
+    th[h] = v->cat.n_tags;
     return v->cat.n_tags++;
 }
 
@@ -684,16 +687,19 @@ int mq__tview_build(const mq__titles *c, const mq_model *main, const char *const
     *out = NULL;
     const mq_catalog *bc = mq_model_catalog(main);
     mq__tview *v = calloc(1, sizeof *v);
-    const entry **over = calloc((size_t)MQ_MAX(n_model, 1), sizeof *over);
+    const entry **over = NULL;      /* [n] each title's entry of the log, or NULL */
+    int32_t *th = NULL;             /* tag name table (tag_index) */
     int32_t *slot = malloc((size_t)MQ_MAX(c->n, 1) * sizeof *slot);      /* entry -> title */
-    if (!v || !over || !slot) goto oom;
+    if (!v || !slot) goto oom;
     int32_t n_added = 0;
     for (int i = 0; i < c->n; i++) {
         int32_t t = mq_model_title_index(main, c->e[i].id);
-        if (t >= 0 && t < n_model) { over[t] = &c->e[i]; slot[i] = t; }
-        else slot[i] = n_model + n_added++;
+        slot[i] = t >= 0 && t < n_model ? t : n_model + n_added++;
     }
     int32_t n = n_model + n_added;
+    over = calloc((size_t)MQ_MAX(n, 1), sizeof *over);
+    if (!over) goto oom;
+    for (int i = 0; i < c->n; i++) over[slot[i]] = &c->e[i];
     v->n_model = n_model;
     v->n = n;
     size_t N = (size_t)MQ_MAX(n, 1);
@@ -760,8 +766,7 @@ int mq__tview_build(const mq__titles *c, const mq_model *main, const char *const
     int32_t tag_cap = 0;
     int64_t n_tag_e = 0;
     for (int32_t t = 0; t < n; t++) {
-        const entry *e = t < n_model ? over[t] : NULL;
-        if (t >= n_model) for (int i = 0; i < c->n; i++) if (slot[i] == t) e = &c->e[i];
+        const entry *e = over[t];
         if (e && e->name) n_tag_e += e->n_tags;
         else if (t < n_model && bc && bc->tag_ptr) n_tag_e += bc->tag_ptr[t + 1] - bc->tag_ptr[t];
     }
@@ -771,6 +776,16 @@ int mq__tview_build(const mq__titles *c, const mq_model *main, const char *const
         if (!v->cat.tag_names) goto oom;
         memcpy(v->cat.tag_names, bc->tag_names, (size_t)bc->n_tags * sizeof *v->cat.tag_names);
         v->cat.n_tags = bc->n_tags;
+    }
+    uint32_t tmask = 15;
+    while (tmask + 1 < 2u * (uint32_t)(v->cat.n_tags + n_tag_e)) tmask = tmask * 2 + 1;
+    th = malloc(((size_t)tmask + 1) * sizeof *th);
+    if (!th) goto oom;
+    memset(th, 0xff, ((size_t)tmask + 1) * sizeof *th);
+    for (int32_t k = 0; k < v->cat.n_tags; k++) {
+        uint32_t h = fnv(v->cat.tag_names[k]) & tmask;
+        while (th[h] >= 0) h = (h + 1) & tmask;
+        th[h] = k;
     }
     v->cat.tag_ids = malloc((size_t)MQ_MAX(n_tag_e, 1) * sizeof *v->cat.tag_ids);
     v->cat.tag_counts = malloc((size_t)MQ_MAX(n_tag_e, 1) * sizeof *v->cat.tag_counts);
@@ -787,11 +802,10 @@ int mq__tview_build(const mq__titles *c, const mq_model *main, const char *const
     }
     int64_t q = 0, a = 0;
     for (int32_t t = 0; t < n; t++) {
-        const entry *e = t < n_model ? over[t] : NULL;
-        if (t >= n_model) for (int i = 0; i < c->n; i++) if (slot[i] == t) e = &c->e[i];
+        const entry *e = over[t];
         if (e && e->name) {
             for (int k = 0; k < e->n_tags; k++) {
-                int32_t id = tag_index(v, bc ? bc->n_tags : 0, e->tags[k], &tag_cap);
+                int32_t id = tag_index(v, th, tmask, e->tags[k], &tag_cap);
                 if (id < 0) goto oom;
                 v->cat.tag_ids[q] = id;
                 v->cat.tag_counts[q++] = 1.0f;
@@ -817,7 +831,7 @@ int mq__tview_build(const mq__titles *c, const mq_model *main, const char *const
     v->cat.n_artworks = a;
     /* the page catalog, then New Releases led by the added titles, newest put first */
     int rc = mq_page_catalog_init(&v->pc, n, &v->cat, v->ids, v->pop, v->trend_seed, err);
-    if (rc) { mq__tview_destroy(v); free(over); free(slot); return rc; }
+    if (rc) { mq__tview_destroy(v); free(over); free(slot); free(th); return rc; }
     v->new_order = malloc((size_t)(v->pc.n_new + n_added + 1) * sizeof *v->new_order);
     new_key *nk = malloc((size_t)MQ_MAX(n_added, 1) * sizeof *nk);
     if (!v->new_order || !nk) { free(nk); goto oom; }
@@ -851,12 +865,14 @@ int mq__tview_build(const mq__titles *c, const mq_model *main, const char *const
     }
     free(over);
     free(slot);
+    free(th);
     *out = v;
     return 0;
 oom:
     mq__tview_destroy(v);
     free(over);
     free(slot);
+    free(th);
     return mq__err_set(err, MQ_ENOMEM, "out of memory building the catalog view");
 }
 
