@@ -2314,15 +2314,19 @@ static enum MHD_Result h_title(mq_server *s, struct MHD_Connection *c, conn_stat
             rc = mq__titles_put(s->titles, id, cs->body.p ? cs->body.p : "", cs->body.len,
                                 mq_model_catalog(cur->main), now, &err);
         }
+        double t0 = mq_now();
         if (!rc && (rc = publish_view(s, &err)))
             mq__err_set(&err, rc, "the title is saved in the catalog log but not yet served (%s); it is "
                         "served after the next reload", err.msg);
+        int32_t n_view = s->cur->n_titles;     /* cur may be gone: the new view's */
+        double build_ms = 1e3 * (mq_now() - t0);
         pthread_mutex_unlock(&s->reload_mu);
         if (rc) {
             status = rc == MQ_EINVAL ? 400 : rc == MQ_ENOTFOUND ? 404 : rc == MQ_ENOSPC ? 507 : rc == MQ_ENOMEM ? 500 : 503;
             return send_error(s, c, cs, status, "%s", err.msg);
         }
-        mq__logf(&s->log, "serve: title '%s' %s", id, cs->method == 'D' ? "withdrawn" : created ? "added" : "replaced");
+        mq__logf(&s->log, "serve: title '%s' %s (catalog view of %d titles built in %.1f ms)", id,
+                 cs->method == 'D' ? "withdrawn" : created ? "added" : "replaced", n_view, build_ms);
     }
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");

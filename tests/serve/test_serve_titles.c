@@ -570,3 +570,57 @@ MQ_TEST(serve_titles_view_cold_scores_and_windows)
     mq_model_destroy(pop);
     mq_dataset_destroy(d);
 }
+
+/* ---- pages never wait on or fail from catalog writes ---- */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct hammer { int port; atomic_bool stop; int pages, failed; } hammer;
+
+static void *hammer_main(void *arg)
+{
+    hammer *h = arg;
+    while (!atomic_load(&h->stop)) {
+        resp r;
+        char path[100];
+        snprintf(path, sizeof path, "/v1/members/%d/homepage", 1 + h->pages % 50);
+        int rc = http(h->port, "GET", path, NULL, NULL, &r);
+        h->pages++;
+        if (rc || r.status != 200) h->failed++;
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+MQ_TEST(serve_titles_writes_under_page_load)
+{
+    if (access("data/ml-latest-small/ratings.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small not here");
+    server s;
+    ASSERT_INT_EQ(start_titles(&s, NULL), 0);
+    hammer h = {.port = s.port};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) ASSERT_INT_EQ(pthread_create(&th[i], NULL, hammer_main, &h), 0);
+    resp r;
+    int bad = 0;
+    for (int i = 0; i < 30; i++) {
+        char id[40], body[200];
+        snprintf(id, sizeof id, "load-%d", i % 10);
+        snprintf(body, sizeof body, "{\"name\":\"Load %d\",\"genres\":[\"Drama\",\"Genre %d\"]}", i, i % 3);
+        if (put_title(s.port, id, body, KEY, &r) || r.status != 200) bad++;
+        resp_free(&r);
+        if (i % 4 == 3) {
+            char path[80];
+            snprintf(path, sizeof path, "/v1/titles/%s", id);
+            if (http(s.port, "DELETE", path, KEY, NULL, &r) || r.status != 200) bad++;
+            resp_free(&r);
+        }
+    }
+    atomic_store(&h.stop, true);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    fprintf(stderr, "titles under load: %d pages, %d failed; %d failed writes\n", h.pages, h.failed, bad);
+    ASSERT_INT_EQ(bad, 0);
+    ASSERT_INT_EQ(h.failed, 0);
+    ASSERT(h.pages > 10);
+    stop_server(&s, SIGTERM);
+}
