@@ -2315,18 +2315,22 @@ static enum MHD_Result h_title(mq_server *s, struct MHD_Connection *c, conn_stat
                                 mq_model_catalog(cur->main), now, &err);
         }
         double t0 = mq_now();
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
         if (!rc && (rc = publish_view(s, &err)))
             mq__err_set(&err, rc, "the title is saved in the catalog log but not yet served (%s); it is "
                         "served after the next reload", err.msg);
         int32_t n_view = s->cur->n_titles;     /* cur may be gone: the new view's */
         double build_ms = 1e3 * (mq_now() - t0);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        double cpu_ms = 1e3 * (double)(c1.tv_sec - c0.tv_sec) + 1e-6 * (double)(c1.tv_nsec - c0.tv_nsec);
         pthread_mutex_unlock(&s->reload_mu);
         if (rc) {
             status = rc == MQ_EINVAL ? 400 : rc == MQ_ENOTFOUND ? 404 : rc == MQ_ENOSPC ? 507 : rc == MQ_ENOMEM ? 500 : 503;
             return send_error(s, c, cs, status, "%s", err.msg);
         }
-        mq__logf(&s->log, "serve: title '%s' %s (catalog view of %d titles built in %.1f ms)", id,
-                 cs->method == 'D' ? "withdrawn" : created ? "added" : "replaced", n_view, build_ms);
+        mq__logf(&s->log, "serve: title '%s' %s (catalog view of %d titles published in %.1f ms, %.1f ms CPU)", id,
+                 cs->method == 'D' ? "withdrawn" : created ? "added" : "replaced", n_view, build_ms, cpu_ms);
     }
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
