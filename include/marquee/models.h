@@ -119,6 +119,22 @@ int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,
 /* Whether the model has a title similarity (popularity and trending have none). */
 bool mq_model_has_similar(const mq_model *m);
 
+/* Cold start for titles the model was not trained on (src/models/model_content.c): the
+ * content model's scores for titles known only by their metadata. mq_model_cold_create builds
+ * the TF-IDF vectors of cat's titles [first, first + n) (genres matched by name to the model's
+ * genre_names, tags to its tag_names; unknown ones dropped) with the training catalog's
+ * document frequencies, as training builds a trained title's; m is a content model or a hybrid
+ * (its content part), else MQ_EUNSUP. The result borrows m (destroy it first) and is immutable
+ * (thread-safe). mq_model_cold_score writes scores[n]: cos(v_i, p) with p the member's profile
+ * from hist (model title indices; hist_val NULL = all 1), exactly what mq_model_score gives a
+ * trained title with the same vector (0 for an empty history). */
+typedef struct mq_model_cold mq_model_cold;
+int mq_model_cold_create(const mq_model *m, const mq_catalog *cat, int32_t first, int32_t n,
+                         mq_model_cold **out, mq_err *err);
+int mq_model_cold_score(const mq_model_cold *c, const int32_t *hist, const float *hist_val, int n_hist,
+                        float *scores, mq_err *err);
+void mq_model_cold_destroy(mq_model_cold *c);    /* NULL is fine */
+
 /* Artifacts: magic "MQMODEL1", version, kind, parameters, training-data checksum, aligned
  * arrays, CRC-32C; written by temp file + fsync + rename; loaded by mmap. */
 int mq_model_save(const mq_model *m, const char *path, mq_err *err);

@@ -239,6 +239,9 @@ typedef struct mq_page_catalog {
     const int32_t *title_json_len;
     void *owned;                    /* opaque handle: what mq_page_catalog_init allocated
                                        (freed by mq_page_catalog_release); NULL by hand */
+    /* Optional (NULL = none): [n_titles] in [0, 1], titles new to the catalog (the server's
+     * PUT /v1/titles): New Releases ranks them first and scores them at least this high. */
+    const float *fresh;
 } mq_page_catalog;
 
 /* Fills pc for n titles from raw popularity and trending scores (any non-negative scale; both
@@ -429,6 +432,8 @@ typedef struct mq_server_opts {
     int clock;                  /* mq_clock_mode: the server's "now" (default wall) */
     int dedup_ids;              /* client event ids remembered (default 1,000,000) */
     double dedup_window;        /* seconds they are remembered (default 86400) */
+    const char *catalog;        /* catalog log directory: titles put and withdrawn at run time
+                                   (PUT / DELETE /v1/titles/{id}); default "<models>/catalog" */
 } mq_server_opts;
 
 /* Loads the dataset and models, opens the store and the log (replaying it into the store),

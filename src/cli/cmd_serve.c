@@ -58,6 +58,8 @@ static const char *usage_text =
     "  --experiments F     online experiments with treatments (docs/xp.md); re-read on reload\n"
     "  --exposures DIR     exposure log directory (default DIR/exposures of --models)\n"
     "  --exposure-log M    full (default: every served title), summary (no title list), off\n"
+    "  --catalog DIR       catalog log of titles put and withdrawn at run time (PUT / DELETE\n"
+    "                      /v1/titles/{id}; default DIR/catalog of --models)\n"
     "\n"
     "Slow clients and overload (docs/API.md, Limits):\n"
     "  --header-timeout S  seconds a connection may take to send a request's headers, counted\n"
@@ -201,6 +203,7 @@ enum {
     O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
     O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT, O_EXPERIMENTS, O_EXPOSURES, O_EXPOSURE_LOG,
     O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_CONN_PER_IP, O_SHED_QUEUE_MS, O_CLOCK, O_EVENT_ID_WINDOW,
+    O_CATALOG,
 };
 static const struct option serve_opts[] = {
     {"port", required_argument, 0, O_PORT},
@@ -225,6 +228,7 @@ static const struct option serve_opts[] = {
     {"experiments", required_argument, 0, O_EXPERIMENTS},
     {"exposures", required_argument, 0, O_EXPOSURES},
     {"exposure-log", required_argument, 0, O_EXPOSURE_LOG},
+    {"catalog", required_argument, 0, O_CATALOG},
     {"header-timeout", required_argument, 0, O_HEADER_TIMEOUT},
     {"body-timeout", required_argument, 0, O_BODY_TIMEOUT},
     {"max-connections-per-ip", required_argument, 0, O_MAX_CONN_PER_IP},
@@ -324,6 +328,7 @@ int mq_cli_serve(int argc, char **argv)
             break;
         case O_EXPERIMENTS: o.experiments = v; break;
         case O_EXPOSURES: o.exposures = v; break;
+        case O_CATALOG: o.catalog = v; break;
         case O_EXPOSURE_LOG:
             if (!strcmp(v, "full")) o.exposure_log = 1;
             else if (!strcmp(v, "summary")) o.exposure_log = 2;

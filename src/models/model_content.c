@@ -360,3 +360,130 @@ const mq__model_ops mq__model_hybrid = {
     .kind = "hybrid", .train = hybrid_train, .bind = hybrid_bind, .unbind = plain_unbind,
     .score = hybrid_score, .contrib = hybrid_contrib, .similar = hybrid_similar,
 };
+
+/* ---- cold start for titles the model was not trained on ------------------------------------
+ *
+ * A title added to the catalog after training (the server's PUT /v1/titles) has no column in
+ * any model, but its metadata place it in the content model's feature space: its vector is
+ * built exactly as content_train builds a trained title's (tf·idf over genres ∪ tags, with the
+ * training catalog's document frequencies and the model's genre_weight / tag_weight,
+ * L2-normalized), features the model never saw (a new genre or tag) are dropped, and its score
+ * for a member is the same cosine v·p/‖p‖ against the member's profile. The vectors are built
+ * once (mq_model_cold_create), each member's scores per request (mq_model_cold_score). */
+struct mq_model_cold {
+    const mq_model *content;    /* borrowed: the content model, or the hybrid's content part */
+    int32_t n;
+    int64_t *ptr;               /* [n + 1] CSR of the new titles' features */
+    int32_t *feat;
+    float *w;
+};
+
+static int32_t find_name(char *const *names, int32_t n, const char *s)
+{
+    for (int32_t i = 0; s && i < n; i++)
+        if (names[i] && !strcmp(names[i], s)) return i;
+    return -1;
+}
+
+int mq_model_cold_create(const mq_model *m, const mq_catalog *cat, int32_t first, int32_t n,
+                         mq_model_cold **out, mq_err *err)
+{
+    *out = NULL;
+    const mq_model *cm = m && !strcmp(m->kind, "content") ? m
+                       : m && !strcmp(m->kind, "hybrid") && m->sub[1] ? m->sub[1] : NULL;
+    if (!cm) return mq__err_set(err, MQ_EUNSUP, "cold start: model '%s' has no content part", m ? m->kind : "");
+    if (first < 0 || n < 0 || (int64_t)first + n > cat->n_titles)
+        return mq__err_set(err, MQ_EINVAL, "cold start: titles %d..%d are not in the catalog", first, first + n);
+    const mq_catalog *mc = &cm->catalog;
+    int32_t nt = cm->n_titles;
+    int ng = mc->n_genres;
+    double gw = 1, tw = 1;
+    mq_model_param_double(cm, "genre_weight", &gw);
+    mq_model_param_double(cm, "tag_weight", &tw);
+    mq_model_cold *c = calloc(1, sizeof *c);
+    int64_t cap = 0;
+    for (int32_t i = 0; i < n; i++)
+        cap += 64 + (cat->tag_ptr ? cat->tag_ptr[first + i + 1] - cat->tag_ptr[first + i] : 0);
+    double *df = calloc((size_t)ng + (size_t)mc->n_tags + 1, sizeof *df);
+    if (c) {
+        c->ptr = calloc((size_t)n + 1, sizeof *c->ptr);
+        c->feat = malloc((size_t)MQ_MAX(cap, 1) * sizeof *c->feat);
+        c->w = malloc((size_t)MQ_MAX(cap, 1) * sizeof *c->w);
+    }
+    if (!c || !df || !c->ptr || !c->feat || !c->w) {
+        free(df);
+        mq_model_cold_destroy(c);
+        return mq__err_set(err, MQ_ENOMEM, "cold start: out of memory");
+    }
+    c->content = cm;
+    c->n = n;
+    /* document frequencies of the training catalog, as content_train counts them */
+    for (int32_t t = 0; t < nt; t++) {
+        for (int g = 0; g < ng; g++) df[g] += (double)(mc->genres && (mc->genres[t] >> g & 1));
+        if (mc->tag_ptr)
+            for (int64_t q = mc->tag_ptr[t]; q < mc->tag_ptr[t + 1]; q++) df[ng + mc->tag_ids[q]]++;
+    }
+    int64_t q = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t t = first + i;
+        int64_t q0 = q;
+        for (int g = 0; cat->genres && g < cat->n_genres; g++) {
+            if (!(cat->genres[t] >> g & 1)) continue;
+            int32_t f = find_name(mc->genre_names, ng, cat->genre_names[g]);
+            if (f < 0) continue;
+            c->feat[q] = f;
+            c->w[q++] = (float)(gw * (log((1.0 + nt) / (1.0 + df[f])) + 1));
+        }
+        for (int64_t e = cat->tag_ptr ? cat->tag_ptr[t] : 0; cat->tag_ptr && e < cat->tag_ptr[t + 1]; e++) {
+            int32_t k = find_name(mc->tag_names, mc->n_tags, cat->tag_names[cat->tag_ids[e]]);
+            if (k < 0) continue;
+            int32_t f = ng + k;
+            float cnt = cat->tag_counts ? cat->tag_counts[e] : 1.0f;
+            float val = (float)(tw * (1 + log(fmax(cnt, 1.0))) * (log((1.0 + nt) / (1.0 + df[f])) + 1));
+            int64_t pos = q0;
+            while (pos < q && c->feat[pos] < f) pos++;
+            if (pos < q && c->feat[pos] == f) { c->w[pos] += val; continue; }   /* a repeated tag */
+            memmove(c->feat + pos + 1, c->feat + pos, (size_t)(q - pos) * sizeof *c->feat);
+            memmove(c->w + pos + 1, c->w + pos, (size_t)(q - pos) * sizeof *c->w);
+            c->feat[pos] = f;
+            c->w[pos] = val;
+            q++;
+        }
+        double nrm = 0;
+        for (int64_t r = q0; r < q; r++) nrm += (double)c->w[r] * c->w[r];
+        nrm = sqrt(nrm);
+        for (int64_t r = q0; r < q; r++) c->w[r] = nrm > 0 ? (float)(c->w[r] / nrm) : 0.0f;
+        c->ptr[i + 1] = q;
+    }
+    free(df);
+    *out = c;
+    return 0;
+}
+
+int mq_model_cold_score(const mq_model_cold *c, const int32_t *hist, const float *hist_val, int n_hist,
+                        float *scores, mq_err *err)
+{
+    const content_state *st = c->content->state;
+    for (int h = 0; h < n_hist; h++)
+        if (hist[h] < 0 || hist[h] >= c->content->n_titles)
+            return mq__err_set(err, MQ_EINVAL, "cold start: history title %d is out of range", hist[h]);
+    float *p = malloc((size_t)MQ_MAX(st->n_feat, 1) * sizeof *p);
+    if (!p) return mq__err_set(err, MQ_ENOMEM, "cold start: out of memory");
+    double nrm = n_hist > 0 ? profile(st, hist, hist_val, n_hist, p) : 0;
+    for (int32_t i = 0; i < c->n; i++) {
+        double s = 0;
+        for (int64_t q = c->ptr[i]; q < c->ptr[i + 1]; q++) s += (double)c->w[q] * p[c->feat[q]];
+        scores[i] = nrm > 0 ? (float)(s / nrm) : 0.0f;
+    }
+    free(p);
+    return 0;
+}
+
+void mq_model_cold_destroy(mq_model_cold *c)
+{
+    if (!c) return;
+    free(c->ptr);
+    free(c->feat);
+    free(c->w);
+    free(c);
+}

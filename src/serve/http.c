@@ -70,11 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_TITLE, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
                                             "experiment_report", "experiment_timeline", "experiment_action",
-                                            "models", "other"};
+                                            "models", "titles", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -164,7 +164,16 @@ typedef struct bundle {
     float *trend_seed;               /* [n_titles] raw trending scores, as of trend_as_of */
     int64_t trend_as_of;
     double trend_half_life_days;     /* the trending model's, else 0 */
+    /* Catalog views (titles.c): what requests see is a view of a loaded bundle (base), with
+     * the catalog log applied: n_titles = the model's n_model titles, then the added ones; ids,
+     * pc and trend_seed are the view's, everything else is base's (shared, not freed here). */
+    int32_t n_model;
+    struct bundle *base;             /* NULL for a loaded bundle */
+    mq__tview *tv;                   /* the view's catalog (NULL for a loaded bundle) */
 } bundle;
+
+/* The loaded bundle a view shares its models, caches and monitors with. */
+static inline struct bundle *bundle_root(struct bundle *b) { return b->base ? b->base : b; }
 
 /* ---- per-request working memory ---- */
 
@@ -181,6 +190,8 @@ typedef struct reqctx {
     mq_buf xrec;                     /* the exposure record being encoded */
     const char **xt;                 /* [xt_cap] title ids of the list, for the record */
     int xt_cap;
+    int32_t *excl;                   /* [excl_cap] titles a list must not show */
+    int excl_cap;
 } reqctx;
 
 struct mq_server {
@@ -244,13 +255,24 @@ struct mq_server {
     atomic_llong latest_event;       /* the latest event time seen (data, then the log) */
     pthread_mutex_t smu;             /* guards store_msg */
     char store_msg[512];             /* the member store's last failure */
+    /* titles put and withdrawn at run time (titles.c): written under reload_mu */
+    char catalog[4096];
+    mq__titles *titles;
 };
 
 /* ---- bundles ---- */
 
+static void bundle_release(bundle *b);
+
 static void bundle_destroy(bundle *b)
 {
     if (!b) return;
+    if (b->base) {          /* a view: only its catalog is its own */
+        mq__tview_destroy(b->tv);
+        bundle_release(b->base);
+        free(b);
+        return;
+    }
     for (int k = 0; k < b->n_alt; k++) {
         if (b->alt[k].sim)
             for (int32_t t = 0; t < b->alt[k].n_titles; t++) free(atomic_load(&b->alt[k].sim[t]));
@@ -342,7 +364,8 @@ static int similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 {
     bundle *b = user;
     if (t < 0 || t >= b->n_titles) return 0;
-    const simlist *l = similar_list(b, t);
+    if (t >= b->n_model) return mq__tview_similar(b->tv, t, n, out, score);   /* an added title */
+    const simlist *l = similar_list(bundle_root(b), t);
     if (!l) return 0;
     int m = MQ_MIN(n, l->n);
     memcpy(out, l->t, (size_t)m * sizeof *out);
@@ -458,6 +481,15 @@ static long long xp_now(mq_server *s)
     return s->o.clock == MQ_CLOCK_EVENT ? (long long)server_now(s) : mq__xps_now();
 }
 
+/* The clock the live units' horizon follows through quiet spells (mq__xpc_events): the wall
+ * clock's now; none under --clock event, where a client may post events stamped ahead of the
+ * pages it asks for (a simulator posting members' histories first): there the horizon follows
+ * the exposures alone, so a page's exposure keeps the time it was asked for. */
+static long long units_now(mq_server *s)
+{
+    return s->o.clock == MQ_CLOCK_EVENT ? 0 : xp_now(s);
+}
+
 /* Loads the experiments file and the models its treatments name into b (at start-up and at
  * every reload, so a bad file keeps the previous bundle serving). */
 static int xp_load(mq_server *s, bundle *b, mq_err *err)
@@ -525,7 +557,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     char when[32];
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(b->version, sizeof b->version, "%s@%s", mq_model_kind(b->main), when);
-    b->n_titles = mq_model_n_titles(b->main);
+    b->n_titles = b->n_model = mq_model_n_titles(b->main);
     drift_init(&b->drift, b->main, s->drifts, "main");
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
@@ -582,6 +614,73 @@ fail:
     return rc;
 }
 
+/* ---- catalog views (titles.c) ---- */
+
+/* A title's index in b's title space: the model's, else an added title's; -1 if unknown. */
+static int32_t title_index(const bundle *b, const char *id)
+{
+    int32_t t = mq_model_title_index(b->main, id);
+    if (t < 0 && b->tv) t = mq__tview_find(b->tv, id);
+    return t;
+}
+
+/* A view of the loaded bundle base with the catalog log applied (the writer side is stable:
+ * reload_mu held). The view takes a reference to base. */
+static int bundle_view(mq_server *s, bundle *base, bundle **out, mq_err *err)
+{
+    *out = NULL;
+    bundle *v = malloc(sizeof *v);
+    if (!v) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    memcpy(v, base, sizeof *v);
+    atomic_init(&v->refs, 1);
+    int rc = mq__tview_build(s->titles, base->main, base->ids, base->n_titles, base->pc.popularity,
+                             base->trend_seed, &v->tv, err);
+    if (rc) { free(v); return rc; }
+    atomic_fetch_add(&base->refs, 1);
+    v->base = base;
+    v->n_titles = mq__tview_n(v->tv);
+    v->ids = (const char **)mq__tview_ids(v->tv);
+    v->pc = *mq__tview_pc(v->tv);
+    v->pc.similar = similar_cb;
+    v->pc.similar_user = v;
+    v->trend_seed = (float *)mq__tview_trend_seed(v->tv);
+    *out = v;
+    return 0;
+}
+
+static int64_t server_now(mq_server *s);
+
+/* Publishes a new view of the current bundle's base after a put or a withdrawal (reload_mu
+ * held): the trending counters grow to the new titles and follow the view, then requests
+ * switch to it by pointer (the old view is freed by its last request). */
+static int publish_view(mq_server *s, mq_err *err)
+{
+    bundle *base = bundle_root(s->cur), *v;
+    int rc = bundle_view(s, base, &v, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&s->tmu);
+    bundle *oldt = NULL;
+    if (s->trend && bundle_root(s->tbundle) == base) {
+        rc = mq__trend_grow(s->trend, v->n_titles);
+        if (!rc) {
+            oldt = s->tbundle;
+            s->tbundle = v;
+            atomic_fetch_add(&v->refs, 1);
+            s->trend_dirty = true;
+            pthread_cond_signal(&s->tcv);
+        }
+    }
+    pthread_mutex_unlock(&s->tmu);
+    bundle_release(oldt);
+    if (rc) { bundle_release(v); return mq__err_set(err, rc, "out of memory growing the trending counters"); }
+    pthread_mutex_lock(&s->bmu);
+    bundle *old = s->cur;
+    s->cur = v;
+    pthread_mutex_unlock(&s->bmu);
+    bundle_release(old);
+    return 0;
+}
+
 /* ---- live trending ---- */
 
 #define TREND_DEFAULT_HALF_LIFE_DAYS 7.0
@@ -614,7 +713,7 @@ static void trend_count(mq_server *s, const mq_event *ev, int n, uint64_t first_
     for (int i = 0; i < n; i++) {
         float w = mq_trend_event_weight(ev[i].kind, ev[i].value);
         if (w <= 0) continue;
-        int32_t t = mq_model_title_index(s->tbundle->main, ev[i].title);
+        int32_t t = title_index(s->tbundle, ev[i].title);
         counted += mq_trend_add(s->trend, t, ev[i].time, w, now);
     }
     s->trend_seq = first_seq + (uint64_t)n - 1;
@@ -737,12 +836,18 @@ int mq_server_reload(mq_server *s, mq_err *err)
     bundle *nb;
     double t0 = mq_now();
     int rc = bundle_load(s, &nb, err);
+    bundle *loaded = nb;
+    if (!rc) {
+        /* requests see a view of it: the catalog log's titles applied (titles.c) */
+        rc = bundle_view(s, loaded, &nb, err);
+        bundle_release(loaded);
+    }
     if (rc) {
         atomic_fetch_add(&s->reload_failures, 1);
         pthread_mutex_unlock(&s->reload_mu);
         return rc;
     }
-    nb->gen = ++s->bundle_gen;
+    loaded->gen = nb->gen = ++s->bundle_gen;
     rc = trend_reseed(s, nb, err);
     if (rc) {
         bundle_release(nb);
@@ -755,7 +860,7 @@ int mq_server_reload(mq_server *s, mq_err *err)
     s->cur = nb;
     pthread_mutex_unlock(&s->bmu);
     bundle_release(old);
-    warmer_start(s, nb);
+    warmer_start(s, loaded);
     atomic_fetch_add(&s->reloads, 1);
     mq__logf(&s->log, "serve: model %s loaded in %.2f s (%d titles)", nb->version, mq_now() - t0,
              nb->n_titles);
@@ -775,6 +880,7 @@ static void reqctx_free(reqctx *r)
     free(r->hidx);
     mq_buf_release(&r->xrec);
     free(r->xt);
+    free(r->excl);
     free(r);
 }
 
@@ -843,7 +949,7 @@ static int gather_history(mq_server *s, const bundle *b, reqctx *r, const char *
     int m = 0;
     for (int i = 0; i < r->st.n; i++) {
         const mq_recent *e = &r->st.recent[i];
-        int32_t t = mq_model_title_index(b->main, e->title);
+        int32_t t = title_index(b, e->title);
         if (t < 0 || r->mark[t]) continue;
         r->mark[t] = 1;
         float w = e->thumb == 2 ? -1.0f : e->rating > 0 && e->rating < 2.5f ? 0.1f : 1.0f;
@@ -869,8 +975,8 @@ static int gather_history(mq_server *s, const bundle *b, reqctx *r, const char *
     }
     for (int i = 0; i < m; i++) r->mark[r->hist[i].title] = 0;
     int p = 0;
-    for (int i = 0; i < m; i++)
-        if (r->hist[i].weight > 0) r->hidx[p++] = r->hist[i].title;
+    for (int i = 0; i < m; i++)     /* the model sees its own titles (added ones get cold scores) */
+        if (r->hist[i].weight > 0 && r->hist[i].title < b->n_model) r->hidx[p++] = r->hist[i].title;
     *n_hist = m;
     *n_pos = p;
     *known = row >= 0 || r->st.n_events > 0;
@@ -887,6 +993,7 @@ typedef struct conn_state {
     int shed_waited;                /* > 0: shed (it waited this many ms), answered next call */
     bool console;                   /* a web console page (console.c), answered next call */
     int route;
+    char method;                    /* R_TITLE: 'G' (GET/HEAD), 'P' (PUT), 'D' (DELETE) */
     char id[MQ_ID_MAX + 1];         /* the route's member or title id */
     mq_server *s;
     mq__conn *gc;                   /* the connection's deadline record */
@@ -1062,6 +1169,41 @@ static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const
 }
 
 
+static int32_t *excl_reserve(reqctx *r, int n)
+{
+    if (n > r->excl_cap) {
+        int32_t *p = realloc(r->excl, (size_t)n * sizeof *p);
+        if (!p) return NULL;
+        r->excl = p;
+        r->excl_cap = n;
+    }
+    return r->excl;
+}
+
+/* Scores of the titles added at run time (b's titles n_model..n_titles), after the model's in
+ * r->scores: their cold-start relevance (titles.c) placed between the member's best unseen
+ * model score and the page's cut (or, when the model pruned nothing, its k-th best score). */
+static int cold_scores(const bundle *b, reqctx *r, int n_hist, int n_pos, int k, float cut, mq_err *err)
+{
+    int32_t nm = b->n_model;
+    for (int i = 0; i < n_hist; i++) if (r->hist[i].title < nm) r->mark[r->hist[i].title] = 1;
+    float hi = -INFINITY;
+    for (int32_t t = 0; t < nm; t++)
+        if (!r->mark[t] && r->scores[t] > hi) hi = r->scores[t];
+    for (int i = 0; i < n_hist; i++) if (r->hist[i].title < nm) r->mark[r->hist[i].title] = 0;
+    float lo = cut;
+    if (!(lo > -INFINITY) && nm > 0) {
+        float *tmp = malloc((size_t)nm * sizeof *tmp);
+        if (!tmp) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+        int m = 0;
+        for (int32_t t = 0; t < nm; t++) if (r->scores[t] == r->scores[t]) tmp[m++] = r->scores[t];
+        lo = m ? mq__kth_largest(tmp, m, MQ_MAX(1, MQ_MIN(k, m))) : 0;
+        free(tmp);
+    }
+    if (!(hi > -INFINITY)) hi = lo + 1;
+    return mq__tview_cold(b->tv, r->hidx, n_pos, r->hist, n_hist, lo, hi, r->scores, err);
+}
+
 static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_state *cs,
                                   const char *member)
 {
@@ -1114,8 +1256,10 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     }
     reqctx *r = reqctx_get(s, MQ_MAX(b->n_titles, 1));
     if (!r) { bundle_release(b); return send_error(s, c, cs, 500, "out of memory"); }
-    /* exclude=: comma-separated title ids; unknown ones are ignored */
-    int32_t excl[256];
+    /* exclude=: comma-separated title ids; unknown ones are ignored; then the titles outside
+     * their availability window or withdrawn (titles.c) */
+    int32_t *excl = excl_reserve(r, 256 + mq__tview_n_hidable(b->tv));
+    if (!excl) { reqctx_put(s, r); bundle_release(b); return send_error(s, c, cs, 500, "out of memory"); }
     int n_excl = 0;
     const char *ev = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "exclude");
     if (ev) {
@@ -1127,12 +1271,13 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             if (len > 0 && len <= MQ_ID_MAX) {
                 memcpy(id, p, len);
                 id[len] = 0;
-                int32_t t = mq_model_title_index(b->main, id);
+                int32_t t = title_index(b, id);
                 if (t >= 0) excl[n_excl++] = t;
             }
             p = q ? q + 1 : p + len;
         }
     }
+    n_excl += mq__tview_hidden(b->tv, server_now(s), excl + n_excl);
     mq_err err = {0, ""};
     int n_hist, n_pos;
     bool known;
@@ -1149,6 +1294,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         rc = mq_model_score_top(model, r->hidx, NULL, n_pos, top, r->scores, &cut, &err);
         scores = r->scores;
         req.score_cut = &cut;
+        if (!rc && b->n_titles > b->n_model)    /* titles the model has never seen */
+            rc = cold_scores(b, r, n_hist, n_pos, mq_page_scored_titles(&req, b->n_model), cut, &err);
     }
     const mq_page *page = NULL;
     /* Trending Now from the live snapshot when it is for this bundle's titles (right after a
@@ -1173,12 +1320,12 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     char page_id[MQ_PAGE_ID_MAX + 1];
     uint64_t seq = atomic_fetch_add(&s->page_seq, 1) + 1;
     mq__xps_page_id(s->boot_id, seq, page_id);
-    drift *dr = am ? &am->drift : &b->drift;
+    drift *dr = am ? &am->drift : &bundle_root(b)->drift;
     if (!rc && scores && dr->known && seq % 8 == 0) {
         /* one page in 8 feeds the drift monitor: its model's best 100 unseen scores */
         unsigned long long cnt[MQ_MODEL_SCORE_BINS] = {0};
         for (int i = 0; i < n_hist; i++) r->scores[r->hist[i].title] = NAN;
-        mq_model_score_bin_top(dr->edges, r->scores, b->n_titles, cnt);
+        mq_model_score_bin_top(dr->edges, r->scores, b->n_model, cnt);
         for (int k = 0; k < MQ_MODEL_SCORE_BINS; k++)
             if (cnt[k]) atomic_fetch_add_explicit(&dr->counts[k], cnt[k], memory_order_relaxed);
     }
@@ -1224,6 +1371,32 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     return ret;
 }
 
+/* Merges the titles added at run time into a member's recommendations top[got] (best first):
+ * their cold-start scores on the same scale a page gives them (cold_scores over the model's
+ * best 500, a default page's candidates) enter where they beat the list's tail. Returns the
+ * new count or a negative code. */
+static int recs_add_cold(mq_server *s, const bundle *b, const mq_model *model, reqctx *r, int n_hist,
+                         int n_pos, int n, int32_t *top, float *sc, int got, mq_err *err)
+{
+    float cut;
+    int k = MQ_MIN(500, b->n_model);
+    int rc = mq_model_score_top(model, r->hidx, NULL, n_pos, k, r->scores, &cut, err);
+    if (!rc) rc = cold_scores(b, r, n_hist, n_pos, k, cut, err);
+    if (rc) return rc;
+    int64_t now = server_now(s);
+    for (int32_t t = b->n_model; t < b->n_titles; t++) {
+        bool seen = !mq__tview_shown(b->tv, t, now);
+        for (int i = 0; i < n_hist && !seen; i++) seen = r->hist[i].title == t;
+        float v = r->scores[t];
+        if (seen || (got == n && !(v > sc[got - 1]))) continue;
+        int at = got < n ? got++ : got - 1;
+        while (at > 0 && sc[at - 1] < v) { top[at] = top[at - 1]; sc[at] = sc[at - 1]; at--; }
+        top[at] = t;
+        sc[at] = v;
+    }
+    return got;
+}
+
 static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state *cs, const char *member)
 {
     char why[300];
@@ -1248,22 +1421,31 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     int rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
     int32_t *top = malloc((size_t)n * sizeof *top);
     float *sc = malloc((size_t)n * sizeof *sc);
-    int32_t *ex = malloc((size_t)MQ_MAX(n_hist, 1) * sizeof *ex);
+    int32_t *ex = malloc((size_t)(n_hist + mq__tview_n_hidable(b->tv) + 1) * sizeof *ex);
     enum MHD_Result ret;
     if (!top || !sc || !ex) rc = mq__err_set(&err, MQ_ENOMEM, "out of memory");
     int got = 0;
     bool cold = n_pos == 0;
+    int64_t tnow = server_now(s);     /* availability windows follow the server clock */
     if (!rc) {
         if (!cold) {
-            /* every history title is excluded, also those not fed to the model */
-            for (int i = 0; i < n_hist; i++) ex[i] = r->hist[i].title;
-            mq_filter f = {false, ex, n_hist, -1};
+            /* every history title is excluded, also those not fed to the model, and the
+             * titles not available now */
+            int n_ex = 0;
+            for (int i = 0; i < n_hist; i++)
+                if (r->hist[i].title < b->n_model) ex[n_ex++] = r->hist[i].title;
+            int at = n_ex, nh = mq__tview_hidden(b->tv, tnow, ex + at);
+            for (int i = 0; i < nh; i++)
+                if (ex[at + i] < b->n_model) ex[n_ex++] = ex[at + i];
+            mq_filter f = {false, ex, n_ex, -1};
             got = mq_model_recommend(model, r->hidx, NULL, n_pos, &f, (int)n, top, sc, &err);
+            if (got < 0) rc = got;
+            if (!rc && b->n_titles > b->n_model) got = recs_add_cold(s, b, model, r, n_hist, n_pos, (int)n, top, sc, got, &err);
             if (got < 0) rc = got;
         } else {
             for (int32_t k = 0; k < b->n_titles && got < n; k++) {
                 int32_t t = b->pc.pop_order[k];
-                bool seen = false;
+                bool seen = !mq__tview_shown(b->tv, t, tnow);
                 for (int i = 0; i < n_hist && !seen; i++) seen = r->hist[i].title == t;
                 if (seen) continue;
                 top[got] = t;
@@ -1290,26 +1472,34 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
         /* the explanations of every listed title at once (one factorisation for ials) */
-        int32_t *why_all = NULL;
+        int32_t *why_all = NULL, *known = NULL;
         float *whyw_all = NULL;
-        int *why_n = NULL;
+        int *why_n = NULL, n_known = 0;
         if (!cold && explain && got > 0) {
             why_all = malloc((size_t)got * 3 * sizeof *why_all);
             whyw_all = malloc((size_t)got * 3 * sizeof *whyw_all);
             why_n = calloc((size_t)got, sizeof *why_n);
-            if (why_all && whyw_all && why_n &&
-                mq_model_explain_many(model, r->hidx, NULL, n_pos, top, got, 3, why_all, whyw_all, why_n, NULL) < 0)
+            known = malloc((size_t)got * sizeof *known);    /* the listed titles the model has */
+            if (known)
+                for (int i = 0; i < got; i++)
+                    if (top[i] < b->n_model) known[n_known++] = top[i];
+            if (why_all && whyw_all && why_n && known &&
+                mq_model_explain_many(model, r->hidx, NULL, n_pos, known, n_known, 3, why_all, whyw_all, why_n,
+                                      NULL) < 0)
                 memset(why_n, 0, (size_t)got * sizeof *why_n);
         }
-        for (int i = 0; i < got; i++) {
+        for (int i = 0, k_known = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
-            const int32_t *why_t = why_all ? why_all + (size_t)i * 3 : NULL;
-            const float *why_w = whyw_all ? whyw_all + (size_t)i * 3 : NULL;
-            int nw = why_n ? why_n[i] : 0;
+            bool added = top[i] >= b->n_model;     /* put at run time: no model evidence */
+            int at = added ? 0 : k_known++;
+            const int32_t *why_t = why_all && !added ? why_all + (size_t)at * 3 : NULL;
+            const float *why_w = whyw_all && !added ? whyw_all + (size_t)at * 3 : NULL;
+            int nw = why_n && !added ? why_n[at] : 0;
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
+            else if (added) mq_buf_puts(&out, ",\"evidence\":\"New on Marquee\"");
             else if (nw > 0) {
                 const char *nm = b->pc.catalog && b->pc.catalog->names && b->pc.catalog->names[why_t[0]]
                                      ? b->pc.catalog->names[why_t[0]] : b->ids[why_t[0]];
@@ -1335,6 +1525,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         free(why_all);
         free(whyw_all);
         free(why_n);
+        free(known);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
     free(top);
@@ -1365,16 +1556,24 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
         if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     }
     const char *mversion = am ? am->version : b->version;
-    int32_t t = mq_model_title_index(b->main, title);
+    int32_t t = title_index(b, title);
+    int64_t tnow = server_now(s);
     reqctx *r = NULL;
     if (t < 0) {
         ret = send_error(s, c, cs, 404, "title '%.255s' is not in the catalog", title);
+    } else if (!mq__tview_shown(b->tv, t, tnow)) {
+        ret = send_error(s, c, cs, 404, "title '%.255s' is %s", title,
+                         mq__tview_withdrawn(b->tv, t) ? "withdrawn" : "not available now (outside its availability window)");
     } else if (!(r = reqctx_get(s, MQ_MAX(b->n_titles, 1)))) {
         ret = send_error(s, c, cs, 500, "out of memory");
     } else {
         int32_t out_t[SIM_N];
         float out_s[SIM_N];
-        int got = am ? alt_similar_cb(am, t, (int)n, out_t, out_s) : similar_cb(b, t, (int)n, out_t, out_s);
+        int got = am ? alt_similar_cb(am, t, SIM_N, out_t, out_s) : similar_cb(b, t, SIM_N, out_t, out_s);
+        int kept = 0;       /* titles not available now never show */
+        for (int i = 0; i < got && kept < n; i++)
+            if (mq__tview_shown(b->tv, out_t[i], tnow)) { out_t[kept] = out_t[i]; out_s[kept++] = out_s[i]; }
+        got = kept;
         char page_id[MQ_PAGE_ID_MAX + 1];
         mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
         mq_err err = {0, ""};
@@ -1682,10 +1881,11 @@ static enum MHD_Result h_events(mq_server *s, struct MHD_Connection *c, conn_sta
     }
     if (b)
         for (i = 0; i < n; i++)
-            if (mq_model_title_index(b->main, ev[i].title) < 0) {
+            if (title_index(b, ev[i].title) < 0 || mq__tview_withdrawn(b->tv, title_index(b, ev[i].title))) {
                 char shown[300];
                 mq__printable(ev[i].title, strlen(ev[i].title), shown, sizeof shown);
-                ret = send_error(s, c, cs, 404, "event %d: title '%s' is not in the catalog", i, shown);
+                ret = send_error(s, c, cs, 404, "event %d: title '%s' is %s", i, shown,
+                                 title_index(b, ev[i].title) < 0 ? "not in the catalog" : "withdrawn");
                 goto out;
             }
     /* retry-safe events: those whose event_id was written before are not written again */
@@ -1757,7 +1957,7 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     const mq_xp_experiment *xe = name && b->xps ? mq_xp_config_find(&b->xps->xp, name) : NULL;
     for (int v = 0; xe && v < xe->n_variants; v++) {
         const mq__xps_treat *t = &b->xps->treat[(xe - b->xps->xp.exps) * MQ_XP_MAX_VARIANTS + v];
-        const drift *d = t->model_slot > 0 ? &b->alt[t->model_slot - 1].drift : &b->drift;
+        const drift *d = t->model_slot > 0 ? &b->alt[t->model_slot - 1].drift : &bundle_root(b)->drift;
         const char *mn = t->model_slot > 0 ? b->alt[t->model_slot - 1].name : "main";
         mq_buf_puts(&dj, v ? ",{\"variant\":" : "{\"variant\":");
         mq_buf_json_str(&dj, xe->variants[v], strlen(xe->variants[v]));
@@ -1813,7 +2013,7 @@ static enum MHD_Result h_models(mq_server *s, struct MHD_Connection *c, conn_sta
     mq_buf o;
     mq_buf_init(&o);
     mq_buf_puts(&o, "{\"models\":[");
-    mq__console_model_json(&o, "main", b->version, b->main, drift_psi(&b->drift));
+    mq__console_model_json(&o, "main", b->version, b->main, drift_psi(&bundle_root(b)->drift));
     const struct { const char *role; const mq_model *m; } more[2] = {{"pop", b->pop}, {"trending", b->trend}};
     for (int k = 0; k < 2; k++)
         if (more[k].m && more[k].m != b->main) {
@@ -1912,7 +2112,7 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                         "against the model's training deciles (NaN: unknown, an old artifact or no pages yet).\n"
                         "# TYPE marquee_model_score_psi gauge\n");
         mq_buf_puts(&o, "marquee_model_score_psi{model=\"main\"} ");
-        mq_buf_printf(&o, "%.6g\n", drift_psi(&b->drift));
+        mq_buf_printf(&o, "%.6g\n", drift_psi(&bundle_root(b)->drift));
         for (int k = 0; k < b->n_alt; k++) {
             mq_buf_puts(&o, "marquee_model_score_psi{model=");
             mq_buf_json_str(&o, b->alt[k].name, strlen(b->alt[k].name));
@@ -1921,7 +2121,7 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
         mq_buf_printf(&o, "# HELP marquee_similar_lists_cached Titles whose similar-titles list is "
                           "computed (of marquee_model_info's titles).\n"
                           "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",
-                      atomic_load(&b->sim_cached));
+                      atomic_load(&bundle_root(b)->sim_cached));
         if (b->n_alt)
             mq_buf_puts(&o, "# HELP marquee_treatment_similar_lists_cached Titles whose similar-titles list is "
                             "computed, per treatment model of the experiments (warmed after main's).\n"
@@ -2016,6 +2216,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
         {"/v1/titles/", "/similar", R_SIMILAR, "title"},
         {"/v1/experiments/", "/report", R_XP_REPORT, "experiment"},
         {"/v1/experiments/", "/timeline", R_XP_TIMELINE, "experiment"},
+        {"/v1/titles/", "", R_TITLE, "title"},
     };
     why[0] = 0;
     if (!strcmp(url, "/healthz")) return R_HEALTHZ;
@@ -2100,10 +2301,15 @@ static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs,
         return true;
     }
     bool writes = route == R_EVENTS || route == R_RELOAD || route == R_XP_ACTION;
-    if (writes ? !post : !get) {
+    if (route == R_TITLE) {     /* GET, PUT (add or replace a title), DELETE (withdraw it) */
+        cs->method = get ? 'G' : !strcmp(method, "PUT") ? 'P' : !strcmp(method, "DELETE") ? 'D' : 0;
+        writes = cs->method == 'P' || cs->method == 'D';
+    }
+    if (route == R_TITLE ? !cs->method : writes ? !post : !get) {
         char m[80];
         mq__printable(method, strlen(method), m, sizeof m);
-        *ret = send_error(s, c, cs, 405, "%s is not allowed on this route (%s)", m, writes ? "POST" : "GET");
+        *ret = send_error(s, c, cs, 405, "%s is not allowed on this route (%s)", m,
+                          route == R_TITLE ? "GET, PUT, DELETE" : writes ? "POST" : "GET");
         return true;
     }
     if (why[0]) { *ret = send_error(s, c, cs, 400, "%s", why); return true; }
@@ -2198,6 +2404,104 @@ static enum MHD_Result reload_answer(mq_server *s, struct MHD_Connection *c, con
     return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
+/* /v1/titles/{id} (titles.c, docs/API.md "New titles"): GET the title as the catalog has it;
+ * PUT adds or replaces it and DELETE withdraws it, each written to the catalog log (durable
+ * before the answer) and published as a new catalog view, so the next page has it. Writers
+ * are serialized with reloads by reload_mu; pages never wait on them. */
+static void title_answer(mq_buf *o, const bundle *b, int32_t t, int64_t now)
+{
+    mq_buf_putc(o, '{');
+    mq_buf_put(o, b->pc.title_json[t], (size_t)b->pc.title_json_len[t]);
+    const mq_catalog *cat = b->pc.catalog;
+    mq_buf_puts(o, ",\"tags\":[");
+    for (int64_t q = cat->tag_ptr ? cat->tag_ptr[t] : 0; cat->tag_ptr && q < cat->tag_ptr[t + 1]; q++) {
+        if (q > cat->tag_ptr[t]) mq_buf_putc(o, ',');
+        const char *tn = cat->tag_names[cat->tag_ids[q]];
+        mq_buf_json_str(o, tn, strlen(tn));
+    }
+    mq_buf_puts(o, "],\"artwork\":[");
+    for (int64_t q = cat->art_ptr ? cat->art_ptr[t] : 0; cat->art_ptr && q < cat->art_ptr[t + 1]; q++) {
+        mq_buf_puts(o, q > cat->art_ptr[t] ? ",{\"id\":" : "{\"id\":");
+        mq_buf_json_str(o, cat->art_ids[q], strlen(cat->art_ids[q]));
+        mq_buf_puts(o, ",\"features\":[");
+        for (const char *f = cat->art_features[q] ? cat->art_features[q] : ""; *f;) {
+            size_t len = strcspn(f, ";");
+            if (f > cat->art_features[q]) mq_buf_putc(o, ',');
+            mq_buf_json_str(o, f, len);
+            f += len + (f[len] == ';');
+        }
+        mq_buf_puts(o, "]}");
+    }
+    int64_t from, until;
+    mq__tview_window(b->tv, t, &from, &until);
+    mq_buf_putc(o, ']');
+    if (from != INT64_MIN) mq_buf_printf(o, ",\"available_from\":%lld", (long long)from);
+    if (until != INT64_MAX) mq_buf_printf(o, ",\"available_until\":%lld", (long long)until);
+    mq_buf_printf(o, ",\"added\":%s,\"withdrawn\":%s,\"available\":%s}",
+                  t >= b->n_model ? "true" : "false", mq__tview_withdrawn(b->tv, t) ? "true" : "false",
+                  mq__tview_shown(b->tv, t, now) ? "true" : "false");
+}
+
+static enum MHD_Result h_title(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    const char *id = cs->id;
+    int64_t now = server_now(s);
+    mq_err err = {0, ""};
+    int rc = 0, status = 200;
+    bool created = false;
+    if (cs->method != 'G') {
+        pthread_mutex_lock(&s->reload_mu);
+        bundle *cur = s->cur;       /* stable: only reload_mu holders replace it */
+        int32_t t = title_index(cur, id);
+        if (cs->method == 'D' && (t < 0 || mq__tview_withdrawn(cur->tv, t))) {
+            rc = mq__err_set(&err, MQ_ENOTFOUND, "title '%.255s' is %s", id, t < 0 ? "not in the catalog" : "already withdrawn");
+        } else if (cs->method == 'D') {
+            rc = mq__titles_delete(s->titles, id, &err);
+        } else {
+            created = t < 0 || mq__tview_withdrawn(cur->tv, t);
+            rc = mq__titles_put(s->titles, id, cs->body.p ? cs->body.p : "", cs->body.len,
+                                mq_model_catalog(cur->main), now, &err);
+        }
+        double t0 = mq_now();
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        if (!rc && (rc = publish_view(s, &err)))
+            mq__err_set(&err, rc, "the title is saved in the catalog log but not yet served (%s); it is "
+                        "served after the next reload", err.msg);
+        int32_t n_view = s->cur->n_titles;     /* cur may be gone: the new view's */
+        double build_ms = 1e3 * (mq_now() - t0);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        double cpu_ms = 1e3 * (double)(c1.tv_sec - c0.tv_sec) + 1e-6 * (double)(c1.tv_nsec - c0.tv_nsec);
+        pthread_mutex_unlock(&s->reload_mu);
+        if (rc) {
+            status = rc == MQ_EINVAL ? 400 : rc == MQ_ENOTFOUND ? 404 : rc == MQ_ENOSPC ? 507 : rc == MQ_ENOMEM ? 500 : 503;
+            return send_error(s, c, cs, status, "%s", err.msg);
+        }
+        mq__logf(&s->log, "serve: title '%s' %s (catalog view of %d titles published in %.1f ms, %.1f ms CPU)", id,
+                 cs->method == 'D' ? "withdrawn" : created ? "added" : "replaced", n_view, build_ms, cpu_ms);
+    }
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    int32_t t = title_index(b, id);
+    enum MHD_Result ret;
+    if (t < 0) {
+        char shown[300];
+        mq__printable(id, strlen(id), shown, sizeof shown);
+        ret = send_error(s, c, cs, 404, "title '%s' is not in the catalog", shown);
+    } else {
+        mq_buf o;
+        mq_buf_init(&o);
+        if (cs->method == 'P') mq_buf_printf(&o, "{\"created\":%s,\"title\":", created ? "true" : "false");
+        else if (cs->method == 'D') mq_buf_puts(&o, "{\"withdrawn\":true,\"title\":");
+        title_answer(&o, b, t, now);
+        if (cs->method != 'G') mq_buf_putc(&o, '}');
+        mq_buf_putc(&o, '\n');
+        ret = send_buf(s, c, cs, status, &o, "application/json");
+    }
+    bundle_release(b);
+    return ret;
+}
+
 static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_state *cs, const char *url)
 {
     if (cs->console)
@@ -2223,6 +2527,7 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_XP_TIMELINE: case R_XP_ACTION: return h_xp_ops(s, c, cs);
     case R_MODELS: return h_models(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
+    case R_TITLE: return h_title(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");
 }
@@ -2254,7 +2559,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
             mq__guard_phase(cs->gc, MQ__CONN_ANSWER);
             return ret;
         }
-        mq__guard_phase(cs->gc, cs->route == R_EVENTS || cs->route == R_RELOAD ? MQ__CONN_BODY : MQ__CONN_ANSWER);
+        mq__guard_phase(cs->gc, cs->route == R_EVENTS || cs->route == R_RELOAD || cs->method == 'P'
+                                    ? MQ__CONN_BODY : MQ__CONN_ANSWER);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -2351,7 +2657,7 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 {
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
-    if (s->units && mq__xpc_events(s->units, ev, n, first_seq, xp_now(s)))
+    if (s->units && mq__xpc_events(s->units, ev, n, first_seq, units_now(s)))
         mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
@@ -2495,6 +2801,16 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     if (!o->exposures) snprintf(s->exposures, sizeof s->exposures, "%s/exposures", o->models);
     if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err)) ||
         (rc = mq__drifts_open(s->exposures, &s->log, &s->drifts, err))) goto fail;
+    /* the catalog log (titles put at run time), replayed before the first view is built */
+    snprintf(s->catalog, sizeof s->catalog, "%s", o->catalog ? o->catalog : "");
+    if (!o->catalog) snprintf(s->catalog, sizeof s->catalog, "%s/catalog", o->models);
+    if ((rc = mq__titles_open(s->catalog, &s->log, &s->titles, err))) goto fail;
+    {
+        uint64_t recs;
+        int nt = mq__titles_count(s->titles, &recs);
+        mq__logf(&s->log, "serve: catalog log %s: %llu records, %d titles put or withdrawn", s->catalog,
+                 (unsigned long long)recs, nt);
+    }
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
     /* the clock: the data's last event (the trending seed's time) is where event time starts */
@@ -2514,8 +2830,9 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         /* the experiments' units: from the exposure log now, from the event log's replay below */
         mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                                  .finish_seconds = s->o.finish_seconds};
-        rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err);
+        rc = mq__xpc_open_live(&co, units_now(s), &s->units, err);
         if (rc) goto fail;
+        if (s->o.clock == MQ_CLOCK_EVENT) mq__xpc_keep_times(s->units);
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
@@ -2637,6 +2954,7 @@ void mq_server_stop(mq_server *s)
         if (mq__drifts_save(s->drifts, &derr)) mq__logf(&s->log, "serve: drift state: %s", derr.msg);
     }
     mq__drifts_close(s->drifts);
+    mq__titles_close(s->titles);
     mq_store_close(s->store);
     mq__guard_destroy(s->conn_wd);
     mq__dedup_destroy(s->dedup);

@@ -938,12 +938,13 @@ static int rows_trending_new(builder *b, mq_err *err)
     if (!nv || !no || !ns) return NOMEM(err);
     for (int k = 0; k < pc->n_new; k++) {
         int32_t t = pc->new_order[k];
-        nv[k] = sv_key(b->cold ? pc->popularity[t] : c->rel[t] + 0.01f * pc->popularity[t], t);
+        float fr = pc->fresh ? pc->fresh[t] : 0;     /* titles new to the catalog lead */
+        nv[k] = sv_key((b->cold ? pc->popularity[t] : c->rel[t] + 0.01f * pc->popularity[t]) + fr, t);
     }
     sort_u64(nv, pc->n_new);
     for (int k = 0; k < pc->n_new; k++) {
         no[k] = (int32_t)(uint32_t)nv[k];
-        ns[k] = pc->popularity[no[k]];
+        ns[k] = pc->fresh ? MQ_MAX(pc->popularity[no[k]], pc->fresh[no[k]]) : pc->popularity[no[k]];
     }
     r->order = no;
     r->rscore = ns;

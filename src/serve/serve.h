@@ -1,5 +1,6 @@
 /* serve.h (internal): what the serving files share (page.c, http.c, log.c, seglog.c, store.c,
- * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, xp_ops.c, console.c).
+ * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, xp_ops.c, console.c,
+ * titles.c).
  * Not part of the public API; tests/serve and bench/serve_* may include it.
  *
  * - The homepage JSON writers: the page builder writes responses straight into core's mq_buf
@@ -70,6 +71,62 @@ int mq__seg_scan(const char *dir, const mq__seg_fmt *f, mq__seg_rec_fn fn, void 
                  bool repair, const mq_log *log, mq__seg_scan_out *out, mq_err *err);
 int mq__mkdir_p(const char *dir, mq_err *err);
 int mq__fsync_dir(const char *dir, mq_err *err);
+
+
+/* ==== titles.c ==== */
+/* Titles added, changed and withdrawn at run time (PUT / DELETE /v1/titles/{id}): the catalog
+ * log (seglog.c segments, magic "MQCATLG1") and the immutable catalog views pages use. The
+ * writer side (mq__titles) is not thread-safe: the server calls it under its reload lock. A
+ * view is immutable and shared by request threads. */
+
+typedef struct mq__titles mq__titles;
+/* Opens (creating) the catalog log in dir and replays it (a torn tail is cut). */
+int mq__titles_open(const char *dir, const mq_log *log, mq__titles **out, mq_err *err);
+void mq__titles_close(mq__titles *c);                  /* NULL is fine */
+/* Titles the log defines (withdrawn ones included); *records: records in the log. */
+int mq__titles_count(const mq__titles *c, uint64_t *records);
+/* Validates body (the title JSON: docs/API.md) for id strictly, appends it to the log and
+ * fdatasyncs before returning, then applies it. MQ_EINVAL with the field and value named;
+ * MQ_EIO / MQ_ENOSPC when the log cannot be written (nothing was). base: the model's catalog
+ * (the genre count limit); now: the server's time, kept as the title's first put. */
+int mq__titles_put(mq__titles *c, const char *id, const char *body, size_t len, const mq_catalog *base,
+                   int64_t now, mq_err *err);
+/* Appends a withdrawal of id (durable before returning) and applies it. */
+int mq__titles_delete(mq__titles *c, const char *id, mq_err *err);
+
+typedef struct mq__tview mq__tview;
+/* The catalog as pages see it: the model's n_model titles (ids, popularity and trending seed
+ * [n_model]; its catalog) with the log applied, then the log's added titles. Borrows main's
+ * catalog strings and ids (keep the model alive while the view lives); copies the log's. */
+int mq__tview_build(const mq__titles *c, const mq_model *main, const char *const *ids, int32_t n_model,
+                    const float *pop, const float *trend_seed, mq__tview **out, mq_err *err);
+void mq__tview_destroy(mq__tview *v);                   /* NULL is fine */
+int32_t mq__tview_n(const mq__tview *v);
+const char *const *mq__tview_ids(const mq__tview *v);  /* [n] */
+const mq_page_catalog *mq__tview_pc(const mq__tview *v);
+const float *mq__tview_trend_seed(const mq__tview *v); /* [n] */
+bool mq__tview_content(const mq__tview *v);            /* cold start through the content model */
+/* An added title's index (n_model..n-1), -1 if id is not one. */
+int32_t mq__tview_find(const mq__tview *v, const char *id);
+bool mq__tview_withdrawn(const mq__tview *v, int32_t t);
+/* Whether t may be shown at time now (not withdrawn, inside its availability window). */
+bool mq__tview_shown(const mq__tview *v, int32_t t, int64_t now);
+/* Titles not shown at now, written to out (room for mq__tview_n_hidable); returns the count. */
+int mq__tview_n_hidable(const mq__tview *v);
+int mq__tview_hidden(const mq__tview *v, int64_t now, int32_t *out);
+/* t's availability window (INT64_MIN / INT64_MAX: open). */
+void mq__tview_window(const mq__tview *v, int32_t t, int64_t *from, int64_t *until);
+/* Cold-start scores of the added titles into scores[n_model .. n): relevance c in [0, 1] (the
+ * content model's cosine against hidx [n_pos] when the view has one, else the genre affinity
+ * of hist) placed on the member's model scale as lo + c (hi - lo) (titles.c). */
+int mq__tview_cold(const mq__tview *v, const int32_t *hidx, int n_pos, const mq_page_hist *hist, int n_hist,
+                   float lo, float hi, float *scores, mq_err *err);
+/* Titles similar to t by genre overlap (Jaccard, then popularity): for added titles, which no
+ * model has a similarity for. Returns the count (<= n). Thread-safe. */
+int mq__tview_similar(const mq__tview *v, int32_t t, int n, int32_t *out, float *score);
+
+/* Grows trending counters to n_titles (new titles start at 0); the caller serializes (tmu). */
+int mq__trend_grow(mq_trend *tr, int32_t n_titles);
 
 
 /* ==== limits.c ==== */
@@ -396,6 +453,8 @@ int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out,
  * raised to it first (rec re-framed): exposure times never go down in log order. Fails as
  * mq__exlog_append. */
 int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err);
+/* Exposures keep their own times, also below the latest (--clock event; xp_collect.c). */
+void mq__xpc_keep_times(mq__xpc *x);
 /* Counts events first_seq.. of the event log; records already counted are skipped. */
 int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now);
 /* n, mean and variance over the units of (experiment, variant) of a unit metric: a column of

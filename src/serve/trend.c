@@ -84,6 +84,18 @@ void mq_trend_destroy(mq_trend *tr)
     free(tr);
 }
 
+/* Titles put into the catalog at run time (titles.c) get counters of their own, from 0. */
+int mq__trend_grow(mq_trend *tr, int32_t n_titles)
+{
+    if (n_titles <= tr->n_titles) return 0;
+    double *c = realloc(tr->c, (size_t)n_titles * sizeof *c);
+    if (!c) return MQ_ENOMEM;
+    memset(c + tr->n_titles, 0, (size_t)(n_titles - tr->n_titles) * sizeof *c);
+    tr->c = c;
+    tr->n_titles = n_titles;
+    return 0;
+}
+
 int32_t mq_trend_n_titles(const mq_trend *tr) { return tr->n_titles; }
 uint64_t mq_trend_counted(const mq_trend *tr) { return tr->counted; }
 
