@@ -348,6 +348,10 @@ int mq_cli_serve(int argc, char **argv)
         data = "data/ml-latest-small";
     }
     mq_err err = {0, ""};
+    /* --param names and values for --model, before any data is read (without --model the
+     * kind depends on the data's size) */
+    mq_train_opts pto = {.params = params, .n_params = n_params};
+    if (kind && mq_model_check_params(kind, &pto, &err)) return mq_cli_usage_error(cmd, "--param: %s", err.msg);
     char key[512];
     if (key_file) {
         if (read_key(key_file, key, sizeof key, &err)) return mq_cli_fail("serve", &err);
