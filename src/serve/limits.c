@@ -15,11 +15,14 @@
  * in any queue the server holds. TCP_INFO's last_data_recv says how long ago the last segment
  * arrived on a socket; read as the request is handled, it is the time the request waited.
  *
+ * Adaptive shedding (mq__codel_*): the queue times above feed CoDel's rule (serve.h says which).
+ *
  * Event ids. A hash table (chained, power-of-two buckets) over a ring of at most max_ids
  * entries in insertion order, so forgetting the oldest is O(1) and memory is bounded.
  */
 #include "serve/serve.h"
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -168,6 +171,42 @@ int mq__socket_wait_ms(int fd)
     socklen_t len = sizeof ti;
     if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return -1;
     return (int)ti.tcpi_last_data_recv;
+}
+
+/* ---- adaptive shedding (CoDel) ---- */
+
+void mq__codel_init(mq__codel *q, double target_ms, double interval_ms, double lenient_ms,
+                    int min_samples)
+{
+    q->lenient_ms = lenient_ms;
+    q->target_ms = target_ms;
+    q->interval_ms = interval_ms;
+    q->min_samples = min_samples;
+    atomic_init(&q->samples, 0);
+    atomic_init(&q->interval_end_us, 0);
+    atomic_init(&q->min_ms, INT_MAX);
+    atomic_init(&q->standing, false);
+}
+
+double mq__codel_limit(mq__codel *q, int waited_ms, long long now_us)
+{
+    long long end = atomic_load_explicit(&q->interval_end_us, memory_order_acquire);
+    if (end == 0 || now_us >= end) {
+        /* the interval is over: judge it, start the next (one thread wins the exchange) */
+        long long next = now_us + (long long)(q->interval_ms * 1000);
+        if (atomic_compare_exchange_strong(&q->interval_end_us, &end, next)) {
+            int least = atomic_exchange(&q->min_ms, INT_MAX);
+            int seen = atomic_exchange(&q->samples, 0);
+            /* an interval with no request at all says nothing about a queue: not standing.
+             * An interval that is long past (no request for a while) means the same. */
+            bool idle = end == 0 || now_us - end > (long long)(q->interval_ms * 1000);
+            atomic_store(&q->standing, !idle && seen >= q->min_samples && least > q->target_ms);
+        }
+    }
+    atomic_fetch_add_explicit(&q->samples, 1, memory_order_relaxed);
+    int cur = atomic_load_explicit(&q->min_ms, memory_order_relaxed);
+    while (waited_ms < cur && !atomic_compare_exchange_weak(&q->min_ms, &cur, waited_ms)) {}
+    return atomic_load_explicit(&q->standing, memory_order_relaxed) ? q->target_ms : q->lenient_ms;
 }
 
 /* ---- strict request JSON ---- */

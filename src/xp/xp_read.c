@@ -178,6 +178,9 @@ static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
         return mq__err_set(err, MQ_EFORMAT, "%s:1: header: a quote is not closed, or text follows a closing quote",
                            c->path);
     c->n_cols = n;
+    free(c->colname);
+    if (!(c->colname = calloc((size_t)MQ_MAX(n, 1), sizeof *c->colname)))
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         size_t l = MQ_MIN(f[i].n, sizeof c->colname[0] - 1);
         memcpy(c->colname[i], f[i].p, l);
