@@ -184,7 +184,7 @@ void mq__codel_init(mq__codel *q, double target_ms, double interval_ms, double l
     q->min_samples = min_samples;
     atomic_init(&q->samples, 0);
     atomic_init(&q->interval_end_us, 0);
-    atomic_init(&q->min_ms, INT_MAX);
+    atomic_init(&q->over, 0);
     atomic_init(&q->standing, false);
 }
 
@@ -195,17 +195,22 @@ double mq__codel_limit(mq__codel *q, int waited_ms, long long now_us)
         /* the interval is over: judge it, start the next (one thread wins the exchange) */
         long long next = now_us + (long long)(q->interval_ms * 1000);
         if (atomic_compare_exchange_strong(&q->interval_end_us, &end, next)) {
-            int least = atomic_exchange(&q->min_ms, INT_MAX);
+            int over = atomic_exchange(&q->over, 0);
             int seen = atomic_exchange(&q->samples, 0);
-            /* an interval with no request at all says nothing about a queue: not standing.
-             * An interval that is long past (no request for a while) means the same. */
-            bool idle = end == 0 || now_us - end > (long long)(q->interval_ms * 1000);
-            atomic_store(&q->standing, !idle && seen >= q->min_samples && least > q->target_ms);
+            /* entering takes min_samples requests, most over target; leaving, an interval
+             * where most were not, or 20 intervals without a request. An empty interval is no
+             * evidence either way: after a mass of 503s the clients are away for their
+             * Retry-After and come back together, and must find the limit still strict. */
+            bool was = atomic_load(&q->standing), st;
+            if (end == 0 || now_us - end > 20 * (long long)(q->interval_ms * 1000)) st = false;
+            else if (seen == 0) st = was;
+            else if (2 * over > seen) st = was || seen >= q->min_samples;
+            else st = false;
+            atomic_store(&q->standing, st);
         }
     }
     atomic_fetch_add_explicit(&q->samples, 1, memory_order_relaxed);
-    int cur = atomic_load_explicit(&q->min_ms, memory_order_relaxed);
-    while (waited_ms < cur && !atomic_compare_exchange_weak(&q->min_ms, &cur, waited_ms)) {}
+    if (waited_ms > q->target_ms) atomic_fetch_add_explicit(&q->over, 1, memory_order_relaxed);
     return atomic_load_explicit(&q->standing, memory_order_relaxed) ? q->target_ms : q->lenient_ms;
 }
 

@@ -107,12 +107,17 @@ int mq__guard_open_count(const mq__guard *g);
 int mq__socket_wait_ms(int fd);
 
 /* Adaptive shedding (CoDel as Facebook applies it to server queues, "Fail at Scale", ACM Queue
- * 13(8), 2015; after Nichols & Jacobson, "Controlling Queue Delay", 2012): while the queue has
- * been empty at some moment of the last interval (some request waited under target), a request
- * may wait up to lenient_ms (Facebook uses the interval; we keep the fixed limit of earlier
- * releases, 250 ms, so that a busy host's CPU waits are not shed); once every request of a
- * whole interval waited over target, the queue
- * is standing and the limit drops to target until an interval again sees one under it. As
+ * 13(8), 2015; after Nichols & Jacobson, "Controlling Queue Delay", 2012): while the queue
+ * drains, a request may wait up to lenient_ms (Facebook uses the interval; we keep the fixed
+ * limit of earlier releases, 250 ms, so that a busy host's CPU waits are not shed); once most
+ * requests of a whole interval waited over target, the queue is standing and the limit drops
+ * to target until an interval where most did not (an empty interval changes nothing; 2 s
+ * without a request ends it). CoDel's test is the interval's minimum
+ * wait, right for a FIFO; the server's event loops take ready sockets in no arrival order, so
+ * under overload a few requests are always read at once and the minimum stays low: the median
+ * is the robust statistic here (measured: with the minimum, 2,000 connections still saw
+ * answered p99 264 ms; with the median and no memory across empty intervals, 640 ms, as the
+ * clients shed together came back together to a lenient limit). As
  * CoDel leaves a queue of one packet alone, an interval with fewer than min_samples requests
  * never counts as standing: a few requests that each waited for a CPU the machine lacks (a
  * busy host) are not a queue of requests. Normal load, whose queue drains, sheds nothing;
@@ -122,9 +127,9 @@ typedef struct mq__codel {
     double target_ms, interval_ms, lenient_ms;
     atomic_llong interval_end_us;   /* CLOCK_MONOTONIC microseconds; 0: not started */
     int min_samples;
-    atomic_int min_ms;              /* the least wait seen in the current interval */
+    atomic_int over;                /* requests of the current interval that waited > target */
     atomic_int samples;             /* requests seen in it */
-    atomic_bool standing;           /* the last whole interval never went under target */
+    atomic_bool standing;           /* most of the last whole interval waited over target */
 } mq__codel;
 
 void mq__codel_init(mq__codel *q, double target_ms, double interval_ms, double lenient_ms,
