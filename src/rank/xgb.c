@@ -220,3 +220,35 @@ int mq__xgb_predict(mq__xgb *b, const float *x, int64_t n, int n_feat, bool marg
     XGDMatrixFree(d);
     return rc;
 }
+
+int mq__xgb_contribs(mq__xgb *b, const float *x, int64_t n, int n_feat, float *out, mq_err *err)
+{
+    if (n == 0) return 0;
+    DMatrixHandle d;
+    int rc = make_dmatrix(x, n, n_feat, &d, err);
+    if (rc) return rc;
+    /* type 2: SHAP contributions, [n x (n_feat + 1)], the last column the bias */
+    const char *cfg = "{\"type\": 2, \"training\": false, \"iteration_begin\": 0, "
+                      "\"iteration_end\": 0, \"strict_shape\": false}";
+    const bst_ulong *shape;
+    bst_ulong dim;
+    const float *res;
+    pthread_mutex_lock(&b->lock);
+    if (XGBoosterPredictFromDMatrix(b->h, d, cfg, &shape, &dim, &res)) {
+        rc = xerr(err, "computing contributions");
+    } else if (dim != 2 || shape[0] != (bst_ulong)n || shape[1] != (bst_ulong)n_feat + 1) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "xgboost: contributions have an unexpected shape");
+    } else {
+        memcpy(out, res, (size_t)n * (size_t)(n_feat + 1) * sizeof *out);
+    }
+    pthread_mutex_unlock(&b->lock);
+    XGDMatrixFree(d);
+    return rc;
+}
+
+int mq__xgb_n_features(mq__xgb *b)
+{
+    bst_ulong nf = 0;
+    if (XGBoosterGetNumFeature(b->h, &nf)) return -1;
+    return (int)nf;
+}
