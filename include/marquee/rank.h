@@ -144,6 +144,10 @@ const char *mq_rank_generator_params(const mq_model *m, int g);
 int64_t mq_rank_as_of(const mq_model *m);
 int mq_rank_max_candidates(const mq_model *m);
 
+/* Threads of the ranker's booster predictions from now on (0: all cores; a server ranking one
+ * page per request thread wants 1). Not to be called while another thread predicts. */
+int mq_rank_set_threads(const mq_model *ranker, int n_threads, mq_err *err);
+
 /* Whether gen can stand in for the ranker's generator g: the same kind and the ranker's
  * titles in the ranker's order (catalog fingerprint). MQ_EINVAL with the reason otherwise. */
 int mq_rank_check_generator(const mq_model *ranker, int g, const mq_model *gen, mq_err *err);
@@ -172,10 +176,12 @@ int mq_rank_live_features(const mq_model *ranker, const mq_rank_live *live, cons
                           const int64_t *htime, int n_hist, mq_rank_work *w, int32_t *cand,
                           float *x, mq_err *err);
 
-/* The play-probability head on rows x [n x n_features]: raw [n] the booster's probability,
- * calibrated [n] (may be NULL) its isotonic calibration. */
+/* The play-probability head on rows x [n x n_features]: raw [n] the booster's probability;
+ * platt [n] and isotonic [n] (either may be NULL) its two calibrations (Platt on the logit of
+ * raw, as fitted in training: strictly increasing in raw when platt_a > 0; isotonic: a step
+ * function, equal for every raw value in one block). */
 int mq_rank_play_probability(const mq_model *ranker, const float *x, int64_t n, float *raw,
-                             float *calibrated, mq_err *err);
+                             float *platt, float *isotonic, mq_err *err);
 
 /* SHAP contributions (XGBoost's TreeSHAP) of the play-probability head's margin (log-odds) for
  * rows x [n x n_features]: contrib [n x (n_features + 1)], one column per feature then the

@@ -17,7 +17,7 @@
  * as of as_of: the server keeps no windowed counts.
  *
  * Predictions: the play-probability head on the candidate rows (one DMatrix per call), then
- * its isotonic calibration; SHAP contributions of the same head through XGBoost's predict
+ * its Platt and isotonic calibrations; SHAP contributions of the same head through XGBoost's predict
  * type 2, in margin (log-odds) units, summing with the bias to the margin.
  *
  * Thread safety: a bound ranker is immutable; each thread needs its own mq_rank_work.
@@ -76,6 +76,14 @@ int mq_rank_max_candidates(const mq_model *m)
 {
     const mq__rank_state *st = mq_rank_is_ranker(m) ? m->state : NULL;
     return st ? mq__rank_max_cand(&st->snap) : 0;
+}
+
+int mq_rank_set_threads(const mq_model *m, int n_threads, mq_err *err)
+{
+    const mq__rank_state *st = state_of(m, err);
+    if (!st) return MQ_EINVAL;
+    int rc = mq__xgb_set_threads(st->rank, n_threads, err);
+    return rc ? rc : mq__xgb_set_threads(st->prob, n_threads, err);
 }
 
 int mq_rank_check_generator(const mq_model *m, int g, const mq_model *gen, mq_err *err)
@@ -150,15 +158,24 @@ int mq_rank_live_features(const mq_model *m, const mq_rank_live *live, const int
     return n;
 }
 
+/* As training's Platt fit saw it: the logit of the float probability, clipped. */
+static double logit(double p)
+{
+    p = MQ_MIN(MQ_MAX(p, 1e-15), 1 - 1e-15);
+    return log(p / (1 - p));
+}
+
 int mq_rank_play_probability(const mq_model *m, const float *x, int64_t n, float *raw,
-                             float *calibrated, mq_err *err)
+                             float *platt, float *isotonic, mq_err *err)
 {
     const mq__rank_state *st = state_of(m, err);
     if (!st) return MQ_EINVAL;
-    int rc = mq__xgb_predict(st->prob, x, n, st->nf, false, raw, err);
+    int rc = mq__xgb_predict_dense(st->prob, x, n, st->nf, raw, err);
     if (rc) return rc;
-    for (int64_t i = 0; calibrated && i < n; i++)
-        calibrated[i] = (float)mq_isotonic_apply(&st->iso, raw[i]);
+    for (int64_t i = 0; i < n; i++) {
+        if (platt) platt[i] = (float)mq_calib_platt_apply(st->platt_a, st->platt_b, logit(raw[i]));
+        if (isotonic) isotonic[i] = (float)mq_isotonic_apply(&st->iso, raw[i]);
+    }
     return 0;
 }
 

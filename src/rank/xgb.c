@@ -252,3 +252,38 @@ int mq__xgb_n_features(mq__xgb *b)
     if (XGBoosterGetNumFeature(b->h, &nf)) return -1;
     return (int)nf;
 }
+
+int mq__xgb_set_threads(mq__xgb *b, int n_threads, mq_err *err)
+{
+    char nt[16];
+    snprintf(nt, sizeof nt, "%d", mq__threads(n_threads));
+    pthread_mutex_lock(&b->lock);
+    int bad = XGBoosterSetParam(b->h, "nthread", nt);
+    pthread_mutex_unlock(&b->lock);
+    return bad ? xerr(err, "setting nthread") : 0;
+}
+
+int mq__xgb_predict_dense(mq__xgb *b, const float *x, int64_t n, int n_feat, float *out, mq_err *err)
+{
+    if (n == 0) return 0;
+    /* inplace prediction on the row-major array (no DMatrix): __array_interface__ v3 */
+    char arr[160];
+    snprintf(arr, sizeof arr, "{\"data\": [%llu, true], \"shape\": [%lld, %d], \"typestr\": \"<f4\", "
+             "\"version\": 3}", (unsigned long long)(uintptr_t)x, (long long)n, n_feat);
+    const char *cfg = "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
+                      "\"strict_shape\": false, \"cache_id\": 0, \"missing\": NaN}";
+    const bst_ulong *shape;
+    bst_ulong dim;
+    const float *res;
+    int rc = 0;
+    pthread_mutex_lock(&b->lock);
+    if (XGBoosterPredictFromDense(b->h, arr, cfg, NULL, &shape, &dim, &res)) {
+        rc = xerr(err, "predicting");
+    } else if (dim < 1 || shape[0] != (bst_ulong)n) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "xgboost: prediction has an unexpected shape");
+    } else {
+        memcpy(out, res, (size_t)n * sizeof *out);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}

@@ -15,10 +15,11 @@
  * overrides the data); the candidates and features at the request time by the training
  * feature function (mq_rank_live_features, with the live generators and the live trending
  * counters); one prediction of the play-probability head for all candidates (one DMatrix);
- * the relevance of a candidate is its isotonic-calibrated probability. Isotonic calibration is
- * a step function, so equal calibrated values are ordered by the raw probability (the same
- * head's finer order) and then the title: each value tied with the one before it is lowered
- * by one float ulp (a relative change below 1e-4 for the largest tie group a page can have).
+ * the relevance of a candidate is its Platt-calibrated play probability. Not the isotonic one:
+ * isotonic calibration is a step function, and its top block holds dozens of a member's best
+ * candidates (equal relevance would leave their order to the title index and MMR); Platt's
+ * map is strictly increasing in the booster's margin, so the page keeps the head's full order
+ * (a ranker with platt_a <= 0 uses the raw probability). Explain shows both calibrations.
  * Every other title gets NaN: no relevance (mq_page_build skips it).
  *
  * Threads: a loaded mq__rsv is immutable; each request thread has its own mq__rsv_work
@@ -68,6 +69,8 @@ static int rsv_load(const char *models, const char *name, const mq_model *main, 
                          path, mq_model_n_titles(r->ranker), have, mq_model_n_titles(main), want);
         goto fail;
     }
+    /* one page's rows are a few hundred: predicted on the request's own thread */
+    if ((rc = mq_rank_set_threads(r->ranker, 1, err))) goto fail;
     r->n_gen = mq_rank_n_generators(r->ranker);
     char missing[256] = "";
     for (int g = 0; g < r->n_gen; g++) {
@@ -106,6 +109,8 @@ static int rsv_load(const char *models, const char *name, const mq_model *main, 
     char when[32];
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(r->version, sizeof r->version, "%s@%s", name, when);
+    double pa = 0;
+    r->platt_ok = mq_model_param_double(r->ranker, "platt_a", &pa) == 0 && pa > 0;
     *out = r;
     return 0;
 fail:
@@ -183,7 +188,7 @@ struct mq__rsv_work {
     int n_cand;
     int32_t *cand;                  /* [ccap] */
     float *x;                       /* [ccap x nf] */
-    float *raw, *cal;               /* [ccap] */
+    float *raw, *platt, *cal;       /* [ccap] probabilities: raw, Platt, isotonic */
     int n_ex;                       /* explained rows (mq__rsv_explain_prepare) */
     float *ex_x, *ex_ct, *ex_mg;    /* [ccap x nf], [ccap x (nf + 1)], [ccap] */
     int *ex_c;                      /* [ccap] their candidate index */
@@ -202,6 +207,7 @@ void mq__rsv_work_free(mq__rsv_work *w)
     free(w->x);
     free(w->raw);
     free(w->cal);
+    free(w->platt);
     free(w->ex_x);
     free(w->ex_ct);
     free(w->ex_mg);
@@ -229,7 +235,8 @@ static int work_get(const mq__rsv *r, uint64_t key, mq__rsv_work **wp, mq_err *e
     w->x = malloc((size_t)w->ccap * (size_t)w->nf * sizeof *w->x);
     w->raw = malloc((size_t)w->ccap * sizeof *w->raw);
     w->cal = malloc((size_t)w->ccap * sizeof *w->cal);
-    if (!rc && (!w->mark || !w->hpos || !w->cand || !w->x || !w->raw || !w->cal))
+    w->platt = malloc((size_t)w->ccap * sizeof *w->platt);
+    if (!rc && (!w->mark || !w->hpos || !w->cand || !w->x || !w->raw || !w->cal || !w->platt))
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
     if (rc) {
         mq__rsv_work_free(w);
@@ -317,36 +324,11 @@ int mq__rsv_score(const mq__rsv *r, mq__rsv_work **wp, uint64_t key, const char 
     mq_rank_live live = {in->now, in->hour, (const mq_model *const *)r->gen, in->trending};
     int n = mq_rank_live_features(r->ranker, &live, w->hist, w->htime, nh, w->rw, w->cand, w->x, err);
     if (n < 0) return n;
-    if (n > 0 && (rc = mq_rank_play_probability(r->ranker, w->x, n, w->raw, w->cal, err))) return rc;
+    if (n > 0 && (rc = mq_rank_play_probability(r->ranker, w->x, n, w->raw, w->platt, w->cal, err))) return rc;
     w->n_cand = n;
     for (int32_t t = 0; t < w->n_titles; t++) scores[t] = NAN;
-    if (n == 0) return 0;
-    /* order: calibrated desc, raw desc, title asc; tied values lowered by an ulp each */
-    int32_t *ord = malloc((size_t)n * sizeof *ord);
-    if (!ord) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    for (int i = 0; i < n; i++) ord[i] = i;
-    for (int i = 1; i < n; i++) {           /* insertion sort: n is a few hundred */
-        int32_t v = ord[i];
-        int j = i;
-        while (j > 0) {
-            int32_t u = ord[j - 1];
-            bool before = w->cal[v] > w->cal[u] ||
-                          (w->cal[v] == w->cal[u] && (w->raw[v] > w->raw[u] ||
-                                                      (w->raw[v] == w->raw[u] && w->cand[v] < w->cand[u])));
-            if (!before) break;
-            ord[j] = u;
-            j--;
-        }
-        ord[j] = v;
-    }
-    float prev = INFINITY;
-    for (int i = 0; i < n; i++) {
-        float v = w->cal[ord[i]];
-        if (v >= prev) v = nextafterf(prev, -INFINITY);
-        scores[w->cand[ord[i]]] = v;
-        prev = v;
-    }
-    free(ord);
+    const float *rel = r->platt_ok ? w->platt : w->raw;
+    for (int i = 0; i < n; i++) scores[w->cand[i]] = rel[i];
     return n;
 }
 
@@ -387,6 +369,8 @@ void mq__rsv_explain_json(const mq__rsv *r, const mq__rsv_work *w, int32_t title
     const float *cr = w->ex_ct + (size_t)j * (nf + 1);
     mq_buf_puts(b, ",\"ranker\":{\"play_probability\":");
     mq_buf_json_num(b, w->cal[c]);
+    mq_buf_puts(b, ",\"platt_probability\":");
+    mq_buf_json_num(b, w->platt[c]);
     mq_buf_puts(b, ",\"raw_probability\":");
     mq_buf_json_num(b, w->raw[c]);
     mq_buf_puts(b, ",\"margin\":");
@@ -413,5 +397,11 @@ void mq__rsv_explain_json(const mq__rsv *r, const mq__rsv_work *w, int32_t title
         mq_buf_json_num(b, cr[best]);
         mq_buf_putc(b, '}');
     }
-    mq_buf_puts(b, "]}");
+    /* the rest, so that bias + contributions + other = margin */
+    double other = 0;
+    for (int f = 0; f < nf; f++)
+        if (f >= 256 || !(used[f >> 6] >> (f & 63) & 1)) other += cr[f];
+    mq_buf_puts(b, "],\"other\":");
+    mq_buf_json_num(b, other);
+    mq_buf_putc(b, '}');
 }

@@ -420,6 +420,7 @@ typedef struct mq__rsv {
     mq_model *ranker;
     int n_gen;
     mq_model *gen[MQ__RSV_MAX_GEN];
+    bool platt_ok;              /* Platt's slope > 0: the page relevance is Platt's probability */
 } mq__rsv;
 
 /* ranker.mqm (def, NULL when absent) and the rankers treatments name (alt). */
@@ -453,14 +454,15 @@ typedef struct mq__rsv_work mq__rsv_work;
 void mq__rsv_work_free(mq__rsv_work *w);   /* NULL is fine */
 
 /* The member's relevance by ranker r: scores [n_titles] NaN except the candidates, which get
- * their calibrated play probability (ties lowered by ulps, rank_serve.c). ds2m maps dataset
+ * their Platt-calibrated play probability (rank_serve.c says why not the isotonic one). ds2m maps dataset
  * titles to the model's. Returns the number of candidates (0: no live positives; scores then
  * untouched) or a negative MQ_E* code. */
 int mq__rsv_score(const mq__rsv *r, mq__rsv_work **w, uint64_t key, const char *member,
                   const int32_t *ds2m, const mq__rsv_in *in, float *scores, mq_err *err);
 /* After mq__rsv_score: the SHAP contributions of titles [n] (those that are candidates), then
- * per title the JSON member ',"ranker":{"play_probability","raw_probability","margin","bias",
- * "contributions":[{"feature","value","contribution"} x k, largest magnitude first]}'. */
+ * per title the JSON member ',"ranker":{"play_probability" (isotonic),"platt_probability",
+ * "raw_probability","margin","bias","contributions":[{"feature","value","contribution"} x k,
+ * largest magnitude first],"other"}' (other: the remaining features' sum). */
 int mq__rsv_explain_prepare(const mq__rsv *r, mq__rsv_work *w, const int32_t *titles, int n,
                             mq_err *err);
 void mq__rsv_explain_json(const mq__rsv *r, const mq__rsv_work *w, int32_t title, int k, mq_buf *b);

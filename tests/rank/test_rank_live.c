@@ -149,9 +149,9 @@ MQ_TEST(rank_live_contributions_sum_to_margin_and_match_python)
         n += k;
     }
     float *ct = malloc((size_t)n * (nf + 1) * 4), *mg = malloc((size_t)n * 4);
-    float *raw = malloc((size_t)n * 4), *cal = malloc((size_t)n * 4);
+    float *raw = malloc((size_t)n * 4), *cal = malloc((size_t)n * 4), *pl = malloc((size_t)n * 4);
     ASSERT_OK(mq_rank_contributions(m, x, n, ct, mg, &err), &err);
-    ASSERT_OK(mq_rank_play_probability(m, x, n, raw, cal, &err), &err);
+    ASSERT_OK(mq_rank_play_probability(m, x, n, raw, pl, cal, &err), &err);
     const mq__rank_state *st = m->state;
     int nonzero = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -163,6 +163,9 @@ MQ_TEST(rank_live_contributions_sum_to_margin_and_match_python)
         /* the probability is the logistic of the margin; calibration is the isotonic map */
         ASSERT_NEAR(raw[i], 1 / (1 + exp(-(double)mg[i])), 1e-6);
         ASSERT_NEAR(cal[i], mq_isotonic_apply(&st->iso, raw[i]), 1e-7);
+        /* Platt: 1 / (1 + exp(-(a z + b))), z the logit of the probability */
+        double z = log((double)raw[i] / (1 - (double)raw[i]));
+        ASSERT_NEAR(pl[i], 1 / (1 + exp(-(st->platt_a * z + st->platt_b))), 1e-6);
     }
     ASSERT(nonzero > n);          /* the trees use several features */
     /* python3-xgboost's pred_contribs on the same rows and booster: to 1e-5 */
@@ -189,6 +192,7 @@ MQ_TEST(rank_live_contributions_sum_to_margin_and_match_python)
     free(mg);
     free(raw);
     free(cal);
+    free(pl);
     free(x);
     free(h);
     free(tm);

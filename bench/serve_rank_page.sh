@@ -1,0 +1,72 @@
+#!/bin/bash
+# serve_rank_page.sh: the server's CPU per homepage with the second-stage ranker against
+# without it, in the same server and the same run, on the demo catalog (MovieLens
+# latest-small: 9,724 titles, 610 members). Figures: docs/BENCHMARKS.md ("Second stage").
+#
+# One `marquee serve` (1 request thread, --clock event) with main.mqm = EASE (lambda 200, the
+# demo's model), ranker.mqm (candidates=ease,itemknn,pop,trending, top 200) and its generators,
+# and an experiment whose variant "off" has the treatment {"ranker": "none"}: every page is
+# forced (?xp=rank:off or rank:on) so the same members' pages are built both ways. Batches
+# alternate off/on; the server's CPU time (utime + stime of the process, /proc) over each
+# batch divided by its pages is the CPU per page. The client (one curl, keep-alive) is not
+# counted.
+#
+# The models are trained once into $MQ_BENCH_RANK_MODELS (default build/bench-rank-models;
+# about 4 minutes on 2 cores the first time), then reused: the default run is 2 x 2 batches of
+# 150 pages (~20 s); --full runs 2 x 2 batches of 610 pages (every member).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+pages=150
+[ "${1:-}" = --full ] && pages=610
+M=${MQ_BENCH_RANK_MODELS:-$BUILD/bench-rank-models}
+make -s "$BUILD/marquee"
+mq=$BUILD/marquee
+if [ ! -f "$M/ranker.mqm" ]; then
+  echo "training the demo models into $M (once)" >&2
+  mkdir -p "$M"
+  $mq data import data/ml-latest-small --out "$M/catalog.mqd" 2>/dev/null
+  $mq train --data "$M/catalog.mqd" --model ease --param lambda=200 --out "$M/main.mqm" 2>/dev/null
+  for k in ease itemknn pop trending; do
+    $mq train --data "$M/catalog.mqd" --model "$k" --out "$M/$k.mqm" 2>/dev/null
+  done
+  $mq train --data "$M/catalog.mqd" --model ranker --param candidates=ease,itemknn,pop,trending \
+    --param windows=3 --param rounds=100 --out "$M/ranker.tmp.mqm" 2>/dev/null
+  mv "$M/ranker.tmp.mqm" "$M/ranker.mqm"
+fi
+W=$(mktemp -d /tmp/serve_rank_page.XXXXXX)
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$W"' EXIT
+mkdir -p "$W/models"
+for f in "$M"/*.mqm; do ln -s "$(readlink -f "$f")" "$W/models/"; done
+echo bench-key-0123456789 > "$W/key"
+cat > "$W/xp.json" <<'EOF'
+{"experiments": [{"name": "rank", "variants": [{"name": "off", "treatment": {"ranker": "none"}},
+                                               {"name": "on"}]}]}
+EOF
+$mq serve --port 0 --port-file "$W/port" --models "$W/models" --data "$M/catalog.mqd" \
+  --events "$W/events" --store "lmdb:$W/state" --exposures "$W/expo" --exposure-log off \
+  --api-key-file "$W/key" --experiments "$W/xp.json" --threads 1 --clock event 2> "$W/log" &
+pid=$!
+for _ in $(seq 600); do [ -s "$W/port" ] && curl -sf "http://127.0.0.1:$(cat "$W/port")/healthz" > /dev/null && break; sleep 0.1; done
+port=$(cat "$W/port")
+tck=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+batch() {   # variant, pages: prints the server CPU ms per page
+  local urls=() c0 c1
+  for i in $(seq 1 "$2"); do urls+=("http://127.0.0.1:$port/v1/members/$i/homepage?xp=rank:$1"); done
+  c0=$(cpu)
+  curl -sf -H "Authorization: Bearer bench-key-0123456789" "${urls[@]}" > /dev/null
+  c1=$(cpu)
+  awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$2" 'BEGIN {printf "%.3f", (b - a) * 1000 / t / n}'
+}
+curl -sf -H "Authorization: Bearer bench-key-0123456789" "http://127.0.0.1:$port/v1/members/1/homepage?xp=rank:on" | grep -q '"ranker":"ranker@' || { echo "the ranker is not serving" >&2; exit 1; }
+batch off 30 > /dev/null; batch on 30 > /dev/null      # warm-up: page caches, similar lists
+off=(); on=()
+for r in 1 2; do off+=("$(batch off "$pages")"); on+=("$(batch on "$pages")"); done
+awk -v a="${off[*]}" -v b="${on[*]}" -v n="$pages" 'BEGIN {
+  split(a, x, " "); split(b, y, " "); so = x[1] + x[2]; sn = y[1] + y[2];
+  printf "homepage CPU per page, %d pages x 2 batches each, 1 server thread:\n", n;
+  printf "  without ranker  %.2f ms (%s, %s)\n", so / 2, x[1], x[2];
+  printf "  with ranker     %.2f ms (%s, %s)\n", sn / 2, y[1], y[2];
+  printf "  ratio           %.2fx\n", sn / so }'
