@@ -55,7 +55,7 @@ static int rsv_load(const char *models, const char *name, const mq_model *main, 
     mq_err e = {0, ""};
     int rc = mq_model_load_private(path, &r->ranker, &e);
     if (rc) {
-        rc = mq__err_set(err, rc, "%s: %s", path, e.msg);
+        rc = mq__err_set(err, rc, "%s", e.msg);
         goto fail;
     }
     if (!mq_rank_is_ranker(r->ranker)) {
