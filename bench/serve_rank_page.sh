@@ -8,8 +8,8 @@
 # and an experiment whose variant "off" has the treatment {"ranker": "none"}: every page is
 # forced (?xp=rank:off or rank:on) so the same members' pages are built both ways. Batches
 # alternate off/on; the server's CPU time (utime + stime of the process, /proc) over each
-# batch divided by its pages is the CPU per page. The client (one curl, keep-alive) is not
-# counted.
+# batch divided by its pages is the CPU per page, measured after the similar-titles warmer is
+# done. The client (one curl, keep-alive) is not counted.
 #
 # The models are trained once into $MQ_BENCH_RANK_MODELS (default build/bench-rank-models;
 # about 4 minutes on 2 cores the first time), then reused: the default run is 2 x 2 batches of
@@ -50,6 +50,8 @@ $mq serve --port 0 --port-file "$W/port" --models "$W/models" --data "$M/catalog
 pid=$!
 for _ in $(seq 600); do [ -s "$W/port" ] && curl -sf "http://127.0.0.1:$(cat "$W/port")/healthz" > /dev/null && break; sleep 0.1; done
 port=$(cat "$W/port")
+# the similar-titles warmer runs in the server's process after a load: let it finish first
+for _ in $(seq 1200); do grep -q "similar titles of all" "$W/log" && break; sleep 0.1; done
 tck=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 batch() {   # variant, pages: prints the server CPU ms per page

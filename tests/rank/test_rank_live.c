@@ -168,6 +168,16 @@ MQ_TEST(rank_live_contributions_sum_to_margin_and_match_python)
         ASSERT_NEAR(pl[i], 1 / (1 + exp(-(st->platt_a * z + st->platt_b))), 1e-6);
     }
     ASSERT(nonzero > n);          /* the trees use several features */
+    /* the serving path's compiled trees against XGBoost's own predictor (DMatrix): equal to
+     * float rounding (the same float operations in the same order: 0 expected) */
+    ASSERT(mq__xgb_compiled(st->prob));
+    float *px = malloc((size_t)n * 4);
+    ASSERT_OK(mq_rank_predict_rows(m, x, n, NULL, px, &err), &err);
+    double dmax = 0;
+    for (int64_t i = 0; i < n; i++) dmax = fmax(dmax, fabs((double)px[i] - raw[i]));
+    fprintf(stderr, "  compiled trees vs XGBoost: max |diff| %.3g over %lld rows\n", dmax, (long long)n);
+    ASSERT(dmax <= 1e-6);
+    free(px);
     /* python3-xgboost's pred_contribs on the same rows and booster: to 1e-5 */
     char p[512];
     snprintf(p, sizeof p, "%s/prob.ubj", dir);
