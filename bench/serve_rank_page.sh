@@ -7,8 +7,8 @@
 # demo's model), ranker.mqm (candidates=ease,itemknn,pop,trending, top 200) and its generators,
 # and an experiment whose variant "off" has the treatment {"ranker": "none"}: every page is
 # forced (?xp=rank:off or rank:on) so the same members' pages are built both ways. Batches
-# alternate off/on; the server's CPU time (utime + stime of the process, /proc) over each
-# batch divided by its pages is the CPU per page, measured after the similar-titles warmer is
+# alternate off/on; the server's CPU time (the sum over its threads of /proc/PID/task/*/
+# schedstat, nanoseconds on a CPU) over each batch divided by its pages is the CPU per page, measured after the similar-titles warmer is
 # done. The client (one curl, keep-alive) is not counted.
 #
 # The models are trained once into $MQ_BENCH_RANK_MODELS (default build/bench-rank-models;
@@ -52,15 +52,15 @@ for _ in $(seq 600); do [ -s "$W/port" ] && curl -sf "http://127.0.0.1:$(cat "$W
 port=$(cat "$W/port")
 # the similar-titles warmer runs in the server's process after a load: let it finish first
 for _ in $(seq 1200); do grep -q "similar titles of all" "$W/log" && break; sleep 0.1; done
-tck=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# CPU time of every thread of the server in ns (schedstat's first field: time on a CPU)
+cpu() { cat /proc/"$pid"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
 batch() {   # variant, pages: prints the server CPU ms per page
   local urls=() c0 c1
   for i in $(seq 1 "$2"); do urls+=("http://127.0.0.1:$port/v1/members/$i/homepage?xp=rank:$1"); done
   c0=$(cpu)
   curl -sf -H "Authorization: Bearer bench-key-0123456789" "${urls[@]}" > /dev/null
   c1=$(cpu)
-  awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$2" 'BEGIN {printf "%.3f", (b - a) * 1000 / t / n}'
+  awk -v a="$c0" -v b="$c1" -v n="$2" 'BEGIN {printf "%.3f", (b - a) / 1e6 / n}'
 }
 curl -sf -H "Authorization: Bearer bench-key-0123456789" "http://127.0.0.1:$port/v1/members/1/homepage?xp=rank:on" | grep -q '"ranker":"ranker@' || { echo "the ranker is not serving" >&2; exit 1; }
 batch off 30 > /dev/null; batch on 30 > /dev/null      # warm-up: page caches, similar lists
