@@ -36,6 +36,7 @@ typedef struct xnode {
     float cond;
 } xnode;
 #define XDEFLEFT 0x80000000u
+#define XLANES 16       /* rows walked in lockstep */
 
 struct mq__xgb {
     BoosterHandle h;
@@ -398,16 +399,16 @@ int mq__xgb_predict_dense(mq__xgb *b, const float *x, int64_t n, int n_feat, flo
         for (int t = 0; t < b->n_trees; t++) {
             int D = b->depth[t];
             int32_t r0 = b->root[t];
-            for (int64_t r = 0; r < n; r += 8) {
-                int m = (int)MQ_MIN(8, n - r);
-                int32_t idx[8];
-                const float *row[8];
-                for (int q = 0; q < 8; q++) {
+            for (int64_t r = 0; r < n; r += XLANES) {
+                int m = (int)MQ_MIN(XLANES, n - r);
+                int32_t idx[XLANES];
+                const float *row[XLANES];
+                for (int q = 0; q < XLANES; q++) {
                     idx[q] = r0;
                     row[q] = x + (r + (q < m ? q : 0)) * n_feat;
                 }
                 for (int s = 0; s < D; s++)
-                    for (int q = 0; q < 8; q++) {
+                    for (int q = 0; q < XLANES; q++) {
                         const xnode *z = &nd[idx[q]];
                         float v = row[q][z->feat & ~XDEFLEFT];
                         bool left = v != v ? (z->feat & XDEFLEFT) != 0 : v < z->cond;
