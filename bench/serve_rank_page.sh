@@ -7,18 +7,19 @@
 # demo's model), ranker.mqm (candidates=ease,itemknn,pop,trending, top 200) and its generators,
 # and an experiment whose variant "off" has the treatment {"ranker": "none"}: every page is
 # forced (?xp=rank:off or rank:on) so the same members' pages are built both ways. Batches
-# alternate off/on; the server's CPU time (the sum over its threads of /proc/PID/task/*/
-# schedstat, nanoseconds on a CPU) over each batch divided by its pages is the CPU per page, measured after the similar-titles warmer is
-# done. The client (one curl, keep-alive) is not counted.
+# alternate off/on over the same 50 members; the server's CPU time (the sum over its threads
+# of /proc/PID/task/*/schedstat, nanoseconds on a CPU) over each batch divided by its pages is
+# the CPU per page, measured after the similar-titles warmer is done. The client (one curl,
+# keep-alive) is not counted.
 #
 # The models are trained once into $MQ_BENCH_RANK_MODELS (default build/bench-rank-models;
-# about 4 minutes on 2 cores the first time), then reused: the default run is 2 x 2 batches of
-# 150 pages (~20 s); --full runs 2 x 2 batches of 610 pages (every member).
+# about 4 minutes on 2 cores the first time), then reused: the default run is 4 rounds of 50
+# members (~20 s); --full runs 24 rounds (every member twice).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-pages=150
-[ "${1:-}" = --full ] && pages=610
+rounds=4
+[ "${1:-}" = --full ] && rounds=24
 M=${MQ_BENCH_RANK_MODELS:-$BUILD/bench-rank-models}
 make -s "$BUILD/marquee"
 mq=$BUILD/marquee
@@ -54,21 +55,31 @@ port=$(cat "$W/port")
 for _ in $(seq 1200); do grep -q "similar titles of all" "$W/log" && break; sleep 0.1; done
 # CPU time of every thread of the server in ns (schedstat's first field: time on a CPU)
 cpu() { cat /proc/"$pid"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
-batch() {   # variant, pages: prints the server CPU ms per page
+batch() {   # variant, first member, pages: prints the server CPU ms per page
   local urls=() c0 c1
-  for i in $(seq 1 "$2"); do urls+=("http://127.0.0.1:$port/v1/members/$i/homepage?xp=rank:$1"); done
+  for i in $(seq "$2" $(($2 + $3 - 1))); do urls+=("http://127.0.0.1:$port/v1/members/$((1 + (i - 1) % 610))/homepage?xp=rank:$1"); done
   c0=$(cpu)
   curl -sf -H "Authorization: Bearer bench-key-0123456789" "${urls[@]}" > /dev/null
   c1=$(cpu)
-  awk -v a="$c0" -v b="$c1" -v n="$2" 'BEGIN {printf "%.3f", (b - a) / 1e6 / n}'
+  awk -v a="$c0" -v b="$c1" -v n="$3" 'BEGIN {printf "%.4f", (b - a) / 1e6 / n}'
 }
 curl -sf -H "Authorization: Bearer bench-key-0123456789" "http://127.0.0.1:$port/v1/members/1/homepage?xp=rank:on" | grep -q '"ranker":"ranker@' || { echo "the ranker is not serving" >&2; exit 1; }
-batch off 30 > /dev/null; batch on 30 > /dev/null      # warm-up: page caches, similar lists
-off=(); on=()
-for r in 1 2; do off+=("$(batch off "$pages")"); on+=("$(batch on "$pages")"); done
-awk -v a="${off[*]}" -v b="${on[*]}" -v n="$pages" 'BEGIN {
-  split(a, x, " "); split(b, y, " "); so = x[1] + x[2]; sn = y[1] + y[2];
-  printf "homepage CPU per page, %d pages x 2 batches each, 1 server thread:\n", n;
-  printf "  without ranker  %.2f ms (%s, %s)\n", so / 2, x[1], x[2];
-  printf "  with ranker     %.2f ms (%s, %s)\n", sn / 2, y[1], y[2];
-  printf "  ratio           %.2fx\n", sn / so }'
+batch off 1 30 > /dev/null; batch on 1 30 > /dev/null      # warm-up: page caches, similar lists
+# rounds of 50 members, each built without then with the ranker (the same members): the
+# machine's load drifts less within a round than across the run
+out=""
+for r in $(seq 1 "$rounds"); do
+  first=$(( (r - 1) * 50 + 1 ))
+  out="$out $(batch off "$first" 50) $(batch on "$first" 50)"
+done
+echo "$out" | /usr/bin/python3 -c '
+import statistics, sys
+v = [float(x) for x in sys.stdin.read().split()]
+off, on = v[0::2], v[1::2]
+q = [b / a for a, b in zip(off, on)]
+R = len(off)
+print(f"homepage CPU per page, {R} rounds x 50 members, 1 server thread (same server, same run):")
+print(f"  without ranker  {sum(off) / R:.3f} ms")
+print(f"  with ranker     {sum(on) / R:.3f} ms")
+print(f"  ratio           {sum(on) / sum(off):.2f}x of the sums (median of the rounds {statistics.median(q):.2f}x, "
+      f"range {min(q):.2f}-{max(q):.2f})")'

@@ -31,7 +31,7 @@
  * in steps from its root ends on the leaf whatever the path: rows walk in lockstep, without
  * branches. */
 typedef struct xnode {
-    int32_t left, right;
+    int32_t child[2];           /* [0] right, [1] left: indexed by "goes left", no branch */
     uint32_t feat;
     float cond;
 } xnode;
@@ -252,11 +252,11 @@ static void compile_trees(mq__xgb *x)
             }
             bool left = cJSON_IsTrue(e) || (cJSON_IsNumber(e) && e->valueint != 0);
             if (l == -1) {
-                nodes[at + i] = (xnode){at + i, at + i, 0, (float)d->valuedouble};
+                nodes[at + i] = (xnode){{at + i, at + i}, 0, (float)d->valuedouble};
                 continue;
             }
             if (l <= i || l >= n || r <= i || r >= n || fi < 0 || fi >= n_feat) goto done;
-            nodes[at + i] = (xnode){at + l, at + r, (uint32_t)fi | (left ? XDEFLEFT : 0), (float)d->valuedouble};
+            nodes[at + i] = (xnode){{at + r, at + l}, (uint32_t)fi | (left ? XDEFLEFT : 0), (float)d->valuedouble};
             dd[at + l] = dd[at + r] = dd[at + i] + 1;
             depth[k] = MQ_MAX(depth[k], dd[at + i] + 1);
         }
@@ -411,8 +411,8 @@ int mq__xgb_predict_dense(mq__xgb *b, const float *x, int64_t n, int n_feat, flo
                     for (int q = 0; q < XLANES; q++) {
                         const xnode *z = &nd[idx[q]];
                         float v = row[q][z->feat & ~XDEFLEFT];
-                        bool left = v != v ? (z->feat & XDEFLEFT) != 0 : v < z->cond;
-                        idx[q] = left ? z->left : z->right;
+                        int left = (v < z->cond) | ((v != v) & (int)(z->feat >> 31));
+                        idx[q] = z->child[left];
                     }
                 for (int q = 0; q < m; q++) out[r + q] += nd[idx[q]].cond;
             }
