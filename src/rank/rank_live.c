@@ -16,8 +16,9 @@
  * counts (pop, pop_7d, pop_30d and their shares) and first-positive times stay the artifact's,
  * as of as_of: the server keeps no windowed counts.
  *
- * Predictions: the play-probability head on the candidate rows (one DMatrix per call), then
- * its Platt and isotonic calibrations; SHAP contributions of the same head through XGBoost's predict
+ * Predictions: the play-probability head on the candidate rows (mq__xgb_predict_dense: the
+ * booster's trees compiled at load, bit-equal to XGBoost's predictor; no DMatrix), then its
+ * Platt and isotonic calibrations; SHAP contributions of the same head through XGBoost's predict
  * type 2, in margin (log-odds) units, summing with the bias to the margin.
  *
  * Thread safety: a bound ranker is immutable; each thread needs its own mq_rank_work.

@@ -14,7 +14,7 @@
  * positive value otherwise; plays and thumbs up; a thumb down or a low rating in the store
  * overrides the data); the candidates and features at the request time by the training
  * feature function (mq_rank_live_features, with the live generators and the live trending
- * counters); one prediction of the play-probability head for all candidates (one DMatrix);
+ * counters); one prediction of the play-probability head for all candidates (one call);
  * the relevance of a candidate is its Platt-calibrated play probability. Not the isotonic one:
  * isotonic calibration is a step function, and its top block holds dozens of a member's best
  * candidates (equal relevance would leave their order to the title index and MMR); Platt's
