@@ -392,6 +392,7 @@ MQ_TEST(serve_ranker_missing_generator_bad_file_and_reload)
         {"rm %s/models/pop.mqm && ln -s %s/other_pop.mqm %s/models/pop.mqm", "are not the ranker's"},
         {"rm %s/models/ranker.mqm && head -c 5000 %s/ranker.mqm > %s/models/ranker.mqm", "ranker.mqm"},
         {"rm %s/models/ranker.mqm && ln -s %s/pop.mqm %s/models/ranker.mqm", "a 'pop' model, not a ranker"},
+        {"rm %s/models/main.mqm && ln -s %s/other_pop.mqm %s/models/main.mqm", "is not main.mqm's"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         mq_test_sh("rm -rf %s/models && mkdir -p %s/models && ln -s %s/*.mqm %s/models/", s.dir, s.dir, m, s.dir);
