@@ -130,6 +130,65 @@ int mq_rank_features_read(const mq_model *ranker, const char *path, int64_t *n_r
 int mq_rank_predict_rows(const mq_model *ranker, const float *x, int64_t n, float *rank_score,
                          float *prob, mq_err *err);
 
+/* ---- serving: one member's candidates at request time (src/rank/rank_live.c) -------------
+ * What `marquee serve` does with a ranker (docs/models.md, "Serving a ranker"); any other
+ * server can do the same. A bound ranker is immutable and shared; each thread needs its own
+ * mq_rank_work. */
+
+/* The ranker's generators (kinds, in feature order), its as_of time and the most candidates
+ * one member can have (generators × top). 0 / NULL for a model that is not a ranker. */
+int mq_rank_n_generators(const mq_model *m);
+const char *mq_rank_generator(const mq_model *m, int g);
+/* The canonical parameters of the copy of generator g trained inside the ranker. */
+const char *mq_rank_generator_params(const mq_model *m, int g);
+int64_t mq_rank_as_of(const mq_model *m);
+int mq_rank_max_candidates(const mq_model *m);
+
+/* Threads of the ranker's booster predictions from now on (0: all cores; a server ranking one
+ * page per request thread wants 1). Not to be called while another thread predicts. */
+int mq_rank_set_threads(const mq_model *ranker, int n_threads, mq_err *err);
+
+/* Whether gen can stand in for the ranker's generator g: the same kind and the ranker's
+ * titles in the ranker's order (catalog fingerprint). MQ_EINVAL with the reason otherwise. */
+int mq_rank_check_generator(const mq_model *ranker, int g, const mq_model *gen, mq_err *err);
+
+/* The live inputs of the features (NULL fields: the artifact's own). */
+typedef struct mq_rank_live {
+    int64_t now;                         /* request time, unix seconds (used when after as_of) */
+    int hour;                            /* the request's local hour 0..23, -1 unknown */
+    const mq_model *const *generators;   /* [mq_rank_n_generators] models checked with
+                                            mq_rank_check_generator (entries may be NULL) */
+    const float *trending;               /* [n_titles] live trending counters, any scale */
+} mq_rank_live;
+
+/* Per-thread scratch sized for one ranker (O(generators × titles)): create once per thread
+ * and ranker, reuse for every member. */
+typedef struct mq_rank_work mq_rank_work;
+int mq_rank_work_create(const mq_model *ranker, mq_rank_work **out, mq_err *err);
+void mq_rank_work_destroy(mq_rank_work *w);     /* NULL is fine */
+
+/* Candidates and features of one member now, by the training feature function: hist [n_hist]
+ * the member's positives (any order), htime [n_hist] their times (NULL: unknown). Writes cand
+ * [<= mq_rank_max_candidates] (title indices, ascending) and x [n_cand x mq_rank_n_features]
+ * (NaN = missing); returns n_cand or a negative MQ_E* code. History titles are never
+ * candidates. */
+int mq_rank_live_features(const mq_model *ranker, const mq_rank_live *live, const int32_t *hist,
+                          const int64_t *htime, int n_hist, mq_rank_work *w, int32_t *cand,
+                          float *x, mq_err *err);
+
+/* The play-probability head on rows x [n x n_features]: raw [n] the booster's probability;
+ * platt [n] and isotonic [n] (either may be NULL) its two calibrations (Platt on the logit of
+ * raw, as fitted in training: strictly increasing in raw when platt_a > 0; isotonic: a step
+ * function, equal for every raw value in one block). */
+int mq_rank_play_probability(const mq_model *ranker, const float *x, int64_t n, float *raw,
+                             float *platt, float *isotonic, mq_err *err);
+
+/* SHAP contributions (XGBoost's TreeSHAP) of the play-probability head's margin (log-odds) for
+ * rows x [n x n_features]: contrib [n x (n_features + 1)], one column per feature then the
+ * bias, each row summing to the row's margin; margin [n] (may be NULL) that margin. */
+int mq_rank_contributions(const mq_model *ranker, const float *x, int64_t n, float *contrib,
+                          float *margin, mq_err *err);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

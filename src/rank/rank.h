@@ -151,6 +151,22 @@ void mq__xgb_free(mq__xgb *b);
 /* out [n]: probabilities (binary:logistic) or scores (rank:ndcg); margin: raw margins. */
 int mq__xgb_predict(mq__xgb *b, const float *x, int64_t n, int n_feat, bool margin, float *out,
                     mq_err *err);
+/* The same predictions (type 0) for the serving path (a few hundred rows per call): by the
+ * booster's trees compiled at load (binary:logistic boosters: a flat node array walked in
+ * XGBoost's order of operations, tested equal to XGBoost's predictions), else by XGBoost's
+ * inplace prediction on the dense rows (no DMatrix). */
+int mq__xgb_predict_dense(mq__xgb *b, const float *x, int64_t n, int n_feat, float *out, mq_err *err);
+/* SHAP contributions (XGBoost's predict type 2): out [n x (n_feat + 1)], feature columns then
+ * the bias; each row sums to the row's margin. */
+int mq__xgb_contribs(mq__xgb *b, const float *x, int64_t n, int n_feat, float *out, mq_err *err);
+/* Threads of the booster's later predictions (0: all cores). */
+int mq__xgb_set_threads(mq__xgb *b, int n_threads, mq_err *err);
+/* Whether the booster's trees were compiled (mq__xgb_predict_dense walks them itself). */
+bool mq__xgb_compiled(const mq__xgb *b);
+/* The number of features the booster was trained on (-1 if XGBoost cannot say). */
+int mq__xgb_n_features(mq__xgb *b);
+/* CRC-32C of the feature names in order: the artifact's "features" parameter. */
+uint32_t mq__rank_feature_fingerprint(char (*names)[32], int nf);
 
 /* ---- the bound state of a ranker model, shared by ranker.c (train, bind, score) and
  * rank_eval.c (evaluation, feature files) ---- */

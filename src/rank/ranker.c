@@ -813,6 +813,11 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     mq__model_param_set(m, "as_of", "%lld", (long long)T2);
     mq__model_param_set(m, "seed", "%llu", (unsigned long long)o->seed);
     mq__model_param_set(m, "catalog", "%08x", mq__rank_fingerprint(m->title_ids, m->n_titles));
+    {
+        char fnames[2 * MQ__RANK_MAX_GEN + F_N_FIXED][32];
+        mq__rank_feature_names(gn, c.n_gen, fnames);
+        mq__model_param_set(m, "features", "%08x", mq__rank_feature_fingerprint(fnames, nf));
+    }
     /* Bind now (so the kept rows can be attached to the state). */
     rc = mq__model_bind(m, err);
     if (rc) goto done;
@@ -939,6 +944,28 @@ static int ranker_bind(mq_model *m, mq_err *err)
     if (!b || (rc = mq__xgb_load(b, (size_t)cnt, m->n_threads, &st->prob, err))) {
         if (!rc) rc = MQ_ECORRUPT;
         goto fail;
+    }
+    /* The feature set the boosters learned must be the one this build computes: the count
+     * (from the boosters) and, when the artifact records it, the names' fingerprint. */
+    for (int k = 0; k < 2; k++) {
+        int bn = mq__xgb_n_features(k ? st->prob : st->rank);
+        if (bn != st->nf) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "ranker: booster_%s expects %d features, this build "
+                             "computes %d for candidates=%s (feature set changed: retrain the ranker)",
+                             k ? "prob" : "rank", bn, st->nf, mq__param_str(&p, "candidates", ""));
+            goto fail;
+        }
+    }
+    const char *ffp = mq__param_str(&p, "features", NULL);
+    if (ffp) {
+        char fwant[16];
+        snprintf(fwant, sizeof fwant, "%08x", mq__rank_feature_fingerprint(st->names, st->nf));
+        if (strcmp(ffp, fwant) != 0) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "ranker: feature fingerprint %s in the artifact, this "
+                             "build's features (%s ... %s) give %s: retrain the ranker", ffp,
+                             st->names[0], st->names[st->nf - 1], fwant);
+            goto fail;
+        }
     }
     int64_t nx, ny;
     const float *ix = mq__model_get(m, "iso_x", MQ__A_F32, &nx, err);

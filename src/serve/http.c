@@ -170,6 +170,7 @@ typedef struct bundle {
     int32_t n_model;
     struct bundle *base;             /* NULL for a loaded bundle */
     mq__tview *tv;                   /* the view's catalog (NULL for a loaded bundle) */
+    mq__rsv_set rsv;                 /* ranker.mqm and treatment rankers (rank_serve.c) */
 } bundle;
 
 /* The loaded bundle a view shares its models, caches and monitors with. */
@@ -192,6 +193,7 @@ typedef struct reqctx {
     int xt_cap;
     int32_t *excl;                   /* [excl_cap] titles a list must not show */
     int excl_cap;
+    mq__rsv_work *rw;                /* the ranker's working memory (rank_serve.c) */
 } reqctx;
 
 struct mq_server {
@@ -295,6 +297,7 @@ static void bundle_destroy(bundle *b)
     mq_model_destroy(b->main);
     mq_model_destroy(b->pop);
     mq_model_destroy(b->trend);
+    mq__rsv_set_release(&b->rsv);
     free(b);
 }
 
@@ -606,6 +609,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     b->trend_seed = trend;
     trend = NULL;
     if (s->o.experiments && (rc = xp_load(s, b, err))) goto fail;
+    if ((rc = mq__rsv_set_load(&b->rsv, s->models, b->xps, b->main, &s->log, err))) goto fail;
     *out = b;
     return 0;
 fail:
@@ -882,6 +886,7 @@ static void reqctx_free(reqctx *r)
     mq_buf_release(&r->xrec);
     free(r->xt);
     free(r->excl);
+    mq__rsv_work_free(r->rw);
     free(r);
 }
 
@@ -1206,6 +1211,18 @@ static int cold_scores(const bundle *b, reqctx *r, int n_hist, int n_pos, int k,
     return mq__tview_cold(b->tv, r->hidx, n_pos, r->hist, n_hist, lo, hi, r->scores, err);
 }
 
+/* The relevance of ranker rk (slot: mq__rsv_pick's) into r->scores from the member's live
+ * state (rank_serve.c): 1 when set, 0 when the member has no live positives, or a negative code. */
+static int rank_scores(mq_server *s, bundle *b, reqctx *r, const mq__rsv *rk, int slot,
+                       const char *member, int hour, const mq_trend_snap *ts, mq_err *err)
+{
+    bool live = ts && ts->tag == b->gen && ts->n_titles == b->n_titles;
+    mq__rsv_in in = {s->data, &r->st, server_now(s), hour, live ? ts->score : NULL};
+    int n = mq__rsv_score(rk, &r->rw, (b->gen << 8) | (uint64_t)(slot + 1), member, b->ds2m, &in,
+                          r->scores, err);
+    return n < 0 ? n : n > 0;
+}
+
 static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_state *cs,
                                   const char *member)
 {
@@ -1289,17 +1306,6 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device, NULL,
                        xr.t.set & (1u << MQ__XT_ROW_PRIORS) ? xr.t.row_prior : NULL};
     float cut;
-    if (!rc && n_pos > 0) {
-        /* exact where the page can see it: its best titles once history and exclusions are
-         * banned (a genre filter bans an unknown number: score everything) */
-        int top = genre >= 0 ? b->n_titles : mq_page_scored_titles(&req, b->n_titles) + n_hist + n_excl;
-        rc = mq_model_score_top(model, r->hidx, NULL, n_pos, top, r->scores, &cut, &err);
-        scores = r->scores;
-        req.score_cut = &cut;
-        if (!rc && b->n_titles > b->n_model)    /* titles the model has never seen */
-            rc = cold_scores(b, r, n_hist, n_pos, mq_page_scored_titles(&req, b->n_model), cut, &err);
-    }
-    const mq_page *page = NULL;
     /* Trending Now from the live snapshot when it is for this bundle's titles (right after a
      * reload, until the next rebuild, the bundle's own scores) */
     mq_page_catalog pc = b->pc;
@@ -1308,6 +1314,30 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         pc.trending = ts->score;
         pc.trend_order = ts->order;
     }
+    /* a ranker (ranker.mqm or the treatment's) gives the relevance of its candidates */
+    int rslot;
+    const mq__rsv *rk = mq__rsv_pick(&b->rsv, &xr.t, &rslot);
+    bool ranked = false;
+    if (!rc && rk) {
+        int got = rank_scores(s, b, r, rk, rslot, member, (int)hour, ts, &err);
+        if (got < 0) rc = got;
+        ranked = got > 0;
+        if (ranked) scores = r->scores;
+    }
+    if (!rc && !ranked && n_pos > 0) {
+        /* exact where the page can see it: its best titles once history and exclusions are
+         * banned (a genre filter bans an unknown number: score everything) */
+        int top = genre >= 0 ? b->n_titles : mq_page_scored_titles(&req, b->n_titles) + n_hist + n_excl;
+        rc = mq_model_score_top(model, r->hidx, NULL, n_pos, top, r->scores, &cut, &err);
+        scores = r->scores;
+        req.score_cut = &cut;
+        if (!rc && b->n_titles > b->n_model)    /* titles the model has never seen */
+            rc = cold_scores(b, r, n_hist, n_pos, mq_page_scored_titles(&req, b->n_model), cut, &err);
+    } else if (!rc && ranked && b->n_titles > b->n_model) {
+        /* the ranker scores the model's titles; the added ones get their cold-start relevance */
+        rc = cold_scores(b, r, n_hist, n_pos, mq_page_scored_titles(&req, b->n_model), -INFINITY, &err);
+    }
+    const mq_page *page = NULL;
     if (am) {
         pc.similar = alt_similar_cb;
         pc.similar_user = am;
@@ -1323,7 +1353,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     uint64_t seq = atomic_fetch_add(&s->page_seq, 1) + 1;
     mq__xps_page_id(s->boot_id, seq, page_id);
     drift *dr = am ? &am->drift : &bundle_root(b)->drift;
-    if (!rc && scores && dr->known && seq % 8 == 0) {
+    if (!rc && scores && !ranked && dr->known && seq % 8 == 0) {
         /* one page in 8 feeds the drift monitor: its model's best 100 unseen scores */
         unsigned long long cnt[MQ_MODEL_SCORE_BINS] = {0};
         for (int i = 0; i < n_hist; i++) r->scores[r->hist[i].title] = NAN;
@@ -1360,6 +1390,10 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         mq_buf_json_str(&out, member, strlen(member));
         mq_buf_puts(&out, ",\"model_version\":");
         mq_buf_json_str(&out, mversion, strlen(mversion));
+        if (ranked) {
+            mq_buf_puts(&out, ",\"ranker\":");
+            mq_buf_json_str(&out, rk->version, strlen(rk->version));
+        }
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,", page->cold ? "true" : "false");
         mq__page_json(page, &pc, &out);
@@ -1429,7 +1463,28 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     int got = 0;
     bool cold = n_pos == 0;
     int64_t tnow = server_now(s);     /* availability windows follow the server clock */
-    if (!rc) {
+    int rslot;
+    const mq__rsv *rk = mq__rsv_pick(&b->rsv, &xr.t, &rslot);
+    bool ranked = false;
+    if (!rc && !cold && rk) {
+        /* the ranker's best candidates by calibrated play probability, history excluded */
+        const mq_trend_snap *ts = mq_trend_acquire(s->trend_pub);
+        int st2 = rank_scores(s, b, r, rk, rslot, member, -1, ts, &err);
+        mq_trend_release(s->trend_pub, ts);
+        if (st2 < 0) rc = st2;
+        else if (st2 > 0) {
+            ranked = true;
+            for (int i = 0; i < n_hist; i++) r->scores[r->hist[i].title] = NAN;
+            /* titles put at run time are the ranker's unknowns; hidden ones never show */
+            for (int32_t t = b->n_model; t < b->n_titles; t++) r->scores[t] = NAN;
+            int32_t *hid = excl_reserve(r, mq__tview_n_hidable(b->tv));
+            int nh = hid ? mq__tview_hidden(b->tv, tnow, hid) : 0;
+            for (int i = 0; i < nh; i++) r->scores[hid[i]] = NAN;
+            got = mq__topk(r->scores, b->n_titles, (int)n, top, sc);
+            if (explain && got > 0) rc = mq__rsv_explain_prepare(rk, r->rw, top, got, &err);
+        }
+    }
+    if (!rc && !ranked) {
         if (!cold) {
             /* every history title is excluded, also those not fed to the model, and the
              * titles not available now */
@@ -1471,6 +1526,10 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq_buf_json_str(&out, member, strlen(member));
         mq_buf_puts(&out, ",\"model_version\":");
         mq_buf_json_str(&out, mversion, strlen(mversion));
+        if (ranked) {
+            mq_buf_puts(&out, ",\"ranker\":");
+            mq_buf_json_str(&out, rk->version, strlen(rk->version));
+        }
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
         /* the explanations of every listed title at once (one factorisation for ials) */
@@ -1520,6 +1579,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
                     mq_buf_putc(&out, '}');
                 }
                 mq_buf_putc(&out, ']');
+                if (ranked) mq__rsv_explain_json(rk, r->rw, top[i], 5, &out);
             }
             mq_buf_putc(&out, '}');
         }

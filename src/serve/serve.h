@@ -1,6 +1,6 @@
 /* serve.h (internal): what the serving files share (page.c, http.c, log.c, seglog.c, store.c,
  * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, xp_ops.c, console.c,
- * titles.c).
+ * titles.c, rank_serve.c).
  * Not part of the public API; tests/serve and bench/serve_* may include it.
  *
  * - The homepage JSON writers: the page builder writes responses straight into core's mq_buf
@@ -230,7 +230,7 @@ int mq__dedup_count(mq__dedup *d);
 
 /* The keys a variant's "treatment" object may set, one bit each. New keys (ranker,
  * artwork_policy) are a row of xp_live.c's table plus a field here. */
-enum { MQ__XT_MODEL, MQ__XT_MMR, MQ__XT_ROWS, MQ__XT_PER_ROW, MQ__XT_ROW_PRIORS, MQ__XT_N };
+enum { MQ__XT_MODEL, MQ__XT_MMR, MQ__XT_ROWS, MQ__XT_PER_ROW, MQ__XT_ROW_PRIORS, MQ__XT_RANKER, MQ__XT_N };
 extern const char *const mq__xt_names[MQ__XT_N];
 
 typedef struct mq__xps_treat {
@@ -240,6 +240,8 @@ typedef struct mq__xps_treat {
     double mmr;
     int rows, per_row;
     double row_prior[MQ_PAGE_ROW_KINDS];   /* multipliers, 1 where not given */
+    char ranker[MQ_XP_NAME];            /* NAME of NAME.mqm (a ranker), or "none" */
+    int ranker_slot;                    /* the server's: 0 ranker.mqm, k > 0 a treatment's, -1 none */
 } mq__xps_treat;
 
 /* Experiments as the server runs them: the assignment definitions (mq_xp_config) plus each
@@ -562,5 +564,66 @@ enum MHD_Result mq__console_answer(struct MHD_Connection *c, const char *url, co
  * score drift psi ("unknown" when NaN). */
 void mq__console_model_json(mq_buf *b, const char *role, const char *version, const mq_model *m, double psi);
 
+
+/* ==== rank_serve.c ==== */
+/* The second-stage ranker in the server (rank_serve.c; docs/models.md "Serving a ranker"). */
+
+#define MQ__RSV_MAX 8           /* distinct treatment rankers */
+#define MQ__RSV_MAX_GEN 8
+
+/* A ranker as the server runs it: NAME.mqm and its generators loaded from the models
+ * directory. Immutable once loaded. */
+typedef struct mq__rsv {
+    char name[MQ_XP_NAME];
+    char version[160];          /* "NAME@<file mtime>" */
+    mq_model *ranker;
+    int n_gen;
+    mq_model *gen[MQ__RSV_MAX_GEN];
+    bool platt_ok;              /* Platt's slope > 0: the page relevance is Platt's probability */
+} mq__rsv;
+
+/* ranker.mqm (def, NULL when absent) and the rankers treatments name (alt). */
+typedef struct mq__rsv_set {
+    mq__rsv *def;
+    int n;
+    mq__rsv *alt[MQ__RSV_MAX];
+} mq__rsv_set;
+
+/* Loads models/ranker.mqm when present and every ranker xps's treatments name (xps may be
+ * NULL), setting their ranker_slot. Fails naming the file and what is wrong: not a ranker,
+ * another catalog than main's, generators missing from the directory or not matching. */
+int mq__rsv_set_load(mq__rsv_set *set, const char *models, mq__xps *xps, const mq_model *main,
+                     const mq_log *log, mq_err *err);
+void mq__rsv_set_release(mq__rsv_set *set);
+/* The ranker for a merged treatment t (NULL: no treatment): the treatment's, else ranker.mqm;
+ * NULL for none. *slot (may be NULL) gets 0 (ranker.mqm) or the treatment slot. */
+const mq__rsv *mq__rsv_pick(const mq__rsv_set *set, const mq__xps_treat *t, int *slot);
+
+/* The live inputs of one page. */
+typedef struct mq__rsv_in {
+    const mq_dataset *data;         /* the served dataset (member histories), NULL: none */
+    const mq_member_state *st;      /* the member's recent events from the store */
+    int64_t now;                    /* the server's clock */
+    int hour;                       /* -1 unknown */
+    const float *trending;          /* [n_titles] live trending scores, NULL: the ranker's own */
+} mq__rsv_in;
+
+/* Per-thread working memory (re-made when key, the bundle generation and slot, changes). */
+typedef struct mq__rsv_work mq__rsv_work;
+void mq__rsv_work_free(mq__rsv_work *w);   /* NULL is fine */
+
+/* The member's relevance by ranker r: scores [n_titles] NaN except the candidates, which get
+ * their Platt-calibrated play probability (rank_serve.c says why not the isotonic one). ds2m maps dataset
+ * titles to the model's. Returns the number of candidates (0: no live positives; scores then
+ * untouched) or a negative MQ_E* code. */
+int mq__rsv_score(const mq__rsv *r, mq__rsv_work **w, uint64_t key, const char *member,
+                  const int32_t *ds2m, const mq__rsv_in *in, float *scores, mq_err *err);
+/* After mq__rsv_score: the SHAP contributions of titles [n] (those that are candidates), then
+ * per title the JSON member ',"ranker":{"play_probability" (isotonic),"platt_probability",
+ * "raw_probability","margin","bias","contributions":[{"feature","value","contribution"} x k,
+ * largest magnitude first],"other"}' (other: the remaining features' sum). */
+int mq__rsv_explain_prepare(const mq__rsv *r, mq__rsv_work *w, const int32_t *titles, int n,
+                            mq_err *err);
+void mq__rsv_explain_json(const mq__rsv *r, const mq__rsv_work *w, int32_t title, int k, mq_buf *b);
 
 #endif

@@ -2,8 +2,8 @@
  * treatments, per-request assignment, ?xp= forcing, page ids and the experiments clock.
  *
  * The file is the one `marquee xp` reads (docs/xp.md) with one addition: a variant given as
- * an object may carry "treatment": {"model": "NAME", "mmr": 0.5, "rows": 10, "per_row": 15,
- * "row_priors": {"trending": 1.2}}. Loading takes the treatments out of the JSON tree, checks
+ * an object may carry "treatment": {"model": "NAME", "ranker": "NAME", "mmr": 0.5, "rows": 10,
+ * "per_row": 15, "row_priors": {"trending": 1.2}}. Loading takes the treatments out of the JSON tree, checks
  * them against a table of keys (one row per key: name, parser), and hands the rest to
  * mq_xp_config_parse, so assignment is exactly `marquee xp assign`'s. A variant without a
  * treatment is the server's default. Two experiments that can hold the same member (not in
@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <time.h>
 
-const char *const mq__xt_names[MQ__XT_N] = {"model", "mmr", "rows", "per_row", "row_priors"};
+const char *const mq__xt_names[MQ__XT_N] = {"model", "mmr", "rows", "per_row", "row_priors", "ranker"};
 
 /* ---- the treatment table ---- */
 
@@ -48,6 +48,18 @@ static int t_model(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
             return -1;
         }
     strcpy(t->model, v->valuestring);
+    return 0;
+}
+
+/* "ranker": NAME of a ranker NAME.mqm in the models directory, or "none" (no ranker) */
+static int t_ranker(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
+{
+    mq__xps_treat tmp;
+    if (t_model(v, &tmp, why, cap)) {
+        snprintf(why, cap, "must be a ranker's name (the file NAME.mqm in the models directory) or \"none\"");
+        return -1;
+    }
+    strcpy(t->ranker, tmp.model);
     return 0;
 }
 
@@ -105,6 +117,7 @@ static const struct { const char *key; treat_fn fn; } TREAT[MQ__XT_N] = {
     [MQ__XT_ROWS] = {"rows", t_rows},
     [MQ__XT_PER_ROW] = {"per_row", t_per_row},
     [MQ__XT_ROW_PRIORS] = {"row_priors", t_row_priors},
+    [MQ__XT_RANKER] = {"ranker", t_ranker},
 };
 
 static void treat_init(mq__xps_treat *t)
@@ -124,7 +137,7 @@ static int parse_treatment(const cJSON *o, mq__xps_treat *t, const char *path, c
         while (k < MQ__XT_N && strcmp(TREAT[k].key, f->string)) k++;
         if (k == MQ__XT_N)
             return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].treatment.%s': unknown key "
-                               "(known: model, mmr, rows, per_row, row_priors)", path, exp, vi, f->string);
+                               "(known: model, mmr, rows, per_row, row_priors, ranker)", path, exp, vi, f->string);
         char why[400];
         if (TREAT[k].fn(f, t, why, sizeof why))
             return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].treatment.%s' %s",
@@ -331,6 +344,7 @@ done:
 static void merge(mq__xps_treat *dst, const mq__xps_treat *t)
 {
     if (t->set & (1u << MQ__XT_MODEL)) { strcpy(dst->model, t->model); dst->model_slot = t->model_slot; }
+    if (t->set & (1u << MQ__XT_RANKER)) { strcpy(dst->ranker, t->ranker); dst->ranker_slot = t->ranker_slot; }
     if (t->set & (1u << MQ__XT_MMR)) dst->mmr = t->mmr;
     if (t->set & (1u << MQ__XT_ROWS)) dst->rows = t->rows;
     if (t->set & (1u << MQ__XT_PER_ROW)) dst->per_row = t->per_row;

@@ -110,6 +110,40 @@ MQ_TEST(core_topk_equals_sorted_prefix)
     ASSERT_INT_EQ(mq__topk(sc, N, 0, idx, val), 0);
 }
 
+/* Large n and small k take the sampled-threshold path: it must give the same list as a full
+ * sort, for ties, increasing scores (every pair would enter a plain heap), mostly NaN (the
+ * sample is too thin: the plain path) and a threshold that too few scores reach. */
+MQ_TEST(core_topk_sampled_threshold_equals_sorted_prefix)
+{
+    enum { N = 20000 };
+    static float sc[N];
+    static pair all[N];
+    static int32_t idx[N];
+    static float val[N];
+    mq_rng r;
+    mq_rng_seed(&r, 4);
+    for (int round = 0; round < 24; round++) {
+        int n = 0, kind = round % 4;
+        for (int32_t t = 0; t < N; t++) {
+            float v = kind == 0 ? (float)mq_rng_below(&r, 30)                  /* ties */
+                    : kind == 1 ? (float)t * 0.5f                             /* increasing */
+                    : kind == 2 ? (mq_rng_below(&r, 20) ? NAN : (float)mq_rng_uniform(&r))
+                                : (t % 1000 == 0 ? 5.0f : 1.0f);              /* few high */
+            if (kind != 2 && mq_rng_below(&r, 40) == 0) v = NAN;
+            sc[t] = v;
+            if (!isnan(v)) all[n++] = (pair){v, t};
+        }
+        qsort(all, (size_t)n, sizeof *all, cmp_pair);
+        int k = 1 + (int)mq_rng_below(&r, 1200);
+        int got = mq__topk(sc, N, k, idx, val);
+        ASSERT_INT_EQ(got, k < n ? k : n);
+        for (int i = 0; i < got; i++)
+            if (idx[i] != all[i].t || val[i] != all[i].s)
+                MQ_FAIL_("kind %d k=%d position %d: (%g, %d) vs sorted (%g, %d)", kind, k, i, val[i], idx[i],
+                         all[i].s, all[i].t);
+    }
+}
+
 /* The experiment reader goes through the same scanner: a malformed quote is an error naming
  * file:line (it used to take the rest of the line as the field). */
 MQ_TEST(core_csv_malformed_quote_in_xp_input_names_the_line)
