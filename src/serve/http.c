@@ -1248,6 +1248,15 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         pc.similar_user = am;
     }
     if (!rc) {
+        /* titles not shown now (withdrawn, outside their window) are banned by excl; out of the
+         * history the page sees, they seed no row ("Because You Watched X" would name X) */
+        if (mq__tview_n_hidable(b->tv)) {
+            int64_t now = server_now(s);
+            int m = 0;
+            for (int i = 0; i < n_hist; i++)
+                if (mq__tview_shown(b->tv, r->hist[i].title, now)) r->hist[m++] = r->hist[i];
+            n_hist = m;
+        }
         rc = mq_page_build(r->page, &pc, scores, r->hist, n_hist, &req, &page, &err);
     }
     /* each variant's serving health (its guardrails on error rate and p99) */
@@ -1993,6 +2002,10 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                           "computed (of marquee_model_info's titles).\n"
                           "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",
                       atomic_load(&bundle_root(b)->sim_cached));
+        mq_buf_printf(&o, "# HELP marquee_catalog_added_titles Titles put at run time (PUT /v1/titles) that the "
+                          "model was not trained on, withdrawn ones included.\n"
+                          "# TYPE marquee_catalog_added_titles gauge\nmarquee_catalog_added_titles %d\n",
+                      b->n_titles - b->n_model);
         bundle_release(b);
     }
     const mq_trend_snap *ts = mq_trend_acquire(s->trend_pub);
