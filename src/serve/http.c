@@ -70,10 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_TITLE, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_TITLE, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
-                                            "experiment_report", "titles", "other"};
+                                            "experiment_report", "experiment_timeline", "experiment_action",
+                                            "models", "titles", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -109,16 +110,21 @@ typedef struct simlist {
 /* A treatment model (NAME.mqm) loaded beside main, with its own similar-titles cache. Its
  * titles are main's, in the same order (checked at load), so pages index one title space. */
 /* A model's drift monitor: the training-time deciles of its best-100 scores (from the
- * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md). */
+ * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md).
+ * The counts are the server's entry for (model name, edges) (xp_drift.c), so they go on
+ * across reloads of the same artifact and restarts; own[] when that entry cannot be had. */
 typedef struct drift {
     bool known;
     float edges[MQ_MODEL_SCORE_BINS - 1];
-    _Atomic unsigned long long counts[MQ_MODEL_SCORE_BINS];
+    _Atomic unsigned long long *counts;
+    _Atomic unsigned long long own[MQ_MODEL_SCORE_BINS];
 } drift;
 
-static void drift_init(drift *d, const mq_model *m)
+static void drift_init(drift *d, const mq_model *m, mq__drifts *store, const char *name)
 {
     d->known = mq_model_score_ref(m, d->edges) == 0;
+    d->counts = d->known ? mq__drifts_counts(store, name, d->edges) : NULL;
+    if (!d->counts) d->counts = d->own;
 }
 
 static double drift_psi(const drift *d)
@@ -133,7 +139,8 @@ typedef struct altmodel {
     drift drift;
     char version[160];
     mq_model *m;
-    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand */
+    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand and by the warmer */
+    atomic_int sim_cached;           /* lists in sim */
     int32_t n_titles;
 } altmodel;
 
@@ -232,8 +239,10 @@ struct mq_server {
     atomic_ullong page_seq;
     char exposures[4096];
     mq__exlog *exlog;                /* NULL with --exposure-log off */
+    mq__xpc *units;                  /* live experiment units (xp_collect.c), with exlog */
     atomic_ullong exposures_failed;
     mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
+    mq__drifts *drifts;              /* drift counts, persisted in <exposures>/drift_state.json */
     pthread_t guard_thread;
     bool guard_started;
     atomic_bool guard_quit;
@@ -321,21 +330,30 @@ static const simlist *similar_list(bundle *b, int32_t t)
     return expect;
 }
 
-/* The same for a treatment model (no warmer: lists are computed on first use). */
+/* The same for a treatment model (computed on first use and by the warmer). */
+static const simlist *alt_list(altmodel *a, int32_t t)
+{
+    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
+    if (l) return l;
+    simlist *nl = malloc(sizeof *nl);
+    if (!nl) return NULL;
+    int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
+    nl->n = got > 0 ? got : 0;
+    simlist *expect = NULL;
+    if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) {
+        atomic_fetch_add_explicit(&a->sim_cached, 1, memory_order_relaxed);
+        return nl;
+    }
+    free(nl);
+    return expect;
+}
+
 static int alt_similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 {
     altmodel *a = user;
     if (t < 0 || t >= a->n_titles) return 0;
-    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
-    if (!l) {
-        simlist *nl = malloc(sizeof *nl);
-        if (!nl) return 0;
-        int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
-        nl->n = got > 0 ? got : 0;
-        simlist *expect = NULL;
-        if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) l = nl;
-        else { free(nl); l = expect; }
-    }
+    const simlist *l = alt_list(a, t);
+    if (!l) return 0;
     int m = MQ_MIN(n, l->n);
     memcpy(out, l->t, (size_t)m * sizeof *out);
     memcpy(score, l->s, (size_t)m * sizeof *score);
@@ -358,7 +376,8 @@ static int similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 /* The warmer: a background thread at low priority (nice 10) that computes every title's
  * similar list after a model loads, most popular titles first (the likeliest seeds of Because
  * You Watched rows), so pages stop paying for them within seconds instead of over hours of
- * long-tail traffic. Requests that need a list first compute it themselves, as before. */
+ * long-tail traffic: main's first, then each treatment model's (experiments), in the
+ * experiments file's order. Requests that need a list first compute it themselves, as before. */
 typedef struct warm_arg { mq_server *s; bundle *b; } warm_arg;
 
 static void *warm_similar(void *varg)
@@ -367,10 +386,23 @@ static void *warm_similar(void *varg)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     double t0 = mq_now();
     int32_t n = a->b->n_titles;
-    for (int32_t i = 0; i < n && !atomic_load_explicit(&a->s->warmer_quit, memory_order_relaxed); i++)
-        similar_list(a->b, a->b->pc.pop_order[i]);
-    if (atomic_load(&a->b->sim_cached) == n)
-        mq__logf(&a->s->log, "serve: similar titles of all %d titles ready in %.1f s", n, mq_now() - t0);
+    const atomic_bool *quit = &a->s->warmer_quit;
+    if (mq_model_has_similar(a->b->main)) {
+        for (int32_t i = 0; i < n && !atomic_load_explicit(quit, memory_order_relaxed); i++)
+            similar_list(a->b, a->b->pc.pop_order[i]);
+        if (atomic_load(&a->b->sim_cached) == n)
+            mq__logf(&a->s->log, "serve: similar titles of all %d titles ready in %.1f s", n, mq_now() - t0);
+    }
+    for (int k = 0; k < a->b->n_alt; k++) {
+        altmodel *am = &a->b->alt[k];
+        if (!mq_model_has_similar(am->m)) continue;
+        t0 = mq_now();
+        for (int32_t i = 0; i < n && i < am->n_titles && !atomic_load_explicit(quit, memory_order_relaxed); i++)
+            alt_list(am, a->b->pc.pop_order[i]);
+        if (atomic_load(&am->sim_cached) == am->n_titles)
+            mq__logf(&a->s->log, "serve: similar titles of treatment model '%s' (all %d titles) ready in %.1f s",
+                     am->name, am->n_titles, mq_now() - t0);
+    }
     bundle_release(a->b);
     free(a);
     return NULL;
@@ -389,7 +421,9 @@ static void warmer_stop(mq_server *s)
 static void warmer_start(mq_server *s, bundle *b)
 {
     warmer_stop(s);
-    if (!mq_model_has_similar(b->main)) return;
+    bool any = mq_model_has_similar(b->main);
+    for (int k = 0; k < b->n_alt; k++) any |= mq_model_has_similar(b->alt[k].m);
+    if (!any) return;
     warm_arg *a = malloc(sizeof *a);
     if (!a) return;
     a->s = s;
@@ -437,6 +471,16 @@ static void model_version(const mq_model *m, const char *path, char *out, size_t
     snprintf(out, cap, "%s@%s", mq_model_kind(m), when);
 }
 
+static int64_t server_now(mq_server *s);
+
+/* The experiments' "now" (assignment, exposure records, ramps, guardrail checks, reports):
+ * the wall clock, or under --clock event the server's event time, so a simulated month of
+ * traffic starts, ramps and checks experiments on its own calendar. */
+static long long xp_now(mq_server *s)
+{
+    return s->o.clock == MQ_CLOCK_EVENT ? (long long)server_now(s) : mq__xps_now();
+}
+
 /* Loads the experiments file and the models its treatments name into b (at start-up and at
  * every reload, so a bad file keeps the previous bundle serving). */
 static int xp_load(mq_server *s, bundle *b, mq_err *err)
@@ -469,14 +513,14 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
         a->sim = calloc((size_t)MQ_MAX(a->n_titles, 1), sizeof *a->sim);
         if (!a->sim) return mq__err_set(err, MQ_ENOMEM, "out of memory");
         model_version(a->m, path, a->version, sizeof a->version);
-        drift_init(&a->drift, a->m);
+        drift_init(&a->drift, a->m, s->drifts, a->name);
         slot[k] = b->n_alt;
     }
     mq__xps *x = b->xps;
     b->served = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->served);
     b->vstats = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->vstats);
     if (!b->served || !b->vstats) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    mq__xpg_served(s->guard, x, mq__xps_now(), b->served);
+    mq__xpg_served(s->guard, x, xp_now(s), b->served);
     for (int i = 0; i < x->xp.n * MQ_XP_MAX_VARIANTS; i++) {
         mq__xps_treat *t = &x->treat[i];
         if (!(t->set & (1u << MQ__XT_MODEL))) continue;
@@ -505,7 +549,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(b->version, sizeof b->version, "%s@%s", mq_model_kind(b->main), when);
     b->n_titles = b->n_model = mq_model_n_titles(b->main);
-    drift_init(&b->drift, b->main);
+    drift_init(&b->drift, b->main, s->drifts, "main");
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
     b->sim = calloc((size_t)MQ_MAX(n, 1), sizeof *b->sim);
@@ -754,7 +798,7 @@ static void *trend_main(void *arg)
     int32_t cap = 0;
     pthread_mutex_lock(&s->tmu);
     while (!s->trend_stop) {
-        if (s->trend_dirty) {
+        if (s->trend_dirty && s->o.trending_refresh > 0) {   /* < 0: off, the seed stays */
             int32_t n = mq_trend_n_titles(s->trend);
             pthread_mutex_unlock(&s->tmu);
             if (n > cap) {
@@ -767,7 +811,7 @@ static void *trend_main(void *arg)
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + s->o.trending_refresh;
+        double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + fabs(s->o.trending_refresh);
         ts.tv_sec = (time_t)at;
         ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
         if (!s->trend_stop) pthread_cond_timedwait(&s->tcv, &s->tmu, &ts);
@@ -1062,12 +1106,12 @@ static int expo_reserve(reqctx *r, int n)
 /* Records one served list (rows of title ids in r->xt, row after row) in the exposure log.
  * A failure fails the request: an answered page must be in the log. */
 static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *member,
-                  const char *page_id, const char *version, const mq__xps_result *xr, int n_rows,
-                  const char *const *row_id, const int *row_n, mq_err *err)
+                  const char *page_id, const char *version, const mq__xps_result *xr, long long now,
+                  int n_rows, const char *const *row_id, const int *row_n, mq_err *err)
 {
     if (!s->exlog) return 0;
     mq__expo e = {0};
-    e.time = mq__xps_now();
+    e.time = now;
     e.route = route;
     e.member = member;
     e.page_id = page_id;
@@ -1078,7 +1122,7 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
     e.row_n = row_n;
     e.titles = r->xt;
     int rc = mq__expo_encode(&e, s->o.exposure_log == MQ__EXPO_SUMMARY, &r->xrec, err);
-    if (!rc) rc = mq__exlog_append(s->exlog, &r->xrec, err);
+    if (!rc) rc = mq__xpc_expose(s->units, s->exlog, &e, &r->xrec, err);
     if (rc) {
         atomic_fetch_add(&s->exposures_failed, 1);
         mq__logf(&s->log, "serve: exposure log: %s", err->msg);
@@ -1091,17 +1135,26 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
 
 static bool key_ok(mq_server *s, struct MHD_Connection *c);
 
-/* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL.
- * Returns 0, or the HTTP status of the error written to why. */
+/* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL;
+ * *now the request's time (xp_now, or under --clock event the query's 'time', unix seconds:
+ * a simulator replaying members' visits on its own calendar, docs/sim.md). Returns 0, or the
+ * HTTP status of the error written to why. */
 static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const char *member,
-                        mq__xps_result *xr, altmodel **am, char *why, size_t cap)
+                        mq__xps_result *xr, altmodel **am, long long *now, char *why, size_t cap)
 {
     const char *force = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "xp");
     if (force && !(s->api_key_len && key_ok(s, c))) {
         snprintf(why, cap, "query 'xp' (forcing a variant) needs the API key (Authorization: Bearer <key>)");
         return 401;
     }
-    if (mq__xps_assign(b->xps, member, mq__xps_now(), force, b->served, xr, why, cap)) return 400;
+    long at;
+    if (q_int(c, "time", 0, 99999999999L, -1, &at, why, cap)) return 400;
+    if (at >= 0 && s->o.clock != MQ_CLOCK_EVENT) {
+        snprintf(why, cap, "query 'time' (a simulated request time) needs the server's --clock event");
+        return 400;
+    }
+    *now = at >= 0 ? at : xp_now(s);
+    if (mq__xps_assign(b->xps, member, *now, force, b->served, xr, why, cap)) return 400;
     *am = xr->t.model_slot > 0 ? &b->alt[xr->t.model_slot - 1] : NULL;
     return 0;
 }
@@ -1172,7 +1225,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     enum MHD_Result ret;
     mq__xps_result xr;
     altmodel *am;
-    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    long long now;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     /* the experiments' treatment decides over the query's page settings */
     if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
@@ -1287,7 +1341,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             rn[i] = page->rows[i].n;
             for (int j = 0; j < rn[i]; j++) r->xt[page->rows[i].first + j] = b->ids[page->titles[page->rows[i].first + j]];
         }
-        if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr,
+        if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr, now,
                              MQ_MIN(page->n_rows, 50), rid, rn, &err);
         else mq__err_set(&err, rc, "out of memory");
     }
@@ -1354,7 +1408,8 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
     mq__xps_result xr;
     altmodel *am;
-    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    long long now;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     const mq_model *model = am ? am->m : b->main;
     const char *mversion = am ? am->version : b->version;
@@ -1371,7 +1426,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!top || !sc || !ex) rc = mq__err_set(&err, MQ_ENOMEM, "out of memory");
     int got = 0;
     bool cold = n_pos == 0;
-    int64_t now = server_now(s);
+    int64_t cnow = server_now(s);     /* availability windows */
     if (!rc) {
         if (!cold) {
             /* every history title is excluded, also those not fed to the model, and the
@@ -1379,7 +1434,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             int n_ex = 0;
             for (int i = 0; i < n_hist; i++)
                 if (r->hist[i].title < b->n_model) ex[n_ex++] = r->hist[i].title;
-            int at = n_ex, nh = mq__tview_hidden(b->tv, now, ex + at);
+            int at = n_ex, nh = mq__tview_hidden(b->tv, cnow, ex + at);
             for (int i = 0; i < nh; i++)
                 if (ex[at + i] < b->n_model) ex[n_ex++] = ex[at + i];
             mq_filter f = {false, ex, n_ex, -1};
@@ -1390,7 +1445,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         } else {
             for (int32_t k = 0; k < b->n_titles && got < n; k++) {
                 int32_t t = b->pc.pop_order[k];
-                bool seen = !mq__tview_shown(b->tv, t, now);
+                bool seen = !mq__tview_shown(b->tv, t, cnow);
                 for (int i = 0; i < n_hist && !seen; i++) seen = r->hist[i].title == t;
                 if (seen) continue;
                 top[got] = t;
@@ -1403,7 +1458,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
         for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
         const char *rid = "recommendations";
-        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, 1, &rid, &got, &err);
+        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, now, 1, &rid, &got, &err);
     } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1416,19 +1471,45 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq_buf_json_str(&out, mversion, strlen(mversion));
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
+        /* the explanations of every listed title at once (one factorisation for ials) */
+        int32_t *why_all = NULL;
+        float *whyw_all = NULL;
+        int *why_n = NULL;
+        if (!cold && explain && got > 0) {
+            why_all = malloc((size_t)got * 3 * sizeof *why_all);
+            whyw_all = malloc((size_t)got * 3 * sizeof *whyw_all);
+            why_n = calloc((size_t)got, sizeof *why_n);
+            /* the model explains its own titles only (titles put at run time have no column):
+             * explained compacted, then moved to their places (xi[k] >= k, from the end) */
+            int32_t *xt = malloc((size_t)got * sizeof *xt);
+            int *xi = malloc((size_t)got * sizeof *xi), nx = 0;
+            for (int i = 0; xt && xi && i < got; i++)
+                if (top[i] < b->n_model) { xi[nx] = i; xt[nx++] = top[i]; }
+            if (why_all && whyw_all && why_n && xt && xi &&
+                mq_model_explain_many(model, r->hidx, NULL, n_pos, xt, nx, 3, why_all, whyw_all, why_n, NULL) >= 0) {
+                for (int k = nx - 1; k >= 0; k--) {
+                    int n_k = why_n[k];
+                    memmove(why_all + (size_t)xi[k] * 3, why_all + (size_t)k * 3, 3 * sizeof *why_all);
+                    memmove(whyw_all + (size_t)xi[k] * 3, whyw_all + (size_t)k * 3, 3 * sizeof *whyw_all);
+                    for (int i = k > 0 ? xi[k - 1] + 1 : 0; i < xi[k]; i++) why_n[i] = 0;
+                    why_n[xi[k]] = n_k;
+                }
+                for (int i = nx ? xi[nx - 1] + 1 : 0; i < got; i++) why_n[i] = 0;
+            } else if (why_n) {
+                memset(why_n, 0, (size_t)got * sizeof *why_n);
+            }
+            free(xt);
+            free(xi);
+        }
         for (int i = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
-            int32_t why_t[3];
-            float why_w[3];
-            int nw = 0;
+            const int32_t *why_t = why_all ? why_all + (size_t)i * 3 : NULL;
+            const float *why_w = whyw_all ? whyw_all + (size_t)i * 3 : NULL;
+            int nw = why_n ? why_n[i] : 0;
             bool added = top[i] >= b->n_model;     /* put at run time: no model evidence */
-            if (!cold && explain && !added) {
-                nw = mq_model_explain(model, r->hidx, NULL, n_pos, top[i], 3, why_t, why_w, NULL);
-                if (nw < 0) nw = 0;
-            }
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
             else if (added) mq_buf_puts(&out, ",\"evidence\":\"New on Marquee\"");
             else if (nw > 0) {
@@ -1453,6 +1534,9 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             mq_buf_putc(&out, '}');
         }
         mq_buf_puts(&out, "]}\n");
+        free(why_all);
+        free(whyw_all);
+        free(why_n);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
     free(top);
@@ -1477,17 +1561,18 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
     enum MHD_Result ret;
     mq__xps_result xr = {0};
     altmodel *am = NULL;
+    long long now = xp_now(s);
     if (member) {
-        int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+        int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
         if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     }
     const char *mversion = am ? am->version : b->version;
     int32_t t = title_index(b, title);
-    int64_t now = server_now(s);
+    int64_t cnow = server_now(s);     /* availability windows */
     reqctx *r = NULL;
     if (t < 0) {
         ret = send_error(s, c, cs, 404, "title '%.255s' is not in the catalog", title);
-    } else if (!mq__tview_shown(b->tv, t, now)) {
+    } else if (!mq__tview_shown(b->tv, t, cnow)) {
         ret = send_error(s, c, cs, 404, "title '%.255s' is %s", title,
                          mq__tview_withdrawn(b->tv, t) ? "withdrawn" : "not available now (outside its availability window)");
     } else if (!(r = reqctx_get(s, MQ_MAX(b->n_titles, 1)))) {
@@ -1498,7 +1583,7 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
         int got = am ? alt_similar_cb(am, t, SIM_N, out_t, out_s) : similar_cb(b, t, SIM_N, out_t, out_s);
         int kept = 0;       /* titles not available now never show */
         for (int i = 0; i < got && kept < n; i++)
-            if (mq__tview_shown(b->tv, out_t[i], now)) { out_t[kept] = out_t[i]; out_s[kept++] = out_s[i]; }
+            if (mq__tview_shown(b->tv, out_t[i], cnow)) { out_t[kept] = out_t[i]; out_s[kept++] = out_s[i]; }
         got = kept;
         char page_id[MQ_PAGE_ID_MAX + 1];
         mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
@@ -1509,7 +1594,7 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             char rid[MQ_ID_MAX + 16];
             snprintf(rid, sizeof rid, "similar:%s", title);
             const char *rp = rid;
-            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, 1, &rp, &got, &err);
+            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, now, 1, &rp, &got, &err);
         } else if (rc) mq__err_set(&err, rc, "out of memory");
         if (rc) {
             ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1876,8 +1961,6 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
 {
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
-    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                             .finish_seconds = s->o.finish_seconds};
     mq_buf o, dj;
     mq_buf_init(&o);
     mq_buf_init(&dj);
@@ -1899,15 +1982,63 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     }
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
-           : name ? mq__xpr_report(b->xps, s->guard, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
-                                   mq_buf_cstr(&dj), mq__xps_now(), &o, &err)
-                  : mq__xpr_list(b->xps, s->guard, &co, mq__xps_now(), &o, &err);
+           : name ? mq__xpr_report(b->xps, s->guard, s->units, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                                   mq_buf_cstr(&dj), xp_now(s), &o, &err)
+                  : mq__xpr_list(b->xps, s->guard, s->units, xp_now(s), &o, &err);
     bundle_release(b);
     mq_buf_release(&dj);
     if (rc) {
         mq_buf_release(&o);
         return send_error(s, c, cs, err_status(rc), "%s", err.msg);
     }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+/* GET /v1/experiments/{name}/timeline, POST .../variants/{v}/stop|advance (src/serve/xp_ops.c). */
+static enum MHD_Result h_xp_ops(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_err err = {0, ""};
+    int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "experiments need the exposure log (--exposure-log full or summary)")
+           : cs->route == R_XP_TIMELINE
+           ? mq__xpo_timeline(b->xps, s->guard, s->units, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                              xp_now(s), &o, &err)
+           : mq__xpo_action(b->xps, s->guard, s->units, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"),
+                            xp_now(s), b->served, s->exlog, &o, &err);
+    bundle_release(b);
+    if (rc) {
+        mq_buf_release(&o);
+        return send_error(s, c, cs, err_status(rc), "%s", err.msg);
+    }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+/* GET /v1/models: the bundle's models (main, pop, trending, the treatments'), console.c writes each. */
+static enum MHD_Result h_models(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_buf_puts(&o, "{\"models\":[");
+    mq__console_model_json(&o, "main", b->version, b->main, drift_psi(&bundle_root(b)->drift));
+    const struct { const char *role; const mq_model *m; } more[2] = {{"pop", b->pop}, {"trending", b->trend}};
+    for (int k = 0; k < 2; k++)
+        if (more[k].m && more[k].m != b->main) {
+            char v[200];
+            snprintf(v, sizeof v, "%s", mq_model_kind(more[k].m));
+            mq_buf_putc(&o, ',');
+            mq__console_model_json(&o, more[k].role, v, more[k].m, NAN);
+        }
+    for (int k = 0; k < b->n_alt; k++) {
+        mq_buf_putc(&o, ',');
+        mq__console_model_json(&o, b->alt[k].name, b->alt[k].version, b->alt[k].m, drift_psi(&b->alt[k].drift));
+    }
+    mq_buf_puts(&o, "]}\n");
+    bundle_release(b);
     return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
@@ -2002,6 +2133,15 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                           "computed (of marquee_model_info's titles).\n"
                           "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",
                       atomic_load(&bundle_root(b)->sim_cached));
+        if (b->n_alt)
+            mq_buf_puts(&o, "# HELP marquee_treatment_similar_lists_cached Titles whose similar-titles list is "
+                            "computed, per treatment model of the experiments (warmed after main's).\n"
+                            "# TYPE marquee_treatment_similar_lists_cached gauge\n");
+        for (int k = 0; k < b->n_alt; k++) {
+            mq_buf_puts(&o, "marquee_treatment_similar_lists_cached{model=");
+            mq_buf_json_str(&o, b->alt[k].name, strlen(b->alt[k].name));
+            mq_buf_printf(&o, "} %d\n", atomic_load(&b->alt[k].sim_cached));
+        }
         mq_buf_printf(&o, "# HELP marquee_catalog_added_titles Titles put at run time (PUT /v1/titles) that the "
                           "model was not trained on, withdrawn ones included.\n"
                           "# TYPE marquee_catalog_added_titles gauge\nmarquee_catalog_added_titles %d\n",
@@ -2090,6 +2230,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
         {"/v1/members/", "/recommendations", R_RECS, "member"},
         {"/v1/titles/", "/similar", R_SIMILAR, "title"},
         {"/v1/experiments/", "/report", R_XP_REPORT, "experiment"},
+        {"/v1/experiments/", "/timeline", R_XP_TIMELINE, "experiment"},
         {"/v1/titles/", "", R_TITLE, "title"},
     };
     why[0] = 0;
@@ -2099,6 +2240,15 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
     if (!strcmp(url, "/v1/events")) return R_EVENTS;
     if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
     if (!strcmp(url, "/v1/experiments")) return R_XP;
+    if (!strcmp(url, "/v1/models")) return R_MODELS;
+    /* POST /v1/experiments/{name}/variants/{v}/stop|advance: the tail goes to xp_ops.c */
+    size_t ul = strlen(url);
+    if (!strncmp(url, "/v1/experiments/", 16) && strstr(url + 16, "/variants/") &&
+        ((ul > 21 && !strcmp(url + ul - 5, "/stop")) || (ul > 24 && !strcmp(url + ul - 8, "/advance")))) {
+        if (ul - 16 > MQ_ID_MAX) snprintf(why, cap, "experiment path of %zu bytes (at most %d)", ul - 16, MQ_ID_MAX);
+        else strcpy(cs->id, url + 16);
+        return R_XP_ACTION;
+    }
     for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++) {
         char w[200];
         int m = match_id(url, shaped[k].prefix, shaped[k].suffix, cs->id, w, sizeof w);
@@ -2165,7 +2315,7 @@ static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs,
         *ret = send_error(s, c, cs, 404, "no route for %s %s", m, u);
         return true;
     }
-    bool writes = route == R_EVENTS || route == R_RELOAD;
+    bool writes = route == R_EVENTS || route == R_RELOAD || route == R_XP_ACTION;
     if (route == R_TITLE) {     /* GET, PUT (add or replace a title), DELETE (withdraw it) */
         cs->method = get ? 'G' : !strcmp(method, "PUT") ? 'P' : !strcmp(method, "DELETE") ? 'D' : 0;
         writes = cs->method == 'P' || cs->method == 'D';
@@ -2389,6 +2539,8 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_SIMILAR: return h_similar(s, c, cs, cs->id);
     case R_EVENTS: return h_events(s, c, cs);
     case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, cs->route == R_XP ? NULL : cs->id);
+    case R_XP_TIMELINE: case R_XP_ACTION: return h_xp_ops(s, c, cs);
+    case R_MODELS: return h_models(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
     case R_TITLE: return h_title(s, c, cs);
     }
@@ -2520,6 +2672,8 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 {
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
+    if (s->units && mq__xpc_events(s->units, ev, n, first_seq, xp_now(s)))
+        mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
         int skip = first_seq > s->trend_seq ? 0 : (int)(s->trend_seq - first_seq + 1);
@@ -2541,18 +2695,21 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 }
 
 /* The experiments checker: once a second, the due guardrail checks and ramp steps of the
- * current experiments (src/serve/xp_guard.c). */
+ * current experiments (src/serve/xp_guard.c); every DRIFT_SAVE_EVERY seconds, the drift
+ * counts to their state file (xp_drift.c). */
+#define DRIFT_SAVE_EVERY 5
 static void *guard_main(void *arg)
 {
     mq_server *s = arg;
-    while (!atomic_load(&s->guard_quit)) {
+    for (unsigned long tick = 1; !atomic_load(&s->guard_quit); tick++) {
         for (int i = 0; i < 10 && !atomic_load(&s->guard_quit); i++) usleep(100000);
+        mq_err derr = {0, ""};
+        if (tick % DRIFT_SAVE_EVERY == 0 && mq__drifts_save(s->drifts, &derr))
+            mq__logf(&s->log, "serve: drift state: %s", derr.msg);
         bundle *b = bundle_acquire(s);
         if (b && b->xps) {
-            mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                                     .finish_seconds = s->o.finish_seconds};
             mq_err err = {0, ""};
-            if (mq__xpg_check(s->guard, b->xps, &co, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
+            if (mq__xpg_check(s->guard, b->xps, s->units, xp_now(s), b->served, b->vstats, s->exlog, &err))
                 mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
         }
         bundle_release(b);
@@ -2612,7 +2769,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     pthread_mutex_init(&s->tmu, NULL);
     pthread_cond_init(&s->tcv, NULL);
     pthread_mutex_init(&s->smu, NULL);
-    if (!(s->o.trending_refresh > 0)) s->o.trending_refresh = 1.0;
+    if (!(s->o.trending_refresh > 0) && !(s->o.trending_refresh < 0)) s->o.trending_refresh = 1.0;
     if (!(s->o.header_timeout > 0)) s->o.header_timeout = 10;
     if (!(s->o.body_timeout > 0)) s->o.body_timeout = 30;
     if (s->o.max_connections_per_ip <= 0) s->o.max_connections_per_ip = 256;
@@ -2657,7 +2814,8 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     s->boot_id = mq__xps_boot_id();
     snprintf(s->exposures, sizeof s->exposures, "%s", o->exposures ? o->exposures : "");
     if (!o->exposures) snprintf(s->exposures, sizeof s->exposures, "%s/exposures", o->models);
-    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err))) goto fail;
+    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err)) ||
+        (rc = mq__drifts_open(s->exposures, &s->log, &s->drifts, err))) goto fail;
     /* the catalog log (titles put at run time), replayed before the first view is built */
     snprintf(s->catalog, sizeof s->catalog, "%s", o->catalog ? o->catalog : "");
     if (!o->catalog) snprintf(s->catalog, sizeof s->catalog, "%s/catalog", o->models);
@@ -2684,6 +2842,11 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         mq__exlog_get_stats(s->exlog, &xs);
         mq__logf(&s->log, "serve: exposure log %s (%s): %llu records", s->exposures,
                  s->o.exposure_log == MQ__EXPO_SUMMARY ? "summary" : "full", (unsigned long long)xs.records);
+        /* the experiments' units: from the exposure log now, from the event log's replay below */
+        mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                                 .finish_seconds = s->o.finish_seconds};
+        rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err);
+        if (rc) goto fail;
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
@@ -2722,10 +2885,10 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     }
     s->guard_started = true;
     mq__logf(&s->log, "serve: trending: %llu events counted from the log, half-life %g days, "
-             "refreshed every %g s", (unsigned long long)mq_trend_counted(s->trend),
+             "refreshed every %g s%s", (unsigned long long)mq_trend_counted(s->trend),
              s->o.trending_half_life > 0 ? s->o.trending_half_life
              : s->cur->trend_half_life_days > 0 ? s->cur->trend_half_life_days : TREND_DEFAULT_HALF_LIFE_DAYS,
-             s->o.trending_refresh);
+             fabs(s->o.trending_refresh), s->o.trending_refresh < 0 ? " (off: Trending Now stays the seed)" : "");
     mq__logf(&s->log, "serve: event log %s: %llu events (store had applied %llu), store %s",
              s->events, (unsigned long long)ls.records, (unsigned long long)applied, s->store_spec);
 
@@ -2798,8 +2961,14 @@ void mq_server_stop(mq_server *s)
     }
     mq_evlog_close(s->evlog);
     mq__exlog_close(s->exlog);
+    mq__xpc_destroy(s->units);
     mq__xpg_close(s->guard);
     mq__titles_close(s->titles);
+    if (s->drifts && s->d) {   /* a server that served: its last drift counts */
+        mq_err derr = {0, ""};
+        if (mq__drifts_save(s->drifts, &derr)) mq__logf(&s->log, "serve: drift state: %s", derr.msg);
+    }
+    mq__drifts_close(s->drifts);
     mq_store_close(s->store);
     mq__guard_destroy(s->conn_wd);
     mq__dedup_destroy(s->dedup);
