@@ -120,7 +120,7 @@ MQ_TEST(serve_titles_put_shows_on_the_next_page)
     animation_fan(s.port, "fan");
     ASSERT_INT_EQ(page_row(s.port, "fan", "toon-1", row, sizeof row), 0);
     ASSERT(!strcmp(row, "top_picks") || !strncmp(row, "genre:", 6));
-    ASSERT_INT_EQ(list_has(s.port, "/v1/members/fan/recommendations?n=20", "toon-1"), 1);
+    ASSERT_INT_EQ(list_has(s.port, "/v1/members/fan/recommendations?n=20&explain=1", "toon-1"), 1);
     /* a member of another taste does not get it among their top 20 recommendations */
     static const char *const dark[] = {"2959", "296", "858", "1221", "111", "50"};
     for (int i = 0; i < 6; i++) {
