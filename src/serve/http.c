@@ -481,6 +481,15 @@ static long long xp_now(mq_server *s)
     return s->o.clock == MQ_CLOCK_EVENT ? (long long)server_now(s) : mq__xps_now();
 }
 
+/* The clock the live units' horizon follows through quiet spells (mq__xpc_events): the wall
+ * clock's now; none under --clock event, where a client may post events stamped ahead of the
+ * pages it asks for (a simulator posting members' histories first): there the horizon follows
+ * the exposures alone, so a page's exposure keeps the time it was asked for. */
+static long long units_now(mq_server *s)
+{
+    return s->o.clock == MQ_CLOCK_EVENT ? 0 : xp_now(s);
+}
+
 /* Loads the experiments file and the models its treatments name into b (at start-up and at
  * every reload, so a bad file keeps the previous bundle serving). */
 static int xp_load(mq_server *s, bundle *b, mq_err *err)
@@ -1426,7 +1435,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!top || !sc || !ex) rc = mq__err_set(&err, MQ_ENOMEM, "out of memory");
     int got = 0;
     bool cold = n_pos == 0;
-    int64_t cnow = server_now(s);     /* availability windows */
+    int64_t tnow = server_now(s);     /* availability windows follow the server clock */
     if (!rc) {
         if (!cold) {
             /* every history title is excluded, also those not fed to the model, and the
@@ -1434,7 +1443,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             int n_ex = 0;
             for (int i = 0; i < n_hist; i++)
                 if (r->hist[i].title < b->n_model) ex[n_ex++] = r->hist[i].title;
-            int at = n_ex, nh = mq__tview_hidden(b->tv, cnow, ex + at);
+            int at = n_ex, nh = mq__tview_hidden(b->tv, tnow, ex + at);
             for (int i = 0; i < nh; i++)
                 if (ex[at + i] < b->n_model) ex[n_ex++] = ex[at + i];
             mq_filter f = {false, ex, n_ex, -1};
@@ -1445,7 +1454,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         } else {
             for (int32_t k = 0; k < b->n_titles && got < n; k++) {
                 int32_t t = b->pc.pop_order[k];
-                bool seen = !mq__tview_shown(b->tv, t, cnow);
+                bool seen = !mq__tview_shown(b->tv, t, tnow);
                 for (int i = 0; i < n_hist && !seen; i++) seen = r->hist[i].title == t;
                 if (seen) continue;
                 top[got] = t;
@@ -1472,44 +1481,32 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
         /* the explanations of every listed title at once (one factorisation for ials) */
-        int32_t *why_all = NULL;
+        int32_t *why_all = NULL, *known = NULL;
         float *whyw_all = NULL;
-        int *why_n = NULL;
+        int *why_n = NULL, n_known = 0;
         if (!cold && explain && got > 0) {
             why_all = malloc((size_t)got * 3 * sizeof *why_all);
             whyw_all = malloc((size_t)got * 3 * sizeof *whyw_all);
             why_n = calloc((size_t)got, sizeof *why_n);
-            /* the model explains its own titles only (titles put at run time have no column):
-             * explained compacted, then moved to their places (xi[k] >= k, from the end) */
-            int32_t *xt = malloc((size_t)got * sizeof *xt);
-            int *xi = malloc((size_t)got * sizeof *xi), nx = 0;
-            for (int i = 0; xt && xi && i < got; i++)
-                if (top[i] < b->n_model) { xi[nx] = i; xt[nx++] = top[i]; }
-            if (why_all && whyw_all && why_n && xt && xi &&
-                mq_model_explain_many(model, r->hidx, NULL, n_pos, xt, nx, 3, why_all, whyw_all, why_n, NULL) >= 0) {
-                for (int k = nx - 1; k >= 0; k--) {
-                    int n_k = why_n[k];
-                    memmove(why_all + (size_t)xi[k] * 3, why_all + (size_t)k * 3, 3 * sizeof *why_all);
-                    memmove(whyw_all + (size_t)xi[k] * 3, whyw_all + (size_t)k * 3, 3 * sizeof *whyw_all);
-                    for (int i = k > 0 ? xi[k - 1] + 1 : 0; i < xi[k]; i++) why_n[i] = 0;
-                    why_n[xi[k]] = n_k;
-                }
-                for (int i = nx ? xi[nx - 1] + 1 : 0; i < got; i++) why_n[i] = 0;
-            } else if (why_n) {
+            known = malloc((size_t)got * sizeof *known);    /* the listed titles the model has */
+            if (known)
+                for (int i = 0; i < got; i++)
+                    if (top[i] < b->n_model) known[n_known++] = top[i];
+            if (why_all && whyw_all && why_n && known &&
+                mq_model_explain_many(model, r->hidx, NULL, n_pos, known, n_known, 3, why_all, whyw_all, why_n,
+                                      NULL) < 0)
                 memset(why_n, 0, (size_t)got * sizeof *why_n);
-            }
-            free(xt);
-            free(xi);
         }
-        for (int i = 0; i < got; i++) {
+        for (int i = 0, k_known = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
-            const int32_t *why_t = why_all ? why_all + (size_t)i * 3 : NULL;
-            const float *why_w = whyw_all ? whyw_all + (size_t)i * 3 : NULL;
-            int nw = why_n ? why_n[i] : 0;
             bool added = top[i] >= b->n_model;     /* put at run time: no model evidence */
+            int at = added ? 0 : k_known++;
+            const int32_t *why_t = why_all && !added ? why_all + (size_t)at * 3 : NULL;
+            const float *why_w = whyw_all && !added ? whyw_all + (size_t)at * 3 : NULL;
+            int nw = why_n && !added ? why_n[at] : 0;
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
             else if (added) mq_buf_puts(&out, ",\"evidence\":\"New on Marquee\"");
             else if (nw > 0) {
@@ -1537,6 +1534,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         free(why_all);
         free(whyw_all);
         free(why_n);
+        free(known);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
     free(top);
@@ -1568,11 +1566,11 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
     }
     const char *mversion = am ? am->version : b->version;
     int32_t t = title_index(b, title);
-    int64_t cnow = server_now(s);     /* availability windows */
+    int64_t tnow = server_now(s);
     reqctx *r = NULL;
     if (t < 0) {
         ret = send_error(s, c, cs, 404, "title '%.255s' is not in the catalog", title);
-    } else if (!mq__tview_shown(b->tv, t, cnow)) {
+    } else if (!mq__tview_shown(b->tv, t, tnow)) {
         ret = send_error(s, c, cs, 404, "title '%.255s' is %s", title,
                          mq__tview_withdrawn(b->tv, t) ? "withdrawn" : "not available now (outside its availability window)");
     } else if (!(r = reqctx_get(s, MQ_MAX(b->n_titles, 1)))) {
@@ -1583,7 +1581,7 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
         int got = am ? alt_similar_cb(am, t, SIM_N, out_t, out_s) : similar_cb(b, t, SIM_N, out_t, out_s);
         int kept = 0;       /* titles not available now never show */
         for (int i = 0; i < got && kept < n; i++)
-            if (mq__tview_shown(b->tv, out_t[i], cnow)) { out_t[kept] = out_t[i]; out_s[kept++] = out_s[i]; }
+            if (mq__tview_shown(b->tv, out_t[i], tnow)) { out_t[kept] = out_t[i]; out_s[kept++] = out_s[i]; }
         got = kept;
         char page_id[MQ_PAGE_ID_MAX + 1];
         mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
@@ -2672,7 +2670,7 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 {
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
-    if (s->units && mq__xpc_events(s->units, ev, n, first_seq, xp_now(s)))
+    if (s->units && mq__xpc_events(s->units, ev, n, first_seq, units_now(s)))
         mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
@@ -2845,8 +2843,9 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         /* the experiments' units: from the exposure log now, from the event log's replay below */
         mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                                  .finish_seconds = s->o.finish_seconds};
-        rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err);
+        rc = mq__xpc_open_live(&co, units_now(s), &s->units, err);
         if (rc) goto fail;
+        if (s->o.clock == MQ_CLOCK_EVENT) mq__xpc_keep_times(s->units);
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
@@ -2963,12 +2962,12 @@ void mq_server_stop(mq_server *s)
     mq__exlog_close(s->exlog);
     mq__xpc_destroy(s->units);
     mq__xpg_close(s->guard);
-    mq__titles_close(s->titles);
     if (s->drifts && s->d) {   /* a server that served: its last drift counts */
         mq_err derr = {0, ""};
         if (mq__drifts_save(s->drifts, &derr)) mq__logf(&s->log, "serve: drift state: %s", derr.msg);
     }
     mq__drifts_close(s->drifts);
+    mq__titles_close(s->titles);
     mq_store_close(s->store);
     mq__guard_destroy(s->conn_wd);
     mq__dedup_destroy(s->dedup);

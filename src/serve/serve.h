@@ -453,6 +453,8 @@ int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out,
  * raised to it first (rec re-framed): exposure times never go down in log order. Fails as
  * mq__exlog_append. */
 int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err);
+/* Exposures keep their own times, also below the latest (--clock event; xp_collect.c). */
+void mq__xpc_keep_times(mq__xpc *x);
 /* Counts events first_seq.. of the event log; records already counted are skipped. */
 int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now);
 /* n, mean and variance over the units of (experiment, variant) of a unit metric: a column of

@@ -31,6 +31,10 @@
  *    kept total doubles (memory: the plays of the last pre_days, 24 bytes each);
  *  - units stay in collect's order: a new unit's first exposure is >= every other's, so it is
  *    inserted among the units of its own second (sorted by unit, then experiment).
+ * Under --clock event (mq__xpc_keep_times) an exposure keeps the time its page was asked for,
+ * even one below L (a simulator that runs member after member asks for pages out of time
+ * order): from the first such exposure the state is stale and every read builds the units from
+ * the logs (mq__xpc_build, O(logs) per read) instead; with pages in time order nothing changes.
  * One difference is by design: a play counts in plays_from_pages when its page was served
  * before the play was counted (a client cannot know a page id before it is answered).
  *
@@ -347,6 +351,8 @@ struct mq__xpc {
     pthread_mutex_t mu;
     coll c;
     mq_xp_collect_opts o;
+    bool keep_times;                /* exposures keep their own times (--clock event) */
+    bool stale;                     /* one went back in time: c is no longer kept; read the logs */
 };
 
 void mq__xpc_destroy(mq__xpc *x)
@@ -421,17 +427,24 @@ int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out,
     return rc;
 }
 
+void mq__xpc_keep_times(mq__xpc *x)
+{
+    pthread_mutex_lock(&x->mu);
+    x->keep_times = true;
+    pthread_mutex_unlock(&x->mu);
+}
+
 int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err)
 {
     pthread_mutex_lock(&x->mu);
     coll *c = &x->c;
     int64_t t = e->time;
     if (t < c->last_time) {
-        t = c->last_time;
-        mq__expo_retime(rec, t);
+        if (x->keep_times) x->stale = true;
+        else { t = c->last_time; mq__expo_retime(rec, t); }
     }
     int rc = mq__exlog_append(l, rec, err);
-    if (!rc) {
+    if (!rc && !x->stale) {
         mq__expo_rec r;
         memset(&r, 0, sizeof r);
         r.time = t;
@@ -459,6 +472,7 @@ int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *r
 int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now)
 {
     pthread_mutex_lock(&x->mu);
+    if (x->stale) { pthread_mutex_unlock(&x->mu); return 0; }
     coll *c = &x->c;
     /* the next exposure is stamped no earlier than this (mq__xpc_expose): the horizon of the
      * kept events follows the clock through quiet spells */
@@ -507,16 +521,36 @@ static int csv_locked(const mq__xpc *x, const char *experiment, mq_buf *b, int64
     return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
 }
 
-int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
+/* The state a reader reads: x, or when x went stale, *tmp = the units built from the logs now
+ * (NULL and *tmp NULL when that fails). */
+static mq__xpc *readable(mq__xpc *x, mq__xpc **tmp, mq_err *err)
 {
+    *tmp = NULL;
+    pthread_mutex_lock(&x->mu);
+    bool stale = x->stale;
+    mq_xp_collect_opts o = x->o;
+    pthread_mutex_unlock(&x->mu);
+    if (!stale) return x;
+    o.experiment = NULL;
+    return mq__xpc_build(&o, tmp, err) ? NULL : *tmp;
+}
+
+int mq__xpc_csv(mq__xpc *live, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
+{
+    mq__xpc *tmp, *x = readable(live, &tmp, err);
+    if (!x) return err->code ? err->code : MQ_EIO;
     pthread_mutex_lock(&x->mu);
     int rc = csv_locked(x, experiment, b, n_units, err);
     pthread_mutex_unlock(&x->mu);
+    mq__xpc_destroy(tmp);
     return rc;
 }
 
-int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant)
+int64_t mq__xpc_units(mq__xpc *live, const char *experiment, const char *variant)
 {
+    if (!live) return 0;
+    mq_err err = {0, ""};
+    mq__xpc *tmp, *x = readable(live, &tmp, &err);
     if (!x) return 0;
     pthread_mutex_lock(&x->mu);
     const coll *c = &x->c;
@@ -525,6 +559,7 @@ int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant)
     for (int64_t k = 0; e >= 0 && k < c->n; k++)
         n += c->u[k].exp == e && (!variant || !strcmp(c->u[k].variant, variant));
     pthread_mutex_unlock(&x->mu);
+    mq__xpc_destroy(tmp);
     return n;
 }
 
@@ -548,7 +583,7 @@ int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_
     return rc;
 }
 
-int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const char *metric,
+int mq__xpc_arm(mq__xpc *live, const char *experiment, const char *variant, const char *metric,
                 mq_xp_arm *out)
 {
     static const char *const cols[] = {"pages", "plays", "play_seconds", "finishes", "distinct_titles",
@@ -557,7 +592,10 @@ int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const c
     int m = 0;
     while (m < 10 && strcmp(cols[m], metric)) m++;
     if (m == 10) return MQ_EINVAL;
-    if (!x) { *out = (mq_xp_arm){0, 0, 0}; return 0; }
+    if (!live) { *out = (mq_xp_arm){0, 0, 0}; return 0; }
+    mq_err err = {0, ""};
+    mq__xpc *tmp, *x = readable(live, &tmp, &err);
+    if (!x) return err.code ? err.code : MQ_EIO;
     pthread_mutex_lock(&x->mu);
     const coll *c = &x->c;
     int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
@@ -578,6 +616,7 @@ int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const c
         m2 += d * (v - mean);
     }
     pthread_mutex_unlock(&x->mu);
+    mq__xpc_destroy(tmp);
     out->n = n;
     out->mean = mean;
     out->var = n > 1 ? m2 / (n - 1) : 0;

@@ -10,6 +10,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <time.h>
 
 static uint64_t rng_state;
@@ -26,6 +28,7 @@ typedef struct world {
     mq_evlog *el;
     long long base;             /* exposure times start here (the clock now) */
     int step;
+    bool member_order;          /* pages out of time order, days back (a simulator's order) */
     char pages[4000][MQ_PAGE_ID_MAX + 1];
     int n_pages;
 } world;
@@ -40,7 +43,9 @@ static int open_world(world *w, mq_err *err)
 {
     int rc = mq__exlog_open(w->ex, 0, NULL, &w->xl, err);
     mq_xp_collect_opts co = {.events = w->ev, .exposures = w->ex, .pre_days = 14, .finish_seconds = 600};
-    if (!rc) rc = mq__xpc_open_live(&co, mq__xps_now(), &w->units, err);
+    /* --clock event: the horizon follows the exposures alone (http.c's units_now) */
+    if (!rc) rc = mq__xpc_open_live(&co, w->member_order ? 0 : mq__xps_now(), &w->units, err);
+    if (!rc && w->member_order) mq__xpc_keep_times(w->units);
     mq_evlog_opts lo = {.apply = apply_cb, .apply_user = w};
     if (!rc) rc = mq_evlog_open(w->ev, &lo, &w->el, err);
     return rc;
@@ -67,6 +72,7 @@ static int step(world *w, mq_buf *rec, mq_err *err)
         if (w->step > 1500 && h % 10 == 0) v1 = (h % 2) ? "A" : "B";
         mq__expo e = {0};
         e.time = t - (rnd(4) == 0 ? 2 : 0);      /* a thread that read the clock earlier */
+        if (w->member_order && w->step > 700 && rnd(5) == 0) e.time -= 86400 * (1 + (long long)rnd(4));
         e.route = (int)rnd(3);
         e.member = member;
         mq__xps_page_id(77, (uint64_t)w->step, page_id);
@@ -181,6 +187,42 @@ MQ_TEST(xp_units_live_equal_collect_through_restart)
     w.base += 3600;
     for (int i = 1; i <= 1000; i++) ASSERT_OK(step(&w, &rec, &err), &err);
     ASSERT_INT_EQ(same_as_collect(&w, "after restart"), 0);
+    close_world(&w);
+    mq_buf_release(&rec);
+}
+
+/* --clock event: exposures keep their own times, also days below the latest (a simulator that
+ * runs member after member); kept in memory while pages come in time order (first 700 steps),
+ * then read from the logs, equal to collect's throughout. */
+MQ_TEST(xp_units_event_clock_keeps_exposure_times)
+{
+    static world w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.ev, sizeof w.ev, "%s/events", mq_test_tmpdir());
+    snprintf(w.ex, sizeof w.ex, "%s/exposures", mq_test_tmpdir());
+    w.base = 1767830400;        /* 2026-01-08: an event clock's "now", far from the wall's */
+    w.member_order = true;
+    rng_state = 777;
+    mq_err err = {0, ""};
+    mq_buf rec;
+    mq_buf_init(&rec);
+    ASSERT_OK(open_world(&w, &err), &err);
+    for (int i = 1; i <= 1500; i++) {
+        ASSERT_OK(step(&w, &rec, &err), &err);
+        if (i % 500 == 0) ASSERT_INT_EQ(same_as_collect(&w, "event clock"), 0);
+    }
+    /* the pages asked for days back kept their times: some unit's first exposure is before base */
+    mq_buf csv;
+    mq_buf_init(&csv);
+    ASSERT_OK(mq__xpc_csv(w.units, "e1", &csv, NULL, &err), &err);
+    long long first = LLONG_MAX;
+    for (const char *p = strchr(mq_buf_cstr(&csv), '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        const char *q = strchr(strchr(p + 1, ',') + 1, ',') + 1;
+        long long f = strtoll(q, NULL, 10);
+        if (f < first) first = f;
+    }
+    mq_buf_release(&csv);
+    ASSERT(first < w.base - 86400);
     close_world(&w);
     mq_buf_release(&rec);
 }
