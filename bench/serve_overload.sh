@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # serve_overload.sh: marquee serve at 2,000 keep-alive connections on loopback (closed loop:
 # each connection sends its next homepage request as soon as the previous answer arrives),
-# without load shedding (--shed-queue-ms -1, the baseline) and with it (--shed-queue-ms 20),
-# in the same run on the same models: answered p50/p99, share shed with 503 + Retry-After,
-# RSS; with clients that honour Retry-After and, last, with clients that ignore it. Driver:
+# without load shedding (--shed-queue-ms -1, the baseline), with the default adaptive limit
+# (auto: CoDel, 5 ms once the queue stands) and with a fixed one (--shed-queue-ms 20), in the
+# same run on the same models: answered p50/p99, share shed with 503 + Retry-After, RSS; with
+# clients that honour Retry-After and, last, with clients that ignore it. Driver:
 # bench/serve_overload.c (wrk cannot split latency by status).
 #
 # Usage: bash bench/serve_overload.sh; CONNS=2000 DURATION=10 THREADS=2 SHED_MS=20.
@@ -52,6 +53,8 @@ run() { # shed_ms label [HONOR_RETRY_AFTER]
 }
 echo "marquee serve, demo catalog, $threads threads, $conns connections, $dur s each ($(nproc) cores):"
 run -1 "no shedding (baseline)"
+run auto "auto (default)"
 run "$shed_ms" "--shed-queue-ms $shed_ms"
-run "$shed_ms" "--shed-queue-ms $shed_ms" 0
+run auto "auto, Retry-After ignored" 0
+run "$shed_ms" "--shed-queue-ms $shed_ms, R-A ignored" 0
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg)"

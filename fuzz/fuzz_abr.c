@@ -9,6 +9,7 @@
  * has a message. Build and run: docs/fuzzing.md.
  */
 #include "marquee.h"
+#include "fuzz_io.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -40,9 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mq_abr_trace_release(&t);
         return 0;
     }
-    char dir[64], path[128];
-    snprintf(dir, sizeof dir, "/tmp/mqfuzz_abr.%d", (int)getpid());
-    mkdir(dir, 0700);
+    char path[160];
+    const char *dir = fuzz_dir("abr");
     int levels = 1 + (sel >> 1) % 6, chunks = 1 + (sel >> 4) % 8;
     size_t at = 0;
     for (int l = 0; l < 6; l++) {

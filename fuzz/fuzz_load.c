@@ -16,6 +16,7 @@
  *   build/fuzz_load_sa 120 tests/fixtures/data/ml/ratings.csv tests/fixtures/data/events.csv ...
  */
 #include "marquee.h"
+#include "fuzz_io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,8 @@ static void check(const mq_dataset *d)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    char dir[64], path[128], snap[128];
-    snprintf(dir, sizeof dir, "/tmp/mqfuzz.%d", (int)getpid());
-    mkdir(dir, 0700);
+    char path[160], snap[160];
+    const char *dir = fuzz_dir("load");   /* tmpfs: the snapshot round trip's fsync is free */
     int sel = data[0] % 13;
     bool snapshot = sel == 12;
     int fmt = sel % 6 + 1;

@@ -11,6 +11,7 @@
  * Seeds: fuzz/corpus/snapshot (snapshots of the test fixtures). Build and run: docs/fuzzing.md.
  */
 #include "marquee.h"
+#include "fuzz_io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,13 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf) return 0;
     memcpy(buf, data + 1, n);
     if (data[0] & 1) repair(buf, n);
-    char path[128];
-    snprintf(path, sizeof path, "/tmp/mqfuzz_snap.%d.mqd", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) { free(buf); return 0; }
-    fwrite(buf, 1, n, f);
-    fclose(f);
+    const char *path = fuzz_memfile(buf, n);
     free(buf);
+    if (!path) return 0;
     mq_dataset *d = NULL;
     mq_err err = {0};
     int rc = mq_snapshot_load(path, &d, &err);

@@ -46,6 +46,13 @@ bool mq_model_kind_valid(const char *kind);
 int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o,
                    mq_model **out, mq_err *err);
 void mq_model_destroy(mq_model *m);
+/* Checks, without any data, what mq_model_train would refuse in its options: the kind, every
+ * parameter name for that kind (a hybrid's base-model parameters and a ranker's
+ * "<generator>.<name>" ones included) and every value (a number where one is expected, in the
+ * kind's range). 0 when train would accept them; else MQ_EINVAL (unknown kind or name, not a
+ * number) or MQ_ERANGE (out of range) with a message naming the parameter and the value.
+ * Commands call it before loading data, so a typo fails at once. */
+int mq_model_check_params(const char *kind, const mq_train_opts *o, mq_err *err);
 
 const char *mq_model_kind(const mq_model *m);
 int32_t mq_model_n_titles(const mq_model *m);

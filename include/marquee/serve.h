@@ -428,7 +428,9 @@ typedef struct mq_server_opts {
     int max_connections_per_ip; /* open connections from one client address (default 256) */
     double shed_queue_ms;       /* a page, recommendations, similar or events request that
                                    waited longer than this for a thread is answered 503 with
-                                   Retry-After (default 250; < 0 never) */
+                                   Retry-After; 0 (the default): adaptive, CoDel-style: 250 ms
+                                   while the queue drains, 5 ms once every request of a 100 ms
+                                   interval (16 or more) waited over 5 ms; < 0 never */
     int clock;                  /* mq_clock_mode: the server's "now" (default wall) */
     int dedup_ids;              /* client event ids remembered (default 1,000,000) */
     double dedup_window;        /* seconds they are remembered (default 86400) */

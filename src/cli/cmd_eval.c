@@ -323,6 +323,15 @@ static int validate(const char *cmd, eval_args *a, model_report *reps, int *n_mo
             return mq_cli_usage_error(cmd, "%s %s: model '%.*s' is not in --models",
                                       is_param ? "--param" : "--grid", opt, (int)l, opt);
     }
+    /* each model's parameter names and values, before any data is read */
+    for (int m = 0; m < nm; m++) {
+        mq_train_opts to = {0};
+        to.params = reps[m].p;
+        to.n_params = reps[m].n;
+        mq_err err = {0, ""};
+        if (mq_model_check_params(reps[m].kind, &to, &err))
+            return mq_cli_usage_error(cmd, "--param: %s", err.msg);
+    }
     mq_eval_opts_init(eo);
     if (a->ks_arg) {
         char *kv[MQ_EVAL_MAX_K];

@@ -68,7 +68,8 @@ static const char *usage_text =
     "  --max-connections-per-ip N\n"
     "                      open connections from one client address (default 256)\n"
     "  --shed-queue-ms MS  answer 503 + Retry-After to a page, recommendations, similar or events\n"
-    "                      request that waited longer than MS for a thread (default 250; -1 never)\n"
+    "                      request that waited longer than MS for a thread; auto (the default):\n"
+    "                      250 ms while the queue drains, 5 ms while it stands (CoDel); -1 never\n"
     "  --event-id-window S seconds a client event_id is remembered to drop retries (default 86400)\n"
     "  --clock MODE        what 'now' is: wall (default), event (the latest event time seen) or\n"
     "                      offset (the data's last event is now at start-up, then time runs on;\n"
@@ -161,8 +162,9 @@ static int limits_option(const char *a, const char *v, mq_server_opts *o)
             return mq_cli_usage_error("serve", "%s: '%s' is not in [1, 1000000]", a, v), -1;
         o->max_connections_per_ip = (int)x;
     } else if (!strcmp(a, "--shed-queue-ms")) {
-        if (mq_cli_parse_double(v, &dv) || !(dv == -1 || (dv >= 1 && dv <= 600000)))
-            return mq_cli_usage_error("serve", "%s: '%s' is not -1 or a number of milliseconds in [1, 600000]", a, v), -1;
+        if (!strcmp(v, "auto")) dv = 0;
+        else if (mq_cli_parse_double(v, &dv) || !(dv == -1 || (dv >= 1 && dv <= 600000)))
+            return mq_cli_usage_error("serve", "%s: '%s' is not auto, -1 or a number of milliseconds in [1, 600000]", a, v), -1;
         o->shed_queue_ms = dv;
     } else if (!strcmp(a, "--clock")) {
         o->clock = mq_clock_parse(v);
@@ -356,6 +358,10 @@ int mq_cli_serve(int argc, char **argv)
         data = "data/ml-latest-small";
     }
     mq_err err = {0, ""};
+    /* --param names and values for --model, before any data is read (without --model the
+     * kind depends on the data's size) */
+    mq_train_opts pto = {.params = params, .n_params = n_params};
+    if (kind && mq_model_check_params(kind, &pto, &err)) return mq_cli_usage_error(cmd, "--param: %s", err.msg);
     char key[512];
     if (key_file) {
         if (read_key(key_file, key, sizeof key, &err)) return mq_cli_fail("serve", &err);

@@ -187,12 +187,14 @@ int mq_cli_train(int argc, char **argv)
             params[i] = dot + 1;
         }
     }
+    /* the parameters' names and values, before any data is read */
+    mq_train_opts o = {params, n_params, (int)threads, (uint64_t)seed, &mq_cli_log};
+    mq_err err = {0};
+    if (mq_model_check_params(model, &o, &err)) return mq_cli_usage_error(cmd, "--param: %s", err.msg);
     mq_dataset *d = NULL;
     int rc = mq__cli_load_positives(cmd, data, events, format, min_rating, min_pos, &d, NULL);
     if (rc) return rc;
-    mq_train_opts o = {params, n_params, (int)threads, (uint64_t)seed, &mq_cli_log};
     mq_model *m = NULL;
-    mq_err err = {0};
     mq_cli_logf(MQ_CLI_INFO, "training %s on %d members x %d titles, %lld positives", model,
             d->n_members, d->n_titles, (long long)d->nnz);
     double t0 = mq_now();

@@ -187,10 +187,11 @@ typedef struct view {
     uint64_t len, count;
 } view;
 
-/* Splits a strings section into count C strings (each NUL-terminated within bounds). On
- * success *next walks them. Returns false when the section does not hold exactly count. */
+/* Whether a strings section holds exactly count C strings (each NUL-terminated within
+ * bounds). An absent section (the artwork ones in an 18-section file) has p == NULL. */
 static bool strings_ok(const view *v)
 {
+    if (!v->len) return v->count == 0;   /* and no NULL + 0 below */
     uint64_t k = 0;
     const uint8_t *p = v->p, *end = v->p + v->len;
     while (p < end) {
@@ -239,64 +240,55 @@ int mq_snapshot_load(const char *path, mq_dataset **out, mq_err *err)
     return mq__snapshot_load(path, false, out, err);
 }
 
-int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_err *err)
-{
-    *out = NULL;
-    const void *mapv;
-    size_t len;
-    /* a private copy for long-lived holders (the server): a file copied over the mapped one
-     * would change the arrays under it or fault with SIGBUS */
-    int rc = private_copy ? mq__file_read(path, &mapv, &len, err) : mq__file_map(path, &mapv, &len, err);
-    if (rc) return rc;
-    const uint8_t *map = mapv;
-    mq_dataset *d = NULL;
-    if (len < HDR_SIZE) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: truncated snapshot: %zu bytes, shorter than the %d-byte header", path, len, HDR_SIZE);
-        goto fail;
-    }
-    if (memcmp(map, SNAP_MAGIC, 8) != 0) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: not a marquee snapshot (bad magic)", path);
-        goto fail;
-    }
-    uint32_t version, flags, ns, tcrc, hcrc;
+/* The header's fields (bytes 0..63), read by read_header. */
+typedef struct snap_hdr {
+    uint32_t flags, ns;
     int32_t n_members, n_titles;
     int64_t nnz;
+} snap_hdr;
+
+/* Phase 1: the header: magic, checksum, version, file size and the section count. */
+static int read_header(const char *path, const uint8_t *map, size_t len, snap_hdr *h, mq_err *err)
+{
+    if (len < HDR_SIZE)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: truncated snapshot: %zu bytes, shorter than the %d-byte header", path, len, HDR_SIZE);
+    if (memcmp(map, SNAP_MAGIC, 8) != 0)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: not a marquee snapshot (bad magic)", path);
+    uint32_t version, hcrc;
     uint64_t file_size;
     memcpy(&version, map + 8, 4);
-    memcpy(&flags, map + 12, 4);
-    memcpy(&n_members, map + 16, 4);
-    memcpy(&n_titles, map + 20, 4);
-    memcpy(&nnz, map + 24, 8);
-    memcpy(&ns, map + 32, 4);
+    memcpy(&h->flags, map + 12, 4);
+    memcpy(&h->n_members, map + 16, 4);
+    memcpy(&h->n_titles, map + 20, 4);
+    memcpy(&h->nnz, map + 24, 8);
+    memcpy(&h->ns, map + 32, 4);
     memcpy(&file_size, map + 40, 8);
-    memcpy(&tcrc, map + 48, 4);
     memcpy(&hcrc, map + 60, 4);
-    if (mq_crc32c(0, map, 60) != hcrc) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: header checksum mismatch", path);
-        goto fail;
-    }
-    if (version != SNAP_VERSION) {
-        rc = mq__err_set(err, MQ_EUNSUP, "%s: snapshot version %u, this build reads version %u", path, version, SNAP_VERSION);
-        goto fail;
-    }
-    if (file_size != len) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: truncated snapshot: the header says %llu bytes, the file has %zu",
-                         path, (unsigned long long)file_size, len);
-        goto fail;
-    }
-    if ((ns != S_COUNT - 1 && ns != S_ART_PTR - 1) || n_members < 0 || n_titles < 0 || nnz < 0 ||
-        HDR_SIZE + (uint64_t)ns * ENTRY_SIZE > len) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: bad sizes in the header", path);
-        goto fail;
-    }
-    if (mq_crc32c(0, map + HDR_SIZE, (size_t)ns * ENTRY_SIZE) != tcrc) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section table checksum mismatch", path);
-        goto fail;
-    }
-    view v[S_COUNT];
-    memset(v, 0, sizeof v);
-    uint64_t prev_end = HDR_SIZE + (uint64_t)ns * ENTRY_SIZE;
-    for (uint32_t i = 0; i < ns; i++) {
+    if (mq_crc32c(0, map, 60) != hcrc)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: header checksum mismatch", path);
+    if (version != SNAP_VERSION)
+        return mq__err_set(err, MQ_EUNSUP, "%s: snapshot version %u, this build reads version %u", path, version, SNAP_VERSION);
+    if (file_size != len)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: truncated snapshot: the header says %llu bytes, the file has %zu",
+                           path, (unsigned long long)file_size, len);
+    if ((h->ns != S_COUNT - 1 && h->ns != S_ART_PTR - 1) || h->n_members < 0 || h->n_titles < 0 || h->nnz < 0 ||
+        HDR_SIZE + (uint64_t)h->ns * ENTRY_SIZE > len)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: bad sizes in the header", path);
+    return 0;
+}
+
+/* Phase 2: the section table and every byte after it: each section in order, inside the file,
+ * with its checksum; zero padding between sections; nothing after the last. Fills v[id]. */
+static int read_sections(const char *path, const uint8_t *map, size_t len, const snap_hdr *h,
+                         view v[S_COUNT], mq_err *err)
+{
+    uint32_t tcrc;
+    memcpy(&tcrc, map + 48, 4);
+    if (mq_crc32c(0, map + HDR_SIZE, (size_t)h->ns * ENTRY_SIZE) != tcrc)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section table checksum mismatch", path);
+    memset(v, 0, S_COUNT * sizeof *v);
+    uint64_t prev_end = HDR_SIZE + (uint64_t)h->ns * ENTRY_SIZE;
+    for (uint32_t i = 0; i < h->ns; i++) {
         const uint8_t *e = map + HDR_SIZE + i * ENTRY_SIZE;
         uint32_t id, crc;
         uint64_t off, slen, count;
@@ -305,40 +297,34 @@ int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_
         memcpy(&off, e + 8, 8);
         memcpy(&slen, e + 16, 8);
         memcpy(&count, e + 24, 8);
-        if (id != i + 1) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section %u has id %u", path, i + 1, id);
-            goto fail;
-        }
+        if (id != i + 1)
+            return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section %u has id %u", path, i + 1, id);
         const char *sname = section_names[id];
-        if (off % 64 || off > len || slen > len - off) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: truncated or corrupt snapshot: section '%s' lies outside the file", path, sname);
-            goto fail;
-        }
-        if ((slen ? mq_crc32c(0, map + off, slen) : 0) != crc) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: checksum mismatch in section '%s'", path, sname);
-            goto fail;
-        }
+        if (off % 64 || off > len || slen > len - off)
+            return mq__err_set(err, MQ_ECORRUPT, "%s: truncated or corrupt snapshot: section '%s' lies outside the file", path, sname);
+        if ((slen ? mq_crc32c(0, map + off, slen) : 0) != crc)
+            return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: checksum mismatch in section '%s'", path, sname);
         /* Sections follow each other in order; the bytes between them (alignment padding) must
          * be zero, so that every byte of the file is checked by something. */
-        if (off < prev_end) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' overlaps the previous one", path, sname);
-            goto fail;
-        }
+        if (off < prev_end)
+            return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' overlaps the previous one", path, sname);
         for (uint64_t q = prev_end; q < off; q++)
-            if (map[q]) {
-                rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: nonzero padding before section '%s'", path, sname);
-                goto fail;
-            }
+            if (map[q])
+                return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: nonzero padding before section '%s'", path, sname);
         prev_end = off + slen;
         v[id] = (view){map + off, slen, count};
     }
-    if (prev_end != len) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: %llu bytes after the last section",
-                         path, (unsigned long long)(len - prev_end));
-        goto fail;
-    }
-    /* Expected sizes of the fixed-width sections. */
-    uint64_t nm1 = (uint64_t)n_members + 1, nt = (uint64_t)n_titles, nz = (uint64_t)nnz;
+    if (prev_end != len)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: %llu bytes after the last section",
+                           path, (unsigned long long)(len - prev_end));
+    return 0;
+}
+
+/* Phase 3: the sections agree with the header and each other: sizes of the fixed-width
+ * sections, string counts, CSR/CSC pointers and indices in range, tags and artwork. */
+static int check_structure(const char *path, const snap_hdr *h, const view v[S_COUNT], mq_err *err)
+{
+    uint64_t nm1 = (uint64_t)h->n_members + 1, nt = (uint64_t)h->n_titles, nz = (uint64_t)h->nnz;
     uint64_t ntag = v[S_TAG_IDS].count;
     struct { int id; uint64_t count, width; } fixed[] = {
         {S_M_PTR, nm1, 8}, {S_M_IDX, nz, 4}, {S_M_VAL, nz, 4}, {S_M_TIME, nz, 8},
@@ -348,52 +334,122 @@ int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_
     };
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         const view *w = &v[fixed[i].id];
-        if (w->count != fixed[i].count || w->len != fixed[i].count * fixed[i].width) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' has the wrong size", path, section_names[fixed[i].id]);
-            goto fail;
-        }
+        if (w->count != fixed[i].count || w->len != fixed[i].count * fixed[i].width)
+            return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' has the wrong size", path, section_names[fixed[i].id]);
     }
     /* Artwork: no art_ptr (none) or one of n_titles + 1; two strings per artwork. */
     const view *ap = &v[S_ART_PTR], *as = &v[S_ART_STRINGS];
-    if ((ap->count != 0 || ap->len != 0) && (ap->count != nt + 1 || ap->len != 8 * (nt + 1))) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'art_ptr' has the wrong size", path);
-        goto fail;
-    }
+    if ((ap->count != 0 || ap->len != 0) && (ap->count != nt + 1 || ap->len != 8 * (nt + 1)))
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'art_ptr' has the wrong size", path);
     view as2 = {as->p, as->len, 2 * as->count};
     if (!strings_ok(&as2) || (ap->count == 0 && as->count != 0) ||
-        (ap->count && !ptr_ok((const int64_t *)ap->p, n_titles, (int64_t)as->count))) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'artwork strings' disagrees with 'art_ptr'", path);
-        goto fail;
-    }
+        (ap->count && !ptr_ok((const int64_t *)ap->p, h->n_titles, (int64_t)as->count)))
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'artwork strings' disagrees with 'art_ptr'", path);
     int sids[] = {S_MEMBER_IDS, S_TITLE_IDS, S_GENRE_NAMES, S_TAG_NAMES};
     for (size_t i = 0; i < 4; i++)
-        if (!strings_ok(&v[sids[i]])) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' does not hold its %llu strings",
-                             path, section_names[sids[i]], (unsigned long long)v[sids[i]].count);
-            goto fail;
-        }
-    if (v[S_MEMBER_IDS].count != (uint64_t)n_members || v[S_TITLE_IDS].count != nt ||
-        v[S_CAT_NAMES].count != nt || v[S_GENRE_NAMES].count > MQ_MAX_GENRES || v[S_TAG_NAMES].count > INT32_MAX) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: id or name counts disagree with the header", path);
-        goto fail;
-    }
+        if (!strings_ok(&v[sids[i]]))
+            return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section '%s' does not hold its %llu strings",
+                               path, section_names[sids[i]], (unsigned long long)v[sids[i]].count);
+    if (v[S_MEMBER_IDS].count != (uint64_t)h->n_members || v[S_TITLE_IDS].count != nt ||
+        v[S_CAT_NAMES].count != nt || v[S_GENRE_NAMES].count > MQ_MAX_GENRES || v[S_TAG_NAMES].count > INT32_MAX)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: id or name counts disagree with the header", path);
     const int64_t *m_ptr = (const int64_t *)v[S_M_PTR].p, *t_ptr = (const int64_t *)v[S_T_PTR].p;
     const int64_t *tag_ptr = (const int64_t *)v[S_TAG_PTR].p;
-    if (!ptr_ok(m_ptr, n_members, nnz) || !ptr_ok(t_ptr, n_titles, nnz) ||
-        !idx_ok((const int32_t *)v[S_M_IDX].p, nnz, n_titles) || !idx_ok((const int32_t *)v[S_T_IDX].p, nnz, n_members)) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: matrix pointers or indices out of range", path);
-        goto fail;
-    }
-    if (!ptr_ok(tag_ptr, n_titles, (int64_t)ntag) || !idx_ok((const int32_t *)v[S_TAG_IDS].p, (int64_t)ntag, (int32_t)v[S_TAG_NAMES].count)) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: tag pointers or indices out of range", path);
-        goto fail;
-    }
+    if (!ptr_ok(m_ptr, h->n_members, h->nnz) || !ptr_ok(t_ptr, h->n_titles, h->nnz) ||
+        !idx_ok((const int32_t *)v[S_M_IDX].p, h->nnz, h->n_titles) ||
+        !idx_ok((const int32_t *)v[S_T_IDX].p, h->nnz, h->n_members))
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: matrix pointers or indices out of range", path);
+    if (!ptr_ok(tag_ptr, h->n_titles, (int64_t)ntag) ||
+        !idx_ok((const int32_t *)v[S_TAG_IDS].p, (int64_t)ntag, (int32_t)v[S_TAG_NAMES].count))
+        return mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: tag pointers or indices out of range", path);
+    return 0;
+}
 
+/* Phase 5: copies the catalog (names, years, genres, tags, artwork) into c (initialised for
+ * n_titles). Returns 0, MQ_ENOMEM, or MQ_ECORRUPT for malformed names (no message: the
+ * caller names the file). */
+static int copy_catalog(const view v[S_COUNT], int32_t n_titles, mq_catalog *c)
+{
+    uint64_t nt = (uint64_t)n_titles, ntag = v[S_TAG_IDS].count;
+    const uint8_t *p = v[S_CAT_NAMES].p, *end = p + v[S_CAT_NAMES].len;
+    for (int32_t t = 0; t < n_titles; t++) {
+        if (p >= end) return MQ_ECORRUPT;
+        if (*p == 0) { p++; continue; }
+        if (*p != 1) return MQ_ECORRUPT;
+        p++;
+        const uint8_t *z = memchr(p, 0, (size_t)(end - p));
+        if (!z) return MQ_ECORRUPT;
+        if (!(c->names[t] = strdup((const char *)p))) return MQ_ENOMEM;
+        p = z + 1;
+    }
+    if (p != end) return MQ_ECORRUPT;
+    memcpy(c->years, v[S_CAT_YEARS].p, 4 * nt);
+    memcpy(c->genres, v[S_CAT_GENRES].p, 8 * nt);
+    const char *q = (const char *)v[S_GENRE_NAMES].p;
+    for (uint64_t g = 0; g < v[S_GENRE_NAMES].count; g++) {
+        if (!(c->genre_names[g] = strdup(q))) return MQ_ENOMEM;
+        c->n_genres++;
+        q += strlen(q) + 1;
+    }
+    memcpy(c->tag_ptr, v[S_TAG_PTR].p, 8 * (nt + 1));
+    c->tag_ids = malloc(MQ_MAX(ntag, 1) * 4);
+    c->tag_counts = malloc(MQ_MAX(ntag, 1) * 4);
+    c->tag_names = calloc(v[S_TAG_NAMES].count + 1, sizeof *c->tag_names);
+    if (!c->tag_ids || !c->tag_counts || !c->tag_names) return MQ_ENOMEM;
+    if (ntag) {
+        memcpy(c->tag_ids, v[S_TAG_IDS].p, 4 * ntag);
+        memcpy(c->tag_counts, v[S_TAG_COUNTS].p, 4 * ntag);
+    }
+    q = (const char *)v[S_TAG_NAMES].p;
+    for (uint64_t i = 0; i < v[S_TAG_NAMES].count; i++) {
+        if (!(c->tag_names[i] = strdup(q))) return MQ_ENOMEM;
+        c->n_tags++;
+        q += strlen(q) + 1;
+    }
+    const view *ap = &v[S_ART_PTR], *as = &v[S_ART_STRINGS];
+    if (ap->count) {
+        c->art_ptr = malloc(8 * (nt + 1));
+        c->art_ids = calloc(MQ_MAX(as->count, 1), sizeof *c->art_ids);
+        c->art_features = calloc(MQ_MAX(as->count, 1), sizeof *c->art_features);
+        if (!c->art_ptr || !c->art_ids || !c->art_features) return MQ_ENOMEM;
+        c->n_artworks = (int64_t)as->count;
+        memcpy(c->art_ptr, ap->p, 8 * (nt + 1));
+        q = (const char *)as->p;
+        for (uint64_t i = 0; i < as->count; i++) {
+            if (!(c->art_ids[i] = strdup(q))) return MQ_ENOMEM;
+            q += strlen(q) + 1;
+            if (!(c->art_features[i] = strdup(q))) return MQ_ENOMEM;
+            q += strlen(q) + 1;
+        }
+    }
+    return 0;
+}
+
+/* Loads in five phases: read the file (mapped, or a private copy for long-lived holders such
+ * as the server: a file copied over the mapped one would change the arrays under it or fault
+ * with SIGBUS), the header, the sections, their structure, then the dataset: the matrix arrays
+ * point into the file's pages, ids and the catalog are rebuilt on the heap. */
+int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_err *err)
+{
+    *out = NULL;
+    const void *mapv;
+    size_t len;
+    int rc = private_copy ? mq__file_read(path, &mapv, &len, err) : mq__file_map(path, &mapv, &len, err);
+    if (rc) return rc;
+    const uint8_t *map = mapv;
+    mq_dataset *d = NULL;
+    snap_hdr h = {0};
+    view v[S_COUNT];
+    if ((rc = read_header(path, map, len, &h, err)) || (rc = read_sections(path, map, len, &h, v, err)) ||
+        (rc = check_structure(path, &h, v, err)))
+        goto fail;
+
+    /* Phase 4: the dataset; it owns the pages from here on. */
     if (!(d = calloc(1, sizeof(mq__dataset_full)))) goto oom;   /* see data.h */
-    d->n_members = n_members;
-    d->n_titles = n_titles;
-    d->nnz = nnz;
-    d->ratings = flags & 1u;
+    d->n_members = h.n_members;
+    d->n_titles = h.n_titles;
+    d->nnz = h.nnz;
+    d->ratings = h.flags & 1u;
     /* The mapping is read-only; the struct's pointers are non-const by the public contract. */
     d->m_ptr = (int64_t *)v[S_M_PTR].p;
     d->m_idx = (int32_t *)v[S_M_IDX].p;
@@ -412,63 +468,16 @@ int mq__snapshot_load(const char *path, bool private_copy, mq_dataset **out, mq_
         rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: repeated id in the id sections", path);
         goto fail;
     }
-    mq_catalog *c = &d->catalog;
-    if (mq_catalog_init(c, n_titles)) goto oom;
-    const uint8_t *p = v[S_CAT_NAMES].p, *end = p + v[S_CAT_NAMES].len;
-    for (int32_t t = 0; t < n_titles; t++) {
-        if (p >= end) goto bad_names;
-        if (*p == 0) { p++; continue; }
-        if (*p != 1) goto bad_names;
-        p++;
-        const uint8_t *z = memchr(p, 0, (size_t)(end - p));
-        if (!z) goto bad_names;
-        if (!(c->names[t] = strdup((const char *)p))) goto oom;
-        p = z + 1;
-    }
-    if (p != end) goto bad_names;
-    memcpy(c->years, v[S_CAT_YEARS].p, 4 * nt);
-    memcpy(c->genres, v[S_CAT_GENRES].p, 8 * nt);
-    const char *q = (const char *)v[S_GENRE_NAMES].p;
-    for (uint64_t g = 0; g < v[S_GENRE_NAMES].count; g++) {
-        if (!(c->genre_names[g] = strdup(q))) goto oom;
-        c->n_genres++;
-        q += strlen(q) + 1;
-    }
-    memcpy(c->tag_ptr, tag_ptr, 8 * (nt + 1));
-    c->tag_ids = malloc(MQ_MAX(ntag, 1) * 4);
-    c->tag_counts = malloc(MQ_MAX(ntag, 1) * 4);
-    c->tag_names = calloc(v[S_TAG_NAMES].count + 1, sizeof *c->tag_names);
-    if (!c->tag_ids || !c->tag_counts || !c->tag_names) goto oom;
-    if (ntag) {
-        memcpy(c->tag_ids, v[S_TAG_IDS].p, 4 * ntag);
-        memcpy(c->tag_counts, v[S_TAG_COUNTS].p, 4 * ntag);
-    }
-    q = (const char *)v[S_TAG_NAMES].p;
-    for (uint64_t i = 0; i < v[S_TAG_NAMES].count; i++) {
-        if (!(c->tag_names[i] = strdup(q))) goto oom;
-        c->n_tags++;
-        q += strlen(q) + 1;
-    }
-    if (ap->count) {
-        c->art_ptr = malloc(8 * (nt + 1));
-        c->art_ids = calloc(MQ_MAX(as->count, 1), sizeof *c->art_ids);
-        c->art_features = calloc(MQ_MAX(as->count, 1), sizeof *c->art_features);
-        if (!c->art_ptr || !c->art_ids || !c->art_features) goto oom;
-        c->n_artworks = (int64_t)as->count;
-        memcpy(c->art_ptr, ap->p, 8 * (nt + 1));
-        q = (const char *)as->p;
-        for (uint64_t i = 0; i < as->count; i++) {
-            if (!(c->art_ids[i] = strdup(q))) goto oom;
-            q += strlen(q) + 1;
-            if (!(c->art_features[i] = strdup(q))) goto oom;
-            q += strlen(q) + 1;
-        }
+    /* Phase 5: the catalog. */
+    if (mq_catalog_init(&d->catalog, h.n_titles)) goto oom;
+    r2 = copy_catalog(v, h.n_titles, &d->catalog);
+    if (r2 == MQ_ENOMEM) goto oom;
+    if (r2) {
+        rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'catalog names' is malformed", path);
+        goto fail;
     }
     *out = d;
     return 0;
-bad_names:
-    rc = mq__err_set(err, MQ_ECORRUPT, "%s: corrupt snapshot: section 'catalog names' is malformed", path);
-    goto fail;
 oom:
     rc = mq__err_set(err, MQ_ENOMEM, "out of memory loading %s", path);
 fail:

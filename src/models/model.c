@@ -356,6 +356,19 @@ int mq__model_train_sub(const char *kind, const mq_dataset *d, const mq_train_op
     return 0;
 }
 
+int mq_model_check_params(const char *kind, const mq_train_opts *o, mq_err *err)
+{
+    const mq__model_ops *ops = kind ? mq__model_ops_find(kind) : NULL;
+    if (!ops)
+        return mq__err_set(err, MQ_EINVAL, "unknown model '%s' (valid: %s)", kind ? kind : "(null)",
+                           mq_model_kinds_text());
+    mq_train_opts def = {0};
+    if (!o) o = &def;
+    if (o->n_params < 0 || (o->n_params > 0 && !o->params))
+        return mq__err_set(err, MQ_EINVAL, "mq_model_check_params: bad parameter list");
+    return ops->check(o, err);
+}
+
 int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o,
                    mq_model **out, mq_err *err)
 {

@@ -71,6 +71,9 @@ struct mq_model {
 
 struct mq__model_ops {
     const char *kind;
+    /* Checks o's parameters (names for this kind, values parsed and in range) as train would,
+     * without data: mq_model_check_params. */
+    int (*check)(const mq_train_opts *o, mq_err *err);
     /* Learns the arrays from d; params come from o->params; writes m->params. */
     int (*train)(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err);
     /* Derives m->state from m->params and m->arr (after train and after load). */

@@ -334,6 +334,126 @@ static int load_model(const loaded *L, const char *prefix, int32_t n_titles, mq_
     return 0;
 }
 
+/* Phase 1: the header (magic, checksum, version, size) and the section table: its checksum,
+ * every section inside the file, zero padding, and every section's CRC. Fills L. */
+static int check_file(const char *path, const uint8_t *b, size_t len, loaded *L, mq_err *err)
+{
+    if (len < HDR || memcmp(b, "MQMODEL1", 8) != 0)
+        return mq__err_set(err, len >= 8 && memcmp(b, "MQMODEL", 7) != 0 ? MQ_EFORMAT : MQ_ECORRUPT,
+                           "%s: not a Marquee model file (magic \"MQMODEL1\" %s)", path,
+                           len < HDR ? "and a 64-byte header expected; the file is too short"
+                                     : "missing");
+    if (rd_u32(b + 60) != mq_crc32c(0, b, 60))
+        return mq__err_set(err, MQ_ECORRUPT, "%s: header checksum mismatch (damaged file)", path);
+    if (rd_u32(b + 8) != VERSION)
+        return mq__err_set(err, MQ_EUNSUP, "%s: model format version %u (this build reads %u)",
+                           path, rd_u32(b + 8), VERSION);
+    if (rd_u64(b + 16) != len)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: file is %zu bytes, header says %llu (truncated?)",
+                           path, len, (unsigned long long)rd_u64(b + 16));
+    uint32_t n_sec = rd_u32(b + 12);
+    if (n_sec == 0 || n_sec > MAX_SECTIONS || HDR + (size_t)n_sec * ENT > len)
+        return mq__err_set(err, MQ_ECORRUPT, "%s: bad section count %u", path, n_sec);
+    *L = (loaded){b, len, (int)n_sec, b + HDR, path};
+    if (rd_u32(b + 32) != mq_crc32c(0, L->table, (size_t)n_sec * ENT))
+        return mq__err_set(err, MQ_ECORRUPT, "%s: section table checksum mismatch", path);
+    for (size_t q = HDR + (size_t)n_sec * ENT; q < MQ_MIN(len, (HDR + (size_t)n_sec * ENT + 63) & ~(size_t)63); q++)
+        if (b[q]) return mq__err_set(err, MQ_ECORRUPT, "%s: non-zero padding after the section table", path);
+    for (uint32_t i = 0; i < n_sec; i++) {
+        const uint8_t *e = L->table + (size_t)i * ENT;
+        char nm[41];
+        memcpy(nm, e, 40);
+        nm[40] = 0;
+        size_t ts = type_size((int)rd_u32(e + 40));
+        uint64_t off = rd_u64(e + 48), cnt = rd_u64(e + 56);
+        if (!ts || off % 64 || off > len || cnt > (len - off) / ts)
+            return mq__err_set(err, MQ_ECORRUPT, "%s: section '%s' lies outside the file", path, nm);
+        /* Padding after a section must be zero: every byte of the file is then covered. */
+        size_t end = off + cnt * ts, pad_end = MQ_MIN((end + 63) & ~(size_t)63, len);
+        for (size_t q = end; q < pad_end; q++)
+            if (b[q])
+                return mq__err_set(err, MQ_ECORRUPT, "%s: non-zero padding after section '%s' "
+                                   "(damaged file)", path, nm);
+        if (mq_crc32c(0, b + off, cnt * ts) != rd_u32(e + 44))
+            return mq__err_set(err, MQ_ECORRUPT, "%s: section '%s': checksum mismatch (damaged file)",
+                               path, nm);
+    }
+    return 0;
+}
+
+/* Phase 3: the title ids, interned in order (a duplicate is corruption). */
+static int load_title_ids(const loaded *L, int32_t nt, mq_model *m, mq_err *err)
+{
+    char **ids = calloc((size_t)nt, sizeof *ids);
+    m->title_ids = mq_idmap_create();
+    if (!ids || !m->title_ids) {
+        free(ids);
+        return mq__err_set(err, MQ_ENOMEM, "load: out of memory");
+    }
+    int rc = split_strings(L, "title_ids", nt, ids, false, err);
+    for (int32_t t = 0; t < nt && !rc; t++)
+        if (mq_idmap_intern(m->title_ids, ids[t], strlen(ids[t])) != t)
+            rc = mq__err_set(err, MQ_ECORRUPT, "%s: duplicate title id '%s'", L->path, ids[t]);
+    for (int32_t t = 0; t < nt; t++) free(ids[t]);
+    free(ids);
+    return rc;
+}
+
+/* Phase 4: the catalog (copied: it is small and mq_catalog owns its strings). */
+static int load_catalog(const loaded *L, int32_t nt, mq_catalog *c, mq_err *err)
+{
+    const char *path = L->path;
+    if (mq_catalog_init(c, nt)) return mq__err_set(err, MQ_ENOMEM, "load: out of memory");
+    int rc;
+    int64_t cnt;
+    const char *names = find(L, "catalog.names", MQ__A_U8, &cnt, err);
+    if (!names) return MQ_ECORRUPT;
+    if (cnt > 0 && (rc = split_strings(L, "catalog.names", nt, c->names, true, err))) return rc;
+    const int32_t *years = find(L, "catalog.years", MQ__A_I32, &cnt, err);
+    if (!years || (cnt != 0 && cnt != nt)) return mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.years", path);
+    if (cnt) memcpy(c->years, years, (size_t)nt * sizeof *years);
+    const uint64_t *genres = find(L, "catalog.genres", MQ__A_U64, &cnt, err);
+    if (!genres || (cnt != 0 && cnt != nt)) return mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.genres", path);
+    if (cnt) memcpy(c->genres, genres, (size_t)nt * sizeof *genres);
+    /* Genre names: count the strings first. */
+    const char *gn = find(L, "catalog.genre_names", MQ__A_U8, &cnt, err);
+    if (!gn) return MQ_ECORRUPT;
+    int ng = 0;
+    for (int64_t i = 0; i < cnt; i++) ng += gn[i] == 0;
+    if (ng > MQ_MAX_GENRES) return mq__err_set(err, MQ_ECORRUPT, "%s: too many genres", path);
+    if ((rc = split_strings(L, "catalog.genre_names", ng, c->genre_names, false, err))) return rc;
+    c->n_genres = ng;
+    const int64_t *tp = find(L, "catalog.tag_ptr", MQ__A_I64, &cnt, err);
+    if (!tp || (cnt != 0 && cnt != (int64_t)nt + 1)) return mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.tag_ptr", path);
+    int64_t ne = cnt ? tp[nt] : 0;
+    for (int32_t t = 0; cnt && t < nt; t++)
+        if (tp[t] < 0 || tp[t + 1] < tp[t]) return mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.tag_ptr", path);
+    if (cnt) memcpy(c->tag_ptr, tp, ((size_t)nt + 1) * sizeof *tp);
+    int64_t c1, c2;
+    const int32_t *tid = find(L, "catalog.tag_ids", MQ__A_I32, &c1, err);
+    const float *tcn = find(L, "catalog.tag_counts", MQ__A_F32, &c2, err);
+    const char *tn = find(L, "catalog.tag_names", MQ__A_U8, &cnt, err);
+    if (!tid || !tcn || !tn || c1 != ne || c2 != ne) return mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog tags", path);
+    int64_t ntag = 0;
+    for (int64_t i = 0; i < cnt; i++) ntag += tn[i] == 0;
+    c->tag_ids = malloc((size_t)MQ_MAX(ne, 1) * sizeof *c->tag_ids);
+    c->tag_counts = malloc((size_t)MQ_MAX(ne, 1) * sizeof *c->tag_counts);
+    c->tag_names = calloc((size_t)MQ_MAX(ntag, 1), sizeof *c->tag_names);
+    if (!c->tag_ids || !c->tag_counts || !c->tag_names) return mq__err_set(err, MQ_ENOMEM, "load: out of memory");
+    c->n_tags = (int32_t)ntag;
+    if ((rc = split_strings(L, "catalog.tag_names", ntag, c->tag_names, false, err))) return rc;
+    for (int64_t i = 0; i < ne; i++)
+        if (tid[i] < 0 || tid[i] >= ntag) return mq__err_set(err, MQ_ECORRUPT, "%s: tag id out of range", path);
+    if (ne) {
+        memcpy(c->tag_ids, tid, (size_t)ne * sizeof *tid);
+        memcpy(c->tag_counts, tcn, (size_t)ne * sizeof *tcn);
+    }
+    return 0;
+}
+
+/* Loads in five phases: read the file (mapped or a private copy), check it (check_file), the
+ * model tree with its arrays pointing into the file's pages (load_model, which then owns the
+ * pages), the title ids, the catalog, and finally the kind's bind step (mq__model_bind). */
 static int load_file(const char *path, bool private_copy, mq_model **out, mq_err *err)
 {
     *out = NULL;
@@ -341,69 +461,10 @@ static int load_file(const char *path, bool private_copy, mq_model **out, mq_err
     size_t len;
     int rc = private_copy ? mq__file_read(path, &data, &len, err) : mq__file_map(path, &data, &len, err);
     if (rc) return rc;
-    const uint8_t *b = data;
     mq_model *m = NULL;
-    if (len < HDR || memcmp(b, "MQMODEL1", 8) != 0) {
-        rc = mq__err_set(err, len >= 8 && memcmp(b, "MQMODEL", 7) != 0 ? MQ_EFORMAT : MQ_ECORRUPT,
-                         "%s: not a Marquee model file (magic \"MQMODEL1\" %s)", path,
-                         len < HDR ? "and a 64-byte header expected; the file is too short"
-                                   : "missing");
-        goto fail;
-    }
-    if (rd_u32(b + 60) != mq_crc32c(0, b, 60)) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: header checksum mismatch (damaged file)", path);
-        goto fail;
-    }
-    if (rd_u32(b + 8) != VERSION) {
-        rc = mq__err_set(err, MQ_EUNSUP, "%s: model format version %u (this build reads %u)",
-                         path, rd_u32(b + 8), VERSION);
-        goto fail;
-    }
-    if (rd_u64(b + 16) != len) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: file is %zu bytes, header says %llu (truncated?)",
-                         path, len, (unsigned long long)rd_u64(b + 16));
-        goto fail;
-    }
-    uint32_t n_sec = rd_u32(b + 12);
-    if (n_sec == 0 || n_sec > MAX_SECTIONS || HDR + (size_t)n_sec * ENT > len) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: bad section count %u", path, n_sec);
-        goto fail;
-    }
-    loaded L = {b, len, (int)n_sec, b + HDR, path};
-    if (rd_u32(b + 32) != mq_crc32c(0, L.table, (size_t)n_sec * ENT)) {
-        rc = mq__err_set(err, MQ_ECORRUPT, "%s: section table checksum mismatch", path);
-        goto fail;
-    }
-    for (size_t q = HDR + (size_t)n_sec * ENT; q < MQ_MIN(len, (HDR + (size_t)n_sec * ENT + 63) & ~(size_t)63); q++)
-        if (b[q]) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: non-zero padding after the section table", path);
-            goto fail;
-        }
-    for (uint32_t i = 0; i < n_sec; i++) {
-        const uint8_t *e = L.table + (size_t)i * ENT;
-        char nm[41];
-        memcpy(nm, e, 40);
-        nm[40] = 0;
-        size_t ts = type_size((int)rd_u32(e + 40));
-        uint64_t off = rd_u64(e + 48), cnt = rd_u64(e + 56);
-        if (!ts || off % 64 || off > len || cnt > (len - off) / ts) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: section '%s' lies outside the file", path, nm);
-            goto fail;
-        }
-        /* Padding after a section must be zero: every byte of the file is then covered. */
-        size_t end = off + cnt * ts, pad_end = MQ_MIN((end + 63) & ~(size_t)63, len);
-        for (size_t q = end; q < pad_end; q++)
-            if (b[q]) {
-                rc = mq__err_set(err, MQ_ECORRUPT, "%s: non-zero padding after section '%s' "
-                                 "(damaged file)", path, nm);
-                goto fail;
-            }
-        if (mq_crc32c(0, b + off, cnt * ts) != rd_u32(e + 44)) {
-            rc = mq__err_set(err, MQ_ECORRUPT, "%s: section '%s': checksum mismatch (damaged file)",
-                             path, nm);
-            goto fail;
-        }
-    }
+    loaded L;
+    if ((rc = check_file(path, data, len, &L, err))) goto fail;
+    /* Phase 2: meta and the model tree */
     int64_t n;
     const int64_t *meta = find(&L, "meta", MQ__A_I64, &n, err);
     if (!meta || n != 2 || meta[0] <= 0 || meta[0] > INT32_MAX || meta[1] < 0 ||
@@ -418,76 +479,9 @@ static int load_file(const char *path, bool private_copy, mq_model **out, mq_err
     m->mapping_len = len;
     data = NULL;
     m->n_members = (int32_t)meta[1];
-    m->data_crc = rd_u64(b + 24);
-
-    /* Title ids. */
-    {
-        char **ids = calloc((size_t)nt, sizeof *ids);
-        m->title_ids = mq_idmap_create();
-        if (!ids || !m->title_ids) {
-            free(ids);
-            rc = mq__err_set(err, MQ_ENOMEM, "load: out of memory");
-            goto fail;
-        }
-        rc = split_strings(&L, "title_ids", nt, ids, false, err);
-        for (int32_t t = 0; t < nt && !rc; t++)
-            if (mq_idmap_intern(m->title_ids, ids[t], strlen(ids[t])) != t)
-                rc = mq__err_set(err, MQ_ECORRUPT, "%s: duplicate title id '%s'", path, ids[t]);
-        for (int32_t t = 0; t < nt; t++) free(ids[t]);
-        free(ids);
-        if (rc) goto fail;
-    }
-    /* Catalog (copied: it is small and mq_catalog owns its strings). */
-    {
-        mq_catalog *c = &m->catalog;
-        if (mq_catalog_init(c, nt)) {
-            rc = mq__err_set(err, MQ_ENOMEM, "load: out of memory");
-            goto fail;
-        }
-        int64_t cnt;
-        const char *names = find(&L, "catalog.names", MQ__A_U8, &cnt, err);
-        if (!names) { rc = MQ_ECORRUPT; goto fail; }
-        if (cnt > 0 && (rc = split_strings(&L, "catalog.names", nt, c->names, true, err))) goto fail;
-        const int32_t *years = find(&L, "catalog.years", MQ__A_I32, &cnt, err);
-        if (!years || (cnt != 0 && cnt != nt)) { rc = mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.years", path); goto fail; }
-        if (cnt) memcpy(c->years, years, (size_t)nt * sizeof *years);
-        const uint64_t *genres = find(&L, "catalog.genres", MQ__A_U64, &cnt, err);
-        if (!genres || (cnt != 0 && cnt != nt)) { rc = mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.genres", path); goto fail; }
-        if (cnt) memcpy(c->genres, genres, (size_t)nt * sizeof *genres);
-        /* Genre names: count the strings first. */
-        const char *gn = find(&L, "catalog.genre_names", MQ__A_U8, &cnt, err);
-        if (!gn) { rc = MQ_ECORRUPT; goto fail; }
-        int ng = 0;
-        for (int64_t i = 0; i < cnt; i++) ng += gn[i] == 0;
-        if (ng > MQ_MAX_GENRES) { rc = mq__err_set(err, MQ_ECORRUPT, "%s: too many genres", path); goto fail; }
-        if ((rc = split_strings(&L, "catalog.genre_names", ng, c->genre_names, false, err))) goto fail;
-        c->n_genres = ng;
-        const int64_t *tp = find(&L, "catalog.tag_ptr", MQ__A_I64, &cnt, err);
-        if (!tp || (cnt != 0 && cnt != (int64_t)nt + 1)) { rc = mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.tag_ptr", path); goto fail; }
-        int64_t ne = cnt ? tp[nt] : 0;
-        for (int32_t t = 0; cnt && t < nt; t++)
-            if (tp[t] < 0 || tp[t + 1] < tp[t]) { rc = mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog.tag_ptr", path); goto fail; }
-        if (cnt) memcpy(c->tag_ptr, tp, ((size_t)nt + 1) * sizeof *tp);
-        int64_t c1, c2;
-        const int32_t *tid = find(&L, "catalog.tag_ids", MQ__A_I32, &c1, err);
-        const float *tcn = find(&L, "catalog.tag_counts", MQ__A_F32, &c2, err);
-        const char *tn = find(&L, "catalog.tag_names", MQ__A_U8, &cnt, err);
-        if (!tid || !tcn || !tn || c1 != ne || c2 != ne) { rc = mq__err_set(err, MQ_ECORRUPT, "%s: bad catalog tags", path); goto fail; }
-        int64_t ntag = 0;
-        for (int64_t i = 0; i < cnt; i++) ntag += tn[i] == 0;
-        c->tag_ids = malloc((size_t)MQ_MAX(ne, 1) * sizeof *c->tag_ids);
-        c->tag_counts = malloc((size_t)MQ_MAX(ne, 1) * sizeof *c->tag_counts);
-        c->tag_names = calloc((size_t)MQ_MAX(ntag, 1), sizeof *c->tag_names);
-        if (!c->tag_ids || !c->tag_counts || !c->tag_names) { rc = mq__err_set(err, MQ_ENOMEM, "load: out of memory"); goto fail; }
-        c->n_tags = (int32_t)ntag;
-        if ((rc = split_strings(&L, "catalog.tag_names", ntag, c->tag_names, false, err))) goto fail;
-        for (int64_t i = 0; i < ne; i++)
-            if (tid[i] < 0 || tid[i] >= ntag) { rc = mq__err_set(err, MQ_ECORRUPT, "%s: tag id out of range", path); goto fail; }
-        if (ne) {
-            memcpy(c->tag_ids, tid, (size_t)ne * sizeof *tid);
-            memcpy(c->tag_counts, tcn, (size_t)ne * sizeof *tcn);
-        }
-    }
+    m->data_crc = rd_u64((const uint8_t *)m->mapping + 24);
+    if ((rc = load_title_ids(&L, nt, m, err)) || (rc = load_catalog(&L, nt, &m->catalog, err))) goto fail;
+    /* Phase 5: the kind's own checks and derived pointers */
     rc = mq__model_bind(m, err);
     if (rc) {
         if (rc != MQ_ENOMEM) rc = MQ_ECORRUPT;

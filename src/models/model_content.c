@@ -28,14 +28,26 @@ typedef struct content_state {
     int64_t n_feat;
 } content_state;
 
-static int content_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+/* The parameters (train and the check before any data is loaded share these). */
+static int content_cfg(const mq_train_opts *o, double *gw, double *tw, mq_err *err)
 {
     mq__params p;
-    double gw, tw;
     int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = mq__param_double(&p, "content", "genre_weight", 1, 0, 1e6, &gw, err);
-    if (!rc) rc = mq__param_double(&p, "content", "tag_weight", 1, 0, 1e6, &tw, err);
-    if (!rc) rc = mq__params_done(&p, "content", "genre_weight, tag_weight", err);
+    if (!rc) rc = mq__param_double(&p, "content", "genre_weight", 1, 0, 1e6, gw, err);
+    if (!rc) rc = mq__param_double(&p, "content", "tag_weight", 1, 0, 1e6, tw, err);
+    return rc ? rc : mq__params_done(&p, "content", "genre_weight, tag_weight", err);
+}
+
+static int content_check(const mq_train_opts *o, mq_err *err)
+{
+    double gw, tw;
+    return content_cfg(o, &gw, &tw, err);
+}
+
+static int content_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    double gw, tw;
+    int rc = content_cfg(o, &gw, &tw, err);
     if (rc) return rc;
     mq__model_param_num(m, "genre_weight", gw);
     mq__model_param_num(m, "tag_weight", tw);
@@ -231,7 +243,7 @@ static int content_similar(const mq_model *m, int32_t t, float *sim, mq_err *err
 }
 
 const mq__model_ops mq__model_content = {
-    .kind = "content", .train = content_train, .bind = content_bind, .unbind = plain_unbind,
+    .kind = "content", .check = content_check, .train = content_train, .bind = content_bind, .unbind = plain_unbind,
     .score = content_score, .contrib = content_contrib, .similar = content_similar,
 };
 
@@ -252,24 +264,47 @@ static int hybrid_parse(mq__params *p, char *base, size_t base_len, double *weig
     return mq__param_double(p, "hybrid", "weight", 0.1, 0, 1, weight, err);
 }
 
-static int hybrid_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+/* The hybrid's own parameters from o; everything else is the base model's, as "name=value"
+ * strings in buf, pointed to by fwd (returns their number, or a negative MQ_E*). */
+static int hybrid_cfg(const mq_train_opts *o, char *base, size_t base_len, double *weight,
+                      const char *fwd[32], char buf[32][220], mq_err *err)
 {
     mq__params p;
-    char base[16];
-    double weight;
     int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = hybrid_parse(&p, base, sizeof base, &weight, err);
+    if (!rc) rc = hybrid_parse(&p, base, base_len, weight, err);
     if (rc) return rc;
-    /* Everything else is the base model's. */
-    const char *fwd[32];
-    char buf[32][220];
     int nf = 0;
     for (int i = 0; i < p.n; i++)
         if (!p.used[i]) {
-            snprintf(buf[nf], sizeof buf[nf], "%s=%s", p.name[i], p.val[i]);
+            snprintf(buf[nf], 220, "%s=%s", p.name[i], p.val[i]);
             fwd[nf] = buf[nf];
             nf++;
         }
+    return nf;
+}
+
+static int hybrid_check(const mq_train_opts *o, mq_err *err)
+{
+    char base[16], buf[32][220];
+    const char *fwd[32];
+    double weight;
+    int nf = hybrid_cfg(o, base, sizeof base, &weight, fwd, buf, err);
+    if (nf < 0) return nf;
+    mq_train_opts ob = *o;
+    ob.params = fwd;
+    ob.n_params = nf;
+    return mq_model_check_params(base, &ob, err);
+}
+
+static int hybrid_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    char base[16];
+    double weight;
+    const char *fwd[32];
+    char buf[32][220];
+    int nf = hybrid_cfg(o, base, sizeof base, &weight, fwd, buf, err);
+    if (nf < 0) return nf;
+    int rc;
     mq__model_param_set(m, "base", "%s", base);
     mq__model_param_num(m, "weight", weight);
     mq_train_opts ob = *o;
@@ -357,7 +392,7 @@ static int hybrid_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 }
 
 const mq__model_ops mq__model_hybrid = {
-    .kind = "hybrid", .train = hybrid_train, .bind = hybrid_bind, .unbind = plain_unbind,
+    .kind = "hybrid", .check = hybrid_check, .train = hybrid_train, .bind = hybrid_bind, .unbind = plain_unbind,
     .score = hybrid_score, .contrib = hybrid_contrib, .similar = hybrid_similar,
 };
 

@@ -321,28 +321,48 @@ static int fit(mq_model *m, const mq_dataset *d, const mq_train_opts *o, double 
     return rc;
 }
 
-static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+/* The parameters of ease (dlae: dropout >= 0 wanted; ease: *dropout = -1), shared by train
+ * and the check before any data is loaded. */
+static int ease_cfg(const char *kind, const mq_train_opts *o, double *lambda, double *dropout,
+                    long *prune, mq_err *err)
 {
     mq__params p;
-    double lambda;
-    long prune;
+    bool dl = strcmp(kind, "dlae") == 0;
+    *dropout = -1;
     int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = mq__param_double(&p, "ease", "lambda", 200, 0, 1e12, &lambda, err);
-    if (!rc) rc = mq__param_int(&p, "ease", "prune", 0, 0, 1 << 20, &prune, err);
-    if (!rc) rc = mq__params_done(&p, "ease", "lambda, prune", err);
+    if (!rc) rc = mq__param_double(&p, kind, "lambda", dl ? 100 : 200, 0, 1e12, lambda, err);
+    if (!rc && dl) rc = mq__param_double(&p, kind, "dropout", 0.5, 0, 0.99, dropout, err);
+    if (!rc) rc = mq__param_int(&p, kind, "prune", 0, 0, 1 << 20, prune, err);
+    return rc ? rc : mq__params_done(&p, kind, dl ? "lambda, dropout, prune" : "lambda, prune", err);
+}
+
+static int ease_check(const mq_train_opts *o, mq_err *err)
+{
+    double lambda, dropout;
+    long prune;
+    return ease_cfg("ease", o, &lambda, &dropout, &prune, err);
+}
+
+static int dlae_check(const mq_train_opts *o, mq_err *err)
+{
+    double lambda, dropout;
+    long prune;
+    return ease_cfg("dlae", o, &lambda, &dropout, &prune, err);
+}
+
+static int ease_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    double lambda, dropout;
+    long prune;
+    int rc = ease_cfg("ease", o, &lambda, &dropout, &prune, err);
     return rc ? rc : fit(m, d, o, lambda, -1, prune, err);
 }
 
 static int dlae_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
 {
-    mq__params p;
     double lambda, dropout;
     long prune;
-    int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = mq__param_double(&p, "dlae", "lambda", 100, 0, 1e12, &lambda, err);
-    if (!rc) rc = mq__param_double(&p, "dlae", "dropout", 0.5, 0, 0.99, &dropout, err);
-    if (!rc) rc = mq__param_int(&p, "dlae", "prune", 0, 0, 1 << 20, &prune, err);
-    if (!rc) rc = mq__params_done(&p, "dlae", "lambda, dropout, prune", err);
+    int rc = ease_cfg("dlae", o, &lambda, &dropout, &prune, err);
     return rc ? rc : fit(m, d, o, lambda, dropout, prune, err);
 }
 
@@ -507,12 +527,12 @@ static int ease_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 }
 
 const mq__model_ops mq__model_ease = {
-    .kind = "ease", .train = ease_train, .bind = ease_bind, .unbind = ease_unbind,
+    .kind = "ease", .check = ease_check, .train = ease_train, .bind = ease_bind, .unbind = ease_unbind,
     .score = ease_score, .contrib = ease_contrib, .similar = ease_similar,
 };
 
 /* DLAE: its own training; the artifact layout, scoring, fold-in and explanations are EASE's. */
 const mq__model_ops mq__model_dlae = {
-    .kind = "dlae", .train = dlae_train, .bind = ease_bind, .unbind = ease_unbind,
+    .kind = "dlae", .check = dlae_check, .train = dlae_train, .bind = ease_bind, .unbind = ease_unbind,
     .score = ease_score, .contrib = ease_contrib, .similar = ease_similar,
 };

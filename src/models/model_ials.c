@@ -556,6 +556,15 @@ static void write_cfg(mq_model *m, const ials_cfg *c)
     mq__model_param_set(m, "keep_members", "%d", c->keep_members);
 }
 
+/* The parameters alone (before any data is loaded). */
+static int ials_check(const mq_train_opts *o, mq_err *err)
+{
+    mq__params p;
+    ials_cfg c;
+    int rc = mq__params_parse(&p, o->params, o->n_params, err);
+    return rc ? rc : parse_cfg(&p, &c, err);
+}
+
 /* Exposed for tests: the loss after each epoch is logged as "ials: epoch E/N loss L (S s)". */
 static int ials_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
 {
@@ -952,7 +961,8 @@ static int ials_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 }
 
 const mq__model_ops mq__model_ials = {
-    .kind = "ials", .train = ials_train, .bind = ials_bind, .unbind = ials_unbind,
-    .score = ials_score, .score_top = ials_score_top, .score_batch = ials_score_batch, .contrib = ials_contrib, .contrib_many = ials_contrib_many,
+    .kind = "ials", .check = ials_check, .train = ials_train, .bind = ials_bind, .unbind = ials_unbind,
+    .score = ials_score, .score_top = ials_score_top, .score_batch = ials_score_batch, .contrib = ials_contrib,
+    .contrib_many = ials_contrib_many,
     .similar = ials_similar,
 };

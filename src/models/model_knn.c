@@ -95,15 +95,28 @@ done:
     return rc;
 }
 
-static int knn_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+/* The parameters (train and the check before any data is loaded share these). */
+static int knn_cfg(const mq_train_opts *o, long *k, double *shrink, mq_err *err)
 {
     mq__params p;
+    int rc = mq__params_parse(&p, o->params, o->n_params, err);
+    if (!rc) rc = mq__param_int(&p, "itemknn", "k", 100, 1, 100000, k, err);
+    if (!rc) rc = mq__param_double(&p, "itemknn", "shrink", 0, 0, 1e9, shrink, err);
+    return rc ? rc : mq__params_done(&p, "itemknn", "k, shrink", err);
+}
+
+static int knn_check(const mq_train_opts *o, mq_err *err)
+{
     long k;
     double shrink;
-    int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = mq__param_int(&p, "itemknn", "k", 100, 1, 100000, &k, err);
-    if (!rc) rc = mq__param_double(&p, "itemknn", "shrink", 0, 0, 1e9, &shrink, err);
-    if (!rc) rc = mq__params_done(&p, "itemknn", "k, shrink", err);
+    return knn_cfg(o, &k, &shrink, err);
+}
+
+static int knn_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    long k;
+    double shrink;
+    int rc = knn_cfg(o, &k, &shrink, err);
     if (rc) return rc;
     mq__model_param_set(m, "k", "%ld", k);
     mq__model_param_num(m, "shrink", shrink);
@@ -190,6 +203,6 @@ static int knn_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 }
 
 const mq__model_ops mq__model_itemknn = {
-    .kind = "itemknn", .train = knn_train, .bind = knn_bind, .unbind = knn_unbind,
+    .kind = "itemknn", .check = knn_check, .train = knn_train, .bind = knn_bind, .unbind = knn_unbind,
     .score = knn_score, .contrib = knn_contrib, .similar = knn_similar,
 };

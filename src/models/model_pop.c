@@ -42,22 +42,38 @@ static int pop_fill(mq_model *m, const mq_dataset *d, double half_life_days, mq_
     return mq__model_add(m, "score", MQ__A_F32, d->n_titles, s, err);
 }
 
-static int pop_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+/* The parameters (train and the check before any data is loaded share these). */
+static int pop_check(const mq_train_opts *o, mq_err *err)
 {
     mq__params p;
     int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = mq__params_done(&p, "pop", "none", err);
-    if (!rc) rc = pop_fill(m, d, 0, err);
-    return rc;
+    return rc ? rc : mq__params_done(&p, "pop", "none", err);
+}
+
+static int trending_cfg(const mq_train_opts *o, double *hl, mq_err *err)
+{
+    mq__params p;
+    int rc = mq__params_parse(&p, o->params, o->n_params, err);
+    if (!rc) rc = mq__param_double(&p, "trending", "half_life", 7, 1e-6, 1e6, hl, err);
+    return rc ? rc : mq__params_done(&p, "trending", "half_life", err);
+}
+
+static int trending_check(const mq_train_opts *o, mq_err *err)
+{
+    double hl;
+    return trending_cfg(o, &hl, err);
+}
+
+static int pop_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    int rc = pop_check(o, err);
+    return rc ? rc : pop_fill(m, d, 0, err);
 }
 
 static int trending_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
 {
-    mq__params p;
     double hl;
-    int rc = mq__params_parse(&p, o->params, o->n_params, err);
-    if (!rc) rc = mq__param_double(&p, "trending", "half_life", 7, 1e-6, 1e6, &hl, err);
-    if (!rc) rc = mq__params_done(&p, "trending", "half_life", err);
+    int rc = trending_cfg(o, &hl, err);
     if (rc) return rc;
     mq__model_param_num(m, "half_life", hl);
     return pop_fill(m, d, hl, err);
@@ -93,10 +109,10 @@ static int pop_score(const mq_model *m, const int32_t *hist, const float *val, i
 }
 
 const mq__model_ops mq__model_pop = {
-    .kind = "pop", .train = pop_train, .bind = pop_bind, .unbind = pop_unbind,
+    .kind = "pop", .check = pop_check, .train = pop_train, .bind = pop_bind, .unbind = pop_unbind,
     .score = pop_score,
 };
 const mq__model_ops mq__model_trending = {
-    .kind = "trending", .train = trending_train, .bind = pop_bind, .unbind = pop_unbind,
+    .kind = "trending", .check = trending_check, .train = trending_train, .bind = pop_bind, .unbind = pop_unbind,
     .score = pop_score,
 };

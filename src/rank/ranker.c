@@ -356,17 +356,39 @@ static double logit(double p)
     return log(p / (1 - p));
 }
 
-static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+/* The ranker's parameters from o (train and the check before any data share this). */
+static int ranker_cfg(const mq_train_opts *o, rk_cfg *c, mq_err *err)
 {
     mq__params p;
-    rk_cfg c;
     int rc = mq__params_parse(&p, o->params, o->n_params, err);
     if (rc) return rc;
-    if ((rc = parse_cfg(&p, &c, err))) return rc;
-    if ((rc = mq__params_done(&p, "ranker", "candidates, top, label, label_frac, windows, "
-                              "depth, eta, rounds, early_stop, min_child_weight, lambda, tune, refit, "
-                              "<generator>.<name>", err)))
-        return rc;
+    if ((rc = parse_cfg(&p, c, err))) return rc;
+    return mq__params_done(&p, "ranker", "candidates, top, label, label_frac, windows, "
+                           "depth, eta, rounds, early_stop, min_child_weight, lambda, tune, refit, "
+                           "<generator>.<name>", err);
+}
+
+/* The ranker's parameters and each generator's ("<generator>.<name>"), without data. */
+static int ranker_check(const mq_train_opts *o, mq_err *err)
+{
+    rk_cfg *c = malloc(sizeof *c);
+    if (!c) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    int rc = ranker_cfg(o, c, err);
+    for (int g = 0; !rc && g < c->n_gen; g++) {
+        mq_train_opts og = *o;
+        og.params = (const char *const *)c->gp[g];
+        og.n_params = c->n_gp[g];
+        rc = mq_model_check_params(c->gens[g], &og, err);
+    }
+    free(c);
+    return rc;
+}
+
+static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    rk_cfg c;
+    int rc = ranker_cfg(o, &c, err);
+    if (rc) return rc;
     if (c.label == 1 && !d->ratings)
         return mq__err_set(err, MQ_EINVAL, "ranker: label=rating needs explicit ratings (this "
                            "data holds implicit values or positives already binarized)");
@@ -999,6 +1021,7 @@ done:
 
 const mq__model_ops mq__model_ranker = {
     .kind = "ranker",
+    .check = ranker_check,
     .train = ranker_train,
     .bind = ranker_bind,
     .unbind = ranker_unbind,

@@ -38,8 +38,8 @@
  * checked strictly (limits.c) before cJSON parses it. A watchdog closes connections that take
  * longer than header_timeout / body_timeout to send a request (however slowly they trickle),
  * libmicrohttpd caps connections per client address and in all; a request that waited longer
- * than shed_queue_ms in the kernel before a thread reached it is answered 503 + Retry-After
- * (shedding); more than max_inflight at once: 503; an event-log backlog over its bound: 429.
+ * than the shedding limit (shed_queue_ms, or adaptive: see shed()) in the kernel before a
+ * thread reached it is answered 503 + Retry-After (shedding); more than max_inflight at once: 503; an event-log backlog over its bound: 429.
  *
  * Failures of the event log or the store are answered so the client knows whether its events
  * are in the log: a write that failed is cut back off the log (507 on a full disk, else 503,
@@ -251,6 +251,7 @@ struct mq_server {
     mq__dedup *dedup;                /* client event ids seen recently */
     bool replaying;                  /* the event log's replay at open (refills dedup) */
     atomic_ullong shed, duplicates;
+    mq__codel codel;                 /* adaptive shedding (--shed-queue-ms auto, the default) */
     int64_t clock_offset;            /* --clock offset: wall clock minus the server's now */
     atomic_llong latest_event;       /* the latest event time seen (data, then the log) */
     pthread_mutex_t smu;             /* guards store_msg */
@@ -991,6 +992,7 @@ typedef struct conn_state {
     bool too_big;
     bool answered;                  /* answered after the headers (rejected before the body) */
     int shed_waited;                /* > 0: shed (it waited this many ms), answered next call */
+    double shed_limit;              /* the wait limit it was shed at (ms) */
     bool console;                   /* a web console page (console.c), answered next call */
     int route;
     char method;                    /* R_TITLE: 'G' (GET/HEAD), 'P' (PUT), 'D' (DELETE) */
@@ -2161,7 +2163,7 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
     mq_trend_release(s->trend_pub, ts);
     mq_evlog_health lh;
     mq_evlog_get_health(s->evlog, &lh);
-    mq_buf_printf(&o, "# HELP marquee_requests_shed_total Requests answered 503 because they waited over --shed-queue-ms.\n"
+    mq_buf_printf(&o, "# HELP marquee_requests_shed_total Requests answered 503 because they waited over the --shed-queue-ms limit.\n"
                       "# TYPE marquee_requests_shed_total counter\nmarquee_requests_shed_total %llu\n"
                       "# HELP marquee_connection_timeouts_total Connections closed for sending headers or body too slowly.\n"
                       "# TYPE marquee_connection_timeouts_total counter\nmarquee_connection_timeouts_total %llu\n"
@@ -2345,24 +2347,31 @@ static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs,
     return false;
 }
 
-/* Load shedding: a request that waited longer than shed_queue_ms in the kernel before a thread
+/* Load shedding: a request that waited longer than the limit in the kernel before a thread
  * got to it is answered 503 at once, so the requests that are served keep their latency
- * instead of every request queueing ever longer. Operator routes are never shed. */
+ * instead of every request queueing ever longer. The limit is --shed-queue-ms, or by default
+ * adaptive (CoDel, limits.c: 250 ms while the queue drains, 5 ms once it stood
+ * for a 100 ms interval). Operator
+ * routes are never shed. */
 static bool shed(mq_server *s, struct MHD_Connection *c, conn_state *cs, enum MHD_Result *ret)
 {
-    if (!(s->o.shed_queue_ms >= 0) || cs->route > R_EVENTS) return false;
+    if (s->o.shed_queue_ms < 0 || cs->route > R_EVENTS) return false;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     int waited = ci ? mq__socket_wait_ms(ci->connect_fd) : -1;
-    if (waited < 0 || waited <= s->o.shed_queue_ms) return false;
+    if (waited < 0) return false;
+    double limit = s->o.shed_queue_ms > 0 ? s->o.shed_queue_ms
+                 : mq__codel_limit(&s->codel, waited, (long long)(mq_now() * 1e6));
+    if (waited <= limit) return false;
     atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
     if (cs->route != R_EVENTS) {
         /* no body follows: answer on the next call, which keeps the connection alive (an
          * answer before the end of a request makes libmicrohttpd close the connection) */
         cs->shed_waited = waited;
+        cs->shed_limit = limit;
         return false;
     }
     *ret = send_error(s, c, cs, 503, "overloaded: the request waited %d ms for a thread (limit %g ms)",
-                      waited, s->o.shed_queue_ms);
+                      waited, limit);
     return true;
 }
 
@@ -2521,7 +2530,7 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
         return mq__console_answer(c, url, s->o.models, !s->api_key_len || !s->o.keyed_reads || key_ok(s, c));
     if (cs->shed_waited)
         return send_error(s, c, cs, 503, "overloaded: the request waited %d ms for a thread (limit %g ms)",
-                          cs->shed_waited, s->o.shed_queue_ms);
+                          cs->shed_waited, cs->shed_limit);
     if (cs->too_big) return send_error(s, c, cs, 413, "request body over %zu bytes", s->o.max_body);
     switch (cs->route) {
     case R_HEALTHZ: {
@@ -2771,7 +2780,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     if (!(s->o.header_timeout > 0)) s->o.header_timeout = 10;
     if (!(s->o.body_timeout > 0)) s->o.body_timeout = 30;
     if (s->o.max_connections_per_ip <= 0) s->o.max_connections_per_ip = 256;
-    if (s->o.shed_queue_ms == 0) s->o.shed_queue_ms = 250;
+    mq__codel_init(&s->codel, 5, 100, 250, 16);
     if (s->o.dedup_ids <= 0) s->o.dedup_ids = 1000000;
     if (!(s->o.dedup_window > 0)) s->o.dedup_window = 86400;
     s->started = mq_now();

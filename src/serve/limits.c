@@ -15,11 +15,14 @@
  * in any queue the server holds. TCP_INFO's last_data_recv says how long ago the last segment
  * arrived on a socket; read as the request is handled, it is the time the request waited.
  *
+ * Adaptive shedding (mq__codel_*): the queue times above feed CoDel's rule (serve.h says which).
+ *
  * Event ids. A hash table (chained, power-of-two buckets) over a ring of at most max_ids
  * entries in insertion order, so forgetting the oldest is O(1) and memory is bounded.
  */
 #include "serve/serve.h"
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -168,6 +171,47 @@ int mq__socket_wait_ms(int fd)
     socklen_t len = sizeof ti;
     if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return -1;
     return (int)ti.tcpi_last_data_recv;
+}
+
+/* ---- adaptive shedding (CoDel) ---- */
+
+void mq__codel_init(mq__codel *q, double target_ms, double interval_ms, double lenient_ms,
+                    int min_samples)
+{
+    q->lenient_ms = lenient_ms;
+    q->target_ms = target_ms;
+    q->interval_ms = interval_ms;
+    q->min_samples = min_samples;
+    atomic_init(&q->samples, 0);
+    atomic_init(&q->interval_end_us, 0);
+    atomic_init(&q->over, 0);
+    atomic_init(&q->standing, false);
+}
+
+double mq__codel_limit(mq__codel *q, int waited_ms, long long now_us)
+{
+    long long end = atomic_load_explicit(&q->interval_end_us, memory_order_acquire);
+    if (end == 0 || now_us >= end) {
+        /* the interval is over: judge it, start the next (one thread wins the exchange) */
+        long long next = now_us + (long long)(q->interval_ms * 1000);
+        if (atomic_compare_exchange_strong(&q->interval_end_us, &end, next)) {
+            int over = atomic_exchange(&q->over, 0);
+            int seen = atomic_exchange(&q->samples, 0);
+            /* entering takes min_samples requests, most over target; leaving, an interval
+             * where most were not, or 20 intervals without a request. An empty interval is no
+             * evidence either way: after a mass of 503s the clients are away for their
+             * Retry-After and come back together, and must find the limit still strict. */
+            bool was = atomic_load(&q->standing), st;
+            if (end == 0 || now_us - end > 20 * (long long)(q->interval_ms * 1000)) st = false;
+            else if (seen == 0) st = was;
+            else if (2 * over > seen) st = was || seen >= q->min_samples;
+            else st = false;
+            atomic_store(&q->standing, st);
+        }
+    }
+    atomic_fetch_add_explicit(&q->samples, 1, memory_order_relaxed);
+    if (waited_ms > q->target_ms) atomic_fetch_add_explicit(&q->over, 1, memory_order_relaxed);
+    return atomic_load_explicit(&q->standing, memory_order_relaxed) ? q->target_ms : q->lenient_ms;
 }
 
 /* ---- strict request JSON ---- */

@@ -131,6 +131,13 @@ static int parse_models(const cJSON *o, const char *where, mq_sim_scenario *sc, 
             } else return mq__err_set(err, MQ_EFORMAT, "%s: field '%s.%s' is unknown (known: kind, params)", where, f, c->string);
         }
         if (!sc->model_kind[k][0]) return mq__err_set(err, MQ_EFORMAT, "%s: field '%s.kind' is missing", where, f);
+        /* the parameters' names and values now, before the data is loaded */
+        const char *pp[16];
+        for (int j = 0; j < sc->model_n_params[k]; j++) pp[j] = sc->model_params[k][j];
+        mq_train_opts to = {.params = pp, .n_params = sc->model_n_params[k]};
+        mq_err e2 = {0, ""};
+        if (mq_model_check_params(sc->model_kind[k], &to, &e2))
+            return mq__err_set(err, MQ_EFORMAT, "%s: field '%s.params': %s", where, f, e2.msg);
         sc->n_models++;
     }
     return 0;

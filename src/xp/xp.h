@@ -126,7 +126,7 @@ typedef struct ctx {
     long long n_snap[MQ_XP_MAX_VARIANTS], cap_snap[MQ_XP_MAX_VARIANTS];
     long long rows;
     row *out; int n_out, cap_out;
-    char colname[MQ_XP_MAXCOL][64];
+    char (*colname)[64];        /* [n_cols], from the header (heap: the context stays small) */
     unsigned char isnum[MQ_XP_MAXCOL];
     int n_cols;
 } ctx;

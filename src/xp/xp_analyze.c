@@ -1053,6 +1053,7 @@ static void ctx_free(ctx *c)
     free(c->pend);
     for (int s = 0; s < c->n_segs; s++) free(c->seg_names[s]);
     free(c->seg_names);
+    free(c->colname);
     free(c->seg_acc);
     free(c->day_acc);
     free(c->pair_val);

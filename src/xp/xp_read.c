@@ -178,6 +178,9 @@ static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
         return mq__err_set(err, MQ_EFORMAT, "%s:1: header: a quote is not closed, or text follows a closing quote",
                            c->path);
     c->n_cols = n;
+    free(c->colname);
+    if (!(c->colname = calloc((size_t)MQ_MAX(n, 1), sizeof *c->colname)))
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         size_t l = MQ_MIN(f[i].n, sizeof c->colname[0] - 1);
         memcpy(c->colname[i], f[i].p, l);
@@ -414,7 +417,12 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
 static int read_range(ctx *c, int fd, bool use_pread, off_t off, off_t end, bool header,
                       long long line0, const mq_log *log, mq_err *err)
 {
+    /* 4 MiB, or the bytes to read when fewer (a small file need not pay for the big buffer;
+     * the buffer grows below if a line needs it) */
     size_t cap = 4u << 20, have = 0;
+    struct stat sb;
+    off_t left = end >= 0 ? end - off : fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? sb.st_size - off : -1;
+    if (left >= 0 && (uint64_t)left + 2 < cap) cap = MQ_MAX((size_t)left + 2, (size_t)4096);
     char *buf = malloc(cap);
     if (!buf) return mq__err_set(err, MQ_ENOMEM, "out of memory");
     long long lineno = line0;

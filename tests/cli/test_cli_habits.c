@@ -74,6 +74,38 @@ MQ_TEST(cli_validates_before_loading)
                "--format");
 }
 
+MQ_TEST(cli_param_values_before_loading)
+{
+    /* A parameter's value, a negative factor count and a name the model does not take fail at
+     * once with exit 2 naming the parameter and the value: the data path is a FIFO nobody
+     * writes, so reading it would block until the timeout (exit 124). */
+    const char *d = mq_test_tmpdir();
+    ASSERT_INT_EQ(mq_test_sh("mkfifo '%s/fifo.csv'", d), 0);
+    static const struct { const char *args, *want; } cases[] = {
+        {"train --model ease --param lambda=abc --out m.mqm", "ease: parameter 'lambda': 'abc' is not a number"},
+        {"train --model ials --param factors=-3 --out m.mqm", "ials: parameter 'factors': -3 is out of range [1, 4096]"},
+        {"train --model ease --param factors=8 --out m.mqm", "ease: unknown parameter 'factors'"},
+        {"train --model hybrid --param base=ials --param reg=-1 --out m.mqm", "ials: parameter 'reg': -1 is out of range"},
+        {"train --model ranker --param ranker.ials.factors=0 --out m.mqm", "ials: parameter 'factors': 0 is out of range"},
+        {"eval --models pop,ials --param ials.epochs=x", "ials: parameter 'epochs': 'x' is not an integer"},
+        {"serve --model ials --param nu=11 --models nomodels", "ials: parameter 'nu': 11 is out of range [0, 10]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int r = mq_test_sh("timeout 20 %s %s --data '%s/fifo.csv' > '%s/o' 2> '%s/e' < /dev/null",
+                           mq_test_bin(), cases[i].args, d, d, d);
+        if (r != 2 || !has(d, "e", cases[i].want)) {
+            mq_test_sh("cat '%s/e' >&2", d);
+            MQ_FAIL_("marquee %s: exit %d (want 2), stderr should hold \"%s\"", cases[i].args, r, cases[i].want);
+        }
+    }
+    /* and the scenario of `marquee sim` (a file: exit 1 naming the field, before the data) */
+    ASSERT_INT_EQ(mq_test_sh("printf '{\"models\": {\"m\": {\"kind\": \"ease\", \"params\": [\"lambda=-5\"]}}}' > '%s/s.json'", d), 0);
+    int r = mq_test_sh("timeout 20 %s sim --data '%s/fifo.csv' --models '%s/mdir' --scenario '%s/s.json' "
+                       "--out '%s/out' > '%s/o' 2> '%s/e' < /dev/null", mq_test_bin(), d, d, d, d, d, d);
+    ASSERT_INT_EQ(r, 1);
+    ASSERT(has(d, "e", "field 'models.m.params': ease: parameter 'lambda': -5 is out of range"));
+}
+
 MQ_TEST(cli_equals_form)
 {
     /* --name=value and --name value give the same result. */

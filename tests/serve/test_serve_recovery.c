@@ -288,36 +288,163 @@ static int count_cw_minutes(int port, const char *member, const char *title)
     return minutes;
 }
 
-MQ_TEST(serve_http_store_rebuilt_when_the_log_lost_its_tail)
+/* The tail-loss cases, end to end through the server (issue 12 item 2). A server takes 30
+ * one-minute plays of member "tail-m" (30-byte records) and stops; the log is then split into
+ * two segments (records 1-20 and 21-30, as a rollover leaves it) and each case damages a copy
+ * of that state: the log loses its tail while the store has applied all 30. After a restart
+ * the store must agree with what the log still holds (Continue Watching shows `keep` minutes),
+ * new events must get the next sequence numbers and reach the store, and after a stop the
+ * store's applied sequence, its member counts and the log's records must match. */
+typedef enum { CUT, ZERO_TO_PAGE, FLIP, UNLINK_LAST, UNLINK_ALL, NONE } tail_op;
+
+typedef struct tail_case {
+    const char *what;
+    tail_op op;
+    long at;            /* byte offset in the last segment (CUT, ZERO_TO_PAGE, FLIP) */
+    int keep;           /* records the log holds after start-up */
+} tail_case;
+
+#define TREC 30                         /* bytes per record of member "tail-m", title "2" */
+#define TOFF(r) (16 + ((r) - 21) * TREC)  /* where record r (21..30) starts in the last segment */
+
+static const tail_case tail_cases[] = {
+    {"cut inside the last record's payload (crash mid-write)", CUT, TOFF(30) + 20, 29},
+    {"cut inside the last record's 8-byte header", CUT, TOFF(30) + 5, 29},
+    {"cut at a record boundary (an older copy restored: 4 records lost)", CUT, TOFF(27), 26},
+    {"zeros from inside a record to the 4 KiB page boundary", ZERO_TO_PAGE, TOFF(27) + 11, 26},
+    {"the last record's payload damaged, nothing after it (CRC-32C mismatch)", FLIP, TOFF(30) + 20, 29},
+    {"the last segment's header torn (7 of 16 bytes)", CUT, 7, 20},
+    {"the last segment deleted", UNLINK_LAST, 0, 20},
+    {"every segment deleted (LOG_ID kept)", UNLINK_ALL, 0, 0},
+    {"control: no damage", NONE, 0, 30},
+};
+
+static int tail_damage(const char *events, const tail_case *c)
+{
+    char a[800], b[800];
+    snprintf(a, sizeof a, "%s/%020d.log", events, 1);
+    snprintf(b, sizeof b, "%s/%020d.log", events, 21);
+    switch (c->op) {
+    case CUT: return truncate(b, c->at);
+    case ZERO_TO_PAGE: {
+        unsigned char page[4096] = {0};
+        FILE *f = fopen(b, "rb");
+        if (!f) return -1;
+        size_t n = fread(page, 1, sizeof page, f);
+        fclose(f);
+        if ((long)n <= c->at) return -1;
+        memset(page + c->at, 0, sizeof page - (size_t)c->at);
+        f = fopen(b, "wb");
+        int rc = f && fwrite(page, 1, sizeof page, f) == sizeof page ? 0 : -1;
+        if (f) fclose(f);
+        return rc;
+    }
+    case FLIP: {
+        int fd = open(b, O_RDWR);
+        unsigned char x;
+        int rc = fd >= 0 && pread(fd, &x, 1, c->at) == 1 && (x ^= 0x40, pwrite(fd, &x, 1, c->at) == 1) ? 0 : -1;
+        if (fd >= 0) close(fd);
+        return rc;
+    }
+    case UNLINK_LAST: return unlink(b);
+    case UNLINK_ALL: return unlink(a) || unlink(b) ? -1 : 0;
+    case NONE: return 0;
+    }
+    return -1;
+}
+
+/* Splits the one segment of 30 records into records 1-20 and a segment 21 with 21-30. */
+static int tail_split(const char *events)
+{
+    char a[800], b[800];
+    snprintf(a, sizeof a, "%s/%020d.log", events, 1);
+    snprintf(b, sizeof b, "%s/%020d.log", events, 21);
+    unsigned char buf[16 + 30 * TREC];
+    FILE *f = fopen(a, "rb");
+    if (!f || fread(buf, 1, sizeof buf, f) != sizeof buf || fgetc(f) != EOF) { if (f) fclose(f); return -1; }
+    fclose(f);
+    unsigned char hdr[16];
+    memcpy(hdr, "MQEVLOG1", 8);
+    for (int i = 0; i < 8; i++) hdr[8 + i] = (unsigned char)(i == 0 ? 21 : 0);
+    f = fopen(b, "wb");
+    int rc = f && fwrite(hdr, 1, 16, f) == 16 && fwrite(buf + 16 + 20 * TREC, 1, 10 * TREC, f) == 10 * TREC ? 0 : -1;
+    if (f) fclose(f);
+    return rc ? rc : truncate(a, 16 + 20 * TREC);
+}
+
+static int post_seq(int port, const char *body)
+{
+    resp r;
+    int seq = -1;
+    if (post(port, KEY, body, &r) == 0 && r.status == 200) {
+        const char *p = strstr(r.body, "\"first_seq\":");
+        if (p) seq = atoi(p + 12);
+    }
+    resp_free(&r);
+    return seq;
+}
+
+MQ_TEST(serve_http_tail_loss_cases)
 {
     if (access("data/ml-latest-small/ratings.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small not here");
     server s;
-    ASSERT_INT_EQ(start_server(&s, NULL, NULL), 0);
-    resp r;
-    /* 30 plays of a minute, one record each (member "tail-m" and title "2": 30-byte records) */
-    for (int i = 0; i < 30; i++) {
-        ASSERT_INT_EQ(post(s.port, KEY, "{\"member\":\"tail-m\",\"title\":\"2\",\"value\":60}", &r), 0);
-        ASSERT_INT_EQ(r.status, 200);
-        resp_free(&r);
-    }
+    char pristine[600];
+    snprintf(pristine, sizeof pristine, "%s/pristine", mq_test_tmpdir());
+    ASSERT_INT_EQ(mq_test_sh("mkdir -p %s", pristine), 0);
+    ASSERT_INT_EQ(start_server(&s, pristine, NULL), 0);
+    for (int i = 0; i < 30; i++)
+        ASSERT_INT_EQ(post_seq(s.port, "{\"member\":\"tail-m\",\"title\":\"2\",\"value\":60}"), i + 1);
     ASSERT_INT_EQ(count_cw_minutes(s.port, "tail-m", "2"), 30);
     stop_server(&s, SIGTERM);
-    char seg[700];
-    snprintf(seg, sizeof seg, "%s/events/%020d.log", s.dir, 1);
-    ASSERT_INT_EQ(fsize(seg), 16 + 30 * 30);
-    ASSERT_INT_EQ(truncate(seg, 16 + 20 * 30), 0);   /* the log loses its last 10 records */
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s", s.dir);
-    ASSERT_INT_EQ(start_server(&s, dir, NULL), 0);
-    /* the store agrees with the log: 20 minutes, and a new event is applied */
-    ASSERT_INT_EQ(count_cw_minutes(s.port, "tail-m", "2"), 20);
-    ASSERT_INT_EQ(post(s.port, KEY, "{\"member\":\"tail-m2\",\"title\":\"2\",\"value\":120}", &r), 0);
-    ASSERT_INT_EQ(r.status, 200);
-    ASSERT(strstr(r.body, "\"first_seq\":21") != NULL);
-    resp_free(&r);
-    ASSERT_INT_EQ(count_cw_minutes(s.port, "tail-m2", "2"), 2);
-    stop_server(&s, SIGTERM);
-    ASSERT_INT_EQ(mq_test_sh("grep -q 'rebuilding the member store' %s/log.txt", dir), 0);
+    char events[700];
+    snprintf(events, sizeof events, "%s/events", pristine);
+    ASSERT_INT_EQ(tail_split(events), 0);
+    int n_cases = (int)(sizeof tail_cases / sizeof *tail_cases);
+    for (int ci = 0; ci < n_cases; ci++) {
+        const tail_case *c = &tail_cases[ci];
+        int k = c->keep;
+        fprintf(stderr, "  case %d: %s: expect %d records\n", ci + 1, c->what, k);
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/case%d", mq_test_tmpdir(), ci + 1);
+        ASSERT_INT_EQ(mq_test_sh("cp -a %s %s && rm -f %s/log.txt", pristine, dir, dir), 0);
+        snprintf(events, sizeof events, "%s/events", dir);
+        ASSERT_INT_EQ(tail_damage(events, c), 0);
+        ASSERT_INT_EQ(start_server(&s, dir, NULL), 0);
+        /* the store agrees with what the log still holds */
+        ASSERT_INT_EQ(count_cw_minutes(s.port, "tail-m", "2"), k ? k : -1);
+        /* new events get the next numbers and reach the store */
+        ASSERT_INT_EQ(post_seq(s.port, "{\"member\":\"tail-m2\",\"title\":\"2\",\"value\":120}"), k + 1);
+        ASSERT_INT_EQ(post_seq(s.port, "{\"member\":\"tail-m\",\"title\":\"2\",\"value\":60}"), k + 2);
+        ASSERT_INT_EQ(count_cw_minutes(s.port, "tail-m2", "2"), 2);
+        ASSERT_INT_EQ(count_cw_minutes(s.port, "tail-m", "2"), k + 1);
+        stop_server(&s, SIGTERM);
+        /* after the stop: the log holds k + 2 records without gaps, and the store applied
+         * exactly them */
+        seqs sc = {0};
+        mq_err err;
+        ASSERT_OK(mq_evlog_scan(events, seqs_fn, &sc, &err), &err);
+        ASSERT_INT_EQ(sc.n, k + 2);
+        ASSERT_INT_EQ(sc.first, 1);
+        ASSERT_INT_EQ(sc.gaps, 0);
+        char log_id[16], spec[700];
+        mq_evlog_id(events, log_id);
+        snprintf(spec, sizeof spec, "lmdb:%s/state", dir);
+        mq_store_opts so = {.log_id = log_id};
+        mq_store *st;
+        ASSERT_OK(mq_store_open(spec, &so, &st, &err), &err);
+        uint64_t applied = 0;
+        mq_member_state m1, m2;
+        int rc = mq_store_applied_seq(st, &applied, &err);
+        if (!rc) rc = mq_store_get(st, "tail-m", &m1, &err);
+        if (!rc) rc = mq_store_get(st, "tail-m2", &m2, &err);
+        mq_store_close(st);
+        ASSERT_OK(rc, &err);
+        ASSERT_INT_EQ(applied, k + 2);
+        ASSERT_INT_EQ(m1.n_events, k + 1);
+        ASSERT_INT_EQ(m2.n_events, 1);
+        /* the loss is reported (and nothing is rebuilt when nothing was lost) */
+        ASSERT_INT_EQ(mq_test_sh("grep -q 'rebuilding the member store' %s/log.txt", dir), k < 30 ? 0 : 1);
+    }
 }
 
 MQ_TEST(serve_http_moved_directory_is_not_replayed_again)
