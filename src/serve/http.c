@@ -1343,6 +1343,15 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         pc.similar_user = am;
     }
     if (!rc) {
+        /* titles not shown now (withdrawn, outside their window) are banned by excl; out of the
+         * history the page sees, they seed no row ("Because You Watched X" would name X) */
+        if (mq__tview_n_hidable(b->tv)) {
+            int64_t now = server_now(s);
+            int m = 0;
+            for (int i = 0; i < n_hist; i++)
+                if (mq__tview_shown(b->tv, r->hist[i].title, now)) r->hist[m++] = r->hist[i];
+            n_hist = m;
+        }
         rc = mq_page_build(r->page, &pc, scores, r->hist, n_hist, &req, &page, &err);
     }
     /* each variant's serving health (its guardrails on error rate and p99) */
@@ -2193,6 +2202,10 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
             mq_buf_json_str(&o, b->alt[k].name, strlen(b->alt[k].name));
             mq_buf_printf(&o, "} %d\n", atomic_load(&b->alt[k].sim_cached));
         }
+        mq_buf_printf(&o, "# HELP marquee_catalog_added_titles Titles put at run time (PUT /v1/titles) that the "
+                          "model was not trained on, withdrawn ones included.\n"
+                          "# TYPE marquee_catalog_added_titles gauge\nmarquee_catalog_added_titles %d\n",
+                      b->n_titles - b->n_model);
         bundle_release(b);
     }
     const mq_trend_snap *ts = mq_trend_acquire(s->trend_pub);

@@ -120,7 +120,7 @@ MQ_TEST(serve_titles_put_shows_on_the_next_page)
     animation_fan(s.port, "fan");
     ASSERT_INT_EQ(page_row(s.port, "fan", "toon-1", row, sizeof row), 0);
     ASSERT(!strcmp(row, "top_picks") || !strncmp(row, "genre:", 6));
-    ASSERT_INT_EQ(list_has(s.port, "/v1/members/fan/recommendations?n=20", "toon-1"), 1);
+    ASSERT_INT_EQ(list_has(s.port, "/v1/members/fan/recommendations?n=20&explain=1", "toon-1"), 1);
     /* a member of another taste does not get it among their top 20 recommendations */
     static const char *const dark[] = {"2959", "296", "858", "1221", "111", "50"};
     for (int i = 0; i < 6; i++) {
@@ -137,6 +137,7 @@ MQ_TEST(serve_titles_put_shows_on_the_next_page)
     ASSERT_INT_EQ(r.status, 200);
     resp_free(&r);
     ASSERT_INT_EQ(metric(s.port, "marquee_trending_events_total"), before + 2);
+    ASSERT_INT_EQ(metric(s.port, "marquee_catalog_added_titles"), 1);
     ASSERT_INT_EQ(page_row(s.port, "w1", "toon-1", row, sizeof row), 0);
     ASSERT_STR_EQ(row, "continue_watching");
     /* its similar list (by genres) and GET */
@@ -190,6 +191,12 @@ MQ_TEST(serve_titles_delete_and_availability_windows)
     ASSERT_STR_EQ(row, "new_releases");
     /* a model title whose window has closed: on no page, in no recommendations or similar list */
     ASSERT_INT_EQ(list_has(s.port, "/v1/titles/3114/similar?n=200", "1"), 1);   /* Toy Story 2 ~ Toy Story */
+    ASSERT_INT_EQ(post(s.port, KEY, "{\"member\":\"fan-c\",\"title\":\"1\",\"value\":6000}", &r), 0);
+    resp_free(&r);
+    int st;
+    cJSON *pg = get_json(s.port, "/v1/members/fan-c/homepage?rows=20", &st);
+    ASSERT(pg && find_row(pg, "because_you_watched:1"));
+    cJSON_Delete(pg);
     snprintf(body, sizeof body, "{\"name\":\"Toy Story\",\"year\":1995,\"genres\":[\"Adventure\",\"Animation\","
                                 "\"Children\",\"Comedy\",\"Fantasy\"],\"available_until\":%lld}", now - 60);
     ASSERT_INT_EQ(put_title(s.port, "1", body, KEY, &r), 0);
@@ -203,6 +210,9 @@ MQ_TEST(serve_titles_delete_and_availability_windows)
     ASSERT_INT_EQ(page_row(s.port, "fan-b", "1", row, sizeof row), 0);
     ASSERT_STR_EQ(row, "");
     ASSERT_INT_EQ(list_has(s.port, "/v1/members/fan-b/recommendations?n=200", "1"), 0);
+    pg = get_json(s.port, "/v1/members/fan-c/homepage?rows=20", &st);    /* no row names it either */
+    ASSERT(pg && st == 200 && !find_row(pg, "because_you_watched:1"));
+    cJSON_Delete(pg);
     /* DELETE withdraws: gone from pages; events naming it 404; a second DELETE 404 */
     ASSERT_INT_EQ(http(s.port, "DELETE", "/v1/titles/soon", KEY, NULL, &r), 0);
     ASSERT_INT_EQ(r.status, 200);
