@@ -70,10 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
-                                            "experiment_report", "other"};
+                                            "experiment_report", "experiment_timeline", "experiment_action",
+                                            "models", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -447,6 +448,16 @@ static void model_version(const mq_model *m, const char *path, char *out, size_t
     snprintf(out, cap, "%s@%s", mq_model_kind(m), when);
 }
 
+static int64_t server_now(mq_server *s);
+
+/* The experiments' "now" (assignment, exposure records, ramps, guardrail checks, reports):
+ * the wall clock, or under --clock event the server's event time, so a simulated month of
+ * traffic starts, ramps and checks experiments on its own calendar. */
+static long long xp_now(mq_server *s)
+{
+    return s->o.clock == MQ_CLOCK_EVENT ? (long long)server_now(s) : mq__xps_now();
+}
+
 /* Loads the experiments file and the models its treatments name into b (at start-up and at
  * every reload, so a bad file keeps the previous bundle serving). */
 static int xp_load(mq_server *s, bundle *b, mq_err *err)
@@ -486,7 +497,7 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
     b->served = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->served);
     b->vstats = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->vstats);
     if (!b->served || !b->vstats) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    mq__xpg_served(s->guard, x, mq__xps_now(), b->served);
+    mq__xpg_served(s->guard, x, xp_now(s), b->served);
     for (int i = 0; i < x->xp.n * MQ_XP_MAX_VARIANTS; i++) {
         mq__xps_treat *t = &x->treat[i];
         if (!(t->set & (1u << MQ__XT_MODEL))) continue;
@@ -697,7 +708,7 @@ static void *trend_main(void *arg)
     int32_t cap = 0;
     pthread_mutex_lock(&s->tmu);
     while (!s->trend_stop) {
-        if (s->trend_dirty) {
+        if (s->trend_dirty && s->o.trending_refresh > 0) {   /* < 0: off, the seed stays */
             int32_t n = mq_trend_n_titles(s->trend);
             pthread_mutex_unlock(&s->tmu);
             if (n > cap) {
@@ -710,7 +721,7 @@ static void *trend_main(void *arg)
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + s->o.trending_refresh;
+        double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + fabs(s->o.trending_refresh);
         ts.tv_sec = (time_t)at;
         ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
         if (!s->trend_stop) pthread_cond_timedwait(&s->tcv, &s->tmu, &ts);
@@ -997,12 +1008,12 @@ static int expo_reserve(reqctx *r, int n)
 /* Records one served list (rows of title ids in r->xt, row after row) in the exposure log.
  * A failure fails the request: an answered page must be in the log. */
 static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *member,
-                  const char *page_id, const char *version, const mq__xps_result *xr, int n_rows,
-                  const char *const *row_id, const int *row_n, mq_err *err)
+                  const char *page_id, const char *version, const mq__xps_result *xr, long long now,
+                  int n_rows, const char *const *row_id, const int *row_n, mq_err *err)
 {
     if (!s->exlog) return 0;
     mq__expo e = {0};
-    e.time = mq__xps_now();
+    e.time = now;
     e.route = route;
     e.member = member;
     e.page_id = page_id;
@@ -1027,17 +1038,26 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
 
 static bool key_ok(mq_server *s, struct MHD_Connection *c);
 
-/* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL.
- * Returns 0, or the HTTP status of the error written to why. */
+/* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL;
+ * *now the request's time (xp_now, or under --clock event the query's 'time', unix seconds:
+ * a simulator replaying members' visits on its own calendar, docs/sim.md). Returns 0, or the
+ * HTTP status of the error written to why. */
 static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const char *member,
-                        mq__xps_result *xr, altmodel **am, char *why, size_t cap)
+                        mq__xps_result *xr, altmodel **am, long long *now, char *why, size_t cap)
 {
     const char *force = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "xp");
     if (force && !(s->api_key_len && key_ok(s, c))) {
         snprintf(why, cap, "query 'xp' (forcing a variant) needs the API key (Authorization: Bearer <key>)");
         return 401;
     }
-    if (mq__xps_assign(b->xps, member, mq__xps_now(), force, b->served, xr, why, cap)) return 400;
+    long at;
+    if (q_int(c, "time", 0, 99999999999L, -1, &at, why, cap)) return 400;
+    if (at >= 0 && s->o.clock != MQ_CLOCK_EVENT) {
+        snprintf(why, cap, "query 'time' (a simulated request time) needs the server's --clock event");
+        return 400;
+    }
+    *now = at >= 0 ? at : xp_now(s);
+    if (mq__xps_assign(b->xps, member, *now, force, b->served, xr, why, cap)) return 400;
     *am = xr->t.model_slot > 0 ? &b->alt[xr->t.model_slot - 1] : NULL;
     return 0;
 }
@@ -1073,7 +1093,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     enum MHD_Result ret;
     mq__xps_result xr;
     altmodel *am;
-    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    long long now;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     /* the experiments' treatment decides over the query's page settings */
     if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
@@ -1174,7 +1195,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             rn[i] = page->rows[i].n;
             for (int j = 0; j < rn[i]; j++) r->xt[page->rows[i].first + j] = b->ids[page->titles[page->rows[i].first + j]];
         }
-        if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr,
+        if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr, now,
                              MQ_MIN(page->n_rows, 50), rid, rn, &err);
         else mq__err_set(&err, rc, "out of memory");
     }
@@ -1215,7 +1236,8 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
     mq__xps_result xr;
     altmodel *am;
-    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    long long now;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     const mq_model *model = am ? am->m : b->main;
     const char *mversion = am ? am->version : b->version;
@@ -1255,7 +1277,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
         for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
         const char *rid = "recommendations";
-        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, 1, &rid, &got, &err);
+        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, now, 1, &rid, &got, &err);
     } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1268,18 +1290,26 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq_buf_json_str(&out, mversion, strlen(mversion));
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
+        /* the explanations of every listed title at once (one factorisation for ials) */
+        int32_t *why_all = NULL;
+        float *whyw_all = NULL;
+        int *why_n = NULL;
+        if (!cold && explain && got > 0) {
+            why_all = malloc((size_t)got * 3 * sizeof *why_all);
+            whyw_all = malloc((size_t)got * 3 * sizeof *whyw_all);
+            why_n = calloc((size_t)got, sizeof *why_n);
+            if (why_all && whyw_all && why_n &&
+                mq_model_explain_many(model, r->hidx, NULL, n_pos, top, got, 3, why_all, whyw_all, why_n, NULL) < 0)
+                memset(why_n, 0, (size_t)got * sizeof *why_n);
+        }
         for (int i = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
-            int32_t why_t[3];
-            float why_w[3];
-            int nw = 0;
-            if (!cold && explain) {
-                nw = mq_model_explain(model, r->hidx, NULL, n_pos, top[i], 3, why_t, why_w, NULL);
-                if (nw < 0) nw = 0;
-            }
+            const int32_t *why_t = why_all ? why_all + (size_t)i * 3 : NULL;
+            const float *why_w = whyw_all ? whyw_all + (size_t)i * 3 : NULL;
+            int nw = why_n ? why_n[i] : 0;
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
             else if (nw > 0) {
                 const char *nm = b->pc.catalog && b->pc.catalog->names && b->pc.catalog->names[why_t[0]]
@@ -1303,6 +1333,9 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             mq_buf_putc(&out, '}');
         }
         mq_buf_puts(&out, "]}\n");
+        free(why_all);
+        free(whyw_all);
+        free(why_n);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
     free(top);
@@ -1327,8 +1360,9 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
     enum MHD_Result ret;
     mq__xps_result xr = {0};
     altmodel *am = NULL;
+    long long now = xp_now(s);
     if (member) {
-        int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+        int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
         if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     }
     const char *mversion = am ? am->version : b->version;
@@ -1351,7 +1385,7 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             char rid[MQ_ID_MAX + 16];
             snprintf(rid, sizeof rid, "similar:%s", title);
             const char *rp = rid;
-            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, 1, &rp, &got, &err);
+            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, now, 1, &rp, &got, &err);
         } else if (rc) mq__err_set(&err, rc, "out of memory");
         if (rc) {
             ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1739,14 +1773,62 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
            : name ? mq__xpr_report(b->xps, s->guard, s->units, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
-                                   mq_buf_cstr(&dj), mq__xps_now(), &o, &err)
-                  : mq__xpr_list(b->xps, s->guard, s->units, mq__xps_now(), &o, &err);
+                                   mq_buf_cstr(&dj), xp_now(s), &o, &err)
+                  : mq__xpr_list(b->xps, s->guard, s->units, xp_now(s), &o, &err);
     bundle_release(b);
     mq_buf_release(&dj);
     if (rc) {
         mq_buf_release(&o);
         return send_error(s, c, cs, err_status(rc), "%s", err.msg);
     }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+/* GET /v1/experiments/{name}/timeline, POST .../variants/{v}/stop|advance (src/serve/xp_ops.c). */
+static enum MHD_Result h_xp_ops(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_err err = {0, ""};
+    int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "experiments need the exposure log (--exposure-log full or summary)")
+           : cs->route == R_XP_TIMELINE
+           ? mq__xpo_timeline(b->xps, s->guard, s->units, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                              xp_now(s), &o, &err)
+           : mq__xpo_action(b->xps, s->guard, s->units, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"),
+                            xp_now(s), b->served, s->exlog, &o, &err);
+    bundle_release(b);
+    if (rc) {
+        mq_buf_release(&o);
+        return send_error(s, c, cs, err_status(rc), "%s", err.msg);
+    }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+/* GET /v1/models: the bundle's models (main, pop, trending, the treatments'), console.c writes each. */
+static enum MHD_Result h_models(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_buf_puts(&o, "{\"models\":[");
+    mq__console_model_json(&o, "main", b->version, b->main, drift_psi(&b->drift));
+    const struct { const char *role; const mq_model *m; } more[2] = {{"pop", b->pop}, {"trending", b->trend}};
+    for (int k = 0; k < 2; k++)
+        if (more[k].m && more[k].m != b->main) {
+            char v[200];
+            snprintf(v, sizeof v, "%s", mq_model_kind(more[k].m));
+            mq_buf_putc(&o, ',');
+            mq__console_model_json(&o, more[k].role, v, more[k].m, NAN);
+        }
+    for (int k = 0; k < b->n_alt; k++) {
+        mq_buf_putc(&o, ',');
+        mq__console_model_json(&o, b->alt[k].name, b->alt[k].version, b->alt[k].m, drift_psi(&b->alt[k].drift));
+    }
+    mq_buf_puts(&o, "]}\n");
+    bundle_release(b);
     return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
@@ -1934,6 +2016,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
         {"/v1/members/", "/recommendations", R_RECS, "member"},
         {"/v1/titles/", "/similar", R_SIMILAR, "title"},
         {"/v1/experiments/", "/report", R_XP_REPORT, "experiment"},
+        {"/v1/experiments/", "/timeline", R_XP_TIMELINE, "experiment"},
     };
     why[0] = 0;
     if (!strcmp(url, "/healthz")) return R_HEALTHZ;
@@ -1942,6 +2025,15 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
     if (!strcmp(url, "/v1/events")) return R_EVENTS;
     if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
     if (!strcmp(url, "/v1/experiments")) return R_XP;
+    if (!strcmp(url, "/v1/models")) return R_MODELS;
+    /* POST /v1/experiments/{name}/variants/{v}/stop|advance: the tail goes to xp_ops.c */
+    size_t ul = strlen(url);
+    if (!strncmp(url, "/v1/experiments/", 16) && strstr(url + 16, "/variants/") &&
+        ((ul > 21 && !strcmp(url + ul - 5, "/stop")) || (ul > 24 && !strcmp(url + ul - 8, "/advance")))) {
+        if (ul - 16 > MQ_ID_MAX) snprintf(why, cap, "experiment path of %zu bytes (at most %d)", ul - 16, MQ_ID_MAX);
+        else strcpy(cs->id, url + 16);
+        return R_XP_ACTION;
+    }
     for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++) {
         char w[200];
         int m = match_id(url, shaped[k].prefix, shaped[k].suffix, cs->id, w, sizeof w);
@@ -2008,7 +2100,7 @@ static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs,
         *ret = send_error(s, c, cs, 404, "no route for %s %s", m, u);
         return true;
     }
-    bool writes = route == R_EVENTS || route == R_RELOAD;
+    bool writes = route == R_EVENTS || route == R_RELOAD || route == R_XP_ACTION;
     if (writes ? !post : !get) {
         char m[80];
         mq__printable(method, strlen(method), m, sizeof m);
@@ -2129,6 +2221,8 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_SIMILAR: return h_similar(s, c, cs, cs->id);
     case R_EVENTS: return h_events(s, c, cs);
     case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, cs->route == R_XP ? NULL : cs->id);
+    case R_XP_TIMELINE: case R_XP_ACTION: return h_xp_ops(s, c, cs);
+    case R_MODELS: return h_models(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");
@@ -2258,7 +2352,7 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 {
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
-    if (s->units && mq__xpc_events(s->units, ev, n, first_seq))
+    if (s->units && mq__xpc_events(s->units, ev, n, first_seq, xp_now(s)))
         mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
@@ -2295,7 +2389,7 @@ static void *guard_main(void *arg)
         bundle *b = bundle_acquire(s);
         if (b && b->xps) {
             mq_err err = {0, ""};
-            if (mq__xpg_check(s->guard, b->xps, s->units, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
+            if (mq__xpg_check(s->guard, b->xps, s->units, xp_now(s), b->served, b->vstats, s->exlog, &err))
                 mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
         }
         bundle_release(b);
@@ -2355,7 +2449,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     pthread_mutex_init(&s->tmu, NULL);
     pthread_cond_init(&s->tcv, NULL);
     pthread_mutex_init(&s->smu, NULL);
-    if (!(s->o.trending_refresh > 0)) s->o.trending_refresh = 1.0;
+    if (!(s->o.trending_refresh > 0) && !(s->o.trending_refresh < 0)) s->o.trending_refresh = 1.0;
     if (!(s->o.header_timeout > 0)) s->o.header_timeout = 10;
     if (!(s->o.body_timeout > 0)) s->o.body_timeout = 30;
     if (s->o.max_connections_per_ip <= 0) s->o.max_connections_per_ip = 256;
@@ -2422,7 +2516,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
          * (without --experiments no experiment can appear in this process: none kept) */
         mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                                  .finish_seconds = s->o.finish_seconds};
-        if (s->o.experiments && (rc = mq__xpc_open_live(&co, &s->units, err))) goto fail;
+        if (s->o.experiments && (rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err))) goto fail;
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
@@ -2461,10 +2555,10 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     }
     s->guard_started = true;
     mq__logf(&s->log, "serve: trending: %llu events counted from the log, half-life %g days, "
-             "refreshed every %g s", (unsigned long long)mq_trend_counted(s->trend),
+             "refreshed every %g s%s", (unsigned long long)mq_trend_counted(s->trend),
              s->o.trending_half_life > 0 ? s->o.trending_half_life
              : s->cur->trend_half_life_days > 0 ? s->cur->trend_half_life_days : TREND_DEFAULT_HALF_LIFE_DAYS,
-             s->o.trending_refresh);
+             fabs(s->o.trending_refresh), s->o.trending_refresh < 0 ? " (off: Trending Now stays the seed)" : "");
     mq__logf(&s->log, "serve: event log %s: %llu events (store had applied %llu), store %s",
              s->events, (unsigned long long)ls.records, (unsigned long long)applied, s->store_spec);
 

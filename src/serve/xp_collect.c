@@ -411,13 +411,13 @@ int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
     return rc;
 }
 
-int mq__xpc_open_live(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
+int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out, mq_err *err)
 {
     if (o->experiment || o->from || o->to)
         return mq__err_set(err, MQ_EINVAL, "live units cover every experiment and all time");
     int rc = build_units(o, true, out, err);
     /* exposures written from now on are stamped no earlier than now (mq__xpc_expose) */
-    if (!rc) (*out)->c.last_time = MQ_MAX((*out)->c.last_time, (int64_t)mq__xps_now());
+    if (!rc) (*out)->c.last_time = MQ_MAX((*out)->c.last_time, (int64_t)now);
     return rc;
 }
 
@@ -456,13 +456,13 @@ int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *r
     return rc;
 }
 
-int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq)
+int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now)
 {
     pthread_mutex_lock(&x->mu);
     coll *c = &x->c;
     /* the next exposure is stamped no earlier than this (mq__xpc_expose): the horizon of the
      * kept events follows the clock through quiet spells */
-    c->last_time = MQ_MAX(c->last_time, (int64_t)mq__xps_now());
+    c->last_time = MQ_MAX(c->last_time, (int64_t)now);
     int rc = 0;
     uint64_t last = first_seq + (uint64_t)n - 1;
     if (n > 0 && last > c->ev_seq) {
@@ -505,6 +505,12 @@ typedef struct snap {
 
 int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
 {
+    if (!x) {   /* no units (a server without experiments) */
+        mq_buf_puts(b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
+                       "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
+        if (n_units) *n_units = 0;
+        return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
+    }
     pthread_mutex_lock(&x->mu);
     const coll *c = &x->c;
     int32_t e = -1;
