@@ -2517,6 +2517,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                                  .finish_seconds = s->o.finish_seconds};
         if (s->o.experiments && (rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err))) goto fail;
+        if (s->units && s->o.clock == MQ_CLOCK_EVENT) mq__xpc_keep_times(s->units);
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];

@@ -347,7 +347,46 @@ struct mq__xpc {
     pthread_mutex_t mu;
     coll c;
     mq_xp_collect_opts o;
+    bool keep_times;                /* exposure times are the requests' own (mq__xpc_keep_times) */
+    bool stale;                     /* an exposure came out of time order: rebuild before reading */
 };
+
+static int seq_events(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    coll *c = user;
+    int rc = on_events(c, ev, n, first_seq);
+    c->ev_seq = first_seq + (uint64_t)n - 1;
+    return rc;
+}
+
+static int build_units(const mq_xp_collect_opts *o, bool keep, mq__xpc **out, mq_err *err);
+
+/* Rebuilds stale units from both logs (x->mu held), as at start-up; on failure the old units
+ * stay (and stay stale: the next read tries again). */
+static void refresh(mq__xpc *x)
+{
+    if (!x->stale) return;
+    mq__xpc *nx;
+    mq_err err = {0, ""};
+    if (build_units(&x->o, true, &nx, &err)) return;
+    nx->c.last_time = MQ_MAX(nx->c.last_time, x->c.last_time);
+    int rc = mq_evlog_scan(x->o.events, seq_events, &nx->c, &err);
+    if (rc && rc != MQ_ENOTFOUND) { mq__xpc_destroy(nx); return; }
+    coll old = x->c;
+    x->c = nx->c;
+    x->c.o = &x->o;
+    nx->c = old;
+    nx->c.o = &nx->o;
+    mq__xpc_destroy(nx);
+    x->stale = false;
+}
+
+void mq__xpc_keep_times(mq__xpc *x)
+{
+    pthread_mutex_lock(&x->mu);
+    x->keep_times = true;
+    pthread_mutex_unlock(&x->mu);
+}
 
 void mq__xpc_destroy(mq__xpc *x)
 {
@@ -426,7 +465,9 @@ int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *r
     pthread_mutex_lock(&x->mu);
     coll *c = &x->c;
     int64_t t = e->time;
-    if (t < c->last_time) {
+    if (t < c->last_time && x->keep_times) {
+        x->stale = true;
+    } else if (t < c->last_time) {
         t = c->last_time;
         mq__expo_retime(rec, t);
     }
@@ -512,6 +553,7 @@ int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units,
         return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
     }
     pthread_mutex_lock(&x->mu);
+    refresh(x);
     const coll *c = &x->c;
     int32_t e = -1;
     if (experiment) {
@@ -584,6 +626,7 @@ int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant)
 {
     if (!x) return 0;
     pthread_mutex_lock(&x->mu);
+    refresh(x);
     const coll *c = &x->c;
     int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
     int64_t n = 0;
@@ -624,6 +667,7 @@ int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const c
     if (m == 10) return MQ_EINVAL;
     if (!x) { *out = (mq_xp_arm){0, 0, 0}; return 0; }
     pthread_mutex_lock(&x->mu);
+    refresh(x);
     const coll *c = &x->c;
     int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
     /* Welford over the units, in collect order */
