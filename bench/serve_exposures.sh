@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # serve_exposures.sh: the cost of the exposure log, measured so that a shared, loaded machine
 # does not decide the answer. Two `marquee serve` processes on the demo catalog
-# (data/ml-latest-small, EASE; models trained on first use into out/bench/demo-models), one
-# with --exposure-log off and one with --exposure-log full (MODES to change), both started and
+# (data/ml-latest-small, EASE; models trained on first use into out/bench/demo-models) running
+# one A/B experiment (every member in it: assignment, page_id, and with the log the live units
+# of the reports), one with --exposure-log off and one with --exposure-log full (MODES to
+# change), both started and
 # warmed up (every similar-titles list computed, 2 s of pages) before measuring; then ROUNDS
 # rounds, each sending a fixed count of REQUESTS full homepages (20 x 40, members rotating) to
 # each server in turn (the order alternates between rounds) with bench/serve_pages_n.c (64
@@ -34,7 +36,8 @@ trap cleanup EXIT
 start() { # mode: starts the server, waits until it is warm
   local mode=$1 dir=$out/xp-expo-$1
   rm -rf "$dir"; mkdir -p "$dir"
-  $mq serve --data data/ml-latest-small --models "$models" --events "$dir/events" --store "lmdb:$dir/state" \
+  echo '{"name": "bench", "variants": ["A", "B"]}' > "$dir/xp.json"
+  $mq serve --experiments "$dir/xp.json" --data data/ml-latest-small --models "$models" --events "$dir/events" --store "lmdb:$dir/state" \
       --exposures "$dir/exposures" --exposure-log "$mode" --threads 2 --shed-queue-ms -1 --port 0 --port-file "$dir/port" \
       > /dev/null 2> "$dir/log.txt" &
   pid[$mode]=$!

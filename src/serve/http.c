@@ -241,7 +241,7 @@ struct mq_server {
     atomic_ullong page_seq;
     char exposures[4096];
     mq__exlog *exlog;                /* NULL with --exposure-log off */
-    mq__xpc *units;                  /* live experiment units (xp_collect.c), with exlog */
+    mq__xpc *units;                  /* live experiment units (xp_collect.c), with exlog and --experiments */
     atomic_ullong exposures_failed;
     mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
     mq__drifts *drifts;              /* drift counts, persisted in <exposures>/drift_state.json */
@@ -1138,7 +1138,8 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
     e.row_n = row_n;
     e.titles = r->xt;
     int rc = mq__expo_encode(&e, s->o.exposure_log == MQ__EXPO_SUMMARY, &r->xrec, err);
-    if (!rc) rc = mq__xpc_expose(s->units, s->exlog, &e, &r->xrec, err);
+    if (!rc)   /* with experiments, the live units count it as it is written */
+        rc = s->units ? mq__xpc_expose(s->units, s->exlog, &e, &r->xrec, err) : mq__exlog_append(s->exlog, &r->xrec, err);
     if (rc) {
         atomic_fetch_add(&s->exposures_failed, 1);
         mq__logf(&s->log, "serve: exposure log: %s", err->msg);
@@ -2909,12 +2910,12 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         mq__exlog_get_stats(s->exlog, &xs);
         mq__logf(&s->log, "serve: exposure log %s (%s): %llu records", s->exposures,
                  s->o.exposure_log == MQ__EXPO_SUMMARY ? "summary" : "full", (unsigned long long)xs.records);
-        /* the experiments' units: from the exposure log now, from the event log's replay below */
+        /* the experiments' units: from the exposure log now, from the event log's replay below
+         * (without --experiments no experiment can appear in this process: none kept) */
         mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                                  .finish_seconds = s->o.finish_seconds};
-        rc = mq__xpc_open_live(&co, units_now(s), &s->units, err);
-        if (rc) goto fail;
-        if (s->o.clock == MQ_CLOCK_EVENT) mq__xpc_keep_times(s->units);
+        if (s->o.experiments && (rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err))) goto fail;
+        if (s->units && s->o.clock == MQ_CLOCK_EVENT) mq__xpc_keep_times(s->units);
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];

@@ -488,7 +488,10 @@ int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out,
  * raised to it first (rec re-framed): exposure times never go down in log order. Fails as
  * mq__exlog_append. */
 int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err);
-/* Exposures keep their own times, also below the latest (--clock event; xp_collect.c). */
+/* For servers whose exposure times are the requests' own (--clock event: pages for different
+ * times arrive in any order): times are written as they are, and an exposure older than the
+ * log's latest marks the units stale; the next read rebuilds them from both logs (exact, at the
+ * cost of a log read). Without this call such times are raised to the latest (wall clock). */
 void mq__xpc_keep_times(mq__xpc *x);
 /* Counts events first_seq.. of the event log; records already counted are skipped. */
 int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now);

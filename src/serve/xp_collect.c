@@ -31,10 +31,6 @@
  *    kept total doubles (memory: the plays of the last pre_days, 24 bytes each);
  *  - units stay in collect's order: a new unit's first exposure is >= every other's, so it is
  *    inserted among the units of its own second (sorted by unit, then experiment).
- * Under --clock event (mq__xpc_keep_times) an exposure keeps the time its page was asked for,
- * even one below L (a simulator that runs member after member asks for pages out of time
- * order): from the first such exposure the state is stale and every read builds the units from
- * the logs (mq__xpc_build, O(logs) per read) instead; with pages in time order nothing changes.
  * One difference is by design: a play counts in plays_from_pages when its page was served
  * before the play was counted (a client cannot know a page id before it is answered).
  *
@@ -351,9 +347,46 @@ struct mq__xpc {
     pthread_mutex_t mu;
     coll c;
     mq_xp_collect_opts o;
-    bool keep_times;                /* exposures keep their own times (--clock event) */
-    bool stale;                     /* one went back in time: c is no longer kept; read the logs */
+    bool keep_times;                /* exposure times are the requests' own (mq__xpc_keep_times) */
+    bool stale;                     /* an exposure came out of time order: rebuild before reading */
 };
+
+static int seq_events(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    coll *c = user;
+    int rc = on_events(c, ev, n, first_seq);
+    c->ev_seq = first_seq + (uint64_t)n - 1;
+    return rc;
+}
+
+static int build_units(const mq_xp_collect_opts *o, bool keep, mq__xpc **out, mq_err *err);
+
+/* Rebuilds stale units from both logs (x->mu held), as at start-up; on failure the old units
+ * stay (and stay stale: the next read tries again). */
+static void refresh(mq__xpc *x)
+{
+    if (!x->stale) return;
+    mq__xpc *nx;
+    mq_err err = {0, ""};
+    if (build_units(&x->o, true, &nx, &err)) return;
+    nx->c.last_time = MQ_MAX(nx->c.last_time, x->c.last_time);
+    int rc = mq_evlog_scan(x->o.events, seq_events, &nx->c, &err);
+    if (rc && rc != MQ_ENOTFOUND) { mq__xpc_destroy(nx); return; }
+    coll old = x->c;
+    x->c = nx->c;
+    x->c.o = &x->o;
+    nx->c = old;
+    nx->c.o = &nx->o;
+    mq__xpc_destroy(nx);
+    x->stale = false;
+}
+
+void mq__xpc_keep_times(mq__xpc *x)
+{
+    pthread_mutex_lock(&x->mu);
+    x->keep_times = true;
+    pthread_mutex_unlock(&x->mu);
+}
 
 void mq__xpc_destroy(mq__xpc *x)
 {
@@ -427,24 +460,19 @@ int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out,
     return rc;
 }
 
-void mq__xpc_keep_times(mq__xpc *x)
-{
-    pthread_mutex_lock(&x->mu);
-    x->keep_times = true;
-    pthread_mutex_unlock(&x->mu);
-}
-
 int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err)
 {
     pthread_mutex_lock(&x->mu);
     coll *c = &x->c;
     int64_t t = e->time;
-    if (t < c->last_time) {
-        if (x->keep_times) x->stale = true;
-        else { t = c->last_time; mq__expo_retime(rec, t); }
+    if (t < c->last_time && x->keep_times) {
+        x->stale = true;
+    } else if (t < c->last_time) {
+        t = c->last_time;
+        mq__expo_retime(rec, t);
     }
     int rc = mq__exlog_append(l, rec, err);
-    if (!rc && !x->stale) {
+    if (!rc) {
         mq__expo_rec r;
         memset(&r, 0, sizeof r);
         r.time = t;
@@ -472,7 +500,6 @@ int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *r
 int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now)
 {
     pthread_mutex_lock(&x->mu);
-    if (x->stale) { pthread_mutex_unlock(&x->mu); return 0; }
     coll *c = &x->c;
     /* the next exposure is stamped no earlier than this (mq__xpc_expose): the horizon of the
      * kept events follows the clock through quiet spells */
@@ -488,78 +515,124 @@ int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, lo
     return rc;
 }
 
-/* Appends the CSV under the lock (x->mu held). */
-static int csv_locked(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
+/* ",v" in decimal (printf costs most of the CSV's time). */
+static void put_int(mq_buf *b, long long v)
 {
+    char t[24], *q = t + sizeof t;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do { *--q = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) *--q = '-';
+    *--q = ',';
+    mq_buf_put(b, q, (size_t)(t + sizeof t - q));
+}
+
+/* ",x" as mq_buf_json_num writes it, integers without printf. */
+static void put_num(mq_buf *b, double x)
+{
+    if (fabs(x) < 1e15 && x == (double)(long long)x) { put_int(b, (long long)x); return; }
+    mq_buf_putc(b, ',');
+    mq_buf_json_num(b, x);
+}
+
+/* A unit's CSV row, copied out under the lock and formatted after it (formatting costs ten
+ * times the copy; pages and events wait only for the copy). */
+typedef struct snap {
+    int64_t first;
+    long long pages, plays, plays_from_pages, pre_plays;
+    double play_seconds, pre_play_seconds;
+    int fin, n_titles, n_days;
+    size_t name;                    /* offset of "member\0variant\0" in the names buffer */
+} snap;
+
+int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
+{
+    if (!x) {   /* no units (a server without experiments) */
+        mq_buf_puts(b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
+                       "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
+        if (n_units) *n_units = 0;
+        return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
+    }
+    pthread_mutex_lock(&x->mu);
+    refresh(x);
     const coll *c = &x->c;
     int32_t e = -1;
     if (experiment) {
         e = mq_idmap_find(c->exps, experiment, strlen(experiment));
     } else if (mq_idmap_size(c->exps) > 1) {
-        return mq__err_set(err, MQ_EINVAL, "the exposure log '%s' holds %d experiments ('%s', '%s', ...): name one with --experiment",
-                           x->o.exposures, mq_idmap_size(c->exps), mq_idmap_name(c->exps, 0), mq_idmap_name(c->exps, 1));
+        int rc = mq__err_set(err, MQ_EINVAL, "the exposure log '%s' holds %d experiments ('%s', '%s', ...): name one with --experiment",
+                             x->o.exposures, mq_idmap_size(c->exps), mq_idmap_name(c->exps, 0), mq_idmap_name(c->exps, 1));
+        pthread_mutex_unlock(&x->mu);
+        return rc;
+    }
+    int64_t n = 0;
+    snap *rows = malloc((size_t)MQ_MAX(c->n, 1) * sizeof *rows);
+    mq_buf names;
+    mq_buf_init(&names);
+    for (int64_t i = 0; rows && (!experiment || e >= 0) && i < c->n; i++) {
+        const unit *u = &c->u[c->order[i]];
+        if (experiment && u->exp != e) continue;
+        snap *r = &rows[n++];
+        r->fin = 0;
+        for (int j = 0; j < u->n_titles; j++) r->fin += u->titles[j].seconds >= x->o.finish_seconds;
+        r->first = u->first;
+        r->pages = u->pages;
+        r->plays = u->plays;
+        r->plays_from_pages = u->plays_from_pages;
+        r->pre_plays = u->pre_plays;
+        r->play_seconds = u->play_seconds;
+        r->pre_play_seconds = u->pre_play_seconds;
+        r->n_titles = u->n_titles;
+        r->n_days = u->n_days;
+        r->name = names.len;
+        const char *m = mq_idmap_name(c->members, u->member);
+        mq_buf_put(&names, m, strlen(m) + 1);
+        mq_buf_put(&names, u->variant, strlen(u->variant) + 1);
+    }
+    pthread_mutex_unlock(&x->mu);
+    int rc = 0;
+    if (!rows || names.oom) {
+        rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+        goto done;
     }
     mq_buf_puts(b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
                    "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
-    int64_t n = 0;
-    for (int64_t i = 0; (!experiment || e >= 0) && i < c->n; i++) {
-        const unit *u = &c->u[c->order[i]];
-        if (experiment && u->exp != e) continue;
-        int fin = 0;
-        for (int j = 0; j < u->n_titles; j++) fin += u->titles[j].seconds >= x->o.finish_seconds;
-        csv_field(b, mq_idmap_name(c->members, u->member));
+    for (int64_t i = 0; i < n; i++) {
+        const snap *r = &rows[i];
+        const char *m = names.p + r->name;
+        csv_field(b, m);
         mq_buf_putc(b, ',');
-        csv_field(b, u->variant);
-        mq_buf_printf(b, ",%lld,%lld,%lld,", (long long)u->first, u->pages, u->plays);
-        mq_buf_json_num(b, u->play_seconds);
-        mq_buf_printf(b, ",%d,%d,%d,%lld,%lld,", fin, u->n_titles, u->n_days, u->plays_from_pages, u->pre_plays);
-        mq_buf_json_num(b, u->pre_play_seconds);
+        csv_field(b, m + strlen(m) + 1);
+        put_int(b, r->first);
+        put_int(b, r->pages);
+        put_int(b, r->plays);
+        put_num(b, r->play_seconds);
+        put_int(b, r->fin);
+        put_int(b, r->n_titles);
+        put_int(b, r->n_days);
+        put_int(b, r->plays_from_pages);
+        put_int(b, r->pre_plays);
+        put_num(b, r->pre_play_seconds);
         mq_buf_putc(b, '\n');
-        n++;
     }
     if (n_units) *n_units = n;
-    return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
-}
-
-/* The state a reader reads: x, or when x went stale, *tmp = the units built from the logs now
- * (NULL and *tmp NULL when that fails). */
-static mq__xpc *readable(mq__xpc *x, mq__xpc **tmp, mq_err *err)
-{
-    *tmp = NULL;
-    pthread_mutex_lock(&x->mu);
-    bool stale = x->stale;
-    mq_xp_collect_opts o = x->o;
-    pthread_mutex_unlock(&x->mu);
-    if (!stale) return x;
-    o.experiment = NULL;
-    return mq__xpc_build(&o, tmp, err) ? NULL : *tmp;
-}
-
-int mq__xpc_csv(mq__xpc *live, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
-{
-    mq__xpc *tmp, *x = readable(live, &tmp, err);
-    if (!x) return err->code ? err->code : MQ_EIO;
-    pthread_mutex_lock(&x->mu);
-    int rc = csv_locked(x, experiment, b, n_units, err);
-    pthread_mutex_unlock(&x->mu);
-    mq__xpc_destroy(tmp);
+    if (b->oom) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+done:
+    free(rows);
+    mq_buf_release(&names);
     return rc;
 }
 
-int64_t mq__xpc_units(mq__xpc *live, const char *experiment, const char *variant)
+int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant)
 {
-    if (!live) return 0;
-    mq_err err = {0, ""};
-    mq__xpc *tmp, *x = readable(live, &tmp, &err);
     if (!x) return 0;
     pthread_mutex_lock(&x->mu);
+    refresh(x);
     const coll *c = &x->c;
     int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
     int64_t n = 0;
     for (int64_t k = 0; e >= 0 && k < c->n; k++)
         n += c->u[k].exp == e && (!variant || !strcmp(c->u[k].variant, variant));
     pthread_mutex_unlock(&x->mu);
-    mq__xpc_destroy(tmp);
     return n;
 }
 
@@ -583,7 +656,7 @@ int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_
     return rc;
 }
 
-int mq__xpc_arm(mq__xpc *live, const char *experiment, const char *variant, const char *metric,
+int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const char *metric,
                 mq_xp_arm *out)
 {
     static const char *const cols[] = {"pages", "plays", "play_seconds", "finishes", "distinct_titles",
@@ -592,11 +665,9 @@ int mq__xpc_arm(mq__xpc *live, const char *experiment, const char *variant, cons
     int m = 0;
     while (m < 10 && strcmp(cols[m], metric)) m++;
     if (m == 10) return MQ_EINVAL;
-    if (!live) { *out = (mq_xp_arm){0, 0, 0}; return 0; }
-    mq_err err = {0, ""};
-    mq__xpc *tmp, *x = readable(live, &tmp, &err);
-    if (!x) return err.code ? err.code : MQ_EIO;
+    if (!x) { *out = (mq_xp_arm){0, 0, 0}; return 0; }
     pthread_mutex_lock(&x->mu);
+    refresh(x);
     const coll *c = &x->c;
     int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
     /* Welford over the units, in collect order */
@@ -616,7 +687,6 @@ int mq__xpc_arm(mq__xpc *live, const char *experiment, const char *variant, cons
         m2 += d * (v - mean);
     }
     pthread_mutex_unlock(&x->mu);
-    mq__xpc_destroy(tmp);
     out->n = n;
     out->mean = mean;
     out->var = n > 1 ? m2 / (n - 1) : 0;
