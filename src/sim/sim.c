@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -397,7 +398,7 @@ typedef struct run {
     unit *units;                    /* [members x n_exps] */
     scratch *sc;                    /* [threads] */
     _Atomic int failed;
-    atomic_int done;                /* members simulated in full */
+    atomic_int done;                /* members simulated in full (--server: arrivals posted) */
     mq_err err;
     mq_evlog *evlog;                /* the A/B run's logs (NULL in counterfactual runs) */
     mq__exlog *exlog;
@@ -739,67 +740,100 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
     return flush_events(R, s);
 }
 
-static int member_run(run *R, scratch *s, int i)
+/* A member's day-to-day state: satisfaction, days away, the last visiting day, churn. */
+typedef struct mtrack { double sat; int away, last; bool churned; } mtrack;
+
+/* The day's draws of member i (its day stream): churn, then whether it visits and how often.
+ * Returns -1 churned, 0 away (satisfaction decays), 1 visiting: *nv visits from *start seconds
+ * into the day, 90 minutes apart. */
+static int day_plan(const run *R, int i, int day, mtrack *t, int *nv, long long *start)
+{
+    const world *w = R->w;
+    const mq_sim_params *P = w->P;
+    const member *mb = &w->m[i];
+    double pbase = 1 - exp(-mb->lambda);
+    mq_rng r;
+    stream(&r, w->o->seed, (uint64_t)i, (uint64_t)day, 0);
+    double uh = mq_rng_uniform(&r), uv = mq_rng_uniform(&r);
+    int extra = poisson(&r, 0.5 * mb->lambda);
+    if (uh < mb->hazard * exp(-MQ_MIN(t->sat, 0.0))) { t->churned = true; return -1; }
+    double pv = logistic(log(pbase / (1 - pbase + 1e-12) + 1e-12) + t->sat);
+    if (uv >= pv) {
+        t->sat *= P->satisfaction_decay;
+        if (++t->away >= P->churn_after_days && t->last >= 0) t->churned = true;
+        return 0;
+    }
+    t->away = 0;
+    t->last = day;
+    /* visits 90 minutes apart from the preferred hour, all within the UTC day */
+    extra = MQ_MIN(extra, 15);
+    *nv = extra + 1;
+    *start = MQ_MIN(mb->hour * 3600LL, DAY - 3600 - extra * 5400LL);
+    return 1;
+}
+
+/* The end of a visiting day: active days, satisfaction from the day's plays. */
+static void day_end(const run *R, mtrack *t, const daystat *ds, unit *u)
+{
+    const mq_sim_params *P = R->w->P;
+    for (int e = 0; e < R->w->n_exps; e++) u[e].active_days += u[e].exposed;
+    t->sat = P->satisfaction_decay * t->sat + P->satisfaction_gain * ds->finished - P->abandon_loss * ds->abandoned
+           - P->browse_loss * ds->browse;
+}
+
+static void retained(const run *R, const mtrack *t, unit *u)
+{
+    for (int e = 0; e < R->w->n_exps; e++)
+        u[e].retained = t->last >= 0 && t->last >= R->w->o->days - R->w->P->retained_days;
+}
+
+/* The source member's history from the data, as finished plays before day 0 (the member
+ * arrives with them: not counted as events of the simulation; the A/B run logs them, or POSTs
+ * them, so that the server's store holds the same history). */
+static int arrival(run *R, scratch *s, int i)
 {
     world *w = R->w;
     const mq_sim_params *P = w->P;
     const member *mb = &w->m[i];
-    unit *u = &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)];
     memset(&s->st, 0, sizeof s->st);
-    /* the source member's history from the data, as finished plays before day 0 (the member
-     * arrives with them: not counted as events of the simulation; the A/B run logs them, or
-     * POSTs them, so that the server's store holds the same history) */
     const mq_dataset *d = w->d;
-    if (mb->src < d->n_members) {
-        mq_event ev;
-        memset(&ev, 0, sizeof ev);
-        snprintf(ev.member, sizeof ev.member, "%s", mb->id);
-        for (int64_t k = d->m_ptr[mb->src]; k < d->m_ptr[mb->src + 1]; k++) {
-            int32_t t = w->ds2m[d->m_idx[k]];
-            if (t < 0) continue;
-            snprintf(ev.title, sizeof ev.title, "%s", w->ids[t]);
-            ev.time = MQ_MIN(d->m_time ? d->m_time[k] : 0, SIM_EPOCH - DAY);
-            ev.kind = MQ_EV_PLAY;
-            ev.value = (float)P->runtime_seconds;
-            mq_member_state_apply(&s->st, &ev, P->runtime_seconds);
-            int rc = queue_event(R, s, &ev);
-            if (rc) return rc;
-        }
-        int rc = flush_events(R, s);
+    if (mb->src >= d->n_members) return 0;
+    mq_event ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.member, sizeof ev.member, "%s", mb->id);
+    for (int64_t k = d->m_ptr[mb->src]; k < d->m_ptr[mb->src + 1]; k++) {
+        int32_t t = w->ds2m[d->m_idx[k]];
+        if (t < 0) continue;
+        snprintf(ev.title, sizeof ev.title, "%s", w->ids[t]);
+        ev.time = MQ_MIN(d->m_time ? d->m_time[k] : 0, SIM_EPOCH - DAY);
+        ev.kind = MQ_EV_PLAY;
+        ev.value = (float)P->runtime_seconds;
+        mq_member_state_apply(&s->st, &ev, P->runtime_seconds);
+        int rc = queue_event(R, s, &ev);
         if (rc) return rc;
     }
-    double sat = 0;
-    int away = 0, last = -1;
-    bool churned = false;
-    double pbase = 1 - exp(-mb->lambda);
-    for (int day = 0; day < w->o->days && !churned; day++) {
-        mq_rng r;
-        stream(&r, w->o->seed, (uint64_t)i, (uint64_t)day, 0);
-        double uh = mq_rng_uniform(&r), uv = mq_rng_uniform(&r);
-        int extra = poisson(&r, 0.5 * mb->lambda);
-        if (uh < mb->hazard * exp(-MQ_MIN(sat, 0.0))) { churned = true; break; }
-        double pv = logistic(log(pbase / (1 - pbase + 1e-12) + 1e-12) + sat);
-        if (uv >= pv) {
-            sat *= P->satisfaction_decay;
-            if (++away >= P->churn_after_days && last >= 0) churned = true;
-            continue;
-        }
-        away = 0;
-        last = day;
+    return flush_events(R, s);
+}
+
+static int member_run(run *R, scratch *s, int i)
+{
+    world *w = R->w;
+    unit *u = &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)];
+    int rc = arrival(R, s, i);
+    if (rc) return rc;
+    mtrack t = {0, 0, -1, false};
+    for (int day = 0; day < w->o->days && !t.churned; day++) {
+        int nv;
+        long long start;
+        if (day_plan(R, i, day, &t, &nv, &start) != 1) continue;
         daystat ds = {0, 0, 0};
-        /* visits 90 minutes apart from the preferred hour, all within the UTC day */
-        extra = MQ_MIN(extra, 15);
-        long long start = MQ_MIN(mb->hour * 3600LL, DAY - 3600 - extra * 5400LL);
-        for (int v = 0; v <= extra; v++) {
+        for (int v = 0; v < nv; v++) {
             long long now = SIM_EPOCH + (long long)day * DAY + start + v * 5400LL;
-            int rc = visit(R, s, i, now, day, v, &ds, u);
-            if (rc) return rc;
+            if ((rc = visit(R, s, i, now, day, v, &ds, u))) return rc;
         }
-        for (int e = 0; e < w->n_exps; e++) u[e].active_days += u[e].exposed;
-        sat = P->satisfaction_decay * sat + P->satisfaction_gain * ds.finished - P->abandon_loss * ds.abandoned
-            - P->browse_loss * ds.browse;
+        day_end(R, &t, &ds, u);
     }
-    for (int e = 0; e < w->n_exps; e++) u[e].retained = last >= 0 && last >= w->o->days - P->retained_days;
+    retained(R, &t, u);
     return 0;
 }
 
@@ -818,6 +852,105 @@ static int run_range(void *ctx, int64_t b, int64_t e, int tid)
         atomic_fetch_add(&R->done, 1);
     }
     return 0;
+}
+
+/* --server: the A/B run goes day by day, every visit of the day in time order across members
+ * (the server stamps exposures in time order: its live experiment units need the exposure log's
+ * times never to go down), each member's visits in its own order (a visit waits for the
+ * member's previous one). Members are independent, so each member's visits, pages and events
+ * are the ones the in-process run (member after member) gives. */
+typedef struct vitem { long long time; int32_t m, v; } vitem;
+
+static int vitem_cmp(const void *a, const void *b)
+{
+    const vitem *x = a, *y = b;
+    if (x->time != y->time) return x->time < y->time ? -1 : 1;
+    return x->m != y->m ? (x->m < y->m ? -1 : 1) : (x->v > y->v) - (x->v < y->v);
+}
+
+typedef struct hdays {
+    run *R;
+    vitem *items;
+    daystat *ds;                /* [members] the day's plays */
+    atomic_int *next_v;         /* [members] the member's next visit of the day */
+    int day;
+} hdays;
+
+static void fail_run(run *R, scratch *s, int rc)
+{
+    int z = 0;
+    if (atomic_compare_exchange_strong(&R->failed, &z, rc)) R->err = s->err;
+}
+
+static int http_arrivals(void *ctx, int64_t b, int64_t e, int tid)
+{
+    run *R = ctx;
+    for (int64_t i = b; i < e && !atomic_load(&R->failed); i++) {
+        int rc = arrival(R, &R->sc[tid], (int)i);
+        if (rc) { fail_run(R, &R->sc[tid], rc); return 0; }
+        atomic_fetch_add(&R->done, 1);
+    }
+    return 0;
+}
+
+static int http_visits(void *ctx, int64_t b, int64_t e, int tid)
+{
+    hdays *H = ctx;
+    run *R = H->R;
+    scratch *s = &R->sc[tid];
+    for (int64_t k = b; k < e; k++) {
+        const vitem *it = &H->items[k];
+        while (atomic_load(&H->next_v[it->m]) != it->v) {
+            if (atomic_load(&R->failed)) return 0;
+            sched_yield();
+        }
+        if (atomic_load(&R->failed)) return 0;
+        unit *u = &R->units[(size_t)it->m * MQ_MAX(R->w->n_exps, 1)];
+        int rc = visit(R, s, it->m, it->time, H->day, it->v, &H->ds[it->m], u);
+        if (rc) { fail_run(R, s, rc); atomic_store(&H->next_v[it->m], -1); return 0; }
+        atomic_store(&H->next_v[it->m], it->v + 1);
+    }
+    return 0;
+}
+
+static int http_run(run *R, int nth, int *day_reached)
+{
+    world *w = R->w;
+    int N = w->o->members;
+    *day_reached = -1;
+    mtrack *t = calloc((size_t)N, sizeof *t);
+    daystat *ds = calloc((size_t)N, sizeof *ds);
+    atomic_int *next_v = calloc((size_t)N, sizeof *next_v);
+    vitem *items = malloc((size_t)N * 16 * sizeof *items);
+    int rc = 0;
+    if (!t || !ds || !next_v || !items) { rc = mq__err_set(&R->err, MQ_ENOMEM, "out of memory"); goto out; }
+    for (int i = 0; i < N; i++) t[i] = (mtrack){0, 0, -1, false};
+    if ((rc = mq__parallel_for(nth, N, 16, http_arrivals, R)) || (rc = atomic_load(&R->failed))) goto out;
+    for (int day = 0; day < w->o->days; day++) {
+        *day_reached = day;
+        int64_t n = 0;
+        for (int i = 0; i < N; i++) {
+            int nv;
+            long long start;
+            atomic_store(&next_v[i], 0);
+            ds[i] = (daystat){0, 0, 0};
+            if (t[i].churned || day_plan(R, i, day, &t[i], &nv, &start) != 1) { atomic_store(&next_v[i], -2); continue; }
+            for (int v = 0; v < nv; v++) items[n++] = (vitem){SIM_EPOCH + (long long)day * DAY + start + v * 5400LL, i, v};
+        }
+        qsort(items, (size_t)n, sizeof *items, vitem_cmp);
+        hdays H = {R, items, ds, next_v, day};
+        if ((rc = mq__parallel_for(nth, n, 1, http_visits, &H)) || (rc = atomic_load(&R->failed))) goto out;
+        for (int i = 0; i < N; i++)
+            if (atomic_load(&next_v[i]) > 0) day_end(R, &t[i], &ds[i], &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)]);
+    }
+    *day_reached = w->o->days;
+    for (int i = 0; i < N; i++) retained(R, &t[i], &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)]);
+out:
+    free(t);
+    free(ds);
+    free(next_v);
+    free(items);
+    return rc;
 }
 
 static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, bool http,
@@ -846,16 +979,24 @@ static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, 
         }
     }
     double t0 = mq_now();
-    rc = mq__parallel_for(nth, w->o->members, 16, run_range, &R);
-    if (!rc && R.failed) {
+    int day_reached = -1;
+    rc = http ? http_run(&R, nth, &day_reached) : mq__parallel_for(nth, w->o->members, 16, run_range, &R);
+    if (R.failed) {
         rc = R.failed;
         *err = R.err;
-        if (http)
-            mq__err_set(err, rc, "sim: %d of %d members simulated in full, then the run stopped: %s (the server's logs "
-                        "hold their events, and the first events of the members that were in flight)", atomic_load(&R.done),
-                        w->o->members, strncmp(R.err.msg, "sim: ", 5) ? R.err.msg : R.err.msg + 5);
+        long long visits = 0;
+        for (int t = 0; t < nth; t++) visits += R.sc[t].pages;
+        if (http && day_reached < 0)
+            mq__err_set(err, rc, "sim: the run stopped while posting the members' arrival histories (%d of %d members "
+                        "posted, before day 0), then: %s", atomic_load(&R.done), w->o->members,
+                        strncmp(R.err.msg, "sim: ", 5) ? R.err.msg : R.err.msg + 5);
+        else if (http)
+            mq__err_set(err, rc, "sim: the run stopped on simulated day %d of %d: %d members simulated through day %d "
+                        "(%lld visits in all), then: %s (the server's logs hold the events of those visits)", day_reached,
+                        w->o->days, w->o->members, day_reached - 1, visits,
+                        strncmp(R.err.msg, "sim: ", 5) ? R.err.msg : R.err.msg + 5);
     }
-    else if (rc) mq__err_set(err, rc, "sim: could not start threads");
+    else if (rc) mq__err_set(err, rc, "sim: %s", R.err.msg[0] ? R.err.msg : "could not start threads");
     *seconds = mq_now() - t0;
     *pages = *events = 0;
     *page_seconds = 0;
