@@ -1220,10 +1220,6 @@ static int rank_scores(mq_server *s, bundle *b, reqctx *r, const mq__rsv *rk, in
     mq__rsv_in in = {s->data, &r->st, server_now(s), hour, live ? ts->score : NULL};
     int n = mq__rsv_score(rk, &r->rw, (b->gen << 8) | (uint64_t)(slot + 1), member, b->ds2m, &in,
                           r->scores, err);
-    /* titles added at run time (titles.c) come after the model's: the ranker has no relevance
-     * for them */
-    if (n > 0)
-        for (int32_t t = mq_model_n_titles(b->main); t < b->n_titles; t++) r->scores[t] = NAN;
     return n < 0 ? n : n > 0;
 }
 
