@@ -274,6 +274,9 @@ void mq_art_stats_add_page(mq_art_stats *st, const uint8_t *ctx, const int64_t *
 /* Reward r for an impression of artwork art in context ctx (the impression itself is counted by
  * add_page). */
 void mq_art_stats_add_reward(mq_art_stats *st, const uint8_t *ctx, int64_t art, double r);
+/* Copies src's statistics into dst (both of the same space): what a publisher does under its
+ * lock before building a snapshot outside it. */
+void mq_art_stats_copy(mq_art_stats *dst, const mq_art_stats *src);
 /* Impressions and reward sum so far (all artworks). */
 void mq_art_stats_totals(const mq_art_stats *st, double *impressions, double *rewards);
 /* CRC-32C of the whole state (A, b, counts): equal digests = equal states, for tests and logs. */

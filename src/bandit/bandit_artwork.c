@@ -268,6 +268,16 @@ void mq_art_stats_add_reward(mq_art_stats *st, const uint8_t *ctx, int64_t a, do
             if (ctx[k]) st->b[s->f_idx[u] * s->dm + k] += r * (ctx[k] / 16.0);
 }
 
+void mq_art_stats_copy(mq_art_stats *dst, const mq_art_stats *src)
+{
+    size_t d = (size_t)src->d, na = (size_t)src->s->n_art;
+    dst->lambda = src->lambda;
+    memcpy(dst->A, src->A, d * d * sizeof *dst->A);
+    memcpy(dst->b, src->b, d * sizeof *dst->b);
+    memcpy(dst->n, src->n, na * sizeof *dst->n);
+    memcpy(dst->r, src->r, na * sizeof *dst->r);
+}
+
 void mq_art_stats_totals(const mq_art_stats *st, double *impressions, double *rewards)
 {
     double n = 0, r = 0;

@@ -57,6 +57,11 @@ static const char *usage_text =
     "  --experiments F     online experiments with treatments (docs/xp.md); re-read on reload\n"
     "  --exposures DIR     exposure log directory (default DIR/exposures of --models)\n"
     "  --exposure-log M    full (default: every served title), summary (no title list), off\n"
+    "  --artwork-policy P  artwork per title when the catalog has artwork.csv: linucb[:ALPHA]\n"
+    "                      (default), lints[:V], egreedy[:EPS], ts, uniform, fixed (the first\n"
+    "                      variant) or off; experiments may set \"artwork_policy\" (docs/bandit.md)\n"
+    "  --artwork-window S  reward window: a play within S seconds of event time (default 1800)\n"
+    "  --artwork-seed N    seed of the artwork decisions (default 1)\n"
     "\n"
     "Slow clients and overload (docs/API.md, Limits):\n"
     "  --header-timeout S  seconds a connection may take to send a request's headers, counted\n"
@@ -199,6 +204,7 @@ enum {
     O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
     O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT, O_EXPERIMENTS, O_EXPOSURES, O_EXPOSURE_LOG,
     O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_CONN_PER_IP, O_SHED_QUEUE_MS, O_CLOCK, O_EVENT_ID_WINDOW,
+    O_ART_POLICY, O_ART_WINDOW, O_ART_SEED,
 };
 static const struct option serve_opts[] = {
     {"port", required_argument, 0, O_PORT},
@@ -229,6 +235,9 @@ static const struct option serve_opts[] = {
     {"shed-queue-ms", required_argument, 0, O_SHED_QUEUE_MS},
     {"clock", required_argument, 0, O_CLOCK},
     {"event-id-window", required_argument, 0, O_EVENT_ID_WINDOW},
+    {"artwork-policy", required_argument, 0, O_ART_POLICY},
+    {"artwork-window", required_argument, 0, O_ART_WINDOW},
+    {"artwork-seed", required_argument, 0, O_ART_SEED},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -258,6 +267,7 @@ int mq_cli_serve(int argc, char **argv)
     const char *cmd = "serve";
     mq_server_opts o = {0};
     o.port = 8080;
+    o.artwork_seed = 1;
     o.exposure_log = 1;
     const char *data = NULL, *models = "out/models", *kind = NULL, *key_file = NULL, *port_file = NULL;
     const char *pid_file = NULL;
@@ -326,6 +336,23 @@ int mq_cli_serve(int argc, char **argv)
             else if (!strcmp(v, "summary")) o.exposure_log = 2;
             else if (!strcmp(v, "off")) o.exposure_log = 0;
             else return mq_cli_usage_error(cmd, "--exposure-log: '%s' is not full, summary or off", v);
+            break;
+        case O_ART_POLICY: {
+            mq_art_policy ap = {0};
+            mq_err pe = {0, ""};
+            if (strcmp(v, "off") && mq_art_policy_parse(v, &ap, &pe))
+                return mq_cli_usage_error(cmd, "--artwork-policy: '%s' is not fixed, uniform, egreedy[:EPS], ts, "
+                                          "linucb[:ALPHA], lints[:V] or off", v);
+            o.artwork_policy = v;
+            break;
+        }
+        case O_ART_WINDOW:
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 1 && dv <= 86400 * 30)) return mq_cli_usage_error(cmd, "--artwork-window: '%s' is not a number of seconds in [1, 2592000]", v);
+            o.artwork_window = dv;
+            break;
+        case O_ART_SEED:
+            if (mq_cli_parse_i64(v, &x) || x < 0) return mq_cli_usage_error(cmd, "--artwork-seed: '%s' is not a non-negative integer", v);
+            o.artwork_seed = (uint64_t)x;
             break;
         case O_HEADER_TIMEOUT: case O_BODY_TIMEOUT: case O_MAX_CONN_PER_IP: case O_SHED_QUEUE_MS:
         case O_CLOCK: case O_EVENT_ID_WINDOW: {
