@@ -288,11 +288,14 @@ int mq_art_stats_save(const mq_art_stats *st, const uint64_t marks[4], const cha
 int mq_art_stats_load(const mq_art_space *s, const char *path, mq_art_stats **out, uint64_t marks[4],
                       mq_err *err);
 
-/* A published policy state: A^-1 (Cholesky), theta = A^-1 b, and the per-artwork counts, frozen.
- * Immutable and thread-safe (the Bernoulli TS distributions it caches per title are filled on
- * first use with atomic compare-and-swap). */
+/* A published policy state: A^-1 (Cholesky; stored by tag blocks), theta = A^-1 b, the
+ * per-artwork counts, and every title's Bernoulli TS distribution (ts_draws Monte Carlo draws
+ * per title, default 200: each entry within 0.5 / sqrt(200) = 0.035 of the limit; seeded by
+ * (version, title); copied from prev, which may be NULL, for titles whose counts did not
+ * change), so that pages only look them up. Immutable and thread-safe. */
 typedef struct mq_art_snap mq_art_snap;
-int mq_art_snap_create(const mq_art_stats *st, uint64_t version, mq_art_snap **out, mq_err *err);
+int mq_art_snap_create(const mq_art_stats *st, uint64_t version, const mq_art_snap *prev, int32_t ts_draws,
+                       mq_art_snap **out, mq_err *err);
 void mq_art_snap_destroy(mq_art_snap *sn);
 uint64_t mq_art_snap_version(const mq_art_snap *sn);
 
@@ -303,8 +306,8 @@ typedef struct mq_art_policy {
     double param;            /* epsilon (0.1), LinUCB alpha (1), linear TS v (0.5); 0 = default */
     double gamma;            /* uniform mixing weight: every artwork of a K-artwork title has
                               * probability >= gamma / K (default 0.05; fixed ignores it) */
-    int32_t mc_draws;        /* Thompson: Monte Carlo draws (default 100 per page for linear TS,
-                              * 1000 per title and snapshot for Bernoulli TS) */
+    int32_t mc_draws;        /* linear TS: Monte Carlo posterior draws per page (default 100;
+                              * Bernoulli TS's are the snapshot's, mq_art_snap_create) */
 } mq_art_policy;
 
 /* Parses "fixed" or a policy spec of mq_policy_parse ("uniform", "egreedy[:EPS]", "ts",

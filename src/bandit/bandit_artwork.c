@@ -48,6 +48,8 @@ struct mq_art_space {
     int32_t *f_idx;
     int32_t genre[MQ_ART_GENRES];   /* catalog genre of each context genre slot */
     uint32_t digest;
+    uint8_t *pack;              /* [n_titles * 32]: byte 0 = K (0: not packed), then 4 tag bytes
+                                 * per artwork (255 = none): one cache line per title for pages */
 };
 
 struct mq_art_stats {
@@ -63,10 +65,13 @@ struct mq_art_stats {
 struct mq_art_snap {
     const mq_art_space *s;
     uint64_t version;
-    int32_t d;
-    double *Ainv, *theta;       /* [d * d], [d] */
+    int32_t d, ts_draws;
+    double *S;                  /* [P x Q], P = df (df+1)/2 tag pairs (j, l <= j; row j (j+1)/2 + l),
+                                 * Q = dm (dm+1)/2: block (j, l) of A^-1 symmetrized, so that
+                                 * G_jl = m' B_jl m = S_row . w with w_(k,k') = m_k m_k' (k <= k') */
+    double *theta;              /* [d] */
     double *n, *r;              /* [n_art] */
-    _Atomic(float *) *tsq;      /* [n_titles] Bernoulli TS distribution per title, on demand */
+    float *tsq;                 /* [n_art] Bernoulli TS: P(the artwork's draw is its title's best) */
 };
 
 /* ---- the feature space ---- */
@@ -78,6 +83,7 @@ void mq_art_space_destroy(mq_art_space *s)
     free(s->art_ptr);
     free(s->f_ptr);
     free(s->f_idx);
+    free(s->pack);
     free(s);
 }
 
@@ -153,6 +159,20 @@ int mq_art_space_create(const mq_catalog *c, mq_art_space **out, mq_err *err)
         s->genre[s->n_g++] = best;
     }
     s->dm = 6 + s->n_g;
+    /* a title's artworks and their tags in one cache line, where they fit (K <= 7, <= 4 tags) */
+    if ((s->pack = calloc((size_t)s->n_titles * 32, 1)))
+        for (int32_t t = 0; t < s->n_titles; t++) {
+            int64_t a0 = s->art_ptr[t], K = s->art_ptr[t + 1] - a0;
+            bool fits = K >= 1 && K <= 7 && s->df < 255;
+            for (int64_t a = a0; a < a0 + K && fits; a++) fits = s->f_ptr[a + 1] - s->f_ptr[a] <= 4;
+            if (!fits) continue;
+            uint8_t *pk = s->pack + (size_t)t * 32;
+            memset(pk + 1, 255, 31);
+            pk[0] = (uint8_t)K;
+            for (int64_t a = 0; a < K; a++)
+                for (int64_t w = s->f_ptr[a0 + a]; w < s->f_ptr[a0 + a + 1]; w++)
+                    pk[1 + 4 * a + (w - s->f_ptr[a0 + a])] = (uint8_t)s->f_idx[w];
+        }
     dg = mq_crc32c(dg, s->genre, (size_t)s->n_g * sizeof *s->genre);
     s->digest = dg;
     *out = s;
@@ -380,9 +400,8 @@ int mq_art_stats_load(const mq_art_space *s, const char *path, mq_art_stats **ou
 void mq_art_snap_destroy(mq_art_snap *sn)
 {
     if (!sn) return;
-    for (int32_t t = 0; sn->tsq && t < sn->s->n_titles; t++) free(atomic_load(&sn->tsq[t]));
     free(sn->tsq);
-    free(sn->Ainv);
+    free(sn->S);
     free(sn->theta);
     free(sn->n);
     free(sn->r);
@@ -433,7 +452,36 @@ static int spd_inverse(const double *A, int32_t d, double *out)
     return 0;
 }
 
-int mq_art_snap_create(const mq_art_stats *st, uint64_t version, mq_art_snap **out, mq_err *err)
+/* Bernoulli TS distributions of title t's K artworks into q: the share of draws of
+ * Beta(1 + s_a, 1 + n_a - s_a) in which each is the largest (ties: the first; draws are
+ * continuous). Identical posteriors (e.g. never shown): exactly 1/K by symmetry. */
+static void ts_title(const mq_art_snap *sn, int32_t t, float *q)
+{
+    const int64_t a0 = sn->s->art_ptr[t];
+    const int32_t K = (int32_t)(sn->s->art_ptr[t + 1] - a0);
+    bool same = true;
+    for (int32_t a = 1; a < K; a++) same &= sn->n[a0 + a] == sn->n[a0] && sn->r[a0 + a] == sn->r[a0];
+    if (same) {
+        for (int32_t a = 0; a < K; a++) q[a] = 1.0f / (float)K;
+        return;
+    }
+    mq_rng rng;
+    mq_rng_seed(&rng, sn->version * 0x9E3779B97F4A7C15ull ^ (uint64_t)t);
+    double cnt[64] = {0};
+    for (int32_t i = 0; i < sn->ts_draws; i++) {
+        int32_t best = 0;
+        double bv = -1;
+        for (int32_t a = 0; a < K && a < 64; a++) {
+            double v = mq__bandit_beta(&rng, 1 + sn->r[a0 + a], 1 + MQ_MAX(sn->n[a0 + a] - sn->r[a0 + a], 0));
+            if (v > bv) { bv = v; best = a; }
+        }
+        cnt[best] += 1;
+    }
+    for (int32_t a = 0; a < K; a++) q[a] = a < 64 ? (float)(cnt[a] / sn->ts_draws) : 0;
+}
+
+int mq_art_snap_create(const mq_art_stats *st, uint64_t version, const mq_art_snap *prev, int32_t ts_draws,
+                       mq_art_snap **out, mq_err *err)
 {
     *out = NULL;
     const mq_art_space *s = st->s;
@@ -442,13 +490,17 @@ int mq_art_snap_create(const mq_art_stats *st, uint64_t version, mq_art_snap **o
     sn->s = s;
     sn->version = version;
     sn->d = st->d;
-    size_t d = (size_t)st->d, na = (size_t)s->n_art;
-    sn->Ainv = malloc(d * d * sizeof *sn->Ainv);
+    sn->ts_draws = ts_draws > 0 ? ts_draws : 200;
+    const size_t d = (size_t)st->d, na = (size_t)s->n_art, df = (size_t)s->df, dm = (size_t)s->dm;
+    double *Ainv = malloc(d * d * sizeof *Ainv);
+    const size_t P = df * (df + 1) / 2, Q = dm * (dm + 1) / 2;
+    sn->S = malloc(P * Q * sizeof *sn->S);
     sn->theta = calloc(d, sizeof *sn->theta);
     sn->n = malloc(na * sizeof *sn->n);
     sn->r = malloc(na * sizeof *sn->r);
-    sn->tsq = calloc((size_t)s->n_titles, sizeof *sn->tsq);
-    if (!sn->Ainv || !sn->theta || !sn->n || !sn->r || !sn->tsq || spd_inverse(st->A, st->d, sn->Ainv)) {
+    sn->tsq = malloc(na * sizeof *sn->tsq);
+    if (!Ainv || !sn->S || !sn->theta || !sn->n || !sn->r || !sn->tsq || spd_inverse(st->A, st->d, Ainv)) {
+        free(Ainv);
         mq_art_snap_destroy(sn);
         return mq__err_set(err, MQ_ENOMEM, "out of memory");
     }
@@ -456,9 +508,29 @@ int mq_art_snap_create(const mq_art_stats *st, uint64_t version, mq_art_snap **o
     memcpy(sn->r, st->r, na * sizeof *sn->r);
     for (size_t i = 0; i < d; i++) {
         double t = 0;
-        const double *row = sn->Ainv + i * d;
+        const double *row = Ainv + i * d;
         for (size_t j = 0; j < d; j++) t += row[j] * st->b[j];
         sn->theta[i] = t;
+    }
+    for (size_t j = 0; j < df; j++)
+        for (size_t l = 0; l <= j; l++) {
+            double *row = sn->S + (j * (j + 1) / 2 + l) * Q;
+            for (size_t k = 0, q = 0; k < dm; k++)
+                for (size_t k2 = k; k2 < dm; k2++, q++) {
+                    double b1 = Ainv[(j * dm + k) * d + l * dm + k2], b2 = Ainv[(j * dm + k2) * d + l * dm + k];
+                    row[q] = k == k2 ? b1 : b1 + b2;
+                }
+        }
+    free(Ainv);
+    /* Bernoulli TS: every title's distribution now (the publisher's thread), copied from prev
+     * where the title's counts did not change, so a page only looks them up */
+    for (int32_t t = 0; t < s->n_titles; t++) {
+        const int64_t a0 = s->art_ptr[t], K = s->art_ptr[t + 1] - a0;
+        if (K < 1) continue;
+        bool same = prev && prev->ts_draws == sn->ts_draws;
+        for (int64_t a = a0; a < a0 + K && same; a++) same = prev->n[a] == sn->n[a] && prev->r[a] == sn->r[a];
+        if (same) memcpy(sn->tsq + a0, prev->tsq + a0, (size_t)K * sizeof *sn->tsq);
+        else ts_title(sn, t, sn->tsq + a0);
     }
     *out = sn;
     return 0;
@@ -486,57 +558,38 @@ int mq_art_policy_parse(const char *spec, mq_art_policy *p, mq_err *err)
     return 0;
 }
 
-/* The Bernoulli TS distribution of title t's artworks (cached in the snapshot). */
-static const float *ts_dist(const mq_art_snap *sn, int32_t t, int32_t draws)
-{
-    float *q = atomic_load_explicit(&sn->tsq[t], memory_order_acquire);
-    if (q) return q;
-    const int64_t a0 = sn->s->art_ptr[t];
-    const int32_t K = (int32_t)(sn->s->art_ptr[t + 1] - a0);
-    q = calloc((size_t)K, sizeof *q);
-    if (!q) return NULL;
-    mq_rng rng;
-    mq_rng_seed(&rng, sn->version * 0x9E3779B97F4A7C15ull ^ (uint64_t)t);
-    for (int32_t i = 0; i < draws; i++) {
-        int32_t best = 0;
-        double bv = -1;
-        for (int32_t a = 0; a < K; a++) {
-            double v = mq__bandit_beta(&rng, 1 + sn->r[a0 + a], 1 + MQ_MAX(sn->n[a0 + a] - sn->r[a0 + a], 0));
-            if (v > bv) { bv = v; best = a; }
-        }
-        q[best] += 1.0f / (float)draws;
-    }
-    float *expect = NULL;
-    if (!atomic_compare_exchange_strong(&sn->tsq[t], &expect, q)) { free(q); q = expect; }
-    return q;
-}
-
 typedef struct page_lin {
     const mq_art_snap *sn;
     int32_t df, dm, nm;
     double m[MQ_ART_DM_MAX];
     int32_t nzk[MQ_ART_DM_MAX];
     double *v, *G;              /* [df], [df * df] */
-    uint8_t *done;              /* [df * df] G entry computed */
 } page_lin;
 
-static double G_at(page_lin *pl, int32_t j, int32_t l)
+static inline double G_at(const page_lin *pl, int32_t j, int32_t l) { return pl->G[(size_t)j * pl->df + l]; }
+
+/* Every G_jl of the page at once: G_packed = S w (one matrix-vector product over the whole
+ * snapshot table, streamed), then unpacked to the full symmetric df x df. */
+static int G_all(page_lin *pl)
 {
-    size_t p = (size_t)j * pl->df + l;
-    if (pl->done[p]) return pl->G[p];
-    const int32_t dm = pl->dm, d = pl->sn->d;
-    double s = 0;
-    for (int32_t u = 0; u < pl->nm; u++) {
-        int32_t k = pl->nzk[u];
-        const double *row = pl->sn->Ainv + (size_t)(j * dm + k) * d + (size_t)l * dm;
+    const int32_t df = pl->df, dm = pl->dm;
+    const int32_t P = df * (df + 1) / 2, Q = dm * (dm + 1) / 2;
+    double w[MQ_ART_DM_MAX * (MQ_ART_DM_MAX + 1) / 2];
+    for (int32_t k = 0, q = 0; k < dm; k++)
+        for (int32_t k2 = k; k2 < dm; k2++, q++) w[q] = pl->m[k] * pl->m[k2];
+    double *g = malloc((size_t)P * sizeof *g);
+    if (!g) return MQ_ENOMEM;
+    const double *S = pl->sn->S;
+    for (int32_t p = 0; p < P; p++) {   /* rows of Q <= 136 doubles: the compiler vectorizes */
+        const double *row = S + (size_t)p * Q;
         double t = 0;
-        for (int32_t w = 0; w < pl->nm; w++) t += row[pl->nzk[w]] * pl->m[pl->nzk[w]];
-        s += pl->m[k] * t;
+        for (int32_t q = 0; q < Q; q++) t += row[q] * w[q];
+        g[p] = t;
     }
-    size_t p2 = (size_t)l * pl->df + j;
-    pl->G[p] = pl->G[p2] = s;
-    pl->done[p] = pl->done[p2] = 1;
-    return s;
+    for (int32_t j = 0; j < df; j++)
+        for (int32_t l = 0; l <= j; l++) pl->G[(size_t)j * df + l] = pl->G[(size_t)l * df + j] = g[j * (j + 1) / 2 + l];
+    free(g);
+    return 0;
 }
 
 /* Draws from p = (1 - gamma) q + gamma / K; returns the index and its probability. */
@@ -582,7 +635,7 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
     page_lin pl = {0};
     double *q = malloc((size_t)kmax * 2 * sizeof *q), *sc = q ? q + kmax : NULL;
     double *cnt = NULL, *Lp = NULL, *u = NULL, *z = NULL;
-    int32_t *tagpos = NULL, *present = NULL;
+    int32_t *tagpos = NULL, *present = NULL, *ptag = NULL, *pend = NULL, *pk = NULL;
     int rc = 0;
     if (!q) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     if (linear) {
@@ -596,8 +649,7 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
         }
         pl.v = malloc((size_t)df * sizeof *pl.v);
         pl.G = malloc((size_t)df * df * sizeof *pl.G);
-        pl.done = calloc((size_t)df * df, 1);
-        if (!pl.v || !pl.G || !pl.done) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        if (!pl.v || !pl.G || G_all(&pl)) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
         for (int32_t j = 0; j < df; j++) {
             double t = 0;
             for (int32_t w = 0; w < pl.nm; w++) t += sn->theta[j * s->dm + pl.nzk[w]] * pl.m[pl.nzk[w]];
@@ -620,6 +672,12 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
         for (int i = 0; i < n; i++) {
             int32_t t = titles[i];
             if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] - s->art_ptr[t] < 2) continue;
+            if (s->pack && s->pack[(size_t)t * 32]) {
+                const uint8_t *pk = s->pack + (size_t)t * 32 + 1;
+                for (int x = 0; x < 4 * s->pack[(size_t)t * 32]; x++)
+                    if (pk[x] != 255 && tagpos[pk[x]] < 0) { tagpos[pk[x]] = np; present[np++] = pk[x]; }
+                continue;
+            }
             for (int64_t a = s->art_ptr[t]; a < s->art_ptr[t + 1]; a++)
                 for (int64_t w = s->f_ptr[a]; w < s->f_ptr[a + 1]; w++)
                     if (tagpos[s->f_idx[w]] < 0) { tagpos[s->f_idx[w]] = np; present[np++] = s->f_idx[w]; }
@@ -641,6 +699,40 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
                 Lp[i * np + j] = l > 0 ? t / l : 0;
             }
         }
+        /* the page's artworks as positions into u, contiguous: the draws loop reads nothing else */
+        int64_t ntag = 0;
+        for (int i = 0; i < n; i++) {
+            int32_t t = titles[i];
+            if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] - s->art_ptr[t] < 2) continue;
+            ntag += s->pack && s->pack[(size_t)t * 32] ? 4 * s->pack[(size_t)t * 32]
+                                                        : s->f_ptr[s->art_ptr[t + 1]] - s->f_ptr[s->art_ptr[t]];
+        }
+        ptag = malloc((size_t)MQ_MAX(ntag, 1) * sizeof *ptag);
+        pend = malloc((size_t)MQ_MAX(tot, 1) * sizeof *pend);
+        pk = malloc((size_t)MQ_MAX(n, 1) * 2 * sizeof *pk);
+        if (!ptag || !pend || !pk) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        int npk = 0;
+        int64_t w0 = 0, off0 = 0, na0 = 0;
+        for (int i = 0; i < n; i++) {
+            int32_t t = titles[i];
+            if (t < 0 || t >= s->n_titles) continue;
+            const int64_t a0 = s->art_ptr[t];
+            const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
+            if (K >= 2) {
+                pk[2 * npk] = K;
+                pk[2 * npk + 1] = (int32_t)off0;   /* where its counts go */
+                npk++;
+                const uint8_t *pk = s->pack && s->pack[(size_t)t * 32] ? s->pack + (size_t)t * 32 + 1 : NULL;
+                for (int32_t a = 0; a < K; a++) {
+                    if (pk)
+                        for (int x = 0; x < 4 && pk[4 * a + x] != 255; x++) ptag[w0++] = tagpos[pk[4 * a + x]];
+                    else
+                        for (int64_t w = s->f_ptr[a0 + a]; w < s->f_ptr[a0 + a + 1]; w++) ptag[w0++] = tagpos[s->f_idx[w]];
+                    pend[na0++] = (int32_t)w0;
+                }
+            }
+            off0 += K;
+        }
         int32_t draws = pol->mc_draws > 0 ? pol->mc_draws : 100;
         for (int32_t r = 0; r < draws; r++) {
             for (int32_t i = 0; i < np; i++) z[i] = mq_rng_normal(rng);
@@ -649,24 +741,20 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
                 for (int32_t k = 0; k <= i; k++) t += Lp[i * np + k] * z[k];
                 u[i] = pl.v[present[i]] + param * t;
             }
-            int64_t off = 0;
-            for (int i = 0; i < n; i++) {
-                int32_t t = titles[i];
-                if (t < 0 || t >= s->n_titles) continue;
-                const int64_t a0 = s->art_ptr[t];
-                const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
-                if (K >= 2) {
-                    int32_t best = 0, nt = 0;
-                    double bv = -INFINITY;
-                    for (int32_t a = 0; a < K; a++) {
-                        double v = 0;
-                        for (int64_t w = s->f_ptr[a0 + a]; w < s->f_ptr[a0 + a + 1]; w++) v += u[tagpos[s->f_idx[w]]];
-                        if (v > bv) { bv = v; best = a; nt = 1; }
-                        else if (v == bv && mq_rng_below(rng, (uint64_t)++nt) == 0) best = a;   /* same tags: a fair tie */
-                    }
-                    cnt[off + best] += 1;
+            const int32_t *pt = ptag, *pe = pend;
+            for (int q2 = 0; q2 < npk; q2++) {
+                const int32_t K = pk[2 * q2];
+                int32_t best = 0, nt = 0;
+                double bv = -INFINITY;
+                for (int32_t a = 0; a < K; a++) {
+                    double v = 0;
+                    const int32_t *end = ptag + pe[a];
+                    for (; pt < end; pt++) v += u[*pt];
+                    if (v > bv) { bv = v; best = a; nt = 1; }
+                    else if (v == bv && mq_rng_below(rng, (uint64_t)++nt) == 0) best = a;   /* same tags: a fair tie */
                 }
-                off += K;
+                pe += K;
+                cnt[pk[2 * q2 + 1] + best] += 1;
             }
         }
         for (int64_t i = 0; i < tot; i++) cnt[i] /= draws;
@@ -688,13 +776,24 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
             greedy(sc, K, q);
             for (int32_t a = 0; a < K; a++) q[a] = (1 - param) * q[a] + param / K;
             break;
-        case MQ_POLICY_BTS: {
-            const float *tq = ts_dist(sn, t, pol->mc_draws > 0 ? pol->mc_draws : 1000);
-            if (!tq) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-            for (int32_t a = 0; a < K; a++) q[a] = tq[a];
+        case MQ_POLICY_BTS:
+            for (int32_t a = 0; a < K; a++) q[a] = sn->tsq[a0 + a];
             break;
-        }
         case MQ_POLICY_LINUCB:
+            if (s->pack && s->pack[(size_t)t * 32]) {   /* the packed title: one cache line */
+                const uint8_t *pk = s->pack + (size_t)t * 32 + 1;
+                for (int32_t a = 0; a < K; a++, pk += 4) {
+                    double mean = 0, w = 0;
+                    for (int x = 0; x < 4 && pk[x] != 255; x++) {
+                        mean += pl.v[pk[x]];
+                        w += G_at(&pl, pk[x], pk[x]);
+                        for (int y = 0; y < x; y++) w += 2 * G_at(&pl, pk[x], pk[y]);
+                    }
+                    sc[a] = mean + param * sqrt(MQ_MAX(w, 0));
+                }
+                greedy(sc, K, q);
+                break;
+            }
             for (int32_t a = 0; a < K; a++) {
                 const int64_t b0 = s->f_ptr[a0 + a], nf = s->f_ptr[a0 + a + 1] - b0;
                 const int32_t *ix = s->f_idx + b0;
@@ -718,12 +817,14 @@ done:
     free(q);
     free(pl.v);
     free(pl.G);
-    free(pl.done);
     free(cnt);
     free(Lp);
     free(u);
     free(z);
     free(tagpos);
     free(present);
+    free(ptag);
+    free(pend);
+    free(pk);
     return rc;
 }

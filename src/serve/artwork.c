@@ -228,7 +228,9 @@ static int publish(mq__art *a, bool save, mq_err *err)
     pthread_mutex_unlock(&a->mu);
     snapref *r = calloc(1, sizeof *r);
     if (!r) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    int rc = mq_art_snap_create(a->pub, v, &r->sn, err);
+    snapref *prev = snap_get(a);
+    int rc = mq_art_snap_create(a->pub, v, prev ? prev->sn : NULL, 0, &r->sn, err);
+    snap_put(a, prev);
     if (rc) { free(r); return rc; }
     r->refs = 1;
     pthread_mutex_lock(&a->smu);

@@ -102,7 +102,7 @@ MQ_TEST(bandit_artwork_linucb_matches_generic_policy)
         }
     }
     mq_art_snap *sn;
-    ASSERT_OK(mq_art_snap_create(st, 1, &sn, &err), &err);
+    ASSERT_OK(mq_art_snap_create(st, 1, NULL, 0, &sn, &err), &err);
     mq_art_policy ap = {MQ_POLICY_LINUCB, 0.7, 1e-12, 0};
     int32_t titles[40];
     for (int t = 0; t < 40; t++) titles[t] = t;
@@ -180,7 +180,7 @@ MQ_TEST(bandit_artwork_lints_and_ts_propensities)
     for (int i = 0; i < 6; i++) mq_art_stats_add_reward(st, ctx, a0, 1);
     for (int i = 0; i < 3; i++) mq_art_stats_add_reward(st, ctx, a1, 1);
     mq_art_snap *sn;
-    ASSERT_OK(mq_art_snap_create(st, 7, &sn, &err), &err);
+    ASSERT_OK(mq_art_snap_create(st, 7, NULL, 400000, &sn, &err), &err);
     /* Closed form with m = (1, 0, 0, 0, 1, 0): A restricted to one tag's block is
      * lambda I + n m m', so m' A^-1 m = |m|^2 / (lambda + n |m|^2) and theta'x = s |m|^2 /
      * (lambda + n |m|^2) (Sherman-Morrison); the two tags' blocks are independent. */
@@ -196,7 +196,7 @@ MQ_TEST(bandit_artwork_lints_and_ts_propensities)
     double pr;
     ASSERT_OK(mq_art_decide(sn, &lp, ctx, &t0, 1, &r, &ch, &pr, &err), &err);
     double want = ch == 0 ? (1 - gamma) * p0 + gamma / 2 : (1 - gamma) * (1 - p0) + gamma / 2;
-    /* 400,000 draws: the Monte Carlo share's sd is sqrt(p (1-p) / 4e5) <= 8e-4; 5 sd */
+    /* 400,000 draws: the Monte Carlo share's sd is sqrt(p (1-p) / 4e5) <= 8e-4; 4e-3 = 5 sd */
     fprintf(stderr, "  lints: closed form P(a0) = %.5f, propensity of a%lld %.5f (want %.5f)\n", p0, (long long)ch, pr, want);
     ASSERT_NEAR(pr, want, 4e-3);
     /* Bernoulli TS: P(Beta(7, 25) > Beta(4, 23)) by quadrature of the densities. */
