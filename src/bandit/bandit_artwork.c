@@ -72,6 +72,8 @@ struct mq_art_snap {
     double *theta;              /* [d] */
     double *n, *r;              /* [n_art] */
     float *tsq;                 /* [n_art] Bernoulli TS: P(the artwork's draw is its title's best) */
+    uint8_t *greedy;            /* [n_titles] epsilon-greedy: bit a = artwork a has the best mean
+                                 * reward (titles of <= 8 artworks) */
 };
 
 /* ---- the feature space ---- */
@@ -401,6 +403,7 @@ void mq_art_snap_destroy(mq_art_snap *sn)
 {
     if (!sn) return;
     free(sn->tsq);
+    free(sn->greedy);
     free(sn->S);
     free(sn->theta);
     free(sn->n);
@@ -499,7 +502,8 @@ int mq_art_snap_create(const mq_art_stats *st, uint64_t version, const mq_art_sn
     sn->n = malloc(na * sizeof *sn->n);
     sn->r = malloc(na * sizeof *sn->r);
     sn->tsq = malloc(na * sizeof *sn->tsq);
-    if (!Ainv || !sn->S || !sn->theta || !sn->n || !sn->r || !sn->tsq || spd_inverse(st->A, st->d, Ainv)) {
+    sn->greedy = calloc((size_t)s->n_titles, 1);
+    if (!Ainv || !sn->S || !sn->greedy || !sn->theta || !sn->n || !sn->r || !sn->tsq || spd_inverse(st->A, st->d, Ainv)) {
         free(Ainv);
         mq_art_snap_destroy(sn);
         return mq__err_set(err, MQ_ENOMEM, "out of memory");
@@ -531,6 +535,12 @@ int mq_art_snap_create(const mq_art_stats *st, uint64_t version, const mq_art_sn
         for (int64_t a = a0; a < a0 + K && same; a++) same = prev->n[a] == sn->n[a] && prev->r[a] == sn->r[a];
         if (same) memcpy(sn->tsq + a0, prev->tsq + a0, (size_t)K * sizeof *sn->tsq);
         else ts_title(sn, t, sn->tsq + a0);
+        if (K <= 8) {   /* epsilon-greedy's best set: the largest mean reward (0 unshown) */
+            double best = -1;
+            for (int64_t a = a0; a < a0 + K; a++) best = MQ_MAX(best, sn->n[a] > 0 ? sn->r[a] / sn->n[a] : 0);
+            for (int64_t a = a0; a < a0 + K; a++)
+                if ((sn->n[a] > 0 ? sn->r[a] / sn->n[a] : 0) == best) sn->greedy[t] |= (uint8_t)(1u << (a - a0));
+        }
     }
     *out = sn;
     return 0;
@@ -592,6 +602,24 @@ static int G_all(page_lin *pl)
     return 0;
 }
 
+/* Linear TS's two inner loops over the draws of a page, vectorized (the build's -O2 keeps
+ * loops scalar unless the trip count is fixed; these are the hot path of lints). */
+__attribute__((optimize("tree-vectorize")))
+static void add_row(float *restrict sv, const float *restrict row, int32_t n)
+{
+    for (int32_t r = 0; r < n; r++) sv[r] += row[r];
+}
+
+__attribute__((optimize("tree-vectorize")))
+static void max_row(float *restrict bs, uint8_t *restrict bi, const float *restrict sv, uint8_t a, int32_t n)
+{
+    for (int32_t r = 0; r < n; r++) {
+        bool gt = sv[r] > bs[r];
+        bi[r] = gt ? a : bi[r];
+        bs[r] = gt ? sv[r] : bs[r];
+    }
+}
+
 /* Draws from p = (1 - gamma) q + gamma / K; returns the index and its probability. */
 static int32_t draw_mixed(const double *q, int32_t K, double gamma, mq_rng *rng, double *prob)
 {
@@ -634,8 +662,10 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
     }
     page_lin pl = {0};
     double *q = malloc((size_t)kmax * 2 * sizeof *q), *sc = q ? q + kmax : NULL;
-    double *cnt = NULL, *Lp = NULL, *u = NULL, *z = NULL;
+    double *cnt = NULL, *Lp = NULL, *z = NULL;
     int32_t *tagpos = NULL, *present = NULL, *ptag = NULL, *pend = NULL, *pk = NULL;
+    float *U = NULL, *bs = NULL;
+    uint8_t *bi = NULL;
     int rc = 0;
     if (!q) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     if (linear) {
@@ -683,9 +713,8 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
                     if (tagpos[s->f_idx[w]] < 0) { tagpos[s->f_idx[w]] = np; present[np++] = s->f_idx[w]; }
         }
         Lp = calloc((size_t)MQ_MAX(np, 1) * MQ_MAX(np, 1), sizeof *Lp);
-        u = malloc((size_t)MQ_MAX(np, 1) * sizeof *u);
         z = malloc((size_t)MQ_MAX(np, 1) * sizeof *z);
-        if (!Lp || !u || !z) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        if (!Lp || !z) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
         for (int32_t i = 0; i < np; i++)
             for (int32_t j = 0; j <= i; j++) Lp[i * np + j] = G_at(&pl, present[i], present[j]);
         for (int32_t j = 0; j < np; j++) {   /* in-place Cholesky, lower */
@@ -734,34 +763,59 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
             off0 += K;
         }
         int32_t draws = pol->mc_draws > 0 ? pol->mc_draws : 100;
+        /* U[i][r] = u_i of draw r: the draws in a row per tag, so each artwork's scores for
+         * all draws are sums of contiguous rows (vectorized), and each title's argmax per draw
+         * is an elementwise max over its artworks' rows */
+        U = malloc((size_t)MQ_MAX(np, 1) * draws * sizeof *U);
+        bs = malloc((size_t)draws * 2 * sizeof *bs);
+        bi = malloc((size_t)draws * sizeof *bi);
+        if (!U || !bs || !bi) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        float *sv = bs + draws;
         for (int32_t r = 0; r < draws; r++) {
-            for (int32_t i = 0; i < np; i++) z[i] = mq_rng_normal(rng);
+            for (int32_t i = 0; i < np; i += 2) {   /* Marsaglia's polar method: two per pair */
+                double x, y, q2;
+                do {
+                    x = 2 * mq_rng_uniform(rng) - 1;
+                    y = 2 * mq_rng_uniform(rng) - 1;
+                    q2 = x * x + y * y;
+                } while (q2 >= 1 || q2 == 0);
+                double f = sqrt(-2 * log(q2) / q2);
+                z[i] = x * f;
+                if (i + 1 < np) z[i + 1] = y * f;
+            }
             for (int32_t i = 0; i < np; i++) {
                 double t = 0;
                 for (int32_t k = 0; k <= i; k++) t += Lp[i * np + k] * z[k];
-                u[i] = pl.v[present[i]] + param * t;
+                U[(size_t)i * draws + r] = (float)(pl.v[present[i]] + param * t);
             }
-            const int32_t *pt = ptag, *pe = pend;
-            for (int q2 = 0; q2 < npk; q2++) {
-                const int32_t K = pk[2 * q2];
-                int32_t best = 0, nt = 0;
-                double bv = -INFINITY;
-                for (int32_t a = 0; a < K; a++) {
-                    double v = 0;
-                    const int32_t *end = ptag + pe[a];
-                    for (; pt < end; pt++) v += u[*pt];
-                    if (v > bv) { bv = v; best = a; nt = 1; }
-                    else if (v == bv && mq_rng_below(rng, (uint64_t)++nt) == 0) best = a;   /* same tags: a fair tie */
-                }
-                pe += K;
-                cnt[pk[2 * q2 + 1] + best] += 1;
+        }
+        const int32_t *pt = ptag, *pe = pend;
+        for (int q2 = 0; q2 < npk; q2++) {
+            const int32_t K = pk[2 * q2];
+            for (int32_t a = 0; a < K; a++) {
+                const int32_t *end = ptag + pe[a];
+                memset(sv, 0, (size_t)draws * sizeof *sv);
+                for (; pt < end; pt++) add_row(sv, U + (size_t)*pt * draws, draws);
+                if (a == 0) {
+                    memcpy(bs, sv, (size_t)draws * sizeof *bs);
+                    memset(bi, 0, (size_t)draws * sizeof *bi);
+                } else max_row(bs, bi, sv, (uint8_t)a, draws);   /* an exact tie (the same tags): the first */
             }
+            pe += K;
+            double *c = cnt + pk[2 * q2 + 1];
+            for (int32_t r = 0; r < draws; r++) c[bi[r]] += 1;
         }
         for (int64_t i = 0; i < tot; i++) cnt[i] /= draws;
     }
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         int32_t t = titles[i];
+        if (i + 8 < n && titles[i + 8] >= 0 && titles[i + 8] < s->n_titles) {   /* the next titles' lines */
+            int32_t u8 = titles[i + 8];
+            if (s->pack) __builtin_prefetch(s->pack + (size_t)u8 * 32);
+            if (kind == MQ_POLICY_BTS) __builtin_prefetch(sn->tsq + s->art_ptr[u8]);
+            if (kind == MQ_POLICY_EGREEDY) __builtin_prefetch(sn->greedy + u8);
+        }
         if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] == s->art_ptr[t]) { choice[i] = -1; prop[i] = 0; continue; }
         const int64_t a0 = s->art_ptr[t];
         const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
@@ -772,8 +826,13 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
             for (int32_t a = 0; a < K; a++) q[a] = 1.0 / K;
             break;
         case MQ_POLICY_EGREEDY:
-            for (int32_t a = 0; a < K; a++) sc[a] = sn->n[a0 + a] > 0 ? sn->r[a0 + a] / sn->n[a0 + a] : 0;
-            greedy(sc, K, q);
+            if (K <= 8) {   /* the snapshot's greedy set */
+                int nt = __builtin_popcount(sn->greedy[t]);
+                for (int32_t a = 0; a < K; a++) q[a] = (sn->greedy[t] >> a & 1) ? 1.0 / nt : 0;
+            } else {
+                for (int32_t a = 0; a < K; a++) sc[a] = sn->n[a0 + a] > 0 ? sn->r[a0 + a] / sn->n[a0 + a] : 0;
+                greedy(sc, K, q);
+            }
             for (int32_t a = 0; a < K; a++) q[a] = (1 - param) * q[a] + param / K;
             break;
         case MQ_POLICY_BTS:
@@ -819,12 +878,14 @@ done:
     free(pl.G);
     free(cnt);
     free(Lp);
-    free(u);
     free(z);
     free(tagpos);
     free(present);
     free(ptag);
     free(pend);
     free(pk);
+    free(U);
+    free(bs);
+    free(bi);
     return rc;
 }
