@@ -354,3 +354,79 @@ MQ_TEST(serve_artwork_policy_treatment)
     cJSON_Delete(pg);
     stop_server(&s, SIGTERM);
 }
+
+MQ_TEST(serve_artwork_export_then_ope)
+{
+    server s;
+    const char *dir = mq_test_tmpdir();
+    char extra[1400];
+    snprintf(extra, sizeof extra, "--exposures %s/ex --clock offset --artwork-policy egreedy:0.5", dir);
+    ASSERT_INT_EQ(start_server(&s, dir, extra), 0);
+    int st, plays = 0;
+    for (int m = 1; m <= 5; m++) {
+        char path[100];
+        snprintf(path, sizeof path, "/v1/members/%d/homepage?rows=2&per_row=4", m);
+        cJSON *pg = get_json(s.port, path, &st);
+        ASSERT_INT_EQ(st, 200);
+        if (m % 2) {   /* a play on the second title of the first row */
+            shown sh[8];
+            page_art(pg, sh, 8);
+            const cJSON *row0 = cJSON_GetArrayItem(cJSON_GetObjectItem(pg, "rows"), 0);
+            char body[600];
+            snprintf(body, sizeof body, "{\"member\":\"%d\",\"title\":\"%s\",\"event\":\"play\",\"value\":900,"
+                     "\"page_id\":\"%s\",\"row\":\"%s\",\"position\":1}", m, sh[1].title,
+                     cJSON_GetObjectItem(pg, "page_id")->valuestring, cJSON_GetObjectItem(row0, "id")->valuestring);
+            resp r;
+            ASSERT_INT_EQ(post(s.port, KEY, body, &r), 0);
+            ASSERT_INT_EQ(r.status, 200);
+            resp_free(&r);
+            plays++;
+        }
+        cJSON_Delete(pg);
+    }
+    stop_server(&s, SIGTERM);
+    ASSERT_INT_EQ(mq_test_sh("%s bandit export --exposures %s/ex --events %s/events --out %s/log.csv 2>/dev/null",
+                             mq_test_bin(), dir, dir, dir), 0);
+    /* the export: 40 decisions, the plays as rewards; IPS of "always the first artwork" by hand */
+    char path[700];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    ASSERT(f != NULL);
+    char line[1024];
+    ASSERT(fgets(line, sizeof line, f) != NULL);
+    ASSERT(!strncmp(line, "action,reward,propensity,policy,x0,", 35));
+    int rows = 0;
+    double rewards = 0, ips = 0;
+    while (fgets(line, sizeof line, f)) {
+        int a, pol;
+        double r, p;
+        ASSERT_INT_EQ(sscanf(line, "%d,%lf,%lf,%d", &a, &r, &p, &pol), 4);
+        ASSERT(p > 0 && p <= 1 && pol == MQ_POLICY_EGREEDY);
+        rows++;
+        rewards += r;
+        ips += (a == 0) * r / p;
+    }
+    fclose(f);
+    ASSERT_INT_EQ(rows, 40);
+    ASSERT(rewards == plays);
+    ips /= rows;
+    ASSERT_INT_EQ(mq_test_sh("printf 'item,probability\\n0,1\\n' > %s/fixed.csv && %s bandit ope --log %s/log.csv "
+                             "--action-dist %s/fixed.csv --actions 6 --estimators ips,snips --json > %s/ope.json 2>/dev/null",
+                             dir, mq_test_bin(), dir, dir, dir), 0);
+    snprintf(path, sizeof path, "%s/ope.json", dir);
+    f = fopen(path, "r");
+    ASSERT(f != NULL);
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = 0;
+    cJSON *j = cJSON_Parse(line);
+    ASSERT(j != NULL);
+    ASSERT_INT_EQ((int)cJSON_GetObjectItem(j, "n")->valuedouble, 40);
+    const cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "estimates"), 0);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(e0, "estimator")->valuestring, "ips");
+    ASSERT_NEAR(cJSON_GetObjectItem(e0, "value")->valuedouble, ips, 1e-12 * (1 + ips));
+    cJSON_Delete(j);
+    /* a missing exposure log is an error naming it */
+    ASSERT_INT_EQ(mq_test_sh("%s bandit export --exposures %s/none --out %s/x.csv 2> %s/err.txt; test $? = 1 && "
+                             "grep -q 'none: no exposure log' %s/err.txt", mq_test_bin(), dir, dir, dir, dir), 0);
+}
