@@ -436,6 +436,9 @@ typedef struct mq_server_opts {
                                    "lints[:V]" or "off" (NULL = "linucb") */
     double artwork_window;      /* reward window in seconds of event time (0 = 1800) */
     uint64_t artwork_seed;      /* decisions' RNG seed (with member and page sequence) */
+    double explore_epsilon;     /* homepage exploration slots: each position shows, with this
+                                   probability, a title from outside the page favouring few
+                                   impressions (0 = off; docs/bandit.md) */
 } mq_server_opts;
 
 /* Loads the dataset and models, opens the store and the log (replaying it into the store),

@@ -62,6 +62,8 @@ static const char *usage_text =
     "                      variant) or off; experiments may set \"artwork_policy\" (docs/bandit.md)\n"
     "  --artwork-window S  reward window: a play within S seconds of event time (default 1800)\n"
     "  --artwork-seed N    seed of the artwork decisions (default 1)\n"
+    "  --explore-epsilon E each homepage position shows, with probability E, a title from\n"
+    "                      outside the page, favouring titles with few impressions (default 0)\n"
     "\n"
     "Slow clients and overload (docs/API.md, Limits):\n"
     "  --header-timeout S  seconds a connection may take to send a request's headers, counted\n"
@@ -204,7 +206,7 @@ enum {
     O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
     O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT, O_EXPERIMENTS, O_EXPOSURES, O_EXPOSURE_LOG,
     O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_CONN_PER_IP, O_SHED_QUEUE_MS, O_CLOCK, O_EVENT_ID_WINDOW,
-    O_ART_POLICY, O_ART_WINDOW, O_ART_SEED,
+    O_ART_POLICY, O_ART_WINDOW, O_ART_SEED, O_EXPLORE,
 };
 static const struct option serve_opts[] = {
     {"port", required_argument, 0, O_PORT},
@@ -238,6 +240,7 @@ static const struct option serve_opts[] = {
     {"artwork-policy", required_argument, 0, O_ART_POLICY},
     {"artwork-window", required_argument, 0, O_ART_WINDOW},
     {"artwork-seed", required_argument, 0, O_ART_SEED},
+    {"explore-epsilon", required_argument, 0, O_EXPLORE},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -349,6 +352,10 @@ int mq_cli_serve(int argc, char **argv)
         case O_ART_WINDOW:
             if (mq_cli_parse_double(v, &dv) || !(dv >= 1 && dv <= 86400 * 30)) return mq_cli_usage_error(cmd, "--artwork-window: '%s' is not a number of seconds in [1, 2592000]", v);
             o.artwork_window = dv;
+            break;
+        case O_EXPLORE:
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 0 && dv <= 1)) return mq_cli_usage_error(cmd, "--explore-epsilon: '%s' is not a probability in [0, 1]", v);
+            o.explore_epsilon = dv;
             break;
         case O_ART_SEED:
             if (mq_cli_parse_i64(v, &x) || x < 0) return mq_cli_usage_error(cmd, "--artwork-seed: '%s' is not a non-negative integer", v);

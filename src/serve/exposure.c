@@ -22,6 +22,10 @@
  *
  * in the titles' record order. Readers take both versions; a version 1 record has no artwork.
  *
+ * Flag 4 (either version): exploration slots (explore.c). After everything above come
+ * n_titles x f64: each title's exploration slot propensity, 0 for a title the page builder
+ * placed.
+ *
  * Writing. The request thread encodes and frames its record outside any lock (CRC included),
  * then, under the log's mutex, pwrites it at the end of the current segment before the page is
  * answered: once pwrite returns the record is in the kernel's page cache, so a crash of the
@@ -88,7 +92,8 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
     unsigned char head[11];
     bool art = e->art_variant && !summary && e->n_rows <= 65535;
     head[0] = art ? 2 : 1;
-    head[1] = (unsigned char)((e->forced ? 1 : 0) | (summary ? 2 : 0));
+    bool xp4 = e->explore_prop && !summary && e->n_rows <= 65535;
+    head[1] = (unsigned char)((e->forced ? 1 : 0) | (summary ? 2 : 0) | (xp4 ? 4 : 0));
     head[2] = (unsigned char)e->route;
     mq__put_u64(head + 3, (uint64_t)e->time);
     mq_buf_put(b, head, sizeof head);
@@ -156,6 +161,8 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
             mq_buf_put(b, q, 9);
         }
     }
+    if (xp4)
+        for (uint32_t i = 0; i < total; i++) mq_buf_put(b, &e->explore_prop[i], 8);
     if (b->oom) return mq__err_set(err, MQ_ENOMEM, "out of memory");
     if (b->len - MQ__SEG_REC_HDR > EXPO_MAX)
         return mq__err_set(err, MQ_ERANGE, "exposure record of %zu bytes is over the limit", b->len);
@@ -185,7 +192,8 @@ int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
 {
     rd r = {payload, payload + len, false};
     memset(o, 0, sizeof *o);
-    if (len < EXPO_MIN || payload[0] < 1 || payload[0] > 2 || payload[1] > 3 || payload[2] > 3) return MQ__SEG_BAD;
+    if (len < EXPO_MIN || payload[0] < 1 || payload[0] > 2 || payload[1] > 7 || payload[2] > 3) return MQ__SEG_BAD;
+    const bool xp4 = payload[1] & 4;
     const bool v2 = payload[0] == 2;
     o->art_policy = -1;
     o->forced = payload[1] & 1;
@@ -227,13 +235,26 @@ int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
         mq__expo_str t8 = rd_str(&r, 8);
         if (r.bad) return MQ__SEG_BAD;
         o->art_time = (int64_t)mq__get_u64((const unsigned char *)t8.p);
-        if ((size_t)(r.end - r.p) != (size_t)o->n_titles * 9 || o->art_policy > MQ_POLICY_FIXED) return MQ__SEG_BAD;
+        if ((size_t)(r.end - r.p) < (size_t)o->n_titles * 9 || o->art_policy > MQ_POLICY_FIXED) return MQ__SEG_BAD;
         o->art = r.p;
-        r.p = r.end;
+        r.p += (size_t)o->n_titles * 9;
+    }
+    const unsigned char *tail = r.p;
+    if (xp4 && !r.bad) {
+        if (o->summary || !o->n_rows || (size_t)(r.end - r.p) < (size_t)o->n_titles * 8) return MQ__SEG_BAD;
+        o->explore = r.p;
+        r.p += (size_t)o->n_titles * 8;
     }
     if (r.bad || r.p != r.end || o->member.n == 0 || (o->n_rows && seen != o->n_titles)) return MQ__SEG_BAD;
-    if (v2) o->end = o->art;   /* the row walk stops where the artwork block starts */
+    if (v2 || xp4) o->end = tail - (v2 ? (size_t)o->n_titles * 9 : 0);   /* the row walk stops at the blocks */
     return 0;
+}
+
+double mq__expo_explore(const mq__expo_rec *r, uint32_t i)
+{
+    double p = 0;
+    if (r->explore && i < r->n_titles) memcpy(&p, r->explore + (size_t)i * 8, 8);
+    return p;
 }
 
 void mq__expo_art(const mq__expo_rec *r, uint32_t i, int *variant, double *prop)

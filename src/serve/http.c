@@ -152,6 +152,7 @@ typedef struct bundle {
     mq_page_catalog pc;
     int32_t *ds2m;                   /* [dataset n_titles] -> model title or -1 */
     int32_t *m2ds;                   /* [n_titles] model title -> dataset title or -1 (artwork) */
+    _Atomic uint32_t *imp;           /* [n_titles] homepage slots per title (exploration weights) */
     _Atomic(simlist *) *sim;         /* [n_titles] filled on demand and by the warmer */
     atomic_int sim_cached;           /* lists in sim */
     uint64_t gen;                    /* load number: tags the trending snapshots of this bundle */
@@ -183,6 +184,12 @@ typedef struct reqctx {
     uint8_t *art_var;
     const char **art_json;
     float *art_w;
+    /* exploration slots of the page ([x_cap] each; explore.c) */
+    int x_cap;
+    int32_t *x_titles;
+    const char **x_ev;
+    float *x_scores;
+    double *x_prop;
 } reqctx;
 
 struct mq_server {
@@ -270,6 +277,7 @@ static void bundle_destroy(bundle *b)
     free(b->ids);
     free(b->ds2m);
     free(b->m2ds);
+    free(b->imp);
     free(b->trend_seed);
     mq_model_destroy(b->main);
     mq_model_destroy(b->pop);
@@ -497,6 +505,8 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
     b->sim = calloc((size_t)MQ_MAX(n, 1), sizeof *b->sim);
+    b->imp = calloc((size_t)MQ_MAX(n, 1), sizeof *b->imp);
+    if (!b->imp) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
     pop = calloc((size_t)MQ_MAX(n, 1), sizeof *pop);
     trend = calloc((size_t)MQ_MAX(n, 1), sizeof *trend);
     if (!b->ids || !b->sim || !pop || !trend) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
@@ -753,6 +763,10 @@ static void reqctx_free(reqctx *r)
     free(r->art_var);
     free(r->art_json);
     free(r->art_w);
+    free(r->x_titles);
+    free(r->x_ev);
+    free(r->x_scores);
+    free(r->x_prop);
     free(r);
 }
 
@@ -987,11 +1001,13 @@ static int expo_reserve(reqctx *r, int n)
  * A failure fails the request: an answered page must be in the log. */
 static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *member,
                   const char *page_id, const char *version, const mq__xps_result *xr, int n_rows,
-                  const char *const *row_id, const int *row_n, const mq__art_page *ap, mq_err *err)
+                  const char *const *row_id, const int *row_n, const mq__art_page *ap,
+                  const double *explore_prop, mq_err *err)
 {
     if (!s->exlog) return ap ? mq__art_record(s->art, ap, err) : 0;
     mq__expo e = {0};
     e.time = mq__xps_now();
+    e.explore_prop = explore_prop;
     if (ap) {
         e.art_time = ap->time;
         e.art_policy = ap->policy;
@@ -1209,6 +1225,39 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         for (int k = 0; k < MQ_MODEL_SCORE_BINS; k++)
             if (cnt[k]) atomic_fetch_add_explicit(&dr->counts[k], cnt[k], memory_order_relaxed);
     }
+    /* exploration slots: titles from outside the page, with their slot propensities */
+    mq_page pg_x;
+    const double *xprop = NULL;
+    if (!rc && s->o.explore_epsilon > 0) {
+        int total = 0;
+        for (int i = 0; i < page->n_rows; i++) total = MQ_MAX(total, page->rows[i].first + page->rows[i].n);
+        if (total > r->x_cap) {
+            int cap = MQ_MAX(total, 2 * r->x_cap);
+            int32_t *t = realloc(r->x_titles, (size_t)cap * sizeof *t);
+            if (t) r->x_titles = t;
+            const char **e = realloc(r->x_ev, (size_t)cap * sizeof *e);
+            if (e) r->x_ev = e;
+            float *f = realloc(r->x_scores, (size_t)cap * sizeof *f);
+            if (f) r->x_scores = f;
+            double *d = realloc(r->x_prop, (size_t)cap * sizeof *d);
+            if (d) r->x_prop = d;
+            if (t && e && f && d) r->x_cap = cap;
+            else rc = mq__err_set(&err, MQ_ENOMEM, "out of memory");
+        }
+        if (!rc) {
+            for (int i = 0; i < n_hist; i++) r->hidx[i] = r->hist[i].title;
+            mq_rng xrng;
+            mq_rng_seed(&xrng, s->o.artwork_seed ^ 0x6a09e667f3bcc909ull ^ seq * 0x9E3779B97F4A7C15ull);
+            mq__explore_in xi = {page, b->n_titles, b->pc.catalog, genre, r->hidx, n_hist, excl, n_excl, b->imp,
+                                 s->o.explore_epsilon, &xrng, r->mark, r->x_titles, r->x_ev, r->x_scores};
+            int nx;
+            rc = mq__explore_page(&xi, &pg_x, r->x_prop, &nx, &err);
+            if (!rc) {
+                page = &pg_x;
+                xprop = r->x_prop;
+            }
+        }
+    }
     mq__art_page ap = {0};
     uint8_t actx[MQ_ART_DM_MAX];
     mq_page pg_art;
@@ -1237,7 +1286,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             for (int j = 0; j < rn[i]; j++) r->xt[page->rows[i].first + j] = b->ids[page->titles[page->rows[i].first + j]];
         }
         if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr,
-                             MQ_MIN(page->n_rows, 50), rid, rn, ap.n ? &ap : NULL, &err);
+                             MQ_MIN(page->n_rows, 50), rid, rn, ap.n ? &ap : NULL, xprop, &err);
+        if (!rc) mq__explore_count(b->imp, page->titles, total);
         else mq__err_set(&err, rc, "out of memory");
     }
     if (rc) {
@@ -1321,7 +1371,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
         for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
         const char *rid = "recommendations";
-        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, 1, &rid, &got, ap.n ? &ap : NULL, &err);
+        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, 1, &rid, &got, ap.n ? &ap : NULL, NULL, &err);
     } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1433,7 +1483,7 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             char rid[MQ_ID_MAX + 16];
             snprintf(rid, sizeof rid, "similar:%s", title);
             const char *rp = rid;
-            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, 1, &rp, &got, ap.n ? &ap : NULL, &err);
+            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, 1, &rp, &got, ap.n ? &ap : NULL, NULL, &err);
         } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
         if (rc) {
             ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);

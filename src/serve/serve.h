@@ -1,6 +1,6 @@
 /* serve.h (internal): what the serving files share (page.c, http.c, log.c, seglog.c, store.c,
  * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, console.c,
- * artwork.c).
+ * artwork.c, explore.c).
  * Not part of the public API; tests/serve and bench/serve_* may include it.
  *
  * - The homepage JSON writers: the page builder writes responses straight into core's mq_buf
@@ -313,6 +313,9 @@ typedef struct mq__expo {
     int64_t art_time;                   /* the page's time on the server's event clock */
     const uint8_t *art_variant;         /* [sum row_n] */
     const double *art_prop;             /* [sum row_n] */
+    /* exploration slots (NULL: none): [sum row_n] each title's slot propensity, 0 = not an
+     * exploration slot (explore.c); flag 4 of the record */
+    const double *explore_prop;
 } mq__expo;
 
 /* Fills e's experiments from an assignment result. */
@@ -341,7 +344,10 @@ typedef struct mq__expo_rec {
     const uint8_t *art_ctx;             /* [art_dm] */
     int64_t art_time;                   /* the page's time on the server's event clock */
     const unsigned char *art;           /* [n_titles] x 9 bytes: u8 variant | f64 propensity */
+    const unsigned char *explore;       /* [n_titles] x f64 slot propensities (flag 4), or NULL */
 } mq__expo_rec;
+/* Title i's exploration slot propensity (0: not explored, or a record without the block). */
+double mq__expo_explore(const mq__expo_rec *r, uint32_t i);
 /* Title i's (record order) artwork variant (255: none) and propensity in a version 2 record. */
 void mq__expo_art(const mq__expo_rec *r, uint32_t i, int *variant, double *prop);
 int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *r);
@@ -449,6 +455,33 @@ int mq__art_publish(mq__art *a, mq_err *err);
 uint32_t mq__art_digest(mq__art *a);
 /* Prometheus lines: impressions, rewards, pending pages, dropped pages, state version. */
 void mq__art_metrics(mq__art *a, mq_buf *out);
+
+
+/* ==== explore.c ==== */
+/* Exploration slots on the homepage (explore.c gives the rule and the propensity). */
+
+typedef struct mq__explore_in {
+    const mq_page *page;        /* as built */
+    int32_t n_titles;           /* the model's titles */
+    const mq_catalog *catalog;  /* genres (for genre), may be NULL */
+    int genre;                  /* -1 any */
+    const int32_t *hist;        /* [n_hist] history titles (never drawn) */
+    int n_hist;
+    const int32_t *exclude;     /* [n_exclude] */
+    int n_exclude;
+    _Atomic uint32_t *impressions;  /* [n_titles] slots that showed each title */
+    double epsilon;             /* per slot */
+    mq_rng *rng;
+    uint8_t *ban;               /* [n_titles] scratch, all 0 (left all 0) */
+    int32_t *titles;            /* [page total] scratch: the new page's arrays */
+    const char **evidence;
+    float *scores;
+} mq__explore_in;
+/* Fills *out: the page with exploration slots (its arrays in in's scratch), slot_prop [page
+ * total] each slot's exploration propensity (0: the built title kept), *n_explored. */
+int mq__explore_page(const mq__explore_in *in, mq_page *out, double *slot_prop, int *n_explored, mq_err *err);
+/* Counts one impression for each of n titles. */
+void mq__explore_count(_Atomic uint32_t *impressions, const int32_t *titles, int n);
 
 
 /* ==== console.c ==== */

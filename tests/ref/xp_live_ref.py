@@ -172,9 +172,13 @@ def exposures(d):
                    "titles": [struct.unpack_from("<Bd", p, o + 9 * i) for i in range(ntot)]}
             o += 9 * ntot
         elif ver != 1: fail("exposure record version %d" % ver)
+        explore = None
+        if flags & 4:                              # exploration slots (explore.c)
+            explore = list(struct.unpack_from("<%dd" % ntot, p, o)); o += 8 * ntot
         if o != len(p): fail("exposure record of %d bytes parsed to %d" % (len(p), o))
         out.append({"time": t, "forced": bool(flags & 1), "route": route, "member": member,
-                    "page_id": page_id, "exps": exps, "rows": rows, "artwork": art})
+                    "page_id": page_id, "exps": exps, "rows": rows, "artwork": art,
+                    "explore": explore})
     return out
 
 def events(d):

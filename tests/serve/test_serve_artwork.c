@@ -297,6 +297,27 @@ MQ_TEST(serve_artwork_exposure_records_both_versions)
     }
     /* one byte short of the artwork block is a bad record */
     ASSERT(mq__expo_decode((const unsigned char *)b.p + MQ__SEG_REC_HDR, (uint32_t)(b.len - MQ__SEG_REC_HDR - 1), &r) == MQ__SEG_BAD);
+    /* exploration slots (flag 4) after the artwork block, and without one */
+    const double xp[3] = {0, 0.3 / 9000, 0};
+    e.explore_prop = xp;
+    for (int v = 2; v >= 1; v--) {
+        if (v == 1) e.art_variant = NULL;
+        ASSERT_OK(mq__expo_encode(&e, false, &b, &err), &err);
+        ASSERT_INT_EQ((unsigned char)b.p[MQ__SEG_REC_HDR], v);
+        ASSERT_INT_EQ(mq__expo_decode((const unsigned char *)b.p + MQ__SEG_REC_HDR, (uint32_t)(b.len - MQ__SEG_REC_HDR), &r), 0);
+        ASSERT((r.art != NULL) == (v == 2));
+        for (uint32_t i = 0; i < 3; i++) ASSERT(mq__expo_explore(&r, i) == xp[i]);
+        at = r.rows;
+        seen = 0;
+        while (mq__expo_rows_next(&r, &at, &row, ts, 4, &nt)) seen += nt;
+        ASSERT_INT_EQ(seen, 3);
+        if (v == 2) {
+            int vv;
+            double pp;
+            mq__expo_art(&r, 0, &vv, &pp);
+            ASSERT(vv == 2 && pp == 0.9125);
+        }
+    }
     /* summary records never carry artwork */
     ASSERT_OK(mq__expo_encode(&e, true, &b, &err), &err);
     ASSERT_INT_EQ((unsigned char)b.p[MQ__SEG_REC_HDR], 1);
@@ -429,4 +450,69 @@ MQ_TEST(serve_artwork_export_then_ope)
     /* a missing exposure log is an error naming it */
     ASSERT_INT_EQ(mq_test_sh("%s bandit export --exposures %s/none --out %s/x.csv 2> %s/err.txt; test $? = 1 && "
                              "grep -q 'none: no exposure log' %s/err.txt", mq_test_bin(), dir, dir, dir, dir), 0);
+}
+
+typedef struct xseen { int n; char title[400][32]; double p[400]; char row[400][64]; } xseen;
+
+static int explore_record(void *user, const mq__expo_rec *r, uint64_t seq)
+{
+    xseen *x = user;
+    if (r->route != MQ__EXPO_ROUTE_HOMEPAGE) return 0;
+    x->n = 0;
+    const unsigned char *at = r->rows;
+    mq__expo_str row, ts[100];
+    int nt;
+    while (mq__expo_rows_next(r, &at, &row, ts, 100, &nt))
+        for (int j = 0; j < nt && x->n < 400; j++, x->n++) {
+            snprintf(x->title[x->n], 32, "%.*s", ts[j].n, ts[j].p);
+            snprintf(x->row[x->n], 64, "%.*s", row.n, row.p);
+            x->p[x->n] = mq__expo_explore(r, (uint32_t)x->n);
+        }
+    return 0;
+}
+
+/* Exploration slots: with --explore-epsilon E a fresh server (no impressions yet: every weight
+ * 1) gives each explored slot probability E / (pool left), so E / p over a page's explored
+ * slots are consecutive integers counting down from the pool size. */
+MQ_TEST(serve_explore_slots_logged_with_propensity)
+{
+    server s;
+    const char *dir = mq_test_tmpdir();
+    char extra[1400];
+    snprintf(extra, sizeof extra, "--exposures %s/ex --artwork-policy fixed --explore-epsilon 0.3", dir);
+    ASSERT_INT_EQ(start_server(&s, dir, extra), 0);
+    int st;
+    cJSON *pg = get_json(s.port, "/v1/members/1/homepage?rows=4&per_row=10", &st);
+    ASSERT_INT_EQ(st, 200);
+    xseen x = {0};
+    char ex[700];
+    snprintf(ex, sizeof ex, "%s/ex", dir);
+    mq_err err = {0};
+    ASSERT_OK(mq__exlog_scan(ex, explore_record, &x, &err), &err);
+    ASSERT_INT_EQ(x.n, 40);
+    int explored = 0;
+    double prev = 0;
+    for (int i = 0; i < x.n; i++) {
+        if (x.p[i] == 0) continue;
+        ASSERT(strcmp(x.row[i], "continue_watching"));
+        double left = 0.3 / x.p[i];
+        ASSERT_NEAR(left, round(left), 1e-6 * left);   /* E / (an integer pool size) */
+        if (explored) ASSERT_NEAR(left, prev - 1, 1e-6 * left);
+        ASSERT(left > 9000 && left < 9724);            /* the demo's titles minus page and history */
+        prev = left;
+        explored++;
+        for (int j = 0; j < x.n; j++) ASSERT(j == i || strcmp(x.title[j], x.title[i]));   /* not twice */
+    }
+    /* 40 slots at 0.3: P(explored outside 2..22) < 1e-3 */
+    fprintf(stderr, "  %d of 40 slots explored\n", explored);
+    ASSERT(explored >= 2 && explored <= 22);
+    /* the response shows them with their evidence */
+    int with_ev = 0;
+    const cJSON *row, *t;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(pg, "rows"))
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(row, "titles"))
+            with_ev += !strcmp(cJSON_GetObjectItem(t, "evidence")->valuestring, "Something new to try");
+    ASSERT_INT_EQ(with_ev, explored);
+    cJSON_Delete(pg);
+    stop_server(&s, SIGTERM);
 }
