@@ -292,8 +292,130 @@ async function viewExperiment(main, name) {
   const d = rep.decision;
   if (d) main.append(h('h2', {}, 'Decision'), h('div', { class: 'banner', id: 'decision' },
     h('strong', {}, d.action), d.variant ? ` (${d.variant})` : '', d.reason ? ' — ' + d.reason : ''));
-  if (d && d.guardrails && d.guardrails.length) main.append(h('h2', {}, 'Guardrails'),
-    h('pre', {}, JSON.stringify(d.guardrails, null, 1)));
+  if (d && d.guardrails && d.guardrails.length) {
+    const keys = [...new Set(d.guardrails.flatMap(g => Object.keys(g)))];
+    main.append(h('h2', {}, 'Guardrails'), table(keys.map(k => ({ key: k, label: k.replace(/_/g, ' '),
+      num: d.guardrails.some(g => typeof g[k] === 'number') })), d.guardrails.map(g => Object.fromEntries(
+      Object.entries(g).map(([k, v]) => [k, v !== null && typeof v === 'object' ? JSON.stringify(v) : v]))), { id: 'guardrails' }));
+  }
+  if (state) await experimentOverTime(main, name, new URLSearchParams(location.search).get('metric'));
+}
+
+/* A live experiment over time (GET /v1/experiments/{name}/timeline): units per day, the
+ * cumulative effect with its CI and confidence sequence, the always-valid p-value, the ramp and
+ * rollback history, and the operator's buttons (stop a variant, advance its ramp; need the key). */
+async function experimentOverTime(main, name, metric) {
+  const tl = await api(`/v1/experiments/${encodeURIComponent(name)}/timeline` + (metric ? '?metric=' + encodeURIComponent(metric) : ''));
+  const colors = ['#9aa0b0', '#e5a00d', '#5b8def', '#3fb27f', '#c77dff', '#e0565b'];
+  main.append(h('h2', {}, 'Exposed units per day'),
+    unitsChart(tl.days, tl.units_per_day, colors, tl.bucket_days));
+  for (const c of tl.cumulative) {
+    main.append(h('h2', {}, `Cumulative effect: ${c.variant} − ${tl.control} on ${tl.metric}`),
+      h('p', { class: 'muted' }, 'At the end of each day, over the units exposed by then (their metric as of now): ' +
+        'the difference in means with its 95% CI (dark band) and the always-valid confidence sequence (light band).'),
+      bandChart(tl.days, c.effect, [[c.cs_low, c.cs_high, '#e5a00d22'], [c.ci_low, c.ci_high, '#e5a00d55']],
+        { cls: 'cumulative', label: `cumulative effect of ${c.variant}`, axis: 'effect', zero: true }),
+      h('h3', {}, `Always-valid p-value (mSPRT): ${c.variant}`),
+      bandChart(tl.days, c.always_valid_p, [], { cls: 'avp', label: `always-valid p-value of ${c.variant}`, axis: 'p',
+        lo: 0, hi: 1, rule: 0.05, color: '#5b8def' }));
+  }
+  main.append(h('h2', {}, 'Variants, ramps and actions'));
+  const reason = h('input', { id: 'reason', name: 'reason', size: 30, maxlength: 200, placeholder: 'optional' });
+  main.append(h('div', { class: 'controls' }, h('label', {}, 'Reason for an action', reason)));
+  const act = async (v, what) => {
+    if (!apiKey()) { setStatus('Set the API key (top right) to stop a variant or advance a ramp.'); $('#apikey').focus(); return; }
+    const q = reason.value.trim() ? '?reason=' + encodeURIComponent(reason.value.trim()) : '';
+    try {
+      await api(`/v1/experiments/${encodeURIComponent(name)}/variants/${encodeURIComponent(v)}/${what}${q}`, { method: 'POST' });
+      await route();
+      setStatus(`${what === 'stop' ? 'Stopped' : 'Advanced the ramp of'} ${v}.`);
+    } catch (e) { setStatus(`${what} ${v} failed: ${e.message}`); }
+  };
+  const vt = h('tbody');
+  tl.variants.forEach((v, i) => {
+    const canAdvance = !v.stopped && v.ramp.length && v.step < v.ramp.length - 1;
+    vt.append(h('tr', { 'data-variant': v.name }, h('td', {}, v.name + (i === 0 ? ' (control)' : '')),
+      h('td', {}, v.ramp.length ? v.ramp.map((p, k) => k === v.step ? `[${p}%]` : `${p}%`).join(' → ') : '–'),
+      h('td', { class: 'num' }, fmt(v.served_percent) + '%'),
+      h('td', { class: 'state' }, v.stopped ? 'stopped' : 'serving'),
+      h('td', {}, i > 0 && !v.stopped ? h('button', { type: 'button', class: 'stop', 'data-variant': v.name,
+        onclick: () => act(v.name, 'stop') }, 'Stop ' + v.name) : '',
+      canAdvance ? h('button', { type: 'button', class: 'advance', 'data-variant': v.name,
+        onclick: () => act(v.name, 'advance') }, `Advance to ${v.ramp[v.step + 1]}%`) : '')));
+  });
+  main.append(h('div', { class: 'scroll' }, h('table', { id: 'variants' }, h('thead', {}, h('tr', {},
+    ['variant', 'ramp (current step)', 'served', 'state', 'actions'].map(c => h('th', { scope: 'col' }, c)))), vt)));
+  main.append(h('h2', {}, 'Ramp and rollback timeline'));
+  const when = t => new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+  const events = [];
+  if (tl.start) events.push({ time: tl.start, variant: '–', event: 'start', by: 'config', percent: null, reason: 'the experiment\'s start' });
+  events.push(...tl.history);
+  if (tl.end) events.push({ time: tl.end, variant: '–', event: 'end', by: 'config', percent: null, reason: 'the experiment\'s end' });
+  const ol = h('ol', { id: 'timeline', class: 'timeline' });
+  if (!events.length) ol.append(h('li', { class: 'muted' }, 'No ramp step or stop yet.'));
+  for (const e of events) ol.append(h('li', { class: 'ev-' + e.event }, h('time', {}, when(e.time)), ' ',
+    h('strong', {}, `${e.event} ${e.variant}`), e.percent !== null && e.percent !== undefined ? ` → ${fmt(e.percent)}% served` : '',
+    ` (by ${e.by}): `, e.reason));
+  main.append(ol);
+}
+
+/* Grouped bars of units per day and variant. */
+function unitsChart(days, series, colors, bucket) {
+  const W = 640, H = 200, L = 50, R = 10, T = 10, B = 44;
+  const max = Math.max(1, ...series.flatMap(s => s.units));
+  const n = Math.max(1, days.length), gw = (W - L - R) / n, bw = Math.max(1, (gw - 4) / series.length);
+  const Y = v => T + (H - T - B) * (1 - v / max);
+  const svg = s('svg', { class: 'chart units-per-day', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img',
+    'aria-label': 'exposed units per day by variant' });
+  svg.append(s('line', { class: 'axis', x1: L, x2: W - R, y1: Y(0), y2: Y(0) }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end' }, fmt(max)), s('text', { x: L - 4, y: Y(0), 'text-anchor': 'end' }, '0'));
+  days.forEach((d, j) => {
+    series.forEach((se, k) => {
+      const v = se.units[j];
+      svg.append(s('rect', { class: 'bar', 'data-variant': se.variant, x: L + j * gw + 2 + k * bw, y: Y(v), width: bw,
+        height: Math.max(0, Y(0) - Y(v)), fill: colors[k % colors.length] }, s('title', {}, `${d} ${se.variant}: ${v}`)));
+    });
+    if (n <= 14 || j % Math.ceil(n / 7) === 0)
+      svg.append(s('text', { x: L + j * gw + gw / 2, y: H - 28, 'text-anchor': 'middle' }, d.slice(5)));
+  });
+  series.forEach((se, k) => svg.append(s('text', { x: L + 90 * k, y: H - 6, style: 'fill:' + colors[k % colors.length] },
+    '■ ' + se.variant)));
+  svg.append(s('text', { x: W - R, y: H - 6, 'text-anchor': 'end' }, bucket > 1 ? `units per ${bucket} days` : 'new units per day'));
+  return svg;
+}
+
+/* A line over days (null = no point) with optional bands [[lo[], hi[], fill]], a zero line or a
+ * rule (a horizontal threshold). */
+function bandChart(days, y, bands, o) {
+  const W = 640, H = 190, L = 56, R = 10, T = 10, B = 30;
+  const vals = [...y, ...bands.flatMap(b => [...b[0], ...b[1]])].filter(Number.isFinite);
+  let lo = o.lo !== undefined ? o.lo : Math.min(0, ...vals), hi = o.hi !== undefined ? o.hi : Math.max(0, ...vals);
+  if (!(hi > lo)) { lo -= 1; hi += 1; }
+  const n = days.length, X = j => L + (W - L - R) * (n > 1 ? j / (n - 1) : 0.5), Y = v => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
+  const svg = s('svg', { class: 'chart ' + o.cls, viewBox: `0 0 ${W} ${H}`, width: W, role: 'img', 'aria-label': o.label });
+  svg.append(s('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end' }, fmt(hi)), s('text', { x: L - 4, y: H - B, 'text-anchor': 'end' }, fmt(lo)));
+  for (const [blo, bhi, fill] of bands) {
+    const idx = days.map((_, j) => j).filter(j => Number.isFinite(blo[j]) && Number.isFinite(bhi[j]));
+    if (!idx.length) continue;
+    const pts = idx.map(j => `${X(j).toFixed(1)},${Y(bhi[j]).toFixed(1)}`).concat(idx.slice().reverse().map(j => `${X(j).toFixed(1)},${Y(blo[j]).toFixed(1)}`));
+    if (idx.length === 1) svg.append(s('line', { class: 'band', x1: X(idx[0]), x2: X(idx[0]), y1: Y(bhi[idx[0]]), y2: Y(blo[idx[0]]), stroke: fill.slice(0, 7), 'stroke-width': 8, 'stroke-opacity': 0.4 }));
+    else svg.append(s('polygon', { class: 'band', points: pts.join(' '), fill }));
+  }
+  if (o.zero && lo < 0 && hi > 0) svg.append(s('line', { class: 'axis', x1: L, x2: W - R, y1: Y(0), y2: Y(0), 'stroke-dasharray': '3 3' }));
+  if (o.rule !== undefined) svg.append(s('line', { x1: L, x2: W - R, y1: Y(o.rule), y2: Y(o.rule), stroke: '#e0565b', 'stroke-dasharray': '4 3' }),
+    s('text', { x: W - R, y: Y(o.rule) - 3, 'text-anchor': 'end' }, String(o.rule)));
+  const idx = days.map((_, j) => j).filter(j => Number.isFinite(y[j]));
+  if (idx.length) svg.append(s('path', { class: 'series', d: 'M' + idx.map(j => `${X(j).toFixed(1)},${Y(y[j]).toFixed(1)}`).join('L'),
+    fill: 'none', stroke: o.color || '#e5a00d', 'stroke-width': 2 }));
+  for (const j of idx) svg.append(s('circle', { class: 'pt', cx: X(j), cy: Y(y[j]), r: 3, fill: o.color || '#e5a00d' },
+    s('title', {}, `${days[j]}: ${fmt(y[j])}`)));
+  if (n) {
+    svg.append(s('text', { x: L, y: H - 8 }, days[0]));
+    if (n > 1) svg.append(s('text', { x: W - R, y: H - 8, 'text-anchor': 'end' }, days[n - 1]));
+  }
+  svg.append(s('text', { x: (L + W) / 2, y: H - 8, 'text-anchor': 'middle' }, o.axis));
+  return svg;
 }
 
 /* Forest plot: one mark (square + CI line) per metric row, relative effect when the report has
@@ -342,22 +464,31 @@ function parseProm(text) {
 
 async function viewModels(main) {
   main.replaceChildren(h('h1', {}, 'Models'));
-  const prom = parseProm(await api('/metrics'));
-  const info = prom.filter(m => m.name === 'marquee_model_info');
-  main.append(h('h2', {}, 'Loaded'), table([{ key: 'version', label: 'version (kind @ trained)' },
-    { key: 'titles', label: 'titles', num: true }], info.map(m => ({ ...m.labels, titles: Number(m.labels.titles) })), { id: 'loaded' }));
-  const psi = prom.filter(m => /psi/i.test(m.name));
-  if (psi.length) main.append(h('h3', {}, 'Score drift (PSI)'), table([{ key: 'name', label: 'metric' },
-    { key: 'labels', label: 'labels' }, { key: 'value', label: 'PSI', num: true }], psi.map(m => ({ ...m, labels: JSON.stringify(m.labels) }))));
+  const [ms, promText] = await Promise.all([api('/v1/models'), api('/metrics')]);
+  const prom = parseProm(promText);
+  const when = t => new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  const unk = 'unknown';
+  main.append(h('h2', {}, 'Loaded'), table([{ key: 'role', label: 'model' }, { key: 'version', label: 'version' },
+    { key: 'kind', label: 'kind' }, { key: 'params', label: 'parameters' }, { key: 'members', label: 'members', num: true },
+    { key: 'titles', label: 'titles', num: true }, { key: 'interactions', label: 'interactions', num: true },
+    { key: 'trained', label: 'trained' }, { key: 'seconds', label: 'training s', num: true }, { key: 'psi', label: 'score drift (PSI)', num: true }],
+  ms.models.map(m => { const t = typeof m.train === 'object' ? m.train : null;
+    return { role: m.role, version: m.version, kind: m.kind, params: m.params || '–', titles: m.titles,
+      members: t ? t.members : unk, interactions: t ? t.interactions : unk, trained: t ? when(t.trained_at) : unk,
+      seconds: t ? t.seconds : unk, psi: m.psi }; }), { id: 'loaded' }));
+  main.append(h('p', { class: 'muted' }, 'Training size and time come from the artifact ("unknown": written before they were recorded). ' +
+    'PSI compares the best-100 scores of the pages served since the load with the model\'s training deciles ' +
+    '(< 0.1 stable, 0.1–0.25 a shift, > 0.25 a large one; "unknown" before any page or for an old artifact).'));
   const b = prom.filter(m => m.name === 'marquee_page_build_seconds_bucket');
   if (b.length) {
     let prev = 0;
     const items = b.map(m => { const c = m.value - prev; prev = m.value; return { label: 'le ' + (m.labels.le === '+Inf' ? '+Inf' : (1000 * Number(m.labels.le)).toPrecision(3) + ' ms'), value: c }; });
     main.append(h('h3', {}, 'Page-build latency (homepage builds per bucket)'), barChart(items, { label: 'page build latency histogram', axis: 'pages' }));
   }
-  const rs = (await reports()).filter(r => r.kind === 'eval');
+  const all = await reports();
+  const rs = all.filter(r => r.kind === 'eval');
   main.append(h('h2', {}, 'Offline evaluation (marquee eval --json in the models directory)'));
-  if (!rs.length) { main.append(h('p', { class: 'muted' }, 'No eval --json files in the models directory.')); return; }
+  if (!rs.length) main.append(h('p', { class: 'muted' }, 'No eval --json files in the models directory.'));
   for (const r of rs) {
     const models = r.report.models || [];
     const keys = [...new Set(models.flatMap(m => Object.keys(m.test || {})))].filter(k => !k.endsWith('_se') && k !== 'members');
@@ -369,7 +500,45 @@ async function viewModels(main) {
       lo: m.test[key + '_se'] !== undefined ? m.test[key] - 1.96 * m.test[key + '_se'] : null,
       hi: m.test[key + '_se'] !== undefined ? m.test[key] + 1.96 * m.test[key + '_se'] : null })),
     { label: key + ' by model', axis: key + ' (test), ±1.96 SE' }));
+    const cal = models.filter(m => m.calibration);
+    if (cal.length) main.append(h('h4', {}, 'Ranker calibration (test window)'), table([{ key: 'model', label: 'model' },
+      ...['ece_raw', 'ece_platt', 'ece_isotonic', 'brier_raw', 'brier_platt', 'brier_isotonic', 'base_rate', 'samples'].map(k => ({ key: k, label: k, num: true }))],
+    cal.map(m => ({ model: m.model, ...m.calibration })), { class: 'calibration' }));
   }
+  const rel = all.filter(r => r.kind === 'reliability');
+  if (rel.length) main.append(h('h2', {}, 'Ranker reliability (marquee eval --reliability CSV)'));
+  for (const r of rel) {
+    const text = String(await api('/v1/reports/' + encodeURIComponent(r.file)));
+    const lines = text.trim().split('\n'), head = lines[0].split(',');
+    const rows = lines.slice(1).map(l => { const v = l.split(','), o = {}; head.forEach((k, i) => { o[k] = k === 'method' ? v[i] : Number(v[i]); }); return o; });
+    main.append(h('h3', {}, r.file), reliabilityChart(rows));
+  }
+}
+
+/* Reliability diagram: observed play rate against mean predicted probability per bin, one
+ * line per calibration method, the diagonal = perfect calibration. Bins without samples are left out. */
+function reliabilityChart(rows) {
+  const W = 420, H = 420, L = 46, R = 10, T = 10, B = 40;
+  const methods = [...new Set(rows.map(r => r.method))], colors = ['#e0565b', '#5b8def', '#3fb27f', '#e5a00d'];
+  const pts = rows.filter(r => r.count > 0 && Number.isFinite(r.mean_predicted) && Number.isFinite(r.observed_rate));
+  const max = Math.min(1, Math.max(0.05, ...pts.flatMap(r => [r.mean_predicted, r.observed_rate])) * 1.05);
+  const X = v => L + (W - L - R) * v / max, Y = v => T + (H - T - B) * (1 - v / max);
+  const svg = s('svg', { class: 'chart reliability', viewBox: `0 0 ${W} ${H}`, width: W, role: 'img',
+    'aria-label': 'reliability diagram: observed rate against predicted probability' });
+  svg.append(s('line', { class: 'axis', x1: L, x2: W - R, y1: Y(0), y2: Y(0) }), s('line', { class: 'axis', x1: L, x2: L, y1: T, y2: Y(0) }),
+    s('line', { x1: X(0), y1: Y(0), x2: X(max), y2: Y(max), stroke: '#9aa0b0', 'stroke-dasharray': '4 3' }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end' }, fmt(max)), s('text', { x: L - 4, y: Y(0), 'text-anchor': 'end' }, '0'),
+    s('text', { x: W - R, y: H - 8, 'text-anchor': 'end' }, 'mean predicted probability'),
+    s('text', { x: L + 4, y: T + 12 }, 'observed rate'));
+  methods.forEach((m, k) => {
+    const p = pts.filter(r => r.method === m).sort((a, b) => a.mean_predicted - b.mean_predicted), c = colors[k % colors.length];
+    if (p.length) svg.append(s('path', { class: 'series', d: 'M' + p.map(r => `${X(r.mean_predicted).toFixed(1)},${Y(r.observed_rate).toFixed(1)}`).join('L'),
+      fill: 'none', stroke: c, 'stroke-width': 1.5 }));
+    for (const r of p) svg.append(s('circle', { class: 'pt', 'data-method': m, cx: X(r.mean_predicted), cy: Y(r.observed_rate), r: 3, fill: c },
+      s('title', {}, `${m} bin ${r.bin}: predicted ${fmt(r.mean_predicted)}, observed ${fmt(r.observed_rate)} (${r.count})`)));
+    svg.append(s('text', { x: L + 8 + 90 * k, y: H - 22, style: 'fill:' + c }, m));
+  });
+  return svg;
 }
 
 /* ---- ABR ---- */

@@ -105,6 +105,13 @@ int mq_model_recommend_member(const mq_model *m, const mq_dataset *pos, const mq
  * their contributions; returns the count written (<= max). */
 int mq_model_explain(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
                      int32_t t, int max, int32_t *out_titles, float *out_weights, mq_err *err);
+/* mq_model_explain for n_t titles ts at once, sharing the per-history work (iALS factors the
+ * member's system once instead of once per title): title i's count in out_n[i] (<= max), its
+ * titles and weights in out_titles / out_weights [i * max ...]. The same explanations as
+ * mq_model_explain up to float rounding. Returns 0 or a negative MQ_E* (as mq_model_explain). */
+int mq_model_explain_many(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                          const int32_t *ts, int n_t, int max, int32_t *out_titles, float *out_weights,
+                          int *out_n, mq_err *err);
 
 /* Titles most similar to title t (itemknn/ease weights, ials/content cosine); count written. */
 int mq_model_similar(const mq_model *m, int32_t t, int n, int32_t *out_titles,
@@ -128,6 +135,17 @@ const char *mq_model_params(const mq_model *m);
 /* One numeric parameter of mq_model_params ("name=value"): 0 and *out, MQ_ENOTFOUND when the
  * model has no such parameter, MQ_EFORMAT when its value is not a number. */
 int mq_model_param_double(const mq_model *m, const char *name, double *out);
+
+/* What a model was trained on and how long it took, recorded by mq_model_train and saved with
+ * the model (the array "train_info"): members, titles and interactions (the implicit
+ * positives) of the training data, when (unix seconds) and the wall time of the training
+ * alone (seconds). MQ_ENOTFOUND for an artifact written before this was recorded. */
+typedef struct mq_model_train_info {
+    int64_t n_members, n_titles, n_interactions;
+    int64_t trained_at;
+    double train_seconds;
+} mq_model_train_info;
+int mq_model_train_info_get(const mq_model *m, mq_model_train_info *out);
 
 /* Scores many histories at once (fold-in), e.g. all test members of an evaluation: member b's
  * history is hist_idx[hist_ptr[b] .. hist_ptr[b+1]) (title indices); scores is

@@ -14,6 +14,7 @@
  * depend on the schedule.
  */
 #include "models/model.h"
+#include <time.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -365,7 +366,21 @@ int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_model_train: bad parameter list");
     if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "%s: the dataset has no titles", kind);
+    double t0 = mq_now();
     int rc = mq__model_train_sub(kind, d, o, out, err);
+    if (!rc) {
+        /* what it was trained on, when and how long it took: [members, interactions, unix time, us] */
+        int64_t *info = malloc(4 * sizeof *info);
+        if (!info) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+        else {
+            info[0] = d->n_members;
+            info[1] = d->nnz;
+            info[2] = (int64_t)time(NULL);
+            info[3] = (int64_t)llround((mq_now() - t0) * 1e6);
+            rc = mq__model_add(*out, "train_info", MQ__A_I64, 4, info, err);
+        }
+        if (rc) { mq_model_destroy(*out); *out = NULL; }
+    }
     if (!rc && (rc = mq__model_score_ref(*out, d, err))) {   /* drift reference, model_drift.c */
         mq_model_destroy(*out);
         *out = NULL;
@@ -388,6 +403,19 @@ int32_t mq_model_title_index(const mq_model *m, const char *id)
 }
 
 const char *mq_model_params(const mq_model *m) { return m->params; }
+
+int mq_model_train_info_get(const mq_model *m, mq_model_train_info *out)
+{
+    int64_t n = 0;
+    const int64_t *info = mq__model_get(m, "train_info", MQ__A_I64, &n, NULL);
+    if (!info || n != 4) return MQ_ENOTFOUND;
+    out->n_members = info[0];
+    out->n_titles = m->n_titles;
+    out->n_interactions = info[1];
+    out->trained_at = info[2];
+    out->train_seconds = (double)info[3] / 1e6;
+    return 0;
+}
 
 int mq_model_param_double(const mq_model *m, const char *name, double *out)
 {
@@ -519,6 +547,58 @@ int mq_model_explain(const mq_model *m, const int32_t *hist, const float *hist_v
         out_weights[i] = val[i];
     }
     rc = c;
+done:
+    free(w);
+    free(pos);
+    free(val);
+    return rc;
+}
+
+int mq_model_explain_many(const mq_model *m, const int32_t *hist, const float *hist_val, int n_hist,
+                          const int32_t *ts, int n_t, int max, int32_t *out_titles, float *out_weights,
+                          int *out_n, mq_err *err)
+{
+    int rc = check_hist(m, hist, n_hist, err);
+    if (rc) return rc;
+    for (int i = 0; i < n_t; i++) {
+        out_n[i] = 0;
+        if (ts[i] < 0 || ts[i] >= m->n_titles)
+            return mq__err_set(err, MQ_EINVAL, "explain: title index %d outside [0, %d)", ts[i], m->n_titles);
+    }
+    if (!m->ops->contrib)
+        return mq__err_set(err, MQ_EUNSUP, "explain: model '%s' does not use the history "
+                           "title by title", m->kind);
+    if (n_hist == 0 || max <= 0 || n_t <= 0) return 0;
+    if (!m->ops->contrib_many) {
+        for (int i = 0; i < n_t; i++) {
+            int c = mq_model_explain(m, hist, hist_val, n_hist, ts[i], max, out_titles + (size_t)i * max,
+                                     out_weights + (size_t)i * max, err);
+            if (c < 0) return c;
+            out_n[i] = c;
+        }
+        return 0;
+    }
+    int k = MQ_MIN(max, n_hist);
+    float *w = malloc((size_t)n_t * n_hist * sizeof *w), *val = malloc((size_t)k * sizeof *val);
+    int32_t *pos = malloc((size_t)k * sizeof *pos);
+    if (!w || !pos || !val) {
+        rc = mq__err_set(err, MQ_ENOMEM, "explain: out of memory");
+        goto done;
+    }
+    rc = m->ops->contrib_many(m, hist, hist_val, n_hist, ts, n_t, w, err);
+    if (rc) goto done;
+    for (int i = 0; i < n_t; i++) {
+        float *wi = w + (size_t)i * n_hist;
+        /* strongest contributions first; only positive ones explain (as mq_model_explain) */
+        for (int h = 0; h < n_hist; h++)
+            if (!(wi[h] > 0)) wi[h] = NAN;
+        int c = mq__topk(wi, n_hist, k, pos, val);
+        for (int j = 0; j < c; j++) {
+            out_titles[(size_t)i * max + j] = hist[pos[j]];
+            out_weights[(size_t)i * max + j] = val[j];
+        }
+        out_n[i] = c;
+    }
 done:
     free(w);
     free(pos);

@@ -89,6 +89,10 @@ struct mq__model_ops {
     /* Optional: per-history-title contributions to title t's score: w[n_hist]. */
     int (*contrib)(const mq_model *m, const int32_t *hist, const float *val, int n, int32_t t,
                    float *w, mq_err *err);
+    /* Optional: contrib for n_t titles at once, w[n_t x n_hist] row-major (a model whose
+     * contributions share per-history work, e.g. ials' factorisation); NULL = contrib per title. */
+    int (*contrib_many)(const mq_model *m, const int32_t *hist, const float *val, int n,
+                        const int32_t *ts, int n_t, float *w, mq_err *err);
     /* Optional: similarity of title t to every title: sim[n_titles]. */
     int (*similar)(const mq_model *m, int32_t t, float *sim, mq_err *err);
 };

@@ -903,6 +903,41 @@ static int ials_contrib(const mq_model *m, const int32_t *hist, const float *hv,
     return 0;
 }
 
+/* contrib for many titles: one factorisation of A_u, then z_j = A_u⁻¹ h_j per history title
+ * (A_u is symmetric, so h_tᵀ A_u⁻¹ h_j = z_jᵀ h_t): n_hist solves instead of n_t
+ * factorisations, and n_t x n_hist dot products. */
+static int ials_contrib_many(const mq_model *m, const int32_t *hist, const float *hv, int n_hist,
+                             const int32_t *ts, int n_t, float *w, mq_err *err)
+{
+    const ials_state *st = m->state;
+    int k = st->c.k, kp = st->c.kp;
+    double *A = malloc(((size_t)k * k + 2 * (size_t)k + (size_t)n_hist * k) * sizeof *A);
+    if (!A) return mq__err_set(err, MQ_ENOMEM, "ials: out of memory");
+    double *Z = A + (size_t)k * k + 2 * (size_t)k;   /* [n_hist x k] */
+    double reg = reg_of(&st->c, n_hist, m->n_titles);
+    if (build_factor(&st->K, st->G, st->H, hist, n_hist, reg, kp, k, A)) {
+        free(A);
+        return mq__err_set(err, MQ_ERANGE, "ials: system is not positive definite");
+    }
+    for (int h = 0; h < n_hist; h++) {
+        const float *hj = st->H + (size_t)hist[h] * kp;
+        double *z = Z + (size_t)h * k;
+        for (int a = 0; a < k; a++) z[a] = hj[a];
+        chol_solve(&st->K, A, k, z);           /* z_j = A_u⁻¹ h_j */
+    }
+    for (int i = 0; i < n_t; i++) {
+        const float *ht = st->H + (size_t)ts[i] * kp;
+        for (int h = 0; h < n_hist; h++) {
+            const double *z = Z + (size_t)h * k;
+            double s = 0;
+            for (int a = 0; a < k; a++) s += z[a] * ht[a];
+            w[(size_t)i * n_hist + h] = (float)s;
+        }
+    }
+    free(A);
+    return 0;
+}
+
 static int ials_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 {
     const ials_state *st = m->state;
@@ -918,6 +953,6 @@ static int ials_similar(const mq_model *m, int32_t t, float *sim, mq_err *err)
 
 const mq__model_ops mq__model_ials = {
     .kind = "ials", .train = ials_train, .bind = ials_bind, .unbind = ials_unbind,
-    .score = ials_score, .score_top = ials_score_top, .score_batch = ials_score_batch, .contrib = ials_contrib,
+    .score = ials_score, .score_top = ials_score_top, .score_batch = ials_score_batch, .contrib = ials_contrib, .contrib_many = ials_contrib_many,
     .similar = ials_similar,
 };

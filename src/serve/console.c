@@ -9,8 +9,10 @@
  *   GET /assets/NAME      web/NAME with its Content-Type
  *   GET /v1/reports       the JSON reports put in the models directory (`marquee eval --json`,
  *                         `marquee abr --json`, `marquee xp analyze --json`), classified by shape,
- *                         and the per-chunk CSVs of `marquee abr --per-chunk` (listed, not inlined)
+ *                         and the CSVs of `marquee abr --per-chunk` and of the ranker's
+ *                         `marquee eval --reliability` (listed by header, not inlined)
  *   GET /v1/reports/NAME  one of those files as it is (a per-chunk CSV can be megabytes)
+ * and, for http.c's GET /v1/models, the JSON of one loaded model (mq__console_model_json).
  *
  * Caching: every static answer carries an ETag (CRC-32C of the bytes) and
  * `Cache-Control: no-cache`, so a browser revalidates (304, no body) and a new binary's console
@@ -24,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,12 +148,16 @@ static bool has_ext(const char *name, const char *ext)
     return l > e && !strcasecmp(name + l - e, ext);
 }
 
-/* The header line of `marquee abr --per-chunk` (docs/abr.md). */
-static const char CHUNKS_HEADER[] = "trace,algo,chunk,";
+/* The CSVs the console draws, by their header line: `marquee abr --per-chunk` (docs/abr.md)
+ * and the ranker's `marquee eval --reliability` (docs/eval.md). */
+static const struct { const char *header, *kind; } CSV_KINDS[] = {
+    {"trace,algo,chunk,", "abr_chunks"},
+    {"method,bin,count,mean_predicted,observed_rate\n", "reliability"},
+};
 
-/* Appends {"file","kind":"abr_chunks","bytes"} when name is a per-chunk CSV; else nothing.
- * Returns whether it appended. */
-static bool chunks_entry(mq_buf *b, const char *dir, const char *name, bool comma)
+/* Appends {"file","kind","bytes"} when name is one of CSV_KINDS; else nothing. Returns whether
+ * it appended. */
+static bool csv_entry(mq_buf *b, const char *dir, const char *name, bool comma)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -158,13 +165,17 @@ static bool chunks_entry(mq_buf *b, const char *dir, const char *name, bool comm
     size_t len = 0;
     mq_err err = {0, ""};
     if (mq__file_map(path, &data, &len, &err)) return false;
-    bool is = len > sizeof CHUNKS_HEADER && !memcmp(data, CHUNKS_HEADER, sizeof CHUNKS_HEADER - 1);
+    const char *kind = NULL;
+    for (size_t k = 0; k < sizeof CSV_KINDS / sizeof *CSV_KINDS && !kind; k++) {
+        size_t hl = strlen(CSV_KINDS[k].header);
+        if (len > hl && !memcmp(data, CSV_KINDS[k].header, hl)) kind = CSV_KINDS[k].kind;
+    }
     mq__file_unmap(data, len);
-    if (!is) return false;
+    if (!kind) return false;
     if (comma) mq_buf_putc(b, ',');
     mq_buf_puts(b, "{\"file\":");
     mq_buf_json_str(b, name, strlen(name));
-    mq_buf_printf(b, ",\"kind\":\"abr_chunks\",\"bytes\":%zu}", len);
+    mq_buf_printf(b, ",\"kind\":\"%s\",\"bytes\":%zu}", kind, len);
     return true;
 }
 
@@ -214,7 +225,7 @@ static enum MHD_Result send_reports(struct MHD_Connection *c, const char *models
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (has_ext(names[i], ".csv")) {
-            k += chunks_entry(&b, models, names[i], k > 0);
+            k += csv_entry(&b, models, names[i], k > 0);
         } else {
             if (k++) mq_buf_putc(&b, ',');
             one_report(&b, models, names[i]);
@@ -252,4 +263,30 @@ enum MHD_Result mq__console_answer(struct MHD_Connection *c, const char *url, co
     const mq__web_asset *index = find_asset("/index.html");
     if (!index) return json_error(c, 500, "the console was built without web/index.html");
     return send_asset(c, index);
+}
+
+void mq__console_model_json(mq_buf *b, const char *role, const char *version, const mq_model *m, double psi)
+{
+    mq_buf_puts(b, "{\"role\":");
+    mq_buf_json_str(b, role, strlen(role));
+    mq_buf_puts(b, ",\"version\":");
+    mq_buf_json_str(b, version, strlen(version));
+    mq_buf_puts(b, ",\"kind\":");
+    mq_buf_json_str(b, mq_model_kind(m), strlen(mq_model_kind(m)));
+    mq_buf_puts(b, ",\"params\":");
+    mq_buf_json_str(b, mq_model_params(m), strlen(mq_model_params(m)));
+    mq_buf_printf(b, ",\"titles\":%d", (int)mq_model_n_titles(m));
+    mq_model_train_info ti;
+    if (!mq_model_train_info_get(m, &ti)) {
+        mq_buf_printf(b, ",\"train\":{\"members\":%lld,\"titles\":%lld,\"interactions\":%lld,\"trained_at\":%lld,\"seconds\":",
+                      (long long)ti.n_members, (long long)ti.n_titles, (long long)ti.n_interactions, (long long)ti.trained_at);
+        mq_buf_json_num(b, ti.train_seconds);
+        mq_buf_putc(b, '}');
+    } else {
+        mq_buf_puts(b, ",\"train\":\"unknown\"");
+    }
+    mq_buf_puts(b, ",\"psi\":");
+    if (isfinite(psi)) mq_buf_json_num(b, psi);
+    else mq_buf_puts(b, "\"unknown\"");
+    mq_buf_putc(b, '}');
 }

@@ -170,6 +170,13 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
     return 0;
 }
 
+void mq__expo_retime(mq_buf *rec, int64_t time)
+{
+    unsigned char *p = (unsigned char *)rec->p;
+    mq__put_u64(p + MQ__SEG_REC_HDR + 3, (uint64_t)time);
+    mq__seg_frame(p, (uint32_t)(rec->len - MQ__SEG_REC_HDR));
+}
+
 typedef struct rd { const unsigned char *p, *end; bool bad; } rd;
 
 static unsigned rd_u8(rd *r) { if (r->p + 1 > r->end) { r->bad = true; return 0; } return *r->p++; }

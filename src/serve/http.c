@@ -70,10 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
-                                            "experiment_report", "other"};
+                                            "experiment_report", "experiment_timeline", "experiment_action",
+                                            "models", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -109,16 +110,21 @@ typedef struct simlist {
 /* A treatment model (NAME.mqm) loaded beside main, with its own similar-titles cache. Its
  * titles are main's, in the same order (checked at load), so pages index one title space. */
 /* A model's drift monitor: the training-time deciles of its best-100 scores (from the
- * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md). */
+ * artifact) and the live counts per decile from sampled pages (model_drift.c, docs/xp.md).
+ * The counts are the server's entry for (model name, edges) (xp_drift.c), so they go on
+ * across reloads of the same artifact and restarts; own[] when that entry cannot be had. */
 typedef struct drift {
     bool known;
     float edges[MQ_MODEL_SCORE_BINS - 1];
-    _Atomic unsigned long long counts[MQ_MODEL_SCORE_BINS];
+    _Atomic unsigned long long *counts;
+    _Atomic unsigned long long own[MQ_MODEL_SCORE_BINS];
 } drift;
 
-static void drift_init(drift *d, const mq_model *m)
+static void drift_init(drift *d, const mq_model *m, mq__drifts *store, const char *name)
 {
     d->known = mq_model_score_ref(m, d->edges) == 0;
+    d->counts = d->known ? mq__drifts_counts(store, name, d->edges) : NULL;
+    if (!d->counts) d->counts = d->own;
 }
 
 static double drift_psi(const drift *d)
@@ -133,7 +139,8 @@ typedef struct altmodel {
     drift drift;
     char version[160];
     mq_model *m;
-    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand */
+    _Atomic(simlist *) *sim;         /* [n_titles] filled on demand and by the warmer */
+    atomic_int sim_cached;           /* lists in sim */
     int32_t n_titles;
 } altmodel;
 
@@ -238,8 +245,10 @@ struct mq_server {
     char exposures[4096];
     mq__exlog *exlog;                /* NULL with --exposure-log off */
     mq__art *art;                    /* the artwork bandit; NULL when the catalog has no artwork */
+    mq__xpc *units;                  /* live experiment units (xp_collect.c), with exlog */
     atomic_ullong exposures_failed;
     mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
+    mq__drifts *drifts;              /* drift counts, persisted in <exposures>/drift_state.json */
     pthread_t guard_thread;
     bool guard_started;
     atomic_bool guard_quit;
@@ -318,21 +327,30 @@ static const simlist *similar_list(bundle *b, int32_t t)
     return expect;
 }
 
-/* The same for a treatment model (no warmer: lists are computed on first use). */
+/* The same for a treatment model (computed on first use and by the warmer). */
+static const simlist *alt_list(altmodel *a, int32_t t)
+{
+    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
+    if (l) return l;
+    simlist *nl = malloc(sizeof *nl);
+    if (!nl) return NULL;
+    int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
+    nl->n = got > 0 ? got : 0;
+    simlist *expect = NULL;
+    if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) {
+        atomic_fetch_add_explicit(&a->sim_cached, 1, memory_order_relaxed);
+        return nl;
+    }
+    free(nl);
+    return expect;
+}
+
 static int alt_similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 {
     altmodel *a = user;
     if (t < 0 || t >= a->n_titles) return 0;
-    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
-    if (!l) {
-        simlist *nl = malloc(sizeof *nl);
-        if (!nl) return 0;
-        int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
-        nl->n = got > 0 ? got : 0;
-        simlist *expect = NULL;
-        if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) l = nl;
-        else { free(nl); l = expect; }
-    }
+    const simlist *l = alt_list(a, t);
+    if (!l) return 0;
     int m = MQ_MIN(n, l->n);
     memcpy(out, l->t, (size_t)m * sizeof *out);
     memcpy(score, l->s, (size_t)m * sizeof *score);
@@ -354,7 +372,8 @@ static int similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 /* The warmer: a background thread at low priority (nice 10) that computes every title's
  * similar list after a model loads, most popular titles first (the likeliest seeds of Because
  * You Watched rows), so pages stop paying for them within seconds instead of over hours of
- * long-tail traffic. Requests that need a list first compute it themselves, as before. */
+ * long-tail traffic: main's first, then each treatment model's (experiments), in the
+ * experiments file's order. Requests that need a list first compute it themselves, as before. */
 typedef struct warm_arg { mq_server *s; bundle *b; } warm_arg;
 
 static void *warm_similar(void *varg)
@@ -363,10 +382,23 @@ static void *warm_similar(void *varg)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     double t0 = mq_now();
     int32_t n = a->b->n_titles;
-    for (int32_t i = 0; i < n && !atomic_load_explicit(&a->s->warmer_quit, memory_order_relaxed); i++)
-        similar_list(a->b, a->b->pc.pop_order[i]);
-    if (atomic_load(&a->b->sim_cached) == n)
-        mq__logf(&a->s->log, "serve: similar titles of all %d titles ready in %.1f s", n, mq_now() - t0);
+    const atomic_bool *quit = &a->s->warmer_quit;
+    if (mq_model_has_similar(a->b->main)) {
+        for (int32_t i = 0; i < n && !atomic_load_explicit(quit, memory_order_relaxed); i++)
+            similar_list(a->b, a->b->pc.pop_order[i]);
+        if (atomic_load(&a->b->sim_cached) == n)
+            mq__logf(&a->s->log, "serve: similar titles of all %d titles ready in %.1f s", n, mq_now() - t0);
+    }
+    for (int k = 0; k < a->b->n_alt; k++) {
+        altmodel *am = &a->b->alt[k];
+        if (!mq_model_has_similar(am->m)) continue;
+        t0 = mq_now();
+        for (int32_t i = 0; i < n && i < am->n_titles && !atomic_load_explicit(quit, memory_order_relaxed); i++)
+            alt_list(am, a->b->pc.pop_order[i]);
+        if (atomic_load(&am->sim_cached) == am->n_titles)
+            mq__logf(&a->s->log, "serve: similar titles of treatment model '%s' (all %d titles) ready in %.1f s",
+                     am->name, am->n_titles, mq_now() - t0);
+    }
     bundle_release(a->b);
     free(a);
     return NULL;
@@ -385,7 +417,9 @@ static void warmer_stop(mq_server *s)
 static void warmer_start(mq_server *s, bundle *b)
 {
     warmer_stop(s);
-    if (!mq_model_has_similar(b->main)) return;
+    bool any = mq_model_has_similar(b->main);
+    for (int k = 0; k < b->n_alt; k++) any |= mq_model_has_similar(b->alt[k].m);
+    if (!any) return;
     warm_arg *a = malloc(sizeof *a);
     if (!a) return;
     a->s = s;
@@ -465,7 +499,7 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
         a->sim = calloc((size_t)MQ_MAX(a->n_titles, 1), sizeof *a->sim);
         if (!a->sim) return mq__err_set(err, MQ_ENOMEM, "out of memory");
         model_version(a->m, path, a->version, sizeof a->version);
-        drift_init(&a->drift, a->m);
+        drift_init(&a->drift, a->m, s->drifts, a->name);
         slot[k] = b->n_alt;
     }
     mq__xps *x = b->xps;
@@ -501,7 +535,7 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(b->version, sizeof b->version, "%s@%s", mq_model_kind(b->main), when);
     b->n_titles = mq_model_n_titles(b->main);
-    drift_init(&b->drift, b->main);
+    drift_init(&b->drift, b->main, s->drifts, "main");
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
     b->sim = calloc((size_t)MQ_MAX(n, 1), sizeof *b->sim);
@@ -1026,7 +1060,7 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
     e.row_n = row_n;
     e.titles = r->xt;
     int rc = mq__expo_encode(&e, s->o.exposure_log == MQ__EXPO_SUMMARY, &r->xrec, err);
-    if (!rc) rc = mq__exlog_append(s->exlog, &r->xrec, err);
+    if (!rc) rc = mq__xpc_expose(s->units, s->exlog, &e, &r->xrec, err);
     if (!rc && ap) return mq__art_record(s->art, ap, err);
     if (rc) {
         atomic_fetch_add(&s->exposures_failed, 1);
@@ -1384,6 +1418,18 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         mq_buf_json_str(&out, mversion, strlen(mversion));
         mq__xps_json(&out, b->xps, &xr, page_id);
         mq_buf_printf(&out, ",\"cold_start\":%s,\"titles\":[", cold ? "true" : "false");
+        /* the explanations of every listed title at once (one factorisation for ials) */
+        int32_t *why_all = NULL;
+        float *whyw_all = NULL;
+        int *why_n = NULL;
+        if (!cold && explain && got > 0) {
+            why_all = malloc((size_t)got * 3 * sizeof *why_all);
+            whyw_all = malloc((size_t)got * 3 * sizeof *whyw_all);
+            why_n = calloc((size_t)got, sizeof *why_n);
+            if (why_all && whyw_all && why_n &&
+                mq_model_explain_many(model, r->hidx, NULL, n_pos, top, got, 3, why_all, whyw_all, why_n, NULL) < 0)
+                memset(why_n, 0, (size_t)got * sizeof *why_n);
+        }
         for (int i = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
@@ -1393,13 +1439,9 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             }
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
-            int32_t why_t[3];
-            float why_w[3];
-            int nw = 0;
-            if (!cold && explain) {
-                nw = mq_model_explain(model, r->hidx, NULL, n_pos, top[i], 3, why_t, why_w, NULL);
-                if (nw < 0) nw = 0;
-            }
+            const int32_t *why_t = why_all ? why_all + (size_t)i * 3 : NULL;
+            const float *why_w = whyw_all ? whyw_all + (size_t)i * 3 : NULL;
+            int nw = why_n ? why_n[i] : 0;
             if (cold) mq_buf_puts(&out, ",\"evidence\":\"Popular on Marquee\"");
             else if (nw > 0) {
                 const char *nm = b->pc.catalog && b->pc.catalog->names && b->pc.catalog->names[why_t[0]]
@@ -1423,6 +1465,9 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             mq_buf_putc(&out, '}');
         }
         mq_buf_puts(&out, "]}\n");
+        free(why_all);
+        free(whyw_all);
+        free(why_n);
         ret = send_buf(s, c, cs, 200, &out, "application/json");
     }
     free(top);
@@ -1853,8 +1898,6 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
 {
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
-    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                             .finish_seconds = s->o.finish_seconds};
     mq_buf o, dj;
     mq_buf_init(&o);
     mq_buf_init(&dj);
@@ -1876,15 +1919,65 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     }
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
-           : name ? mq__xpr_report(b->xps, s->guard, &co, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+           : name ? mq__xpr_report(b->xps, s->guard, s->units, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
                                    mq_buf_cstr(&dj), mq__xps_now(), &o, &err)
-                  : mq__xpr_list(b->xps, s->guard, &co, mq__xps_now(), &o, &err);
+                  : mq__xpr_list(b->xps, s->guard, s->units, mq__xps_now(), &o, &err);
     bundle_release(b);
     mq_buf_release(&dj);
     if (rc) {
         mq_buf_release(&o);
         return send_error(s, c, cs, err_status(rc), "%s", err.msg);
     }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+/* GET /v1/experiments/{name}/timeline, POST .../variants/{v}/stop|advance (src/serve/xp_ops.c). */
+static enum MHD_Result h_xp_ops(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                             .finish_seconds = s->o.finish_seconds};
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_err err = {0, ""};
+    int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "experiments need the exposure log (--exposure-log full or summary)")
+           : cs->route == R_XP_TIMELINE
+           ? mq__xpo_timeline(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                              mq__xps_now(), &o, &err)
+           : mq__xpo_action(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"),
+                            mq__xps_now(), b->served, s->exlog, &o, &err);
+    bundle_release(b);
+    if (rc) {
+        mq_buf_release(&o);
+        return send_error(s, c, cs, err_status(rc), "%s", err.msg);
+    }
+    return send_buf(s, c, cs, 200, &o, "application/json");
+}
+
+/* GET /v1/models: the bundle's models (main, pop, trending, the treatments'), console.c writes each. */
+static enum MHD_Result h_models(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    mq_buf o;
+    mq_buf_init(&o);
+    mq_buf_puts(&o, "{\"models\":[");
+    mq__console_model_json(&o, "main", b->version, b->main, drift_psi(&b->drift));
+    const struct { const char *role; const mq_model *m; } more[2] = {{"pop", b->pop}, {"trending", b->trend}};
+    for (int k = 0; k < 2; k++)
+        if (more[k].m && more[k].m != b->main) {
+            char v[200];
+            snprintf(v, sizeof v, "%s", mq_model_kind(more[k].m));
+            mq_buf_putc(&o, ',');
+            mq__console_model_json(&o, more[k].role, v, more[k].m, NAN);
+        }
+    for (int k = 0; k < b->n_alt; k++) {
+        mq_buf_putc(&o, ',');
+        mq__console_model_json(&o, b->alt[k].name, b->alt[k].version, b->alt[k].m, drift_psi(&b->alt[k].drift));
+    }
+    mq_buf_puts(&o, "]}\n");
+    bundle_release(b);
     return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
@@ -1980,6 +2073,15 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                           "computed (of marquee_model_info's titles).\n"
                           "# TYPE marquee_similar_lists_cached gauge\nmarquee_similar_lists_cached %d\n",
                       atomic_load(&b->sim_cached));
+        if (b->n_alt)
+            mq_buf_puts(&o, "# HELP marquee_treatment_similar_lists_cached Titles whose similar-titles list is "
+                            "computed, per treatment model of the experiments (warmed after main's).\n"
+                            "# TYPE marquee_treatment_similar_lists_cached gauge\n");
+        for (int k = 0; k < b->n_alt; k++) {
+            mq_buf_puts(&o, "marquee_treatment_similar_lists_cached{model=");
+            mq_buf_json_str(&o, b->alt[k].name, strlen(b->alt[k].name));
+            mq_buf_printf(&o, "} %d\n", atomic_load(&b->alt[k].sim_cached));
+        }
         bundle_release(b);
     }
     const mq_trend_snap *ts = mq_trend_acquire(s->trend_pub);
@@ -2064,6 +2166,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
         {"/v1/members/", "/recommendations", R_RECS, "member"},
         {"/v1/titles/", "/similar", R_SIMILAR, "title"},
         {"/v1/experiments/", "/report", R_XP_REPORT, "experiment"},
+        {"/v1/experiments/", "/timeline", R_XP_TIMELINE, "experiment"},
     };
     why[0] = 0;
     if (!strcmp(url, "/healthz")) return R_HEALTHZ;
@@ -2072,6 +2175,15 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
     if (!strcmp(url, "/v1/events")) return R_EVENTS;
     if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
     if (!strcmp(url, "/v1/experiments")) return R_XP;
+    if (!strcmp(url, "/v1/models")) return R_MODELS;
+    /* POST /v1/experiments/{name}/variants/{v}/stop|advance: the tail goes to xp_ops.c */
+    size_t ul = strlen(url);
+    if (!strncmp(url, "/v1/experiments/", 16) && strstr(url + 16, "/variants/") &&
+        ((ul > 21 && !strcmp(url + ul - 5, "/stop")) || (ul > 24 && !strcmp(url + ul - 8, "/advance")))) {
+        if (ul - 16 > MQ_ID_MAX) snprintf(why, cap, "experiment path of %zu bytes (at most %d)", ul - 16, MQ_ID_MAX);
+        else strcpy(cs->id, url + 16);
+        return R_XP_ACTION;
+    }
     for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++) {
         char w[200];
         int m = match_id(url, shaped[k].prefix, shaped[k].suffix, cs->id, w, sizeof w);
@@ -2138,7 +2250,7 @@ static bool early_answer(mq_server *s, struct MHD_Connection *c, conn_state *cs,
         *ret = send_error(s, c, cs, 404, "no route for %s %s", m, u);
         return true;
     }
-    bool writes = route == R_EVENTS || route == R_RELOAD;
+    bool writes = route == R_EVENTS || route == R_RELOAD || route == R_XP_ACTION;
     if (writes ? !post : !get) {
         char m[80];
         mq__printable(method, strlen(method), m, sizeof m);
@@ -2259,6 +2371,8 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_SIMILAR: return h_similar(s, c, cs, cs->id);
     case R_EVENTS: return h_events(s, c, cs);
     case R_XP: case R_XP_REPORT: return h_experiments(s, c, cs, cs->route == R_XP ? NULL : cs->id);
+    case R_XP_TIMELINE: case R_XP_ACTION: return h_xp_ops(s, c, cs);
+    case R_MODELS: return h_models(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");
@@ -2389,6 +2503,8 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
     if (s->art && !s->replaying) mq__art_events(s->art, ev, n);
+    if (s->units && mq__xpc_events(s->units, ev, n, first_seq))
+        mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
         int skip = first_seq > s->trend_seq ? 0 : (int)(s->trend_seq - first_seq + 1);
@@ -2410,18 +2526,21 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 }
 
 /* The experiments checker: once a second, the due guardrail checks and ramp steps of the
- * current experiments (src/serve/xp_guard.c). */
+ * current experiments (src/serve/xp_guard.c); every DRIFT_SAVE_EVERY seconds, the drift
+ * counts to their state file (xp_drift.c). */
+#define DRIFT_SAVE_EVERY 5
 static void *guard_main(void *arg)
 {
     mq_server *s = arg;
-    while (!atomic_load(&s->guard_quit)) {
+    for (unsigned long tick = 1; !atomic_load(&s->guard_quit); tick++) {
         for (int i = 0; i < 10 && !atomic_load(&s->guard_quit); i++) usleep(100000);
+        mq_err derr = {0, ""};
+        if (tick % DRIFT_SAVE_EVERY == 0 && mq__drifts_save(s->drifts, &derr))
+            mq__logf(&s->log, "serve: drift state: %s", derr.msg);
         bundle *b = bundle_acquire(s);
         if (b && b->xps) {
-            mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                                     .finish_seconds = s->o.finish_seconds};
             mq_err err = {0, ""};
-            if (mq__xpg_check(s->guard, b->xps, &co, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
+            if (mq__xpg_check(s->guard, b->xps, s->units, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
                 mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
         }
         bundle_release(b);
@@ -2526,7 +2645,8 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     s->boot_id = mq__xps_boot_id();
     snprintf(s->exposures, sizeof s->exposures, "%s", o->exposures ? o->exposures : "");
     if (!o->exposures) snprintf(s->exposures, sizeof s->exposures, "%s/exposures", o->models);
-    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err))) goto fail;
+    if ((rc = mq__mkdir_p(s->exposures, err)) || (rc = mq__xpg_open(s->exposures, &s->log, &s->guard, err)) ||
+        (rc = mq__drifts_open(s->exposures, &s->log, &s->drifts, err))) goto fail;
     rc = mq_server_reload(s, err);
     if (rc) goto fail;
     /* the clock: the data's last event (the trending seed's time) is where event time starts */
@@ -2543,6 +2663,11 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         mq__exlog_get_stats(s->exlog, &xs);
         mq__logf(&s->log, "serve: exposure log %s (%s): %llu records", s->exposures,
                  s->o.exposure_log == MQ__EXPO_SUMMARY ? "summary" : "full", (unsigned long long)xs.records);
+        /* the experiments' units: from the exposure log now, from the event log's replay below */
+        mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
+                                 .finish_seconds = s->o.finish_seconds};
+        rc = mq__xpc_open_live(&co, &s->units, err);
+        if (rc) goto fail;
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
@@ -2665,7 +2790,13 @@ void mq_server_stop(mq_server *s)
     mq_evlog_close(s->evlog);
     mq__art_close(s->art);
     mq__exlog_close(s->exlog);
+    mq__xpc_destroy(s->units);
     mq__xpg_close(s->guard);
+    if (s->drifts && s->d) {   /* a server that served: its last drift counts */
+        mq_err derr = {0, ""};
+        if (mq__drifts_save(s->drifts, &derr)) mq__logf(&s->log, "serve: drift state: %s", derr.msg);
+    }
+    mq__drifts_close(s->drifts);
     mq_store_close(s->store);
     mq__guard_destroy(s->conn_wd);
     mq__dedup_destroy(s->dedup);

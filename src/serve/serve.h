@@ -1,5 +1,5 @@
 /* serve.h (internal): what the serving files share (page.c, http.c, log.c, seglog.c, store.c,
- * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, console.c,
+ * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, xp_ops.c, console.c,
  * artwork.c, explore.c).
  * Not part of the public API; tests/serve and bench/serve_* may include it.
  *
@@ -237,6 +237,7 @@ void mq__xps_json(mq_buf *out, const mq__xps *x, const mq__xps_result *r, const 
 /* ---- guardrails and ramps (xp_guard.c) ---- */
 
 struct mq__exlog;
+struct mq__xpc;
 
 /* A variant's serving health since the experiments were loaded: pages built under it, failed
  * builds, and a latency histogram (MQ__XPV_BUCKETS buckets growing by 10%% from 50 us). Updated
@@ -266,13 +267,14 @@ int mq__xpg_open(const char *dir, const mq_log *log, mq__xpg **out, mq_err *err)
 void mq__xpg_close(mq__xpg *g);
 /* Fills served ([x->xp.n][MQ_XP_MAX_VARIANTS] permille) from the state for config x. */
 void mq__xpg_served(mq__xpg *g, const mq__xps *x, long long now, _Atomic int *served);
-/* One round of checks at time now: for each experiment due, reads its units (o: the logs),
+/* One round of checks at time now: for each experiment due, takes its units from the live
+ * units (mq__xpc_open_live; or any mq__xpc),
  * tests the guardrails of each running variant against the first variant, and its serving
  * health (vstats [xp.n][MQ_XP_MAX_VARIANTS], may be NULL) against max_error_rate and
  * max_p99_ms once it has min_units pages, stops a breaching
  * variant (persisted, logged, counted; a record in the exposure log when exlog is set) and
  * advances ramps. Updates served. */
-int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
+int mq__xpg_check(mq__xpg *g, const mq__xps *x, struct mq__xpc *units, long long now,
                   _Atomic int *served, const mq__xpv *vstats, struct mq__exlog *exlog, mq_err *err);
 /* Appends the state of variant v of experiment e: ',"ramp_percent":..,"stopped":..,"reason":..'. */
 void mq__xpg_variant_json(mq__xpg *g, const mq__xps *x, int e, int v, long long now, mq_buf *out);
@@ -281,6 +283,34 @@ void mq__xpg_variant_json(mq__xpg *g, const mq__xps *x, int e, int v, long long 
 const char *mq__xpg_state(mq__xpg *g, const mq__xps *x, int e, const char **reason, char *buf, size_t cap);
 /* Prometheus lines for marquee_xp_rollbacks_total{experiment,variant}. */
 void mq__xpg_metrics(mq__xpg *g, mq_buf *out);
+/* Operator actions (POST /v1/experiments/{name}/variants/{v}/stop and /advance): stop variant
+ * v (> 0) of experiment e as a guardrail would (persisted, logged, counted, a rollback record
+ * in exlog when set), or move its ramp one step on (units: the variant's exposed units now,
+ * where a {"units": N} ramp counts the next step from). Both record reason (may be NULL) in
+ * the history and update served. MQ_EINVAL (why in err) for the control, a stopped variant,
+ * no ramp or the last step. */
+int mq__xpg_stop(mq__xpg *g, const mq__xps *x, int e, int v, const char *reason, long long now,
+                 _Atomic int *served, struct mq__exlog *exlog, mq_err *err);
+int mq__xpg_advance(mq__xpg *g, const mq__xps *x, int e, int v, long long units, const char *reason,
+                    long long now, _Atomic int *served, mq_err *err);
+/* Appends '"variants":[{name, ramp, step, served_percent, stopped[, reason, stopped_at]}],
+ * "history":[{variant, time, event: ramp|stop, by: checker|operator, percent, reason}]' (time order). */
+void mq__xpg_timeline_json(mq__xpg *g, const mq__xps *x, int e, long long now, mq_buf *out);
+
+/* ---- drift counts across reloads and restarts (xp_drift.c) ---- */
+
+/* The live score histograms of the models' drift monitors, one entry per (model name,
+ * reference edges), persisted in <dir>/drift_state.json. */
+typedef struct mq__drifts mq__drifts;
+/* Reads the state file in dir if there is one (an unreadable one is logged and ignored). */
+int mq__drifts_open(const char *dir, const mq_log *log, mq__drifts **out, mq_err *err);
+void mq__drifts_close(mq__drifts *d);
+/* The counts [MQ_MODEL_SCORE_BINS] of model with reference edges [MQ_MODEL_SCORE_BINS - 1]:
+ * the saved ones when both match, else a new entry at zero. Valid until close; add with
+ * relaxed atomics. NULL when d is NULL or out of memory. */
+_Atomic unsigned long long *mq__drifts_counts(mq__drifts *d, const char *model, const float *edges);
+/* Writes the state file atomically when some count changed since the last write. */
+int mq__drifts_save(mq__drifts *d, mq_err *err);
 
 /* ---- the exposure log (exposure.c) ---- */
 
@@ -324,6 +354,9 @@ void mq__xps_expo(const mq__xps *x, const mq__xps_result *r, mq__expo *e);
 /* Encodes e into b as a framed record (8 header bytes, then the payload; exposure.c gives the
  * layout). summary leaves the title list out. */
 int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err);
+
+/* Sets the time of a record framed by mq__expo_encode (and its CRC). */
+void mq__expo_retime(mq_buf *rec, int64_t time);
 
 /* A decoded record: strings point into the payload and are not NUL-terminated. */
 typedef struct mq__expo_str { const char *p; int n; } mq__expo_str;
@@ -374,32 +407,62 @@ int mq__exlog_scan(const char *dir, int (*fn)(void *user, const mq__expo_rec *r,
 
 /* ---- unit metrics (xp_collect.c) ---- */
 
-/* Units of every experiment (or o->experiment's) read from the logs, sorted by first
- * exposure then unit: what `xp collect` writes and the live reports analyse. */
+/* Units of every experiment (or o->experiment's), sorted by first exposure then unit: what
+ * `xp collect` writes and the live reports and guardrails analyse. Thread-safe (one mutex). */
 typedef struct mq__xpc mq__xpc;
+/* Offline: reads both logs (`xp collect`). */
 int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+/* Live (the server): the units of the exposure log in o->exposures (every experiment, no
+ * window), to be kept current with mq__xpc_events (every event-log record from the first, in
+ * order: the log's replay at open, then each commit) and mq__xpc_expose (every exposure).
+ * Equal at every moment to mq__xpc_build on the logs as they stand (xp_collect.c says why). */
+int mq__xpc_open_live(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+/* Appends the framed record rec of e to the exposure log l and counts it, as one step under
+ * the units' mutex (so units see exposures in log order); a time below the log's latest is
+ * raised to it first (rec re-framed): exposure times never go down in log order. Fails as
+ * mq__exlog_append. */
+int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err);
+/* Counts events first_seq.. of the event log; records already counted are skipped. */
+int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq);
 /* n, mean and variance over the units of (experiment, variant) of a unit metric: a column of
  * the CSV or "plays_per_page" (plays / pages per unit). MQ_EINVAL for an unknown metric. */
-int mq__xpc_arm(const mq__xpc *x, const char *experiment, const char *variant, const char *metric,
+int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const char *metric,
                 mq_xp_arm *out);
 void mq__xpc_destroy(mq__xpc *x);
 /* Appends the CSV of one experiment (NULL: the only one) to b. */
-int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err);
+int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err);
 /* Units of experiment in variant (NULL: all variants). */
-int64_t mq__xpc_units(const mq__xpc *x, const char *experiment, const char *variant);
+int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant);
 
 /* ---- live reports (xp_report.c) ---- */
 
 typedef struct mq__xpg mq__xpg;
 
 /* GET /v1/experiments: every experiment with state, variants, shares and exposed units. */
-int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long long now, mq_buf *out,
-                 mq_err *err);
-/* GET /v1/experiments/{name}/report: `xp collect` + `xp analyze --sequential` of the logs now,
+int mq__xpr_list(const mq__xps *x, mq__xpg *g, mq__xpc *units, long long now, mq_buf *out, mq_err *err);
+/* GET /v1/experiments/{name}/report: `xp analyze --sequential` of the live units (units: the
+ * server's mq__xpc_open_live state, equal to `xp collect` of the logs now),
  * plus "status" and, when drift is non-empty, '"drift": [drift]' (the caller's JSON objects
  * per variant: model and PSI). MQ_ENOTFOUND for an unknown experiment, MQ_EINVAL for a bad metric. */
-int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
-                   const char *metric, const char *drift, long long now, mq_buf *out, mq_err *err);
+int mq__xpr_report(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *name, const char *metric,
+                   const char *drift, long long now, mq_buf *out, mq_err *err);
+
+/* ---- an experiment over time and operator actions (xp_ops.c) ---- */
+
+/* GET /v1/experiments/{name}/timeline: units per day per variant, the cumulative effect of each
+ * variant against the control per day (Welch CI, always-valid p and confidence sequence as the
+ * live report would give at the end of that day) for metric (NULL: play_seconds), the variants'
+ * ramps and the history of ramp steps and stops (g may be NULL). MQ_ENOTFOUND for an unknown
+ * experiment, MQ_EINVAL for a metric that is not a unit column. */
+int mq__xpo_timeline(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
+                     const char *metric, long long now, mq_buf *out, mq_err *err);
+/* POST /v1/experiments/{path}: path is "{name}/variants/{variant}/stop" or ".../advance";
+ * reason (NULL or at most 200 bytes of UTF-8) goes into the history. Answers the experiment's
+ * variants and history. MQ_ENOTFOUND for an unknown route, experiment or variant, MQ_EINVAL for
+ * what mq__xpg_stop / mq__xpg_advance refuse. */
+int mq__xpo_action(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *path,
+                   const char *reason, long long now, _Atomic int *served, struct mq__exlog *exlog,
+                   mq_buf *out, mq_err *err);
 
 
 /* ==== artwork.c ==== */
@@ -509,6 +572,11 @@ bool mq__console_owns(const char *url);
  * /v1/reports answers 401; the static app does not need it). Returns libmicrohttpd's result. */
 enum MHD_Result mq__console_answer(struct MHD_Connection *c, const char *url, const char *models,
                                    bool may_read);
+/* Appends the JSON object of one loaded model for GET /v1/models: role ("main", "pop",
+ * "trending" or a treatment's model name), version, kind, params, titles, "train" (members,
+ * titles, interactions, trained_at, seconds; "unknown" for an artifact without them) and the
+ * score drift psi ("unknown" when NaN). */
+void mq__console_model_json(mq_buf *b, const char *role, const char *version, const mq_model *m, double psi);
 
 
 #endif

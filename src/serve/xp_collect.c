@@ -1,7 +1,8 @@
 /* xp_collect.c: unit metrics of an online experiment from the server's two logs (`marquee xp
- * collect`): one row per (member, experiment) exposed at least once, ready for `xp analyze`.
+ * collect`), and the same units kept current in memory for the server's live reports and
+ * guardrails: one row per (member, experiment) exposed at least once, ready for `xp analyze`.
  *
- * Two passes, both sequential reads of the logs:
+ * Offline (mq__xpc_build), two passes, both sequential reads of the logs:
  *  1. the exposure log: every record not forced with ?xp= (and with --from/--to, inside the
  *     window) makes each (member, experiment) it names in a variant, not served the default,
  *     a unit: variant (the first one seen), first exposure (the earliest time), pages, and
@@ -11,16 +12,39 @@
  *     (trigger-based analysis); plays in the --pre-days before it count as the covariates.
  * Per unit the titles played are kept (title index, seconds) for finishes and distinct titles;
  * members, titles and experiment names are interned once (mq_idmap). Memory: O(units + titles
- * played per unit). Rows are sorted by first exposure, then unit (bytewise).
+ * played per unit). Rows are sorted by first exposure, then unit (bytewise), then experiment.
+ *
+ * Live (mq__xpc_open_live, the server): the same state, built at start-up from the exposure log
+ * (pass 1), then fed by the event log's replay at open and every commit after it
+ * (mq__xpc_events, pass 2 in log order) and by every exposure as it is written
+ * (mq__xpc_expose), so a report reads the units in memory: O(units), no log reads. It equals
+ * the offline pass because:
+ *  - exposures are counted under the state's mutex in the order they are appended, and their
+ *    times never go down in log order (mq__xpc_expose raises a time below the log's latest,
+ *    L, to L before writing), so a unit's variant is its first record's and its first
+ *    exposure never changes once the unit exists;
+ *  - events are counted in log order, like pass 2; an event that arrives before its member's
+ *    unit exists (pre-period plays, or events stamped later than the page) is kept per member
+ *    while a unit created later (first exposure >= L) can still count it: a play while its
+ *    time is >= L - pre_days, another event while its time is >= L; kept events are replayed,
+ *    in log order, into each unit created for that member. The others are swept when the
+ *    kept total doubles (memory: the plays of the last pre_days, 24 bytes each);
+ *  - units stay in collect's order: a new unit's first exposure is >= every other's, so it is
+ *    inserted among the units of its own second (sorted by unit, then experiment).
+ * One difference is by design: a play counts in plays_from_pages when its page was served
+ * before the play was counted (a client cannot know a page id before it is answered).
  *
  * Columns (docs/xp.md): unit, variant, first_exposure, pages, plays, play_seconds, finishes,
  * distinct_titles, active_days, plays_from_pages, pre_plays, pre_play_seconds. A play counts in
  * plays_from_pages when its page_id is one the server answered (a set of the 64-bit FNV-1a
  * hashes of every page id in the exposure log); others are unattributed.
+ *
+ * Thread safety: one mutex around the state; every entry point but build/destroy takes it.
  */
 #include "serve/serve.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,15 +62,37 @@ typedef struct unit {
     int n_titles, cap_titles;
 } unit;
 
+/* An event as the units count it: what a unit created later (live) needs of it. */
+typedef struct kev {
+    int64_t time;
+    double value;                   /* seconds of a play */
+    int32_t title;                  /* interned title of a play, -1 otherwise */
+    bool play, attributed;          /* attributed: its page_id is a served page */
+} kev;
+
+/* Per interned member: its units and (live) its recent events. */
+typedef struct mem {
+    int32_t head;                   /* first unit or -1 */
+    int n_kept, cap_kept;
+    kev *kept;                      /* in log order */
+} mem;
+
 typedef struct coll {
     const mq_xp_collect_opts *o;
     mq_idmap *members, *exps, *titles;
     unit *u;
     int64_t n, cap;
-    int32_t *head;                  /* [members] first unit or -1 */
-    int32_t head_cap;
+    int32_t *order;                 /* [n] units in collect order, once sorted */
+    bool sorted;                    /* order is kept on insertion (after pass 1) */
+    mem *mem;                       /* [mem_cap] by member index */
+    int32_t mem_cap;
     uint64_t *pages;                /* open-addressing set of served page ids (64-bit hashes) */
     int64_t n_pages, cap_pages;
+    /* live */
+    bool keep;                      /* keep recent events for units created later */
+    int64_t last_time;              /* L: the latest exposure time in the log */
+    int64_t kept_total, kept_swept;
+    uint64_t ev_seq;                /* the last event-log record counted */
 } coll;
 
 /* FNV-1a 64 of a page id (0 is the empty slot, so 0 maps to 1). */
@@ -106,11 +152,68 @@ static int add_day(unit *u, int64_t t)
     return 0;
 }
 
+/* The member's slot, growing the table to hold index m. */
+static mem *mem_at(coll *c, int32_t m)
+{
+    if (m >= c->mem_cap) {
+        int32_t cap = MQ_MAX(2 * c->mem_cap, m + 1024);
+        mem *p = realloc(c->mem, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        for (int32_t k = c->mem_cap; k < cap; k++) p[k] = (mem){-1, 0, 0, NULL};
+        c->mem = p;
+        c->mem_cap = cap;
+    }
+    return &c->mem[m];
+}
+
+static int cmp_idx(const void *a, const void *b, void *arg)
+{
+    const coll *c = arg;
+    const unit *x = &c->u[*(const int32_t *)a], *y = &c->u[*(const int32_t *)b];
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    int r = strcmp(mq_idmap_name(c->members, x->member), mq_idmap_name(c->members, y->member));
+    if (r) return r;
+    return strcmp(mq_idmap_name(c->exps, x->exp), mq_idmap_name(c->exps, y->exp));
+}
+
+/* One event into one unit (pass 2's rule). */
+static int unit_event(coll *c, unit *u, const kev *k)
+{
+    const mq_xp_collect_opts *o = c->o;
+    int64_t pre = (int64_t)o->pre_days * 86400;
+    if (k->time >= u->first && (!o->to || k->time < o->to)) {
+        if (add_day(u, k->time)) return MQ_ENOMEM;
+        if (!k->play) return 0;
+        u->plays++;
+        u->play_seconds += k->value;
+        if (k->attributed) u->plays_from_pages++;
+        int j = 0;
+        while (j < u->n_titles && u->titles[j].title != k->title) j++;
+        if (j == u->n_titles) {
+            if (u->n_titles == u->cap_titles) {
+                int cap = u->cap_titles ? 2 * u->cap_titles : 8;
+                tsec *p = realloc(u->titles, (size_t)cap * sizeof *p);
+                if (!p) return MQ_ENOMEM;
+                u->titles = p;
+                u->cap_titles = cap;
+            }
+            u->titles[u->n_titles++] = (tsec){k->title, 0};
+        }
+        u->titles[j].seconds += k->value;
+    } else if (k->play && k->time < u->first && k->time >= u->first - pre) {
+        u->pre_plays++;
+        u->pre_play_seconds += k->value;
+    }
+    return 0;
+}
+
+/* Pass 1, one record: also the live path for each exposure written. */
 static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
 {
     coll *c = user;
     const mq_xp_collect_opts *o = c->o;
     if (r->route == MQ__EXPO_ROUTE_ROLLBACK) return 0;
+    if (r->time > c->last_time) c->last_time = r->time;
     /* every answered page (forced ones too) can be the origin of an attributed play */
     if (r->page_id.n && page_add(c, page_hash(r->page_id.p, (size_t)r->page_id.n))) return MQ_ENOMEM;
     if (r->forced) return 0;
@@ -124,22 +227,18 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
         int32_t m = mq_idmap_intern(c->members, r->member.p, (size_t)r->member.n);
         int32_t e = mq_idmap_intern(c->exps, r->exp_name[i].p, (size_t)r->exp_name[i].n);
         if (m < 0 || e < 0) return MQ_ENOMEM;
-        if (m >= c->head_cap) {
-            int32_t cap = MQ_MAX(2 * c->head_cap, m + 1024);
-            int32_t *h = realloc(c->head, (size_t)cap * sizeof *h);
-            if (!h) return MQ_ENOMEM;
-            for (int32_t k = c->head_cap; k < cap; k++) h[k] = -1;
-            c->head = h;
-            c->head_cap = cap;
-        }
-        int32_t k = c->head[m];
+        mem *mm = mem_at(c, m);
+        if (!mm) return MQ_ENOMEM;
+        int32_t k = mm->head;
         while (k >= 0 && c->u[k].exp != e) k = c->u[k].next;
         if (k < 0) {
             if (c->n == c->cap) {
                 int64_t cap = c->cap ? 2 * c->cap : 1024;
                 unit *p = realloc(c->u, (size_t)cap * sizeof *p);
-                if (!p) return MQ_ENOMEM;
-                c->u = p;
+                int32_t *q = realloc(c->order, (size_t)cap * sizeof *q);
+                if (p) c->u = p;
+                if (q) c->order = q;
+                if (!p || !q) return MQ_ENOMEM;
                 c->cap = cap;
             }
             k = (int32_t)c->n++;
@@ -147,71 +246,89 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
             memset(u, 0, sizeof *u);
             u->member = m;
             u->exp = e;
-            u->next = c->head[m];
-            c->head[m] = k;
+            u->next = mm->head;
+            mm->head = k;
             int vn = MQ_MIN(r->variant[i].n, MQ_XP_NAME - 1);
             memcpy(u->variant, r->variant[i].p, (size_t)vn);
             u->variant[vn] = 0;
             u->first = r->time;
+            /* live: the member's events that came before the unit, in log order */
+            for (int j = 0; j < mm->n_kept; j++)
+                if (unit_event(c, u, &mm->kept[j])) return MQ_ENOMEM;
+            /* live: its place among the units of its second (all others are earlier) */
+            int64_t at = c->n - 1;
+            if (c->sorted)
+                while (at > 0 && cmp_idx(&c->order[at - 1], &k, c) > 0) { c->order[at] = c->order[at - 1]; at--; }
+            c->order[at] = k;
         }
         unit *u = &c->u[k];
-        if (r->time < u->first) u->first = r->time;
+        if (r->time < u->first) u->first = r->time;   /* pass 1 only: live times never go down */
         u->pages++;
         if (add_day(u, r->time)) return MQ_ENOMEM;
     }
     return 0;
 }
 
+/* Whether a unit created from now on (first exposure >= L) can count event k: a play as a
+ * pre-period play when time >= L - pre_days, any event in the metrics when time >= L. */
+static bool may_count(const coll *c, const kev *k)
+{
+    return k->time >= c->last_time - (k->play ? (int64_t)c->o->pre_days * 86400 : 0);
+}
+
+/* Drops kept events that no unit created from now on can count. */
+static void sweep(coll *c)
+{
+    int64_t total = 0;
+    for (int32_t m = 0; m < c->mem_cap; m++) {
+        mem *mm = &c->mem[m];
+        int w = 0;
+        for (int j = 0; j < mm->n_kept; j++)
+            if (may_count(c, &mm->kept[j])) mm->kept[w++] = mm->kept[j];
+        mm->n_kept = w;
+        if (!w) { free(mm->kept); mm->kept = NULL; mm->cap_kept = 0; }
+        total += w;
+    }
+    c->kept_total = c->kept_swept = total;
+}
+
+/* Pass 2, a batch of events in log order: also the live path for every commit. */
 static int on_events(void *user, const mq_event *ev, int n, uint64_t first_seq)
 {
     coll *c = user;
-    const mq_xp_collect_opts *o = c->o;
-    int64_t pre = (int64_t)o->pre_days * 86400;
+    int64_t horizon = c->last_time - (int64_t)c->o->pre_days * 86400;
     for (int i = 0; i < n; i++) {
         const mq_event *e = &ev[i];
         int32_t m = mq_idmap_find(c->members, e->member, strlen(e->member));
-        if (m < 0 || m >= c->head_cap) continue;
-        for (int32_t k = c->head[m]; k >= 0; k = c->u[k].next) {
-            unit *u = &c->u[k];
-            bool play = e->kind == MQ_EV_PLAY;
-            if (e->time >= u->first && (!o->to || e->time < o->to)) {
-                if (add_day(u, e->time)) return MQ_ENOMEM;
-                if (!play) continue;
-                u->plays++;
-                u->play_seconds += e->value;
-                if (e->page_id[0] && page_served(c, e->page_id)) u->plays_from_pages++;
-                int32_t t = mq_idmap_intern(c->titles, e->title, strlen(e->title));
-                if (t < 0) return MQ_ENOMEM;
-                int j = 0;
-                while (j < u->n_titles && u->titles[j].title != t) j++;
-                if (j == u->n_titles) {
-                    if (u->n_titles == u->cap_titles) {
-                        int cap = u->cap_titles ? 2 * u->cap_titles : 8;
-                        tsec *p = realloc(u->titles, (size_t)cap * sizeof *p);
-                        if (!p) return MQ_ENOMEM;
-                        u->titles = p;
-                        u->cap_titles = cap;
-                    }
-                    u->titles[u->n_titles++] = (tsec){t, 0};
-                }
-                u->titles[j].seconds += e->value;
-            } else if (play && e->time < u->first && e->time >= u->first - pre) {
-                u->pre_plays++;
-                u->pre_play_seconds += e->value;
-            }
+        bool keep = c->keep && e->time >= (e->kind == MQ_EV_PLAY ? horizon : c->last_time);
+        if (m < 0 && keep) m = mq_idmap_intern(c->members, e->member, strlen(e->member));
+        if (m < 0) {
+            if (keep) return MQ_ENOMEM;
+            continue;
         }
+        if (!keep && (m >= c->mem_cap || c->mem[m].head < 0)) continue;
+        mem *mm = mem_at(c, m);
+        if (!mm) return MQ_ENOMEM;
+        kev k = {e->time, e->value, -1, e->kind == MQ_EV_PLAY, false};
+        if (k.play) {
+            k.title = mq_idmap_intern(c->titles, e->title, strlen(e->title));
+            if (k.title < 0) return MQ_ENOMEM;
+            k.attributed = e->page_id[0] && page_served(c, e->page_id);
+        }
+        for (int32_t j = mm->head; j >= 0; j = c->u[j].next)
+            if (unit_event(c, &c->u[j], &k)) return MQ_ENOMEM;
+        if (!keep) continue;
+        if (mm->n_kept == mm->cap_kept) {
+            int cap = mm->cap_kept ? 2 * mm->cap_kept : 4;
+            kev *p = realloc(mm->kept, (size_t)cap * sizeof *p);
+            if (!p) return MQ_ENOMEM;
+            mm->kept = p;
+            mm->cap_kept = cap;
+        }
+        mm->kept[mm->n_kept++] = k;
+        if (++c->kept_total > 2 * c->kept_swept + 65536) sweep(c);
     }
     return 0;
-}
-
-static int cmp_unit(const void *a, const void *b, void *arg)
-{
-    const coll *sort_c = arg;
-    const unit *x = a, *y = b;
-    if (x->first != y->first) return x->first < y->first ? -1 : 1;
-    int r = strcmp(mq_idmap_name(sort_c->members, x->member), mq_idmap_name(sort_c->members, y->member));
-    if (r) return r;
-    return strcmp(mq_idmap_name(sort_c->exps, x->exp), mq_idmap_name(sort_c->exps, y->exp));
 }
 
 static void csv_field(mq_buf *b, const char *s)
@@ -227,6 +344,7 @@ static void csv_field(mq_buf *b, const char *s)
 }
 
 struct mq__xpc {
+    pthread_mutex_t mu;
     coll c;
     mq_xp_collect_opts o;
 };
@@ -236,23 +354,30 @@ void mq__xpc_destroy(mq__xpc *x)
     if (!x) return;
     coll *c = &x->c;
     for (int64_t k = 0; k < c->n; k++) { free(c->u[k].days); free(c->u[k].titles); }
+    for (int32_t m = 0; m < c->mem_cap; m++) free(c->mem[m].kept);
     free(c->u);
-    free(c->head);
+    free(c->order);
+    free(c->mem);
     free(c->pages);
     mq_idmap_destroy(c->members);
     mq_idmap_destroy(c->exps);
     mq_idmap_destroy(c->titles);
+    pthread_mutex_destroy(&x->mu);
     free(x);
 }
 
-int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
+/* Pass 1 into a new state: the units of the exposure log, sorted. */
+static int build_units(const mq_xp_collect_opts *o, bool keep, mq__xpc **out, mq_err *err)
 {
     *out = NULL;
     mq__xpc *x = calloc(1, sizeof *x);
     if (!x) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    pthread_mutex_init(&x->mu, NULL);
     x->o = *o;
     coll *c = &x->c;
     c->o = &x->o;
+    c->keep = keep;
+    c->last_time = INT64_MIN / 2;
     c->members = mq_idmap_create();
     c->exps = mq_idmap_create();
     c->titles = mq_idmap_create();
@@ -261,11 +386,9 @@ int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
     rc = mq__exlog_scan(o->exposures, on_expo, c, err);
     if (rc == MQ_ENOMEM) mq__err_set(err, rc, "out of memory reading the exposure log '%s'", o->exposures);
     if (rc) goto fail;
-    rc = mq_evlog_scan(o->events, on_events, c, err);
-    if (rc == MQ_ENOMEM) mq__err_set(err, rc, "out of memory reading the event log '%s'", o->events);
-    if (rc == MQ_ENOTFOUND) rc = 0;   /* no events yet: zero metrics */
-    if (rc) goto fail;
-    if (c->n > 1) qsort_r(c->u, (size_t)c->n, sizeof *c->u, cmp_unit, c);
+    for (int64_t k = 0; k < c->n; k++) c->order[k] = (int32_t)k;
+    if (c->n > 1) qsort_r(c->order, (size_t)c->n, sizeof *c->order, cmp_idx, c);
+    c->sorted = true;
     *out = x;
     return 0;
 fail:
@@ -273,7 +396,86 @@ fail:
     return rc;
 }
 
-int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
+int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
+{
+    int rc = build_units(o, false, out, err);
+    if (rc) return rc;
+    coll *c = &(*out)->c;
+    rc = mq_evlog_scan(o->events, on_events, c, err);
+    if (rc == MQ_ENOMEM) mq__err_set(err, rc, "out of memory reading the event log '%s'", o->events);
+    if (rc == MQ_ENOTFOUND) rc = 0;   /* no events yet: zero metrics */
+    if (rc) {
+        mq__xpc_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int mq__xpc_open_live(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
+{
+    if (o->experiment || o->from || o->to)
+        return mq__err_set(err, MQ_EINVAL, "live units cover every experiment and all time");
+    int rc = build_units(o, true, out, err);
+    /* exposures written from now on are stamped no earlier than now (mq__xpc_expose) */
+    if (!rc) (*out)->c.last_time = MQ_MAX((*out)->c.last_time, (int64_t)mq__xps_now());
+    return rc;
+}
+
+int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err)
+{
+    pthread_mutex_lock(&x->mu);
+    coll *c = &x->c;
+    int64_t t = e->time;
+    if (t < c->last_time) {
+        t = c->last_time;
+        mq__expo_retime(rec, t);
+    }
+    int rc = mq__exlog_append(l, rec, err);
+    if (!rc) {
+        mq__expo_rec r;
+        memset(&r, 0, sizeof r);
+        r.time = t;
+        r.route = e->route;
+        r.forced = e->forced;
+#define STR(dst, s) dst = (mq__expo_str){(s) ? (s) : "", (s) ? (int)strnlen((s), 255) : 0}
+        STR(r.member, e->member);
+        STR(r.page_id, e->page_id);
+        STR(r.model_version, e->model_version);
+        r.n_exp = MQ_MIN(e->n_exp, MQ__XPS_MAX);
+        for (int i = 0; i < r.n_exp; i++) {
+            STR(r.exp_name[i], e->exp_name[i]);
+            STR(r.variant[i], e->variant[i]);
+            r.served_default[i] = e->served_default[i];
+        }
+#undef STR
+        if (on_expo(c, &r, 0))
+            rc = mq__err_set(err, MQ_ENOMEM, "out of memory counting an exposure (the record is in the log; "
+                             "a restart counts it)");
+    }
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq)
+{
+    pthread_mutex_lock(&x->mu);
+    coll *c = &x->c;
+    /* the next exposure is stamped no earlier than this (mq__xpc_expose): the horizon of the
+     * kept events follows the clock through quiet spells */
+    c->last_time = MQ_MAX(c->last_time, (int64_t)mq__xps_now());
+    int rc = 0;
+    uint64_t last = first_seq + (uint64_t)n - 1;
+    if (n > 0 && last > c->ev_seq) {
+        int skip = first_seq > c->ev_seq ? 0 : (int)(c->ev_seq - first_seq + 1);
+        rc = on_events(c, ev + skip, n - skip, first_seq + (uint64_t)skip);
+        c->ev_seq = last;
+    }
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+/* Appends the CSV under the lock (x->mu held). */
+static int csv_locked(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
 {
     const coll *c = &x->c;
     int32_t e = -1;
@@ -286,8 +488,8 @@ int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_
     mq_buf_puts(b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
                    "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
     int64_t n = 0;
-    for (int64_t k = 0; k < c->n; k++) {
-        const unit *u = &c->u[k];
+    for (int64_t i = 0; (!experiment || e >= 0) && i < c->n; i++) {
+        const unit *u = &c->u[c->order[i]];
         if (experiment && u->exp != e) continue;
         int fin = 0;
         for (int j = 0; j < u->n_titles; j++) fin += u->titles[j].seconds >= x->o.finish_seconds;
@@ -305,13 +507,24 @@ int mq__xpc_csv(const mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_
     return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
 }
 
-int64_t mq__xpc_units(const mq__xpc *x, const char *experiment, const char *variant)
+int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
 {
+    pthread_mutex_lock(&x->mu);
+    int rc = csv_locked(x, experiment, b, n_units, err);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant)
+{
+    if (!x) return 0;
+    pthread_mutex_lock(&x->mu);
     const coll *c = &x->c;
     int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
     int64_t n = 0;
     for (int64_t k = 0; e >= 0 && k < c->n; k++)
         n += c->u[k].exp == e && (!variant || !strcmp(c->u[k].variant, variant));
+    pthread_mutex_unlock(&x->mu);
     return n;
 }
 
@@ -335,21 +548,23 @@ int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_
     return rc;
 }
 
-int mq__xpc_arm(const mq__xpc *x, const char *experiment, const char *variant, const char *metric,
+int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const char *metric,
                 mq_xp_arm *out)
 {
-    const coll *c = &x->c;
     static const char *const cols[] = {"pages", "plays", "play_seconds", "finishes", "distinct_titles",
                                        "active_days", "plays_from_pages", "pre_plays", "pre_play_seconds",
                                        "plays_per_page"};
     int m = 0;
     while (m < 10 && strcmp(cols[m], metric)) m++;
     if (m == 10) return MQ_EINVAL;
+    if (!x) { *out = (mq_xp_arm){0, 0, 0}; return 0; }
+    pthread_mutex_lock(&x->mu);
+    const coll *c = &x->c;
     int32_t e = mq_idmap_find(c->exps, experiment, strlen(experiment));
-    /* Welford over the units */
+    /* Welford over the units, in collect order */
     double n = 0, mean = 0, m2 = 0;
-    for (int64_t k = 0; e >= 0 && k < c->n; k++) {
-        const unit *u = &c->u[k];
+    for (int64_t i = 0; e >= 0 && i < c->n; i++) {
+        const unit *u = &c->u[c->order[i]];
         if (u->exp != e || strcmp(u->variant, variant)) continue;
         int fin = 0;
         for (int j = 0; j < u->n_titles && m == 3; j++) fin += u->titles[j].seconds >= x->o.finish_seconds;
@@ -362,6 +577,7 @@ int mq__xpc_arm(const mq__xpc *x, const char *experiment, const char *variant, c
         mean += d / n;
         m2 += d * (v - mean);
     }
+    pthread_mutex_unlock(&x->mu);
     out->n = n;
     out->mean = mean;
     out->var = n > 1 ? m2 / (n - 1) : 0;

@@ -4,16 +4,19 @@
  * per (experiment, variant) the current ramp step and since when (time and the variant's
  * exposed units then), whether the variant is stopped, why and when, the rollbacks counted,
  * and per guardrail the mSPRT mixing variance fixed at its first check and the running
- * minimum always-valid p-value. So a stopped variant stays stopped across restarts and
- * reloads, and a ramp resumes at its step.
+ * minimum always-valid p-value, and the variant's history: every ramp step and stop with its
+ * time, percent served after it, who made it (the checker or an operator through
+ * POST /v1/experiments/{name}/variants/{v}/stop or /advance) and why. So a stopped variant
+ * stays stopped across restarts and reloads, a ramp resumes at its step, and the console draws
+ * the ramp and rollback timeline from the history.
  *
  * What assignment sees: a permille per (experiment, variant) of the variant's hash range
  * that is served the variant (mq__xps_assign): ramp[step] x 10, 0 when stopped, 1000
  * otherwise. Members beyond it get the server's default and are units of neither arm.
  *
  * Checks (the server's checker thread calls mq__xpg_check every second; each experiment is
- * checked every "check_every"): the experiment's units are read from the logs (xp_collect.c,
- * the same units as `xp collect`); for every variant after the first (the control) that is
+ * checked every "check_every"): the experiment's units are the server's live units in memory
+ * (xp_collect.c, at every moment the units `xp collect` reads from the logs; no log reads); for every variant after the first (the control) that is
  * not stopped and each guardrail whose metric is a unit metric (a column of `xp collect`, or
  * plays_per_page = plays / pages per unit), once both arms have "min_units" units, the
  * one-sided mSPRT of mq__xpg_test; a p below 0.05 stops the variant. Ramps then advance one
@@ -87,8 +90,19 @@ double mq__xpv_p99_ms(const mq__xpv *v)
     return xpv_edge(MQ__XPV_BUCKETS - 1) * 1000;
 }
 
+/* One entry of a variant's history: a ramp step or a stop. */
+#define HIST_MAX (MQ__XPS_MAX_RAMP + 4)   /* every step of the longest ramp, a stop, to spare */
+typedef struct hent {
+    long long t;
+    bool stop, operator;
+    double percent;                 /* served after it */
+    char reason[240];
+} hent;
+
 typedef struct gent {
     char exp[MQ_XP_NAME], var[MQ_XP_NAME];
+    hent hist[HIST_MAX];
+    int n_hist;
     int step;
     long long since, step_units, last_check;
     bool stopped;
@@ -146,6 +160,16 @@ static int save(mq__xpg *g, mq_err *err)
         for (int k = 0; k < MQ_XP_MAX_GUARDRAILS; k++) { if (k) mq_buf_putc(&b, ','); mq_buf_json_num(&b, e->tau2[k]); }
         mq_buf_puts(&b, "], \"p\": [");
         for (int k = 0; k < MQ_XP_MAX_GUARDRAILS; k++) { if (k) mq_buf_putc(&b, ','); mq_buf_json_num(&b, e->p[k]); }
+        mq_buf_puts(&b, "], \"history\": [");
+        for (int k = 0; k < e->n_hist; k++) {
+            const hent *h = &e->hist[k];
+            mq_buf_printf(&b, "%s{\"time\": %lld, \"event\": \"%s\", \"by\": \"%s\", \"percent\": ", k ? ", " : "",
+                          h->t, h->stop ? "stop" : "ramp", h->operator ? "operator" : "checker");
+            mq_buf_json_num(&b, h->percent);
+            mq_buf_puts(&b, ", \"reason\": ");
+            mq_buf_json_str(&b, h->reason, strlen(h->reason));
+            mq_buf_putc(&b, '}');
+        }
         mq_buf_puts(&b, "]}");
     }
     mq_buf_puts(&b, "\n]}\n");
@@ -197,6 +221,16 @@ int mq__xpg_open(const char *dir, const mq_log *log, mq__xpg **out, mq_err *err)
         k = 0;
         for (const cJSON *x = cJSON_IsArray(p) ? p->child : NULL; x && k < MQ_XP_MAX_GUARDRAILS; x = x->next, k++)
             if (cJSON_IsNumber(x)) e->p[k] = x->valuedouble;
+        const cJSON *hl = cJSON_GetObjectItemCaseSensitive(o, "history");   /* absent in older files */
+        for (const cJSON *x = cJSON_IsArray(hl) ? hl->child : NULL; x && e->n_hist < HIST_MAX; x = x->next) {
+            hent *h = &e->hist[e->n_hist++];
+            if (cJSON_IsNumber(f = cJSON_GetObjectItemCaseSensitive(x, "time"))) h->t = (long long)f->valuedouble;
+            if (cJSON_IsNumber(f = cJSON_GetObjectItemCaseSensitive(x, "percent"))) h->percent = f->valuedouble;
+            h->stop = cJSON_IsString(f = cJSON_GetObjectItemCaseSensitive(x, "event")) && !strcmp(f->valuestring, "stop");
+            h->operator = cJSON_IsString(f = cJSON_GetObjectItemCaseSensitive(x, "by")) && !strcmp(f->valuestring, "operator");
+            if (cJSON_IsString(f = cJSON_GetObjectItemCaseSensitive(x, "reason")))
+                snprintf(h->reason, sizeof h->reason, "%s", f->valuestring);
+        }
     }
     cJSON_Delete(root);
     *out = g;
@@ -256,17 +290,35 @@ static void log_rollback(struct mq__exlog *exlog, const char *exp, const char *v
     mq_buf_release(&b);
 }
 
+/* Appends to s's history (the oldest ramp step makes room when it is full: stops are kept). */
+static void hist_add(gent *s, long long now, bool stop, bool operator, double percent, const char *reason)
+{
+    if (s->n_hist == HIST_MAX) {
+        int k = 0;
+        while (k < HIST_MAX - 1 && s->hist[k].stop) k++;
+        memmove(&s->hist[k], &s->hist[k + 1], (size_t)(HIST_MAX - 1 - k) * sizeof *s->hist);
+        s->n_hist--;
+    }
+    hent *h = &s->hist[s->n_hist++];
+    h->t = now;
+    h->stop = stop;
+    h->operator = operator;
+    h->percent = percent;
+    snprintf(h->reason, sizeof h->reason, "%s", reason);
+}
+
 static void stop_variant(mq__xpg *g, gent *s, const char *exp, const char *var, long long now,
-                         struct mq__exlog *exlog)
+                         struct mq__exlog *exlog, bool operator)
 {
     s->stopped = true;
     s->stopped_at = now;
     s->rollbacks++;
+    hist_add(s, now, true, operator, 0, s->reason);
     mq__logf(g->log, "serve: experiment '%s': variant '%s' stopped: %s", exp, var, s->reason);
     log_rollback(exlog, exp, var, s->reason, now);
 }
 
-int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, long long now,
+int mq__xpg_check(mq__xpg *g, const mq__xps *x, struct mq__xpc *c, long long now,
                   _Atomic int *served, const mq__xpv *vstats, struct mq__exlog *exlog, mq_err *err)
 {
     int rc = 0;
@@ -284,11 +336,6 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
         if (due) c0->last_check = now;
         pthread_mutex_unlock(&g->mu);
         if (!due) continue;
-        mq_xp_collect_opts co = *o;
-        co.experiment = xe->name;
-        mq__xpc *c;
-        rc = mq__xpc_build(&co, &c, err);
-        if (rc) break;
         pthread_mutex_lock(&g->mu);
         for (int v = 1; v < xe->n_variants; v++) {
             gent *s = find(g, xe->name, xe->variants[v], now, true);
@@ -310,7 +357,7 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
                          "means %.6g vs %.6g, units %lld vs %lld)", gr->metric, (gr->direction == MQ_XP_HIGHER_IS_BETTER) ? "lower" : "higher",
                          xe->variants[0], gr->relative ? gr->max_degradation * 100 : gr->max_degradation,
                          gr->relative ? "%" : "", s->p[k], b.mean, a.mean, (long long)b.n, (long long)a.n);
-                stop_variant(g, s, xe->name, xe->variants[v], now, exlog);
+                stop_variant(g, s, xe->name, xe->variants[v], now, exlog, false);
                 changed = true;
             }
             /* serving health against absolute limits */
@@ -326,7 +373,7 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
                              p99, x->live[e].max_p99_ms, pages);
                 else pages = 0;
                 if (pages) {
-                    stop_variant(g, s, xe->name, xe->variants[v], now, exlog);
+                    stop_variant(g, s, xe->name, xe->variants[v], now, exlog, false);
                     changed = true;
                 }
             }
@@ -339,6 +386,10 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
                     s->since = now;
                     s->step_units = units;
                     changed = true;
+                    char why[200];
+                    if (r->every_s) snprintf(why, sizeof why, "ramp_every: %lld s at %g%%", r->every_s, r->pct[s->step - 1]);
+                    else snprintf(why, sizeof why, "ramp_every: %lld new units at %g%%", r->every_units, r->pct[s->step - 1]);
+                    hist_add(s, now, false, false, r->pct[s->step], why);
                     mq__logf(g->log, "serve: experiment '%s': variant '%s' ramped to %g%%", xe->name, xe->variants[v],
                              r->pct[s->step]);
                 }
@@ -346,7 +397,6 @@ int mq__xpg_check(mq__xpg *g, const mq__xps *x, const mq_xp_collect_opts *o, lon
             atomic_store(&served[e * MQ_XP_MAX_VARIANTS + v], permille(x, e, v, s));
         }
         pthread_mutex_unlock(&g->mu);
-        mq__xpc_destroy(c);
     }
     if (changed) {
         pthread_mutex_lock(&g->mu);
@@ -408,5 +458,118 @@ void mq__xpg_metrics(mq__xpg *g, mq_buf *out)
         mq_buf_json_str(out, g->e[i].var, strlen(g->e[i].var));
         mq_buf_printf(out, "} %llu\n", g->e[i].rollbacks);
     }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- operator actions and the history (POST .../stop, .../advance; the timeline) ---- */
+
+int mq__xpg_stop(mq__xpg *g, const mq__xps *x, int e, int v, const char *reason, long long now,
+                 _Atomic int *served, struct mq__exlog *exlog, mq_err *err)
+{
+    const mq_xp_experiment *xe = &x->xp.exps[e];
+    if (v == 0)
+        return mq__err_set(err, MQ_EINVAL, "experiment '%s': variant '%s' is the control and cannot be stopped "
+                           "(end the experiment in the experiments file)", xe->name, xe->variants[0]);
+    pthread_mutex_lock(&g->mu);
+    gent *s = find(g, xe->name, xe->variants[v], now, true);
+    int rc = 0;
+    if (!s) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+    else if (s->stopped)
+        rc = mq__err_set(err, MQ_EINVAL, "experiment '%s': variant '%s' is already stopped (at %lld: %.300s)",
+                         xe->name, xe->variants[v], s->stopped_at, s->reason);
+    if (!rc) {
+        snprintf(s->reason, sizeof s->reason, "stopped by an operator%s%.400s", reason && *reason ? ": " : "",
+                 reason ? reason : "");
+        stop_variant(g, s, xe->name, xe->variants[v], now, exlog, true);
+        if (served) atomic_store(&served[e * MQ_XP_MAX_VARIANTS + v], permille(x, e, v, s));
+        rc = save(g, err);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+int mq__xpg_advance(mq__xpg *g, const mq__xps *x, int e, int v, long long units, const char *reason,
+                    long long now, _Atomic int *served, mq_err *err)
+{
+    const mq_xp_experiment *xe = &x->xp.exps[e];
+    const mq__xps_ramp *r = &x->ramp[e * MQ_XP_MAX_VARIANTS + v];
+    if (!r->n)
+        return mq__err_set(err, MQ_EINVAL, "experiment '%s': variant '%s' has no ramp", xe->name, xe->variants[v]);
+    pthread_mutex_lock(&g->mu);
+    gent *s = find(g, xe->name, xe->variants[v], now, true);
+    int rc = 0;
+    if (!s) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+    else if (s->stopped)
+        rc = mq__err_set(err, MQ_EINVAL, "experiment '%s': variant '%s' is stopped (%.300s)", xe->name, xe->variants[v], s->reason);
+    else if (s->step >= r->n - 1)
+        rc = mq__err_set(err, MQ_EINVAL, "experiment '%s': variant '%s' is already at its last ramp step (%g%%)",
+                         xe->name, xe->variants[v], r->pct[r->n - 1]);
+    if (!rc) {
+        s->step++;
+        s->since = now;
+        s->step_units = units;
+        char why[240];
+        snprintf(why, sizeof why, "advanced by an operator from %g%%%s%.150s", r->pct[s->step - 1],
+                 reason && *reason ? ": " : "", reason ? reason : "");
+        hist_add(s, now, false, true, r->pct[s->step], why);
+        mq__logf(g->log, "serve: experiment '%s': variant '%s' ramped to %g%% by an operator", xe->name,
+                 xe->variants[v], r->pct[s->step]);
+        if (served) atomic_store(&served[e * MQ_XP_MAX_VARIANTS + v], permille(x, e, v, s));
+        rc = save(g, err);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+typedef struct hrow { long long t; int v, k; } hrow;
+
+static int cmp_hrow(const void *a, const void *b)
+{
+    const hrow *x = a, *y = b;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    if (x->v != y->v) return x->v - y->v;
+    return x->k - y->k;
+}
+
+void mq__xpg_timeline_json(mq__xpg *g, const mq__xps *x, int e, long long now, mq_buf *out)
+{
+    const mq_xp_experiment *xe = &x->xp.exps[e];
+    hrow rows[MQ_XP_MAX_VARIANTS * HIST_MAX];
+    int n = 0;
+    pthread_mutex_lock(&g->mu);
+    mq_buf_puts(out, "\"variants\":[");
+    for (int v = 0; v < xe->n_variants; v++) {
+        const gent *s = find(g, xe->name, xe->variants[v], now, false);
+        const mq__xps_ramp *r = &x->ramp[e * MQ_XP_MAX_VARIANTS + v];
+        mq_buf_puts(out, v ? ",{\"name\":" : "{\"name\":");
+        mq_buf_json_str(out, xe->variants[v], strlen(xe->variants[v]));
+        mq_buf_puts(out, ",\"ramp\":[");
+        for (int k = 0; k < r->n; k++) { if (k) mq_buf_putc(out, ','); mq_buf_json_num(out, r->pct[k]); }
+        mq_buf_printf(out, "],\"step\":%d,\"served_percent\":", r->n ? (s ? s->step : 0) : -1);
+        mq_buf_json_num(out, permille(x, e, v, s) / 10.0);
+        mq_buf_printf(out, ",\"stopped\":%s", s && s->stopped ? "true" : "false");
+        if (s && s->stopped) {
+            mq_buf_puts(out, ",\"reason\":");
+            mq_buf_json_str(out, s->reason, strlen(s->reason));
+            mq_buf_printf(out, ",\"stopped_at\":%lld", s->stopped_at);
+        }
+        mq_buf_putc(out, '}');
+        for (int k = 0; s && k < s->n_hist; k++) rows[n++] = (hrow){s->hist[k].t, v, k};
+    }
+    qsort(rows, (size_t)n, sizeof *rows, cmp_hrow);
+    mq_buf_puts(out, "],\"history\":[");
+    for (int i = 0; i < n; i++) {
+        const gent *s = find(g, xe->name, xe->variants[rows[i].v], now, false);
+        const hent *h = &s->hist[rows[i].k];
+        mq_buf_puts(out, i ? ",{\"variant\":" : "{\"variant\":");
+        mq_buf_json_str(out, s->var, strlen(s->var));
+        mq_buf_printf(out, ",\"time\":%lld,\"event\":\"%s\",\"by\":\"%s\",\"percent\":", h->t, h->stop ? "stop" : "ramp",
+                      h->operator ? "operator" : "checker");
+        mq_buf_json_num(out, h->percent);
+        mq_buf_puts(out, ",\"reason\":");
+        mq_buf_json_str(out, h->reason, strlen(h->reason));
+        mq_buf_putc(out, '}');
+    }
+    mq_buf_putc(out, ']');
     pthread_mutex_unlock(&g->mu);
 }

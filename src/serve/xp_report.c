@@ -2,15 +2,15 @@
  * GET /v1/experiments/{name}/report.
  *
  * A report is, by construction, `marquee xp collect` + `marquee xp analyze --sequential` on
- * the server's own logs at the moment of the request: the units are built from the exposure
- * and event logs (xp_collect.c, the same code as the command, in the collect file's order),
- * written as the same CSV to a temporary file, and analysed by mq_xp_analyze with the options
- * the command line would give (--metric M --control <first variant> --sequential
- * --config <experiments file> --experiment NAME, look every 100 units, the documented tau).
- * So the live report and the offline analysis agree exactly, and a restart after kill -9
- * (the exposure log holds every answered page) gives the same report. The cost is a read of
- * both logs per report (not incremental: fine for logs of millions of records, measured in
- * docs/BENCHMARKS.md; an incremental per-unit state is future work).
+ * the server's own logs at the moment of the request: the units are the server's live units
+ * (xp_collect.c: built from the logs at start-up, kept current as exposures are written and
+ * events committed, equal at every moment to what `xp collect` reads from the logs), written
+ * as the collect CSV into an anonymous in-memory file (memfd) and analysed by mq_xp_analyze
+ * with the options the command line would give (--metric M --control <first variant>
+ * --sequential --config <experiments file> --experiment NAME, look every 100 units, the
+ * documented tau). So the live report and the offline analysis agree exactly, and a restart
+ * after kill -9 (the exposure log holds every answered page) gives the same report. A report
+ * costs O(units of the experiment) and reads no log (docs/BENCHMARKS.md: report latency).
  *
  * The report adds "experiment", "metric", "units" and "status": {"state", "reason"}, where
  * state is "scheduled" (before start), "running", "ramping" (a variant below its last ramp
@@ -19,8 +19,10 @@
  */
 #include "serve/serve.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static const char *const COLUMNS[] = {"pages", "plays", "play_seconds", "finishes", "distinct_titles",
@@ -38,12 +40,8 @@ static const char *state_of(const mq__xps *x, mq__xpg *g, int i, long long now, 
     return "running";
 }
 
-int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long long now, mq_buf *out,
-                 mq_err *err)
+int mq__xpr_list(const mq__xps *x, mq__xpg *g, mq__xpc *c, long long now, mq_buf *out, mq_err *err)
 {
-    mq__xpc *c = NULL;
-    int rc = mq__xpc_build(o, &c, err);
-    if (rc) return rc;
     mq_buf_puts(out, "{\"experiments\":[");
     for (int i = 0; x && i < x->xp.n; i++) {
         const mq_xp_experiment *e = &x->xp.exps[i];
@@ -78,12 +76,37 @@ int mq__xpr_list(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, long
         mq_buf_puts(out, "]}");
     }
     mq_buf_puts(out, "]}\n");
-    mq__xpc_destroy(c);
     return out->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
 }
 
-int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
-                   const char *metric, const char *drift, long long now, mq_buf *out, mq_err *err)
+/* An anonymous in-memory file holding data, and a path that opens it (/proc/self/fd/N); a
+ * temporary file in /tmp where memfd is not available. Returns the descriptor or -1. */
+static int mem_file(const mq_buf *data, char *path, size_t cap, bool *unlink_it)
+{
+    *unlink_it = false;
+    int fd = memfd_create("marquee-report", MFD_CLOEXEC);
+    if (fd >= 0) snprintf(path, cap, "/proc/self/fd/%d", fd);
+    if (fd >= 0 && access(path, R_OK) != 0) { close(fd); fd = -1; }
+    if (fd < 0) {
+        snprintf(path, cap, "/tmp/marquee-report-XXXXXX");
+        fd = mkstemp(path);
+        *unlink_it = fd >= 0;
+    }
+    size_t done = 0;
+    while (fd >= 0 && done < data->len) {
+        ssize_t w = write(fd, data->p + done, data->len - done);
+        if (w <= 0) {
+            close(fd);
+            if (*unlink_it) unlink(path);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return fd;
+}
+
+int mq__xpr_report(const mq__xps *x, mq__xpg *g, mq__xpc *c, const char *name, const char *metric,
+                   const char *drift, long long now, mq_buf *out, mq_err *err)
 {
     const mq_xp_experiment *e = x ? mq_xp_config_find(&x->xp, name) : NULL;
     if (!e) return mq__err_set(err, MQ_ENOTFOUND, "no experiment '%.200s'", name);
@@ -93,25 +116,21 @@ int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, co
     if (!known)
         return mq__err_set(err, MQ_EINVAL, "query 'metric': '%.100s' is not a unit metric (pages, plays, play_seconds, "
                            "finishes, distinct_titles, active_days, plays_from_pages)", metric);
-    mq_xp_collect_opts co = *o;
-    co.experiment = name;
-    mq__xpc *c = NULL;
-    int rc = mq__xpc_build(&co, &c, err);
-    if (rc) return rc;
     mq_buf csv;
     mq_buf_init(&csv);
     int64_t n = 0;
-    char path[] = "/tmp/marquee-report-XXXXXX";
+    char path[64];
+    bool unlink_it = false;
     int fd = -1;
     char *js = NULL, *txt = NULL;
-    rc = mq__xpc_csv(c, name, &csv, &n, err);
+    int rc = mq__xpc_csv(c, name, &csv, &n, err);
     if (rc) goto out;
     char buf[700];
     const char *reason, *st = state_of(x, g, (int)(e - x->xp.exps), now, &reason, buf, sizeof buf);
     if (n > 0) {
-        fd = mkstemp(path);
-        if (fd < 0 || write(fd, csv.p, csv.len) != (ssize_t)csv.len) {
-            rc = mq__err_set(err, MQ_EIO, "report: cannot write a temporary file in /tmp");
+        fd = mem_file(&csv, path, sizeof path, &unlink_it);
+        if (fd < 0) {
+            rc = mq__err_set(err, MQ_EIO, "report: cannot write the units to a memory file or /tmp");
             goto out;
         }
         mq_xp_analyze_opts ao;
@@ -146,10 +165,10 @@ int mq__xpr_report(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, co
     mq_buf_puts(out, "}}\n");
     if (out->oom) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
 out:
-    if (fd >= 0) { close(fd); unlink(path); }
+    if (fd >= 0) close(fd);
+    if (unlink_it) unlink(path);
     free(js);
     free(txt);
     mq_buf_release(&csv);
-    mq__xpc_destroy(c);
     return rc;
 }

@@ -40,9 +40,9 @@ async function load(page, url) {
   await page.waitForSelector('main[data-ready="1"]', { timeout: 20000 });
 }
 // Non-blank: the screenshot decoded in the page has many distinct colours, not one flat fill.
-async function screenshot(page, name) {
+async function screenshot(page, name, fullPage = false) {
   const file = path.join(outDir, name + '.png');
-  const png = await page.screenshot({ path: file });
+  const png = await page.screenshot({ path: file, fullPage });
   const colours = await page.evaluate(async b64 => {
     const img = new Image();
     img.src = 'data:image/png;base64,' + b64;
@@ -58,11 +58,21 @@ async function screenshot(page, name) {
   check(colours >= 16, `${name}.png is not blank (${colours} distinct colours sampled)`);
 }
 
+// Traffic for the live experiment: 200 members' homepages (exposures) and a play for every
+// other one, so that its report and timeline have units in both arms.
+for (let m = 2; m <= 201; m++) {
+  const hp = await getJson(`/v1/members/${m}/homepage`);
+  if (m % 2) continue;
+  const t = hp.rows[0].titles[0];
+  await fetch(base + '/v1/events', { method: 'POST', headers: { Authorization: 'Bearer ' + key, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ member: String(m), title: String(t.id), event: 'play', value: 60 + (m * 37) % 1200, page_id: hp.page_id }) });
+}
 const xpFile = (await getJson('/v1/reports')).reports.find(r => r.kind === 'xp');
 const live = (await getJson('/v1/experiments')).experiments || [];
 const views = [['members', '/ui/members/1'], ['coldstart', '/ui/members/console-nobody'],
   ['experiments', '/ui/experiments'], ['models', '/ui/models'], ['abr', '/ui/abr']];
 if (xpFile) views.push(['experiment', '/ui/experiments/' + encodeURIComponent(xpFile.file)]);
+if (live.length) views.push(['experiment-live', '/ui/experiments/' + encodeURIComponent(live[0].name)]);
 check(!!xpFile, 'the models directory has an xp analyze --json report');
 
 for (const [w, hgt] of [[1280, 800], [390, 844]]) {
@@ -138,6 +148,22 @@ if (xpFile) {
   check(/Sample ratio/.test(srm), 'SRM banner shown');
   check(!!(await page.$('#decision')), 'decision shown');
 }
+// Models: each loaded model's kind, parameters and training size as /v1/models says; the
+// reliability diagram with one point per non-empty bin and method of the CSV.
+await load(page, '/ui/models');
+const ms = (await getJson('/v1/models')).models;
+const cells = await page.$$eval('#loaded tbody tr', trs => trs.map(tr => [...tr.cells].map(td => td.textContent)));
+check(cells.length === ms.length && ms.every((m, i) => cells[i][0] === m.role && cells[i][2] === m.kind && cells[i][3] === (m.params || '–') &&
+  cells[i][4] === (typeof m.train === 'object' ? String(m.train.members) : 'unknown')),
+  `models view: ${cells.length} models with kind, parameters and training members as /v1/models (${ms.map(m => m.kind + ' ' + m.params).join('; ')})`);
+const relFile = (await getJson('/v1/reports')).reports.find(r => r.kind === 'reliability');
+if (relFile) {
+  const csv = (await (await fetch(base + '/v1/reports/' + relFile.file)).text()).trim().split('\n').slice(1);
+  const want = csv.filter(l => { const v = l.split(','); return Number(v[2]) > 0 && Number.isFinite(Number(v[3])); }).length;
+  const got = await page.$$eval('svg.reliability circle.pt', c => c.length);
+  check(got === want && want > 0, `reliability diagram: ${got} points, the CSV has ${want} non-empty bins`);
+}
+check(page.errors.length === 0, `models view: no console error ${page.errors.join(' | ')}`);
 // ABR: the per-chunk chart draws throughput, bitrate and buffer with one point per chunk of
 // the chosen (trace, algorithm) in the CSV.
 await load(page, '/ui/abr');
@@ -161,10 +187,36 @@ if (live.length) {
   const rep = await getJson(`/v1/experiments/${encodeURIComponent(live[0].name)}/report`);
   const est = rep.results.filter(r => r.estimable !== false && !['poststrat', 'mann_whitney', 'bootstrap', 'quantile'].includes(r.method)).length;
   const marks = await page.$$eval('svg.forest g.mark', g => g.length);
-  check(marks === est && !!(await page.$('#srm')) && !!(await page.$('#decision')),
+  check(marks === est && est > 0 && !!(await page.$('#srm')) && !!(await page.$('#decision')),
     `live experiment ${live[0].name}: ${marks} forest marks for ${est} estimable metric rows, SRM banner and decision shown`);
   check(page.errors.length === 0, `live experiment view: no console error ${page.errors.join(' | ')}`);
-  await screenshot(page, 'experiment-live-1280x800');
+  // Over time: one bar per (day, variant), the units summing to the timeline's; a cumulative
+  // effect and an always-valid p chart per treatment with one point per estimable day.
+  const tl = await getJson(`/v1/experiments/${encodeURIComponent(live[0].name)}/timeline`);
+  const bars = await page.$$eval('svg.units-per-day rect.bar', r => r.length);
+  check(bars === tl.days.length * tl.units_per_day.length && bars > 0, `units per day: ${bars} bars for ${tl.days.length} days x ${tl.units_per_day.length} variants`);
+  const effPts = await page.$$eval('svg.cumulative circle.pt', c => c.length);
+  const wantPts = tl.cumulative.reduce((a, c) => a + c.effect.filter(v => v !== null).length, 0);
+  check(effPts === wantPts && wantPts > 0 && tl.cumulative.length === (await page.$$eval('svg.avp', x => x.length)),
+    `cumulative effect: ${effPts} points, timeline has ${wantPts}; one always-valid p chart per treatment`);
+  check(!!(await page.$('#timeline')) && !!(await page.$('#variants')), 'ramp and rollback timeline and variants table shown');
+  // The buttons (the key was typed into the console above): advance B's ramp, then stop B.
+  const v = tl.variants[1].name;
+  await page.fill('#reason', 'console test');
+  await page.click(`button.advance[data-variant="${v}"]`);
+  await page.waitForSelector('#timeline li.ev-ramp', { timeout: 10000 })
+    .then(() => check(true, `advance ${v}: the timeline shows the ramp step`), () => fail(`advance ${v}: no ramp step in the timeline`));
+  const tl2 = await getJson(`/v1/experiments/${encodeURIComponent(live[0].name)}/timeline`);
+  check(tl2.variants[1].step === tl.variants[1].step + 1 && tl2.history.some(e => e.event === 'ramp' && e.by === 'operator' && /console test/.test(e.reason)),
+    `advance ${v}: the server moved the ramp to step ${tl2.variants[1].step} with the reason`);
+  await page.click(`button.stop[data-variant="${v}"]`);
+  await page.waitForSelector(`#variants tr[data-variant="${v}"] td.state:text("stopped")`, { timeout: 10000 })
+    .then(() => check(true, `stop ${v}: the variants table says stopped`), () => fail(`stop ${v}: the variants table does not say stopped`));
+  const rep2 = await getJson(`/v1/experiments/${encodeURIComponent(live[0].name)}/report`);
+  check(rep2.status.state === 'stopped' && /operator/.test(rep2.status.reason), `stop ${v}: the report's status is ${rep2.status.state} (${rep2.status.reason})`);
+  check(!!(await page.$('#timeline li.ev-stop')), `stop ${v}: the timeline shows the stop`);
+  check(page.errors.length === 0, `live experiment actions: no console error ${page.errors.join(' | ')}`);
+  await screenshot(page, 'experiment-live-stopped-full-1280', true);
 }
 // The live experiments list shows the server's experiments.
 await load(page, '/ui/experiments');

@@ -51,6 +51,14 @@ static int write_reports(const char *models, const char *tmp)
                    "%s xp analyze %s/xp.csv --metric watch --metric clicks --control A --json > %s/xp_demo.json; }",
                    models, tmp, bin, tmp, models))
         return -1;
+    /* A reliability diagram in the format of `marquee eval --reliability` (method,bin,count,
+     * mean_predicted,observed_rate; an empty bin is nan): the console draws what the file says. */
+    if (mq_test_sh("test -s %s/ranker_reliability.csv || awk 'BEGIN{print \"method,bin,count,mean_predicted,observed_rate\"; "
+                   "split(\"raw platt isotonic\", m, \" \"); for(k=1;k<=3;k++) for(i=0;i<15;i++){ "
+                   "if(k==1 && i==14){print m[k] \",\" i \",0,nan,nan\"; continue} p=(i+0.5)/30; "
+                   "printf \"%%s,%%d,%%d,%%.6f,%%.6f\\n\", m[k], i, 100+i, p, p*(k==1?1.4:1)+0.002*k}}' > %s/ranker_reliability.csv",
+                   models, models))
+        return -1;
     return 0;
 }
 
@@ -74,7 +82,8 @@ MQ_TEST(console_browser_views_play_screenshots)
     FILE *f = fopen(strcat(strcpy((char[700]){0}, tmp), "/xp.json"), "w");
     ASSERT(f != NULL);
     fputs("{\"experiments\": [{\"name\": \"rows_test\", \"variants\": [{\"name\": \"A\"}, "
-          "{\"name\": \"B\", \"treatment\": {\"mmr\": 0.5}}]}]}\n", f);
+          "{\"name\": \"B\", \"treatment\": {\"mmr\": 0.5}, "
+          "\"ramp\": [50, 100], \"ramp_every\": \"1d\"}]}]}\n", f);
     fclose(f);
     ASSERT_INT_EQ(mq_test_sh("%s serve --port 0 --port-file %s/port --models %s --model ials "
                              "--param factors=16 --param epochs=4 --events %s/events --exposures %s/exposures "
@@ -117,7 +126,18 @@ MQ_TEST(console_browser_views_play_screenshots)
     ok |= head(tmp, port, "/assets/nope.js", "");
     ok |= mq_test_sh("grep -q '^HTTP/1.1 404' %s/h.txt", tmp);
     ok |= mq_test_sh("curl -s http://127.0.0.1:%d/v1/reports | python3 -c \"import json,sys; d=json.load(sys.stdin); "
-                     "k=sorted(r['kind'] for r in d['reports']); sys.exit(0 if k==['abr','abr_chunks','eval','xp'] else 1)\"", port);
+                     "k=sorted(r['kind'] for r in d['reports']); sys.exit(0 if k==['abr','abr_chunks','eval','reliability','xp'] else 1)\"", port);
+    /* the operator's actions need the key (401), name a real variant (404), never the control (400) */
+    ok |= mq_test_sh("curl -s -o /dev/null -w '%%{http_code}' -X POST http://127.0.0.1:%d/v1/experiments/rows_test/variants/B/stop "
+                     "| grep -q 401", port);
+    ok |= mq_test_sh("curl -s -o /dev/null -w '%%{http_code}' -X POST -H 'Authorization: Bearer %s' "
+                     "http://127.0.0.1:%d/v1/experiments/rows_test/variants/Z/stop | grep -q 404", KEY, port);
+    ok |= mq_test_sh("curl -s -o /dev/null -w '%%{http_code}' -X POST -H 'Authorization: Bearer %s' "
+                     "http://127.0.0.1:%d/v1/experiments/rows_test/variants/A/stop | grep -q 400", KEY, port);
+    ok |= mq_test_sh("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/v1/experiments/rows_test/variants/B/stop "
+                     "| grep -q 405", port);
+    ok |= mq_test_sh("curl -s http://127.0.0.1:%d/v1/experiments/rows_test/timeline | python3 -c \"import json,sys; d=json.load(sys.stdin); "
+                     "sys.exit(0 if d['control']=='A' and [v['name'] for v in d['variants']]==['A','B'] else 1)\"", port);
     ASSERT_INT_EQ(ok, 0);
     int rc = mq_test_sh("node tests/console/console.test.mjs %d %s out/console >&2", port, KEY);
     kill(pid, SIGTERM);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- datasets ---------------------------------------------------------------------------- */
@@ -981,5 +982,85 @@ MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
     free(tp);
     free(sorted);
     mq_model_destroy(m);
+    mq_dataset_destroy(d);
+}
+
+/* What a model was trained on is recorded by mq_model_train for every kind, saved with it and
+ * read back; a model without the record (an artifact from before it) says MQ_ENOTFOUND. */
+MQ_TEST(models_train_info_recorded_and_saved)
+{
+    mq_dataset *d = synth(300, 120, 3);
+    ASSERT(d);
+    mq_err err;
+    long long now = (long long)time(NULL);
+    /* one top-level record for every kind (mq_model_train); three cheap ones, hybrid with subs */
+    static const char *const kinds[] = {"pop", "ials", "hybrid"};
+    for (size_t k = 0; k < 3; k++) {
+        mq_model *m = train(kinds[k], d, NULL, 0, 2, 5, &err);
+        if (!m) MQ_FAIL_("train %s: %s", kinds[k], err.msg);
+        mq_model_train_info a, b;
+        ASSERT_INT_EQ(mq_model_train_info_get(m, &a), 0);
+        ASSERT_INT_EQ(a.n_members, d->n_members);
+        ASSERT_INT_EQ(a.n_titles, d->n_titles);
+        ASSERT_INT_EQ(a.n_interactions, d->nnz);
+        ASSERT(a.trained_at >= now - 5 && a.trained_at <= (long long)time(NULL) + 1);
+        ASSERT(a.train_seconds >= 0 && a.train_seconds < 600);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.mqm", mq_test_tmpdir(), kinds[k]);
+        ASSERT_OK(mq_model_save(m, path, &err), &err);
+        mq_model *l = NULL;
+        ASSERT_OK(mq_model_load(path, &l, &err), &err);
+        ASSERT_INT_EQ(mq_model_train_info_get(l, &b), 0);
+        ASSERT(memcmp(&a, &b, sizeof a) == 0);
+        mq_model_destroy(l);
+        mq_model_destroy(m);
+    }
+    mq_model *bare;
+    ASSERT_OK(mq__model_new("pop", NULL, &bare, &err), &err);
+    mq_model_train_info c;
+    ASSERT_INT_EQ(mq_model_train_info_get(bare, &c), MQ_ENOTFOUND);
+    mq_model_destroy(bare);
+    mq_dataset_destroy(d);
+}
+
+/* mq_model_explain_many gives mq_model_explain's explanations for many titles at once: the
+ * same history titles, weights equal up to float rounding (ials solves A_u z = h_j per history
+ * title instead of A_u z = h_t per title: the same quantity h_tᵀ A_u⁻¹ h_j, summed in another
+ * order; 1e-4 relative covers float32 factors with k = 16 and a condition number of A_u
+ * in the hundreds). Kinds without a batch path loop over mq_model_explain. */
+MQ_TEST(models_explain_many_equals_explain)
+{
+    mq_dataset *d = synth(300, 120, 3);
+    ASSERT(d);
+    mq_err err;
+    static const char *const kinds[] = {"ials", "itemknn", "hybrid"};
+    int32_t hist[12];
+    for (int i = 0; i < 12; i++) hist[i] = (i * 37 + 5) % d->n_titles;
+    for (size_t k = 0; k < 3; k++) {
+        mq_model *m = train(kinds[k], d, NULL, 0, 2, 5, &err);
+        if (!m) MQ_FAIL_("train %s: %s", kinds[k], err.msg);
+        int32_t ts[60], ot[60 * 3], one_t[3];
+        float ow[60 * 3], one_w[3];
+        int on[60];
+        for (int i = 0; i < 60; i++) ts[i] = (i * 11 + 1) % d->n_titles;
+        ASSERT_INT_EQ(mq_model_explain_many(m, hist, NULL, 12, ts, 60, 3, ot, ow, on, &err), 0);
+        int nonempty = 0;
+        for (int i = 0; i < 60; i++) {
+            int c = mq_model_explain(m, hist, NULL, 12, ts[i], 3, one_t, one_w, &err);
+            ASSERT(c >= 0);
+            if (c != on[i]) MQ_FAIL_("%s title %d: %d explanations, many gives %d", kinds[k], ts[i], c, on[i]);
+            nonempty += c > 0;
+            for (int j = 0; j < c; j++) {
+                double tol = 1e-4 * fabs(one_w[j]) + 1e-7;
+                ASSERT_NEAR(ow[i * 3 + j], one_w[j], tol);
+                /* a different title only where two weights tie within the tolerance */
+                if (ot[i * 3 + j] != one_t[j] && !(j + 1 < c && fabs(one_w[j] - one_w[j + 1]) <= 2 * tol) &&
+                    !(j > 0 && fabs(one_w[j] - one_w[j - 1]) <= 2 * tol))
+                    MQ_FAIL_("%s title %d rank %d: history title %d vs %d", kinds[k], ts[i], j, ot[i * 3 + j], one_t[j]);
+            }
+        }
+        ASSERT(nonempty > 10);
+        mq_model_destroy(m);
+    }
     mq_dataset_destroy(d);
 }

@@ -315,6 +315,39 @@ def report(port, exp, out):
     if st != 200: fail("list: %d %s" % (st, l))
     json.dump({"report": r, "list": l}, open(out, "w"), sort_keys=True)
 
+def reload(port, key):
+    st, d = http(port, "POST", "/v1/admin/reload", None, key)
+    if st != 200: fail("reload: %d %s" % (st, d))
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=20) as r:
+        return r.read().decode()
+
+def warm(port, model, seconds):
+    # the warmer computes every title's similar list of a treatment model too
+    t0 = time.time()
+    while time.time() - t0 < float(seconds):
+        m = metrics(port)
+        titles = int(m.split('titles="')[1].split('"')[0])
+        key = 'marquee_treatment_similar_lists_cached{model="%s"} ' % model
+        if key in m and int(m.split(key)[1].split()[0]) == titles:
+            print("xp_live_ref: all %d similar lists of treatment model %s computed in %.1f s" % (titles, model, time.time() - t0))
+            return
+        time.sleep(0.2)
+    fail("treatment model %s not warmed in %s s:\n%s" % (model, seconds, [l for l in metrics(port).splitlines() if "similar" in l]))
+
+def psi(port, out):
+    # the drift gauges of every loaded model; they must be numbers (sampled pages were seen)
+    lines = sorted(l for l in metrics(port).splitlines() if l.startswith("marquee_model_score_psi{"))
+    if len(lines) < 2 or any(l.split()[-1].lower() in ("nan", "inf") for l in lines): fail("psi: %s" % lines)
+    open(out, "w").write("\n".join(lines) + "\n")
+    print("xp_live_ref: " + "; ".join(lines))
+
+def pages(port, n, prefix):
+    for i in range(int(n)):
+        st, d = http(port, "GET", "/v1/members/u%d/homepage?rows=4&per_row=6" % (i % 200))
+        if st != 200: fail("page: %d %s" % (st, d))
+
 def same(a, b):
     # the drift monitor counts sampled pages of this process: not part of the logs
     ra, rb = json.load(open(a)), json.load(open(b))
@@ -351,5 +384,9 @@ if __name__ == "__main__":
     elif a[1] == "report": report(int(a[2]), a[3], a[4])
     elif a[1] == "canary": canary(int(a[2]), a[3], a[4], a[5])
     elif a[1] == "same": same(a[2], a[3])
+    elif a[1] == "reload": reload(int(a[2]), a[3])
+    elif a[1] == "warm": warm(int(a[2]), a[3], a[4])
+    elif a[1] == "psi": psi(int(a[2]), a[3])
+    elif a[1] == "pages": pages(int(a[2]), a[3], "u")
     elif a[1] == "offline": offline(a[2], a[3], a[4])
     else: fail("unknown mode " + a[1])

@@ -526,8 +526,7 @@ MQ_TEST(xp_live_health_guardrails_stop_and_persist)
         mq__xpv_add(&vs[MQ_XP_MAX_VARIANTS + 1], 0.001, i % 20 == 0);
         mq__xpv_add(&vs[MQ_XP_MAX_VARIANTS + 2], 0.001, i % 5 == 0);
     }
-    mq_xp_collect_opts co = {.events = ev, .exposures = ex, .pre_days = 14, .finish_seconds = 5400};
-    ASSERT_OK(mq__xpg_check(g, &x, &co, 100, served, vs, xl, &err), &err);
+    ASSERT_OK(mq__xpg_check(g, &x, NULL, 100, served, vs, xl, &err), &err);
     ASSERT_INT_EQ(atomic_load(&served[0]), 1000);
     ASSERT_INT_EQ(atomic_load(&served[1]), 0);
     ASSERT_INT_EQ(atomic_load(&served[MQ_XP_MAX_VARIANTS + 1]), 1000);

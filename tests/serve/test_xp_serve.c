@@ -102,9 +102,13 @@ MQ_TEST(xp_serve_pages_exposures_collect_reports)
     pid = start(dir, &port, NULL);
     ASSERT(pid > 0);
     rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py report %d rows_test %s/r2.json", port, dir);
+    /* a reload keeps the live units (they follow the logs, not the configuration) */
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py reload %d %s", port, XKEY);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py report %d rows_test %s/r3.json", port, dir);
     stop(pid, SIGTERM);
     ASSERT_INT_EQ(rc, 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py same %s/r1.json %s/r2.json", dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py same %s/r1.json %s/r3.json", dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --log %s --experiment size --out %s/size.csv", mq_test_bin(), dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py collect %s %s/size.csv size", dir, dir), 0);
     ASSERT_INT_EQ(mq_test_sh("%s xp collect --events %s/events --exposures %s/exposures --experiment rows_test --out %s/rows.csv",
@@ -189,4 +193,58 @@ MQ_TEST(xp_serve_harmful_canary_rolled_back)
     rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py canary %d %s %s 2", port, XKEY, dir);
     stop(pid, SIGTERM);
     ASSERT_INT_EQ(rc, 0);
+}
+
+MQ_TEST(xp_serve_treatment_models_similar_warmed)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    int port, pid = start(dir, &port, NULL);   /* trains the shared models (main, alt) first */
+    ASSERT(pid > 0);
+    stop(pid, SIGTERM);
+    mq_test_sh("printf '%%s' '{\"name\": \"sim\", \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"knn\"}}]}' > %s/xp.json", dir);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data data/ml-latest-small --model itemknn --out %s/knn.mqm 2>/dev/null",
+                             mq_test_bin(), models), 0);
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    /* after start-up, and again for the new bundle of a reload */
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py warm %d knn 90", port);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py reload %d %s", port, XKEY);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py warm %d knn 90", port);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("test $(grep -c \"similar titles of treatment model 'knn'\" %s/log.txt) -ge 2", dir), 0);
+}
+
+MQ_TEST(xp_serve_drift_counts_survive_restarts)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    int port, pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py traffic %d %s %s", port, XKEY, dir);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p1", port, dir);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q '\"model\": \"main\"' %s/exposures/drift_state.json", dir), 0);
+    /* a clean stop writes the counts: the same PSI after the restart, and after a reload */
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p2", port, dir);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py reload %d %s", port, XKEY);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p3", port, dir);
+    /* more pages move it; written within seconds, so kill -9 after that keeps them too */
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py pages %d 200", port);
+    if (!rc) rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p4", port, dir);
+    if (!rc) sleep(7);
+    stop(pid, SIGKILL);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("cmp %s/p1 %s/p2 && cmp %s/p1 %s/p3", dir, dir, dir, dir), 0);
+    ASSERT(mq_test_sh("cmp -s %s/p3 %s/p4", dir, dir) != 0);
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py psi %d %s/p5", port, dir);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("cmp %s/p4 %s/p5", dir, dir), 0);
 }
