@@ -40,7 +40,7 @@ static int cmp_d(const void *a, const void *b)
 
 static int feed(void *user, const mq_event *ev, int n, uint64_t first_seq)
 {
-    return mq__xpc_events(user, ev, n, first_seq);
+    return mq__xpc_events(user, ev, n, first_seq, mq__xps_now());
 }
 
 int main(int argc, char **argv)
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     mq_xp_collect_opts co = {.events = ev, .exposures = ex, .pre_days = 14, .finish_seconds = 5400};
     double w0 = mq_now(), c0 = cpu_now();
     mq__xpc *live;
-    if (mq__xpc_open_live(&co, &live, &err)) die("live units", &err);
+    if (mq__xpc_open_live(&co, mq__xps_now(), &live, &err)) die("live units", &err);
     if (mq_evlog_scan(ev, feed, live, &err)) die("replay", &err);
     double w_open = mq_now() - w0, c_open = cpu_now() - c0;
 

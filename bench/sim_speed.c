@@ -19,7 +19,7 @@ int main(int argc, char **argv)
     mq_sim_scenario sc;
     if (mq_sim_scenario_load(argv[2], &sc, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     mq_sim_opts o = {argv[1], argv[3], NULL, argv[4], &sc, argc > 5 ? atoi(argv[5]) : 2000,
-                     argc > 6 ? atoi(argv[6]) : 14, 1, false, 1, NULL};
+                     argc > 6 ? atoi(argv[6]) : 14, 1, false, 1, NULL, NULL};
     double page_rate = 0, sim_rate = 0;
     int rc = mq_sim_bench(&o, &page_rate, &sim_rate, &err);
     mq_sim_scenario_release(&sc);

@@ -415,7 +415,8 @@ typedef struct mq_server_opts {
     int max_connections;        /* default 4096 */
     double finish_seconds;      /* default 5400 */
     double trending_half_life;  /* days; 0 = the trending model's (7 without one) */
-    double trending_refresh;    /* seconds between trending snapshot rebuilds (default 1) */
+    double trending_refresh;    /* seconds between trending snapshot rebuilds (0: 1); < 0 off:
+                                   Trending Now stays the seed (a simulator's fixed catalog) */
     const char *experiments;    /* experiments file with treatments (docs/xp.md); NULL = none */
     const char *exposures;      /* exposure log directory (default "<models>/exposures") */
     int exposure_log;           /* 0 off, 1 full (what --exposure-log full sets), 2 summary */

@@ -55,6 +55,9 @@ typedef struct mq_sim_params {
     int retained_days;          /* `retained`: a visit in the last this many days (7) */
     int pre_days;               /* days before the experiments start, everyone served the
                                    default page: pre_plays / pre_play_seconds for CUPED (0) */
+    double artwork_weight;      /* sd of a member's per-tag artwork affinity: the click term is
+                                   multiplied by exp(artwork_weight * mean tag affinity) of the
+                                   artwork a page shows for the title (0.5; no artwork: 1) */
 } mq_sim_params;
 
 void mq_sim_params_default(mq_sim_params *p);
@@ -104,17 +107,38 @@ typedef struct mq_sim_opts {
     int members, days;          /* population and simulated days */
     uint64_t seed;
     bool counterfactual;        /* also run every variant alone (the truth) */
-    int threads;                /* 0 = cores */
+    int threads;                /* 0 = cores; with server, also the connections in flight */
     const mq_log *log;          /* progress */
+    const char *server;         /* "http://HOST:PORT": the A/B run drives this `marquee serve`
+                                   (--clock event, --trending-refresh off, the experiments
+                                   file under out) over HTTP; NULL: in-process */
 } mq_sim_opts;
 
-/* Runs the simulation: writes under o->out experiments.json, units-<experiment>.csv (the A/B
+/* Runs the simulation. With o->server, the A/B run's pages come from that server and its
+ * events are POSTed to it (the logs are the server's; the counterfactual runs stay
+ * in-process); a server that goes away ends the run with MQ_EIO naming the count of members
+ * simulated in full. Otherwise it writes under o->out experiments.json, units-<experiment>.csv (the A/B
  * run's units), analyze-<experiment>.json, log/events and log/exposures (the A/B run's logs in
  * the server's formats), collect-<experiment>.csv (mq_xp_collect on them) and, with
  * counterfactual, truth.json (removed without it); *json (malloc'd, the caller frees) gets
  * the summary document of docs/sim.md ({"members","days","pages","events","truth",
  * "estimate"}). */
 int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err);
+
+/* Offline against online (`marquee sim --offline-check`, docs/sim.md). models [n] (2..8):
+ * "NAME" (NAME.mqm in o->models, or a model of the scenario) or "NAME=KIND[:k=v,k=v...]"
+ * (trained into o->models when missing). Each model serves every member alone under common
+ * random numbers (online: per-member means of plays, play_seconds, active_days, retained;
+ * effect = against models[0]); the first model's run is the logged data: per member, the plays
+ * before day days - days/2 (arrival history included) are the fold-in and the titles first
+ * played from then on the targets of mq_eval_heldout for every model (offline: every metric of
+ * `marquee eval`). *json (malloc'd) gets {"members","days","cut_day","heldout_members",
+ * "metric","models":[{"name","kind","offline":{M:{"mean","se"}},"online":{M:{"mean",
+ * "effect"}}}],"kendall_tau"}: Kendall's tau-b between the offline metric (metric, default
+ * "ndcg@20") and the online play_seconds effect over the models. Writes o->out/offline-log
+ * (the first model's event log) and experiments.json. */
+int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n, const char *metric, char **json,
+                         mq_err *err);
 
 /* The speed benchmark's two rates, measured in one run over the same members and catalog:
  * pages per second of the page builder alone (scoring + mq_page_build for the members'

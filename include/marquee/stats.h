@@ -50,6 +50,13 @@ double mq_stats_igamma_q(double a, double x);
 int mq_stats_holm(const double *p, int n, double *adj);
 int mq_stats_bh(const double *p, int n, double *adj);
 
+/* Kendall's rank correlation tau-b of the pairs (x[i], y[i]), i < n (Kendall 1945, the tie-
+ * corrected form scipy.stats.kendalltau computes by default):
+ *   tau_b = (C - D) / sqrt((n0 - n1) (n0 - n2)),  n0 = n(n-1)/2,
+ * C / D the concordant / discordant pairs, n1 / n2 the pairs tied in x / in y. O(n^2): for the
+ * handful of items it is used on (model orderings). NaN when n < 2 or either side is constant. */
+double mq_stats_kendall_tau(const double *x, const double *y, int n);
+
 /* Group-sequential designs with K equally spaced looks of a two-sided z-test.
  * mq_stats_gs_crossing: the probability under H0 that |Z_k| >= bounds[k] at some look k
  * (Z_k = S_k / sqrt(k), S a random walk with unit-variance increments), by recursive numerical

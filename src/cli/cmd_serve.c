@@ -48,7 +48,8 @@ static const char *usage_text =
     "  --trending-half-life DAYS\n"
     "                      half-life of the live Trending Now counters (default: the trending\n"
     "                      model's, 90 for the demo models; 7 without a trending model)\n"
-    "  --trending-refresh S  seconds between Trending Now rebuilds from events (default 1)\n"
+    "  --trending-refresh S  seconds between Trending Now rebuilds from events (default 1); off:\n"
+    "                      never, the row keeps its seed (the trending model, else popularity)\n"
     "  --port-file F       write the port number to F once listening\n"
     "  --pid-file F        write the process id to F (atomically) once listening; removed at a\n"
     "                      clean exit. Reload with: kill -HUP \"$(cat F)\"\n"
@@ -76,7 +77,8 @@ static const char *usage_text =
     "  --event-id-window S seconds a client event_id is remembered to drop retries (default 86400)\n"
     "  --clock MODE        what 'now' is: wall (default), event (the latest event time seen) or\n"
     "                      offset (the data's last event is now at start-up, then time runs on;\n"
-    "                      for data that ends in the past, as the demo's does)\n"
+    "                      for data that ends in the past, as the demo's does); under event,\n"
+    "                      experiments follow it and list routes take ?time= (marquee sim)\n"
     "\n"
     "Routes: GET /v1/members/{id}/homepage?rows=&per_row=&device=&hour=&exclude=&genre=&mmr=,\n"
     "GET /v1/members/{id}/recommendations?n=&explain=1, GET /v1/titles/{id}/similar?n=,\n"
@@ -324,7 +326,8 @@ int mq_cli_serve(int argc, char **argv)
             o.trending_half_life = dv;
             break;
         case O_REFRESH:
-            if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error(cmd, "--trending-refresh: '%s' is not a number of seconds in [0.01, 3600]", v);
+            if (!strcmp(v, "off")) { o.trending_refresh = -1; break; }
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 0.01 && dv <= 3600)) return mq_cli_usage_error(cmd, "--trending-refresh: '%s' is not off or a number of seconds in [0.01, 3600]", v);
             o.trending_refresh = dv;
             break;
         case O_PORT_FILE: port_file = v; break;

@@ -467,6 +467,16 @@ static void model_version(const mq_model *m, const char *path, char *out, size_t
     snprintf(out, cap, "%s@%s", mq_model_kind(m), when);
 }
 
+static int64_t server_now(mq_server *s);
+
+/* The experiments' "now" (assignment, exposure records, ramps, guardrail checks, reports):
+ * the wall clock, or under --clock event the server's event time, so a simulated month of
+ * traffic starts, ramps and checks experiments on its own calendar. */
+static long long xp_now(mq_server *s)
+{
+    return s->o.clock == MQ_CLOCK_EVENT ? (long long)server_now(s) : mq__xps_now();
+}
+
 /* Loads the experiments file and the models its treatments name into b (at start-up and at
  * every reload, so a bad file keeps the previous bundle serving). */
 static int xp_load(mq_server *s, bundle *b, mq_err *err)
@@ -506,7 +516,7 @@ static int xp_load(mq_server *s, bundle *b, mq_err *err)
     b->served = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->served);
     b->vstats = calloc((size_t)MQ_MAX(x->xp.n, 1) * MQ_XP_MAX_VARIANTS, sizeof *b->vstats);
     if (!b->served || !b->vstats) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    mq__xpg_served(s->guard, x, mq__xps_now(), b->served);
+    mq__xpg_served(s->guard, x, xp_now(s), b->served);
     for (int i = 0; i < x->xp.n * MQ_XP_MAX_VARIANTS; i++) {
         mq__xps_treat *t = &x->treat[i];
         if (!(t->set & (1u << MQ__XT_MODEL))) continue;
@@ -724,7 +734,7 @@ static void *trend_main(void *arg)
     int32_t cap = 0;
     pthread_mutex_lock(&s->tmu);
     while (!s->trend_stop) {
-        if (s->trend_dirty) {
+        if (s->trend_dirty && s->o.trending_refresh > 0) {   /* < 0: off, the seed stays */
             int32_t n = mq_trend_n_titles(s->trend);
             pthread_mutex_unlock(&s->tmu);
             if (n > cap) {
@@ -737,7 +747,7 @@ static void *trend_main(void *arg)
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + s->o.trending_refresh;
+        double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + fabs(s->o.trending_refresh);
         ts.tv_sec = (time_t)at;
         ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
         if (!s->trend_stop) pthread_cond_timedwait(&s->tcv, &s->tmu, &ts);
@@ -1034,13 +1044,13 @@ static int expo_reserve(reqctx *r, int n)
 /* Records one served list (rows of title ids in r->xt, row after row) in the exposure log.
  * A failure fails the request: an answered page must be in the log. */
 static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *member,
-                  const char *page_id, const char *version, const mq__xps_result *xr, int n_rows,
-                  const char *const *row_id, const int *row_n, const mq__art_page *ap,
+                  const char *page_id, const char *version, const mq__xps_result *xr, long long now,
+                  int n_rows, const char *const *row_id, const int *row_n, const mq__art_page *ap,
                   const double *explore_prop, mq_err *err)
 {
     if (!s->exlog) return ap ? mq__art_record(s->art, ap, err) : 0;
     mq__expo e = {0};
-    e.time = mq__xps_now();
+    e.time = now;
     e.explore_prop = explore_prop;
     if (ap) {
         e.art_time = ap->time;
@@ -1124,17 +1134,26 @@ static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_re
 
 static bool key_ok(mq_server *s, struct MHD_Connection *c);
 
-/* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL.
- * Returns 0, or the HTTP status of the error written to why. */
+/* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL;
+ * *now the request's time (xp_now, or under --clock event the query's 'time', unix seconds:
+ * a simulator replaying members' visits on its own calendar, docs/sim.md). Returns 0, or the
+ * HTTP status of the error written to why. */
 static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const char *member,
-                        mq__xps_result *xr, altmodel **am, char *why, size_t cap)
+                        mq__xps_result *xr, altmodel **am, long long *now, char *why, size_t cap)
 {
     const char *force = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "xp");
     if (force && !(s->api_key_len && key_ok(s, c))) {
         snprintf(why, cap, "query 'xp' (forcing a variant) needs the API key (Authorization: Bearer <key>)");
         return 401;
     }
-    if (mq__xps_assign(b->xps, member, mq__xps_now(), force, b->served, xr, why, cap)) return 400;
+    long at;
+    if (q_int(c, "time", 0, 99999999999L, -1, &at, why, cap)) return 400;
+    if (at >= 0 && s->o.clock != MQ_CLOCK_EVENT) {
+        snprintf(why, cap, "query 'time' (a simulated request time) needs the server's --clock event");
+        return 400;
+    }
+    *now = at >= 0 ? at : xp_now(s);
+    if (mq__xps_assign(b->xps, member, *now, force, b->served, xr, why, cap)) return 400;
     *am = xr->t.model_slot > 0 ? &b->alt[xr->t.model_slot - 1] : NULL;
     return 0;
 }
@@ -1170,7 +1189,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     enum MHD_Result ret;
     mq__xps_result xr;
     altmodel *am;
-    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    long long now;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     /* the experiments' treatment decides over the query's page settings */
     if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
@@ -1319,7 +1339,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             rn[i] = page->rows[i].n;
             for (int j = 0; j < rn[i]; j++) r->xt[page->rows[i].first + j] = b->ids[page->titles[page->rows[i].first + j]];
         }
-        if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr,
+        if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr, now,
                              MQ_MIN(page->n_rows, 50), rid, rn, ap.n ? &ap : NULL, xprop, &err);
         if (!rc) mq__explore_count(b->imp, page->titles, total);
         else mq__err_set(&err, rc, "out of memory");
@@ -1361,7 +1381,8 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
     mq__xps_result xr;
     altmodel *am;
-    int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+    long long now;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     const mq_model *model = am ? am->m : b->main;
     const char *mversion = am ? am->version : b->version;
@@ -1405,7 +1426,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
         for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
         const char *rid = "recommendations";
-        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, 1, &rid, &got, ap.n ? &ap : NULL, NULL, &err);
+        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, now, 1, &rid, &got, ap.n ? &ap : NULL, NULL, &err);
     } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1492,8 +1513,9 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
     enum MHD_Result ret;
     mq__xps_result xr = {0};
     altmodel *am = NULL;
+    long long now = xp_now(s);
     if (member) {
-        int st = route_assign(s, c, b, member, &xr, &am, why, sizeof why);
+        int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
         if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     }
     const char *mversion = am ? am->version : b->version;
@@ -1528,7 +1550,7 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             char rid[MQ_ID_MAX + 16];
             snprintf(rid, sizeof rid, "similar:%s", title);
             const char *rp = rid;
-            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, 1, &rp, &got, ap.n ? &ap : NULL, NULL, &err);
+            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, now, 1, &rp, &got, ap.n ? &ap : NULL, NULL, &err);
         } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
         if (rc) {
             ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1920,8 +1942,8 @@ static enum MHD_Result h_experiments(mq_server *s, struct MHD_Connection *c, con
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "reports need the exposure log (--exposure-log full or summary)")
            : name ? mq__xpr_report(b->xps, s->guard, s->units, name, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
-                                   mq_buf_cstr(&dj), mq__xps_now(), &o, &err)
-                  : mq__xpr_list(b->xps, s->guard, s->units, mq__xps_now(), &o, &err);
+                                   mq_buf_cstr(&dj), xp_now(s), &o, &err)
+                  : mq__xpr_list(b->xps, s->guard, s->units, xp_now(s), &o, &err);
     bundle_release(b);
     mq_buf_release(&dj);
     if (rc) {
@@ -1936,17 +1958,15 @@ static enum MHD_Result h_xp_ops(mq_server *s, struct MHD_Connection *c, conn_sta
 {
     bundle *b = bundle_acquire(s);
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
-    mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                             .finish_seconds = s->o.finish_seconds};
     mq_buf o;
     mq_buf_init(&o);
     mq_err err = {0, ""};
     int rc = !s->exlog ? mq__err_set(&err, MQ_ENOTFOUND, "experiments need the exposure log (--exposure-log full or summary)")
            : cs->route == R_XP_TIMELINE
-           ? mq__xpo_timeline(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
-                              mq__xps_now(), &o, &err)
-           : mq__xpo_action(b->xps, s->guard, &co, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"),
-                            mq__xps_now(), b->served, s->exlog, &o, &err);
+           ? mq__xpo_timeline(b->xps, s->guard, s->units, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"),
+                              xp_now(s), &o, &err)
+           : mq__xpo_action(b->xps, s->guard, s->units, cs->id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"),
+                            xp_now(s), b->served, s->exlog, &o, &err);
     bundle_release(b);
     if (rc) {
         mq_buf_release(&o);
@@ -2503,7 +2523,7 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
     if (s->art && !s->replaying) mq__art_events(s->art, ev, n);
-    if (s->units && mq__xpc_events(s->units, ev, n, first_seq))
+    if (s->units && mq__xpc_events(s->units, ev, n, first_seq, xp_now(s)))
         mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
     if (first_seq + (uint64_t)n - 1 > s->trend_seq) {
@@ -2540,7 +2560,7 @@ static void *guard_main(void *arg)
         bundle *b = bundle_acquire(s);
         if (b && b->xps) {
             mq_err err = {0, ""};
-            if (mq__xpg_check(s->guard, b->xps, s->units, mq__xps_now(), b->served, b->vstats, s->exlog, &err))
+            if (mq__xpg_check(s->guard, b->xps, s->units, xp_now(s), b->served, b->vstats, s->exlog, &err))
                 mq__logf(&s->log, "serve: experiments check failed: %s", err.msg);
         }
         bundle_release(b);
@@ -2600,7 +2620,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     pthread_mutex_init(&s->tmu, NULL);
     pthread_cond_init(&s->tcv, NULL);
     pthread_mutex_init(&s->smu, NULL);
-    if (!(s->o.trending_refresh > 0)) s->o.trending_refresh = 1.0;
+    if (!(s->o.trending_refresh > 0) && !(s->o.trending_refresh < 0)) s->o.trending_refresh = 1.0;
     if (!(s->o.header_timeout > 0)) s->o.header_timeout = 10;
     if (!(s->o.body_timeout > 0)) s->o.body_timeout = 30;
     if (s->o.max_connections_per_ip <= 0) s->o.max_connections_per_ip = 256;
@@ -2666,7 +2686,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
         /* the experiments' units: from the exposure log now, from the event log's replay below */
         mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
                                  .finish_seconds = s->o.finish_seconds};
-        rc = mq__xpc_open_live(&co, &s->units, err);
+        rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err);
         if (rc) goto fail;
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
@@ -2713,10 +2733,10 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     }
     s->guard_started = true;
     mq__logf(&s->log, "serve: trending: %llu events counted from the log, half-life %g days, "
-             "refreshed every %g s", (unsigned long long)mq_trend_counted(s->trend),
+             "refreshed every %g s%s", (unsigned long long)mq_trend_counted(s->trend),
              s->o.trending_half_life > 0 ? s->o.trending_half_life
              : s->cur->trend_half_life_days > 0 ? s->cur->trend_half_life_days : TREND_DEFAULT_HALF_LIFE_DAYS,
-             s->o.trending_refresh);
+             fabs(s->o.trending_refresh), s->o.trending_refresh < 0 ? " (off: Trending Now stays the seed)" : "");
     mq__logf(&s->log, "serve: event log %s: %llu events (store had applied %llu), store %s",
              s->events, (unsigned long long)ls.records, (unsigned long long)applied, s->store_spec);
 

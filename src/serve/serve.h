@@ -416,14 +416,14 @@ int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
  * window), to be kept current with mq__xpc_events (every event-log record from the first, in
  * order: the log's replay at open, then each commit) and mq__xpc_expose (every exposure).
  * Equal at every moment to mq__xpc_build on the logs as they stand (xp_collect.c says why). */
-int mq__xpc_open_live(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err);
+int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out, mq_err *err);
 /* Appends the framed record rec of e to the exposure log l and counts it, as one step under
  * the units' mutex (so units see exposures in log order); a time below the log's latest is
  * raised to it first (rec re-framed): exposure times never go down in log order. Fails as
  * mq__exlog_append. */
 int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *rec, mq_err *err);
 /* Counts events first_seq.. of the event log; records already counted are skipped. */
-int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq);
+int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now);
 /* n, mean and variance over the units of (experiment, variant) of a unit metric: a column of
  * the CSV or "plays_per_page" (plays / pages per unit). MQ_EINVAL for an unknown metric. */
 int mq__xpc_arm(mq__xpc *x, const char *experiment, const char *variant, const char *metric,
@@ -454,13 +454,13 @@ int mq__xpr_report(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *nam
  * live report would give at the end of that day) for metric (NULL: play_seconds), the variants'
  * ramps and the history of ramp steps and stops (g may be NULL). MQ_ENOTFOUND for an unknown
  * experiment, MQ_EINVAL for a metric that is not a unit column. */
-int mq__xpo_timeline(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
+int mq__xpo_timeline(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *name,
                      const char *metric, long long now, mq_buf *out, mq_err *err);
 /* POST /v1/experiments/{path}: path is "{name}/variants/{variant}/stop" or ".../advance";
  * reason (NULL or at most 200 bytes of UTF-8) goes into the history. Answers the experiment's
  * variants and history. MQ_ENOTFOUND for an unknown route, experiment or variant, MQ_EINVAL for
  * what mq__xpg_stop / mq__xpg_advance refuse. */
-int mq__xpo_action(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *path,
+int mq__xpo_action(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *path,
                    const char *reason, long long now, _Atomic int *served, struct mq__exlog *exlog,
                    mq_buf *out, mq_err *err);
 

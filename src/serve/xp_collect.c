@@ -411,13 +411,13 @@ int mq__xpc_build(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
     return rc;
 }
 
-int mq__xpc_open_live(const mq_xp_collect_opts *o, mq__xpc **out, mq_err *err)
+int mq__xpc_open_live(const mq_xp_collect_opts *o, long long now, mq__xpc **out, mq_err *err)
 {
     if (o->experiment || o->from || o->to)
         return mq__err_set(err, MQ_EINVAL, "live units cover every experiment and all time");
     int rc = build_units(o, true, out, err);
     /* exposures written from now on are stamped no earlier than now (mq__xpc_expose) */
-    if (!rc) (*out)->c.last_time = MQ_MAX((*out)->c.last_time, (int64_t)mq__xps_now());
+    if (!rc) (*out)->c.last_time = MQ_MAX((*out)->c.last_time, (int64_t)now);
     return rc;
 }
 
@@ -456,13 +456,13 @@ int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *r
     return rc;
 }
 
-int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq)
+int mq__xpc_events(mq__xpc *x, const mq_event *ev, int n, uint64_t first_seq, long long now)
 {
     pthread_mutex_lock(&x->mu);
     coll *c = &x->c;
     /* the next exposure is stamped no earlier than this (mq__xpc_expose): the horizon of the
      * kept events follows the clock through quiet spells */
-    c->last_time = MQ_MAX(c->last_time, (int64_t)mq__xps_now());
+    c->last_time = MQ_MAX(c->last_time, (int64_t)now);
     int rc = 0;
     uint64_t last = first_seq + (uint64_t)n - 1;
     if (n > 0 && last > c->ev_seq) {

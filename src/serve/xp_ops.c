@@ -147,22 +147,18 @@ static int read_units(const mq_buf *csv, const mq_xp_experiment *xe, const char 
 
 static int64_t floor_day(int64_t t) { return t >= 0 ? t / 86400 : -((-t + 86399) / 86400); }
 
-int mq__xpo_timeline(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *name,
+int mq__xpo_timeline(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *name,
                      const char *metric, long long now, mq_buf *out, mq_err *err)
 {
     const mq_xp_experiment *xe = x ? mq_xp_config_find(&x->xp, name) : NULL;
     if (!xe) return mq__err_set(err, MQ_ENOTFOUND, "no experiment '%.200s'", name);
     if (!metric) metric = "play_seconds";
-    mq_xp_collect_opts co = *o;
-    co.experiment = name;
-    mq__xpc *c = NULL;
     arm arms[MQ_XP_MAX_VARIANTS];
     memset(arms, 0, sizeof arms);
     mq_buf csv;
     mq_buf_init(&csv);
     int64_t n_units = 0;
-    int rc = mq__xpc_build(&co, &c, err);
-    if (!rc) rc = mq__xpc_csv(c, name, &csv, &n_units, err);
+    int rc = mq__xpc_csv(units, name, &csv, &n_units, err);
     if (!rc) rc = read_units(&csv, xe, metric, arms, err);
     if (rc) goto out;
     /* the days: from the first exposure's to the last one's */
@@ -252,11 +248,10 @@ int mq__xpo_timeline(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, 
 out:
     for (int v = 0; v < MQ_XP_MAX_VARIANTS; v++) { free(arms[v].first); free(arms[v].y); free(arms[v].pre); }
     mq_buf_release(&csv);
-    mq__xpc_destroy(c);
     return rc;
 }
 
-int mq__xpo_action(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, const char *path,
+int mq__xpo_action(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *path,
                    const char *reason, long long now, _Atomic int *served, struct mq__exlog *exlog,
                    mq_buf *out, mq_err *err)
 {
@@ -286,13 +281,8 @@ int mq__xpo_action(const mq__xps *x, mq__xpg *g, const mq_xp_collect_opts *o, co
         rc = mq__xpg_stop(g, x, e, v, reason, now, served, exlog, err);
     } else {
         /* a {"units": N} ramp counts its next step from the variant's units now */
-        mq_xp_collect_opts co = *o;
-        co.experiment = xe->name;
-        mq__xpc *c = NULL;
-        rc = mq__xpc_build(&co, &c, err);
-        if (!rc) rc = mq__xpg_advance(g, x, e, v, (long long)mq__xpc_units(c, xe->name, xe->variants[v]), reason,
-                                      now, served, err);
-        mq__xpc_destroy(c);
+        rc = mq__xpg_advance(g, x, e, v, (long long)mq__xpc_units(units, xe->name, xe->variants[v]), reason,
+                             now, served, err);
     }
     if (rc) return rc;
     mq_buf_puts(out, "{\"experiment\":");

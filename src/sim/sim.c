@@ -65,6 +65,31 @@ double mq__sim_pair_noise(uint64_t seed, int32_t t)
 
 static double logistic(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+double mq__sim_artwork_factor(const mq_sim_params *p, uint64_t member_seed, const char *features)
+{
+    if (!features || !*features || p->artwork_weight == 0) return 1.0;
+    double sum = 0;
+    int n = 0;
+    for (const char *s = features; *s;) {
+        size_t len = strcspn(s, ";");
+        if (len > 0) {
+            uint32_t h = mq_crc32c(0, s, len);
+            sum += mq__sim_pair_noise(member_seed ^ 0x61727477ULL, (int32_t)h);
+            n++;
+        }
+        s += len + (s[len] == ';');
+    }
+    return n ? exp(p->artwork_weight * sum / n) : 1.0;
+}
+
+const char *mq__sim_artwork_features(const mq_catalog *c, int32_t j, const char *id)
+{
+    if (!c->art_ptr || j < 0 || j >= c->n_titles) return NULL;
+    for (int64_t k = c->art_ptr[j]; k < c->art_ptr[j + 1]; k++)
+        if (!strcmp(c->art_ids[k], id)) return c->art_features[k];
+    return NULL;
+}
+
 static void stream(mq_rng *r, uint64_t seed, uint64_t member, uint64_t day, uint64_t visit)
 {
     mq_rng_seed(r, mix(seed ^ mix(member ^ mix(day * 1000003ULL + visit))));
@@ -80,9 +105,14 @@ static int poisson(mq_rng *r, double lambda)
 
 /* ---- world ---- */
 
+/* A title's similar list, as the server keeps it (http.c: the model's best SIM_N with their
+ * scores), so a page built here is the page the server builds. */
+#define SIM_N 200
+typedef struct simlist { int n; int32_t t[SIM_N]; float s[SIM_N]; } simlist;
+
 typedef struct simcache {
     const mq_model *m;
-    _Atomic(int32_t *) *list;   /* [n_titles]: [n, t1..tn] once computed */
+    _Atomic(simlist *) *list;   /* [n_titles], each computed on first use */
     int32_t n_titles;
 } simcache;
 
@@ -124,6 +154,7 @@ typedef struct world {
     float *U;                   /* [members x kp] members' true factors */
     float *quality;             /* [n_titles] */
     int32_t *ds2m;              /* [dataset titles] -> main's title index, -1 if absent */
+    int32_t *m2ds;              /* [n_titles] main's title -> dataset title, -1 if absent */
     double mu, sd;
     member *m;                  /* [members] */
     int n_exps;
@@ -133,21 +164,19 @@ static int sim_cb(void *user, int32_t t, int n, int32_t *out, float *score)
 {
     simcache *c = user;
     if (t < 0 || t >= c->n_titles) return 0;
-    int32_t *l = atomic_load_explicit(&c->list[t], memory_order_acquire);
+    simlist *l = atomic_load_explicit(&c->list[t], memory_order_acquire);
     if (!l) {
-        int32_t tmp[64];
-        float sc[64];
-        int k = mq_model_similar(c->m, t, 64, tmp, sc, NULL);
-        if (k < 0) k = 0;
-        l = malloc((size_t)(k + 1) * sizeof *l);
-        if (!l) return 0;
-        l[0] = k;
-        memcpy(l + 1, tmp, (size_t)k * sizeof *l);
-        int32_t *expect = NULL;
-        if (!atomic_compare_exchange_strong(&c->list[t], &expect, l)) { free(l); l = expect; }
+        simlist *nl = malloc(sizeof *nl);
+        if (!nl) return 0;
+        int got = mq_model_similar(c->m, t, SIM_N, nl->t, nl->s, NULL);
+        nl->n = got > 0 ? got : 0;
+        simlist *expect = NULL;
+        if (atomic_compare_exchange_strong(&c->list[t], &expect, nl)) l = nl;
+        else { free(nl); l = expect; }
     }
-    int k = MQ_MIN(n, l[0]);
-    for (int i = 0; i < k; i++) { out[i] = l[1 + i]; score[i] = 1.0f - 0.001f * (float)i; }
+    int k = MQ_MIN(n, l->n);
+    memcpy(out, l->t, (size_t)k * sizeof *out);
+    memcpy(score, l->s, (size_t)k * sizeof *score);
     return k;
 }
 
@@ -243,6 +272,7 @@ static void world_release(world *w)
     free(w->U);
     free(w->quality);
     free(w->ds2m);
+    free(w->m2ds);
     free(w->m);
 }
 
@@ -311,7 +341,7 @@ static int build_truth(world *w, mq_err *err)
         snprintf(m->id, sizeof m->id, "sim%d", i);
         for (int e2 = 0; e2 < w->n_exps; e2++) {
             mq_xp_assignment a;
-            mq_xp_assign(&w->xps.xp.exps[e2], m->id, 0, &a);
+            mq_xp_assign(&w->xps.xp.exps[e2], m->id, MQ_MAX(w->xps.xp.exps[e2].start, 0), &a);
             m->eligible[e2] = a.in_experiment;
         }
     }
@@ -338,14 +368,27 @@ typedef struct scratch {
     float *scores;
     int32_t *hidx;
     mq_page_hist *hist;
+    uint8_t *mark;              /* [n_titles] history de-duplication, all 0 between visits */
     mq_member_state st;
-    mq_event ev[64];            /* a visit's events waiting for one log append */
+    mq_event ev[64];            /* a visit's events waiting for one log append or POST */
     int n_ev;
     mq_buf rec;                 /* an exposure record */
     const char *titles[50 * 100];
     mq_err err;
     long long pages, events;
     double page_seconds;
+    /* the page being examined (built here, or read from the server's answer) */
+    int n_rows;
+    const char *row_id[50];
+    int row_first[50], row_n[50];
+    int32_t vt[50 * 100];
+    const char *vart[50 * 100];  /* the features of the artwork shown for each title, or NULL */
+    char page_id[MQ_PAGE_ID_MAX + 1];
+    /* --server: this thread's connection, a request body and an answer */
+    mq__sim_http http;
+    bool has_http;
+    mq_buf body, resp;
+    char row_buf[50][MQ_ROW_ID_MAX + 1];
 } scratch;
 
 typedef struct run {
@@ -354,9 +397,11 @@ typedef struct run {
     unit *units;                    /* [members x n_exps] */
     scratch *sc;                    /* [threads] */
     _Atomic int failed;
+    atomic_int done;                /* members simulated in full */
     mq_err err;
     mq_evlog *evlog;                /* the A/B run's logs (NULL in counterfactual runs) */
     mq__exlog *exlog;
+    bool http;                      /* the A/B run through --server */
 } run;
 
 static double affinity(const world *w, int i, int32_t t)
@@ -365,18 +410,21 @@ static double affinity(const world *w, int i, int32_t t)
     return mq__sim_affinity(w->P, z, w->quality[t], mq__sim_pair_noise(w->m[i].seed, t));
 }
 
-/* The member's history as the page builder sees it (as the server's gather_history does for a
- * member with no training data). Returns n_hist; *n_pos titles fed to the model. */
+/* The member's history as the page builder sees it: the server's gather_history for a member
+ * with no training data (titles de-duplicated, a thumb down weighs -1, a rating under 2.5
+ * weighs 0.1). Returns n_hist; *n_pos titles fed to the model. */
 static int history(const world *w, scratch *s, int *n_pos)
 {
     int m = 0, p = 0;
     for (int i = 0; i < s->st.n; i++) {
         const mq_recent *e = &s->st.recent[i];
         int32_t t = mq_model_title_index(w->models[0], e->title);
-        if (t < 0) continue;
+        if (t < 0 || s->mark[t]) continue;
+        s->mark[t] = 1;
         float wt = e->thumb == 2 ? -1.0f : e->rating > 0 && e->rating < 2.5f ? 0.1f : 1.0f;
         s->hist[m++] = (mq_page_hist){t, e->time, e->seconds, wt, e->finished != 0, e->seconds > 0 && !e->finished};
     }
+    for (int i = 0; i < m; i++) s->mark[s->hist[i].title] = 0;
     for (int i = 0; i < m; i++)
         if (s->hist[i].weight > 0) s->hidx[p++] = s->hist[i].title;
     *n_pos = p;
@@ -385,11 +433,61 @@ static int history(const world *w, scratch *s, int *n_pos)
 
 typedef struct daystat { int finished, abandoned, browse; } daystat;
 
-static int flush_events(run *R, scratch *s);
+/* POSTs the queued events to the server as one /v1/events request. */
+static int post_events(run *R, scratch *s)
+{
+    mq_buf *b = &s->body;
+    mq_buf_reset(b);
+    mq_buf_putc(b, '[');
+    for (int k = 0; k < s->n_ev; k++) {
+        const mq_event *e = &s->ev[k];
+        mq_buf_puts(b, k ? ",{\"member\":" : "{\"member\":");
+        mq_buf_json_str(b, e->member, strlen(e->member));
+        mq_buf_puts(b, ",\"title\":");
+        mq_buf_json_str(b, e->title, strlen(e->title));
+        /* %.9g: the float value reads back bit for bit */
+        mq_buf_printf(b, ",\"event\":\"%s\",\"value\":%.9g,\"timestamp\":%lld", mq_event_name(e->kind), (double)e->value,
+                      (long long)e->time);
+        if (e->page_id[0]) {
+            mq_buf_puts(b, ",\"page_id\":");
+            mq_buf_json_str(b, e->page_id, strlen(e->page_id));
+            mq_buf_puts(b, ",\"row\":");
+            mq_buf_json_str(b, e->row, strlen(e->row));
+        }
+        if (e->has_position) mq_buf_printf(b, ",\"position\":%d", (int)e->position);
+        mq_buf_putc(b, '}');
+    }
+    mq_buf_putc(b, ']');
+    if (b->oom) return mq__err_set(&s->err, MQ_ENOMEM, "out of memory");
+    int status;
+    int rc = mq__sim_http_request(&s->http, "POST", "/v1/events", b->p, b->len, &status, &s->resp, &s->err);
+    if (rc) return rc;
+    if (status / 100 != 2)
+        return mq__err_set(&s->err, MQ_EIO, "sim: the server answered POST /v1/events with %d: %.300s", status, s->resp.p);
+    return 0;
+}
+
+/* Appends the queued events to the event log, or POSTs them (one request per visit). */
+static int flush_events(run *R, scratch *s)
+{
+    int rc = 0;
+    if (s->n_ev > 0) {
+        if (R->http) rc = post_events(R, s);
+        else if (R->evlog) rc = mq_evlog_append(R->evlog, s->ev, s->n_ev, NULL, &s->err);
+    }
+    s->n_ev = 0;
+    return rc;
+}
+
+static int queue_event(run *R, scratch *s, const mq_event *ev)
+{
+    if (!R->evlog && !R->http) return 0;
+    s->ev[s->n_ev++] = *ev;
+    return s->n_ev == (int)(sizeof s->ev / sizeof s->ev[0]) ? flush_events(R, s) : 0;
+}
 
 /* Folds one event into the member's state and queues it for the log. */
-static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, int kind, float value,
-                 const char *page_id, const char *row, int pos)
+static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, int kind, float value, int row, int pos)
 {
     mq_event ev;
     memset(&ev, 0, sizeof ev);
@@ -398,24 +496,13 @@ static int emit(run *R, scratch *s, const member *mb, int32_t t, long long now, 
     ev.time = now;
     ev.kind = kind;
     ev.value = value;
-    snprintf(ev.page_id, sizeof ev.page_id, "%s", page_id);
-    snprintf(ev.row, sizeof ev.row, "%s", row);
+    snprintf(ev.page_id, sizeof ev.page_id, "%s", s->page_id);
+    snprintf(ev.row, sizeof ev.row, "%s", s->row_id[row]);
     ev.has_position = true;
     ev.position = pos;
     mq_member_state_apply(&s->st, &ev, R->w->P->runtime_seconds);
     s->events++;
-    if (!R->evlog) return 0;
-    s->ev[s->n_ev++] = ev;
-    return s->n_ev == (int)(sizeof s->ev / sizeof s->ev[0]) ? flush_events(R, s) : 0;
-}
-
-/* Appends the visit's events to the event log (one append per visit). */
-static int flush_events(run *R, scratch *s)
-{
-    int rc = 0;
-    if (R->evlog && s->n_ev > 0) rc = mq_evlog_append(R->evlog, s->ev, s->n_ev, NULL, &s->err);
-    s->n_ev = 0;
-    return rc;
+    return queue_event(R, s, &ev);
 }
 
 /* Writes the page's exposure record, as the server's homepage handler does. */
@@ -449,48 +536,105 @@ static int log_exposure(run *R, scratch *s, const mq__xps_result *xr, const mq_p
     return rc;
 }
 
-/* One visit: returns 0 or an error code (the run stops). */
-static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, daystat *ds, unit *u)
+static const char *const device_names[] = {"web", "tv", "mobile"};
+
+/* --server: GETs the member's homepage at the simulated time and reads its page id, rows and
+ * titles into s; the server's assignment must be the simulator's (the same experiments file). */
+static int fetch_page(run *R, scratch *s, int i, long long now, const mq__xps_result *xr)
 {
     world *w = R->w;
-    const mq_sim_params *P = w->P;
     const member *mb = &w->m[i];
-    char force[200] = "", why[300];
-    if (R->force_exp >= 0 && mb->eligible[R->force_exp])
-        snprintf(force, sizeof force, "%s:%s", w->xps.xp.exps[R->force_exp].name,
-                 w->xps.xp.exps[R->force_exp].variants[R->force_variant]);
-    mq__xps_result xr;
-    bool pre = day < P->pre_days;   /* before the experiments start: the default page */
-    if (mq__xps_assign(w->has_xps && !pre ? &w->xps : NULL, mb->id, now, pre ? NULL : force, NULL, &xr, why, sizeof why))
-        return mq__err_set(&s->err, MQ_EINVAL, "sim: %s", why);
+    char path[512];
+    snprintf(path, sizeof path, "/v1/members/%s/homepage?device=%s&hour=%d&time=%lld", mb->id, device_names[mb->device],
+             mb->hour, now);
+    int status;
+    int rc = mq__sim_http_request(&s->http, "GET", path, NULL, 0, &status, &s->resp, &s->err);
+    if (rc) return rc;
+    if (status != 200) return mq__err_set(&s->err, MQ_EIO, "sim: the server answered GET %s with %d: %.300s", path, status, s->resp.p);
+    cJSON *doc = cJSON_ParseWithLength(s->resp.p, s->resp.len);
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(doc, "page_id"), *rows = cJSON_GetObjectItemCaseSensitive(doc, "rows"),
+                *xps = cJSON_GetObjectItemCaseSensitive(doc, "experiments");
+    if (!cJSON_IsString(pid) || !cJSON_IsArray(rows) || strlen(pid->valuestring) > MQ_PAGE_ID_MAX) {
+        cJSON_Delete(doc);
+        return mq__err_set(&s->err, MQ_EIO, "sim: GET %s: the answer is not a homepage (no page_id or rows)", path);
+    }
+    snprintf(s->page_id, sizeof s->page_id, "%s", pid->valuestring);
+    /* the server's variants against the simulator's own assignment */
+    int k = 0;
+    for (const cJSON *x = xps ? xps->child : NULL; x && !rc; x = x->next, k++) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(x, "name"), *v = cJSON_GetObjectItemCaseSensitive(x, "variant");
+        const mq_xp_experiment *xe = k < xr->n ? &w->xps.xp.exps[xr->p[k].exp] : NULL;
+        if (!xe || !cJSON_IsString(nm) || !cJSON_IsString(v) || strcmp(nm->valuestring, xe->name) ||
+            strcmp(v->valuestring, xe->variants[xr->p[k].variant]) ||
+            (cJSON_GetObjectItemCaseSensitive(x, "served") != NULL) != xr->p[k].served_default)
+            rc = mq__err_set(&s->err, MQ_EINVAL, "sim: the server's experiments are not the simulator's (member %s at %lld: "
+                             "the server says %s=%s): start it with --experiments %s/experiments.json --clock event",
+                             mb->id, now, cJSON_IsString(nm) ? nm->valuestring : "?", cJSON_IsString(v) ? v->valuestring : "?",
+                             w->o->out);
+    }
+    if (!rc && k != xr->n)
+        rc = mq__err_set(&s->err, MQ_EINVAL, "sim: the server assigned %s to %d experiments, the simulator to %d: start it "
+                         "with --experiments %s/experiments.json --clock event", mb->id, k, xr->n, w->o->out);
+    s->n_rows = 0;
+    int nt = 0;
+    for (const cJSON *r = rows->child; r && !rc && s->n_rows < 50; r = r->next) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id"), *ts = cJSON_GetObjectItemCaseSensitive(r, "titles");
+        if (!cJSON_IsString(id) || !cJSON_IsArray(ts) || strlen(id->valuestring) > MQ_ROW_ID_MAX) {
+            rc = mq__err_set(&s->err, MQ_EIO, "sim: GET %s: row %d has no id or titles", path, s->n_rows);
+            break;
+        }
+        int ro = s->n_rows++;
+        snprintf(s->row_buf[ro], sizeof s->row_buf[ro], "%s", id->valuestring);
+        s->row_id[ro] = s->row_buf[ro];
+        s->row_first[ro] = nt;
+        s->row_n[ro] = 0;
+        for (const cJSON *t = ts->child; t && s->row_n[ro] < 100; t = t->next) {
+            const cJSON *tid = cJSON_GetObjectItemCaseSensitive(t, "id");
+            int32_t ti = cJSON_IsString(tid) ? mq_model_title_index(w->models[0], tid->valuestring) : -1;
+            if (ti < 0) {
+                rc = mq__err_set(&s->err, MQ_EINVAL, "sim: GET %s: title '%.100s' is not in the simulator's models: serve "
+                                 "the same --models", path, cJSON_IsString(tid) ? tid->valuestring : "?");
+                break;
+            }
+            /* the artwork the page shows for the title ("artwork": its id), when pages carry it */
+            const cJSON *art = cJSON_GetObjectItemCaseSensitive(t, "artwork");
+            s->vart[nt] = NULL;
+            if (cJSON_IsString(art)) {
+                s->vart[nt] = mq__sim_artwork_features(&w->d->catalog, w->m2ds[ti], art->valuestring);
+                if (!s->vart[nt]) {
+                    rc = mq__err_set(&s->err, MQ_EINVAL, "sim: GET %s: artwork '%.100s' of title '%.100s' is not in the "
+                                     "simulator's catalog (--data with the server's artwork.csv)", path, art->valuestring,
+                                     tid->valuestring);
+                    break;
+                }
+            }
+            s->vt[nt++] = ti;
+            s->row_n[ro]++;
+        }
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* Builds the page in-process (the server's steps: history, scores, mq_page_build) into s. */
+static int build_page(run *R, scratch *s, int i, int day, int v_no, long long now, const mq__xps_result *xr)
+{
+    world *w = R->w;
+    const member *mb = &w->m[i];
     static const int drows[] = {12, 10, 8}, dper[] = {20, 15, 10};
     int rows = drows[mb->device], per = dper[mb->device];
     double mmr = 0.7;
-    if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
-    if (xr.t.set & (1u << MQ__XT_PER_ROW)) per = xr.t.per_row;
-    if (xr.t.set & (1u << MQ__XT_MMR)) mmr = xr.t.mmr;
+    if (xr->t.set & (1u << MQ__XT_ROWS)) rows = xr->t.rows;
+    if (xr->t.set & (1u << MQ__XT_PER_ROW)) per = xr->t.per_row;
+    if (xr->t.set & (1u << MQ__XT_MMR)) mmr = xr->t.mmr;
     int slot = 0;
-    if (xr.t.set & (1u << MQ__XT_MODEL)) {
-        slot = strcmp(xr.t.model, "main") ? model_slot(w, xr.t.model) : 0;
-        if (slot < 0) return mq__err_set(&s->err, MQ_EINVAL, "sim: treatment model '%s' not loaded", xr.t.model);
-    }
-    double clickbait = 0, novelty = 0;
-    for (int k = 0; k < xr.n; k++) {
-        int e = xr.p[k].exp, v = xr.p[k].variant;
-        if (e >= MQ_SIM_MAX_EXPS || v >= MQ_SIM_MAX_VARIANTS || xr.p[k].served_default) continue;
-        unit *un = &u[e];
-        if (!un->exposed) { un->exposed = true; un->variant = v; un->first = now; }
-        un->pages++;
-        clickbait += w->vtreat[e][v].clickbait;
-        if (w->vchanged[e][v]) {
-            double boost = w->vtreat[e][v].novelty >= 0 ? w->vtreat[e][v].novelty : P->novelty_boost;
-            double age = (double)(now - un->first) / DAY;
-            novelty += boost * exp(-age / P->novelty_days);
-        }
+    if (xr->t.set & (1u << MQ__XT_MODEL)) {
+        slot = strcmp(xr->t.model, "main") ? model_slot(w, xr->t.model) : 0;
+        if (slot < 0) return mq__err_set(&s->err, MQ_EINVAL, "sim: treatment model '%s' not loaded", xr->t.model);
     }
     int n_pos, n_hist = history(w, s, &n_pos);
     mq_page_req req = {rows, per, mmr, -1, NULL, 0, mb->hour, mb->device, NULL,
-                       xr.t.set & (1u << MQ__XT_ROW_PRIORS) ? xr.t.row_prior : NULL};
+                       xr->t.set & (1u << MQ__XT_ROW_PRIORS) ? xr->t.row_prior : NULL};
     double t0 = mq_now();
     const float *scores = NULL;
     float cut;
@@ -508,22 +652,66 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
     if (!rc) rc = mq_page_build(s->ctx, &pc, scores, s->hist, n_hist, &req, &page, &s->err);
     if (rc) return rc;
     s->page_seconds += mq_now() - t0;
+    snprintf(s->page_id, sizeof s->page_id, "sim-%08x-%04x-%02x", (unsigned)i, (unsigned)day, (unsigned)v_no);
+    if (R->exlog && (rc = log_exposure(R, s, xr, page, mb->id, s->page_id, w->model_names[slot], now))) return rc;
+    s->n_rows = MQ_MIN(page->n_rows, 50);
+    int nt = 0;
+    for (int r = 0; r < s->n_rows; r++) {
+        s->row_id[r] = page->rows[r].id;
+        s->row_first[r] = nt;
+        s->row_n[r] = MQ_MIN(page->rows[r].n, 100);
+        for (int j = 0; j < s->row_n[r]; j++) {
+            s->vart[nt] = NULL;   /* the in-process page builder shows no artwork (yet) */
+            s->vt[nt++] = page->titles[page->rows[r].first + j];
+        }
+    }
+    return 0;
+}
+
+/* One visit: returns 0 or an error code (the run stops). */
+static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, daystat *ds, unit *u)
+{
+    world *w = R->w;
+    const mq_sim_params *P = w->P;
+    const member *mb = &w->m[i];
+    char force[200] = "", why[300];
+    if (R->force_exp >= 0 && mb->eligible[R->force_exp])
+        snprintf(force, sizeof force, "%s:%s", w->xps.xp.exps[R->force_exp].name,
+                 w->xps.xp.exps[R->force_exp].variants[R->force_variant]);
+    mq__xps_result xr;
+    /* before the experiments start (their "start", after the pre-period): the default page */
+    bool pre = day < P->pre_days;
+    if (mq__xps_assign(w->has_xps ? &w->xps : NULL, mb->id, now, pre ? NULL : force, NULL, &xr, why, sizeof why))
+        return mq__err_set(&s->err, MQ_EINVAL, "sim: %s", why);
+    double clickbait = 0, novelty = 0;
+    for (int k = 0; k < xr.n; k++) {
+        int e = xr.p[k].exp, v = xr.p[k].variant;
+        if (e >= MQ_SIM_MAX_EXPS || v >= MQ_SIM_MAX_VARIANTS || xr.p[k].served_default) continue;
+        unit *un = &u[e];
+        if (!un->exposed) { un->exposed = true; un->variant = v; un->first = now; }
+        un->pages++;
+        clickbait += w->vtreat[e][v].clickbait;
+        if (w->vchanged[e][v]) {
+            double boost = w->vtreat[e][v].novelty >= 0 ? w->vtreat[e][v].novelty : P->novelty_boost;
+            double age = (double)(now - un->first) / DAY;
+            novelty += boost * exp(-age / P->novelty_days);
+        }
+    }
+    int rc = R->http ? fetch_page(R, s, i, now, &xr) : build_page(R, s, i, day, v_no, now, &xr);
+    if (rc) return rc;
     s->pages++;
-    char page_id[MQ_PAGE_ID_MAX + 1];
-    snprintf(page_id, sizeof page_id, "sim-%08x-%04x-%02x", (unsigned)i, (unsigned)day, (unsigned)v_no);
-    if (R->exlog && (rc = log_exposure(R, s, &xr, page, mb->id, page_id, w->model_names[slot], now))) return rc;
     mq_rng r;
     stream(&r, w->o->seed, (uint64_t)i, (uint64_t)day, (uint64_t)v_no + 1);
     bool played = false, leave = false;
     long long tnow = now;
-    for (int ro = 0; ro < page->n_rows && !leave; ro++) {
+    for (int ro = 0; ro < s->n_rows && !leave; ro++) {
         if (ro > 0 && mq_rng_uniform(&r) >= mb->row_pat) break;
-        const mq_page_row *row = &page->rows[ro];
-        for (int j = 0; j < row->n && !leave; j++) {
+        for (int j = 0; j < s->row_n[ro] && !leave; j++) {
             if (j > 0 && mq_rng_uniform(&r) >= mb->title_pat) break;
-            int32_t t = page->titles[row->first + j];
+            int32_t t = s->vt[s->row_first[ro] + j];
             double a = affinity(w, i, t);
-            double pc_ = MQ_MIN(1.0, P->click_scale * a * (1 + novelty) + clickbait * (1 - a));
+            double art = mq__sim_artwork_factor(P, mb->seed, s->vart[s->row_first[ro] + j]);
+            double pc_ = MQ_MIN(1.0, P->click_scale * a * art * (1 + novelty) + clickbait * (1 - a));
             double uc = mq_rng_uniform(&r), uf = mq_rng_uniform(&r), us = mq_rng_uniform(&r);
             double ux = mq_rng_uniform(&r), uk = mq_rng_uniform(&r);
             if (uc >= pc_) continue;
@@ -531,17 +719,17 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
             bool fin = uf < pow(a, P->finish_power);
             double secs = (float)(fin ? P->runtime_seconds : P->runtime_seconds * 0.5 * us);   /* as logged */
             tnow += 60;
-            if ((rc = emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, page_id, row->id, j))) return rc;
+            if ((rc = emit(R, s, mb, t, tnow, MQ_EV_PLAY, (float)secs, ro, j))) return rc;
             for (int e = 0; e < w->n_exps; e++)
                 if (u[e].exposed) { u[e].plays++; u[e].seconds += secs; u[e].finishes += fin; }
                 else if (pre) { u[e].pre_plays++; u[e].pre_seconds += secs; }
             if (fin) {
                 ds->finished++;
-                if (ux < P->rate_prob && (rc = emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), page_id, row->id, j))) return rc;
-                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_UP, 1, page_id, row->id, j))) return rc;
+                if (ux < P->rate_prob && (rc = emit(R, s, mb, t, tnow + 1, MQ_EV_RATING, (float)(round(2 * (1 + 4 * a)) / 2), ro, j))) return rc;
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_UP, 1, ro, j))) return rc;
             } else {
                 ds->abandoned++;
-                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_DOWN, 1, page_id, row->id, j))) return rc;
+                if (uk < P->thumb_prob && (rc = emit(R, s, mb, t, tnow + 2, MQ_EV_THUMB_DOWN, 1, ro, j))) return rc;
             }
             tnow += (long long)secs;
             if (mq_rng_uniform(&r) >= (fin ? P->continue_after_play : P->continue_after_abandon)) leave = true;
@@ -558,8 +746,9 @@ static int member_run(run *R, scratch *s, int i)
     const member *mb = &w->m[i];
     unit *u = &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)];
     memset(&s->st, 0, sizeof s->st);
-    /* the source member's history from the data, as finished plays before day 0 (not counted
-     * as events of the simulation: the member arrives with them) */
+    /* the source member's history from the data, as finished plays before day 0 (the member
+     * arrives with them: not counted as events of the simulation; the A/B run logs them, or
+     * POSTs them, so that the server's store holds the same history) */
     const mq_dataset *d = w->d;
     if (mb->src < d->n_members) {
         mq_event ev;
@@ -573,7 +762,11 @@ static int member_run(run *R, scratch *s, int i)
             ev.kind = MQ_EV_PLAY;
             ev.value = (float)P->runtime_seconds;
             mq_member_state_apply(&s->st, &ev, P->runtime_seconds);
+            int rc = queue_event(R, s, &ev);
+            if (rc) return rc;
         }
+        int rc = flush_events(R, s);
+        if (rc) return rc;
     }
     double sat = 0;
     int away = 0, last = -1;
@@ -622,30 +815,46 @@ static int run_range(void *ctx, int64_t b, int64_t e, int tid)
             if (atomic_compare_exchange_strong(&R->failed, &z, rc)) R->err = s->err;
             return 0;
         }
+        atomic_fetch_add(&R->done, 1);
     }
     return 0;
 }
 
-static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, unit **out_units,
-                   long long *pages, long long *events, double *seconds, double *page_seconds, mq_err *err)
+static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, bool http,
+                   unit **out_units, long long *pages, long long *events, double *seconds, double *page_seconds, mq_err *err)
 {
     int nth = mq__threads(w->o->threads);
-    run R = {.w = w, .force_exp = force_exp, .force_variant = force_variant, .evlog = evlog, .exlog = exlog};
+    run R = {.w = w, .force_exp = force_exp, .force_variant = force_variant, .evlog = evlog, .exlog = exlog, .http = http};
     R.units = calloc((size_t)w->o->members * MQ_MAX(w->n_exps, 1), sizeof *R.units);
     R.sc = calloc((size_t)nth, sizeof *R.sc);
     int rc = 0;
     if (!R.units || !R.sc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
     for (int t = 0; t < nth; t++) {
-        R.sc[t].ctx = mq_page_ctx_create();
-        mq_buf_init(&R.sc[t].rec);
-        R.sc[t].scores = malloc((size_t)w->n_titles * sizeof(float));
-        R.sc[t].hidx = malloc(MQ_STORE_RECENT * sizeof(int32_t));
-        R.sc[t].hist = malloc(MQ_STORE_RECENT * sizeof(mq_page_hist));
-        if (!R.sc[t].ctx || !R.sc[t].scores || !R.sc[t].hidx || !R.sc[t].hist) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+        scratch *s = &R.sc[t];
+        s->ctx = mq_page_ctx_create();
+        mq_buf_init(&s->rec);
+        mq_buf_init(&s->body);
+        mq_buf_init(&s->resp);
+        s->scores = malloc((size_t)w->n_titles * sizeof(float));
+        s->mark = calloc((size_t)MQ_MAX(w->n_titles, 1), 1);
+        s->hidx = malloc(MQ_STORE_RECENT * sizeof(int32_t));
+        s->hist = malloc(MQ_STORE_RECENT * sizeof(mq_page_hist));
+        if (!s->ctx || !s->scores || !s->mark || !s->hidx || !s->hist) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
+        if (http) {
+            if ((rc = mq__sim_http_init(&s->http, w->o->server, err))) goto out;
+            s->has_http = true;
+        }
     }
     double t0 = mq_now();
     rc = mq__parallel_for(nth, w->o->members, 16, run_range, &R);
-    if (!rc && R.failed) { rc = R.failed; *err = R.err; }
+    if (!rc && R.failed) {
+        rc = R.failed;
+        *err = R.err;
+        if (http)
+            mq__err_set(err, rc, "sim: %d of %d members simulated in full, then the run stopped: %s (the server's logs "
+                        "hold their events, and the first events of the members that were in flight)", atomic_load(&R.done),
+                        w->o->members, strncmp(R.err.msg, "sim: ", 5) ? R.err.msg : R.err.msg + 5);
+    }
     else if (rc) mq__err_set(err, rc, "sim: could not start threads");
     *seconds = mq_now() - t0;
     *pages = *events = 0;
@@ -653,11 +862,16 @@ static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, 
     for (int t = 0; t < nth; t++) { *pages += R.sc[t].pages; *events += R.sc[t].events; *page_seconds += R.sc[t].page_seconds; }
 out:
     for (int t = 0; R.sc && t < nth; t++) {
-        mq_page_ctx_destroy(R.sc[t].ctx);
-        mq_buf_release(&R.sc[t].rec);
-        free(R.sc[t].scores);
-        free(R.sc[t].hidx);
-        free(R.sc[t].hist);
+        scratch *s = &R.sc[t];
+        mq_page_ctx_destroy(s->ctx);
+        mq_buf_release(&s->rec);
+        mq_buf_release(&s->body);
+        mq_buf_release(&s->resp);
+        if (s->has_http) mq__sim_http_release(&s->http);
+        free(s->scores);
+        free(s->mark);
+        free(s->hidx);
+        free(s->hist);
     }
     free(R.sc);
     if (rc) { free(R.units); R.units = NULL; }
@@ -666,6 +880,37 @@ out:
 }
 
 /* ---- setup ---- */
+
+/* The pre-period as the server sees it: every experiment of the file without a "start" gets
+ * start = the first day after the pre-period, so the server (and the in-process assignment)
+ * serve the default page before it. */
+static int start_after_pre(const char *path, long long start, mq_err *err)
+{
+    const void *data;
+    size_t len;
+    int rc = mq__file_map(path, &data, &len, err);
+    if (rc) return rc;
+    cJSON *root = cJSON_ParseWithLength(data, len);
+    mq__file_unmap(data, len);
+    const cJSON *xs = cJSON_GetObjectItemCaseSensitive(root, "experiments");
+    if (!cJSON_IsArray(xs)) {
+        cJSON_Delete(root);
+        return mq__err_set(err, MQ_EFORMAT, "%s: expected {\"experiments\": [...]}", path);
+    }
+    bool changed = false;
+    for (cJSON *x = xs->child; x; x = x->next)
+        if (cJSON_IsObject(x) && !cJSON_GetObjectItemCaseSensitive(x, "start")) {
+            cJSON_AddNumberToObject(x, "start", (double)start);
+            changed = true;
+        }
+    char *text = changed ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!changed) return 0;
+    if (!text) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    rc = mq__write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
 
 static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
 {
@@ -693,6 +938,7 @@ static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
         if ((rc = mq__write_file_atomic(xpath, o->scenario->experiments_json, strlen(o->scenario->experiments_json), err))) return rc;
     }
     if (o->experiments || o->scenario->experiments_json) {
+        if (w->P->pre_days > 0 && (rc = start_after_pre(xpath, SIM_EPOCH + w->P->pre_days * DAY, err))) return rc;
         if ((rc = mq__xps_load(xpath, &w->xps, err))) return rc;
         w->has_xps = true;
         w->n_exps = w->xps.xp.n;
@@ -726,6 +972,11 @@ static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
     w->ds2m = malloc((size_t)MQ_MAX(w->d->n_titles, 1) * sizeof *w->ds2m);
     if (!w->ds2m) { free(pop); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
     for (int32_t j = 0; j < w->d->n_titles; j++) w->ds2m[j] = mq_model_title_index(w->models[0], mq_idmap_name(w->d->title_ids, j));
+    w->m2ds = malloc((size_t)MQ_MAX(w->n_titles, 1) * sizeof *w->m2ds);
+    if (!w->m2ds) { free(pop); return mq__err_set(err, MQ_ENOMEM, "out of memory"); }
+    for (int32_t t = 0; t < w->n_titles; t++) w->m2ds[t] = -1;
+    for (int32_t j = 0; j < w->d->n_titles; j++)
+        if (w->ds2m[j] >= 0) w->m2ds[w->ds2m[j]] = j;
     for (int32_t j = 0; j < w->d->n_titles; j++) {
         int32_t t = mq_model_title_index(w->models[0], mq_idmap_name(w->d->title_ids, j));
         if (t >= 0) pop[t] += (float)(w->d->t_ptr[j + 1] - w->d->t_ptr[j]);
@@ -861,30 +1112,42 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
     if (rc) goto done;
     long long pages, events, tp = 0, te = 0;
     double secs, psecs;
-    mq__logf(o->log, "sim: A/B run: %d members, %d days", o->members, o->days);
-    /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
+    mq__logf(o->log, "sim: A/B run: %d members, %d days%s%s", o->members, o->days, o->server ? ", server " : "",
+             o->server ? o->server : "");
     char evdir[4200], exdir[4200];
     snprintf(evdir, sizeof evdir, "%s/log/events", o->out);
     snprintf(exdir, sizeof exdir, "%s/log/exposures", o->out);
     clear_dir(evdir);
     clear_dir(exdir);
-    mkdirs(evdir);
-    mkdirs(exdir);
-    mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
-    mq_evlog *evlog = NULL;
-    mq__exlog *exlog = NULL;
-    if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
-    if (w.has_xps && (rc = mq__exlog_open(exdir, 0, NULL, &exlog, err))) { mq_evlog_close(evlog); goto done; }
-    rc = run_all(&w, -1, -1, evlog, exlog, &ab, &pages, &events, &secs, &psecs, err);
-    mq_evlog_close(evlog);
-    mq__exlog_close(exlog);
-    if (rc) goto done;
-    /* the same units from the logs, by `xp collect` */
-    for (int e = 0; e < w.n_exps; e++) {
-        char cpath[4200];
-        snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
-        mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
-        if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
+    if (o->server) {
+        /* the logs are the server's (`marquee xp collect` reads them there): none here, and no
+         * earlier run's collected units beside these */
+        for (int e = 0; e < w.n_exps; e++) {
+            char cpath[4200];
+            snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
+            unlink(cpath);
+        }
+        if ((rc = run_all(&w, -1, -1, NULL, NULL, true, &ab, &pages, &events, &secs, &psecs, err))) goto done;
+    } else {
+        /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
+        mkdirs(evdir);
+        mkdirs(exdir);
+        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        mq_evlog *evlog = NULL;
+        mq__exlog *exlog = NULL;
+        if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
+        if (w.has_xps && (rc = mq__exlog_open(exdir, 0, NULL, &exlog, err))) { mq_evlog_close(evlog); goto done; }
+        rc = run_all(&w, -1, -1, evlog, exlog, false, &ab, &pages, &events, &secs, &psecs, err);
+        mq_evlog_close(evlog);
+        mq__exlog_close(exlog);
+        if (rc) goto done;
+        /* the same units from the logs, by `xp collect` */
+        for (int e = 0; e < w.n_exps; e++) {
+            char cpath[4200];
+            snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
+            mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
+            if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
+        }
     }
     mq__logf(o->log, "sim: A/B run: %lld pages, %lld events in %.2f s (%.0f pages/s)", pages, events, secs, pages / MQ_MAX(secs, 1e-9));
     tp += pages;
@@ -897,8 +1160,13 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         double mean[MQ_SIM_MAX_VARIANTS][N_METRICS] = {{0}};
         for (int v = 0; v < nv; v++) {
             unit *cu = NULL;
-            if ((rc = run_all(&w, e, v, NULL, NULL, &cu, &pages, &events, &secs, &psecs, err))) goto done;
+            if ((rc = run_all(&w, e, v, NULL, NULL, false, &cu, &pages, &events, &secs, &psecs, err))) goto done;
             mq__logf(o->log, "sim: counterfactual %s=%s: %lld pages in %.2f s", xe->name, xe->variants[v], pages, secs);
+            /* each unit under this variant alone: beside the A/B run's units, a unit's row here
+             * for its own variant is its A/B row unless the arms interfere (docs/sim.md) */
+            char cpath[4200];
+            snprintf(cpath, sizeof cpath, "%s/cf-%s-%s.csv", o->out, xe->name, xe->variants[v]);
+            if ((rc = write_units(&w, cu, e, cpath, err))) { free(cu); goto done; }
             long long n = 0;
             for (int i = 0; i < o->members; i++) {
                 const unit *u = &cu[(size_t)i * w.n_exps + e];
@@ -968,7 +1236,7 @@ int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_e
     unit *u = NULL;
     long long pages = 0, events;
     double secs = 0, psecs = 0;
-    if (!rc) rc = run_all(&w, -1, -1, NULL, NULL, &u, &pages, &events, &secs, &psecs, err);
+    if (!rc) rc = run_all(&w, -1, -1, NULL, NULL, false, &u, &pages, &events, &secs, &psecs, err);
     free(u);
     if (!rc) {
         int nth = mq__threads(o->threads);
@@ -976,5 +1244,260 @@ int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_e
         *page_rate = pages / MQ_MAX(psecs / nth, 1e-9);
     }
     world_release(&w);
+    return rc;
+}
+
+/* ---- offline against online (--offline-check) ---- */
+
+typedef struct play_rec { int32_t m, t; int64_t time; } play_rec;
+typedef struct play_log { const world *w; play_rec *p; int64_t n, cap; int failed; } play_log;
+
+static int collect_plays(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    (void)first_seq;
+    play_log *L = user;
+    for (int i = 0; i < n; i++) {
+        if (ev[i].kind != MQ_EV_PLAY || strncmp(ev[i].member, "sim", 3)) continue;
+        int32_t t = mq_model_title_index(L->w->models[0], ev[i].title);
+        if (t < 0) continue;
+        if (L->n == L->cap) {
+            L->cap = L->cap ? 2 * L->cap : 65536;
+            play_rec *q = realloc(L->p, (size_t)L->cap * sizeof *q);
+            if (!q) return MQ_ENOMEM;
+            L->p = q;
+        }
+        L->p[L->n++] = (play_rec){(int32_t)atoi(ev[i].member + 3), t, ev[i].time};
+    }
+    return 0;
+}
+
+static int play_cmp(const void *a, const void *b)
+{
+    const play_rec *x = a, *y = b;
+    if (x->m != y->m) return x->m < y->m ? -1 : 1;
+    if (x->time != y->time) return x->time < y->time ? -1 : 1;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+static int i32_cmp(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int offline_score(void *user, const int32_t *hist, int n_hist, float *scores, mq_err *err)
+{
+    return mq_model_score(user, hist, NULL, n_hist, scores, err);
+}
+
+/* The held-out set of the first model's run: per member, the titles played before cut_time
+ * (the arrival history included) are the fold-in, those first played at or after it the
+ * targets. */
+static int build_heldout(const world *w, play_log *L, long long cut_time, mq_heldout *h, mq_err *err)
+{
+    int N = w->o->members;
+    qsort(L->p, (size_t)L->n, sizeof *L->p, play_cmp);
+    memset(h, 0, sizeof *h);
+    h->n = N;
+    h->member_ids = malloc((size_t)N * sizeof *h->member_ids);
+    h->in_ptr = calloc((size_t)N + 1, sizeof *h->in_ptr);
+    h->out_ptr = calloc((size_t)N + 1, sizeof *h->out_ptr);
+    h->in_idx = malloc((size_t)MQ_MAX(L->n, 1) * sizeof *h->in_idx);
+    h->out_idx = malloc((size_t)MQ_MAX(L->n, 1) * sizeof *h->out_idx);
+    int32_t *mark = calloc((size_t)MQ_MAX(w->n_titles, 1), sizeof *mark);
+    if (!h->member_ids || !h->in_ptr || !h->out_ptr || !h->in_idx || !h->out_idx || !mark) {
+        free(mark);
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
+    int64_t k = 0, ni = 0, no = 0;
+    for (int i = 0; i < N; i++) {
+        h->member_ids[i] = w->m[i].id;
+        while (k < L->n && L->p[k].m < i) k++;
+        int64_t a = k;
+        while (k < L->n && L->p[k].m == i) k++;
+        /* mark[t] = 2i+1: in the fold-in; 2i+2: a target already */
+        int64_t i0 = ni, o0 = no;
+        for (int64_t j = a; j < k; j++) {
+            int32_t t = L->p[j].t;
+            if (L->p[j].time < cut_time) {
+                if (mark[t] != 2 * i + 1) { mark[t] = 2 * i + 1; h->in_idx[ni++] = t; }
+            } else if (mark[t] != 2 * i + 1 && mark[t] != 2 * i + 2) {
+                mark[t] = 2 * i + 2;
+                h->out_idx[no++] = t;
+            }
+        }
+        qsort(h->in_idx + i0, (size_t)(ni - i0), sizeof *h->in_idx, i32_cmp);
+        qsort(h->out_idx + o0, (size_t)(no - o0), sizeof *h->out_idx, i32_cmp);
+        h->in_ptr[i + 1] = ni;
+        h->out_ptr[i + 1] = no;
+    }
+    free(mark);
+    return 0;
+}
+
+static void heldout_release(mq_heldout *h)
+{
+    free(h->member_ids);
+    free(h->in_ptr);
+    free(h->out_ptr);
+    free(h->in_idx);
+    free(h->out_idx);
+}
+
+int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n, const char *offline_metric, char **json,
+                         mq_err *err)
+{
+    *json = NULL;
+    if (n < 2 || n > MQ_SIM_MAX_VARIANTS)
+        return mq__err_set(err, MQ_EINVAL, "sim: --offline-check takes 2 to %d models (got %d)", MQ_SIM_MAX_VARIANTS, n);
+    const char *om = offline_metric ? offline_metric : "ndcg@20";
+    /* the models: NAME (NAME.mqm in --models, or the scenario's) or NAME=KIND[:k=v,k=v...] */
+    mq_sim_scenario sc;
+    memset(&sc, 0, sizeof sc);
+    sc.params = o->scenario->params;
+    snprintf(sc.name, sizeof sc.name, "offline-check");
+    char names[MQ_SIM_MAX_VARIANTS][64];
+    for (int v = 0; v < n; v++) {
+        const char *eq = strchr(models[v], '=');
+        size_t nl = eq ? (size_t)(eq - models[v]) : strlen(models[v]);
+        if (nl == 0 || nl >= sizeof names[v] || strspn(models[v], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") < nl)
+            return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: '%s' is not NAME or NAME=KIND[:k=v,...] (NAME: letters, digits, _ -)", models[v]);
+        memcpy(names[v], models[v], nl);
+        names[v][nl] = 0;
+        for (int u = 0; u < v; u++)
+            if (!strcmp(names[u], names[v])) return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: model '%s' named twice", names[v]);
+        if (!eq) continue;
+        if (sc.n_models == MQ_SIM_MAX_MODELS) return mq__err_set(err, MQ_EINVAL, "sim: more than %d models", MQ_SIM_MAX_MODELS);
+        int m = sc.n_models++;
+        memcpy(sc.model_name[m], names[v], sizeof sc.model_name[m]);
+        const char *colon = strchr(eq + 1, ':');
+        size_t kl = colon ? (size_t)(colon - eq - 1) : strlen(eq + 1);
+        if (kl == 0 || kl >= sizeof sc.model_kind[m]) return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: '%s' has no model kind", models[v]);
+        memcpy(sc.model_kind[m], eq + 1, kl);
+        sc.model_kind[m][kl] = 0;
+        for (const char *p = colon ? colon + 1 : NULL; p && *p;) {
+            const char *c = strchr(p, ',');
+            size_t pl = c ? (size_t)(c - p) : strlen(p);
+            if (sc.model_n_params[m] == 16 || pl == 0 || pl >= 64)
+                return mq__err_set(err, MQ_EINVAL, "sim: --offline-check: '%s': bad parameter list", models[v]);
+            memcpy(sc.model_params[m][sc.model_n_params[m]], p, pl);
+            sc.model_params[m][sc.model_n_params[m]++][pl] = 0;
+            p = c ? c + 1 : p + pl;
+        }
+    }
+    const mq_sim_scenario *os = o->scenario;
+    for (int m = 0; m < os->n_models && sc.n_models < MQ_SIM_MAX_MODELS; m++) {
+        int k = sc.n_models++;
+        memcpy(sc.model_name[k], os->model_name[m], sizeof sc.model_name[k]);
+        memcpy(sc.model_kind[k], os->model_kind[m], sizeof sc.model_kind[k]);
+        sc.model_n_params[k] = os->model_n_params[m];
+        memcpy(sc.model_params[k], os->model_params[m], sizeof sc.model_params[k]);
+    }
+    /* one experiment, a variant per model, each served alone to everyone (counterfactual) */
+    mq_buf xb;
+    mq_buf_init(&xb);
+    mq_buf_puts(&xb, "{\"experiments\":[{\"name\":\"offline_check\",\"variants\":[");
+    for (int v = 0; v < n; v++)
+        mq_buf_printf(&xb, "%s{\"name\":\"%s\",\"treatment\":{\"model\":\"%s\"}}", v ? "," : "", names[v], names[v]);
+    mq_buf_puts(&xb, "]}]}");
+    sc.experiments_json = (char *)mq_buf_cstr(&xb);
+    mq_sim_opts o2 = *o;
+    o2.scenario = &sc;
+    o2.experiments = NULL;
+    o2.server = NULL;
+    world w;
+    int rc = world_init(&w, &o2, err);
+    mq_buf out;
+    mq_buf_init(&out);
+    play_log L = {.w = &w};
+    mq_heldout h;
+    memset(&h, 0, sizeof h);
+    double online[MQ_SIM_MAX_VARIANTS][N_METRICS] = {{0}};
+    mq_eval_result *res = calloc((size_t)n, sizeof *res);
+    if (!rc && !res) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+    if (rc) goto done;
+    char ldir[4200];
+    snprintf(ldir, sizeof ldir, "%s/offline-log", o->out);
+    clear_dir(ldir);
+    mkdirs(ldir);
+    for (int v = 0; v < n; v++) {
+        mq_evlog *evlog = NULL;
+        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        /* the first model's run is the logged data the offline metrics see */
+        if (v == 0 && (rc = mq_evlog_open(ldir, &eo, &evlog, err))) goto done;
+        unit *cu = NULL;
+        long long pages, events;
+        double secs, psecs;
+        rc = run_all(&w, 0, v, evlog, NULL, false, &cu, &pages, &events, &secs, &psecs, err);
+        mq_evlog_close(evlog);
+        if (rc) goto done;
+        mq__logf(o->log, "sim: offline-check: %s served alone: %lld pages in %.2f s", names[v], pages, secs);
+        long long cnt = 0;
+        for (int i = 0; i < o->members; i++) {
+            const unit *u = &cu[i];
+            if (!u->exposed) continue;
+            cnt++;
+            for (int k = 0; k < N_METRICS; k++) online[v][k] += metric(u, k);
+        }
+        for (int k = 0; k < N_METRICS; k++) online[v][k] = cnt ? online[v][k] / (double)cnt : NAN;
+        free(cu);
+    }
+    if ((rc = mq_evlog_scan(ldir, collect_plays, &L, err))) goto done;
+    int cut_day = o->days - o->days / 2;
+    if ((rc = build_heldout(&w, &L, SIM_EPOCH + cut_day * DAY, &h, err))) goto done;
+    mq_eval_opts eo;
+    mq_eval_opts_init(&eo);
+    eo.n_threads = o->threads;
+    double off[MQ_SIM_MAX_VARIANTS], eff[MQ_SIM_MAX_VARIANTS];
+    for (int v = 0; v < n; v++) {
+        int slot = model_slot(&w, names[v]);
+        if ((rc = mq_eval_heldout(offline_score, (void *)w.models[slot], w.n_titles, &h, &eo, &res[v], err))) goto done;
+        off[v] = NAN;
+        for (int k = 0; k < res[v].n_metrics; k++)
+            if (!strcmp(res[v].metrics[k].name, om)) off[v] = res[v].metrics[k].mean;
+        if (isnan(off[v])) { rc = mq__err_set(err, MQ_EINVAL, "sim: --offline-metric: '%s' is not a metric of marquee eval (e.g. ndcg@20, recall@10, mrr, auc)", om); goto done; }
+        eff[v] = online[v][1] - online[0][1];
+        mq__logf(o->log, "sim: offline-check: %s: %s %.5f, play_seconds %+.1f against %s", names[v], om, off[v], eff[v], names[0]);
+    }
+    double tau = mq_stats_kendall_tau(off, eff, n);
+    mq_buf_printf(&out, "{\"members\":%d,\"days\":%d,\"cut_day\":%d,\"heldout_members\":%d,\"metric\":", o->members, o->days,
+                  cut_day, (int)res[0].n_members);
+    mq_buf_json_str(&out, om, strlen(om));
+    mq_buf_puts(&out, ",\"models\":[");
+    for (int v = 0; v < n; v++) {
+        mq_buf_puts(&out, v ? ",{\"name\":" : "{\"name\":");
+        mq_buf_json_str(&out, names[v], strlen(names[v]));
+        mq_buf_printf(&out, ",\"kind\":\"%s\",\"offline\":{", mq_model_kind(w.models[model_slot(&w, names[v])]));
+        for (int k = 0; k < res[v].n_metrics; k++) {
+            const mq_eval_metric *em = &res[v].metrics[k];
+            mq_buf_printf(&out, "%s\"%s\":{\"mean\":", k ? "," : "", em->name);
+            mq_buf_json_num(&out, em->mean);
+            mq_buf_puts(&out, ",\"se\":");
+            mq_buf_json_num(&out, em->se);
+            mq_buf_putc(&out, '}');
+        }
+        mq_buf_puts(&out, "},\"online\":{");
+        for (int k = 0; k < N_METRICS; k++) {
+            mq_buf_printf(&out, "%s\"%s\":{\"mean\":", k ? "," : "", metric_names[k]);
+            mq_buf_json_num(&out, online[v][k]);
+            mq_buf_puts(&out, ",\"effect\":");
+            mq_buf_json_num(&out, online[v][k] - online[0][k]);
+            mq_buf_putc(&out, '}');
+        }
+        mq_buf_puts(&out, "}}");
+    }
+    mq_buf_puts(&out, "],\"kendall_tau\":");
+    mq_buf_json_num(&out, tau);
+    mq_buf_puts(&out, "}\n");
+    if (out.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    *json = strdup(mq_buf_cstr(&out));
+    if (!*json) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+done:
+    free(res);
+    free(L.p);
+    heldout_release(&h);
+    mq_buf_release(&out);
+    world_release(&w);
+    mq_buf_release(&xb);
     return rc;
 }

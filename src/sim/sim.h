@@ -18,6 +18,32 @@ double mq__sim_affinity(const mq_sim_params *p, double z, double quality, double
 /* A standard normal deviate determined by (seed, t): the per (member, title) noise. */
 double mq__sim_pair_noise(uint64_t seed, int32_t t);
 
+/* One keep-alive HTTP/1.1 connection to a `marquee serve` (sim_http.c; --server mode). Not
+ * thread-safe: one per simulator thread. */
+typedef struct mq__sim_http {
+    char host[256], port[8];
+    int fd;                     /* -1: not connected (the next request dials) */
+    mq_buf in;                  /* the bytes of the current answer */
+} mq__sim_http;
+
+/* Parses "http://HOST[:PORT][/]" (MQ_EINVAL naming the URL); connects on the first request. */
+int mq__sim_http_init(mq__sim_http *h, const char *url, mq_err *err);
+void mq__sim_http_release(mq__sim_http *h);
+/* Sends METHOD path (with a JSON body when body != NULL) and reads the answer: *status and the
+ * body in out (NUL-terminated). MQ_EIO "the server at ... went away (...)" when the connection
+ * fails at any point; the request is not retried. */
+int mq__sim_http_request(mq__sim_http *h, const char *method, const char *path, const char *body, size_t blen,
+                         int *status, mq_buf *out, mq_err *err);
+
+/* The artwork term of the click probability: exp(artwork_weight * mean over the artwork's
+ * ';'-separated tags g of z(member_seed, g)), z a standard normal deviate hashed from the
+ * member's seed and the tag's CRC-32C (a member's true, fixed taste for each tag). 1 for NULL
+ * or empty features (a title shown without artwork). */
+double mq__sim_artwork_factor(const mq_sim_params *p, uint64_t member_seed, const char *features);
+
+/* The features of artwork `id` among catalog title j's artworks (artwork.csv), or NULL. */
+const char *mq__sim_artwork_features(const mq_catalog *c, int32_t j, const char *id);
+
 /* Checks every parameter's range; MQ_EFORMAT naming "where: field 'sim.NAME'". */
 int mq__sim_params_check(const mq_sim_params *p, const char *where, mq_err *err);
 

@@ -340,3 +340,23 @@ int mq_stats_gs_bounds(int K, double alpha, int type, double *bounds)
     for (int k = 0; k < K; k++) bounds[k] = type == MQ_GS_POCOCK ? c : c * sqrt((double)K / (k + 1));
     return 0;
 }
+
+/* ---- Kendall's tau-b ---- */
+
+double mq_stats_kendall_tau(const double *x, const double *y, int n)
+{
+    if (n < 2) return NAN;
+    double c = 0, d = 0, tx = 0, ty = 0, n0 = 0.5 * n * (n - 1.0);
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            double a = x[i] - x[j], b = y[i] - y[j];
+            if (a == 0) tx++;
+            if (b == 0) ty++;
+            if (a != 0 && b != 0) {
+                if ((a > 0) == (b > 0)) c++;
+                else d++;
+            }
+        }
+    double den = sqrt((n0 - tx) * (n0 - ty));
+    return den > 0 ? (c - d) / den : NAN;
+}

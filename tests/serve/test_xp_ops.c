@@ -106,8 +106,10 @@ MQ_TEST(xp_ops_timeline_matches_reference_and_report)
     mq_buf tl, rep;
     mq_buf_init(&tl);
     mq_buf_init(&rep);
-    ASSERT_OK(mq__xpo_timeline(&x, NULL, &co, "t", "play_seconds", now, &tl, &err), &err);
-    ASSERT_OK(mq__xpr_report(&x, NULL, &co, "t", "play_seconds", NULL, now, &rep, &err), &err);
+    mq__xpc *units = NULL;      /* the units as the server keeps them: here built from the logs */
+    ASSERT_OK(mq__xpc_build(&co, &units, &err), &err);
+    ASSERT_OK(mq__xpo_timeline(&x, NULL, units, "t", "play_seconds", now, &tl, &err), &err);
+    ASSERT_OK(mq__xpr_report(&x, NULL, units, "t", "play_seconds", NULL, now, &rep, &err), &err);
     snprintf(p, sizeof p, "%s/timeline.json", dir);
     ASSERT_INT_EQ(write_file(p, mq_buf_cstr(&tl)), 0);
     snprintf(p, sizeof p, "%s/report.json", dir);
@@ -119,9 +121,10 @@ MQ_TEST(xp_ops_timeline_matches_reference_and_report)
                              dir, dir, dir), 0);
     /* a metric that is not a unit column, an unknown experiment */
     mq_buf_reset(&tl);
-    ASSERT_INT_EQ(mq__xpo_timeline(&x, NULL, &co, "t", "watch", now, &tl, &err), MQ_EINVAL);
+    ASSERT_INT_EQ(mq__xpo_timeline(&x, NULL, units, "t", "watch", now, &tl, &err), MQ_EINVAL);
     ASSERT(strstr(err.msg, "'watch'") != NULL);
-    ASSERT_INT_EQ(mq__xpo_timeline(&x, NULL, &co, "nope", NULL, now, &tl, &err), MQ_ENOTFOUND);
+    ASSERT_INT_EQ(mq__xpo_timeline(&x, NULL, units, "nope", NULL, now, &tl, &err), MQ_ENOTFOUND);
+    mq__xpc_destroy(units);
     mq_buf_release(&tl);
     mq_buf_release(&rep);
     mq__xps_release(&x);

@@ -33,14 +33,14 @@ typedef struct world {
 static int apply_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
 {
     world *w = user;
-    return mq__xpc_events(w->units, ev, n, first_seq);
+    return mq__xpc_events(w->units, ev, n, first_seq, mq__xps_now());
 }
 
 static int open_world(world *w, mq_err *err)
 {
     int rc = mq__exlog_open(w->ex, 0, NULL, &w->xl, err);
     mq_xp_collect_opts co = {.events = w->ev, .exposures = w->ex, .pre_days = 14, .finish_seconds = 600};
-    if (!rc) rc = mq__xpc_open_live(&co, &w->units, err);
+    if (!rc) rc = mq__xpc_open_live(&co, mq__xps_now(), &w->units, err);
     mq_evlog_opts lo = {.apply = apply_cb, .apply_user = w};
     if (!rc) rc = mq_evlog_open(w->ev, &lo, &w->el, err);
     return rc;

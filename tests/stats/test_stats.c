@@ -1,6 +1,7 @@
 /* test_stats.c: the distributions of src/stats/stats.c against scipy values (tests/stats/test_stats_vec.h)
  * and the published group-sequential and multiple-testing vectors of REFERENCES.md. */
 #include "../test.h"
+#include <unistd.h>
 #include "test_stats_vec.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -104,4 +105,53 @@ MQ_TEST(stats_group_sequential_reference)
     ASSERT_NEAR(mq_stats_gs_crossing(5, naive), 0.1417, 5e-5);
     /* one look is the plain two-sided test */
     ASSERT_NEAR(mq_stats_gs_crossing(1, naive), 0.05, 1e-9);
+}
+
+/* Kendall's tau-b against scipy.stats.kendalltau (run here by Debian's python3): random
+ * orderings with and without ties in either variable, and the degenerate cases. Both sides
+ * count the same integers and take one square root: agreement to 1e-12. */
+MQ_TEST(stats_kendall_tau_vs_scipy)
+{
+    char in[1024], out[1024];
+    snprintf(in, sizeof in, "%s/kt.txt", mq_test_tmpdir());
+    snprintf(out, sizeof out, "%s/kt.out", mq_test_tmpdir());
+    enum { CASES = 12, N = 9 };
+    static double x[CASES][N], y[CASES][N];
+    mq_rng r;
+    mq_rng_seed(&r, 42);
+    FILE *f = fopen(in, "w");
+    ASSERT(f);
+    for (int c = 0; c < CASES; c++) {
+        for (int i = 0; i < N; i++) {
+            /* cases 4..7 tie x (3 levels), 8..11 tie both */
+            x[c][i] = c >= 4 ? (double)mq_rng_below(&r, 3) : mq_rng_uniform(&r);
+            y[c][i] = c >= 8 ? (double)mq_rng_below(&r, 4) : x[c][i] + 0.5 * mq_rng_normal(&r);
+            fprintf(f, "%s%.17g %.17g", i ? " " : "", x[c][i], y[c][i]);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+    if (access("/usr/bin/python3", X_OK) != 0) MQ_SKIP("/usr/bin/python3 not installed");
+    char py[1024];
+    snprintf(py, sizeof py, "%s/kt.py", mq_test_tmpdir());
+    f = fopen(py, "w");
+    ASSERT(f);
+    fputs("import sys\nfrom scipy.stats import kendalltau\nfor l in open(sys.argv[1]):\n"
+          "    v = list(map(float, l.split()))\n    print(repr(float(kendalltau(v[0::2], v[1::2])[0])))\n", f);
+    fclose(f);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 %s %s > %s", py, in, out), 0);
+    f = fopen(out, "r");
+    ASSERT(f);
+    for (int c = 0; c < CASES; c++) {
+        double ref;
+        ASSERT(fscanf(f, "%lf", &ref) == 1);
+        ASSERT_NEAR(mq_stats_kendall_tau(x[c], y[c], N), ref, 1e-12);
+    }
+    fclose(f);
+    /* closed forms: identical and reversed orders, a constant side, too few pairs */
+    double a[] = {1, 2, 3, 4}, b[] = {4, 3, 2, 1}, k[] = {5, 5, 5, 5};
+    ASSERT_NEAR(mq_stats_kendall_tau(a, a, 4), 1, 0);
+    ASSERT_NEAR(mq_stats_kendall_tau(a, b, 4), -1, 0);
+    ASSERT(isnan(mq_stats_kendall_tau(a, k, 4)));
+    ASSERT(isnan(mq_stats_kendall_tau(a, b, 1)));
 }

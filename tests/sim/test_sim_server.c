@@ -1,0 +1,330 @@
+/* test_sim_server.c: `marquee sim --server URL` against a real server (mq_server_start in this
+ * process, on a free loopback port, with --clock event, Trending Now off and the experiments
+ * file the simulator wrote).
+ *
+ * Identity: for a fixed seed and one thread, the HTTP mode and the in-process mode give the
+ * same summary, the same units and the same event log, record for record (member, title, time,
+ * kind, value bits, row, position; page ids differ by construction, the server's carry its
+ * boot id, so they are checked to correspond one to one in order of appearance), and
+ * `xp collect` of the server's logs is byte for byte the in-process run's collect file.
+ *
+ * A server that goes away mid-run (build/marquee serve killed with SIGKILL): the run ends with
+ * MQ_EIO naming the count of members simulated in full; the server's event log reads back
+ * clean and holds exactly those members and at most the one in flight; the simulator wrote no
+ * units file. */
+#include "marquee.h"
+#include "sim/sim.h"
+#include "../test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The whole file, NUL-terminated (malloc'd), or NULL. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) { free(p); p = NULL; }
+    if (p) p[n] = 0;
+    fclose(f);
+    return p;
+}
+
+typedef struct evs { mq_event *ev; int n, cap; } evs;
+
+static int collect_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    (void)first_seq;
+    evs *e = user;
+    if (e->n + n > e->cap) {
+        e->cap = (e->n + n) * 2;
+        e->ev = realloc(e->ev, (size_t)e->cap * sizeof *e->ev);
+        if (!e->ev) return MQ_ENOMEM;
+    }
+    memcpy(e->ev + e->n, ev, (size_t)n * sizeof *ev);
+    e->n += n;
+    return 0;
+}
+
+static int start_server(const char *data, const char *models, const char *experiments, const char *dir, mq_server **out,
+                        mq_err *err)
+{
+    static char store[1200], events[1200], expos[1200];
+    snprintf(store, sizeof store, "lmdb:%s/state", dir);
+    snprintf(events, sizeof events, "%s/events", dir);
+    snprintf(expos, sizeof expos, "%s/exposures", dir);
+    mq_server_opts so;
+    memset(&so, 0, sizeof so);
+    so.port = 0;
+    so.data = data;
+    so.models = models;
+    so.store = store;
+    so.events = events;
+    so.exposures = expos;
+    so.exposure_log = 1;
+    so.experiments = experiments;
+    so.clock = MQ_CLOCK_EVENT;
+    so.trending_refresh = -1;   /* Trending Now stays the seed, as in-process */
+    so.fsync = MQ_FSYNC_NONE;
+    so.threads = 2;
+    return mq_server_start(&so, out, err);
+}
+
+static int sim(const char *data, const char *models, const char *scen, int members, int days, uint64_t seed,
+               const char *out, const char *server, char **json, mq_err *err)
+{
+    char path[256];
+    snprintf(path, sizeof path, "scenarios/%s.json", scen);
+    mq_sim_scenario sc;
+    int rc = mq_sim_scenario_load(path, &sc, err);
+    if (rc) return rc;
+    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, false, 1, NULL, server};
+    rc = mq_sim_run(&o, json, err);
+    mq_sim_scenario_release(&sc);
+    return rc;
+}
+
+MQ_TEST(sim_server_mode_identical_event_logs)
+{
+    const char *data = mq_test_shared("ml-100k");
+    if (!data) MQ_SKIP("ml-100k not in ../shared/data");
+    mq_err err = {0, ""};
+    const char *models = mq_test_cache_dir("ease-vs-pop");
+    char a[1100], b[1100], sdir[1100], xpath[1200], url[64];
+    snprintf(a, sizeof a, "%s/inproc", mq_test_tmpdir());
+    snprintf(b, sizeof b, "%s/http", mq_test_tmpdir());
+    snprintf(sdir, sizeof sdir, "%s/server", mq_test_tmpdir());
+    /* ease-vs-pop: a treatment model, a pre-period (the experiment starts after it), CUPED */
+    char *ja = NULL, *jb = NULL;
+    ASSERT_OK(sim(data, models, "ease-vs-pop", 60, 10, 3, a, NULL, &ja, &err), &err);
+    snprintf(xpath, sizeof xpath, "%s/experiments.json", a);
+    mq_server *srv = NULL;
+    ASSERT_OK(start_server(data, models, xpath, sdir, &srv, &err), &err);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", mq_server_port(srv));
+    int rc = sim(data, models, "ease-vs-pop", 60, 10, 3, b, url, &jb, &err);
+    mq_server_stop(srv);
+    ASSERT_OK(rc, &err);
+    ASSERT_STR_EQ(ja, jb);
+    free(ja);
+    free(jb);
+    /* the event logs, record for record */
+    evs ea = {0}, eb = {0};
+    char ed[1200];
+    snprintf(ed, sizeof ed, "%s/log/events", a);
+    ASSERT_OK(mq_evlog_scan(ed, collect_cb, &ea, &err), &err);
+    snprintf(ed, sizeof ed, "%s/events", sdir);
+    ASSERT_OK(mq_evlog_scan(ed, collect_cb, &eb, &err), &err);
+    ASSERT(ea.n > 1000);   /* the members' arrival histories and the simulated plays */
+    ASSERT_INT_EQ(ea.n, eb.n);
+    int attributed = 0;
+    static char pa[4096][48], pb[4096][48];
+    int np = 0;
+    for (int i = 0; i < ea.n; i++) {
+        const mq_event *x = &ea.ev[i], *y = &eb.ev[i];
+        ASSERT_STR_EQ(x->member, y->member);
+        ASSERT_STR_EQ(x->title, y->title);
+        ASSERT_INT_EQ(x->time, y->time);
+        ASSERT_INT_EQ(x->kind, y->kind);
+        ASSERT(memcmp(&x->value, &y->value, sizeof x->value) == 0);
+        ASSERT_STR_EQ(x->row, y->row);
+        ASSERT_INT_EQ(x->has_position, y->has_position);
+        ASSERT_INT_EQ(x->position, y->position);
+        ASSERT_INT_EQ(x->page_id[0] != 0, y->page_id[0] != 0);
+        if (!x->page_id[0]) continue;
+        attributed++;
+        /* page ids correspond one to one, in order of first appearance */
+        int k = -1;
+        for (int j = np - 1; j >= 0 && k < 0; j--)
+            if (!strcmp(pa[j], x->page_id)) k = j;
+        if (k < 0) {
+            for (int j = 0; j < np; j++) ASSERT(strcmp(pb[j], y->page_id) != 0);
+            ASSERT(np < 4096);
+            snprintf(pa[np], sizeof pa[np], "%s", x->page_id);
+            snprintf(pb[np], sizeof pb[np], "%s", y->page_id);
+            np++;
+        } else {
+            ASSERT_STR_EQ(pb[k], y->page_id);
+        }
+    }
+    ASSERT(attributed > 100);
+    free(ea.ev);
+    free(eb.ev);
+    /* xp collect of the server's logs = the in-process run's collect file */
+    char ca[1200], cb[1200], ex[1200];
+    snprintf(ca, sizeof ca, "%s/collect-ease_vs_pop.csv", a);
+    snprintf(cb, sizeof cb, "%s/collect.csv", sdir);
+    snprintf(ed, sizeof ed, "%s/events", sdir);
+    snprintf(ex, sizeof ex, "%s/exposures", sdir);
+    mq_xp_collect_opts co = {ed, ex, "ease_vs_pop", 0, 0, 7, 5400};
+    ASSERT_OK(mq_xp_collect(&co, cb, NULL, &err), &err);
+    char *x = read_file(ca), *y = read_file(cb);
+    ASSERT(x && y);
+    ASSERT(strlen(x) > 200);
+    ASSERT_STR_EQ(x, y);
+    free(x);
+    free(y);
+}
+
+/* build/marquee serve in its own process (a crash of it is what "goes away" means), waiting
+ * for its port file. Returns the pid, or -1. */
+static int spawn_server(const char *data, const char *models, const char *experiments, const char *dir, int *port)
+{
+    char store[1200], events[1200], expos[1200], pf[1200];
+    snprintf(store, sizeof store, "lmdb:%s/state", dir);
+    snprintf(events, sizeof events, "%s/events", dir);
+    snprintf(expos, sizeof expos, "%s/exposures", dir);
+    snprintf(pf, sizeof pf, "%s/port", dir);
+    const char *bin = getenv("MQ_BIN") ? getenv("MQ_BIN") : "build/marquee";
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(127);
+        execl(bin, bin, "serve", "--data", data, "--models", models, "--experiments", experiments, "--clock", "event",
+              "--trending-refresh", "off", "--fsync", "none", "--exposure-log", "full", "--events", events,
+              "--exposures", expos, "--store", store, "--threads", "2", "--port", "0", "--port-file", pf, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600; i++) {
+        FILE *f = fopen(pf, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", port) == 1;
+            fclose(f);
+            if (ok) return (int)pid;
+        }
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+typedef struct killer { pid_t pid; int ms; } killer;
+
+static void *kill_later(void *arg)
+{
+    killer *k = arg;
+    usleep((useconds_t)k->ms * 1000);
+    kill(k->pid, SIGKILL);
+    waitpid(k->pid, NULL, 0);
+    return NULL;
+}
+
+static int members_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
+{
+    (void)first_seq;
+    int *hi = user;
+    for (int i = 0; i < n; i++) {
+        int m = atoi(ev[i].member + 3);   /* "sim<i>" */
+        if (m > *hi) *hi = m;
+    }
+    return 0;
+}
+
+MQ_TEST(sim_server_gone_ends_run_with_count)
+{
+    const char *data = mq_test_shared("ml-100k");
+    if (!data) MQ_SKIP("ml-100k not in ../shared/data");
+    mq_err err = {0, ""};
+    const char *models = mq_test_cache_dir("aa");
+    char a[1100], sdir[1100], xpath[1200], url[64];
+    char b[1100];
+    snprintf(a, sizeof a, "%s/small", mq_test_tmpdir());
+    snprintf(b, sizeof b, "%s/gone", mq_test_tmpdir());
+    snprintf(sdir, sizeof sdir, "%s/server", mq_test_tmpdir());
+    /* a tiny in-process run writes the experiments file (and trains the models if missing) */
+    char *j = NULL;
+    ASSERT_OK(sim(data, models, "aa", 5, 2, 1, a, NULL, &j, &err), &err);
+    free(j);
+    snprintf(xpath, sizeof xpath, "%s/experiments.json", a);
+    int port = 0;
+    int pid = spawn_server(data, models, xpath, sdir, &port);
+    ASSERT(pid > 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    killer k = {pid, 700};   /* kill -9 the server 0.7 s into the run */
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, kill_later, &k) == 0);
+    int rc = sim(data, models, "aa", 20000, 7, 1, b, url, &j, &err);
+    pthread_join(th, NULL);
+    ASSERT_INT_EQ(rc, MQ_EIO);
+    ASSERT(j == NULL);
+    fprintf(stderr, "  %s\n", err.msg);
+    int done = -1, of = 0;
+    ASSERT(sscanf(err.msg, "sim: %d of %d members simulated in full", &done, &of) == 2);
+    ASSERT_INT_EQ(of, 20000);
+    ASSERT(done >= 0 && done < 20000);
+    ASSERT(strstr(err.msg, "went away"));
+    /* the server's log reads back clean after the kill -9: the members simulated in full, and
+     * the first events of the one in flight */
+    char ed[1200];
+    snprintf(ed, sizeof ed, "%s/events", sdir);
+    int hi = -1;
+    ASSERT_OK(mq_evlog_scan(ed, members_cb, &hi, &err), &err);
+    ASSERT(hi == done || hi == done - 1);
+    /* nothing half-written by the simulator: no units of the failed run */
+    char up[1200];
+    snprintf(up, sizeof up, "%s/units-aa.csv", b);
+    ASSERT(access(up, F_OK) != 0);
+}
+
+/* ?time= is a simulator's tool: refused (400, naming the query and the flag) by a server on
+ * the wall clock, taken under --clock event (the exposure record's time is the query's). */
+MQ_TEST(sim_server_time_query_needs_event_clock)
+{
+    const char *data = mq_test_shared("ml-100k");
+    if (!data) MQ_SKIP("ml-100k not in ../shared/data");
+    mq_err err = {0, ""};
+    const char *models = mq_test_cache_dir("aa");
+    char a[1100], sdir[1100], xpath[1200], url[64];
+    snprintf(a, sizeof a, "%s/small", mq_test_tmpdir());
+    char *j = NULL;
+    ASSERT_OK(sim(data, models, "aa", 5, 2, 1, a, NULL, &j, &err), &err);
+    free(j);
+    snprintf(xpath, sizeof xpath, "%s/experiments.json", a);
+    for (int clock = 0; clock < 2; clock++) {
+        snprintf(sdir, sizeof sdir, "%s/server%d", mq_test_tmpdir(), clock);
+        mq_server *srv = NULL;
+        ASSERT_OK(start_server(data, models, xpath, sdir, &srv, &err), &err);
+        if (clock == 0) {   /* the same server on the wall clock */
+            mq_server_stop(srv);
+            mq_server_opts so;
+            memset(&so, 0, sizeof so);
+            char store[1200], ev[1200];
+            snprintf(store, sizeof store, "lmdb:%s/state", sdir);
+            snprintf(ev, sizeof ev, "%s/events", sdir);
+            so.data = data;
+            so.models = models;
+            so.store = store;
+            so.events = ev;
+            so.experiments = xpath;
+            so.threads = 1;
+            ASSERT_OK(mq_server_start(&so, &srv, &err), &err);
+        }
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", mq_server_port(srv));
+        mq__sim_http h;
+        ASSERT_OK(mq__sim_http_init(&h, url, &err), &err);
+        mq_buf out;
+        mq_buf_init(&out);
+        int status = 0;
+        int rc = mq__sim_http_request(&h, "GET", "/v1/members/sim1/homepage?time=1767225600", NULL, 0, &status, &out, &err);
+        mq__sim_http_release(&h);
+        mq_server_stop(srv);
+        ASSERT_OK(rc, &err);
+        if (clock == 0) {
+            ASSERT_INT_EQ(status, 400);
+            ASSERT(strstr(out.p, "query 'time'") && strstr(out.p, "--clock event"));
+        } else {
+            ASSERT_INT_EQ(status, 200);
+            ASSERT(strstr(out.p, "\"page_id\""));
+        }
+        mq_buf_release(&out);
+    }
+}
