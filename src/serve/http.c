@@ -1117,7 +1117,10 @@ static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_re
     ap->member = member;
     ap->page_id = page_id;
     ap->page_seq = seq;
-    ap->time = server_now(s);
+    /* the page's time for the reward window: now; under --clock event, the member's own latest
+     * event (the server's event clock is the latest event of anyone: members replayed or
+     * simulated side by side live at different times) */
+    ap->time = s->o.clock == MQ_CLOCK_EVENT && member[0] && r->st.last_time > 0 ? r->st.last_time : server_now(s);
     ap->kind = xr && (xr->t.set & (1u << MQ__XT_ARTWORK_POLICY)) ? xr->t.art_kind : -1;
     ap->param = xr ? xr->t.art_param : 0;
     ap->ctx = ctx;
