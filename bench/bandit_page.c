@@ -1,72 +1,103 @@
-/* bandit_page.c: the cost of choosing artwork for every title of a page with LinUCB.
+/* bandit_page.c: the cost of the server's artwork decisions for the titles of one page.
  *
- * A page of 800 titles with 3-6 artworks each (4.5 on average); member features dm = 8,
- * artwork features df = 32 tags with 3 set per artwork; the policy is LinUCB over the crossed
- * features (d = 256), trained on 5,000 random rows. Times, per page: mq_bandit_page_artwork
- * (the member's part of the model once per page, then nnz(f)^2 per artwork), and the generic
- * way, mq_bandit_policy_scores over each title's crossed rows, for comparison. The page build
- * it must stay under 10% of is measured by bench_serve_page (bench/bandit_page.sh runs both).
- * usage: bench_bandit_page [pages (default 200)]
+ * A catalog of 20,000 titles (as bench_serve_page's) with 3-6 artworks each, tagged like the
+ * demo's synthetic artwork (a composition of 5, a tone of 4, a cue of 19 genres: 28 tags, 3 per
+ * artwork) and 20 genres, so the member context has dm = 16 values and the linear models
+ * d = 28 x 16 = 448 features. The learner is trained on 3,000 random pages of 40 impressions
+ * (a click on one in ten) and published. Then, per page of 800 titles (bench_serve_page's 20
+ * rows x 40) with a fresh member context, mq_art_decide for each policy: linucb, lints (100
+ * posterior draws per page), egreedy, ts (per-title distributions computed when the state is
+ * published: timed as part of "a published state"), fixed. bench/bandit_page.sh sets these against mq_page_build in the
+ * same run (target: <= 10% of the page build).
+ * usage: bench_bandit_page [pages (default 300)] [policy (default: all)]
  */
 #include "marquee.h"
 #include <stdlib.h>
 #include <string.h>
 
-enum { NT = 800, KMAX = 6, DM = 8, DF = 32, D = DM * DF };
+enum { NT = 20000, NG = 20, PAGE = 800 };
 
 int main(int argc, char **argv)
 {
-    int pages = argc > 1 ? atoi(argv[1]) : 200;
-    mq_policy_opts o = {MQ_POLICY_LINUCB, KMAX, D, 1.0, 0, 0, 0, 1};
-    mq_bandit_policy *p;
-    mq_err err = {0};
-    if (mq_bandit_policy_create(&o, &p, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    int pages = argc > 1 ? atoi(argv[1]) : 300;
+    static const char *comp[] = {"closeup", "group", "landscape", "action-shot", "text-heavy"};
+    static const char *tone[] = {"dark", "bright", "warm", "cool"};
     mq_rng r;
     mq_rng_seed(&r, 2);
-    static double x[KMAX * D], F[NT * KMAX * DF], m[DM], scores[KMAX], prop[NT];
-    static int64_t ptr[NT + 1], choice[NT], fptr[NT * KMAX + 1];
-    static int32_t fidx[NT * KMAX * 3];
-    for (int t = 0; t < 5000; t++) {
-        memset(x, 0, D * sizeof *x);
-        for (int c = 0; c < 3; c++) {
-            int j = (int)mq_rng_below(&r, DF);
-            for (int k = 0; k < DM; k++) x[j * DM + k] = mq_rng_normal(&r);
-        }
-        mq_bandit_policy_update(p, x, 0, mq_rng_uniform(&r) < 0.2);
+    mq_catalog c;
+    mq_catalog_init(&c, NT);
+    c.n_genres = NG;
+    for (int g = 0; g < NG; g++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "g%d", g);
+        c.genre_names[g] = strdup(nm);
     }
-    for (int t = 0; t < NT; t++) ptr[t + 1] = ptr[t] + 3 + (int64_t)mq_rng_below(&r, 4);
-    for (int64_t a = 0; a < ptr[NT]; a++) {   /* 3 tags per artwork, dense and as sparse rows */
-        for (int c = 0; c < 3; c++) F[a * DF + mq_rng_below(&r, DF)] = 1;
-        fptr[a + 1] = fptr[a];
-        for (int j = 0; j < DF; j++)
-            if (F[a * DF + j] != 0) fidx[fptr[a + 1]++] = j;
+    c.art_ptr = calloc(NT + 1, sizeof *c.art_ptr);
+    for (int t = 0; t < NT; t++) {
+        c.genres[t] = 1ull << mq_rng_below(&r, NG) | 1ull << mq_rng_below(&r, NG);
+        c.art_ptr[t + 1] = c.art_ptr[t] + 3 + (int64_t)mq_rng_below(&r, 4);
     }
-    double sink = 0, t0 = mq_now();
-    for (int g = 0; g < pages; g++) {
-        for (int k = 0; k < DM; k++) m[k] = mq_rng_uniform(&r);
-        if (mq_bandit_page_artwork(p, m, DM, DF, fptr, fidx, NULL, ptr, NT, choice, prop, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-        sink += prop[g % NT];
+    c.n_artworks = c.art_ptr[NT];
+    c.art_ids = calloc((size_t)c.n_artworks, sizeof(char *));
+    c.art_features = calloc((size_t)c.n_artworks, sizeof(char *));
+    for (int64_t a = 0; a < c.n_artworks; a++) {
+        char id[32], f[64];
+        snprintf(id, sizeof id, "a%lld", (long long)a);
+        snprintf(f, sizeof f, "%s;%s;cue%d", comp[mq_rng_below(&r, 5)], tone[mq_rng_below(&r, 4)], (int)mq_rng_below(&r, 19));
+        c.art_ids[a] = strdup(id);
+        c.art_features[a] = strdup(f);
     }
-    double t_page = (mq_now() - t0) / pages;
-    int gen_pages = pages / 10 > 0 ? pages / 10 : 1;
+    mq_err err = {0};
+    mq_art_space *s;
+    mq_art_stats *st;
+    mq_art_snap *sn;
+    if (mq_art_space_create(&c, &s, &err) || mq_art_stats_create(s, 1.0, &st, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    const int dm = mq_art_space_dm(s), df = mq_art_space_df(s);
+    uint8_t ctx[MQ_ART_DM_MAX];
+    uint64_t hg[50];
+    int64_t art[40];
+    double t0 = mq_now();
+    for (int p = 0; p < 3000; p++) {
+        for (int i = 0; i < 50; i++) hg[i] = c.genres[mq_rng_below(&r, NT)];
+        mq_art_context(s, hg, NULL, 50, (int)mq_rng_below(&r, 3), (int)mq_rng_below(&r, 24), ctx);
+        for (int i = 0; i < 40; i++) art[i] = (int64_t)mq_rng_below(&r, (uint64_t)c.n_artworks);
+        mq_art_stats_add_page(st, ctx, art, 40);
+        for (int i = 0; i < 40; i++)
+            if (mq_rng_uniform(&r) < 0.1) mq_art_stats_add_reward(st, ctx, art[i], 1);
+    }
+    double t_learn = (mq_now() - t0) / 3000;
     t0 = mq_now();
-    for (int g = 0; g < gen_pages; g++) {
-        for (int t = 0; t < NT; t++) {
-            int K = (int)(ptr[t + 1] - ptr[t]);
-            memset(x, 0, sizeof x);
-            for (int a = 0; a < K; a++)
-                for (int j = 0; j < DF; j++)
-                    if (F[(ptr[t] + a) * DF + j] != 0)
-                        for (int k = 0; k < DM; k++) x[a * D + j * DM + k] = F[(ptr[t] + a) * DF + j] * m[k];
-            mq_bandit_policy_scores(p, x, NULL, scores);
-            sink += scores[0];
+    if (mq_art_snap_create(st, 1, NULL, 0, &sn, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    double t_pub = mq_now() - t0;
+    static int32_t titles[PAGE];
+    static int64_t choice[PAGE];
+    static double prop[PAGE];
+    printf("bandit_page: %d titles on a page, %lld artworks in the catalog, %d tags x %d context values (d = %d)\n",
+           PAGE, (long long)c.n_artworks, df, dm, df * dm);
+    printf("  learner: %.3f ms per page of 40 impressions; a published state (d x d inverse, TS tables) %.1f ms\n",
+           1e3 * t_learn, 1e3 * t_pub);
+    const char *specs[] = {"linucb", "lints", "egreedy", "ts", "fixed"};
+    double sink = 0;
+    for (int k = 0; k < 5; k++) {
+        if (argc > 2 && strcmp(argv[2], specs[k])) continue;
+        mq_art_policy pol = {0};
+        mq_art_policy_parse(specs[k], &pol, &err);
+        double tt = 0;
+        for (int g = 0; g < pages + 1; g++) {
+            for (int i = 0; i < PAGE; i++) titles[i] = (int32_t)mq_rng_below(&r, NT);
+            for (int i = 0; i < 50; i++) hg[i] = c.genres[mq_rng_below(&r, NT)];
+            double t1 = mq_now();
+            mq_art_context(s, hg, NULL, 50, (int)mq_rng_below(&r, 3), (int)mq_rng_below(&r, 24), ctx);
+            if (mq_art_decide(sn, &pol, ctx, titles, PAGE, &r, choice, prop, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+            if (g) tt += mq_now() - t1;   /* page 0 warms ts's cache for its titles only */
+            sink += prop[g % PAGE];
         }
+        printf("  %-8s %8.3f ms/page\n", specs[k], 1e3 * tt / pages);
     }
-    double t_gen = (mq_now() - t0) / gen_pages;
-    printf("bandit_page: %d titles, %lld artworks, LinUCB over %d member x %d artwork features (sink %g)\n", NT,
-           (long long)ptr[NT], DM, DF, sink > 1e300 ? sink : 0);
-    printf("  mq_bandit_page_artwork (factored)   %8.3f ms/page\n", 1e3 * t_page);
-    printf("  generic scores on crossed rows      %8.3f ms/page  (%.1fx the factored)\n", 1e3 * t_gen, t_gen / t_page);
-    mq_bandit_policy_destroy(p);
+    if (sink < 0) printf("%g\n", sink);
+    mq_art_snap_destroy(sn);
+    mq_art_stats_destroy(st);
+    mq_art_space_destroy(s);
+    mq_catalog_release(&c);
     return 0;
 }

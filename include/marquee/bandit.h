@@ -19,6 +19,7 @@
 #define MARQUEE_BANDIT_H
 
 #include "core.h"
+#include "data.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -229,6 +230,104 @@ int mq_bandit_page_artwork(mq_bandit_policy *p, const double *m, int32_t dm, int
                            const int64_t *f_ptr, const int32_t *f_idx, const double *f_val,
                            const int64_t *art_ptr, int32_t n_titles, int64_t *choice, double *prop,
                            mq_err *err);
+
+/* ---- artwork on pages: member x artwork features, one shared learner, page decisions --------
+ * The server's artwork bandit (docs/bandit.md, "Artwork in the server"). A title's arms are its
+ * artwork variants (mq_catalog.art_ptr). Features of showing artwork a to a member: the crossing
+ * x = f_a (x) m of the artwork's tags f_a (0/1 over the catalog's tag vocabulary, df tags) with
+ * the member context m (dm values: 1, device tv / mobile, hour morning / afternoon / evening,
+ * and the member's affinity to the catalog's MQ_ART_GENRES most common genres). Context values
+ * are multiples of 1/16 (stored as bytes 0..16), so every sum the learner keeps is exact in
+ * double precision and does not depend on the order of the updates: a state rebuilt from logs
+ * equals the live one bit for bit. */
+
+#define MQ_ART_GENRES 10
+#define MQ_ART_DM_MAX (6 + MQ_ART_GENRES)
+
+/* A catalog's artwork features (immutable, thread-safe). Titles are the catalog's indices. */
+typedef struct mq_art_space mq_art_space;
+/* Builds the tag vocabulary (the tags of c->art_features in first-seen order, at most 256) and
+ * the context layout from c's genres. MQ_EINVAL when c has no artwork. Caller destroys. */
+int mq_art_space_create(const mq_catalog *c, mq_art_space **out, mq_err *err);
+void mq_art_space_destroy(mq_art_space *s);
+int32_t mq_art_space_dm(const mq_art_space *s);       /* context values */
+int32_t mq_art_space_df(const mq_art_space *s);       /* tags */
+/* A fingerprint of the features (tags of every artwork, ids, layout): state files carry it. */
+uint32_t mq_art_space_digest(const mq_art_space *s);
+
+/* The member context as bytes (value = byte / 16) into ctx[dm]: bias 1; device (0 web, 1 tv,
+ * 2 mobile); hour 0..23 (-1 unknown) as morning 6-11, afternoon 12-17, evening 18-23; genre
+ * affinity g = the share of the member's liked history (genres[i], weight[i] > 0) that has
+ * genre g, rounded to sixteenths. */
+void mq_art_context(const mq_art_space *s, const uint64_t *genres, const float *weight, int n_hist,
+                    int device, int hour, uint8_t *ctx);
+
+/* The learner's sufficient statistics (not thread-safe; the server holds a lock):
+ *   A = lambda I + sum over impressions x x',  b = sum over impressions r x   ([d x d], [d],
+ *   d = df dm), and per artwork the impressions and the reward sum (egreedy, Bernoulli TS). */
+typedef struct mq_art_stats mq_art_stats;
+int mq_art_stats_create(const mq_art_space *s, double lambda, mq_art_stats **out, mq_err *err);
+void mq_art_stats_destroy(mq_art_stats *st);
+/* n impressions shown with context ctx: artworks art[0..n) (global indices; < 0 skipped). Costs
+ * (tag pairs on the page) x dm^2, however many titles. */
+void mq_art_stats_add_page(mq_art_stats *st, const uint8_t *ctx, const int64_t *art, int n);
+/* Reward r for an impression of artwork art in context ctx (the impression itself is counted by
+ * add_page). */
+void mq_art_stats_add_reward(mq_art_stats *st, const uint8_t *ctx, int64_t art, double r);
+/* Copies src's statistics into dst (both of the same space): what a publisher does under its
+ * lock before building a snapshot outside it. */
+void mq_art_stats_copy(mq_art_stats *dst, const mq_art_stats *src);
+/* Impressions and reward sum so far (all artworks). */
+void mq_art_stats_totals(const mq_art_stats *st, double *impressions, double *rewards);
+/* CRC-32C of the whole state (A, b, counts): equal digests = equal states, for tests and logs. */
+uint32_t mq_art_stats_digest(const mq_art_stats *st);
+/* Saves the state with the caller's marks (e.g. the log positions it covers) atomically, with a
+ * CRC-32C; load refuses a file of another space (digest), a bad CRC or a short file (MQ_ECORRUPT
+ * naming the file). */
+int mq_art_stats_save(const mq_art_stats *st, const uint64_t marks[4], const char *path, mq_err *err);
+int mq_art_stats_load(const mq_art_space *s, const char *path, mq_art_stats **out, uint64_t marks[4],
+                      mq_err *err);
+
+/* A published policy state: A^-1 (Cholesky; stored by tag blocks), theta = A^-1 b, the
+ * per-artwork counts, and every title's Bernoulli TS distribution (ts_draws Monte Carlo draws
+ * per title, default 200: each entry within 0.5 / sqrt(200) = 0.035 of the limit; seeded by
+ * (version, title); copied from prev, which may be NULL, for titles whose counts did not
+ * change), so that pages only look them up. Immutable and thread-safe. */
+typedef struct mq_art_snap mq_art_snap;
+int mq_art_snap_create(const mq_art_stats *st, uint64_t version, const mq_art_snap *prev, int32_t ts_draws,
+                       mq_art_snap **out, mq_err *err);
+void mq_art_snap_destroy(mq_art_snap *sn);
+uint64_t mq_art_snap_version(const mq_art_snap *sn);
+
+#define MQ_POLICY_FIXED 5    /* artwork only: always the title's first (default) artwork */
+
+typedef struct mq_art_policy {
+    int kind;                /* mq_policy_kind or MQ_POLICY_FIXED */
+    double param;            /* epsilon (0.1), LinUCB alpha (1), linear TS v (0.5); 0 = default */
+    double gamma;            /* uniform mixing weight: every artwork of a K-artwork title has
+                              * probability >= gamma / K (default 0.05; fixed ignores it) */
+    int32_t mc_draws;        /* linear TS: Monte Carlo posterior draws per page (default 100;
+                              * Bernoulli TS's are the snapshot's, mq_art_snap_create) */
+} mq_art_policy;
+
+/* Parses "fixed" or a policy spec of mq_policy_parse ("uniform", "egreedy[:EPS]", "ts",
+ * "linucb[:ALPHA]", "lints[:V]") into p (other fields kept). MQ_EINVAL names the spec. */
+int mq_art_policy_parse(const char *spec, mq_art_policy *p, mq_err *err);
+/* "fixed" or mq_policy_name(kind). */
+const char *mq_art_policy_name(int kind);
+
+/* Chooses the artwork of each of n titles (catalog indices) shown to a member with context ctx
+ * and writes choice[i] (a global artwork index, -1 for a title without artwork) and prop[i], its
+ * exact probability: the policy's distribution q over the title's K artworks, mixed
+ * p = (1 - gamma) q + gamma / K, then drawn from with rng (one artwork: probability 1; fixed:
+ * the first, probability 1). LinUCB: q uniform over the best theta'x + alpha sqrt(x'A^-1x);
+ * linear TS: q = the share of mc_draws posterior draws theta ~ N(theta, v^2 A^-1), shared by the
+ * page's titles, in which each artwork scores best; egreedy over the artworks' mean rewards;
+ * Bernoulli TS over Beta(1 + rewards, 1 + impressions - rewards). The member's part of the
+ * linear model is computed once per call (docs/bandit.md). Thread-safe for distinct rngs. */
+int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *p, const uint8_t *ctx,
+                  const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
+                  mq_err *err);
 
 /* ---- replay ---------------------------------------------------------------------------------- */
 

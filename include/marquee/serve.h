@@ -363,6 +363,9 @@ typedef struct mq_page {
     float *scores;                  /* [total] */
     const char **evidence;          /* [total] owned by the page context */
     bool cold;                      /* built as a cold-start page */
+    /* optional, set after the build (NULL = none): [total] each title's artwork id as a JSON
+     * string ("\"1-a3\""), NULL for a title without; written as "artwork" in the title */
+    const char *const *artwork;
 } mq_page;
 
 /* A reusable per-request working area (an arena plus scratch arrays sized to the catalog).
@@ -436,6 +439,14 @@ typedef struct mq_server_opts {
     double dedup_window;        /* seconds they are remembered (default 86400) */
     const char *catalog;        /* catalog log directory: titles put and withdrawn at run time
                                    (PUT / DELETE /v1/titles/{id}); default "<models>/catalog" */
+    /* artwork on pages (docs/bandit.md), when the dataset's catalog has artwork */
+    const char *artwork_policy; /* "fixed", "uniform", "egreedy[:EPS]", "ts", "linucb[:ALPHA]",
+                                   "lints[:V]" or "off" (NULL = "linucb") */
+    double artwork_window;      /* reward window in seconds of event time (0 = 1800) */
+    uint64_t artwork_seed;      /* decisions' RNG seed (with member and page sequence) */
+    double explore_epsilon;     /* homepage exploration slots: each position shows, with this
+                                   probability, a title from outside the page favouring few
+                                   impressions (0 = off; docs/bandit.md) */
 } mq_server_opts;
 
 /* Loads the dataset and models, opens the store and the log (replaying it into the store),
@@ -464,6 +475,23 @@ typedef struct mq_xp_collect_opts {
  * columns of docs/xp.md ("xp collect"), to out_path ("-" = stdout; files atomically).
  * *n_units (optional) gets the row count. Reads both logs without modifying them. */
 int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_units, mq_err *err);
+
+/* ---- artwork decisions as a bandit log (`marquee bandit export`) -------------------------- */
+
+typedef struct mq_artwork_export_opts {
+    const char *events;         /* event log directory (NULL: no rewards) */
+    const char *exposures;      /* exposure log directory */
+    double window_s;            /* reward window in seconds of event time (1800) */
+    const char *policy;         /* only the decisions of this logging policy ("egreedy"); NULL all */
+} mq_artwork_export_opts;
+
+/* Writes the server's artwork decisions (version 2 exposure records of answered, unforced lists)
+ * as a Marquee bandit log (docs/bandit.md): one row per decided title, in log order, with
+ * action = the artwork's index among the title's variants, reward = 1 when a play named the
+ * page (and a position) on that title within the window (the server's own rule), propensity,
+ * policy (mq_policy_kind; 5 = fixed) and x0..x{dm-1} the member context. out_path "-" is stdout,
+ * else written atomically. *n_rows (optional): the rows written. */
+int mq_artwork_export(const mq_artwork_export_opts *o, const char *out_path, int64_t *n_rows, mq_err *err);
 
 #pragma GCC visibility pop
 

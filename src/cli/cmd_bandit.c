@@ -1,4 +1,4 @@
-/* cmd_bandit.c: `marquee bandit ope | synth | replay`, thin clients of the bandit API
+/* cmd_bandit.c: `marquee bandit ope | synth | replay | export`, thin clients of the bandit API
  * (include/marquee/bandit.h). Estimates go to stdout (a table, or JSON with --json), errors and
  * warnings to stderr; exit 0 ok, 1 failure, 2 usage. Formats and formulas: docs/bandit.md. */
 #include "cli.h"
@@ -11,6 +11,7 @@ static const char *USAGE =
     "  ope     off-policy evaluation of a policy from logged bandit feedback\n"
     "  synth   a synthetic log with known truth (and the evaluation policy's probabilities)\n"
     "  replay  Li et al. (2011) replay of a learning policy on uniform-random logs\n"
+    "  export  the server's artwork decisions (exposure + event logs) as a bandit log\n"
     "Run 'marquee bandit <command> --help' for the options of each.\n";
 
 static const char *USAGE_OPE =
@@ -49,6 +50,16 @@ static const char *USAGE_REPLAY =
     "  --seed S               policy seed (default 1)\n"
     "  --floor F              minimum probability of each action (default 0.05/K)\n"
     "  --json\n";
+
+static const char *USAGE_EXPORT =
+    "usage: marquee bandit export --exposures DIR [--events DIR] --out FILE [options]\n"
+    "  --exposures DIR        the server's exposure log (records with artwork decisions)\n"
+    "  --events DIR           the server's event log: a play naming the page and a position on\n"
+    "                         the title within the window is reward 1 (without it: all 0)\n"
+    "  --window S             reward window in seconds of event time (default 1800)\n"
+    "  --policy P             only the decisions of logging policy P (egreedy, linucb, ...)\n"
+    "  --out FILE             the bandit log (action,reward,propensity,policy,x0..): '-' = stdout\n"
+    "Then: marquee bandit ope --log FILE --action-dist PI.csv (docs/bandit.md).\n";
 
 static int need(int i, int argc, const char *cmd, const char *opt)
 {
@@ -295,6 +306,37 @@ static int cmd_replay(int argc, char **argv)
     return MQ_EXIT_OK;
 }
 
+static int cmd_export(int argc, char **argv)
+{
+    const char *cmd = "bandit export", *out = NULL;
+    mq_artwork_export_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (mq_cli_is_help(a)) { fputs(USAGE_EXPORT, stdout); return MQ_EXIT_OK; }
+        if (!strcmp(a, "--exposures") || !strcmp(a, "--events") || !strcmp(a, "--out") || !strcmp(a, "--policy") ||
+            !strcmp(a, "--window")) {
+            if (!need(i, argc, cmd, a)) return MQ_EXIT_USAGE;
+            const char *v = argv[++i];
+            if (!strcmp(a, "--exposures")) o.exposures = v;
+            else if (!strcmp(a, "--events")) o.events = v;
+            else if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--policy")) {
+                mq_art_policy p = {0};
+                mq_err e = {0};
+                if (mq_art_policy_parse(v, &p, &e)) return mq_cli_usage_error(cmd, "--policy: %s", e.msg);
+                o.policy = v;
+            } else if (mq_cli_parse_double(v, &o.window_s) || !(o.window_s >= 1))
+                return mq_cli_usage_error(cmd, "--window: '%s' is not a number of seconds >= 1", v);
+        } else return mq_cli_usage_error(cmd, "unknown option '%s'", a);
+    }
+    if (!o.exposures || !out) return mq_cli_usage_error(cmd, "--exposures and --out are required");
+    mq_err err = {0};
+    int64_t n = 0;
+    if (mq_artwork_export(&o, out, &n, &err)) return mq_cli_fail(cmd, &err);
+    mq_cli_logf(MQ_CLI_INFO, "bandit export: %lld decisions written to %s", (long long)n, out);
+    return MQ_EXIT_OK;
+}
+
 int mq_cli_bandit(int argc, char **argv)
 {
     if (argc < 2) { fputs(USAGE, stderr); return MQ_EXIT_USAGE; }
@@ -302,5 +344,6 @@ int mq_cli_bandit(int argc, char **argv)
     if (!strcmp(argv[1], "ope")) return cmd_ope(argc - 1, argv + 1);
     if (!strcmp(argv[1], "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(argv[1], "replay")) return cmd_replay(argc - 1, argv + 1);
-    return mq_cli_usage_error("bandit", "unknown command '%s' (ope, synth, replay)", argv[1]);
+    if (!strcmp(argv[1], "export")) return cmd_export(argc - 1, argv + 1);
+    return mq_cli_usage_error("bandit", "unknown command '%s' (ope, synth, replay, export)", argv[1]);
 }

@@ -60,6 +60,13 @@ static const char *usage_text =
     "  --exposure-log M    full (default: every served title), summary (no title list), off\n"
     "  --catalog DIR       catalog log of titles put and withdrawn at run time (PUT / DELETE\n"
     "                      /v1/titles/{id}; default DIR/catalog of --models)\n"
+    "  --artwork-policy P  artwork per title when the catalog has artwork.csv: linucb[:ALPHA]\n"
+    "                      (default), lints[:V], egreedy[:EPS], ts, uniform, fixed (the first\n"
+    "                      variant) or off; experiments may set \"artwork_policy\" (docs/bandit.md)\n"
+    "  --artwork-window S  reward window: a play within S seconds of event time (default 1800)\n"
+    "  --artwork-seed N    seed of the artwork decisions (default 1)\n"
+    "  --explore-epsilon E each homepage position shows, with probability E, a title from\n"
+    "                      outside the page, favouring titles with few impressions (default 0)\n"
     "\n"
     "Slow clients and overload (docs/API.md, Limits):\n"
     "  --header-timeout S  seconds a connection may take to send a request's headers, counted\n"
@@ -205,7 +212,7 @@ enum {
     O_KEY_FILE, O_KEYED_READS, O_THREADS, O_MAX_BODY, O_FINISH, O_HALF_LIFE, O_REFRESH,
     O_PORT_FILE, O_PID_FILE, O_LOG_FORMAT, O_EXPERIMENTS, O_EXPOSURES, O_EXPOSURE_LOG,
     O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_MAX_CONN_PER_IP, O_SHED_QUEUE_MS, O_CLOCK, O_EVENT_ID_WINDOW,
-    O_CATALOG,
+    O_CATALOG, O_ART_POLICY, O_ART_WINDOW, O_ART_SEED, O_EXPLORE,
 };
 static const struct option serve_opts[] = {
     {"port", required_argument, 0, O_PORT},
@@ -237,6 +244,10 @@ static const struct option serve_opts[] = {
     {"shed-queue-ms", required_argument, 0, O_SHED_QUEUE_MS},
     {"clock", required_argument, 0, O_CLOCK},
     {"event-id-window", required_argument, 0, O_EVENT_ID_WINDOW},
+    {"artwork-policy", required_argument, 0, O_ART_POLICY},
+    {"artwork-window", required_argument, 0, O_ART_WINDOW},
+    {"artwork-seed", required_argument, 0, O_ART_SEED},
+    {"explore-epsilon", required_argument, 0, O_EXPLORE},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -266,6 +277,7 @@ int mq_cli_serve(int argc, char **argv)
     const char *cmd = "serve";
     mq_server_opts o = {0};
     o.port = 8080;
+    o.artwork_seed = 1;
     o.exposure_log = 1;
     const char *data = NULL, *models = "out/models", *kind = NULL, *key_file = NULL, *port_file = NULL;
     const char *pid_file = NULL;
@@ -336,6 +348,27 @@ int mq_cli_serve(int argc, char **argv)
             else if (!strcmp(v, "summary")) o.exposure_log = 2;
             else if (!strcmp(v, "off")) o.exposure_log = 0;
             else return mq_cli_usage_error(cmd, "--exposure-log: '%s' is not full, summary or off", v);
+            break;
+        case O_ART_POLICY: {
+            mq_art_policy ap = {0};
+            mq_err pe = {0, ""};
+            if (strcmp(v, "off") && mq_art_policy_parse(v, &ap, &pe))
+                return mq_cli_usage_error(cmd, "--artwork-policy: '%s' is not fixed, uniform, egreedy[:EPS], ts, "
+                                          "linucb[:ALPHA], lints[:V] or off", v);
+            o.artwork_policy = v;
+            break;
+        }
+        case O_ART_WINDOW:
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 1 && dv <= 86400 * 30)) return mq_cli_usage_error(cmd, "--artwork-window: '%s' is not a number of seconds in [1, 2592000]", v);
+            o.artwork_window = dv;
+            break;
+        case O_EXPLORE:
+            if (mq_cli_parse_double(v, &dv) || !(dv >= 0 && dv <= 1)) return mq_cli_usage_error(cmd, "--explore-epsilon: '%s' is not a probability in [0, 1]", v);
+            o.explore_epsilon = dv;
+            break;
+        case O_ART_SEED:
+            if (mq_cli_parse_i64(v, &x) || x < 0) return mq_cli_usage_error(cmd, "--artwork-seed: '%s' is not a non-negative integer", v);
+            o.artwork_seed = (uint64_t)x;
             break;
         case O_HEADER_TIMEOUT: case O_BODY_TIMEOUT: case O_MAX_CONN_PER_IP: case O_SHED_QUEUE_MS:
         case O_CLOCK: case O_EVENT_ID_WINDOW: {

@@ -13,6 +13,19 @@
  * (n_titles still counts what was shown). Row index = order in the record, position = order
  * within the row.
  *
+ * Version 2 (a full record with artwork decisions) is version 1 followed by
+ *
+ *     u8 policy (mq_policy_kind, 5 = fixed) | u8 dm | dm bytes of member context (value = byte
+ *     / 16, mq_art_context) | i64 the page's time on the server's event clock (--clock: what
+ *     the reward window is measured on) | n_titles x { u8 variant (index among the title's
+ *     artworks, 255 = none) | f64 propensity }
+ *
+ * in the titles' record order. Readers take both versions; a version 1 record has no artwork.
+ *
+ * Flag 4 (either version): exploration slots (explore.c). After everything above come
+ * n_titles x f64: each title's exploration slot propensity, 0 for a title the page builder
+ * placed.
+ *
  * Writing. The request thread encodes and frames its record outside any lock (CRC included),
  * then, under the log's mutex, pwrites it at the end of the current segment before the page is
  * answered: once pwrite returns the record is in the kernel's page cache, so a crash of the
@@ -77,8 +90,10 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
     unsigned char hdr[MQ__SEG_REC_HDR] = {0};
     mq_buf_put(b, hdr, sizeof hdr);
     unsigned char head[11];
-    head[0] = 1;
-    head[1] = (unsigned char)((e->forced ? 1 : 0) | (summary ? 2 : 0));
+    bool art = e->art_variant && !summary && e->n_rows <= 65535;
+    head[0] = art ? 2 : 1;
+    bool xp4 = e->explore_prop && !summary && e->n_rows <= 65535;
+    head[1] = (unsigned char)((e->forced ? 1 : 0) | (summary ? 2 : 0) | (xp4 ? 4 : 0));
     head[2] = (unsigned char)e->route;
     mq__put_u64(head + 3, (uint64_t)e->time);
     mq_buf_put(b, head, sizeof head);
@@ -132,6 +147,22 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
             t += e->row_n[r];
         }
     }
+    if (art) {
+        mq_buf_putc(b, (char)e->art_policy);
+        mq_buf_putc(b, (char)e->art_dm);
+        mq_buf_put(b, e->art_ctx, (size_t)e->art_dm);
+        unsigned char t8[8];
+        mq__put_u64(t8, (uint64_t)e->art_time);
+        mq_buf_put(b, t8, 8);
+        for (uint32_t i = 0; i < total; i++) {
+            unsigned char q[9];
+            q[0] = e->art_variant[i];
+            memcpy(q + 1, &e->art_prop[i], 8);   /* little-endian hosts (as every u64 here) */
+            mq_buf_put(b, q, 9);
+        }
+    }
+    if (xp4)
+        for (uint32_t i = 0; i < total; i++) mq_buf_put(b, &e->explore_prop[i], 8);
     if (b->oom) return mq__err_set(err, MQ_ENOMEM, "out of memory");
     if (b->len - MQ__SEG_REC_HDR > EXPO_MAX)
         return mq__err_set(err, MQ_ERANGE, "exposure record of %zu bytes is over the limit", b->len);
@@ -168,7 +199,10 @@ int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
 {
     rd r = {payload, payload + len, false};
     memset(o, 0, sizeof *o);
-    if (len < EXPO_MIN || payload[0] != 1 || payload[1] > 3 || payload[2] > 3) return MQ__SEG_BAD;
+    if (len < EXPO_MIN || payload[0] < 1 || payload[0] > 2 || payload[1] > 7 || payload[2] > 3) return MQ__SEG_BAD;
+    const bool xp4 = payload[1] & 4;
+    const bool v2 = payload[0] == 2;
+    o->art_policy = -1;
     o->forced = payload[1] & 1;
     o->summary = payload[1] & 2;
     o->route = payload[2];
@@ -200,8 +234,42 @@ int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
         for (unsigned j = 0; j < nt && !r.bad; j++) rd_str(&r, rd_u8(&r));
         seen += nt;
     }
+    if (v2 && !r.bad) {
+        if (o->summary || !o->n_rows) return MQ__SEG_BAD;
+        o->art_policy = (int)rd_u8(&r);
+        o->art_dm = (int)rd_u8(&r);
+        o->art_ctx = (const uint8_t *)rd_str(&r, (unsigned)o->art_dm).p;
+        mq__expo_str t8 = rd_str(&r, 8);
+        if (r.bad) return MQ__SEG_BAD;
+        o->art_time = (int64_t)mq__get_u64((const unsigned char *)t8.p);
+        if ((size_t)(r.end - r.p) < (size_t)o->n_titles * 9 || o->art_policy > MQ_POLICY_FIXED) return MQ__SEG_BAD;
+        o->art = r.p;
+        r.p += (size_t)o->n_titles * 9;
+    }
+    const unsigned char *tail = r.p;
+    if (xp4 && !r.bad) {
+        if (o->summary || !o->n_rows || (size_t)(r.end - r.p) < (size_t)o->n_titles * 8) return MQ__SEG_BAD;
+        o->explore = r.p;
+        r.p += (size_t)o->n_titles * 8;
+    }
     if (r.bad || r.p != r.end || o->member.n == 0 || (o->n_rows && seen != o->n_titles)) return MQ__SEG_BAD;
+    if (v2 || xp4) o->end = tail - (v2 ? (size_t)o->n_titles * 9 : 0);   /* the row walk stops at the blocks */
     return 0;
+}
+
+double mq__expo_explore(const mq__expo_rec *r, uint32_t i)
+{
+    double p = 0;
+    if (r->explore && i < r->n_titles) memcpy(&p, r->explore + (size_t)i * 8, 8);
+    return p;
+}
+
+void mq__expo_art(const mq__expo_rec *r, uint32_t i, int *variant, double *prop)
+{
+    if (!r->art || i >= r->n_titles) { *variant = 255; *prop = 0; return; }
+    const unsigned char *q = r->art + (size_t)i * 9;
+    *variant = q[0];
+    memcpy(prop, q + 1, 8);
 }
 
 bool mq__expo_rows_next(const mq__expo_rec *rec, const unsigned char **at, mq__expo_str *row_id,

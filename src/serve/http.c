@@ -158,6 +158,8 @@ typedef struct bundle {
     const char **ids;                /* [n_titles] model title ids */
     mq_page_catalog pc;
     int32_t *ds2m;                   /* [dataset n_titles] -> model title or -1 */
+    int32_t *m2ds;                   /* [n_titles] model title -> dataset title or -1 (artwork) */
+    _Atomic uint32_t *imp;           /* [n_titles] homepage slots per title (exploration weights) */
     _Atomic(simlist *) *sim;         /* [n_titles] filled on demand and by the warmer */
     atomic_int sim_cached;           /* lists in sim */
     uint64_t gen;                    /* load number: tags the trending snapshots of this bundle */
@@ -194,6 +196,20 @@ typedef struct reqctx {
     int32_t *excl;                   /* [excl_cap] titles a list must not show */
     int excl_cap;
     mq__rsv_work *rw;                /* the ranker's working memory (rank_serve.c) */
+    /* artwork decisions of the list ([art_cap] each; artwork.c) */
+    int art_cap;
+    int32_t *art_t;                  /* dataset titles of the list, then of the history */
+    int64_t *art_choice;
+    double *art_prop;
+    uint8_t *art_var;
+    const char **art_json;
+    float *art_w;
+    /* exploration slots of the page ([x_cap] each; explore.c) */
+    int x_cap;
+    int32_t *x_titles;
+    const char **x_ev;
+    float *x_scores;
+    double *x_prop;
 } reqctx;
 
 struct mq_server {
@@ -241,6 +257,7 @@ struct mq_server {
     atomic_ullong page_seq;
     char exposures[4096];
     mq__exlog *exlog;                /* NULL with --exposure-log off */
+    mq__art *art;                    /* the artwork bandit; NULL when the catalog has no artwork */
     mq__xpc *units;                  /* live experiment units (xp_collect.c), with exlog and --experiments */
     atomic_ullong exposures_failed;
     mq__xpg *guard;                  /* ramps and stops, persisted in <exposures>/xp_state.json */
@@ -293,6 +310,8 @@ static void bundle_destroy(bundle *b)
     free(b->sim);
     free(b->ids);
     free(b->ds2m);
+    free(b->m2ds);
+    free(b->imp);
     free(b->trend_seed);
     mq_model_destroy(b->main);
     mq_model_destroy(b->pop);
@@ -566,6 +585,8 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
     int32_t n = b->n_titles;
     b->ids = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->ids);
     b->sim = calloc((size_t)MQ_MAX(n, 1), sizeof *b->sim);
+    b->imp = calloc((size_t)MQ_MAX(n, 1), sizeof *b->imp);
+    if (!b->imp) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
     pop = calloc((size_t)MQ_MAX(n, 1), sizeof *pop);
     trend = calloc((size_t)MQ_MAX(n, 1), sizeof *trend);
     if (!b->ids || !b->sim || !pop || !trend) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
@@ -577,6 +598,11 @@ static int bundle_load(mq_server *s, bundle **out, mq_err *err)
         if (!b->ds2m) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
         for (int32_t j = 0; j < d->n_titles; j++)
             b->ds2m[j] = mq_model_title_index(b->main, mq_idmap_name(d->title_ids, j));
+        b->m2ds = malloc((size_t)MQ_MAX(n, 1) * sizeof *b->m2ds);
+        if (!b->m2ds) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto fail; }
+        for (int32_t t = 0; t < n; t++) b->m2ds[t] = -1;
+        for (int32_t j = 0; j < d->n_titles; j++)
+            if (b->ds2m[j] >= 0) b->m2ds[b->ds2m[j]] = j;
     }
     /* popularity and trending: from pop.mqm / trending.mqm when present, else from the data */
     snprintf(path, sizeof path, "%s/pop.mqm", s->models);
@@ -887,6 +913,16 @@ static void reqctx_free(reqctx *r)
     free(r->xt);
     free(r->excl);
     mq__rsv_work_free(r->rw);
+    free(r->art_t);
+    free(r->art_choice);
+    free(r->art_prop);
+    free(r->art_var);
+    free(r->art_json);
+    free(r->art_w);
+    free(r->x_titles);
+    free(r->x_ev);
+    free(r->x_scores);
+    free(r->x_prop);
     free(r);
 }
 
@@ -1123,11 +1159,21 @@ static int expo_reserve(reqctx *r, int n)
  * A failure fails the request: an answered page must be in the log. */
 static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *member,
                   const char *page_id, const char *version, const mq__xps_result *xr, long long now,
-                  int n_rows, const char *const *row_id, const int *row_n, mq_err *err)
+                  int n_rows, const char *const *row_id, const int *row_n, const mq__art_page *ap,
+                  const double *explore_prop, mq_err *err)
 {
-    if (!s->exlog) return 0;
+    if (!s->exlog) return ap ? mq__art_record(s->art, ap, err) : 0;
     mq__expo e = {0};
     e.time = now;
+    e.explore_prop = explore_prop;
+    if (ap) {
+        e.art_time = ap->time;
+        e.art_policy = ap->policy;
+        e.art_dm = mq__art_dm(s->art);
+        e.art_ctx = ap->ctx;
+        e.art_variant = ap->variant;
+        e.art_prop = ap->prop;
+    }
     e.route = route;
     e.member = member;
     e.page_id = page_id;
@@ -1140,12 +1186,66 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
     int rc = mq__expo_encode(&e, s->o.exposure_log == MQ__EXPO_SUMMARY, &r->xrec, err);
     if (!rc)   /* with experiments, the live units count it as it is written */
         rc = s->units ? mq__xpc_expose(s->units, s->exlog, &e, &r->xrec, err) : mq__exlog_append(s->exlog, &r->xrec, err);
+    if (!rc && ap) return mq__art_record(s->art, ap, err);
     if (rc) {
         atomic_fetch_add(&s->exposures_failed, 1);
         mq__logf(&s->log, "serve: exposure log: %s", err->msg);
         mq__err_set(err, MQ_EIO, "the exposure log failed (%s)", err->msg);
     }
     return rc;
+}
+
+/* Artwork for a served list of n titles (model indices) when the server has an artwork bandit:
+ * the member's context from its history (r->hist), then the policy's decisions into r's arrays
+ * and *ap (which expose() logs and records). Returns 0 with ap->n = 0 when there is nothing to
+ * decide. */
+static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_result *xr,
+                      const char *member, const char *page_id, uint64_t seq, const int32_t *titles,
+                      int n, int n_hist, int device, int hour, uint8_t *ctx, mq__art_page *ap, mq_err *err)
+{
+    memset(ap, 0, sizeof *ap);
+    if (!s->art || !b->m2ds || n <= 0) return 0;
+    int need = MQ_MAX(n, n_hist);
+    if (need > r->art_cap) {
+        int cap = MQ_MAX(need, 2 * r->art_cap);
+        int32_t *t = realloc(r->art_t, (size_t)cap * sizeof *t);
+        if (t) r->art_t = t;
+        int64_t *c = realloc(r->art_choice, (size_t)cap * sizeof *c);
+        if (c) r->art_choice = c;
+        double *p = realloc(r->art_prop, (size_t)cap * sizeof *p);
+        if (p) r->art_prop = p;
+        uint8_t *v = realloc(r->art_var, (size_t)cap);
+        if (v) r->art_var = v;
+        const char **j = realloc(r->art_json, (size_t)cap * sizeof *j);
+        if (j) r->art_json = j;
+        float *w = realloc(r->art_w, (size_t)cap * sizeof *w);
+        if (w) r->art_w = w;
+        if (!t || !c || !p || !v || !j || !w) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+        r->art_cap = cap;
+    }
+    for (int i = 0; i < n_hist; i++) {
+        r->art_t[i] = b->m2ds[r->hist[i].title];
+        r->art_w[i] = r->hist[i].weight;
+    }
+    mq__art_context(s->art, r->art_t, r->art_w, n_hist, device, hour, ctx);
+    for (int i = 0; i < n; i++) r->art_t[i] = b->m2ds[titles[i]];
+    ap->member = member;
+    ap->page_id = page_id;
+    ap->page_seq = seq;
+    /* the page's time for the reward window: now; under --clock event, the member's own latest
+     * event (the server's event clock is the latest event of anyone: members replayed or
+     * simulated side by side live at different times) */
+    ap->time = s->o.clock == MQ_CLOCK_EVENT && member[0] && r->st.last_time > 0 ? r->st.last_time : server_now(s);
+    ap->kind = xr && (xr->t.set & (1u << MQ__XT_ARTWORK_POLICY)) ? xr->t.art_kind : -1;
+    ap->param = xr ? xr->t.art_param : 0;
+    ap->ctx = ctx;
+    ap->titles = r->art_t;
+    ap->n = n;
+    ap->choice = r->art_choice;
+    ap->prop = r->art_prop;
+    ap->variant = r->art_var;
+    ap->json = r->art_json;
+    return mq__art_decide(s->art, ap, err);
 }
 
 /* ---- handlers ---- */
@@ -1371,6 +1471,54 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         for (int k = 0; k < MQ_MODEL_SCORE_BINS; k++)
             if (cnt[k]) atomic_fetch_add_explicit(&dr->counts[k], cnt[k], memory_order_relaxed);
     }
+    /* exploration slots: titles from outside the page, with their slot propensities */
+    mq_page pg_x;
+    const double *xprop = NULL;
+    if (!rc && s->o.explore_epsilon > 0) {
+        int total = 0;
+        for (int i = 0; i < page->n_rows; i++) total = MQ_MAX(total, page->rows[i].first + page->rows[i].n);
+        if (total > r->x_cap) {
+            int cap = MQ_MAX(total, 2 * r->x_cap);
+            int32_t *t = realloc(r->x_titles, (size_t)cap * sizeof *t);
+            if (t) r->x_titles = t;
+            const char **e = realloc(r->x_ev, (size_t)cap * sizeof *e);
+            if (e) r->x_ev = e;
+            float *f = realloc(r->x_scores, (size_t)cap * sizeof *f);
+            if (f) r->x_scores = f;
+            double *d = realloc(r->x_prop, (size_t)cap * sizeof *d);
+            if (d) r->x_prop = d;
+            if (t && e && f && d) r->x_cap = cap;
+            else rc = mq__err_set(&err, MQ_ENOMEM, "out of memory");
+        }
+        if (!rc) {
+            for (int i = 0; i < n_hist; i++) r->hidx[i] = r->hist[i].title;
+            mq_rng xrng;
+            mq_rng_seed(&xrng, s->o.artwork_seed ^ 0x6a09e667f3bcc909ull ^ seq * 0x9E3779B97F4A7C15ull);
+            mq__explore_in xi = {page, b->n_titles, b->pc.catalog, genre, r->hidx, n_hist, excl, n_excl, b->imp,
+                                 s->o.explore_epsilon, &xrng, r->mark, r->x_titles, r->x_ev, r->x_scores};
+            int nx;
+            rc = mq__explore_page(&xi, &pg_x, r->x_prop, &nx, &err);
+            if (!rc) {
+                page = &pg_x;
+                xprop = r->x_prop;
+            }
+        }
+    }
+    mq__art_page ap = {0};
+    uint8_t actx[MQ_ART_DM_MAX];
+    mq_page pg_art;
+    if (!rc && s->art) {
+        /* artwork for the titles shown (the first 50 rows, as logged) */
+        int total = 0;
+        for (int i = 0; i < page->n_rows && i < 50; i++) total += page->rows[i].n;
+        rc = art_decide(s, b, r, &xr, member, page_id, seq, page->titles, total, n_hist, device, (int)hour,
+                        actx, &ap, &err);
+        if (!rc && ap.n) {
+            pg_art = *page;
+            pg_art.artwork = ap.json;
+            page = &pg_art;
+        }
+    }
     if (!rc) {
         /* the exposure record is in the log (the page cache) before the page is answered */
         const char *rid[50];
@@ -1384,7 +1532,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             for (int j = 0; j < rn[i]; j++) r->xt[page->rows[i].first + j] = b->ids[page->titles[page->rows[i].first + j]];
         }
         if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr, now,
-                             MQ_MIN(page->n_rows, 50), rid, rn, &err);
+                             MQ_MIN(page->n_rows, 50), rid, rn, ap.n ? &ap : NULL, xprop, &err);
+        if (!rc) mq__explore_count(b->imp, page->titles, total);
         else mq__err_set(&err, rc, "out of memory");
     }
     if (rc) {
@@ -1521,11 +1670,15 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         }
     }
     char page_id[MQ_PAGE_ID_MAX + 1];
-    mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
+    uint64_t seq = atomic_fetch_add(&s->page_seq, 1) + 1;
+    mq__xps_page_id(s->boot_id, seq, page_id);
+    mq__art_page ap = {0};
+    uint8_t actx[MQ_ART_DM_MAX];
+    if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, top, got, n_hist, 0, -1, actx, &ap, &err);
     if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
         for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
         const char *rid = "recommendations";
-        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, now, 1, &rid, &got, &err);
+        rc = expose(s, b, r, MQ__EXPO_ROUTE_RECS, member, page_id, mversion, &xr, now, 1, &rid, &got, ap.n ? &ap : NULL, NULL, &err);
     } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
     if (rc) {
         ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
@@ -1562,6 +1715,10 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
         for (int i = 0, k_known = 0; i < got; i++) {
             if (i) mq_buf_putc(&out, ',');
             title_obj(&out, b, top[i]);
+            if (ap.n && ap.json[i]) {
+                mq_buf_puts(&out, ",\"artwork\":");
+                mq_buf_puts(&out, ap.json[i]);
+            }
             mq_buf_puts(&out, ",\"score\":");
             mq_buf_json_num(&out, sc[i]);
             bool added = top[i] >= b->n_model;     /* put at run time: no model evidence */
@@ -1647,16 +1804,28 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             if (mq__tview_shown(b->tv, out_t[i], tnow)) { out_t[kept] = out_t[i]; out_s[kept++] = out_s[i]; }
         got = kept;
         char page_id[MQ_PAGE_ID_MAX + 1];
-        mq__xps_page_id(s->boot_id, atomic_fetch_add(&s->page_seq, 1) + 1, page_id);
+        uint64_t seq = atomic_fetch_add(&s->page_seq, 1) + 1;
+        mq__xps_page_id(s->boot_id, seq, page_id);
         mq_err err = {0, ""};
         int rc = 0;
-        if (member && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
+        mq__art_page ap = {0};
+        uint8_t actx[MQ_ART_DM_MAX];
+        if (member && s->art) {
+            /* a member looking: the context from their history */
+            int n_hist = 0, n_pos;
+            bool known;
+            rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
+            if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, out_t, got, n_hist, 0, -1, actx, &ap, &err);
+        } else if (s->art) {
+            rc = art_decide(s, b, r, NULL, "", page_id, seq, out_t, got, 0, 0, -1, actx, &ap, &err);
+        }
+        if (!rc && member && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
             for (int i = 0; i < got; i++) r->xt[i] = b->ids[out_t[i]];
             char rid[MQ_ID_MAX + 16];
             snprintf(rid, sizeof rid, "similar:%s", title);
             const char *rp = rid;
-            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, now, 1, &rp, &got, &err);
-        } else if (rc) mq__err_set(&err, rc, "out of memory");
+            rc = expose(s, b, r, MQ__EXPO_ROUTE_SIMILAR, member, page_id, mversion, &xr, now, 1, &rp, &got, ap.n ? &ap : NULL, NULL, &err);
+        } else if (rc == MQ_ENOMEM) mq__err_set(&err, rc, "out of memory");
         if (rc) {
             ret = send_error(s, c, cs, err_status(rc), "%s", err.msg);
         } else {
@@ -1671,6 +1840,10 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             for (int i = 0; i < got; i++) {
                 if (i) mq_buf_putc(&out, ',');
                 title_obj(&out, b, out_t[i]);
+                if (ap.n && ap.json[i]) {
+                    mq_buf_puts(&out, ",\"artwork\":");
+                    mq_buf_puts(&out, ap.json[i]);
+                }
                 mq_buf_puts(&out, ",\"score\":");
                 mq_buf_json_num(&out, out_s[i]);
                 mq_buf_putc(&out, '}');
@@ -2166,6 +2339,7 @@ static enum MHD_Result h_metrics(mq_server *s, struct MHD_Connection *c, conn_st
                       (unsigned long long)xs.records, (unsigned long long)xs.syncs);
     }
     mq__xpg_metrics(s->guard, &o);
+    if (s->art) mq__art_metrics(s->art, &o);
     mq_buf_printf(&o, "# HELP marquee_exposure_log_failures_total Pages refused because their exposure could not be logged.\n"
                       "# TYPE marquee_exposure_log_failures_total counter\nmarquee_exposure_log_failures_total %llu\n",
                   atomic_load(&s->exposures_failed));
@@ -2740,6 +2914,7 @@ static int store_apply_cb(void *user, const mq_event *ev, int n, uint64_t first_
 {
     mq_server *s = user;
     if (s->replaying) dedup_refill(s, ev, n, first_seq);
+    if (s->art && !s->replaying) mq__art_events(s->art, ev, n);
     if (s->units && mq__xpc_events(s->units, ev, n, first_seq, units_now(s)))
         mq__logf(&s->log, "serve: experiment units: out of memory counting events (a restart recounts them)");
     pthread_mutex_lock(&s->tmu);
@@ -2938,6 +3113,13 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     mq_evlog_stats ls;
     mq_evlog_get_stats(s->evlog, &ls);
     if (applied > ls.records && (rc = store_rederive(s, applied, ls.records, err))) goto fail;
+    /* the artwork bandit when the catalog has artwork (rebuilt from both logs) */
+    const char *apol = s->o.artwork_policy ? s->o.artwork_policy : "linucb";
+    if (s->data && s->data->catalog.art_ptr && strcmp(apol, "off")) {
+        mq__art_opts ao = {.window_s = s->o.artwork_window, .seed = s->o.artwork_seed, .refresh_s = 1};
+        if ((rc = mq_art_policy_parse(apol, &ao.policy, err))) goto fail;
+        if ((rc = mq__art_open(s->data, &ao, s->exposures, s->events, &s->log, &s->art, err))) goto fail;
+    }
     /* the first snapshot before the first request; then the refresh thread */
     double *scratch = malloc((size_t)MQ_MAX(s->cur->n_titles, 1) * sizeof *scratch);
     rc = scratch ? trend_rebuild(s, scratch, s->cur->n_titles) : MQ_ENOMEM;
@@ -3029,6 +3211,7 @@ void mq_server_stop(mq_server *s)
         pthread_join(s->guard_thread, NULL);
     }
     mq_evlog_close(s->evlog);
+    mq__art_close(s->art);
     mq__exlog_close(s->exlog);
     mq__xpc_destroy(s->units);
     mq__xpg_close(s->guard);

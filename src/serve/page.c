@@ -1274,10 +1274,12 @@ void mq__page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
             }
             const char *ev = p->evidence[k];
             bool same_ev = pev && (ev == pev || !strcmp(ev, pev));
+            const char *art = p->artwork ? p->artwork[k] : NULL;
+            size_t al = art ? strlen(art) : 0;
             if (tj && same_ev) {
                 /* the fast path: one reservation, then plain copies */
                 size_t jl = (size_t)tjl[t];
-                char *w = buf_room(b, jl + pev_len + 32);
+                char *w = buf_room(b, jl + pev_len + al + 48);
                 if (!w) return;
                 char *w0 = w;
                 if (k > row->first) *w++ = ',';
@@ -1290,6 +1292,11 @@ void mq__page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
                 PUT_LIT(w, ",\"evidence\":");
                 memcpy(w, b->p + pev_off, pev_len);
                 w += pev_len;
+                if (art) {
+                    PUT_LIT(w, ",\"artwork\":");
+                    memcpy(w, art, al);
+                    w += al;
+                }
                 *w++ = '}';
                 b->len += (size_t)(w - w0);
                 continue;
@@ -1314,6 +1321,10 @@ void mq__page_json(const mq_page *p, const mq_page_catalog *pc, mq_buf *b)
                 pev = ev;
                 pev_off = at;
                 pev_len = b->len - at;
+            }
+            if (art) {
+                mq_buf_puts(b, ",\"artwork\":");
+                mq_buf_put(b, art, al);
             }
             mq_buf_putc(b, '}');
         }

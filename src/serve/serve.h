@@ -1,6 +1,6 @@
 /* serve.h (internal): what the serving files share (page.c, http.c, log.c, seglog.c, store.c,
  * trend.c, limits.c, xp_live.c, exposure.c, xp_report.c, xp_guard.c, xp_collect.c, xp_ops.c, console.c,
- * titles.c, rank_serve.c).
+ * titles.c, rank_serve.c, artwork.c, explore.c).
  * Not part of the public API; tests/serve and bench/serve_* may include it.
  *
  * - The homepage JSON writers: the page builder writes responses straight into core's mq_buf
@@ -230,7 +230,8 @@ int mq__dedup_count(mq__dedup *d);
 
 /* The keys a variant's "treatment" object may set, one bit each. New keys (ranker,
  * artwork_policy) are a row of xp_live.c's table plus a field here. */
-enum { MQ__XT_MODEL, MQ__XT_MMR, MQ__XT_ROWS, MQ__XT_PER_ROW, MQ__XT_ROW_PRIORS, MQ__XT_RANKER, MQ__XT_N };
+enum { MQ__XT_MODEL, MQ__XT_MMR, MQ__XT_ROWS, MQ__XT_PER_ROW, MQ__XT_ROW_PRIORS, MQ__XT_RANKER,
+       MQ__XT_ARTWORK_POLICY, MQ__XT_N };
 extern const char *const mq__xt_names[MQ__XT_N];
 
 typedef struct mq__xps_treat {
@@ -242,6 +243,8 @@ typedef struct mq__xps_treat {
     double row_prior[MQ_PAGE_ROW_KINDS];   /* multipliers, 1 where not given */
     char ranker[MQ_XP_NAME];            /* NAME of NAME.mqm (a ranker), or "none" */
     int ranker_slot;                    /* the server's: 0 ranker.mqm, k > 0 a treatment's, -1 none */
+    int art_kind;                       /* "artwork_policy": mq_policy_kind or MQ_POLICY_FIXED */
+    double art_param;                   /* its parameter (0 = the policy's default) */
 } mq__xps_treat;
 
 /* Experiments as the server runs them: the assignment definitions (mq_xp_config) plus each
@@ -422,6 +425,18 @@ typedef struct mq__expo {
     const char *const *row_id;          /* [n_rows] */
     const int *row_n;                   /* [n_rows] titles per row */
     const char *const *titles;          /* [sum row_n] title ids, row after row */
+    /* artwork decisions (NULL art_variant: none; the record is then version 1): the policy
+     * (mq_policy_kind or MQ_POLICY_FIXED), the member context (art_dm bytes, mq_art_context),
+     * and per title the variant shown (its index among the title's artworks; 255 = none) and
+     * its exact propensity. Summary records carry none. */
+    int art_policy, art_dm;
+    const uint8_t *art_ctx;
+    int64_t art_time;                   /* the page's time on the server's event clock */
+    const uint8_t *art_variant;         /* [sum row_n] */
+    const double *art_prop;             /* [sum row_n] */
+    /* exploration slots (NULL: none): [sum row_n] each title's slot propensity, 0 = not an
+     * exploration slot (explore.c); flag 4 of the record */
+    const double *explore_prop;
 } mq__expo;
 
 /* Fills e's experiments from an assignment result. */
@@ -448,7 +463,17 @@ typedef struct mq__expo_rec {
     int n_rows;                         /* 0 in summary records */
     const unsigned char *rows;          /* the raw row list; walk with mq__expo_rows_next */
     const unsigned char *end;
+    /* version 2 records: artwork decisions (art NULL in version 1 and summary records) */
+    int art_policy, art_dm;
+    const uint8_t *art_ctx;             /* [art_dm] */
+    int64_t art_time;                   /* the page's time on the server's event clock */
+    const unsigned char *art;           /* [n_titles] x 9 bytes: u8 variant | f64 propensity */
+    const unsigned char *explore;       /* [n_titles] x f64 slot propensities (flag 4), or NULL */
 } mq__expo_rec;
+/* Title i's exploration slot propensity (0: not explored, or a record without the block). */
+double mq__expo_explore(const mq__expo_rec *r, uint32_t i);
+/* Title i's (record order) artwork variant (255: none) and propensity in a version 2 record. */
+void mq__expo_art(const mq__expo_rec *r, uint32_t i, int *variant, double *prop);
 int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *r);
 /* Walks the rows of r: *at starts at r->rows; fills the row id and its titles (up to cap,
  * *n_titles the row's count). Returns false at the end. */
@@ -534,6 +559,88 @@ int mq__xpo_timeline(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *n
 int mq__xpo_action(const mq__xps *x, mq__xpg *g, mq__xpc *units, const char *path,
                    const char *reason, long long now, _Atomic int *served, struct mq__exlog *exlog,
                    mq_buf *out, mq_err *err);
+
+
+/* ==== artwork.c ==== */
+/* The server's artwork bandit: decisions per served list, rewards from play events, the
+ * learner rebuilt from the logs at start-up (artwork.c gives the rules). Thread-safe. */
+
+typedef struct mq__art mq__art;
+typedef struct mq__art_opts {
+    mq_art_policy policy;       /* the default policy (--artwork-policy; kind, param, gamma, draws) */
+    double window_s;            /* reward window in event seconds (1800) */
+    int pending;                /* pages kept waiting for rewards (65536) */
+    double refresh_s;           /* seconds between published states (1) */
+    uint64_t seed;              /* decisions: RNG of a page = f(seed, member, page sequence) */
+} mq__art_opts;
+
+/* Builds the feature space from d's catalog (MQ_EINVAL without artwork), rebuilds the learner
+ * from the exposure and event logs (either may be NULL or absent), publishes the first state and
+ * starts the publisher thread. The state file is <exposures>/artwork_state.bin. */
+int mq__art_open(const mq_dataset *d, const mq__art_opts *o, const char *exposures, const char *events,
+                 const mq_log *log, mq__art **out, mq_err *err);
+/* Publishes, saves the state file and frees. NULL is fine. */
+void mq__art_close(mq__art *a);
+int32_t mq__art_dm(const mq__art *a);
+/* The member context (mq_art_context) from history titles (dataset indices, -1 skipped) with
+ * weights (> 0 liked; NULL = all liked). */
+void mq__art_context(const mq__art *a, const int32_t *ds_titles, const float *weight, int n, int device,
+                     int hour, uint8_t *ctx);
+
+/* One served list's decisions. The caller fills the inputs and owns every array. */
+typedef struct mq__art_page {
+    const char *member, *page_id;
+    uint64_t page_seq;          /* pages since start-up: seeds the page's RNG */
+    int64_t time;               /* the page's time on the server's event clock (rewards' window) */
+    int kind;                   /* -1: the server's policy; else a treatment's kind and param */
+    double param;
+    const uint8_t *ctx;         /* [dm] */
+    const int32_t *titles;      /* [n] dataset title indices (-1: no artwork) */
+    int n;
+    int64_t *choice;            /* out [n]: global artwork or -1 */
+    double *prop;               /* out [n]: exact propensity (0 without artwork) */
+    uint8_t *variant;           /* out [n]: index among the title's artworks, 255 none */
+    const char **json;          /* out [n]: the artwork id as a JSON string, NULL none */
+    int policy;                 /* out: the policy kind used */
+} mq__art_page;
+int mq__art_decide(mq__art *a, mq__art_page *p, mq_err *err);
+/* The list was answered (its exposure logged): its impressions wait for rewards. */
+int mq__art_record(mq__art *a, const mq__art_page *p, mq_err *err);
+/* Committed events (the event log's apply callback): plays that name a pending page reward it. */
+void mq__art_events(mq__art *a, const mq_event *ev, int n);
+/* Publishes a new state now (tests, the simulator); the publisher thread does it every refresh. */
+int mq__art_publish(mq__art *a, mq_err *err);
+/* The learner state's digest (mq_art_stats_digest) with every recorded impression folded in. */
+uint32_t mq__art_digest(mq__art *a);
+/* Prometheus lines: impressions, rewards, pending pages, dropped pages, state version. */
+void mq__art_metrics(mq__art *a, mq_buf *out);
+
+
+/* ==== explore.c ==== */
+/* Exploration slots on the homepage (explore.c gives the rule and the propensity). */
+
+typedef struct mq__explore_in {
+    const mq_page *page;        /* as built */
+    int32_t n_titles;           /* the model's titles */
+    const mq_catalog *catalog;  /* genres (for genre), may be NULL */
+    int genre;                  /* -1 any */
+    const int32_t *hist;        /* [n_hist] history titles (never drawn) */
+    int n_hist;
+    const int32_t *exclude;     /* [n_exclude] */
+    int n_exclude;
+    _Atomic uint32_t *impressions;  /* [n_titles] slots that showed each title */
+    double epsilon;             /* per slot */
+    mq_rng *rng;
+    uint8_t *ban;               /* [n_titles] scratch, all 0 (left all 0) */
+    int32_t *titles;            /* [page total] scratch: the new page's arrays */
+    const char **evidence;
+    float *scores;
+} mq__explore_in;
+/* Fills *out: the page with exploration slots (its arrays in in's scratch), slot_prop [page
+ * total] each slot's exploration propensity (0: the built title kept), *n_explored. */
+int mq__explore_page(const mq__explore_in *in, mq_page *out, double *slot_prop, int *n_explored, mq_err *err);
+/* Counts one impression for each of n titles. */
+void mq__explore_count(_Atomic uint32_t *impressions, const int32_t *titles, int n);
 
 
 /* ==== console.c ==== */

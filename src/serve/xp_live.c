@@ -3,7 +3,7 @@
  *
  * The file is the one `marquee xp` reads (docs/xp.md) with one addition: a variant given as
  * an object may carry "treatment": {"model": "NAME", "ranker": "NAME", "mmr": 0.5, "rows": 10,
- * "per_row": 15, "row_priors": {"trending": 1.2}}. Loading takes the treatments out of the JSON tree, checks
+ * "per_row": 15, "row_priors": {"trending": 1.2}, "artwork_policy": "linucb"}. Loading takes the treatments out of the JSON tree, checks
  * them against a table of keys (one row per key: name, parser), and hands the rest to
  * mq_xp_config_parse, so assignment is exactly `marquee xp assign`'s. A variant without a
  * treatment is the server's default. Two experiments that can hold the same member (not in
@@ -29,7 +29,8 @@
 #include <unistd.h>
 #include <time.h>
 
-const char *const mq__xt_names[MQ__XT_N] = {"model", "mmr", "rows", "per_row", "row_priors", "ranker"};
+const char *const mq__xt_names[MQ__XT_N] = {"model", "mmr", "rows", "per_row", "row_priors", "ranker",
+                                            "artwork_policy"};
 
 /* ---- the treatment table ---- */
 
@@ -111,6 +112,20 @@ static int t_row_priors(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
     return 0;
 }
 
+/* "fixed", "uniform", "egreedy[:EPS]", "ts", "linucb[:ALPHA]", "lints[:V]" (mq_art_policy_parse). */
+static int t_artwork_policy(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
+{
+    mq_art_policy p = {0};
+    mq_err e = {0, ""};
+    if (!cJSON_IsString(v) || mq_art_policy_parse(v->valuestring, &p, &e)) {
+        snprintf(why, cap, "must be an artwork policy: fixed, uniform, egreedy[:EPS], ts, linucb[:ALPHA] or lints[:V]");
+        return -1;
+    }
+    t->art_kind = p.kind;
+    t->art_param = p.param;
+    return 0;
+}
+
 static const struct { const char *key; treat_fn fn; } TREAT[MQ__XT_N] = {
     [MQ__XT_MODEL] = {"model", t_model},
     [MQ__XT_MMR] = {"mmr", t_mmr},
@@ -118,6 +133,7 @@ static const struct { const char *key; treat_fn fn; } TREAT[MQ__XT_N] = {
     [MQ__XT_PER_ROW] = {"per_row", t_per_row},
     [MQ__XT_ROW_PRIORS] = {"row_priors", t_row_priors},
     [MQ__XT_RANKER] = {"ranker", t_ranker},
+    [MQ__XT_ARTWORK_POLICY] = {"artwork_policy", t_artwork_policy},
 };
 
 static void treat_init(mq__xps_treat *t)
@@ -137,7 +153,7 @@ static int parse_treatment(const cJSON *o, mq__xps_treat *t, const char *path, c
         while (k < MQ__XT_N && strcmp(TREAT[k].key, f->string)) k++;
         if (k == MQ__XT_N)
             return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].treatment.%s': unknown key "
-                               "(known: model, mmr, rows, per_row, row_priors, ranker)", path, exp, vi, f->string);
+                               "(known: model, mmr, rows, per_row, row_priors, ranker, artwork_policy)", path, exp, vi, f->string);
         char why[400];
         if (TREAT[k].fn(f, t, why, sizeof why))
             return mq__err_set(err, MQ_EFORMAT, "%s: experiment '%s': field 'variants[%d].treatment.%s' %s",
@@ -350,6 +366,7 @@ static void merge(mq__xps_treat *dst, const mq__xps_treat *t)
     if (t->set & (1u << MQ__XT_PER_ROW)) dst->per_row = t->per_row;
     if (t->set & (1u << MQ__XT_ROW_PRIORS))
         for (int k = 0; k < MQ_PAGE_ROW_KINDS; k++) dst->row_prior[k] = t->row_prior[k];
+    if (t->set & (1u << MQ__XT_ARTWORK_POLICY)) { dst->art_kind = t->art_kind; dst->art_param = t->art_param; }
     dst->set |= t->set;
 }
 

@@ -163,9 +163,22 @@ def exposures(d):
             rid = p[o:o + rl].decode(); o += rl
             nt = struct.unpack_from("<H", p, o)[0]; o += 2
             rows.append((rid, [s8() for _ in range(nt)]))
+        art = None
+        if ver == 2:                               # artwork decisions (exposure.c, version 2)
+            policy, dm = p[o], p[o + 1]; o += 2
+            ctx = list(p[o:o + dm]); o += dm
+            art_time = struct.unpack_from("<q", p, o)[0]; o += 8
+            art = {"policy": policy, "ctx": ctx, "time": art_time,
+                   "titles": [struct.unpack_from("<Bd", p, o + 9 * i) for i in range(ntot)]}
+            o += 9 * ntot
+        elif ver != 1: fail("exposure record version %d" % ver)
+        explore = None
+        if flags & 4:                              # exploration slots (explore.c)
+            explore = list(struct.unpack_from("<%dd" % ntot, p, o)); o += 8 * ntot
         if o != len(p): fail("exposure record of %d bytes parsed to %d" % (len(p), o))
         out.append({"time": t, "forced": bool(flags & 1), "route": route, "member": member,
-                    "page_id": page_id, "exps": exps, "rows": rows})
+                    "page_id": page_id, "exps": exps, "rows": rows, "artwork": art,
+                    "explore": explore})
     return out
 
 def events(d):
