@@ -111,7 +111,7 @@ int main(int argc, char **argv)
     mq_eval_opts eo;
     mq_eval_opts_init(&eo);
     eo.n_threads = 1;
-    mq_rank_eval_opts ro = {NULL, feat};
+    mq_rank_eval_opts ro = {.features_csv = feat};
     if (mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, NULL, NULL, &err)) {
         fprintf(stderr, "bench_rank_speed: %s\n", err.msg);
         return 1;
