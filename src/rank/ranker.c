@@ -9,11 +9,17 @@
  *   has; each query's candidates and features at c_k; labels: binary (a positive in the
  *   window), rating (1 + round(max(0, rating − the member's mean rating before c_k)) for
  *   positives, else 0; needs explicit ratings) or play_seconds (1 + min(8, floor(log2(1 +
- *   minutes watched)))) for positives; needs durations);
+ *   minutes watched)))) for positives; needs durations); graded values come from the raw
+ *   data mq_rank_train was given (the commands pass --data before binarization), else d;
  *   window 1 (the latest) is the validation window, windows 2..W' train, W' the first of
  *   3, 5, 9, ... (and W itself) whose order head scores best on the validation window;
- *   LambdaMART (rank:ndcg, early stopping on the validation window's NDCG@20) and the play
- *   probability (binary:logistic on "is a positive", early stopping on validation log loss);
+ *   the order head (objective=pairwise: rank:pairwise, or ndcg: rank:ndcg; early stopping on
+ *   the validation window's NDCG@20) and the play probability (binary:logistic on "is a
+ *   positive", early stopping on validation log loss), both blind to the excluded features
+ *   (exclude=auto: the counts whose scale follows the period's activity, pop, pop_7d, pop_30d,
+ *   trending and the pop/trending generator scores; they are NaN in every training row, so no
+ *   tree splits on them) and, with monotone=1, increasing in each share feature and
+ *   decreasing in each generator rank;
  *   with tune=1 both are trained for each point of a small grid (depth 4, 6, 8 × eta 0.05,
  *   0.1, 0.2) and the best validation value wins; with refit=1 (default) the order head is
  *   trained once more on every window with the chosen rounds, depth and eta;
@@ -719,8 +725,8 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
         double tt = mq_now();
         rc = mq__xgb_train(&xc, &tr, &va, &b, &l, &rounds, &v, err);
         if (rc) break;
-        mq__logf(o->log, "ranker: rank:ndcg depth %d eta %g: %d rounds, validation ndcg@20 "
-                     "%.5f (%.2f s)", xc.depth, xc.eta, rounds, v, mq_now() - tt);
+        mq__logf(o->log, "ranker: %s depth %d eta %g: %d rounds, validation ndcg@20 "
+                     "%.5f (%.2f s)", rank_obj, xc.depth, xc.eta, rounds, v, mq_now() - tt);
         if (v > best_r) {
             best_r = v;
             free(brank);
