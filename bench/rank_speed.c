@@ -111,7 +111,7 @@ int main(int argc, char **argv)
     mq_eval_opts eo;
     mq_eval_opts_init(&eo);
     eo.n_threads = 1;
-    mq_rank_eval_opts ro = {NULL, feat};
+    mq_rank_eval_opts ro = {.features_csv = feat};
     if (mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, NULL, NULL, &err)) {
         fprintf(stderr, "bench_rank_speed: %s\n", err.msg);
         return 1;
@@ -149,10 +149,11 @@ int main(int argc, char **argv)
     float *yb = malloc((size_t)n * 4);
     for (int64_t i = 0; i < n; i++) yb[i] = L[i] > 0;
     mq__xgb_data dr = {X, L, n01, nf, gs, ng}, dp = {X, yb, n0, nf, NULL, 0};
-    mq__xgb_cfg cr = {"rank:ndcg", "ndcg@20", true, st->depth, st->eta, st->min_child_weight,
-                      st->lambda, st->rank_rounds, 0, 1, st->seed};
+    mq__xgb_cfg cr = {st->objective, "ndcg@20", true, st->depth, st->eta, st->min_child_weight,
+                      st->lambda, st->rank_rounds, 0, 1, st->seed, st->monotone};
     mq__xgb_cfg cp = {"binary:logistic", "logloss", false, st->prob_depth, st->prob_eta,
-                      st->min_child_weight, st->lambda, st->prob_rounds, 0, 1, st->seed};
+                      st->min_child_weight, st->lambda, st->prob_rounds, 0, 1, st->seed,
+                      st->monotone};
     double trr[3], trp[3];
     for (int rep = 0; rep < 3; rep++) {
         uint8_t *b;

@@ -96,10 +96,25 @@ typedef struct mq_rank_report {
     double candidates_per_sec;
 } mq_rank_report;
 
+/* Trains a ranker as mq_model_train("ranker", d, o, ...) does, with graded labels
+ * (label=rating|play_seconds) read from raw: the same interactions before binarization (same
+ * external ids; explicit ratings, or watch seconds as values). d holds the positives the
+ * ranker learns from (binarized or not); raw NULL reads the values of d itself. */
+int mq_rank_train(const mq_dataset *d, const mq_dataset *raw, const mq_train_opts *o,
+                  mq_model **out, mq_err *err);
+
 typedef struct mq_rank_eval_opts {
     const char *reliability_csv;  /* write the reliability diagram here (NULL: not written) */
     const char *features_csv;     /* write the training and test feature rows (NULL: not) */
+    int features_format;          /* MQ_RANK_FEATURES_AUTO (0: LibSVM when the file name ends
+                                   * in .libsvm or .svm, else CSV), _CSV or _LIBSVM */
+    const char *order_feature;    /* a diagnostic: order the candidates by this feature (e.g.
+                                   * "trending_score") instead of the order head; NULL: the
+                                   * order head. With a generator's score it must reproduce
+                                   * that generator's NDCG exactly. */
 } mq_rank_eval_opts;
+
+enum { MQ_RANK_FEATURES_AUTO = 0, MQ_RANK_FEATURES_CSV = 1, MQ_RANK_FEATURES_LIBSVM = 2 };
 
 /* Evaluates a ranker on held-out members h (as mq_eval_heldout_batch with the same options
  * and metrics) where each member's history and its timestamps come from train (members
@@ -115,11 +130,15 @@ int mq_rank_evaluate(const mq_model *ranker, const mq_dataset *train, const mq_h
  * around them) to out [cap]; returns the length written or a negative MQ_E* code. */
 int mq_rank_report_json(const mq_rank_report *rep, char *out, size_t cap);
 
-/* A feature file (CSV, written by mq_rank_evaluate's features_csv): its first line is
- * "# marquee-features v1 catalog=<fingerprint hex> features=<n>", then a header and rows
- * "set,group,member,title,label,<features...>,pred_rank,pred_prob" (set 0: training rows,
- * 1: validation rows (early stopping and calibration), 2: test rows; group: the member's
- * query id; missing features are "nan"). Reads one back as a dense matrix after checking its
+/* A feature file (written by mq_rank_evaluate's features_csv): its first line is
+ * "# marquee-features v1 catalog=<fingerprint hex> features=<n> ...". CSV: then a header and
+ * rows "set,group,member,title,label,<features...>,pred_rank,pred_prob" (set 0: training
+ * rows, 1: validation rows (early stopping and calibration), 2: test rows; group: the
+ * member's query id; missing features are "nan"). LibSVM (" format=libsvm" on line 1): a
+ * "# features: 0:<name> 1:<name> ..." line, then rows "<label> qid:<group> <j>:<value> ...
+ * # set=<s> member=<id> title=<id> pred_rank=<x> pred_prob=<x>" with 0-based feature
+ * indices, missing features left out and ids percent-encoded (bytes <= ' ', '%', '#', '=').
+ * Reads either back as a dense matrix after checking its
  * catalog fingerprint against the ranker's (MQ_EINVAL naming both when they differ); x is
  * [n_rows x n_features] row-major, set/label [n_rows]. The caller frees the arrays. */
 int mq_rank_features_read(const mq_model *ranker, const char *path, int64_t *n_rows,

@@ -74,8 +74,10 @@ static const char *usage_text =
     "  --threads N            threads for training and scoring (default: all cores)\n"
     "  --json                 one JSON object on stdout instead of the table\n"
     "  --log-format FMT       progress lines on stderr as text (default) or json\n"
-    "  --write-features FILE  ranker: write its training and test feature rows (CSV with labels,\n"
-    "                         groups and the catalog fingerprint) for other tools\n"
+    "  --write-features FILE  ranker: write its training and test feature rows (with labels,\n"
+    "                         groups and the catalog fingerprint) for other tools: LibSVM when\n"
+    "                         FILE ends in .libsvm or .svm, else CSV\n"
+    "  --features-format F    csv or libsvm, whatever the file name\n"
     "  --reliability FILE     ranker: write the test window's reliability diagram (CSV)\n"
     "  --naive-topk           benchmark: also evaluate the test members with a full sort per\n"
     "                         member instead of the size-k heap, and report its rate\n"
@@ -123,6 +125,7 @@ enum {
     O_DATA = MQ_CLI_OPT, O_FORMAT, O_PROTOCOL, O_MODELS, O_SEED, O_PARAM, O_TUNE, O_GRID,
     O_TUNE_EXTEND, O_REFIT, O_TEST_FRAC, O_VAL_FRAC, O_THRESHOLD, O_MIN_POS, O_SPLIT,
     O_WRITE_SPLIT, O_K, O_THREADS, O_JSON, O_NAIVE, O_LOG_FORMAT, O_WRITE_FEATURES, O_RELIABILITY,
+    O_FEATURES_FORMAT,
 };
 static const struct option eval_opts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -148,6 +151,7 @@ static const struct option eval_opts[] = {
     {"log-format", required_argument, 0, O_LOG_FORMAT},
     {"write-features", required_argument, 0, O_WRITE_FEATURES},
     {"reliability", required_argument, 0, O_RELIABILITY},
+    {"features-format", required_argument, 0, O_FEATURES_FORMAT},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -195,6 +199,11 @@ static int parse_args(const char *cmd, int argc, char **argv, eval_args *a)
         case O_NAIVE: a->naive = true; break;
         case O_WRITE_FEATURES: a->rank.features_csv = v; break;
         case O_RELIABILITY: a->rank.reliability_csv = v; break;
+        case O_FEATURES_FORMAT:
+            if (strcmp(v, "csv") == 0) a->rank.features_format = MQ_RANK_FEATURES_CSV;
+            else if (strcmp(v, "libsvm") == 0) a->rank.features_format = MQ_RANK_FEATURES_LIBSVM;
+            else return mq_cli_usage_error(cmd, "--features-format must be csv or libsvm (got '%s')", v);
+            break;
         case O_LOG_FORMAT:
             if (mq_cli_log_format(cmd, v)) return MQ_EXIT_USAGE;
             break;
@@ -361,9 +370,11 @@ static int validate(const char *cmd, eval_args *a, model_report *reps, int *n_mo
 
 /* ---- data ------------------------------------------------------------------------------ */
 
-/* Loads and binarizes --data, then splits it; or reads --split. */
-static int load_split(const eval_args *a, mq_split *sp, mq_err *err)
+/* Loads and binarizes --data, then splits it; or reads --split. *raw_out receives the data
+ * before binarization (NULL with --split; the ranker's graded labels read its values). */
+static int load_split(const eval_args *a, mq_split *sp, mq_dataset **raw_out, mq_err *err)
 {
+    *raw_out = NULL;
     if (a->split_dir) return mq_split_read(a->split_dir, sp, err);
     mq_load_opts lo;
     memset(&lo, 0, sizeof lo);
@@ -400,7 +411,8 @@ static int load_split(const eval_args *a, mq_split *sp, mq_err *err)
         so.in_frac = 0.8;
         rc = mq_split_make(bin, &so, sp, err);
     }
-    mq_dataset_destroy(raw);
+    if (rc == 0) *raw_out = raw;
+    else mq_dataset_destroy(raw);
     mq_dataset_destroy(bin);
     return rc;
 }
@@ -433,6 +445,7 @@ static int32_t ranked_titles(const mq_dataset *tr, mq_eval_opts *eo, int32_t **p
 typedef struct run_ctx {
     const mq_split *split;
     const mq_dataset *train_data;   /* what the tested model fits on: split->train or refit */
+    const mq_dataset *raw;          /* --data before binarization (NULL with --split) */
     mq_eval_opts eo;
     const eval_args *args;
 } run_ctx;
@@ -475,7 +488,9 @@ static int train(const run_ctx *rc, const mq_dataset *data, model_report *r, mq_
     to.seed = (uint64_t)rc->args->seed;
     to.log = &mq_cli_log;
     double t0 = mq_now();
-    int e = mq_model_train(r->kind, data, &to, out, err);
+    /* The ranker's graded labels read the values before binarization. */
+    int e = strcmp(r->kind, "ranker") == 0 ? mq_rank_train(data, rc->raw, &to, out, err)
+                                           : mq_model_train(r->kind, data, &to, out, err);
     r->fit_seconds = mq_now() - t0;
     if (e == 0 && mq_model_n_titles(*out) != rc->split->train->n_titles) {
         mq_model_destroy(*out);
@@ -821,14 +836,15 @@ int mq_cli_eval(int argc, char **argv)
     mq_split sp;
     memset(&sp, 0, sizeof sp);
     bool have_split = false;
-    mq_dataset *refit_data = NULL;
+    mq_dataset *refit_data = NULL, *raw = NULL;
     int32_t *pop = NULL;
     uint8_t *rankable = NULL;
     exit_code = validate(cmd, &a, reps, &n_models, &rc.eo);
     if (exit_code >= 0) goto done;
     exit_code = MQ_EXIT_FAIL;
 
-    if (load_split(&a, &sp, &err)) goto fail;
+    if (load_split(&a, &sp, &raw, &err)) goto fail;
+    rc.raw = raw;
     have_split = true;
     if (a.write_dir) {
         if (mq_split_write(&sp, a.write_dir, &err)) goto fail;
@@ -880,5 +896,6 @@ done:
     free(rankable);
     if (have_split) mq_split_release(&sp);
     mq_dataset_destroy(refit_data);
+    mq_dataset_destroy(raw);
     return exit_code;
 }

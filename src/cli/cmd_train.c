@@ -191,14 +191,18 @@ int mq_cli_train(int argc, char **argv)
     mq_train_opts o = {params, n_params, (int)threads, (uint64_t)seed, &mq_cli_log};
     mq_err err = {0};
     if (mq_model_check_params(model, &o, &err)) return mq_cli_usage_error(cmd, "--param: %s", err.msg);
-    mq_dataset *d = NULL;
-    int rc = mq__cli_load_positives(cmd, data, events, format, min_rating, min_pos, &d, NULL);
+    mq_dataset *d = NULL, *raw = NULL;
+    /* The ranker's graded labels (label=rating|play_seconds) read --data's values. */
+    int rc = mq__cli_load_positives(cmd, data, events, format, min_rating, min_pos, &d,
+                                    strcmp(model, "ranker") == 0 ? &raw : NULL);
     if (rc) return rc;
     mq_model *m = NULL;
     mq_cli_logf(MQ_CLI_INFO, "training %s on %d members x %d titles, %lld positives", model,
             d->n_members, d->n_titles, (long long)d->nnz);
     double t0 = mq_now();
-    if (mq_model_train(model, d, &o, &m, &err)) {
+    rc = raw ? mq_rank_train(d, raw, &o, &m, &err) : mq_model_train(model, d, &o, &m, &err);
+    mq_dataset_destroy(raw);
+    if (rc) {
         mq_dataset_destroy(d);
         return mq_cli_fail(cmd, &err);
     }

@@ -124,6 +124,7 @@ typedef struct mq__xgb_cfg {
     int early_stop;           /* stop after this many rounds without improvement (0: never) */
     int n_threads;
     uint64_t seed;
+    const char *monotone;     /* XGBoost's monotone_constraints "(1,0,-1,...)" (NULL: none) */
 } mq__xgb_cfg;
 
 /* A training matrix: rows x [n x n_feat], labels [n], query groups (consecutive row counts,
@@ -198,10 +199,21 @@ typedef struct mq__rank_state {
     int rank_rounds, prob_rounds, depth, prob_depth;
     double eta, prob_eta, min_child_weight, lambda;
     uint64_t seed;
+    char objective[16];      /* "rank:pairwise" or "rank:ndcg" */
+    char exclude[512];       /* the features the boosters ignore, "none" when none */
+    char monotone[256];      /* XGBoost monotone_constraints, "" when off */
     mq__rank_rows *rows;     /* NULL after a load */
 } mq__rank_state;
 
 int mq__rank_split_gens(const char *list, char names[][16], int max, mq_err *err);
+/* The features the boosters ignore (parameter `exclude`: "auto", "none" or feature names):
+ * excl [n_features] receives 1 for each, canon their names ("none" when empty). */
+int mq__rank_exclude_mask(const char *const *gens, int n_gen, const char *spec, uint8_t *excl,
+                          char *canon, size_t cap, mq_err *err);
+/* XGBoost monotone constraints: +1 for the share features, −1 for the generators' ranks, 0
+ * otherwise and for excluded features; "(c0,c1,...)". */
+void mq__rank_monotone(const char *const *gens, int n_gen, const uint8_t *excl, char *out,
+                       size_t cap);
 uint32_t mq__rank_fingerprint(const mq_idmap *ids, int32_t n);
 
 #endif

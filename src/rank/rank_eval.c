@@ -195,22 +195,64 @@ static void put_row(mq_buf *b, int set, int64_t group, const char *member, const
     mq_buf_printf(b, ",%.9g,%.9g\n", pr, pp);
 }
 
-static int write_features(const ev_ctx *c, const char *path, mq_err *err)
+/* An id in a LibSVM comment: bytes that would end or split the field as %XX. */
+static void put_pct_id(mq_buf *b, const char *id)
+{
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        if (*p <= ' ' || *p == '%' || *p == '#' || *p == '=' || *p == 0x7f) mq_buf_printf(b, "%%%02X", *p);
+        else mq_buf_putc(b, (char)*p);
+    }
+}
+
+static void put_row_svm(mq_buf *b, int set, int64_t group, const char *member, const char *title,
+                        float label, const float *x, int nf, float pr, float pp)
+{
+    mq_buf_printf(b, "%.9g qid:%lld", label, (long long)group);
+    for (int f = 0; f < nf; f++)
+        if (!isnan(x[f])) mq_buf_printf(b, " %d:%.9g", f, x[f]);
+    mq_buf_printf(b, " # set=%d member=", set);
+    put_pct_id(b, member);
+    mq_buf_puts(b, " title=");
+    put_pct_id(b, title);
+    mq_buf_printf(b, " pred_rank=%.9g pred_prob=%.9g\n", pr, pp);
+}
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int write_features(const ev_ctx *c, const char *path, int format, mq_err *err)
 {
     const mq__rank_state *st = c->st;
     const mq_model *m = c->m;
     int nf = st->nf;
+    if (format == MQ_RANK_FEATURES_AUTO)
+        format = ends_with(path, ".libsvm") || ends_with(path, ".svm") ? MQ_RANK_FEATURES_LIBSVM
+                                                                        : MQ_RANK_FEATURES_CSV;
+    bool svm = format == MQ_RANK_FEATURES_LIBSVM;
+    void (*put)(mq_buf *, int, int64_t, const char *, const char *, float, const float *, int,
+                float, float) = svm ? put_row_svm : put_row;
     mq_buf b;
     mq_buf_init(&b);
     mq_buf_printf(&b, "# marquee-features v1 catalog=%08x features=%d rank_rounds=%d "
                       "prob_rounds=%d depth=%d prob_depth=%d eta=%.17g prob_eta=%.17g "
-                      "min_child_weight=%.17g lambda=%.17g seed=%llu\n",
+                      "min_child_weight=%.17g lambda=%.17g seed=%llu objective=%s exclude=%s "
+                      "monotone=%s%s\n",
                   st->fingerprint, nf, st->rank_rounds, st->prob_rounds, st->depth,
                   st->prob_depth, st->eta, st->prob_eta, st->min_child_weight, st->lambda,
-                  (unsigned long long)st->seed);
-    mq_buf_puts(&b, "set,group,member,title,label");
-    for (int f = 0; f < nf; f++) mq_buf_printf(&b, ",%s", st->names[f]);
-    mq_buf_puts(&b, ",pred_rank,pred_prob\n");
+                  (unsigned long long)st->seed, st->objective, st->exclude,
+                  st->monotone[0] ? st->monotone : "none", svm ? " format=libsvm" : "");
+    if (svm) {
+        mq_buf_puts(&b, "# features:");
+        for (int f = 0; f < nf; f++) mq_buf_printf(&b, " %d:%s", f, st->names[f]);
+        mq_buf_putc(&b, '\n');
+    } else {
+        mq_buf_puts(&b, "set,group,member,title,label");
+        for (int f = 0; f < nf; f++) mq_buf_printf(&b, ",%s", st->names[f]);
+        mq_buf_puts(&b, ",pred_rank,pred_prob\n");
+    }
     int rc = 0;
     const mq__rank_rows *r = st->rows;
     if (r && r->n > 0) {
@@ -218,7 +260,7 @@ static int write_features(const ev_ctx *c, const char *path, mq_err *err)
         if (!pr || !pp) rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
         if (!rc) rc = mq_rank_predict_rows(m, r->x, r->n, pr, pp, err);
         for (int64_t k = 0; !rc && k < r->n; k++)
-            put_row(&b, r->set[k], r->group[k], mq_idmap_name(r->names, r->member[k]),
+            put(&b, r->set[k], r->group[k], mq_idmap_name(r->names, r->member[k]),
                     mq_model_title_id(m, r->title[k]), r->grade[k], r->x + k * nf, nf, pr[k],
                     pp[k]);
         free(pr);
@@ -230,7 +272,7 @@ static int write_features(const ev_ctx *c, const char *path, mq_err *err)
         const ev_member *q = &c->mem[i];
         for (int k = 0; k < q->n; k++) {
             int64_t row = c->off[i] + k;
-            put_row(&b, 2, g0 + i, c->h->member_ids[i], mq_model_title_id(m, q->cand[k]),
+            put(&b, 2, g0 + i, c->h->member_ids[i], mq_model_title_id(m, q->cand[k]),
                     c->is_target[row], q->x + (size_t)k * nf, nf, c->rs[row], c->pr[row]);
         }
     }
@@ -354,6 +396,14 @@ int mq_rank_evaluate(const mq_model *m, const mq_dataset *train, const mq_heldou
     for (int32_t i = 0; i < n; i++)
         memcpy(X + c->off[i] * nf, c->mem[i].x, (size_t)c->mem[i].n * nf * sizeof *X);
     rc = mq_rank_predict_rows(m, X, rows, c->rs, c->pr, err);
+    if (!rc && ro && ro->order_feature) {
+        int j = 0;
+        while (j < nf && strcmp(st->names[j], ro->order_feature) != 0) j++;
+        if (j == nf)
+            rc = mq__err_set(err, MQ_EINVAL, "ranker: order_feature '%s' is not a feature",
+                             ro->order_feature);
+        for (int64_t r = 0; !rc && r < rows; r++) c->rs[r] = X[r * nf + j];
+    }
     free(X);
     if (rc) goto done;
     mq_eval_result local;
@@ -439,7 +489,7 @@ int mq_rank_evaluate(const mq_model *m, const mq_dataset *train, const mq_heldou
     if (rc) goto done;
     if (ro && ro->reliability_csv && ns > 0 && (rc = write_reliability(ro->reliability_csv, bins, err)))
         goto done;
-    if (ro && ro->features_csv && (rc = write_features(c, ro->features_csv, err))) goto done;
+    if (ro && ro->features_csv && (rc = write_features(c, ro->features_csv, ro->features_format, err))) goto done;
     if (rep) *rep = R;
 done:
     for (int32_t i = 0; c->mem && i < n; i++) {
@@ -551,6 +601,56 @@ static char *next_field(char **p)
     return s;
 }
 
+/* One LibSVM row "<label> qid:<g> <j>:<v> ... # set=<s> ..." into x [nf] (NaN where absent). */
+static int parse_svm_row(char *line, int nf, const char *path, int64_t lineno, float *x,
+                         float *label, int32_t *set, mq_err *err)
+{
+    for (int j = 0; j < nf; j++) x[j] = NAN;
+    char *hash = strchr(line, '#');
+    if (!hash)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: no '# set=...' comment", path,
+                           (long long)lineno);
+    *hash = 0;
+    char *end, *p = line;
+    *label = strtof(p, &end);
+    if (end == p)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: field 'label': not a number", path,
+                           (long long)lineno);
+    p = end;
+    while (*p == ' ') p++;
+    if (strncmp(p, "qid:", 4) != 0)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: expected 'qid:' after the label", path,
+                           (long long)lineno);
+    strtoll(p + 4, &end, 10);
+    if (end == p + 4)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: field 'qid': not an integer", path,
+                           (long long)lineno);
+    p = end;
+    for (;;) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        long j = strtol(p, &end, 10);
+        if (end == p || *end != ':' || j < 0 || j >= nf)
+            return mq__err_set(err, MQ_EFORMAT, "%s:%lld: '%.20s': expected <feature 0..%d>:<value>",
+                               path, (long long)lineno, p, nf - 1);
+        p = end + 1;
+        x[j] = strtof(p, &end);
+        if (end == p)
+            return mq__err_set(err, MQ_EFORMAT, "%s:%lld: feature %ld: not a number", path,
+                               (long long)lineno, j);
+        p = end;
+    }
+    char *sp = strstr(hash + 1, " set=");
+    if (!sp)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: no 'set=' in the comment", path,
+                           (long long)lineno);
+    *set = (int32_t)strtol(sp + 5, &end, 10);
+    if (end == sp + 5)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: field 'set': not an integer", path,
+                           (long long)lineno);
+    return 0;
+}
+
 int mq_rank_features_read(const mq_model *m, const char *path, int64_t *n_rows, float **x,
                           float **label, int32_t **set, mq_err *err)
 {
@@ -589,9 +689,15 @@ int mq_rank_features_read(const mq_model *m, const char *path, int64_t *n_rows, 
         rc = mq__err_set(err, MQ_EINVAL, "%s:1: %d features, the ranker has %d", path, fnf, nf);
         goto done;
     }
+    bool svm = strstr(line, " format=libsvm") != NULL;
     len = getline(&line, &cap, f);
     lineno++;
-    if (len <= 0 || strncmp(line, "set,group,member,title,label", 28) != 0) {
+    if (svm) {
+        if (len <= 0 || strncmp(line, "# features:", 11) != 0) {
+            rc = mq__err_set(err, MQ_EFORMAT, "%s:2: expected '# features: 0:<name> ...'", path);
+            goto done;
+        }
+    } else if (len <= 0 || strncmp(line, "set,group,member,title,label", 28) != 0) {
         rc = mq__err_set(err, MQ_EFORMAT, "%s:2: expected the header 'set,group,member,title,"
                          "label,...'", path);
         goto done;
@@ -612,6 +718,12 @@ int mq_rank_features_read(const mq_model *m, const char *path, int64_t *n_rows, 
                 rc = mq__err_set(err, MQ_ENOMEM, "%s: out of memory", path);
                 goto done;
             }
+        }
+        if (svm) {
+            if ((rc = parse_svm_row(line, nf, path, lineno, X + n * nf, &L[n], &S[n], err)))
+                goto done;
+            n++;
+            continue;
         }
         char *p = line;
         char *fs = next_field(&p), *fg = next_field(&p);

@@ -9,11 +9,17 @@
  *   has; each query's candidates and features at c_k; labels: binary (a positive in the
  *   window), rating (1 + round(max(0, rating − the member's mean rating before c_k)) for
  *   positives, else 0; needs explicit ratings) or play_seconds (1 + min(8, floor(log2(1 +
- *   minutes watched)))) for positives; needs durations);
+ *   minutes watched)))) for positives; needs durations); graded values come from the raw
+ *   data mq_rank_train was given (the commands pass --data before binarization), else d;
  *   window 1 (the latest) is the validation window, windows 2..W' train, W' the first of
  *   3, 5, 9, ... (and W itself) whose order head scores best on the validation window;
- *   LambdaMART (rank:ndcg, early stopping on the validation window's NDCG@20) and the play
- *   probability (binary:logistic on "is a positive", early stopping on validation log loss);
+ *   the order head (objective=pairwise: rank:pairwise, or ndcg: rank:ndcg; early stopping on
+ *   the validation window's NDCG@20) and the play probability (binary:logistic on "is a
+ *   positive", early stopping on validation log loss), both blind to the excluded features
+ *   (exclude=auto: the counts whose scale follows the period's activity, pop, pop_7d, pop_30d,
+ *   trending and the pop/trending generator scores; they are NaN in every training row, so no
+ *   tree splits on them) and, with monotone=1, increasing in each share feature and
+ *   decreasing in each generator rank;
  *   with tune=1 both are trained for each point of a small grid (depth 4, 6, 8 × eta 0.05,
  *   0.1, 0.2) and the best validation value wins; with refit=1 (default) the order head is
  *   trained once more on every window with the chosen rounds, depth and eta;
@@ -93,6 +99,9 @@ typedef struct rk_cfg {
     long top, depth, rounds, early, tune, windows, refit;
     double label_frac, eta, mcw, lambda;
     int label;                              /* 0 binary, 1 rating, 2 play_seconds */
+    int pairwise;                           /* objective: 1 rank:pairwise, 0 rank:ndcg */
+    long monotone;                          /* monotone constraints on shares and ranks */
+    const char *exclude;                    /* the parameter's text */
 } rk_cfg;
 
 static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
@@ -113,8 +122,15 @@ static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
         (rc = mq__param_double(p, "ranker", "min_child_weight", 1, 0, 1e6, &c->mcw, err)) ||
         (rc = mq__param_double(p, "ranker", "lambda", 1, 0, 1e6, &c->lambda, err)) ||
         (rc = mq__param_int(p, "ranker", "tune", 0, 0, 1, &c->tune, err)) ||
-        (rc = mq__param_int(p, "ranker", "refit", 1, 0, 1, &c->refit, err)))
+        (rc = mq__param_int(p, "ranker", "refit", 1, 0, 1, &c->refit, err)) ||
+        (rc = mq__param_int(p, "ranker", "monotone", 1, 0, 1, &c->monotone, err)))
         return rc;
+    const char *ob = mq__param_str(p, "objective", "pairwise");
+    if (strcmp(ob, "pairwise") == 0) c->pairwise = 1;
+    else if (strcmp(ob, "ndcg") == 0) c->pairwise = 0;
+    else return mq__err_set(err, MQ_EINVAL, "ranker: parameter 'objective': '%s' is not pairwise "
+                            "or ndcg", ob);
+    c->exclude = mq__param_str(p, "exclude", "auto");
     const char *lb = mq__param_str(p, "label", "binary");
     if (strcmp(lb, "binary") == 0) c->label = 0;
     else if (strcmp(lb, "rating") == 0) c->label = 1;
@@ -289,42 +305,66 @@ static int find_sorted(const int32_t *v, int n, int32_t x)
     return lo < n && v[lo] == x ? lo : -1;
 }
 
-/* Labels of query q from the member's events in [T1, Tend). */
-static int label_query(const mq_dataset *d, const rk_cfg *c, int64_t T1, int64_t Tend, query *q,
-                       mq_err *err)
+/* Where graded labels read their values: src (d itself, or the raw data the caller passed)
+ * and d's title indices in src (-1: absent); val [src->n_titles] is scratch (NaN between
+ * calls). */
+typedef struct grade_src {
+    const mq_dataset *src;
+    int32_t *title;
+    float *val;
+} grade_src;
+
+/* Labels of query q from the member's events in [T1, Tend): y = 1 for a positive on a
+ * candidate; the grade by c->label, from the member's values in g->src. */
+static void label_query(const mq_dataset *d, const rk_cfg *c, const grade_src *g, int64_t T1,
+                        int64_t Tend, query *q)
 {
     int32_t u = q->member;
-    double mean = 0;
-    int nr = 0;
-    if (c->label == 1) {
-        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++)
-            if (d->m_time[e] < T1) {
-                mean += d->m_val[e];
-                nr++;
+    const mq_dataset *s = g->src;
+    int32_t su = -1;
+    double mean = 4.0;
+    if (c->label != 0) {
+        const char *id = mq_idmap_name(d->member_ids, u);
+        su = s == d ? u : mq_idmap_find(s->member_ids, id, strlen(id));
+        if (su >= 0) {
+            double sum = 0;
+            int nr = 0;
+            for (int64_t e = s->m_ptr[su]; e < s->m_ptr[su + 1]; e++) {
+                g->val[s->m_idx[e]] = s->m_val[e];
+                if (s->m_time[e] < T1) {
+                    sum += s->m_val[e];
+                    nr++;
+                }
             }
-        mean = nr ? mean / nr : 4.0;
+            if (nr) mean = sum / nr;
+        }
     }
     for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) {
         if (d->m_time[e] < T1 || d->m_time[e] >= Tend) continue;
-        float v = d->m_val[e];
-        if (!mq__rank_positive(d, v)) continue;
+        if (!mq__rank_positive(d, d->m_val[e])) continue;
         int k = find_sorted(q->cand, q->n, d->m_idx[e]);
         if (k < 0) continue;
         q->y[k] = 1;
-        if (c->label == 0) q->grade[k] = 1;
+        if (c->label == 0) {
+            q->grade[k] = 1;
+            continue;
+        }
+        int32_t st = s == d ? d->m_idx[e] : g->title[d->m_idx[e]];
+        float v = su >= 0 && st >= 0 ? g->val[st] : NAN;
+        if (isnan(v)) q->grade[k] = 1;   /* no value: the lowest positive grade */
         else if (c->label == 1) q->grade[k] = (float)(1 + lround(MQ_MAX(0.0, v - mean)));
         else {
-            double g = floor(log2(1.0 + v / 60.0));
-            q->grade[k] = (float)(1 + MQ_MIN(8.0, MQ_MAX(0.0, g)));
+            double gr = floor(log2(1.0 + v / 60.0));
+            q->grade[k] = (float)(1 + MQ_MIN(8.0, MQ_MAX(0.0, gr)));
         }
     }
-    (void)err;
-    return 0;
+    if (su >= 0)
+        for (int64_t e = s->m_ptr[su]; e < s->m_ptr[su + 1]; e++) g->val[s->m_idx[e]] = NAN;
 }
 
 /* Concatenates the rows of the queries with valid == want into an xgb data set. */
-static int gather(query *q, int32_t nq, bool want, int nf, bool binary, mq__xgb_data *out,
-                  float **xs, float **ls, uint32_t **gs, mq_err *err)
+static int gather(query *q, int32_t nq, bool want, int nf, bool binary, const uint8_t *excl,
+                  mq__xgb_data *out, float **xs, float **ls, uint32_t **gs, mq_err *err)
 {
     int64_t n = 0;
     int32_t ng = 0;
@@ -346,6 +386,11 @@ static int gather(query *q, int32_t nq, bool want, int nf, bool binary, mq__xgb_
         (*gs)[g++] = (uint32_t)q[i].n;
         r += q[i].n;
     }
+    /* Excluded features are missing in every training row: no tree splits on them, so the
+     * boosters' predictions do not depend on their values. */
+    for (int j = 0; j < nf; j++)
+        if (excl[j])
+            for (int64_t k = 0; k < n; k++) (*xs)[k * nf + j] = NAN;
     *out = (mq__xgb_data){*xs, *ls, n, nf, *gs, ng};
     return 0;
 }
@@ -354,6 +399,78 @@ static double logit(double p)
 {
     p = MQ_MIN(MQ_MAX(p, 1e-15), 1 - 1e-15);
     return log(p / (1 - p));
+}
+
+/* Counts whose scale follows the activity of the period before the cut time: the training
+ * windows' cut times and the test time see different totals, so the boosters read their
+ * shares (and the generators' ranks) instead. */
+static const char *const auto_exclude[] = {"pop", "pop_7d", "pop_30d", "trending", "pop_score",
+                                           "trending_score"};
+
+int mq__rank_exclude_mask(const char *const *gens, int n_gen, const char *spec, uint8_t *excl,
+                          char *canon, size_t cap, mq_err *err)
+{
+    char names[2 * MQ__RANK_MAX_GEN + F_N_FIXED][32];
+    mq__rank_feature_names(gens, n_gen, names);
+    int nf = mq__rank_n_features(n_gen);
+    memset(excl, 0, (size_t)nf);
+    if (strcmp(spec, "auto") == 0) {
+        for (int j = 0; j < nf; j++)
+            for (size_t k = 0; k < sizeof auto_exclude / sizeof *auto_exclude; k++)
+                if (strcmp(names[j], auto_exclude[k]) == 0) excl[j] = 1;
+    } else if (strcmp(spec, "none") != 0) {
+        const char *s = spec;
+        while (*s) {
+            const char *e = strchr(s, ',');
+            size_t l = e ? (size_t)(e - s) : strlen(s);
+            int j = 0;
+            while (j < nf && (strlen(names[j]) != l || strncmp(names[j], s, l) != 0)) j++;
+            if (j == nf)
+                return mq__err_set(err, MQ_EINVAL, "ranker: parameter 'exclude': '%.*s' is not "
+                                   "a feature (names in docs/models.md; 'auto' or 'none')",
+                                   (int)MQ_MIN(l, 40), s);
+            excl[j] = 1;
+            s += l;
+            if (*s == ',') s++;
+        }
+    }
+    canon[0] = 0;
+    for (int j = 0; j < nf; j++)
+        if (excl[j]) {
+            size_t l = strlen(canon);
+            snprintf(canon + l, cap - l, "%s%s", l ? "," : "", names[j]);
+        }
+    if (!canon[0]) snprintf(canon, cap, "none");
+    return 0;
+}
+
+void mq__rank_monotone(const char *const *gens, int n_gen, const uint8_t *excl, char *out,
+                       size_t cap)
+{
+    char names[2 * MQ__RANK_MAX_GEN + F_N_FIXED][32];
+    mq__rank_feature_names(gens, n_gen, names);
+    int nf = mq__rank_n_features(n_gen);
+    size_t l = (size_t)snprintf(out, cap, "(");
+    for (int j = 0; j < nf && l < cap; j++) {
+        size_t n = strlen(names[j]);
+        int v = 0;
+        if (!excl[j] && n > 6 && strcmp(names[j] + n - 6, "_share") == 0) v = 1;
+        else if (!excl[j] && n > 5 && strcmp(names[j] + n - 5, "_rank") == 0) v = -1;
+        l += (size_t)snprintf(out + l, cap - l, "%s%d", j ? "," : "", v);
+    }
+    if (l < cap) snprintf(out + l, cap - l, ")");
+}
+
+static int resolve_features(const rk_cfg *c, uint8_t *excl, char *text, size_t cap, char *mono,
+                            size_t mcap, mq_err *err)
+{
+    const char *g[MQ__RANK_MAX_GEN];
+    for (int k = 0; k < c->n_gen; k++) g[k] = c->gens[k];
+    int rc = mq__rank_exclude_mask(g, c->n_gen, c->exclude, excl, text, cap, err);
+    if (rc) return rc;
+    mono[0] = 0;
+    if (c->monotone) mq__rank_monotone(g, c->n_gen, excl, mono, mcap);
+    return 0;
 }
 
 /* The ranker's parameters from o (train and the check before any data share this). */
@@ -365,7 +482,7 @@ static int ranker_cfg(const mq_train_opts *o, rk_cfg *c, mq_err *err)
     if ((rc = parse_cfg(&p, c, err))) return rc;
     return mq__params_done(&p, "ranker", "candidates, top, label, label_frac, windows, "
                            "depth, eta, rounds, early_stop, min_child_weight, lambda, tune, refit, "
-                           "<generator>.<name>", err);
+                           "objective, exclude, monotone, <generator>.<name>", err);
 }
 
 /* The ranker's parameters and each generator's ("<generator>.<name>"), without data. */
@@ -384,17 +501,31 @@ static int ranker_check(const mq_train_opts *o, mq_err *err)
     return rc;
 }
 
-static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *raw,
+                            const mq_train_opts *o, mq_err *err)
 {
     rk_cfg c;
     int rc = ranker_cfg(o, &c, err);
     if (rc) return rc;
-    if (c.label == 1 && !d->ratings)
+    /* Graded labels read the values of the raw data (the caller's o->raw, or d itself when d
+     * was not binarized). */
+    const mq_dataset *gsrc = raw ? raw : d;
+    if (c.label == 1 && !gsrc->ratings)
         return mq__err_set(err, MQ_EINVAL, "ranker: label=rating needs explicit ratings (this "
-                           "data holds implicit values or positives already binarized)");
-    if (c.label == 2 && d->ratings)
+                           "data holds implicit values%s)", raw ? "" : ", or positives "
+                           "already binarized and no raw data was given");
+    if (c.label == 2 && gsrc->ratings)
         return mq__err_set(err, MQ_EINVAL, "ranker: label=play_seconds needs watch durations "
                            "(this data holds ratings)");
+    if (c.label == 2) {
+        bool dur = false;
+        for (int64_t e = 0; e < gsrc->nnz && !dur; e++) dur = gsrc->m_val[e] > 1;
+        if (!dur)
+            return mq__err_set(err, MQ_EINVAL, "ranker: label=play_seconds needs watch durations "
+                               "(every value of this data is at most 1 second: plays without "
+                               "durations%s)", raw ? "" : ", or positives already binarized "
+                               "and no raw data was given");
+    }
     /* Cut times from the positives' times. */
     int64_t np = 0, tmax = INT64_MIN;
     for (int64_t e = 0; e < d->nnz; e++)
@@ -439,6 +570,7 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
         gn[g] = c.gens[g];
         gpp[g] = c.gp[g];
     }
+    grade_src gs_ = {gsrc, NULL, NULL};
     mq__rank_owned s2;
     memset(&s2, 0, sizeof s2);
     query *q = NULL;
@@ -452,6 +584,19 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     double *vz = NULL, *vp = NULL;
     uint8_t *vy = NULL;
     mq_isotonic iso = {0};
+    if (c.label != 0) {
+        gs_.val = malloc((size_t)MQ_MAX(gsrc->n_titles, 1) * sizeof *gs_.val);
+        gs_.title = malloc((size_t)MQ_MAX(d->n_titles, 1) * sizeof *gs_.title);
+        if (!gs_.val || !gs_.title) {
+            rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
+            goto done;
+        }
+        for (int32_t t = 0; t < gsrc->n_titles; t++) gs_.val[t] = NAN;
+        for (int32_t t = 0; t < d->n_titles; t++) {
+            const char *id = mq_idmap_name(d->title_ids, t);
+            gs_.title[t] = gsrc == d ? t : mq_idmap_find(gsrc->title_ids, id, strlen(id));
+        }
+    }
     double t0 = mq_now();
     /* Window 1 (the latest) is the validation window; the earlier ones train. */
     for (int k = 1; k <= c.windows; k++) {
@@ -485,7 +630,7 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
         rc = build_queries(&s1.s, d, cuts[k], q + first, nq - first, o->n_threads, err);
         mq__rank_owned_release(&s1);
         if (rc) goto done;
-        for (int32_t i = first; i < nq; i++) label_query(d, &c, cuts[k], cuts[k - 1], &q[i], err);
+        for (int32_t i = first; i < nq; i++) label_query(d, &c, &gs_, cuts[k], cuts[k - 1], &q[i]);
         mq__logf(o->log, "ranker: window %d [%lld, %lld): %d queries%s", k, (long long)cuts[k],
                  (long long)cuts[k - 1], nq - first, k == 1 ? " (validation)" : "");
     }
@@ -502,6 +647,11 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
         goto done;
     }
     int nf = mq__rank_n_features(c.n_gen);
+    uint8_t excl[2 * MQ__RANK_MAX_GEN + F_N_FIXED];
+    char excl_text[512], mono[256];
+    if ((rc = resolve_features(&c, excl, excl_text, sizeof excl_text, mono, sizeof mono, err)))
+        goto done;
+    const char *rank_obj = c.pairwise ? "rank:pairwise" : "rank:ndcg";
     mq__logf(o->log, "ranker: %d queries (%d validation), %lld candidate rows x %d features "
                  "in %.2f s", nq, n_valid, (long long)n_rows, nf, mq_now() - t0);
     /* How many training windows: 2, 4, 8 ... up to `windows`, chosen by the order head's
@@ -518,13 +668,13 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
             mq__xgb_data wt, wv;
             float *wx[2] = {0}, *wl[2] = {0};
             uint32_t *wg[2] = {0};
-            rc = gather(q, nq, false, nf, false, &wt, &wx[0], &wl[0], &wg[0], err);
-            if (!rc) rc = gather(q, nq, true, nf, false, &wv, &wx[1], &wl[1], &wg[1], err);
-            mq__xgb_cfg xc = {.objective = "rank:ndcg", .metric = "ndcg@20", .maximize = true,
+            rc = gather(q, nq, false, nf, false, excl, &wt, &wx[0], &wl[0], &wg[0], err);
+            if (!rc) rc = gather(q, nq, true, nf, false, excl, &wv, &wx[1], &wl[1], &wg[1], err);
+            mq__xgb_cfg xc = {.objective = rank_obj, .metric = "ndcg@20", .maximize = true,
                               .depth = (int)c.depth, .eta = c.eta, .min_child_weight = c.mcw,
                               .lambda = c.lambda, .rounds = (int)c.rounds,
                               .early_stop = (int)c.early, .n_threads = o->n_threads,
-                              .seed = o->seed};
+                              .seed = o->seed, .monotone = mono};
             uint8_t *b = NULL;
             size_t l;
             int rounds = 0;
@@ -552,8 +702,8 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     }
     /* LambdaMART and the play probability, each over the grid when tuning. */
     mq__xgb_data tr, va, trb, vab;
-    if ((rc = gather(q, nq, false, nf, false, &tr, &xs[0], &ls[0], &gs[0], err)) ||
-        (rc = gather(q, nq, true, nf, false, &va, &xs[1], &ls[1], &gs[1], err)))
+    if ((rc = gather(q, nq, false, nf, false, excl, &tr, &xs[0], &ls[0], &gs[0], err)) ||
+        (rc = gather(q, nq, true, nf, false, excl, &va, &xs[1], &ls[1], &gs[1], err)))
         goto done;
     /* The binary labels of the same rows (the row order is the same). */
     float *yb[2];
@@ -584,11 +734,11 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     long bd_r = c.depth, bd_p = c.depth;
     double be_r = c.eta, be_p = c.eta;
     for (int gi = 0; gi < n_grid; gi++) {
-        mq__xgb_cfg xc = {.objective = "rank:ndcg", .metric = "ndcg@20", .maximize = true,
+        mq__xgb_cfg xc = {.objective = rank_obj, .metric = "ndcg@20", .maximize = true,
                           .depth = c.tune ? gd[gi / 3] : (int)c.depth,
                           .eta = c.tune ? ge[gi % 3] : c.eta, .min_child_weight = c.mcw,
                           .lambda = c.lambda, .rounds = (int)c.rounds, .early_stop = (int)c.early,
-                          .n_threads = o->n_threads, .seed = o->seed};
+                          .n_threads = o->n_threads, .seed = o->seed, .monotone = mono};
         uint8_t *b;
         size_t l;
         int rounds;
@@ -596,8 +746,8 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
         double tt = mq_now();
         rc = mq__xgb_train(&xc, &tr, &va, &b, &l, &rounds, &v, err);
         if (rc) break;
-        mq__logf(o->log, "ranker: rank:ndcg depth %d eta %g: %d rounds, validation ndcg@20 "
-                     "%.5f (%.2f s)", xc.depth, xc.eta, rounds, v, mq_now() - tt);
+        mq__logf(o->log, "ranker: %s depth %d eta %g: %d rounds, validation ndcg@20 "
+                     "%.5f (%.2f s)", rank_obj, xc.depth, xc.eta, rounds, v, mq_now() - tt);
         if (v > best_r) {
             best_r = v;
             free(brank);
@@ -653,10 +803,10 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
         memcpy(ga, tr.groups, (size_t)tr.n_groups * sizeof *ga);
         memcpy(ga + tr.n_groups, va.groups, (size_t)va.n_groups * sizeof *ga);
         mq__xgb_data all = {xa, la, na, nf, ga, tr.n_groups + va.n_groups};
-        mq__xgb_cfg xc = {.objective = "rank:ndcg", .metric = "ndcg@20", .maximize = true,
+        mq__xgb_cfg xc = {.objective = rank_obj, .metric = "ndcg@20", .maximize = true,
                           .depth = (int)bd_r, .eta = be_r, .min_child_weight = c.mcw,
                           .lambda = c.lambda, .rounds = rr, .early_stop = 0,
-                          .n_threads = o->n_threads, .seed = o->seed};
+                          .n_threads = o->n_threads, .seed = o->seed, .monotone = mono};
         uint8_t *b;
         size_t l;
         int rounds;
@@ -800,6 +950,9 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     mq__model_param_num(m, "lambda", c.lambda);
     mq__model_param_set(m, "tune", "%ld", c.tune);
     mq__model_param_set(m, "refit", "%ld", c.refit);
+    mq__model_param_set(m, "objective", "%s", c.pairwise ? "pairwise" : "ndcg");
+    mq__model_param_set(m, "exclude", "%s", excl_text);
+    mq__model_param_set(m, "monotone", "%ld", c.monotone);
     /* Generator parameters live in each generator's own canonical text (sub-models). */
     mq__model_param_set(m, "prob_depth", "%ld", c.tune ? bd_p : c.depth);
     mq__model_param_num(m, "prob_eta", c.tune ? be_p : c.eta);
@@ -824,6 +977,8 @@ static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o
     ((mq__rank_state *)m->state)->rows = rows;
     rows = NULL;
 done:
+    free(gs_.val);
+    free(gs_.title);
     if (rows) {
         mq__rank_rows_release(rows);
         free(rows);
@@ -849,6 +1004,36 @@ done:
     mq_isotonic_release(&iso);
     mq__rank_owned_release(&s2);
     return rc;
+}
+
+static int ranker_train(mq_model *m, const mq_dataset *d, const mq_train_opts *o, mq_err *err)
+{
+    return ranker_train_raw(m, d, NULL, o, err);
+}
+
+int mq_rank_train(const mq_dataset *d, const mq_dataset *raw, const mq_train_opts *o,
+                  mq_model **out, mq_err *err)
+{
+    *out = NULL;
+    if (!d) return mq__err_set(err, MQ_EINVAL, "mq_rank_train: NULL dataset");
+    mq_train_opts def = {0};
+    if (!o) o = &def;
+    if (o->n_params < 0 || (o->n_params > 0 && !o->params))
+        return mq__err_set(err, MQ_EINVAL, "mq_rank_train: bad parameter list");
+    if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "ranker: the dataset has no titles");
+    mq_model *m;
+    int rc = mq__model_new("ranker", d, &m, err);
+    if (rc) return rc;
+    m->n_threads = o->n_threads;
+    rc = ranker_train_raw(m, d, raw, o, err);
+    if (!rc) rc = mq__model_bind(m, err);
+    if (!rc) rc = mq__model_score_ref(m, d, err);   /* drift reference, as mq_model_train */
+    if (rc) {
+        mq_model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
 }
 
 /* ---- bind, score ---------------------------------------------------------------------------- */
@@ -1000,6 +1185,17 @@ static int ranker_bind(mq_model *m, mq_err *err)
     }
     if ((rc = num_param(m, "seed", &v, err))) goto fail;
     st->seed = (uint64_t)v;
+    /* Artifacts from before these parameters: rank:ndcg on every feature, no constraints. */
+    snprintf(st->objective, sizeof st->objective, "rank:%s",
+             strcmp(mq__param_str(&p, "objective", "ndcg"), "pairwise") == 0 ? "pairwise" : "ndcg");
+    {
+        uint8_t ex[2 * MQ__RANK_MAX_GEN + F_N_FIXED];
+        if ((rc = mq__rank_exclude_mask(gp, G, mq__param_str(&p, "exclude", "none"), ex,
+                                        st->exclude, sizeof st->exclude, err)))
+            goto fail;
+        if (strcmp(mq__param_str(&p, "monotone", "0"), "1") == 0)
+            mq__rank_monotone(gp, G, ex, st->monotone, sizeof st->monotone);
+    }
     st->fingerprint = mq__rank_fingerprint(m->title_ids, m->n_titles);
     const char *cat = mq__param_str(&p, "catalog", "");
     char want[16];

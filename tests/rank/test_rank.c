@@ -9,6 +9,7 @@
 #include "../test.h"
 #include "rank/rank.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -313,7 +314,7 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
     mq_eval_opts eo;
     mq_eval_opts_init(&eo);
     eo.n_threads = 2;
-    mq_rank_eval_opts ro = {rel, feat};
+    mq_rank_eval_opts ro = {.reliability_csv = rel, .features_csv = feat};
     mq_eval_result res;
     mq_rank_report rep;
     ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, &res, &rep, &err), &err);
@@ -328,6 +329,36 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
            strstr(json, "\"brier_isotonic\": ") && strstr(json, "\"vs_generators\""));
     /* python3-xgboost, same parameters, same rows: predictions to 1e-6. */
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/rank_ref.py %s", feat), 0);
+    /* The same rows as LibSVM (chosen by the extension): python3-xgboost loads the file itself
+     * (its own LibSVM parser) and reproduces both prediction columns to 1e-6; marquee reads it
+     * back to the same matrix as the CSV file. */
+    char svm[512];
+    snprintf(svm, sizeof svm, "%s/features.libsvm", mq_test_tmpdir());
+    mq_rank_eval_opts rs = {.features_csv = svm};
+    ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &rs, NULL, NULL, &err), &err);
+    ASSERT_INT_EQ(mq_test_sh("head -1 %s | grep -q ' format=libsvm$'", svm), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/rank_ref.py %s", svm), 0);
+    {
+        int64_t n1, n2;
+        float *x1, *x2, *l1, *l2;
+        int32_t *s1, *s2;
+        ASSERT_OK(mq_rank_features_read(m, feat, &n1, &x1, &l1, &s1, &err), &err);
+        ASSERT_OK(mq_rank_features_read(m, svm, &n2, &x2, &l2, &s2, &err), &err);
+        ASSERT_INT_EQ(n1, n2);
+        int nf = mq_rank_n_features(m);
+        int64_t bad = 0, nan = 0;
+        for (int64_t i = 0; i < n1; i++) {
+            bad += l1[i] != l2[i] || s1[i] != s2[i];
+            for (int j = 0; j < nf; j++) {
+                float a = x1[i * nf + j], b = x2[i * nf + j];
+                nan += isnan(a);
+                bad += isnan(a) ? !isnan(b) : a != b;
+            }
+        }
+        ASSERT_INT_EQ(bad, 0);
+        ASSERT(nan > 0);   /* missing features are left out of the LibSVM rows */
+        free(x1); free(x2); free(l1); free(l2); free(s1); free(s2);
+    }
     /* The file reads back; a file of another catalog is refused. */
     int64_t n;
     float *x, *lab;
@@ -348,6 +379,93 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
     mq_model_destroy(m);
     mq_split_release(&sp);
     mq_dataset_destroy(d);
+}
+
+/* A ranker restricted to one generator's score must reproduce that generator: the candidates
+ * hold each generator's top N, the feature is the generator's own fold-in score, and the
+ * evaluation of candidate scores (−inf elsewhere) equals the generator's full ranking. Exact,
+ * for each generator (ties in both are broken by the lower title index). */
+MQ_TEST(rank_single_feature_reproduces_each_generator)
+{
+    mq_dataset *d = temporal_synth(37, false, 0);
+    ASSERT(d);
+    mq_err err = {0};
+    mq_split sp;
+    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .seed = 1};
+    ASSERT_OK(mq_split_make(d, &so, &sp, &err), &err);
+    mq_model *m = train_ranker(sp.train, NULL, 0, &err);
+    ASSERT_OK(m ? 0 : err.code, &err);
+    mq_eval_opts eo;
+    mq_eval_opts_init(&eo);
+    eo.n_threads = 2;
+    mq_rank_report full;
+    ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, NULL, NULL, &full, &err), &err);
+    static const char *const gens[] = {"pop", "trending", "itemknn", "ease"};
+    int differs = 0;
+    for (int g = 0; g < 4; g++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s_score", gens[g]);
+        mq_rank_eval_opts ro = {.order_feature = name};
+        mq_eval_result res;
+        mq_rank_report rep;
+        ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, &res, &rep, &err), &err);
+        ASSERT_STR_EQ(rep.generators[g], gens[g]);
+        ASSERT(rep.n_generators == 4 && rep.gen_ndcg[g] > 0);
+        ASSERT_NEAR(rep.ndcg, rep.gen_ndcg[g], 0);
+        ASSERT_NEAR(rep.delta[g], 0, 0);
+        ASSERT_NEAR(mq_eval_find(&res, "ndcg@20")->mean, rep.gen_ndcg[g], 0);
+        differs += rep.gen_ndcg[g] != full.ndcg;
+    }
+    ASSERT(differs > 0);   /* the diagnostic does change the order */
+    mq_rank_eval_opts bad = {.order_feature = "nosuch"};
+    ASSERT(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &bad, NULL, NULL, &err) == MQ_EINVAL);
+    ASSERT(strstr(err.msg, "nosuch") != NULL);
+    mq_model_destroy(m);
+    mq_split_release(&sp);
+    mq_dataset_destroy(d);
+}
+
+/* Graded labels through the command line: eval binarizes --data (ratings >= 4) for every
+ * model, and the ranker reads the grades from the values before binarization. The feature
+ * file's training labels then hold grades above 1; label=play_seconds on ratings is refused
+ * with its reason. */
+MQ_TEST(rank_graded_labels_through_the_cli)
+{
+    mq_dataset *d = temporal_synth(43, true, 0);
+    ASSERT(d);
+    const char *dir = mq_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/u.data", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    for (int32_t u = 0; u < d->n_members; u++)
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++)
+            fprintf(f, "%d\t%d\t%d\t%lld\n", u + 1, d->m_idx[e] + 1,
+                    MQ_MIN(5, MQ_MAX(1, (int)d->m_val[e])),
+                    (long long)d->m_time[e]);
+    fclose(f);
+    mq_dataset_destroy(d);
+    const char *common = "--param ranker.windows=3 --param ranker.label_frac=0.15 --param "
+                         "ranker.candidates=pop,trending,itemknn --param ranker.top=50 --param "
+                         "ranker.rounds=30";
+    ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --format ml100k --protocol temporal --models "
+                             "pop,ranker --k 20 --threads 1 %s --param ranker.label=rating "
+                             "--write-features %s/g.csv > /dev/null 2> %s/g.err",
+                             mq_test_bin(), path, common, dir, dir), 0);
+    /* Labels of sets 0 and 1 (column 5): some grade above 1, every grade an integer >= 0. */
+    ASSERT_INT_EQ(mq_test_sh("awk -F, 'NR > 2 && $1 < 2 { if ($5 > 1) hi++; if ($5 != int($5) "
+                             "|| $5 < 0) bad++ } END { exit !(hi > 0 && bad == 0) }' %s/g.csv",
+                             dir), 0);
+    ASSERT(mq_test_sh("%s eval --data %s --format ml100k --protocol temporal --models ranker "
+                      "--threads 1 %s --param ranker.label=play_seconds > /dev/null 2> %s/p.err",
+                      mq_test_bin(), path, common, dir) != 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'needs watch durations' %s/p.err", dir), 0);
+    /* marquee train takes the same path. */
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --format ml100k --model ranker --out %s/g.mqm "
+                             "--threads 1 --param windows=3 --param label_frac=0.15 --param "
+                             "candidates=pop,trending --param top=50 --param rounds=20 --param "
+                             "label=rating > %s/t.out 2> /dev/null && grep -q 'label=rating' "
+                             "%s/t.out", mq_test_bin(), path, dir, dir, dir), 0);
 }
 
 MQ_TEST(rank_eval_cli_reports_calibration)
