@@ -84,7 +84,8 @@ int mq__explore_page(const mq__explore_in *in, mq_page *out, double *slot_prop, 
     return rc;
 }
 
-void mq__explore_count(_Atomic uint32_t *impressions, const int32_t *titles, int n)
+void mq__explore_count(_Atomic uint32_t *impressions, int32_t n_counted, const int32_t *titles, int n)
 {
-    for (int i = 0; i < n; i++) atomic_fetch_add_explicit(&impressions[titles[i]], 1, memory_order_relaxed);
+    for (int i = 0; i < n; i++)
+        if (titles[i] < n_counted) atomic_fetch_add_explicit(&impressions[titles[i]], 1, memory_order_relaxed);
 }

@@ -1223,12 +1223,14 @@ static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_re
         if (!t || !c || !p || !v || !j || !w) return mq__err_set(err, MQ_ENOMEM, "out of memory");
         r->art_cap = cap;
     }
+    /* m2ds covers the model's titles; titles put at run time (a view's n_model..) have no
+     * dataset artwork */
     for (int i = 0; i < n_hist; i++) {
-        r->art_t[i] = b->m2ds[r->hist[i].title];
+        r->art_t[i] = r->hist[i].title < b->n_model ? b->m2ds[r->hist[i].title] : -1;
         r->art_w[i] = r->hist[i].weight;
     }
     mq__art_context(s->art, r->art_t, r->art_w, n_hist, device, hour, ctx);
-    for (int i = 0; i < n; i++) r->art_t[i] = b->m2ds[titles[i]];
+    for (int i = 0; i < n; i++) r->art_t[i] = titles[i] < b->n_model ? b->m2ds[titles[i]] : -1;
     ap->member = member;
     ap->page_id = page_id;
     ap->page_seq = seq;
@@ -1494,7 +1496,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
             for (int i = 0; i < n_hist; i++) r->hidx[i] = r->hist[i].title;
             mq_rng xrng;
             mq_rng_seed(&xrng, s->o.artwork_seed ^ 0x6a09e667f3bcc909ull ^ seq * 0x9E3779B97F4A7C15ull);
-            mq__explore_in xi = {page, b->n_titles, b->pc.catalog, genre, r->hidx, n_hist, excl, n_excl, b->imp,
+            mq__explore_in xi = {page, b->n_model, b->pc.catalog, genre, r->hidx, n_hist, excl, n_excl, b->imp,
                                  s->o.explore_epsilon, &xrng, r->mark, r->x_titles, r->x_ev, r->x_scores};
             int nx;
             rc = mq__explore_page(&xi, &pg_x, r->x_prop, &nx, &err);
@@ -1533,7 +1535,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         }
         if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr, now,
                              MQ_MIN(page->n_rows, 50), rid, rn, ap.n ? &ap : NULL, xprop, &err);
-        if (!rc) mq__explore_count(b->imp, page->titles, total);
+        if (!rc) mq__explore_count(b->imp, b->n_model, page->titles, total);   /* the model's titles */
         else mq__err_set(&err, rc, "out of memory");
     }
     if (rc) {

@@ -639,8 +639,9 @@ typedef struct mq__explore_in {
 /* Fills *out: the page with exploration slots (its arrays in in's scratch), slot_prop [page
  * total] each slot's exploration propensity (0: the built title kept), *n_explored. */
 int mq__explore_page(const mq__explore_in *in, mq_page *out, double *slot_prop, int *n_explored, mq_err *err);
-/* Counts one impression for each of n titles. */
-void mq__explore_count(_Atomic uint32_t *impressions, const int32_t *titles, int n);
+/* Counts one impression for each of n titles below n_counted (the impressions array's size:
+ * titles put at run time are not counted). */
+void mq__explore_count(_Atomic uint32_t *impressions, int32_t n_counted, const int32_t *titles, int n);
 
 
 /* ==== console.c ==== */
