@@ -334,41 +334,35 @@ static void bundle_release(bundle *b)
     if (b && atomic_fetch_sub(&b->refs, 1) == 1) bundle_destroy(b);
 }
 
-/* Title t's similar list, computed and published (compare-and-swap) on first use; NULL when
- * out of memory. */
-static const simlist *similar_list(bundle *b, int32_t t)
+/* Title t's similar list of model m, computed and published in slots[t] (compare-and-swap) on
+ * first use, counted in *cached; NULL when out of memory. */
+static const simlist *cached_similar(const mq_model *m, _Atomic(simlist *) *slots, atomic_int *cached, int32_t t)
 {
-    simlist *l = atomic_load_explicit(&b->sim[t], memory_order_acquire);
+    simlist *l = atomic_load_explicit(&slots[t], memory_order_acquire);
     if (l) return l;
     simlist *nl = malloc(sizeof *nl);
     if (!nl) return NULL;
-    int got = mq_model_similar(b->main, t, SIM_N, nl->t, nl->s, NULL);
+    int got = mq_model_similar(m, t, SIM_N, nl->t, nl->s, NULL);
     nl->n = got > 0 ? got : 0;
     simlist *expect = NULL;
-    if (atomic_compare_exchange_strong(&b->sim[t], &expect, nl)) {
-        atomic_fetch_add_explicit(&b->sim_cached, 1, memory_order_relaxed);
+    if (atomic_compare_exchange_strong(&slots[t], &expect, nl)) {
+        atomic_fetch_add_explicit(cached, 1, memory_order_relaxed);
         return nl;
     }
     free(nl);
     return expect;
 }
 
+/* The main model's list of title t. */
+static const simlist *similar_list(bundle *b, int32_t t)
+{
+    return cached_similar(b->main, b->sim, &b->sim_cached, t);
+}
+
 /* The same for a treatment model (computed on first use and by the warmer). */
 static const simlist *alt_list(altmodel *a, int32_t t)
 {
-    simlist *l = atomic_load_explicit(&a->sim[t], memory_order_acquire);
-    if (l) return l;
-    simlist *nl = malloc(sizeof *nl);
-    if (!nl) return NULL;
-    int got = mq_model_similar(a->m, t, SIM_N, nl->t, nl->s, NULL);
-    nl->n = got > 0 ? got : 0;
-    simlist *expect = NULL;
-    if (atomic_compare_exchange_strong(&a->sim[t], &expect, nl)) {
-        atomic_fetch_add_explicit(&a->sim_cached, 1, memory_order_relaxed);
-        return nl;
-    }
-    free(nl);
-    return expect;
+    return cached_similar(a->m, a->sim, &a->sim_cached, t);
 }
 
 static int alt_similar_cb(void *user, int32_t t, int n, int32_t *out, float *score)
@@ -1535,7 +1529,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         }
         if (!rc) rc = expose(s, b, r, MQ__EXPO_ROUTE_HOMEPAGE, member, page_id, mversion, &xr, now,
                              MQ_MIN(page->n_rows, 50), rid, rn, ap.n ? &ap : NULL, xprop, &err);
-        if (!rc) mq__explore_count(b->imp, b->n_model, page->titles, total);   /* the model's titles */
+        if (!rc && s->o.explore_epsilon > 0)    /* impressions weigh only the exploration slots */
+            mq__explore_count(b->imp, b->n_model, page->titles, total);
         else mq__err_set(&err, rc, "out of memory");
     }
     if (rc) {
