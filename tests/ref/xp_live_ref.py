@@ -155,7 +155,10 @@ def exposures(d):
         exps = []
         for _ in range(ne):
             name, var = s8(), s8(); served = p[o]; o += 1
-            exps.append((name, var, served))
+            share = None
+            if flags & 8:                          # the served share of the variant's range
+                share = struct.unpack_from("<d", p, o)[0]; o += 8
+            exps.append((name, var, served, share))
         ntot, nrows = struct.unpack_from("<IH", p, o); o += 6
         rows = []
         for _ in range(nrows):
@@ -209,19 +212,27 @@ def check(logdir, out):
         if e is None: fail("page %s (member %s) is not in the exposure log" % (p["page_id"], p["member"]))
         if e["member"] != p["member"] or e["route"] != p["route"] or e["forced"] != p["forced"]:
             fail("page %s: member/route/forced differ: %s vs %s" % (p["page_id"], e, p))
-        if [(n, v) for n, v, _ in e["exps"]] != [(x["name"], x["variant"]) for x in p["experiments"]]:
+        if [(n, v) for n, v, _, _ in e["exps"]] != [(x["name"], x["variant"]) for x in p["experiments"]]:
             fail("page %s: experiments differ: %s vs %s" % (p["page_id"], e["exps"], p["experiments"]))
         if [list(r) for r in e["rows"]] != [list(r) for r in p["rows"]]:
             fail("page %s: rows, titles or positions differ" % p["page_id"])
     print("xp_live_ref: all %d answered pages are in the exposure log (%d records)" % (len(pages), len(ex)))
 
 def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
-    units, served = {}, set()
+    units, served, ranges = {}, set(), {}
     for e in exposures(os.path.join(logdir, "exposures")):
         served.add(e["page_id"])
         if e["forced"]: continue
-        for name, var, served_default in e["exps"]:
-            if name != exp or served_default: continue
+        for name, var, served_default, share in e["exps"]:
+            if name != exp: continue
+            # every member of the variant's range, served or not (docs/xp.md, SRM under ramps)
+            r = ranges.setdefault(e["member"], {"variant": var, "first": e["time"], "share": 0.0,
+                                                "known": True, "unit": False})
+            r["first"] = min(r["first"], e["time"])
+            if share is None: r["known"] = False
+            else: r["share"] = max(r["share"], share)
+            if served_default: continue
+            r["unit"] = True
             u = units.setdefault(e["member"], {"variant": var, "first": e["time"], "pages": 0, "days": set()})
             u["first"] = min(u["first"], e["time"])
             u["pages"] += 1
@@ -241,20 +252,27 @@ def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
         elif play and ev["time"] >= u["first"] - pre_days * 86400:
             u["pre"] += 1; u["pre_secs"] += ev["value"]
     want = sorted(units.items(), key=lambda kv: (kv[1]["first"], kv[0].encode()))
+    # then the range members served only the default: no variant, no metrics
+    outside = sorted(((m, r) for m, r in ranges.items() if not r["unit"]), key=lambda kv: (kv[1]["first"], kv[0].encode()))
     rows = list(csv.DictReader(open(csvpath)))
-    if len(rows) != len(want): fail("collect: %d rows, reference %d" % (len(rows), len(want)))
+    if len(rows) != len(want) + len(outside):
+        fail("collect: %d rows, reference %d units + %d served the default" % (len(rows), len(want), len(outside)))
     cols = ["unit", "variant", "first_exposure", "pages", "plays", "play_seconds", "finishes",
-            "distinct_titles", "active_days", "plays_from_pages", "pre_plays", "pre_play_seconds"]
+            "distinct_titles", "active_days", "plays_from_pages", "pre_plays", "pre_play_seconds",
+            "range", "served_share"]
     if list(rows[0].keys()) != cols: fail("collect: columns %s" % list(rows[0].keys()))
-    for r, (m, u) in zip(rows, want):
-        ref = [m, u["variant"], u["first"], u["pages"], u["plays"], u["secs"],
-               sum(1 for s in u["titles"].values() if s >= finish), len(u["titles"]), len(u["days"]),
-               u["pfp"], u["pre"], u["pre_secs"]]
+    def share(r): return r["share"] if r["known"] else ""
+    refs = [[m, u["variant"], u["first"], u["pages"], u["plays"], u["secs"],
+             sum(1 for s in u["titles"].values() if s >= finish), len(u["titles"]), len(u["days"]),
+             u["pfp"], u["pre"], u["pre_secs"], u["variant"], share(ranges[m])] for m, u in want]
+    refs += [[m, "", r["first"]] + [""] * 9 + [r["variant"], share(r)] for m, r in outside]
+    for r, ref in zip(rows, refs):
         for c, v in zip(cols, ref):
             got = r[c]
             ok = got == v if isinstance(v, str) else abs(float(got) - v) <= 1e-9 * max(1.0, abs(v))
-            if not ok: fail("collect: unit %s column %s: %s, reference %s" % (m, c, got, v))
-    print("xp_live_ref: xp collect equals the reference on %d units" % len(rows))
+            if not ok: fail("collect: unit %s column %s: %s, reference %s" % (ref[0], c, got, v))
+    print("xp_live_ref: xp collect equals the reference on %d units and %d members served the default"
+          % (len(want), len(outside)))
 
 def canary(port, key, out, phase):
     """A harmful canary: members served variant B of experiment 'canary' watch a tenth as
