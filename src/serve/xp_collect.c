@@ -34,8 +34,15 @@
  * One difference is by design: a play counts in plays_from_pages when its page was served
  * before the play was counted (a client cannot know a page id before it is answered).
  *
+ * Range members (the SRM check under ramps, docs/xp.md): pass 1 also keeps, per (member,
+ * experiment) exposed, a record of the variant's hash range it is in, served or not: first
+ * exposure in the range, whether it was ever served the variant (then it is a unit) and the
+ * largest served share of its exposures (exposure records' flag 8). The members never served
+ * follow the units in the CSV with an empty variant and no metrics. Memory: O(range members).
+ *
  * Columns (docs/xp.md): unit, variant, first_exposure, pages, plays, play_seconds, finishes,
- * distinct_titles, active_days, plays_from_pages, pre_plays, pre_play_seconds. A play counts in
+ * distinct_titles, active_days, plays_from_pages, pre_plays, pre_play_seconds, range,
+ * served_share. A play counts in
  * plays_from_pages when its page_id is one the server answered (a set of the 64-bit FNV-1a
  * hashes of every page id in the exposure log); others are unattributed.
  *

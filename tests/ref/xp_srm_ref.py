@@ -79,7 +79,7 @@ def traffic(port, key, d):
     st, rep = http(port, "GET", "/v1/experiments/ramped/report?metric=play_seconds")
     if st != 200: fail("report: %d %s" % (st, rep))
     json.dump(rep, open(d + "/live.json", "w"), sort_keys=True)
-    print("xp_srm_ref: %d pages at 20%% (%d served B), %d at 50%% (%d served B), %d plays"
+    print("xp_srm_ref: pages of members of B's range: %d at 20%% (%d served B), %d at 50%% (%d served B); %d plays"
           % (s1 + d1, s1, s2 + d2, s2, len(evs)))
 
 

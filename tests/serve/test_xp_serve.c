@@ -195,6 +195,33 @@ MQ_TEST(xp_serve_harmful_canary_rolled_back)
     ASSERT_INT_EQ(rc, 0);
 }
 
+/* SRM under ramps (docs/xp.md): B ramped 20% -> 50% of its range (weights 0.333 / 0.667, so
+ * the served shares are exact bucket counts, not 0.2 / 0.5) passes SRM in the live report and
+ * offline, with scipy's p-value, where the old check (units against the weights) fails; a
+ * broken split (a quarter of B's units lost, or logged as served the default) fails. */
+MQ_TEST(xp_serve_srm_under_ramps)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    mq_test_sh("printf '%%s' '{\"name\": \"ramped\", \"variants\": [{\"name\": \"A\", \"weight\": 0.333},"
+               " {\"name\": \"B\", \"weight\": 0.667, \"treatment\": {\"model\": \"alt\"},"
+               " \"ramp\": [20, 50], \"ramp_every\": \"1d\"}]}' > %s/xp.json", dir);
+    int port, pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_srm_ref.py traffic %d %s %s", port, XKEY, dir);
+    stop(pid, SIGKILL);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("%s xp collect --log %s --out %s/units.csv", mq_test_bin(), dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py collect %s %s/units.csv ramped", dir, dir), 0);
+    static const char *const an = "%s xp analyze %s/%s --metric play_seconds --control A --sequential --config %s/xp.json "
+                                  "--experiment ramped --json > %s/%s";
+    ASSERT_INT_EQ(mq_test_sh(an, mq_test_bin(), dir, "units.csv", dir, dir, "off.json"), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_srm_ref.py check %s", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh(an, mq_test_bin(), dir, "broken1.csv", dir, dir, "b1.json"), 0);
+    ASSERT_INT_EQ(mq_test_sh(an, mq_test_bin(), dir, "broken2.csv", dir, dir, "b2.json"), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_srm_ref.py broken %s", dir), 0);
+}
+
 MQ_TEST(xp_serve_treatment_models_similar_warmed)
 {
     char dir[300];
