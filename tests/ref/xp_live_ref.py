@@ -326,6 +326,73 @@ def canary(port, key, out, phase):
     if 'marquee_xp_rollbacks_total{experiment="canary",variant="B"} 1' not in m: fail("no rollback in /metrics")
     print("xp_live_ref: ramped %s, stopped after %d members (%.1f s): %s" % (ramped, i, time.time() - t0, b["reason"]))
 
+RATINGS = "data/ml-latest-small/ratings.csv"
+
+def positives():
+    """Each title's positives (ratings >= 4) in the demo data, and the titles in order of first
+    appearance (the models' title order)."""
+    pos, order = {}, []
+    for r in csv.DictReader(open(RATINGS)):
+        m = r["movieId"]
+        if m not in pos: pos[m] = 0; order.append(m)
+        if float(r["rating"]) >= 4: pos[m] += 1
+    return pos, order
+
+def leastpop(out):
+    """Training data for a deliberately harmful model: `pop` on it ranks the least popular titles
+    first (3 synthetic members like every title without a positive, 2 those with 1-2, 1 all
+    others), with the demo data's titles in the demo data's order (as treatment models need)."""
+    pos, order = positives()
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "ratings.csv"), "w") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        for j in range(3):
+            for m in order:
+                k = 3 if pos[m] == 0 else 2 if pos[m] <= 2 else 1
+                if j < k: f.write("%d,%s,5.0,1000000000\n" % (900001 + j, m))
+
+def harmful(port, key, check_every):
+    """Members watch the first title of their recommendations for 10 s per positive it has in
+    the demo data (people like popular titles): variant B, whose model ranks the least popular
+    titles first, costs watch time through what it shows. The server must stop B by itself
+    within a few guardrail checks of both arms reaching min_units."""
+    pos, _ = positives()
+    def status():
+        st, l = http(port, "GET", "/v1/experiments")
+        if st != 200: fail("list: %d %s" % (st, l))
+        return [e for e in l["experiments"] if e["name"] == "harm"][0]
+    t0, i, t_min, secs = time.time(), 0, None, {"A": [], "B": []}
+    while time.time() - t0 < 90:
+        evs = []
+        for _ in range(20):
+            m = str(1 + i % 610)                  # the demo data's members (new ones get cold-start lists)
+            i += 1
+            st, d = http(port, "GET", "/v1/members/%s/recommendations?n=5" % m)
+            if st != 200: fail("recommendations: %d" % st)
+            x = [x for x in d["experiments"] if x["name"] == "harm"][0]
+            v = 10.0 * pos.get(d["titles"][0]["id"], 0)
+            secs[x["variant"]].append(v)
+            evs.append({"member": m, "title": d["titles"][0]["id"], "timestamp": int(time.time()),
+                        "page_id": d["page_id"], "value": v})
+        st, r = http(port, "POST", "/v1/events", evs, key)
+        if st != 200: fail("events: %d %s" % (st, r))
+        e = status()
+        if t_min is None and all(v["units"] >= 30 for v in e["variants"]): t_min = time.time()
+        if e["state"] == "stopped": break
+        time.sleep(0.1)
+    if e["state"] != "stopped":
+        fail("the harmful model was not stopped in 90 s (mean watch A %.0f s, B %.0f s): %s"
+             % (sum(secs["A"]) / max(len(secs["A"]), 1), sum(secs["B"]) / max(len(secs["B"]), 1), e))
+    b = e["variants"][1]
+    if not b["stopped"] or "play_seconds" not in b["reason"]: fail("stopped variant: %s" % b)
+    waited = time.time() - (t_min or t0)
+    checks = waited / float(check_every)
+    if checks > 6: fail("stopped %.1f s (%.1f checks) after both arms had min_units" % (waited, checks))
+    mean = {k: sum(v) / max(len(v), 1) for k, v in secs.items()}
+    print("xp_live_ref: least-popular-first model: mean watch %.0f s (A) vs %.0f s (B); stopped %.1f s "
+          "(about %.0f checks) after both arms had 30 units, %d pages: %s"
+          % (mean["A"], mean["B"], waited, checks, i, b["reason"]))
+
 def report(port, exp, out):
     st, r = http(port, "GET", "/v1/experiments/%s/report?metric=play_seconds" % exp)
     if st != 200: fail("report: %d %s" % (st, r))
@@ -401,6 +468,8 @@ if __name__ == "__main__":
     elif a[1] == "collect": collect(a[2], a[3], a[4])
     elif a[1] == "report": report(int(a[2]), a[3], a[4])
     elif a[1] == "canary": canary(int(a[2]), a[3], a[4], a[5])
+    elif a[1] == "leastpop": leastpop(a[2])
+    elif a[1] == "harmful": harmful(int(a[2]), a[3], a[4])
     elif a[1] == "same": same(a[2], a[3])
     elif a[1] == "reload": reload(int(a[2]), a[3])
     elif a[1] == "warm": warm(int(a[2]), a[3], a[4])
