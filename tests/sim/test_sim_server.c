@@ -16,6 +16,7 @@
 #include "sim/sim.h"
 #include "../test.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -120,9 +121,10 @@ static int start_server(const char *data, const char *models, const char *experi
     return start_server_art(data, models, experiments, dir, NULL, out, err);
 }
 
-/* Runs scenario scen (artwork_weight set to art_w when >= 0) on `threads` threads. */
+/* Runs scenario scen (artwork_weight set to art_w and click_scale to click when >= 0) on
+ * `threads` threads. */
 static int sim_t(const char *data, const char *models, const char *scen, int members, int days, uint64_t seed,
-                 const char *out, const char *server, int threads, double art_w, char **json, mq_err *err)
+                 const char *out, const char *server, int threads, double art_w, double click, char **json, mq_err *err)
 {
     char path[256];
     snprintf(path, sizeof path, "scenarios/%s.json", scen);
@@ -130,6 +132,7 @@ static int sim_t(const char *data, const char *models, const char *scen, int mem
     int rc = mq_sim_scenario_load(path, &sc, err);
     if (rc) return rc;
     if (art_w >= 0) sc.params.artwork_weight = art_w;
+    if (click >= 0) sc.params.click_scale = click;
     mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, false, threads, NULL, server};
     rc = mq_sim_run(&o, json, err);
     mq_sim_scenario_release(&sc);
@@ -139,7 +142,7 @@ static int sim_t(const char *data, const char *models, const char *scen, int mem
 static int sim(const char *data, const char *models, const char *scen, int members, int days, uint64_t seed,
                const char *out, const char *server, char **json, mq_err *err)
 {
-    return sim_t(data, models, scen, members, days, seed, out, server, 1, -1, json, err);
+    return sim_t(data, models, scen, members, days, seed, out, server, 1, -1, -1, json, err);
 }
 
 MQ_TEST(sim_server_mode_identical_event_logs)
@@ -237,7 +240,7 @@ MQ_TEST(sim_server_mode_identical_event_logs)
     snprintf(b, sizeof b, "%s/http2", mq_test_tmpdir());
     ASSERT_OK(start_server(data, models, xpath, s2, &srv, &err), &err);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", mq_server_port(srv));
-    rc = sim_t(data, models, "ease-vs-pop", 60, 10, 3, b, url, 2, -1, &jb, &err);
+    rc = sim_t(data, models, "ease-vs-pop", 60, 10, 3, b, url, 2, -1, -1, &jb, &err);
     mq_server_stop(srv);
     ASSERT_OK(rc, &err);
     ASSERT_STR_EQ(ja2, jb);
@@ -413,4 +416,72 @@ MQ_TEST(sim_server_time_query_needs_event_clock)
         }
         mq_buf_release(&out);
     }
+}
+
+/* The plays of a units file (the column after unit, variant, first_exposure, pages). */
+static long long units_plays(const char *dir)
+{
+    char path[4600], line[512];
+    snprintf(path, sizeof path, "%s/units-aa.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long long n = 0;
+    int pages, plays;
+    char u[64], v[16];
+    long long first;
+    if (!fgets(line, sizeof line, f)) { fclose(f); return -1; }
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63[^,],%15[^,],%lld,%d,%d", u, v, &first, &pages, &plays) == 5) n += plays;
+    fclose(f);
+    return n;
+}
+
+/* Artwork end to end: the demo catalog (data/ml-latest-small, with artwork.csv) served by a
+ * real server whose pages carry each title's artwork ("artwork": id; --artwork-policy fixed:
+ * the title's first variant, tagged with 3 tags for 9,708 titles and 2 for 34), read by the
+ * simulator (fetch_page) into the click probability min(1, click_scale a art), art =
+ * exp(artwork_weight * mean over the artwork's tags of the member's taste z ~ N(0, 1)).
+ * Controls: without artwork on pages the weight changes nothing (the runs are identical, and
+ * identical to the in-process run); with artwork shown and weight 0 nothing changes either.
+ * With artwork shown and weight 1.5, E[art] = E[exp(1.5 z-bar)] = exp(1.5^2 / (2 x 3)) = 1.455
+ * (3 tags): with clicks rare (click_scale 0.05, so P(click) stays proportional to art) the
+ * plays rise by up to that factor; somewhat less, as a play often ends the visit (the cascade
+ * examines fewer titles when clicks come earlier). */
+MQ_TEST(sim_artwork_on_pages_changes_clicks)
+{
+    const char *data = "data/ml-latest-small";
+    if (access("data/ml-latest-small/artwork.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small/artwork.csv missing");
+    mq_err err = {0, ""};
+    const char *models = mq_test_cache_dir("sim-artwork");
+    char a[1100], b[4][1100], sdir[1100], xpath[1200], url[64];
+    snprintf(a, sizeof a, "%s/inproc", mq_test_tmpdir());
+    char *j0 = NULL;
+    ASSERT_OK(sim_t(data, models, "aa", 200, 5, 1, a, NULL, 1, 1.5, 0.05, &j0, &err), &err);
+    snprintf(xpath, sizeof xpath, "%s/experiments.json", a);
+    static const char *const pol[] = {"off", "off", "fixed", "fixed"};
+    static const double wt[] = {0, 1.5, 0, 1.5};
+    char *js[4];
+    long long plays[4];
+    for (int k = 0; k < 4; k++) {
+        snprintf(sdir, sizeof sdir, "%s/server%d", mq_test_tmpdir(), k);
+        snprintf(b[k], sizeof b[k], "%s/http%d", mq_test_tmpdir(), k);
+        mq_server *srv = NULL;
+        ASSERT_OK(start_server_art(data, models, xpath, sdir, pol[k], &srv, &err), &err);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", mq_server_port(srv));
+        js[k] = NULL;
+        int rc = sim_t(data, models, "aa", 200, 5, 1, b[k], url, 1, wt[k], 0.05, &js[k], &err);
+        mq_server_stop(srv);
+        ASSERT_OK(rc, &err);
+        plays[k] = units_plays(b[k]);
+        fprintf(stderr, "  artwork %s, artwork_weight %g: %lld plays\n", pol[k], wt[k], plays[k]);
+    }
+    ASSERT_STR_EQ(js[0], j0);       /* no artwork on pages: the in-process run (weight 1.5 there too) */
+    ASSERT_STR_EQ(js[1], js[0]);    /* no artwork on pages: the weight changes nothing */
+    ASSERT_STR_EQ(js[2], js[0]);    /* artwork shown, no taste for it: nothing changes */
+    ASSERT(plays[2] > 200);
+    double ratio = (double)plays[3] / (double)plays[2];
+    fprintf(stderr, "  plays with artwork taste / without: %.3f (E[art] = %.3f)\n", ratio, exp(1.5 * 1.5 / 6));
+    ASSERT(ratio > 1.15 && ratio < exp(1.5 * 1.5 / 6) + 0.1);
+    for (int k = 0; k < 4; k++) free(js[k]);
+    free(j0);
 }
