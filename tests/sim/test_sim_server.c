@@ -485,3 +485,66 @@ MQ_TEST(sim_artwork_on_pages_changes_clicks)
     for (int k = 0; k < 4; k++) free(js[k]);
     free(j0);
 }
+
+static void grab_retries(void *user, const char *line)
+{
+    long long *n = user;
+    const char *p = strstr(line, "sim: ");
+    long long k;
+    if (p && sscanf(p, "sim: %lld requests the server shed", &k) == 1) *n += k;
+}
+
+/* A server busier than its limits sheds requests (503 "overloaded: ...", before handling them:
+ * nothing applied): the simulator sends them again after a back-off, so the run completes with
+ * the in-process summary. Here the server admits one request at a time (max_inflight 1) and
+ * four simulator connections compete: requests are shed (counted from the progress line) and
+ * the summary is still the in-process one. */
+MQ_TEST(sim_server_shed_requests_sent_again)
+{
+    const char *data = mq_test_shared("ml-100k");
+    if (!data) MQ_SKIP("ml-100k not in ../shared/data");
+    mq_err err = {0, ""};
+    const char *models = mq_test_cache_dir("aa");
+    char a[1100], b[1100], sdir[1100], xpath[1200], url[64];
+    snprintf(a, sizeof a, "%s/inproc", mq_test_tmpdir());
+    snprintf(b, sizeof b, "%s/http", mq_test_tmpdir());
+    snprintf(sdir, sizeof sdir, "%s/server", mq_test_tmpdir());
+    char *ja = NULL, *jb = NULL;
+    ASSERT_OK(sim(data, models, "aa", 80, 4, 2, a, NULL, &ja, &err), &err);
+    snprintf(xpath, sizeof xpath, "%s/experiments.json", a);
+    static char store[1200], events[1200], expos[1200];
+    snprintf(store, sizeof store, "lmdb:%s/state", sdir);
+    snprintf(events, sizeof events, "%s/events", sdir);
+    snprintf(expos, sizeof expos, "%s/exposures", sdir);
+    mq_server_opts so;
+    memset(&so, 0, sizeof so);
+    so.data = data;
+    so.models = models;
+    so.store = store;
+    so.events = events;
+    so.exposures = expos;
+    so.exposure_log = 1;
+    so.experiments = xpath;
+    so.clock = MQ_CLOCK_EVENT;
+    so.trending_refresh = -1;
+    so.fsync = MQ_FSYNC_NONE;
+    so.threads = 4;
+    so.max_inflight = 1;
+    mq_server *srv = NULL;
+    ASSERT_OK(mq_server_start(&so, &srv, &err), &err);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", mq_server_port(srv));
+    mq_sim_scenario sc;
+    ASSERT_OK(mq_sim_scenario_load("scenarios/aa.json", &sc, &err), &err);
+    long long shed = 0;
+    mq_log lg = {grab_retries, &shed};
+    mq_sim_opts o = {data, models, NULL, b, &sc, 80, 4, 2, false, 4, &lg, url};
+    int rc = mq_sim_run(&o, &jb, &err);
+    mq_sim_scenario_release(&sc);
+    mq_server_stop(srv);
+    ASSERT_OK(rc, &err);
+    fprintf(stderr, "  %lld requests shed and sent again\n", shed);
+    ASSERT(shed > 0);
+    ASSERT_STR_EQ(ja, jb);
+    free(ja);
+    free(jb);
+}
