@@ -35,6 +35,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DAY 86400LL
@@ -376,7 +377,7 @@ typedef struct scratch {
     mq_buf rec;                 /* an exposure record */
     const char *titles[50 * 100];
     mq_err err;
-    long long pages, events;
+    long long pages, events, retries;
     double page_seconds;
     /* the page being examined (built here, or read from the server's answer) */
     int n_rows;
@@ -434,6 +435,24 @@ static int history(const world *w, scratch *s, int *n_pos)
 
 typedef struct daystat { int finished, abandoned, browse; } daystat;
 
+/* One request to the server; a 503 "overloaded" (the server shed it before handling it:
+ * nothing was applied, docs/API.md) is sent again after a back-off (1 ms doubling to 100 ms,
+ * for at most a minute in all), so a server busier than its shedding limit slows the run
+ * instead of ending it. Other answers go back to the caller. */
+static int ask(scratch *s, const char *method, const char *path, const char *body, size_t blen, int *status)
+{
+    double waited = 0;
+    for (int k = 0;; k++) {
+        int rc = mq__sim_http_request(&s->http, method, path, body, blen, status, &s->resp, &s->err);
+        if (rc || *status != 503 || !strstr(s->resp.p, "\"overloaded:") || waited > 60) return rc;
+        double d = MQ_MIN(0.001 * (double)(1 << MQ_MIN(k, 7)), 0.1);
+        struct timespec ts = {0, (long)(d * 1e9)};
+        nanosleep(&ts, NULL);
+        waited += d;
+        s->retries++;
+    }
+}
+
 /* POSTs the queued events to the server as one /v1/events request. */
 static int post_events(run *R, scratch *s)
 {
@@ -461,7 +480,7 @@ static int post_events(run *R, scratch *s)
     mq_buf_putc(b, ']');
     if (b->oom) return mq__err_set(&s->err, MQ_ENOMEM, "out of memory");
     int status;
-    int rc = mq__sim_http_request(&s->http, "POST", "/v1/events", b->p, b->len, &status, &s->resp, &s->err);
+    int rc = ask(s, "POST", "/v1/events", b->p, b->len, &status);
     if (rc) return rc;
     if (status / 100 != 2)
         return mq__err_set(&s->err, MQ_EIO, "sim: the server answered POST /v1/events with %d: %.300s", status, s->resp.p);
@@ -549,7 +568,7 @@ static int fetch_page(run *R, scratch *s, int i, long long now, const mq__xps_re
     snprintf(path, sizeof path, "/v1/members/%s/homepage?device=%s&hour=%d&time=%lld", mb->id, device_names[mb->device],
              mb->hour, now);
     int status;
-    int rc = mq__sim_http_request(&s->http, "GET", path, NULL, 0, &status, &s->resp, &s->err);
+    int rc = ask(s, "GET", path, NULL, 0, &status);
     if (rc) return rc;
     if (status != 200) return mq__err_set(&s->err, MQ_EIO, "sim: the server answered GET %s with %d: %.300s", path, status, s->resp.p);
     cJSON *doc = cJSON_ParseWithLength(s->resp.p, s->resp.len);
@@ -1000,7 +1019,14 @@ static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, 
     *seconds = mq_now() - t0;
     *pages = *events = 0;
     *page_seconds = 0;
-    for (int t = 0; t < nth; t++) { *pages += R.sc[t].pages; *events += R.sc[t].events; *page_seconds += R.sc[t].page_seconds; }
+    long long retries = 0;
+    for (int t = 0; t < nth; t++) {
+        *pages += R.sc[t].pages;
+        *events += R.sc[t].events;
+        *page_seconds += R.sc[t].page_seconds;
+        retries += R.sc[t].retries;
+    }
+    if (retries) mq__logf(w->o->log, "sim: %lld requests the server shed (503 overloaded) were sent again", retries);
 out:
     for (int t = 0; R.sc && t < nth; t++) {
         scratch *s = &R.sc[t];
