@@ -202,6 +202,22 @@ int mq_rank_live_features(const mq_model *ranker, const mq_rank_live *live, cons
 int mq_rank_play_probability(const mq_model *ranker, const float *x, int64_t n, float *raw,
                              float *platt, float *isotonic, mq_err *err);
 
+/* The watch-time head (trained when the data has watch durations, docs/models.md): expected
+ * seconds of a play of each row x [n x n_features], secs [n] (XGBoost reg:squarederror, the
+ * conditional mean; never below 0). MQ_EINVAL for a ranker without the head. */
+bool mq_rank_has_watch_head(const mq_model *ranker);
+int mq_rank_expected_seconds(const mq_model *ranker, const float *x, int64_t n, float *secs,
+                             mq_err *err);
+/* Whether the ranker was trained with relevance=watch_time (and has the head). */
+bool mq_rank_relevance_is_watch_time(const mq_model *ranker);
+/* A page's relevance of rows x [n x n_features] from their (calibrated) play probabilities
+ * prob [n]: rel [n] = prob, or for relevance=watch_time prob × expected seconds ÷ the
+ * training plays' mean seconds (the expected watch time in units of an average play, on the
+ * probability's scale, so MMR's similarity term keeps its weight). rel must not overlap prob
+ * unless the ranker's relevance is the probability. */
+int mq_rank_relevance(const mq_model *ranker, const float *x, int64_t n, const float *prob,
+                      float *rel, mq_err *err);
+
 /* SHAP contributions (XGBoost's TreeSHAP) of the play-probability head's margin (log-odds) for
  * rows x [n x n_features]: contrib [n x (n_features + 1)], one column per feature then the
  * bias, each row summing to the row's margin; margin [n] (may be NULL) that margin. */

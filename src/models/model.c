@@ -78,7 +78,8 @@ static int params_add(mq__params *p, const char *s, size_t len, mq_err *err)
     if (!eq || eq == s)
         return mq__err_set(err, MQ_EINVAL, "parameter '%.*s': expected NAME=VALUE", (int)len, s);
     size_t nl = (size_t)(eq - s), vl = len - nl - 1;
-    if (p->n >= 32) return mq__err_set(err, MQ_EINVAL, "too many parameters (at most 32)");
+    if (p->n >= MQ__MAX_PARAMS)
+        return mq__err_set(err, MQ_EINVAL, "too many parameters (at most %d)", MQ__MAX_PARAMS);
     if (nl >= sizeof p->name[0] || vl >= sizeof p->val[0])
         return mq__err_set(err, MQ_EINVAL, "parameter '%.*s': too long", (int)MQ_MIN(len, 60), s);
     for (int i = 0; i < p->n; i++)
