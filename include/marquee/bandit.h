@@ -217,20 +217,6 @@ void mq_bandit_policy_update(mq_bandit_policy *p, const double *x, int32_t a, do
 void mq_bandit_policy_scores(const mq_bandit_policy *p, const double *x, double *theta,
                              double *scores);
 
-/* Artwork for every title of a page with one LinUCB policy over member x artwork features:
- * x = f (x) m, x[j * dm + k] = f[j] m[k], so the policy's dim must be df * dm. m: [dm] member
- * features. Artwork a's features are sparse: indices f_idx[f_ptr[a] .. f_ptr[a+1]) in 0..df-1
- * with values f_val (NULL: all 1, tags); artworks art_ptr[t] .. art_ptr[t+1] are title t's (as
- * mq_catalog's art_ptr). choice[t] receives the chosen artwork (-1 for a title
- * without artwork) and prop[t] its exact propensity: (1 - gamma) over the best-scoring
- * artworks + gamma / K_t uniformly, gamma = floor * K_t (0.05 by default). Scores equal
- * mq_bandit_policy_scores on the crossed rows; the member's part is computed once per page
- * (df^2 dm^2), each artwork costs nnz(f)^2. MQ_EUNSUP for other policies. */
-int mq_bandit_page_artwork(mq_bandit_policy *p, const double *m, int32_t dm, int32_t df,
-                           const int64_t *f_ptr, const int32_t *f_idx, const double *f_val,
-                           const int64_t *art_ptr, int32_t n_titles, int64_t *choice, double *prop,
-                           mq_err *err);
-
 /* ---- artwork on pages: member x artwork features, one shared learner, page decisions --------
  * The server's artwork bandit (docs/bandit.md, "Artwork in the server"). A title's arms are its
  * artwork variants (mq_catalog.art_ptr). Features of showing artwork a to a member: the crossing
