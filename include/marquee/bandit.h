@@ -314,6 +314,13 @@ const char *mq_art_policy_name(int kind);
 int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *p, const uint8_t *ctx,
                   const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
                   mq_err *err);
+/* The distribution mq_art_decide draws from, for every artwork of the n titles instead of a
+ * draw: probs[o_i + a] = p(artwork a of title i), o_i the sum of K over the titles before i
+ * (titles without artwork add nothing; one artwork or fixed: 1 for the first). rng serves
+ * linear TS's Monte Carlo draws only. What an off-policy evaluation of a policy on logged
+ * pages needs (docs/bandit.md). */
+int mq_art_probs(const mq_art_snap *sn, const mq_art_policy *p, const uint8_t *ctx,
+                 const int32_t *titles, int n, mq_rng *rng, double *probs, mq_err *err);
 
 /* ---- replay ---------------------------------------------------------------------------------- */
 

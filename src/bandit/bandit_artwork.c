@@ -907,9 +907,9 @@ done:
     return rc;
 }
 
-int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx,
-                  const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
-                  mq_err *err)
+/* mq_art_decide and mq_art_probs: with probs, every artwork's probability instead of a draw. */
+static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx, const int32_t *titles, int n,
+                  mq_rng *rng, int64_t *choice, double *prop, double *probs, mq_err *err)
 {
     const mq_art_space *s = sn->s;
     const int kind = pol->kind;
@@ -966,11 +966,19 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
             if (kind == MQ_POLICY_BTS) __builtin_prefetch(sn->tsq + s->art_ptr[u8]);
             if (kind == MQ_POLICY_EGREEDY) __builtin_prefetch(sn->greedy + u8);
         }
-        if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] == s->art_ptr[t]) { choice[i] = -1; prop[i] = 0; continue; }
+        if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] == s->art_ptr[t]) {
+            if (!probs) { choice[i] = -1; prop[i] = 0; }
+            continue;
+        }
         const int64_t a0 = s->art_ptr[t];
         const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
         off += K;
-        if (K == 1 || kind == MQ_POLICY_FIXED) { choice[i] = a0; prop[i] = 1; continue; }
+        if (K == 1 || kind == MQ_POLICY_FIXED) {
+            if (probs)
+                for (int32_t a = 0; a < K; a++) probs[off - K + a] = a == 0;
+            else { choice[i] = a0; prop[i] = 1; }
+            continue;
+        }
         switch (kind) {
         case MQ_POLICY_UNIFORM:
             for (int32_t a = 0; a < K; a++) qp[a] = 1.0 / K;
@@ -1001,13 +1009,19 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
             }
             int32_t nt, first;
             double best = best_of(scp, K, &nt, &first);
+            if (probs) {
+                for (int32_t a = 0; a < K; a++) qp[a] = scp[a] == best ? 1.0 / nt : 0;
+                break;
+            }
             choice[i] = a0 + draw_best(scp, best, nt, first, K, gamma, tab, rng, &prop[i]);
             continue;
         }
         default:   /* linear TS: the page's shared draws */
             for (int32_t a = 0; a < K; a++) qp[a] = cnt[off - K + a];
         }
-        choice[i] = a0 + draw_mixed(qp, K, gamma, rng, &prop[i]);
+        if (probs)
+            for (int32_t a = 0; a < K; a++) probs[off - K + a] = (1 - gamma) * qp[a] + gamma / K;
+        else choice[i] = a0 + draw_mixed(qp, K, gamma, rng, &prop[i]);
     }
 done:
     free(qh);
@@ -1015,4 +1029,17 @@ done:
     free(pl.v);
     free(cnt);
     return rc;
+}
+
+int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx,
+                  const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
+                  mq_err *err)
+{
+    return decide(sn, pol, ctx, titles, n, rng, choice, prop, NULL, err);
+}
+
+int mq_art_probs(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx,
+                 const int32_t *titles, int n, mq_rng *rng, double *probs, mq_err *err)
+{
+    return decide(sn, pol, ctx, titles, n, rng, NULL, NULL, probs, err);
 }
