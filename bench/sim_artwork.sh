@@ -5,12 +5,12 @@
 # (expected clicks per impression; LinUCB against fixed with a paired 95% CI); then the egreedy
 # arm's logs go through `marquee bandit export` and `marquee bandit ope` with LinUCB's
 # probabilities on those rows (written by the simulator), against LinUCB's true value there.
-# Default: 300 members x 14 days (a minute or two on an idle core); --full: 2,000 members.
+# Default: 300 members x 14 days (about 30 s of CPU); --full: 1,000 members (about 2 minutes of CPU).
 # usage: bash bench/sim_artwork.sh [--full] [seed]
 set -euo pipefail
 BIN=${BIN:-build/marquee}
 members=300
-[ "${1:-}" = --full ] && { members=2000; shift; }
+[ "${1:-}" = --full ] && { members=1000; shift; }
 seed=${1:-1}
 out=${OUT:-/tmp/sim_artwork.$$}
 mkdir -p "$out"
