@@ -217,20 +217,6 @@ void mq_bandit_policy_update(mq_bandit_policy *p, const double *x, int32_t a, do
 void mq_bandit_policy_scores(const mq_bandit_policy *p, const double *x, double *theta,
                              double *scores);
 
-/* Artwork for every title of a page with one LinUCB policy over member x artwork features:
- * x = f (x) m, x[j * dm + k] = f[j] m[k], so the policy's dim must be df * dm. m: [dm] member
- * features. Artwork a's features are sparse: indices f_idx[f_ptr[a] .. f_ptr[a+1]) in 0..df-1
- * with values f_val (NULL: all 1, tags); artworks art_ptr[t] .. art_ptr[t+1] are title t's (as
- * mq_catalog's art_ptr). choice[t] receives the chosen artwork (-1 for a title
- * without artwork) and prop[t] its exact propensity: (1 - gamma) over the best-scoring
- * artworks + gamma / K_t uniformly, gamma = floor * K_t (0.05 by default). Scores equal
- * mq_bandit_policy_scores on the crossed rows; the member's part is computed once per page
- * (df^2 dm^2), each artwork costs nnz(f)^2. MQ_EUNSUP for other policies. */
-int mq_bandit_page_artwork(mq_bandit_policy *p, const double *m, int32_t dm, int32_t df,
-                           const int64_t *f_ptr, const int32_t *f_idx, const double *f_val,
-                           const int64_t *art_ptr, int32_t n_titles, int64_t *choice, double *prop,
-                           mq_err *err);
-
 /* ---- artwork on pages: member x artwork features, one shared learner, page decisions --------
  * The server's artwork bandit (docs/bandit.md, "Artwork in the server"). A title's arms are its
  * artwork variants (mq_catalog.art_ptr). Features of showing artwork a to a member: the crossing
@@ -328,6 +314,13 @@ const char *mq_art_policy_name(int kind);
 int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *p, const uint8_t *ctx,
                   const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
                   mq_err *err);
+/* The distribution mq_art_decide draws from, for every artwork of the n titles instead of a
+ * draw: probs[o_i + a] = p(artwork a of title i), o_i the sum of K over the titles before i
+ * (titles without artwork add nothing; one artwork or fixed: 1 for the first). rng serves
+ * linear TS's Monte Carlo draws only. What an off-policy evaluation of a policy on logged
+ * pages needs (docs/bandit.md). */
+int mq_art_probs(const mq_art_snap *sn, const mq_art_policy *p, const uint8_t *ctx,
+                 const int32_t *titles, int n, mq_rng *rng, double *probs, mq_err *err);
 
 /* ---- replay ---------------------------------------------------------------------------------- */
 

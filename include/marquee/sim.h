@@ -58,6 +58,10 @@ typedef struct mq_sim_params {
     double artwork_weight;      /* sd of a member's per-tag artwork affinity: the click term is
                                    multiplied by exp(artwork_weight * mean tag affinity) of the
                                    artwork a page shows for the title (0.5; no artwork: 1) */
+    double artwork_common;      /* sd of a population-wide per-tag effect c_g shared by every
+                                   member: the term becomes exp(mean over tags of
+                                   (artwork_weight z + artwork_common c_g)) (0: artworks are
+                                   equally good on average, docs/sim.md) */
 } mq_sim_params;
 
 void mq_sim_params_default(mq_sim_params *p);

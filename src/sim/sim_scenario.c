@@ -27,7 +27,7 @@ void mq_sim_params_default(mq_sim_params *p)
         .satisfaction_gain = 0.25, .abandon_loss = 0.3, .browse_loss = 0.1,
         .satisfaction_decay = 0.8, .hazard_median = 0.002, .churn_after_days = 14,
         .novelty_boost = 0.15, .novelty_days = 3, .retained_days = 7, .pre_days = 0,
-        .artwork_weight = 0.5,
+        .artwork_weight = 0.5, .artwork_common = 0,
     };
 }
 
@@ -51,7 +51,7 @@ static const pdef defs[] = {
     D(satisfaction_gain, 0, 100), D(abandon_loss, 0, 100), D(browse_loss, 0, 100),
     P(satisfaction_decay), P(hazard_median), I(churn_after_days, 1, 10000),
     D(novelty_boost, 0, 100), D(novelty_days, 1e-3, 1e4), I(retained_days, 1, 10000), I(pre_days, 0, 365),
-    D(artwork_weight, 0, 5),
+    D(artwork_weight, 0, 5), D(artwork_common, 0, 5),
 };
 #undef D
 #undef P

@@ -452,58 +452,6 @@ MQ_TEST(bandit_linucb_matches_numpy)
     mq_bandit_policy_destroy(p);
 }
 
-/* Page artwork: the factored LinUCB (member part once per page) chooses what the generic
- * LinUCB over the crossed rows f (x) m chooses, with propensity 1 - gamma + gamma / K_t. */
-MQ_TEST(bandit_page_artwork_matches_crossed_linucb)
-{
-    enum { DM = 4, DF = 6, D = DM * DF, KMAX = 5, NT = 40 };
-    mq_policy_opts o = {MQ_POLICY_LINUCB, KMAX, D, 0.8, 0, 0, 0, 9};
-    mq_bandit_policy *p;
-    mq_err err = {0};
-    ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
-    mq_rng r;
-    mq_rng_seed(&r, 4);
-    double x[KMAX * D];
-    for (int t = 0; t < 300; t++) {   /* learn from random crossed rows */
-        for (int j = 0; j < D; j++) x[j] = mq_rng_normal(&r);
-        mq_bandit_policy_update(p, x, 0, mq_rng_uniform(&r) < 0.3);
-    }
-    double m[DM], F[NT * KMAX * DF];
-    int64_t ptr[NT + 1] = {0};
-    for (int k = 0; k < DM; k++) m[k] = mq_rng_normal(&r);
-    for (int t = 0; t < NT; t++) ptr[t + 1] = ptr[t] + (t % 7 == 3 ? 0 : 1 + (int64_t)mq_rng_below(&r, KMAX));
-    for (int64_t a = 0; a < ptr[NT]; a++)   /* sparse artwork features: about half zero */
-        for (int j = 0; j < DF; j++) F[a * DF + j] = mq_rng_uniform(&r) < 0.5 ? 0 : mq_rng_uniform(&r);
-    int64_t choice[NT], fptr[NT * KMAX + 1] = {0};
-    int32_t fidx[NT * KMAX * DF];
-    double fval[NT * KMAX * DF], prop[NT], scores[KMAX];
-    for (int64_t a = 0; a < ptr[NT]; a++) {   /* the same features as sparse rows */
-        fptr[a + 1] = fptr[a];
-        for (int j = 0; j < DF; j++)
-            if (F[a * DF + j] != 0) { fidx[fptr[a + 1]] = j; fval[fptr[a + 1]++] = F[a * DF + j]; }
-    }
-    ASSERT_OK(mq_bandit_page_artwork(p, m, DM, DF, fptr, fidx, fval, ptr, NT, choice, prop, &err), &err);
-    for (int t = 0; t < NT; t++) {
-        int K = (int)(ptr[t + 1] - ptr[t]);
-        if (K == 0) { ASSERT_INT_EQ(choice[t], -1); continue; }
-        memset(x, 0, sizeof x);
-        for (int a = 0; a < K; a++)
-            for (int j = 0; j < DF; j++)
-                for (int k = 0; k < DM; k++) x[a * D + j * DM + k] = F[(ptr[t] + a) * DF + j] * m[k];
-        mq_bandit_policy_scores(p, x, NULL, scores);
-        int best = 0;
-        for (int a = 1; a < K; a++) if (scores[a] > scores[best]) best = a;
-        double g = 0.05;
-        if (choice[t] == ptr[t] + best) ASSERT_NEAR(prop[t], 1 - g + g / K, 1e-15);
-        else ASSERT_NEAR(prop[t], g / K, 1e-15);   /* an exploration draw (about 1 in 20) */
-    }
-    /* Exploration draws are rare: most titles get the argmax (P(>= 10 of 40 explore) < 1e-4). */
-    int explored = 0;
-    for (int t = 0; t < NT; t++) explored += choice[t] >= 0 && prop[t] < 0.5;
-    ASSERT(explored < 10);
-    mq_bandit_policy_destroy(p);
-}
-
 /* ---- replay ---- */
 
 MQ_TEST(bandit_replay_uniform_logs)

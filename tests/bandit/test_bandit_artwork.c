@@ -305,3 +305,102 @@ MQ_TEST(bandit_artwork_state_exact_and_saved)
     mq_catalog_release(&c);
     mq_catalog_release(&c2);
 }
+
+/* A catalog of n titles with 3 artworks each, 3 tags per artwork from a vocabulary of 30: most
+ * artworks have a tag set ("shape") of their own. */
+static void many_shapes_catalog(mq_catalog *c, int n)
+{
+    mq_catalog_init(c, n);
+    c->n_genres = 2;
+    c->genre_names[0] = strdup("Drama");
+    c->genre_names[1] = strdup("Comedy");
+    for (int t = 0; t < n; t++) c->genres[t] = 1u << (t % 2);
+    c->art_ptr = calloc((size_t)n + 1, sizeof *c->art_ptr);
+    for (int t = 0; t < n; t++) c->art_ptr[t + 1] = c->art_ptr[t] + 3;
+    c->n_artworks = c->art_ptr[n];
+    c->art_ids = calloc((size_t)c->n_artworks, sizeof *c->art_ids);
+    c->art_features = calloc((size_t)c->n_artworks, sizeof *c->art_features);
+    for (int64_t a = 0; a < c->n_artworks; a++) {
+        char id[32], f[64];
+        snprintf(id, sizeof id, "a%lld", (long long)a);
+        uint32_t x = (uint32_t)a * 2654435761u;   /* Knuth's multiplicative hash: about 440 shapes */
+        snprintf(f, sizeof f, "t%u;t%u;t%u", x % 30, (x >> 8) % 30, (x >> 16) % 30);
+        c->art_ids[a] = strdup(id);
+        c->art_features[a] = strdup(f);
+    }
+}
+
+/* LinUCB's three ways to score a page (every shape first when shapes are fewer than titles; a
+ * shape on first use; artwork by artwork when the catalog has many shapes for the page) give
+ * the same choices and propensities for the same draws; and the draw follows the propensities:
+ * p = (1 - gamma) / ties for the best + gamma / K. */
+MQ_TEST(bandit_artwork_linucb_paths_agree)
+{
+    for (int cat = 0; cat < 2; cat++) {
+        mq_catalog c;
+        const int n = cat ? 150 : 40;
+        if (cat) many_shapes_catalog(&c, n);
+        else small_catalog(&c, n);
+        mq_art_space *s;
+        mq_art_stats *st;
+        mq_art_snap *sn;
+        mq_err err = {0};
+        ASSERT_OK(mq_art_space_create(&c, &s, &err), &err);
+        ASSERT_OK(mq_art_stats_create(s, 1.0, &st, &err), &err);
+        mq_rng r;
+        mq_rng_seed(&r, 11);
+        uint8_t ctx[MQ_ART_DM_MAX];
+        const int dm = mq_art_space_dm(s);
+        for (int p = 0; p < 300; p++) {
+            random_ctx(&r, dm, ctx);
+            int64_t art[6];
+            for (int i = 0; i < 6; i++) art[i] = (int64_t)mq_rng_below(&r, (uint64_t)c.n_artworks);
+            mq_art_stats_add_page(st, ctx, art, 6);
+            if (mq_rng_uniform(&r) < 0.5) mq_art_stats_add_reward(st, ctx, art[p % 6], 1);
+        }
+        ASSERT_OK(mq_art_snap_create(st, 1, NULL, 0, &sn, &err), &err);
+        mq_art_policy ap = {MQ_POLICY_LINUCB, 0.5, 0.2, 0};
+        int32_t titles[150];
+        int64_t ch1[150], ch2[150];
+        double pr1[150], pr2[150];
+        for (int t = 0; t < n; t++) titles[t] = t;
+        for (int p = 0; p < 10; p++) {
+            random_ctx(&r, dm, ctx);
+            mq_rng r1, r2;
+            mq_rng_seed(&r1, 100 + (uint64_t)p);
+            mq_rng_seed(&r2, 100 + (uint64_t)p);
+            ASSERT_OK(mq_art_decide(sn, &ap, ctx, titles, n, &r1, ch1, pr1, &err), &err);
+            for (int t = 0; t < n; t++) ASSERT_OK(mq_art_decide(sn, &ap, ctx, titles + t, 1, &r2, ch2 + t, pr2 + t, &err), &err);
+            for (int t = 0; t < n; t++) {
+                ASSERT_INT_EQ(ch1[t], ch2[t]);
+                ASSERT(pr1[t] == pr2[t]);
+            }
+        }
+        /* the draw against the propensities: one 3-artwork title, one context, 20,000 pages */
+        const int32_t t0 = cat ? 5 : 2;   /* K = 3 (small catalog: 1 + t % 4) */
+        const int64_t a0 = c.art_ptr[t0];
+        ASSERT_INT_EQ(c.art_ptr[t0 + 1] - a0, 3);
+        int hits[3] = {0};
+        double pa[3] = {0};
+        enum { N = 20000 };
+        for (int i = 0; i < N; i++) {
+            int64_t chx;
+            double px;
+            ASSERT_OK(mq_art_decide(sn, &ap, ctx, &t0, 1, &r, &chx, &px, &err), &err);
+            hits[chx - a0]++;
+            pa[chx - a0] = px;
+        }
+        double tot = 0;
+        for (int a = 0; a < 3; a++) {
+            ASSERT(pa[a] > 0);   /* every artwork drawn at least once (each has p >= 0.2 / 3) */
+            tot += pa[a];
+            /* binomial: 4.5 standard deviations (a false alarm about 1 in 150,000 per check) */
+            ASSERT(fabs(hits[a] - N * pa[a]) <= 4.5 * sqrt(N * pa[a] * (1 - pa[a])));
+        }
+        ASSERT_NEAR(tot, 1.0, 1e-12);
+        mq_art_snap_destroy(sn);
+        mq_art_stats_destroy(st);
+        mq_art_space_destroy(s);
+        mq_catalog_release(&c);
+    }
+}
