@@ -160,7 +160,10 @@ typedef struct reader {
     char prev[64];           /* last propensity field's bytes and value */
     size_t prev_n;
     double prev_v;
+    uint8_t *role;           /* [need]: what column j is (ROLE_*), for fast_rows */
 } reader;
+
+enum { ROLE_SKIP, ROLE_ACT, ROLE_REW, ROLE_PROP, ROLE_POS, ROLE_X };   /* ROLE_X + k: x_k */
 
 static int header(reader *R, const char *b, const char *e, size_t file_size)
 {
@@ -192,6 +195,14 @@ static int header(reader *R, const char *b, const char *e, size_t file_size)
     if (!R->k_fixed && obd && n_aff > 0) { R->K = n_aff; R->k_fixed = true; }
     R->l->dim = dim;
     R->file_size = file_size;
+    R->role = calloc((size_t)R->need, 1);
+    if (!R->role) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    if (dim > 250) R->need = 0;   /* roles fit a byte: such logs take row() only */
+    else {
+        for (int k = 0; k < 4; k++)
+            if (R->col[k] >= 0) R->role[R->col[k]] = (uint8_t)(k == 3 ? ROLE_POS : ROLE_ACT + k);
+        for (int j = 0; j < dim; j++) R->role[R->xcol[j]] = (uint8_t)(ROLE_X + j);
+    }
     return 0;
 }
 
@@ -249,6 +260,103 @@ static int row(reader *R, const char *b, const char *e)
     return 0;
 }
 
+/* The rows of [p, end) (whole lines: end[-1] is '\n') without splitting them: each needed field
+ * is scanned and converted in one step (core's mq__csv_uint_scan / mq__csv_num_scan, the
+ * float parser's fast path), skipped fields by a byte loop, the rest of an OBD line by memchr.
+ * Any row this does not take exactly as row() would (a blank line, "\r\n", quotes, a number
+ * the fast path refuses, a value out of range, the wrong number of fields, a full array) is
+ * handed to row(), which parses it again and accepts it or names its file:line: the values
+ * and the messages are row()'s. Returns 0 or row()'s error. */
+static int fast_rows(reader *R, const char *p, const char *end)
+{
+    mq_bandit_log *l = R->l;
+    const uint8_t *role = R->role;
+    const int need = R->need, dim = l->dim;
+    const bool obd = R->obd;
+    const uint32_t amax = R->k_fixed ? (uint32_t)R->K - 1 : (uint32_t)INT32_MAX - 1;
+    int32_t max_pos = R->max_pos, max_act = R->max_act;
+    int64_t n = l->n;
+    while (p < end) {
+        const char *b = p;
+        uint32_t a = 0, pos = 1;
+        double r = 0, q = 0;
+        double *x = dim ? l->x + n * dim : NULL;
+        bool ok = n < R->cap && need > 0;
+        for (int j = 0; ok && j < need; j++) {
+            const char *t;
+            switch (role[j]) {
+            case ROLE_SKIP:
+                t = p;
+                while (*t != ',' && *t != '\n') t++;
+                break;
+            case ROLE_ACT:
+                t = mq__csv_uint_scan(p, end, &a);
+                ok = t && a <= amax;
+                break;
+            case ROLE_POS:
+                t = mq__csv_uint_scan(p, end, &pos);
+                ok = t && pos >= 1 && pos <= 1000;
+                break;
+            case ROLE_REW:
+                t = mq__csv_num_scan(p, end, &r);
+                ok = t != NULL;
+                break;
+            case ROLE_PROP: {
+                const size_t k = R->prev_n;
+                if (k && (size_t)(end - p) > k && memcmp(p, R->prev, k) == 0 && (p[k] == ',' || p[k] == '\n')) {
+                    q = R->prev_v;
+                    t = p + k;
+                } else {
+                    t = mq__csv_num_scan(p, end, &q);
+                    ok = t && q > 0 && q <= 1;
+                }
+                break;
+            }
+            default:
+                t = mq__csv_num_scan(p, end, &x[role[j] - ROLE_X]);
+                ok = t != NULL;
+                break;
+            }
+            if (!ok) break;
+            /* Fields 0..need-2 end at ','; the last at the line's end (Marquee: every column is
+             * needed), or at ',' / the line's end (OBD: the rest is skipped). */
+            if (j < need - 1) ok = *t == ',';
+            else if (obd) ok = *t == ',' || *t == '\n';
+            else ok = *t == '\n';
+            p = t + 1;
+        }
+        if (ok && b[0] != '\n') {
+            if (obd && p[-1] != '\n') p = (const char *)memchr(p, '\n', (size_t)(end - p)) + 1;
+            l->action[n] = (int32_t)a;
+            l->position[n] = (int32_t)pos - 1;
+            l->reward[n] = r;
+            l->propensity[n] = q;
+            if ((int32_t)pos > max_pos) max_pos = (int32_t)pos;
+            if ((int32_t)a > max_act) max_act = (int32_t)a;
+            n++;
+            R->s.line++;
+            continue;
+        }
+        /* The slow path for this line. */
+        l->n = n;
+        R->max_pos = max_pos;
+        R->max_act = max_act;
+        const char *nl = memchr(b, '\n', (size_t)(end - b));
+        const char *le = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
+        R->s.line++;
+        int rc = row(R, b, le);
+        if (rc) return rc;
+        n = l->n;
+        max_pos = R->max_pos;
+        max_act = R->max_act;
+        p = nl + 1;
+    }
+    l->n = n;
+    R->max_pos = max_pos;
+    R->max_act = max_act;
+    return 0;
+}
+
 /* Lines of the file in 4 MiB read() chunks: a page-cached chunk is scanned while it is in the
  * CPU cache (mapping the whole file instead costs a page fault per 64 KiB and cache misses in
  * the line search: 2-3x slower on OBD's 330-byte rows). */
@@ -294,15 +402,22 @@ int mq_bandit_log_load(const char *path, int format, int32_t n_actions, mq_bandi
         have += (size_t)k;
         char *p = buf, *end = buf + have;
         if (first && have >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
-        for (;;) {
+        if (first) {
             char *nl = memchr(p, '\n', (size_t)(end - p));
-            if (!nl) break;
-            const char *le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
-            R.s.line++;
-            rc = first ? header(&R, p, le, (size_t)st.st_size) : row(&R, p, le);
-            if (rc) goto done;
-            first = false;
-            p = nl + 1;
+            if (nl) {
+                const char *le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+                R.s.line++;
+                if ((rc = header(&R, p, le, (size_t)st.st_size))) goto done;
+                first = false;
+                p = nl + 1;
+            }
+        }
+        if (!first) {
+            char *last = memrchr(p, '\n', (size_t)(end - p));
+            if (last) {
+                if ((rc = fast_rows(&R, p, last + 1))) goto done;
+                p = last + 1;
+            }
         }
         size_t rest = (size_t)(end - p);
         if (eof) {
@@ -332,6 +447,7 @@ done:
     free(buf);
     free(R.f);
     free(R.xcol);
+    free(R.role);
     if (rc) mq_bandit_log_destroy(R.l);
     else *out = R.l;
     return rc;
