@@ -148,7 +148,7 @@ static inline uint32_t mq__parse_8digits(uint64_t v)
  * at p (the buffer ends at e), at most 19 digits, converted by mq__dec_to_f64 (the same bits
  * as mq__parse_f64). Returns the first byte after it (e or any byte that is not part of it:
  * the caller checks the terminator), or NULL when the text needs mq__parse_f64. */
-static inline const char *mq__csv_num_scan(const char *p, const char *e, double *out)
+static inline __attribute__((always_inline)) const char *mq__csv_num_scan(const char *p, const char *e, double *out)
 {
     bool neg = false;
     if (p < e && *p == '-') { neg = true; p++; }

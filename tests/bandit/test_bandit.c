@@ -258,6 +258,104 @@ MQ_TEST(bandit_log_fast_rows_equal_slow_rows)
     mq_buf_release(&b);
 }
 
+typedef struct { mq_bandit_dist *pi; int calls; } fixed_policy;
+
+static int give_policy(void *ctx, int32_t K, int32_t L, mq_bandit_dist **pi, mq_err *err)
+{
+    fixed_policy *f = ctx;
+    f->calls++;
+    if (f->pi->n_actions != K) return mq__err_set(err, MQ_EINVAL, "K %d", K);
+    *pi = f->pi;
+    return 0;
+}
+
+/* mq_bandit_ope_file (one pass, per-cell sums: no rows kept) against mq_bandit_log_load +
+ * mq_bandit_ope (two passes over the rows) on a log with continuous propensities, rewards that
+ * are 0, 1 or any real (the two groups of a cell), context columns (ignored by the ctr model)
+ * and 3 positions: equal to 1e-11 relative (summation order only), with and without
+ * cross-fitting. Where the arrays are needed (weights on both sides of tau in a cell, a per-row
+ * policy) the answer is mq_bandit_ope's, bit for bit. The policy is asked for once. */
+MQ_TEST(bandit_ope_file_one_pass_equals_two_passes)
+{
+    const char *d = mq_test_tmpdir();
+    mq_buf b;
+    mq_buf_init(&b);
+    mq_buf_puts(&b, "action,reward,propensity,position,x0\n");
+    mq_rng r;
+    mq_rng_seed(&r, 3);
+    const int K = 6, L = 3, N = 20000;
+    for (int i = 0; i < N; i++) {
+        int a = (int)mq_rng_below(&r, (uint64_t)K), pos = 1 + (int)mq_rng_below(&r, (uint64_t)L);
+        double q = 0.15 + 0.3 * mq_rng_uniform(&r), u = mq_rng_uniform(&r);
+        double rew = u < 0.8 ? 0 : u < 0.9 ? 1 : 5 * mq_rng_normal(&r);
+        mq_buf_printf(&b, "%d,%.17g,%.17g,%d,%.6f\n", a, rew, q, pos, mq_rng_normal(&r));
+    }
+    put(d, "l.csv", mq_buf_cstr(&b));
+    mq_buf_release(&b);
+    char path[400];
+    snprintf(path, sizeof path, "%s/l.csv", d);
+    mq_bandit_dist *pi = calloc(1, sizeof *pi);
+    pi->n_actions = K;
+    pi->n_positions = L;
+    pi->p = calloc((size_t)K * L, sizeof *pi->p);
+    for (int p = 0; p < L; p++) {
+        double s = 0;
+        for (int a = 0; a < K; a++) s += pi->p[p * K + a] = 0.2 + mq_rng_uniform(&r);
+        for (int a = 0; a < K; a++) pi->p[p * K + a] /= s;
+    }
+    mq_err err = {0};
+    mq_bandit_log *l = NULL;
+    ASSERT_OK(mq_bandit_log_load(path, MQ_BANDIT_FMT_MARQUEE, 0, &l, &err), &err);
+    for (int c = 0; c < 3; c++) {
+        /* c = 0: one pass; 1: one pass, 3 folds; 2: tau = 1.5 splits cells (read into arrays) */
+        mq_ope_opts o = {MQ_RM_CTR, c == 2 ? 1.5 : 10, 1, 0.95, c == 1 ? 3 : 1};
+        mq_ope_result ra, rf;
+        fixed_policy fp = {pi, 0};
+        ASSERT_OK(mq_bandit_ope(l, pi, &o, &ra, &err), &err);
+        ASSERT_OK(mq_bandit_ope_file(path, MQ_BANDIT_FMT_MARQUEE, 0, give_policy, &fp, &o, &rf, &err), &err);
+        ASSERT_INT_EQ(fp.calls, 1);
+        ASSERT_INT_EQ(rf.n, N);
+        double tol = c == 2 ? 0 : 1e-11;
+        for (int k = 0; k < MQ_OPE_COUNT; k++) {
+            const mq_ope_estimate *A = &ra.est[k], *F = &rf.est[k];
+            if (!rel_close(F->value, A->value, tol) || !rel_close(F->se, A->se, tol) ||
+                !rel_close(F->ci_low, A->ci_low, tol) || !rel_close(F->ci_high, A->ci_high, tol))
+                MQ_FAIL_("case %d %s: one pass %.17g (se %.17g), arrays %.17g (se %.17g)", c, mq_ope_name(k),
+                         F->value, F->se, A->value, A->se);
+        }
+        ASSERT(rel_close(rf.mean_weight, ra.mean_weight, tol) && rel_close(rf.ess, ra.ess, tol));
+        ASSERT(rf.max_weight == ra.max_weight && rf.unsupported_pairs == ra.unsupported_pairs);
+        ASSERT_INT_EQ(rf.reward_model, MQ_RM_CTR);
+    }
+    /* A per-row policy: the rows are read; the same numbers as mq_bandit_ope. */
+    mq_bandit_dist *pr = calloc(1, sizeof *pr);
+    pr->n_actions = K;
+    pr->n_positions = 1;
+    pr->n_rows = N;
+    pr->p = malloc((size_t)N * K * sizeof *pr->p);
+    for (int64_t i = 0; i < (int64_t)N * K; i++) pr->p[i] = 1.0 / K;
+    mq_ope_opts o = {MQ_RM_CTR, 10, 1, 0.95, 1};
+    mq_ope_result ra, rf;
+    fixed_policy fp = {pr, 0};
+    ASSERT_OK(mq_bandit_ope(l, pr, &o, &ra, &err), &err);
+    ASSERT_OK(mq_bandit_ope_file(path, MQ_BANDIT_FMT_MARQUEE, 0, give_policy, &fp, &o, &rf, &err), &err);
+    ASSERT_INT_EQ(fp.calls, 1);
+    ASSERT(memcmp(&ra.est, &rf.est, sizeof ra.est) == 0);
+    /* Default model with context columns: logistic, from the arrays. */
+    fp = (fixed_policy){pi, 0};
+    ASSERT_OK(mq_bandit_ope_file(path, MQ_BANDIT_FMT_MARQUEE, 0, give_policy, &fp, NULL, &rf, &err), &err);
+    ASSERT_INT_EQ(rf.reward_model, MQ_RM_LOGISTIC);
+    ASSERT_INT_EQ(fp.calls, 1);
+    /* Bad rows: the reader's message, from either path. */
+    put(d, "bad.csv", "action,reward,propensity\n0,1,0.5\n1,0,0\n");
+    snprintf(path, sizeof path, "%s/bad.csv", d);
+    ASSERT(mq_bandit_ope_file(path, MQ_BANDIT_FMT_MARQUEE, 0, give_policy, &fp, &o, &rf, &err) == MQ_EFORMAT);
+    ASSERT(strstr(err.msg, "bad.csv:3: field 'propensity': '0' is not a probability in (0, 1]"));
+    mq_bandit_dist_destroy(pr);
+    mq_bandit_dist_destroy(pi);
+    mq_bandit_log_destroy(l);
+}
+
 MQ_TEST(bandit_dist_bad_input)
 {
     const char *d = mq_test_tmpdir();
