@@ -139,6 +139,23 @@ typedef struct mq_ope_result {
 int mq_bandit_ope(const mq_bandit_log *log, const mq_bandit_dist *pi, const mq_ope_opts *o,
                   mq_ope_result *out, mq_err *err);
 
+/* The evaluation policy of mq_bandit_ope_file, asked for once the log's action count K and
+ * position count L are known (as mq_bandit_dist_load(path, K, ...) would be after loading the
+ * log). Sets *pi, which the caller of mq_bandit_ope_file owns; returns 0 or an MQ_E* code. */
+typedef int (*mq_bandit_policy_fn)(void *ctx, int32_t n_actions, int32_t n_positions, mq_bandit_dist **pi,
+                                   mq_err *err);
+
+/* mq_bandit_ope on the log file at path (as mq_bandit_log_load(path, format, n_actions) reads
+ * it: the same checks and file:line messages), without storing rows when it can: with the ctr
+ * reward model (asked for, or the default for a log without context columns) and a
+ * context-free policy, one pass keeps per-(action, fold, position) sums and centred moments and
+ * every estimate comes from them (equal to mq_bandit_ope's up to rounding, ~1e-13 relative).
+ * Otherwise (logistic model, a per-row policy, or importance weights on both sides of
+ * switch_tau within one (action, position) cell) the log is read into arrays and
+ * mq_bandit_ope runs. policy is called once. */
+int mq_bandit_ope_file(const char *path, int format, int32_t n_actions, mq_bandit_policy_fn policy, void *ctx,
+                       const mq_ope_opts *o, mq_ope_result *out, mq_err *err);
+
 /* The result as JSON (NUL-terminated, caller frees): {"n": n, "estimates": [{"estimator": "ips",
  * "value": x, "se": x, "ci_low": x, "ci_high": x}, ...], "on_policy": x|null, "on_policy_se": x|null,
  * "reward_model", "mean_weight", "max_weight", "ess", "unsupported_mass", "unsupported_pairs"};

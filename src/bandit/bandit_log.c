@@ -159,8 +159,14 @@ typedef struct reader {
     size_t file_size;
     char prev[64];           /* last propensity field's bytes and value */
     size_t prev_n;
-    double prev_v;
+    double prev_v, prev_h;   /* ... and 1 / value */
+    uint8_t *role;           /* [need]: what column j is (ROLE_*), for fast_rows */
+    mq__ope_acc *acc;        /* scan mode (mq__bandit_log_scan): rows go here, not to arrays */
+    bool allow_context;
+    double *xrow;            /* scan mode: a row's context values (checked, then dropped) */
 } reader;
+
+enum { ROLE_SKIP, ROLE_ACT, ROLE_REW, ROLE_PROP, ROLE_POS, ROLE_X };   /* ROLE_X + k: x_k */
 
 static int header(reader *R, const char *b, const char *e, size_t file_size)
 {
@@ -190,8 +196,19 @@ static int header(reader *R, const char *b, const char *e, size_t file_size)
     R->nh = nh;
     R->need = obd ? last + 1 : nh;   /* Marquee rows must have every column */
     if (!R->k_fixed && obd && n_aff > 0) { R->K = n_aff; R->k_fixed = true; }
+    if (R->acc && dim > 0 && !R->allow_context) return MQ_EUNSUP;
     R->l->dim = dim;
     R->file_size = file_size;
+    if (R->acc && dim > 0 && !(R->xrow = malloc((size_t)dim * sizeof *R->xrow)))
+        return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    R->role = calloc((size_t)R->need, 1);
+    if (!R->role) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    if (dim > 250) R->need = 0;   /* roles fit a byte: such logs take row() only */
+    else {
+        for (int k = 0; k < 4; k++)
+            if (R->col[k] >= 0) R->role[R->col[k]] = (uint8_t)(k == 3 ? ROLE_POS : ROLE_ACT + k);
+        for (int j = 0; j < dim; j++) R->role[R->xcol[j]] = (uint8_t)(ROLE_X + j);
+    }
     return 0;
 }
 
@@ -205,7 +222,7 @@ static int row(reader *R, const char *b, const char *e)
     if (nf < R->need || (!R->obd && nf != R->nh))
         return mq__ld_bad(s, NULL, b, (size_t)(e - b), "expected %d fields, found %d", R->nh,
                           nf > R->need ? R->need + 1 : nf);
-    if (l->n == R->cap) {
+    if (!R->acc && l->n == R->cap) {
         /* First row: room for the file's size over this row's length (+10%), then doubling. */
         R->cap = R->cap ? 2 * R->cap : (int64_t)(R->file_size / (size_t)(e - b + 1) * 11 / 10) + 1024;
         if (mq__bandit_log_reserve(l, R->cap)) return mq__err_set(s->err, MQ_ENOMEM, "out of memory");
@@ -234,26 +251,160 @@ static int row(reader *R, const char *b, const char *e)
     }
     int64_t i = l->n;
     const int dim = l->dim;
+    double *x = R->acc ? R->xrow : l->x + i * dim;
     for (int j = 0; j < dim; j++) {
         const mq__field *fx = &f[R->xcol[j]];
-        if (!mq__parse_f64(fx->p, fx->n, &l->x[i * dim + j]))
+        if (!mq__parse_f64(fx->p, fx->n, &x[j]))
             return mq__ld_bad(s, "context", fx->p, fx->n, "is not a finite number (column %d)", R->xcol[j] + 1);
     }
-    l->action[i] = (int32_t)a;
-    l->position[i] = (int32_t)pos - 1;
-    l->reward[i] = r;
-    l->propensity[i] = q;
+    if (R->acc) {
+        if (mq__ope_acc_room(R->acc, (int32_t)a, (int32_t)pos - 1)) return mq__err_set(s->err, MQ_ENOMEM, "out of memory");
+        mq__ope_acc_add(R->acc, (int32_t)a, (int32_t)pos - 1, r, q, 1.0 / q);
+    } else {
+        l->action[i] = (int32_t)a;
+        l->position[i] = (int32_t)pos - 1;
+        l->reward[i] = r;
+        l->propensity[i] = q;
+    }
     if (pos > R->max_pos) R->max_pos = (int32_t)pos;
     if (a > R->max_act) R->max_act = (int32_t)a;
     l->n++;
     return 0;
 }
 
+/* Are the k bytes at p those at s? Short keys (a propensity field) by overlapping 8-byte
+ * words: a memcmp call costs more than the compare. */
+static inline bool same_bytes(const char *p, const char *s, size_t k)
+{
+    if (k < 8 || k > 32) return memcmp(p, s, k) == 0;
+    uint64_t x, y, acc = 0;
+    for (size_t i = 0; i + 8 < k; i += 8) {
+        memcpy(&x, p + i, 8);
+        memcpy(&y, s + i, 8);
+        acc |= x ^ y;
+    }
+    memcpy(&x, p + k - 8, 8);
+    memcpy(&y, s + k - 8, 8);
+    return (acc | (x ^ y)) == 0;
+}
+
+/* The rows of [p, end) (whole lines: end[-1] is '\n') without splitting them: each needed field
+ * is scanned and converted in one step (core's mq__csv_uint_scan / mq__csv_num_scan, the
+ * float parser's fast path), skipped fields by a byte loop, the rest of an OBD line by memchr.
+ * Any row this does not take exactly as row() would (a blank line, "\r\n", quotes, a number
+ * the fast path refuses, a value out of range, the wrong number of fields, a full array) is
+ * handed to row(), which parses it again and accepts it or names its file:line: the values
+ * and the messages are row()'s. Returns 0 or row()'s error. */
+static int fast_rows(reader *R, const char *p, const char *end)
+{
+    mq_bandit_log *l = R->l;
+    const uint8_t *role = R->role;
+    const int need = R->need, dim = l->dim;
+    const bool obd = R->obd;
+    const uint32_t amax = R->k_fixed ? (uint32_t)R->K - 1 : (uint32_t)INT32_MAX - 1;
+    int32_t max_pos = R->max_pos, max_act = R->max_act;
+    int64_t n = l->n;
+    while (p < end) {
+        const char *b = p;
+        uint32_t a = 0, pos = 1;
+        double r = 0, q = 0, h = 0;
+        mq__ope_acc *A = R->acc;
+        double *x = A ? R->xrow : dim ? l->x + n * dim : NULL;
+        bool ok = (A || n < R->cap) && need > 0;
+        for (int j = 0; ok && j < need; j++) {
+            const char *t;
+            switch (role[j]) {
+            case ROLE_SKIP:
+                t = p;
+                while (*t != ',' && *t != '\n') t++;
+                break;
+            case ROLE_ACT:
+                t = mq__csv_uint_scan(p, end, &a);
+                ok = t && a <= amax;
+                break;
+            case ROLE_POS:
+                t = mq__csv_uint_scan(p, end, &pos);
+                ok = t && pos >= 1 && pos <= 1000;
+                break;
+            case ROLE_REW:
+                t = mq__csv_num_scan(p, end, &r);
+                ok = t != NULL;
+                break;
+            case ROLE_PROP: {
+                const size_t k = R->prev_n;
+                if (k && (size_t)(end - p) > k && same_bytes(p, R->prev, k) && (p[k] == ',' || p[k] == '\n')) {
+                    q = R->prev_v;
+                    h = R->prev_h;
+                    t = p + k;
+                } else {
+                    t = mq__csv_num_scan(p, end, &q);
+                    ok = t && q > 0 && q <= 1;
+                    h = 1.0 / q;
+                    if (ok && (size_t)(t - p) < sizeof R->prev) {
+                        memcpy(R->prev, p, (size_t)(t - p));
+                        R->prev_n = (size_t)(t - p);
+                        R->prev_v = q;
+                        R->prev_h = h;
+                    }
+                }
+                break;
+            }
+            default:
+                t = mq__csv_num_scan(p, end, &x[role[j] - ROLE_X]);
+                ok = t != NULL;
+                break;
+            }
+            if (!ok) break;
+            /* Fields 0..need-2 end at ','; the last at the line's end (Marquee: every column is
+             * needed), or at ',' / the line's end (OBD: the rest is skipped). */
+            if (j < need - 1) ok = *t == ',';
+            else if (obd) ok = *t == ',' || *t == '\n';
+            else ok = *t == '\n';
+            p = t + 1;
+        }
+        if (ok && b[0] != '\n') {
+            if (obd && p[-1] != '\n') p = (const char *)memchr(p, '\n', (size_t)(end - p)) + 1;
+            if (A) {
+                if (((int32_t)a >= A->Kcap || (int32_t)pos > A->Lcap) && mq__ope_acc_room(A, (int32_t)a, (int32_t)pos - 1))
+                    return mq__err_set(R->s.err, MQ_ENOMEM, "out of memory");
+                mq__ope_acc_add(A, (int32_t)a, (int32_t)pos - 1, r, q, h);
+            } else {
+                l->action[n] = (int32_t)a;
+                l->position[n] = (int32_t)pos - 1;
+                l->reward[n] = r;
+                l->propensity[n] = q;
+            }
+            if ((int32_t)pos > max_pos) max_pos = (int32_t)pos;
+            if ((int32_t)a > max_act) max_act = (int32_t)a;
+            n++;
+            R->s.line++;
+            continue;
+        }
+        /* The slow path for this line. */
+        l->n = n;
+        R->max_pos = max_pos;
+        R->max_act = max_act;
+        const char *nl = memchr(b, '\n', (size_t)(end - b));
+        const char *le = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
+        R->s.line++;
+        int rc = row(R, b, le);
+        if (rc) return rc;
+        n = l->n;
+        max_pos = R->max_pos;
+        max_act = R->max_act;
+        p = nl + 1;
+    }
+    l->n = n;
+    R->max_pos = max_pos;
+    R->max_act = max_act;
+    return 0;
+}
+
 /* Lines of the file in 4 MiB read() chunks: a page-cached chunk is scanned while it is in the
  * CPU cache (mapping the whole file instead costs a page fault per 64 KiB and cache misses in
  * the line search: 2-3x slower on OBD's 330-byte rows). */
-int mq_bandit_log_load(const char *path, int format, int32_t n_actions, mq_bandit_log **out,
-                       mq_err *err)
+static int load(const char *path, int format, int32_t n_actions, mq__ope_acc *acc, bool allow_context,
+                mq_bandit_log **out, mq_err *err)
 {
     *out = NULL;
     if (format != MQ_BANDIT_FMT_MARQUEE && format != MQ_BANDIT_FMT_OBD)
@@ -270,6 +421,8 @@ int mq_bandit_log_load(const char *path, int format, int32_t n_actions, mq_bandi
     for (int k = 0; k < 4; k++) R.col[k] = -1;
     R.K = n_actions;
     R.k_fixed = n_actions > 0;
+    R.acc = acc;
+    R.allow_context = allow_context;
     R.max_act = -1;
     size_t bcap = (size_t)4 << 20, have = 0;
     char *buf = NULL;
@@ -294,15 +447,22 @@ int mq_bandit_log_load(const char *path, int format, int32_t n_actions, mq_bandi
         have += (size_t)k;
         char *p = buf, *end = buf + have;
         if (first && have >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
-        for (;;) {
+        if (first) {
             char *nl = memchr(p, '\n', (size_t)(end - p));
-            if (!nl) break;
-            const char *le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
-            R.s.line++;
-            rc = first ? header(&R, p, le, (size_t)st.st_size) : row(&R, p, le);
-            if (rc) goto done;
-            first = false;
-            p = nl + 1;
+            if (nl) {
+                const char *le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+                R.s.line++;
+                if ((rc = header(&R, p, le, (size_t)st.st_size))) goto done;
+                first = false;
+                p = nl + 1;
+            }
+        }
+        if (!first) {
+            char *last = memrchr(p, '\n', (size_t)(end - p));
+            if (last) {
+                if ((rc = fast_rows(&R, p, last + 1))) goto done;
+                p = last + 1;
+            }
         }
         size_t rest = (size_t)(end - p);
         if (eof) {
@@ -332,9 +492,57 @@ done:
     free(buf);
     free(R.f);
     free(R.xcol);
+    free(R.role);
+    free(R.xrow);
     if (rc) mq_bandit_log_destroy(R.l);
     else *out = R.l;
     return rc;
+}
+
+int mq_bandit_log_load(const char *path, int format, int32_t n_actions, mq_bandit_log **out,
+                       mq_err *err)
+{
+    return load(path, format, n_actions, NULL, false, out, err);
+}
+
+int mq__bandit_log_scan(const char *path, int format, int32_t n_actions, bool allow_context,
+                        mq__ope_acc *A, int64_t *n, int32_t *K, int32_t *L, mq_err *err)
+{
+    mq_bandit_log *l;
+    int rc = load(path, format, n_actions, A, allow_context, &l, err);
+    if (rc) return rc;
+    *n = l->n;
+    *K = l->n_actions;
+    *L = l->n_positions;
+    mq_bandit_log_destroy(l);
+    return 0;
+}
+
+int mq__ope_acc_room(mq__ope_acc *A, int32_t a, int32_t p)
+{
+    if (!A->Sf && !(A->Sf = calloc((size_t)A->F, sizeof *A->Sf))) return MQ_ENOMEM;
+    int32_t K2 = A->Kcap, L2 = A->Lcap ? A->Lcap : 4;
+    while (a >= K2) K2 = K2 ? 2 * K2 : 64;
+    while (p >= L2) L2 *= 2;
+    if (K2 == A->Kcap && L2 == A->Lcap) return 0;
+    const size_t F = (size_t)A->F;
+    mq__ope_cell *c = calloc((size_t)K2 * F * (size_t)L2, sizeof *c);
+    if (!c) return MQ_ENOMEM;
+    for (size_t k = 0; k < (size_t)A->Kcap; k++)   /* [K][F][L] keeps its cells at the new strides */
+        for (size_t f = 0; f < F; f++)
+            memcpy(c + (k * F + f) * (size_t)L2, A->c + (k * F + f) * (size_t)A->Lcap, (size_t)A->Lcap * sizeof *c);
+    free(A->c);
+    A->c = c;
+    A->Kcap = K2;
+    A->Lcap = L2;
+    return 0;
+}
+
+void mq__ope_acc_free(mq__ope_acc *A)
+{
+    free(A->c);
+    free(A->Sf);
+    memset(A, 0, sizeof *A);
 }
 
 

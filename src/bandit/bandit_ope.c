@@ -134,6 +134,35 @@ static double q_of(const model *M, int f, const double *x, int32_t a, int32_t p)
     return mq__bandit_sigmoid(z);
 }
 
+/* The ctr model from per-(fold, cell) reward sums S and counts N ([F][L * K]) and per-fold
+ * sums Sf, Nf (row order): q_f(c) = the mean reward of cell c over the training folds of model
+ * f (all rows when F = 1, else those outside fold f); the training rows' mean for an empty cell. */
+static int ctr_fill(model *M, const double *S, const int64_t *N, const double *Sf, const int64_t *Nf,
+                    mq_err *err)
+{
+    const int32_t F = M->F;
+    const size_t cells = (size_t)M->K * M->L;
+    M->kind = MQ_RM_CTR;
+    double S_all = 0;
+    int64_t N_all = 0;
+    for (int f = 0; f < F; f++) { S_all += Sf[f]; N_all += Nf[f]; }
+    M->q = calloc((size_t)F * cells, sizeof *M->q);
+    if (!M->q) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    for (int f = 0; f < F; f++) {
+        double s_tr = F > 1 ? S_all - Sf[f] : S_all;
+        int64_t n_tr = F > 1 ? N_all - Nf[f] : N_all;
+        double mean = n_tr ? s_tr / (double)n_tr : 0;
+        for (size_t c = 0; c < cells; c++) {
+            double sc = 0;
+            int64_t nc = 0;
+            for (int h = 0; h < F; h++)
+                if (F == 1 || h != f) { sc += S[(size_t)h * cells + c]; nc += N[(size_t)h * cells + c]; }
+            M->q[(size_t)f * cells + c] = nc ? sc / (double)nc : mean;
+        }
+    }
+    return 0;
+}
+
 static int fit_model(const mq_bandit_log *l, int kind, double ridge, model *M, mq_err *err)
 {
     const int32_t K = M->K, L = M->L, F = M->F;
@@ -158,21 +187,7 @@ static int fit_model(const mq_bandit_log *l, int kind, double ridge, model *M, m
     int64_t N_all = 0;
     for (int f = 0; f < F; f++) { S_all += Sf[f]; N_all += Nf[f]; }
     if (kind == MQ_RM_CTR) {
-        M->q = calloc((size_t)F * cells, sizeof *M->q);
-        if (!M->q) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        for (int f = 0; f < F; f++) {
-            /* Training rows of model f: all rows (F = 1) or those outside fold f. */
-            double s_tr = F > 1 ? S_all - Sf[f] : S_all;
-            int64_t n_tr = F > 1 ? N_all - Nf[f] : N_all;
-            double mean = n_tr ? s_tr / (double)n_tr : 0;
-            for (size_t c = 0; c < cells; c++) {
-                double sc = 0;
-                int64_t nc = 0;
-                for (int h = 0; h < F; h++)
-                    if (F == 1 || h != f) { sc += S[(size_t)h * cells + c]; nc += N[(size_t)h * cells + c]; }
-                M->q[(size_t)f * cells + c] = nc ? sc / (double)nc : mean;
-            }
-        }
+        rc = ctr_fill(M, S, N, Sf, Nf, err);
         goto done;
     }
     const int m = l->dim + 1;
@@ -259,51 +274,99 @@ static inline void row_terms(const rowctx *c, int64_t i, double *d, double *w, d
     *u = un;
 }
 
+/* What mq_bandit_ope and mq_bandit_ope_file check of the log (n rows, K actions, L positions)
+ * against the policy. */
+static int check_inputs(int64_t n, int32_t K, int32_t L, int dim, const mq_bandit_dist *pi, int kind, mq_err *err)
+{
+    if (n < 2) return mq__err_set(err, MQ_EINVAL, "off-policy evaluation needs at least 2 logged rows");
+    if (pi->n_actions != K)
+        return mq__err_set(err, MQ_EINVAL, "the evaluation policy has %d actions, the log %d", pi->n_actions, K);
+    if (pi->n_rows && pi->n_rows != n)
+        return mq__err_set(err, MQ_EINVAL, "the evaluation policy has probabilities for %lld rows, "
+                           "the log has %lld", (long long)pi->n_rows, (long long)n);
+    if (!pi->n_rows && pi->n_positions < L)
+        return mq__err_set(err, MQ_EINVAL, "the evaluation policy covers positions 1..%d, the log "
+                           "has position %d", pi->n_positions, L);
+    if (kind == MQ_RM_LOGISTIC && dim == 0)
+        return mq__err_set(err, MQ_EINVAL, "the logistic reward model needs context columns (x0, x1, ...)");
+    return 0;
+}
+
+/* For a context-free policy and the ctr model: d per (fold, position) and the policy's mass on
+ * unseen pairs per position. */
+static int context_free_terms(const model *M, const mq_bandit_dist *pi, const uint8_t *seen, double **d_pos,
+                              double **u_pos, mq_err *err)
+{
+    const int32_t K = M->K, L = M->L;
+    const size_t cells = (size_t)K * L;
+    *d_pos = calloc((size_t)M->F * L, sizeof **d_pos);
+    *u_pos = calloc((size_t)L, sizeof **u_pos);
+    if (!*d_pos || !*u_pos) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+    for (int32_t p = 0; p < L; p++)
+        for (int32_t b = 0; b < K; b++) {
+            double pr = pi->p[(size_t)p * K + b];
+            if (pr == 0) continue;
+            for (int f = 0; f < M->F; f++) (*d_pos)[(size_t)f * L + p] += pr * M->q[(size_t)f * cells + (size_t)p * K + b];
+            if (!seen[(size_t)p * K + b]) (*u_pos)[p] += pr;
+        }
+    return 0;
+}
+
+/* Values V, centred sums of squares Q and the diagonostic sums into out. */
+static void finish(mq_ope_result *out, int64_t n_rows, int kind, double level, const double *V, const double *Q,
+                   double S_w, double S_w2, double w_max, double S_u)
+{
+    const double n = (double)n_rows, z = mq_stats_norm_ppf(0.5 + level / 2);
+    out->n = n_rows;
+    out->reward_model = kind;
+    out->mean_weight = S_w / n;
+    out->max_weight = w_max;
+    out->ess = S_w2 > 0 ? S_w * S_w / S_w2 : 0;
+    out->unsupported_mass = S_u / n;
+    for (int k = 0; k < MQ_OPE_COUNT; k++) {
+        mq_ope_estimate *E = &out->est[k];
+        bool weighted = k != MQ_OPE_DM;
+        if ((weighted && out->unsupported_mass > 0) || !isfinite(V[k])) {
+            E->value = E->se = E->ci_low = E->ci_high = NAN;
+            continue;
+        }
+        E->value = V[k];
+        E->se = sqrt(Q[k] / (n - 1) / n);
+        E->ci_low = V[k] - z * E->se;
+        E->ci_high = V[k] + z * E->se;
+    }
+}
+
+static void opts_of(const mq_ope_opts *o, double *tau, double *ridge, double *level)
+{
+    *tau = o && o->switch_tau > 0 ? o->switch_tau : 10;
+    *ridge = o && o->ridge > 0 ? o->ridge : 1;
+    *level = o && o->level > 0 && o->level < 1 ? o->level : 0.95;
+}
+
 int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope_opts *o,
                   mq_ope_result *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
-    mq_ope_opts def = {MQ_RM_AUTO, 10, 1, 0.95, 1};
-    if (!o) o = &def;
-    double tau = o->switch_tau > 0 ? o->switch_tau : 10, ridge = o->ridge > 0 ? o->ridge : 1;
-    double level = o->level > 0 && o->level < 1 ? o->level : 0.95;
-    if (l->n < 2) return mq__err_set(err, MQ_EINVAL, "off-policy evaluation needs at least 2 logged rows");
-    if (pi->n_actions != l->n_actions)
-        return mq__err_set(err, MQ_EINVAL, "the evaluation policy has %d actions, the log %d",
-                           pi->n_actions, l->n_actions);
-    if (pi->n_rows && pi->n_rows != l->n)
-        return mq__err_set(err, MQ_EINVAL, "the evaluation policy has probabilities for %lld rows, "
-                           "the log has %lld", (long long)pi->n_rows, (long long)l->n);
-    if (!pi->n_rows && pi->n_positions < l->n_positions)
-        return mq__err_set(err, MQ_EINVAL, "the evaluation policy covers positions 1..%d, the log "
-                           "has position %d", pi->n_positions, l->n_positions);
-    int kind = o->reward_model == MQ_RM_AUTO ? (l->dim > 0 ? MQ_RM_LOGISTIC : MQ_RM_CTR) : o->reward_model;
-    if (kind == MQ_RM_LOGISTIC && l->dim == 0)
-        return mq__err_set(err, MQ_EINVAL, "the logistic reward model needs context columns (x0, x1, ...)");
+    double tau, ridge, level;
+    opts_of(o, &tau, &ridge, &level);
+    int kind = !o || o->reward_model == MQ_RM_AUTO ? (l->dim > 0 ? MQ_RM_LOGISTIC : MQ_RM_CTR) : o->reward_model;
+    int rc = check_inputs(l->n, l->n_actions, l->n_positions, l->dim, pi, kind, err);
+    if (rc) return rc;
     const int32_t K = l->n_actions, L = l->n_positions;
     const size_t cells = (size_t)K * L;
-    model M = {0, K, L, 0, o->folds > 1 ? o->folds : 1, NULL, NULL};
+    model M = {0, K, L, 0, o && o->folds > 1 ? o->folds : 1, NULL, NULL};
     if (M.F > l->n) return mq__err_set(err, MQ_EINVAL, "%d cross-fitting folds for %lld rows", M.F, (long long)l->n);
     int64_t *cnt = calloc(cells, sizeof *cnt);
     uint8_t *seen = calloc(cells, 1);
     double *d_pos = NULL, *u_pos = NULL;
-    int rc = 0;
     if (!cnt || !seen) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     for (int64_t i = 0; i < l->n; i++) cnt[(size_t)l->position[i] * K + l->action[i]]++;
     for (size_t c = 0; c < cells; c++) seen[c] = cnt[c] > 0;
     if ((rc = fit_model(l, kind, ridge, &M, err))) goto done;
     rowctx C = {l, pi, &M, seen, NULL, NULL};
     if (!pi->n_rows && kind == MQ_RM_CTR) {
-        d_pos = calloc((size_t)M.F * L, sizeof *d_pos);
-        u_pos = calloc((size_t)L, sizeof *u_pos);
-        if (!d_pos || !u_pos) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        for (int32_t p = 0; p < L; p++)
-            for (int32_t b = 0; b < K; b++) {
-                double pr = pi->p[(size_t)p * K + b];
-                if (pr == 0) continue;
-                for (int f = 0; f < M.F; f++) d_pos[(size_t)f * L + p] += pr * M.q[(size_t)f * cells + (size_t)p * K + b];
-                if (!seen[(size_t)p * K + b]) u_pos[p] += pr;
-            }
+        if ((rc = context_free_terms(&M, pi, seen, &d_pos, &u_pos, err))) goto done;
         C.d_pos = d_pos;
         C.u_pos = u_pos;
     }
@@ -340,13 +403,6 @@ int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope
         psi[MQ_OPE_SNDR] = (d - dm) + (w * e - B * w) / wbar;
         for (int k = 0; k < MQ_OPE_COUNT; k++) Q[k] += psi[k] * psi[k];
     }
-    const double z = mq_stats_norm_ppf(0.5 + level / 2);
-    out->n = l->n;
-    out->reward_model = kind;
-    out->mean_weight = wbar;
-    out->max_weight = w_max;
-    out->ess = S_w2 > 0 ? S_w * S_w / S_w2 : 0;
-    out->unsupported_mass = S_u / n;
     for (size_t c = 0; c < cells; c++)
         if (!seen[c]) {
             int32_t p = (int32_t)(c / (size_t)K), b = (int32_t)(c % (size_t)K);
@@ -356,18 +412,7 @@ int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope
                 for (int64_t i = 0; i < l->n && !mass; i++) mass = l->position[i] == p && pi->p[(size_t)i * K + b] > 0;
             out->unsupported_pairs += mass;
         }
-    for (int k = 0; k < MQ_OPE_COUNT; k++) {
-        mq_ope_estimate *E = &out->est[k];
-        bool weighted = k != MQ_OPE_DM;
-        if ((weighted && out->unsupported_mass > 0) || !isfinite(V[k])) {
-            E->value = E->se = E->ci_low = E->ci_high = NAN;
-            continue;
-        }
-        E->value = V[k];
-        E->se = sqrt(Q[k] / (n - 1) / n);
-        E->ci_low = V[k] - z * E->se;
-        E->ci_high = V[k] + z * E->se;
-    }
+    finish(out, l->n, kind, level, V, Q, S_w, S_w2, w_max, S_u);
 done:
     free(cnt);
     free(seen);
@@ -375,6 +420,143 @@ done:
     free(u_pos);
     free(M.q);
     free(M.w);
+    return rc;
+}
+
+/* The estimators from the per-cell statistics of one pass (mq_bandit_ope_file). Within a cell
+ * (action a, fold f, position p) pi(a | p) = pc is fixed, so w = pc h and w r = pc g: the sums of
+ * mq_bandit_ope's first pass are sums over cells of pc times the cell's sums of h and g, and
+ * each influence term is alpha + beta w + gamma w r with alpha, beta, gamma fixed in the cell
+ * (given the values), so its centred sum of squares over the cell is
+ *   n (alpha + beta mean w + gamma mean wr)^2 + beta^2 Mww + 2 beta gamma Mw,wr + gamma^2 Mwr,wr
+ * with the cell's own centred moments (mq__ope_cell_moments): no cancellation. Switch-DR's indicator
+ * w <= tau is fixed in a cell when pc / qmax and pc / qmin (its smallest and largest weight)
+ * fall on the same side of tau; MQ_EUNSUP when they do not (the caller reads the rows). */
+static int ope_from_cells(const mq__ope_acc *A, int64_t n_rows, int32_t K, int32_t L, const mq_bandit_dist *pi,
+                          const mq_ope_opts *o, mq_ope_result *out, mq_err *err)
+{
+    double tau, ridge, level;
+    opts_of(o, &tau, &ridge, &level);
+    const size_t cells = (size_t)K * L, F = (size_t)A->F;
+    model M = {0, K, L, 0, A->F, NULL, NULL};
+    double *S = calloc(F * cells, sizeof *S), *d_pos = NULL, *u_pos = NULL;
+    int64_t *N = calloc(F * cells, sizeof *N), *Nf = calloc(F, sizeof *Nf);
+    uint8_t *seen = calloc(cells, 1), *in = calloc(F * cells, 1);
+    int rc = 0;
+    if (!S || !N || !Nf || !seen || !in) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+#define CELL(a, f, p) (&A->c[((size_t)(a) * F + (size_t)(f)) * (size_t)A->Lcap + (size_t)(p)])
+    for (int32_t a = 0; a < K; a++)
+        for (size_t f = 0; f < F; f++)
+            for (int32_t p = 0; p < L; p++) {
+                const mq__ope_cell *c = CELL(a, f, p);
+                size_t j = f * cells + (size_t)p * K + (size_t)a;
+                S[j] = c->sr;
+                N[j] = c->n0 + c->n1;
+                Nf[f] += N[j];
+                if (N[j]) {
+                    seen[(size_t)p * K + a] = 1;
+                    double pc = pi->p[(size_t)p * K + a], lo = pc / c->qmax, hi = pc / c->qmin;
+                    if ((lo <= tau) != (hi <= tau)) { rc = MQ_EUNSUP; goto done; }
+                    in[j] = hi <= tau;
+                }
+            }
+    if ((rc = ctr_fill(&M, S, N, A->Sf, Nf, err))) goto done;
+    if ((rc = context_free_terms(&M, pi, seen, &d_pos, &u_pos, err))) goto done;
+    const double n = (double)n_rows;
+    double S_d = 0, S_w = 0, S_wr = 0, S_we = 0, S_swe = 0, S_u = 0, S_w2 = 0, w_max = 0;
+    for (int32_t a = 0; a < K; a++)
+        for (size_t f = 0; f < F; f++)
+            for (int32_t p = 0; p < L; p++) {
+                const mq__ope_cell *c = CELL(a, f, p);
+                double mh, mg, Mhh, Mgg, Mhg;
+                const int64_t cn = mq__ope_cell_moments(c, &mh, &mg, &Mhh, &Mgg, &Mhg);
+                if (!cn) continue;
+                size_t j = f * cells + (size_t)p * K + (size_t)a;
+                const double pc = pi->p[(size_t)p * K + a], nc = (double)cn, qf = M.q[j];
+                const double sw = pc * mh * nc, swr = pc * mg * nc;
+                S_d += nc * d_pos[f * (size_t)L + (size_t)p];
+                S_u += nc * u_pos[p];
+                S_w += sw;
+                S_w2 += pc * pc * (Mhh + nc * mh * mh);
+                S_wr += swr;
+                S_we += swr - qf * sw;
+                if (in[j]) S_swe += swr - qf * sw;
+                if (pc / c->qmin > w_max) w_max = pc / c->qmin;
+            }
+    const double dm = S_d / n, wbar = S_w / n, ips = S_wr / n;
+    const double snips = S_w > 0 ? S_wr / S_w : NAN, B = S_w > 0 ? S_we / S_w : NAN;
+    double V[MQ_OPE_COUNT] = {dm, ips, snips, dm + S_we / n, dm + S_swe / n, dm + B};
+    double Q[MQ_OPE_COUNT] = {0};
+    for (int32_t a = 0; a < K; a++)
+        for (size_t f = 0; f < F; f++)
+            for (int32_t p = 0; p < L; p++) {
+                const mq__ope_cell *c = CELL(a, f, p);
+                double mh, mg, Mhh, Mgg, Mhg;
+                const int64_t cn = mq__ope_cell_moments(c, &mh, &mg, &Mhh, &Mgg, &Mhg);
+                if (!cn) continue;
+                size_t j = f * cells + (size_t)p * K + (size_t)a;
+                const double pc = pi->p[(size_t)p * K + a], nc = (double)cn, qf = M.q[j];
+                const double d = d_pos[f * (size_t)L + (size_t)p];
+                const double mw = pc * mh, mv = pc * mg;
+                const double Mww = pc * pc * Mhh, Mvv = pc * pc * Mgg, Mwv = pc * pc * Mhg;
+                const double coef[MQ_OPE_COUNT][3] = {
+                    {d - dm, 0, 0},
+                    {-ips, 0, 1},
+                    {0, -snips / wbar, 1 / wbar},
+                    {d - V[MQ_OPE_DR], -qf, 1},
+                    {d - V[MQ_OPE_SWITCH_DR], in[j] ? -qf : 0, in[j] ? 1 : 0},
+                    {d - dm, -(qf + B) / wbar, 1 / wbar},
+                };
+                for (int k = 0; k < MQ_OPE_COUNT; k++) {
+                    const double al = coef[k][0], be = coef[k][1], ga = coef[k][2], m = al + be * mw + ga * mv;
+                    Q[k] += nc * m * m + be * be * Mww + 2 * be * ga * Mwv + ga * ga * Mvv;
+                }
+            }
+#undef CELL
+    for (size_t c = 0; c < cells; c++) out->unsupported_pairs += !seen[c] && pi->p[c] > 0;
+    finish(out, n_rows, MQ_RM_CTR, level, V, Q, S_w, S_w2, w_max, S_u);
+done:
+    free(S);
+    free(N);
+    free(Nf);
+    free(seen);
+    free(in);
+    free(d_pos);
+    free(u_pos);
+    free(M.q);
+    return rc;
+}
+
+int mq_bandit_ope_file(const char *path, int format, int32_t n_actions, mq_bandit_policy_fn policy, void *ctx,
+                       const mq_ope_opts *o, mq_ope_result *out, mq_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const int want = o ? o->reward_model : MQ_RM_AUTO;
+    const int F = o && o->folds > 1 ? o->folds : 1;
+    mq__ope_acc A = {.F = F};
+    int64_t n = 0;
+    int32_t K = 0, L = 0;
+    mq_bandit_dist *pi = NULL;
+    /* One pass when the reward model is ctr: explicitly, or by default for a log without context
+     * columns (a log with them would default to logistic: MQ_EUNSUP, read below). */
+    int rc = want == MQ_RM_LOGISTIC ? MQ_EUNSUP
+                                    : mq__bandit_log_scan(path, format, n_actions, want == MQ_RM_CTR, &A, &n, &K, &L, err);
+    if (rc == 0) {
+        rc = policy(ctx, K, L, &pi, err);
+        if (rc == 0) rc = check_inputs(n, K, L, 0, pi, MQ_RM_CTR, err);
+        if (rc == 0 && F > n) rc = mq__err_set(err, MQ_EINVAL, "%d cross-fitting folds for %lld rows", F, (long long)n);
+        if (rc == 0) rc = pi->n_rows ? MQ_EUNSUP : ope_from_cells(&A, n, K, L, pi, o, out, err);
+    }
+    mq__ope_acc_free(&A);
+    if (rc != MQ_EUNSUP) return rc;
+    /* The rows are needed (logistic model, a per-row policy, or weights on both sides of tau
+     * within a cell): read them into arrays. */
+    memset(out, 0, sizeof *out);
+    mq_bandit_log *l = NULL;
+    if ((rc = mq_bandit_log_load(path, format, n_actions, &l, err))) return rc;
+    if (!pi) rc = policy(ctx, l->n_actions, l->n_positions, &pi, err);
+    if (rc == 0) rc = mq_bandit_ope(l, pi, o, out, err);
+    mq_bandit_log_destroy(l);
     return rc;
 }
 

@@ -74,6 +74,48 @@ static int parse_format(const char *s)
 
 #define NEED() do { if (!need(i, argc, cmd, argv[i])) return MQ_EXIT_USAGE; } while (0)
 
+/* The evaluation policy of `bandit ope` (mq_bandit_policy_fn), for a log of K actions. */
+typedef struct pol_ctx {
+    const char *dist_path, *policy, *yaml, *campaign, *log_path;
+    long long positions, draws, seed;
+    mq_bandit_dist *pi;      /* what it made (freed by cmd_ope) */
+    int32_t K;
+} pol_ctx;
+
+static int make_policy(void *vctx, int32_t K, int32_t L, mq_bandit_dist **out, mq_err *err)
+{
+    pol_ctx *c = vctx;
+    mq_bandit_dist *pi = NULL;
+    c->K = K;
+    *out = NULL;
+    if (c->dist_path) {
+        if (mq_bandit_dist_load(c->dist_path, K, &pi, err)) return err->code ? err->code : MQ_EINVAL;
+    } else if (!strcmp(c->policy, "uniform")) {
+        pi = calloc(1, sizeof *pi);
+        if (!pi || !(pi->p = malloc((size_t)K * L * sizeof *pi->p))) {
+            free(pi);
+            err->code = MQ_ENOMEM;
+            return MQ_ENOMEM;
+        }
+        pi->n_actions = K;
+        pi->n_positions = L;
+        for (int64_t j = 0; j < (int64_t)K * L; j++) pi->p[j] = 1.0 / K;
+    } else {
+        if (mq_bandit_bts_dist(c->yaml, c->campaign, (int32_t)c->positions, c->draws, (uint64_t)c->seed, &pi, err))
+            return err->code ? err->code : MQ_EINVAL;
+        if (pi->n_actions != K) {
+            err->code = MQ_EINVAL;
+            snprintf(err->msg, sizeof err->msg, "%.200s: campaign '%.50s' has %d items, the log %.200s has %d actions",
+                     c->yaml, c->campaign, pi->n_actions, c->log_path, K);
+            mq_bandit_dist_destroy(pi);
+            return MQ_EINVAL;
+        }
+    }
+    c->pi = pi;
+    *out = pi;
+    return 0;
+}
+
 static int cmd_ope(int argc, char **argv)
 {
     const char *cmd = "bandit ope", *log_path = NULL, *dist_path = NULL, *policy = NULL;
@@ -144,38 +186,23 @@ static int cmd_ope(int argc, char **argv)
         for (int e = 0; e < MQ_OPE_COUNT; e++) est[n_est++] = e;
 
     mq_err err = {0};
-    mq_bandit_log *log = NULL, *on = NULL;
-    mq_bandit_dist *pi = NULL;
+    mq_bandit_log *on = NULL;
     int status = MQ_EXIT_FAIL;
-    if (mq_bandit_log_load(log_path, format, (int32_t)K, &log, &err)) goto fail;
-    if (dist_path) {
-        if (mq_bandit_dist_load(dist_path, log->n_actions, &pi, &err)) goto fail;
-    } else if (!strcmp(policy, "uniform")) {
-        pi = calloc(1, sizeof *pi);
-        if (!pi || !(pi->p = malloc((size_t)log->n_actions * log->n_positions * sizeof *pi->p))) { err.code = MQ_ENOMEM; goto fail; }
-        pi->n_actions = log->n_actions;
-        pi->n_positions = log->n_positions;
-        for (int64_t j = 0; j < (int64_t)log->n_actions * log->n_positions; j++) pi->p[j] = 1.0 / log->n_actions;
-    } else {
-        if (mq_bandit_bts_dist(yaml, campaign, (int32_t)positions, draws, (uint64_t)seed, &pi, &err)) goto fail;
-        if (pi->n_actions != log->n_actions) {
-            err.code = MQ_EINVAL;
-            snprintf(err.msg, sizeof err.msg, "%.200s: campaign '%.50s' has %d items, the log %.200s has %d actions",
-                     yaml, campaign, pi->n_actions, log_path, log->n_actions);
-            goto fail;
-        }
-    }
+    pol_ctx pc = {dist_path, policy, yaml, campaign, log_path, positions, draws, seed, NULL, 0};
+    mq_ope_result r;
+    /* One pass over the log when it can (mq_bandit_ope_file); the policy is built once the log's
+     * action count is known, as before. */
+    if (mq_bandit_ope_file(log_path, format, (int32_t)K, make_policy, &pc, &o, &r, &err)) goto fail;
+    mq_bandit_dist *pi = pc.pi;
     if (save && mq_bandit_dist_save(pi, save, &err)) goto fail;
     double onv = NAN, onse = NAN;
     if (onp) {
-        if (mq_bandit_log_load(onp, format, log->n_actions, &on, &err)) goto fail;
+        if (mq_bandit_log_load(onp, format, pc.K, &on, &err)) goto fail;
         double s = 0, s2 = 0;
         for (int64_t i = 0; i < on->n; i++) { s += on->reward[i]; s2 += on->reward[i] * on->reward[i]; }
         onv = s / on->n;
         onse = on->n > 1 ? sqrt(fmax(s2 - s * s / on->n, 0) / (on->n - 1) / on->n) : NAN;
     }
-    mq_ope_result r;
-    if (mq_bandit_ope(log, pi, &o, &r, &err)) goto fail;
     if (r.unsupported_mass > 0)
         fprintf(stderr, "marquee %s: warning: the evaluation policy puts mass %.4g on %lld (action, position) "
                 "pairs the log never shows (unsupported support): the weighted estimators are undefined\n",
@@ -200,9 +227,8 @@ static int cmd_ope(int argc, char **argv)
     status = MQ_EXIT_OK;
 fail:
     if (status) status = mq_cli_fail(cmd, &err);
-    mq_bandit_log_destroy(log);
     mq_bandit_log_destroy(on);
-    mq_bandit_dist_destroy(pi);
+    mq_bandit_dist_destroy(pc.pi);
     return status;
 }
 

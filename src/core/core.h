@@ -115,11 +115,40 @@ bool mq__parse_f64(const char *p, size_t n, double *v);
 
 extern const double mq__pow10[23];   /* 1e0 .. 1e22, exact */
 
-/* The fast exact path fused with the scan: a plain decimal [-]digits[.digits] at p ending at
- * ',' or e, at most 19 significant digits, mantissa < 2^53 and at most 22 decimals (then
- * mant / 10^k is correctly rounded). Returns the end of the number, or NULL when the field
- * needs mq__csv_field + mq__parse_f64. */
-static inline const char *mq__csv_num_fast(const char *p, const char *e, double *out)
+/* m x 10^e10 with m exact, correctly rounded when the result is true: Clinger's exact path
+ * (m < 2^53, |e10| <= 22) inline, else mq__dec_wide (csv.c: m < 2^64, |e10| <= 27 in x87
+ * extended precision, refusing the one ambiguous case). False: use strtod. */
+bool mq__dec_wide(uint64_t m, int e10, double *v);
+static inline bool mq__dec_to_f64(uint64_t m, int e10, double *v)
+{
+    if (m < (1ull << 53) && e10 >= -22 && e10 <= 22) {
+        *v = e10 >= 0 ? (double)m * mq__pow10[e10] : (double)m / mq__pow10[-e10];
+        return true;
+    }
+    return mq__dec_wide(m, e10, v);
+}
+
+/* Eight ASCII digits at p (little-endian word v) as one number (Lemire's SWAR method: three
+ * multiplications instead of eight dependent multiply-adds); mq__is_8digits checks them. */
+static inline bool mq__is_8digits(uint64_t v)
+{
+    return ((v & 0xF0F0F0F0F0F0F0F0ull) | (((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ==
+           0x3333333333333333ull;
+}
+static inline uint32_t mq__parse_8digits(uint64_t v)
+{
+    v -= 0x3030303030303030ull;
+    v = v * 10 + (v >> 8);
+    v = (((v & 0x000000FF000000FFull) * 0x000F424000000064ull) +
+         (((v >> 16) & 0x000000FF000000FFull) * 0x0000271000000001ull)) >> 32;
+    return (uint32_t)v;
+}
+
+/* The fast path of the float parser fused with the scan: a plain decimal [-]digits[.digits]
+ * at p (the buffer ends at e), at most 19 digits, converted by mq__dec_to_f64 (the same bits
+ * as mq__parse_f64). Returns the first byte after it (e or any byte that is not part of it:
+ * the caller checks the terminator), or NULL when the text needs mq__parse_f64. */
+static inline __attribute__((always_inline)) const char *mq__csv_num_scan(const char *p, const char *e, double *out)
 {
     bool neg = false;
     if (p < e && *p == '-') { neg = true; p++; }
@@ -129,13 +158,42 @@ static inline const char *mq__csv_num_fast(const char *p, const char *e, double 
     long nd = p - d0, frac = 0;
     if (p < e && *p == '.') {
         const char *f0 = ++p;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        while (e - p >= 8) {   /* more than 19 digits overflows mant: refused below */
+            uint64_t v;
+            memcpy(&v, p, 8);
+            if (!mq__is_8digits(v)) break;
+            mant = mant * 100000000u + mq__parse_8digits(v);
+            p += 8;
+        }
+#endif
         while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
         frac = p - f0;
         nd += frac;
     }
-    if (nd == 0 || nd > 19 || frac > 22 || mant >= (1ull << 53) || (p < e && *p != ',')) return NULL;
-    double v = (double)mant / mq__pow10[frac];
+    double v;
+    if (nd == 0 || nd > 19 || !mq__dec_to_f64(mant, -(int)frac, &v)) return NULL;
     *out = neg ? -v : v;
+    return p;
+}
+
+/* mq__csv_num_scan for a field that ends at ',' or e: NULL when the field needs
+ * mq__csv_field + mq__parse_f64. */
+static inline const char *mq__csv_num_fast(const char *p, const char *e, double *out)
+{
+    const char *q = mq__csv_num_scan(p, e, out);
+    return q && (q == e || *q == ',') ? q : NULL;
+}
+
+/* A small non-negative integer (1-9 digits) at p: its value and the first byte after it, or
+ * NULL (no digit, or more than 9: use the whole-field parsers). */
+static inline const char *mq__csv_uint_scan(const char *p, const char *e, uint32_t *out)
+{
+    const char *d0 = p;
+    uint32_t v = 0;
+    while (p < e && (unsigned)(*p - '0') < 10 && p - d0 < 10) v = v * 10 + (uint32_t)(*p++ - '0');
+    if (p == d0 || p - d0 > 9) return NULL;
+    *out = v;
     return p;
 }
 

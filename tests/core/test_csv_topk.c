@@ -71,6 +71,50 @@ MQ_TEST(core_parse_f64_matches_strtod_bit_for_bit)
         const char *e = mq__csv_num_fast(s, s + n, &w);
         if (e && (e != s + n || memcmp(&w, &ref, sizeof w))) MQ_FAIL_("fast path on '%s': %.17g", s, w);
     }
+    /* 17-19 significant digits (the extended-precision path), and decimals within a few units
+     * of the 19th digit of a point halfway between two doubles (where rounding twice would go
+     * wrong: the parser must notice and defer to strtod). */
+    int wide = 0;
+    for (int i = 0; i < 200000; i++) {
+        char s[64];
+        int n;
+        if (i % 2) {
+            double d = ldexp(1.0 + (double)mq_rng_below(&r, 1ull << 52) / 4503599627370496.0,
+                             (int)mq_rng_below(&r, 120) - 90);
+            double mid = d + (nextafter(d, INFINITY) - d) / 2;   /* exact: one bit below d's ulp */
+            n = snprintf(s, sizeof s, "%.18e", mid);
+            /* nudge the last digit by -2..2 (carries ignored: still a valid decimal) */
+            int k = (int)mq_rng_below(&r, 5) - 2, at = (int)(strchr(s, 'e') - s) - 1;
+            int dgt = s[at] - '0' + k;
+            if (dgt >= 0 && dgt <= 9) s[at] = (char)('0' + dgt);
+        } else {
+            int digits = 17 + (int)mq_rng_below(&r, 3), point = (int)mq_rng_below(&r, (uint64_t)digits + 1);
+            n = 0;
+            if (mq_rng_below(&r, 2)) s[n++] = '-';
+            for (int d = 0; d < digits; d++) {
+                if (d == point && d > 0) s[n++] = '.';
+                s[n++] = (char)('0' + (d == 0 ? 1 + mq_rng_below(&r, 9) : mq_rng_below(&r, 10)));
+            }
+            if (mq_rng_below(&r, 2)) n += snprintf(s + n, sizeof s - (size_t)n, "e%d", (int)mq_rng_below(&r, 41) - 20);
+            s[n] = 0;
+        }
+        double v, ref = strtod(s, NULL);
+        if (!mq__parse_f64(s, (size_t)n, &v)) MQ_FAIL_("'%s' rejected", s);
+        if (memcmp(&v, &ref, sizeof v)) MQ_FAIL_("'%s': %.17g vs strtod %.17g", s, v, ref);
+        double w;
+        const char *e = mq__csv_num_fast(s, s + n, &w);
+        if (e) {
+            wide++;
+            if (e != s + n || memcmp(&w, &ref, sizeof w)) MQ_FAIL_("fast path on '%s': %.17g", s, w);
+        }
+    }
+    ASSERT(wide > 10000);   /* the fused path took the plain decimals */
+    /* The halfway cases themselves: 2^53 + 1 and a 19-digit exact midpoint. */
+    const char *half[] = {"9007199254740993", "9007199254740995", "0.1000000000000000055511151231257827"};
+    for (size_t i = 0; i < sizeof half / sizeof *half; i++) {
+        double v, ref = strtod(half[i], NULL);
+        ASSERT(mq__parse_f64(half[i], strlen(half[i]), &v) && memcmp(&v, &ref, sizeof v) == 0);
+    }
 }
 
 typedef struct { float s; int32_t t; } pair;
