@@ -263,8 +263,7 @@ int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope
                   mq_ope_result *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
-    mq_ope_opts def = {MQ_RM_AUTO, 10, 1, 0.95, 1};
-    if (!o) o = &def;
+    mq_ope_opts ov; int orc = MQ__OPTS_GET(mq_ope_opts, &ov, o, err); if (orc) return orc; o = &ov;
     double tau = o->switch_tau > 0 ? o->switch_tau : 10, ridge = o->ridge > 0 ? o->ridge : 1;
     double level = o->level > 0 && o->level < 1 ? o->level : 0.95;
     if (l->n < 2) return mq__err_set(err, MQ_EINVAL, "off-policy evaluation needs at least 2 logged rows");

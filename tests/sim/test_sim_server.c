@@ -85,7 +85,7 @@ static int start_server(const char *data, const char *models, const char *experi
     snprintf(events, sizeof events, "%s/events", dir);
     snprintf(expos, sizeof expos, "%s/exposures", dir);
     mq_server_opts so;
-    memset(&so, 0, sizeof so);
+    mq_server_opts_init(&so, sizeof so);
     so.port = 0;
     so.data = data;
     so.models = models;
@@ -109,7 +109,10 @@ static int sim(const char *data, const char *models, const char *scen, int membe
     mq_sim_scenario sc;
     int rc = mq_sim_scenario_load(path, &sc, err);
     if (rc) return rc;
-    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, false, 1, NULL, server};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = models; o.experiments = NULL; o.out = out; o.scenario = &sc;
+    o.members = members; o.days = days; o.seed = seed; o.counterfactual = false; o.threads = 1;
+    o.log = NULL; o.server = server;
     rc = mq_sim_run(&o, json, err);
     mq_sim_scenario_release(&sc);
     return rc;
@@ -190,7 +193,9 @@ MQ_TEST(sim_server_mode_identical_event_logs)
     snprintf(cb, sizeof cb, "%s/collect.csv", sdir);
     snprintf(ed, sizeof ed, "%s/events", sdir);
     snprintf(ex, sizeof ex, "%s/exposures", sdir);
-    mq_xp_collect_opts co = {ed, ex, "ease_vs_pop", 0, 0, 7, 5400};
+    mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+    co.events = ed; co.exposures = ex; co.experiment = "ease_vs_pop"; co.from = 0; co.to = 0;
+    co.pre_days = 7; co.finish_seconds = 5400;
     ASSERT_OK(mq_xp_collect(&co, cb, NULL, &err), &err);
     /* the same units, variants and pages; first exposures can differ: main's live experiment
      * units make the server stamp an exposure no earlier than the latest event time counted,
@@ -332,7 +337,7 @@ MQ_TEST(sim_server_time_query_needs_event_clock)
         if (clock == 0) {   /* the same server on the wall clock */
             mq_server_stop(srv);
             mq_server_opts so;
-            memset(&so, 0, sizeof so);
+            mq_server_opts_init(&so, sizeof so);
             char store[1200], ev[1200];
             snprintf(store, sizeof store, "lmdb:%s/state", sdir);
             snprintf(ev, sizeof ev, "%s/events", sdir);
