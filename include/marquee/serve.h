@@ -386,7 +386,8 @@ void mq_page_ctx_destroy(mq_page_ctx *c);
 
 /* How many of the member's best titles a page build ranks: only the order and the values of
  * the best mq_page_scored_titles(req, n_titles) unbanned titles matter to it (every other title
- * has relevance 0), which is what lets the server score with mq_model_score_top. */
+ * has relevance 0), which is what lets the server score with mq_model_score_top. MQ_EINVAL
+ * (negative) for a req that mq_page_req_init did not set up. */
 int mq_page_scored_titles(const mq_page_req *req, int32_t n_titles);
 
 /* Builds a page. scores: [n_titles] the member's personalized scores (any scale) or NULL for

@@ -3,18 +3,20 @@
  *
  * Every options struct a caller fills and passes in starts with `uint32_t struct_size`, set by
  * its exported mq_<x>_init(o, sizeof *o), which the caller compiles with its own sizeof: the
- * library never writes past the caller's storage, even when the library is newer than the
- * header the program was built with. An entry point never reads the caller's struct directly:
- * it first takes a private copy of the full current layout through mq__opts_read, which
- *   - fills the copy with this library's defaults (the module's init, called by its getter),
- *   - refuses struct_size 0 (never initialised: `= {0}` or calloc) and any size outside
- *     [the first released layout's end, this library's sizeof] (garbage, or a program built
- *     against a newer libmarquee) with MQ_EINVAL naming the struct and its init function,
+ * library never writes past the caller's storage, even when it is newer than the header the
+ * program was built with (mq__opts_fill). An entry point never reads the caller's struct in
+ * place: MQ__OPTS_GET (core.h) takes a private copy of the full current layout, which
+ *   - starts as this library's defaults (the type's own init),
+ *   - refuses struct_size 0 (never initialised: `= {0}`, calloc) and any size outside
+ *     [MQ__V1_<type>, this library's sizeof] (garbage, or a program built against a newer
+ *     libmarquee) with MQ_EINVAL naming the struct and its init function (mq__opts_check),
  *   - copies the first struct_size bytes over it: an older caller's struct covers the fields
- *     of its release, and the fields appended since keep their defaults.
- * So a field appended later must start at or after the previous release's sizeof (add padding
- * if the last field left a hole), and the lowest accepted size (the end of the first release's
- * last field, MQ__OPTS_END) never changes. NULL stands for all defaults.
+ *     of its release, and the fields appended since keep their defaults (mq__opts_read).
+ * MQ__V1_<type> (core.h) is the end of the first released layout's last field and never
+ * changes. A field appended later must start at or after the previous release's sizeof (add
+ * explicit padding if the last field left a hole), so an older caller's trailing padding is
+ * never read as a newer field. NULL stands for all defaults. Outputs (mq_load_opts) go back
+ * to the caller only as far as its struct_size (mq__opts_write_back).
  */
 #include "core/core.h"
 
