@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     double sink = 0;
     for (int k = 0; k < 5; k++) {
         if (argc > 2 && strcmp(argv[2], specs[k])) continue;
-        mq_art_policy pol = {0};
+        mq_art_policy pol; mq_art_policy_init(&pol, sizeof pol);
         mq_art_policy_parse(specs[k], &pol, &err);
         double tt = 0, tc = 0;
         for (int g = 0; g < pages + 1; g++) {

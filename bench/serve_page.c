@@ -100,7 +100,10 @@ int main(int argc, char **argv)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, NT, K, 1.0f, H, K, w, 1, 0.0f, scores, 1);
         double t1 = mq_now();
         const mq_page *pg;
-        mq_page_req req = {20, 40, 0.7, -1, NULL, 0, 20, 0, NULL, NULL};
+        mq_page_req req; mq_page_req_init(&req, sizeof req);
+        req.rows = 20; req.per_row = 40; req.mmr_lambda = 0.7; req.genre = -1; req.exclude = NULL;
+        req.n_exclude = 0; req.hour = 20; req.device = 0; req.score_cut = NULL;
+        req.row_prior = NULL;
         float cut;
         if (use_cut) {
             int keep = mq_page_scored_titles(&req, NT) + 50;

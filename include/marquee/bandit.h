@@ -104,6 +104,7 @@ typedef enum mq_reward_model {
 } mq_reward_model;
 
 typedef struct mq_ope_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_ope_opts_init (marquee/core.h) */
     int reward_model;        /* mq_reward_model */
     double switch_tau;       /* Switch-DR: importance weights above tau use DM only (default 10) */
     double ridge;            /* logistic model: L2 penalty on the non-intercept weights (1) */
@@ -111,6 +112,8 @@ typedef struct mq_ope_opts {
     int folds;               /* cross-fitting: row i's reward model is fitted on the rows of the
                               * other folds (fold = i mod folds); 0 or 1 = one model on all rows */
 } mq_ope_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: auto reward model, switch_tau 10, ridge 1, level 0.95, no cross-fitting. */
+void mq_ope_opts_init(mq_ope_opts *o, size_t size);
 
 typedef struct mq_ope_estimate {
     double value, se, ci_low, ci_high;   /* NaN when undefined (unsupported support) */
@@ -167,6 +170,7 @@ int mq_bandit_ope_json(const mq_ope_result *r, const int *estimators, int n_esti
 /* ---- synthetic logs with known truth ---------------------------------------------------------- */
 
 typedef struct mq_bandit_synth_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_bandit_synth_opts_init (marquee/core.h) */
     int32_t n_actions;       /* K */
     int32_t dim;             /* D */
     int64_t n;
@@ -174,6 +178,8 @@ typedef struct mq_bandit_synth_opts {
     double logging_tau;      /* 0: uniform logging; > 0: softmax over true rewards / tau */
     double policy_tau;       /* evaluation policy: softmax over true rewards / tau (0.1) */
 } mq_bandit_synth_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: the taus above; the sizes must be set. */
+void mq_bandit_synth_opts_init(mq_bandit_synth_opts *o, size_t size);
 
 /* Draws n contexts x ~ N(0, I_D), rewards r ~ Bernoulli(sigmoid(c_a + x' M f_a)) for the logged
  * action (M [D x D] and f_a [D] ~ N(0, 1/D), c_a ~ N(-1, 0.5^2): docs/bandit.md) into a log with
@@ -198,6 +204,7 @@ typedef enum mq_policy_kind {
 } mq_policy_kind;
 
 typedef struct mq_policy_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_policy_opts_init (marquee/core.h) */
     int kind;                /* mq_policy_kind */
     int32_t n_actions;       /* K */
     int32_t dim;             /* d: features per action for LinUCB / linear TS (0 otherwise) */
@@ -208,6 +215,8 @@ typedef struct mq_policy_opts {
     int32_t mc_draws;        /* Thompson: Monte Carlo draws per decision (default 1000) */
     uint64_t seed;
 } mq_policy_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: uniform, the defaults above; n_actions must be set. */
+void mq_policy_opts_init(mq_policy_opts *o, size_t size);
 
 typedef struct mq_bandit_policy mq_bandit_policy;
 
@@ -305,6 +314,7 @@ uint64_t mq_art_snap_version(const mq_art_snap *sn);
 #define MQ_POLICY_FIXED 5    /* artwork only: always the title's first (default) artwork */
 
 typedef struct mq_art_policy {
+    uint32_t struct_size;       /* sizeof, set by mq_art_policy_init (marquee/core.h) */
     int kind;                /* mq_policy_kind or MQ_POLICY_FIXED */
     double param;            /* epsilon (0.1), LinUCB alpha (1), linear TS v (0.5); 0 = default */
     double gamma;            /* uniform mixing weight: every artwork of a K-artwork title has
@@ -312,6 +322,8 @@ typedef struct mq_art_policy {
     int32_t mc_draws;        /* linear TS: Monte Carlo posterior draws per page (default 100;
                               * Bernoulli TS's are the snapshot's, mq_art_snap_create) */
 } mq_art_policy;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: fixed, the defaults above. */
+void mq_art_policy_init(mq_art_policy *o, size_t size);
 
 /* Parses "fixed" or a policy spec of mq_policy_parse ("uniform", "egreedy[:EPS]", "ts",
  * "linucb[:ALPHA]", "lints[:V]") into p (other fields kept). MQ_EINVAL names the spec. */

@@ -104,6 +104,7 @@ int mq_rank_train(const mq_dataset *d, const mq_dataset *raw, const mq_train_opt
                   mq_model **out, mq_err *err);
 
 typedef struct mq_rank_eval_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_rank_eval_opts_init (marquee/core.h) */
     const char *reliability_csv;  /* write the reliability diagram here (NULL: not written) */
     const char *features_csv;     /* write the training and test feature rows (NULL: not) */
     int features_format;          /* MQ_RANK_FEATURES_AUTO (0: LibSVM when the file name ends
@@ -113,6 +114,8 @@ typedef struct mq_rank_eval_opts {
                                    * order head. With a generator's score it must reproduce
                                    * that generator's NDCG exactly. */
 } mq_rank_eval_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: nothing written, the order head. */
+void mq_rank_eval_opts_init(mq_rank_eval_opts *o, size_t size);
 
 enum { MQ_RANK_FEATURES_AUTO = 0, MQ_RANK_FEATURES_CSV = 1, MQ_RANK_FEATURES_LIBSVM = 2 };
 
@@ -173,12 +176,15 @@ int mq_rank_check_generator(const mq_model *ranker, int g, const mq_model *gen, 
 
 /* The live inputs of the features (NULL fields: the artifact's own). */
 typedef struct mq_rank_live {
+    uint32_t struct_size;       /* sizeof, set by mq_rank_live_init (marquee/core.h) */
     int64_t now;                         /* request time, unix seconds (used when after as_of) */
     int hour;                            /* the request's local hour 0..23, -1 unknown */
     const mq_model *const *generators;   /* [mq_rank_n_generators] models checked with
                                             mq_rank_check_generator (entries may be NULL) */
     const float *trending;               /* [n_titles] live trending counters, any scale */
 } mq_rank_live;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: now 0, hour -1, the artifact's generators and trending. */
+void mq_rank_live_init(mq_rank_live *o, size_t size);
 
 /* Per-thread scratch sized for one ranker (O(generators × titles)): create once per thread
  * and ranker, reuse for every member. */

@@ -610,12 +610,15 @@ const char *mq_art_policy_name(int kind) { return kind >= 0 && kind <= MQ_POLICY
 
 int mq_art_policy_parse(const char *spec, mq_art_policy *p, mq_err *err)
 {
+    int orc = MQ__OPTS_CHECK(mq_art_policy, p, err);
+    if (orc) return orc;
     if (!strcmp(spec, "fixed")) {
         p->kind = MQ_POLICY_FIXED;
         p->param = 0;
         return 0;
     }
-    mq_policy_opts o = {0};
+    mq_policy_opts o;
+    mq_policy_opts_init(&o, sizeof o);
     int rc = mq_policy_parse(spec, &o, err);
     if (rc) return mq__err_set(err, rc, "artwork policy '%s': fixed, uniform, egreedy[:EPS], ts, linucb[:ALPHA] "
                                "or lints[:V]", spec);
@@ -911,6 +914,7 @@ done:
 static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx, const int32_t *titles, int n,
                   mq_rng *rng, int64_t *choice, double *prop, double *probs, mq_err *err)
 {
+    mq_art_policy pv; int orc = MQ__OPTS_GET(mq_art_policy, &pv, pol, err); if (orc) return orc; pol = &pv;
     const mq_art_space *s = sn->s;
     const int kind = pol->kind;
     if (kind < 0 || kind > MQ_POLICY_FIXED) return mq__err_set(err, MQ_EINVAL, "artwork: unknown policy kind %d", kind);

@@ -50,6 +50,8 @@ const char *mq_policy_name(int kind) { return kind >= 0 && kind <= MQ_POLICY_LIN
 
 int mq_policy_parse(const char *spec, mq_policy_opts *o, mq_err *err)
 {
+    int orc = MQ__OPTS_CHECK(mq_policy_opts, o, err);
+    if (orc) return orc;
     const char *colon = strchr(spec, ':');
     size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
     for (int k = 0; k <= MQ_POLICY_LINTS; k++) {
@@ -90,6 +92,7 @@ void mq_bandit_policy_destroy(mq_bandit_policy *p)
 int mq_bandit_policy_create(const mq_policy_opts *o, mq_bandit_policy **out, mq_err *err)
 {
     *out = NULL;
+    mq_policy_opts ov; int orc = MQ__OPTS_GET(mq_policy_opts, &ov, o, err); if (orc) return orc; o = &ov;
     bool linear = o->kind == MQ_POLICY_LINUCB || o->kind == MQ_POLICY_LINTS;
     if (o->kind < 0 || o->kind > MQ_POLICY_LINTS) return mq__err_set(err, MQ_EINVAL, "unknown policy kind %d", o->kind);
     if (o->n_actions < 1 || o->n_actions > 1000000) return mq__err_set(err, MQ_EINVAL, "policy: need 1..1000000 actions");
@@ -302,6 +305,7 @@ void mq_bandit_policy_update(mq_bandit_policy *p, const double *x, int32_t a, do
 int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_result *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
+    mq_policy_opts po; int orc = MQ__OPTS_GET(mq_policy_opts, &po, o, err); if (orc) return orc;
     const int32_t K = l->n_actions, L = l->n_positions, m = l->dim + 1;
     /* Uniform-random logging: one propensity per position. */
     double *pp = malloc((size_t)L * sizeof *pp);
@@ -319,7 +323,6 @@ int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_
         }
     }
     free(pp);
-    mq_policy_opts po = *o;
     po.n_actions = K;
     po.dim = K * m;
     mq_bandit_policy *p;

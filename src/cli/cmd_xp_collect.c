@@ -32,7 +32,7 @@ static int parse_when(const char *s, long long *out)
 int mq_cli_xp_collect(int argc, char **argv)
 {
     const char *cmd = "xp collect", *log = NULL, *events = NULL, *exposures = NULL, *out = NULL;
-    mq_xp_collect_opts o = {0};
+    mq_xp_collect_opts o; mq_xp_collect_opts_init(&o, sizeof o);
     o.pre_days = 14;
     o.finish_seconds = 5400;
     for (int i = 1; i < argc; i++) {

@@ -363,8 +363,7 @@ int mq_model_check_params(const char *kind, const mq_train_opts *o, mq_err *err)
     if (!ops)
         return mq__err_set(err, MQ_EINVAL, "unknown model '%s' (valid: %s)", kind ? kind : "(null)",
                            mq_model_kinds_text());
-    mq_train_opts def = {0};
-    if (!o) o = &def;
+    mq_train_opts ov; int orc = MQ__OPTS_GET(mq_train_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_model_check_params: bad parameter list");
     return ops->check(o, err);
@@ -375,8 +374,7 @@ int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o
 {
     *out = NULL;
     if (!kind || !d) return mq__err_set(err, MQ_EINVAL, "mq_model_train: NULL kind or dataset");
-    mq_train_opts def = {0};
-    if (!o) o = &def;
+    mq_train_opts ov; int orc = MQ__OPTS_GET(mq_train_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_model_train: bad parameter list");
     if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "%s: the dataset has no titles", kind);
@@ -515,6 +513,7 @@ int mq_model_recommend(const mq_model *m, const int32_t *hist, const float *hist
                        int n_hist, const mq_filter *f, int n, int32_t *out_titles,
                        float *out_scores, mq_err *err)
 {
+    mq_filter fv; int frc = MQ__OPTS_GET(mq_filter, &fv, f, err); if (frc) return frc; f = &fv;
     if (n < 0) return mq__err_set(err, MQ_EINVAL, "recommend: n = %d is negative", n);
     float *scores = malloc((size_t)MQ_MAX(m->n_titles, 1) * sizeof *scores);
     float *tmp = out_scores ? NULL : malloc((size_t)MQ_MAX(n, 1) * sizeof *tmp);
@@ -725,6 +724,7 @@ int mq_model_recommend_batch(const mq_model *m, int32_t n_batch, const int64_t *
                              int32_t *out_titles, float *out_scores, int32_t *out_counts,
                              int n_threads, mq_err *err)
 {
+    mq_filter fv; int frc = MQ__OPTS_GET(mq_filter, &fv, f, err); if (frc) return frc; f = &fv;
     if (n < 0) return mq__err_set(err, MQ_EINVAL, "recommend_batch: n = %d is negative", n);
     n_threads = mq__threads(n_threads);
     /* Blocks bounded to ~64 MiB of scores keep memory flat for any batch size. */

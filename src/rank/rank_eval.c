@@ -343,6 +343,10 @@ int mq_rank_evaluate(const mq_model *m, const mq_dataset *train, const mq_heldou
                      const mq_eval_opts *eo, const mq_rank_eval_opts *ro, mq_eval_result *res,
                      mq_rank_report *rep, mq_err *err)
 {
+    mq_eval_opts eov; mq_rank_eval_opts rov; int orc;
+    if ((orc = MQ__OPTS_GET(mq_eval_opts, &eov, eo, err)) || (orc = MQ__OPTS_GET(mq_rank_eval_opts, &rov, ro, err))) return orc;
+    if (eo) eo = &eov;
+    if (ro) ro = &rov;
     if (!mq_rank_is_ranker(m)) return mq__err_set(err, MQ_EINVAL, "mq_rank_evaluate: not a ranker");
     if (!train || !h) return mq__err_set(err, MQ_EINVAL, "mq_rank_evaluate: no data");
     if (train->n_titles != m->n_titles)

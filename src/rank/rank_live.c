@@ -132,6 +132,7 @@ int mq_rank_live_features(const mq_model *m, const mq_rank_live *live, const int
                           const int64_t *htime, int n_hist, mq_rank_work *w, int32_t *cand,
                           float *x, mq_err *err)
 {
+    mq_rank_live lv; int orc = MQ__OPTS_GET(mq_rank_live, &lv, live, err); if (orc) return orc; if (live) live = &lv;
     const mq__rank_state *st = state_of(m, err);
     if (!st) return MQ_EINVAL;
     if (!w || w->m != m)

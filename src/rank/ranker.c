@@ -1137,8 +1137,7 @@ int mq_rank_train(const mq_dataset *d, const mq_dataset *raw, const mq_train_opt
 {
     *out = NULL;
     if (!d) return mq__err_set(err, MQ_EINVAL, "mq_rank_train: NULL dataset");
-    mq_train_opts def = {0};
-    if (!o) o = &def;
+    mq_train_opts ov; int orc = MQ__OPTS_GET(mq_train_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_rank_train: bad parameter list");
     if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "ranker: the dataset has no titles");

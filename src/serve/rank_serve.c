@@ -331,7 +331,8 @@ int mq__rsv_score(const mq__rsv *r, mq__rsv_work **wp, uint64_t key, const char 
     int nh = live_history(w, r, member, ds2m, in, err);
     if (nh < 0) return nh;
     if (nh == 0) return 0;
-    mq_rank_live live = {in->now, in->hour, (const mq_model *const *)r->gen, in->trending};
+    mq_rank_live live; mq_rank_live_init(&live, sizeof live);
+    live.now = in->now, live.hour = in->hour, live.generators = (const mq_model *const *)r->gen, live.trending = in->trending;
     int n = mq_rank_live_features(r->ranker, &live, w->hist, w->htime, nh, w->rw, w->cand, w->x, err);
     if (n < 0) return n;
     if (n > 0 && (rc = mq_rank_play_probability(r->ranker, w->x, n, w->raw, w->platt, w->cal, err))) return rc;

@@ -737,7 +737,11 @@ int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant)
 int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_units, mq_err *err)
 {
     mq__xpc *x;
-    int rc = mq__xpc_build(o, &x, err);
+    mq_xp_collect_opts ov;
+    int rc = MQ__OPTS_GET(mq_xp_collect_opts, &ov, o, err);
+    if (rc) return rc;
+    o = &ov;
+    rc = mq__xpc_build(o, &x, err);
     if (rc) return rc;
     mq_buf b;
     mq_buf_init(&b);

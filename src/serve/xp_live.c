@@ -115,7 +115,7 @@ static int t_row_priors(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
 /* "fixed", "uniform", "egreedy[:EPS]", "ts", "linucb[:ALPHA]", "lints[:V]" (mq_art_policy_parse). */
 static int t_artwork_policy(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
 {
-    mq_art_policy p = {0};
+    mq_art_policy p; mq_art_policy_init(&p, sizeof p);
     mq_err e = {0, ""};
     if (!cJSON_IsString(v) || mq_art_policy_parse(v->valuestring, &p, &e)) {
         snprintf(why, cap, "must be an artwork policy: fixed, uniform, egreedy[:EPS], ts, linucb[:ALPHA] or lints[:V]");

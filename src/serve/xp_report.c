@@ -136,7 +136,7 @@ int mq__xpr_report(const mq__xps *x, mq__xpg *g, mq__xpc *c, const char *name, c
             goto out;
         }
         mq_xp_analyze_opts ao;
-        memset(&ao, 0, sizeof ao);
+        mq_xp_analyze_opts_init(&ao, sizeof ao);
         ao.metrics[0] = metric;
         ao.n_metrics = 1;
         ao.control = e->variants[0];

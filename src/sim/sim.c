@@ -230,7 +230,8 @@ static int get_model(world *w, const char *name, mq_err *err)
         if (k < 0) return mq__err_set(err, MQ_EINVAL, "sim: model '%s' is not in %s and the scenario does not define it", name, w->o->models);
         const char *pp[16];
         for (int j = 0; j < sc->model_n_params[k]; j++) pp[j] = sc->model_params[k][j];
-        mq_train_opts to = {pp, sc->model_n_params[k], w->o->threads, w->o->seed, NULL};
+        mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+        to.params = pp, to.n_params = sc->model_n_params[k], to.n_threads = w->o->threads, to.seed = w->o->seed;
         mq__logf(w->o->log, "sim: training model '%s' (%s) into %s", name, sc->model_kind[k], path);
         rc = mq_model_train(sc->model_kind[k], w->d, &to, &m, err);
         if (!rc) {
@@ -299,7 +300,8 @@ static int build_truth(world *w, mq_err *err)
     snprintf(f, sizeof f, "factors=%d", P->truth_factors);
     snprintf(e, sizeof e, "epochs=%d", P->truth_epochs);
     const char *pp[] = {f, e, "keep_members=1"};
-    mq_train_opts to = {pp, 3, w->o->threads, w->o->seed ^ 0x7275746855ULL, NULL};
+    mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+    to.params = pp, to.n_params = 3, to.n_threads = w->o->threads, to.seed = w->o->seed ^ 0x7275746855ULL;
     mq_model *tm = NULL;
     int rc = mq_model_train("ials", w->d, &to, &tm, err);
     if (rc) return rc;
@@ -707,7 +709,8 @@ static int art_page(run *R, scratch *s, int i, int day, int v_no, const mq__xps_
     }
     mq_art_context(w->asp, g, wt, m, mb->device, mb->hour, s->art_ctx);
     for (int k = 0; k < nt; k++) s->art_title[k] = w->m2ds[s->vt[k]];
-    mq_art_policy pol = {xr->t.art_kind, xr->t.art_param, 0, 0};
+    mq_art_policy pol; mq_art_policy_init(&pol, sizeof pol);
+    pol.kind = xr->t.art_kind; pol.param = xr->t.art_param; pol.gamma = 0; pol.mc_draws = 0;
     mq_rng r;
     stream(&r, w->o->seed ^ 0x617274ULL, (uint64_t)i, (uint64_t)day, (uint64_t)v_no + 1);
     int rc = mq_art_decide(R->art_sn, &pol, s->art_ctx, s->art_title, nt, &r, s->art_choice, s->art_prop, &s->err);
@@ -735,7 +738,8 @@ static int art_page(run *R, scratch *s, int i, int day, int v_no, const mq__xps_
             s->art_pi = q;
             s->art_pi_cap = (size_t)tot;
         }
-        mq_art_policy lin = {MQ_POLICY_LINUCB, w->art_linucb, 0, 0};
+        mq_art_policy lin; mq_art_policy_init(&lin, sizeof lin);
+        lin.kind = MQ_POLICY_LINUCB; lin.param = w->art_linucb; lin.gamma = 0; lin.mc_draws = 0;
         if ((rc = mq_art_probs(R->art_sn, &lin, s->art_ctx, s->art_title, nt, &r, s->art_pi, &s->err))) return rc;
     }
     pthread_mutex_lock(&R->art_mu);
@@ -816,8 +820,10 @@ static int build_page(run *R, scratch *s, int i, int day, int v_no, long long no
         if (slot < 0) return mq__err_set(&s->err, MQ_EINVAL, "sim: treatment model '%s' not loaded", xr->t.model);
     }
     int n_pos, n_hist = history(w, s, &n_pos);
-    mq_page_req req = {rows, per, mmr, -1, NULL, 0, mb->hour, mb->device, NULL,
-                       xr->t.set & (1u << MQ__XT_ROW_PRIORS) ? xr->t.row_prior : NULL};
+    mq_page_req req; mq_page_req_init(&req, sizeof req);
+    req.rows = rows; req.per_row = per; req.mmr_lambda = mmr; req.genre = -1; req.exclude = NULL;
+    req.n_exclude = 0; req.hour = mb->hour; req.device = mb->device; req.score_cut = NULL;
+    req.row_prior = xr->t.set & (1u << MQ__XT_ROW_PRIORS) ? xr->t.row_prior : NULL;
     double t0 = mq_now();
     const float *scores = NULL;
     float cut;
@@ -1359,7 +1365,7 @@ static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
     if (rc) return rc;
     if (o->members < 1 || o->days < 1) return mq__err_set(err, MQ_EINVAL, "sim: members and days must be positive");
     mkdirs(o->out);
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     if ((rc = mq_data_open(o->data, &lo, &w->d, err))) return rc;
     if ((rc = get_model(w, "main", err))) return rc;
     /* experiments: --experiments, else the scenario's, written beside the results */
@@ -1493,7 +1499,7 @@ static int estimate_json(world *w, int e, const char *units_path, mq_buf *out, m
 {
     const mq_xp_experiment *xe = &w->xps.xp.exps[e];
     mq_xp_analyze_opts ao;
-    memset(&ao, 0, sizeof ao);
+    mq_xp_analyze_opts_init(&ao, sizeof ao);
     for (int k = 0; k < N_METRICS; k++) ao.metrics[k] = metric_names[k];
     ao.n_metrics = N_METRICS;
     ao.control = xe->variants[0];
@@ -1594,6 +1600,7 @@ static void art_diff(const world *w, int e, const double *a, const double *b, do
 int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
 {
     *json = NULL;
+    mq_sim_opts ov; int orc = MQ__OPTS_GET(mq_sim_opts, &ov, o, err); if (orc) return orc; o = &ov;
     world w;
     int rc = world_init(&w, o, err);
     unit *ab = NULL;
@@ -1625,7 +1632,8 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
         mkdirs(evdir);
         mkdirs(exdir);
-        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        mq_evlog_opts eo; mq_evlog_opts_init(&eo, sizeof eo);
+        eo.fsync = MQ_FSYNC_NONE;
         mq_evlog *evlog = NULL;
         mq__exlog *exlog = NULL;
         if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
@@ -1638,7 +1646,10 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         for (int e = 0; e < w.n_exps; e++) {
             char cpath[4200];
             snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
-            mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
+            mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+            co.events = evdir; co.exposures = exdir; co.experiment = w.xps.xp.exps[e].name;
+            co.from = 0; co.to = 0; co.pre_days = MQ_MAX(w.P->pre_days, 1);
+            co.finish_seconds = w.P->runtime_seconds;
             if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
         }
     }
@@ -1776,6 +1787,7 @@ int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_e
 {
     /* One run: the time inside scoring + mq_page_build (the raw page-build rate of these very
      * requests) against the run's whole time (the simulator's rate). */
+    mq_sim_opts ov; int orc = MQ__OPTS_GET(mq_sim_opts, &ov, o, err); if (orc) return orc; o = &ov;
     world w;
     int rc = world_init(&w, o, err);
     unit *u = NULL;
@@ -1893,6 +1905,7 @@ int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n,
                          mq_err *err)
 {
     *json = NULL;
+    mq_sim_opts ov; int orc = MQ__OPTS_GET(mq_sim_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (n < 2 || n > MQ_SIM_MAX_VARIANTS)
         return mq__err_set(err, MQ_EINVAL, "sim: --offline-check takes 2 to %d models (got %d)", MQ_SIM_MAX_VARIANTS, n);
     const char *om = offline_metric ? offline_metric : "ndcg@20";
@@ -1967,7 +1980,8 @@ int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n,
     mkdirs(ldir);
     for (int v = 0; v < n; v++) {
         mq_evlog *evlog = NULL;
-        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        mq_evlog_opts eo; mq_evlog_opts_init(&eo, sizeof eo);
+        eo.fsync = MQ_FSYNC_NONE;
         /* the first model's run is the logged data the offline metrics see */
         if (v == 0 && (rc = mq_evlog_open(ldir, &eo, &evlog, err))) goto done;
         unit *cu = NULL;
@@ -1991,7 +2005,7 @@ int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n,
     int cut_day = o->days - o->days / 2;
     if ((rc = build_heldout(&w, &L, SIM_EPOCH + cut_day * DAY, &h, err))) goto done;
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
+    mq_eval_opts_init(&eo, sizeof eo);
     eo.n_threads = o->threads;
     double off[MQ_SIM_MAX_VARIANTS], eff[MQ_SIM_MAX_VARIANTS];
     for (int v = 0; v < n; v++) {

@@ -134,7 +134,8 @@ static int parse_models(const cJSON *o, const char *where, mq_sim_scenario *sc, 
         /* the parameters' names and values now, before the data is loaded */
         const char *pp[16];
         for (int j = 0; j < sc->model_n_params[k]; j++) pp[j] = sc->model_params[k][j];
-        mq_train_opts to = {.params = pp, .n_params = sc->model_n_params[k]};
+        mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+        to.params = pp, to.n_params = sc->model_n_params[k];
         mq_err e2 = {0, ""};
         if (mq_model_check_params(sc->model_kind[k], &to, &e2))
             return mq__err_set(err, MQ_EFORMAT, "%s: field '%s.params': %s", where, f, e2.msg);

@@ -1131,7 +1131,8 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
 {
     *json = *text = NULL;
     if (!path) return mq__err_set(err, MQ_EINVAL, "analyze: a file and the control variant are required");
-    int rc = check_opts(o, err);
+    mq_xp_analyze_opts ov; int rc = MQ__OPTS_GET(mq_xp_analyze_opts, &ov, o, err); if (rc) return rc; if (o) o = &ov;
+    rc = check_opts(o, err);
     if (rc) return rc;
     ctx *c = calloc(1, sizeof *c);
     if (!c) return mq__err_set(err, MQ_ENOMEM, "out of memory");

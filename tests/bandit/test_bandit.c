@@ -308,7 +308,8 @@ MQ_TEST(bandit_ope_file_one_pass_equals_two_passes)
     ASSERT_OK(mq_bandit_log_load(path, MQ_BANDIT_FMT_MARQUEE, 0, &l, &err), &err);
     for (int c = 0; c < 3; c++) {
         /* c = 0: one pass; 1: one pass, 3 folds; 2: tau = 1.5 splits cells (read into arrays) */
-        mq_ope_opts o = {MQ_RM_CTR, c == 2 ? 1.5 : 10, 1, 0.95, c == 1 ? 3 : 1};
+        mq_ope_opts o; mq_ope_opts_init(&o, sizeof o);
+        o.reward_model = MQ_RM_CTR; o.switch_tau = c == 2 ? 1.5 : 10; o.ridge = 1; o.level = 0.95; o.folds = c == 1 ? 3 : 1;
         mq_ope_result ra, rf;
         fixed_policy fp = {pi, 0};
         ASSERT_OK(mq_bandit_ope(l, pi, &o, &ra, &err), &err);
@@ -334,7 +335,8 @@ MQ_TEST(bandit_ope_file_one_pass_equals_two_passes)
     pr->n_rows = N;
     pr->p = malloc((size_t)N * K * sizeof *pr->p);
     for (int64_t i = 0; i < (int64_t)N * K; i++) pr->p[i] = 1.0 / K;
-    mq_ope_opts o = {MQ_RM_CTR, 10, 1, 0.95, 1};
+    mq_ope_opts o; mq_ope_opts_init(&o, sizeof o);
+    o.reward_model = MQ_RM_CTR; o.switch_tau = 10; o.ridge = 1; o.level = 0.95; o.folds = 1;
     mq_ope_result ra, rf;
     fixed_policy fp = {pr, 0};
     ASSERT_OK(mq_bandit_ope(l, pr, &o, &ra, &err), &err);
@@ -448,7 +450,8 @@ MQ_TEST(bandit_beta_sampler_moments)
 
 MQ_TEST(bandit_synth_dr_within_5pct)
 {
-    mq_bandit_synth_opts o = {10, 5, 100000, 1, 0, 0.1};
+    mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
+    o.n_actions = 10; o.dim = 5; o.n = 100000; o.seed = 1; o.logging_tau = 0; o.policy_tau = 0.1;
     mq_bandit_log *l;
     mq_bandit_dist *pi;
     double truth;
@@ -474,7 +477,9 @@ MQ_TEST(bandit_synth_ci_coverage)
     int cover[3] = {0, 0, 0};
     const int est[3] = {MQ_OPE_IPS, MQ_OPE_SNIPS, MQ_OPE_DR};
     for (int s = 1; s <= 40; s++) {
-        mq_bandit_synth_opts o = {10, 5, 10000, (uint64_t)(1000 + s), 0, 0.1};
+        mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
+        o.n_actions = 10; o.dim = 5; o.n = 10000; o.seed = (uint64_t)(1000 + s); o.logging_tau = 0;
+        o.policy_tau = 0.1;
         mq_bandit_log *l;
         mq_bandit_dist *pi;
         double truth;
@@ -496,7 +501,9 @@ MQ_TEST(bandit_policy_probs_sum_to_one_with_floor)
 {
     const int K = 6, d = 4;
     for (int kind = MQ_POLICY_UNIFORM; kind <= MQ_POLICY_LINTS; kind++) {
-        mq_policy_opts o = {kind, K, d, 0, 0, 0, 300, 42};
+        mq_policy_opts o; mq_policy_opts_init(&o, sizeof o);
+        o.kind = kind; o.n_actions = K; o.dim = d; o.param = 0; o.floor = 0; o.lambda = 0;
+        o.mc_draws = 300; o.seed = 42;
         mq_bandit_policy *p;
         mq_err err = {0};
         ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
@@ -520,7 +527,9 @@ MQ_TEST(bandit_policy_probs_sum_to_one_with_floor)
 /* epsilon-greedy's exact distribution and Bernoulli TS's Monte Carlo one against closed forms. */
 MQ_TEST(bandit_policy_egreedy_and_ts_propensities)
 {
-    mq_policy_opts o = {MQ_POLICY_EGREEDY, 4, 0, 0.2, 0, 0, 0, 1};
+    mq_policy_opts o; mq_policy_opts_init(&o, sizeof o);
+    o.kind = MQ_POLICY_EGREEDY; o.n_actions = 4; o.dim = 0; o.param = 0.2; o.floor = 0;
+    o.lambda = 0; o.mc_draws = 0; o.seed = 1;
     mq_bandit_policy *p;
     mq_err err = {0};
     ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
@@ -533,7 +542,9 @@ MQ_TEST(bandit_policy_egreedy_and_ts_propensities)
     ASSERT_NEAR(probs[0], (1 - g) * (0.2 / 4) + g / 4, 1e-15);
     mq_bandit_policy_destroy(p);
     /* TS: arm 0 Beta(2, 1), arm 1 Beta(1, 1): P(arm 0 wins) = 2/3; 20000 draws, 4 sd = 0.0133. */
-    mq_policy_opts t = {MQ_POLICY_BTS, 2, 0, 0, 0, 0, 20000, 2};
+    mq_policy_opts t; mq_policy_opts_init(&t, sizeof t);
+    t.kind = MQ_POLICY_BTS; t.n_actions = 2; t.dim = 0; t.param = 0; t.floor = 0; t.lambda = 0;
+    t.mc_draws = 20000; t.seed = 2;
     ASSERT_OK(mq_bandit_policy_create(&t, &p, &err), &err);
     mq_bandit_policy_update(p, NULL, 0, 1);
     mq_bandit_policy_decide(p, NULL, probs);
@@ -550,7 +561,9 @@ MQ_TEST(bandit_linucb_matches_numpy)
     snprintf(path, sizeof path, "%s/upd.csv", tmp);
     FILE *f = fopen(path, "w");
     ASSERT(f);
-    mq_policy_opts o = {MQ_POLICY_LINUCB, K, d, 0.7, 0, 0, 0, 5};
+    mq_policy_opts o; mq_policy_opts_init(&o, sizeof o);
+    o.kind = MQ_POLICY_LINUCB; o.n_actions = K; o.dim = d; o.param = 0.7; o.floor = 0;
+    o.lambda = 0; o.mc_draws = 0; o.seed = 5;
     mq_bandit_policy *p;
     mq_err err = {0};
     ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
@@ -603,7 +616,8 @@ MQ_TEST(bandit_linucb_matches_numpy)
 
 MQ_TEST(bandit_replay_uniform_logs)
 {
-    mq_bandit_synth_opts o = {5, 3, 40000, 21, 0, 0.1};
+    mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
+    o.n_actions = 5; o.dim = 3; o.n = 40000; o.seed = 21; o.logging_tau = 0; o.policy_tau = 0.1;
     mq_bandit_log *l;
     mq_bandit_dist *pi;
     double truth;
@@ -612,7 +626,7 @@ MQ_TEST(bandit_replay_uniform_logs)
     double mean = 0;
     for (int64_t i = 0; i < l->n; i++) mean += l->reward[i];
     mean /= (double)l->n;
-    mq_policy_opts po = {0};
+    mq_policy_opts po; mq_policy_opts_init(&po, sizeof po);
     po.seed = 3;
     ASSERT_OK(mq_policy_parse("uniform", &po, &err), &err);
     mq_replay_result ru, rl;
@@ -628,7 +642,9 @@ MQ_TEST(bandit_replay_uniform_logs)
     mq_bandit_log_destroy(l);
     mq_bandit_dist_destroy(pi);
     /* Non-uniform logging is refused. */
-    mq_bandit_synth_opts o2 = {5, 3, 1000, 22, 0.3, 0.1};
+    mq_bandit_synth_opts o2; mq_bandit_synth_opts_init(&o2, sizeof o2);
+    o2.n_actions = 5; o2.dim = 3; o2.n = 1000; o2.seed = 22; o2.logging_tau = 0.3;
+    o2.policy_tau = 0.1;
     ASSERT_OK(mq_bandit_synth_make(&o2, &l, &pi, &truth, &err), &err);
     ASSERT(mq_bandit_replay(l, &po, &rl, &err) == MQ_EINVAL);
     ASSERT(strstr(err.msg, "uniform-random"));

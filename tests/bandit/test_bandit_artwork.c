@@ -56,7 +56,9 @@ MQ_TEST(bandit_artwork_linucb_matches_generic_policy)
     ASSERT_INT_EQ(df, 6);
     ASSERT_INT_EQ(dm, 6 + 3);
     ASSERT_OK(mq_art_stats_create(s, 1.0, &st, &err), &err);
-    mq_policy_opts po = {MQ_POLICY_LINUCB, 1, d, 0.7, 0, 1.0, 0, 1};
+    mq_policy_opts po; mq_policy_opts_init(&po, sizeof po);
+    po.kind = MQ_POLICY_LINUCB; po.n_actions = 1; po.dim = d; po.param = 0.7; po.floor = 0;
+    po.lambda = 1.0; po.mc_draws = 0; po.seed = 1;
     mq_bandit_policy *gp;
     ASSERT_OK(mq_bandit_policy_create(&po, &gp, &err), &err);
     /* the space numbers tags in first-seen order over the artworks */
@@ -103,7 +105,8 @@ MQ_TEST(bandit_artwork_linucb_matches_generic_policy)
     }
     mq_art_snap *sn;
     ASSERT_OK(mq_art_snap_create(st, 1, NULL, 0, &sn, &err), &err);
-    mq_art_policy ap = {MQ_POLICY_LINUCB, 0.7, 1e-12, 0};
+    mq_art_policy ap; mq_art_policy_init(&ap, sizeof ap);
+    ap.kind = MQ_POLICY_LINUCB; ap.param = 0.7; ap.gamma = 1e-12; ap.mc_draws = 0;
     int32_t titles[40];
     for (int t = 0; t < 40; t++) titles[t] = t;
     int64_t choice[40];
@@ -188,7 +191,8 @@ MQ_TEST(bandit_artwork_lints_and_ts_propensities)
     double g0 = m2 / (1 + 30 * m2), g1 = m2 / (1 + 25 * m2), nu = 0.5;
     double p0 = Phi((mu0 - mu1) / (nu * sqrt(g0 + g1)));
     const double gamma = 0.05;
-    mq_art_policy lp = {MQ_POLICY_LINTS, nu, gamma, 400000};
+    mq_art_policy lp; mq_art_policy_init(&lp, sizeof lp);
+    lp.kind = MQ_POLICY_LINTS; lp.param = nu; lp.gamma = gamma; lp.mc_draws = 400000;
     mq_rng r;
     mq_rng_seed(&r, 11);
     int32_t t0 = 0;
@@ -215,20 +219,24 @@ MQ_TEST(bandit_artwork_lints_and_ts_propensities)
             F1 += f1 * h / 2;
         }
     }
-    mq_art_policy tp = {MQ_POLICY_BTS, 0, gamma, 400000};
+    mq_art_policy tp; mq_art_policy_init(&tp, sizeof tp);
+    tp.kind = MQ_POLICY_BTS; tp.param = 0; tp.gamma = gamma; tp.mc_draws = 400000;
     ASSERT_OK(mq_art_decide(sn, &tp, ctx, &t0, 1, &r, &ch, &pr, &err), &err);
     want = ch == 0 ? (1 - gamma) * P + gamma / 2 : (1 - gamma) * (1 - P) + gamma / 2;
     fprintf(stderr, "  ts: quadrature P(a0) = %.5f, propensity of a%lld %.5f (want %.5f)\n", P, (long long)ch, pr, want);
     ASSERT_NEAR(pr, want, 4e-3);
     /* egreedy: means 0.2 vs 0.12, eps 0.1: the greedy arm gets 0.95 (0.9 + 0.05) mixed */
-    mq_art_policy ep = {MQ_POLICY_EGREEDY, 0.1, gamma, 0};
+    mq_art_policy ep; mq_art_policy_init(&ep, sizeof ep);
+    ep.kind = MQ_POLICY_EGREEDY; ep.param = 0.1; ep.gamma = gamma; ep.mc_draws = 0;
     ASSERT_OK(mq_art_decide(sn, &ep, ctx, &t0, 1, &r, &ch, &pr, &err), &err);
     ASSERT_NEAR(pr, ch == 0 ? 0.95 * 0.95 + 0.025 : 0.95 * 0.05 + 0.025, 1e-15);
-    mq_art_policy fp = {MQ_POLICY_FIXED, 0, gamma, 0};
+    mq_art_policy fp; mq_art_policy_init(&fp, sizeof fp);
+    fp.kind = MQ_POLICY_FIXED; fp.param = 0; fp.gamma = gamma; fp.mc_draws = 0;
     ASSERT_OK(mq_art_decide(sn, &fp, ctx, &t0, 1, &r, &ch, &pr, &err), &err);
     ASSERT(ch == 0 && pr == 1);
     /* the empirical frequency of each choice matches its propensity (linucb, 4000 pages) */
-    mq_art_policy up = {MQ_POLICY_LINUCB, 1, 0.3, 0};
+    mq_art_policy up; mq_art_policy_init(&up, sizeof up);
+    up.kind = MQ_POLICY_LINUCB; up.param = 1; up.gamma = 0.3; up.mc_draws = 0;
     int n0 = 0;
     double p_a0 = -1;
     for (int i = 0; i < 4000; i++) {
@@ -359,7 +367,8 @@ MQ_TEST(bandit_artwork_linucb_paths_agree)
             if (mq_rng_uniform(&r) < 0.5) mq_art_stats_add_reward(st, ctx, art[p % 6], 1);
         }
         ASSERT_OK(mq_art_snap_create(st, 1, NULL, 0, &sn, &err), &err);
-        mq_art_policy ap = {MQ_POLICY_LINUCB, 0.5, 0.2, 0};
+        mq_art_policy ap; mq_art_policy_init(&ap, sizeof ap);
+        ap.kind = MQ_POLICY_LINUCB; ap.param = 0.5; ap.gamma = 0.2; ap.mc_draws = 0;
         int32_t titles[150];
         int64_t ch1[150], ch2[150];
         double pr1[150], pr2[150];

@@ -226,7 +226,8 @@ static mq_model *train_ranker(mq_dataset *d, const char *const *extra, int n_ext
     int n = 0;
     for (size_t i = 0; i < sizeof fast_params / sizeof *fast_params; i++) p[n++] = fast_params[i];
     for (int i = 0; i < n_extra; i++) p[n++] = extra[i];
-    mq_train_opts o = {.params = p, .n_params = n, .n_threads = 1, .seed = 5};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = p; o.n_params = n; o.n_threads = 1; o.seed = 5;
     mq_model *m = NULL;
     if (mq_model_train("ranker", d, &o, &m, err) != 0) return NULL;
     return m;
@@ -304,7 +305,8 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
     ASSERT(d);
     mq_err err = {0};
     mq_split sp;
-    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .seed = 1};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.seed = 1;
     ASSERT_OK(mq_split_make(d, &so, &sp, &err), &err);
     mq_model *m = train_ranker(sp.train, NULL, 0, &err);
     ASSERT_OK(m ? 0 : err.code, &err);
@@ -312,9 +314,10 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
     snprintf(feat, sizeof feat, "%s/features.csv", mq_test_tmpdir());
     snprintf(rel, sizeof rel, "%s/reliability.csv", mq_test_tmpdir());
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
+    mq_eval_opts_init(&eo, sizeof eo);
     eo.n_threads = 2;
-    mq_rank_eval_opts ro = {.reliability_csv = rel, .features_csv = feat};
+    mq_rank_eval_opts ro; mq_rank_eval_opts_init(&ro, sizeof ro);
+    ro.reliability_csv = rel; ro.features_csv = feat;
     mq_eval_result res;
     mq_rank_report rep;
     ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, &res, &rep, &err), &err);
@@ -334,7 +337,8 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
      * back to the same matrix as the CSV file. */
     char svm[512];
     snprintf(svm, sizeof svm, "%s/features.libsvm", mq_test_tmpdir());
-    mq_rank_eval_opts rs = {.features_csv = svm};
+    mq_rank_eval_opts rs; mq_rank_eval_opts_init(&rs, sizeof rs);
+    rs.features_csv = svm;
     ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &rs, NULL, NULL, &err), &err);
     ASSERT_INT_EQ(mq_test_sh("head -1 %s | grep -q ' format=libsvm$'", svm), 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/rank_ref.py %s", svm), 0);
@@ -391,12 +395,13 @@ MQ_TEST(rank_single_feature_reproduces_each_generator)
     ASSERT(d);
     mq_err err = {0};
     mq_split sp;
-    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .seed = 1};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.seed = 1;
     ASSERT_OK(mq_split_make(d, &so, &sp, &err), &err);
     mq_model *m = train_ranker(sp.train, NULL, 0, &err);
     ASSERT_OK(m ? 0 : err.code, &err);
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
+    mq_eval_opts_init(&eo, sizeof eo);
     eo.n_threads = 2;
     mq_rank_report full;
     ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, NULL, NULL, &full, &err), &err);
@@ -405,7 +410,8 @@ MQ_TEST(rank_single_feature_reproduces_each_generator)
     for (int g = 0; g < 4; g++) {
         char name[32];
         snprintf(name, sizeof name, "%s_score", gens[g]);
-        mq_rank_eval_opts ro = {.order_feature = name};
+        mq_rank_eval_opts ro; mq_rank_eval_opts_init(&ro, sizeof ro);
+        ro.order_feature = name;
         mq_eval_result res;
         mq_rank_report rep;
         ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, &res, &rep, &err), &err);
@@ -417,7 +423,8 @@ MQ_TEST(rank_single_feature_reproduces_each_generator)
         differs += rep.gen_ndcg[g] != full.ndcg;
     }
     ASSERT(differs > 0);   /* the diagnostic does change the order */
-    mq_rank_eval_opts bad = {.order_feature = "nosuch"};
+    mq_rank_eval_opts bad; mq_rank_eval_opts_init(&bad, sizeof bad);
+    bad.order_feature = "nosuch";
     ASSERT(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &bad, NULL, NULL, &err) == MQ_EINVAL);
     ASSERT(strstr(err.msg, "nosuch") != NULL);
     mq_model_destroy(m);
@@ -591,7 +598,8 @@ MQ_TEST(rank_watch_time_head_equals_python_xgboost)
     mq_rank_work *w = NULL;
     ASSERT_OK(mq_rank_work_create(m, &w, &err), &err);
     int32_t hist[3] = {50, 51, 52};
-    mq_rank_live live = {.now = 0, .hour = -1};
+    mq_rank_live live; mq_rank_live_init(&live, sizeof live);
+    live.now = 0; live.hour = -1;
     int n = mq_rank_live_features(m, &live, hist, NULL, 3, w, cand, x, &err);
     ASSERT(n > 10);
     ASSERT_OK(mq_rank_play_probability(m, x, n, p, NULL, NULL, &err), &err);

@@ -451,7 +451,8 @@ MQ_TEST(serve_http_kill9_keeps_acknowledged_events)
     snprintf(spec, sizeof spec, "lmdb:%s/state", dir);
     char log_id[16];
     mq_evlog_id(evdir, log_id);
-    mq_store_opts so = {.log_id = log_id};
+    mq_store_opts so; mq_store_opts_init(&so, sizeof so);
+    so.log_id = log_id;
     ASSERT_OK(mq_store_open(spec, &so, &store, &err), &err);
     uint64_t applied;
     ASSERT_OK(mq_store_applied_seq(store, &applied, &err), &err);

@@ -96,7 +96,10 @@ static cJSON *run_scenario(const char *name, int members, int days, uint64_t see
     snprintf(last_out, sizeof last_out, "%s", out);
     mq_sim_scenario sc;
     if ((*rc = mq_sim_scenario_load(path, &sc, err))) return NULL;
-    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, cf, threads, NULL, NULL};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = models; o.experiments = NULL; o.out = out; o.scenario = &sc;
+    o.members = members; o.days = days; o.seed = seed; o.counterfactual = cf; o.threads = threads;
+    o.log = NULL; o.server = NULL;
     char *json = NULL;
     *rc = mq_sim_run(&o, &json, err);
     mq_sim_scenario_release(&sc);
@@ -226,7 +229,9 @@ MQ_TEST(sim_clickbait_guardrail_says_dont_ship)
     sc.params.retained_days = 2;
     char out[1100], path[1200];
     snprintf(out, sizeof out, "%s/cbg", mq_test_tmpdir());
-    mq_sim_opts o = {data, mq_test_cache_dir("clickbait"), NULL, out, &sc, 4000, 14, 3, false, 2, NULL, NULL};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = mq_test_cache_dir("clickbait"); o.experiments = NULL; o.out = out; o.scenario = &sc;
+    o.members = 4000; o.days = 14; o.seed = 3; o.counterfactual = false; o.threads = 2; o.log = NULL; o.server = NULL;
     char *json = NULL;
     int rc = mq_sim_run(&o, &json, &err);
     mq_sim_scenario_release(&sc);
@@ -471,7 +476,10 @@ MQ_TEST(sim_offline_check_orders_models)
     ASSERT_OK(mq_sim_scenario_load("scenarios/aa.json", &sc, &err), &err);
     char out[1100];
     snprintf(out, sizeof out, "%s/offline", mq_test_tmpdir());
-    mq_sim_opts o = {data, mq_test_cache_dir("offline"), NULL, out, &sc, 200, 8, 1, false, 2, NULL, NULL};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = mq_test_cache_dir("offline"); o.experiments = NULL; o.out = out;
+    o.scenario = &sc; o.members = 200; o.days = 8; o.seed = 1; o.counterfactual = false;
+    o.threads = 2; o.log = NULL; o.server = NULL;
     const char *models[] = {"pop=pop", "ease200=ease:lambda=200", "ease5=ease:lambda=5", "knn=itemknn:k=50"};
     char *json = NULL;
     int rc = mq_sim_offline_check(&o, models, 4, "recall@20", &json, &err);

@@ -74,8 +74,9 @@ MQ_TEST(sim_artwork_linucb_beats_fixed_and_ope_covers)
     char out[1024], models[1024];
     snprintf(out, sizeof out, "%s/art", mq_test_tmpdir());
     snprintf(models, sizeof models, "%s", mq_test_cache_dir("artwork"));
-    mq_sim_opts o = {.data = "data/ml-latest-small", .models = models, .out = out, .scenario = &sc,
-                     .members = 200, .days = 14, .seed = 1, .counterfactual = true, .threads = 2};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = "data/ml-latest-small"; o.models = models; o.out = out; o.scenario = &sc;
+    o.members = 200; o.days = 14; o.seed = 1; o.counterfactual = true; o.threads = 2;
     char *json = NULL;
     ASSERT_OK(mq_sim_run(&o, &json, &err), &err);
     mq_sim_scenario_release(&sc);
@@ -95,7 +96,8 @@ MQ_TEST(sim_artwork_linucb_beats_fixed_and_ope_covers)
     snprintf(exdir, sizeof exdir, "%s/log/exposures", out);
     snprintf(csv, sizeof csv, "%s/egreedy.csv", out);
     snprintf(pi, sizeof pi, "%s/artwork-pi-linucb.csv", out);
-    mq_artwork_export_opts xo = {.events = evdir, .exposures = exdir, .window_s = 86400, .policy = "egreedy"};
+    mq_artwork_export_opts xo; mq_artwork_export_opts_init(&xo, sizeof xo);
+    xo.events = evdir; xo.exposures = exdir; xo.window_s = 86400; xo.policy = "egreedy";
     int64_t rows = 0;
     ASSERT_OK(mq_artwork_export(&xo, csv, &rows, &err), &err);
     const cJSON *ope = cJSON_GetObjectItemCaseSensitive(art, "ope");

@@ -98,7 +98,7 @@ static int start_server_art(const char *data, const char *models, const char *ex
     snprintf(events, sizeof events, "%s/events", dir);
     snprintf(expos, sizeof expos, "%s/exposures", dir);
     mq_server_opts so;
-    memset(&so, 0, sizeof so);
+    mq_server_opts_init(&so, sizeof so);
     so.port = 0;
     so.data = data;
     so.models = models;
@@ -133,7 +133,10 @@ static int sim_t(const char *data, const char *models, const char *scen, int mem
     if (rc) return rc;
     if (art_w >= 0) sc.params.artwork_weight = art_w;
     if (click >= 0) sc.params.click_scale = click;
-    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, false, threads, NULL, server};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = models; o.experiments = NULL; o.out = out; o.scenario = &sc;
+    o.members = members; o.days = days; o.seed = seed; o.counterfactual = false; o.threads = threads;
+    o.log = NULL; o.server = server;
     rc = mq_sim_run(&o, json, err);
     mq_sim_scenario_release(&sc);
     return rc;
@@ -220,7 +223,9 @@ MQ_TEST(sim_server_mode_identical_event_logs)
     snprintf(cb, sizeof cb, "%s/collect.csv", sdir);
     snprintf(ed, sizeof ed, "%s/events", sdir);
     snprintf(ex, sizeof ex, "%s/exposures", sdir);
-    mq_xp_collect_opts co = {ed, ex, "ease_vs_pop", 0, 0, 7, 5400};
+    mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+    co.events = ed; co.exposures = ex; co.experiment = "ease_vs_pop"; co.from = 0; co.to = 0;
+    co.pre_days = 7; co.finish_seconds = 5400;
     ASSERT_OK(mq_xp_collect(&co, cb, NULL, &err), &err);
     /* byte for byte: under --clock event the server stamps each page with its request's time
      * (?time=), also when another member's plays have moved the event clock past it (the older
@@ -385,7 +390,7 @@ MQ_TEST(sim_server_time_query_needs_event_clock)
         if (clock == 0) {   /* the same server on the wall clock */
             mq_server_stop(srv);
             mq_server_opts so;
-            memset(&so, 0, sizeof so);
+            mq_server_opts_init(&so, sizeof so);
             char store[1200], ev[1200];
             snprintf(store, sizeof store, "lmdb:%s/state", sdir);
             snprintf(ev, sizeof ev, "%s/events", sdir);
@@ -537,7 +542,9 @@ MQ_TEST(sim_server_shed_requests_sent_again)
     ASSERT_OK(mq_sim_scenario_load("scenarios/aa.json", &sc, &err), &err);
     long long shed = 0;
     mq_log lg = {grab_retries, &shed};
-    mq_sim_opts o = {data, models, NULL, b, &sc, 80, 4, 2, false, 4, &lg, url};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = models; o.experiments = NULL; o.out = b; o.scenario = &sc;
+    o.members = 80; o.days = 4; o.seed = 2; o.counterfactual = false; o.threads = 4; o.log = &lg; o.server = url;
     int rc = mq_sim_run(&o, &jb, &err);
     mq_sim_scenario_release(&sc);
     mq_server_stop(srv);

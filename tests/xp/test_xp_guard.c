@@ -48,7 +48,8 @@ static const cJSON *decide(const char *path, double mb, double sg, cJSON **root)
             fprintf(f, "u%d%c,%s,%.17g,%.17g\n", i, a ? 'b' : 'a', a ? "B" : "A", zy[a][i] + 0.2 * a,
                     (a ? mb : 1.0) + sg * zg[a][i]);
     fclose(f);
-    mq_xp_analyze_opts o = {.metrics = {"y"}, .n_metrics = 1, .control = "A", .n_guardrails = 1};
+    mq_xp_analyze_opts o; mq_xp_analyze_opts_init(&o, sizeof o);
+    o.metrics[0] = "y"; o.n_metrics = 1; o.control = "A"; o.n_guardrails = 1;
     strcpy(o.guardrails[0].metric, "g");
     o.guardrails[0].max_degradation = 0.01;
     o.guardrails[0].relative = true;
