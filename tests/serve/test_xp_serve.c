@@ -179,7 +179,7 @@ MQ_TEST(xp_serve_harmful_canary_rolled_back)
     mq_test_sh("printf '%%s' '{\"name\": \"canary\", \"check_every\": \"1s\", \"min_units\": 30,"
                " \"guardrails\": [{\"metric\": \"play_seconds\", \"max_degradation\": 0.05, \"higher_is_better\": true}],"
                " \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"alt\"},"
-               " \"ramp\": [50, 100], \"ramp_every\": \"2s\"}]}' > %s/xp.json", dir);
+               " \"ramp\": [50, 100], \"ramp_every\": {\"units\": 100}}]}' > %s/xp.json", dir);
     int port, pid = start(dir, &port, NULL);
     ASSERT(pid > 0);
     int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py canary %d %s %s 1", port, XKEY, dir);
