@@ -153,10 +153,10 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < n; i++) yb[i] = L[i] > 0;
     mq__xgb_data dr = {X, L, n01, nf, gs, ng}, dp = {X, yb, n0, nf, NULL, 0};
     mq__xgb_cfg cr = {st->objective, "ndcg@20", true, st->depth, st->eta, st->min_child_weight,
-                      st->lambda, st->rank_rounds, 0, 1, st->seed, st->monotone};
+                      st->lambda, st->rank_rounds, 0, 1, st->seed, st->monotone, 0};
     mq__xgb_cfg cp = {"binary:logistic", "logloss", false, st->prob_depth, st->prob_eta,
                       st->min_child_weight, st->lambda, st->prob_rounds, 0, 1, st->seed,
-                      st->monotone};
+                      st->monotone, 0};
     double trr[3], trp[3];
     for (int rep = 0; rep < 3; rep++) {
         uint8_t *b;
