@@ -688,7 +688,7 @@ static int art_page(run *R, scratch *s, int i, int day, int v_no, const mq__xps_
     }
     mq_art_context(w->asp, g, wt, m, mb->device, mb->hour, s->art_ctx);
     for (int k = 0; k < nt; k++) s->art_title[k] = w->m2ds[s->vt[k]];
-    mq_art_policy pol = {xr->t.art_kind, xr->t.art_param, 0, 0};
+    mq_art_policy pol = {.kind = xr->t.art_kind, .param = xr->t.art_param};
     mq_rng r;
     stream(&r, w->o->seed ^ 0x617274ULL, (uint64_t)i, (uint64_t)day, (uint64_t)v_no + 1);
     int rc = mq_art_decide(R->art_sn, &pol, s->art_ctx, s->art_title, nt, &r, s->art_choice, s->art_prop, &s->err);
@@ -716,7 +716,7 @@ static int art_page(run *R, scratch *s, int i, int day, int v_no, const mq__xps_
             s->art_pi = q;
             s->art_pi_cap = (size_t)tot;
         }
-        mq_art_policy lin = {MQ_POLICY_LINUCB, w->art_linucb, 0, 0};
+        mq_art_policy lin = {.kind = MQ_POLICY_LINUCB, .param = w->art_linucb};
         if ((rc = mq_art_probs(R->art_sn, &lin, s->art_ctx, s->art_title, nt, &r, s->art_pi, &s->err))) return rc;
     }
     pthread_mutex_lock(&R->art_mu);

@@ -359,7 +359,7 @@ MQ_TEST(bandit_artwork_linucb_paths_agree)
             if (mq_rng_uniform(&r) < 0.5) mq_art_stats_add_reward(st, ctx, art[p % 6], 1);
         }
         ASSERT_OK(mq_art_snap_create(st, 1, NULL, 0, &sn, &err), &err);
-        mq_art_policy ap = {MQ_POLICY_LINUCB, 0.5, 0.2, 0};
+        mq_art_policy ap = {.kind = MQ_POLICY_LINUCB, .param = 0.5, .gamma = 0.2};
         int32_t titles[150];
         int64_t ch1[150], ch2[150];
         double pr1[150], pr2[150];
@@ -374,6 +374,18 @@ MQ_TEST(bandit_artwork_linucb_paths_agree)
             for (int t = 0; t < n; t++) {
                 ASSERT_INT_EQ(ch1[t], ch2[t]);
                 ASSERT(pr1[t] == pr2[t]);
+            }
+            /* mq_art_probs: the distribution each draw came from (sums to 1, the chosen
+             * artwork's entry is its propensity) */
+            double probs[150 * 4];
+            ASSERT_OK(mq_art_probs(sn, &ap, ctx, titles, n, &r1, probs, &err), &err);
+            for (int t = 0, off = 0; t < n; t++) {
+                const int K = (int)(c.art_ptr[t + 1] - c.art_ptr[t]);
+                double sum = 0;
+                for (int a = 0; a < K; a++) sum += probs[off + a];
+                ASSERT_NEAR(sum, 1.0, 1e-12);
+                ASSERT(probs[off + (ch1[t] - c.art_ptr[t])] == pr1[t]);
+                off += K;
             }
         }
         /* the draw against the propensities: one 3-artwork title, one context, 20,000 pages */
