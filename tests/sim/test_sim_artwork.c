@@ -75,7 +75,7 @@ MQ_TEST(sim_artwork_linucb_beats_fixed_and_ope_covers)
     snprintf(out, sizeof out, "%s/art", mq_test_tmpdir());
     snprintf(models, sizeof models, "%s", mq_test_cache_dir("artwork"));
     mq_sim_opts o = {.data = "data/ml-latest-small", .models = models, .out = out, .scenario = &sc,
-                     .members = 200, .days = 14, .seed = 1, .counterfactual = true, .threads = 2};
+                     .members = 120, .days = 14, .seed = 1, .counterfactual = true, .threads = 2};
     char *json = NULL;
     ASSERT_OK(mq_sim_run(&o, &json, &err), &err);
     mq_sim_scenario_release(&sc);
