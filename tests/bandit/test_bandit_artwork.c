@@ -384,6 +384,18 @@ MQ_TEST(bandit_artwork_linucb_paths_agree)
                 ASSERT_INT_EQ(ch1[t], ch2[t]);
                 ASSERT(pr1[t] == pr2[t]);
             }
+            /* mq_art_probs: the distribution each draw came from (sums to 1, the chosen
+             * artwork's entry is its propensity) */
+            double probs[150 * 4];
+            ASSERT_OK(mq_art_probs(sn, &ap, ctx, titles, n, &r1, probs, &err), &err);
+            for (int t = 0, off = 0; t < n; t++) {
+                const int K = (int)(c.art_ptr[t + 1] - c.art_ptr[t]);
+                double sum = 0;
+                for (int a = 0; a < K; a++) sum += probs[off + a];
+                ASSERT_NEAR(sum, 1.0, 1e-12);
+                ASSERT(probs[off + (ch1[t] - c.art_ptr[t])] == pr1[t]);
+                off += K;
+            }
         }
         /* the draw against the propensities: one 3-artwork title, one context, 20,000 pages */
         const int32_t t0 = cat ? 5 : 2;   /* K = 3 (small catalog: 1 + t % 4) */

@@ -76,7 +76,7 @@ MQ_TEST(sim_artwork_linucb_beats_fixed_and_ope_covers)
     snprintf(models, sizeof models, "%s", mq_test_cache_dir("artwork"));
     mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
     o.data = "data/ml-latest-small"; o.models = models; o.out = out; o.scenario = &sc;
-    o.members = 200; o.days = 14; o.seed = 1; o.counterfactual = true; o.threads = 2;
+    o.members = 120; o.days = 14; o.seed = 1; o.counterfactual = true; o.threads = 2;
     char *json = NULL;
     ASSERT_OK(mq_sim_run(&o, &json, &err), &err);
     mq_sim_scenario_release(&sc);
