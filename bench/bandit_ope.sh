@@ -8,7 +8,8 @@
 # computed once and passed with --action-dist, so the figure is the estimators' pass alone).
 # Baseline, same run: `cat FILE > /dev/null` (one read of the page-cached file). Times are CPU
 # seconds (user + system, /usr/bin/time), best of 3: the machine is shared.
-# MQ_OPE_BEFORE=path/to/an/older/marquee times that binary too, in the same run (before/after).
+# MQ_OPE_BEFORE=path/to/an/older/marquee times that binary too, in the same run (before/after);
+# MQ_OPE_FORMATS=narrow (or obd) times one layout only.
 set -euo pipefail
 BUILD=${BUILD:-build}
 N=${MQ_OPE_ROWS:-2000000}
@@ -31,7 +32,7 @@ cpu() {  # best CPU seconds of 3 runs of "$@"
     done
     echo "$best"
 }
-for f in obd narrow; do
+for f in ${MQ_OPE_FORMATS:-obd narrow}; do
     fmt=$([ $f = obd ] && echo obd || echo marquee)
     size=$(stat -c %s "$T/$f.csv")
     cat "$T/$f.csv" > /dev/null
