@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     mq_abr_qoe q;
     mq_abr_qoe_init(&q, MQ_ABR_QOE_LIN, &v, &err);
     mq_abr_opts o;
-    mq_abr_opts_default(&o);
+    mq_abr_opts_init(&o, sizeof o);
     mq_abr_session *s = calloc((size_t)n, sizeof *s);
     if (!s) return 1;
 

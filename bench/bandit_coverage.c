@@ -20,7 +20,9 @@ int main(int argc, char **argv)
     double err_sum[MQ_OPE_COUNT] = {0}, err_max[MQ_OPE_COUNT] = {0}, half[MQ_OPE_COUNT] = {0};
     double t0 = mq_now();
     for (int s = 1; s <= S; s++) {
-        mq_bandit_synth_opts o = {10, 5, n, (uint64_t)s, 0, 0.1};
+        mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
+        o.n_actions = 10; o.dim = 5; o.n = n; o.seed = (uint64_t)s; o.logging_tau = 0;
+        o.policy_tau = 0.1;
         mq_bandit_log *l;
         mq_bandit_dist *pi;
         double truth;

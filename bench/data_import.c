@@ -48,7 +48,7 @@ int main(int argc, char **argv)
         double t0 = mq_now();
         int rc;
         if (strcmp(argv[1], "load") == 0) {
-            mq_load_opts o = {0};
+            mq_load_opts o; mq_load_opts_init(&o, sizeof o);
             const char *p[1] = {argv[2]};
             rc = mq_data_load(p, 1, &o, &d, &err);
         } else {

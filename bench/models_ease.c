@@ -37,7 +37,8 @@ int main(int argc, char **argv)
     free(A);
     if (info) { fprintf(stderr, "floor: LAPACK info %d\n", info); return 1; }
     const char *params[] = {"lambda=200"};
-    mq_train_opts o = {params, 1, threads, 1, NULL};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = params; o.n_params = 1; o.n_threads = threads; o.seed = 1;
     mq_model *m;
     mq_err err;
     t0 = mq_now();

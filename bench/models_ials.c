@@ -129,7 +129,8 @@ int main(int argc, char **argv)
         const char *params[] = {pf, pe, ps};
         times tm = {0};
         mq_log lg = {logline, &tm};
-        mq_train_opts o = {params, 3, threads, 1, &lg};
+        mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+        o.params = params; o.n_params = 3; o.n_threads = threads; o.seed = 1; o.log = &lg;
         mq_model *m;
         mq_err err;
         double s = mq_now(), cs = cpu_seconds();

@@ -21,8 +21,9 @@ int main(int argc, char **argv)
     bu_split s;
     bu_split_make(d, tf, seed, &s);
     mq_log lg = {logline, NULL};
-    mq_train_opts o = {(const char *const *)argv + 5, argc - 5, threads, seed,
-                       getenv("MQ_QUIET") ? NULL : &lg};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = (const char *const *)argv + 5; o.n_params = argc - 5; o.n_threads = threads;
+    o.seed = seed; o.log = getenv("MQ_QUIET") ? NULL : &lg;
     mq_model *m;
     mq_err err;
     double t0 = mq_now();

@@ -42,14 +42,16 @@ int main(int argc, char **argv)
         return 1;
     }
     mq_split sp;
-    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .seed = 1};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.seed = 1;
     if (mq_split_make(pos, &so, &sp, &err)) {
         fprintf(stderr, "bench_rank_speed: %s\n", err.msg);
         return 1;
     }
     /* A short training (3 windows, at most 60 rounds) keeps the benchmark under a minute. */
     static const char *const tpar[] = {"windows=3", "rounds=60", "early_stop=0"};
-    mq_train_opts to = {.params = tpar, .n_params = 3, .n_threads = 1, .seed = 1};
+    mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+    to.params = tpar; to.n_params = 3; to.n_threads = 1; to.seed = 1;
     mq_model *m = NULL;
     double t0 = mq_now();
     if (mq_model_train("ranker", sp.train, &to, &m, &err)) {
@@ -109,9 +111,10 @@ int main(int argc, char **argv)
            "%.1fx\n", bp, rows / bp, bf / bp);
     /* Feature file, then the boosters' training on its rows. */
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
+    mq_eval_opts_init(&eo, sizeof eo);
     eo.n_threads = 1;
-    mq_rank_eval_opts ro = {.features_csv = feat};
+    mq_rank_eval_opts ro; mq_rank_eval_opts_init(&ro, sizeof ro);
+    ro.features_csv = feat;
     if (mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, NULL, NULL, &err)) {
         fprintf(stderr, "bench_rank_speed: %s\n", err.msg);
         return 1;

@@ -184,7 +184,8 @@ int main(int argc, char **argv)
         char spec[1100], log_id[16];
         snprintf(spec, sizeof spec, "lmdb:%s/state", work);
         mq_evlog_id(evdir, log_id);
-        mq_store_opts so = {.log_id = log_id};
+        mq_store_opts so; mq_store_opts_init(&so, sizeof so);
+        so.log_id = log_id;
         mq_store *st;
         uint64_t applied = 0;
         if (mq_store_open(spec, &so, &st, &err) == 0) {

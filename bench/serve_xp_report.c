@@ -68,7 +68,8 @@ int main(int argc, char **argv)
     mq__exlog *xl;
     if (mq__exlog_open(ex, 0, NULL, &xl, &err)) die("exposure log", &err);
     mq_evlog *el;
-    mq_evlog_opts lo = {.fsync = MQ_FSYNC_NONE};
+    mq_evlog_opts lo; mq_evlog_opts_init(&lo, sizeof lo);
+    lo.fsync = MQ_FSYNC_NONE;
     if (mq_evlog_open(ev, &lo, &el, &err)) die("event log", &err);
     mq_buf rec;
     mq_buf_init(&rec);
@@ -117,7 +118,8 @@ int main(int argc, char **argv)
     mq_buf_release(&rec);
 
     /* the server's start-up: units from the exposure log, then the event log's replay */
-    mq_xp_collect_opts co = {.events = ev, .exposures = ex, .pre_days = 14, .finish_seconds = 5400};
+    mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+    co.events = ev; co.exposures = ex; co.pre_days = 14; co.finish_seconds = 5400;
     double w0 = mq_now(), c0 = cpu_now();
     mq__xpc *live;
     if (mq__xpc_open_live(&co, mq__xps_now(), &live, &err)) die("live units", &err);

@@ -10,6 +10,8 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 DATA=${MQ_SHARED_DATA:-../shared/data}/ml-100k
 SEEDS=${SEEDS:-20}
+FIRST=${FIRST_SEED:-1}   # seeds FIRST..SEEDS
+KEEP=${KEEP:-}           # a folder: each ease-vs-pop seed's units and counterfactual files are kept there (sim_rerandomize.py)
 M=${MEMBERS:-1000}
 AD=${AA_DAYS:-7}
 FULL=0
@@ -19,9 +21,9 @@ RAW=${RAW:-/dev/null}   # per-seed lines are appended here as they come (long ru
 ORDER=${ORDER:-aa evp}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-echo "sim_honesty: $M members, seeds 1-$SEEDS, aa $AD days, ease-vs-pop 14 days (7 pre-period), $TH thread(s)"
+echo "sim_honesty: $M members, seeds $FIRST-$SEEDS, aa $AD days, ease-vs-pop 14 days (7 pre-period), $TH thread(s)"
 run_aa() {
-for s in $(seq 1 "$SEEDS"); do
+for s in $(seq "$FIRST" "$SEEDS"); do
     "$BUILD/marquee" sim --data "$DATA" --models "$T/m-aa" --scenario aa --out "$T/aa" --members "$M" --days "$AD" \
         --seed "$s" --threads "$TH" --json 2>/dev/null |
     python3 -c "import json,sys; d=json.load(sys.stdin); a=json.load(open('$T/aa/analyze-aa.json'))
@@ -29,13 +31,17 @@ print('aa', d['estimate']['aa']['play_seconds']['B']['p_value'] < 0.05, a['srm']
 done | tee -a "$RAW" | awk '{ r += ($2 == "True"); f += ($3 != "True") } END { print "aa: rejections at p < 0.05 (play_seconds):", r, "/", NR, "; SRM failures:", f }'
 }
 run_evp() {
-for s in $(seq 1 "$SEEDS"); do
+for s in $(seq "$FIRST" "$SEEDS"); do
+    K=/dev/null
+    if [ -n "$KEEP" ]; then mkdir -p "$KEEP/seed-$s"; K="$KEEP/seed-$s/summary.json"; fi
     "$BUILD/marquee" sim --data "$DATA" --models "$T/m-evp" --scenario ease-vs-pop --out "$T/evp" --members "$M" \
         --days 14 --seed "$s" --threads "$TH" --counterfactual --json 2>/dev/null |
+    tee "$K" |
     python3 -c "import json,sys; d=json.load(sys.stdin)
 for m in ['plays', 'play_seconds']:
     t = d['truth']['ease_vs_pop'][m]['B']['effect']; e = d['estimate']['ease_vs_pop'][m]['B']
     print(m, e['ci_low'] <= t <= e['ci_high'], e['effect'] - t, (e['ci_high'] - e['ci_low']) / 3.92)"
+    if [ -n "$KEEP" ]; then cp "$T"/evp/units-*.csv "$T"/evp/cf-*.csv "$KEEP/seed-$s/"; fi
 done | tee -a "$RAW" | awk '{ c[$1] += ($2 == "True"); n[$1]++; b[$1] += $3; b2[$1] += $3 * $3; se[$1] += $4 }
   END { for (m in c) { mu = b[m] / n[m]; sd = sqrt((b2[m] - n[m] * mu * mu) / (n[m] - 1));
         printf "ease-vs-pop %s: CI covers the truth %d / %d; estimate - truth: mean %.4g, SE of the mean %.4g (z %.2f); mean CI half-width / 1.96 %.4g\n",

@@ -18,8 +18,10 @@ int main(int argc, char **argv)
     mq_err err = {0, ""};
     mq_sim_scenario sc;
     if (mq_sim_scenario_load(argv[2], &sc, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    mq_sim_opts o = {argv[1], argv[3], NULL, argv[4], &sc, argc > 5 ? atoi(argv[5]) : 2000,
-                     argc > 6 ? atoi(argv[6]) : 14, 1, false, 1, NULL, NULL};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = argv[1]; o.models = argv[3]; o.experiments = NULL; o.out = argv[4]; o.scenario = &sc;
+    o.members = argc > 5 ? atoi(argv[5]) : 2000; o.days = argc > 6 ? atoi(argv[6]) : 14;
+    o.seed = 1; o.counterfactual = false; o.threads = 1; o.log = NULL; o.server = NULL;
     double page_rate = 0, sim_rate = 0;
     int rc = mq_sim_bench(&o, &page_rate, &sim_rate, &err);
     mq_sim_scenario_release(&sc);

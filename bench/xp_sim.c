@@ -67,7 +67,8 @@ int main(void)
     }
     double effects[3] = {0.1, 0.2, 0.3};
     for (int e = 0; e < 3; e++) {
-        mq_xp_design_in in = {.sd = 1, .mde = effects[e], .alpha = 0.05, .power = 0.8};
+        mq_xp_design_in in; mq_xp_design_in_init(&in, sizeof in);
+        in.sd = 1; in.mde = effects[e]; in.alpha = 0.05; in.power = 0.8;
         mq_xp_design_out out;
         mq_xp_design(&in, &out, NULL);
         int T = 20000, hit = 0, n = (int)out.n_per_arm;
@@ -92,7 +93,7 @@ int main(void)
         }
         fclose(f);
         mq_xp_analyze_opts o;
-        memset(&o, 0, sizeof o);
+        mq_xp_analyze_opts_init(&o, sizeof o);
         o.metrics[0] = "y";
         o.n_metrics = 1;
         o.control = "A";

@@ -31,7 +31,8 @@ int main(int argc, char **argv)
     mq_model *m = NULL;
     int rc = 1;
     if (mq_data_open(path, NULL, &raw, &err) || mq_data_positives(raw, 0, 1, &pos, &err)) goto fail;
-    mq_train_opts o = {.n_threads = 1, .seed = 1};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.n_threads = 1; o.seed = 1;
     if (mq_model_train(kind, pos, &o, &m, &err)) goto fail;
     int32_t titles[5];
     float scores[5];

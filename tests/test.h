@@ -68,6 +68,14 @@ void mq_test_register(const char *name, const char *file, mq_test_fn fn);
         int rc_ = (rc);                                                                 \
         if (rc_ != 0) MQ_FAIL_("%s failed: %d (%s)", #rc, rc_, (errp)->msg);            \
     } while (0)
+/* 1 in a build under AddressSanitizer (make asan): tests that time a live server or link
+ * an uninstrumented program against the build skip there, saying why. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MQ_TEST_ASAN 1
+#else
+#define MQ_TEST_ASAN 0
+#endif
+
 #define MQ_SKIP(...)                                                                    \
     do {                                                                                \
         fprintf(stderr, "  skipped: ");                                                 \

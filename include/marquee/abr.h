@@ -112,8 +112,9 @@ double mq_abr_qoe_chunk(const mq_abr_qoe *q, int level, int prev_level, double r
 
 /* ---- simulator ---- */
 
-/* Simulator options; mq_abr_opts_default gives Pensieve's test simulator exactly. */
+/* Simulator options; mq_abr_opts_init gives Pensieve's test simulator exactly. */
 typedef struct mq_abr_opts {
+    uint32_t struct_size;     /* sizeof, set by mq_abr_opts_init (marquee/core.h) */
     double payload_factor;    /* 0.95: share of trace throughput that carries chunk bytes */
     double rtt_ms;            /* 80: added to every chunk's download time */
     double buffer_cap_s;      /* 60: above it the player sleeps ... */
@@ -130,7 +131,8 @@ typedef struct mq_abr_opts {
                                  algorithm, so comparisons are paired */
 } mq_abr_opts;
 
-void mq_abr_opts_default(mq_abr_opts *o);
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults in the comments above. */
+void mq_abr_opts_init(mq_abr_opts *o, size_t size);
 /* Checks option ranges; MQ_EINVAL naming the field. */
 int mq_abr_opts_check(const mq_abr_opts *o, mq_err *err);
 

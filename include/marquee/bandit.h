@@ -104,6 +104,7 @@ typedef enum mq_reward_model {
 } mq_reward_model;
 
 typedef struct mq_ope_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_ope_opts_init (marquee/core.h) */
     int reward_model;        /* mq_reward_model */
     double switch_tau;       /* Switch-DR: importance weights above tau use DM only (default 10) */
     double ridge;            /* logistic model: L2 penalty on the non-intercept weights (1) */
@@ -111,6 +112,8 @@ typedef struct mq_ope_opts {
     int folds;               /* cross-fitting: row i's reward model is fitted on the rows of the
                               * other folds (fold = i mod folds); 0 or 1 = one model on all rows */
 } mq_ope_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: auto reward model, switch_tau 10, ridge 1, level 0.95, no cross-fitting. */
+void mq_ope_opts_init(mq_ope_opts *o, size_t size);
 
 typedef struct mq_ope_estimate {
     double value, se, ci_low, ci_high;   /* NaN when undefined (unsupported support) */
@@ -167,6 +170,7 @@ int mq_bandit_ope_json(const mq_ope_result *r, const int *estimators, int n_esti
 /* ---- synthetic logs with known truth ---------------------------------------------------------- */
 
 typedef struct mq_bandit_synth_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_bandit_synth_opts_init (marquee/core.h) */
     int32_t n_actions;       /* K */
     int32_t dim;             /* D */
     int64_t n;
@@ -174,6 +178,8 @@ typedef struct mq_bandit_synth_opts {
     double logging_tau;      /* 0: uniform logging; > 0: softmax over true rewards / tau */
     double policy_tau;       /* evaluation policy: softmax over true rewards / tau (0.1) */
 } mq_bandit_synth_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: the taus above; the sizes must be set. */
+void mq_bandit_synth_opts_init(mq_bandit_synth_opts *o, size_t size);
 
 /* Draws n contexts x ~ N(0, I_D), rewards r ~ Bernoulli(sigmoid(c_a + x' M f_a)) for the logged
  * action (M [D x D] and f_a [D] ~ N(0, 1/D), c_a ~ N(-1, 0.5^2): docs/bandit.md) into a log with
@@ -198,6 +204,7 @@ typedef enum mq_policy_kind {
 } mq_policy_kind;
 
 typedef struct mq_policy_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_policy_opts_init (marquee/core.h) */
     int kind;                /* mq_policy_kind */
     int32_t n_actions;       /* K */
     int32_t dim;             /* d: features per action for LinUCB / linear TS (0 otherwise) */
@@ -208,6 +215,8 @@ typedef struct mq_policy_opts {
     int32_t mc_draws;        /* Thompson: Monte Carlo draws per decision (default 1000) */
     uint64_t seed;
 } mq_policy_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: uniform, the defaults above; n_actions must be set. */
+void mq_policy_opts_init(mq_policy_opts *o, size_t size);
 
 typedef struct mq_bandit_policy mq_bandit_policy;
 
@@ -233,20 +242,6 @@ void mq_bandit_policy_update(mq_bandit_policy *p, const double *x, int32_t a, do
  * action ([K], LinUCB's theta'x_a + alpha sqrt(x_a' A^-1 x_a)); for tests and explanations. */
 void mq_bandit_policy_scores(const mq_bandit_policy *p, const double *x, double *theta,
                              double *scores);
-
-/* Artwork for every title of a page with one LinUCB policy over member x artwork features:
- * x = f (x) m, x[j * dm + k] = f[j] m[k], so the policy's dim must be df * dm. m: [dm] member
- * features. Artwork a's features are sparse: indices f_idx[f_ptr[a] .. f_ptr[a+1]) in 0..df-1
- * with values f_val (NULL: all 1, tags); artworks art_ptr[t] .. art_ptr[t+1] are title t's (as
- * mq_catalog's art_ptr). choice[t] receives the chosen artwork (-1 for a title
- * without artwork) and prop[t] its exact propensity: (1 - gamma) over the best-scoring
- * artworks + gamma / K_t uniformly, gamma = floor * K_t (0.05 by default). Scores equal
- * mq_bandit_policy_scores on the crossed rows; the member's part is computed once per page
- * (df^2 dm^2), each artwork costs nnz(f)^2. MQ_EUNSUP for other policies. */
-int mq_bandit_page_artwork(mq_bandit_policy *p, const double *m, int32_t dm, int32_t df,
-                           const int64_t *f_ptr, const int32_t *f_idx, const double *f_val,
-                           const int64_t *art_ptr, int32_t n_titles, int64_t *choice, double *prop,
-                           mq_err *err);
 
 /* ---- artwork on pages: member x artwork features, one shared learner, page decisions --------
  * The server's artwork bandit (docs/bandit.md, "Artwork in the server"). A title's arms are its
@@ -319,6 +314,7 @@ uint64_t mq_art_snap_version(const mq_art_snap *sn);
 #define MQ_POLICY_FIXED 5    /* artwork only: always the title's first (default) artwork */
 
 typedef struct mq_art_policy {
+    uint32_t struct_size;       /* sizeof, set by mq_art_policy_init (marquee/core.h) */
     int kind;                /* mq_policy_kind or MQ_POLICY_FIXED */
     double param;            /* epsilon (0.1), LinUCB alpha (1), linear TS v (0.5); 0 = default */
     double gamma;            /* uniform mixing weight: every artwork of a K-artwork title has
@@ -326,6 +322,8 @@ typedef struct mq_art_policy {
     int32_t mc_draws;        /* linear TS: Monte Carlo posterior draws per page (default 100;
                               * Bernoulli TS's are the snapshot's, mq_art_snap_create) */
 } mq_art_policy;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: fixed, the defaults above. */
+void mq_art_policy_init(mq_art_policy *o, size_t size);
 
 /* Parses "fixed" or a policy spec of mq_policy_parse ("uniform", "egreedy[:EPS]", "ts",
  * "linucb[:ALPHA]", "lints[:V]") into p (other fields kept). MQ_EINVAL names the spec. */
@@ -345,6 +343,13 @@ const char *mq_art_policy_name(int kind);
 int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *p, const uint8_t *ctx,
                   const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
                   mq_err *err);
+/* The distribution mq_art_decide draws from, for every artwork of the n titles instead of a
+ * draw: probs[o_i + a] = p(artwork a of title i), o_i the sum of K over the titles before i
+ * (titles without artwork add nothing; one artwork or fixed: 1 for the first). rng serves
+ * linear TS's Monte Carlo draws only. What an off-policy evaluation of a policy on logged
+ * pages needs (docs/bandit.md). */
+int mq_art_probs(const mq_art_snap *sn, const mq_art_policy *p, const uint8_t *ctx,
+                 const int32_t *titles, int n, mq_rng *rng, double *probs, mq_err *err);
 
 /* ---- replay ---------------------------------------------------------------------------------- */
 

@@ -8,10 +8,22 @@
  *    mq_evlog, mq_store, mq_trend, mq_page_ctx, mq_server ...): they grow freely.
  *  - mq_dataset and result structs filled by a create/load call are allocated by the library
  *    (callers only hold pointers) and grow by appending fields.
- *  - Option and result structs in caller storage (mq_*_opts, mq_page_req, mq_*_stats, ...)
- *    are zero-initialized by the caller (`mq_x_opts o = {0};`), zero means the default for
- *    every field and fields are only appended: source compatible; a release that appends a
- *    field to one of them bumps the SONAME (binary compatibility is per SONAME).
+ *  - Options structs a caller fills and passes in (mq_*_opts, mq_filter, mq_page_req,
+ *    mq_rank_live, mq_art_policy, mq_xp_design_in) start with `uint32_t struct_size` and are
+ *    set up by their init function, which also writes the documented defaults:
+ *        mq_train_opts o;
+ *        mq_train_opts_init(&o, sizeof o);    (sizeof as the caller was compiled)
+ *        o.seed = 7;
+ *    Every function taking one refuses struct_size 0 (`= {0}`, calloc: never initialised) and
+ *    sizes it does not know (a program built against a newer libmarquee) with MQ_EINVAL
+ *    naming the struct and its init function; a smaller known size (a program built against
+ *    an older release) is read as far as it goes and the fields appended since take their
+ *    defaults. Fields are only appended. A NULL options pointer means all defaults wherever
+ *    options are optional. Bindings call the init function with their own struct's size.
+ *  - Records passed in arrays (mq_event, mq_interaction, mq_page_hist, mq_abr_result ...) and
+ *    result structs in caller storage (mq_*_result, mq_*_stats, mq_split ...) have no size
+ *    field: appending a field to one of them bumps the SONAME (binary compatibility is per
+ *    SONAME).
  */
 #ifndef MARQUEE_CORE_H
 #define MARQUEE_CORE_H

@@ -169,6 +169,7 @@ int mq_format_parse(const char *s);
 const char *mq_format_name(int fmt);
 
 typedef struct mq_load_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_load_opts_init (marquee/core.h) */
     int format;              /* mq_format; MQ_FMT_AUTO detects from names and content */
     bool skip_bad_rows;      /* skip malformed rows instead of failing */
     int64_t n_bad_rows;      /* out: rows skipped */
@@ -178,6 +179,8 @@ typedef struct mq_load_opts {
                                 of mapping it (a server: a file copied over it later must not
                                 change the data or crash the process) */
 } mq_load_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: auto-detected format, strict. */
+void mq_load_opts_init(mq_load_opts *o, size_t size);
 
 /* Loads interaction files (and any catalog files found beside them or named in paths) into a
  * dataset. A path may be a file or a dataset directory; catalog files (movies.csv, tags.csv,
@@ -235,6 +238,7 @@ typedef enum mq_protocol {
 } mq_protocol;
 
 typedef struct mq_split_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_split_opts_init (marquee/core.h) */
     int protocol;              /* mq_protocol */
     uint64_t seed;
     double test_frac;          /* strong: share of members held out for test (default 0.1) */
@@ -243,6 +247,8 @@ typedef struct mq_split_opts {
     int64_t cutoff;            /* temporal: unix-time cutoff; 0 = the 90% time quantile */
     int last_n;                /* temporal: if > 0, the last N per member instead of a cutoff */
 } mq_split_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: strong generalization, the fractions above, seed 0. */
+void mq_split_opts_init(mq_split_opts *o, size_t size);
 
 /* train: the training matrix (for strong: training members only; temporal / leave-one-out: every
  * member's earlier interactions). Its title index space is the input's (ids, indices and catalog
@@ -272,11 +278,14 @@ void mq_split_release(mq_split *s);
 /* ---- synthetic data --------------------------------------------------------------------- */
 
 typedef struct mq_synth_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_synth_opts_init (marquee/core.h) */
     int64_t n_members, n_titles, n_interactions;
     uint64_t seed;
     double zipf_s;             /* title popularity exponent (default 1.0) */
     double activity_sigma;     /* log-normal sigma of member activity (default 1.0) */
 } mq_synth_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: the exponents above; the sizes must be set. */
+void mq_synth_opts_init(mq_synth_opts *o, size_t size);
 
 /* Streams synthetic implicit interactions as an events CSV (member,title,timestamp,event,value;
  * decimal ids from 1, event "play", value 1) to path in O(n_members + n_titles) memory,

@@ -88,6 +88,7 @@ typedef int (*mq_eval_score_fn)(void *user, const int32_t *hist, int n_hist, flo
 #define MQ_EVAL_MAX_METRICS 64
 
 typedef struct mq_eval_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_eval_opts_init (marquee/core.h) */
     int ks[MQ_EVAL_MAX_K];      /* cut-offs, ascending; n_ks == 0 means {10, 20, 50, 100} */
     int n_ks;
     int n_threads;              /* 0 = the number of online cores */
@@ -100,8 +101,9 @@ typedef struct mq_eval_opts {
     const mq_log *log;          /* progress lines (members done, rate); NULL = silent */
 } mq_eval_opts;
 
-/* Fills o with the defaults (k = 10, 20, 50, 100; all cores; no novelty or diversity). */
-void mq_eval_opts_init(mq_eval_opts *o);
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: k = 10, 20, 50, 100;
+ * all cores; no novelty or diversity. */
+void mq_eval_opts_init(mq_eval_opts *o, size_t size);
 
 /* One reported figure: "recall@20", "ndcg@100", "mrr", "auc", "coverage@10", ... */
 typedef struct mq_eval_metric {
@@ -182,6 +184,7 @@ int mq_eval_tune_axes(const char *kind, const char *const *grid_specs, int n_spe
                       mq_err *err);
 
 typedef struct mq_tune_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_tune_opts_init (marquee/core.h) */
     const char *kind;                   /* model kind */
     const char *const *fixed;           /* [n_fixed] "name=value" parameters held fixed */
     int n_fixed;
@@ -193,6 +196,9 @@ typedef struct mq_tune_opts {
     const mq_eval_opts *eval;           /* how validation members are scored (ks, rankable...) */
     const mq_log *log;                  /* one line per point tried; NULL = silent */
 } mq_tune_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: max_extend -1 (3 steps), all cores;
+ * kind, metric and eval must be set. */
+void mq_tune_opts_init(mq_tune_opts *o, size_t size);
 
 typedef struct mq_tune_point {
     char params[256];                   /* the axes' values, "lambda=200 prune=0" */

@@ -24,12 +24,15 @@ typedef struct mq_model mq_model;
 /* Hyperparameters as "name=value" strings, e.g. {"lambda=200", "factors=128"}; each model
  * documents the names it takes and rejects unknown ones with MQ_EINVAL. */
 typedef struct mq_train_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_train_opts_init (marquee/core.h) */
     const char *const *params;
     int n_params;
     int n_threads;           /* 0 = the number of cores */
     uint64_t seed;
     const mq_log *log;       /* per-epoch progress */
 } mq_train_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: no parameters, all cores, seed 0, no log. */
+void mq_train_opts_init(mq_train_opts *o, size_t size);
 
 /* The model kinds mq_model_train accepts ("pop", "trending", "itemknn", "ease", "dlae",
  * "ials", "content", "hybrid"), from the library's one registry: a NULL-terminated array of
@@ -79,11 +82,14 @@ int mq_model_score_top(const mq_model *m, const int32_t *hist, const float *hist
 
 /* Request-time filters for mq_model_recommend. */
 typedef struct mq_filter {
+    uint32_t struct_size;       /* sizeof, set by mq_filter_init (marquee/core.h) */
     bool include_seen;        /* default false: titles in the history are excluded */
     const int32_t *exclude;   /* title indices never to return */
     int n_exclude;
     int genre;                /* keep only titles with this catalog genre bit; -1 = any */
 } mq_filter;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: seen titles excluded, no exclusions, any genre (-1). */
+void mq_filter_init(mq_filter *o, size_t size);
 
 /* Top-n titles for a history: out_titles/out_scores [n], returns the count written (<= n) or
  * a negative MQ_E* code. f may be NULL (defaults). */

@@ -104,6 +104,7 @@ int mq_rank_train(const mq_dataset *d, const mq_dataset *raw, const mq_train_opt
                   mq_model **out, mq_err *err);
 
 typedef struct mq_rank_eval_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_rank_eval_opts_init (marquee/core.h) */
     const char *reliability_csv;  /* write the reliability diagram here (NULL: not written) */
     const char *features_csv;     /* write the training and test feature rows (NULL: not) */
     int features_format;          /* MQ_RANK_FEATURES_AUTO (0: LibSVM when the file name ends
@@ -113,6 +114,8 @@ typedef struct mq_rank_eval_opts {
                                    * order head. With a generator's score it must reproduce
                                    * that generator's NDCG exactly. */
 } mq_rank_eval_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: nothing written, the order head. */
+void mq_rank_eval_opts_init(mq_rank_eval_opts *o, size_t size);
 
 enum { MQ_RANK_FEATURES_AUTO = 0, MQ_RANK_FEATURES_CSV = 1, MQ_RANK_FEATURES_LIBSVM = 2 };
 
@@ -173,12 +176,15 @@ int mq_rank_check_generator(const mq_model *ranker, int g, const mq_model *gen, 
 
 /* The live inputs of the features (NULL fields: the artifact's own). */
 typedef struct mq_rank_live {
+    uint32_t struct_size;       /* sizeof, set by mq_rank_live_init (marquee/core.h) */
     int64_t now;                         /* request time, unix seconds (used when after as_of) */
     int hour;                            /* the request's local hour 0..23, -1 unknown */
     const mq_model *const *generators;   /* [mq_rank_n_generators] models checked with
                                             mq_rank_check_generator (entries may be NULL) */
     const float *trending;               /* [n_titles] live trending counters, any scale */
 } mq_rank_live;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: now 0, hour -1, the artifact's generators and trending. */
+void mq_rank_live_init(mq_rank_live *o, size_t size);
 
 /* Per-thread scratch sized for one ranker (O(generators × titles)): create once per thread
  * and ranker, reuse for every member. */
@@ -201,6 +207,22 @@ int mq_rank_live_features(const mq_model *ranker, const mq_rank_live *live, cons
  * function, equal for every raw value in one block). */
 int mq_rank_play_probability(const mq_model *ranker, const float *x, int64_t n, float *raw,
                              float *platt, float *isotonic, mq_err *err);
+
+/* The watch-time head (trained when the data has watch durations, docs/models.md): expected
+ * seconds of a play of each row x [n x n_features], secs [n] (XGBoost reg:squarederror, the
+ * conditional mean; never below 0). MQ_EINVAL for a ranker without the head. */
+bool mq_rank_has_watch_head(const mq_model *ranker);
+int mq_rank_expected_seconds(const mq_model *ranker, const float *x, int64_t n, float *secs,
+                             mq_err *err);
+/* Whether the ranker was trained with relevance=watch_time (and has the head). */
+bool mq_rank_relevance_is_watch_time(const mq_model *ranker);
+/* A page's relevance of rows x [n x n_features] from their (calibrated) play probabilities
+ * prob [n]: rel [n] = prob, or for relevance=watch_time prob × expected seconds ÷ the
+ * training plays' mean seconds (the expected watch time in units of an average play, on the
+ * probability's scale, so MMR's similarity term keeps its weight). rel must not overlap prob
+ * unless the ranker's relevance is the probability. */
+int mq_rank_relevance(const mq_model *ranker, const float *x, int64_t n, const float *prob,
+                      float *rel, mq_err *err);
 
 /* SHAP contributions (XGBoost's TreeSHAP) of the play-probability head's margin (log-odds) for
  * rows x [n x n_features]: contrib [n x (n_features + 1)], one column per feature then the

@@ -67,6 +67,7 @@ int mq_fsync_parse(const char *s);
 typedef int (*mq_evlog_apply_fn)(void *user, const mq_event *ev, int n, uint64_t first_seq);
 
 typedef struct mq_evlog_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_evlog_opts_init (marquee/core.h) */
     int fsync;                  /* mq_fsync_mode */
     int64_t segment_bytes;      /* roll over to a new segment past this size (default 64 MiB) */
     int64_t max_pending_bytes;  /* appends beyond this many uncommitted bytes fail MQ_EBUSY
@@ -76,6 +77,8 @@ typedef struct mq_evlog_opts {
     uint64_t applied_seq;       /* replay to apply only records after this sequence */
     const mq_log *log;
 } mq_evlog_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: group fsync, 64 MiB segments and pending bytes, no apply. */
+void mq_evlog_opts_init(mq_evlog_opts *o, size_t size);
 
 /* Opens (creating if needed) the log directory dir. Scans every segment, checking each
  * record's length and CRC; a torn final record in the last segment (crash during a write) is
@@ -182,12 +185,15 @@ typedef struct mq_member_state {
 } mq_member_state;
 
 typedef struct mq_store_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_store_opts_init (marquee/core.h) */
     double finish_seconds;   /* a play totalling this many seconds finishes a title (5400) */
     int pool;                /* Redis connections (default 8) */
     int64_t map_bytes;       /* LMDB map size (default 4 GiB) */
     const char *log_id;      /* names the event log feeding this store, so replicas sharing
                                 one Redis each keep their own applied sequence (NULL: none) */
 } mq_store_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: the defaults above. */
+void mq_store_opts_init(mq_store_opts *o, size_t size);
 
 /* Opens a store from a spec: "lmdb:PATH" (a directory, created if absent) or
  * "redis://HOST:PORT[/DB]" or "redis+unix:///path/to/socket". opts may be NULL. */
@@ -326,6 +332,7 @@ typedef struct mq_page_hist {
 } mq_page_hist;
 
 typedef struct mq_page_req {
+    uint32_t struct_size;       /* sizeof, set by mq_page_req_init (marquee/core.h) */
     int rows;               /* rows wanted (1..50) */
     int per_row;            /* titles per row (1..100) */
     double mmr_lambda;      /* 1 = pure relevance; lower = more diverse within a row */
@@ -342,6 +349,9 @@ typedef struct mq_page_req {
      * order of mq_page_row_kind_names (an experiment's "row_priors" treatment) */
     const double *row_prior;
 } mq_page_req;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: 12 rows of 20 titles, mmr_lambda 0.7
+ * (the server's web defaults), any genre (-1), no exclusions, hour -1, web. */
+void mq_page_req_init(mq_page_req *o, size_t size);
 
 #define MQ_PAGE_ROW_KINDS 7
 /* "continue_watching", "top_picks", "because_you_watched", "trending", "new_releases",
@@ -376,7 +386,8 @@ void mq_page_ctx_destroy(mq_page_ctx *c);
 
 /* How many of the member's best titles a page build ranks: only the order and the values of
  * the best mq_page_scored_titles(req, n_titles) unbanned titles matter to it (every other title
- * has relevance 0), which is what lets the server score with mq_model_score_top. */
+ * has relevance 0), which is what lets the server score with mq_model_score_top. MQ_EINVAL
+ * (negative) for a req that mq_page_req_init did not set up. */
 int mq_page_scored_titles(const mq_page_req *req, int32_t n_titles);
 
 /* Builds a page. scores: [n_titles] the member's personalized scores (any scale) or NULL for
@@ -403,6 +414,7 @@ int mq_clock_parse(const char *s);
 typedef struct mq_server mq_server;
 
 typedef struct mq_server_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_server_opts_init (marquee/core.h) */
     int port;                   /* 0 = a free port (see mq_server_port) */
     const char *bind;           /* address, default "127.0.0.1"; "0.0.0.0" for all */
     const char *data;           /* dataset (snapshot or files): member histories, catalog */
@@ -448,6 +460,9 @@ typedef struct mq_server_opts {
                                    probability, a title from outside the page favouring few
                                    impressions (0 = off; docs/bandit.md) */
 } mq_server_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: every field 0 / NULL (the defaults above);
+ * models must be set. */
+void mq_server_opts_init(mq_server_opts *o, size_t size);
 
 /* Loads the dataset and models, opens the store and the log (replaying it into the store),
  * and starts listening. */
@@ -462,6 +477,7 @@ void mq_server_stop(mq_server *s);
 /* ---- online experiments: unit metrics from the server's logs (`marquee xp collect`) ------ */
 
 typedef struct mq_xp_collect_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_xp_collect_opts_init (marquee/core.h) */
     const char *events;         /* event log directory */
     const char *exposures;      /* exposure log directory */
     const char *experiment;     /* NULL: the logs' only experiment */
@@ -469,6 +485,8 @@ typedef struct mq_xp_collect_opts {
     int pre_days;               /* covariate window before the first exposure (14) */
     double finish_seconds;      /* seconds of play that finish a title (5400) */
 } mq_xp_collect_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: the defaults above; events and exposures must be set. */
+void mq_xp_collect_opts_init(mq_xp_collect_opts *o, size_t size);
 
 /* Writes one CSV row per (member, experiment) exposed at least once (forced pages and members
  * served the default by a ramp do not count), sorted by first exposure then unit, with the
@@ -479,11 +497,14 @@ int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_
 /* ---- artwork decisions as a bandit log (`marquee bandit export`) -------------------------- */
 
 typedef struct mq_artwork_export_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_artwork_export_opts_init (marquee/core.h) */
     const char *events;         /* event log directory (NULL: no rewards) */
     const char *exposures;      /* exposure log directory */
     double window_s;            /* reward window in seconds of event time (1800) */
     const char *policy;         /* only the decisions of this logging policy ("egreedy"); NULL all */
 } mq_artwork_export_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: the defaults above; exposures must be set. */
+void mq_artwork_export_opts_init(mq_artwork_export_opts *o, size_t size);
 
 /* Writes the server's artwork decisions (version 2 exposure records of answered, unforced lists)
  * as a Marquee bandit log (docs/bandit.md): one row per decided title, in log order, with

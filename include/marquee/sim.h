@@ -58,6 +58,10 @@ typedef struct mq_sim_params {
     double artwork_weight;      /* sd of a member's per-tag artwork affinity: the click term is
                                    multiplied by exp(artwork_weight * mean tag affinity) of the
                                    artwork a page shows for the title (0.5; no artwork: 1) */
+    double artwork_common;      /* sd of a population-wide per-tag effect c_g shared by every
+                                   member: the term becomes exp(mean over tags of
+                                   (artwork_weight z + artwork_common c_g)) (0: artworks are
+                                   equally good on average, docs/sim.md) */
 } mq_sim_params;
 
 void mq_sim_params_default(mq_sim_params *p);
@@ -99,6 +103,7 @@ int mq_sim_scenario_load(const char *path, mq_sim_scenario *sc, mq_err *err);
 void mq_sim_scenario_release(mq_sim_scenario *sc);
 
 typedef struct mq_sim_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_sim_opts_init (marquee/core.h) */
     const char *data;           /* dataset path (mq_data_open) */
     const char *models;         /* models directory: NAME.mqm; missing ones are trained */
     const char *experiments;    /* experiments file overriding the scenario's, or NULL */
@@ -113,6 +118,9 @@ typedef struct mq_sim_opts {
                                    (--clock event, --trending-refresh off, the experiments
                                    file under out) over HTTP; NULL: in-process */
 } mq_sim_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: everything 0 / NULL; data, models,
+ * out, scenario, members and days must be set. */
+void mq_sim_opts_init(mq_sim_opts *o, size_t size);
 
 /* Runs the simulation. With o->server, the A/B run's pages come from that server and its
  * events are POSTed to it (the logs are the server's; the counterfactual runs stay

@@ -104,6 +104,7 @@ int mq_xp_assign(const mq_xp_experiment *x, const char *member, long long now,
  * CUPED's expected reduction (rho^2 of the pre-period covariate). daily_traffic > 0 (units per
  * day entering the experiment, all arms) gives the duration. */
 typedef struct mq_xp_design_in {
+    uint32_t struct_size;       /* sizeof, set by mq_xp_design_in_init (marquee/core.h) */
     double sd, baseline_rate, baseline_mean;
     double mde;
     bool relative;
@@ -113,6 +114,8 @@ typedef struct mq_xp_design_in {
     double daily_traffic;
     double variance_reduction;
 } mq_xp_design_in;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: alpha 0.05, power 0.8, 2 arms. */
+void mq_xp_design_in_init(mq_xp_design_in *o, size_t size);
 
 typedef struct mq_xp_design_out {
     double n_exact;             /* per arm, before rounding up */
@@ -136,9 +139,10 @@ int mq_xp_design(const mq_xp_design_in *in, mq_xp_design_out *out, mq_err *err);
 #define MQ_XP_SE_HC2 0              /* heteroskedasticity-robust HC2 (MacKinnon & White 1985) */
 #define MQ_XP_SE_OLS 1              /* classical OLS (equal residual variances) */
 
-/* Options of mq_xp_analyze. Zero-initialise, then set what you need; NULL/0 fields take the
+/* Options of mq_xp_analyze. Set up with mq_xp_analyze_opts_init, then set what you need; NULL/0 fields take the
  * defaults in brackets. Metric names are CSV columns, or "NUM/DEN" for a ratio metric. */
 typedef struct mq_xp_analyze_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_xp_analyze_opts_init (marquee/core.h) */
     const char *metrics[MQ_XP_MAX_METRICS];
     int n_metrics;
     const char *control;            /* control variant name (required) */
@@ -175,6 +179,9 @@ typedef struct mq_xp_analyze_opts {
                                      * of >= 64 MiB. Only without --sequential, reservoir, pair,
                                      * segment and day, which need one ordered pass. */
 } mq_xp_analyze_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: look_every 100, every other field 0 /
+ * NULL (the defaults in brackets). */
+void mq_xp_analyze_opts_init(mq_xp_analyze_opts *o, size_t size);
 
 /* Analyses a unit-level CSV (header row; "-" = stdin) in one streaming pass (a second one over
  * a regular file for HC2 CUPED standard errors). Memory is bounded by the number of arms,
@@ -233,11 +240,14 @@ double mq_xp_msprt_halfwidth(double v, double tau2, double alpha);
  * unit's variant in it, and a metric column. Reference levels: control[i] when given, else the
  * first variant of experiment i in byte order. */
 typedef struct mq_xp_interact_opts {
+    uint32_t struct_size;       /* sizeof, set by mq_xp_interact_opts_init (marquee/core.h) */
     const char *experiments[2];     /* the two experiment (variant) columns (required) */
     const char *metric;             /* (required) */
     const char *control[2];         /* reference variant of each experiment [first sorted] */
     double alpha;                   /* [0.05] */
 } mq_xp_interact_opts;
+/* Sets o (size = sizeof *o as the caller was compiled) to the defaults: alpha 0.05. */
+void mq_xp_interact_opts_init(mq_xp_interact_opts *o, size_t size);
 
 /* Tests whether one experiment's effect depends on the other's variant: the OLS model
  * metric ~ C(E1) * C(E2) with HC2 standard errors (as statsmodels cov_type="HC2"): for 2 x 2

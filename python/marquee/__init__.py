@@ -46,14 +46,16 @@ class _DatasetHead(ctypes.Structure):
                 ("nnz", ctypes.c_int64)]
 
 
+# Options structs start with struct_size and are set up by the library's init function with
+# this layout's size (include/marquee/core.h, "How public structs grow"): _new_opts below.
 class _TrainOpts(ctypes.Structure):
-    _fields_ = [("params", ctypes.POINTER(ctypes.c_char_p)), ("n_params", ctypes.c_int),
+    _fields_ = [("struct_size", ctypes.c_uint32), ("params", ctypes.POINTER(ctypes.c_char_p)), ("n_params", ctypes.c_int),
                 ("n_threads", ctypes.c_int), ("seed", ctypes.c_uint64),
                 ("log", ctypes.c_void_p)]
 
 
 class _Filter(ctypes.Structure):
-    _fields_ = [("include_seen", ctypes.c_bool), ("exclude", ctypes.POINTER(ctypes.c_int32)),
+    _fields_ = [("struct_size", ctypes.c_uint32), ("include_seen", ctypes.c_bool), ("exclude", ctypes.POINTER(ctypes.c_int32)),
                 ("n_exclude", ctypes.c_int), ("genre", ctypes.c_int)]
 
 
@@ -84,6 +86,8 @@ def _load_library():
         "mq_data_open": (I, [S, P, PP, E]),
         "mq_data_positives": (I, [P, F, I, PP, E]),
         "mq_dataset_destroy": (None, [P]),
+        "mq_train_opts_init": (None, [ctypes.POINTER(_TrainOpts), ctypes.c_size_t]),
+        "mq_filter_init": (None, [ctypes.POINTER(_Filter), ctypes.c_size_t]),
         "mq_model_train": (I, [S, P, ctypes.POINTER(_TrainOpts), PP, E]),
         "mq_model_destroy": (None, [P]),
         "mq_model_save": (I, [P, S, E]),
@@ -108,6 +112,13 @@ def _load_library():
 _path, _lib = _load_library()
 _libc = ctypes.CDLL(ctypes.util.find_library("c"))
 _libc.free.argtypes, _libc.free.restype = [ctypes.c_void_p], None
+
+
+def _new_opts(cls, init):
+    """An options struct with the library's defaults, its struct_size this layout's size."""
+    o = cls()
+    init(ctypes.byref(o), ctypes.sizeof(o))
+    return o
 
 
 def _enc(s):
@@ -208,7 +219,8 @@ class Model:
             raise ValueError("n must be >= 1")
         out = (ctypes.c_int32 * n)()
         scores = (ctypes.c_float * n)()
-        f = _Filter(include_seen=bool(include_seen), exclude=None, n_exclude=0, genre=-1)
+        f = _new_opts(_Filter, _lib.mq_filter_init)
+        f.include_seen = bool(include_seen)
         err = _Err()
         if history is not None:
             idx = []
@@ -242,8 +254,9 @@ def train(ds, kind, params=None, threads=0, seed=1):
     `marquee train --data PATH --model KIND --param NAME=VALUE ...` does by default."""
     items = ["%s=%s" % (k, _param_text(v)) for k, v in (params or {}).items()]
     arr = (ctypes.c_char_p * max(len(items), 1))(*[_enc(s) for s in items])
-    opts = _TrainOpts(params=arr, n_params=len(items), n_threads=int(threads),
-                      seed=int(seed), log=None)
+    opts = _new_opts(_TrainOpts, _lib.mq_train_opts_init)
+    opts.params, opts.n_params = arr, len(items)
+    opts.n_threads, opts.seed = int(threads), int(seed)
     err, out = _Err(), ctypes.c_void_p()
     _check(_lib.mq_model_train(_enc(kind), ds._positives(), ctypes.byref(opts), ctypes.byref(out),
                                ctypes.byref(err)), err)

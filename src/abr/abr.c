@@ -493,22 +493,25 @@ double mq_abr_qoe_chunk(const mq_abr_qoe *q, int level, int prev, double rebuf_s
 
 /* ---- simulator ---- */
 
-void mq_abr_opts_default(mq_abr_opts *o)
+void mq_abr_opts_init(mq_abr_opts *o, size_t size)
 {
-    memset(o, 0, sizeof *o);
-    o->payload_factor = 0.95;
-    o->rtt_ms = 80;
-    o->buffer_cap_s = 60;
-    o->sleep_step_ms = 500;
-    o->start_level = 1;
-    o->startup_threshold_s = 0;
-    o->random_start = 0;
-    o->noise_lo = o->noise_hi = 1;
-    o->seed = 42;
+    mq_abr_opts d;
+    memset(&d, 0, sizeof d);
+    d.payload_factor = 0.95;
+    d.rtt_ms = 80;
+    d.buffer_cap_s = 60;
+    d.sleep_step_ms = 500;
+    d.start_level = 1;
+    d.startup_threshold_s = 0;
+    d.random_start = 0;
+    d.noise_lo = d.noise_hi = 1;
+    d.seed = 42;
+    mq__opts_fill(o, size, &d, sizeof d);   /* struct_size: src/core/opts.c */
 }
 
 int mq_abr_opts_check(const mq_abr_opts *o, mq_err *err)
 {
+    mq_abr_opts ov; int orc = MQ__OPTS_GET(mq_abr_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (!(o->payload_factor > 0 && o->payload_factor <= 1))
         return mq__err_set(err, MQ_EINVAL, "payload_factor %g: expected (0, 1]", o->payload_factor);
     /* Upper bounds of a day keep every sum over a session finite (no inf/NaN in reports). */
@@ -694,7 +697,8 @@ int mq_abr_run(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v, 
 {
     int ai = mq_abr_algo_find(algo);
     if (ai < 0) return mq__err_set(err, MQ_ENOTFOUND, "unknown ABR algorithm '%s'", algo);
-    return mq__abr_run_algo(traces, n_traces, v, algos[ai], NULL, o, q, sessions, chunks, err);
+    mq_abr_opts ov; int orc = MQ__OPTS_GET(mq_abr_opts, &ov, o, err); if (orc) return orc;
+    return mq__abr_run_algo(traces, n_traces, v, algos[ai], NULL, &ov, q, sessions, chunks, err);
 }
 
 int mq__abr_run_algo(const mq_abr_trace *traces, int n_traces, const mq_abr_video *v,

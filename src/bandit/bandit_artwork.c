@@ -18,10 +18,13 @@
  * (sum_t f_t f_t') (x) (m m'): one dm x dm block per distinct tag pair on the page, whatever the
  * number of titles. A decision needs theta'x = f' v and x' A^-1 x = f' G f with
  *     v_j = sum_k theta_{j dm + k} m_k,     G_jl = m' [A^-1]_{jl} m       ([A^-1]_{jl}: dm x dm),
- * computed once per page, G only for the tag pairs the page's artworks use (lazily), so each
- * artwork then costs nnz(f)^2. Linear TS: theta~ ~ N(theta, v^2 A^-1) gives scores f' u with
+ computed once per page (G as one pass over a snapshot table, skipping the member's zero
+ * context values). Artworks with the same tags ("shapes": the demo's 43,874 artworks have 380)
+ * score the same, so LinUCB scores each shape once per page and a title then costs K lookups, a
+ * max and one uniform draw. Linear TS: theta~ ~ N(theta, v^2 A^-1) gives scores f' u with
  * u = Theta~ m ~ N(v, v^2 G) (G over the tags present on the page), so a posterior draw costs
- * one Cholesky solve of size (tags on the page) and serves every title of the page at once.
+ * one Cholesky solve of size (tags on the page) and serves every title of the page at once;
+ * the draws' scores are summed and compared 4 at a time (vector extensions).
  *
  * A published state (mq_art_snap) holds A^-1 from the Cholesky factor of A (A = L L', A^-1 =
  * L^-T L^-1) and theta = A^-1 b. Bernoulli TS distributions are Monte Carlo estimates cached per
@@ -50,6 +53,11 @@ struct mq_art_space {
     uint32_t digest;
     uint8_t *pack;              /* [n_titles * 32]: byte 0 = K (0: not packed), then 4 tag bytes
                                  * per artwork (255 = none): one cache line per title for pages */
+    int32_t n_shapes;           /* distinct tag sets ("shapes") among the artworks */
+    int32_t *shape;             /* [n_art] each artwork's shape */
+    int64_t *shape_art;         /* [n_shapes] an artwork of each shape (the first) */
+    int64_t *sh_ptr;            /* [n_shapes + 1] CSR of each shape's tags, ascending: compact, */
+    int32_t *sh_idx;            /* so a page's shapes stay in cache from page to page */
 };
 
 struct mq_art_stats {
@@ -66,9 +74,12 @@ struct mq_art_snap {
     const mq_art_space *s;
     uint64_t version;
     int32_t d, ts_draws;
-    double *S;                  /* [P x Q], P = df (df+1)/2 tag pairs (j, l <= j; row j (j+1)/2 + l),
-                                 * Q = dm (dm+1)/2: block (j, l) of A^-1 symmetrized, so that
-                                 * G_jl = m' B_jl m = S_row . w with w_(k,k') = m_k m_k' (k <= k') */
+    double *S;                  /* [Q x P], P = df (df+1)/2 tag pairs (j, l <= j; column
+                                 * j (j+1)/2 + l), Q = dm (dm+1)/2 context pairs (k <= k'): column p
+                                 * is block (j, l) of A^-1 symmetrized, so that G_jl = m' B_jl m =
+                                 * sum_q w_q S[q][p] with w_(k,k') = m_k m_k'. Stored by context
+                                 * pair so a page adds whole rows (vectorized) and skips the rows
+                                 * of zero context values (a member has one device, one hour slot) */
     double *theta;              /* [d] */
     double *n, *r;              /* [n_art] */
     float *tsq;                 /* [n_art] Bernoulli TS: P(the artwork's draw is its title's best) */
@@ -86,7 +97,51 @@ void mq_art_space_destroy(mq_art_space *s)
     free(s->f_ptr);
     free(s->f_idx);
     free(s->pack);
+    free(s->shape);
+    free(s->shape_art);
+    free(s->sh_ptr);
+    free(s->sh_idx);
     free(s);
+}
+
+/* Groups the artworks by tag set: a linear model scores artworks of the same tags equally, so
+ * a page scores each shape once (the demo's 43,874 artworks have 380 shapes). */
+static int make_shapes(mq_art_space *s)
+{
+    int64_t nb = 16;
+    while (nb < 2 * s->n_art) nb *= 2;
+    int64_t *h = calloc((size_t)nb, sizeof *h);   /* shape + 1, 0 empty */
+    s->shape = malloc((size_t)MQ_MAX(s->n_art, 1) * sizeof *s->shape);
+    s->shape_art = malloc((size_t)MQ_MAX(s->n_art, 1) * sizeof *s->shape_art);
+    if (!h || !s->shape || !s->shape_art) { free(h); return MQ_ENOMEM; }
+    for (int64_t a = 0; a < s->n_art; a++) {
+        const int64_t b0 = s->f_ptr[a], nf = s->f_ptr[a + 1] - b0;
+        uint32_t k = mq_crc32c((uint32_t)nf, s->f_idx + b0, (size_t)nf * sizeof *s->f_idx);
+        for (int64_t i = k & (nb - 1);; i = (i + 1) & (nb - 1)) {
+            if (!h[i]) {
+                s->shape_art[s->n_shapes] = a;
+                h[i] = ++s->n_shapes;
+                s->shape[a] = (int32_t)(h[i] - 1);
+                break;
+            }
+            int64_t r = s->shape_art[h[i] - 1];
+            if (s->f_ptr[r + 1] - s->f_ptr[r] == nf && !memcmp(s->f_idx + s->f_ptr[r], s->f_idx + b0, (size_t)nf * sizeof *s->f_idx)) {
+                s->shape[a] = (int32_t)(h[i] - 1);
+                break;
+            }
+        }
+    }
+    free(h);
+    s->sh_ptr = malloc(((size_t)s->n_shapes + 1) * sizeof *s->sh_ptr);
+    if (!s->sh_ptr) return MQ_ENOMEM;
+    s->sh_ptr[0] = 0;
+    for (int32_t k = 0; k < s->n_shapes; k++)
+        s->sh_ptr[k + 1] = s->sh_ptr[k] + s->f_ptr[s->shape_art[k] + 1] - s->f_ptr[s->shape_art[k]];
+    if (!(s->sh_idx = malloc((size_t)MQ_MAX(s->sh_ptr[s->n_shapes], 1) * sizeof *s->sh_idx))) return MQ_ENOMEM;
+    for (int32_t k = 0; k < s->n_shapes; k++)
+        memcpy(s->sh_idx + s->sh_ptr[k], s->f_idx + s->f_ptr[s->shape_art[k]],
+               (size_t)(s->sh_ptr[k + 1] - s->sh_ptr[k]) * sizeof *s->sh_idx);
+    return 0;
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -177,6 +232,7 @@ int mq_art_space_create(const mq_catalog *c, mq_art_space **out, mq_err *err)
         }
     dg = mq_crc32c(dg, s->genre, (size_t)s->n_g * sizeof *s->genre);
     s->digest = dg;
+    if (make_shapes(s)) goto oom;
     *out = s;
     return 0;
 oom:
@@ -518,11 +574,11 @@ int mq_art_snap_create(const mq_art_stats *st, uint64_t version, const mq_art_sn
     }
     for (size_t j = 0; j < df; j++)
         for (size_t l = 0; l <= j; l++) {
-            double *row = sn->S + (j * (j + 1) / 2 + l) * Q;
+            double *col = sn->S + (j * (j + 1) / 2 + l);
             for (size_t k = 0, q = 0; k < dm; k++)
                 for (size_t k2 = k; k2 < dm; k2++, q++) {
                     double b1 = Ainv[(j * dm + k) * d + l * dm + k2], b2 = Ainv[(j * dm + k2) * d + l * dm + k];
-                    row[q] = k == k2 ? b1 : b1 + b2;
+                    col[q * P] = k == k2 ? b1 : b1 + b2;
                 }
         }
     free(Ainv);
@@ -554,12 +610,15 @@ const char *mq_art_policy_name(int kind) { return kind >= 0 && kind <= MQ_POLICY
 
 int mq_art_policy_parse(const char *spec, mq_art_policy *p, mq_err *err)
 {
+    int orc = MQ__OPTS_CHECK(mq_art_policy, p, err);
+    if (orc) return orc;
     if (!strcmp(spec, "fixed")) {
         p->kind = MQ_POLICY_FIXED;
         p->param = 0;
         return 0;
     }
-    mq_policy_opts o = {0};
+    mq_policy_opts o;
+    mq_policy_opts_init(&o, sizeof o);
     int rc = mq_policy_parse(spec, &o, err);
     if (rc) return mq__err_set(err, rc, "artwork policy '%s': fixed, uniform, egreedy[:EPS], ts, linucb[:ALPHA] "
                                "or lints[:V]", spec);
@@ -568,56 +627,103 @@ int mq_art_policy_parse(const char *spec, mq_art_policy *p, mq_err *err)
     return 0;
 }
 
+/* The member's part of the linear model for one page: v_j = sum_k theta_(j dm + k) m_k and
+ * G_jl = m' [A^-1]_jl m, every tag pair at once (one block: v [df], G [df x df], g [P]). */
 typedef struct page_lin {
-    const mq_art_snap *sn;
-    int32_t df, dm, nm;
-    double m[MQ_ART_DM_MAX];
-    int32_t nzk[MQ_ART_DM_MAX];
-    double *v, *G;              /* [df], [df * df] */
+    int32_t df;
+    double *v, *G;
 } page_lin;
 
 static inline double G_at(const page_lin *pl, int32_t j, int32_t l) { return pl->G[(size_t)j * pl->df + l]; }
 
-/* Every G_jl of the page at once: G_packed = S w (one matrix-vector product over the whole
- * snapshot table, streamed), then unpacked to the full symmetric df x df. */
-static int G_all(page_lin *pl)
+/* y += a x: vectorized (the build's -O2 keeps loops scalar unless the trip count is fixed);
+ * each y[p] is still summed in the same order, so the result is that of the scalar loop. */
+__attribute__((optimize("tree-vectorize")))
+static void axpy(double *restrict y, const double *restrict x, double a, int32_t n)
 {
-    const int32_t df = pl->df, dm = pl->dm;
-    const int32_t P = df * (df + 1) / 2, Q = dm * (dm + 1) / 2;
-    double w[MQ_ART_DM_MAX * (MQ_ART_DM_MAX + 1) / 2];
-    for (int32_t k = 0, q = 0; k < dm; k++)
-        for (int32_t k2 = k; k2 < dm; k2++, q++) w[q] = pl->m[k] * pl->m[k2];
-    double *g = malloc((size_t)P * sizeof *g);
-    if (!g) return MQ_ENOMEM;
-    const double *S = pl->sn->S;
-    for (int32_t p = 0; p < P; p++) {   /* rows of Q <= 136 doubles: the compiler vectorizes */
-        const double *row = S + (size_t)p * Q;
-        double t = 0;
-        for (int32_t q = 0; q < Q; q++) t += row[q] * w[q];
-        g[p] = t;
+    for (int32_t p = 0; p < n; p++) y[p] += a * x[p];
+}
+
+/* G_packed = S' w over the context pairs with w_q = m_k m_k' != 0 only (a member has one
+ * device and one hour slot of five: about half the rows are skipped), whole rows of the
+ * snapshot table added at a time, then unpacked to the full symmetric df x df. */
+static int page_lin_init(page_lin *pl, const mq_art_snap *sn, const uint8_t *ctx)
+{
+    const mq_art_space *s = sn->s;
+    const int32_t df = s->df, dm = s->dm;
+    const int32_t P = df * (df + 1) / 2;
+    pl->df = df;
+    double *blk = calloc((size_t)df + (size_t)df * df + (size_t)P, sizeof *blk);
+    if (!blk) return MQ_ENOMEM;
+    pl->v = blk;
+    pl->G = blk + df;
+    double *g = pl->G + (size_t)df * df, m[MQ_ART_DM_MAX];
+    int32_t nzk[MQ_ART_DM_MAX], nm = 0;
+    for (int32_t k = 0; k < dm; k++) {
+        m[k] = ctx[k] / 16.0;
+        if (ctx[k]) nzk[nm++] = k;
     }
+    for (int32_t k = 0, q = 0; k < dm; k++)
+        for (int32_t k2 = k; k2 < dm; k2++, q++)
+            if (ctx[k] && ctx[k2]) axpy(g, sn->S + (size_t)q * P, m[k] * m[k2], P);
     for (int32_t j = 0; j < df; j++)
         for (int32_t l = 0; l <= j; l++) pl->G[(size_t)j * df + l] = pl->G[(size_t)l * df + j] = g[j * (j + 1) / 2 + l];
-    free(g);
+    for (int32_t j = 0; j < df; j++) {
+        double t = 0;
+        for (int32_t w = 0; w < nm; w++) t += sn->theta[j * dm + nzk[w]] * m[nzk[w]];
+        pl->v[j] = t;
+    }
     return 0;
 }
 
-/* Linear TS's two inner loops over the draws of a page, vectorized (the build's -O2 keeps
- * loops scalar unless the trip count is fixed; these are the hot path of lints). */
-__attribute__((optimize("tree-vectorize")))
-static void add_row(float *restrict sv, const float *restrict row, int32_t n)
+/* Linear TS's inner loop over the draws of a page, in 4-wide vectors (GCC/Clang vector
+ * extensions: SSE2 on x86-64, NEON on arm64; the build's -O2 leaves a select loop scalar and
+ * branchy): an artwork's scores for all draws are the sum of its tags' rows of U (up to 4,
+ * absent ones pointing at a zero row); the title's best score and best artwork per draw are
+ * updated in the same pass (the index kept as a float, the scores' width, so one mask serves
+ * both). n: a multiple of 4. An exact tie (the same tags) keeps the first artwork. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static void best_row(float *restrict bs, float *restrict bi, const float *const rows[4], float a, int32_t n)
 {
-    for (int32_t r = 0; r < n; r++) sv[r] += row[r];
+    const v4f av = {a, a, a, a};
+    for (int32_t r = 0; r < n; r += 4) {
+        v4f x0, x1, x2, x3, b, i;
+        memcpy(&x0, rows[0] + r, 16);
+        memcpy(&x1, rows[1] + r, 16);
+        memcpy(&x2, rows[2] + r, 16);
+        memcpy(&x3, rows[3] + r, 16);
+        v4f sc = ((x0 + x1) + x2) + x3;
+        if (a == 0) {
+            memcpy(bs + r, &sc, 16);
+            memset(bi + r, 0, 16);
+            continue;
+        }
+        memcpy(&b, bs + r, 16);
+        memcpy(&i, bi + r, 16);
+        v4i gt = sc > b;
+        b = (v4f)(((v4i)b & ~gt) | ((v4i)sc & gt));
+        i = (v4f)(((v4i)i & ~gt) | ((v4i)av & gt));
+        memcpy(bs + r, &b, 16);
+        memcpy(bi + r, &i, 16);
+    }
 }
 
-__attribute__((optimize("tree-vectorize")))
-static void max_row(float *restrict bs, uint8_t *restrict bi, const float *restrict sv, uint8_t a, int32_t n)
+/* Draws r < n whose best artwork is a. */
+static int32_t count_eq(const float *bi, float a, int32_t n)
 {
-    for (int32_t r = 0; r < n; r++) {
-        bool gt = sv[r] > bs[r];
-        bi[r] = gt ? a : bi[r];
-        bs[r] = gt ? sv[r] : bs[r];
+    const v4f av = {a, a, a, a};
+    v4i acc = {0, 0, 0, 0};
+    int32_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        v4f i;
+        memcpy(&i, bi + r, 16);
+        acc -= (v4i)(i == av);   /* a true lane is -1 */
     }
+    int32_t c = acc[0] + acc[1] + acc[2] + acc[3];
+    for (; r < n; r++) c += bi[r] == a;
+    return c;
 }
 
 /* Draws from p = (1 - gamma) q + gamma / K; returns the index and its probability. */
@@ -635,6 +741,31 @@ static int32_t draw_mixed(const double *q, int32_t K, double gamma, mq_rng *rng,
     return pick;
 }
 
+/* Draws from p = (1 - gamma) q + gamma / K with q uniform over the nt artworks whose score
+ * equals best (the first of them: first), without forming q or walking a cumulative sum (the
+ * hot path of LinUCB): one uniform u; u < 1 - gamma picks one of the best, the
+ * floor(u / (1 - gamma) nt)-th, and the rest an artwork uniformly, the
+ * floor((u - (1 - gamma)) / gamma K)-th; so P(a) = (1 - gamma) 1{a best} / nt + gamma / K,
+ * the probability returned. tab (K < 16): tab[2K] = gamma / K, tab[2K + 1] = the one-best
+ * probability, the same values without two divisions per title. */
+static int32_t draw_best(const double *sc, double best, int32_t nt, int32_t first, int32_t K, double gamma,
+                         const double *tab, mq_rng *rng, double *prob)
+{
+    const double lo = K < 16 ? tab[2 * K] : (1 - gamma) * 0.0 + gamma / K;
+    const double hi = K < 16 && nt == 1 ? tab[2 * K + 1] : (1 - gamma) * (1.0 / nt) + gamma / K;
+    const double u = mq_rng_uniform(rng);
+    int32_t pick = first;
+    if (u < 1 - gamma) {
+        if (nt > 1) {
+            int32_t k = MQ_MIN((int32_t)(u / (1 - gamma) * nt), nt - 1);
+            for (pick = 0; pick < K; pick++)
+                if (sc[pick] == best && k-- == 0) break;
+        }
+    } else pick = MQ_MIN((int32_t)((u - (1 - gamma)) / gamma * K), K - 1);
+    *prob = sc[pick] == best ? hi : lo;
+    return pick;
+}
+
 /* q = uniform over the maxima of v[0..K). */
 static void greedy(const double *v, int32_t K, double *q)
 {
@@ -645,10 +776,145 @@ static void greedy(const double *v, int32_t K, double *q)
     for (int32_t a = 0; a < K; a++) q[a] = v[a] == m ? 1.0 / nt : 0;
 }
 
-int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx,
-                  const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
-                  mq_err *err)
+/* LinUCB's score theta'x + alpha sqrt(x'A^-1 x) = f'v + alpha sqrt(f'G f) of an artwork with
+ * the nf tags ix (ascending: the same sums, in the same order, for every artwork of a shape). */
+static double art_ucb(const page_lin *pl, const int32_t *ix, int64_t nf, double alpha)
 {
+    double mean = 0, w = 0;
+    for (int64_t x = 0; x < nf; x++) {
+        mean += pl->v[ix[x]];
+        w += G_at(pl, ix[x], ix[x]);
+        for (int64_t y = 0; y < x; y++) w += 2 * G_at(pl, ix[x], ix[y]);
+    }
+    return mean + alpha * sqrt(MQ_MAX(w, 0));
+}
+
+/* The best of sc[0..K); *nt: how many share it, *first: the first of them. */
+static double best_of(const double *sc, int32_t K, int32_t *nt, int32_t *first)
+{
+    double best = sc[0];   /* without data-dependent branches (maxsd, cmov, then counts) */
+    int32_t f = 0;
+    for (int32_t a = 1; a < K; a++) {
+        f = sc[a] > best ? a : f;
+        best = sc[a] > best ? sc[a] : best;
+    }
+    int32_t n = 0;
+    for (int32_t a = 0; a < K; a++) n += sc[a] == best;
+    *nt = n;
+    *first = f;
+    return best;
+}
+
+/* Linear TS for the page: u ~ N(v, nu^2 G) over the tags present on the page (titles with a
+ * choice to make), draws times; cnt[off_t + a] = the share of draws in which title t's
+ * artwork a scores best (off_t: the sum of K over the titles before t). */
+static int lints_page(const mq_art_space *s, const page_lin *pl, const int32_t *titles, int n, double nu, int32_t draws,
+                      mq_rng *rng, double *cnt)
+{
+    const int32_t df = s->df;
+    int rc = MQ_ENOMEM;
+    int32_t *tagpos = malloc((size_t)df * 2 * sizeof *tagpos), *present = tagpos ? tagpos + df : NULL;
+    double *Lp = NULL, *z = NULL;
+    float *U = NULL, *bs = NULL;
+    if (!tagpos) goto done;
+    for (int32_t j = 0; j < df; j++) tagpos[j] = -1;
+    int32_t np = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t t = titles[i];
+        if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] - s->art_ptr[t] < 2) continue;
+        if (s->pack && s->pack[(size_t)t * 32]) {
+            const uint8_t *pk = s->pack + (size_t)t * 32 + 1;
+            for (int x = 0; x < 4 * s->pack[(size_t)t * 32]; x++)
+                if (pk[x] != 255 && tagpos[pk[x]] < 0) { tagpos[pk[x]] = np; present[np++] = pk[x]; }
+            continue;
+        }
+        for (int64_t a = s->art_ptr[t]; a < s->art_ptr[t + 1]; a++)
+            for (int64_t w = s->f_ptr[a]; w < s->f_ptr[a + 1]; w++)
+                if (tagpos[s->f_idx[w]] < 0) { tagpos[s->f_idx[w]] = np; present[np++] = s->f_idx[w]; }
+    }
+    const int32_t np1 = MQ_MAX(np, 1);
+    Lp = calloc((size_t)np1 * np1 + np1, sizeof *Lp);
+    /* U[i][r] = u_i of draw r: the draws in a row per tag (rows of R = draws rounded up to 4,
+     * the padding 0), then a zero row; bs, bi: [R] each */
+    const int32_t R = (draws + 3) & ~3;
+    U = calloc(((size_t)np1 + 4) * R, sizeof *U);
+    if (!Lp || !U) goto done;
+    z = Lp + (size_t)np1 * np1;
+    const float *zero = U + (size_t)np1 * R;
+    bs = U + (size_t)(np1 + 1) * R;
+    float *bi = bs + R, *acc = bi + R;
+    for (int32_t i = 0; i < np; i++)
+        for (int32_t j = 0; j <= i; j++) Lp[i * np + j] = G_at(pl, present[i], present[j]);
+    for (int32_t j = 0; j < np; j++) {   /* in-place Cholesky, lower */
+        double d0 = Lp[j * np + j];
+        for (int32_t k = 0; k < j; k++) d0 -= Lp[j * np + k] * Lp[j * np + k];
+        double l = sqrt(MQ_MAX(d0, 0));
+        Lp[j * np + j] = l;
+        for (int32_t i = j + 1; i < np; i++) {
+            double t = Lp[i * np + j];
+            for (int32_t k = 0; k < j; k++) t -= Lp[i * np + k] * Lp[j * np + k];
+            Lp[i * np + j] = l > 0 ? t / l : 0;
+        }
+    }
+    for (int32_t r = 0; r < draws; r++) {
+        for (int32_t i = 0; i < np; i += 2) {   /* Marsaglia's polar method: two per pair */
+            double x, y, q2;
+            do {
+                x = 2 * mq_rng_uniform(rng) - 1;
+                y = 2 * mq_rng_uniform(rng) - 1;
+                q2 = x * x + y * y;
+            } while (q2 >= 1 || q2 == 0);
+            double f = sqrt(-2 * log(q2) / q2);
+            z[i] = x * f;
+            if (i + 1 < np) z[i + 1] = y * f;
+        }
+        for (int32_t i = 0; i < np; i++) {
+            double t = 0;
+            for (int32_t k = 0; k <= i; k++) t += Lp[i * np + k] * z[k];
+            U[(size_t)i * R + r] = (float)(pl->v[present[i]] + nu * t);
+        }
+    }
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t t = titles[i];
+        if (t < 0 || t >= s->n_titles) continue;
+        const int64_t a0 = s->art_ptr[t];
+        const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
+        if (K >= 2) {
+            const uint8_t *pk = s->pack && s->pack[(size_t)t * 32] ? s->pack + (size_t)t * 32 + 1 : NULL;
+            for (int32_t a = 0; a < K; a++) {
+                const float *rows[4] = {zero, zero, zero, zero};
+                if (pk) {
+                    for (int x = 0; x < 4 && pk[4 * a + x] != 255; x++) rows[x] = U + (size_t)tagpos[pk[4 * a + x]] * R;
+                    best_row(bs, bi, rows, (float)a, R);
+                    continue;
+                }
+                /* not packed (more than 4 tags, or K > 7): the tags' rows summed into acc first */
+                memset(acc, 0, (size_t)R * sizeof *acc);
+                for (int64_t w = s->f_ptr[a0 + a]; w < s->f_ptr[a0 + a + 1]; w++) {
+                    const float *row = U + (size_t)tagpos[s->f_idx[w]] * R;
+                    for (int32_t r = 0; r < R; r++) acc[r] += row[r];
+                }
+                rows[0] = acc;
+                best_row(bs, bi, rows, (float)a, R);
+            }
+            for (int32_t a = 0; a < K; a++) cnt[off + a] = (double)count_eq(bi, (float)a, draws) / draws;
+        }
+        off += K;
+    }
+    rc = 0;
+done:
+    free(tagpos);
+    free(Lp);
+    free(U);
+    return rc;
+}
+
+/* mq_art_decide and mq_art_probs: with probs, every artwork's probability instead of a draw. */
+static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx, const int32_t *titles, int n,
+                  mq_rng *rng, int64_t *choice, double *prop, double *probs, mq_err *err)
+{
+    mq_art_policy pv; int orc = MQ__OPTS_GET(mq_art_policy, &pv, pol, err); if (orc) return orc; pol = &pv;
     const mq_art_space *s = sn->s;
     const int kind = pol->kind;
     if (kind < 0 || kind > MQ_POLICY_FIXED) return mq__err_set(err, MQ_EINVAL, "artwork: unknown policy kind %d", kind);
@@ -656,236 +922,128 @@ int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
     const bool linear = kind == MQ_POLICY_LINUCB || kind == MQ_POLICY_LINTS;
     double param = pol->param > 0 ? pol->param : kind == MQ_POLICY_EGREEDY ? 0.1 : kind == MQ_POLICY_LINTS ? 0.5 : 1.0;
     int32_t kmax = 1;
+    int64_t tot = 0;
     for (int i = 0; i < n; i++) {
         int32_t t = titles[i];
-        if (t >= 0 && t < s->n_titles) kmax = (int32_t)MQ_MAX(kmax, s->art_ptr[t + 1] - s->art_ptr[t]);
+        if (t < 0 || t >= s->n_titles) continue;
+        kmax = (int32_t)MQ_MAX(kmax, s->art_ptr[t + 1] - s->art_ptr[t]);
+        tot += s->art_ptr[t + 1] - s->art_ptr[t];
     }
     page_lin pl = {0};
-    double *q = malloc((size_t)kmax * 2 * sizeof *q), *sc = q ? q + kmax : NULL;
-    double *cnt = NULL, *Lp = NULL, *z = NULL;
-    int32_t *tagpos = NULL, *present = NULL, *ptag = NULL, *pend = NULL, *pk = NULL;
-    float *U = NULL, *bs = NULL;
-    uint8_t *bi = NULL;
+    double q[16], sc[16], *qh = NULL, *cnt = NULL, *ssc = NULL;
+    double *qp = q, *scp = sc;
     int rc = 0;
-    if (!q) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-    if (linear) {
-        const int32_t df = s->df;
-        pl.sn = sn;
-        pl.df = df;
-        pl.dm = s->dm;
-        for (int32_t k = 0; k < s->dm; k++) {
-            pl.m[k] = ctx[k] / 16.0;
-            if (ctx[k]) pl.nzk[pl.nm++] = k;
-        }
-        pl.v = malloc((size_t)df * sizeof *pl.v);
-        pl.G = malloc((size_t)df * df * sizeof *pl.G);
-        if (!pl.v || !pl.G || G_all(&pl)) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        for (int32_t j = 0; j < df; j++) {
-            double t = 0;
-            for (int32_t w = 0; w < pl.nm; w++) t += sn->theta[j * s->dm + pl.nzk[w]] * pl.m[pl.nzk[w]];
-            pl.v[j] = t;
-        }
+    if (kmax > 16) {   /* larger titles than the stack arrays hold */
+        if (!(qh = malloc((size_t)kmax * 2 * sizeof *qh))) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        qp = qh;
+        scp = qh + kmax;
+    }
+    if (linear && page_lin_init(&pl, sn, ctx)) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    /* LinUCB scores each shape (tag set) of the page once, when the catalog's shapes are few
+     * against the page's titles (else artwork by artwork) */
+    if (kind == MQ_POLICY_LINUCB && s->n_shapes <= 8 * (int64_t)n + 256) {
+        if (!(ssc = malloc((size_t)MQ_MAX(s->n_shapes, 1) * sizeof *ssc))) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+        const bool all = s->n_shapes <= n;   /* fewer shapes than titles: all of them now */
+        for (int32_t k = 0; k < s->n_shapes; k++)
+            ssc[k] = all ? art_ucb(&pl, s->sh_idx + s->sh_ptr[k], s->sh_ptr[k + 1] - s->sh_ptr[k], param) : NAN;
     }
     if (kind == MQ_POLICY_LINTS) {
-        /* tags present on the page (titles with a choice to make), G over them, its Cholesky
-         * factor; then mc_draws draws of u ~ N(v, v^2 G) shared by all titles */
-        const int32_t df = s->df;
-        tagpos = malloc((size_t)df * sizeof *tagpos);
-        present = malloc((size_t)df * sizeof *present);
-        int64_t tot = 0;
-        for (int i = 0; i < n; i++)
-            if (titles[i] >= 0 && titles[i] < s->n_titles) tot += s->art_ptr[titles[i] + 1] - s->art_ptr[titles[i]];
-        cnt = calloc((size_t)MQ_MAX(tot, 1), sizeof *cnt);
-        if (!tagpos || !present || !cnt) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        for (int32_t j = 0; j < df; j++) tagpos[j] = -1;
-        int32_t np = 0;
-        for (int i = 0; i < n; i++) {
-            int32_t t = titles[i];
-            if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] - s->art_ptr[t] < 2) continue;
-            if (s->pack && s->pack[(size_t)t * 32]) {
-                const uint8_t *pk = s->pack + (size_t)t * 32 + 1;
-                for (int x = 0; x < 4 * s->pack[(size_t)t * 32]; x++)
-                    if (pk[x] != 255 && tagpos[pk[x]] < 0) { tagpos[pk[x]] = np; present[np++] = pk[x]; }
-                continue;
-            }
-            for (int64_t a = s->art_ptr[t]; a < s->art_ptr[t + 1]; a++)
-                for (int64_t w = s->f_ptr[a]; w < s->f_ptr[a + 1]; w++)
-                    if (tagpos[s->f_idx[w]] < 0) { tagpos[s->f_idx[w]] = np; present[np++] = s->f_idx[w]; }
+        if (!(cnt = calloc((size_t)MQ_MAX(tot, 1), sizeof *cnt)) ||
+            lints_page(s, &pl, titles, n, param, pol->mc_draws > 0 ? pol->mc_draws : 100, rng, cnt)) {
+            rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+            goto done;
         }
-        Lp = calloc((size_t)MQ_MAX(np, 1) * MQ_MAX(np, 1), sizeof *Lp);
-        z = malloc((size_t)MQ_MAX(np, 1) * sizeof *z);
-        if (!Lp || !z) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        for (int32_t i = 0; i < np; i++)
-            for (int32_t j = 0; j <= i; j++) Lp[i * np + j] = G_at(&pl, present[i], present[j]);
-        for (int32_t j = 0; j < np; j++) {   /* in-place Cholesky, lower */
-            double d0 = Lp[j * np + j];
-            for (int32_t k = 0; k < j; k++) d0 -= Lp[j * np + k] * Lp[j * np + k];
-            double l = sqrt(MQ_MAX(d0, 0));
-            Lp[j * np + j] = l;
-            for (int32_t i = j + 1; i < np; i++) {
-                double t = Lp[i * np + j];
-                for (int32_t k = 0; k < j; k++) t -= Lp[i * np + k] * Lp[j * np + k];
-                Lp[i * np + j] = l > 0 ? t / l : 0;
-            }
-        }
-        /* the page's artworks as positions into u, contiguous: the draws loop reads nothing else */
-        int64_t ntag = 0;
-        for (int i = 0; i < n; i++) {
-            int32_t t = titles[i];
-            if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] - s->art_ptr[t] < 2) continue;
-            ntag += s->pack && s->pack[(size_t)t * 32] ? 4 * s->pack[(size_t)t * 32]
-                                                        : s->f_ptr[s->art_ptr[t + 1]] - s->f_ptr[s->art_ptr[t]];
-        }
-        ptag = malloc((size_t)MQ_MAX(ntag, 1) * sizeof *ptag);
-        pend = malloc((size_t)MQ_MAX(tot, 1) * sizeof *pend);
-        pk = malloc((size_t)MQ_MAX(n, 1) * 2 * sizeof *pk);
-        if (!ptag || !pend || !pk) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        int npk = 0;
-        int64_t w0 = 0, off0 = 0, na0 = 0;
-        for (int i = 0; i < n; i++) {
-            int32_t t = titles[i];
-            if (t < 0 || t >= s->n_titles) continue;
-            const int64_t a0 = s->art_ptr[t];
-            const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
-            if (K >= 2) {
-                pk[2 * npk] = K;
-                pk[2 * npk + 1] = (int32_t)off0;   /* where its counts go */
-                npk++;
-                const uint8_t *pk = s->pack && s->pack[(size_t)t * 32] ? s->pack + (size_t)t * 32 + 1 : NULL;
-                for (int32_t a = 0; a < K; a++) {
-                    if (pk)
-                        for (int x = 0; x < 4 && pk[4 * a + x] != 255; x++) ptag[w0++] = tagpos[pk[4 * a + x]];
-                    else
-                        for (int64_t w = s->f_ptr[a0 + a]; w < s->f_ptr[a0 + a + 1]; w++) ptag[w0++] = tagpos[s->f_idx[w]];
-                    pend[na0++] = (int32_t)w0;
-                }
-            }
-            off0 += K;
-        }
-        int32_t draws = pol->mc_draws > 0 ? pol->mc_draws : 100;
-        /* U[i][r] = u_i of draw r: the draws in a row per tag, so each artwork's scores for
-         * all draws are sums of contiguous rows (vectorized), and each title's argmax per draw
-         * is an elementwise max over its artworks' rows */
-        U = malloc((size_t)MQ_MAX(np, 1) * draws * sizeof *U);
-        bs = malloc((size_t)draws * 2 * sizeof *bs);
-        bi = malloc((size_t)draws * sizeof *bi);
-        if (!U || !bs || !bi) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        float *sv = bs + draws;
-        for (int32_t r = 0; r < draws; r++) {
-            for (int32_t i = 0; i < np; i += 2) {   /* Marsaglia's polar method: two per pair */
-                double x, y, q2;
-                do {
-                    x = 2 * mq_rng_uniform(rng) - 1;
-                    y = 2 * mq_rng_uniform(rng) - 1;
-                    q2 = x * x + y * y;
-                } while (q2 >= 1 || q2 == 0);
-                double f = sqrt(-2 * log(q2) / q2);
-                z[i] = x * f;
-                if (i + 1 < np) z[i + 1] = y * f;
-            }
-            for (int32_t i = 0; i < np; i++) {
-                double t = 0;
-                for (int32_t k = 0; k <= i; k++) t += Lp[i * np + k] * z[k];
-                U[(size_t)i * draws + r] = (float)(pl.v[present[i]] + param * t);
-            }
-        }
-        const int32_t *pt = ptag, *pe = pend;
-        for (int q2 = 0; q2 < npk; q2++) {
-            const int32_t K = pk[2 * q2];
-            for (int32_t a = 0; a < K; a++) {
-                const int32_t *end = ptag + pe[a];
-                memset(sv, 0, (size_t)draws * sizeof *sv);
-                for (; pt < end; pt++) add_row(sv, U + (size_t)*pt * draws, draws);
-                if (a == 0) {
-                    memcpy(bs, sv, (size_t)draws * sizeof *bs);
-                    memset(bi, 0, (size_t)draws * sizeof *bi);
-                } else max_row(bs, bi, sv, (uint8_t)a, draws);   /* an exact tie (the same tags): the first */
-            }
-            pe += K;
-            double *c = cnt + pk[2 * q2 + 1];
-            for (int32_t r = 0; r < draws; r++) c[bi[r]] += 1;
-        }
-        for (int64_t i = 0; i < tot; i++) cnt[i] /= draws;
+    }
+    double tab[32];
+    for (int32_t K = 1; K < 16; K++) {
+        tab[2 * K] = (1 - gamma) * 0.0 + gamma / K;
+        tab[2 * K + 1] = (1 - gamma) * (1.0 / 1) + gamma / K;
     }
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         int32_t t = titles[i];
+        if (i + 16 < n && titles[i + 16] >= 0 && titles[i + 16] < s->n_titles) __builtin_prefetch(s->art_ptr + titles[i + 16]);
         if (i + 8 < n && titles[i + 8] >= 0 && titles[i + 8] < s->n_titles) {   /* the next titles' lines */
             int32_t u8 = titles[i + 8];
-            if (s->pack) __builtin_prefetch(s->pack + (size_t)u8 * 32);
+            if (s->pack && kind != MQ_POLICY_LINUCB) __builtin_prefetch(s->pack + (size_t)u8 * 32);
+            if (kind == MQ_POLICY_LINUCB) __builtin_prefetch(s->shape + s->art_ptr[u8]);
             if (kind == MQ_POLICY_BTS) __builtin_prefetch(sn->tsq + s->art_ptr[u8]);
             if (kind == MQ_POLICY_EGREEDY) __builtin_prefetch(sn->greedy + u8);
         }
-        if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] == s->art_ptr[t]) { choice[i] = -1; prop[i] = 0; continue; }
+        if (t < 0 || t >= s->n_titles || s->art_ptr[t + 1] == s->art_ptr[t]) {
+            if (!probs) { choice[i] = -1; prop[i] = 0; }
+            continue;
+        }
         const int64_t a0 = s->art_ptr[t];
         const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
         off += K;
-        if (K == 1 || kind == MQ_POLICY_FIXED) { choice[i] = a0; prop[i] = 1; continue; }
+        if (K == 1 || kind == MQ_POLICY_FIXED) {
+            if (probs)
+                for (int32_t a = 0; a < K; a++) probs[off - K + a] = a == 0;
+            else { choice[i] = a0; prop[i] = 1; }
+            continue;
+        }
         switch (kind) {
         case MQ_POLICY_UNIFORM:
-            for (int32_t a = 0; a < K; a++) q[a] = 1.0 / K;
+            for (int32_t a = 0; a < K; a++) qp[a] = 1.0 / K;
             break;
         case MQ_POLICY_EGREEDY:
             if (K <= 8) {   /* the snapshot's greedy set */
                 int nt = __builtin_popcount(sn->greedy[t]);
-                for (int32_t a = 0; a < K; a++) q[a] = (sn->greedy[t] >> a & 1) ? 1.0 / nt : 0;
+                for (int32_t a = 0; a < K; a++) qp[a] = (sn->greedy[t] >> a & 1) ? 1.0 / nt : 0;
             } else {
-                for (int32_t a = 0; a < K; a++) sc[a] = sn->n[a0 + a] > 0 ? sn->r[a0 + a] / sn->n[a0 + a] : 0;
-                greedy(sc, K, q);
+                for (int32_t a = 0; a < K; a++) scp[a] = sn->n[a0 + a] > 0 ? sn->r[a0 + a] / sn->n[a0 + a] : 0;
+                greedy(scp, K, qp);
             }
-            for (int32_t a = 0; a < K; a++) q[a] = (1 - param) * q[a] + param / K;
+            for (int32_t a = 0; a < K; a++) qp[a] = (1 - param) * qp[a] + param / K;
             break;
         case MQ_POLICY_BTS:
-            for (int32_t a = 0; a < K; a++) q[a] = sn->tsq[a0 + a];
+            for (int32_t a = 0; a < K; a++) qp[a] = sn->tsq[a0 + a];
             break;
-        case MQ_POLICY_LINUCB:
-            if (s->pack && s->pack[(size_t)t * 32]) {   /* the packed title: one cache line */
-                const uint8_t *pk = s->pack + (size_t)t * 32 + 1;
-                for (int32_t a = 0; a < K; a++, pk += 4) {
-                    double mean = 0, w = 0;
-                    for (int x = 0; x < 4 && pk[x] != 255; x++) {
-                        mean += pl.v[pk[x]];
-                        w += G_at(&pl, pk[x], pk[x]);
-                        for (int y = 0; y < x; y++) w += 2 * G_at(&pl, pk[x], pk[y]);
-                    }
-                    sc[a] = mean + param * sqrt(MQ_MAX(w, 0));
+        case MQ_POLICY_LINUCB: {
+            const int32_t *sh = s->shape + a0;
+            for (int32_t a = 0; a < K; a++) {
+                double v = ssc ? ssc[sh[a]] : NAN;
+                if (isnan(v)) {
+                    v = ssc ? art_ucb(&pl, s->sh_idx + s->sh_ptr[sh[a]], s->sh_ptr[sh[a] + 1] - s->sh_ptr[sh[a]], param)
+                            : art_ucb(&pl, s->f_idx + s->f_ptr[a0 + a], s->f_ptr[a0 + a + 1] - s->f_ptr[a0 + a], param);
+                    if (ssc) ssc[sh[a]] = v;
                 }
-                greedy(sc, K, q);
+                scp[a] = v;
+            }
+            int32_t nt, first;
+            double best = best_of(scp, K, &nt, &first);
+            if (probs) {
+                for (int32_t a = 0; a < K; a++) qp[a] = scp[a] == best ? 1.0 / nt : 0;
                 break;
             }
-            for (int32_t a = 0; a < K; a++) {
-                const int64_t b0 = s->f_ptr[a0 + a], nf = s->f_ptr[a0 + a + 1] - b0;
-                const int32_t *ix = s->f_idx + b0;
-                double mean = 0, w = 0;
-                for (int64_t x = 0; x < nf; x++) {
-                    mean += pl.v[ix[x]];
-                    w += G_at(&pl, ix[x], ix[x]);
-                    for (int64_t y = 0; y < x; y++) w += 2 * G_at(&pl, ix[x], ix[y]);
-                }
-                sc[a] = mean + param * sqrt(MQ_MAX(w, 0));
-            }
-            greedy(sc, K, q);
-            break;
-        default:   /* linear TS: the page's shared draws */
-            for (int32_t a = 0; a < K; a++) q[a] = cnt[off - K + a];
+            choice[i] = a0 + draw_best(scp, best, nt, first, K, gamma, tab, rng, &prop[i]);
+            continue;
         }
-        int32_t pick = draw_mixed(q, K, gamma, rng, &prop[i]);
-        choice[i] = a0 + pick;
+        default:   /* linear TS: the page's shared draws */
+            for (int32_t a = 0; a < K; a++) qp[a] = cnt[off - K + a];
+        }
+        if (probs)
+            for (int32_t a = 0; a < K; a++) probs[off - K + a] = (1 - gamma) * qp[a] + gamma / K;
+        else choice[i] = a0 + draw_mixed(qp, K, gamma, rng, &prop[i]);
     }
 done:
-    free(q);
+    free(qh);
+    free(ssc);
     free(pl.v);
-    free(pl.G);
     free(cnt);
-    free(Lp);
-    free(z);
-    free(tagpos);
-    free(present);
-    free(ptag);
-    free(pend);
-    free(pk);
-    free(U);
-    free(bs);
-    free(bi);
     return rc;
+}
+
+int mq_art_decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx,
+                  const int32_t *titles, int n, mq_rng *rng, int64_t *choice, double *prop,
+                  mq_err *err)
+{
+    return decide(sn, pol, ctx, titles, n, rng, choice, prop, NULL, err);
+}
+
+int mq_art_probs(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx,
+                 const int32_t *titles, int n, mq_rng *rng, double *probs, mq_err *err)
+{
+    return decide(sn, pol, ctx, titles, n, rng, NULL, NULL, probs, err);
 }

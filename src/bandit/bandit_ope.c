@@ -339,23 +339,24 @@ static void finish(mq_ope_result *out, int64_t n_rows, int kind, double level, c
 
 static void opts_of(const mq_ope_opts *o, double *tau, double *ridge, double *level)
 {
-    *tau = o && o->switch_tau > 0 ? o->switch_tau : 10;
-    *ridge = o && o->ridge > 0 ? o->ridge : 1;
-    *level = o && o->level > 0 && o->level < 1 ? o->level : 0.95;
+    *tau = o->switch_tau > 0 ? o->switch_tau : 10;
+    *ridge = o->ridge > 0 ? o->ridge : 1;
+    *level = o->level > 0 && o->level < 1 ? o->level : 0.95;
 }
 
 int mq_bandit_ope(const mq_bandit_log *l, const mq_bandit_dist *pi, const mq_ope_opts *o,
                   mq_ope_result *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
+    mq_ope_opts ov; int orc = MQ__OPTS_GET(mq_ope_opts, &ov, o, err); if (orc) return orc; o = &ov;
     double tau, ridge, level;
     opts_of(o, &tau, &ridge, &level);
-    int kind = !o || o->reward_model == MQ_RM_AUTO ? (l->dim > 0 ? MQ_RM_LOGISTIC : MQ_RM_CTR) : o->reward_model;
+    int kind = o->reward_model == MQ_RM_AUTO ? (l->dim > 0 ? MQ_RM_LOGISTIC : MQ_RM_CTR) : o->reward_model;
     int rc = check_inputs(l->n, l->n_actions, l->n_positions, l->dim, pi, kind, err);
     if (rc) return rc;
     const int32_t K = l->n_actions, L = l->n_positions;
     const size_t cells = (size_t)K * L;
-    model M = {0, K, L, 0, o && o->folds > 1 ? o->folds : 1, NULL, NULL};
+    model M = {0, K, L, 0, o->folds > 1 ? o->folds : 1, NULL, NULL};
     if (M.F > l->n) return mq__err_set(err, MQ_EINVAL, "%d cross-fitting folds for %lld rows", M.F, (long long)l->n);
     int64_t *cnt = calloc(cells, sizeof *cnt);
     uint8_t *seen = calloc(cells, 1);
@@ -531,8 +532,9 @@ int mq_bandit_ope_file(const char *path, int format, int32_t n_actions, mq_bandi
                        const mq_ope_opts *o, mq_ope_result *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
-    const int want = o ? o->reward_model : MQ_RM_AUTO;
-    const int F = o && o->folds > 1 ? o->folds : 1;
+    mq_ope_opts ov; int orc = MQ__OPTS_GET(mq_ope_opts, &ov, o, err); if (orc) return orc; o = &ov;
+    const int want = o->reward_model;
+    const int F = o->folds > 1 ? o->folds : 1;
     mq__ope_acc A = {.F = F};
     int64_t n = 0;
     int32_t K = 0, L = 0;

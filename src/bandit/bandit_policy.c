@@ -50,6 +50,8 @@ const char *mq_policy_name(int kind) { return kind >= 0 && kind <= MQ_POLICY_LIN
 
 int mq_policy_parse(const char *spec, mq_policy_opts *o, mq_err *err)
 {
+    int orc = MQ__OPTS_CHECK(mq_policy_opts, o, err);
+    if (orc) return orc;
     const char *colon = strchr(spec, ':');
     size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
     for (int k = 0; k <= MQ_POLICY_LINTS; k++) {
@@ -90,6 +92,7 @@ void mq_bandit_policy_destroy(mq_bandit_policy *p)
 int mq_bandit_policy_create(const mq_policy_opts *o, mq_bandit_policy **out, mq_err *err)
 {
     *out = NULL;
+    mq_policy_opts ov; int orc = MQ__OPTS_GET(mq_policy_opts, &ov, o, err); if (orc) return orc; o = &ov;
     bool linear = o->kind == MQ_POLICY_LINUCB || o->kind == MQ_POLICY_LINTS;
     if (o->kind < 0 || o->kind > MQ_POLICY_LINTS) return mq__err_set(err, MQ_EINVAL, "unknown policy kind %d", o->kind);
     if (o->n_actions < 1 || o->n_actions > 1000000) return mq__err_set(err, MQ_EINVAL, "policy: need 1..1000000 actions");
@@ -302,6 +305,7 @@ void mq_bandit_policy_update(mq_bandit_policy *p, const double *x, int32_t a, do
 int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_result *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
+    mq_policy_opts po; int orc = MQ__OPTS_GET(mq_policy_opts, &po, o, err); if (orc) return orc;
     const int32_t K = l->n_actions, L = l->n_positions, m = l->dim + 1;
     /* Uniform-random logging: one propensity per position. */
     double *pp = malloc((size_t)L * sizeof *pp);
@@ -319,7 +323,6 @@ int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_
         }
     }
     free(pp);
-    mq_policy_opts po = *o;
     po.n_actions = K;
     po.dim = K * m;
     mq_bandit_policy *p;
@@ -365,83 +368,4 @@ int mq_bandit_replay(const mq_bandit_log *l, const mq_policy_opts *o, mq_replay_
     free(X);
     mq_bandit_policy_destroy(p);
     return 0;
-}
-
-/* ---- artwork for a whole page ----------------------------------------------------------------- */
-
-/* With x = f (x) m (x_{j dm + k} = f_j m_k), LinUCB's two terms factor through the member:
- *   theta' x = f' v,            v_j = sum_k theta_{j dm + k} m_k                  (df x dm, once)
- *   x' A^-1 x = f' G f,         G_jl = sum_{k,k'} m_k A^-1_{(j dm + k)(l dm + k')} m_k'  (df^2 dm^2, once)
- * so each artwork costs nnz(f)^2 instead of (df dm)^2; artwork features are sparse rows (tags). */
-int mq_bandit_page_artwork(mq_bandit_policy *p, const double *m, int32_t dm, int32_t df,
-                           const int64_t *f_ptr, const int32_t *f_idx, const double *f_val,
-                           const int64_t *art_ptr, int32_t n_titles, int64_t *choice, double *prop,
-                           mq_err *err)
-{
-    if (p->o.kind != MQ_POLICY_LINUCB)
-        return mq__err_set(err, MQ_EUNSUP, "page artwork decisions are implemented for linucb, not %s", KINDS[p->o.kind]);
-    if (dm < 1 || df < 1 || (int64_t)dm * df != p->d || !f_ptr || !f_idx)
-        return mq__err_set(err, MQ_EINVAL, "page artwork: the policy has %d features, member %d x artwork %d", p->d, dm, df);
-    const int32_t d = p->d;
-    double *v = malloc((size_t)df * sizeof *v), *G = malloc((size_t)df * df * sizeof *G);
-    double *sc = NULL;
-    int32_t kmax = 1;
-    for (int32_t t = 0; t < n_titles; t++) kmax = (int32_t)MQ_MAX(kmax, art_ptr[t + 1] - art_ptr[t]);
-    sc = malloc((size_t)kmax * sizeof *sc);
-    int rc = 0;
-    if (!v || !G || !sc) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-    for (int32_t j = 0; j < df; j++) v[j] = dot(p->theta + (size_t)j * dm, m, dm);
-    for (int32_t j = 0; j < df; j++)
-        for (int32_t l = 0; l <= j; l++) {
-            /* m' B m for the (j, l) block B of A^-1. */
-            double s = 0;
-            for (int32_t k = 0; k < dm; k++) {
-                if (m[k] == 0) continue;
-                const double *row = p->Ainv + (size_t)(j * dm + k) * d + (size_t)l * dm;
-                s += m[k] * dot(row, m, dm);
-            }
-            G[j * df + l] = G[l * df + j] = s;
-        }
-    const double alpha = p->o.param;
-    for (int32_t t = 0; t < n_titles; t++) {
-        int64_t a0 = art_ptr[t];
-        int32_t K = (int32_t)(art_ptr[t + 1] - a0);
-        if (K <= 0) { choice[t] = -1; prop[t] = 0; continue; }
-        double best = -INFINITY;
-        for (int32_t a = 0; a < K; a++) {
-            const int64_t b0 = f_ptr[a0 + a], n = f_ptr[a0 + a + 1] - b0;
-            const int32_t *ix = f_idx + b0;
-            const double *fv = f_val ? f_val + b0 : NULL;
-            double mean = 0, w = 0;
-            for (int64_t u = 0; u < n; u++) {
-                const int32_t j = ix[u];
-                const double fj = fv ? fv[u] : 1.0;
-                const double *Gj = G + (size_t)j * df;
-                mean += fj * v[j];
-                double r = 0;
-                for (int64_t q = 0; q < n; q++) r += Gj[ix[q]] * (fv ? fv[q] : 1.0);
-                w += fj * r;
-            }
-            sc[a] = mean + alpha * sqrt(MQ_MAX(w, 0));
-            best = MQ_MAX(best, sc[a]);
-        }
-        int32_t nt = 0;
-        for (int32_t a = 0; a < K; a++) nt += sc[a] == best;
-        /* p(a) = (1 - gamma) 1{a best} / ties + gamma / K, gamma = floor * K (floor 0.05 / K by
-         * default, so gamma = 0.05 whatever K). */
-        double gamma = p->o.floor > 0 ? MQ_MIN(p->o.floor * K, 1.0) : 0.05;
-        double u = mq_rng_uniform(&p->rng), cum = 0;
-        int32_t pick = K - 1;
-        for (int32_t a = 0; a < K; a++) {
-            cum += (sc[a] == best ? (1 - gamma) / nt : 0) + gamma / K;
-            if (u < cum) { pick = a; break; }
-        }
-        choice[t] = a0 + pick;
-        prop[t] = (sc[pick] == best ? (1 - gamma) / nt : 0) + gamma / K;
-    }
-done:
-    free(v);
-    free(G);
-    free(sc);
-    return rc;
 }

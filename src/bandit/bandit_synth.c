@@ -35,6 +35,7 @@ int mq_bandit_synth_make(const mq_bandit_synth_opts *o, mq_bandit_log **log_out,
 {
     *log_out = NULL;
     *pi_out = NULL;
+    mq_bandit_synth_opts ov; int orc = MQ__OPTS_GET(mq_bandit_synth_opts, &ov, o, err); if (orc) return orc; o = &ov;
     const int32_t K = o->n_actions, D = o->dim;
     if (K < 2 || K > 100000 || D < 1 || D > 1000 || o->n < 1 || o->n > ((int64_t)1 << 40) / K)
         return mq__err_set(err, MQ_EINVAL, "synth: need actions >= 2, dim in 1..1000 and n >= 1");

@@ -91,7 +91,7 @@ int mq_cli_abr(int argc, char **argv)
     long long n_chunks = 48;
     double chunk_s = 4;
     mq_abr_opts o;
-    mq_abr_opts_default(&o);
+    mq_abr_opts_init(&o, sizeof o);
 
     int c;
     while ((c = mq_cli_getopt(argc, argv, abr_opts)) != -1) {

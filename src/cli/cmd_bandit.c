@@ -123,7 +123,8 @@ static int cmd_ope(int argc, char **argv)
     int format = MQ_BANDIT_FMT_MARQUEE, est[MQ_OPE_COUNT], n_est = 0;
     long long K = 0, positions = 3, draws = 100000, seed = 12345;
     bool json = false;
-    mq_ope_opts o = {MQ_RM_AUTO, 10, 1, 0.95, 1};
+    mq_ope_opts o; mq_ope_opts_init(&o, sizeof o);
+    o.reward_model = MQ_RM_AUTO; o.switch_tau = 10; o.ridge = 1; o.level = 0.95; o.folds = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mq_cli_is_help(a)) { fputs(USAGE_OPE, stdout); return MQ_EXIT_OK; }
@@ -245,7 +246,7 @@ static int cmd_synth(int argc, char **argv)
     const char *cmd = "bandit synth", *out = NULL;
     long long K = 0, D = 0, n = 0, seed = 1;
     bool json = false;
-    mq_bandit_synth_opts o = {0};
+    mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
     o.policy_tau = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -309,7 +310,7 @@ static int cmd_replay(int argc, char **argv)
         else return mq_cli_usage_error(cmd, "unknown option '%s'", a);
     }
     if (!log_path || !spec) return mq_cli_usage_error(cmd, "--log and --policy are required");
-    mq_policy_opts po = {0};
+    mq_policy_opts po; mq_policy_opts_init(&po, sizeof po);
     mq_err err = {0};
     if (mq_policy_parse(spec, &po, &err)) return mq_cli_usage_error(cmd, "--policy: %s", err.msg);
     po.seed = (uint64_t)seed;
@@ -335,7 +336,7 @@ static int cmd_replay(int argc, char **argv)
 static int cmd_export(int argc, char **argv)
 {
     const char *cmd = "bandit export", *out = NULL;
-    mq_artwork_export_opts o = {0};
+    mq_artwork_export_opts o; mq_artwork_export_opts_init(&o, sizeof o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mq_cli_is_help(a)) { fputs(USAGE_EXPORT, stdout); return MQ_EXIT_OK; }
@@ -347,7 +348,7 @@ static int cmd_export(int argc, char **argv)
             else if (!strcmp(a, "--events")) o.events = v;
             else if (!strcmp(a, "--out")) out = v;
             else if (!strcmp(a, "--policy")) {
-                mq_art_policy p = {0};
+                mq_art_policy p; mq_art_policy_init(&p, sizeof p);
                 mq_err e = {0};
                 if (mq_art_policy_parse(v, &p, &e)) return mq_cli_usage_error(cmd, "--policy: %s", e.msg);
                 o.policy = v;

@@ -56,7 +56,7 @@ static int cmd_import(int argc, char **argv)
     const char *cmd = "data import";
     static const struct option opts[] = {{"out", required_argument, 0, O_OUT},
                                          {"log-format", required_argument, 0, O_LOG_FORMAT}, LOAD_OPTS, {0, 0, 0, 0}};
-    mq_load_opts o = {0};
+    mq_load_opts o; mq_load_opts_init(&o, sizeof o);
     o.log = &mq_cli_log;
     const char *outp = NULL;
     int c, lr;
@@ -101,7 +101,7 @@ static int cmd_stats(int argc, char **argv)
 {
     const char *cmd = "data stats";
     static const struct option opts[] = {{"json", no_argument, 0, O_JSON}, LOAD_OPTS, {0, 0, 0, 0}};
-    mq_load_opts o = {0};
+    mq_load_opts o; mq_load_opts_init(&o, sizeof o);
     bool json = false;
     int c, lr;
     while ((c = mq_cli_getopt(argc, argv, opts)) != -1) {
@@ -173,8 +173,9 @@ static int cmd_split(int argc, char **argv)
         {"test-frac", required_argument, 0, O_TEST_FRAC}, {"val-frac", required_argument, 0, O_VAL_FRAC},
         {"in-frac", required_argument, 0, O_IN_FRAC}, {"cutoff", required_argument, 0, O_CUTOFF},
         {"last-n", required_argument, 0, O_LAST_N}, LOAD_OPTS, {0, 0, 0, 0}};
-    mq_load_opts o = {0};
-    mq_split_opts so = {.protocol = -1, .seed = 1, .test_frac = 0.1, .val_frac = 0.1, .in_frac = 0.8};
+    mq_load_opts o; mq_load_opts_init(&o, sizeof o);
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = -1; so.seed = 1; so.test_frac = 0.1; so.val_frac = 0.1; so.in_frac = 0.8;
     const char *path = NULL, *dir = NULL;
     double min_rating = 4;
     long long min_pos = 5;
@@ -292,7 +293,7 @@ static int cmd_synth(int argc, char **argv)
         {"titles", required_argument, 0, O_TITLES}, {"interactions", required_argument, 0, O_INTERACTIONS},
         {"seed", required_argument, 0, O_SEED}, {"log-format", required_argument, 0, O_LOG_FORMAT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    mq_synth_opts so = {0};
+    mq_synth_opts so; mq_synth_opts_init(&so, sizeof so);
     const char *outp = NULL;
     bool have[4] = {0};
     int c;

@@ -170,6 +170,7 @@ static int split_list(char *s, char **out, int max)
 static int parse_args(const char *cmd, int argc, char **argv, eval_args *a)
 {
     memset(a, 0, sizeof *a);
+    mq_rank_eval_opts_init(&a->rank, sizeof a->rank);
     a->protocol = "strong";
     a->format = "auto";
     a->seed = 1;
@@ -334,14 +335,14 @@ static int validate(const char *cmd, eval_args *a, model_report *reps, int *n_mo
     }
     /* each model's parameter names and values, before any data is read */
     for (int m = 0; m < nm; m++) {
-        mq_train_opts to = {0};
+        mq_train_opts to; mq_train_opts_init(&to, sizeof to);
         to.params = reps[m].p;
         to.n_params = reps[m].n;
         mq_err err = {0, ""};
         if (mq_model_check_params(reps[m].kind, &to, &err))
             return mq_cli_usage_error(cmd, "--param: %s", err.msg);
     }
-    mq_eval_opts_init(eo);
+    mq_eval_opts_init(eo, sizeof *eo);
     if (a->ks_arg) {
         char *kv[MQ_EVAL_MAX_K];
         int nk = split_list(a->ks_arg, kv, MQ_EVAL_MAX_K);
@@ -377,7 +378,7 @@ static int load_split(const eval_args *a, mq_split *sp, mq_dataset **raw_out, mq
     *raw_out = NULL;
     if (a->split_dir) return mq_split_read(a->split_dir, sp, err);
     mq_load_opts lo;
-    memset(&lo, 0, sizeof lo);
+    mq_load_opts_init(&lo, sizeof lo);
     lo.format = mq_format_parse(a->format);
     lo.log = &mq_cli_log;
     mq_dataset *raw = NULL, *bin = NULL;
@@ -403,7 +404,7 @@ static int load_split(const eval_args *a, mq_split *sp, mq_dataset **raw_out, mq
                     (long long)raw->nnz, (long long)bin->nnz, rule, bin->n_members, a->min_pos,
                     mq_now() - t0);
         mq_split_opts so;
-        memset(&so, 0, sizeof so);
+        mq_split_opts_init(&so, sizeof so);
         so.protocol = a->proto;
         so.seed = (uint64_t)a->seed;
         so.test_frac = a->test_frac;
@@ -481,7 +482,7 @@ static int train(const run_ctx *rc, const mq_dataset *data, model_report *r, mq_
                  mq_err *err)
 {
     mq_train_opts to;
-    memset(&to, 0, sizeof to);
+    mq_train_opts_init(&to, sizeof to);
     to.params = r->p;
     to.n_params = r->n;
     to.n_threads = (int)rc->args->threads;
@@ -515,7 +516,7 @@ static int tune(const run_ctx *rc, model_report *r, mq_model **m, mq_err *err)
     for (int i = 0; i < rc->eo.n_ks; i++)
         if (rc->eo.ks[i] == 100) snprintf(key, sizeof key, "ndcg@100");
     mq_tune_opts to;
-    memset(&to, 0, sizeof to);
+    mq_tune_opts_init(&to, sizeof to);
     to.kind = r->kind;
     to.fixed = r->p;
     to.n_fixed = r->n;

@@ -190,7 +190,8 @@ int mq_cli_recommend(int argc, char **argv)
     float *scores = NULL, *weights = NULL;
     int n_hist = 0, n_ex = 0, unknown = 0;
     mq_dataset *d = NULL;
-    mq_filter f = {.include_seen = include_seen, .genre = -1};
+    mq_filter f; mq_filter_init(&f, sizeof f);
+    f.include_seen = include_seen; f.genre = -1;
     const mq_catalog *cat = mq_model_catalog(m);
 
     if (genre) {

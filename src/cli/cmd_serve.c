@@ -107,7 +107,7 @@ static int train_models(const char *data, const char *dir, const char *kind,
 {
     mq_dataset *d = NULL, *pos = NULL;
     mq_model *m = NULL;
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     lo.log = &mq_cli_log;
     int rc = mq_data_open(data, &lo, &d, err);
     if (rc) return rc;
@@ -133,7 +133,8 @@ static int train_models(const char *data, const char *dir, const char *kind,
         {kind, "main.mqm", params, n_params},
     };
     for (int j = 0; j < 3; j++) {
-        mq_train_opts to = {jobs[j].params, jobs[j].n, 0, 42, &mq_cli_log};
+        mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+        to.params = jobs[j].params; to.n_params = jobs[j].n; to.seed = 42; to.log = &mq_cli_log;
         double t0 = mq_now();
         mq_cli_logf(MQ_CLI_INFO, "serve: training %s on %d members x %d titles (%lld positives)", jobs[j].kind,
                 pos->n_members, pos->n_titles, (long long)pos->nnz);
@@ -275,7 +276,7 @@ static int write_number_file(const char *path, long long n)
 int mq_cli_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
-    mq_server_opts o = {0};
+    mq_server_opts o; mq_server_opts_init(&o, sizeof o);
     o.port = 8080;
     o.artwork_seed = 1;
     o.exposure_log = 1;
@@ -350,7 +351,7 @@ int mq_cli_serve(int argc, char **argv)
             else return mq_cli_usage_error(cmd, "--exposure-log: '%s' is not full, summary or off", v);
             break;
         case O_ART_POLICY: {
-            mq_art_policy ap = {0};
+            mq_art_policy ap; mq_art_policy_init(&ap, sizeof ap);
             mq_err pe = {0, ""};
             if (strcmp(v, "off") && mq_art_policy_parse(v, &ap, &pe))
                 return mq_cli_usage_error(cmd, "--artwork-policy: '%s' is not fixed, uniform, egreedy[:EPS], ts, "
@@ -393,7 +394,8 @@ int mq_cli_serve(int argc, char **argv)
     mq_err err = {0, ""};
     /* --param names and values for --model, before any data is read (without --model the
      * kind depends on the data's size) */
-    mq_train_opts pto = {.params = params, .n_params = n_params};
+    mq_train_opts pto; mq_train_opts_init(&pto, sizeof pto);
+    pto.params = params; pto.n_params = n_params;
     if (kind && mq_model_check_params(kind, &pto, &err)) return mq_cli_usage_error(cmd, "--param: %s", err.msg);
     char key[512];
     if (key_file) {

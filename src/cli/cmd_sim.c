@@ -106,7 +106,7 @@ static void print_offline(const char *json)
 int mq_cli_sim(int argc, char **argv)
 {
     const char *cmd = "sim", *scen = NULL;
-    mq_sim_opts o = {0};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
     o.members = 2000;
     o.days = 14;
     o.seed = 1;

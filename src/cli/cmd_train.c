@@ -63,7 +63,7 @@ int mq__cli_load_positives(const char *cmd, const char *path, const char *events
 {
     *out = NULL;
     if (raw_out) *raw_out = NULL;
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     lo.log = &mq_cli_log;
     if (format) {
         lo.format = mq_format_parse(format);
@@ -188,7 +188,9 @@ int mq_cli_train(int argc, char **argv)
         }
     }
     /* the parameters' names and values, before any data is read */
-    mq_train_opts o = {params, n_params, (int)threads, (uint64_t)seed, &mq_cli_log};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = params; o.n_params = n_params; o.n_threads = (int)threads; o.seed = (uint64_t)seed;
+    o.log = &mq_cli_log;
     mq_err err = {0};
     if (mq_model_check_params(model, &o, &err)) return mq_cli_usage_error(cmd, "--param: %s", err.msg);
     mq_dataset *d = NULL, *raw = NULL;

@@ -356,7 +356,7 @@ static int cmd_analyze(int argc, char **argv)
 {
     const char *cmd = "xp analyze", *file = NULL, *config = NULL, *exp = NULL;
     mq_xp_analyze_opts o;
-    memset(&o, 0, sizeof o);
+    mq_xp_analyze_opts_init(&o, sizeof o);
     o.look_every = 100;
     bool json = false, started = false;
     for (int ch; (ch = next_opt(cmd, argc, argv, LO_ANALYZE, &started)) != -1;) {
@@ -409,7 +409,7 @@ static int cmd_interactions(int argc, char **argv)
     const char *cmd = "xp interactions";
     char *refs = NULL;
     mq_xp_interact_opts o;
-    memset(&o, 0, sizeof o);
+    mq_xp_interact_opts_init(&o, sizeof o);
     bool json = false, started = false;
     for (int ch; (ch = next_opt(cmd, argc, argv, lo, &started)) != -1;) {
         switch (ch) {
@@ -461,7 +461,7 @@ static int cmd_design(int argc, char **argv)
         {"variance-reduction", required_argument, 0, O_VR}, {"arms", required_argument, 0, O_ARMS}, {0, 0, 0, 0}};
     const char *cmd = "xp design";
     mq_xp_design_in in;
-    memset(&in, 0, sizeof in);
+    mq_xp_design_in_init(&in, sizeof in);
     in.alpha = 0.05;
     in.power = 0.8;
     in.arms = 2;

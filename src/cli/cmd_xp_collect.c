@@ -14,7 +14,9 @@ static const char *USAGE_COLLECT =
     "once, pages forced with ?xp= left out, sorted by first exposure then unit, counting events\n"
     "at or after the second of the member's first exposure. T: unix seconds or YYYY-MM-DD[THH:MM:SSZ]\n"
     "(UTC). Columns: unit,variant,first_exposure,pages,plays,play_seconds,finishes,\n"
-    "distinct_titles,active_days,plays_from_pages,pre_plays,pre_play_seconds (docs/xp.md).\n"
+    "distinct_titles,active_days,plays_from_pages,pre_plays,pre_play_seconds,range,served_share\n"
+    "(docs/xp.md); after the units, the members of a ramped or stopped variant's range served only\n"
+    "the default, with an empty variant and no metrics (for the SRM check: docs/xp.md).\n"
     "--out - writes to stdout. Then: marquee xp analyze FILE.csv --metric play_seconds\n"
     "  --covariate pre_play_seconds --control A\n";
 
@@ -30,7 +32,7 @@ static int parse_when(const char *s, long long *out)
 int mq_cli_xp_collect(int argc, char **argv)
 {
     const char *cmd = "xp collect", *log = NULL, *events = NULL, *exposures = NULL, *out = NULL;
-    mq_xp_collect_opts o = {0};
+    mq_xp_collect_opts o; mq_xp_collect_opts_init(&o, sizeof o);
     o.pre_days = 14;
     o.finish_seconds = 5400;
     for (int i = 1; i < argc; i++) {

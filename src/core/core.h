@@ -22,6 +22,59 @@ int mq__err_set(mq_err *err, int code, const char *fmt, ...)
 /* Sends a printf-formatted line to log (no-op when log or log->fn is NULL). */
 void mq__logf(const mq_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- versioned option structs (src/core/opts.c) ----
+ * The end of field f of struct T: the smallest struct_size a caller whose layout ends at f
+ * passes. */
+#define MQ__OPTS_END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+/* Every versioned struct of include/ and the last field of its first released layout (the
+ * smallest struct_size the library reads). Appending a field changes nothing here. */
+#define MQ__V1_mq_train_opts MQ__OPTS_END(mq_train_opts, log)
+#define MQ__V1_mq_filter MQ__OPTS_END(mq_filter, genre)
+#define MQ__V1_mq_load_opts MQ__OPTS_END(mq_load_opts, private_copy)
+#define MQ__V1_mq_split_opts MQ__OPTS_END(mq_split_opts, last_n)
+#define MQ__V1_mq_synth_opts MQ__OPTS_END(mq_synth_opts, activity_sigma)
+#define MQ__V1_mq_eval_opts MQ__OPTS_END(mq_eval_opts, log)
+#define MQ__V1_mq_tune_opts MQ__OPTS_END(mq_tune_opts, log)
+#define MQ__V1_mq_rank_eval_opts MQ__OPTS_END(mq_rank_eval_opts, order_feature)
+#define MQ__V1_mq_rank_live MQ__OPTS_END(mq_rank_live, trending)
+#define MQ__V1_mq_evlog_opts MQ__OPTS_END(mq_evlog_opts, log)
+#define MQ__V1_mq_store_opts MQ__OPTS_END(mq_store_opts, log_id)
+#define MQ__V1_mq_server_opts MQ__OPTS_END(mq_server_opts, explore_epsilon)
+#define MQ__V1_mq_xp_collect_opts MQ__OPTS_END(mq_xp_collect_opts, finish_seconds)
+#define MQ__V1_mq_artwork_export_opts MQ__OPTS_END(mq_artwork_export_opts, policy)
+#define MQ__V1_mq_page_req MQ__OPTS_END(mq_page_req, row_prior)
+#define MQ__V1_mq_ope_opts MQ__OPTS_END(mq_ope_opts, folds)
+#define MQ__V1_mq_bandit_synth_opts MQ__OPTS_END(mq_bandit_synth_opts, policy_tau)
+#define MQ__V1_mq_policy_opts MQ__OPTS_END(mq_policy_opts, seed)
+#define MQ__V1_mq_art_policy MQ__OPTS_END(mq_art_policy, mc_draws)
+#define MQ__V1_mq_sim_opts MQ__OPTS_END(mq_sim_opts, server)
+#define MQ__V1_mq_xp_design_in MQ__OPTS_END(mq_xp_design_in, variance_reduction)
+#define MQ__V1_mq_xp_analyze_opts MQ__OPTS_END(mq_xp_analyze_opts, threads)
+#define MQ__V1_mq_xp_interact_opts MQ__OPTS_END(mq_xp_interact_opts, alpha)
+#define MQ__V1_mq_abr_opts MQ__OPTS_END(mq_abr_opts, seed)
+/* In an entry point taking `const T *in`: fills *o (a T of the full current layout) with T's
+ * defaults (T_init) and reads the caller's struct over them (mq__opts_read). Returns 0 or
+ * MQ_EINVAL, with err naming T and T_init:
+ *     mq_train_opts ov; int orc = MQ__OPTS_GET(mq_train_opts, &ov, o, err); if (orc) return orc; */
+#define MQ__OPTS_GET(T, o, in, err)                                                             \
+    (T##_init((o), sizeof *(o)), mq__opts_read((o), sizeof *(o), (in), MQ__V1_##T, #T, (err)))
+/* The body of an init function: zeroes o's size bytes (the caller's sizeof), copies the
+ * defaults (a full struct of full bytes) over the part they share, sets struct_size = size. */
+void mq__opts_fill(void *o, size_t size, const void *defaults, size_t full);
+/* Reads a caller's options in (NULL: keep o's defaults) into o, which holds this library's
+ * full layout (full bytes) already filled with the defaults: MQ_EINVAL naming `name` and its
+ * init function when in->struct_size is 0 or outside [min_size, full]; else its first
+ * struct_size bytes are copied and o->struct_size becomes full. */
+int mq__opts_read(void *o, size_t full, const void *in, size_t min_size, const char *name,
+                  mq_err *err);
+/* Checks a caller's struct in place (for functions that fill a few fields of it, as a parse
+ * does): the same refusals as mq__opts_read, nothing copied. in must not be NULL. */
+int mq__opts_check(const void *in, size_t full, size_t min_size, const char *name, mq_err *err);
+#define MQ__OPTS_CHECK(T, in, err) mq__opts_check((in), sizeof(T), MQ__V1_##T, #T, (err))
+/* For options with outputs (mq_load_opts): copies o's fields back into the caller's in, only
+ * as far as in->struct_size covers (in NULL: nothing). */
+void mq__opts_write_back(void *in, const void *o);
+
 /* ---- growable buffer ---- */
 typedef struct mq_buf {
     char *p;

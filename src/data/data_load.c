@@ -664,12 +664,10 @@ static void dir_of(const char *path, char *out, size_t cap)
     else snprintf(out, cap, "%.*s", (int)(b - path), path);
 }
 
-int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts, mq_dataset **out,
-                 mq_err *err)
+/* mq_data_load on options read into the current layout (opts is never NULL here). */
+static int load_all(const char *const *paths, int n_paths, mq_load_opts *opts, mq_dataset **out,
+                    mq_err *err)
 {
-    *out = NULL;
-    mq_load_opts dflt = {0};
-    if (!opts) opts = &dflt;
     opts->n_bad_rows = 0;
     memset(opts->first_bad, 0, sizeof opts->first_bad);
     if (n_paths <= 0) return mq__err_set(err, MQ_EINVAL, "no input files given");
@@ -776,11 +774,26 @@ fail:
     return rc;
 }
 
+int mq_data_load(const char *const *paths, int n_paths, mq_load_opts *opts, mq_dataset **out,
+                 mq_err *err)
+{
+    *out = NULL;
+    mq_load_opts o;
+    int rc = MQ__OPTS_GET(mq_load_opts, &o, opts, err);
+    if (rc) return rc;
+    rc = load_all(paths, n_paths, &o, out, err);
+    mq__opts_write_back(opts, &o);   /* n_bad_rows, first_bad, as far as the caller's struct goes */
+    return rc;
+}
+
 /* ---- snapshot or files -------------------------------------------------------------------- */
 
 int mq_data_open(const char *path, mq_load_opts *opts, mq_dataset **out, mq_err *err)
 {
     *out = NULL;
+    mq_load_opts o;
+    int orc = MQ__OPTS_GET(mq_load_opts, &o, opts, err);
+    if (orc) return orc;
     if (!is_dir(path)) {
         FILE *f = fopen(path, "rb");
         if (!f) return mq__err_set(err, errno == ENOENT ? MQ_ENOTFOUND : MQ_EIO, "%s: %s", path, strerror(errno));
@@ -788,7 +801,7 @@ int mq_data_open(const char *path, mq_load_opts *opts, mq_dataset **out, mq_err 
         size_t got = fread(magic, 1, 8, f);
         fclose(f);
         if (got == 8 && memcmp(magic, "MQDSNAP1", 8) == 0)
-            return mq__snapshot_load(path, opts && opts->private_copy, out, err);
+            return mq__snapshot_load(path, o.private_copy, out, err);
     }
     const char *paths[1] = {path};
     return mq_data_load(paths, 1, opts, out, err);

@@ -175,7 +175,9 @@ static int cmp_i64(const void *a, const void *b)
 int mq_split_make(const mq_dataset *d, const mq_split_opts *o, mq_split *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
-    mq_split_opts op = *o;
+    mq_split_opts op;
+    int orc = MQ__OPTS_GET(mq_split_opts, &op, o, err);
+    if (orc) return orc;
     if (op.protocol == MQ_SPLIT_STRONG) {
         if (op.test_frac == 0 && op.val_frac == 0) op.test_frac = op.val_frac = 0.1;
         if (op.in_frac == 0) op.in_frac = 0.8;

@@ -77,6 +77,7 @@ static int put_u64(char *p, uint64_t v)
 
 int mq_synth_write(const mq_synth_opts *o, const char *path, const mq_log *lg, mq_err *err)
 {
+    mq_synth_opts ov; int orc = MQ__OPTS_GET(mq_synth_opts, &ov, o, err); if (orc) return orc; o = &ov;
     int64_t N = o->n_members, M = o->n_titles, K = o->n_interactions;
     double zs = o->zipf_s > 0 ? o->zipf_s : 1.0, sigma = o->activity_sigma > 0 ? o->activity_sigma : 1.0;
     if (N < 1 || M < 2 || K < 1 || N > INT32_MAX || M > INT32_MAX)

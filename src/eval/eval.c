@@ -373,14 +373,16 @@ double mq_eval_auc(const float *scores, int32_t n_titles, const int32_t *exclude
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
-void mq_eval_opts_init(mq_eval_opts *o)
+void mq_eval_opts_init(mq_eval_opts *o, size_t size)
 {
-    memset(o, 0, sizeof *o);
-    o->ks[0] = 10;
-    o->ks[1] = 20;
-    o->ks[2] = 50;
-    o->ks[3] = 100;
-    o->n_ks = 4;
+    mq_eval_opts d;
+    memset(&d, 0, sizeof d);
+    d.ks[0] = 10;
+    d.ks[1] = 20;
+    d.ks[2] = 50;
+    d.ks[3] = 100;
+    d.n_ks = 4;
+    mq__opts_fill(o, size, &d, sizeof d);   /* struct_size: src/core/opts.c */
 }
 
 /* Per-member value layout: for each cut-off index c, 6 values (recall, ndcg, precision, map,
@@ -648,12 +650,11 @@ int mq_eval_heldout_batch(mq_eval_batch_fn batch, void *user, int32_t n_titles,
 static int run_loop(mq_eval_score_fn score, mq_eval_batch_fn batch, void *user, int32_t n_titles,
                     const mq_heldout *h, const mq_eval_opts *o, mq_eval_result *res, mq_err *err)
 {
-    mq_eval_opts defaults;
-    if (!o) {
-        mq_eval_opts_init(&defaults);
-        o = &defaults;
-    }
     memset(res, 0, sizeof *res);
+    mq_eval_opts ov;
+    int orc = MQ__OPTS_GET(mq_eval_opts, &ov, o, err);
+    if (orc) return orc;
+    o = &ov;
     if (!h) return mq__err_set(err, MQ_EINVAL, "eval: no held-out set");
     if (n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "eval: the model has no titles");
     int ks_default[4] = {10, 20, 50, 100};

@@ -169,7 +169,7 @@ static int try_point(search *s, const int *at, bool extension, mq_err *err)
         snprintf(pt->params + l, sizeof pt->params - l, "%s%s", l ? " " : "", nv[a]);
     }
     mq_train_opts to;
-    memset(&to, 0, sizeof to);
+    mq_train_opts_init(&to, sizeof to);
     to.params = params;
     to.n_params = np;
     to.n_threads = o->n_threads;
@@ -300,10 +300,22 @@ static int extend_edges(search *s, int max_extend, bool *bound, mq_err *err)
     }
 }
 
+void mq_tune_opts_init(mq_tune_opts *o, size_t size)
+{
+    mq_tune_opts d;
+    memset(&d, 0, sizeof d);
+    d.max_extend = -1;
+    mq__opts_fill(o, size, &d, sizeof d);   /* struct_size: src/core/opts.c */
+}
+
 int mq_eval_tune(const mq_tune_opts *o, const mq_dataset *train, const mq_heldout *val,
                  const mq_tune_axis *axes, int n_axes, mq_tune_result *res, mq_err *err)
 {
     memset(res, 0, sizeof *res);
+    mq_tune_opts ov;
+    int orc = MQ__OPTS_GET(mq_tune_opts, &ov, o, err);
+    if (orc) return orc;
+    if (o) o = &ov;
     if (!o || !o->kind || !o->metric || !o->eval || !train || !val || n_axes < 0 ||
         n_axes > MQ_TUNE_MAX_AXES)
         return mq__err_set(err, MQ_EINVAL, "mq_eval_tune: bad arguments");

@@ -78,7 +78,8 @@ static int params_add(mq__params *p, const char *s, size_t len, mq_err *err)
     if (!eq || eq == s)
         return mq__err_set(err, MQ_EINVAL, "parameter '%.*s': expected NAME=VALUE", (int)len, s);
     size_t nl = (size_t)(eq - s), vl = len - nl - 1;
-    if (p->n >= 32) return mq__err_set(err, MQ_EINVAL, "too many parameters (at most 32)");
+    if (p->n >= MQ__MAX_PARAMS)
+        return mq__err_set(err, MQ_EINVAL, "too many parameters (at most %d)", MQ__MAX_PARAMS);
     if (nl >= sizeof p->name[0] || vl >= sizeof p->val[0])
         return mq__err_set(err, MQ_EINVAL, "parameter '%.*s': too long", (int)MQ_MIN(len, 60), s);
     for (int i = 0; i < p->n; i++)
@@ -362,8 +363,7 @@ int mq_model_check_params(const char *kind, const mq_train_opts *o, mq_err *err)
     if (!ops)
         return mq__err_set(err, MQ_EINVAL, "unknown model '%s' (valid: %s)", kind ? kind : "(null)",
                            mq_model_kinds_text());
-    mq_train_opts def = {0};
-    if (!o) o = &def;
+    mq_train_opts ov; int orc = MQ__OPTS_GET(mq_train_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_model_check_params: bad parameter list");
     return ops->check(o, err);
@@ -374,8 +374,7 @@ int mq_model_train(const char *kind, const mq_dataset *d, const mq_train_opts *o
 {
     *out = NULL;
     if (!kind || !d) return mq__err_set(err, MQ_EINVAL, "mq_model_train: NULL kind or dataset");
-    mq_train_opts def = {0};
-    if (!o) o = &def;
+    mq_train_opts ov; int orc = MQ__OPTS_GET(mq_train_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_model_train: bad parameter list");
     if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "%s: the dataset has no titles", kind);
@@ -514,6 +513,7 @@ int mq_model_recommend(const mq_model *m, const int32_t *hist, const float *hist
                        int n_hist, const mq_filter *f, int n, int32_t *out_titles,
                        float *out_scores, mq_err *err)
 {
+    mq_filter fv; int frc = MQ__OPTS_GET(mq_filter, &fv, f, err); if (frc) return frc; f = &fv;
     if (n < 0) return mq__err_set(err, MQ_EINVAL, "recommend: n = %d is negative", n);
     float *scores = malloc((size_t)MQ_MAX(m->n_titles, 1) * sizeof *scores);
     float *tmp = out_scores ? NULL : malloc((size_t)MQ_MAX(n, 1) * sizeof *tmp);
@@ -724,6 +724,7 @@ int mq_model_recommend_batch(const mq_model *m, int32_t n_batch, const int64_t *
                              int32_t *out_titles, float *out_scores, int32_t *out_counts,
                              int n_threads, mq_err *err)
 {
+    mq_filter fv; int frc = MQ__OPTS_GET(mq_filter, &fv, f, err); if (frc) return frc; f = &fv;
     if (n < 0) return mq__err_set(err, MQ_EINVAL, "recommend_batch: n = %d is negative", n);
     n_threads = mq__threads(n_threads);
     /* Blocks bounded to ~64 MiB of scores keep memory flat for any batch size. */

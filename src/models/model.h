@@ -30,11 +30,12 @@ typedef struct mq__marray {
 } mq__marray;
 
 /* "name=value" parameters, parsed once; lookups mark names used so unknown ones are caught. */
+#define MQ__MAX_PARAMS 48      /* the ranker's canonical parameters number 34 */
 typedef struct mq__params {
     int n;
-    char name[32][48];
-    char val[32][160];
-    bool used[32];
+    char name[MQ__MAX_PARAMS][48];
+    char val[MQ__MAX_PARAMS][160];
+    bool used[MQ__MAX_PARAMS];
 } mq__params;
 
 int mq__params_parse(mq__params *p, const char *const *kv, int n, mq_err *err);

@@ -61,7 +61,7 @@ int mq_model_recommend_member(const mq_model *m, const mq_dataset *pos, const mq
                               const char *member, const mq_filter *f, int n, int32_t *out_titles,
                               float *out_scores, mq_err *err)
 {
-    mq_filter fm = f ? *f : (mq_filter){.genre = -1};
+    mq_filter fm; int frc = MQ__OPTS_GET(mq_filter, &fm, f, err); if (frc) return frc;
     int32_t *hist = NULL, *seen = NULL, *ex = NULL;
     int n_hist = 0, n_seen = 0;
     int rc = mq_model_member_history(m, pos, fm.include_seen ? NULL : raw, member, &hist, &n_hist,

@@ -116,14 +116,17 @@ int mq__rank_snap_build(const mq_dataset *d, int64_t T, const char *const *gens,
     }
     mq__rank_title_stats(d, T, o->stat, o->first);
     for (int g = 0; g < n_gen; g++) {
-        mq_train_opts to = {.params = gen_params ? gen_params[g] : NULL,
-                            .n_params = n_gp ? n_gp[g] : 0, .n_threads = n_threads,
-                            .seed = seed};
+        mq_train_opts to;
+        mq_train_opts_init(&to, sizeof to);
+        to.params = gen_params ? gen_params[g] : NULL;
+        to.n_params = n_gp ? n_gp[g] : 0, to.n_threads = n_threads, to.seed = seed;
         rc = mq__model_train_sub(gens[g], before, &to, &o->gen[g], err);
         if (rc) goto fail;
     }
     static const char *const knn_p[] = {"k=100", "shrink=0"};
-    mq_train_opts ko = {.params = knn_p, .n_params = 2, .n_threads = n_threads, .seed = seed};
+    mq_train_opts ko;
+    mq_train_opts_init(&ko, sizeof ko);
+    ko.params = knn_p, ko.n_params = 2, ko.n_threads = n_threads, ko.seed = seed;
     rc = mq__model_train_sub("itemknn", before, &ko, &o->sim, err);
     if (rc) goto fail;
     mq__rank_snap *s = &o->s;

@@ -125,6 +125,7 @@ typedef struct mq__xgb_cfg {
     int n_threads;
     uint64_t seed;
     const char *monotone;     /* XGBoost's monotone_constraints "(1,0,-1,...)" (NULL: none) */
+    double base_score;        /* XGBoost's base_score (0: not set, XGBoost's default 0.5) */
 } mq__xgb_cfg;
 
 /* A training matrix: rows x [n x n_feat], labels [n], query groups (consecutive row counts,
@@ -179,6 +180,7 @@ typedef struct mq__rank_rows {
     int nf;
     float *x;          /* [n x nf] */
     float *grade, *y;  /* [n] ranking grade, binary label */
+    float *secs;       /* [n] seconds played (NaN: not a play, or no watch-time head) */
     uint8_t *set;      /* [n] 0 or 1 */
     int32_t *group;    /* [n] query id */
     int32_t *member;   /* [n] index into names */
@@ -193,6 +195,10 @@ typedef struct mq__rank_state {
     char names[2 * MQ__RANK_MAX_GEN + F_N_FIXED][32];
     int nf;
     mq__xgb *rank, *prob;
+    mq__xgb *secs;           /* the watch-time head (NULL: none; docs/models.md) */
+    int watch_rounds;
+    double watch_base;       /* its base_score: the training plays' mean seconds */
+    bool rel_watch;          /* relevance=watch_time: serving multiplies by it */
     double platt_a, platt_b;
     mq_isotonic iso;
     uint32_t fingerprint;

@@ -180,8 +180,15 @@ static void put_csv_id(mq_buf *b, const char *id)
     mq_buf_putc(b, '"');
 }
 
+/* A row's watch-time values (rankers with the head): seconds played (NaN: not a play or no
+ * duration) and the head's prediction. */
+typedef struct watch_vals {
+    bool on;
+    float secs, pred;
+} watch_vals;
+
 static void put_row(mq_buf *b, int set, int64_t group, const char *member, const char *title,
-                    float label, const float *x, int nf, float pr, float pp)
+                    float label, const float *x, int nf, float pr, float pp, watch_vals wv)
 {
     mq_buf_printf(b, "%d,%lld,", set, (long long)group);
     put_csv_id(b, member);
@@ -192,7 +199,13 @@ static void put_row(mq_buf *b, int set, int64_t group, const char *member, const
         if (isnan(x[f])) mq_buf_puts(b, ",nan");
         else mq_buf_printf(b, ",%.9g", x[f]);
     }
-    mq_buf_printf(b, ",%.9g,%.9g\n", pr, pp);
+    mq_buf_printf(b, ",%.9g,%.9g", pr, pp);
+    if (wv.on) {
+        if (isnan(wv.secs)) mq_buf_puts(b, ",nan");
+        else mq_buf_printf(b, ",%.9g", wv.secs);
+        mq_buf_printf(b, ",%.9g", wv.pred);
+    }
+    mq_buf_putc(b, '\n');
 }
 
 /* An id in a LibSVM comment: bytes that would end or split the field as %XX. */
@@ -205,7 +218,7 @@ static void put_pct_id(mq_buf *b, const char *id)
 }
 
 static void put_row_svm(mq_buf *b, int set, int64_t group, const char *member, const char *title,
-                        float label, const float *x, int nf, float pr, float pp)
+                        float label, const float *x, int nf, float pr, float pp, watch_vals wv)
 {
     mq_buf_printf(b, "%.9g qid:%lld", label, (long long)group);
     for (int f = 0; f < nf; f++)
@@ -214,7 +227,12 @@ static void put_row_svm(mq_buf *b, int set, int64_t group, const char *member, c
     put_pct_id(b, member);
     mq_buf_puts(b, " title=");
     put_pct_id(b, title);
-    mq_buf_printf(b, " pred_rank=%.9g pred_prob=%.9g\n", pr, pp);
+    mq_buf_printf(b, " pred_rank=%.9g pred_prob=%.9g", pr, pp);
+    if (wv.on) {
+        if (!isnan(wv.secs)) mq_buf_printf(b, " secs=%.9g", wv.secs);
+        mq_buf_printf(b, " pred_secs=%.9g", wv.pred);
+    }
+    mq_buf_putc(b, '\n');
 }
 
 static bool ends_with(const char *s, const char *suf)
@@ -233,17 +251,21 @@ static int write_features(const ev_ctx *c, const char *path, int format, mq_err 
                                                                         : MQ_RANK_FEATURES_CSV;
     bool svm = format == MQ_RANK_FEATURES_LIBSVM;
     void (*put)(mq_buf *, int, int64_t, const char *, const char *, float, const float *, int,
-                float, float) = svm ? put_row_svm : put_row;
+                float, float, watch_vals) = svm ? put_row_svm : put_row;
+    bool wh = st->secs != NULL;
     mq_buf b;
     mq_buf_init(&b);
     mq_buf_printf(&b, "# marquee-features v1 catalog=%08x features=%d rank_rounds=%d "
                       "prob_rounds=%d depth=%d prob_depth=%d eta=%.17g prob_eta=%.17g "
                       "min_child_weight=%.17g lambda=%.17g seed=%llu objective=%s exclude=%s "
-                      "monotone=%s%s\n",
+                      "monotone=%s%s",
                   st->fingerprint, nf, st->rank_rounds, st->prob_rounds, st->depth,
                   st->prob_depth, st->eta, st->prob_eta, st->min_child_weight, st->lambda,
                   (unsigned long long)st->seed, st->objective, st->exclude,
-                  st->monotone[0] ? st->monotone : "none", svm ? " format=libsvm" : "");
+                  st->monotone[0] ? st->monotone : "none", "");
+    if (wh)   /* the watch-time head: reg:squarederror on the plays of set 0 */
+        mq_buf_printf(&b, " watch_rounds=%d watch_base=%.17g", st->watch_rounds, st->watch_base);
+    mq_buf_printf(&b, "%s\n", svm ? " format=libsvm" : "");
     if (svm) {
         mq_buf_puts(&b, "# features:");
         for (int f = 0; f < nf; f++) mq_buf_printf(&b, " %d:%s", f, st->names[f]);
@@ -251,31 +273,44 @@ static int write_features(const ev_ctx *c, const char *path, int format, mq_err 
     } else {
         mq_buf_puts(&b, "set,group,member,title,label");
         for (int f = 0; f < nf; f++) mq_buf_printf(&b, ",%s", st->names[f]);
-        mq_buf_puts(&b, ",pred_rank,pred_prob\n");
+        mq_buf_puts(&b, wh ? ",pred_rank,pred_prob,secs,pred_secs\n" : ",pred_rank,pred_prob\n");
     }
     int rc = 0;
     const mq__rank_rows *r = st->rows;
     if (r && r->n > 0) {
         float *pr = malloc((size_t)r->n * sizeof *pr), *pp = malloc((size_t)r->n * sizeof *pp);
-        if (!pr || !pp) rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
+        float *ps = malloc((size_t)r->n * sizeof *ps);
+        if (!pr || !pp || !ps) rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
         if (!rc) rc = mq_rank_predict_rows(m, r->x, r->n, pr, pp, err);
+        if (!rc && wh) rc = mq__xgb_predict(st->secs, r->x, r->n, nf, false, ps, err);
         for (int64_t k = 0; !rc && k < r->n; k++)
             put(&b, r->set[k], r->group[k], mq_idmap_name(r->names, r->member[k]),
                     mq_model_title_id(m, r->title[k]), r->grade[k], r->x + k * nf, nf, pr[k],
-                    pp[k]);
+                    pp[k], (watch_vals){wh, r->secs[k], wh ? ps[k] : NAN});
         free(pr);
         free(pp);
+        free(ps);
     }
     int64_t g0 = r && r->n ? r->group[r->n - 1] + 1 : 0;
+    float *tsec = NULL;
+    if (!rc && wh) {
+        int mc = mq__rank_max_cand(&st->snap);
+        tsec = malloc((size_t)MQ_MAX(mc, 1) * sizeof *tsec);
+        if (!tsec) rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
+    }
     for (int32_t i = 0; !rc && i < c->h->n; i++) {
         if (!c->evaluated[i]) continue;
         const ev_member *q = &c->mem[i];
+        if (wh && q->n > 0 && (rc = mq__xgb_predict(st->secs, q->x, q->n, nf, false, tsec, err)))
+            break;
         for (int k = 0; k < q->n; k++) {
             int64_t row = c->off[i] + k;
             put(&b, 2, g0 + i, c->h->member_ids[i], mq_model_title_id(m, q->cand[k]),
-                    c->is_target[row], q->x + (size_t)k * nf, nf, c->rs[row], c->pr[row]);
+                    c->is_target[row], q->x + (size_t)k * nf, nf, c->rs[row], c->pr[row],
+                    (watch_vals){wh, NAN, wh ? tsec[k] : NAN});
         }
     }
+    free(tsec);
     if (!rc && b.oom) rc = mq__err_set(err, MQ_ENOMEM, "%s: out of memory", path);
     if (!rc) rc = mq__write_file_atomic(path, b.p, b.len, err);
     mq_buf_release(&b);
@@ -308,6 +343,10 @@ int mq_rank_evaluate(const mq_model *m, const mq_dataset *train, const mq_heldou
                      const mq_eval_opts *eo, const mq_rank_eval_opts *ro, mq_eval_result *res,
                      mq_rank_report *rep, mq_err *err)
 {
+    mq_eval_opts eov; mq_rank_eval_opts rov; int orc;
+    if ((orc = MQ__OPTS_GET(mq_eval_opts, &eov, eo, err)) || (orc = MQ__OPTS_GET(mq_rank_eval_opts, &rov, ro, err))) return orc;
+    if (eo) eo = &eov;
+    if (ro) ro = &rov;
     if (!mq_rank_is_ranker(m)) return mq__err_set(err, MQ_EINVAL, "mq_rank_evaluate: not a ranker");
     if (!train || !h) return mq__err_set(err, MQ_EINVAL, "mq_rank_evaluate: no data");
     if (train->n_titles != m->n_titles)

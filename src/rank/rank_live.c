@@ -132,6 +132,7 @@ int mq_rank_live_features(const mq_model *m, const mq_rank_live *live, const int
                           const int64_t *htime, int n_hist, mq_rank_work *w, int32_t *cand,
                           float *x, mq_err *err)
 {
+    mq_rank_live lv; int orc = MQ__OPTS_GET(mq_rank_live, &lv, live, err); if (orc) return orc; if (live) live = &lv;
     const mq__rank_state *st = state_of(m, err);
     if (!st) return MQ_EINVAL;
     if (!w || w->m != m)
@@ -187,5 +188,44 @@ int mq_rank_contributions(const mq_model *m, const float *x, int64_t n, float *c
     if (!st) return MQ_EINVAL;
     int rc = mq__xgb_contribs(st->prob, x, n, st->nf, contrib, err);
     if (!rc && margin) rc = mq__xgb_predict(st->prob, x, n, st->nf, true, margin, err);
+    return rc;
+}
+
+bool mq_rank_has_watch_head(const mq_model *m)
+{
+    return mq_rank_is_ranker(m) && m->state && ((const mq__rank_state *)m->state)->secs;
+}
+
+bool mq_rank_relevance_is_watch_time(const mq_model *m)
+{
+    return mq_rank_has_watch_head(m) && ((const mq__rank_state *)m->state)->rel_watch;
+}
+
+int mq_rank_expected_seconds(const mq_model *m, const float *x, int64_t n, float *secs,
+                             mq_err *err)
+{
+    const mq__rank_state *st = state_of(m, err);
+    if (!st) return MQ_EINVAL;
+    if (!st->secs)
+        return mq__err_set(err, MQ_EINVAL, "ranker: no watch-time head (trained without watch "
+                           "durations)");
+    int rc = mq__xgb_predict_dense(st->secs, x, n, st->nf, secs, err);
+    /* Squared error can put a leaf's sum below zero far from the data: no negative time. */
+    for (int64_t i = 0; !rc && i < n; i++) secs[i] = MQ_MAX(secs[i], 0.0f);
+    return rc;
+}
+
+int mq_rank_relevance(const mq_model *m, const float *x, int64_t n, const float *prob,
+                      float *rel, mq_err *err)
+{
+    const mq__rank_state *st = state_of(m, err);
+    if (!st) return MQ_EINVAL;
+    if (!st->rel_watch || !st->secs) {
+        if (rel != prob) memcpy(rel, prob, (size_t)n * sizeof *rel);
+        return 0;
+    }
+    int rc = mq_rank_expected_seconds(m, x, n, rel, err);
+    for (int64_t i = 0; !rc && i < n; i++)
+        rel[i] = (float)((double)prob[i] * rel[i] / st->watch_base);
     return rc;
 }

@@ -102,6 +102,8 @@ typedef struct rk_cfg {
     int pairwise;                           /* objective: 1 rank:pairwise, 0 rank:ndcg */
     long monotone;                          /* monotone constraints on shares and ranks */
     const char *exclude;                    /* the parameter's text */
+    int watch;                              /* watch-time head: -1 auto, 0 off, 1 on */
+    int rel_watch;                          /* relevance=watch_time (serving) */
 } rk_cfg;
 
 static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
@@ -131,6 +133,17 @@ static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
     else return mq__err_set(err, MQ_EINVAL, "ranker: parameter 'objective': '%s' is not pairwise "
                             "or ndcg", ob);
     c->exclude = mq__param_str(p, "exclude", "auto");
+    const char *wa = mq__param_str(p, "watch", "auto");
+    if (strcmp(wa, "auto") == 0) c->watch = -1;
+    else if (strcmp(wa, "1") == 0) c->watch = 1;
+    else if (strcmp(wa, "0") == 0) c->watch = 0;
+    else return mq__err_set(err, MQ_EINVAL, "ranker: parameter 'watch': '%s' is not auto, 1 or 0",
+                            wa);
+    const char *rl = mq__param_str(p, "relevance", "probability");
+    if (strcmp(rl, "probability") == 0) c->rel_watch = 0;
+    else if (strcmp(rl, "watch_time") == 0) c->rel_watch = 1;
+    else return mq__err_set(err, MQ_EINVAL, "ranker: parameter 'relevance': '%s' is not "
+                            "probability or watch_time", rl);
     const char *lb = mq__param_str(p, "label", "binary");
     if (strcmp(lb, "binary") == 0) c->label = 0;
     else if (strcmp(lb, "rating") == 0) c->label = 1;
@@ -165,6 +178,7 @@ typedef struct query {
     int32_t *cand;
     float *x;
     float *grade, *y;
+    float *secs;              /* seconds played for a positive with a duration, else NaN */
     bool valid;
     bool skip;                /* in a window older than the number of windows chosen */
     int window;
@@ -211,10 +225,12 @@ static int feat_range(void *vctx, int64_t b, int64_t e, int tid)
         q->x = malloc((size_t)MQ_MAX(c, 1) * nf * sizeof *q->x);
         q->grade = calloc((size_t)MQ_MAX(c, 1), sizeof *q->grade);
         q->y = calloc((size_t)MQ_MAX(c, 1), sizeof *q->y);
-        if (!q->cand || !q->x || !q->grade || !q->y)
+        q->secs = malloc((size_t)MQ_MAX(c, 1) * sizeof *q->secs);
+        if (!q->cand || !q->x || !q->grade || !q->y || !q->secs)
             return mq__err_set(&j->errs[tid & 63], MQ_ENOMEM, "ranker: out of memory");
         memcpy(q->cand, j->cbuf[tid], (size_t)c * sizeof *q->cand);
         memcpy(q->x, j->xbuf[tid], (size_t)c * nf * sizeof *q->x);
+        for (int k = 0; k < c; k++) q->secs[k] = NAN;
     }
     return 0;
 }
@@ -224,6 +240,7 @@ void mq__rank_rows_release(mq__rank_rows *r)
     free(r->x);
     free(r->grade);
     free(r->y);
+    free(r->secs);
     free(r->set);
     free(r->group);
     free(r->member);
@@ -315,15 +332,16 @@ typedef struct grade_src {
 } grade_src;
 
 /* Labels of query q from the member's events in [T1, Tend): y = 1 for a positive on a
- * candidate; the grade by c->label, from the member's values in g->src. */
-static void label_query(const mq_dataset *d, const rk_cfg *c, const grade_src *g, int64_t T1,
-                        int64_t Tend, query *q)
+ * candidate; the grade by c->label, from the member's values in g->src; with the watch-time
+ * head (watch), secs = the seconds played for each positive whose raw value is known. */
+static void label_query(const mq_dataset *d, const rk_cfg *c, const grade_src *g, bool watch,
+                        int64_t T1, int64_t Tend, query *q)
 {
     int32_t u = q->member;
     const mq_dataset *s = g->src;
     int32_t su = -1;
     double mean = 4.0;
-    if (c->label != 0) {
+    if (c->label != 0 || watch) {
         const char *id = mq_idmap_name(d->member_ids, u);
         su = s == d ? u : mq_idmap_find(s->member_ids, id, strlen(id));
         if (su >= 0) {
@@ -345,12 +363,17 @@ static void label_query(const mq_dataset *d, const rk_cfg *c, const grade_src *g
         int k = find_sorted(q->cand, q->n, d->m_idx[e]);
         if (k < 0) continue;
         q->y[k] = 1;
-        if (c->label == 0) {
+        if (c->label == 0 && !watch) {
             q->grade[k] = 1;
             continue;
         }
         int32_t st = s == d ? d->m_idx[e] : g->title[d->m_idx[e]];
         float v = su >= 0 && st >= 0 ? g->val[st] : NAN;
+        if (watch) q->secs[k] = v;
+        if (c->label == 0) {
+            q->grade[k] = 1;
+            continue;
+        }
         if (isnan(v)) q->grade[k] = 1;   /* no value: the lowest positive grade */
         else if (c->label == 1) q->grade[k] = (float)(1 + lround(MQ_MAX(0.0, v - mean)));
         else {
@@ -392,6 +415,32 @@ static int gather(query *q, int32_t nq, bool want, int nf, bool binary, const ui
         if (excl[j])
             for (int64_t k = 0; k < n; k++) (*xs)[k * nf + j] = NAN;
     *out = (mq__xgb_data){*xs, *ls, n, nf, *gs, ng};
+    return 0;
+}
+
+/* The plays of the queries with valid == want (positives whose seconds are known): rows and
+ * seconds, excluded features missing as in gather. */
+static int gather_plays(query *q, int32_t nq, bool want, int nf, const uint8_t *excl,
+                        mq__xgb_data *out, float **xs, float **ls, mq_err *err)
+{
+    int64_t n = 0;
+    for (int32_t i = 0; i < nq; i++)
+        if (q[i].valid == want && !q[i].skip)
+            for (int k = 0; k < q[i].n; k++) n += q[i].y[k] > 0 && !isnan(q[i].secs[k]);
+    *xs = malloc((size_t)MQ_MAX(n, 1) * nf * sizeof **xs);
+    *ls = malloc((size_t)MQ_MAX(n, 1) * sizeof **ls);
+    if (!*xs || !*ls) return mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
+    int64_t r = 0;
+    for (int32_t i = 0; i < nq; i++) {
+        if (q[i].valid != want || q[i].skip) continue;
+        for (int k = 0; k < q[i].n; k++) {
+            if (!(q[i].y[k] > 0) || isnan(q[i].secs[k])) continue;
+            for (int j = 0; j < nf; j++)
+                (*xs)[r * nf + j] = excl[j] ? NAN : q[i].x[(size_t)k * nf + j];
+            (*ls)[r++] = q[i].secs[k];
+        }
+    }
+    *out = (mq__xgb_data){*xs, *ls, n, nf, NULL, 0};
     return 0;
 }
 
@@ -482,7 +531,8 @@ static int ranker_cfg(const mq_train_opts *o, rk_cfg *c, mq_err *err)
     if ((rc = parse_cfg(&p, c, err))) return rc;
     return mq__params_done(&p, "ranker", "candidates, top, label, label_frac, windows, "
                            "depth, eta, rounds, early_stop, min_child_weight, lambda, tune, refit, "
-                           "objective, exclude, monotone, <generator>.<name>", err);
+                           "objective, exclude, monotone, watch, relevance, <generator>.<name>",
+                           err);
 }
 
 /* The ranker's parameters and each generator's ("<generator>.<name>"), without data. */
@@ -526,6 +576,18 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
                                "durations%s)", raw ? "" : ", or positives already binarized "
                                "and no raw data was given");
     }
+    /* The watch-time head: on when the raw data has durations (plays, some value above 1 s;
+     * watch=auto), always (watch=1: refused without durations) or never (watch=0). */
+    bool has_dur = false;
+    if (!gsrc->ratings)
+        for (int64_t e = 0; e < gsrc->nnz && !has_dur; e++) has_dur = gsrc->m_val[e] > 1;
+    if (c.watch == 1 && !has_dur)
+        return mq__err_set(err, MQ_EINVAL, "ranker: watch=1 needs watch durations (this data "
+                           "holds %s)", gsrc->ratings ? "ratings" : "plays of at most 1 second");
+    bool watch = c.watch == 1 || (c.watch == -1 && has_dur);
+    if (c.rel_watch && !watch)
+        return mq__err_set(err, MQ_EINVAL, "ranker: relevance=watch_time needs the watch-time "
+                           "head, trained only on data with watch durations");
     /* Cut times from the positives' times. */
     int64_t np = 0, tmax = INT64_MIN;
     for (int64_t e = 0; e < d->nnz; e++)
@@ -578,13 +640,15 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
     mq__rank_rows *rows = NULL;
     float *xs[2] = {0}, *ls[2] = {0};
     uint32_t *gs[2] = {0};
-    uint8_t *brank = NULL, *bprob = NULL;
-    size_t lrank = 0, lprob = 0;
+    uint8_t *brank = NULL, *bprob = NULL, *bsecs = NULL;
+    size_t lrank = 0, lprob = 0, lsecs = 0;
+    int wrounds = 0;
+    double wbase = 0;
     mq__xgb *pb = NULL;
     double *vz = NULL, *vp = NULL;
     uint8_t *vy = NULL;
     mq_isotonic iso = {0};
-    if (c.label != 0) {
+    if (c.label != 0 || watch) {
         gs_.val = malloc((size_t)MQ_MAX(gsrc->n_titles, 1) * sizeof *gs_.val);
         gs_.title = malloc((size_t)MQ_MAX(d->n_titles, 1) * sizeof *gs_.title);
         if (!gs_.val || !gs_.title) {
@@ -630,7 +694,7 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
         rc = build_queries(&s1.s, d, cuts[k], q + first, nq - first, o->n_threads, err);
         mq__rank_owned_release(&s1);
         if (rc) goto done;
-        for (int32_t i = first; i < nq; i++) label_query(d, &c, &gs_, cuts[k], cuts[k - 1], &q[i]);
+        for (int32_t i = first; i < nq; i++) label_query(d, &c, &gs_, watch, cuts[k], cuts[k - 1], &q[i]);
         mq__logf(o->log, "ranker: window %d [%lld, %lld): %d queries%s", k, (long long)cuts[k],
                  (long long)cuts[k - 1], nq - first, k == 1 ? " (validation)" : "");
     }
@@ -784,6 +848,44 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
         free(yb[1]);
         goto done;
     }
+    /* The watch-time head: expected seconds of a play, given the features, on the training
+     * windows' plays (reg:squarederror, whose minimizer is the conditional mean), early
+     * stopping on the validation window's plays, starting from their mean (base_score). */
+    if (watch) {
+        mq__xgb_data wt, wv;
+        float *wx[2] = {0}, *wl[2] = {0};
+        rc = gather_plays(q, nq, false, nf, excl, &wt, &wx[0], &wl[0], err);
+        if (!rc) rc = gather_plays(q, nq, true, nf, excl, &wv, &wx[1], &wl[1], err);
+        if (!rc && wt.n == 0)
+            rc = mq__err_set(err, MQ_EINVAL, "ranker: no plays with a duration in the training "
+                             "windows for the watch-time head (watch=0 to train without it)");
+        if (!rc) {
+            double sum = 0;
+            for (int64_t i = 0; i < wt.n; i++) sum += wt.label[i];
+            wbase = sum / (double)wt.n;
+            mq__xgb_cfg xc = {.objective = "reg:squarederror", .metric = "rmse",
+                              .maximize = false, .depth = (int)bd_p, .eta = be_p,
+                              .min_child_weight = c.mcw, .lambda = c.lambda,
+                              .rounds = (int)c.rounds, .early_stop = (int)c.early,
+                              .n_threads = o->n_threads, .seed = o->seed, .monotone = NULL,
+                              .base_score = wbase};
+            double v, tt = mq_now();
+            rc = mq__xgb_train(&xc, &wt, &wv, &bsecs, &lsecs, &wrounds, &v, err);
+            if (!rc)
+                mq__logf(o->log, "ranker: watch time reg:squarederror on %lld plays (mean %.1f "
+                         "s): %d rounds, validation rmse %.1f s over %lld plays (%.2f s)",
+                         (long long)wt.n, wbase, wrounds, v, (long long)wv.n, mq_now() - tt);
+        }
+        for (int k = 0; k < 2; k++) {
+            free(wx[k]);
+            free(wl[k]);
+        }
+        if (rc) {
+            free(yb[0]);
+            free(yb[1]);
+            goto done;
+        }
+    }
     /* The order head once more on every window (the validation window is the closest to the
      * future), with the rounds, depth and eta validation chose. */
     if (c.refit) {
@@ -861,11 +963,12 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
     rows->x = malloc((size_t)MQ_MAX(n_rows, 1) * nf * sizeof *rows->x);
     rows->grade = malloc((size_t)MQ_MAX(n_rows, 1) * sizeof *rows->grade);
     rows->y = malloc((size_t)MQ_MAX(n_rows, 1) * sizeof *rows->y);
+    rows->secs = malloc((size_t)MQ_MAX(n_rows, 1) * sizeof *rows->secs);
     rows->set = malloc((size_t)MQ_MAX(n_rows, 1));
     rows->group = malloc((size_t)MQ_MAX(n_rows, 1) * sizeof *rows->group);
     rows->member = malloc((size_t)MQ_MAX(n_rows, 1) * sizeof *rows->member);
     rows->title = malloc((size_t)MQ_MAX(n_rows, 1) * sizeof *rows->title);
-    if (!rows->x || !rows->grade || !rows->y || !rows->set || !rows->group || !rows->member ||
+    if (!rows->x || !rows->grade || !rows->y || !rows->secs || !rows->set || !rows->group || !rows->member ||
         !rows->title) {
         rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
         goto done;
@@ -878,6 +981,7 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
                 memcpy(rows->x + r * nf, q[i].x + (size_t)k * nf, (size_t)nf * sizeof *rows->x);
                 rows->grade[r] = q[i].grade[k];
                 rows->y[r] = q[i].y[k];
+                rows->secs[r] = q[i].secs[k];
                 rows->set[r] = (uint8_t)pass;
                 rows->group[r] = i;
                 rows->member[r] = q[i].member;
@@ -930,6 +1034,15 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
         (rc = mq__model_add(m, "stat", MQ__A_F32, (int64_t)d->n_titles * 4, st, err)) ||
         (rc = mq__model_add(m, "first", MQ__A_I64, d->n_titles, fi, err)))
         goto done;
+    if (watch) {
+        uint8_t *bw = mq__alloc(lsecs, 1);
+        if (!bw) {
+            rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
+            goto done;
+        }
+        memcpy(bw, bsecs, lsecs);
+        if ((rc = mq__model_add(m, "booster_secs", MQ__A_U8, (int64_t)lsecs, bw, err))) goto done;
+    }
     /* Canonical parameters, then what training chose and measured. */
     char gl[128] = "";
     for (int g = 0; g < c.n_gen; g++) {
@@ -953,11 +1066,17 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
     mq__model_param_set(m, "objective", "%s", c.pairwise ? "pairwise" : "ndcg");
     mq__model_param_set(m, "exclude", "%s", excl_text);
     mq__model_param_set(m, "monotone", "%ld", c.monotone);
+    mq__model_param_set(m, "watch", "%d", watch ? 1 : 0);
+    mq__model_param_set(m, "relevance", "%s", c.rel_watch ? "watch_time" : "probability");
     /* Generator parameters live in each generator's own canonical text (sub-models). */
     mq__model_param_set(m, "prob_depth", "%ld", c.tune ? bd_p : c.depth);
     mq__model_param_num(m, "prob_eta", c.tune ? be_p : c.eta);
     mq__model_param_set(m, "rank_rounds", "%d", rr);
     mq__model_param_set(m, "prob_rounds", "%d", pr);
+    if (watch) {
+        mq__model_param_set(m, "watch_rounds", "%d", wrounds);
+        mq__model_param_num(m, "watch_base", wbase);
+    }
     mq__model_param_num(m, "val_ndcg20", best_r);
     mq__model_param_num(m, "val_logloss", best_p);
     mq__model_param_num(m, "platt_a", pa);
@@ -988,6 +1107,7 @@ done:
         free(q[i].x);
         free(q[i].grade);
         free(q[i].y);
+        free(q[i].secs);
     }
     free(q);
     for (int k = 0; k < 2; k++) {
@@ -997,6 +1117,7 @@ done:
     }
     free(brank);
     free(bprob);
+    free(bsecs);
     mq__xgb_free(pb);
     free(vz);
     free(vp);
@@ -1016,8 +1137,7 @@ int mq_rank_train(const mq_dataset *d, const mq_dataset *raw, const mq_train_opt
 {
     *out = NULL;
     if (!d) return mq__err_set(err, MQ_EINVAL, "mq_rank_train: NULL dataset");
-    mq_train_opts def = {0};
-    if (!o) o = &def;
+    mq_train_opts ov; int orc = MQ__OPTS_GET(mq_train_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (o->n_params < 0 || (o->n_params > 0 && !o->params))
         return mq__err_set(err, MQ_EINVAL, "mq_rank_train: bad parameter list");
     if (d->n_titles <= 0) return mq__err_set(err, MQ_EINVAL, "ranker: the dataset has no titles");
@@ -1044,6 +1164,7 @@ static void ranker_unbind(mq_model *m)
     if (!st) return;
     mq__xgb_free(st->rank);
     mq__xgb_free(st->prob);
+    mq__xgb_free(st->secs);
     mq_isotonic_release(&st->iso);
     if (st->rows) {
         mq__rank_rows_release(st->rows);
@@ -1151,6 +1272,24 @@ static int ranker_bind(mq_model *m, mq_err *err)
                              st->names[0], st->names[st->nf - 1], fwant);
             goto fail;
         }
+    }
+    /* The watch-time head, when the artifact has one (watch=1). */
+    if (strcmp(mq__param_str(&p, "watch", "0"), "1") == 0) {
+        b = mq__model_get(m, "booster_secs", MQ__A_U8, &cnt, err);
+        if (!b || (rc = mq__xgb_load(b, (size_t)cnt, m->n_threads, &st->secs, err))) {
+            if (!rc) rc = MQ_ECORRUPT;
+            goto fail;
+        }
+        if (mq__xgb_n_features(st->secs) != st->nf) {
+            rc = mq__err_set(err, MQ_ECORRUPT, "ranker: booster_secs expects %d features, this "
+                             "build computes %d (retrain the ranker)",
+                             mq__xgb_n_features(st->secs), st->nf);
+            goto fail;
+        }
+        if ((rc = num_param(m, "watch_rounds", &v, err))) goto fail;
+        st->watch_rounds = (int)v;
+        if ((rc = num_param(m, "watch_base", &st->watch_base, err))) goto fail;
+        st->rel_watch = strcmp(mq__param_str(&p, "relevance", "probability"), "watch_time") == 0;
     }
     int64_t nx, ny;
     const float *ix = mq__model_get(m, "iso_x", MQ__A_F32, &nx, err);

@@ -104,7 +104,7 @@ int mq__xgb_train(const mq__xgb_cfg *cfg, const mq__xgb_data *tr, const mq__xgb_
         goto done;
     }
     char v[64];
-    struct { const char *k; char v[160]; } ps[12];
+    struct { const char *k; char v[160]; } ps[13];
     int np = 0;
 #define P(key, ...) do { ps[np].k = key; snprintf(ps[np].v, sizeof ps[np].v, __VA_ARGS__); np++; } while (0)
     P("objective", "%s", cfg->objective);
@@ -118,6 +118,7 @@ int mq__xgb_train(const mq__xgb_cfg *cfg, const mq__xgb_data *tr, const mq__xgb_
     P("seed", "%llu", (unsigned long long)(cfg->seed & 0x7fffffff));
     P("verbosity", "0");
     if (cfg->monotone && cfg->monotone[0]) P("monotone_constraints", "%s", cfg->monotone);
+    if (cfg->base_score != 0) P("base_score", "%.17g", cfg->base_score);
 #undef P
     for (int i = 0; i < np; i++)
         if (XGBoosterSetParam(b, ps[i].k, ps[i].v)) {

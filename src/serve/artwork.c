@@ -620,11 +620,14 @@ static int x_events(void *user, const mq_event *ev, int n, uint64_t first_seq)
 
 int mq_artwork_export(const mq_artwork_export_opts *o, const char *out_path, int64_t *n_rows, mq_err *err)
 {
-    mq_artwork_export_opts oo = *o;
+    mq_artwork_export_opts oo;
+    int orc = MQ__OPTS_GET(mq_artwork_export_opts, &oo, o, err);
+    if (orc) return orc;
+    o = &oo;
     if (!(oo.window_s > 0)) oo.window_s = 1800;
     xctx x = {.o = &oo, .dm = -1, .policy = -1, .err = err};
     if (o->policy) {
-        mq_art_policy p = {0};
+        mq_art_policy p; mq_art_policy_init(&p, sizeof p);
         int rc = mq_art_policy_parse(o->policy, &p, err);
         if (rc) return rc;
         x.policy = p.kind;

@@ -26,6 +26,12 @@
  * n_titles x f64: each title's exploration slot propensity, 0 for a title the page builder
  * placed.
  *
+ * Flag 8 (either version): each experiment entry is followed by f64 share: the share of the
+ * variant's hash buckets served the variant when the page was built (ramps and stops; 1 for
+ * an unramped variant): the chance that a member of the variant's range is served it, which
+ * the SRM check of docs/xp.md needs ("SRM under ramps"). Records without it (written before)
+ * read as NaN shares.
+ *
  * Writing. The request thread encodes and frames its record outside any lock (CRC included),
  * then, under the log's mutex, pwrites it at the end of the current segment before the page is
  * answered: once pwrite returns the record is in the kernel's page cache, so a crash of the
@@ -40,6 +46,7 @@
 #include "serve/serve.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -93,7 +100,8 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
     bool art = e->art_variant && !summary && e->n_rows <= 65535;
     head[0] = art ? 2 : 1;
     bool xp4 = e->explore_prop && !summary && e->n_rows <= 65535;
-    head[1] = (unsigned char)((e->forced ? 1 : 0) | (summary ? 2 : 0) | (xp4 ? 4 : 0));
+    bool share = e->has_share && e->n_exp > 0;
+    head[1] = (unsigned char)((e->forced ? 1 : 0) | (summary ? 2 : 0) | (xp4 ? 4 : 0) | (share ? 8 : 0));
     head[2] = (unsigned char)e->route;
     mq__put_u64(head + 3, (uint64_t)e->time);
     mq_buf_put(b, head, sizeof head);
@@ -106,6 +114,7 @@ int mq__expo_encode(const mq__expo *e, bool summary, mq_buf *b, mq_err *err)
         put_str8(b, e->exp_name[i]);
         put_str8(b, e->variant[i]);
         mq_buf_putc(b, e->served_default[i] ? 1 : 0);
+        if (share) mq_buf_put(b, &e->served_share[i], 8);   /* little-endian hosts, as below */
     }
     uint32_t total = 0;
     for (int r = 0; r < e->n_rows; r++) total += (uint32_t)e->row_n[r];
@@ -199,7 +208,7 @@ int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
 {
     rd r = {payload, payload + len, false};
     memset(o, 0, sizeof *o);
-    if (len < EXPO_MIN || payload[0] < 1 || payload[0] > 2 || payload[1] > 7 || payload[2] > 3) return MQ__SEG_BAD;
+    if (len < EXPO_MIN || payload[0] < 1 || payload[0] > 2 || payload[1] > 15 || payload[2] > 3) return MQ__SEG_BAD;
     const bool xp4 = payload[1] & 4;
     const bool v2 = payload[0] == 2;
     o->art_policy = -1;
@@ -219,6 +228,13 @@ int mq__expo_decode(const unsigned char *payload, uint32_t len, mq__expo_rec *o)
         unsigned sd = rd_u8(&r);
         if (sd > 1) return MQ__SEG_BAD;
         o->served_default[i] = sd;
+        o->served_share[i] = NAN;
+        if (payload[1] & 8) {
+            mq__expo_str t8 = rd_str(&r, 8);
+            if (r.bad) return MQ__SEG_BAD;
+            memcpy(&o->served_share[i], t8.p, 8);
+            if (!(o->served_share[i] >= 0 && o->served_share[i] <= 1)) return MQ__SEG_BAD;
+        }
     }
     if (r.bad || r.p + 4 > r.end) return MQ__SEG_BAD;
     o->n_titles = mq__get_u32(r.p);

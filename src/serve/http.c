@@ -1400,8 +1400,11 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     double t0 = mq_now();
     int rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
     const float *scores = NULL;
-    mq_page_req req = {(int)rows, (int)per, mmr, genre, excl, n_excl, (int)hour, device, NULL,
-                       xr.t.set & (1u << MQ__XT_ROW_PRIORS) ? xr.t.row_prior : NULL};
+    mq_page_req req; mq_page_req_init(&req, sizeof req);
+    req.rows = (int)rows; req.per_row = (int)per; req.mmr_lambda = mmr; req.genre = genre;
+    req.exclude = excl; req.n_exclude = n_excl; req.hour = (int)hour; req.device = device;
+    req.score_cut = NULL;
+    req.row_prior = xr.t.set & (1u << MQ__XT_ROW_PRIORS) ? xr.t.row_prior : NULL;
     float cut;
     /* Trending Now from the live snapshot when it is for this bundle's titles (right after a
      * reload, until the next rebuild, the bundle's own scores) */
@@ -1650,7 +1653,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
             int at = n_ex, nh = mq__tview_hidden(b->tv, tnow, ex + at);
             for (int i = 0; i < nh; i++)
                 if (ex[at + i] < b->n_model) ex[n_ex++] = ex[at + i];
-            mq_filter f = {false, ex, n_ex, -1};
+            mq_filter f; mq_filter_init(&f, sizeof f); f.exclude = ex, f.n_exclude = n_ex;
             got = mq_model_recommend(model, r->hidx, NULL, n_pos, &f, (int)n, top, sc, &err);
             if (got < 0) rc = got;
             if (!rc && b->n_titles > b->n_model) got = recs_add_cold(s, b, model, r, n_hist, n_pos, (int)n, top, sc, got, &err);
@@ -3071,6 +3074,7 @@ static int store_rederive(mq_server *s, uint64_t applied, uint64_t log_end, mq_e
 int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
 {
     *out = NULL;
+    mq_server_opts ov; int orc = MQ__OPTS_GET(mq_server_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (!o->models || !o->models[0]) return mq__err_set(err, MQ_EINVAL, "serve: a models directory is required");
     mq_server *s = calloc(1, sizeof *s);
     if (!s) return mq__err_set(err, MQ_ENOMEM, "out of memory");
@@ -3125,7 +3129,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     s->o.api_key = NULL;
     int rc;
     if (o->data) {
-        mq_load_opts lo = {0};
+        mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
         lo.log = &s->log;
         lo.private_copy = true;     /* the server holds it for hours: see mq_model_load_private */
         rc = mq_data_open(o->data, &lo, &s->data, err);
@@ -3166,15 +3170,17 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
                  s->o.exposure_log == MQ__EXPO_SUMMARY ? "summary" : "full", (unsigned long long)xs.records);
         /* the experiments' units: from the exposure log now, from the event log's replay below
          * (without --experiments no experiment can appear in this process: none kept) */
-        mq_xp_collect_opts co = {.events = s->events, .exposures = s->exposures, .pre_days = 14,
-                                 .finish_seconds = s->o.finish_seconds};
+        mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+        co.events = s->events; co.exposures = s->exposures; co.pre_days = 14;
+        co.finish_seconds = s->o.finish_seconds;
         if (s->o.experiments && (rc = mq__xpc_open_live(&co, xp_now(s), &s->units, err))) goto fail;
         if (s->units && s->o.clock == MQ_CLOCK_EVENT) mq__xpc_keep_times(s->units);
     }
     /* the log's identity, so replicas sharing a Redis store keep separate applied sequences */
     char log_id[16];
     mq_evlog_id(s->events, log_id);
-    mq_store_opts so = {.finish_seconds = s->o.finish_seconds, .pool = s->o.threads + 2, .log_id = log_id};
+    mq_store_opts so; mq_store_opts_init(&so, sizeof so);
+    so.finish_seconds = s->o.finish_seconds; so.pool = s->o.threads + 2; so.log_id = log_id;
     rc = mq_store_open(s->store_spec, &so, &s->store, err);
     if (rc) goto fail;
     uint64_t applied;
@@ -3183,8 +3189,9 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     /* the whole log is replayed: the trending counters count every record, the store only
      * those after what it applied */
     s->store_applied = applied;
-    mq_evlog_opts lo = {.fsync = s->o.fsync, .apply = store_apply_cb, .apply_user = s,
-                        .applied_seq = 0, .log = &s->log};
+    mq_evlog_opts lo; mq_evlog_opts_init(&lo, sizeof lo);
+    lo.fsync = s->o.fsync; lo.apply = store_apply_cb; lo.apply_user = s; lo.applied_seq = 0;
+    lo.log = &s->log;
     s->replaying = true;
     rc = mq_evlog_open(s->events, &lo, &s->evlog, err);
     s->replaying = false;
@@ -3196,6 +3203,7 @@ int mq_server_start(const mq_server_opts *o, mq_server **out, mq_err *err)
     const char *apol = s->o.artwork_policy ? s->o.artwork_policy : "linucb";
     if (s->data && s->data->catalog.art_ptr && strcmp(apol, "off")) {
         mq__art_opts ao = {.window_s = s->o.artwork_window, .seed = s->o.artwork_seed, .refresh_s = 1};
+        mq_art_policy_init(&ao.policy, sizeof ao.policy);
         if ((rc = mq_art_policy_parse(apol, &ao.policy, err))) goto fail;
         if ((rc = mq__art_open(s->data, &ao, s->exposures, s->events, &s->log, &s->art, err))) goto fail;
     }

@@ -320,7 +320,7 @@ int mq_evlog_open(const char *dir, const mq_evlog_opts *opts, mq_evlog **out, mq
     pthread_cond_init(&l->cv, NULL);
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     l->fd = -1;
-    if (opts) l->o = *opts;
+    if ((rc = MQ__OPTS_GET(mq_evlog_opts, &l->o, opts, err))) goto fail;
     if (l->o.segment_bytes <= 0) l->o.segment_bytes = 64 << 20;
     if (l->o.max_pending_bytes <= 0) l->o.max_pending_bytes = 64 << 20;
     mq_buf_init(&l->pending);

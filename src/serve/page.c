@@ -730,6 +730,7 @@ static int keys_above_cut(const float *scores, const uint8_t *flag, int32_t n, f
 
 int mq_page_scored_titles(const mq_page_req *req, int32_t n_titles)
 {
+    if (!req || MQ__OPTS_CHECK(mq_page_req, req, NULL)) return MQ_EINVAL;
     return MQ_MIN(n_titles, MQ_MAX(req->rows * req->per_row + 200, 500));
 }
 
@@ -1147,6 +1148,7 @@ int mq_page_build(mq_page_ctx *c, const mq_page_catalog *pc, const float *scores
                   const mq_page **out, mq_err *err)
 {
     *out = NULL;
+    mq_page_req rv; int orc = MQ__OPTS_GET(mq_page_req, &rv, req, err); if (orc) return orc; req = &rv;
     int32_t n = pc->n_titles;
     if (req->rows < 1 || req->rows > 50)
         return mq__err_set(err, MQ_ERANGE, "rows=%d is out of range [1, 50]", req->rows);

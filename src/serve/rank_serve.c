@@ -19,7 +19,10 @@
  * isotonic calibration is a step function, and its top block holds dozens of a member's best
  * candidates (equal relevance would leave their order to the title index and MMR); Platt's
  * map is strictly increasing in the booster's margin, so the page keeps the head's full order
- * (a ranker with platt_a <= 0 uses the raw probability). Explain shows both calibrations.
+ * (a ranker with platt_a <= 0 uses the raw probability). A ranker trained with
+ * relevance=watch_time (it has the watch-time head) multiplies that probability by the head's
+ * expected seconds over the training plays' mean (mq_rank_relevance). Explain shows both
+ * calibrations.
  * Every other title gets NaN: no relevance (mq_page_build skips it).
  *
  * Threads: a loaded mq__rsv is immutable; each request thread has its own mq__rsv_work
@@ -189,6 +192,8 @@ struct mq__rsv_work {
     int32_t *cand;                  /* [ccap] */
     float *x;                       /* [ccap x nf] */
     float *raw, *platt, *cal;       /* [ccap] probabilities: raw, Platt, isotonic */
+    float *rel;                     /* [ccap] relevance=watch_time rankers: probability x expected
+                                       seconds / mean seconds (mq_rank_relevance); else NULL */
     int n_ex;                       /* explained rows (mq__rsv_explain_prepare) */
     float *ex_x, *ex_ct, *ex_mg;    /* [ccap x nf], [ccap x (nf + 1)], [ccap] */
     int *ex_c;                      /* [ccap] their candidate index */
@@ -208,6 +213,7 @@ void mq__rsv_work_free(mq__rsv_work *w)
     free(w->raw);
     free(w->cal);
     free(w->platt);
+    free(w->rel);
     free(w->ex_x);
     free(w->ex_ct);
     free(w->ex_mg);
@@ -236,6 +242,10 @@ static int work_get(const mq__rsv *r, uint64_t key, mq__rsv_work **wp, mq_err *e
     w->raw = malloc((size_t)w->ccap * sizeof *w->raw);
     w->cal = malloc((size_t)w->ccap * sizeof *w->cal);
     w->platt = malloc((size_t)w->ccap * sizeof *w->platt);
+    if (mq_rank_relevance_is_watch_time(r->ranker)) {
+        w->rel = malloc((size_t)w->ccap * sizeof *w->rel);
+        if (!w->rel) rc = rc ? rc : mq__err_set(err, MQ_ENOMEM, "out of memory");
+    }
     if (!rc && (!w->mark || !w->hpos || !w->cand || !w->x || !w->raw || !w->cal || !w->platt))
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
     if (rc) {
@@ -321,13 +331,18 @@ int mq__rsv_score(const mq__rsv *r, mq__rsv_work **wp, uint64_t key, const char 
     int nh = live_history(w, r, member, ds2m, in, err);
     if (nh < 0) return nh;
     if (nh == 0) return 0;
-    mq_rank_live live = {in->now, in->hour, (const mq_model *const *)r->gen, in->trending};
+    mq_rank_live live; mq_rank_live_init(&live, sizeof live);
+    live.now = in->now, live.hour = in->hour, live.generators = (const mq_model *const *)r->gen, live.trending = in->trending;
     int n = mq_rank_live_features(r->ranker, &live, w->hist, w->htime, nh, w->rw, w->cand, w->x, err);
     if (n < 0) return n;
     if (n > 0 && (rc = mq_rank_play_probability(r->ranker, w->x, n, w->raw, w->platt, w->cal, err))) return rc;
     w->n_cand = n;
     for (int32_t t = 0; t < w->n_titles; t++) scores[t] = NAN;
     const float *rel = r->platt_ok ? w->platt : w->raw;
+    if (w->rel && n > 0) {      /* relevance=watch_time: times the expected seconds */
+        if ((rc = mq_rank_relevance(r->ranker, w->x, n, rel, w->rel, err))) return rc;
+        rel = w->rel;
+    }
     for (int i = 0; i < n; i++) scores[w->cand[i]] = rel[i];
     return n;
 }
@@ -373,6 +388,10 @@ void mq__rsv_explain_json(const mq__rsv *r, const mq__rsv_work *w, int32_t title
     mq_buf_json_num(b, w->platt[c]);
     mq_buf_puts(b, ",\"raw_probability\":");
     mq_buf_json_num(b, w->raw[c]);
+    if (w->rel) {
+        mq_buf_puts(b, ",\"watch_relevance\":");
+        mq_buf_json_num(b, w->rel[c]);
+    }
     mq_buf_puts(b, ",\"margin\":");
     mq_buf_json_num(b, w->ex_mg[j]);
     mq_buf_puts(b, ",\"bias\":");

@@ -290,6 +290,9 @@ typedef struct mq__xps_pick {
     int exp, variant;
     bool forced;
     bool served_default;                /* in the variant's range, outside its ramp or stopped */
+    double share;                       /* the share of the variant's hash buckets served it when
+                                         * the member was assigned (ramps, stops; 1 unramped): the
+                                         * chance a range member is served, for the SRM check */
 } mq__xps_pick;
 
 typedef struct mq__xps_result {
@@ -421,6 +424,8 @@ typedef struct mq__expo {
     int n_exp;
     const char *exp_name[MQ__XPS_MAX], *variant[MQ__XPS_MAX];
     bool served_default[MQ__XPS_MAX];
+    bool has_share;                     /* served_share is set (flag 8 of the record) */
+    double served_share[MQ__XPS_MAX];   /* mq__xps_pick.share of each experiment */
     int n_rows;
     const char *const *row_id;          /* [n_rows] */
     const int *row_n;                   /* [n_rows] titles per row */
@@ -459,6 +464,7 @@ typedef struct mq__expo_rec {
     int n_exp;
     mq__expo_str exp_name[MQ__XPS_MAX], variant[MQ__XPS_MAX];
     bool served_default[MQ__XPS_MAX];
+    double served_share[MQ__XPS_MAX];   /* NaN: the record has none (written before flag 8) */
     uint32_t n_titles;                  /* all titles shown (also in summary records) */
     int n_rows;                         /* 0 in summary records */
     const unsigned char *rows;          /* the raw row list; walk with mq__expo_rows_next */

@@ -309,7 +309,8 @@ int mq_store_open(const char *spec, const mq_store_opts *opts, mq_store **out, m
     *out = NULL;
     mq_store *s = calloc(1, sizeof *s);
     if (!s) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    if (opts) s->o = *opts;
+    int orc = MQ__OPTS_GET(mq_store_opts, &s->o, opts, err);
+    if (orc) { free(s); return orc; }
     if (s->o.finish_seconds <= 0) s->o.finish_seconds = 5400;
     if (s->o.pool <= 0) s->o.pool = 8;
     if (s->o.map_bytes <= 0) s->o.map_bytes = (int64_t)4 << 30;

@@ -34,8 +34,15 @@
  * One difference is by design: a play counts in plays_from_pages when its page was served
  * before the play was counted (a client cannot know a page id before it is answered).
  *
+ * Range members (the SRM check under ramps, docs/xp.md): pass 1 also keeps, per (member,
+ * experiment) exposed, a record of the variant's hash range it is in, served or not: first
+ * exposure in the range, whether it was ever served the variant (then it is a unit) and the
+ * largest served share of its exposures (exposure records' flag 8). The members never served
+ * follow the units in the CSV with an empty variant and no metrics. Memory: O(range members).
+ *
  * Columns (docs/xp.md): unit, variant, first_exposure, pages, plays, play_seconds, finishes,
- * distinct_titles, active_days, plays_from_pages, pre_plays, pre_play_seconds. A play counts in
+ * distinct_titles, active_days, plays_from_pages, pre_plays, pre_play_seconds, range,
+ * served_share. A play counts in
  * plays_from_pages when its page_id is one the server answered (a set of the 64-bit FNV-1a
  * hashes of every page id in the exposure log); others are unattributed.
  *
@@ -60,7 +67,20 @@ typedef struct unit {
     int n_days, cap_days;
     tsec *titles;
     int n_titles, cap_titles;
+    int32_t rm;                     /* its range member (rmem) */
 } unit;
+
+/* A member of a variant's hash range in an experiment (served the variant or, outside its
+ * ramp or after a stop, the default): what the SRM check counts (docs/xp.md, "SRM under
+ * ramps"). One per (member, experiment) exposed, units or not. */
+typedef struct rmem {
+    int32_t member, exp, next;      /* next range member record of the same member, -1 */
+    char variant[MQ_XP_NAME];       /* the range's variant (the first record's) */
+    int64_t first;                  /* first exposure in the range */
+    double share;                   /* the largest served share of its exposures */
+    bool share_known;               /* every exposure carried a share (flag 8) */
+    bool served;                    /* some exposure served the variant: a unit */
+} rmem;
 
 /* An event as the units count it: what a unit created later (live) needs of it. */
 typedef struct kev {
@@ -75,6 +95,7 @@ typedef struct mem {
     int32_t head;                   /* first unit or -1 */
     int n_kept, cap_kept;
     kev *kept;                      /* in log order */
+    int32_t rhead;                  /* first range member record or -1 */
 } mem;
 
 typedef struct coll {
@@ -82,6 +103,8 @@ typedef struct coll {
     mq_idmap *members, *exps, *titles;
     unit *u;
     int64_t n, cap;
+    rmem *rm;                       /* range members, in order of first exposure in the log */
+    int64_t n_rm, cap_rm;
     int32_t *order;                 /* [n] units in collect order, once sorted */
     bool sorted;                    /* order is kept on insertion (after pass 1) */
     mem *mem;                       /* [mem_cap] by member index */
@@ -159,7 +182,7 @@ static mem *mem_at(coll *c, int32_t m)
         int32_t cap = MQ_MAX(2 * c->mem_cap, m + 1024);
         mem *p = realloc(c->mem, (size_t)cap * sizeof *p);
         if (!p) return NULL;
-        for (int32_t k = c->mem_cap; k < cap; k++) p[k] = (mem){-1, 0, 0, NULL};
+        for (int32_t k = c->mem_cap; k < cap; k++) p[k] = (mem){-1, 0, 0, NULL, -1};
         c->mem = p;
         c->mem_cap = cap;
     }
@@ -220,7 +243,6 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
     if (o->from && r->time < o->from) return 0;
     if (o->to && r->time >= o->to) return 0;
     for (int i = 0; i < r->n_exp; i++) {
-        if (r->served_default[i]) continue;
         if (o->experiment && ((size_t)r->exp_name[i].n != strlen(o->experiment) ||
                               memcmp(r->exp_name[i].p, o->experiment, (size_t)r->exp_name[i].n)))
             continue;
@@ -229,6 +251,37 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
         if (m < 0 || e < 0) return MQ_ENOMEM;
         mem *mm = mem_at(c, m);
         if (!mm) return MQ_ENOMEM;
+        /* the member of the variant's range, served or not (the SRM check's count) */
+        int32_t ri = mm->rhead;
+        while (ri >= 0 && c->rm[ri].exp != e) ri = c->rm[ri].next;
+        if (ri < 0) {
+            if (c->n_rm == c->cap_rm) {
+                int64_t cap = c->cap_rm ? 2 * c->cap_rm : 1024;
+                rmem *p = realloc(c->rm, (size_t)cap * sizeof *p);
+                if (!p) return MQ_ENOMEM;
+                c->rm = p;
+                c->cap_rm = cap;
+            }
+            ri = (int32_t)c->n_rm++;
+            rmem *q = &c->rm[ri];
+            memset(q, 0, sizeof *q);
+            q->member = m;
+            q->exp = e;
+            q->next = mm->rhead;
+            mm->rhead = ri;
+            int vn = MQ_MIN(r->variant[i].n, MQ_XP_NAME - 1);
+            memcpy(q->variant, r->variant[i].p, (size_t)vn);
+            q->variant[vn] = 0;
+            q->first = r->time;
+            q->share = 0;
+            q->share_known = true;
+        }
+        rmem *q = &c->rm[ri];
+        if (r->time < q->first) q->first = r->time;   /* pass 1 only: live times never go down */
+        if (isnan(r->served_share[i])) q->share_known = false;
+        else if (r->served_share[i] > q->share) q->share = r->served_share[i];
+        if (r->served_default[i]) continue;
+        q->served = true;
         int32_t k = mm->head;
         while (k >= 0 && c->u[k].exp != e) k = c->u[k].next;
         if (k < 0) {
@@ -246,6 +299,7 @@ static int on_expo(void *user, const mq__expo_rec *r, uint64_t seq)
             memset(u, 0, sizeof *u);
             u->member = m;
             u->exp = e;
+            u->rm = ri;
             u->next = mm->head;
             mm->head = k;
             int vn = MQ_MIN(r->variant[i].n, MQ_XP_NAME - 1);
@@ -395,6 +449,7 @@ void mq__xpc_destroy(mq__xpc *x)
     for (int64_t k = 0; k < c->n; k++) { free(c->u[k].days); free(c->u[k].titles); }
     for (int32_t m = 0; m < c->mem_cap; m++) free(c->mem[m].kept);
     free(c->u);
+    free(c->rm);
     free(c->order);
     free(c->mem);
     free(c->pages);
@@ -487,6 +542,7 @@ int mq__xpc_expose(mq__xpc *x, struct mq__exlog *l, const mq__expo *e, mq_buf *r
             STR(r.exp_name[i], e->exp_name[i]);
             STR(r.variant[i], e->variant[i]);
             r.served_default[i] = e->served_default[i];
+            r.served_share[i] = e->has_share ? e->served_share[i] : NAN;
         }
 #undef STR
         if (on_expo(c, &r, 0))
@@ -541,14 +597,29 @@ typedef struct snap {
     long long pages, plays, plays_from_pages, pre_plays;
     double play_seconds, pre_play_seconds;
     int fin, n_titles, n_days;
+    double share;                   /* served_share, NaN unknown */
+    bool unit;                      /* false: a range member served only the default */
     size_t name;                    /* offset of "member\0variant\0" in the names buffer */
 } snap;
+
+#define HEADER "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles," \
+               "active_days,plays_from_pages,pre_plays,pre_play_seconds,range,served_share\n"
+
+/* Range members served only the default, in collect order (first exposure, unit, experiment). */
+static int cmp_rm(const void *a, const void *b, void *arg)
+{
+    const coll *c = arg;
+    const rmem *x = &c->rm[*(const int32_t *)a], *y = &c->rm[*(const int32_t *)b];
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    int r = strcmp(mq_idmap_name(c->members, x->member), mq_idmap_name(c->members, y->member));
+    if (r) return r;
+    return strcmp(mq_idmap_name(c->exps, x->exp), mq_idmap_name(c->exps, y->exp));
+}
 
 int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units, mq_err *err)
 {
     if (!x) {   /* no units (a server without experiments) */
-        mq_buf_puts(b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
-                       "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
+        mq_buf_puts(b, HEADER);
         if (n_units) *n_units = 0;
         return b->oom ? mq__err_set(err, MQ_ENOMEM, "out of memory") : 0;
     }
@@ -564,10 +635,12 @@ int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units,
         pthread_mutex_unlock(&x->mu);
         return rc;
     }
-    int64_t n = 0;
-    snap *rows = malloc((size_t)MQ_MAX(c->n, 1) * sizeof *rows);
+    int64_t n = 0, n_out = 0;
+    snap *rows = malloc((size_t)MQ_MAX(c->n + c->n_rm, 1) * sizeof *rows);
+    int32_t *outside = malloc((size_t)MQ_MAX(c->n_rm, 1) * sizeof *outside);
     mq_buf names;
     mq_buf_init(&names);
+    if (!outside) { free(rows); rows = NULL; }
     for (int64_t i = 0; rows && (!experiment || e >= 0) && i < c->n; i++) {
         const unit *u = &c->u[c->order[i]];
         if (experiment && u->exp != e) continue;
@@ -583,35 +656,60 @@ int mq__xpc_csv(mq__xpc *x, const char *experiment, mq_buf *b, int64_t *n_units,
         r->pre_play_seconds = u->pre_play_seconds;
         r->n_titles = u->n_titles;
         r->n_days = u->n_days;
+        r->share = c->rm[u->rm].share_known ? c->rm[u->rm].share : NAN;
+        r->unit = true;
         r->name = names.len;
         const char *m = mq_idmap_name(c->members, u->member);
         mq_buf_put(&names, m, strlen(m) + 1);
         mq_buf_put(&names, u->variant, strlen(u->variant) + 1);
     }
+    /* then the range members served only the default: rows of no arm (docs/xp.md) */
+    for (int64_t k = 0; rows && (!experiment || e >= 0) && k < c->n_rm; k++)
+        if (!c->rm[k].served && (!experiment || c->rm[k].exp == e)) outside[n_out++] = (int32_t)k;
+    if (n_out > 1) qsort_r(outside, (size_t)n_out, sizeof *outside, cmp_rm, (void *)c);
+    for (int64_t i = 0; rows && i < n_out; i++) {
+        const rmem *q = &c->rm[outside[i]];
+        snap *r = &rows[n + i];
+        memset(r, 0, sizeof *r);
+        r->first = q->first;
+        r->share = q->share_known ? q->share : NAN;
+        r->name = names.len;
+        const char *m = mq_idmap_name(c->members, q->member);
+        mq_buf_put(&names, m, strlen(m) + 1);
+        mq_buf_put(&names, q->variant, strlen(q->variant) + 1);
+    }
     pthread_mutex_unlock(&x->mu);
+    free(outside);
     int rc = 0;
     if (!rows || names.oom) {
         rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
         goto done;
     }
-    mq_buf_puts(b, "unit,variant,first_exposure,pages,plays,play_seconds,finishes,distinct_titles,"
-                   "active_days,plays_from_pages,pre_plays,pre_play_seconds\n");
-    for (int64_t i = 0; i < n; i++) {
+    mq_buf_puts(b, HEADER);
+    for (int64_t i = 0; i < n + n_out; i++) {
         const snap *r = &rows[i];
-        const char *m = names.p + r->name;
+        const char *m = names.p + r->name, *v = m + strlen(m) + 1;
         csv_field(b, m);
         mq_buf_putc(b, ',');
-        csv_field(b, m + strlen(m) + 1);
+        if (r->unit) csv_field(b, v);
         put_int(b, r->first);
-        put_int(b, r->pages);
-        put_int(b, r->plays);
-        put_num(b, r->play_seconds);
-        put_int(b, r->fin);
-        put_int(b, r->n_titles);
-        put_int(b, r->n_days);
-        put_int(b, r->plays_from_pages);
-        put_int(b, r->pre_plays);
-        put_num(b, r->pre_play_seconds);
+        if (r->unit) {
+            put_int(b, r->pages);
+            put_int(b, r->plays);
+            put_num(b, r->play_seconds);
+            put_int(b, r->fin);
+            put_int(b, r->n_titles);
+            put_int(b, r->n_days);
+            put_int(b, r->plays_from_pages);
+            put_int(b, r->pre_plays);
+            put_num(b, r->pre_play_seconds);
+        } else {
+            mq_buf_puts(b, ",,,,,,,,,");   /* no metrics: not a unit */
+        }
+        mq_buf_putc(b, ',');
+        csv_field(b, v);
+        mq_buf_putc(b, ',');
+        if (!isnan(r->share)) mq_buf_json_num(b, r->share);
         mq_buf_putc(b, '\n');
     }
     if (n_units) *n_units = n;
@@ -639,7 +737,11 @@ int64_t mq__xpc_units(mq__xpc *x, const char *experiment, const char *variant)
 int mq_xp_collect(const mq_xp_collect_opts *o, const char *out_path, int64_t *n_units, mq_err *err)
 {
     mq__xpc *x;
-    int rc = mq__xpc_build(o, &x, err);
+    mq_xp_collect_opts ov;
+    int rc = MQ__OPTS_GET(mq_xp_collect_opts, &ov, o, err);
+    if (rc) return rc;
+    o = &ov;
+    rc = mq__xpc_build(o, &x, err);
     if (rc) return rc;
     mq_buf b;
     mq_buf_init(&b);

@@ -115,7 +115,7 @@ static int t_row_priors(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
 /* "fixed", "uniform", "egreedy[:EPS]", "ts", "linucb[:ALPHA]", "lints[:V]" (mq_art_policy_parse). */
 static int t_artwork_policy(const cJSON *v, mq__xps_treat *t, char *why, size_t cap)
 {
-    mq_art_policy p = {0};
+    mq_art_policy p; mq_art_policy_init(&p, sizeof p);
     mq_err e = {0, ""};
     if (!cJSON_IsString(v) || mq_art_policy_parse(v->valuestring, &p, &e)) {
         snprintf(why, cap, "must be an artwork policy: fixed, uniform, egreedy[:EPS], ts, linucb[:ALPHA] or lints[:V]");
@@ -377,6 +377,36 @@ int mq__xps_ramp_permille(const mq__xps_ramp *r, int step)
     return (int)floor(r->pct[MQ_MIN(step, r->n - 1)] * 10 + 0.5);
 }
 
+/* A member's place in variant v's bucket range [lo, hi), in permille (bucket: mq_xp_assign's). */
+static double range_pos(const mq_xp_experiment *xe, int v, double bucket)
+{
+    double lo = 0;
+    for (int k = 0; k < v; k++) lo += xe->weights[k];
+    lo *= xe->coverage;
+    double w = xe->coverage * xe->weights[v];
+    return w > 0 ? (bucket - lo) / w * 1000 : 1000;
+}
+
+/* The share of variant v's hash buckets whose members are served it at permille pm: the
+ * buckets of its range (mq_xp_assign's bounds) whose range_pos is below pm, over all of them.
+ * Exact for the 1000-bucket hash (pm / 1000 is not: 200 permille of a 333-bucket range is 67
+ * buckets, 0.2012), so the SRM check's expected counts are exact too. O(buckets of the range). */
+static double served_share(const mq_xp_experiment *xe, int v, int pm)
+{
+    if (pm <= 0) return 0;
+    double c = xe->coverage, cum = 0;
+    for (int k = 0; k < v; k++) cum += xe->weights[k];
+    double lo = c * cum, hi = v == xe->n_variants - 1 ? c : c * (cum + xe->weights[v]);
+    int in = 0, on = 0;
+    for (int b = MQ_MAX(0, (int)(lo * 1000) - 1); b < 1000 && b <= (int)(hi * 1000) + 1; b++) {
+        double n = b / 1000.0;
+        if (n < lo || n >= hi) continue;
+        in++;
+        on += range_pos(xe, v, n) + 1e-9 < pm;
+    }
+    return in ? (double)on / in : 1;
+}
+
 int mq__xps_assign(const mq__xps *x, const char *member, long long now, const char *force,
                    const _Atomic int *served, mq__xps_result *out, char *why, size_t cap)
 {
@@ -417,6 +447,7 @@ int mq__xps_assign(const mq__xps *x, const char *member, long long now, const ch
     for (int i = 0; i < x->xp.n && i < MQ__XPS_MAX; i++) {
         int v = forced_v[i];
         bool forced = v >= 0, dflt = false;
+        double share = 1;
         if (!forced) {
             mq_xp_assignment a;
             const mq_xp_experiment *xe = &x->xp.exps[i];
@@ -425,16 +456,11 @@ int mq__xps_assign(const mq__xps *x, const char *member, long long now, const ch
             v = a.variant;
             int pm = served ? atomic_load_explicit(&served[i * MQ_XP_MAX_VARIANTS + v], memory_order_relaxed) : 1000;
             if (pm < 1000) {
-                /* the member's place in the variant's bucket range [lo, hi), in permille */
-                double lo = 0;
-                for (int k = 0; k < v; k++) lo += xe->weights[k];
-                lo *= xe->coverage;
-                double w = xe->coverage * xe->weights[v];
-                double pos = w > 0 ? (a.bucket - lo) / w * 1000 : 1000;
-                dflt = !(pos + 1e-9 < pm);
+                dflt = !(range_pos(xe, v, a.bucket) + 1e-9 < pm);
+                share = served_share(xe, v, pm);
             }
         }
-        out->p[out->n++] = (mq__xps_pick){i, v, forced, dflt};
+        out->p[out->n++] = (mq__xps_pick){i, v, forced, dflt, share};
         out->forced |= forced;
         if (!dflt) merge(&out->t, &x->treat[i * MQ_XP_MAX_VARIANTS + v]);
     }
@@ -491,5 +517,7 @@ void mq__xps_expo(const mq__xps *x, const mq__xps_result *r, mq__expo *e)
         e->exp_name[i] = xe->name;
         e->variant[i] = xe->variants[r->p[i].variant];
         e->served_default[i] = r->p[i].served_default;
+        e->served_share[i] = r->p[i].forced ? 1 : r->p[i].share;
     }
+    e->has_share = r->n > 0;
 }

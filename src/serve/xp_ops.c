@@ -121,10 +121,11 @@ static int read_units(const mq_buf *csv, const mq_xp_experiment *xe, const char 
             for (int k = 0; k < xe->n_variants && v < 0 && !f[iv].esc; k++)
                 if (strlen(xe->variants[k]) == f[iv].n && !memcmp(xe->variants[k], f[iv].p, f[iv].n)) v = k;
             double t, y;
+            if (v < 0) { p = nl ? nl + 1 : end; continue; }   /* another arm, or served only the default */
             if (MQ_MAX(MQ_MAX(iv, ifirst), im) >= nf || !mq__parse_f64(f[ifirst].p, f[ifirst].n, &t) ||
                 !mq__parse_f64(f[im].p, f[im].n, &y))
                 return mq__err_set(err, MQ_EFORMAT, "timeline: units line %d: bad number", line);
-            if (v >= 0 && arm_push(&arms[v], (int64_t)t, y)) return mq__err_set(err, MQ_ENOMEM, "out of memory");
+            if (arm_push(&arms[v], (int64_t)t, y)) return mq__err_set(err, MQ_ENOMEM, "out of memory");
         }
         p = nl ? nl + 1 : end;
     }

@@ -9,7 +9,9 @@
  * with the options the command line would give (--metric M --control <first variant>
  * --sequential --config <experiments file> --experiment NAME, look every 100 units, the
  * documented tau). So the live report and the offline analysis agree exactly, and a restart
- * after kill -9 (the exposure log holds every answered page) gives the same report. A report
+ * after kill -9 (the exposure log holds every answered page) gives the same report. The CSV's
+ * range columns give the analysis the members served the default by a ramp or a stop, so its
+ * SRM check holds under ramps (docs/xp.md, "SRM under ramps"). A report
  * costs O(units of the experiment) and reads no log (docs/BENCHMARKS.md: report latency).
  *
  * The report adds "experiment", "metric", "units" and "status": {"state", "reason"}, where
@@ -134,7 +136,7 @@ int mq__xpr_report(const mq__xps *x, mq__xpg *g, mq__xpc *c, const char *name, c
             goto out;
         }
         mq_xp_analyze_opts ao;
-        memset(&ao, 0, sizeof ao);
+        mq_xp_analyze_opts_init(&ao, sizeof ao);
         ao.metrics[0] = metric;
         ao.n_metrics = 1;
         ao.control = e->variants[0];

@@ -28,6 +28,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DAY 86400LL
@@ -68,19 +70,21 @@ static double logistic(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 double mq__sim_artwork_factor(const mq_sim_params *p, uint64_t member_seed, const char *features)
 {
-    if (!features || !*features || p->artwork_weight == 0) return 1.0;
+    if (!features || !*features || (p->artwork_weight == 0 && p->artwork_common == 0)) return 1.0;
     double sum = 0;
     int n = 0;
     for (const char *s = features; *s;) {
         size_t len = strcspn(s, ";");
         if (len > 0) {
             uint32_t h = mq_crc32c(0, s, len);
-            sum += mq__sim_pair_noise(member_seed ^ 0x61727477ULL, (int32_t)h);
+            sum += p->artwork_weight * mq__sim_pair_noise(member_seed ^ 0x61727477ULL, (int32_t)h);
+            /* the tag's population-wide effect: the same deviate for every member and run */
+            if (p->artwork_common != 0) sum += p->artwork_common * mq__sim_pair_noise(0x636f6d6d6f6eULL, (int32_t)h);
             n++;
         }
         s += len + (s[len] == ';');
     }
-    return n ? exp(p->artwork_weight * sum / n) : 1.0;
+    return n ? exp(sum / n) : 1.0;
 }
 
 const char *mq__sim_artwork_features(const mq_catalog *c, int32_t j, const char *id)
@@ -159,6 +163,14 @@ typedef struct world {
     double mu, sd;
     member *m;                  /* [members] */
     int n_exps;
+    /* in-process artwork (a variant with "artwork_policy"; sim_artwork section below) */
+    mq_art_space *asp;
+    double art_linucb;          /* the LinUCB arm's alpha (0: default), for the OPE file */
+    double art_acc[MQ_POLICY_FIXED + 1][4];   /* the last run, per policy: impressions, examined,
+                                               * clicks, expected clicks */
+    double art_ope[3];          /* the last run's egreedy pages: rows, LinUCB's and fixed's true value */
+    double *art_mem;            /* [members x 2] the last run, per member: impressions, expected
+                                 * clicks (a member is simulated by one thread at a time) */
 } world;
 
 static int sim_cb(void *user, int32_t t, int n, int32_t *out, float *score)
@@ -218,7 +230,8 @@ static int get_model(world *w, const char *name, mq_err *err)
         if (k < 0) return mq__err_set(err, MQ_EINVAL, "sim: model '%s' is not in %s and the scenario does not define it", name, w->o->models);
         const char *pp[16];
         for (int j = 0; j < sc->model_n_params[k]; j++) pp[j] = sc->model_params[k][j];
-        mq_train_opts to = {pp, sc->model_n_params[k], w->o->threads, w->o->seed, NULL};
+        mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+        to.params = pp, to.n_params = sc->model_n_params[k], to.n_threads = w->o->threads, to.seed = w->o->seed;
         mq__logf(w->o->log, "sim: training model '%s' (%s) into %s", name, sc->model_kind[k], path);
         rc = mq_model_train(sc->model_kind[k], w->d, &to, &m, err);
         if (!rc) {
@@ -275,6 +288,8 @@ static void world_release(world *w)
     free(w->ds2m);
     free(w->m2ds);
     free(w->m);
+    mq_art_space_destroy(w->asp);
+    free(w->art_mem);
 }
 
 /* The truth: iALS with keep_members=1; members = a random training member's factors + noise. */
@@ -285,7 +300,8 @@ static int build_truth(world *w, mq_err *err)
     snprintf(f, sizeof f, "factors=%d", P->truth_factors);
     snprintf(e, sizeof e, "epochs=%d", P->truth_epochs);
     const char *pp[] = {f, e, "keep_members=1"};
-    mq_train_opts to = {pp, 3, w->o->threads, w->o->seed ^ 0x7275746855ULL, NULL};
+    mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+    to.params = pp, to.n_params = 3, to.n_threads = w->o->threads, to.seed = w->o->seed ^ 0x7275746855ULL;
     mq_model *tm = NULL;
     int rc = mq_model_train("ials", w->d, &to, &tm, err);
     if (rc) return rc;
@@ -376,7 +392,7 @@ typedef struct scratch {
     mq_buf rec;                 /* an exposure record */
     const char *titles[50 * 100];
     mq_err err;
-    long long pages, events;
+    long long pages, events, retries;
     double page_seconds;
     /* the page being examined (built here, or read from the server's answer) */
     int n_rows;
@@ -384,6 +400,16 @@ typedef struct scratch {
     int row_first[50], row_n[50];
     int32_t vt[50 * 100];
     const char *vart[50 * 100];  /* the features of the artwork shown for each title, or NULL */
+    /* in-process artwork decisions of the page (art_kind -1: none) */
+    int art_kind, art_member;
+    uint8_t art_ctx[MQ_ART_DM_MAX];
+    int32_t art_title[50 * 100];    /* dataset titles */
+    int64_t art_choice[50 * 100];
+    double art_prop[50 * 100];
+    uint8_t art_var[50 * 100];
+    int64_t art_off[50 * 100];      /* egreedy pages: each slot's artworks in art_pi */
+    double *art_pi;                 /* LinUCB's probabilities of the page's artworks */
+    size_t art_pi_cap;
     char page_id[MQ_PAGE_ID_MAX + 1];
     /* --server: this thread's connection, a request body and an answer */
     mq__sim_http http;
@@ -403,6 +429,13 @@ typedef struct run {
     mq_evlog *evlog;                /* the A/B run's logs (NULL in counterfactual runs) */
     mq__exlog *exlog;
     bool http;                      /* the A/B run through --server */
+    /* in-process artwork: one learner for the run; decisions read the state published at the
+     * end of the previous simulated day */
+    pthread_mutex_t art_mu;
+    mq_art_stats *art_st;
+    mq_art_snap *art_sn;
+    FILE *art_pi;                   /* A/B run: LinUCB's probabilities for the egreedy rows */
+    int64_t art_rows;
 } run;
 
 static double affinity(const world *w, int i, int32_t t)
@@ -434,6 +467,24 @@ static int history(const world *w, scratch *s, int *n_pos)
 
 typedef struct daystat { int finished, abandoned, browse; } daystat;
 
+/* One request to the server; a 503 "overloaded" (the server shed it before handling it:
+ * nothing was applied, docs/API.md) is sent again after a back-off (1 ms doubling to 100 ms,
+ * for at most a minute in all), so a server busier than its shedding limit slows the run
+ * instead of ending it. Other answers go back to the caller. */
+static int ask(scratch *s, const char *method, const char *path, const char *body, size_t blen, int *status)
+{
+    double waited = 0;
+    for (int k = 0;; k++) {
+        int rc = mq__sim_http_request(&s->http, method, path, body, blen, status, &s->resp, &s->err);
+        if (rc || *status != 503 || !strstr(s->resp.p, "\"overloaded:") || waited > 60) return rc;
+        double d = MQ_MIN(0.001 * (double)(1 << MQ_MIN(k, 7)), 0.1);
+        struct timespec ts = {0, (long)(d * 1e9)};
+        nanosleep(&ts, NULL);
+        waited += d;
+        s->retries++;
+    }
+}
+
 /* POSTs the queued events to the server as one /v1/events request. */
 static int post_events(run *R, scratch *s)
 {
@@ -461,7 +512,7 @@ static int post_events(run *R, scratch *s)
     mq_buf_putc(b, ']');
     if (b->oom) return mq__err_set(&s->err, MQ_ENOMEM, "out of memory");
     int status;
-    int rc = mq__sim_http_request(&s->http, "POST", "/v1/events", b->p, b->len, &status, &s->resp, &s->err);
+    int rc = ask(s, "POST", "/v1/events", b->p, b->len, &status);
     if (rc) return rc;
     if (status / 100 != 2)
         return mq__err_set(&s->err, MQ_EIO, "sim: the server answered POST /v1/events with %d: %.300s", status, s->resp.p);
@@ -531,6 +582,14 @@ static int log_exposure(run *R, scratch *s, const mq__xps_result *xr, const mq_p
     e.row_id = rid;
     e.row_n = rn;
     e.titles = s->titles;
+    if (s->art_kind >= 0) {   /* version 2: the page's artwork decisions, as the server logs them */
+        e.art_policy = s->art_kind;
+        e.art_dm = mq_art_space_dm(w->asp);
+        e.art_ctx = s->art_ctx;
+        e.art_time = now;
+        e.art_variant = s->art_var;
+        e.art_prop = s->art_prop;
+    }
     mq_buf_reset(&s->rec);
     int rc = mq__expo_encode(&e, false, &s->rec, &s->err);
     if (!rc) rc = mq__exlog_append(R->exlog, &s->rec, &s->err);
@@ -549,7 +608,7 @@ static int fetch_page(run *R, scratch *s, int i, long long now, const mq__xps_re
     snprintf(path, sizeof path, "/v1/members/%s/homepage?device=%s&hour=%d&time=%lld", mb->id, device_names[mb->device],
              mb->hour, now);
     int status;
-    int rc = mq__sim_http_request(&s->http, "GET", path, NULL, 0, &status, &s->resp, &s->err);
+    int rc = ask(s, "GET", path, NULL, 0, &status);
     if (rc) return rc;
     if (status != 200) return mq__err_set(&s->err, MQ_EIO, "sim: the server answered GET %s with %d: %.300s", path, status, s->resp.p);
     cJSON *doc = cJSON_ParseWithLength(s->resp.p, s->resp.len);
@@ -617,6 +676,133 @@ static int fetch_page(run *R, scratch *s, int i, long long now, const mq__xps_re
     return rc;
 }
 
+/* ---- sim_artwork: artwork on in-process pages, learned online ----
+ * A page whose variant sets "artwork_policy" (the server's treatment key) gets one artwork per
+ * title with artwork, chosen by mq_art_decide (the server's decision path) from the run's
+ * learner: the state published at the end of the previous simulated day (the run goes day by
+ * day, art_run), so decisions do not depend on the order members are simulated in; every
+ * decided title is an impression and a click on it (a play from that page and position) its
+ * reward, folded into the learner as they happen (exact sums: order-free). The click term of
+ * each title uses the artwork shown (mq__sim_artwork_factor). Per policy the run counts
+ * impressions, examined titles, clicks and expected clicks (the true click probability summed
+ * over examined titles): the true click rate. On egreedy pages the run also computes LinUCB's
+ * distribution over each title's artworks from the same state (mq_art_probs) and its true
+ * value, sum_a pi(a) mu(a) with mu(a) the click probability of artwork a if the title was
+ * examined and 0 if not: the quantity an off-policy estimate from the egreedy logs targets. */
+
+/* The page's artwork decisions into s (s->art_kind -1: none). nt titles in s->vt. */
+static int art_page(run *R, scratch *s, int i, int day, int v_no, const mq__xps_result *xr, int nt, int n_hist)
+{
+    world *w = R->w;
+    s->art_kind = -1;
+    if (!R->art_st || !(xr->t.set & (1u << MQ__XT_ARTWORK_POLICY))) return 0;
+    const member *mb = &w->m[i];
+    const mq_catalog *c = &w->d->catalog;
+    uint64_t g[256];
+    float wt[256];
+    int m = 0;
+    for (int k = 0; k < n_hist && m < 256; k++) {
+        int32_t j = w->m2ds[s->hist[k].title];
+        if (j < 0 || !c->genres) continue;
+        g[m] = c->genres[j];
+        wt[m++] = s->hist[k].weight;
+    }
+    mq_art_context(w->asp, g, wt, m, mb->device, mb->hour, s->art_ctx);
+    for (int k = 0; k < nt; k++) s->art_title[k] = w->m2ds[s->vt[k]];
+    mq_art_policy pol; mq_art_policy_init(&pol, sizeof pol);
+    pol.kind = xr->t.art_kind; pol.param = xr->t.art_param; pol.gamma = 0; pol.mc_draws = 0;
+    mq_rng r;
+    stream(&r, w->o->seed ^ 0x617274ULL, (uint64_t)i, (uint64_t)day, (uint64_t)v_no + 1);
+    int rc = mq_art_decide(R->art_sn, &pol, s->art_ctx, s->art_title, nt, &r, s->art_choice, s->art_prop, &s->err);
+    if (rc) return rc;
+    int decided = 0;
+    for (int k = 0; k < nt; k++) {
+        int64_t a = s->art_choice[k];
+        s->vart[k] = a >= 0 ? c->art_features[a] : NULL;
+        s->art_var[k] = a >= 0 ? (uint8_t)(a - c->art_ptr[s->art_title[k]]) : 255;
+        decided += a >= 0;
+    }
+    s->art_kind = pol.kind;
+    s->art_member = i;
+    w->art_mem[2 * i] += decided;
+    if (pol.kind == MQ_POLICY_EGREEDY) {   /* LinUCB's distribution on this page, same state */
+        int64_t tot = 0;
+        for (int k = 0; k < nt; k++) {
+            int32_t j = s->art_title[k];
+            s->art_off[k] = j >= 0 && s->art_choice[k] >= 0 ? tot : -1;
+            if (j >= 0) tot += c->art_ptr[j + 1] - c->art_ptr[j];
+        }
+        if ((size_t)tot > s->art_pi_cap) {
+            double *q = realloc(s->art_pi, (size_t)tot * sizeof *q);
+            if (!q) return mq__err_set(&s->err, MQ_ENOMEM, "out of memory");
+            s->art_pi = q;
+            s->art_pi_cap = (size_t)tot;
+        }
+        mq_art_policy lin; mq_art_policy_init(&lin, sizeof lin);
+        lin.kind = MQ_POLICY_LINUCB; lin.param = w->art_linucb; lin.gamma = 0; lin.mc_draws = 0;
+        if ((rc = mq_art_probs(R->art_sn, &lin, s->art_ctx, s->art_title, nt, &r, s->art_pi, &s->err))) return rc;
+    }
+    pthread_mutex_lock(&R->art_mu);
+    mq_art_stats_add_page(R->art_st, s->art_ctx, s->art_choice, nt);
+    w->art_acc[pol.kind][0] += decided;
+    if (pol.kind == MQ_POLICY_EGREEDY) w->art_ope[0] += decided;
+    pthread_mutex_unlock(&R->art_mu);
+    return 0;
+}
+
+/* Slot k of an artwork page was examined: its true click probability pc (a: affinity; the
+ * click term's other factors), and on egreedy pages every artwork's, for LinUCB's value. */
+static void art_examined(run *R, scratch *s, const member *mb, int k, double a, double scale, double clickbait,
+                         double pc)
+{
+    world *w = R->w;
+    if (s->art_choice[k] < 0) return;
+    double vl = 0, vf = 0;
+    if (s->art_kind == MQ_POLICY_EGREEDY && s->art_off[k] >= 0) {
+        const mq_catalog *c = &w->d->catalog;
+        const int64_t a0 = c->art_ptr[s->art_title[k]];
+        const int32_t K = (int32_t)(c->art_ptr[s->art_title[k] + 1] - a0);
+        for (int32_t b = 0; b < K; b++) {
+            double art = mq__sim_artwork_factor(w->P, mb->seed, c->art_features[a0 + b]);
+            double mu = MQ_MIN(1.0, scale * a * art + clickbait * (1 - a));
+            vl += s->art_pi[s->art_off[k] + b] * mu;
+            if (b == 0) vf = mu;
+        }
+    }
+    w->art_mem[2 * s->art_member + 1] += pc;
+    pthread_mutex_lock(&R->art_mu);
+    w->art_acc[s->art_kind][1] += 1;
+    w->art_acc[s->art_kind][3] += pc;
+    w->art_ope[1] += vl;
+    w->art_ope[2] += vf;
+    pthread_mutex_unlock(&R->art_mu);
+}
+
+static void art_clicked(run *R, scratch *s, int k)
+{
+    if (s->art_choice[k] < 0) return;
+    pthread_mutex_lock(&R->art_mu);
+    mq_art_stats_add_reward(R->art_st, s->art_ctx, s->art_choice[k], 1);
+    R->w->art_acc[s->art_kind][2] += 1;
+    pthread_mutex_unlock(&R->art_mu);
+}
+
+/* The egreedy page's rows for the OPE file, in the exposure log's order (art_mu held). */
+static int art_pi_rows(run *R, scratch *s, int nt)
+{
+    const mq_catalog *c = &R->w->d->catalog;
+    for (int k = 0; k < nt; k++) {
+        if (s->art_choice[k] < 0) continue;
+        int32_t j = s->art_title[k];
+        int64_t K = c->art_ptr[j + 1] - c->art_ptr[j];
+        for (int64_t b = 0; b < K; b++)
+            if (fprintf(R->art_pi, "%lld,%lld,%.17g\n", (long long)R->art_rows, (long long)b, s->art_pi[s->art_off[k] + b]) < 0)
+                return mq__err_set(&s->err, MQ_EIO, "sim: writing the LinUCB probabilities failed");
+        R->art_rows++;
+    }
+    return 0;
+}
+
 /* Builds the page in-process (the server's steps: history, scores, mq_page_build) into s. */
 static int build_page(run *R, scratch *s, int i, int day, int v_no, long long now, const mq__xps_result *xr)
 {
@@ -634,8 +820,10 @@ static int build_page(run *R, scratch *s, int i, int day, int v_no, long long no
         if (slot < 0) return mq__err_set(&s->err, MQ_EINVAL, "sim: treatment model '%s' not loaded", xr->t.model);
     }
     int n_pos, n_hist = history(w, s, &n_pos);
-    mq_page_req req = {rows, per, mmr, -1, NULL, 0, mb->hour, mb->device, NULL,
-                       xr->t.set & (1u << MQ__XT_ROW_PRIORS) ? xr->t.row_prior : NULL};
+    mq_page_req req; mq_page_req_init(&req, sizeof req);
+    req.rows = rows; req.per_row = per; req.mmr_lambda = mmr; req.genre = -1; req.exclude = NULL;
+    req.n_exclude = 0; req.hour = mb->hour; req.device = mb->device; req.score_cut = NULL;
+    req.row_prior = xr->t.set & (1u << MQ__XT_ROW_PRIORS) ? xr->t.row_prior : NULL;
     double t0 = mq_now();
     const float *scores = NULL;
     float cut;
@@ -654,7 +842,6 @@ static int build_page(run *R, scratch *s, int i, int day, int v_no, long long no
     if (rc) return rc;
     s->page_seconds += mq_now() - t0;
     snprintf(s->page_id, sizeof s->page_id, "sim-%08x-%04x-%02x", (unsigned)i, (unsigned)day, (unsigned)v_no);
-    if (R->exlog && (rc = log_exposure(R, s, xr, page, mb->id, s->page_id, w->model_names[slot], now))) return rc;
     s->n_rows = MQ_MIN(page->n_rows, 50);
     int nt = 0;
     for (int r = 0; r < s->n_rows; r++) {
@@ -662,11 +849,18 @@ static int build_page(run *R, scratch *s, int i, int day, int v_no, long long no
         s->row_first[r] = nt;
         s->row_n[r] = MQ_MIN(page->rows[r].n, 100);
         for (int j = 0; j < s->row_n[r]; j++) {
-            s->vart[nt] = NULL;   /* the in-process page builder shows no artwork (yet) */
+            s->vart[nt] = NULL;   /* no artwork unless the variant sets "artwork_policy" */
             s->vt[nt++] = page->titles[page->rows[r].first + j];
         }
     }
-    return 0;
+    if ((rc = art_page(R, s, i, day, v_no, xr, nt, n_hist))) return rc;
+    if (R->exlog) {
+        if (s->art_kind >= 0) pthread_mutex_lock(&R->art_mu);   /* the OPE file follows the log's order */
+        rc = log_exposure(R, s, xr, page, mb->id, s->page_id, w->model_names[slot], now);
+        if (!rc && s->art_kind == MQ_POLICY_EGREEDY && R->art_pi) rc = art_pi_rows(R, s, nt);
+        if (s->art_kind >= 0) pthread_mutex_unlock(&R->art_mu);
+    }
+    return rc;
 }
 
 /* One visit: returns 0 or an error code (the run stops). */
@@ -713,9 +907,11 @@ static int visit(run *R, scratch *s, int i, long long now, int day, int v_no, da
             double a = affinity(w, i, t);
             double art = mq__sim_artwork_factor(P, mb->seed, s->vart[s->row_first[ro] + j]);
             double pc_ = MQ_MIN(1.0, P->click_scale * a * art * (1 + novelty) + clickbait * (1 - a));
+            if (s->art_kind >= 0) art_examined(R, s, mb, s->row_first[ro] + j, a, P->click_scale * (1 + novelty), clickbait, pc_);
             double uc = mq_rng_uniform(&r), uf = mq_rng_uniform(&r), us = mq_rng_uniform(&r);
             double ux = mq_rng_uniform(&r), uk = mq_rng_uniform(&r);
             if (uc >= pc_) continue;
+            if (s->art_kind >= 0) art_clicked(R, s, s->row_first[ro] + j);
             played = true;
             bool fin = uf < pow(a, P->finish_power);
             double secs = (float)(fin ? P->runtime_seconds : P->runtime_seconds * 0.5 * us);   /* as logged */
@@ -953,6 +1149,78 @@ out:
     return rc;
 }
 
+/* In-process with artwork learning: day by day (as --server), every member's day in parallel
+ * from the state published at the end of the day before, then the next state. Each member's
+ * state (history, days away, satisfaction) is kept between days; a member's days are those of
+ * the member-after-member run except for the artwork. */
+typedef struct adays {
+    run *R;
+    mtrack *t;
+    mq_member_state *st;        /* [members] */
+    int day;
+} adays;
+
+static int art_arrivals(void *ctx, int64_t b, int64_t e, int tid)
+{
+    adays *A = ctx;
+    run *R = A->R;
+    scratch *s = &R->sc[tid];
+    for (int64_t i = b; i < e && !atomic_load(&R->failed); i++) {
+        int rc = arrival(R, s, (int)i);
+        if (rc) { fail_run(R, s, rc); return 0; }
+        A->st[i] = s->st;
+    }
+    return 0;
+}
+
+static int art_day(void *ctx, int64_t b, int64_t e, int tid)
+{
+    adays *A = ctx;
+    run *R = A->R;
+    world *w = R->w;
+    scratch *s = &R->sc[tid];
+    for (int64_t i = b; i < e && !atomic_load(&R->failed); i++) {
+        mtrack *t = &A->t[i];
+        int nv;
+        long long start;
+        if (t->churned || day_plan(R, (int)i, A->day, t, &nv, &start) != 1) continue;
+        unit *u = &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)];
+        s->st = A->st[i];
+        daystat ds = {0, 0, 0};
+        for (int v = 0; v < nv; v++) {
+            long long now = SIM_EPOCH + (long long)A->day * DAY + start + v * 5400LL;
+            int rc = visit(R, s, (int)i, now, A->day, v, &ds, u);
+            if (rc) { fail_run(R, s, rc); return 0; }
+        }
+        day_end(R, t, &ds, u);
+        A->st[i] = s->st;
+    }
+    return 0;
+}
+
+static int art_run(run *R, int nth)
+{
+    world *w = R->w;
+    int N = w->o->members, rc = 0;
+    adays A = {R, calloc((size_t)N, sizeof *A.t), calloc((size_t)N, sizeof *A.st), 0};
+    if (!A.t || !A.st) { rc = mq__err_set(&R->err, MQ_ENOMEM, "out of memory"); goto out; }
+    for (int i = 0; i < N; i++) A.t[i] = (mtrack){0, 0, -1, false};
+    if ((rc = mq__parallel_for(nth, N, 16, art_arrivals, &A)) || (rc = atomic_load(&R->failed))) goto out;
+    for (int day = 0; day < w->o->days; day++) {
+        A.day = day;
+        if ((rc = mq__parallel_for(nth, N, 16, art_day, &A)) || (rc = atomic_load(&R->failed))) goto out;
+        mq_art_snap *next = NULL;   /* the day's learning, for tomorrow's pages */
+        if ((rc = mq_art_snap_create(R->art_st, (uint64_t)day + 2, R->art_sn, 0, &next, &R->err))) goto out;
+        mq_art_snap_destroy(R->art_sn);
+        R->art_sn = next;
+    }
+    for (int i = 0; i < N; i++) retained(R, &A.t[i], &R->units[(size_t)i * MQ_MAX(w->n_exps, 1)]);
+out:
+    free(A.t);
+    free(A.st);
+    return rc;
+}
+
 static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, mq__exlog *exlog, bool http,
                    unit **out_units, long long *pages, long long *events, double *seconds, double *page_seconds, mq_err *err)
 {
@@ -972,15 +1240,38 @@ static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, 
         s->mark = calloc((size_t)MQ_MAX(w->n_titles, 1), 1);
         s->hidx = malloc(MQ_STORE_RECENT * sizeof(int32_t));
         s->hist = malloc(MQ_STORE_RECENT * sizeof(mq_page_hist));
+        s->art_kind = -1;
         if (!s->ctx || !s->scores || !s->mark || !s->hidx || !s->hist) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto out; }
         if (http) {
             if ((rc = mq__sim_http_init(&s->http, w->o->server, err))) goto out;
             s->has_http = true;
         }
     }
+    memset(w->art_acc, 0, sizeof w->art_acc);
+    memset(w->art_ope, 0, sizeof w->art_ope);
+    if (w->asp && !w->art_mem && !(w->art_mem = malloc((size_t)w->o->members * 2 * sizeof *w->art_mem))) {
+        rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (w->art_mem) memset(w->art_mem, 0, (size_t)w->o->members * 2 * sizeof *w->art_mem);
+    pthread_mutex_init(&R.art_mu, NULL);
+    if (w->asp && !http) {   /* a fresh learner for every run (A/B and each counterfactual) */
+        if ((rc = mq_art_stats_create(w->asp, 1.0, &R.art_st, err)) ||
+            (rc = mq_art_snap_create(R.art_st, 1, NULL, 0, &R.art_sn, err)))
+            goto out;
+        if (exlog) {
+            char pp[4200];
+            snprintf(pp, sizeof pp, "%s/artwork-pi-linucb.csv", w->o->out);
+            if (!(R.art_pi = fopen(pp, "w")) || fputs("row,action,probability\n", R.art_pi) < 0) {
+                rc = mq__err_set(err, MQ_EIO, "%s: cannot write: %s", pp, strerror(errno));
+                goto out;
+            }
+        }
+    }
     double t0 = mq_now();
     int day_reached = -1;
-    rc = http ? http_run(&R, nth, &day_reached) : mq__parallel_for(nth, w->o->members, 16, run_range, &R);
+    rc = http ? http_run(&R, nth, &day_reached) : R.art_st ? art_run(&R, nth)
+                                                          : mq__parallel_for(nth, w->o->members, 16, run_range, &R);
     if (R.failed) {
         rc = R.failed;
         *err = R.err;
@@ -1000,7 +1291,14 @@ static int run_all(world *w, int force_exp, int force_variant, mq_evlog *evlog, 
     *seconds = mq_now() - t0;
     *pages = *events = 0;
     *page_seconds = 0;
-    for (int t = 0; t < nth; t++) { *pages += R.sc[t].pages; *events += R.sc[t].events; *page_seconds += R.sc[t].page_seconds; }
+    long long retries = 0;
+    for (int t = 0; t < nth; t++) {
+        *pages += R.sc[t].pages;
+        *events += R.sc[t].events;
+        *page_seconds += R.sc[t].page_seconds;
+        retries += R.sc[t].retries;
+    }
+    if (retries) mq__logf(w->o->log, "sim: %lld requests the server shed (503 overloaded) were sent again", retries);
 out:
     for (int t = 0; R.sc && t < nth; t++) {
         scratch *s = &R.sc[t];
@@ -1013,8 +1311,13 @@ out:
         free(s->mark);
         free(s->hidx);
         free(s->hist);
+        free(s->art_pi);
     }
     free(R.sc);
+    if (R.art_pi && fclose(R.art_pi) && !rc) rc = mq__err_set(err, MQ_EIO, "sim: writing the LinUCB probabilities failed");
+    mq_art_snap_destroy(R.art_sn);
+    mq_art_stats_destroy(R.art_st);
+    pthread_mutex_destroy(&R.art_mu);
     if (rc) { free(R.units); R.units = NULL; }
     *out_units = R.units;
     return rc;
@@ -1062,7 +1365,7 @@ static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
     if (rc) return rc;
     if (o->members < 1 || o->days < 1) return mq__err_set(err, MQ_EINVAL, "sim: members and days must be positive");
     mkdirs(o->out);
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     if ((rc = mq_data_open(o->data, &lo, &w->d, err))) return rc;
     if ((rc = get_model(w, "main", err))) return rc;
     /* experiments: --experiments, else the scenario's, written beside the results */
@@ -1126,6 +1429,17 @@ static int world_init(world *w, const mq_sim_opts *o, mq_err *err)
     free(pop);
     if (rc) return rc;
     w->has_pc = true;
+    /* artwork in-process: when a variant sets "artwork_policy" (then --data must have artwork) */
+    for (int e = 0; e < w->n_exps; e++)
+        for (int v = 0; v < w->xps.xp.exps[e].n_variants && v < MQ_XP_MAX_VARIANTS; v++) {
+            const mq__xps_treat *t = &w->xps.treat[e * MQ_XP_MAX_VARIANTS + v];
+            if (!(t->set & (1u << MQ__XT_ARTWORK_POLICY))) continue;
+            if (!w->d->catalog.art_ptr || w->d->catalog.n_artworks < 1)
+                return mq__err_set(err, MQ_EINVAL, "sim: experiment '%s' variant '%s' sets \"artwork_policy\" but %s has no "
+                                   "artwork (artwork.csv, docs/data.md)", w->xps.xp.exps[e].name, w->xps.xp.exps[e].variants[v], o->data);
+            if (t->art_kind == MQ_POLICY_LINUCB && w->art_linucb == 0) w->art_linucb = t->art_param;
+            if (!w->asp && (rc = mq_art_space_create(&w->d->catalog, &w->asp, err))) return rc;
+        }
     return build_truth(w, err);
 }
 
@@ -1185,7 +1499,7 @@ static int estimate_json(world *w, int e, const char *units_path, mq_buf *out, m
 {
     const mq_xp_experiment *xe = &w->xps.xp.exps[e];
     mq_xp_analyze_opts ao;
-    memset(&ao, 0, sizeof ao);
+    mq_xp_analyze_opts_init(&ao, sizeof ao);
     for (int k = 0; k < N_METRICS; k++) ao.metrics[k] = metric_names[k];
     ao.n_metrics = N_METRICS;
     ao.control = xe->variants[0];
@@ -1241,15 +1555,60 @@ static int estimate_json(world *w, int e, const char *units_path, mq_buf *out, m
     return 0;
 }
 
+/* {"impressions","examined","clicks","expected_clicks","ctr","true_ctr"}: true_ctr = the
+ * expected clicks (true click probabilities of the examined titles) per impression. */
+static void art_json(mq_buf *b, const double *acc)
+{
+    mq_buf_printf(b, "{\"impressions\":%.0f,\"examined\":%.0f,\"clicks\":%.0f,\"expected_clicks\":", acc[0], acc[1], acc[2]);
+    mq_buf_json_num(b, acc[3]);
+    mq_buf_puts(b, ",\"ctr\":");
+    mq_buf_json_num(b, acc[0] > 0 ? acc[2] / acc[0] : NAN);
+    mq_buf_puts(b, ",\"true_ctr\":");
+    mq_buf_json_num(b, acc[0] > 0 ? acc[3] / acc[0] : NAN);
+    mq_buf_putc(b, '}');
+}
+
+/* The true click rate (expected clicks per impression: a ratio of sums over the experiment's
+ * eligible members) of run b minus run a, paired by member (the runs share common random
+ * numbers), and its standard error by the delta method: z_i = (E_bi - R_b I_bi) / mean(I_b) -
+ * (E_ai - R_a I_ai) / mean(I_a), se = sd(z) / sqrt(n). mem: [members x 2] (I, E) per run. */
+static void art_diff(const world *w, int e, const double *a, const double *b, double *diff, double *se)
+{
+    double Ia = 0, Ea = 0, Ib = 0, Eb = 0;
+    int n = 0;
+    for (int i = 0; i < w->o->members; i++) {
+        if (!w->m[i].eligible[e]) continue;
+        n++;
+        Ia += a[2 * i];
+        Ea += a[2 * i + 1];
+        Ib += b[2 * i];
+        Eb += b[2 * i + 1];
+    }
+    *diff = *se = NAN;
+    if (n < 2 || !(Ia > 0) || !(Ib > 0)) return;
+    const double Ra = Ea / Ia, Rb = Eb / Ib, ma = Ia / n, mb = Ib / n;
+    double ss = 0;
+    for (int i = 0; i < w->o->members; i++) {
+        if (!w->m[i].eligible[e]) continue;
+        double z = (b[2 * i + 1] - Rb * b[2 * i]) / mb - (a[2 * i + 1] - Ra * a[2 * i]) / ma;
+        ss += z * z;
+    }
+    *diff = Rb - Ra;
+    *se = sqrt(ss / (n - 1) / n);
+}
+
 int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
 {
     *json = NULL;
+    mq_sim_opts ov; int orc = MQ__OPTS_GET(mq_sim_opts, &ov, o, err); if (orc) return orc; o = &ov;
     world w;
     int rc = world_init(&w, o, err);
     unit *ab = NULL;
-    mq_buf out, truth;
+    mq_buf out, truth, art;
+    double *art_first = NULL;   /* per member (I, E) of the experiment's first artwork variant */
     mq_buf_init(&out);
     mq_buf_init(&truth);
+    mq_buf_init(&art);
     if (rc) goto done;
     long long pages, events, tp = 0, te = 0;
     double secs, psecs;
@@ -1273,7 +1632,8 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         /* the A/B run writes the server's logs: DIR/log/events and DIR/log/exposures */
         mkdirs(evdir);
         mkdirs(exdir);
-        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        mq_evlog_opts eo; mq_evlog_opts_init(&eo, sizeof eo);
+        eo.fsync = MQ_FSYNC_NONE;
         mq_evlog *evlog = NULL;
         mq__exlog *exlog = NULL;
         if ((rc = mq_evlog_open(evdir, &eo, &evlog, err))) goto done;
@@ -1286,11 +1646,29 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         for (int e = 0; e < w.n_exps; e++) {
             char cpath[4200];
             snprintf(cpath, sizeof cpath, "%s/collect-%s.csv", o->out, w.xps.xp.exps[e].name);
-            mq_xp_collect_opts co = {evdir, exdir, w.xps.xp.exps[e].name, 0, 0, MQ_MAX(w.P->pre_days, 1), w.P->runtime_seconds};
+            mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+            co.events = evdir; co.exposures = exdir; co.experiment = w.xps.xp.exps[e].name;
+            co.from = 0; co.to = 0; co.pre_days = MQ_MAX(w.P->pre_days, 1);
+            co.finish_seconds = w.P->runtime_seconds;
             if ((rc = mq_xp_collect(&co, cpath, NULL, err))) goto done;
         }
     }
     mq__logf(o->log, "sim: A/B run: %lld pages, %lld events in %.2f s (%.0f pages/s)", pages, events, secs, pages / MQ_MAX(secs, 1e-9));
+    /* artwork: the A/B run's counts per policy, then each counterfactual run's */
+    if (w.asp) {
+        mq_buf_puts(&art, "{\"ab\":{");
+        for (int k = 0, first = 1; k <= MQ_POLICY_FIXED; k++) {
+            if (w.art_acc[k][0] == 0) continue;
+            mq_buf_printf(&art, "%s\"%s\":", first ? "" : ",", mq_art_policy_name(k));
+            art_json(&art, w.art_acc[k]);
+            first = 0;
+        }
+        mq_buf_printf(&art, "},\"ope\":{\"rows\":%.0f,\"linucb_true_value\":", w.art_ope[0]);
+        mq_buf_json_num(&art, w.art_ope[0] > 0 ? w.art_ope[1] / w.art_ope[0] : NAN);
+        mq_buf_puts(&art, ",\"fixed_true_value\":");
+        mq_buf_json_num(&art, w.art_ope[0] > 0 ? w.art_ope[2] / w.art_ope[0] : NAN);
+        mq_buf_puts(&art, "},\"truth\":{");
+    }
     tp += pages;
     te += events;
     /* truth: every variant of every experiment alone, common random numbers */
@@ -1299,10 +1677,39 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         const mq_xp_experiment *xe = &w.xps.xp.exps[e];
         int nv = MQ_MIN(xe->n_variants, MQ_SIM_MAX_VARIANTS);
         double mean[MQ_SIM_MAX_VARIANTS][N_METRICS] = {{0}};
+        free(art_first);
+        art_first = NULL;
         for (int v = 0; v < nv; v++) {
             unit *cu = NULL;
             if ((rc = run_all(&w, e, v, NULL, NULL, false, &cu, &pages, &events, &secs, &psecs, err))) goto done;
             mq__logf(o->log, "sim: counterfactual %s=%s: %lld pages in %.2f s", xe->name, xe->variants[v], pages, secs);
+            const mq__xps_treat *xt = &w.xps.treat[e * MQ_XP_MAX_VARIANTS + v];
+            if (w.asp && (xt->set & (1u << MQ__XT_ARTWORK_POLICY))) {
+                if (art.len > 0 && art.p[art.len - 1] != '{') mq_buf_putc(&art, ',');
+                char key[2 * MQ_XP_NAME + 2];   /* "EXP.VARIANT": one key per counterfactual run */
+                snprintf(key, sizeof key, "%s.%s", xe->name, xe->variants[v]);
+                mq_buf_json_str(&art, key, strlen(key));
+                mq_buf_putc(&art, ':');
+                art_json(&art, w.art_acc[xt->art_kind]);
+                if (art_first) {   /* against the experiment's first variant with artwork */
+                    double d, se;
+                    art_diff(&w, e, art_first, w.art_mem, &d, &se);
+                    art.len--;
+                    mq_buf_puts(&art, ",\"true_ctr_effect\":");
+                    mq_buf_json_num(&art, d);
+                    mq_buf_puts(&art, ",\"se\":");
+                    mq_buf_json_num(&art, se);
+                    mq_buf_puts(&art, ",\"ci_low\":");
+                    mq_buf_json_num(&art, d - 1.959963984540054 * se);
+                    mq_buf_puts(&art, ",\"ci_high\":");
+                    mq_buf_json_num(&art, d + 1.959963984540054 * se);
+                    mq_buf_putc(&art, '}');
+                } else if (!(art_first = malloc((size_t)o->members * 2 * sizeof *art_first))) {
+                    free(cu);
+                    rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
+                    goto done;
+                } else memcpy(art_first, w.art_mem, (size_t)o->members * 2 * sizeof *art_first);
+            }
             /* each unit under this variant alone: beside the A/B run's units, a unit's row here
              * for its own variant is its A/B row unless the arms interfere (docs/sim.md) */
             char cpath[4200];
@@ -1356,14 +1763,22 @@ int mq_sim_run(const mq_sim_opts *o, char **json, mq_err *err)
         if (e) mq_buf_putc(&out, ',');
         if ((rc = estimate_json(&w, e, upath, &out, err))) goto done;
     }
-    mq_buf_puts(&out, "}}\n");
-    if (out.oom || truth.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    mq_buf_putc(&out, '}');
+    if (w.asp) {
+        mq_buf_puts(&art, "}}");
+        mq_buf_puts(&out, ",\"artwork\":");
+        mq_buf_put(&out, art.p, art.len);
+    }
+    mq_buf_puts(&out, "}\n");
+    if (out.oom || truth.oom || art.oom) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     *json = strdup(mq_buf_cstr(&out));
     if (!*json) rc = mq__err_set(err, MQ_ENOMEM, "out of memory");
 done:
     free(ab);
     mq_buf_release(&out);
     mq_buf_release(&truth);
+    mq_buf_release(&art);
+    free(art_first);
     world_release(&w);
     return rc;
 }
@@ -1372,6 +1787,7 @@ int mq_sim_bench(const mq_sim_opts *o, double *page_rate, double *sim_rate, mq_e
 {
     /* One run: the time inside scoring + mq_page_build (the raw page-build rate of these very
      * requests) against the run's whole time (the simulator's rate). */
+    mq_sim_opts ov; int orc = MQ__OPTS_GET(mq_sim_opts, &ov, o, err); if (orc) return orc; o = &ov;
     world w;
     int rc = world_init(&w, o, err);
     unit *u = NULL;
@@ -1489,6 +1905,7 @@ int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n,
                          mq_err *err)
 {
     *json = NULL;
+    mq_sim_opts ov; int orc = MQ__OPTS_GET(mq_sim_opts, &ov, o, err); if (orc) return orc; o = &ov;
     if (n < 2 || n > MQ_SIM_MAX_VARIANTS)
         return mq__err_set(err, MQ_EINVAL, "sim: --offline-check takes 2 to %d models (got %d)", MQ_SIM_MAX_VARIANTS, n);
     const char *om = offline_metric ? offline_metric : "ndcg@20";
@@ -1563,7 +1980,8 @@ int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n,
     mkdirs(ldir);
     for (int v = 0; v < n; v++) {
         mq_evlog *evlog = NULL;
-        mq_evlog_opts eo = {.fsync = MQ_FSYNC_NONE};
+        mq_evlog_opts eo; mq_evlog_opts_init(&eo, sizeof eo);
+        eo.fsync = MQ_FSYNC_NONE;
         /* the first model's run is the logged data the offline metrics see */
         if (v == 0 && (rc = mq_evlog_open(ldir, &eo, &evlog, err))) goto done;
         unit *cu = NULL;
@@ -1587,7 +2005,7 @@ int mq_sim_offline_check(const mq_sim_opts *o, const char *const *models, int n,
     int cut_day = o->days - o->days / 2;
     if ((rc = build_heldout(&w, &L, SIM_EPOCH + cut_day * DAY, &h, err))) goto done;
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
+    mq_eval_opts_init(&eo, sizeof eo);
     eo.n_threads = o->threads;
     double off[MQ_SIM_MAX_VARIANTS], eff[MQ_SIM_MAX_VARIANTS];
     for (int v = 0; v < n; v++) {

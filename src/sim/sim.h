@@ -35,10 +35,11 @@ void mq__sim_http_release(mq__sim_http *h);
 int mq__sim_http_request(mq__sim_http *h, const char *method, const char *path, const char *body, size_t blen,
                          int *status, mq_buf *out, mq_err *err);
 
-/* The artwork term of the click probability: exp(artwork_weight * mean over the artwork's
- * ';'-separated tags g of z(member_seed, g)), z a standard normal deviate hashed from the
- * member's seed and the tag's CRC-32C (a member's true, fixed taste for each tag). 1 for NULL
- * or empty features (a title shown without artwork). */
+/* The artwork term of the click probability: exp(mean over the artwork's ';'-separated tags g
+ * of (artwork_weight z(member_seed, g) + artwork_common c_g)), z a standard normal deviate
+ * hashed from the member's seed and the tag's CRC-32C (a member's true, fixed taste for each
+ * tag), c_g one hashed from the tag alone (its effect on everyone). 1 for NULL or empty
+ * features (a title shown without artwork). */
 double mq__sim_artwork_factor(const mq_sim_params *p, uint64_t member_seed, const char *features);
 
 /* The features of artwork `id` among catalog title j's artworks (artwork.csv), or NULL. */

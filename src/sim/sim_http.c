@@ -9,7 +9,8 @@
  * "Connection: close" closes the socket and the next request reconnects. Failures (connect
  * refused, a reset, the server closing mid-answer, a receive timeout) are MQ_EIO with a
  * message naming the server and the request: the server went away, the run stops. Requests
- * are never retried on another connection, so no event is posted twice.
+ * are never retried here (sim.c sends again only what the server shed with 503 "overloaded",
+ * which it did not apply), so no event is posted twice.
  *
  * Only plain http:// URLs (host[:port], no path prefix beyond "/"): the simulator talks to a
  * `marquee serve` it was pointed at, usually on the same machine.

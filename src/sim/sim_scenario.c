@@ -27,7 +27,7 @@ void mq_sim_params_default(mq_sim_params *p)
         .satisfaction_gain = 0.25, .abandon_loss = 0.3, .browse_loss = 0.1,
         .satisfaction_decay = 0.8, .hazard_median = 0.002, .churn_after_days = 14,
         .novelty_boost = 0.15, .novelty_days = 3, .retained_days = 7, .pre_days = 0,
-        .artwork_weight = 0.5,
+        .artwork_weight = 0.5, .artwork_common = 0,
     };
 }
 
@@ -51,7 +51,7 @@ static const pdef defs[] = {
     D(satisfaction_gain, 0, 100), D(abandon_loss, 0, 100), D(browse_loss, 0, 100),
     P(satisfaction_decay), P(hazard_median), I(churn_after_days, 1, 10000),
     D(novelty_boost, 0, 100), D(novelty_days, 1e-3, 1e4), I(retained_days, 1, 10000), I(pre_days, 0, 365),
-    D(artwork_weight, 0, 5),
+    D(artwork_weight, 0, 5), D(artwork_common, 0, 5),
 };
 #undef D
 #undef P
@@ -134,7 +134,8 @@ static int parse_models(const cJSON *o, const char *where, mq_sim_scenario *sc, 
         /* the parameters' names and values now, before the data is loaded */
         const char *pp[16];
         for (int j = 0; j < sc->model_n_params[k]; j++) pp[j] = sc->model_params[k][j];
-        mq_train_opts to = {.params = pp, .n_params = sc->model_n_params[k]};
+        mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+        to.params = pp, to.n_params = sc->model_n_params[k];
         mq_err e2 = {0, ""};
         if (mq_model_check_params(sc->model_kind[k], &to, &e2))
             return mq__err_set(err, MQ_EFORMAT, "%s: field '%s.params': %s", where, f, e2.msg);

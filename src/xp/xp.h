@@ -91,6 +91,15 @@ typedef struct row {
     mq_buf extra;
 } row;
 
+/* SRM under ramps (docs/xp.md): the members of one variant's hash range, from a collect file's
+ * "range" and "served_share" columns; units (rows with a variant) and rows of no arm alike. */
+typedef struct rngacc {
+    char name[MQ_XP_NAME];
+    long long members;          /* rows of the range: units and members served only the default */
+    long long units_known;      /* units with a served_share */
+    double e, v;                /* sum of served_share, of share x (1 - share), over the range */
+} rngacc;
+
 typedef struct ctx {
     const mq_xp_analyze_opts *o;
     const char *path;
@@ -107,6 +116,9 @@ typedef struct ctx {
     int n_guard;
     mq_xp_guardrail guard[MQ_XP_MAX_GUARDRAILS];
     int col_variant, col_seg, col_day, col_pair, max_col;
+    int col_range, col_share;   /* -1 unless the file has "range" ("served_share") columns */
+    int n_rng;
+    rngacc rng[MQ_XP_MAX_VARIANTS];
     long long count[MQ_XP_MAX_VARIANTS];
     mom *acc;                   /* [arm][metric] */
     batch *pend;                /* [arm][metric]: rows not yet folded into acc */

@@ -1,7 +1,9 @@
 /* xp_analyze.c: the A/B test statistics of `xp analyze` over the accumulators of xp_read.c.
  *
  * Statistics (each with its citation in docs/xp.md):
- *  - SRM: Pearson chi^2 of the arm counts against the configured weights, k - 1 df.
+ *  - SRM: Pearson chi^2 of the arm counts against the configured weights, k - 1 df; with a
+ *    collect file's range columns, of the range members plus each ramp's served units
+ *    (srm_check).
  *  - Welch t (means), two-proportion z (0/1 metrics; pooled se for the test, unpooled Wald CI,
  *    as statsmodels proportions_ztest / confint_proportions_2indep), delta-method relative
  *    effect mB / mA - 1 with var = vB / (nB mA^2) + mB^2 vA / (nA mA^4).
@@ -721,35 +723,70 @@ static void novelty_json(ctx *c, mq_buf *j, mq_buf *t)
 
 /* ---- the analysis, step by step ---- */
 
-/* The sample ratio mismatch check: the "srm" object and the first lines of j and t. */
+/* The sample ratio mismatch check: the "srm" object and the first lines of j and t.
+ *
+ * Without range columns: Pearson's chi^2 of the arms' units against the weights, k - 1 df.
+ * With them (a collect file; docs/xp.md, "SRM under ramps"), two parts summed into one chi^2:
+ *  1. the split: each arm's range members n_v (its units plus the members of its hash range
+ *     served only the default) against the weights, sum (n_v - N w_v)^2 / (N w_v), k - 1 df.
+ *     The hash puts members into ranges by weight whatever the ramps and stops do;
+ *  2. the ramp, per variant with sum s_i (1 - s_i) > 0 over its range members (s_i the
+ *     member's served share: the largest share of the range served at its exposures, so
+ *     P(member i is a unit) = s_i): units S against E = sum s_i, (S - E)^2 / sum s_i (1 - s_i),
+ *     1 df each (given the range members these are independent Bernoulli trials, and the
+ *     terms are asymptotically independent of part 1). A variant whose shares are all 0 or 1
+ *     must have exactly E units, else p = 0 (e.g. a unit served after its variant stopped).
+ * Members without a share (records written before shares were logged) count in part 1 only. */
 static void srm_check(ctx *c, mq_buf *j, mq_buf *t, double *srm_p, bool *srm_ok)
 {
-    double tot = 0, chi2 = 0, wsum = 0;
+    double tot = 0, chi2 = 0, wsum = 0, n[MQ_XP_MAX_VARIANTS];
+    const rngacc *rg[MQ_XP_MAX_VARIANTS] = {0};
+    bool ranges = c->col_range >= 0;
     if (!c->fixed_arms) for (int a = 0; a < c->n_arms; a++) c->weights[a] = 1.0 / c->n_arms;
-    for (int a = 0; a < c->n_arms; a++) { tot += (double)c->count[a]; wsum += c->weights[a]; }
+    for (int a = 0; a < c->n_arms; a++) {
+        for (int k = 0; ranges && k < c->n_rng; k++) if (!strcmp(c->rng[k].name, c->arms[a])) rg[a] = &c->rng[k];
+        n[a] = ranges ? (rg[a] ? (double)rg[a]->members : 0) : (double)c->count[a];
+        tot += n[a];
+        wsum += c->weights[a];
+    }
     for (int a = 0; a < c->n_arms; a++) {
         double e = tot * c->weights[a] / wsum;
-        if (e > 0) chi2 += (c->count[a] - e) * (c->count[a] - e) / e;
-        else if (c->count[a] > 0) chi2 = INFINITY;
+        if (e > 0) chi2 += (n[a] - e) * (n[a] - e) / e;
+        else if (n[a] > 0) chi2 = INFINITY;
     }
     int k = 0;
     for (int a = 0; a < c->n_arms; a++) k += c->weights[a] > 0;
-    double p = k > 1 ? mq_stats_chi2_sf(chi2, k - 1) : 1;
+    int df = k - 1;
+    double ramp_chi2[MQ_XP_MAX_VARIANTS] = {0};
+    for (int a = 0; a < c->n_arms; a++) {
+        if (!rg[a]) continue;
+        double d = (double)rg[a]->units_known - rg[a]->e;
+        if (rg[a]->v > 0) {
+            ramp_chi2[a] = d * d / rg[a]->v;
+            chi2 += ramp_chi2[a];
+            df++;
+        } else if (fabs(d) > 1e-6 * MQ_MAX(1.0, rg[a]->e)) {
+            ramp_chi2[a] = INFINITY;
+            chi2 = INFINITY;
+        }
+    }
+    double p = df > 0 ? mq_stats_chi2_sf(chi2, df) : 1;
     if (isinf(chi2)) p = 0;
     double srm_alpha = c->o->srm_alpha > 0 ? c->o->srm_alpha : 0.001;
     bool ok = p >= srm_alpha;
     mq_buf_puts(j, "{\"srm\":{\"p_value\":");
     mq_buf_json_num(j, p);
     mq__xp_jnum(j, "chi2", isinf(chi2) ? 1e308 : chi2);
-    mq_buf_printf(j, ",\"df\":%d,\"threshold\":", k - 1);
+    mq_buf_printf(j, ",\"df\":%d,\"threshold\":", df);
     mq_buf_json_num(j, srm_alpha);
     mq_buf_printf(j, ",\"passed\":%s,\"counts\":{", ok ? "true" : "false");
-    mq_buf_printf(t, "SRM: chi2=%.4g df=%d p=%.4g %s  (", chi2, k - 1, p, ok ? "ok" : "FAILED: results untrustworthy");
+    mq_buf_printf(t, "SRM: chi2=%.4g df=%d p=%.4g %s  (", chi2, df, p, ok ? "ok" : "FAILED: results untrustworthy");
     for (int a = 0; a < c->n_arms; a++) {
         if (a) mq_buf_putc(j, ',');
         mq_buf_json_str(j, c->arms[a], strlen(c->arms[a]));
         mq_buf_printf(j, ":%lld", c->count[a]);
-        mq_buf_printf(t, "%s%s=%lld expected %.1f", a ? ", " : "", c->arms[a], c->count[a], tot * c->weights[a] / wsum);
+        mq_buf_printf(t, "%s%s=%.0f expected %.1f", a ? ", " : ranges ? "range members " : "", c->arms[a], n[a],
+                      tot * c->weights[a] / wsum);
     }
     mq_buf_puts(j, "},\"expected_share\":{");
     for (int a = 0; a < c->n_arms; a++) {
@@ -758,7 +795,32 @@ static void srm_check(ctx *c, mq_buf *j, mq_buf *t, double *srm_p, bool *srm_ok)
         mq_buf_putc(j, ':');
         mq_buf_json_num(j, c->weights[a] / wsum);
     }
-    mq_buf_printf(j, "}},\"trustworthy\":%s,\"rows\":%lld", ok ? "true" : "false", c->rows);
+    mq_buf_putc(j, '}');
+    if (ranges) {
+        mq_buf_puts(j, ",\"range_members\":{");
+        for (int a = 0; a < c->n_arms; a++) {
+            if (a) mq_buf_putc(j, ',');
+            mq_buf_json_str(j, c->arms[a], strlen(c->arms[a]));
+            mq_buf_printf(j, ":%.0f", n[a]);
+        }
+        mq_buf_puts(j, "},\"ramps\":[");
+        bool first = true;
+        for (int a = 0; a < c->n_arms; a++) {
+            if (!rg[a] || (rg[a]->v <= 0 && ramp_chi2[a] == 0)) continue;
+            mq_buf_puts(j, first ? "{\"variant\":" : ",{\"variant\":");
+            first = false;
+            mq_buf_json_str(j, c->arms[a], strlen(c->arms[a]));
+            mq_buf_printf(j, ",\"units\":%lld", rg[a]->units_known);
+            mq__xp_jnum(j, "expected_units", rg[a]->e);
+            mq__xp_jnum(j, "variance", rg[a]->v);
+            mq__xp_jnum(j, "chi2", isinf(ramp_chi2[a]) ? 1e308 : ramp_chi2[a]);
+            mq_buf_putc(j, '}');
+            mq_buf_printf(t, "; %s served %lld of %lld range members, expected %.1f", c->arms[a], rg[a]->units_known,
+                          rg[a]->members, rg[a]->e);
+        }
+        mq_buf_putc(j, ']');
+    }
+    mq_buf_printf(j, "},\"trustworthy\":%s,\"rows\":%lld", ok ? "true" : "false", c->rows);
     mq__xp_jnum(j, "alpha", c->alpha);
     mq_buf_puts(t, ")\n");
     *srm_p = p;
@@ -1069,7 +1131,8 @@ int mq_xp_analyze(const char *path, const mq_xp_analyze_opts *o, char **json, ch
 {
     *json = *text = NULL;
     if (!path) return mq__err_set(err, MQ_EINVAL, "analyze: a file and the control variant are required");
-    int rc = check_opts(o, err);
+    mq_xp_analyze_opts ov; int rc = MQ__OPTS_GET(mq_xp_analyze_opts, &ov, o, err); if (rc) return rc; if (o) o = &ov;
+    rc = check_opts(o, err);
     if (rc) return rc;
     ctx *c = calloc(1, sizeof *c);
     if (!c) return mq__err_set(err, MQ_ENOMEM, "out of memory");

@@ -5,8 +5,10 @@
  * --sequential gave one, else its fixed-horizon p-value (and the decision says which it used
  * for which treatment). Guardrails are one-sided non-inferiority z tests of the (relative unless
  * `abs`) effect against the allowed degradation D, in the guardrail's stated direction (a
- * guardrail without a direction is refused in xp_analyze.c): violated when the (1 - alpha) CI
- * lies entirely beyond -D, non-inferior when p < alpha. Rules, in order: primary metric not
+ * guardrail without a direction is refused in xp_analyze.c): non-inferior when p < alpha;
+ * violated when the (1 - alpha) CI lies entirely beyond -D, or entirely on the harmful side of
+ * 0 (a significant deterioration, as Spotify's deterioration tests) while not shown
+ * non-inferior. Rules, in order: primary metric not
  * estimable -> keep running; a guardrail violated -> don't ship; significantly worse -> don't
  * ship; significantly better -> ship if every guardrail is shown non-inferior, else keep
  * running; not significant -> don't ship when the CI (the confidence sequence under
@@ -28,18 +30,20 @@ int mq__xp_direction(const ctx *c, int m)
 }
 
 /* Non-inferiority of a treatment on guardrail g from its primary row r: returns the one-sided
- * p-value and sets *violated when the CI lies entirely beyond the allowed degradation. */
-static double guard_test(const ctx *c, const mq_xp_guardrail *g, const row *r, bool *violated, bool *ok)
+ * p-value, sets *ok when it is below alpha (shown within the allowed degradation), *beyond
+ * when the (1 - alpha) CI lies entirely beyond the allowed degradation, and *worse when it lies
+ * entirely on the harmful side of 0 (a significant deterioration). */
+static double guard_test(const ctx *c, const mq_xp_guardrail *g, const row *r, bool *beyond, bool *worse, bool *ok)
 {
-    *violated = false;
-    *ok = false;
+    *beyond = *worse = *ok = false;
     double sgn = g->direction < 0 ? -1 : 1;
     double e = g->relative ? r->rel : r->effect, se = g->relative ? r->rel_se : r->se;
     bool est = g->relative ? r->rel_est : r->est;
     if (!est || !(se > 0)) return NAN;
     double imp = sgn * e;               /* improvement, in the good direction */
     double z = (imp + g->max_degradation) / se, q = mq_stats_norm_ppf(1 - c->alpha / 2);
-    if (imp + q * se < -g->max_degradation) *violated = true;
+    if (imp + q * se < -g->max_degradation) *beyond = true;
+    if (imp + q * se < 0) *worse = true;
     double p = mq_stats_norm_sf(z);
     *ok = p < c->alpha;
     return p;
@@ -56,8 +60,11 @@ static void guardrails(const ctx *c, int b, mq_buf *gj, bool *first, bool *viol,
         int gm = -1;
         for (int m = 0; m < c->n_metrics; m++) if (!strcmp(c->met[m].name, gr->metric)) gm = m;
         const row *r = gm >= 0 ? mq__xp_primary_row(c, gm, b) : NULL;
-        bool v = false, ok = false;
-        double p = r ? guard_test(c, gr, r, &v, &ok) : NAN;
+        bool beyond = false, worse = false, ok = false;
+        double p = r ? guard_test(c, gr, r, &beyond, &worse, &ok) : NAN;
+        /* violated: beyond the allowed degradation, or significantly worse and not shown
+         * within it (a deterioration test, as well as the non-inferiority test) */
+        bool v = beyond || (worse && !ok);
         if (!*first) mq_buf_putc(gj, ',');
         *first = false;
         mq_buf_puts(gj, "{\"metric\":");
@@ -68,11 +75,18 @@ static void guardrails(const ctx *c, int b, mq_buf *gj, bool *first, bool *viol,
         mq_buf_printf(gj, ",\"relative\":%s,\"higher_is_better\":%s", gr->relative ? "true" : "false",
                       gr->direction > 0 ? "true" : "false");
         mq__xp_jnum(gj, "p_value", p);
-        mq_buf_printf(gj, ",\"non_inferior\":%s,\"violated\":%s}", ok ? "true" : "false", v ? "true" : "false");
+        mq_buf_printf(gj, ",\"non_inferior\":%s,\"significantly_worse\":%s,\"violated\":%s}", ok ? "true" : "false",
+                      worse ? "true" : "false", v ? "true" : "false");
         const char *dir = gr->direction > 0 ? "a fall" : "a rise";
-        if (v) {
+        if (v && !*viol) {
             *viol = true;
-            snprintf(why, nwhy, "guardrail '%s' degraded beyond %g (%s is a degradation)", gr->metric, gr->max_degradation, dir);
+            double e = gr->relative ? r->rel : r->effect;
+            if (beyond)
+                snprintf(why, nwhy, "guardrail '%s' degraded beyond %g (%s is a degradation)", gr->metric, gr->max_degradation, dir);
+            else
+                snprintf(why, nwhy, "guardrail '%s' significantly worse (%s %.3g%s, %s is a degradation) and not shown within %g",
+                         gr->metric, gr->relative ? "relative effect" : "effect", gr->relative ? 100 * e : e,
+                         gr->relative ? "%" : "", dir, gr->max_degradation);
         } else if (!ok && !*viol) {
             *pending = true;
             snprintf(why, nwhy, "guardrail '%s' not yet shown within %g (%s is a degradation)", gr->metric, gr->max_degradation, dir);

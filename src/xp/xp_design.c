@@ -17,6 +17,7 @@
 int mq_xp_design(const mq_xp_design_in *in, mq_xp_design_out *out, mq_err *err)
 {
     memset(out, 0, sizeof *out);
+    mq_xp_design_in iv; int orc = MQ__OPTS_GET(mq_xp_design_in, &iv, in, err); if (orc) return orc; in = &iv;
     int arms = in->arms ? in->arms : 2;
     bool rate = in->baseline_rate > 0;
     if (arms < 2 || arms > MQ_XP_MAX_VARIANTS)

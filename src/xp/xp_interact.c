@@ -263,6 +263,7 @@ int mq_xp_interactions(const char *path, const mq_xp_interact_opts *o, char **js
 {
     (void)log;
     *json = *text = NULL;
+    mq_xp_interact_opts ov; int orc = MQ__OPTS_GET(mq_xp_interact_opts, &ov, o, err); if (orc) return orc; if (o) o = &ov;
     if (!path || !o || !o->experiments[0] || !o->experiments[1] || !o->metric)
         return mq__err_set(err, MQ_EINVAL, "interactions: a file, two experiment columns and a metric are required");
     if (!strcmp(path, "-")) return mq__err_set(err, MQ_EINVAL, "interactions: FILE must be a file ('-', standard input, is not supported)");

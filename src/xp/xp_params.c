@@ -106,8 +106,7 @@ int mq_xp_analyze_params(const char *path, const char *const *params, int n_para
                          char **text, const mq_log *log, mq_err *err)
 {
     mq_xp_analyze_opts o;
-    memset(&o, 0, sizeof o);
-    o.look_every = 100;
+    mq_xp_analyze_opts_init(&o, sizeof o);
     const char *config = NULL, *exp = NULL;
     for (int i = 0; i < n_params; i++) {
         int rc = apply(&o, params[i], &config, &exp, err);

@@ -190,6 +190,14 @@ static int parse_header(ctx *c, const char *line, size_t len, mq_err *err)
     c->max_col = 0;
     if ((rc = find_col(c, c->o->variant_col ? c->o->variant_col : "variant", &c->col_variant, err))) return rc;
     c->col_seg = c->col_day = c->col_pair = -1;
+    /* a collect file's SRM columns (docs/xp.md, "SRM under ramps"), used when present */
+    c->col_range = c->col_share = -1;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(c->colname[i], "range")) c->col_range = i;
+        if (!strcmp(c->colname[i], "served_share")) c->col_share = i;
+    }
+    if (c->col_range < 0) c->col_share = -1;
+    c->max_col = MQ_MAX(c->max_col, MQ_MAX(c->col_range, c->col_share));
     if (c->o->segment && (rc = find_col(c, c->o->segment, &c->col_seg, err))) return rc;
     if (c->o->day && (rc = find_col(c, c->o->day, &c->col_day, err))) return rc;
     if (c->o->pair && (rc = find_col(c, c->o->pair, &c->col_pair, err))) return rc;
@@ -300,6 +308,68 @@ static int snapshot(ctx *c, int a, mq_err *err)
 
 static int process_row2(ctx *c, const char *line, size_t len, long long lineno, mq_err *err);
 
+/* The range accumulator of name (added when new), or -1 with err set. */
+static int rng_index(ctx *c, const char *p, size_t n, long long line, mq_err *err)
+{
+    for (int k = 0; k < c->n_rng; k++)
+        if (strlen(c->rng[k].name) == n && !memcmp(c->rng[k].name, p, n)) return k;
+    if (c->fixed_arms) {
+        bool arm = false;
+        for (int a = 0; a < c->n_arms; a++) arm |= c->arm_len[a] == n && !memcmp(c->arms[a], p, n);
+        if (!arm)
+            return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a variant of the experiment",
+                               c->path, line, c->colname[c->col_range], (int)MQ_MIN(n, 60), p);
+    }
+    if (c->n_rng >= MQ_XP_MAX_VARIANTS)
+        return mq__err_set(err, MQ_ERANGE, "%s:%lld: more than %d variant ranges ('%.*s')", c->path, line,
+                           MQ_XP_MAX_VARIANTS, (int)MQ_MIN(n, 60), p);
+    if (n >= MQ_XP_NAME)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': a name of %zu bytes", c->path, line,
+                           c->colname[c->col_range], n);
+    rngacc *r = &c->rng[c->n_rng];
+    memset(r, 0, sizeof *r);
+    memcpy(r->name, p, n);
+    return c->n_rng++;
+}
+
+/* A row's range and served share (files with a "range" column): counts it for the SRM check.
+ * Returns 1 for a row of no arm (empty variant: a range member served only the default), 0
+ * for a unit, < 0 on bad input. */
+static int range_row(ctx *c, const field *f, long long line, mq_err *err)
+{
+    const field *fv = &f[c->col_variant], *fr = &f[c->col_range];
+    if (!fv->n && !fr->n)
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: columns '%s' and '%s' are both empty", c->path, line,
+                           c->colname[c->col_variant], c->colname[c->col_range]);
+    if (fv->n && fr->n && (fv->n != fr->n || memcmp(fv->p, fr->p, fv->n)))
+        return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not the unit's variant '%.*s'", c->path,
+                           line, c->colname[c->col_range], (int)MQ_MIN(fr->n, 60), fr->p, (int)MQ_MIN(fv->n, 60), fv->p);
+    const field *nm = fv->n ? fv : fr;
+    int k = rng_index(c, nm->p, nm->n, line, err);
+    if (k < 0) return k;
+    double s = NAN;
+    if (c->col_share >= 0 && f[c->col_share].n) {
+        const field *fs = &f[c->col_share];
+        char t[64];
+        size_t l = MQ_MIN(fs->n, sizeof t - 1);
+        memcpy(t, fs->p, l);
+        t[l] = 0;
+        char *e;
+        s = strtod(t, &e);
+        if (e == t || *e || !(s >= 0 && s <= 1))
+            return mq__err_set(err, MQ_EFORMAT, "%s:%lld: column '%s': '%.*s' is not a share in [0, 1]", c->path, line,
+                               c->colname[c->col_share], (int)MQ_MIN(fs->n, 60), fs->p);
+    }
+    rngacc *r = &c->rng[k];
+    r->members++;
+    if (!isnan(s)) {
+        r->e += s;
+        r->v += s * (1 - s);
+        r->units_known += fv->n > 0;
+    }
+    return fv->n ? 0 : 1;
+}
+
 static int process_row(ctx *c, const char *line, size_t len, long long lineno, mq_err *err)
 {
     if (c->pass == 2) return process_row2(c, line, len, lineno, err);
@@ -313,6 +383,10 @@ static int process_row(ctx *c, const char *line, size_t len, long long lineno, m
     if (n <= c->max_col)
         return mq__err_set(err, MQ_EFORMAT, "%s:%lld: %d fields, expected at least %d (column '%s')",
                            c->path, lineno, n, c->max_col + 1, c->colname[c->max_col]);
+    if (c->col_range >= 0) {
+        int rr = range_row(c, f, lineno, err);
+        if (rr) return rr < 0 ? rr : 0;   /* a row of no arm: counted for the SRM check only */
+    }
     int a = add_arm(c, &f[c->col_variant], lineno, err);
     if (a < 0) return a;
     if (bad >= 0 && bad != c->col_day)
@@ -514,6 +588,7 @@ static ctx *clone_ctx(const ctx *c)
     if (!d->acc || !d->pend) { free(d->acc); free(d->pend); free(d); return NULL; }
     memset(d->count, 0, sizeof d->count);
     d->rows = 0;
+    d->n_rng = 0;
     return d;
 }
 
@@ -634,6 +709,15 @@ static int read_file(ctx *c, const mq_log *log, mq_err *err)
     }
     for (int m = 0; m < c->n_metrics; m++) c->met[m].binary = c->met[m].binary && c2->met[m].binary;
     c->rows += c2->rows;
+    for (int k2 = 0; k2 < c2->n_rng && !rc; k2++) {
+        const rngacc *q = &c2->rng[k2];
+        int k = rng_index(c, q->name, strlen(q->name), 0, err);
+        if (k < 0) { rc = k; break; }
+        c->rng[k].members += q->members;
+        c->rng[k].units_known += q->units_known;
+        c->rng[k].e += q->e;
+        c->rng[k].v += q->v;
+    }
     free_clone(c2);
 done:
     close(fd);
@@ -760,6 +844,7 @@ static int process_row2(ctx *c, const char *line, size_t len, long long lineno, 
     if (n <= c->max_col || (bad >= 0 && bad != c->col_day))
         return mq__err_set(err, MQ_EIO, "%s:%lld: the file changed between the two passes (HC2 standard errors need a second read; use --cuped-se ols or a file that does not change)",
                            c->path, lineno);
+    if (c->col_range >= 0 && !f[c->col_variant].n) return 0;   /* a row of no arm */
     int n0 = c->n_arms, a = add_arm(c, &f[c->col_variant], lineno, err);   /* known arms: their canonical index */
     if (a >= n0) c->n_arms = n0;
     if (a < 0 || a >= n0) return mq__err_set(err, MQ_EIO, "%s:%lld: the file changed between the two passes", c->path, lineno);

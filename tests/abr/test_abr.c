@@ -42,7 +42,7 @@ MQ_TEST(abr_sim_hand_computed_chunks)
     mq_abr_qoe q;
     ASSERT_OK(mq_abr_qoe_init(&q, MQ_ABR_QOE_LIN, &v, &err), &err);
     mq_abr_opts o;
-    mq_abr_opts_default(&o);
+    mq_abr_opts_init(&o, sizeof o);
     o.start_level = 0;
     o.buffer_cap_s = 6; /* small cap so that sleeps happen */
     mq_abr_session s;
@@ -178,7 +178,7 @@ static double mean_qoe(const mq_abr_trace *t, int n, const mq_abr_video *v, cons
 {
     mq_abr_qoe q;
     mq_abr_opts o;
-    mq_abr_opts_default(&o);
+    mq_abr_opts_init(&o, sizeof o);
     mq_abr_session *s = calloc((size_t)n, sizeof *s);
     *rc = s ? mq_abr_qoe_init(&q, MQ_ABR_QOE_LIN, v, err) : MQ_ENOMEM;
     if (!*rc) *rc = mq_abr_run(t, n, v, algo, &o, &q, s, NULL, err);
@@ -259,7 +259,7 @@ MQ_TEST(abr_options_seeded_and_paired)
     mq_abr_qoe q;
     ASSERT_OK(mq_abr_qoe_init(&q, MQ_ABR_QOE_LIN, &v, &err), &err);
     mq_abr_opts o;
-    mq_abr_opts_default(&o);
+    mq_abr_opts_init(&o, sizeof o);
     o.random_start = 1;
     o.noise_lo = 0.9;
     o.noise_hi = 1.1;
@@ -286,7 +286,7 @@ MQ_TEST(abr_options_seeded_and_paired)
     o.noise_lo = 1.2;
     ASSERT(mq_abr_run(t, m, &v, "bb", &o, &q, a, NULL, &err) == MQ_EINVAL);
     ASSERT(strstr(err.msg, "noise"));
-    mq_abr_opts_default(&o);
+    mq_abr_opts_init(&o, sizeof o);
     ASSERT(mq_abr_run(t, m, &v, "nosuch", &o, &q, a, NULL, &err) == MQ_ENOTFOUND);
     mq_abr_traces_free(t, n);
     mq_abr_video_release(&v);
@@ -327,7 +327,7 @@ MQ_TEST(abr_malformed_files_name_file_and_line)
         mq_abr_qoe q0;
         mq_abr_opts o0;
         mq_abr_session s0;
-        mq_abr_opts_default(&o0);
+        mq_abr_opts_init(&o0, sizeof o0);
         o0.start_level = 0;
         ASSERT_OK(mq_abr_trace_parse(&t, "slow", slow, strlen(slow), &err), &err);
         ASSERT_OK(tiny_video(&v0, &err), &err);

@@ -321,7 +321,8 @@ MQ_TEST(bandit_ope_file_one_pass_equals_two_passes)
     ASSERT_OK(mq_bandit_log_load(path, MQ_BANDIT_FMT_MARQUEE, 0, &l, &err), &err);
     for (int c = 0; c < 3; c++) {
         /* c = 0: one pass; 1: one pass, 3 folds; 2: tau = 1.5 splits cells (read into arrays) */
-        mq_ope_opts o = {MQ_RM_CTR, c == 2 ? 1.5 : 10, 1, 0.95, c == 1 ? 3 : 1};
+        mq_ope_opts o; mq_ope_opts_init(&o, sizeof o);
+        o.reward_model = MQ_RM_CTR; o.switch_tau = c == 2 ? 1.5 : 10; o.ridge = 1; o.level = 0.95; o.folds = c == 1 ? 3 : 1;
         mq_ope_result ra, rf;
         fixed_policy fp = {pi, 0};
         ASSERT_OK(mq_bandit_ope(l, pi, &o, &ra, &err), &err);
@@ -347,7 +348,8 @@ MQ_TEST(bandit_ope_file_one_pass_equals_two_passes)
     pr->n_rows = N;
     pr->p = malloc((size_t)N * K * sizeof *pr->p);
     for (int64_t i = 0; i < (int64_t)N * K; i++) pr->p[i] = 1.0 / K;
-    mq_ope_opts o = {MQ_RM_CTR, 10, 1, 0.95, 1};
+    mq_ope_opts o; mq_ope_opts_init(&o, sizeof o);
+    o.reward_model = MQ_RM_CTR; o.switch_tau = 10; o.ridge = 1; o.level = 0.95; o.folds = 1;
     mq_ope_result ra, rf;
     fixed_policy fp = {pr, 0};
     ASSERT_OK(mq_bandit_ope(l, pr, &o, &ra, &err), &err);
@@ -461,7 +463,8 @@ MQ_TEST(bandit_beta_sampler_moments)
 
 MQ_TEST(bandit_synth_dr_within_5pct)
 {
-    mq_bandit_synth_opts o = {10, 5, 100000, 1, 0, 0.1};
+    mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
+    o.n_actions = 10; o.dim = 5; o.n = 100000; o.seed = 1; o.logging_tau = 0; o.policy_tau = 0.1;
     mq_bandit_log *l;
     mq_bandit_dist *pi;
     double truth;
@@ -487,7 +490,9 @@ MQ_TEST(bandit_synth_ci_coverage)
     int cover[3] = {0, 0, 0};
     const int est[3] = {MQ_OPE_IPS, MQ_OPE_SNIPS, MQ_OPE_DR};
     for (int s = 1; s <= 40; s++) {
-        mq_bandit_synth_opts o = {10, 5, 10000, (uint64_t)(1000 + s), 0, 0.1};
+        mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
+        o.n_actions = 10; o.dim = 5; o.n = 10000; o.seed = (uint64_t)(1000 + s); o.logging_tau = 0;
+        o.policy_tau = 0.1;
         mq_bandit_log *l;
         mq_bandit_dist *pi;
         double truth;
@@ -509,7 +514,9 @@ MQ_TEST(bandit_policy_probs_sum_to_one_with_floor)
 {
     const int K = 6, d = 4;
     for (int kind = MQ_POLICY_UNIFORM; kind <= MQ_POLICY_LINTS; kind++) {
-        mq_policy_opts o = {kind, K, d, 0, 0, 0, 300, 42};
+        mq_policy_opts o; mq_policy_opts_init(&o, sizeof o);
+        o.kind = kind; o.n_actions = K; o.dim = d; o.param = 0; o.floor = 0; o.lambda = 0;
+        o.mc_draws = 300; o.seed = 42;
         mq_bandit_policy *p;
         mq_err err = {0};
         ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
@@ -533,7 +540,9 @@ MQ_TEST(bandit_policy_probs_sum_to_one_with_floor)
 /* epsilon-greedy's exact distribution and Bernoulli TS's Monte Carlo one against closed forms. */
 MQ_TEST(bandit_policy_egreedy_and_ts_propensities)
 {
-    mq_policy_opts o = {MQ_POLICY_EGREEDY, 4, 0, 0.2, 0, 0, 0, 1};
+    mq_policy_opts o; mq_policy_opts_init(&o, sizeof o);
+    o.kind = MQ_POLICY_EGREEDY; o.n_actions = 4; o.dim = 0; o.param = 0.2; o.floor = 0;
+    o.lambda = 0; o.mc_draws = 0; o.seed = 1;
     mq_bandit_policy *p;
     mq_err err = {0};
     ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
@@ -546,7 +555,9 @@ MQ_TEST(bandit_policy_egreedy_and_ts_propensities)
     ASSERT_NEAR(probs[0], (1 - g) * (0.2 / 4) + g / 4, 1e-15);
     mq_bandit_policy_destroy(p);
     /* TS: arm 0 Beta(2, 1), arm 1 Beta(1, 1): P(arm 0 wins) = 2/3; 20000 draws, 4 sd = 0.0133. */
-    mq_policy_opts t = {MQ_POLICY_BTS, 2, 0, 0, 0, 0, 20000, 2};
+    mq_policy_opts t; mq_policy_opts_init(&t, sizeof t);
+    t.kind = MQ_POLICY_BTS; t.n_actions = 2; t.dim = 0; t.param = 0; t.floor = 0; t.lambda = 0;
+    t.mc_draws = 20000; t.seed = 2;
     ASSERT_OK(mq_bandit_policy_create(&t, &p, &err), &err);
     mq_bandit_policy_update(p, NULL, 0, 1);
     mq_bandit_policy_decide(p, NULL, probs);
@@ -563,7 +574,9 @@ MQ_TEST(bandit_linucb_matches_numpy)
     snprintf(path, sizeof path, "%s/upd.csv", tmp);
     FILE *f = fopen(path, "w");
     ASSERT(f);
-    mq_policy_opts o = {MQ_POLICY_LINUCB, K, d, 0.7, 0, 0, 0, 5};
+    mq_policy_opts o; mq_policy_opts_init(&o, sizeof o);
+    o.kind = MQ_POLICY_LINUCB; o.n_actions = K; o.dim = d; o.param = 0.7; o.floor = 0;
+    o.lambda = 0; o.mc_draws = 0; o.seed = 5;
     mq_bandit_policy *p;
     mq_err err = {0};
     ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
@@ -612,63 +625,12 @@ MQ_TEST(bandit_linucb_matches_numpy)
     mq_bandit_policy_destroy(p);
 }
 
-/* Page artwork: the factored LinUCB (member part once per page) chooses what the generic
- * LinUCB over the crossed rows f (x) m chooses, with propensity 1 - gamma + gamma / K_t. */
-MQ_TEST(bandit_page_artwork_matches_crossed_linucb)
-{
-    enum { DM = 4, DF = 6, D = DM * DF, KMAX = 5, NT = 40 };
-    mq_policy_opts o = {MQ_POLICY_LINUCB, KMAX, D, 0.8, 0, 0, 0, 9};
-    mq_bandit_policy *p;
-    mq_err err = {0};
-    ASSERT_OK(mq_bandit_policy_create(&o, &p, &err), &err);
-    mq_rng r;
-    mq_rng_seed(&r, 4);
-    double x[KMAX * D];
-    for (int t = 0; t < 300; t++) {   /* learn from random crossed rows */
-        for (int j = 0; j < D; j++) x[j] = mq_rng_normal(&r);
-        mq_bandit_policy_update(p, x, 0, mq_rng_uniform(&r) < 0.3);
-    }
-    double m[DM], F[NT * KMAX * DF];
-    int64_t ptr[NT + 1] = {0};
-    for (int k = 0; k < DM; k++) m[k] = mq_rng_normal(&r);
-    for (int t = 0; t < NT; t++) ptr[t + 1] = ptr[t] + (t % 7 == 3 ? 0 : 1 + (int64_t)mq_rng_below(&r, KMAX));
-    for (int64_t a = 0; a < ptr[NT]; a++)   /* sparse artwork features: about half zero */
-        for (int j = 0; j < DF; j++) F[a * DF + j] = mq_rng_uniform(&r) < 0.5 ? 0 : mq_rng_uniform(&r);
-    int64_t choice[NT], fptr[NT * KMAX + 1] = {0};
-    int32_t fidx[NT * KMAX * DF];
-    double fval[NT * KMAX * DF], prop[NT], scores[KMAX];
-    for (int64_t a = 0; a < ptr[NT]; a++) {   /* the same features as sparse rows */
-        fptr[a + 1] = fptr[a];
-        for (int j = 0; j < DF; j++)
-            if (F[a * DF + j] != 0) { fidx[fptr[a + 1]] = j; fval[fptr[a + 1]++] = F[a * DF + j]; }
-    }
-    ASSERT_OK(mq_bandit_page_artwork(p, m, DM, DF, fptr, fidx, fval, ptr, NT, choice, prop, &err), &err);
-    for (int t = 0; t < NT; t++) {
-        int K = (int)(ptr[t + 1] - ptr[t]);
-        if (K == 0) { ASSERT_INT_EQ(choice[t], -1); continue; }
-        memset(x, 0, sizeof x);
-        for (int a = 0; a < K; a++)
-            for (int j = 0; j < DF; j++)
-                for (int k = 0; k < DM; k++) x[a * D + j * DM + k] = F[(ptr[t] + a) * DF + j] * m[k];
-        mq_bandit_policy_scores(p, x, NULL, scores);
-        int best = 0;
-        for (int a = 1; a < K; a++) if (scores[a] > scores[best]) best = a;
-        double g = 0.05;
-        if (choice[t] == ptr[t] + best) ASSERT_NEAR(prop[t], 1 - g + g / K, 1e-15);
-        else ASSERT_NEAR(prop[t], g / K, 1e-15);   /* an exploration draw (about 1 in 20) */
-    }
-    /* Exploration draws are rare: most titles get the argmax (P(>= 10 of 40 explore) < 1e-4). */
-    int explored = 0;
-    for (int t = 0; t < NT; t++) explored += choice[t] >= 0 && prop[t] < 0.5;
-    ASSERT(explored < 10);
-    mq_bandit_policy_destroy(p);
-}
-
 /* ---- replay ---- */
 
 MQ_TEST(bandit_replay_uniform_logs)
 {
-    mq_bandit_synth_opts o = {5, 3, 40000, 21, 0, 0.1};
+    mq_bandit_synth_opts o; mq_bandit_synth_opts_init(&o, sizeof o);
+    o.n_actions = 5; o.dim = 3; o.n = 40000; o.seed = 21; o.logging_tau = 0; o.policy_tau = 0.1;
     mq_bandit_log *l;
     mq_bandit_dist *pi;
     double truth;
@@ -677,7 +639,7 @@ MQ_TEST(bandit_replay_uniform_logs)
     double mean = 0;
     for (int64_t i = 0; i < l->n; i++) mean += l->reward[i];
     mean /= (double)l->n;
-    mq_policy_opts po = {0};
+    mq_policy_opts po; mq_policy_opts_init(&po, sizeof po);
     po.seed = 3;
     ASSERT_OK(mq_policy_parse("uniform", &po, &err), &err);
     mq_replay_result ru, rl;
@@ -693,7 +655,9 @@ MQ_TEST(bandit_replay_uniform_logs)
     mq_bandit_log_destroy(l);
     mq_bandit_dist_destroy(pi);
     /* Non-uniform logging is refused. */
-    mq_bandit_synth_opts o2 = {5, 3, 1000, 22, 0.3, 0.1};
+    mq_bandit_synth_opts o2; mq_bandit_synth_opts_init(&o2, sizeof o2);
+    o2.n_actions = 5; o2.dim = 3; o2.n = 1000; o2.seed = 22; o2.logging_tau = 0.3;
+    o2.policy_tau = 0.1;
     ASSERT_OK(mq_bandit_synth_make(&o2, &l, &pi, &truth, &err), &err);
     ASSERT(mq_bandit_replay(l, &po, &rl, &err) == MQ_EINVAL);
     ASSERT(strstr(err.msg, "uniform-random"));

@@ -56,7 +56,9 @@ MQ_TEST(bandit_artwork_linucb_matches_generic_policy)
     ASSERT_INT_EQ(df, 6);
     ASSERT_INT_EQ(dm, 6 + 3);
     ASSERT_OK(mq_art_stats_create(s, 1.0, &st, &err), &err);
-    mq_policy_opts po = {MQ_POLICY_LINUCB, 1, d, 0.7, 0, 1.0, 0, 1};
+    mq_policy_opts po; mq_policy_opts_init(&po, sizeof po);
+    po.kind = MQ_POLICY_LINUCB; po.n_actions = 1; po.dim = d; po.param = 0.7; po.floor = 0;
+    po.lambda = 1.0; po.mc_draws = 0; po.seed = 1;
     mq_bandit_policy *gp;
     ASSERT_OK(mq_bandit_policy_create(&po, &gp, &err), &err);
     /* the space numbers tags in first-seen order over the artworks */
@@ -103,7 +105,8 @@ MQ_TEST(bandit_artwork_linucb_matches_generic_policy)
     }
     mq_art_snap *sn;
     ASSERT_OK(mq_art_snap_create(st, 1, NULL, 0, &sn, &err), &err);
-    mq_art_policy ap = {MQ_POLICY_LINUCB, 0.7, 1e-12, 0};
+    mq_art_policy ap; mq_art_policy_init(&ap, sizeof ap);
+    ap.kind = MQ_POLICY_LINUCB; ap.param = 0.7; ap.gamma = 1e-12; ap.mc_draws = 0;
     int32_t titles[40];
     for (int t = 0; t < 40; t++) titles[t] = t;
     int64_t choice[40];
@@ -188,7 +191,8 @@ MQ_TEST(bandit_artwork_lints_and_ts_propensities)
     double g0 = m2 / (1 + 30 * m2), g1 = m2 / (1 + 25 * m2), nu = 0.5;
     double p0 = Phi((mu0 - mu1) / (nu * sqrt(g0 + g1)));
     const double gamma = 0.05;
-    mq_art_policy lp = {MQ_POLICY_LINTS, nu, gamma, 400000};
+    mq_art_policy lp; mq_art_policy_init(&lp, sizeof lp);
+    lp.kind = MQ_POLICY_LINTS; lp.param = nu; lp.gamma = gamma; lp.mc_draws = 400000;
     mq_rng r;
     mq_rng_seed(&r, 11);
     int32_t t0 = 0;
@@ -215,20 +219,24 @@ MQ_TEST(bandit_artwork_lints_and_ts_propensities)
             F1 += f1 * h / 2;
         }
     }
-    mq_art_policy tp = {MQ_POLICY_BTS, 0, gamma, 400000};
+    mq_art_policy tp; mq_art_policy_init(&tp, sizeof tp);
+    tp.kind = MQ_POLICY_BTS; tp.param = 0; tp.gamma = gamma; tp.mc_draws = 400000;
     ASSERT_OK(mq_art_decide(sn, &tp, ctx, &t0, 1, &r, &ch, &pr, &err), &err);
     want = ch == 0 ? (1 - gamma) * P + gamma / 2 : (1 - gamma) * (1 - P) + gamma / 2;
     fprintf(stderr, "  ts: quadrature P(a0) = %.5f, propensity of a%lld %.5f (want %.5f)\n", P, (long long)ch, pr, want);
     ASSERT_NEAR(pr, want, 4e-3);
     /* egreedy: means 0.2 vs 0.12, eps 0.1: the greedy arm gets 0.95 (0.9 + 0.05) mixed */
-    mq_art_policy ep = {MQ_POLICY_EGREEDY, 0.1, gamma, 0};
+    mq_art_policy ep; mq_art_policy_init(&ep, sizeof ep);
+    ep.kind = MQ_POLICY_EGREEDY; ep.param = 0.1; ep.gamma = gamma; ep.mc_draws = 0;
     ASSERT_OK(mq_art_decide(sn, &ep, ctx, &t0, 1, &r, &ch, &pr, &err), &err);
     ASSERT_NEAR(pr, ch == 0 ? 0.95 * 0.95 + 0.025 : 0.95 * 0.05 + 0.025, 1e-15);
-    mq_art_policy fp = {MQ_POLICY_FIXED, 0, gamma, 0};
+    mq_art_policy fp; mq_art_policy_init(&fp, sizeof fp);
+    fp.kind = MQ_POLICY_FIXED; fp.param = 0; fp.gamma = gamma; fp.mc_draws = 0;
     ASSERT_OK(mq_art_decide(sn, &fp, ctx, &t0, 1, &r, &ch, &pr, &err), &err);
     ASSERT(ch == 0 && pr == 1);
     /* the empirical frequency of each choice matches its propensity (linucb, 4000 pages) */
-    mq_art_policy up = {MQ_POLICY_LINUCB, 1, 0.3, 0};
+    mq_art_policy up; mq_art_policy_init(&up, sizeof up);
+    up.kind = MQ_POLICY_LINUCB; up.param = 1; up.gamma = 0.3; up.mc_draws = 0;
     int n0 = 0;
     double p_a0 = -1;
     for (int i = 0; i < 4000; i++) {
@@ -304,4 +312,104 @@ MQ_TEST(bandit_artwork_state_exact_and_saved)
     mq_art_space_destroy(s2);
     mq_catalog_release(&c);
     mq_catalog_release(&c2);
+}
+
+/* A catalog of n titles with 3 artworks each, 3 tags per artwork from a vocabulary of 30: most
+ * artworks have a tag set ("shape") of their own. */
+static void many_shapes_catalog(mq_catalog *c, int n)
+{
+    mq_catalog_init(c, n);
+    c->n_genres = 2;
+    c->genre_names[0] = strdup("Drama");
+    c->genre_names[1] = strdup("Comedy");
+    for (int t = 0; t < n; t++) c->genres[t] = 1u << (t % 2);
+    c->art_ptr = calloc((size_t)n + 1, sizeof *c->art_ptr);
+    for (int t = 0; t < n; t++) c->art_ptr[t + 1] = c->art_ptr[t] + 3;
+    c->n_artworks = c->art_ptr[n];
+    c->art_ids = calloc((size_t)c->n_artworks, sizeof *c->art_ids);
+    c->art_features = calloc((size_t)c->n_artworks, sizeof *c->art_features);
+    for (int64_t a = 0; a < c->n_artworks; a++) {
+        char id[32], f[64];
+        snprintf(id, sizeof id, "a%lld", (long long)a);
+        uint32_t x = (uint32_t)a * 2654435761u;   /* Knuth's multiplicative hash: about 440 shapes */
+        snprintf(f, sizeof f, "t%u;t%u;t%u", x % 30, (x >> 8) % 30, (x >> 16) % 30);
+        c->art_ids[a] = strdup(id);
+        c->art_features[a] = strdup(f);
+    }
+}
+
+/* LinUCB's three ways to score a page (every shape first when shapes are fewer than titles; a
+ * shape on first use; artwork by artwork when the catalog has many shapes for the page) give
+ * the same choices and propensities for the same draws; and the draw follows the propensities:
+ * p = (1 - gamma) / ties for the best + gamma / K. */
+MQ_TEST(bandit_artwork_linucb_paths_agree)
+{
+    for (int cat = 0; cat < 2; cat++) {
+        mq_catalog c;
+        const int n = cat ? 150 : 40;
+        if (cat) many_shapes_catalog(&c, n);
+        else small_catalog(&c, n);
+        mq_art_space *s;
+        mq_art_stats *st;
+        mq_art_snap *sn;
+        mq_err err = {0};
+        ASSERT_OK(mq_art_space_create(&c, &s, &err), &err);
+        ASSERT_OK(mq_art_stats_create(s, 1.0, &st, &err), &err);
+        mq_rng r;
+        mq_rng_seed(&r, 11);
+        uint8_t ctx[MQ_ART_DM_MAX];
+        const int dm = mq_art_space_dm(s);
+        for (int p = 0; p < 300; p++) {
+            random_ctx(&r, dm, ctx);
+            int64_t art[6];
+            for (int i = 0; i < 6; i++) art[i] = (int64_t)mq_rng_below(&r, (uint64_t)c.n_artworks);
+            mq_art_stats_add_page(st, ctx, art, 6);
+            if (mq_rng_uniform(&r) < 0.5) mq_art_stats_add_reward(st, ctx, art[p % 6], 1);
+        }
+        ASSERT_OK(mq_art_snap_create(st, 1, NULL, 0, &sn, &err), &err);
+        mq_art_policy ap; mq_art_policy_init(&ap, sizeof ap);
+        ap.kind = MQ_POLICY_LINUCB; ap.param = 0.5; ap.gamma = 0.2; ap.mc_draws = 0;
+        int32_t titles[150];
+        int64_t ch1[150], ch2[150];
+        double pr1[150], pr2[150];
+        for (int t = 0; t < n; t++) titles[t] = t;
+        for (int p = 0; p < 10; p++) {
+            random_ctx(&r, dm, ctx);
+            mq_rng r1, r2;
+            mq_rng_seed(&r1, 100 + (uint64_t)p);
+            mq_rng_seed(&r2, 100 + (uint64_t)p);
+            ASSERT_OK(mq_art_decide(sn, &ap, ctx, titles, n, &r1, ch1, pr1, &err), &err);
+            for (int t = 0; t < n; t++) ASSERT_OK(mq_art_decide(sn, &ap, ctx, titles + t, 1, &r2, ch2 + t, pr2 + t, &err), &err);
+            for (int t = 0; t < n; t++) {
+                ASSERT_INT_EQ(ch1[t], ch2[t]);
+                ASSERT(pr1[t] == pr2[t]);
+            }
+        }
+        /* the draw against the propensities: one 3-artwork title, one context, 20,000 pages */
+        const int32_t t0 = cat ? 5 : 2;   /* K = 3 (small catalog: 1 + t % 4) */
+        const int64_t a0 = c.art_ptr[t0];
+        ASSERT_INT_EQ(c.art_ptr[t0 + 1] - a0, 3);
+        int hits[3] = {0};
+        double pa[3] = {0};
+        enum { N = 20000 };
+        for (int i = 0; i < N; i++) {
+            int64_t chx;
+            double px;
+            ASSERT_OK(mq_art_decide(sn, &ap, ctx, &t0, 1, &r, &chx, &px, &err), &err);
+            hits[chx - a0]++;
+            pa[chx - a0] = px;
+        }
+        double tot = 0;
+        for (int a = 0; a < 3; a++) {
+            ASSERT(pa[a] > 0);   /* every artwork drawn at least once (each has p >= 0.2 / 3) */
+            tot += pa[a];
+            /* binomial: 4.5 standard deviations (a false alarm about 1 in 150,000 per check) */
+            ASSERT(fabs(hits[a] - N * pa[a]) <= 4.5 * sqrt(N * pa[a] * (1 - pa[a])));
+        }
+        ASSERT_NEAR(tot, 1.0, 1e-12);
+        mq_art_snap_destroy(sn);
+        mq_art_stats_destroy(st);
+        mq_art_space_destroy(s);
+        mq_catalog_release(&c);
+    }
 }

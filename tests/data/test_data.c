@@ -24,7 +24,7 @@ __attribute__((unused)) static const char *write_fixture(const char *name, const
 
 static int load1(const char *path, int fmt, bool skip, mq_load_opts *o, mq_dataset **d, mq_err *err)
 {
-    memset(o, 0, sizeof *o);
+    mq_load_opts_init(o, sizeof *o);
     o->format = fmt;
     o->skip_bad_rows = skip;
     const char *paths[1] = {path};
@@ -475,7 +475,8 @@ static int synth_dataset(const char *name, int64_t members, int64_t titles, int6
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", mq_test_tmpdir(), name);
-    mq_synth_opts so = {.n_members = members, .n_titles = titles, .n_interactions = k, .seed = seed};
+    mq_synth_opts so; mq_synth_opts_init(&so, sizeof so);
+    so.n_members = members; so.n_titles = titles; so.n_interactions = k; so.seed = seed;
     int rc = mq_synth_write(&so, path, NULL, err);
     if (rc) return rc;
     mq_load_opts o;
@@ -490,7 +491,9 @@ MQ_TEST(data_split_strong_properties)
     mq_err err = {0};
     ASSERT_OK(synth_dataset("s.csv", 2000, 800, 60000, 7, &d, &err), &err);
     ASSERT_OK(mq_data_positives(d, 0, 5, &b, &err), &err);
-    mq_split_opts so = {.protocol = MQ_SPLIT_STRONG, .seed = 42, .test_frac = 0.1, .val_frac = 0.1, .in_frac = 0.8};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_STRONG; so.seed = 42; so.test_frac = 0.1; so.val_frac = 0.1;
+    so.in_frac = 0.8;
     mq_split s, s2, s3;
     ASSERT_OK(mq_split_make(b, &so, &s, &err), &err);
     ASSERT_OK(mq_split_make(b, &so, &s2, &err), &err);
@@ -586,7 +589,8 @@ MQ_TEST(data_split_temporal_loo)
     ASSERT_OK(synth_dataset("t.csv", 500, 300, 12000, 9, &d, &err), &err);
     mq_split s;
     /* Global cutoff: every target is at/after it, every train entry before it. */
-    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .seed = 1, .cutoff = 1590000000};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.seed = 1; so.cutoff = 1590000000;
     ASSERT_OK(mq_split_make(d, &so, &s, &err), &err);
     for (int64_t e = 0; e < s.train->nnz; e++) ASSERT(s.train->m_time[e] < so.cutoff);
     ASSERT(s.test.n > 0);
@@ -599,7 +603,8 @@ MQ_TEST(data_split_temporal_loo)
     }
     mq_split_release(&s);
     /* Leave-one-out: one target per member with >= 2 entries, and it is the latest. */
-    so = (mq_split_opts){.protocol = MQ_SPLIT_LOO, .seed = 1};
+    mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_LOO; so.seed = 1;
     ASSERT_OK(mq_split_make(d, &so, &s, &err), &err);
     ASSERT_INT_EQ(s.train->nnz + s.test.n, d->nnz - (d->nnz - s.train->nnz - s.test.n));
     for (int32_t i = 0; i < s.test.n; i++) {
@@ -615,7 +620,8 @@ MQ_TEST(data_split_temporal_loo)
     }
     mq_split_release(&s);
     /* Last-N per member. */
-    so = (mq_split_opts){.protocol = MQ_SPLIT_TEMPORAL, .seed = 1, .last_n = 3};
+    mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.seed = 1; so.last_n = 3;
     ASSERT_OK(mq_split_make(d, &so, &s, &err), &err);
     for (int32_t i = 0; i < s.test.n; i++) ASSERT(s.test.out_ptr[i + 1] - s.test.out_ptr[i] <= 3);
     mq_split_release(&s);
@@ -664,7 +670,8 @@ MQ_TEST(data_synth_shape)
     ASSERT(st.activity_q[0] >= 1);
     mq_dataset_destroy(d);
     /* Same seed, same bytes. */
-    mq_synth_opts so = {.n_members = 300, .n_titles = 100, .n_interactions = 2000, .seed = 11};
+    mq_synth_opts so; mq_synth_opts_init(&so, sizeof so);
+    so.n_members = 300; so.n_titles = 100; so.n_interactions = 2000; so.seed = 11;
     char a[4096], b[4200];
     snprintf(a, sizeof a, "%s/a.csv", mq_test_tmpdir());
     snprintf(b, sizeof b, "%s/b.csv", mq_test_tmpdir());
@@ -778,7 +785,8 @@ MQ_TEST(data_messages_show_utf8_and_catalog_with_format)
     if (!ok) MQ_FAIL_("got %s", got);
     /* Catalog files named next to a forced format are read as catalogs. */
     const char *paths[2] = {FIX "ml/ratings.csv", FIX "ml/movies.csv"};
-    mq_load_opts o = {.format = MQ_FMT_ML_CSV};
+    mq_load_opts o; mq_load_opts_init(&o, sizeof o);
+    o.format = MQ_FMT_ML_CSV;
     mq_dataset *d;
     mq_err err = {0};
     ASSERT_OK(mq_data_load(paths, 2, &o, &d, &err), &err);
@@ -787,7 +795,8 @@ MQ_TEST(data_messages_show_utf8_and_catalog_with_format)
     /* A cutoff before every event leaves nothing to train on: a clear error. */
     ASSERT_OK(load1(FIX "ml", MQ_FMT_AUTO, false, &o, &d, &err), &err);
     mq_split s;
-    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .cutoff = 1};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.cutoff = 1;
     ASSERT_INT_EQ(mq_split_make(d, &so, &s, &err), MQ_EINVAL);
     ASSERT(strstr(err.msg, "no training interactions"));
     mq_dataset_destroy(d);

@@ -20,7 +20,7 @@ MQ_TEST(data_ids_longer_than_the_api_limit_are_refused)
     char path[600], text[2048];
     mq_err err;
     mq_dataset *d = NULL;
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     /* 255 bytes: fine; 256: refused, naming the field and the limit */
     for (int len = 255; len <= 256; len++) {
         int n = snprintf(text, sizeof text, "member,title,timestamp,event,value\r\n%0*d,2,100,play,60\r\n", len, 7);
@@ -57,7 +57,7 @@ MQ_TEST(data_crlf_and_escaped_messages)
     char path[600];
     mq_err err;
     mq_dataset *d = NULL;
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     /* CRLF MovieLens ratings load like LF ones */
     const char *crlf = "userId,movieId,rating,timestamp\r\n1,2,4.0,964982703\r\n1,3,3.5,964982704\r\n";
     snprintf(path, sizeof path, "%s/ratings.csv", tmp);

@@ -61,7 +61,7 @@ MQ_TEST(train_from_data_plus_event_log)
     const char *dir = mq_test_tmpdir();
     char evdir[512];
     snprintf(evdir, sizeof evdir, "%s/events", dir);
-    mq_evlog_opts o = {0};
+    mq_evlog_opts o; mq_evlog_opts_init(&o, sizeof o);
     mq_evlog *log;
     mq_err err = {0};
     ASSERT_OK(mq_evlog_open(evdir, &o, &log, &err), &err);

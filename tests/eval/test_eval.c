@@ -201,7 +201,7 @@ MQ_TEST(eval_loop_vs_numpy)
     ASSERT(make_heldout(&sh, n, n_titles, 42) == 0);
     synth_scorer sc = {n_titles, -1};
     mq_eval_opts o;
-    mq_eval_opts_init(&o);
+    mq_eval_opts_init(&o, sizeof o);
     o.ks[0] = 5;       /* small cut-offs too, and one larger than some candidate lists */
     o.ks[1] = 10;
     o.ks[2] = 20;
@@ -273,7 +273,7 @@ MQ_TEST(eval_loop_deterministic_and_naive)
     ASSERT(make_heldout(&sh, n, n_titles, 7) == 0);
     synth_scorer sc = {n_titles, -1};
     mq_eval_opts o;
-    mq_eval_opts_init(&o);
+    mq_eval_opts_init(&o, sizeof o);
     o.title_pop = sh.pop;
     o.n_pop_members = 50;
     uint8_t rankable[400];
@@ -325,7 +325,7 @@ MQ_TEST(eval_loop_errors)
     ASSERT(strstr(err.msg, "not in [0, 50)"));
     /* Cut-offs must ascend. */
     mq_eval_opts o;
-    mq_eval_opts_init(&o);
+    mq_eval_opts_init(&o, sizeof o);
     o.ks[1] = 5;
     rc = mq_eval_heldout(synth_score, &ok, n_titles, &sh.h, &o, &res, &err);
     ASSERT_INT_EQ(rc, MQ_EINVAL);

@@ -47,8 +47,9 @@ MQ_TEST(eval_tune_needs_validation_members)
     mq_err err = {0, ""};
     ASSERT_OK(mq_eval_tune_axes("ease", NULL, 0, NULL, 0, ax, &n, &err), &err);
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
-    mq_tune_opts o = {.kind = "ease", .metric = "ndcg@100", .max_extend = -1, .eval = &eo};
+    mq_eval_opts_init(&eo, sizeof eo);
+    mq_tune_opts o; mq_tune_opts_init(&o, sizeof o);
+    o.kind = "ease"; o.metric = "ndcg@100"; o.max_extend = -1; o.eval = &eo;
     mq_heldout empty;
     memset(&empty, 0, sizeof empty);
     mq_dataset dummy;

@@ -19,6 +19,8 @@ What is compared, and how exactly:
     equal the coefficients of numpy's least squares y ~ 1 + treat + x to 1e-9 (a 3-column,
     well-conditioned problem solved two ways: moments vs an SVD).
   - errors: a missing file raises marquee.Error naming the file, with code MQ_EIO/ENOTFOUND.
+  - option structs: set up by the library's init with the ctypes layout's size; one never set
+    up is refused (MQ_EINVAL) with a message naming its init function.
 """
 import json
 import os
@@ -150,4 +152,16 @@ for call, needle in ((lambda: marquee.load(os.path.join(TMP, "absent.csv")), "ab
     except marquee.Error as e:
         if needle not in str(e) or e.code >= 0:
             fail(f"error for {needle}: code {e.code}, message {e}")
+
+# option structs: the library's init gives the ctypes layout its own size and the defaults; a
+# struct it never set up (struct_size 0) is refused with a message naming the init function
+import ctypes  # noqa: E402
+f = marquee._new_opts(marquee._Filter, marquee._lib.mq_filter_init)
+if f.struct_size != ctypes.sizeof(marquee._Filter) or f.genre != -1 or f.include_seen:
+    fail(f"mq_filter_init: struct_size {f.struct_size}, genre {f.genre}")
+raw, err, out = marquee._TrainOpts(), marquee._Err(), ctypes.c_void_p()
+rc = marquee._lib.mq_model_train(b"pop", ds._positives(), ctypes.byref(raw), ctypes.byref(out),
+                                 ctypes.byref(err))
+if rc != -1 or b"mq_train_opts_init" not in err.msg:
+    fail(f"an uninitialised mq_train_opts: rc {rc}, message {err.msg!r}")
 print("ok: Python binding agrees with the command and numpy")

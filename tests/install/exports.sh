@@ -20,7 +20,8 @@ public=$(cat include/marquee.h include/marquee/*.h | grep -oE '\bmq_[a-z0-9_]+ *
 defined=$(nm "$b/libmarquee.a" 2>/dev/null | awk '$2 == "T" { print $3 }' | sort -u)
 missing=$(comm -23 <(comm -12 <(echo "$public") <(echo "$defined")) <(echo "$exported"))
 [ -z "$missing" ] || { echo "public functions not exported:"; echo "$missing"; st=1; }
-for f in mq_version mq_data_open mq_model_train mq_model_recommend_member mq_xp_analyze_params; do
+for f in mq_version mq_data_open mq_model_train mq_model_recommend_member mq_xp_analyze_params \
+         mq_train_opts_init mq_filter_init; do
   grep -qx "$f" <<<"$exported" || { echo "$f is not exported"; st=1; }
 done
 echo "exports: $(wc -l <<<"$exported") symbols, $(comm -12 <(echo "$public") <(echo "$defined") | wc -l) public functions defined"

@@ -12,11 +12,6 @@
 #include <libgen.h>
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MQ_TEST_ASAN 1
-#else
-#define MQ_TEST_ASAN 0
-#endif
 
 /* The build folder of the binary under test ("build"). Returns a static buffer. */
 static const char *build_dir(void)

@@ -70,7 +70,7 @@ MQ_TEST(models_cold_titles_score_like_their_twins)
     char dirpath[1024];
     snprintf(dirpath, sizeof dirpath, "%s", path);
     *strrchr(dirpath, '/') = 0;
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     mq_dataset *raw = NULL, *d = NULL;
     mq_err err;
     ASSERT_OK(mq_data_open(dirpath, &lo, &raw, &err), &err);
@@ -79,13 +79,16 @@ MQ_TEST(models_cold_titles_score_like_their_twins)
     const char *kinds[] = {"content", "hybrid"};
     for (int k = 0; k < 2; k++) {
         const char *params[] = {"genre_weight=1.5", "tag_weight=0.5"}, *hparams[] = {"base=itemknn"};
-        mq_train_opts o = {k == 0 ? params : hparams, k == 0 ? 2 : 1, 1, 1, NULL};
+        mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+        o.params = k == 0 ? params : hparams; o.n_params = k == 0 ? 2 : 1; o.n_threads = 1;
+        o.seed = 1;
         mq_model *m = NULL;
         ASSERT_OK(mq_model_train(kinds[k], d, &o, &m, &err), &err);
         /* content's own scores: the hybrid's content part is a content model with defaults */
         mq_model *ref = m;
         if (k == 1) {
-            mq_train_opts oc = {NULL, 0, 1, 1, NULL};
+            mq_train_opts oc; mq_train_opts_init(&oc, sizeof oc);
+            oc.n_threads = 1; oc.seed = 1;
             ASSERT_OK(mq_model_train("content", d, &oc, &ref, &err), &err);
         }
         const mq_catalog *mc = mq_model_catalog(m);
@@ -124,7 +127,8 @@ MQ_TEST(models_cold_titles_score_like_their_twins)
         mq_model_destroy(m);
     }
     /* a model without a content part refuses */
-    mq_train_opts op = {NULL, 0, 1, 1, NULL};
+    mq_train_opts op; mq_train_opts_init(&op, sizeof op);
+    op.n_threads = 1; op.seed = 1;
     mq_model *pop = NULL;
     ASSERT_OK(mq_model_train("pop", d, &op, &pop, &err), &err);
     mq_model_cold *c = NULL;

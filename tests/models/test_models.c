@@ -74,7 +74,8 @@ static mq_dataset *synth(int32_t nm, int32_t nt, uint64_t seed)
 static mq_model *train(const char *kind, const mq_dataset *d, const char *const *params, int np,
                        int threads, uint64_t seed, mq_err *err)
 {
-    mq_train_opts o = {params, np, threads, seed, NULL};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = params; o.n_params = np; o.n_threads = threads; o.seed = seed;
     mq_model *m = NULL;
     if (mq_model_train(kind, d, &o, &m, err)) return NULL;
     return m;
@@ -137,7 +138,8 @@ MQ_TEST(models_pop_equals_numpy)
     write_train(d, dir);
     int32_t *top = malloc((size_t)d->n_titles * sizeof *top);
     float *sc = malloc((size_t)d->n_titles * sizeof *sc);
-    mq_filter f = {.include_seen = true, .genre = -1};
+    mq_filter f; mq_filter_init(&f, sizeof f);
+    f.include_seen = true; f.genre = -1;
     int n = mq_model_recommend(m, NULL, NULL, 0, &f, d->n_titles, top, sc, &err);
     ASSERT_INT_EQ(n, d->n_titles);
     char p[8192];
@@ -257,7 +259,8 @@ MQ_TEST(models_ials_loss_decreases_and_foldin_equals_training)
     mq_log lg = {collect_loss, &L};
     const char *pr[] = {"factors=16", "epochs=6", "solver=exact", "reg=0.01", "alpha0=0.1",
                         "keep_members=1"};
-    mq_train_opts o = {pr, 6, 2, 7, &lg};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = pr; o.n_params = 6; o.n_threads = 2; o.seed = 7; o.log = &lg;
     mq_model *m = NULL;
     ASSERT_OK(mq_model_train("ials", d, &o, &m, &err), &err);
     ASSERT_INT_EQ(L.n, 6);
@@ -274,7 +277,8 @@ MQ_TEST(models_ials_loss_decreases_and_foldin_equals_training)
     /* CG (3 steps, warm-started): training-time factors are within the CG tolerance of the
      * exact fold-in; after 16 epochs the warm starts have converged to ~1% of the scale. */
     const char *pc[] = {"factors=16", "epochs=16", "reg=0.01", "alpha0=0.1", "keep_members=1"};
-    mq_train_opts oc = {pc, 5, 2, 7, NULL};
+    mq_train_opts oc; mq_train_opts_init(&oc, sizeof oc);
+    oc.params = pc; oc.n_params = 5; oc.n_threads = 2; oc.seed = 7;
     ASSERT_OK(mq_model_train("ials", d, &oc, &m, &err), &err);
     gap = foldin_gap(m, d, &err);
     if (!(gap < 0.05)) MQ_FAIL_("cg fold-in gap %.4g", gap);
@@ -449,7 +453,8 @@ MQ_TEST(models_check_params_agrees_with_train)
     };
     mq_dataset *d = synth(60, 25, 5);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        mq_train_opts o = {cases[i].p, cases[i].np, 1, 1, NULL};
+        mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+        o.params = cases[i].p; o.n_params = cases[i].np; o.n_threads = 1; o.seed = 1;
         int rc = mq_model_check_params(cases[i].kind, &o, &err);
         if (rc != cases[i].code || !strstr(err.msg, cases[i].msg))
             MQ_FAIL_("check %s %s: rc %d (want %d): %s", cases[i].kind, cases[i].p[0] ? cases[i].p[0] : "",
@@ -520,9 +525,17 @@ MQ_TEST(models_deterministic_for_seed_and_threads)
     mq_dataset *d = synth(400, 150, 4);
     ASSERT(d);
     mq_err err;
+    /* The ranker at a small size (it trains every generator once per window and boosts three
+     * heads): still all five default generators (iALS's seeded start included), two threads
+     * (XGBoost's per-thread pair sampling), early stopping and the window choice. */
+    static const char *const small_ranker[] = {"top=30", "windows=3", "label_frac=0.15",
+                                               "rounds=12", "early_stop=4"};
     for (size_t k = 0; k < sizeof all_kinds / sizeof all_kinds[0]; k++) {
-        mq_model *a = train(all_kinds[k], d, NULL, 0, 2, 11, &err);
-        mq_model *b = train(all_kinds[k], d, NULL, 0, 2, 11, &err);
+        bool rk = strcmp(all_kinds[k], "ranker") == 0;
+        const char *const *pp = rk ? small_ranker : NULL;
+        int np = rk ? (int)(sizeof small_ranker / sizeof *small_ranker) : 0;
+        mq_model *a = train(all_kinds[k], d, pp, np, 2, 11, &err);
+        mq_model *b = train(all_kinds[k], d, pp, np, 2, 11, &err);
         ASSERT(a && b);
         if (!same_scores(a, b, d)) MQ_FAIL_("%s: two runs differ", all_kinds[k]);
         mq_model_destroy(b);
@@ -556,7 +569,8 @@ MQ_TEST(models_filters_and_topk)
     }
     int32_t ex[] = {out[0], out[1]};
     int32_t first = out[2];
-    mq_filter f = {.include_seen = true, .exclude = ex, .n_exclude = 2, .genre = 1};
+    mq_filter f; mq_filter_init(&f, sizeof f);
+    f.include_seen = true; f.exclude = ex; f.n_exclude = 2; f.genre = 1;
     n = mq_model_recommend(m, hist, NULL, 3, &f, 90, out, sc, &err);
     ASSERT_INT_EQ(n, 30 - (int)((ex[0] % 3 == 1) + (ex[1] % 3 == 1)));
     for (int i = 0; i < n; i++) {
@@ -680,7 +694,7 @@ MQ_TEST(models_content_equals_numpy)
     char dirpath[1024];
     snprintf(dirpath, sizeof dirpath, "%s", path);
     *strrchr(dirpath, '/') = 0;
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     mq_dataset *raw = NULL, *d = NULL;
     mq_err err;
     ASSERT_OK(mq_data_open(dirpath, &lo, &raw, &err), &err);
@@ -977,7 +991,8 @@ MQ_TEST(models_ials_score_top_is_exact_where_it_matters)
     if (!d) MQ_SKIP("../shared/data/ml-100k/u.data is absent");
     mq_err err;
     const char *pr[] = {"factors=64", "epochs=4", "reg=0.01", "alpha0=0.1"};
-    mq_train_opts o = {pr, 4, 2, 7, NULL};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = pr; o.n_params = 4; o.n_threads = 2; o.seed = 7;
     mq_model *m = NULL;
     ASSERT_OK(mq_model_train("ials", d, &o, &m, &err), &err);
     int32_t n = d->n_titles;

@@ -34,7 +34,8 @@ MQ_TEST(models_recommend_member_history_seen_and_filters)
     int32_t *hist = NULL, *seen = NULL;
     ASSERT_OK(mq_data_open(path, NULL, &raw, &err), &err);
     ASSERT_OK(mq_data_positives(raw, 0, 1, &pos, &err), &err);
-    mq_train_opts o = {.n_threads = 1, .seed = 1};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.n_threads = 1; o.seed = 1;
     ASSERT_OK(mq_model_train("pop", pos, &o, &m, &err), &err);
 
     int n_hist = 0, n_seen = 0, unknown = -1;
@@ -53,7 +54,8 @@ MQ_TEST(models_recommend_member_history_seen_and_filters)
     ASSERT_INT_EQ(c, 2);
     ASSERT_STR_EQ(mq_model_title_id(m, t[0]), "40");
     ASSERT_STR_EQ(mq_model_title_id(m, t[1]), "50");
-    mq_filter f = {.exclude = seen, .n_exclude = n_seen, .genre = -1};
+    mq_filter f; mq_filter_init(&f, sizeof f);
+    f.exclude = seen; f.n_exclude = n_seen; f.genre = -1;
     int c2 = mq_model_recommend(m, hist, NULL, n_hist, &f, 5, t2, s2, &err);
     ASSERT_INT_EQ(c2, c);
     for (int i = 0; i < c; i++) {
@@ -61,12 +63,14 @@ MQ_TEST(models_recommend_member_history_seen_and_filters)
         ASSERT(s[i] == s2[i]);
     }
     /* include_seen: every title, by popularity, ties by index: 10 20 30 40 50. */
-    mq_filter all = {.include_seen = true, .genre = -1};
+    mq_filter all; mq_filter_init(&all, sizeof all);
+    all.include_seen = true; all.genre = -1;
     ASSERT_INT_EQ(mq_model_recommend_member(m, pos, raw, "1", &all, 5, t, s, &err), 5);
     for (int i = 0; i < 5; i++) ASSERT_INT_EQ(atoi(mq_model_title_id(m, t[i])), 10 * (i + 1));
     /* A caller's exclusion adds to the seen titles. */
     int32_t ex40 = mq_model_title_index(m, "40");
-    mq_filter ex = {.exclude = &ex40, .n_exclude = 1, .genre = -1};
+    mq_filter ex; mq_filter_init(&ex, sizeof ex);
+    ex.exclude = &ex40; ex.n_exclude = 1; ex.genre = -1;
     ASSERT_INT_EQ(mq_model_recommend_member(m, pos, raw, "1", &ex, 5, t, s, &err), 1);
     ASSERT_STR_EQ(mq_model_title_id(m, t[0]), "50");
     /* Without raw nothing is seen beyond the history: 30 comes back. */

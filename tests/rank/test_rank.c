@@ -226,7 +226,8 @@ static mq_model *train_ranker(mq_dataset *d, const char *const *extra, int n_ext
     int n = 0;
     for (size_t i = 0; i < sizeof fast_params / sizeof *fast_params; i++) p[n++] = fast_params[i];
     for (int i = 0; i < n_extra; i++) p[n++] = extra[i];
-    mq_train_opts o = {.params = p, .n_params = n, .n_threads = 1, .seed = 5};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = p; o.n_params = n; o.n_threads = 1; o.seed = 5;
     mq_model *m = NULL;
     if (mq_model_train("ranker", d, &o, &m, err) != 0) return NULL;
     return m;
@@ -304,7 +305,8 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
     ASSERT(d);
     mq_err err = {0};
     mq_split sp;
-    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .seed = 1};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.seed = 1;
     ASSERT_OK(mq_split_make(d, &so, &sp, &err), &err);
     mq_model *m = train_ranker(sp.train, NULL, 0, &err);
     ASSERT_OK(m ? 0 : err.code, &err);
@@ -312,9 +314,10 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
     snprintf(feat, sizeof feat, "%s/features.csv", mq_test_tmpdir());
     snprintf(rel, sizeof rel, "%s/reliability.csv", mq_test_tmpdir());
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
+    mq_eval_opts_init(&eo, sizeof eo);
     eo.n_threads = 2;
-    mq_rank_eval_opts ro = {.reliability_csv = rel, .features_csv = feat};
+    mq_rank_eval_opts ro; mq_rank_eval_opts_init(&ro, sizeof ro);
+    ro.reliability_csv = rel; ro.features_csv = feat;
     mq_eval_result res;
     mq_rank_report rep;
     ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, &res, &rep, &err), &err);
@@ -334,7 +337,8 @@ MQ_TEST(rank_predictions_equal_python_xgboost)
      * back to the same matrix as the CSV file. */
     char svm[512];
     snprintf(svm, sizeof svm, "%s/features.libsvm", mq_test_tmpdir());
-    mq_rank_eval_opts rs = {.features_csv = svm};
+    mq_rank_eval_opts rs; mq_rank_eval_opts_init(&rs, sizeof rs);
+    rs.features_csv = svm;
     ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &rs, NULL, NULL, &err), &err);
     ASSERT_INT_EQ(mq_test_sh("head -1 %s | grep -q ' format=libsvm$'", svm), 0);
     ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/rank_ref.py %s", svm), 0);
@@ -391,12 +395,13 @@ MQ_TEST(rank_single_feature_reproduces_each_generator)
     ASSERT(d);
     mq_err err = {0};
     mq_split sp;
-    mq_split_opts so = {.protocol = MQ_SPLIT_TEMPORAL, .seed = 1};
+    mq_split_opts so; mq_split_opts_init(&so, sizeof so);
+    so.protocol = MQ_SPLIT_TEMPORAL; so.seed = 1;
     ASSERT_OK(mq_split_make(d, &so, &sp, &err), &err);
     mq_model *m = train_ranker(sp.train, NULL, 0, &err);
     ASSERT_OK(m ? 0 : err.code, &err);
     mq_eval_opts eo;
-    mq_eval_opts_init(&eo);
+    mq_eval_opts_init(&eo, sizeof eo);
     eo.n_threads = 2;
     mq_rank_report full;
     ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, NULL, NULL, &full, &err), &err);
@@ -405,7 +410,8 @@ MQ_TEST(rank_single_feature_reproduces_each_generator)
     for (int g = 0; g < 4; g++) {
         char name[32];
         snprintf(name, sizeof name, "%s_score", gens[g]);
-        mq_rank_eval_opts ro = {.order_feature = name};
+        mq_rank_eval_opts ro; mq_rank_eval_opts_init(&ro, sizeof ro);
+        ro.order_feature = name;
         mq_eval_result res;
         mq_rank_report rep;
         ASSERT_OK(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &ro, &res, &rep, &err), &err);
@@ -417,7 +423,8 @@ MQ_TEST(rank_single_feature_reproduces_each_generator)
         differs += rep.gen_ndcg[g] != full.ndcg;
     }
     ASSERT(differs > 0);   /* the diagnostic does change the order */
-    mq_rank_eval_opts bad = {.order_feature = "nosuch"};
+    mq_rank_eval_opts bad; mq_rank_eval_opts_init(&bad, sizeof bad);
+    bad.order_feature = "nosuch";
     ASSERT(mq_rank_evaluate(m, sp.train, &sp.test, &eo, &bad, NULL, NULL, &err) == MQ_EINVAL);
     ASSERT(strstr(err.msg, "nosuch") != NULL);
     mq_model_destroy(m);
@@ -517,4 +524,113 @@ MQ_TEST(rank_eval_cli_reports_calibration)
     /* A feature file without a ranker to write it is a usage error (exit 2). */
     ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --protocol temporal --models pop --write-features "
                              "%s/x.csv 2> /dev/null", mq_test_bin(), path, dir), 2);
+}
+
+/* The watch-time head: on plays with durations (seconds as the event values) the ranker
+ * trains a third booster (reg:squarederror on the training windows' plays, base_score their
+ * mean seconds), which python3-xgboost reproduces from the feature file (CSV and LibSVM) to a
+ * relative 1e-6; the artifact keeps it, mq_rank_expected_seconds predicts with it, and with
+ * relevance=watch_time mq_rank_relevance is the probability times expected seconds over the
+ * mean. Data without durations gets no head, and relevance=watch_time on it is refused. */
+MQ_TEST(rank_watch_time_head_equals_python_xgboost)
+{
+    mq_dataset *d = temporal_synth(47, false, 0);
+    ASSERT(d);
+    const char *dir = mq_test_tmpdir();
+    char path[512], flat[512];
+    snprintf(path, sizeof path, "%s/plays.csv", dir);
+    snprintf(flat, sizeof flat, "%s/flat.csv", dir);
+    FILE *f = fopen(path, "w"), *g = fopen(flat, "w");
+    ASSERT(f && g);
+    fprintf(f, "member,title,timestamp,event,value\n");
+    fprintf(g, "member,title,timestamp,event,value\n");
+    mq_rng r;
+    mq_rng_seed(&r, 3);
+    for (int32_t u = 0; u < d->n_members; u++)
+        for (int64_t e = d->m_ptr[u]; e < d->m_ptr[u + 1]; e++) {
+            /* Seconds that depend on the title (its genre) and the member: a head has
+             * something to learn. */
+            int32_t t = d->m_idx[e];
+            double secs = 600 + 900 * (t % 5) + 400 * (u % 3) + 300 * mq_rng_uniform(&r);
+            fprintf(f, "%s,%s,%lld,play,%.0f\n", mq_idmap_name(d->member_ids, u),
+                    mq_idmap_name(d->title_ids, t), (long long)d->m_time[e], secs);
+            fprintf(g, "%s,%s,%lld,play,1\n", mq_idmap_name(d->member_ids, u),
+                    mq_idmap_name(d->title_ids, t), (long long)d->m_time[e]);
+        }
+    fclose(f);
+    fclose(g);
+    mq_dataset_destroy(d);
+    const char *common = "--param ranker.windows=3 --param ranker.label_frac=0.15 --param "
+                         "ranker.candidates=pop,trending,itemknn --param ranker.top=50 --param "
+                         "ranker.rounds=30";
+    for (int k = 0; k < 2; k++) {
+        const char *ext = k ? "libsvm" : "csv";
+        ASSERT_INT_EQ(mq_test_sh("%s eval --data %s --protocol temporal --models pop,ranker "
+                                 "--k 20 --threads 1 %s --write-features %s/w.%s > /dev/null "
+                                 "2> %s/w.err", mq_test_bin(), path, common, dir, ext, dir), 0);
+        ASSERT_INT_EQ(mq_test_sh("grep -q 'watch time reg:squarederror' %s/w.err && head -1 "
+                                 "%s/w.%s | grep -q ' watch_rounds=[1-9][0-9]* watch_base='",
+                                 dir, dir, ext), 0);
+        ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/rank_ref.py %s/w.%s", dir, ext), 0);
+    }
+    /* The reference must be able to fail: a wrong base_score in the file's header. */
+    ASSERT_INT_EQ(mq_test_sh("sed '1s/watch_base=[0-9.e+]*/watch_base=100/' %s/w.csv > %s/wb.csv",
+                             dir, dir), 0);
+    ASSERT(mq_test_sh("/usr/bin/python3 tests/ref/rank_ref.py %s/wb.csv > /dev/null", dir) != 0);
+    /* The artifact keeps the head; relevance=watch_time is recorded and used. */
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ranker --out %s/w.mqm --threads 1 "
+                             "--param windows=3 --param label_frac=0.15 --param "
+                             "candidates=pop,trending --param top=50 --param rounds=20 --param "
+                             "relevance=watch_time > /dev/null 2>&1", mq_test_bin(), path, dir), 0);
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/w.mqm", dir);
+    mq_model *m = NULL;
+    mq_err err = {0};
+    ASSERT_OK(mq_model_load(mp, &m, &err), &err);
+    ASSERT(mq_rank_has_watch_head(m) && mq_rank_relevance_is_watch_time(m));
+    double base = 0;
+    ASSERT_INT_EQ(mq_model_param_double(m, "watch_base", &base), 0);
+    ASSERT(base > 600 && base < 5500);
+    int nf = mq_rank_n_features(m), mc = mq_rank_max_candidates(m);
+    int32_t *cand = malloc((size_t)mc * sizeof *cand);
+    float *x = malloc((size_t)mc * nf * sizeof *x), *p = malloc((size_t)mc * sizeof *p);
+    float *s = malloc((size_t)mc * sizeof *s), *rel = malloc((size_t)mc * sizeof *rel);
+    mq_rank_work *w = NULL;
+    ASSERT_OK(mq_rank_work_create(m, &w, &err), &err);
+    int32_t hist[3] = {50, 51, 52};
+    mq_rank_live live; mq_rank_live_init(&live, sizeof live);
+    live.now = 0; live.hour = -1;
+    int n = mq_rank_live_features(m, &live, hist, NULL, 3, w, cand, x, &err);
+    ASSERT(n > 10);
+    ASSERT_OK(mq_rank_play_probability(m, x, n, p, NULL, NULL, &err), &err);
+    ASSERT_OK(mq_rank_expected_seconds(m, x, n, s, &err), &err);
+    ASSERT_OK(mq_rank_relevance(m, x, n, p, rel, &err), &err);
+    double lo = 1e300, hi = 0;
+    for (int i = 0; i < n; i++) {
+        ASSERT(s[i] >= 0);
+        lo = MQ_MIN(lo, s[i]);
+        hi = MQ_MAX(hi, s[i]);
+        ASSERT_NEAR(rel[i], (double)p[i] * s[i] / base, 1e-6 * (1 + fabs(rel[i])));
+    }
+    ASSERT(hi - lo > 100);   /* the head tells titles apart (genres differ by 900 s) */
+    mq_rank_work_destroy(w);
+    free(cand); free(x); free(p); free(s); free(rel);
+    mq_model_destroy(m);
+    /* Without durations: no head, and relevance=watch_time is refused with its reason. */
+    ASSERT(mq_test_sh("%s train --data %s --model ranker --out %s/f.mqm --threads 1 --param "
+                      "windows=3 --param label_frac=0.15 --param candidates=pop,trending --param "
+                      "top=50 --param rounds=20 --param relevance=watch_time > /dev/null 2> "
+                      "%s/f.err", mq_test_bin(), flat, dir, dir) != 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q 'relevance=watch_time needs the watch-time head' %s/f.err",
+                             dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s --model ranker --out %s/f.mqm --threads 1 "
+                             "--param windows=3 --param label_frac=0.15 --param "
+                             "candidates=pop,trending --param top=50 --param rounds=20 > "
+                             "/dev/null 2>&1", mq_test_bin(), flat, dir), 0);
+    snprintf(mp, sizeof mp, "%s/f.mqm", dir);
+    ASSERT_OK(mq_model_load(mp, &m, &err), &err);
+    ASSERT(!mq_rank_has_watch_head(m));
+    float one = 0;
+    ASSERT(mq_rank_expected_seconds(m, &one, 0, &one, &err) == MQ_EINVAL);
+    mq_model_destroy(m);
 }

@@ -15,7 +15,8 @@ static mq_dataset *synth(const char *dir)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/events.csv", dir);
-    mq_synth_opts so = {.n_members = 300, .n_titles = 200, .n_interactions = 9000, .seed = 7};
+    mq_synth_opts so; mq_synth_opts_init(&so, sizeof so);
+    so.n_members = 300; so.n_titles = 200; so.n_interactions = 9000; so.seed = 7;
     mq_err err = {0};
     if (mq_synth_write(&so, path, NULL, &err)) return NULL;
     mq_dataset *d = NULL;
@@ -33,7 +34,8 @@ static mq_model *train(const mq_dataset *d, mq_err *err)
     if (mq_model_load(path, &m, err) == 0) return m;
     static const char *const p[] = {"candidates=pop,trending,itemknn,ease", "top=40", "rounds=30",
                                     "early_stop=10", "label_frac=0.15", "windows=3"};
-    mq_train_opts o = {.params = p, .n_params = 6, .n_threads = 1, .seed = 5};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.params = p; o.n_params = 6; o.n_threads = 1; o.seed = 5;
     if (mq_model_train("ranker", d, &o, &m, err) != 0) return NULL;
     if (mq_model_save(m, path, err) != 0) {
         mq_model_destroy(m);
@@ -97,7 +99,8 @@ MQ_TEST(rank_live_features_are_the_training_features)
         /* live trending at another scale and now 10 days later: the trending features are the
          * same to float rounding, the day counts move by exactly 10 */
         const mq_model *gens[4] = {NULL, NULL, NULL, NULL};
-        mq_rank_live lv = {st->snap.now + 10 * 86400, -1, gens, tr};
+        mq_rank_live lv; mq_rank_live_init(&lv, sizeof lv);
+        lv.now = st->snap.now + 10 * 86400; lv.hour = -1; lv.generators = gens; lv.trending = tr;
         k2 = mq_rank_live_features(m, &lv, h, tm, nh, rw, c2, x2, &err);
         ASSERT_INT_EQ(k2, k1);
         for (int i = 0; i < k1; i++) {

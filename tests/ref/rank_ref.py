@@ -11,6 +11,11 @@ Reads the feature file (first line: catalog fingerprint and the training paramet
 the features listed in `exclude=` set missing in the training rows (as the C side trains),
 the recorded monotone constraints, tree_method hist, the same depth, eta, min_child_weight, lambda, seed and one thread,
 then predicts every row and compares with the pred_rank / pred_prob columns the C side wrote.
+With a watch-time head (watch_rounds= and watch_base= on the first line; the CSV's secs and
+pred_secs columns, the LibSVM comment's secs= and pred_secs=): reg:squarederror on the set 0
+rows that carry secs (the plays with a duration), label = secs, base_score = watch_base,
+prob_depth, prob_eta, no monotone constraints, watch_rounds rounds; pred_secs compared to a
+relative 1e-6 (seconds are in the thousands; 9 significant digits are printed).
 Tolerance 1e-6 (both sides run the same library on the same float32 inputs; the columns are
 printed with 9 significant digits). Exit 1 on a mismatch.
 """
@@ -57,12 +62,15 @@ if meta.get("format") == "libsvm":
     S = np.array([int(c["set"]) for c in com])
     PR = np.array([float(c["pred_rank"]) for c in com])
     PP = np.array([float(c["pred_prob"]) for c in com])
+    if "watch_rounds" in meta:
+        SE = np.array([float(c.get("secs", "nan")) for c in com])
+        PS = np.array([float(c["pred_secs"]) for c in com])
 else:
     with open(path) as f:
         f.readline()
         rows = list(csv.reader(f))
     header, rows = rows[0], rows[1:]
-    assert len(header) == 5 + nf + 2, "unexpected header"
+    assert len(header) == 5 + nf + (4 if "watch_rounds" in meta else 2), "unexpected header"
     names = header[5:5 + nf]
     S = np.array([int(r[0]) for r in rows])
     G = np.array([int(r[1]) for r in rows])
@@ -70,6 +78,9 @@ else:
     X = np.array([[float(v) for v in r[5:5 + nf]] for r in rows], dtype=np.float32)
     PR = np.array([float(r[5 + nf]) for r in rows])
     PP = np.array([float(r[6 + nf]) for r in rows])
+    if "watch_rounds" in meta:
+        SE = np.array([float(r[7 + nf]) for r in rows])
+        PS = np.array([float(r[8 + nf]) for r in rows])
 
 def params(obj, metric, depth, eta):
     p = {"objective": obj, "eval_metric": metric, "max_depth": int(depth), "eta": float(eta),
@@ -107,5 +118,17 @@ bp = xgb.train(params("binary:logistic", "logloss", meta["prob_depth"], meta["pr
 dall = xgb.DMatrix(X, missing=np.nan)
 er = np.max(np.abs(br.predict(dall) - PR))
 ep = np.max(np.abs(bp.predict(dall) - PP))
+ew = 0.0
+if "watch_rounds" in meta:
+    tw = (S == 0) & ~np.isnan(SE)
+    assert tw.sum() > 0, "no plays with a duration in set 0"
+    pw = params("reg:squarederror", "rmse", meta["prob_depth"], meta["prob_eta"])
+    pw.pop("monotone_constraints", None)
+    pw["base_score"] = float(meta["watch_base"])
+    bw = xgb.train(pw, xgb.DMatrix(Xt[tw], label=SE[tw].astype(np.float32), missing=np.nan),
+                   num_boost_round=int(meta["watch_rounds"]))
+    ew = np.max(np.abs(bw.predict(dall) - PS) / np.maximum(1.0, np.abs(PS)))
+    print(f"rank_ref: watch-time head on {tw.sum()} plays, {meta['watch_rounds']} rounds; "
+          f"max relative |diff| {ew:.3g}")
 print(f"rank_ref: {len(S)} rows, {nf} features; max |diff| rank {er:.3g}, prob {ep:.3g}")
-sys.exit(0 if er <= 1e-6 and ep <= 1e-6 else 1)
+sys.exit(0 if er <= 1e-6 and ep <= 1e-6 and ew <= 1e-6 else 1)

@@ -155,7 +155,10 @@ def exposures(d):
         exps = []
         for _ in range(ne):
             name, var = s8(), s8(); served = p[o]; o += 1
-            exps.append((name, var, served))
+            share = None
+            if flags & 8:                          # the served share of the variant's range
+                share = struct.unpack_from("<d", p, o)[0]; o += 8
+            exps.append((name, var, served, share))
         ntot, nrows = struct.unpack_from("<IH", p, o); o += 6
         rows = []
         for _ in range(nrows):
@@ -209,19 +212,27 @@ def check(logdir, out):
         if e is None: fail("page %s (member %s) is not in the exposure log" % (p["page_id"], p["member"]))
         if e["member"] != p["member"] or e["route"] != p["route"] or e["forced"] != p["forced"]:
             fail("page %s: member/route/forced differ: %s vs %s" % (p["page_id"], e, p))
-        if [(n, v) for n, v, _ in e["exps"]] != [(x["name"], x["variant"]) for x in p["experiments"]]:
+        if [(n, v) for n, v, _, _ in e["exps"]] != [(x["name"], x["variant"]) for x in p["experiments"]]:
             fail("page %s: experiments differ: %s vs %s" % (p["page_id"], e["exps"], p["experiments"]))
         if [list(r) for r in e["rows"]] != [list(r) for r in p["rows"]]:
             fail("page %s: rows, titles or positions differ" % p["page_id"])
     print("xp_live_ref: all %d answered pages are in the exposure log (%d records)" % (len(pages), len(ex)))
 
 def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
-    units, served = {}, set()
+    units, served, ranges = {}, set(), {}
     for e in exposures(os.path.join(logdir, "exposures")):
         served.add(e["page_id"])
         if e["forced"]: continue
-        for name, var, served_default in e["exps"]:
-            if name != exp or served_default: continue
+        for name, var, served_default, share in e["exps"]:
+            if name != exp: continue
+            # every member of the variant's range, served or not (docs/xp.md, SRM under ramps)
+            r = ranges.setdefault(e["member"], {"variant": var, "first": e["time"], "share": 0.0,
+                                                "known": True, "unit": False})
+            r["first"] = min(r["first"], e["time"])
+            if share is None: r["known"] = False
+            else: r["share"] = max(r["share"], share)
+            if served_default: continue
+            r["unit"] = True
             u = units.setdefault(e["member"], {"variant": var, "first": e["time"], "pages": 0, "days": set()})
             u["first"] = min(u["first"], e["time"])
             u["pages"] += 1
@@ -241,20 +252,27 @@ def collect(logdir, csvpath, exp, pre_days=14, finish=5400.0):
         elif play and ev["time"] >= u["first"] - pre_days * 86400:
             u["pre"] += 1; u["pre_secs"] += ev["value"]
     want = sorted(units.items(), key=lambda kv: (kv[1]["first"], kv[0].encode()))
+    # then the range members served only the default: no variant, no metrics
+    outside = sorted(((m, r) for m, r in ranges.items() if not r["unit"]), key=lambda kv: (kv[1]["first"], kv[0].encode()))
     rows = list(csv.DictReader(open(csvpath)))
-    if len(rows) != len(want): fail("collect: %d rows, reference %d" % (len(rows), len(want)))
+    if len(rows) != len(want) + len(outside):
+        fail("collect: %d rows, reference %d units + %d served the default" % (len(rows), len(want), len(outside)))
     cols = ["unit", "variant", "first_exposure", "pages", "plays", "play_seconds", "finishes",
-            "distinct_titles", "active_days", "plays_from_pages", "pre_plays", "pre_play_seconds"]
+            "distinct_titles", "active_days", "plays_from_pages", "pre_plays", "pre_play_seconds",
+            "range", "served_share"]
     if list(rows[0].keys()) != cols: fail("collect: columns %s" % list(rows[0].keys()))
-    for r, (m, u) in zip(rows, want):
-        ref = [m, u["variant"], u["first"], u["pages"], u["plays"], u["secs"],
-               sum(1 for s in u["titles"].values() if s >= finish), len(u["titles"]), len(u["days"]),
-               u["pfp"], u["pre"], u["pre_secs"]]
+    def share(r): return r["share"] if r["known"] else ""
+    refs = [[m, u["variant"], u["first"], u["pages"], u["plays"], u["secs"],
+             sum(1 for s in u["titles"].values() if s >= finish), len(u["titles"]), len(u["days"]),
+             u["pfp"], u["pre"], u["pre_secs"], u["variant"], share(ranges[m])] for m, u in want]
+    refs += [[m, "", r["first"]] + [""] * 9 + [r["variant"], share(r)] for m, r in outside]
+    for r, ref in zip(rows, refs):
         for c, v in zip(cols, ref):
             got = r[c]
             ok = got == v if isinstance(v, str) else abs(float(got) - v) <= 1e-9 * max(1.0, abs(v))
-            if not ok: fail("collect: unit %s column %s: %s, reference %s" % (m, c, got, v))
-    print("xp_live_ref: xp collect equals the reference on %d units" % len(rows))
+            if not ok: fail("collect: unit %s column %s: %s, reference %s" % (ref[0], c, got, v))
+    print("xp_live_ref: xp collect equals the reference on %d units and %d members served the default"
+          % (len(want), len(outside)))
 
 def canary(port, key, out, phase):
     """A harmful canary: members served variant B of experiment 'canary' watch a tenth as
@@ -307,6 +325,73 @@ def canary(port, key, out, phase):
         m = r.read().decode()
     if 'marquee_xp_rollbacks_total{experiment="canary",variant="B"} 1' not in m: fail("no rollback in /metrics")
     print("xp_live_ref: ramped %s, stopped after %d members (%.1f s): %s" % (ramped, i, time.time() - t0, b["reason"]))
+
+RATINGS = "data/ml-latest-small/ratings.csv"
+
+def positives():
+    """Each title's positives (ratings >= 4) in the demo data, and the titles in order of first
+    appearance (the models' title order)."""
+    pos, order = {}, []
+    for r in csv.DictReader(open(RATINGS)):
+        m = r["movieId"]
+        if m not in pos: pos[m] = 0; order.append(m)
+        if float(r["rating"]) >= 4: pos[m] += 1
+    return pos, order
+
+def leastpop(out):
+    """Training data for a deliberately harmful model: `pop` on it ranks the least popular titles
+    first (3 synthetic members like every title without a positive, 2 those with 1-2, 1 all
+    others), with the demo data's titles in the demo data's order (as treatment models need)."""
+    pos, order = positives()
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "ratings.csv"), "w") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        for j in range(3):
+            for m in order:
+                k = 3 if pos[m] == 0 else 2 if pos[m] <= 2 else 1
+                if j < k: f.write("%d,%s,5.0,1000000000\n" % (900001 + j, m))
+
+def harmful(port, key, check_every):
+    """Members watch the first title of their recommendations for 10 s per positive it has in
+    the demo data (people like popular titles): variant B, whose model ranks the least popular
+    titles first, costs watch time through what it shows. The server must stop B by itself
+    within a few guardrail checks of both arms reaching min_units."""
+    pos, _ = positives()
+    def status():
+        st, l = http(port, "GET", "/v1/experiments")
+        if st != 200: fail("list: %d %s" % (st, l))
+        return [e for e in l["experiments"] if e["name"] == "harm"][0]
+    t0, i, t_min, secs = time.time(), 0, None, {"A": [], "B": []}
+    while time.time() - t0 < 90:
+        evs = []
+        for _ in range(20):
+            m = str(1 + i % 610)                  # the demo data's members (new ones get cold-start lists)
+            i += 1
+            st, d = http(port, "GET", "/v1/members/%s/recommendations?n=5" % m)
+            if st != 200: fail("recommendations: %d" % st)
+            x = [x for x in d["experiments"] if x["name"] == "harm"][0]
+            v = 10.0 * pos.get(d["titles"][0]["id"], 0)
+            secs[x["variant"]].append(v)
+            evs.append({"member": m, "title": d["titles"][0]["id"], "timestamp": int(time.time()),
+                        "page_id": d["page_id"], "value": v})
+        st, r = http(port, "POST", "/v1/events", evs, key)
+        if st != 200: fail("events: %d %s" % (st, r))
+        e = status()
+        if t_min is None and all(v["units"] >= 30 for v in e["variants"]): t_min = time.time()
+        if e["state"] == "stopped": break
+        time.sleep(0.1)
+    if e["state"] != "stopped":
+        fail("the harmful model was not stopped in 90 s (mean watch A %.0f s, B %.0f s): %s"
+             % (sum(secs["A"]) / max(len(secs["A"]), 1), sum(secs["B"]) / max(len(secs["B"]), 1), e))
+    b = e["variants"][1]
+    if not b["stopped"] or "play_seconds" not in b["reason"]: fail("stopped variant: %s" % b)
+    waited = time.time() - (t_min or t0)
+    checks = waited / float(check_every)
+    if checks > 6: fail("stopped %.1f s (%.1f checks) after both arms had min_units" % (waited, checks))
+    mean = {k: sum(v) / max(len(v), 1) for k, v in secs.items()}
+    print("xp_live_ref: least-popular-first model: mean watch %.0f s (A) vs %.0f s (B); stopped %.1f s "
+          "(about %.0f checks) after both arms had 30 units, %d pages: %s"
+          % (mean["A"], mean["B"], waited, checks, i, b["reason"]))
 
 def report(port, exp, out):
     st, r = http(port, "GET", "/v1/experiments/%s/report?metric=play_seconds" % exp)
@@ -366,7 +451,7 @@ def offline(rep, ana, csvpath):
        not all(isinstance(d["psi"], float) and d["psi"] >= 0 for d in drift):
         fail("drift: %s" % drift)
     if r != off: fail("live report != offline analysis:\n%s\n%s" % (json.dumps(r, sort_keys=True), json.dumps(off, sort_keys=True)))
-    rows = list(csv.DictReader(open(csvpath)))
+    rows = [x for x in csv.DictReader(open(csvpath)) if x["variant"]]   # units (not: served only the default)
     if n != len(rows) or off["rows"] != len(rows): fail("units %d vs %d rows" % (n, len(rows)))
     for e in saved["list"]["experiments"]:
         if e["name"] != exp: continue
@@ -383,6 +468,8 @@ if __name__ == "__main__":
     elif a[1] == "collect": collect(a[2], a[3], a[4])
     elif a[1] == "report": report(int(a[2]), a[3], a[4])
     elif a[1] == "canary": canary(int(a[2]), a[3], a[4], a[5])
+    elif a[1] == "leastpop": leastpop(a[2])
+    elif a[1] == "harmful": harmful(int(a[2]), a[3], a[4])
     elif a[1] == "same": same(a[2], a[3])
     elif a[1] == "reload": reload(int(a[2]), a[3])
     elif a[1] == "warm": warm(int(a[2]), a[3], a[4])

@@ -28,7 +28,8 @@ static const char *rank_models(void)
     mq_test_sh("mkdir -p %s", tmp);
     char ev[800];
     snprintf(ev, sizeof ev, "%s/events.csv", tmp);
-    mq_synth_opts so = {.n_members = 300, .n_titles = 200, .n_interactions = 9000, .seed = 7};
+    mq_synth_opts so; mq_synth_opts_init(&so, sizeof so);
+    so.n_members = 300; so.n_titles = 200; so.n_interactions = 9000; so.seed = 7;
     mq_err err = {0};
     if (mq_synth_write(&so, ev, NULL, &err)) return NULL;
     const char *bin = mq_test_bin();
@@ -155,7 +156,9 @@ static int offline_order(const char *dir, const char *member, const char *const 
     mq_trend_copy(tc, c);
     mq_trend_rank(c, n, score, order);
     const mq_model *const gens[4] = {g[0], g[1], g[2], g[3]};
-    mq_rank_live lv = {np ? ptime[np - 1] : 0, -1, gens, np ? score : NULL};
+    mq_rank_live lv; mq_rank_live_init(&lv, sizeof lv);
+    lv.now = np ? ptime[np - 1] : 0; lv.hour = -1; lv.generators = gens;
+    lv.trending = np ? score : NULL;
     mq_rank_work *w = NULL;
     int rc = mq_rank_work_create(r, &w, &err);
     int nf = mq_rank_n_features(r);

@@ -276,6 +276,7 @@ typedef struct loader {
     int port;
     atomic_int *stop;
     int ok, failed;
+    int last_status;   /* of the last failed request: -1 when no answer came */
 } loader;
 
 static void *load_main(void *arg)
@@ -285,8 +286,12 @@ static void *load_main(void *arg)
     for (int i = 0; !atomic_load(l->stop); i++) {
         snprintf(path, sizeof path, "/v1/members/%d/homepage?rows=5&per_row=10", 1 + i % 600);
         resp r;
-        if (http(l->port, "GET", path, NULL, NULL, &r) == 0 && r.status == 200 && r.len > 100) l->ok++;
-        else l->failed++;
+        int rc = http(l->port, "GET", path, NULL, NULL, &r);
+        if (rc == 0 && r.status == 200 && r.len > 100) l->ok++;
+        else {
+            l->failed++;
+            l->last_status = rc == 0 ? r.status : -1;
+        }
         resp_free(&r);
     }
     return NULL;
@@ -296,12 +301,15 @@ MQ_TEST(serve_http_reload_under_load)
 {
     if (access("data/ml-latest-small/ratings.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small not here");
     server s;
-    ASSERT_INT_EQ(start_server(&s, NULL, NULL), 0);
+    /* Shedding off: this test is about reloads never failing a page; overload shedding (a 503
+     * by design when requests queue, as they do under a sanitizer on a loaded machine) has its
+     * own tests in test_serve_hostile.c. */
+    ASSERT_INT_EQ(start_server(&s, NULL, "--shed-queue-ms -1"), 0);
     atomic_int stop = 0;
     loader l[3];
     pthread_t th[3];
     for (int i = 0; i < 3; i++) {
-        l[i] = (loader){s.port, &stop, 0, 0};
+        l[i] = (loader){s.port, &stop, 0, 0, 0};
         pthread_create(&th[i], NULL, load_main, &l[i]);
     }
     int reloads_ok = 0;
@@ -324,7 +332,8 @@ MQ_TEST(serve_http_reload_under_load)
         ok += l[i].ok;
         failed += l[i].failed;
     }
-    fprintf(stderr, "  %d page requests during 6 reloads, %d failed\n", ok + failed, failed);
+    fprintf(stderr, "  %d page requests during 6 reloads, %d failed (last statuses %d %d %d)\n", ok + failed,
+            failed, l[0].last_status, l[1].last_status, l[2].last_status);
     ASSERT_INT_EQ(reloads_ok, 6);
     ASSERT_INT_EQ(failed, 0);
     ASSERT(ok > 20);
@@ -442,7 +451,8 @@ MQ_TEST(serve_http_kill9_keeps_acknowledged_events)
     snprintf(spec, sizeof spec, "lmdb:%s/state", dir);
     char log_id[16];
     mq_evlog_id(evdir, log_id);
-    mq_store_opts so = {.log_id = log_id};
+    mq_store_opts so; mq_store_opts_init(&so, sizeof so);
+    so.log_id = log_id;
     ASSERT_OK(mq_store_open(spec, &so, &store, &err), &err);
     uint64_t applied;
     ASSERT_OK(mq_store_applied_seq(store, &applied, &err), &err);

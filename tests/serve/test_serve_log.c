@@ -65,8 +65,9 @@ MQ_TEST(serve_log_group_commit_and_replay)
     mq_err err;
     mq_evlog *l;
     collect applied = {0};
-    mq_evlog_opts o = {.fsync = MQ_FSYNC_GROUP, .segment_bytes = 4096, .apply = collect_fn,
-                       .apply_user = &applied};
+    mq_evlog_opts o; mq_evlog_opts_init(&o, sizeof o);
+    o.fsync = MQ_FSYNC_GROUP; o.segment_bytes = 4096; o.apply = collect_fn;
+    o.apply_user = &applied;
     ASSERT_OK(mq_evlog_open(dir, &o, &l, &err), &err);
     enum { W = 8, N = 150 };
     writer w[W];
@@ -138,7 +139,8 @@ MQ_TEST(serve_log_torn_tail_dropped_and_crc_detected)
     snprintf(seg, sizeof seg, "%s/%020d.log", dir, 1);
     mq_err err;
     mq_evlog *l;
-    mq_evlog_opts o = {.fsync = MQ_FSYNC_BATCH};
+    mq_evlog_opts o; mq_evlog_opts_init(&o, sizeof o);
+    o.fsync = MQ_FSYNC_BATCH;
     ASSERT_OK(mq_evlog_open(dir, &o, &l, &err), &err);
     for (int i = 0; i < 10; i++) {
         mq_event e = mk(1, i, 100 + i, MQ_EV_PLAY, 60);
@@ -347,7 +349,8 @@ MQ_TEST(serve_log_async_group_commit)
     mq_err err;
     mq_evlog *l;
     collect applied = {0};
-    mq_evlog_opts o = {.fsync = MQ_FSYNC_GROUP, .apply = collect_fn, .apply_user = &applied};
+    mq_evlog_opts o; mq_evlog_opts_init(&o, sizeof o);
+    o.fsync = MQ_FSYNC_GROUP; o.apply = collect_fn; o.apply_user = &applied;
     ASSERT_OK(mq_evlog_open(dir, &o, &l, &err), &err);
     async_ctx c[4];
     pthread_t th[4];

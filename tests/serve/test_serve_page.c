@@ -82,8 +82,9 @@ MQ_TEST(serve_page_rules)
         {30, 500, 0, 1, true, false},
     };
     int32_t excl[] = {11, 49, 0};
-    mq_page_req req = {.rows = 12, .per_row = 10, .mmr_lambda = 1, .genre = -1,
-                       .exclude = excl, .n_exclude = 3, .hour = -1};
+    mq_page_req req; mq_page_req_init(&req, sizeof req);
+    req.rows = 12; req.per_row = 10; req.mmr_lambda = 1; req.genre = -1; req.exclude = excl;
+    req.n_exclude = 3; req.hour = -1;
     mq_page_ctx *c = mq_page_ctx_create();
     const mq_page *p;
     ASSERT_OK(mq_page_build(c, &f->pc, f->scores, h, 5, &req, &p, &err), &err);
@@ -143,7 +144,8 @@ MQ_TEST(serve_page_rules)
     float *gs = malloc(NT * sizeof *gs);     /* the member loves Action: relevance follows genre */
     for (int t = 0; t < NT; t++) gs[t] = (t % NG == 0 ? 1.0f : 0.6f) + 0.001f * (float)(t % 17);
     for (int v = 0; v < 2; v++) {
-        mq_page_req q = {.rows = 2, .per_row = 20, .mmr_lambda = v ? 0.3 : 1.0, .genre = -1, .hour = -1};
+        mq_page_req q; mq_page_req_init(&q, sizeof q);
+        q.rows = 2; q.per_row = 20; q.mmr_lambda = v ? 0.3 : 1.0; q.genre = -1; q.hour = -1;
         ASSERT_OK(mq_page_build(c, &f->pc, gs, NULL, 0, &q, &p, &err), &err);
         int r = row_index(p, "top_picks");
         ASSERT(r >= 0);
@@ -178,7 +180,8 @@ MQ_TEST(serve_page_cold_start_and_json)
     mq_err err;
     ASSERT_OK(fixture_init(f, &err), &err);
     mq_page_ctx *c = mq_page_ctx_create();
-    mq_page_req req = {.rows = 8, .per_row = 12, .mmr_lambda = 0.7, .genre = -1, .hour = 20};
+    mq_page_req req; mq_page_req_init(&req, sizeof req);
+    req.rows = 8; req.per_row = 12; req.mmr_lambda = 0.7; req.genre = -1; req.hour = 20;
     const mq_page *p;
     ASSERT_OK(mq_page_build(c, &f->pc, NULL, NULL, 0, &req, &p, &err), &err);
     ASSERT(p->cold);

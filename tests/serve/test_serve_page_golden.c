@@ -92,10 +92,12 @@ MQ_TEST(serve_page_golden_output)
         int32_t ex[8];
         int nex = (int)mq_rng_below(&r, 8);
         for (int i = 0; i < nex; i++) ex[i] = (int32_t)mq_rng_below(&r, GNT);
-        mq_page_req req = {1 + (int)mq_rng_below(&r, 50), 1 + (int)mq_rng_below(&r, 100),
-                           lams[mq_rng_below(&r, 7)],
-                           mq_rng_below(&r, 4) == 0 ? (int)mq_rng_below(&r, GNG) : -1, ex, nex,
-                           (int)mq_rng_below(&r, 25) - 1, 0, NULL, NULL};
+        mq_page_req req; mq_page_req_init(&req, sizeof req);
+        req.rows = 1 + (int)mq_rng_below(&r, 50); req.per_row = 1 + (int)mq_rng_below(&r, 100);
+        req.mmr_lambda = lams[mq_rng_below(&r, 7)];
+        req.genre = mq_rng_below(&r, 4) == 0 ? (int)mq_rng_below(&r, GNG) : -1; req.exclude = ex;
+        req.n_exclude = nex; req.hour = (int)mq_rng_below(&r, 25) - 1; req.device = 0;
+        req.score_cut = NULL; req.row_prior = NULL;
         if (p % 4 == 0) { req.rows = 20; req.per_row = 40; req.mmr_lambda = 0.7; }
         const mq_page *pg;
         ASSERT_OK(mq_page_build(ctx, &pc, p % 6 == 5 ? NULL : scores, hist, nh, &req, &pg, &err), &err);

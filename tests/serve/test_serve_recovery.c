@@ -56,7 +56,8 @@ MQ_TEST(serve_log_zero_tail_from_any_offset)
     snprintf(seg, sizeof seg, "%s/%020d.log", dir, 1);
     mq_err err;
     mq_evlog *l;
-    mq_evlog_opts o = {.fsync = MQ_FSYNC_BATCH};
+    mq_evlog_opts o; mq_evlog_opts_init(&o, sizeof o);
+    o.fsync = MQ_FSYNC_BATCH;
     ASSERT_OK(mq_evlog_open(dir, &o, &l, &err), &err);
     for (int i = 0; i < 10; i++) {
         mq_event e = mkev("m1", i, 100 + i, 60);
@@ -84,7 +85,8 @@ MQ_TEST(serve_log_zero_tail_from_any_offset)
         ASSERT_INT_EQ(rc, 0);
         ASSERT_INT_EQ(sc.n, whole);
         seqs sa = {0};
-        mq_evlog_opts ro = {.fsync = MQ_FSYNC_BATCH, .apply = seqs_fn, .apply_user = &sa};
+        mq_evlog_opts ro; mq_evlog_opts_init(&ro, sizeof ro);
+        ro.fsync = MQ_FSYNC_BATCH; ro.apply = seqs_fn; ro.apply_user = &sa;
         ASSERT_OK(mq_evlog_open(dir, &ro, &l, &err), &err);
         ASSERT_INT_EQ(sa.n, whole);
         mq_evlog_stats st;
@@ -163,7 +165,8 @@ MQ_TEST(serve_log_disk_full_refuses_cleanly_and_resumes)
     mq_test_sh("head -c 16384 /dev/zero > %s", ballast);
     mq_err err;
     mq_evlog *l;
-    mq_evlog_opts o = {.fsync = MQ_FSYNC_BATCH};
+    mq_evlog_opts o; mq_evlog_opts_init(&o, sizeof o);
+    o.fsync = MQ_FSYNC_BATCH;
     int rc = mq_evlog_open(dir, &o, &l, &err);
     int ok = 0, code = 0, i;
     char msg[512] = "";
@@ -227,7 +230,8 @@ MQ_TEST(serve_log_failed_apply_is_retried_in_order)
     flaky f = {0};
     mq_err err;
     mq_evlog *l;
-    mq_evlog_opts o = {.fsync = MQ_FSYNC_NONE, .apply = flaky_apply, .apply_user = &f};
+    mq_evlog_opts o; mq_evlog_opts_init(&o, sizeof o);
+    o.fsync = MQ_FSYNC_NONE; o.apply = flaky_apply; o.apply_user = &f;
     ASSERT_OK(mq_evlog_open(dir, &o, &l, &err), &err);
     int total = 0;
     for (int i = 0; i < 5; i++, total++) {
@@ -429,7 +433,8 @@ MQ_TEST(serve_http_tail_loss_cases)
         char log_id[16], spec[700];
         mq_evlog_id(events, log_id);
         snprintf(spec, sizeof spec, "lmdb:%s/state", dir);
-        mq_store_opts so = {.log_id = log_id};
+        mq_store_opts so; mq_store_opts_init(&so, sizeof so);
+        so.log_id = log_id;
         mq_store *st;
         ASSERT_OK(mq_store_open(spec, &so, &st, &err), &err);
         uint64_t applied = 0;

@@ -471,13 +471,14 @@ static void twin_body(const mq_catalog *c, int32_t src, mq_buf *b)
 MQ_TEST(serve_titles_view_cold_scores_and_windows)
 {
     if (access("data/ml-latest-small/ratings.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small not here");
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     mq_dataset *raw = NULL, *d = NULL;
     mq_err err;
     ASSERT_OK(mq_data_open("data/ml-latest-small", &lo, &raw, &err), &err);
     ASSERT_OK(mq_dataset_binarize(raw, 4, 1, &d, &err), &err);
     mq_dataset_destroy(raw);
-    mq_train_opts o = {NULL, 0, 1, 1, NULL};
+    mq_train_opts o; mq_train_opts_init(&o, sizeof o);
+    o.n_threads = 1; o.seed = 1;
     mq_model *content = NULL, *pop = NULL;
     ASSERT_OK(mq_model_train("content", d, &o, &content, &err), &err);
     ASSERT_OK(mq_model_train("pop", d, &o, &pop, &err), &err);

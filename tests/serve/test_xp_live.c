@@ -570,11 +570,12 @@ MQ_TEST(xp_live_drift_reference_and_psi)
      * scoring training members again reproduces them (PSI near 0), a shifted scale does not */
     mq_err err = {0, ""};
     mq_dataset *d = NULL, *pos = NULL;
-    mq_load_opts lo = {0};
+    mq_load_opts lo; mq_load_opts_init(&lo, sizeof lo);
     ASSERT_OK(mq_data_open("data/ml-latest-small", &lo, &d, &err), &err);
     ASSERT_OK(mq_dataset_binarize(d, 4.0f, 1, &pos, &err), &err);
     const char *params[] = {"factors=8", "epochs=3"};
-    mq_train_opts to = {params, 2, 0, 42, NULL};
+    mq_train_opts to; mq_train_opts_init(&to, sizeof to);
+    to.params = params; to.n_params = 2; to.seed = 42;
     mq_model *m = NULL;
     ASSERT_OK(mq_model_train("ials", pos, &to, &m, &err), &err);
     float edges[MQ_MODEL_SCORE_BINS - 1];

@@ -34,7 +34,7 @@ static void write_logs(const char *dir, mq_err *err, int *ok)
     if (mq__exlog_open(p, 0, NULL, &xl, err)) return;
     snprintf(p, sizeof p, "%s/events", dir);
     mq_evlog *el = NULL;
-    mq_evlog_opts eo = {0};
+    mq_evlog_opts eo; mq_evlog_opts_init(&eo, sizeof eo);
     eo.fsync = MQ_FSYNC_NONE;
     if (mq_evlog_open(p, &eo, &el, err)) { mq__exlog_close(xl); return; }
     static const char *const V[3] = {"A", "B", "C"};
@@ -101,7 +101,8 @@ MQ_TEST(xp_ops_timeline_matches_reference_and_report)
     char ev[600], ex[600];
     snprintf(ev, sizeof ev, "%s/events", dir);
     snprintf(ex, sizeof ex, "%s/exposures", dir);
-    mq_xp_collect_opts co = {.events = ev, .exposures = ex, .pre_days = 14, .finish_seconds = 1200};
+    mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+    co.events = ev; co.exposures = ex; co.pre_days = 14; co.finish_seconds = 1200;
     long long now = (D0 + 6) * 86400;
     mq_buf tl, rep;
     mq_buf_init(&tl);

@@ -179,7 +179,7 @@ MQ_TEST(xp_serve_harmful_canary_rolled_back)
     mq_test_sh("printf '%%s' '{\"name\": \"canary\", \"check_every\": \"1s\", \"min_units\": 30,"
                " \"guardrails\": [{\"metric\": \"play_seconds\", \"max_degradation\": 0.05, \"higher_is_better\": true}],"
                " \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"alt\"},"
-               " \"ramp\": [50, 100], \"ramp_every\": \"2s\"}]}' > %s/xp.json", dir);
+               " \"ramp\": [50, 100], \"ramp_every\": {\"units\": 100}}]}' > %s/xp.json", dir);
     int port, pid = start(dir, &port, NULL);
     ASSERT(pid > 0);
     int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py canary %d %s %s 1", port, XKEY, dir);
@@ -193,6 +193,58 @@ MQ_TEST(xp_serve_harmful_canary_rolled_back)
     rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py canary %d %s %s 2", port, XKEY, dir);
     stop(pid, SIGTERM);
     ASSERT_INT_EQ(rc, 0);
+}
+
+/* The issue's harmful variant: a model that ranks the least popular titles first (pop trained
+ * on data where the least liked titles have the most positives), with members who watch the
+ * titles they like (seconds by the title's positives in the demo data): the guardrail stops
+ * it by itself within a few checks of both arms having min_units. */
+MQ_TEST(xp_serve_least_popular_model_stopped)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    int port, pid = start(dir, &port, NULL);   /* trains the shared models first */
+    ASSERT(pid > 0);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py leastpop %s/leastpop", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("%s train --data %s/leastpop --model pop --out %s/leastpop.mqm 2>/dev/null",
+                             mq_test_bin(), dir, models), 0);
+    mq_test_sh("printf '%%s' '{\"name\": \"harm\", \"check_every\": \"1s\", \"min_units\": 30,"
+               " \"guardrails\": [{\"metric\": \"play_seconds\", \"max_degradation\": 0.05, \"higher_is_better\": true}],"
+               " \"variants\": [\"A\", {\"name\": \"B\", \"treatment\": {\"model\": \"leastpop\"}}]}' > %s/xp.json", dir);
+    pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py harmful %d %s 1", port, XKEY);
+    stop(pid, SIGTERM);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("grep -q \"experiment 'harm': variant 'B' stopped: guardrail 'play_seconds'\" %s/log.txt", dir), 0);
+}
+
+/* SRM under ramps (docs/xp.md): B ramped 20% -> 50% of its range (weights 0.333 / 0.667, so
+ * the served shares are exact bucket counts, not 0.2 / 0.5) passes SRM in the live report and
+ * offline, with scipy's p-value, where the old check (units against the weights) fails; a
+ * broken split (a quarter of B's units lost, or logged as served the default) fails. */
+MQ_TEST(xp_serve_srm_under_ramps)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", mq_test_tmpdir());   /* the helper's buffer is reused */
+    mq_test_sh("printf '%%s' '{\"name\": \"ramped\", \"variants\": [{\"name\": \"A\", \"weight\": 0.333},"
+               " {\"name\": \"B\", \"weight\": 0.667, \"treatment\": {\"model\": \"alt\"},"
+               " \"ramp\": [20, 50], \"ramp_every\": \"1d\"}]}' > %s/xp.json", dir);
+    int port, pid = start(dir, &port, NULL);
+    ASSERT(pid > 0);
+    int rc = mq_test_sh("/usr/bin/python3 tests/ref/xp_srm_ref.py traffic %d %s %s", port, XKEY, dir);
+    stop(pid, SIGKILL);
+    ASSERT_INT_EQ(rc, 0);
+    ASSERT_INT_EQ(mq_test_sh("%s xp collect --log %s --out %s/units.csv", mq_test_bin(), dir, dir), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_live_ref.py collect %s %s/units.csv ramped", dir, dir), 0);
+    static const char *const an = "%s xp analyze %s/%s --metric play_seconds --control A --sequential --config %s/xp.json "
+                                  "--experiment ramped --json > %s/%s";
+    ASSERT_INT_EQ(mq_test_sh(an, mq_test_bin(), dir, "units.csv", dir, dir, "off.json"), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_srm_ref.py check %s", dir), 0);
+    ASSERT_INT_EQ(mq_test_sh(an, mq_test_bin(), dir, "broken1.csv", dir, dir, "b1.json"), 0);
+    ASSERT_INT_EQ(mq_test_sh(an, mq_test_bin(), dir, "broken2.csv", dir, dir, "b2.json"), 0);
+    ASSERT_INT_EQ(mq_test_sh("/usr/bin/python3 tests/ref/xp_srm_ref.py broken %s", dir), 0);
 }
 
 MQ_TEST(xp_serve_treatment_models_similar_warmed)

@@ -42,11 +42,13 @@ static int apply_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
 static int open_world(world *w, mq_err *err)
 {
     int rc = mq__exlog_open(w->ex, 0, NULL, &w->xl, err);
-    mq_xp_collect_opts co = {.events = w->ev, .exposures = w->ex, .pre_days = 14, .finish_seconds = 600};
+    mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+    co.events = w->ev; co.exposures = w->ex; co.pre_days = 14; co.finish_seconds = 600;
     /* --clock event: the horizon follows the exposures alone (http.c's units_now) */
     if (!rc) rc = mq__xpc_open_live(&co, w->member_order ? 0 : mq__xps_now(), &w->units, err);
     if (!rc && w->member_order) mq__xpc_keep_times(w->units);
-    mq_evlog_opts lo = {.apply = apply_cb, .apply_user = w};
+    mq_evlog_opts lo; mq_evlog_opts_init(&lo, sizeof lo);
+    lo.apply = apply_cb; lo.apply_user = w;
     if (!rc) rc = mq_evlog_open(w->ev, &lo, &w->el, err);
     return rc;
 }
@@ -122,8 +124,9 @@ static int same_as_collect(world *w, const char *when)
     int bad = 0;
     for (int k = 0; k < 2; k++) {
         mq_err err = {0, ""};
-        mq_xp_collect_opts co = {.events = w->ev, .exposures = w->ex, .experiment = exps[k], .pre_days = 14,
-                                 .finish_seconds = 600};
+        mq_xp_collect_opts co; mq_xp_collect_opts_init(&co, sizeof co);
+        co.events = w->ev; co.exposures = w->ex; co.experiment = exps[k]; co.pre_days = 14;
+        co.finish_seconds = 600;
         mq__xpc *off;
         if (mq__xpc_build(&co, &off, &err)) { fprintf(stderr, "  collect: %s\n", err.msg); return 1; }
         mq_buf a, b;

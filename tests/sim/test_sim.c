@@ -96,7 +96,10 @@ static cJSON *run_scenario(const char *name, int members, int days, uint64_t see
     snprintf(last_out, sizeof last_out, "%s", out);
     mq_sim_scenario sc;
     if ((*rc = mq_sim_scenario_load(path, &sc, err))) return NULL;
-    mq_sim_opts o = {data, models, NULL, out, &sc, members, days, seed, cf, threads, NULL, NULL};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = models; o.experiments = NULL; o.out = out; o.scenario = &sc;
+    o.members = members; o.days = days; o.seed = seed; o.counterfactual = cf; o.threads = threads;
+    o.log = NULL; o.server = NULL;
     char *json = NULL;
     *rc = mq_sim_run(&o, &json, err);
     mq_sim_scenario_release(&sc);
@@ -205,6 +208,64 @@ MQ_TEST(sim_clickbait_plays_up_retention_down)
     /* the A/B estimate sees the rise in plays */
     ASSERT(num(j, "estimate", "clickbait", "plays", "B", "effect") > 0);
     cJSON_Delete(j);
+}
+
+/* The guardrail decision end to end: the clickbait scenario (retained a guardrail, higher is
+ * better, at most 1% relative fall) made strong enough to show at a small size (clickbait 0.5,
+ * abandon_loss 1.0, retained = a visit in the last 2 days): plays rise and retained falls
+ * significantly, and the analysis the simulator writes (analyze-clickbait.json) says don't
+ * ship, naming the violated guardrail (before the deterioration test the decision was "keep
+ * running" whenever the drop's CI was not entirely beyond the 1%). */
+MQ_TEST(sim_clickbait_guardrail_says_dont_ship)
+{
+    const char *data = mq_test_shared("ml-100k");
+    if (!data) MQ_SKIP("ml-100k not in ../shared/data");
+    mq_err err = {0, ""};
+    mq_sim_scenario sc;
+    ASSERT_OK(mq_sim_scenario_load("scenarios/clickbait.json", &sc, &err), &err);
+    ASSERT_INT_EQ(sc.n_treat, 1);
+    sc.treat[0].clickbait = 0.5;
+    sc.params.abandon_loss = 1.0;
+    sc.params.retained_days = 2;
+    char out[1100], path[1200];
+    snprintf(out, sizeof out, "%s/cbg", mq_test_tmpdir());
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = mq_test_cache_dir("clickbait"); o.experiments = NULL; o.out = out; o.scenario = &sc;
+    o.members = 4000; o.days = 14; o.seed = 3; o.counterfactual = false; o.threads = 2; o.log = NULL; o.server = NULL;
+    char *json = NULL;
+    int rc = mq_sim_run(&o, &json, &err);
+    mq_sim_scenario_release(&sc);
+    ASSERT_OK(rc, &err);
+    cJSON *j = cJSON_Parse(json);
+    free(json);
+    ASSERT(j);
+    double pp = num(j, "estimate", "clickbait", "plays", "B", "p_value"), pr = num(j, "estimate", "clickbait", "retained", "B", "p_value");
+    fprintf(stderr, "  estimate: plays %+.3f (p %.3g), retained %+.4f (p %.3g)\n", num(j, "estimate", "clickbait", "plays", "B", "effect"),
+            pp, num(j, "estimate", "clickbait", "retained", "B", "effect"), pr);
+    ASSERT(num(j, "estimate", "clickbait", "plays", "B", "effect") > 0 && pp < 0.05);
+    ASSERT(num(j, "estimate", "clickbait", "retained", "B", "effect") < 0 && pr < 0.05);
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/analyze-clickbait.json", out);
+    FILE *f = fopen(path, "r");
+    ASSERT(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *a = cJSON_Parse(buf);
+    ASSERT(a);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(a, "decision");
+    ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(d, "action")->valuestring, "don't ship");
+    const char *why = cJSON_GetObjectItemCaseSensitive(d, "reason")->valuestring;
+    fprintf(stderr, "  decision: %s\n", why);
+    ASSERT(strstr(why, "B: guardrail 'retained' "));
+    ASSERT(strstr(why, "significantly worse") || strstr(why, "degraded beyond 0.01"));
+    const cJSON *g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(d, "guardrails"), 0);
+    ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(g, "metric")->valuestring, "retained");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "higher_is_better")));
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "significantly_worse")));
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "violated")));
+    cJSON_Delete(a);
 }
 
 MQ_TEST(sim_ease_beats_pop)
@@ -415,7 +476,10 @@ MQ_TEST(sim_offline_check_orders_models)
     ASSERT_OK(mq_sim_scenario_load("scenarios/aa.json", &sc, &err), &err);
     char out[1100];
     snprintf(out, sizeof out, "%s/offline", mq_test_tmpdir());
-    mq_sim_opts o = {data, mq_test_cache_dir("offline"), NULL, out, &sc, 200, 8, 1, false, 2, NULL, NULL};
+    mq_sim_opts o; mq_sim_opts_init(&o, sizeof o);
+    o.data = data; o.models = mq_test_cache_dir("offline"); o.experiments = NULL; o.out = out;
+    o.scenario = &sc; o.members = 200; o.days = 8; o.seed = 1; o.counterfactual = false;
+    o.threads = 2; o.log = NULL; o.server = NULL;
     const char *models[] = {"pop=pop", "ease200=ease:lambda=200", "ease5=ease:lambda=5", "knn=itemknn:k=50"};
     char *json = NULL;
     int rc = mq_sim_offline_check(&o, models, 4, "recall@20", &json, &err);

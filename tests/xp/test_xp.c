@@ -109,13 +109,15 @@ MQ_TEST(xp_config_errors_name_the_field)
 
 MQ_TEST(xp_design_reference)
 {
-    mq_xp_design_in in = {.sd = 1, .mde = 0.02, .alpha = 0.05, .power = 0.8};
+    mq_xp_design_in in; mq_xp_design_in_init(&in, sizeof in);
+    in.sd = 1; in.mde = 0.02; in.alpha = 0.05; in.power = 0.8;
     mq_xp_design_out out;
     mq_err err = {0};
     ASSERT_OK(mq_xp_design(&in, &out, &err), &err);
     ASSERT_NEAR(out.n_exact, 39244.4, 0.05);   /* printed to 0.1 */
     ASSERT_INT_EQ(out.n_per_arm, 39245);
-    mq_xp_design_in r = {.baseline_rate = 0.1, .mde = 0.01, .alpha = 0.05, .power = 0.8};
+    mq_xp_design_in r; mq_xp_design_in_init(&r, sizeof r);
+    r.baseline_rate = 0.1; r.mde = 0.01; r.alpha = 0.05; r.power = 0.8;
     ASSERT_OK(mq_xp_design(&r, &out, &err), &err);
     ASSERT_INT_EQ((long long)floor(out.n_exact + 0.5), 14748);   /* printed as 14,748 (14748.05) */
     r.relative = true;
@@ -123,20 +125,24 @@ MQ_TEST(xp_design_reference)
     ASSERT_OK(mq_xp_design(&r, &out, &err), &err);
     ASSERT_INT_EQ((long long)floor(out.n_exact + 0.5), 14748);
     /* MDE for n inverts the sample size */
-    mq_xp_design_in m = {.sd = 1, .n = 39244.39867174544, .alpha = 0.05, .power = 0.8};
+    mq_xp_design_in m; mq_xp_design_in_init(&m, sizeof m);
+    m.sd = 1; m.n = 39244.39867174544; m.alpha = 0.05; m.power = 0.8;
     ASSERT_OK(mq_xp_design(&m, &out, &err), &err);
     ASSERT_NEAR(out.mde_abs, 0.02, 1e-9);
-    mq_xp_design_in rn = {.baseline_rate = 0.1, .n = 14748.045020841937, .alpha = 0.05, .power = 0.8};
+    mq_xp_design_in rn; mq_xp_design_in_init(&rn, sizeof rn);
+    rn.baseline_rate = 0.1; rn.n = 14748.045020841937; rn.alpha = 0.05; rn.power = 0.8;
     ASSERT_OK(mq_xp_design(&rn, &out, &err), &err);
     ASSERT_NEAR(out.mde_abs, 0.01, 1e-9);
     /* CUPED halves n at r2 = 0.5; 3 arms: Bonferroni alpha / 2; duration */
-    mq_xp_design_in c = {.sd = 1, .mde = 0.02, .alpha = 0.05, .power = 0.8, .variance_reduction = 0.5,
-                         .arms = 3, .daily_traffic = 10000};
+    mq_xp_design_in c; mq_xp_design_in_init(&c, sizeof c);
+    c.sd = 1; c.mde = 0.02; c.alpha = 0.05; c.power = 0.8; c.variance_reduction = 0.5; c.arms = 3;
+    c.daily_traffic = 10000;
     ASSERT_OK(mq_xp_design(&c, &out, &err), &err);
     double z = mq_stats_norm_ppf(1 - 0.0125) + mq_stats_norm_ppf(0.8);
     ASSERT_NEAR(out.n_exact, z * z * 2 / 0.0004 * 0.5, 1e-6);
     ASSERT_NEAR(out.days, (double)out.n_total / 10000, 1e-12);
-    mq_xp_design_in bad = {.sd = 1, .mde = 0.02, .alpha = 1.5, .power = 0.8};
+    mq_xp_design_in bad; mq_xp_design_in_init(&bad, sizeof bad);
+    bad.sd = 1; bad.mde = 0.02; bad.alpha = 1.5; bad.power = 0.8;
     ASSERT(mq_xp_design(&bad, &out, &err) == MQ_EINVAL && strstr(err.msg, "alpha"));
 }
 
@@ -162,7 +168,8 @@ MQ_TEST(xp_welch_srm_reference)
     arm_with_moments(f, "A", 3407, 1396.87, 52377.9767);
     arm_with_moments(f, "B", 3461, 2422.7, 134698.29);
     fclose(f);
-    mq_xp_analyze_opts o = {.metrics = {"m"}, .n_metrics = 1, .control = "A"};
+    mq_xp_analyze_opts o; mq_xp_analyze_opts_init(&o, sizeof o);
+    o.metrics[0] = "m"; o.n_metrics = 1; o.control = "A";
     mq_err err = {0};
     cJSON *doc = analyze(path, &o, &err);
     ASSERT(doc);
@@ -188,8 +195,9 @@ MQ_TEST(xp_welch_srm_reference)
     fprintf(f, "variant,m\n");
     for (int i = 0; i < 10100; i++) fprintf(f, "%s,%d\n", i < 5000 ? "A" : "B", i % 7);
     fclose(f);
-    mq_xp_analyze_opts o2 = {.metrics = {"m"}, .n_metrics = 1, .control = "A", .n_weights = 2,
-                             .weight_names = {"A", "B"}, .weights = {0.5, 0.5}};
+    mq_xp_analyze_opts o2; mq_xp_analyze_opts_init(&o2, sizeof o2);
+    o2.metrics[0] = "m"; o2.n_metrics = 1; o2.control = "A"; o2.n_weights = 2;
+    strcpy(o2.weight_names[0], "A"); strcpy(o2.weight_names[1], "B"); o2.weights[0] = o2.weights[1] = 0.5;
     doc = analyze(path, &o2, &err);
     ASSERT(doc);
     const cJSON *srm = cJSON_GetObjectItemCaseSensitive(doc, "srm");
@@ -248,7 +256,8 @@ MQ_TEST(xp_simulation_aa_fpr_and_power)
     if (!(fpr >= 0.045 && fpr <= 0.055)) MQ_FAIL_("A/A false-positive rate %.4f outside [0.045, 0.055]", fpr);
     /* power: design's n for delta = 0.25 sd at 80% power; 4000 simulated tests (sd of the
      * estimate 0.63 points) must land within 2 points of 0.80. */
-    mq_xp_design_in in = {.sd = 1, .mde = 0.25, .alpha = 0.05, .power = 0.8};
+    mq_xp_design_in in; mq_xp_design_in_init(&in, sizeof in);
+    in.sd = 1; in.mde = 0.25; in.alpha = 0.05; in.power = 0.8;
     mq_xp_design_out out;
     mq_err err = {0};
     ASSERT_OK(mq_xp_design(&in, &out, &err), &err);
@@ -308,7 +317,8 @@ MQ_TEST(xp_cuped_variance_reduction_matches_rho2)
         fprintf(f, "u%d,%s,%.12g,%.12g\n", i, i % 2 ? "B" : "A", y, x);
     }
     fclose(f);
-    mq_xp_analyze_opts o = {.metrics = {"y"}, .n_metrics = 1, .control = "A", .covariate = "pre"};
+    mq_xp_analyze_opts o; mq_xp_analyze_opts_init(&o, sizeof o);
+    o.metrics[0] = "y"; o.n_metrics = 1; o.control = "A"; o.covariate = "pre";
     mq_err err = {0};
     cJSON *doc = analyze(path, &o, &err);
     ASSERT(doc);
@@ -323,7 +333,8 @@ MQ_TEST(xp_bad_input_clear_errors_never_nan)
     const char *dir = mq_test_tmpdir();
     char path[512];
     mq_err err = {0};
-    mq_xp_analyze_opts o = {.metrics = {"m"}, .n_metrics = 1, .control = "A"};
+    mq_xp_analyze_opts o; mq_xp_analyze_opts_init(&o, sizeof o);
+    o.metrics[0] = "m"; o.n_metrics = 1; o.control = "A";
     char *js, *txt;
     /* missing column */
     snprintf(path, sizeof path, "%s/a.csv", dir);
@@ -398,8 +409,9 @@ MQ_TEST(xp_segments_novelty_decision)
         fprintf(f, "u%d,%s,%.10g,%.10g,%s,%d\n", i, b ? "B" : "A", y, g, s ? "tv" : "mobile", d);
     }
     fclose(f);
-    mq_xp_analyze_opts o = {.metrics = {"y"}, .n_metrics = 1, .control = "A", .segment = "seg", .day = "day",
-                            .n_guardrails = 1};
+    mq_xp_analyze_opts o; mq_xp_analyze_opts_init(&o, sizeof o);
+    o.metrics[0] = "y"; o.n_metrics = 1; o.control = "A"; o.segment = "seg"; o.day = "day";
+    o.n_guardrails = 1;
     strcpy(o.guardrails[0].metric, "g");
     o.guardrails[0].max_degradation = 0.05;
     o.guardrails[0].relative = true;
@@ -446,7 +458,8 @@ MQ_TEST(xp_paired_abr_sessions)
     if (mq_test_sh("%s abr --traces %s --video %s --algo bb,robustmpc --sessions-csv %s >/dev/null 2>&1",
                    mq_test_bin(), tr, vi, csv) != 0)
         MQ_SKIP("marquee abr is not available in this build");
-    mq_xp_analyze_opts o = {.metrics = {"qoe"}, .n_metrics = 1, .control = "bb", .pair = "unit"};
+    mq_xp_analyze_opts o; mq_xp_analyze_opts_init(&o, sizeof o);
+    o.metrics[0] = "qoe"; o.n_metrics = 1; o.control = "bb"; o.pair = "unit";
     mq_err err = {0};
     cJSON *doc = analyze(csv, &o, &err);
     if (!doc) MQ_FAIL_("analyze: %s", err.msg);
@@ -569,7 +582,7 @@ MQ_TEST(xp_fuzz_huge_value_in_json)
     fwrite(raw + 1, 1, n - 1, f);
     fclose(f);
     mq_xp_analyze_opts o;
-    memset(&o, 0, sizeof o);
+    mq_xp_analyze_opts_init(&o, sizeof o);
     o.control = "A";
     o.metrics[o.n_metrics++] = "y";
     o.segment = "s";

@@ -220,7 +220,8 @@ MQ_TEST(xp_guardrail_direction_required)
     ASSERT(e && strstr(e, "higher_is_better") && strstr(e, "rebuffer_ratio"));
     free(e);
     /* the library refuses a guardrail without a direction too */
-    mq_xp_analyze_opts o = {.metrics = {"watch"}, .n_metrics = 1, .control = "A", .n_guardrails = 1};
+    mq_xp_analyze_opts o; mq_xp_analyze_opts_init(&o, sizeof o);
+    o.metrics[0] = "watch"; o.n_metrics = 1; o.control = "A"; o.n_guardrails = 1;
     strcpy(o.guardrails[0].metric, "rebuffer_ratio");
     o.guardrails[0].max_degradation = 0.05;
     char *js = NULL, *txt = NULL;

@@ -21,7 +21,7 @@ MQ_TEST(xp_analyze_params_equal_struct_options)
     }
     fclose(f);
     mq_xp_analyze_opts o;
-    memset(&o, 0, sizeof o);
+    mq_xp_analyze_opts_init(&o, sizeof o);
     o.look_every = 100;
     o.metrics[o.n_metrics++] = "y";
     o.metrics[o.n_metrics++] = "x";
