@@ -8,6 +8,8 @@
 # computed once and passed with --action-dist, so the figure is the estimators' pass alone).
 # Baseline, same run: `cat FILE > /dev/null` (one read of the page-cached file). Times are CPU
 # seconds (user + system, /usr/bin/time), best of 3: the machine is shared.
+# MQ_OPE_BEFORE=path/to/an/older/marquee times that binary too, in the same run (before/after);
+# MQ_OPE_FORMATS=narrow (or obd) times one layout only.
 set -euo pipefail
 BUILD=${BUILD:-build}
 N=${MQ_OPE_ROWS:-2000000}
@@ -30,12 +32,16 @@ cpu() {  # best CPU seconds of 3 runs of "$@"
     done
     echo "$best"
 }
-for f in obd narrow; do
+for f in ${MQ_OPE_FORMATS:-obd narrow}; do
     fmt=$([ $f = obd ] && echo obd || echo marquee)
     size=$(stat -c %s "$T/$f.csv")
     cat "$T/$f.csv" > /dev/null
     read_s=$(cpu cat "$T/$f.csv")
     ope_s=$(cpu "$BUILD/marquee" bandit ope --log "$T/$f.csv" --format $fmt --actions 34 --action-dist "$T/pi.csv" --json)
+    if [ -n "${MQ_OPE_BEFORE:-}" ]; then
+        old_s=$(cpu "$MQ_OPE_BEFORE" bandit ope --log "$T/$f.csv" --format $fmt --actions 34 --action-dist "$T/pi.csv" --json)
+        awk -v f=$f -v r="$read_s" -v o="$old_s" 'BEGIN { printf "%-6s before (%s): ope %.3f s CPU: %.2f x one read\n", f, "'"$MQ_OPE_BEFORE"'", o, (r > 0 ? r : 1e-3) / o }'
+    fi
     awk -v f=$f -v n="$N" -v sz="$size" -v r="$read_s" -v o="$ope_s" 'BEGIN {
         printf "%-6s %d rows, %.0f MB: read %.3f s CPU (%.2f GB/s), ope %.3f s CPU (%.1f M rows/s, %.2f GB/s): ope speed = %.2f x one read\n",
                f, n, sz / 1e6, r, sz / 1e9 / (r > 0 ? r : 1e-3), o, n / 1e6 / o, sz / 1e9 / o, (r > 0 ? r : 1e-3) / o }'

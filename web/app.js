@@ -152,6 +152,8 @@ async function drawPage(page, id, device, hour) {
         'aria-label': `${t.name}: ${t.evidence || ''}` },
         poster(t), h('p', { class: 't', title: t.name }, t.name),
         h('p', { class: 'ev' }, t.evidence || ''),
+        t.artwork ? h('p', { class: 'art', 'data-artwork': t.artwork, title: 'Artwork variant served' },
+          h('span', { class: 'art-id' }, '🖼 ' + t.artwork), h('span', { class: 'art-tags' })) : null,
         h('button', { type: 'button', class: 'play', 'aria-label': 'Play ' + t.name }, '▶ Play'));
       const open = () => why().then(m => showWhy(t, row, m.get(String(t.id))),
         e => { whyP = null; setStatus('Why this failed: ' + e.message); });
@@ -164,6 +166,25 @@ async function drawPage(page, id, device, hour) {
       h('h2', {}, row.name), h('p', { class: 'reason muted' }, row.reason || ''), cards));
   }
   page.replaceChildren(...kids);
+  await artworkTags(page, hp).catch(e => setStatus('Artwork tags failed: ' + e.message));
+}
+
+/* Each card's artwork variant (the page's "artwork") with its tags from the catalog's artwork
+ * table: one GET /v1/titles?ids=... for the page's titles, after the cards are drawn. */
+async function artworkTags(page, hp) {
+  const ids = [...new Set(hp.rows.flatMap(r => r.titles.filter(t => t.artwork).map(t => String(t.id))))];
+  if (!ids.length) return;
+  const tags = new Map();
+  for (let i = 0; i < ids.length; i += 200) {
+    const r = await api('/v1/titles?fields=artwork&ids=' + ids.slice(i, i + 200).map(encodeURIComponent).join(','));
+    for (const t of r.titles || []) for (const a of t.artwork || []) tags.set(String(t.id) + '\n' + a.id, a.features || []);
+  }
+  for (const card of page.querySelectorAll('.card')) {
+    const art = card.querySelector('.art');
+    if (!art) continue;
+    const f = tags.get(card.dataset.titleId + '\n' + art.dataset.artwork);
+    if (f) { art.querySelector('.art-tags').textContent = f.join(' · '); art.dataset.tags = f.join(';'); }
+  }
 }
 
 function showWhy(t, row, rec) {

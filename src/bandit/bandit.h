@@ -32,8 +32,8 @@ int mq__bandit_log_reserve(mq_bandit_log *l, int64_t cap);
 typedef struct mq__ope_cell {
     double sr;               /* sum of rewards, row order (the ctr model's) */
     int64_t n0, n1;          /* rows with reward 0 / not 0 */
-    double h0, s0, ss0;      /* zero group: first h; sum (h - h0); sum (h - h0)^2 */
-    double h1, g1;           /* other group: first h and g */
+    double q0, h0, s0, ss0;  /* zero group: first q and h; sum (h - h0); sum (h - h0)^2 */
+    double q1, r1, h1, g1;   /* other group: first q, r, h and g */
     double sh, sg, shh, sgg, shg;   /* sums of (h - h1), (g - g1) and their products */
     double qmin, qmax;       /* propensity range */
 } mq__ope_cell;
@@ -86,21 +86,29 @@ static inline __attribute__((always_inline)) void mq__ope_acc_add(mq__ope_acc *A
 {
     const int f = A->fold;
     mq__ope_cell *c = &A->c[((size_t)a * (size_t)A->F + (size_t)f) * (size_t)A->Lcap + (size_t)p];
+    if (++A->fold == A->F) A->fold = 0;
+    /* A row equal to its group's first adds zeros to every deviation sum and is inside the
+     * propensity range: only counted (the rule for a uniform log's rows) */
+    if (r == 0) {   /* adds nothing to the reward sums (+0 + -0 = +0) */
+        if (c->n0 && q == c->q0) { c->n0++; return; }
+    } else {
+        c->sr += r;
+        A->Sf[f] += r;
+        if (c->n1 && q == c->q1 && r == c->r1) { c->n1++; return; }
+    }
     if (c->n0 + c->n1 == 0) c->qmin = c->qmax = q;
     else {
         c->qmin = q < c->qmin ? q : c->qmin;
         c->qmax = q > c->qmax ? q : c->qmax;
     }
-    if (r == 0) {   /* adds nothing to the reward sums (+0 + -0 = +0) */
-        if (c->n0++ == 0) c->h0 = h;
+    if (r == 0) {
+        if (c->n0++ == 0) { c->q0 = q; c->h0 = h; }
         const double d = h - c->h0;
         c->s0 += d;
         c->ss0 += d * d;
     } else {
         const double g = r * h;
-        c->sr += r;
-        A->Sf[f] += r;
-        if (c->n1++ == 0) { c->h1 = h; c->g1 = g; }
+        if (c->n1++ == 0) { c->q1 = q; c->r1 = r; c->h1 = h; c->g1 = g; }
         const double dh = h - c->h1, dg = g - c->g1;
         c->sh += dh;
         c->sg += dg;
@@ -108,7 +116,6 @@ static inline __attribute__((always_inline)) void mq__ope_acc_add(mq__ope_acc *A
         c->sgg += dg * dg;
         c->shg += dh * dg;
     }
-    if (++A->fold == A->F) A->fold = 0;
 }
 
 /* Reads a log into A instead of arrays (the reader of mq_bandit_log_load: the same checks and

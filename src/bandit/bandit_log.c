@@ -1,14 +1,20 @@
 /* bandit_log.c: reading bandit logs and evaluation-policy distributions; OBD's BTS policy.
  *
- * Logs are CSV files with a header, read in 4 MiB read() chunks (scanned while in cache) and
- * parsed with the data layer's field helpers (mq__ld_split, whole-field number parsers,
- * mq__ld_bad's file:line messages). Only the columns an estimator needs are split: a row is cut
- * after its last needed field and the line-end memchr skips the rest, so OBD's 44-56 columns of
- * hashed features cost one memchr. No whole-file UTF-8 pass: only numeric fields are
- * interpreted. The column arrays grow on 2 MiB huge pages (grow()). The
- * propensity field repeats verbatim across rows of a uniform log ("0.029411764705882353" has 17
- * significant digits, beyond the exact fast path of the float parser), so the last field's bytes
- * and value are remembered and an identical field is not parsed again.
+ * Logs are CSV files with a header, read in 4 MiB read() chunks (scanned while in cache). The
+ * whole lines of a chunk go to fast_rows: each needed field is scanned and converted in one step
+ * by core's csv scanner (mq__csv_uint_scan, mq__csv_num_scan: the float parser's exact fast
+ * path), other fields are skipped by a byte loop and the rest of an OBD line (44-56 columns of
+ * hashed features) by one memchr. A row fast_rows does not take exactly (a blank line, "\r\n",
+ * a number written another way, a bad value, a wrong field count) goes to row(), which splits
+ * it with the data layer's helpers (mq__ld_split, whole-field number parsers) and accepts it or
+ * names it with mq__ld_bad's file:line message: values and messages are row()'s. No whole-file
+ * UTF-8 pass: only numeric fields are interpreted. The propensity field repeats verbatim across
+ * rows of a uniform log, so the last field's bytes, value and reciprocal are remembered and an
+ * identical field is not parsed again.
+ *
+ * Rows go to the column arrays (mq_bandit_log_load; grown on 2 MiB huge pages, grow()) or, for
+ * mq_bandit_ope_file, to per-cell sums (mq__bandit_log_scan, mq__ope_acc in bandit.h): no rows
+ * kept.
  *
  * Two formats (docs/bandit.md):
  *  - Marquee: columns action, reward, propensity (required), position (1-based, default 1),
@@ -161,6 +167,7 @@ typedef struct reader {
     size_t prev_n;
     double prev_v, prev_h;   /* ... and 1 / value */
     uint8_t *role;           /* [need]: what column j is (ROLE_*), for fast_rows */
+    bool fast;               /* fast_rows may take rows */
     mq__ope_acc *acc;        /* scan mode (mq__bandit_log_scan): rows go here, not to arrays */
     bool allow_context;
     double *xrow;            /* scan mode: a row's context values (checked, then dropped) */
@@ -203,8 +210,8 @@ static int header(reader *R, const char *b, const char *e, size_t file_size)
         return mq__err_set(err, MQ_ENOMEM, "out of memory");
     R->role = calloc((size_t)R->need, 1);
     if (!R->role) return mq__err_set(err, MQ_ENOMEM, "out of memory");
-    if (dim > 250) R->need = 0;   /* roles fit a byte: such logs take row() only */
-    else {
+    R->fast = dim <= 250;   /* roles fit a byte: wider logs take row() only */
+    if (R->fast) {
         for (int k = 0; k < 4; k++)
             if (R->col[k] >= 0) R->role[R->col[k]] = (uint8_t)(k == 3 ? ROLE_POS : ROLE_ACT + k);
         for (int j = 0; j < dim; j++) R->role[R->xcol[j]] = (uint8_t)(ROLE_X + j);
@@ -310,7 +317,7 @@ static int fast_rows(reader *R, const char *p, const char *end)
         double r = 0, q = 0, h = 0;
         mq__ope_acc *A = R->acc;
         double *x = A ? R->xrow : dim ? l->x + n * dim : NULL;
-        bool ok = (A || n < R->cap) && need > 0;
+        bool ok = (A || n < R->cap) && R->fast;
         for (int j = 0; ok && j < need; j++) {
             const char *t;
             switch (role[j]) {

@@ -70,11 +70,11 @@
 /* ---- metrics ---- */
 
 enum { R_HOMEPAGE, R_RECS, R_SIMILAR, R_EVENTS, R_HEALTHZ, R_METRICS, R_RELOAD, R_READYZ, R_XP,
-       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_TITLE, R_OTHER, N_ROUTES };
+       R_XP_REPORT, R_XP_TIMELINE, R_XP_ACTION, R_MODELS, R_TITLE, R_TITLES, R_OTHER, N_ROUTES };
 static const char *route_names[N_ROUTES] = {"homepage", "recommendations", "similar", "events",
                                             "healthz", "metrics", "reload", "readyz", "experiments",
                                             "experiment_report", "experiment_timeline", "experiment_action",
-                                            "models", "titles", "other"};
+                                            "models", "titles", "titles_batch", "other"};
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 429, 500, 503, 507};
 #define N_STATUS 10
 #define STATUS_500 7
@@ -2476,6 +2476,7 @@ static int route_of(const char *url, conn_state *cs, char *why, size_t cap)
     if (!strcmp(url, "/v1/admin/reload")) return R_RELOAD;
     if (!strcmp(url, "/v1/experiments")) return R_XP;
     if (!strcmp(url, "/v1/models")) return R_MODELS;
+    if (!strcmp(url, "/v1/titles")) return R_TITLES;
     /* POST /v1/experiments/{name}/variants/{v}/stop|advance: the tail goes to xp_ops.c */
     size_t ul = strlen(url);
     if (!strncmp(url, "/v1/experiments/", 16) && strstr(url + 16, "/variants/") &&
@@ -2665,7 +2666,34 @@ static enum MHD_Result reload_answer(mq_server *s, struct MHD_Connection *c, con
  * PUT adds or replaces it and DELETE withdraws it, each written to the catalog log (durable
  * before the answer) and published as a new catalog view, so the next page has it. Writers
  * are serialized with reloads by reload_mu; pages never wait on them. */
-static void title_answer(mq_buf *o, const bundle *b, int32_t t, int64_t now)
+/* Title t's artwork as pages serve it, as a JSON array of {"id", "features"}: a model title's
+ * from the dataset's catalog (the artwork bandit's, through m2ds), a title put at run time
+ * from the catalog view's. */
+static void title_artwork(mq_buf *o, const mq_server *s, const bundle *b, int32_t t)
+{
+    const mq_catalog *acat = b->pc.catalog;
+    int32_t at = t;
+    if (s->art && b->m2ds && t < b->n_model && b->m2ds[t] >= 0 && s->data->catalog.art_ptr) {
+        acat = &s->data->catalog;
+        at = b->m2ds[t];
+    }
+    mq_buf_putc(o, '[');
+    for (int64_t q = acat->art_ptr ? acat->art_ptr[at] : 0; acat->art_ptr && q < acat->art_ptr[at + 1]; q++) {
+        mq_buf_puts(o, q > acat->art_ptr[at] ? ",{\"id\":" : "{\"id\":");
+        mq_buf_json_str(o, acat->art_ids[q], strlen(acat->art_ids[q]));
+        mq_buf_puts(o, ",\"features\":[");
+        for (const char *f = acat->art_features[q] ? acat->art_features[q] : ""; *f;) {
+            size_t len = strcspn(f, ";");
+            if (f > acat->art_features[q]) mq_buf_putc(o, ',');
+            mq_buf_json_str(o, f, len);
+            f += len + (f[len] == ';');
+        }
+        mq_buf_puts(o, "]}");
+    }
+    mq_buf_putc(o, ']');
+}
+
+static void title_answer(mq_buf *o, const mq_server *s, const bundle *b, int32_t t, int64_t now)
 {
     mq_buf_putc(o, '{');
     mq_buf_put(o, b->pc.title_json[t], (size_t)b->pc.title_json_len[t]);
@@ -2676,22 +2704,10 @@ static void title_answer(mq_buf *o, const bundle *b, int32_t t, int64_t now)
         const char *tn = cat->tag_names[cat->tag_ids[q]];
         mq_buf_json_str(o, tn, strlen(tn));
     }
-    mq_buf_puts(o, "],\"artwork\":[");
-    for (int64_t q = cat->art_ptr ? cat->art_ptr[t] : 0; cat->art_ptr && q < cat->art_ptr[t + 1]; q++) {
-        mq_buf_puts(o, q > cat->art_ptr[t] ? ",{\"id\":" : "{\"id\":");
-        mq_buf_json_str(o, cat->art_ids[q], strlen(cat->art_ids[q]));
-        mq_buf_puts(o, ",\"features\":[");
-        for (const char *f = cat->art_features[q] ? cat->art_features[q] : ""; *f;) {
-            size_t len = strcspn(f, ";");
-            if (f > cat->art_features[q]) mq_buf_putc(o, ',');
-            mq_buf_json_str(o, f, len);
-            f += len + (f[len] == ';');
-        }
-        mq_buf_puts(o, "]}");
-    }
+    mq_buf_puts(o, "],\"artwork\":");
+    title_artwork(o, s, b, t);
     int64_t from, until;
     mq__tview_window(b->tv, t, &from, &until);
-    mq_buf_putc(o, ']');
     if (from != INT64_MIN) mq_buf_printf(o, ",\"available_from\":%lld", (long long)from);
     if (until != INT64_MAX) mq_buf_printf(o, ",\"available_until\":%lld", (long long)until);
     mq_buf_printf(o, ",\"added\":%s,\"withdrawn\":%s,\"available\":%s}",
@@ -2750,13 +2766,78 @@ static enum MHD_Result h_title(mq_server *s, struct MHD_Connection *c, conn_stat
         mq_buf_init(&o);
         if (cs->method == 'P') mq_buf_printf(&o, "{\"created\":%s,\"title\":", created ? "true" : "false");
         else if (cs->method == 'D') mq_buf_puts(&o, "{\"withdrawn\":true,\"title\":");
-        title_answer(&o, b, t, now);
+        title_answer(&o, s, b, t, now);
         if (cs->method != 'G') mq_buf_putc(&o, '}');
         mq_buf_putc(&o, '\n');
         ret = send_buf(s, c, cs, status, &o, "application/json");
     }
     bundle_release(b);
     return ret;
+}
+
+/* GET /v1/titles?ids=A,B,...[&fields=artwork]: several titles at once, each as GET
+ * /v1/titles/{id} answers it, or only its id and artwork (the console's artwork tags for a
+ * page); unknown ids are listed under "missing". */
+#define TITLES_MAX 1000
+static enum MHD_Result h_titles(mq_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    const char *ids = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ids");
+    const char *fields = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fields");
+    if (!ids || !*ids) return send_error(s, c, cs, 400, "query parameter 'ids' (comma-separated title ids) is required");
+    if (fields && strcmp(fields, "artwork")) {
+        char shown[80];
+        mq__printable(fields, MQ_MIN(strlen(fields), (size_t)40), shown, sizeof shown);
+        return send_error(s, c, cs, 400, "query parameter 'fields': '%s' is not 'artwork'", shown);
+    }
+    bundle *b = bundle_acquire(s);
+    if (!b) return send_error(s, c, cs, 503, "no model loaded");
+    int64_t now = server_now(s);
+    mq_buf o, miss;
+    mq_buf_init(&o);
+    mq_buf_init(&miss);
+    mq_buf_puts(&o, "{\"titles\":[");
+    int n = 0, n_miss = 0, n_ok = 0;
+    char id[MQ_ID_MAX + 1], why[320] = "";
+    for (const char *p = ids; *p && !why[0]; n++) {
+        size_t len = strcspn(p, ",");
+        char shown[80];
+        mq__printable(p, MQ_MIN(len, (size_t)40), shown, sizeof shown);
+        if (n == TITLES_MAX) snprintf(why, sizeof why, "more than %d ids", TITLES_MAX);
+        else if (len == 0 || len > MQ_ID_MAX || !mq__utf8_valid(p, len))
+            snprintf(why, sizeof why, "id %d ('%s') is empty, longer than %d bytes or not UTF-8", n + 1, shown, MQ_ID_MAX);
+        else {
+            memcpy(id, p, len);
+            id[len] = 0;
+            int32_t t = title_index(b, id);
+            if (t < 0) {
+                if (n_miss++) mq_buf_putc(&miss, ',');
+                mq_buf_json_str(&miss, id, len);
+            } else {
+                if (n_ok++) mq_buf_putc(&o, ',');
+                if (fields) {
+                    mq_buf_puts(&o, "{\"id\":");
+                    mq_buf_json_str(&o, id, len);
+                    mq_buf_puts(&o, ",\"artwork\":");
+                    title_artwork(&o, s, b, t);
+                    mq_buf_putc(&o, '}');
+                } else {
+                    title_answer(&o, s, b, t, now);
+                }
+            }
+        }
+        p += len + (p[len] == ',');
+    }
+    bundle_release(b);
+    if (why[0]) {
+        mq_buf_release(&o);
+        mq_buf_release(&miss);
+        return send_error(s, c, cs, 400, "query parameter 'ids': %s", why);
+    }
+    mq_buf_puts(&o, "],\"missing\":[");
+    mq_buf_put(&o, miss.p ? miss.p : "", miss.len);
+    mq_buf_puts(&o, "]}\n");
+    mq_buf_release(&miss);
+    return send_buf(s, c, cs, 200, &o, "application/json");
 }
 
 static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_state *cs, const char *url)
@@ -2785,6 +2866,7 @@ static enum MHD_Result dispatch(mq_server *s, struct MHD_Connection *c, conn_sta
     case R_MODELS: return h_models(s, c, cs);
     case R_RELOAD: return reload_start(s, c, cs);
     case R_TITLE: return h_title(s, c, cs);
+    case R_TITLES: return h_titles(s, c, cs);
     }
     return send_error(s, c, cs, 500, "unrouted");
 }

@@ -255,6 +255,19 @@ MQ_TEST(bandit_log_fast_rows_equal_slow_rows)
     char want[128];
     snprintf(want, sizeof want, "l.csv:%d: field 'propensity': '0' is not a probability in (0, 1]", 2 * N + 5);
     if (!strstr(err.msg, want)) MQ_FAIL_("got '%s', want '%s'", err.msg, want);
+    /* More context columns than fast_rows handles (260): every row through row(). */
+    mq_buf_reset(&b);
+    mq_buf_puts(&b, "action,reward,propensity");
+    for (int j = 0; j < 260; j++) mq_buf_printf(&b, ",x%d", j);
+    mq_buf_putc(&b, '\n');
+    for (int i = 0; i < 3; i++) {
+        mq_buf_printf(&b, "%d,1,0.5", i);
+        for (int j = 0; j < 260; j++) mq_buf_printf(&b, ",%d", j);
+        mq_buf_putc(&b, '\n');
+    }
+    ASSERT_OK(mq_bandit_log_load(put(d, "w.csv", mq_buf_cstr(&b)), MQ_BANDIT_FMT_MARQUEE, 0, &l, &err), &err);
+    ASSERT(l->n == 3 && l->dim == 260 && l->x[2 * 260 + 259] == 259 && l->action[2] == 2);
+    mq_bandit_log_destroy(l);
     mq_buf_release(&b);
 }
 

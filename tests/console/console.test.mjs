@@ -90,7 +90,11 @@ for (const [w, hgt] of [[1280, 800], [390, 844]]) {
 const page = await newPage(1280, 800);
 
 // First load of /ui/members/1: bytes transferred (document, assets, JSON) from Resource Timing.
+// The homepage the page itself received is kept: its artwork is drawn per request (seeded by
+// the page's number), so another request may serve other variants.
+const seenHp = page.waitForResponse(r => new URL(r.url()).pathname === '/v1/members/1/homepage');
 await load(page, '/ui/members/1');
+const pageHp = await (await seenHp).json();
 const perf = await page.evaluate(() => {
   const nav = performance.getEntriesByType('navigation')[0];
   const res = performance.getEntriesByType('resource');
@@ -109,6 +113,32 @@ const shown = await page.$$eval('section.row', rows => rows.map(r => ({ id: r.da
 check(shown.length === api.rows.length && shown.length > 0, `member 1: ${shown.length} rows shown, API has ${api.rows.length}`);
 const same = api.rows.every((r, i) => shown[i] && shown[i].id === r.id && shown[i].first === String(r.titles[0].id) && shown[i].n === r.titles.length);
 check(same, 'member 1: each row has the API\'s id, first title and title count');
+
+// Artwork: every card shows the artwork variant its homepage response served ("artwork") and
+// that variant's tags as the catalog's artwork table has them (GET /v1/titles/{id}).
+const apiArt = pageHp.rows.flatMap(r => r.titles.filter(t => t.artwork).map(t => [String(t.id), t.artwork]));
+const cardArt = await page.$$eval('.card', cs => cs.map(c => {
+  const a = c.querySelector('.art');
+  return [c.dataset.titleId, a ? a.dataset.artwork : null, a ? a.textContent : '', a ? a.dataset.tags || '' : ''];
+}));
+check(apiArt.length > 0 && cardArt.length === pageHp.rows.reduce((n, r) => n + r.titles.length, 0) &&
+  apiArt.every(([id, art], i) => cardArt[i][0] === id && cardArt[i][1] === art && cardArt[i][2].includes(art)),
+  `member 1: ${apiArt.length} cards show the artwork variant the API served`);
+const sample = apiArt.filter((_, i) => i % Math.max(1, Math.floor(apiArt.length / 5)) === 0).slice(0, 5);
+let tagsOk = sample.length > 0;
+for (const [id, art] of sample) {
+  const cat = await getJson('/v1/titles/' + encodeURIComponent(id));
+  const want = ((cat.artwork || []).find(a => a.id === art) || {}).features || [];
+  const got = cardArt.find(c => c[0] === id && c[1] === art);
+  if (!(want.length > 0 && got && got[3] === want.join(';') && want.every(f => got[2].includes(f)))) {
+    tagsOk = false;
+    fail(`artwork ${art} of title ${id}: card shows tags '${got && got[3]}', catalog has '${want.join(';')}'`);
+  }
+}
+check(tagsOk, `artwork tags of ${sample.length} titles equal the catalog's artwork table`);
+const batch = await getJson('/v1/titles?ids=' + encodeURIComponent(sample[0] ? sample[0][0] : '1') + ',no-such-title');
+check(batch.titles.length === 1 && batch.missing.length === 1 && batch.missing[0] === 'no-such-title',
+  'GET /v1/titles?ids= answers the known title and lists the unknown one');
 
 // "Why this": clicking a Top Picks card opens the explanation with the API's because titles.
 const recs = await getJson('/v1/members/1/recommendations?explain=1&n=200');

@@ -643,3 +643,74 @@ MQ_TEST(serve_titles_writes_under_page_load)
     ASSERT(h.pages > 10);
     stop_server(&s, SIGTERM);
 }
+
+/* The artwork a page serves is the artwork GET /v1/titles/{id} and the batch GET /v1/titles
+ * list (the console's per-card tags): the dataset's variants with their features, not the
+ * model's catalog (which has none); the batch names unknown ids and refuses bad parameters. */
+MQ_TEST(serve_titles_batch_and_served_artwork)
+{
+    if (access("data/ml-latest-small/artwork.csv", R_OK) != 0) MQ_SKIP("data/ml-latest-small/artwork.csv not here");
+    server s;
+    ASSERT_INT_EQ(start_titles(&s, NULL), 0);
+    int st;
+    cJSON *p = get_json(s.port, "/v1/members/1/homepage", &st);
+    ASSERT(p && st == 200);
+    const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "rows"), 0), "titles"), 0);
+    ASSERT(t && cJSON_IsString(cJSON_GetObjectItem(t, "artwork")));
+    char id[300], art[300], path[700];
+    snprintf(id, sizeof id, "%s", cJSON_GetObjectItem(t, "id")->valuestring);
+    snprintf(art, sizeof art, "%s", cJSON_GetObjectItem(t, "artwork")->valuestring);
+    cJSON_Delete(p);
+    /* the single title: its variants include the one served, with features */
+    snprintf(path, sizeof path, "/v1/titles/%s", id);
+    p = get_json(s.port, path, &st);
+    ASSERT(p && st == 200);
+    int found = 0;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItem(p, "artwork"))
+        found += !strcmp(cJSON_GetObjectItem(a, "id")->valuestring, art) && cJSON_GetArraySize(cJSON_GetObjectItem(a, "features")) > 0;
+    cJSON_Delete(p);
+    if (found != 1) MQ_FAIL_("GET %s does not list the served artwork %s with features", path, art);
+    /* the batch, artwork only */
+    snprintf(path, sizeof path, "/v1/titles?fields=artwork&ids=%s,no-such-title", id);
+    p = get_json(s.port, path, &st);
+    ASSERT(p && st == 200);
+    const cJSON *ts = cJSON_GetObjectItem(p, "titles"), *miss = cJSON_GetObjectItem(p, "missing");
+    ASSERT_INT_EQ(cJSON_GetArraySize(ts), 1);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(ts, 0), "id")->valuestring, id);
+    ASSERT(!cJSON_GetObjectItem(cJSON_GetArrayItem(ts, 0), "name"));
+    found = 0;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItem(cJSON_GetArrayItem(ts, 0), "artwork"))
+        found += !strcmp(cJSON_GetObjectItem(a, "id")->valuestring, art);
+    ASSERT_INT_EQ(found, 1);
+    ASSERT(cJSON_GetArraySize(miss) == 1 && !strcmp(cJSON_GetArrayItem(miss, 0)->valuestring, "no-such-title"));
+    cJSON_Delete(p);
+    /* whole titles without fields= */
+    snprintf(path, sizeof path, "/v1/titles?ids=%s", id);
+    p = get_json(s.port, path, &st);
+    ASSERT(p && st == 200 && cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "titles"), 0), "name"));
+    cJSON_Delete(p);
+    /* bad parameters: 400 naming them */
+    resp r;
+    ASSERT_INT_EQ(http(s.port, "GET", "/v1/titles", NULL, NULL, &r), 0);
+    ASSERT(r.status == 400 && strstr(r.body, "'ids'"));
+    resp_free(&r);
+    ASSERT_INT_EQ(http(s.port, "GET", "/v1/titles?ids=1&fields=poster", NULL, NULL, &r), 0);
+    ASSERT(r.status == 400 && strstr(r.body, "'fields': 'poster'"));
+    resp_free(&r);
+    ASSERT_INT_EQ(http(s.port, "GET", "/v1/titles?ids=1,,2", NULL, NULL, &r), 0);
+    ASSERT(r.status == 400 && strstr(r.body, "id 2"));
+    resp_free(&r);
+    mq_buf many;
+    mq_buf_init(&many);
+    mq_buf_puts(&many, "/v1/titles?ids=1");
+    for (int i = 0; i < 1000; i++) mq_buf_puts(&many, ",1");
+    ASSERT_INT_EQ(http(s.port, "GET", mq_buf_cstr(&many), NULL, NULL, &r), 0);
+    ASSERT(r.status == 400 && strstr(r.body, "more than 1000 ids"));
+    resp_free(&r);
+    mq_buf_release(&many);
+    ASSERT_INT_EQ(http(s.port, "POST", "/v1/titles?ids=1", KEY, "{}", &r), 0);
+    ASSERT_INT_EQ(r.status, 405);
+    resp_free(&r);
+    stop_server(&s, SIGTERM);
+}
