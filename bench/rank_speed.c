@@ -150,10 +150,10 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < n; i++) yb[i] = L[i] > 0;
     mq__xgb_data dr = {X, L, n01, nf, gs, ng}, dp = {X, yb, n0, nf, NULL, 0};
     mq__xgb_cfg cr = {st->objective, "ndcg@20", true, st->depth, st->eta, st->min_child_weight,
-                      st->lambda, st->rank_rounds, 0, 1, st->seed, st->monotone};
+                      st->lambda, st->rank_rounds, 0, 1, st->seed, st->monotone, 0};
     mq__xgb_cfg cp = {"binary:logistic", "logloss", false, st->prob_depth, st->prob_eta,
                       st->min_child_weight, st->lambda, st->prob_rounds, 0, 1, st->seed,
-                      st->monotone};
+                      st->monotone, 0};
     double trr[3], trp[3];
     for (int rep = 0; rep < 3; rep++) {
         uint8_t *b;
@@ -169,8 +169,8 @@ int main(int argc, char **argv)
         trp[rep] = cpu() - t0;
         free(b);
     }
-    printf("C API training (1 thread, best of 3): rank:ndcg %d rounds on %lld rows %.3f s; "
-           "binary:logistic %d rounds on %lld rows %.3f s\n", st->rank_rounds, (long long)n01,
+    printf("C API training (1 thread, best of 3): %s %d rounds on %lld rows %.3f s; "
+           "binary:logistic %d rounds on %lld rows %.3f s\n", st->objective, st->rank_rounds, (long long)n01,
            best3(trr[0], trr[1], trr[2]), st->prob_rounds, (long long)n0,
            best3(trp[0], trp[1], trp[2]));
     (void)sink;
