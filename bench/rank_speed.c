@@ -172,8 +172,8 @@ int main(int argc, char **argv)
         trp[rep] = cpu() - t0;
         free(b);
     }
-    printf("C API training (1 thread, best of 3): rank:ndcg %d rounds on %lld rows %.3f s; "
-           "binary:logistic %d rounds on %lld rows %.3f s\n", st->rank_rounds, (long long)n01,
+    printf("C API training (1 thread, best of 3): %s %d rounds on %lld rows %.3f s; "
+           "binary:logistic %d rounds on %lld rows %.3f s\n", st->objective, st->rank_rounds, (long long)n01,
            best3(trr[0], trr[1], trr[2]), st->prob_rounds, (long long)n0,
            best3(trp[0], trp[1], trp[2]));
     (void)sink;

@@ -488,6 +488,33 @@ static int train(const run_ctx *rc, const mq_dataset *data, model_report *r, mq_
     to.n_threads = (int)rc->args->threads;
     to.seed = (uint64_t)rc->args->seed;
     to.log = &mq_cli_log;
+    /* Temporal protocol: the ranker's label windows take the test window's share of the
+     * training positives (label_frac, unless given), so its play probability is the
+     * probability of a play within the horizon that is evaluated (docs/models.md). */
+    const char *pl[MAX_PARAMS + 1];
+    char lf[64];
+    if (strcmp(r->kind, "ranker") == 0 && rc->args->proto == MQ_SPLIT_TEMPORAL && !rc->args->split_dir &&
+        rc->split->train->nnz > 0 && r->n < MAX_PARAMS) {
+        bool given = false;
+        long windows = 8;
+        for (int i = 0; i < r->n; i++) {
+            given |= strncmp(r->p[i], "label_frac=", 11) == 0;
+            if (strncmp(r->p[i], "windows=", 8) == 0) windows = strtol(r->p[i] + 8, NULL, 10);
+        }
+        double share = (double)rc->split->test.out_ptr[rc->split->test.n] /
+                       (double)rc->split->train->nnz;
+        if (!given && windows > 0 && share > 0) {
+            if (share > 0.95 / (double)windows) share = 0.95 / (double)windows;
+            if (share < 0.001) share = 0.001;
+            for (int i = 0; i < r->n; i++) pl[i] = r->p[i];
+            snprintf(lf, sizeof lf, "label_frac=%.6g", share);
+            pl[r->n] = lf;
+            to.params = pl;
+            to.n_params = r->n + 1;
+            mq_cli_logf(MQ_CLI_INFO, "eval: ranker: label windows of %s of the training positives (the test "
+                        "window's share)", lf + 11);
+        }
+    }
     double t0 = mq_now();
     /* The ranker's graded labels read the values before binarization. */
     int e = strcmp(r->kind, "ranker") == 0 ? mq_rank_train(data, rc->raw, &to, out, err)

@@ -13,9 +13,11 @@
  *   data mq_rank_train was given (the commands pass --data before binarization), else d;
  *   window 1 (the latest) is the validation window, windows 2..W' train, W' the first of
  *   3, 5, 9, ... (and W itself) whose order head scores best on the validation window;
- *   the order head (objective=pairwise: rank:pairwise, or ndcg: rank:ndcg; early stopping on
- *   the validation window's NDCG@20) and the play probability (binary:logistic on "is a
- *   positive", early stopping on validation log loss), both blind to the excluded features
+ *   the order head (objective=pairwise: rank:pairwise, or ndcg: rank:ndcg) and the play
+ *   probability (binary:logistic on "is a positive"), each boosted for `rounds` (150; depth 4,
+ *   min_child_weight 20: a few hundred queries per window) and cut at its best round on the
+ *   validation window (NDCG@20, log loss; early_stop > 0 stops after that many rounds without
+ *   improvement instead of running all of them), both blind to the excluded features
  *   (exclude=auto: the counts whose scale follows the period's activity, pop, pop_7d, pop_30d,
  *   trending and the pop/trending generator scores; they are NaN in every training row, so no
  *   tree splits on them) and, with monotone=1, increasing in each share feature and
@@ -23,7 +25,10 @@
  *   with tune=1 both are trained for each point of a small grid (depth 4, 6, 8 × eta 0.05,
  *   0.1, 0.2) and the best validation value wins; with refit=1 (default) the order head is
  *   trained once more on every window with the chosen rounds, depth and eta;
- *   Platt and isotonic calibration of the play probability fitted on the validation window;
+ *   Platt and isotonic calibration of the play probability fitted on cross-fitted
+ *   predictions of windows 1..W' (calib=crossfit; crossfit_predict) or on the validation
+ *   window (calib=validation); with durations in the data, a watch-time head (reg:squarederror
+ *   on the plays' seconds, artifact section "booster_secs");
  *   then the snapshot at T2 (generators and similarity retrained on all of d's positives) is
  *   what the artifact keeps: the generators and the similarity model as sub-models 0..G, the
  *   boosters as byte arrays "booster_rank" and "booster_prob" (each section CRC-checked like
@@ -104,6 +109,7 @@ typedef struct rk_cfg {
     const char *exclude;                    /* the parameter's text */
     int watch;                              /* watch-time head: -1 auto, 0 off, 1 on */
     int rel_watch;                          /* relevance=watch_time (serving) */
+    int calib_cross;                        /* calib=crossfit (1) or validation (0) */
 } rk_cfg;
 
 static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
@@ -117,11 +123,11 @@ static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
     if ((rc = mq__param_int(p, "ranker", "top", 200, 1, 100000, &c->top, err)) ||
         (rc = mq__param_double(p, "ranker", "label_frac", 0.1, 0.001, 0.9, &c->label_frac, err)) ||
         (rc = mq__param_int(p, "ranker", "windows", 8, 2, 20, &c->windows, err)) ||
-        (rc = mq__param_int(p, "ranker", "depth", 6, 1, 16, &c->depth, err)) ||
+        (rc = mq__param_int(p, "ranker", "depth", 4, 1, 16, &c->depth, err)) ||
         (rc = mq__param_double(p, "ranker", "eta", 0.1, 1e-4, 1, &c->eta, err)) ||
-        (rc = mq__param_int(p, "ranker", "rounds", 300, 1, 5000, &c->rounds, err)) ||
-        (rc = mq__param_int(p, "ranker", "early_stop", 20, 0, 5000, &c->early, err)) ||
-        (rc = mq__param_double(p, "ranker", "min_child_weight", 1, 0, 1e6, &c->mcw, err)) ||
+        (rc = mq__param_int(p, "ranker", "rounds", 150, 1, 5000, &c->rounds, err)) ||
+        (rc = mq__param_int(p, "ranker", "early_stop", 0, 0, 5000, &c->early, err)) ||
+        (rc = mq__param_double(p, "ranker", "min_child_weight", 20, 0, 1e6, &c->mcw, err)) ||
         (rc = mq__param_double(p, "ranker", "lambda", 1, 0, 1e6, &c->lambda, err)) ||
         (rc = mq__param_int(p, "ranker", "tune", 0, 0, 1, &c->tune, err)) ||
         (rc = mq__param_int(p, "ranker", "refit", 1, 0, 1, &c->refit, err)) ||
@@ -139,6 +145,11 @@ static int parse_cfg(mq__params *p, rk_cfg *c, mq_err *err)
     else if (strcmp(wa, "0") == 0) c->watch = 0;
     else return mq__err_set(err, MQ_EINVAL, "ranker: parameter 'watch': '%s' is not auto, 1 or 0",
                             wa);
+    const char *cb = mq__param_str(p, "calib", "crossfit");
+    if (strcmp(cb, "crossfit") == 0) c->calib_cross = 1;
+    else if (strcmp(cb, "validation") == 0) c->calib_cross = 0;
+    else return mq__err_set(err, MQ_EINVAL, "ranker: parameter 'calib': '%s' is not crossfit or "
+                            "validation", cb);
     const char *rl = mq__param_str(p, "relevance", "probability");
     if (strcmp(rl, "probability") == 0) c->rel_watch = 0;
     else if (strcmp(rl, "watch_time") == 0) c->rel_watch = 1;
@@ -444,6 +455,78 @@ static int gather_plays(query *q, int32_t nq, bool want, int nf, const uint8_t *
     return 0;
 }
 
+/* Out-of-fold play probabilities of every row of windows 1..w_max: the windows split by
+ * parity (odd: 1, 3, ...; even: 2, 4, ...); a binary:logistic head with the configuration xc
+ * (the stored head's depth, eta and rounds, no early stopping) trained on one half predicts
+ * the other. p [.., n_out] and y receive the predictions and labels (odd windows' rows first),
+ * n_out their count. Cross-fitting as in scikit-learn's CalibratedClassifierCV
+ * (ensemble=False): the calibrator sees every window, each through a head that never
+ * trained on it, and is then applied to the stored head. */
+static int crossfit_predict(query *q, int32_t nq, int w_max, int nf, const uint8_t *excl,
+                            const mq__xgb_cfg *xc, double *p, uint8_t *y, int64_t *n_out,
+                            mq_err *err)
+{
+    int64_t k = 0;
+    int rc = 0;
+    bool *keep_skip = malloc((size_t)MQ_MAX(nq, 1) * sizeof *keep_skip);
+    bool *keep_valid = malloc((size_t)MQ_MAX(nq, 1) * sizeof *keep_valid);
+    if (!keep_skip || !keep_valid) {
+        free(keep_skip);
+        free(keep_valid);
+        return mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
+    }
+    for (int32_t i = 0; i < nq; i++) {
+        keep_skip[i] = q[i].skip;
+        keep_valid[i] = q[i].valid;
+    }
+    for (int half = 1; half >= 0 && !rc; half--) {
+        /* Predict the windows of parity `half` (valid = true) from the others (valid = false). */
+        for (int32_t i = 0; i < nq; i++) {
+            q[i].skip = q[i].window > w_max;
+            q[i].valid = (q[i].window & 1) == half;
+        }
+        mq__xgb_data ht, hp;
+        float *hx[2] = {0}, *hl[2] = {0};
+        uint32_t *hg[2] = {0};
+        uint8_t *b = NULL;
+        size_t l = 0;
+        int rounds;
+        double v;
+        mq__xgb *bst = NULL;
+        float *out = NULL;
+        rc = gather(q, nq, false, nf, true, excl, &ht, &hx[0], &hl[0], &hg[0], err);
+        if (!rc) rc = gather(q, nq, true, nf, true, excl, &hp, &hx[1], &hl[1], &hg[1], err);
+        if (!rc && (ht.n == 0 || hp.n == 0))
+            rc = mq__err_set(err, MQ_EINVAL, "ranker: cross-fitted calibration needs rows in both "
+                             "halves of the windows (windows_used %d; calib=validation)", w_max);
+        if (!rc) rc = mq__xgb_train(xc, &ht, NULL, &b, &l, &rounds, &v, err);
+        if (!rc) rc = mq__xgb_load(b, l, xc->n_threads, &bst, err);
+        if (!rc && !(out = malloc((size_t)hp.n * sizeof *out)))
+            rc = mq__err_set(err, MQ_ENOMEM, "ranker: out of memory");
+        if (!rc) rc = mq__xgb_predict(bst, hp.x, hp.n, nf, false, out, err);
+        for (int64_t i = 0; !rc && i < hp.n; i++, k++) {
+            p[k] = out[i];
+            y[k] = hp.label[i] > 0;
+        }
+        free(out);
+        mq__xgb_free(bst);
+        free(b);
+        for (int j = 0; j < 2; j++) {
+            free(hx[j]);
+            free(hl[j]);
+            free(hg[j]);
+        }
+    }
+    for (int32_t i = 0; i < nq; i++) {
+        q[i].skip = keep_skip[i];
+        q[i].valid = keep_valid[i];
+    }
+    free(keep_skip);
+    free(keep_valid);
+    *n_out = k;
+    return rc;
+}
+
 static double logit(double p)
 {
     p = MQ_MIN(MQ_MAX(p, 1e-15), 1 - 1e-15);
@@ -531,7 +614,8 @@ static int ranker_cfg(const mq_train_opts *o, rk_cfg *c, mq_err *err)
     if ((rc = parse_cfg(&p, c, err))) return rc;
     return mq__params_done(&p, "ranker", "candidates, top, label, label_frac, windows, "
                            "depth, eta, rounds, early_stop, min_child_weight, lambda, tune, refit, "
-                           "objective, exclude, monotone, watch, relevance, <generator>.<name>",
+                           "objective, exclude, monotone, watch, relevance, calib, "
+                           "<generator>.<name>",
                            err);
 }
 
@@ -926,10 +1010,13 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
         brank = b;
         lrank = l;
     }
-    /* Calibration on the validation rows. */
-    vz = malloc((size_t)MQ_MAX(va.n, 1) * sizeof *vz);
-    vp = malloc((size_t)MQ_MAX(va.n, 1) * sizeof *vp);
-    vy = malloc((size_t)MQ_MAX(va.n, 1));
+    /* Calibration data: calib=validation, the stored head's predictions on the validation
+     * window; calib=crossfit (default), out-of-fold predictions on every window used (see
+     * crossfit_predict). */
+    int64_t ncal = c.calib_cross ? tr.n + va.n : va.n;
+    vz = malloc((size_t)MQ_MAX(ncal, 1) * sizeof *vz);
+    vp = malloc((size_t)MQ_MAX(ncal, 1) * sizeof *vp);
+    vy = malloc((size_t)MQ_MAX(ncal, 1));
     float *tmp = malloc((size_t)MQ_MAX(va.n, 1) * sizeof *tmp);
     if (!vz || !vp || !vy || !tmp) {
         free(tmp);
@@ -948,9 +1035,21 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
     free(tmp);
     free(yb[0]);
     free(yb[1]);
+    if (!rc && c.calib_cross) {
+        mq__xgb_cfg xc = {.objective = "binary:logistic", .metric = "logloss", .maximize = false,
+                          .depth = (int)bd_p, .eta = be_p, .min_child_weight = c.mcw,
+                          .lambda = c.lambda, .rounds = pr, .early_stop = 0,
+                          .n_threads = o->n_threads, .seed = o->seed, .monotone = mono};
+        double tt = mq_now();
+        rc = crossfit_predict(q, nq, w_best, nf, excl, &xc, vp, vy, &ncal, err);
+        for (int64_t i = 0; !rc && i < ncal; i++) vz[i] = logit(vp[i]);
+        if (!rc)
+            mq__logf(o->log, "ranker: cross-fitted calibration on %lld rows of windows 1..%d "
+                     "(%.2f s)", (long long)ncal, w_best, mq_now() - tt);
+    }
     double pa = 1, pbb = 0;
-    if (!rc) rc = mq_calib_platt_fit(vz, vy, va.n, &pa, &pbb, err);
-    if (!rc) rc = mq_isotonic_fit(vp, vy, va.n, &iso, err);
+    if (!rc) rc = mq_calib_platt_fit(vz, vy, ncal, &pa, &pbb, err);
+    if (!rc) rc = mq_isotonic_fit(vp, vy, ncal, &iso, err);
     if (rc) goto done;
     /* Keep the training rows for --write-features (sets 0 and 1, in query order). */
     rows = calloc(1, sizeof *rows);
@@ -1066,6 +1165,7 @@ static int ranker_train_raw(mq_model *m, const mq_dataset *d, const mq_dataset *
     mq__model_param_set(m, "objective", "%s", c.pairwise ? "pairwise" : "ndcg");
     mq__model_param_set(m, "exclude", "%s", excl_text);
     mq__model_param_set(m, "monotone", "%ld", c.monotone);
+    mq__model_param_set(m, "calib", "%s", c.calib_cross ? "crossfit" : "validation");
     mq__model_param_set(m, "watch", "%d", watch ? 1 : 0);
     mq__model_param_set(m, "relevance", "%s", c.rel_watch ? "watch_time" : "probability");
     /* Generator parameters live in each generator's own canonical text (sub-models). */
