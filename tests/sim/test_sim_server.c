@@ -521,7 +521,7 @@ MQ_TEST(sim_server_shed_requests_sent_again)
     snprintf(events, sizeof events, "%s/events", sdir);
     snprintf(expos, sizeof expos, "%s/exposures", sdir);
     mq_server_opts so;
-    memset(&so, 0, sizeof so);
+    mq_server_opts_init(&so, sizeof so);
     so.data = data;
     so.models = models;
     so.store = store;
