@@ -1194,7 +1194,7 @@ static int expose(mq_server *s, bundle *b, reqctx *r, int route, const char *mem
  * and *ap (which expose() logs and records). Returns 0 with ap->n = 0 when there is nothing to
  * decide. */
 static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_result *xr,
-                      const char *member, const char *page_id, uint64_t seq, const int32_t *titles,
+                      const char *member, const char *page_id, uint64_t seq, long long at, const int32_t *titles,
                       int n, int n_hist, int device, int hour, uint8_t *ctx, mq__art_page *ap, mq_err *err)
 {
     memset(ap, 0, sizeof *ap);
@@ -1228,10 +1228,13 @@ static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_re
     ap->member = member;
     ap->page_id = page_id;
     ap->page_seq = seq;
-    /* the page's time for the reward window: now; under --clock event, the member's own latest
-     * event (the server's event clock is the latest event of anyone: members replayed or
-     * simulated side by side live at different times) */
-    ap->time = s->o.clock == MQ_CLOCK_EVENT && member[0] && r->st.last_time > 0 ? r->st.last_time : server_now(s);
+    /* the page's time for the reward window: now; under --clock event the request's own time
+     * (?time=, at >= 0), else the member's own latest event (the server's event clock is the
+     * latest event of anyone: members replayed or simulated side by side live at different
+     * times) */
+    if (s->o.clock != MQ_CLOCK_EVENT) ap->time = server_now(s);
+    else if (at >= 0) ap->time = at;
+    else ap->time = member[0] && r->st.last_time > 0 ? r->st.last_time : server_now(s);
     ap->kind = xr && (xr->t.set & (1u << MQ__XT_ARTWORK_POLICY)) ? xr->t.art_kind : -1;
     ap->param = xr ? xr->t.art_param : 0;
     ap->ctx = ctx;
@@ -1247,6 +1250,13 @@ static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_re
 /* ---- handlers ---- */
 
 static bool key_ok(mq_server *s, struct MHD_Connection *c);
+
+/* The request's ?time= (unix seconds; route_assign has checked it), or -1 without one. */
+static long long query_time(struct MHD_Connection *c)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "time");
+    return v ? strtoll(v, NULL, 10) : -1;
+}
 
 /* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL;
  * *now the request's time (xp_now, or under --clock event the query's 'time', unix seconds:
@@ -1510,7 +1520,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         /* artwork for the titles shown (the first 50 rows, as logged) */
         int total = 0;
         for (int i = 0; i < page->n_rows && i < 50; i++) total += page->rows[i].n;
-        rc = art_decide(s, b, r, &xr, member, page_id, seq, page->titles, total, n_hist, device, (int)hour,
+        rc = art_decide(s, b, r, &xr, member, page_id, seq, query_time(c), page->titles, total, n_hist, device, (int)hour,
                         actx, &ap, &err);
         if (!rc && ap.n) {
             pg_art = *page;
@@ -1674,7 +1684,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     mq__xps_page_id(s->boot_id, seq, page_id);
     mq__art_page ap = {0};
     uint8_t actx[MQ_ART_DM_MAX];
-    if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, top, got, n_hist, 0, -1, actx, &ap, &err);
+    if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, query_time(c), top, got, n_hist, 0, -1, actx, &ap, &err);
     if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
         for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
         const char *rid = "recommendations";
@@ -1815,9 +1825,9 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             int n_hist = 0, n_pos;
             bool known;
             rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
-            if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, out_t, got, n_hist, 0, -1, actx, &ap, &err);
+            if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, query_time(c), out_t, got, n_hist, 0, -1, actx, &ap, &err);
         } else if (s->art) {
-            rc = art_decide(s, b, r, NULL, "", page_id, seq, out_t, got, 0, 0, -1, actx, &ap, &err);
+            rc = art_decide(s, b, r, NULL, "", page_id, seq, -1, out_t, got, 0, 0, -1, actx, &ap, &err);
         }
         if (!rc && member && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
             for (int i = 0; i < got; i++) r->xt[i] = b->ids[out_t[i]];

@@ -180,6 +180,48 @@ MQ_TEST(serve_artwork_on_lists_logged_and_rewarded)
     cJSON_Delete(h2);
 }
 
+/* Under --clock event a page requested with ?time=T (a simulator's visit) opens its reward
+ * window at T, not at the member's last event nor the server's event clock: a play a minute
+ * after T naming the page rewards it (with the window opened at the member's last event, days
+ * earlier, it did not: marquee sim --server earned no artwork rewards). */
+MQ_TEST(serve_artwork_event_clock_window_from_request_time)
+{
+    const mq_dataset *d = demo();
+    ASSERT(d && d->catalog.art_ptr);
+    int64_t data_end = 0;
+    for (int64_t k = 0; k < d->nnz; k++) data_end = d->m_time[k] > data_end ? d->m_time[k] : data_end;
+    const long long T = (long long)data_end + 3 * 86400;
+    server s;
+    char extra[1400];
+    snprintf(extra, sizeof extra, "--exposures %s/ex --clock event --artwork-policy egreedy", mq_test_tmpdir());
+    ASSERT_INT_EQ(start_server(&s, NULL, extra), 0);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/members/1/homepage?rows=1&per_row=3&time=%lld", T);
+    int st;
+    cJSON *page = get_json(s.port, path, &st);
+    ASSERT_INT_EQ(st, 200);
+    shown sh[3];
+    ASSERT_INT_EQ(page_art(page, sh, 3), 3);
+    const cJSON *row0 = cJSON_GetArrayItem(cJSON_GetObjectItem(page, "rows"), 0);
+    char body[1200];
+    snprintf(body, sizeof body,
+             "{\"member\":\"1\",\"title\":\"%s\",\"event\":\"play\",\"value\":900,\"page_id\":\"%s\",\"row\":\"%s\","
+             "\"position\":0,\"timestamp\":%lld}", sh[0].title, cJSON_GetObjectItem(page, "page_id")->valuestring,
+             cJSON_GetObjectItem(row0, "id")->valuestring, T + 60);
+    resp r;
+    ASSERT_INT_EQ(post(s.port, KEY, body, &r), 0);
+    ASSERT_INT_EQ(r.status, 200);
+    resp_free(&r);
+    double got = 0;
+    for (int i = 0; i < 50 && got == 0; i++) {   /* rewards are folded in as events commit */
+        usleep(100000);
+        got = metric(s.port, "marquee_artwork_rewards_total");
+    }
+    stop_server(&s, SIGTERM);
+    cJSON_Delete(page);
+    ASSERT(got == 1);
+}
+
 MQ_TEST(serve_artwork_restart_rebuilds_the_same_state)
 {
     server s;
