@@ -90,27 +90,35 @@ static int collect_cb(void *user, const mq_event *ev, int n, uint64_t first_seq)
     return 0;
 }
 
-static int start_server_art(const char *data, const char *models, const char *experiments, const char *dir,
-                            const char *artwork_policy, mq_server **out, mq_err *err)
+/* The options of a server as the simulator drives it (--clock event, Trending Now kept at its
+ * seed as in-process, logs under dir); the static paths serve one server at a time. */
+static void sim_server_opts(mq_server_opts *so, const char *data, const char *models, const char *experiments,
+                            const char *dir)
 {
     static char store[1200], events[1200], expos[1200];
     snprintf(store, sizeof store, "lmdb:%s/state", dir);
     snprintf(events, sizeof events, "%s/events", dir);
     snprintf(expos, sizeof expos, "%s/exposures", dir);
+    mq_server_opts_init(so, sizeof *so);
+    so->port = 0;
+    so->data = data;
+    so->models = models;
+    so->store = store;
+    so->events = events;
+    so->exposures = expos;
+    so->exposure_log = 1;
+    so->experiments = experiments;
+    so->clock = MQ_CLOCK_EVENT;
+    so->trending_refresh = -1;   /* Trending Now stays the seed, as in-process */
+    so->fsync = MQ_FSYNC_NONE;
+    so->threads = 2;
+}
+
+static int start_server_art(const char *data, const char *models, const char *experiments, const char *dir,
+                            const char *artwork_policy, mq_server **out, mq_err *err)
+{
     mq_server_opts so;
-    mq_server_opts_init(&so, sizeof so);
-    so.port = 0;
-    so.data = data;
-    so.models = models;
-    so.store = store;
-    so.events = events;
-    so.exposures = expos;
-    so.exposure_log = 1;
-    so.experiments = experiments;
-    so.clock = MQ_CLOCK_EVENT;
-    so.trending_refresh = -1;   /* Trending Now stays the seed, as in-process */
-    so.fsync = MQ_FSYNC_NONE;
-    so.threads = 2;
+    sim_server_opts(&so, data, models, experiments, dir);
     so.artwork_policy = artwork_policy;
     return mq_server_start(&so, out, err);
 }
@@ -516,22 +524,8 @@ MQ_TEST(sim_server_shed_requests_sent_again)
     char *ja = NULL, *jb = NULL;
     ASSERT_OK(sim(data, models, "aa", 80, 4, 2, a, NULL, &ja, &err), &err);
     snprintf(xpath, sizeof xpath, "%s/experiments.json", a);
-    static char store[1200], events[1200], expos[1200];
-    snprintf(store, sizeof store, "lmdb:%s/state", sdir);
-    snprintf(events, sizeof events, "%s/events", sdir);
-    snprintf(expos, sizeof expos, "%s/exposures", sdir);
     mq_server_opts so;
-    mq_server_opts_init(&so, sizeof so);
-    so.data = data;
-    so.models = models;
-    so.store = store;
-    so.events = events;
-    so.exposures = expos;
-    so.exposure_log = 1;
-    so.experiments = xpath;
-    so.clock = MQ_CLOCK_EVENT;
-    so.trending_refresh = -1;
-    so.fsync = MQ_FSYNC_NONE;
+    sim_server_opts(&so, data, models, xpath, sdir);
     so.threads = 4;
     so.max_inflight = 1;
     mq_server *srv = NULL;
