@@ -881,6 +881,54 @@ static double best_of(const double *sc, int32_t K, int32_t *nt, int32_t *first)
     return best;
 }
 
+/* LinUCB's draws for a page whose shapes are all scored (ssc; the common case, the decisions
+ * only): decide's loop without its per-policy branches, the same draws in the same order. */
+static void linucb_titles(const mq_art_space *s, const double *ssc, const int32_t *titles, int n, double gamma,
+                          const double *tab, mq_rng *rng, double *scp, int64_t *choice, double *prop)
+{
+    const uint32_t nt_all = (uint32_t)s->n_titles;
+    for (int i = 0; i < n; i++) {
+        if (i + 16 < n && (uint32_t)titles[i + 16] < nt_all) __builtin_prefetch(s->art_ptr + titles[i + 16]);
+        if (i + 8 < n && (uint32_t)titles[i + 8] < nt_all) __builtin_prefetch(s->shape + s->art_ptr[titles[i + 8]]);
+        const int32_t t = titles[i];
+        if ((uint32_t)t >= nt_all || s->art_ptr[t + 1] == s->art_ptr[t]) {
+            choice[i] = -1;
+            prop[i] = 0;
+            continue;
+        }
+        const int64_t a0 = s->art_ptr[t];
+        const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
+        if (K == 1) {
+            choice[i] = a0;
+            prop[i] = 1;
+            continue;
+        }
+        /* best_of in one branch-free pass: the count restarts at 1 on a new maximum (written
+         * with masks: as a conditional GCC branches on it, mispredicted half the time) */
+        const int32_t *sh = s->shape + a0;
+        double best = ssc[sh[0]];
+        int32_t nt = 1, first = 0;
+        for (int32_t a = 1; a < K; a++) {
+            const double v = ssc[sh[a]];
+            const int32_t gt = v > best, eq = v == best;
+            nt = ((nt + eq) & (gt - 1)) | gt;
+            first = gt ? a : first;
+            best = gt ? v : best;
+        }
+        if (nt > 1 || K >= 16) {   /* a tie (or a large title): draw_best's general case */
+            for (int32_t a = 0; a < K; a++) scp[a] = ssc[sh[a]];
+            choice[i] = a0 + draw_best(scp, best, nt, first, K, gamma, tab, rng, &prop[i]);
+            continue;
+        }
+        /* draw_best with one best: sc[pick] == best exactly when pick == first */
+        const double u = mq__rng_uniform(rng);
+        int32_t pick = first;
+        if (!(u < 1 - gamma)) pick = MQ_MIN((int32_t)((u - (1 - gamma)) / gamma * K), K - 1);
+        choice[i] = a0 + pick;
+        prop[i] = pick == first ? tab[2 * K + 1] : tab[2 * K];
+    }
+}
+
 /* Linear TS for the page: u ~ N(v, nu^2 G) over the tags present on the page (titles with a
  * choice to make), draws times; cnt[off_t + a] = the share of draws in which title t's
  * artwork a scores best (off_t: the sum of K over the titles before t). */
@@ -1035,6 +1083,10 @@ static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
     for (int32_t K = 1; K < 16; K++) {
         tab[2 * K] = (1 - gamma) * 0.0 + gamma / K;
         tab[2 * K + 1] = (1 - gamma) * (1.0 / 1) + gamma / K;
+    }
+    if (kind == MQ_POLICY_LINUCB && ssc_all && !probs) {
+        linucb_titles(s, ssc, titles, n, gamma, tab, rng, scp, choice, prop);
+        goto done;
     }
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
