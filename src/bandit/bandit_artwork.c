@@ -851,7 +851,7 @@ static double art_ucb(const page_lin *pl, const int32_t *ix, int64_t nf, double 
 }
 
 /* art_ucb of shape k: its pair columns precomputed in the same summation order (sp_col). */
-static double shape_ucb(const mq_art_space *s, const page_lin *pl, int32_t k, double alpha)
+static inline __attribute__((always_inline)) double shape_ucb(const mq_art_space *s, const page_lin *pl, int32_t k, double alpha)
 {
     const int32_t *ix = s->sh_idx + s->sh_ptr[k], *pc = s->sp_col + s->sp_ptr[k];
     const int64_t nf = s->sh_ptr[k + 1] - s->sh_ptr[k];
