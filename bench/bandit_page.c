@@ -101,7 +101,7 @@ int main(int argc, char **argv)
             if (g) { tt += mq_now() - t1; tc += cpu_now() - c1; }   /* page 0: warm-up */
             sink += prop[g % PAGE];
         }
-        printf("  %-8s %8.3f ms/page  (CPU %.3f ms)\n", specs[k], 1e3 * tt / pages, 1e3 * tc / pages);
+        printf("  %-8s %8.4f ms/page  (CPU %.4f ms)\n", specs[k], 1e3 * tt / pages, 1e3 * tc / pages);
     }
     if (sink < 0) printf("%g\n", sink);
     mq_art_snap_destroy(sn);

@@ -16,5 +16,5 @@ for round in 1 2 3; do
     [ $round = 1 ] && cat "$tmp/sp" "$tmp/bp"
     build=$(awk '/page build, thread CPU/ { print $5 }' "$tmp/sp")
     wbuild=$(awk '/ mq_page_build / { print $2 }' "$tmp/sp")
-    awk -v b="$build" -v w="$wbuild" -v r=$round '/ms\/page/ { c = $5; printf "round %d: artwork %-8s CPU %.3f ms = %5.1f%% of mq_page_build (CPU %.3f ms) | wall %.3f ms = %5.1f%% (%.3f ms)\n", r, $1, c, 100 * c / b, b, $2, 100 * $2 / w, w }' "$tmp/bp"
+    awk -v b="$build" -v w="$wbuild" -v r=$round '/ms\/page/ { c = $5; printf "round %d: artwork %-8s CPU %.4f ms = %5.1f%% of mq_page_build (CPU %.4f ms) | wall %.3f ms = %5.1f%% (%.3f ms)\n", r, $1, c, 100 * c / b, b, $2, 100 * $2 / w, w }' "$tmp/bp"
 done

@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     printf("  rows/page %.1f, titles/page %.1f, JSON %.1f KB/page\n", rows / n, titles / n, bytes / n / 1024);
     printf("  scoring (floor: %d x %d MACs) %8.3f ms/page  1.00x\n", NT, K, 1e3 * t_score / n);
     printf("  mq_page_build                    %8.3f ms/page  %.2fx\n", 1e3 * t_build / n, t_build / t_score);
-    printf("  page build, thread CPU           %8.3f ms/page\n", 1e3 * c_build / n);
+    printf("  page build, thread CPU           %8.4f ms/page\n", 1e3 * c_build / n);
     printf("  mq__page_json                     %8.3f ms/page  %.2fx\n", 1e3 * t_json / n, t_json / t_score);
     printf("  total                            %8.3f ms/page  %.2fx\n", 1e3 * (t_score + t_build + t_json) / n,
            (t_score + t_build + t_json) / t_score);

@@ -58,6 +58,12 @@ struct mq_art_space {
     int64_t *shape_art;         /* [n_shapes] an artwork of each shape (the first) */
     int64_t *sh_ptr;            /* [n_shapes + 1] CSR of each shape's tags, ascending: compact, */
     int32_t *sh_idx;            /* so a page's shapes stay in cache from page to page */
+    int32_t n_pc;               /* tag pairs (j, l <= j) that occur together in some shape */
+    int32_t *pcol;              /* [df * df] the snapshot column of pair (j, l) (symmetric):
+                                 * the n_pc co-occurring pairs first, then the others */
+    int64_t *sp_ptr;            /* [n_shapes + 1] CSR of each shape's pair columns, in art_ucb's */
+    int32_t *sp_col;            /* summation order (x ascending: (x, x), then (x, y) for y < x) */
+    int32_t kmax;               /* the most artworks of a title */
 };
 
 struct mq_art_stats {
@@ -75,7 +81,8 @@ struct mq_art_snap {
     uint64_t version;
     int32_t d, ts_draws;
     double *S;                  /* [Q x P], P = df (df+1)/2 tag pairs (j, l <= j; column
-                                 * j (j+1)/2 + l), Q = dm (dm+1)/2 context pairs (k <= k'): column p
+                                 * pcol(j, l): the space's order, the pairs that occur in a shape
+                                 * first), Q = dm (dm+1)/2 context pairs (k <= k'): column p
                                  * is block (j, l) of A^-1 symmetrized, so that G_jl = m' B_jl m =
                                  * sum_q w_q S[q][p] with w_(k,k') = m_k m_k'. Stored by context
                                  * pair so a page adds whole rows (vectorized) and skips the rows
@@ -101,6 +108,9 @@ void mq_art_space_destroy(mq_art_space *s)
     free(s->shape_art);
     free(s->sh_ptr);
     free(s->sh_idx);
+    free(s->pcol);
+    free(s->sp_ptr);
+    free(s->sp_col);
     free(s);
 }
 
@@ -141,6 +151,45 @@ static int make_shapes(mq_art_space *s)
     for (int32_t k = 0; k < s->n_shapes; k++)
         memcpy(s->sh_idx + s->sh_ptr[k], s->f_idx + s->f_ptr[s->shape_art[k]],
                (size_t)(s->sh_ptr[k + 1] - s->sh_ptr[k]) * sizeof *s->sh_idx);
+    /* the snapshot's columns: the tag pairs that occur in a shape first (all LinUCB reads,
+     * about half of all pairs in the demo: a composition never pairs with another), in the
+     * order (j, l <= j) within each group */
+    const int32_t df = s->df;
+    if (!(s->pcol = malloc((size_t)df * df * sizeof *s->pcol))) return MQ_ENOMEM;
+    for (int32_t i = 0; i < df * df; i++) s->pcol[i] = -1;
+    int64_t nsp = 0;
+    for (int32_t k = 0; k < s->n_shapes; k++) {
+        const int64_t b0 = s->sh_ptr[k], nf = s->sh_ptr[k + 1] - b0;
+        nsp += nf * (nf + 1) / 2;
+        for (int64_t x = 0; x < nf; x++)
+            for (int64_t y = 0; y <= x; y++) s->pcol[s->sh_idx[b0 + x] * df + s->sh_idx[b0 + y]] = 0;
+    }
+    int32_t c = 0;   /* marked pairs (0) get -2 - column, then the others (-1) their column */
+    for (int32_t j = 0; j < df; j++)
+        for (int32_t l = 0; l <= j; l++)
+            if (s->pcol[j * df + l] == 0) s->pcol[j * df + l] = -2 - c++;
+    s->n_pc = c;
+    for (int32_t j = 0; j < df; j++)
+        for (int32_t l = 0; l <= j; l++)
+            if (s->pcol[j * df + l] == -1) s->pcol[j * df + l] = c++;
+    for (int32_t j = 0; j < df; j++)
+        for (int32_t l = 0; l <= j; l++) {
+            int32_t v = s->pcol[j * df + l];
+            s->pcol[j * df + l] = s->pcol[l * df + j] = v <= -2 ? -2 - v : v;
+        }
+    s->sp_ptr = malloc(((size_t)s->n_shapes + 1) * sizeof *s->sp_ptr);
+    s->sp_col = malloc((size_t)MQ_MAX(nsp, 1) * sizeof *s->sp_col);
+    if (!s->sp_ptr || !s->sp_col) return MQ_ENOMEM;
+    s->sp_ptr[0] = 0;
+    for (int32_t k = 0; k < s->n_shapes; k++) {
+        const int64_t b0 = s->sh_ptr[k], nf = s->sh_ptr[k + 1] - b0;
+        int64_t o = s->sp_ptr[k];
+        for (int64_t x = 0; x < nf; x++) {
+            s->sp_col[o++] = s->pcol[s->sh_idx[b0 + x] * df + s->sh_idx[b0 + x]];
+            for (int64_t y = 0; y < x; y++) s->sp_col[o++] = s->pcol[s->sh_idx[b0 + x] * df + s->sh_idx[b0 + y]];
+        }
+        s->sp_ptr[k + 1] = o;
+    }
     return 0;
 }
 
@@ -164,6 +213,8 @@ int mq_art_space_create(const mq_catalog *c, mq_art_space **out, mq_err *err)
     s->f_idx = malloc((size_t)cap * sizeof *s->f_idx);
     if (!s->art_ptr || !s->f_ptr || !s->f_idx) goto oom;
     memcpy(s->art_ptr, c->art_ptr, (size_t)(c->n_titles + 1) * sizeof *s->art_ptr);
+    s->kmax = 1;
+    for (int32_t t = 0; t < c->n_titles; t++) s->kmax = (int32_t)MQ_MAX(s->kmax, s->art_ptr[t + 1] - s->art_ptr[t]);
     uint32_t dg = mq_crc32c(0, s->art_ptr, (size_t)(c->n_titles + 1) * sizeof *s->art_ptr);
     for (int64_t a = 0; a < s->n_art; a++) {
         const char *f = c->art_features[a] ? c->art_features[a] : "";
@@ -574,7 +625,7 @@ int mq_art_snap_create(const mq_art_stats *st, uint64_t version, const mq_art_sn
     }
     for (size_t j = 0; j < df; j++)
         for (size_t l = 0; l <= j; l++) {
-            double *col = sn->S + (j * (j + 1) / 2 + l);
+            double *col = sn->S + s->pcol[j * df + l];
             for (size_t k = 0, q = 0; k < dm; k++)
                 for (size_t k2 = k; k2 < dm; k2++, q++) {
                     double b1 = Ainv[(j * dm + k) * d + l * dm + k2], b2 = Ainv[(j * dm + k2) * d + l * dm + k];
@@ -628,16 +679,24 @@ int mq_art_policy_parse(const char *spec, mq_art_policy *p, mq_err *err)
 }
 
 /* The member's part of the linear model for one page: v_j = sum_k theta_(j dm + k) m_k and
- * G_jl = m' [A^-1]_jl m, every tag pair at once (one block: v [df], G [df x df], g [P]). */
+ * G_jl = m' [A^-1]_jl m = g[pcol(j, l)] (one block: v [df], g [ncol], G [df x df] with full):
+ * LinUCB needs only the pairs that occur in a shape (the first n_pc columns), linear TS every
+ * pair among the page's tags (all P, unpacked to G). */
 typedef struct page_lin {
     int32_t df;
-    double *v, *G;
+    const int32_t *pcol;
+    double *v, *g, *G;
 } page_lin;
 
 static inline double G_at(const page_lin *pl, int32_t j, int32_t l) { return pl->G[(size_t)j * pl->df + l]; }
 
 /* y += a x: vectorized (the build's -O2 keeps loops scalar unless the trip count is fixed);
- * each y[p] is still summed in the same order, so the result is that of the scalar loop. */
+ * each y[p] is still summed in the same order, so the result is that of the scalar loop. On
+ * x86-64 a 4-wide AVX clone where the CPU has it (chosen at load time; AVX without FMA: the
+ * same separately rounded multiply and add, so the same bits). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx", "default")))
+#endif
 __attribute__((optimize("tree-vectorize")))
 static void axpy(double *restrict y, const double *restrict x, double a, int32_t n)
 {
@@ -647,17 +706,19 @@ static void axpy(double *restrict y, const double *restrict x, double a, int32_t
 /* G_packed = S' w over the context pairs with w_q = m_k m_k' != 0 only (a member has one
  * device and one hour slot of five: about half the rows are skipped), whole rows of the
  * snapshot table added at a time, then unpacked to the full symmetric df x df. */
-static int page_lin_init(page_lin *pl, const mq_art_snap *sn, const uint8_t *ctx)
+static int page_lin_init(page_lin *pl, const mq_art_snap *sn, const uint8_t *ctx, bool full)
 {
     const mq_art_space *s = sn->s;
     const int32_t df = s->df, dm = s->dm;
-    const int32_t P = df * (df + 1) / 2;
+    const int32_t P = df * (df + 1) / 2, ncol = full ? P : s->n_pc;
     pl->df = df;
-    double *blk = calloc((size_t)df + (size_t)df * df + (size_t)P, sizeof *blk);
+    pl->pcol = s->pcol;
+    double *blk = calloc((size_t)df + (size_t)ncol + (full ? (size_t)df * df : 0), sizeof *blk);
     if (!blk) return MQ_ENOMEM;
     pl->v = blk;
-    pl->G = blk + df;
-    double *g = pl->G + (size_t)df * df, m[MQ_ART_DM_MAX];
+    pl->g = blk + df;
+    pl->G = full ? pl->g + ncol : NULL;
+    double *g = pl->g, m[MQ_ART_DM_MAX];
     int32_t nzk[MQ_ART_DM_MAX], nm = 0;
     for (int32_t k = 0; k < dm; k++) {
         m[k] = ctx[k] / 16.0;
@@ -665,9 +726,9 @@ static int page_lin_init(page_lin *pl, const mq_art_snap *sn, const uint8_t *ctx
     }
     for (int32_t k = 0, q = 0; k < dm; k++)
         for (int32_t k2 = k; k2 < dm; k2++, q++)
-            if (ctx[k] && ctx[k2]) axpy(g, sn->S + (size_t)q * P, m[k] * m[k2], P);
-    for (int32_t j = 0; j < df; j++)
-        for (int32_t l = 0; l <= j; l++) pl->G[(size_t)j * df + l] = pl->G[(size_t)l * df + j] = g[j * (j + 1) / 2 + l];
+            if (ctx[k] && ctx[k2]) axpy(g, sn->S + (size_t)q * P, m[k] * m[k2], ncol);
+    if (full)
+        for (int32_t i = 0; i < df * df; i++) pl->G[i] = g[s->pcol[i]];
     for (int32_t j = 0; j < df; j++) {
         double t = 0;
         for (int32_t w = 0; w < nm; w++) t += sn->theta[j * dm + nzk[w]] * m[nzk[w]];
@@ -753,7 +814,7 @@ static int32_t draw_best(const double *sc, double best, int32_t nt, int32_t firs
 {
     const double lo = K < 16 ? tab[2 * K] : (1 - gamma) * 0.0 + gamma / K;
     const double hi = K < 16 && nt == 1 ? tab[2 * K + 1] : (1 - gamma) * (1.0 / nt) + gamma / K;
-    const double u = mq_rng_uniform(rng);
+    const double u = mq__rng_uniform(rng);
     int32_t pick = first;
     if (u < 1 - gamma) {
         if (nt > 1) {
@@ -783,8 +844,22 @@ static double art_ucb(const page_lin *pl, const int32_t *ix, int64_t nf, double 
     double mean = 0, w = 0;
     for (int64_t x = 0; x < nf; x++) {
         mean += pl->v[ix[x]];
-        w += G_at(pl, ix[x], ix[x]);
-        for (int64_t y = 0; y < x; y++) w += 2 * G_at(pl, ix[x], ix[y]);
+        w += pl->g[pl->pcol[ix[x] * pl->df + ix[x]]];
+        for (int64_t y = 0; y < x; y++) w += 2 * pl->g[pl->pcol[ix[x] * pl->df + ix[y]]];
+    }
+    return mean + alpha * sqrt(MQ_MAX(w, 0));
+}
+
+/* art_ucb of shape k: its pair columns precomputed in the same summation order (sp_col). */
+static inline __attribute__((always_inline)) double shape_ucb(const mq_art_space *s, const page_lin *pl, int32_t k, double alpha)
+{
+    const int32_t *ix = s->sh_idx + s->sh_ptr[k], *pc = s->sp_col + s->sp_ptr[k];
+    const int64_t nf = s->sh_ptr[k + 1] - s->sh_ptr[k];
+    double mean = 0, w = 0;
+    for (int64_t x = 0; x < nf; x++) {
+        mean += pl->v[ix[x]];
+        w += pl->g[*pc++];
+        for (int64_t y = 0; y < x; y++) w += 2 * pl->g[*pc++];
     }
     return mean + alpha * sqrt(MQ_MAX(w, 0));
 }
@@ -792,7 +867,8 @@ static double art_ucb(const page_lin *pl, const int32_t *ix, int64_t nf, double 
 /* The best of sc[0..K); *nt: how many share it, *first: the first of them. */
 static double best_of(const double *sc, int32_t K, int32_t *nt, int32_t *first)
 {
-    double best = sc[0];   /* without data-dependent branches (maxsd, cmov, then counts) */
+    double best = sc[0];   /* without data-dependent branches (maxsd, cmov, then counts; one
+                            * pass that resets the count made GCC branch, mispredicted half the time) */
     int32_t f = 0;
     for (int32_t a = 1; a < K; a++) {
         f = sc[a] > best ? a : f;
@@ -803,6 +879,54 @@ static double best_of(const double *sc, int32_t K, int32_t *nt, int32_t *first)
     *nt = n;
     *first = f;
     return best;
+}
+
+/* LinUCB's draws for a page whose shapes are all scored (ssc; the common case, the decisions
+ * only): decide's loop without its per-policy branches, the same draws in the same order. */
+static void linucb_titles(const mq_art_space *s, const double *ssc, const int32_t *titles, int n, double gamma,
+                          const double *tab, mq_rng *rng, double *scp, int64_t *choice, double *prop)
+{
+    const uint32_t nt_all = (uint32_t)s->n_titles;
+    for (int i = 0; i < n; i++) {
+        if (i + 16 < n && (uint32_t)titles[i + 16] < nt_all) __builtin_prefetch(s->art_ptr + titles[i + 16]);
+        if (i + 8 < n && (uint32_t)titles[i + 8] < nt_all) __builtin_prefetch(s->shape + s->art_ptr[titles[i + 8]]);
+        const int32_t t = titles[i];
+        if ((uint32_t)t >= nt_all || s->art_ptr[t + 1] == s->art_ptr[t]) {
+            choice[i] = -1;
+            prop[i] = 0;
+            continue;
+        }
+        const int64_t a0 = s->art_ptr[t];
+        const int32_t K = (int32_t)(s->art_ptr[t + 1] - a0);
+        if (K == 1) {
+            choice[i] = a0;
+            prop[i] = 1;
+            continue;
+        }
+        /* best_of in one branch-free pass: the count restarts at 1 on a new maximum (written
+         * with masks: as a conditional GCC branches on it, mispredicted half the time) */
+        const int32_t *sh = s->shape + a0;
+        double best = ssc[sh[0]];
+        int32_t nt = 1, first = 0;
+        for (int32_t a = 1; a < K; a++) {
+            const double v = ssc[sh[a]];
+            const int32_t gt = v > best, eq = v == best;
+            nt = ((nt + eq) & (gt - 1)) | gt;
+            first = gt ? a : first;
+            best = gt ? v : best;
+        }
+        if (nt > 1 || K >= 16) {   /* a tie (or a large title): draw_best's general case */
+            for (int32_t a = 0; a < K; a++) scp[a] = ssc[sh[a]];
+            choice[i] = a0 + draw_best(scp, best, nt, first, K, gamma, tab, rng, &prop[i]);
+            continue;
+        }
+        /* draw_best with one best: sc[pick] == best exactly when pick == first */
+        const double u = mq__rng_uniform(rng);
+        int32_t pick = first;
+        if (!(u < 1 - gamma)) pick = MQ_MIN((int32_t)((u - (1 - gamma)) / gamma * K), K - 1);
+        choice[i] = a0 + pick;
+        prop[i] = pick == first ? tab[2 * K + 1] : tab[2 * K];
+    }
 }
 
 /* Linear TS for the page: u ~ N(v, nu^2 G) over the tags present on the page (titles with a
@@ -912,8 +1036,10 @@ done:
 
 /* mq_art_decide and mq_art_probs: with probs, every artwork's probability instead of a draw. */
 static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t *ctx, const int32_t *titles, int n,
-                  mq_rng *rng, int64_t *choice, double *prop, double *probs, mq_err *err)
+                  mq_rng *rng_out, int64_t *choice, double *prop, double *probs, mq_err *err)
 {
+    mq_rng lrng = *rng_out, *rng = &lrng;   /* a local copy: the stores to choice (int64_t) may
+                                             * not alias it, so it stays in registers; written back */
     mq_art_policy pv; int orc = MQ__OPTS_GET(mq_art_policy, &pv, pol, err); if (orc) return orc; pol = &pv;
     const mq_art_space *s = sn->s;
     const int kind = pol->kind;
@@ -921,31 +1047,30 @@ static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
     const double gamma = pol->gamma > 0 ? MQ_MIN(pol->gamma, 1.0) : 0.05;
     const bool linear = kind == MQ_POLICY_LINUCB || kind == MQ_POLICY_LINTS;
     double param = pol->param > 0 ? pol->param : kind == MQ_POLICY_EGREEDY ? 0.1 : kind == MQ_POLICY_LINTS ? 0.5 : 1.0;
-    int32_t kmax = 1;
+    const int32_t kmax = s->kmax;   /* the catalog's: no pass over the page for it */
     int64_t tot = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; kind == MQ_POLICY_LINTS && i < n; i++) {
         int32_t t = titles[i];
-        if (t < 0 || t >= s->n_titles) continue;
-        kmax = (int32_t)MQ_MAX(kmax, s->art_ptr[t + 1] - s->art_ptr[t]);
-        tot += s->art_ptr[t + 1] - s->art_ptr[t];
+        if (t >= 0 && t < s->n_titles) tot += s->art_ptr[t + 1] - s->art_ptr[t];
     }
     page_lin pl = {0};
     double q[16], sc[16], *qh = NULL, *cnt = NULL, *ssc = NULL;
     double *qp = q, *scp = sc;
     int rc = 0;
+    bool ssc_all = false;
     if (kmax > 16) {   /* larger titles than the stack arrays hold */
         if (!(qh = malloc((size_t)kmax * 2 * sizeof *qh))) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
         qp = qh;
         scp = qh + kmax;
     }
-    if (linear && page_lin_init(&pl, sn, ctx)) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
+    if (linear && page_lin_init(&pl, sn, ctx, kind == MQ_POLICY_LINTS)) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
     /* LinUCB scores each shape (tag set) of the page once, when the catalog's shapes are few
      * against the page's titles (else artwork by artwork) */
     if (kind == MQ_POLICY_LINUCB && s->n_shapes <= 8 * (int64_t)n + 256) {
         if (!(ssc = malloc((size_t)MQ_MAX(s->n_shapes, 1) * sizeof *ssc))) { rc = mq__err_set(err, MQ_ENOMEM, "out of memory"); goto done; }
-        const bool all = s->n_shapes <= n;   /* fewer shapes than titles: all of them now */
+        const bool all = ssc_all = s->n_shapes <= n;   /* fewer shapes than titles: all of them now */
         for (int32_t k = 0; k < s->n_shapes; k++)
-            ssc[k] = all ? art_ucb(&pl, s->sh_idx + s->sh_ptr[k], s->sh_ptr[k + 1] - s->sh_ptr[k], param) : NAN;
+            ssc[k] = all ? shape_ucb(s, &pl, k, param) : NAN;
     }
     if (kind == MQ_POLICY_LINTS) {
         if (!(cnt = calloc((size_t)MQ_MAX(tot, 1), sizeof *cnt)) ||
@@ -958,6 +1083,10 @@ static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
     for (int32_t K = 1; K < 16; K++) {
         tab[2 * K] = (1 - gamma) * 0.0 + gamma / K;
         tab[2 * K + 1] = (1 - gamma) * (1.0 / 1) + gamma / K;
+    }
+    if (kind == MQ_POLICY_LINUCB && ssc_all && !probs) {
+        linucb_titles(s, ssc, titles, n, gamma, tab, rng, scp, choice, prop);
+        goto done;
     }
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -1002,10 +1131,12 @@ static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
             break;
         case MQ_POLICY_LINUCB: {
             const int32_t *sh = s->shape + a0;
-            for (int32_t a = 0; a < K; a++) {
+            if (ssc_all)   /* every shape scored: lookups only */
+                for (int32_t a = 0; a < K; a++) scp[a] = ssc[sh[a]];
+            else for (int32_t a = 0; a < K; a++) {
                 double v = ssc ? ssc[sh[a]] : NAN;
                 if (isnan(v)) {
-                    v = ssc ? art_ucb(&pl, s->sh_idx + s->sh_ptr[sh[a]], s->sh_ptr[sh[a] + 1] - s->sh_ptr[sh[a]], param)
+                    v = ssc ? shape_ucb(s, &pl, sh[a], param)
                             : art_ucb(&pl, s->f_idx + s->f_ptr[a0 + a], s->f_ptr[a0 + a + 1] - s->f_ptr[a0 + a], param);
                     if (ssc) ssc[sh[a]] = v;
                 }
@@ -1028,6 +1159,7 @@ static int decide(const mq_art_snap *sn, const mq_art_policy *pol, const uint8_t
         else choice[i] = a0 + draw_mixed(qp, K, gamma, rng, &prop[i]);
     }
 done:
+    *rng_out = lrng;
     free(qh);
     free(ssc);
     free(pl.v);

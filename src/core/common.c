@@ -71,18 +71,10 @@ void mq_rng_seed(mq_rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t mq_rng_next(mq_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t; s[3] = rotl(s[3], 45);
-    return result;
-}
+uint64_t mq_rng_next(mq_rng *r) { return mq__rng_next(r); }   /* xoshiro256**: core.h */
 
-double mq_rng_uniform(mq_rng *r) { return (double)(mq_rng_next(r) >> 11) * 0x1.0p-53; }
+double mq_rng_uniform(mq_rng *r) { return mq__rng_uniform(r); }
 
 uint64_t mq_rng_below(mq_rng *r, uint64_t n)
 {

@@ -134,6 +134,19 @@ typedef struct mq__field {
     bool esc;
 } mq__field;
 
+/* xoshiro256** (mq_rng_next, mq_rng_uniform: common.c calls these) inlined for hot loops that
+ * keep the state in a local copy (bandit_artwork.c's decisions: one draw per title). */
+static inline uint64_t mq__rng_next(mq_rng *r)
+{
+    uint64_t *s = r->s, x = s[1] * 5;
+    uint64_t result = ((x << 7) | (x >> 57)) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
+
+static inline double mq__rng_uniform(mq_rng *r) { return (double)(mq__rng_next(r) >> 11) * 0x1.0p-53; }
+
 /* Scans one CSV field starting at p (the line ends at e): fills f (for a quoted field, the
  * bytes between the quotes) and returns where it ends: at the ',' after it, or e. NULL when a
  * quote is not closed or text follows the closing quote. */
