@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&t, 0, sizeof t);
     if (mq_abr_trace_parse(&t, "fixed", k_trace, strlen(k_trace), &err) != 0) abort();
     mq_abr_opts o;
-    mq_abr_opts_default(&o);
+    mq_abr_opts_init(&o, sizeof o);
     if (o.start_level >= levels) o.start_level = 0;
     mq_abr_qoe q;
     if (mq_abr_qoe_init(&q, (mq_abr_qoe_kind)((sel >> 3) % 3), &v, &err) == 0) {

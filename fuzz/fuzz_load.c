@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (snapshot) {
         rc = mq_snapshot_load(path, &d, &err);
     } else {
-        mq_load_opts o = {0};
+        mq_load_opts o;
+        mq_load_opts_init(&o, sizeof o);
         o.format = fmt;
         o.skip_bad_rows = sel >= 6;
         const char *p[1] = {path};

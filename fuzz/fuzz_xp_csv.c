@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!path) return 0;
     int sel = data[0] % 10;
     mq_xp_analyze_opts o;
-    memset(&o, 0, sizeof o);
+    mq_xp_analyze_opts_init(&o, sizeof o);
     o.control = "A";
     o.metrics[o.n_metrics++] = "y";
     o.threads = 1;
