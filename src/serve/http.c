@@ -1251,19 +1251,13 @@ static int art_decide(mq_server *s, const bundle *b, reqctx *r, const mq__xps_re
 
 static bool key_ok(mq_server *s, struct MHD_Connection *c);
 
-/* The request's ?time= (unix seconds; route_assign has checked it), or -1 without one. */
-static long long query_time(struct MHD_Connection *c)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "time");
-    return v ? strtoll(v, NULL, 10) : -1;
-}
-
 /* The assignment of a list route: ?xp= needs the key; *am is the treatment's model or NULL;
  * *now the request's time (xp_now, or under --clock event the query's 'time', unix seconds:
- * a simulator replaying members' visits on its own calendar, docs/sim.md). Returns 0, or the
- * HTTP status of the error written to why. */
+ * a simulator replaying members' visits on its own calendar, docs/sim.md); *asked the query's
+ * 'time' or -1. Returns 0, or the HTTP status of the error written to why. */
 static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const char *member,
-                        mq__xps_result *xr, altmodel **am, long long *now, char *why, size_t cap)
+                        mq__xps_result *xr, altmodel **am, long long *now, long long *asked, char *why,
+                        size_t cap)
 {
     const char *force = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "xp");
     if (force && !(s->api_key_len && key_ok(s, c))) {
@@ -1277,6 +1271,7 @@ static int route_assign(mq_server *s, struct MHD_Connection *c, bundle *b, const
         return 400;
     }
     *now = at >= 0 ? at : xp_now(s);
+    *asked = at;
     if (mq__xps_assign(b->xps, member, *now, force, b->served, xr, why, cap)) return 400;
     *am = xr->t.model_slot > 0 ? &b->alt[xr->t.model_slot - 1] : NULL;
     return 0;
@@ -1360,8 +1355,8 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
     enum MHD_Result ret;
     mq__xps_result xr;
     altmodel *am;
-    long long now;
-    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
+    long long now, asked = -1;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, &asked, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     /* the experiments' treatment decides over the query's page settings */
     if (xr.t.set & (1u << MQ__XT_ROWS)) rows = xr.t.rows;
@@ -1520,7 +1515,7 @@ static enum MHD_Result h_homepage(mq_server *s, struct MHD_Connection *c, conn_s
         /* artwork for the titles shown (the first 50 rows, as logged) */
         int total = 0;
         for (int i = 0; i < page->n_rows && i < 50; i++) total += page->rows[i].n;
-        rc = art_decide(s, b, r, &xr, member, page_id, seq, query_time(c), page->titles, total, n_hist, device, (int)hour,
+        rc = art_decide(s, b, r, &xr, member, page_id, seq, asked, page->titles, total, n_hist, device, (int)hour,
                         actx, &ap, &err);
         if (!rc && ap.n) {
             pg_art = *page;
@@ -1613,8 +1608,8 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     if (!b) return send_error(s, c, cs, 503, "no model loaded");
     mq__xps_result xr;
     altmodel *am;
-    long long now;
-    int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
+    long long now, asked = -1;
+    int st = route_assign(s, c, b, member, &xr, &am, &now, &asked, why, sizeof why);
     if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     const mq_model *model = am ? am->m : b->main;
     const char *mversion = am ? am->version : b->version;
@@ -1684,7 +1679,7 @@ static enum MHD_Result h_recs(mq_server *s, struct MHD_Connection *c, conn_state
     mq__xps_page_id(s->boot_id, seq, page_id);
     mq__art_page ap = {0};
     uint8_t actx[MQ_ART_DM_MAX];
-    if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, query_time(c), top, got, n_hist, 0, -1, actx, &ap, &err);
+    if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, asked, top, got, n_hist, 0, -1, actx, &ap, &err);
     if (!rc && !(rc = expo_reserve(r, MQ_MAX(got, 1)))) {
         for (int i = 0; i < got; i++) r->xt[i] = b->ids[top[i]];
         const char *rid = "recommendations";
@@ -1789,9 +1784,9 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
     enum MHD_Result ret;
     mq__xps_result xr = {0};
     altmodel *am = NULL;
-    long long now = xp_now(s);
+    long long now = xp_now(s), asked = -1;
     if (member) {
-        int st = route_assign(s, c, b, member, &xr, &am, &now, why, sizeof why);
+        int st = route_assign(s, c, b, member, &xr, &am, &now, &asked, why, sizeof why);
         if (st) { bundle_release(b); return send_error(s, c, cs, st, "%s", why); }
     }
     const char *mversion = am ? am->version : b->version;
@@ -1825,7 +1820,7 @@ static enum MHD_Result h_similar(mq_server *s, struct MHD_Connection *c, conn_st
             int n_hist = 0, n_pos;
             bool known;
             rc = gather_history(s, b, r, member, &n_hist, &n_pos, &known, &err);
-            if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, query_time(c), out_t, got, n_hist, 0, -1, actx, &ap, &err);
+            if (!rc) rc = art_decide(s, b, r, &xr, member, page_id, seq, asked, out_t, got, n_hist, 0, -1, actx, &ap, &err);
         } else if (s->art) {
             rc = art_decide(s, b, r, NULL, "", page_id, seq, -1, out_t, got, 0, 0, -1, actx, &ap, &err);
         }
